@@ -1,0 +1,35 @@
+/* util_audio.h: reading audio files for the hosts: any format libsndfile
+ * reads, channels mixed to mono (mean), optionally resampled with
+ * libsamplerate, streamed in bounded memory. Errors come back as a message
+ * that names the file and the problem (the caller prints it). */
+#ifndef CBRNN_UTIL_AUDIO_H
+#define CBRNN_UTIL_AUDIO_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "cbrnn/cbrnn_dsp.h"
+
+typedef struct audio_in audio_in;
+
+/* Opens path. target_rate 0 keeps the file's rate; otherwise the stream is
+ * resampled to it. Refuses rates outside 8..192 kHz, empty or unreadable
+ * files. NULL on failure with msg filled ("FILE: what is wrong"). */
+audio_in *audio_in_open(const char *path, double target_rate, char *msg, size_t msglen);
+/* Rate of the samples audio_in_read returns. */
+double audio_in_rate(const audio_in *a);
+/* The file's own rate and its length in frames at that rate. */
+double audio_in_file_rate(const audio_in *a);
+int64_t audio_in_file_frames(const audio_in *a);
+/* Reads up to n mono samples into buf; returns how many (0 at the end),
+ * or -1 on a read error (msg filled). */
+long audio_in_read(audio_in *a, float *buf, long n, char *msg, size_t msglen);
+void audio_in_close(audio_in *a);
+
+/* Features of a whole file, computed by streaming it through the dsp
+ * front end in blocks of `block` samples. cfg gives everything but the
+ * sample rate (taken from the file, or resampled to target_rate if > 0).
+ * *frames: malloc'ed [*n_frames, *dim]; caller frees. 0 or -1 (msg). */
+int audio_features(const char *path, const cbrnn_feat_config *cfg, double target_rate, int block,
+                   float **frames, int *n_frames, int *dim, char *msg, size_t msglen);
+
+#endif

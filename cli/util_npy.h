@@ -1,0 +1,22 @@
+/* util_npy.h: writing float32 .npy files (NumPy format 1.0, little-endian
+ * '<f4', C order) that numpy.load reads, whole or streamed in bounded
+ * memory (the header's shape is patched when the writer closes). */
+#ifndef CBRNN_UTIL_NPY_H
+#define CBRNN_UTIL_NPY_H
+
+#include <stddef.h>
+
+typedef struct npy_writer npy_writer;
+
+/* Starts path with `cols` columns; rows grow with npy_append. NULL with msg
+ * ("PATH: why") when the file cannot be created. */
+npy_writer *npy_open(const char *path, int cols, char *msg, size_t msglen);
+int npy_append(npy_writer *w, const float *rows, long n_rows); /* 0 or -1 */
+/* Patches the shape, flushes and closes; 0 or -1 (msg). Frees w. */
+int npy_close(npy_writer *w, char *msg, size_t msglen);
+/* Whole array at once: shape (rows, cols). 0 or -1 (msg). */
+int npy_write(const char *path, const float *data, long rows, int cols, char *msg, size_t msglen);
+/* Reads a 2-D (or 1-D, as one column) float32 .npy; *data malloc'ed. */
+int npy_read(const char *path, float **data, long *rows, int *cols, char *msg, size_t msglen);
+
+#endif

@@ -1,0 +1,102 @@
+/* cbrnn_dsp.h: the streaming feature front end (samples -> feature frames)
+ * and the per-feature statistics used for normalisation.
+ *
+ * Features are defined in physical units so that a model runs at any rate:
+ * 25 ms periodic Hann window, 10 ms hop, FFT size the next power of two of
+ * the window, power spectrum, HTK mel bank (no filter normalisation),
+ * natural log of (mel + 1e-6); optionally the orthonormal DCT-II of the
+ * log-mel (MFCC) and causal deltas. Framing is causal: frame t covers
+ * samples [t*hop, t*hop + win), no centre padding; a frame is emitted when
+ * its last sample arrives. Output does not depend on how the audio is cut
+ * into blocks. This is the one feature code path for training and live use.
+ *
+ * Deltas are causal: the frame emitted at t carries the delta that the
+ * HTK/torchaudio regression (window 5, N = 2) gives for frame t-2, i.e.
+ * d_t = sum_{n=1..2} n (x_{t-2+n} - x_{t-2-n}) / 10, with frames before
+ * the first replaced by the first frame. */
+#ifndef CBRNN_DSP_H
+#define CBRNN_DSP_H
+
+#include <stddef.h>
+#include "cbrnn.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CBRNN_RATE_MIN 8000.0
+#define CBRNN_RATE_MAX 192000.0
+
+typedef struct cbrnn_feat_config {
+    double sample_rate; /* Hz, in [CBRNN_RATE_MIN, CBRNN_RATE_MAX] */
+    double win_ms;      /* window length, ms (default 25) */
+    double hop_ms;      /* hop, ms (default 10) */
+    int n_mels;         /* mel bands (default 40) */
+    double f_min;       /* Hz (default 20) */
+    double f_max;       /* Hz; 0 means min(8000, sample_rate / 2) */
+    int n_mfcc;         /* 0: output log-mel; >0: first n_mfcc DCT-II coefs */
+    int deltas;         /* 0/1: append causal deltas (doubles the dimension) */
+} cbrnn_feat_config;
+
+/* Fills c with the defaults above for sample_rate. Any thread. */
+CBRNN_API void cbrnn_feat_config_default(cbrnn_feat_config *c, double sample_rate);
+
+/* Window and hop in samples for a configuration: round(ms * rate / 1000). */
+CBRNN_API int cbrnn_feat_config_win(const cbrnn_feat_config *c);
+CBRNN_API int cbrnn_feat_config_hop(const cbrnn_feat_config *c);
+/* Feature dimension the configuration produces. */
+CBRNN_API int cbrnn_feat_config_dim(const cbrnn_feat_config *c);
+/* 0 if c is usable, else a negative code (CBRNN_ERR_RATE for the rate). */
+CBRNN_API int cbrnn_feat_config_check(const cbrnn_feat_config *c);
+
+typedef struct cbrnn_feat cbrnn_feat;
+
+/* Creates a streaming extractor: allocates everything and makes the FFTW
+ * plan. Not real-time safe; call from a non-RT thread (FFTW's planner is not
+ * thread-safe: do not create two extractors concurrently). Returns NULL on
+ * failure and sets *err (may be NULL). */
+CBRNN_API cbrnn_feat *cbrnn_feat_create(const cbrnn_feat_config *c, int *err);
+CBRNN_API void cbrnn_feat_destroy(cbrnn_feat *f);
+
+CBRNN_API int cbrnn_feat_dim(const cbrnn_feat *f); /* floats per frame */
+CBRNN_API int cbrnn_feat_hop(const cbrnn_feat *f); /* samples per hop */
+CBRNN_API int cbrnn_feat_win(const cbrnn_feat *f); /* samples per window */
+CBRNN_API int cbrnn_feat_nfft(const cbrnn_feat *f);
+
+/* Pushes samples until one frame completes or the input runs out.
+ * frame: out, cbrnn_feat_dim() floats, written only when a frame completes.
+ * in: n mono samples (any scale; full scale is +-1).
+ * *consumed: how many samples of in were used (always >= 1 when n > 0).
+ * Returns 1 when a frame was written (it completed at in[*consumed - 1]),
+ * 0 when all of in was consumed without completing a frame, <0 on error.
+ * Real-time safe: no allocation, lock or system call. Loop until n is used:
+ *     while (n > 0) { int used; if (cbrnn_feat_push(f, fr, x, n, &used) == 1)
+ *     use(fr); x += used; n -= used; } */
+CBRNN_API int cbrnn_feat_push(cbrnn_feat *f, float *frame, const float *in,
+                              int n, int *consumed);
+
+/* Forgets all buffered audio and delta history (stream restart). RT-safe. */
+CBRNN_API void cbrnn_feat_reset(cbrnn_feat *f);
+
+/* Numerically stable per-feature mean/variance accumulation (Welford in
+ * double precision, mergeable with Chan's formula). */
+typedef struct cbrnn_stats {
+    int dim;
+    double count;
+    double *mean; /* [dim] */
+    double *m2;   /* [dim] sum of squared deviations */
+} cbrnn_stats;
+
+CBRNN_API int cbrnn_stats_init(cbrnn_stats *s, int dim);
+CBRNN_API void cbrnn_stats_free(cbrnn_stats *s);
+CBRNN_API void cbrnn_stats_add(cbrnn_stats *s, const float *x); /* one frame */
+CBRNN_API int cbrnn_stats_merge(cbrnn_stats *into, const cbrnn_stats *from);
+/* Population std with a floor (std < floor -> floor) so that normalising
+ * never divides by zero. mean, std: out, dim floats each. */
+CBRNN_API int cbrnn_stats_result(const cbrnn_stats *s, float *mean, float *std,
+                                 float floor);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

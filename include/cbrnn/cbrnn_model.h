@@ -1,0 +1,218 @@
+/* cbrnn_model.h: the cortico-cerebellar network, its learning, and its file.
+ *
+ * Cortex (leaky Elman; alpha = 1 with tanh is exactly torch.nn.RNN):
+ *   h_t = (1 - a) h_{t-1} + a f(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh [+ c_t])
+ * Cerebellum (CB): an MLP, ReLU after every hidden layer, none after the last.
+ * Wirings:
+ *   readout: y_t = CB(h_t)                       (the seed's CBRNN)
+ *   loop:    c_t = CB([h_{t-1}, x_t]) inside f; y_t = W_out h_t + b_out
+ *            (the paper's model)
+ * Without a cerebellum (arch rnn, or reservoir with a linear readout):
+ *   y_t = W_out h_t + b_out.
+ *
+ * Parameters live in one contiguous float block; tensors are views into it
+ * named as in the PyTorch state_dict (cortex.rnn.weight_ih_l0 [N,F],
+ * cortex.rnn.weight_hh_l0 [N,N], cortex.rnn.bias_ih_l0 [N],
+ * cortex.rnn.bias_hh_l0 [N], cerebellum.fc1.weight [out,in],
+ * cerebellum.fc1.bias, ..., readout.weight [O,N], readout.bias [O]), in
+ * that order, so groups (cortex, cerebellum, readout) are contiguous ranges.
+ * Gradients and optimiser moments use the same layout: an optimiser step
+ * is one flat loop over the trainable ranges.
+ *
+ * Training activations over B x T steps live in a workspace (cbrnn_ws),
+ * separate from the model. Library code never prints; errors are codes, and
+ * the loader also fills a message buffer. */
+#ifndef CBRNN_MODEL_H
+#define CBRNN_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "cbrnn.h"
+#include "cbrnn_dsp.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum { CBRNN_ACT_TANH = 0, CBRNN_ACT_RELU = 1, CBRNN_ACT_LEAKY_RELU = 2 } cbrnn_act;
+typedef enum { CBRNN_WIRING_READOUT = 0, CBRNN_WIRING_LOOP = 1 } cbrnn_wiring;
+/* cbrnn: cortex + cerebellum; rnn: cortex + linear readout (no CB);
+ * reservoir: random cortex scaled to spectral_radius, frozen from the start,
+ * with a CB (n_cb_hidden > 0) or a linear readout (n_cb_hidden == 0). */
+typedef enum { CBRNN_ARCH_CBRNN = 0, CBRNN_ARCH_RNN = 1, CBRNN_ARCH_RESERVOIR = 2 } cbrnn_arch;
+typedef enum { CBRNN_GROUP_CORTEX = 0, CBRNN_GROUP_CEREBELLUM = 1, CBRNN_GROUP_READOUT = 2,
+               CBRNN_NGROUPS = 3 } cbrnn_group;
+/* What the output learns. predict: features `horizon` frames ahead (MSE);
+ * map: a teacher signal's features (MSE); classify: frame labels
+ * (cross-entropy); task: one of the paper's sequence tasks. */
+typedef enum { CBRNN_TARGET_PREDICT = 0, CBRNN_TARGET_MAP = 1, CBRNN_TARGET_CLASSIFY = 2,
+               CBRNN_TARGET_TASK = 3 } cbrnn_target;
+
+#define CBRNN_MAX_CB_HIDDEN 6
+#define CBRNN_MAX_TENSORS (4 + 2 * (CBRNN_MAX_CB_HIDDEN + 1) + 2)
+#define CBRNN_MAX_CLASSES 128
+#define CBRNN_MAX_META 32
+
+typedef struct cbrnn_model_config {
+    cbrnn_arch arch;
+    cbrnn_wiring wiring;
+    cbrnn_act act;
+    float alpha;          /* 1/tau, in (0, 1] */
+    int n_in;             /* F: input features (loop tasks: input channels) */
+    int n_hidden;         /* N: cortex units */
+    int n_out;            /* O: outputs */
+    int n_cb_hidden;      /* CB hidden layers (0: no cerebellum) */
+    int cb_hidden[CBRNN_MAX_CB_HIDDEN]; /* their widths, input side first */
+    float spectral_radius;/* reservoir: |largest eigenvalue| of W_hh */
+} cbrnn_model_config;
+
+typedef struct cbrnn_tensor {
+    char name[48];        /* PyTorch state_dict name */
+    int group;            /* cbrnn_group */
+    int ndim;             /* 1 or 2 */
+    int shape[2];         /* rows, cols (ndim 1: shape[0] only) */
+    size_t offset;        /* floats from the start of the parameter block */
+    size_t size;          /* floats */
+} cbrnn_tensor;
+
+/* The model. Fields are read-only for users outside model/ except params
+ * (which optimisers and loaders write) and frozen[]. */
+typedef struct cbrnn_model {
+    cbrnn_model_config cfg;
+    size_t n_params;
+    float *params;                   /* one aligned block of n_params */
+    int n_tensors;
+    cbrnn_tensor tensors[CBRNN_MAX_TENSORS];
+    /* Views into params; NULL where the architecture has no such tensor. */
+    float *w_ih, *w_hh, *b_ih, *b_hh;          /* [N,F] [N,N] [N] [N] */
+    int n_cb_layers;                           /* n_cb_hidden + 1, or 0 */
+    int cb_dim[CBRNN_MAX_CB_HIDDEN + 2];       /* cb_dim[0] input .. cb_dim[L] output */
+    float *cb_w[CBRNN_MAX_CB_HIDDEN + 1];      /* fc(i+1).weight [cb_dim[i+1], cb_dim[i]] */
+    float *cb_b[CBRNN_MAX_CB_HIDDEN + 1];      /* fc(i+1).bias   [cb_dim[i+1]] */
+    float *out_w, *out_b;                      /* [O,N] [O] */
+    int frozen[CBRNN_NGROUPS];                 /* 1: optimisers skip the group */
+    /* Not trained: how inputs are made and what outputs mean. */
+    cbrnn_feat_config feat;                    /* front end the inputs come from */
+    float *norm_mean, *norm_std;               /* [n_in] each, or NULL */
+    cbrnn_target target;
+    int horizon;                               /* predict: frames ahead */
+    int n_classes;                             /* classify */
+    char *class_names[CBRNN_MAX_CLASSES];
+    int n_meta;                                /* free-form provenance */
+    char *meta_key[CBRNN_MAX_META], *meta_val[CBRNN_MAX_META];
+} cbrnn_model;
+
+/* Defaults: arch cbrnn, readout wiring, tanh, alpha 1, F = O = 40,
+ * N = 256, one CB hidden layer of 512, spectral radius 0.9. */
+CBRNN_API void cbrnn_model_config_default(cbrnn_model_config *c);
+/* 0 if usable; else CBRNN_ERR_ARG and a reason in msg. */
+CBRNN_API int cbrnn_model_config_check(const cbrnn_model_config *c, char *msg, size_t msglen);
+/* Parameter count a configuration gives, without creating it. */
+CBRNN_API size_t cbrnn_model_config_params(const cbrnn_model_config *c);
+/* Hidden size of an rnn baseline (no CB, linear readout, same F, O) whose
+ * parameter count is closest to target_params. */
+CBRNN_API int cbrnn_rnn_hidden_for_params(int n_in, int n_out, size_t target_params);
+
+/* Creates a model with all parameters zero (frontend: feature defaults at
+ * 16 kHz, target predict, horizon 1). NULL on failure, *err set. */
+CBRNN_API cbrnn_model *cbrnn_model_create(const cbrnn_model_config *c, int *err);
+CBRNN_API void cbrnn_model_destroy(cbrnn_model *m);
+/* Deep copy (parameters, normaliser, names, metadata). */
+CBRNN_API cbrnn_model *cbrnn_model_clone(const cbrnn_model *m, int *err);
+/* Random initialisation, deterministic for seed:
+ *   readout wiring: cortex as torch.nn.RNN (U(-1/sqrt N, 1/sqrt N)), CB and
+ *   readout as torch.nn.Linear (U(-1/sqrt fan_in, 1/sqrt fan_in));
+ *   loop wiring (the paper): cortex and readout as nn.Linear, CB near zero
+ *   (biases 0, first layer N(0, 0.01^2), others N(0, 0.1^2));
+ *   reservoir: W_hh rescaled to the spectral radius, cortex frozen. */
+CBRNN_API int cbrnn_model_init(cbrnn_model *m, uint64_t seed);
+/* Parameters in a group (0 if absent). */
+CBRNN_API size_t cbrnn_model_group_params(const cbrnn_model *m, int group);
+/* First tensor with that name, or NULL. */
+CBRNN_API const cbrnn_tensor *cbrnn_model_tensor(const cbrnn_model *m, const char *name);
+/* Stores normalisation statistics (copies n_in floats each). */
+CBRNN_API int cbrnn_model_set_norm(cbrnn_model *m, const float *mean, const float *std);
+/* Sets / replaces a metadata string (copied). */
+CBRNN_API int cbrnn_model_set_meta(cbrnn_model *m, const char *key, const char *val);
+CBRNN_API const char *cbrnn_model_get_meta(const cbrnn_model *m, const char *key);
+/* Sets class names (copied), n <= CBRNN_MAX_CLASSES. */
+CBRNN_API int cbrnn_model_set_classes(cbrnn_model *m, int n, const char *const *names);
+
+/* ---- Model file (safetensors) ----
+ * Saving is atomic: a temporary file in the same folder, fsync, rename.
+ * Loading validates the header, offsets, shapes against the configuration
+ * in __metadata__, dtype F32, finite values; it never trusts a size from
+ * the file before checking it. On failure msg says what is wrong. */
+CBRNN_API int cbrnn_model_save(const cbrnn_model *m, const char *path, char *msg, size_t msglen);
+CBRNN_API cbrnn_model *cbrnn_model_load(const char *path, int *err, char *msg, size_t msglen);
+/* The same from memory (the loader's core; used by fuzzing). */
+CBRNN_API cbrnn_model *cbrnn_model_load_mem(const unsigned char *buf, size_t len, int *err,
+                                            char *msg, size_t msglen);
+
+/* ---- Deterministic random numbers (xoshiro256**, seeded by splitmix64) ---- */
+typedef struct cbrnn_rng { uint64_t s[4]; } cbrnn_rng;
+CBRNN_API void cbrnn_rng_seed(cbrnn_rng *r, uint64_t seed);
+CBRNN_API uint64_t cbrnn_rng_u64(cbrnn_rng *r);
+CBRNN_API double cbrnn_rng_uniform(cbrnn_rng *r);  /* [0, 1) */
+CBRNN_API double cbrnn_rng_normal(cbrnn_rng *r);   /* N(0, 1) */
+
+/* ---- Training workspace: activations for B sequences of T steps ---- */
+typedef struct cbrnn_ws cbrnn_ws;
+/* For up to max_b sequences of up to max_t steps. Not RT-safe. */
+CBRNN_API cbrnn_ws *cbrnn_ws_create(const cbrnn_model *m, int max_b, int max_t, int *err);
+CBRNN_API void cbrnn_ws_destroy(cbrnn_ws *ws);
+
+/* Forward over B sequences of T steps, batch-major (as batch_first=True).
+ * y: out [B,T,O]. h_last: out [B,N] state after step T (may be NULL).
+ * x: in [B,T,F]. h0: in [B,N] initial state (NULL: zeros).
+ * Keeps in ws what cbrnn_backward needs. */
+CBRNN_API int cbrnn_forward(cbrnn_ws *ws, float *y, float *h_last, const cbrnn_model *m,
+                            const float *x, const float *h0, int B, int T);
+/* Backward through the last forward (BPTT over its T steps).
+ * grad: in/out, n_params floats; gradients are ADDED (zero it yourself).
+ * Frozen groups get no gradient; readout wiring with a frozen cortex skips
+ * BPTT entirely. dy: in [B,T,O], dL/dy (zero rows where there is no loss). */
+CBRNN_API int cbrnn_backward(cbrnn_ws *ws, float *grad, const cbrnn_model *m,
+                             const float *dy, int B, int T);
+
+/* ---- Losses: return the mean loss and write dL/dy into dy ----
+ * MSE: mean over rows*dim of (y - t)^2 (torch MSELoss, reduction mean).
+ * Cross-entropy: softmax over classes per row; rows whose label < 0 are
+ * ignored; mean over counted rows (torch CrossEntropyLoss). *n_correct
+ * (may be NULL) gets the rows whose argmax equals the label.
+ * y and dy may be the same array. */
+CBRNN_API float cbrnn_loss_mse(float *dy, const float *y, const float *target, int rows, int dim);
+CBRNN_API float cbrnn_loss_xent(float *dy, int *n_correct, const float *logits, const int *labels,
+                                int rows, int classes);
+
+/* ---- Optimisers (torch.optim semantics) ---- */
+typedef enum { CBRNN_OPT_SGD = 0, CBRNN_OPT_ADAM = 1 } cbrnn_opt_kind;
+typedef struct cbrnn_optim_config {
+    cbrnn_opt_kind kind;
+    float lr;
+    float momentum;      /* SGD */
+    int nesterov;        /* SGD */
+    float beta1, beta2, eps; /* Adam */
+    float weight_decay;  /* L2 added to the gradient, as torch */
+    float clip_norm;     /* >0: global-norm clipping over trainable groups */
+} cbrnn_optim_config;
+/* SGD lr 0.01 no momentum; Adam 1e-3, (0.9, 0.999), 1e-8; no clipping. */
+CBRNN_API void cbrnn_optim_config_default(cbrnn_optim_config *c, cbrnn_opt_kind kind);
+
+typedef struct cbrnn_optim {
+    cbrnn_optim_config cfg;
+    size_t n;            /* = model n_params */
+    float *m, *v;        /* moments, same layout as params */
+    long step;
+} cbrnn_optim;
+CBRNN_API cbrnn_optim *cbrnn_optim_create(const cbrnn_model *m, const cbrnn_optim_config *c, int *err);
+CBRNN_API void cbrnn_optim_destroy(cbrnn_optim *o);
+CBRNN_API void cbrnn_optim_reset(cbrnn_optim *o); /* zero moments and step */
+/* Clips grad (if clip_norm > 0) then updates the trainable groups of m.
+ * *grad_norm (may be NULL) gets the norm before clipping. */
+CBRNN_API int cbrnn_optim_step(cbrnn_optim *o, cbrnn_model *m, float *grad, float *grad_norm);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
