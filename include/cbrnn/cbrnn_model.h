@@ -212,6 +212,48 @@ CBRNN_API void cbrnn_optim_reset(cbrnn_optim *o); /* zero moments and step */
  * *grad_norm (may be NULL) gets the norm before clipping. */
 CBRNN_API int cbrnn_optim_step(cbrnn_optim *o, cbrnn_model *m, float *grad, float *grad_norm);
 
+/* ---- Training over a corpus of sequences (truncated BPTT) ---- */
+/* One training sequence (a file): normalised inputs and their targets, all
+ * with T rows. MSE when y is set, cross-entropy when labels is set. For
+ * predict the caller passes y = x shifted by the horizon (and T reduced). */
+typedef struct cbrnn_seq {
+    const float *x;      /* [T, F] */
+    const float *y;      /* [T, O] or NULL */
+    const int *labels;   /* [T] class per frame, -1 for none; or NULL */
+    int T;
+} cbrnn_seq;
+
+typedef struct cbrnn_train_config {
+    int batch;           /* sequences per step */
+    int seq_len;         /* BPTT window, frames */
+    int carry_state;     /* 1: each batch row walks through the corpus in
+                          * order, carrying h across windows (truncated
+                          * BPTT); 0: random windows starting from h = 0 */
+    uint64_t seed;       /* same seed, same result */
+    cbrnn_optim_config opt;
+} cbrnn_train_config;
+
+typedef struct cbrnn_trainer cbrnn_trainer;
+/* Trains m in place (only groups with m->frozen[g] == 0). Not RT-safe. */
+CBRNN_API cbrnn_trainer *cbrnn_trainer_create(cbrnn_model *m, const cbrnn_train_config *c, int *err);
+CBRNN_API void cbrnn_trainer_destroy(cbrnn_trainer *t);
+/* One optimiser step on a minibatch drawn from seqs; *loss gets its mean
+ * loss (before the step). */
+CBRNN_API int cbrnn_trainer_step(cbrnn_trainer *t, const cbrnn_seq *seqs, int n_seqs, float *loss);
+
+/* Sums over evaluated frames. loss: sum of per-element squared errors
+ * (MSE) or per-row cross-entropy; count: elements (MSE) or labelled rows
+ * (CE); persist: squared error of the persistence baseline (x as the
+ * prediction of y; only when F == O); correct: rows whose argmax is right. */
+typedef struct cbrnn_eval_sums {
+    double loss, persist;
+    long count, correct;
+} cbrnn_eval_sums;
+/* Runs m over a whole sequence from h = 0, carrying state throughout;
+ * adds to *acc; outputs: out [T, O] or NULL. Not RT-safe (allocates). */
+CBRNN_API int cbrnn_eval_seq(const cbrnn_model *m, const cbrnn_seq *s, float *outputs,
+                             cbrnn_eval_sums *acc);
+
 #ifdef __cplusplus
 }
 #endif
