@@ -126,6 +126,9 @@ CBRNN_API cbrnn_model *cbrnn_model_clone(const cbrnn_model *m, int *err);
  *   (biases 0, first layer N(0, 0.01^2), others N(0, 0.1^2));
  *   reservoir: W_hh rescaled to the spectral radius, cortex frozen. */
 CBRNN_API int cbrnn_model_init(cbrnn_model *m, uint64_t seed);
+/* Largest |eigenvalue| of the row-major n x n matrix w (exact, LAPACK
+ * dgeev); < 0 if memory ran out. The reservoir's scaling uses it. */
+CBRNN_API double cbrnn_spectral_radius(const float *w, int n);
 /* Parameters in a group (0 if absent). */
 CBRNN_API size_t cbrnn_model_group_params(const cbrnn_model *m, int group);
 /* First tensor with that name, or NULL. */

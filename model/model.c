@@ -1,0 +1,528 @@
+/* model.c: creating a model: configuration defaults and checks, the
+ * parameter layout (one aligned block, tensors named as the PyTorch
+ * state_dict), random initialisation as PyTorch's modules do it, the
+ * reservoir's spectral-radius scaling, and the non-trained attachments
+ * (normaliser, class names, metadata). It never prints and never exits;
+ * it must never allocate a block whose size it has not bounded first
+ * (the loader feeds it configurations read from untrusted files). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <stdio.h>
+
+#include "cbrnn/cbrnn_model.h"
+#include "model_internal.h"
+
+/* Largest accepted dimension and parameter count. 1 << 28 floats is 1 GiB,
+ * far beyond any model that runs live, and small enough that no size
+ * computation below can overflow. */
+#define MAX_DIM (1 << 16)
+#define MAX_PARAMS ((size_t)1 << 28)
+
+void cbrnn_model_config_default(cbrnn_model_config *c)
+{
+    memset(c, 0, sizeof *c);
+    c->arch = CBRNN_ARCH_CBRNN;
+    c->wiring = CBRNN_WIRING_READOUT;
+    c->act = CBRNN_ACT_TANH;
+    c->alpha = 1.0f;
+    c->n_in = 40;
+    c->n_hidden = 256;
+    c->n_out = 40;
+    c->n_cb_hidden = 1;
+    c->cb_hidden[0] = 512; /* the seed's fc1 width */
+    c->spectral_radius = 0.9f;
+}
+
+/* Does this configuration have a cerebellum? */
+static int has_cb(const cbrnn_model_config *c)
+{
+    return c->arch != CBRNN_ARCH_RNN && c->n_cb_hidden > 0;
+}
+
+/* Fills the tensor table and CB dimensions of m from m->cfg (which must
+ * have passed the check); views are set later by set_views(). */
+static void build_layout(cbrnn_model *m)
+{
+    const cbrnn_model_config *c = &m->cfg;
+    int F = c->n_in, N = c->n_hidden, O = c->n_out;
+    size_t off = 0;
+    m->n_tensors = 0;
+#define ADD(nm, grp, r, cl)                                                                       \
+    do {                                                                                          \
+        cbrnn_tensor *t_ = &m->tensors[m->n_tensors++];                                           \
+        snprintf(t_->name, sizeof t_->name, "%s", nm);                                            \
+        t_->group = (grp);                                                                        \
+        t_->ndim = (cl) > 0 ? 2 : 1;                                                              \
+        t_->shape[0] = (r);                                                                       \
+        t_->shape[1] = (cl) > 0 ? (cl) : 0;                                                       \
+        t_->offset = off;                                                                         \
+        t_->size = (size_t)(r) * (size_t)((cl) > 0 ? (cl) : 1);                                   \
+        off += t_->size;                                                                          \
+    } while (0)
+    ADD("cortex.rnn.weight_ih_l0", CBRNN_GROUP_CORTEX, N, F);
+    ADD("cortex.rnn.weight_hh_l0", CBRNN_GROUP_CORTEX, N, N);
+    ADD("cortex.rnn.bias_ih_l0", CBRNN_GROUP_CORTEX, N, 0);
+    ADD("cortex.rnn.bias_hh_l0", CBRNN_GROUP_CORTEX, N, 0);
+    m->n_cb_layers = 0;
+    if (has_cb(c)) {
+        int L = c->n_cb_hidden + 1;
+        m->n_cb_layers = L;
+        m->cb_dim[0] = c->wiring == CBRNN_WIRING_LOOP ? N + F : N;
+        for (int i = 0; i < c->n_cb_hidden; i++)
+            m->cb_dim[i + 1] = c->cb_hidden[i];
+        m->cb_dim[L] = c->wiring == CBRNN_WIRING_LOOP ? N : O;
+        for (int i = 0; i < L; i++) {
+            char nm[48];
+            snprintf(nm, sizeof nm, "cerebellum.fc%d.weight", i + 1);
+            ADD(nm, CBRNN_GROUP_CEREBELLUM, m->cb_dim[i + 1], m->cb_dim[i]);
+            snprintf(nm, sizeof nm, "cerebellum.fc%d.bias", i + 1);
+            ADD(nm, CBRNN_GROUP_CEREBELLUM, m->cb_dim[i + 1], 0);
+        }
+    }
+    if (cbrnn_model_has_readout(m)) {
+        ADD("readout.weight", CBRNN_GROUP_READOUT, O, N);
+        ADD("readout.bias", CBRNN_GROUP_READOUT, O, 0);
+    }
+#undef ADD
+    m->n_params = off;
+}
+
+int cbrnn_model_has_readout(const cbrnn_model *m)
+{
+    return !has_cb(&m->cfg) || m->cfg.wiring == CBRNN_WIRING_LOOP;
+}
+
+static void set_views(cbrnn_model *m)
+{
+    float *p = m->params;
+    int k = 0;
+    m->w_ih = p + m->tensors[k++].offset;
+    m->w_hh = p + m->tensors[k++].offset;
+    m->b_ih = p + m->tensors[k++].offset;
+    m->b_hh = p + m->tensors[k++].offset;
+    for (int i = 0; i < CBRNN_MAX_CB_HIDDEN + 1; i++)
+        m->cb_w[i] = m->cb_b[i] = NULL;
+    for (int i = 0; i < m->n_cb_layers; i++) {
+        m->cb_w[i] = p + m->tensors[k++].offset;
+        m->cb_b[i] = p + m->tensors[k++].offset;
+    }
+    m->out_w = m->out_b = NULL;
+    if (cbrnn_model_has_readout(m)) {
+        m->out_w = p + m->tensors[k++].offset;
+        m->out_b = p + m->tensors[k++].offset;
+    }
+}
+
+static int bad(char *msg, size_t msglen, const char *fmt, int v)
+{
+    if (msg && msglen)
+        snprintf(msg, msglen, fmt, v);
+    return CBRNN_ERR_ARG;
+}
+
+int cbrnn_model_config_check(const cbrnn_model_config *c, char *msg, size_t msglen)
+{
+    if (msg && msglen)
+        msg[0] = 0;
+    if (!c)
+        return bad(msg, msglen, "no configuration%.0d", 0);
+    if (c->arch < CBRNN_ARCH_CBRNN || c->arch > CBRNN_ARCH_RESERVOIR)
+        return bad(msg, msglen, "unknown architecture %d", (int)c->arch);
+    if (c->wiring < CBRNN_WIRING_READOUT || c->wiring > CBRNN_WIRING_LOOP)
+        return bad(msg, msglen, "unknown wiring %d", (int)c->wiring);
+    if (c->act < CBRNN_ACT_TANH || c->act > CBRNN_ACT_LEAKY_RELU)
+        return bad(msg, msglen, "unknown activation %d", (int)c->act);
+    if (!(c->alpha > 0.0f && c->alpha <= 1.0f))
+        return bad(msg, msglen, "alpha must be in (0, 1]%.0d", 0);
+    if (c->n_in < 1 || c->n_in > MAX_DIM)
+        return bad(msg, msglen, "input size %d outside 1..65536", c->n_in);
+    if (c->n_hidden < 1 || c->n_hidden > MAX_DIM)
+        return bad(msg, msglen, "cortex size %d outside 1..65536", c->n_hidden);
+    if (c->n_out < 1 || c->n_out > MAX_DIM)
+        return bad(msg, msglen, "output size %d outside 1..65536", c->n_out);
+    if (c->arch != CBRNN_ARCH_RNN) {
+        if (c->n_cb_hidden < 0 || c->n_cb_hidden > CBRNN_MAX_CB_HIDDEN)
+            return bad(msg, msglen, "cerebellum hidden layers %d outside 0..6", c->n_cb_hidden);
+        if (c->arch == CBRNN_ARCH_CBRNN && c->n_cb_hidden < 1)
+            return bad(msg, msglen, "arch cbrnn needs at least one cerebellum hidden layer%.0d", 0);
+        for (int i = 0; i < c->n_cb_hidden; i++)
+            if (c->cb_hidden[i] < 1 || c->cb_hidden[i] > MAX_DIM)
+                return bad(msg, msglen, "cerebellum layer width %d outside 1..65536",
+                           c->cb_hidden[i]);
+    }
+    if (c->arch == CBRNN_ARCH_RESERVOIR &&
+        !(c->spectral_radius > 0.0f && isfinite(c->spectral_radius)))
+        return bad(msg, msglen, "reservoir spectral radius must be positive and finite%.0d", 0);
+    /* Each term is below 2^32 * 8, so the sum cannot overflow a 64-bit
+     * size_t before it is compared with the bound. */
+    if (cbrnn_model_config_params(c) > MAX_PARAMS)
+        return bad(msg, msglen, "more than %d parameters", (int)MAX_PARAMS);
+    return 0;
+}
+
+size_t cbrnn_model_config_params(const cbrnn_model_config *c)
+{
+    size_t F = (size_t)c->n_in, N = (size_t)c->n_hidden, O = (size_t)c->n_out;
+    size_t n = N * F + N * N + 2 * N;
+    int cb = has_cb(c);
+    if (cb) {
+        size_t prev = c->wiring == CBRNN_WIRING_LOOP ? N + F : N;
+        for (int i = 0; i < c->n_cb_hidden; i++) {
+            size_t w = (size_t)c->cb_hidden[i];
+            n += w * prev + w;
+            prev = w;
+        }
+        size_t out = c->wiring == CBRNN_WIRING_LOOP ? N : O;
+        n += out * prev + out;
+    }
+    if (!cb || c->wiring == CBRNN_WIRING_LOOP)
+        n += O * N + O;
+    return n;
+}
+
+int cbrnn_rnn_hidden_for_params(int n_in, int n_out, size_t target_params)
+{
+    /* params(N) = N^2 + N (F + O + 2) + O; solve the quadratic and take the
+     * nearer of the two integers around the root. */
+    double F = n_in, O = n_out, b = F + O + 2.0, t = (double)target_params;
+    double r = (-b + sqrt(b * b + 4.0 * (t - O))) / 2.0;
+    int best = 1;
+    double best_err = INFINITY;
+    for (int N = (int)floor(r) - 1; N <= (int)floor(r) + 2; N++) {
+        if (N < 1)
+            continue;
+        double p = (double)N * N + N * b + O;
+        double err = fabs(p - t);
+        if (err < best_err) {
+            best_err = err;
+            best = N;
+        }
+    }
+    return best;
+}
+
+/* The values cbrnn_feat_config_default() documents for 16 kHz. */
+static void feat_defaults(cbrnn_feat_config *f)
+{
+    memset(f, 0, sizeof *f);
+    f->sample_rate = 16000.0;
+    f->win_ms = 25.0;
+    f->hop_ms = 10.0;
+    f->n_mels = 40;
+    f->f_min = 20.0;
+    f->f_max = 0.0;
+    f->n_mfcc = 0;
+    f->deltas = 0;
+}
+
+float *cbrnn_alloc_floats(size_t n)
+{
+    /* 64 bytes: a cache line and an AVX-512 register; rounded up so the
+     * tail is addressable by vector loads too. */
+    size_t bytes = ((n ? n : 1) * sizeof(float) + 63) & ~(size_t)63;
+    void *p = NULL;
+    if (posix_memalign(&p, 64, bytes))
+        return NULL;
+    memset(p, 0, bytes);
+    return p;
+}
+
+cbrnn_model *cbrnn_model_create(const cbrnn_model_config *c, int *err)
+{
+    int e = cbrnn_model_config_check(c, NULL, 0);
+    if (e) {
+        if (err)
+            *err = e;
+        return NULL;
+    }
+    cbrnn_model *m = calloc(1, sizeof *m);
+    if (!m) {
+        if (err)
+            *err = CBRNN_ERR_NOMEM;
+        return NULL;
+    }
+    m->cfg = *c;
+    if (m->cfg.arch == CBRNN_ARCH_RNN) {
+        /* The rnn baseline has no cerebellum whatever the widths say. */
+        m->cfg.n_cb_hidden = 0;
+        memset(m->cfg.cb_hidden, 0, sizeof m->cfg.cb_hidden);
+    }
+    build_layout(m);
+    m->params = cbrnn_alloc_floats(m->n_params);
+    if (!m->params) {
+        free(m);
+        if (err)
+            *err = CBRNN_ERR_NOMEM;
+        return NULL;
+    }
+    set_views(m);
+    if (m->cfg.arch == CBRNN_ARCH_RESERVOIR)
+        m->frozen[CBRNN_GROUP_CORTEX] = 1;
+    feat_defaults(&m->feat);
+    m->target = CBRNN_TARGET_PREDICT;
+    m->horizon = 1;
+    if (err)
+        *err = 0;
+    return m;
+}
+
+void cbrnn_model_destroy(cbrnn_model *m)
+{
+    if (!m)
+        return;
+    free(m->params);
+    free(m->norm_mean);
+    free(m->norm_std);
+    for (int i = 0; i < m->n_classes; i++)
+        free(m->class_names[i]);
+    for (int i = 0; i < m->n_meta; i++) {
+        free(m->meta_key[i]);
+        free(m->meta_val[i]);
+    }
+    free(m);
+}
+
+static char *dupstr(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *d = malloc(n);
+    if (d)
+        memcpy(d, s, n);
+    return d;
+}
+
+cbrnn_model *cbrnn_model_clone(const cbrnn_model *m, int *err)
+{
+    int e = 0;
+    cbrnn_model *d = cbrnn_model_create(&m->cfg, &e);
+    if (!d) {
+        if (err)
+            *err = e;
+        return NULL;
+    }
+    memcpy(d->params, m->params, m->n_params * sizeof(float));
+    memcpy(d->frozen, m->frozen, sizeof d->frozen);
+    d->feat = m->feat;
+    d->target = m->target;
+    d->horizon = m->horizon;
+    if (m->norm_mean && m->norm_std)
+        e = cbrnn_model_set_norm(d, m->norm_mean, m->norm_std);
+    if (!e && m->n_classes)
+        e = cbrnn_model_set_classes(d, m->n_classes, (const char *const *)m->class_names);
+    for (int i = 0; !e && i < m->n_meta; i++)
+        e = cbrnn_model_set_meta(d, m->meta_key[i], m->meta_val[i]);
+    if (e) {
+        cbrnn_model_destroy(d);
+        if (err)
+            *err = e;
+        return NULL;
+    }
+    if (err)
+        *err = 0;
+    return d;
+}
+
+static void fill_uniform(float *p, size_t n, double bound, cbrnn_rng *r)
+{
+    for (size_t i = 0; i < n; i++)
+        p[i] = (float)((2.0 * cbrnn_rng_uniform(r) - 1.0) * bound);
+}
+
+static void fill_normal(float *p, size_t n, double sd, cbrnn_rng *r)
+{
+    for (size_t i = 0; i < n; i++)
+        p[i] = (float)(sd * cbrnn_rng_normal(r));
+}
+
+/* LAPACK's general eigenvalue solver, from the LAPACK inside OpenBLAS.
+ * The trailing size_t are the hidden lengths gfortran passes for the
+ * CHARACTER arguments; passing them keeps the call well defined. */
+extern void dgeev_(const char *jobvl, const char *jobvr, const int *n, double *a,
+                   const int *lda, double *wr, double *wi, double *vl, const int *ldvl,
+                   double *vr, const int *ldvr, double *work, const int *lwork, int *info,
+                   size_t len_jobvl, size_t len_jobvr);
+
+double cbrnn_spectral_radius(const float *w, int n)
+{
+    /* The exact eigenvalues (dgeev) rather than power iteration: a random
+     * non-symmetric W has complex leading pairs, where power iteration
+     * oscillates instead of converging. */
+    size_t nn = (size_t)n * (size_t)n;
+    int lwork = 4 * n + 64, info = 0, one = 1;
+    double *a = malloc((nn + 2 * (size_t)n + (size_t)lwork) * sizeof(double));
+    if (!a)
+        return -1.0;
+    double *wr = a + nn, *wi = wr + n, *work = wi + n, dummy = 0.0;
+    /* Column-major A is the transpose of row-major W: same eigenvalues. */
+    for (size_t i = 0; i < nn; i++)
+        a[i] = w[i];
+    dgeev_("N", "N", &n, a, &n, wr, wi, &dummy, &one, &dummy, &one, work, &lwork, &info, 1, 1);
+    double rho = -1.0;
+    if (info == 0) {
+        rho = 0.0;
+        for (int i = 0; i < n; i++)
+            rho = fmax(rho, hypot(wr[i], wi[i]));
+    }
+    free(a);
+    return rho;
+}
+
+int cbrnn_model_init(cbrnn_model *m, uint64_t seed)
+{
+    if (!m)
+        return CBRNN_ERR_ARG;
+    const cbrnn_model_config *c = &m->cfg;
+    int F = c->n_in, N = c->n_hidden, O = c->n_out;
+    cbrnn_rng r;
+    cbrnn_rng_seed(&r, seed);
+    if (c->wiring == CBRNN_WIRING_READOUT) {
+        /* torch.nn.RNN.reset_parameters: every tensor U(-1/sqrt N, 1/sqrt N). */
+        double k = 1.0 / sqrt((double)N);
+        fill_uniform(m->w_ih, (size_t)N * F, k, &r);
+        fill_uniform(m->w_hh, (size_t)N * N, k, &r);
+        fill_uniform(m->b_ih, (size_t)N, k, &r);
+        fill_uniform(m->b_hh, (size_t)N, k, &r);
+        /* torch.nn.Linear: kaiming_uniform(a = sqrt 5) on the weight is
+         * U(-1/sqrt fan_in, 1/sqrt fan_in); the bias uses the same bound. */
+        for (int i = 0; i < m->n_cb_layers; i++) {
+            double b = 1.0 / sqrt((double)m->cb_dim[i]);
+            fill_uniform(m->cb_w[i], (size_t)m->cb_dim[i + 1] * m->cb_dim[i], b, &r);
+            fill_uniform(m->cb_b[i], (size_t)m->cb_dim[i + 1], b, &r);
+        }
+    } else {
+        /* The paper's loop model builds its cortex from nn.Linear layers
+         * (input and recurrent), each with its own fan-in. */
+        double kx = 1.0 / sqrt((double)F), kh = 1.0 / sqrt((double)N);
+        fill_uniform(m->w_ih, (size_t)N * F, kx, &r);
+        fill_uniform(m->w_hh, (size_t)N * N, kh, &r);
+        fill_uniform(m->b_ih, (size_t)N, kx, &r);
+        fill_uniform(m->b_hh, (size_t)N, kh, &r);
+        /* CB starts near zero so that c_t barely perturbs the cortex at
+         * first: biases 0, input layer N(0, 0.01^2), later ones N(0, 0.1^2). */
+        for (int i = 0; i < m->n_cb_layers; i++) {
+            fill_normal(m->cb_w[i], (size_t)m->cb_dim[i + 1] * m->cb_dim[i], i == 0 ? 0.01 : 0.1,
+                        &r);
+            memset(m->cb_b[i], 0, (size_t)m->cb_dim[i + 1] * sizeof(float));
+        }
+    }
+    if (m->out_w) {
+        double b = 1.0 / sqrt((double)N);
+        fill_uniform(m->out_w, (size_t)O * N, b, &r);
+        fill_uniform(m->out_b, (size_t)O, b, &r);
+    }
+    if (c->arch == CBRNN_ARCH_RESERVOIR) {
+        double rho = cbrnn_spectral_radius(m->w_hh, N);
+        if (rho < 0.0)
+            return CBRNN_ERR_NOMEM;
+        if (rho > 0.0) {
+            double s = c->spectral_radius / rho;
+            for (size_t i = 0; i < (size_t)N * N; i++)
+                m->w_hh[i] = (float)(m->w_hh[i] * s);
+        }
+        m->frozen[CBRNN_GROUP_CORTEX] = 1;
+    }
+    return 0;
+}
+
+size_t cbrnn_model_group_params(const cbrnn_model *m, int group)
+{
+    size_t n = 0;
+    for (int i = 0; i < m->n_tensors; i++)
+        if (m->tensors[i].group == group)
+            n += m->tensors[i].size;
+    return n;
+}
+
+const cbrnn_tensor *cbrnn_model_tensor(const cbrnn_model *m, const char *name)
+{
+    for (int i = 0; i < m->n_tensors; i++)
+        if (!strcmp(m->tensors[i].name, name))
+            return &m->tensors[i];
+    return NULL;
+}
+
+int cbrnn_model_set_norm(cbrnn_model *m, const float *mean, const float *std)
+{
+    if (!m || !mean || !std)
+        return CBRNN_ERR_ARG;
+    int F = m->cfg.n_in;
+    for (int i = 0; i < F; i++) {
+        if (!isfinite(mean[i]) || !isfinite(std[i]))
+            return CBRNN_ERR_NONFINITE;
+        if (!(std[i] > 0.0f))
+            return CBRNN_ERR_ARG;
+    }
+    if (!m->norm_mean) {
+        float *a = malloc((size_t)F * sizeof(float)), *b = malloc((size_t)F * sizeof(float));
+        if (!a || !b) {
+            free(a);
+            free(b);
+            return CBRNN_ERR_NOMEM;
+        }
+        m->norm_mean = a;
+        m->norm_std = b;
+    }
+    memmove(m->norm_mean, mean, (size_t)F * sizeof(float));
+    memmove(m->norm_std, std, (size_t)F * sizeof(float));
+    return 0;
+}
+
+int cbrnn_model_set_meta(cbrnn_model *m, const char *key, const char *val)
+{
+    if (!m || !key || !val)
+        return CBRNN_ERR_ARG;
+    char *v = dupstr(val);
+    if (!v)
+        return CBRNN_ERR_NOMEM;
+    for (int i = 0; i < m->n_meta; i++)
+        if (!strcmp(m->meta_key[i], key)) {
+            free(m->meta_val[i]);
+            m->meta_val[i] = v;
+            return 0;
+        }
+    if (m->n_meta >= CBRNN_MAX_META) {
+        free(v);
+        return CBRNN_ERR_FULL;
+    }
+    char *k = dupstr(key);
+    if (!k) {
+        free(v);
+        return CBRNN_ERR_NOMEM;
+    }
+    m->meta_key[m->n_meta] = k;
+    m->meta_val[m->n_meta] = v;
+    m->n_meta++;
+    return 0;
+}
+
+const char *cbrnn_model_get_meta(const cbrnn_model *m, const char *key)
+{
+    for (int i = 0; m && key && i < m->n_meta; i++)
+        if (!strcmp(m->meta_key[i], key))
+            return m->meta_val[i];
+    return NULL;
+}
+
+int cbrnn_model_set_classes(cbrnn_model *m, int n, const char *const *names)
+{
+    if (!m || n < 0 || n > CBRNN_MAX_CLASSES || (n > 0 && !names))
+        return CBRNN_ERR_ARG;
+    char *copy[CBRNN_MAX_CLASSES];
+    for (int i = 0; i < n; i++) {
+        copy[i] = names[i] ? dupstr(names[i]) : NULL;
+        if (!copy[i]) {
+            for (int j = 0; j < i; j++)
+                free(copy[j]);
+            return names[i] ? CBRNN_ERR_NOMEM : CBRNN_ERR_ARG;
+        }
+    }
+    for (int i = 0; i < m->n_classes; i++)
+        free(m->class_names[i]);
+    for (int i = 0; i < n; i++)
+        m->class_names[i] = copy[i];
+    for (int i = n; i < CBRNN_MAX_CLASSES; i++)
+        m->class_names[i] = NULL;
+    m->n_classes = n;
+    return 0;
+}
