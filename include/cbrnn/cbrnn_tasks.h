@@ -1,0 +1,188 @@
+/* cbrnn_tasks.h: the paper's sequence tasks, their curriculum, the paper's
+ * models, and one training run of the paper's protocol (Voce, Giannakakis
+ * & Clopath 2026, arXiv:2605.10356; protocol as in the authors' code,
+ * summarised in issue 5).
+ *
+ * Tasks. Input bits are Bernoulli(0.5), one per step on channel 0. Every
+ * batch draws one sequence length M uniformly from [N+2, 4N+2). With the
+ * bits b[0..M-1] of a trial (0-based, b[M-1] the last):
+ *   N-DMS:    label = (b[M-N] == b[M-1])          (Python: x[:, -N] == x[:, -1])
+ *   N-parity: label = (b[M-N] + ... + b[M-1]) mod 2 (the last N bits)
+ * so both tasks look at a window of the last N bits. Labels are 0/1.
+ *   multitask: DMS and parity of the same bits; two 2-class heads (outputs
+ *              0..1 DMS, 2..3 parity); labels [B, 2].
+ *   switch:    DMS at levels N = 2..11, parity at 12..21, DMS at 22..31, ...
+ *              (the task alternates every 10 levels); a second input
+ *              channel carries a 3-step pulse (1 at steps 0, 1, 2) in every
+ *              trial while the task is parity, and stays 0 in DMS trials:
+ *              the cue that tells the network which rule holds. (The issue
+ *              says only "a 3-step switch pulse on an extra input channel";
+ *              this placement is our reading.)
+ *
+ * Curriculum: start at N = 2; after an epoch whose test accuracy is
+ * >= 0.98, N becomes N + 1 (never above the cap).
+ *
+ * Nothing here prints, exits, or reads the clock; every random draw comes
+ * from a cbrnn_rng, so a run is a pure function of its configuration. */
+#ifndef CBRNN_TASKS_H
+#define CBRNN_TASKS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "cbrnn.h"
+#include "cbrnn_model.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum {
+    CBRNN_TASK_DMS = 0,
+    CBRNN_TASK_PARITY = 1,
+    CBRNN_TASK_MULTITASK = 2,
+    CBRNN_TASK_SWITCH = 3,
+    CBRNN_NTASKS = 4
+} cbrnn_task_kind;
+
+typedef enum {
+    CBRNN_VARIANT_CBRNN = 0,       /* cortex + cerebellum, all trained */
+    CBRNN_VARIANT_RNN = 1,         /* cortex only, hidden 202 (parameter-matched) */
+    CBRNN_VARIANT_FROZEN = 2,      /* phase 0: core+head at N=2 (CB frozen in the
+                                    * loop) until 98%; then core frozen for good */
+    CBRNN_VARIANT_INTERLEAVED = 3, /* as frozen, but core and CB both train at
+                                    * levels N = 12, 22, 32, ... */
+    CBRNN_NVARIANTS = 4
+} cbrnn_variant;
+
+/* Which groups train in an epoch (the `phase` column of the curves). */
+typedef enum {
+    CBRNN_PHASE_ALL = 0,       /* cbrnn/rnn: everything; frozen/interleaved
+                                * warm-up: core + head, CB frozen */
+    CBRNN_PHASE_CORE_FROZEN = 1, /* CB + head train, core frozen */
+    CBRNN_PHASE_INTERLEAVE = 2   /* interleaved at N = 12, 22, ...: all train */
+} cbrnn_phase;
+
+/* The paper's constants (issue 5, from the authors' code). */
+#define CBRNN_PAPER_HIDDEN 64        /* CB-RNN cortex units */
+#define CBRNN_PAPER_RNN_HIDDEN 202   /* baseline cortex units: 41,816 params */
+#define CBRNN_PAPER_CB0 256          /* granule layer */
+#define CBRNN_PAPER_CB1 64           /* Purkinje layer (DCN output = hidden) */
+#define CBRNN_PAPER_TAU 1.5f         /* alpha = 1/tau = 2/3 */
+#define CBRNN_PAPER_H0_SCALE 0.1f    /* initial state 0.1 * U(0,1) per trial */
+#define CBRNN_PAPER_THRESHOLD 0.98   /* curriculum: advance at >= 98% */
+#define CBRNN_PAPER_START_N 2
+#define CBRNN_PAPER_INTERLEAVE 10    /* interleaved: every 10th level */
+#define CBRNN_PAPER_SWITCH_EVERY 10  /* switch: task alternates every 10 levels */
+#define CBRNN_PAPER_PULSE_STEPS 3    /* switch: cue length */
+
+/* Names ("dms", "parity", "multitask", "switch"; "cbrnn", "rnn", "frozen",
+ * "interleaved") and their parsers (-1 if unknown). */
+CBRNN_API const char *cbrnn_task_name(int task);
+CBRNN_API int cbrnn_task_parse(const char *name);
+CBRNN_API const char *cbrnn_variant_name(int variant);
+CBRNN_API int cbrnn_variant_parse(const char *name);
+
+/* Input channels (1; switch 2), output units (2; multitask 4) and heads
+ * (labels per trial: 1; multitask 2) of a task. */
+CBRNN_API int cbrnn_task_n_in(int task);
+CBRNN_API int cbrnn_task_n_out(int task);
+CBRNN_API int cbrnn_task_n_heads(int task);
+/* The single task (DMS or parity) asked at level N: the task itself, or for
+ * switch the one of N's block. Multitask returns CBRNN_TASK_MULTITASK. */
+CBRNN_API int cbrnn_task_at_level(int task, int N);
+
+/* Draws one sequence length M uniformly from [N+2, 4N+2). N >= 1. */
+CBRNN_API int cbrnn_task_draw_len(cbrnn_rng *r, int N);
+/* Fills one batch of B trials of M steps at level N.
+ * x: out [B, M, n_in] batch-major (bits 0/1 on channel 0; switch cue on 1).
+ * labels: out [B, n_heads] (0/1).
+ * Requires M >= N + 1 (so b[M-N-..] exists) and N >= 1. Returns 0 or
+ * CBRNN_ERR_ARG. */
+CBRNN_API int cbrnn_task_batch(float *x, int *labels, cbrnn_rng *r, int task, int N, int B, int M);
+/* Initial states: h0 [B, H] = scale * U(0,1), drawn from r. */
+CBRNN_API void cbrnn_task_h0(float *h0, cbrnn_rng *r, int B, int H, float scale);
+
+/* The curriculum rule: N + 1 if accuracy >= threshold and (cap <= 0 or
+ * N < cap), else N. */
+CBRNN_API int cbrnn_curriculum_next(int N, double accuracy, double threshold, int cap);
+
+/* The paper's model for a task and variant (not yet initialised):
+ * loop wiring, leaky ReLU, alpha 2/3, n_in and n_out from the task;
+ * cbrnn/frozen/interleaved: hidden 64, CB 256,64 (65 -> 256 -> 64 -> 64);
+ * rnn: hidden 202, no CB. Parity/DMS: 41,922 and 41,816 parameters. */
+CBRNN_API void cbrnn_paper_model_config(cbrnn_model_config *c, int task, int variant);
+/* The paper's optimiser: SGD, Nesterov momentum 0.1, lr 0.01, global-norm
+ * clipping at 7.5. */
+CBRNN_API void cbrnn_paper_optim_config(cbrnn_optim_config *c);
+
+/* ---- One run of the protocol: a model trained epoch by epoch ---- */
+typedef struct cbrnn_paper_config {
+    int task;            /* cbrnn_task_kind */
+    int variant;         /* cbrnn_variant */
+    uint64_t seed;       /* initial weights and every data draw */
+    int max_n;           /* curriculum cap; <= 0: none */
+    int batch;           /* 64 */
+    int train_steps;     /* optimiser steps per epoch: 100 */
+    int test_batches;    /* test batches per epoch: 50 */
+    double threshold;    /* 0.98 */
+    cbrnn_optim_config opt; /* cbrnn_paper_optim_config */
+} cbrnn_paper_config;
+
+/* The protocol of issue 5 for task and variant, seed 0, no cap. */
+CBRNN_API void cbrnn_paper_config_default(cbrnn_paper_config *c, int task, int variant);
+
+/* What one epoch did. N and phase are the level and phase it trained and
+ * was tested at (the curriculum update applies to the next epoch). */
+typedef struct cbrnn_paper_epoch {
+    int epoch;              /* 1-based */
+    int N;
+    int phase;              /* cbrnn_phase */
+    double train_loss;      /* mean over the epoch's training steps (multitask:
+                             * sum of the two heads' cross-entropies) */
+    double test_accuracy;   /* fraction correct over the test batches
+                             * (multitask: the lower of the two heads) */
+    double head_accuracy[2];/* per head (head 1 only for multitask) */
+} cbrnn_paper_epoch;
+
+typedef struct cbrnn_paper_run cbrnn_paper_run;
+
+/* Creates the model (initialised from seed), optimiser and workspace.
+ * NULL on failure, *err set. Not RT-safe (allocates). */
+CBRNN_API cbrnn_paper_run *cbrnn_paper_run_create(const cbrnn_paper_config *c, int *err);
+CBRNN_API void cbrnn_paper_run_destroy(cbrnn_paper_run *r);
+/* One epoch: train_steps optimiser steps, then test_batches test batches,
+ * then the curriculum and phase updates. *out (may be NULL) gets what the
+ * epoch did. */
+CBRNN_API int cbrnn_paper_run_epoch(cbrnn_paper_run *r, cbrnn_paper_epoch *out);
+/* One optimiser step on a given batch (what an epoch's training step does
+ * after drawing it): x [B, M, n_in], labels [B, n_heads], h0 [B, H].
+ * Cross-entropy on the last step only; *loss (may be NULL) gets it.
+ * B <= batch; M must be <= the run's longest sequence (4 * max level + 1;
+ * without a cap, workspaces grow as needed). */
+CBRNN_API int cbrnn_paper_run_train_batch(cbrnn_paper_run *r, const float *x, const int *labels,
+                                          const float *h0, int B, int M, float *loss);
+/* Current level, phase and completed epochs. */
+CBRNN_API int cbrnn_paper_run_level(const cbrnn_paper_run *r);
+CBRNN_API int cbrnn_paper_run_phase(const cbrnn_paper_run *r);
+CBRNN_API int cbrnn_paper_run_epochs(const cbrnn_paper_run *r);
+/* Forces the level (benchmarks: time an epoch at N = 10). 0 or ERR_ARG. */
+CBRNN_API int cbrnn_paper_run_set_level(cbrnn_paper_run *r, int N);
+/* The run's model (owned by the run; params may be read, not resized). */
+CBRNN_API cbrnn_model *cbrnn_paper_run_model(cbrnn_paper_run *r);
+CBRNN_API const cbrnn_paper_config *cbrnn_paper_run_config(const cbrnn_paper_run *r);
+
+/* Checkpoint: everything a run needs to continue bit-identically
+ * (configuration, epoch, level, phase, frozen groups, random state,
+ * parameters, optimiser moments) in one file, written atomically
+ * (temporary file, fsync, rename). Loading checks the magic, version,
+ * sizes and finiteness and that the configuration equals *expect (when
+ * not NULL); on failure msg says what is wrong. */
+CBRNN_API int cbrnn_paper_run_save(const cbrnn_paper_run *r, const char *path, char *msg,
+                                   size_t msglen);
+CBRNN_API cbrnn_paper_run *cbrnn_paper_run_load(const char *path, const cbrnn_paper_config *expect,
+                                                int *err, char *msg, size_t msglen);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
