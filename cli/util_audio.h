@@ -24,6 +24,8 @@ int64_t audio_in_file_frames(const audio_in *a);
  * or -1 on a read error (msg filled). */
 long audio_in_read(audio_in *a, float *buf, long n, char *msg, size_t msglen);
 void audio_in_close(audio_in *a);
+/* Channels in the file (they are mixed to one by their mean). */
+int audio_in_channels(const audio_in *a);
 
 /* Features of a whole file, computed by streaming it through the dsp
  * front end in blocks of `block` samples. cfg gives everything but the
@@ -31,5 +33,16 @@ void audio_in_close(audio_in *a);
  * *frames: malloc'ed [*n_frames, *dim]; caller frees. 0 or -1 (msg). */
 int audio_features(const char *path, const cbrnn_feat_config *cfg, double target_rate, int block,
                    float **frames, int *n_frames, int *dim, char *msg, size_t msglen);
+
+/* Receives n frames of dim floats each (valid only during the call);
+ * returns 0 to go on, nonzero to stop. */
+typedef int (*audio_frames_fn)(void *ctx, const float *frames, long n, int dim);
+/* Streams a file's features to on_frames as they complete, in bounded
+ * memory, pushing `block` samples at a time into the extractor (block >= 1;
+ * frames do not depend on it). Returns 0 at the end of the file, 1 when
+ * on_frames stopped it, -1 on an error (msg: "FILE: what is wrong"). */
+int audio_features_each(const char *path, const cbrnn_feat_config *cfg, double target_rate,
+                        int block, audio_frames_fn on_frames, void *ctx, char *msg,
+                        size_t msglen);
 
 #endif

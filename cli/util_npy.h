@@ -14,6 +14,12 @@ npy_writer *npy_open(const char *path, int cols, char *msg, size_t msglen);
 int npy_append(npy_writer *w, const float *rows, long n_rows); /* 0 or -1 */
 /* Patches the shape, flushes and closes; 0 or -1 (msg). Frees w. */
 int npy_close(npy_writer *w, char *msg, size_t msglen);
+/* Gives up: closes and removes the partial file (nothing is left under
+ * the target name, which is only created by a successful npy_close). */
+void npy_abort(npy_writer *w);
+/* The temporary name rows go to until npy_close renames it (for a host's
+ * signal handler to unlink). */
+const char *npy_tmp_path(const npy_writer *w);
 /* Whole array at once: shape (rows, cols). 0 or -1 (msg). */
 int npy_write(const char *path, const float *data, long rows, int cols, char *msg, size_t msglen);
 /* Reads a 2-D (or 1-D, as one column) float32 .npy; *data malloc'ed. */

@@ -1,0 +1,334 @@
+/* util_npy.c: float32 .npy files (NumPy format version 1.0: magic, 2-byte
+ * header length, a Python dict literal padded to a 64-byte boundary, then
+ * raw little-endian data; numpy/lib/format.py). The writer streams rows to
+ * a temporary file beside the target and renames it into place on close,
+ * so a failed run never leaves a half-written OUT.npy. Host-side code: it
+ * may allocate and do I/O, never on an audio thread. */
+#include "util_npy.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Fixed header size (magic + length + dict + padding). 128 bytes hold the
+ * dict with a 20-digit row count, so patching the shape on close never
+ * changes the header's length; 128 is a multiple of 64 as NumPy asks. */
+#define NPY_HEADER_BYTES 128
+
+struct npy_writer {
+    FILE *f;
+    char *path;     /* final name */
+    char *tmp;      /* name written until close */
+    int cols;
+    long rows;
+    int failed;     /* an append failed: close reports and removes */
+    int err;        /* errno of the first failure */
+};
+
+static int host_is_le(void)
+{
+    const uint16_t one = 1;
+    return *(const unsigned char *)&one == 1;
+}
+
+static void bswap32(void *p, size_t n)
+{
+    unsigned char *b = p;
+    for (size_t i = 0; i < n; i++, b += 4) {
+        unsigned char t = b[0];
+        b[0] = b[3];
+        b[3] = t;
+        t = b[1];
+        b[1] = b[2];
+        b[2] = t;
+    }
+}
+
+/* The complete header block for shape (rows, cols) (cols < 0: 1-D). */
+static void make_header(char *h, long rows, int cols)
+{
+    char dict[NPY_HEADER_BYTES];
+    int len;
+    if (cols < 0)
+        len = snprintf(dict, sizeof dict, "{'descr': '<f4', 'fortran_order': False, 'shape': (%ld,), }",
+                       rows);
+    else
+        len = snprintf(dict, sizeof dict,
+                       "{'descr': '<f4', 'fortran_order': False, 'shape': (%ld, %d), }", rows, cols);
+    int hlen = NPY_HEADER_BYTES - 10;
+    memcpy(h, "\x93NUMPY\x01\x00", 8);
+    h[8] = (char)(hlen & 0xff);
+    h[9] = (char)(hlen >> 8);
+    memcpy(h + 10, dict, (size_t)len);
+    memset(h + 10 + len, ' ', (size_t)(hlen - len - 1));
+    h[NPY_HEADER_BYTES - 1] = '\n';
+}
+
+static char *dupstr(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *d = malloc(n);
+    if (d)
+        memcpy(d, s, n);
+    return d;
+}
+
+npy_writer *npy_open(const char *path, int cols, char *msg, size_t msglen)
+{
+    npy_writer *w = calloc(1, sizeof *w);
+    if (!w || cols <= 0) {
+        snprintf(msg, msglen, "%s: %s", path, w ? "invalid column count" : "out of memory");
+        free(w);
+        return NULL;
+    }
+    w->cols = cols;
+    w->path = dupstr(path);
+    size_t tn = strlen(path) + 32;
+    w->tmp = malloc(tn);
+    if (!w->path || !w->tmp) {
+        snprintf(msg, msglen, "%s: out of memory", path);
+        goto fail;
+    }
+    /* Same directory as the target, so the final rename is atomic. The
+     * pid keeps concurrent runs apart; O_EXCL never clobbers a stranger's
+     * file; 0666 lets the umask decide the permissions as for any file. */
+    snprintf(w->tmp, tn, "%s.tmp.%ld", path, (long)getpid());
+    int fd = open(w->tmp, O_WRONLY | O_CREAT | O_EXCL, 0666);
+    if (fd < 0) {
+        snprintf(msg, msglen, "%s: cannot create output: %s", path, strerror(errno));
+        goto fail;
+    }
+    w->f = fdopen(fd, "wb");
+    if (!w->f) {
+        snprintf(msg, msglen, "%s: cannot create output: %s", path, strerror(errno));
+        close(fd);
+        unlink(w->tmp);
+        goto fail;
+    }
+    char h[NPY_HEADER_BYTES];
+    make_header(h, 0, cols);
+    if (fwrite(h, 1, sizeof h, w->f) != sizeof h) {
+        snprintf(msg, msglen, "%s: cannot write: %s", path, strerror(errno));
+        fclose(w->f);
+        unlink(w->tmp);
+        goto fail;
+    }
+    return w;
+fail:
+    free(w->path);
+    free(w->tmp);
+    free(w);
+    return NULL;
+}
+
+int npy_append(npy_writer *w, const float *rows, long n_rows)
+{
+    if (!w || w->failed)
+        return -1;
+    if (n_rows <= 0)
+        return 0;
+    size_t n = (size_t)n_rows * (size_t)w->cols;
+    if (host_is_le()) {
+        if (fwrite(rows, sizeof *rows, n, w->f) != n)
+            goto fail;
+    } else {
+        float buf[1024];
+        for (size_t i = 0; i < n; i += 1024) {
+            size_t m = n - i < 1024 ? n - i : 1024;
+            memcpy(buf, rows + i, m * sizeof *buf);
+            bswap32(buf, m);
+            if (fwrite(buf, sizeof *buf, m, w->f) != m)
+                goto fail;
+        }
+    }
+    w->rows += n_rows;
+    return 0;
+fail:
+    w->failed = 1;
+    w->err = errno;
+    return -1;
+}
+
+const char *npy_tmp_path(const npy_writer *w)
+{
+    return w->tmp;
+}
+
+void npy_abort(npy_writer *w)
+{
+    if (!w)
+        return;
+    fclose(w->f);
+    unlink(w->tmp);
+    free(w->path);
+    free(w->tmp);
+    free(w);
+}
+
+int npy_close(npy_writer *w, char *msg, size_t msglen)
+{
+    if (!w)
+        return -1;
+    if (w->failed) {
+        snprintf(msg, msglen, "%s: cannot write: %s", w->path, strerror(w->err));
+        npy_abort(w);
+        return -1;
+    }
+    char h[NPY_HEADER_BYTES];
+    make_header(h, w->rows, w->cols);
+    if (fseek(w->f, 0, SEEK_SET) != 0 || fwrite(h, 1, sizeof h, w->f) != sizeof h ||
+        fflush(w->f) != 0) {
+        snprintf(msg, msglen, "%s: cannot write: %s", w->path, strerror(errno));
+        npy_abort(w);
+        return -1;
+    }
+    int e = fclose(w->f);
+    w->f = NULL;
+    if (e != 0 || rename(w->tmp, w->path) != 0) {
+        snprintf(msg, msglen, "%s: cannot write: %s", w->path, strerror(errno));
+        unlink(w->tmp);
+        free(w->path);
+        free(w->tmp);
+        free(w);
+        return -1;
+    }
+    free(w->path);
+    free(w->tmp);
+    free(w);
+    return 0;
+}
+
+int npy_write(const char *path, const float *data, long rows, int cols, char *msg, size_t msglen)
+{
+    npy_writer *w = npy_open(path, cols, msg, msglen);
+    if (!w)
+        return -1;
+    if (npy_append(w, data, rows) != 0) {
+        snprintf(msg, msglen, "%s: cannot write: %s", path, strerror(w->err));
+        npy_abort(w);
+        return -1;
+    }
+    return npy_close(w, msg, msglen);
+}
+
+/* Value of 'key': in the header dict, or NULL. */
+static const char *dict_value(const char *dict, const char *key)
+{
+    const char *p = strstr(dict, key);
+    if (!p)
+        return NULL;
+    p += strlen(key);
+    while (*p == ' ' || *p == ':')
+        p++;
+    return p;
+}
+
+int npy_read(const char *path, float **data, long *rows, int *cols, char *msg, size_t msglen)
+{
+    *data = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(msg, msglen, "%s: cannot open: %s", path, strerror(errno));
+        return -1;
+    }
+    unsigned char pre[10];
+    char *dict = NULL;
+    float *buf = NULL;
+    if (fread(pre, 1, 10, f) != 10 || memcmp(pre, "\x93NUMPY", 6) != 0) {
+        snprintf(msg, msglen, "%s: not a .npy file", path);
+        goto fail;
+    }
+    size_t hlen;
+    if (pre[6] == 1) {
+        hlen = (size_t)pre[8] | (size_t)pre[9] << 8;
+    } else if (pre[6] == 2 || pre[6] == 3) {
+        unsigned char b[2];
+        if (fread(b, 1, 2, f) != 2) {
+            snprintf(msg, msglen, "%s: truncated .npy header", path);
+            goto fail;
+        }
+        hlen = (size_t)pre[8] | (size_t)pre[9] << 8 | (size_t)b[0] << 16 | (size_t)b[1] << 24;
+    } else {
+        snprintf(msg, msglen, "%s: unsupported .npy version %d", path, pre[6]);
+        goto fail;
+    }
+    if (hlen == 0 || hlen > (1u << 20)) {
+        snprintf(msg, msglen, "%s: implausible .npy header length %zu", path, hlen);
+        goto fail;
+    }
+    dict = malloc(hlen + 1);
+    if (!dict || fread(dict, 1, hlen, f) != hlen) {
+        snprintf(msg, msglen, "%s: truncated .npy header", path);
+        goto fail;
+    }
+    dict[hlen] = 0;
+    const char *descr = dict_value(dict, "'descr'");
+    const char *fo = dict_value(dict, "'fortran_order'");
+    const char *shape = dict_value(dict, "'shape'");
+    if (!descr || !fo || !shape) {
+        snprintf(msg, msglen, "%s: malformed .npy header", path);
+        goto fail;
+    }
+    if (strncmp(descr, "'<f4'", 5) != 0) {
+        snprintf(msg, msglen, "%s: expected float32 little-endian data ('<f4')", path);
+        goto fail;
+    }
+    if (strncmp(fo, "False", 5) != 0) {
+        snprintf(msg, msglen, "%s: Fortran-ordered arrays are not supported", path);
+        goto fail;
+    }
+    long r = 0, c = 1;
+    char close1, close2;
+    if (sscanf(shape, "(%ld, %ld%c", &r, &c, &close1) == 3 && close1 == ')') {
+        /* 2-D */
+    } else if (sscanf(shape, "(%ld,%c", &r, &close2) == 2 && close2 == ')') {
+        c = 1; /* 1-D: one column */
+    } else {
+        snprintf(msg, msglen, "%s: expected a 1-D or 2-D array", path);
+        goto fail;
+    }
+    if (r < 0 || c <= 0 || c > INT_MAX || (r > 0 && (unsigned long)c > (SIZE_MAX / sizeof(float)) / (unsigned long)r)) {
+        snprintf(msg, msglen, "%s: implausible shape (%ld, %ld)", path, r, c);
+        goto fail;
+    }
+    size_t n = (size_t)r * (size_t)c;
+    /* Check the payload size before trusting the shape with memory. */
+    long here = ftell(f);
+    if (here < 0 || fseek(f, 0, SEEK_END) != 0) {
+        snprintf(msg, msglen, "%s: cannot seek", path);
+        goto fail;
+    }
+    long end = ftell(f);
+    if (end < 0 || (size_t)(end - here) < n * sizeof(float) || fseek(f, here, SEEK_SET) != 0) {
+        snprintf(msg, msglen, "%s: truncated: shape (%ld, %ld) needs %zu data bytes", path, r, c,
+                 n * sizeof(float));
+        goto fail;
+    }
+    buf = malloc(n ? n * sizeof *buf : 1);
+    if (!buf) {
+        snprintf(msg, msglen, "%s: out of memory", path);
+        goto fail;
+    }
+    if (fread(buf, sizeof *buf, n, f) != n) {
+        snprintf(msg, msglen, "%s: read error", path);
+        goto fail;
+    }
+    if (!host_is_le())
+        bswap32(buf, n);
+    fclose(f);
+    free(dict);
+    *data = buf;
+    *rows = r;
+    *cols = (int)c;
+    return 0;
+fail:
+    fclose(f);
+    free(dict);
+    free(buf);
+    return -1;
+}
