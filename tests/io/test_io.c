@@ -1,0 +1,780 @@
+/* test_io.c: the model file (model/io.c). Round trips are bit-identical
+ * for every architecture and wiring; saving is atomic (a failed save keeps
+ * the previous file and leaves no temporary behind); and the loader
+ * refuses each kind of damage (truncation, a header length past the end,
+ * bad JSON, wrong dtype, wrong shape, offsets out of range / overlapping /
+ * with gaps, NaN and Inf, missing and extra tensors, missing or bad
+ * metadata) with a message that names the problem. Damaged files are made
+ * by editing a real saved file's header with jansson and re-laying its data. */
+#include <dirent.h>
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "cbrnn/cbrnn_model.h"
+
+static char tmpdir[256];
+
+static int setup_dir(void **state)
+{
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/cbrnn_test_io_XXXXXX");
+    assert_non_null(mkdtemp(tmpdir));
+    return 0;
+}
+
+static int remove_tree(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return -1;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+            continue;
+        char p[512];
+        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+        struct stat st;
+        if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode))
+            remove_tree(p);
+        else
+            unlink(p);
+    }
+    closedir(d);
+    return rmdir(dir);
+}
+
+static int teardown_dir(void **state)
+{
+    remove_tree(tmpdir);
+    return 0;
+}
+
+/* ---- models ---- */
+
+enum { M_READOUT, M_LOOP, M_RNN, M_RESERVOIR_LINEAR, M_CLASSIFY, M_KINDS };
+
+static cbrnn_model *make_model(int kind, uint64_t seed)
+{
+    cbrnn_model_config c;
+    cbrnn_model_config_default(&c);
+    c.n_in = c.n_out = 40;
+    c.n_hidden = 24;
+    c.n_cb_hidden = 1;
+    c.cb_hidden[0] = 32;
+    if (kind == M_LOOP) {
+        c.wiring = CBRNN_WIRING_LOOP;
+        c.n_cb_hidden = 2;
+        c.cb_hidden[0] = 20;
+        c.cb_hidden[1] = 12;
+        c.alpha = 0.25f;
+        c.act = CBRNN_ACT_RELU;
+    } else if (kind == M_RNN) {
+        c.arch = CBRNN_ARCH_RNN;
+        c.n_cb_hidden = 0;
+        c.act = CBRNN_ACT_LEAKY_RELU;
+    } else if (kind == M_RESERVOIR_LINEAR) {
+        c.arch = CBRNN_ARCH_RESERVOIR;
+        c.n_cb_hidden = 0;
+        c.spectral_radius = 0.95f;
+    } else if (kind == M_CLASSIFY) {
+        c.n_out = 3;
+    }
+    int err = 0;
+    cbrnn_model *m = cbrnn_model_create(&c, &err);
+    assert_non_null(m);
+    assert_int_equal(cbrnn_model_init(m, seed), 0);
+    float mean[40], sd[40];
+    for (int i = 0; i < 40; i++) {
+        mean[i] = -3.0f + 0.1f * (float)i + 1e-7f * (float)seed;
+        sd[i] = 0.5f + 0.01f * (float)i;
+    }
+    assert_int_equal(cbrnn_model_set_norm(m, mean, sd), 0);
+    if (kind == M_CLASSIFY) {
+        const char *names[3] = {"speech", "noise, loud", "tone \"A\""};
+        assert_int_equal(cbrnn_model_set_classes(m, 3, names), 0);
+        m->target = CBRNN_TARGET_CLASSIFY;
+    }
+    if (kind == M_LOOP) {
+        m->horizon = 3;
+        m->feat.deltas = 1;
+        m->feat.n_mels = 20; /* 20 log-mels + 20 deltas = 40 inputs */
+        m->feat.sample_rate = 22050;
+    }
+    m->frozen[CBRNN_GROUP_CORTEX] = kind != M_RNN;
+    assert_int_equal(cbrnn_model_set_meta(m, "command", "cbrnn train -o x.safetensors a b"), 0);
+    assert_int_equal(cbrnn_model_set_meta(m, "note", "unicode \xc3\xa9 and \"quotes\""), 0);
+    return m;
+}
+
+static unsigned char *read_whole(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *b = malloc((size_t)n + 1);
+    assert_non_null(b);
+    assert_int_equal(fread(b, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    *len = (size_t)n;
+    return b;
+}
+
+static unsigned char *saved_bytes(const cbrnn_model *m, size_t *len)
+{
+    char path[512], msg[512];
+    snprintf(path, sizeof path, "%s/bytes.safetensors", tmpdir);
+    int rc = cbrnn_model_save(m, path, msg, sizeof msg);
+    if (rc)
+        fail_msg("save %s: %d %s", path, rc, msg);
+    unsigned char *b = read_whole(path, len);
+    assert_non_null(b);
+    unlink(path);
+    return b;
+}
+
+static void assert_same_model(const cbrnn_model *a, const cbrnn_model *b)
+{
+    assert_int_equal(a->cfg.arch, b->cfg.arch);
+    assert_int_equal(a->cfg.wiring, b->cfg.wiring);
+    assert_int_equal(a->cfg.act, b->cfg.act);
+    assert_true(a->cfg.alpha == b->cfg.alpha);
+    assert_int_equal(a->cfg.n_in, b->cfg.n_in);
+    assert_int_equal(a->cfg.n_hidden, b->cfg.n_hidden);
+    assert_int_equal(a->cfg.n_out, b->cfg.n_out);
+    assert_int_equal(a->cfg.n_cb_hidden, b->cfg.n_cb_hidden);
+    for (int i = 0; i < a->cfg.n_cb_hidden; i++)
+        assert_int_equal(a->cfg.cb_hidden[i], b->cfg.cb_hidden[i]);
+    assert_true(a->cfg.spectral_radius == b->cfg.spectral_radius);
+    assert_int_equal(a->n_params, b->n_params);
+    if (memcmp(a->params, b->params, a->n_params * sizeof(float))) {
+        for (size_t i = 0; i < a->n_params; i++)
+            if (memcmp(&a->params[i], &b->params[i], sizeof(float)))
+                fail_msg("parameter %zu: saved %a, loaded %a", i, (double)a->params[i],
+                         (double)b->params[i]);
+    }
+    assert_true((a->norm_mean != NULL) == (b->norm_mean != NULL));
+    if (a->norm_mean) {
+        assert_memory_equal(a->norm_mean, b->norm_mean, (size_t)a->cfg.n_in * sizeof(float));
+        assert_memory_equal(a->norm_std, b->norm_std, (size_t)a->cfg.n_in * sizeof(float));
+    }
+    assert_memory_equal(&a->feat, &b->feat, sizeof a->feat);
+    assert_int_equal(a->target, b->target);
+    assert_int_equal(a->horizon, b->horizon);
+    for (int g = 0; g < CBRNN_NGROUPS; g++)
+        assert_int_equal(a->frozen[g], b->frozen[g]);
+    assert_int_equal(a->n_classes, b->n_classes);
+    for (int i = 0; i < a->n_classes; i++)
+        assert_string_equal(a->class_names[i], b->class_names[i]);
+    assert_int_equal(a->n_meta, b->n_meta);
+    for (int i = 0; i < a->n_meta; i++)
+        assert_string_equal(b->meta_val[i], cbrnn_model_get_meta(a, b->meta_key[i]));
+}
+
+/* ---- round trip ---- */
+
+static void roundtrip_all_kinds(void **state)
+{
+    for (int kind = 0; kind < M_KINDS; kind++) {
+        cbrnn_model *m = make_model(kind, 100 + (uint64_t)kind);
+        char p1[512], p2[512], msg[512];
+        snprintf(p1, sizeof p1, "%s/rt%d.safetensors", tmpdir, kind);
+        snprintf(p2, sizeof p2, "%s/rt%d_again.safetensors", tmpdir, kind);
+        int rc = cbrnn_model_save(m, p1, msg, sizeof msg);
+        if (rc)
+            fail_msg("kind %d: save failed: %s", kind, msg);
+        int err = 1;
+        cbrnn_model *l = cbrnn_model_load(p1, &err, msg, sizeof msg);
+        if (!l)
+            fail_msg("kind %d: load failed: %s", kind, msg);
+        assert_int_equal(err, 0);
+        assert_same_model(m, l);
+        /* Saving what was loaded gives the same bytes. */
+        assert_int_equal(cbrnn_model_save(l, p2, msg, sizeof msg), 0);
+        size_t n1, n2;
+        unsigned char *b1 = read_whole(p1, &n1), *b2 = read_whole(p2, &n2);
+        assert_int_equal(n1, n2);
+        assert_memory_equal(b1, b2, n1);
+        /* Layout promised by the format: header length a multiple of 8,
+         * header starts with '{', data = every tensor once. */
+        uint64_t hlen = 0;
+        for (int i = 0; i < 8; i++)
+            hlen |= (uint64_t)b1[i] << (8 * i);
+        assert_int_equal(hlen % 8, 0);
+        assert_int_equal(b1[8], '{');
+        assert_int_equal(n1 - 8 - hlen, 4 * (m->n_params + 2 * (size_t)m->cfg.n_in));
+        free(b1);
+        free(b2);
+        cbrnn_model_destroy(l);
+        cbrnn_model_destroy(m);
+    }
+}
+
+static void roundtrip_without_normaliser(void **state)
+{
+    cbrnn_model_config c;
+    cbrnn_model_config_default(&c);
+    c.n_hidden = 8;
+    c.cb_hidden[0] = 16;
+    cbrnn_model *m = cbrnn_model_create(&c, NULL);
+    assert_non_null(m);
+    assert_int_equal(cbrnn_model_init(m, 7), 0);
+    size_t len;
+    unsigned char *b = saved_bytes(m, &len);
+    char msg[512];
+    int err;
+    cbrnn_model *l = cbrnn_model_load_mem(b, len, &err, msg, sizeof msg);
+    if (!l)
+        fail_msg("load failed: %s", msg);
+    assert_null(l->norm_mean);
+    assert_same_model(m, l);
+    /* Metadata holds the documented strings. */
+    const char *hdr = (const char *)b + 8;
+    assert_non_null(strstr(hdr, "\"format\":\"cbrnn-1\""));
+    assert_non_null(strstr(hdr, "\"cb_hidden\":\"16\""));
+    assert_non_null(strstr(hdr, "\"cortex.rnn.weight_ih_l0\":{\"dtype\":\"F32\",\"shape\":[8,40]"));
+    assert_null(strstr(hdr, "frontend.mean"));
+    free(b);
+    cbrnn_model_destroy(l);
+    cbrnn_model_destroy(m);
+}
+
+/* ---- atomic save ---- */
+
+static int count_entries(const char *dir)
+{
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        n += strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
+    closedir(d);
+    return n;
+}
+
+static void atomic_save_keeps_previous(void **state)
+{
+    char dir[300], path[600], msg[512];
+    snprintf(dir, sizeof dir, "%s/atomic", tmpdir);
+    assert_int_equal(mkdir(dir, 0755), 0);
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    cbrnn_model *a = make_model(M_READOUT, 1), *b = make_model(M_READOUT, 2);
+    assert_int_equal(cbrnn_model_save(a, path, msg, sizeof msg), 0);
+    size_t n0;
+    unsigned char *before = read_whole(path, &n0);
+
+    /* 1. The write itself fails: a file-size limit below the model's size
+     * makes write() fail with EFBIG part-way through the temporary file. */
+    struct rlimit old, lim;
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+    void (*oldsig)(int) = signal(SIGXFSZ, SIG_IGN);
+    lim = old;
+    lim.rlim_cur = 1000;
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    int rc = cbrnn_model_save(b, path, msg, sizeof msg);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, oldsig);
+    assert_int_equal(rc, CBRNN_ERR_IO);
+    if (!strstr(msg, "File too large"))
+        fail_msg("write failure: message '%s' does not give the reason", msg);
+
+    /* 2. The model cannot be saved (a NaN weight): refused before writing. */
+    b->params[5] = NAN;
+    rc = cbrnn_model_save(b, path, msg, sizeof msg);
+    assert_int_equal(rc, CBRNN_ERR_NONFINITE);
+    if (!strstr(msg, "refusing to save") || !strstr(msg, "cortex.rnn.weight_ih_l0: element 5 is NaN"))
+        fail_msg("NaN save: message '%s'", msg);
+    b->params[5] = 0.5f;
+
+    /* 3. The folder does not exist. */
+    char nodir[512];
+    snprintf(nodir, sizeof nodir, "%s/no/such/dir/m.safetensors", tmpdir);
+    assert_int_equal(cbrnn_model_save(b, nodir, msg, sizeof msg), CBRNN_ERR_IO);
+    assert_non_null(strstr(msg, "No such file or directory"));
+
+    /* After all of that: the previous file is intact and nothing else is
+     * left in the folder (no temporary files). */
+    size_t n1;
+    unsigned char *after = read_whole(path, &n1);
+    assert_int_equal(n0, n1);
+    assert_memory_equal(before, after, n0);
+    assert_int_equal(count_entries(dir), 1);
+    free(after);
+
+    /* 4. The path is a folder: refused, folder untouched. */
+    char sub[600];
+    snprintf(sub, sizeof sub, "%s/sub", dir);
+    assert_int_equal(mkdir(sub, 0755), 0);
+    assert_int_equal(cbrnn_model_save(b, sub, msg, sizeof msg), CBRNN_ERR_IO);
+    assert_non_null(strstr(msg, "is a folder"));
+    struct stat st;
+    assert_int_equal(stat(sub, &st), 0);
+    assert_true(S_ISDIR(st.st_mode));
+    assert_int_equal(count_entries(dir), 2);
+
+    /* 5. A successful save replaces the file completely. */
+    assert_int_equal(cbrnn_model_save(b, path, msg, sizeof msg), 0);
+    cbrnn_model *l = cbrnn_model_load(path, NULL, msg, sizeof msg);
+    assert_non_null(l);
+    assert_same_model(b, l);
+    assert_int_equal(count_entries(dir), 2);
+    cbrnn_model_destroy(l);
+    free(before);
+    cbrnn_model_destroy(a);
+    cbrnn_model_destroy(b);
+}
+
+/* ---- damaged files ---- */
+
+/* A file split into its header (editable) and data. */
+struct sfile {
+    json_t *root;
+    unsigned char *data;
+    size_t dlen;
+};
+
+static struct sfile parse_file(const unsigned char *b, size_t len)
+{
+    struct sfile f;
+    uint64_t hlen = 0;
+    for (int i = 0; i < 8; i++)
+        hlen |= (uint64_t)b[i] << (8 * i);
+    json_error_t je;
+    f.root = json_loadb((const char *)b + 8, hlen, 0, &je);
+    assert_non_null(f.root);
+    f.dlen = len - 8 - hlen;
+    f.data = malloc(f.dlen + 64);
+    assert_non_null(f.data);
+    memcpy(f.data, b + 8 + hlen, f.dlen);
+    return f;
+}
+
+/* Serialises f (header padded to 8 as the writer does). */
+static unsigned char *build_file(const struct sfile *f, size_t *len)
+{
+    char *h = json_dumps(f->root, JSON_COMPACT);
+    assert_non_null(h);
+    size_t hl = strlen(h), pad = (hl + 7) & ~(size_t)7;
+    *len = 8 + pad + f->dlen;
+    unsigned char *b = malloc(*len);
+    assert_non_null(b);
+    for (int i = 0; i < 8; i++)
+        b[i] = (unsigned char)((uint64_t)pad >> (8 * i));
+    memcpy(b + 8, h, hl);
+    memset(b + 8 + hl, ' ', pad - hl);
+    memcpy(b + 8 + pad, f->data, f->dlen);
+    free(h);
+    return b;
+}
+
+static void free_file(struct sfile *f)
+{
+    json_decref(f->root);
+    free(f->data);
+}
+
+static json_t *offsets(struct sfile *f, const char *name)
+{
+    json_t *t = json_object_get(f->root, name);
+    assert_non_null(t);
+    return json_object_get(t, "data_offsets");
+}
+
+static size_t off_at(struct sfile *f, const char *name, int k)
+{
+    return (size_t)json_integer_value(json_array_get(offsets(f, name), (size_t)k));
+}
+
+static void set_offsets(struct sfile *f, const char *name, size_t b, size_t e)
+{
+    json_t *o = offsets(f, name);
+    json_array_set_new(o, 0, json_integer((json_int_t)b));
+    json_array_set_new(o, 1, json_integer((json_int_t)e));
+}
+
+/* Re-lays the data in the header's key order, contiguously, from the
+ * current offsets (so tensors can be deleted or reordered first). */
+static void relayout(struct sfile *f)
+{
+    unsigned char *nd = malloc(f->dlen + 64);
+    assert_non_null(nd);
+    size_t pos = 0;
+    const char *k;
+    json_t *v;
+    json_object_foreach(f->root, k, v) {
+        if (!strcmp(k, "__metadata__"))
+            continue;
+        size_t b = off_at(f, k, 0), e = off_at(f, k, 1);
+        memcpy(nd + pos, f->data + b, e - b);
+        set_offsets(f, k, pos, pos + e - b);
+        pos += e - b;
+    }
+    free(f->data);
+    f->data = nd;
+    f->dlen = pos;
+}
+
+static void set_meta(struct sfile *f, const char *key, const char *val)
+{
+    json_t *meta = json_object_get(f->root, "__metadata__");
+    if (val)
+        json_object_set_new(meta, key, json_string(val));
+    else
+        json_object_del(meta, key);
+}
+
+/* Loads b and expects refusal with code `code` and `want` in the message. */
+static void expect_refusal(const unsigned char *b, size_t len, int code, const char *want,
+                           const char *what)
+{
+    char msg[1024] = "";
+    int err = 0;
+    cbrnn_model *m = cbrnn_model_load_mem(b, len, &err, msg, sizeof msg);
+    if (m) {
+        cbrnn_model_destroy(m);
+        fail_msg("%s: loaded, expected a refusal containing '%s'", what, want);
+    }
+    if (err != code)
+        fail_msg("%s: error %d, expected %d (message '%s')", what, err, code, msg);
+    if (!strstr(msg, want))
+        fail_msg("%s: message '%s' does not contain '%s'", what, msg, want);
+}
+
+static void expect_file_refusal(struct sfile *f, int code, const char *want, const char *what)
+{
+    size_t len;
+    unsigned char *b = build_file(f, &len);
+    expect_refusal(b, len, code, want, what);
+    free(b);
+}
+
+/* A fresh editable copy of the reference model's file. */
+static struct sfile fresh(const unsigned char *b, size_t len)
+{
+    return parse_file(b, len);
+}
+
+static void loader_refuses_damage(void **state)
+{
+    /* Reference: the seed's sizes (hidden 256, CB 512) so the messages read
+     * as a user would see them. */
+    cbrnn_model_config c;
+    cbrnn_model_config_default(&c);
+    cbrnn_model *m = cbrnn_model_create(&c, NULL);
+    assert_non_null(m);
+    assert_int_equal(cbrnn_model_init(m, 3), 0);
+    float mean[40], sd[40];
+    for (int i = 0; i < 40; i++)
+        mean[i] = 0.f, sd[i] = 1.f;
+    assert_int_equal(cbrnn_model_set_norm(m, mean, sd), 0);
+    size_t len;
+    unsigned char *good = saved_bytes(m, &len);
+    /* The unmodified file (rebuilt through the editor) loads. */
+    {
+        struct sfile f = fresh(good, len);
+        size_t l2;
+        unsigned char *b = build_file(&f, &l2);
+        char msg[512];
+        cbrnn_model *ok = cbrnn_model_load_mem(b, l2, NULL, msg, sizeof msg);
+        if (!ok)
+            fail_msg("rebuilt reference file refused: %s", msg);
+        assert_memory_equal(ok->params, m->params, m->n_params * sizeof(float));
+        cbrnn_model_destroy(ok);
+        free(b);
+        free_file(&f);
+    }
+
+    /* Truncations. */
+    expect_refusal(good, 5, CBRNN_ERR_FORMAT, "too short", "5-byte file");
+    expect_refusal(good, len - 1, CBRNN_ERR_FORMAT, "", "one byte short");
+    expect_refusal(good, len - 1000, CBRNN_ERR_FORMAT, "", "1000 bytes short");
+    {
+        uint64_t hlen = 0;
+        for (int i = 0; i < 8; i++)
+            hlen |= (uint64_t)good[i] << (8 * i);
+        expect_refusal(good, 8 + hlen / 2, CBRNN_ERR_FORMAT, "larger than the rest of the file",
+                       "cut inside the header");
+        expect_refusal(good, 8 + hlen, CBRNN_ERR_FORMAT, "outside the data section", "header only");
+    }
+    /* Header length beyond the file, and beyond any sane size. */
+    {
+        unsigned char *b = malloc(len);
+        memcpy(b, good, len);
+        b[6] = 0x01; /* 2^48 + ... */
+        expect_refusal(b, len, CBRNN_ERR_FORMAT, "larger than the rest of the file", "huge hlen");
+        free(b);
+    }
+    /* Not JSON. */
+    {
+        unsigned char *b = malloc(len);
+        memcpy(b, good, len);
+        b[8 + 1] = 'X'; /* {X__metadata__"... */
+        expect_refusal(b, len, CBRNN_ERR_FORMAT, "not valid JSON", "bad JSON");
+        b[8] = '[';
+        expect_refusal(b, len, CBRNN_ERR_FORMAT, "does not start with '{'", "not an object");
+        free(b);
+    }
+    struct sfile f;
+    /* Wrong dtype. */
+    f = fresh(good, len);
+    json_object_set_new(json_object_get(f.root, "cerebellum.fc1.bias"), "dtype", json_string("F16"));
+    expect_file_refusal(&f, CBRNN_ERR_FORMAT, "tensor cerebellum.fc1.bias: dtype F16, cbrnn models are F32",
+                        "dtype");
+    free_file(&f);
+    /* Wrong shape (same byte count, so only the shape is wrong). */
+    f = fresh(good, len);
+    json_object_set_new(json_object_get(f.root, "cerebellum.fc1.weight"), "shape",
+                        json_pack("[i,i]", 1024, 128));
+    expect_file_refusal(&f, CBRNN_ERR_SHAPE,
+                        "tensor cerebellum.fc1.weight: shape [1024,128] but the configuration needs [512,256]",
+                        "shape");
+    free_file(&f);
+    /* The metadata describes another model than the tensors. */
+    f = fresh(good, len);
+    set_meta(&f, "n_hidden", "128");
+    expect_file_refusal(&f, CBRNN_ERR_SHAPE,
+                        "tensor cortex.rnn.weight_ih_l0: shape [256,40] but the configuration needs [128,40]",
+                        "metadata/tensor mismatch");
+    free_file(&f);
+    /* A configuration far larger than the data: refused without building it. */
+    f = fresh(good, len);
+    set_meta(&f, "n_hidden", "5000");
+    expect_file_refusal(&f, CBRNN_ERR_SHAPE, "but the file holds only", "huge configuration");
+    free_file(&f);
+    /* Offsets past the end of the data. */
+    f = fresh(good, len);
+    set_offsets(&f, "frontend.std", f.dlen - 160 + 4, f.dlen + 4);
+    expect_file_refusal(&f, CBRNN_ERR_FORMAT, "tensor frontend.std: data_offsets", "offset range");
+    expect_file_refusal(&f, CBRNN_ERR_FORMAT, "outside the data section", "offset range");
+    free_file(&f);
+    /* Offsets that disagree with the shape. */
+    f = fresh(good, len);
+    set_offsets(&f, "frontend.std", off_at(&f, "frontend.std", 0), off_at(&f, "frontend.std", 1) - 4);
+    expect_file_refusal(&f, CBRNN_ERR_FORMAT, "hold 156 bytes but its shape needs 160", "offset size");
+    free_file(&f);
+    /* Overlap: bias_hh points at bias_ih's bytes. */
+    f = fresh(good, len);
+    set_offsets(&f, "cortex.rnn.bias_hh_l0", off_at(&f, "cortex.rnn.bias_ih_l0", 0),
+                off_at(&f, "cortex.rnn.bias_ih_l0", 1));
+    expect_file_refusal(&f, CBRNN_ERR_FORMAT, "overlap", "overlap");
+    free_file(&f);
+    /* A gap: the last tensor moved 4 bytes on, the data 4 bytes longer. */
+    f = fresh(good, len);
+    {
+        size_t b0 = off_at(&f, "frontend.std", 0);
+        memmove(f.data + b0 + 4, f.data + b0, 160);
+        set_offsets(&f, "frontend.std", b0 + 4, b0 + 164);
+        f.dlen += 4;
+    }
+    expect_file_refusal(&f, CBRNN_ERR_FORMAT, "gap of 4 bytes in the data before tensor frontend.std",
+                        "gap");
+    free_file(&f);
+    /* Trailing bytes after the last tensor. */
+    f = fresh(good, len);
+    memset(f.data + f.dlen, 0, 8);
+    f.dlen += 8;
+    expect_file_refusal(&f, CBRNN_ERR_FORMAT, "8 bytes of data after the last tensor", "trailing");
+    free_file(&f);
+    /* NaN and Inf in the data. */
+    f = fresh(good, len);
+    {
+        size_t b0 = off_at(&f, "cerebellum.fc2.weight", 0);
+        float nan = NAN, inf = -INFINITY;
+        memcpy(f.data + b0 + 4 * 17, &nan, 4);
+        expect_file_refusal(&f, CBRNN_ERR_NONFINITE, "tensor cerebellum.fc2.weight: element 17 is NaN",
+                            "NaN");
+        memcpy(f.data + b0 + 4 * 17, &inf, 4);
+        expect_file_refusal(&f, CBRNN_ERR_NONFINITE, "element 17 is infinite", "Inf");
+    }
+    free_file(&f);
+    /* A standard deviation of zero would divide by zero. */
+    f = fresh(good, len);
+    memset(f.data + off_at(&f, "frontend.std", 0) + 8, 0, 4);
+    expect_file_refusal(&f, CBRNN_ERR_FORMAT, "frontend.std: element 2 is 0", "zero std");
+    free_file(&f);
+    /* Missing tensor. */
+    f = fresh(good, len);
+    json_object_del(f.root, "cerebellum.fc2.bias");
+    relayout(&f);
+    expect_file_refusal(&f, CBRNN_ERR_FORMAT, "missing tensor cerebellum.fc2.bias", "missing");
+    free_file(&f);
+    /* Half a normaliser. */
+    f = fresh(good, len);
+    json_object_del(f.root, "frontend.std");
+    relayout(&f);
+    expect_file_refusal(&f, CBRNN_ERR_FORMAT, "frontend.mean without frontend.std", "half norm");
+    free_file(&f);
+    /* Extra unknown tensor (readout.weight does not exist in a readout-wired CBRNN). */
+    f = fresh(good, len);
+    json_object_set_new(f.root, "readout.weight",
+                        json_pack("{s:s,s:[i,i],s:[I,I]}", "dtype", "F32", "shape", 40, 256,
+                                  "data_offsets", (json_int_t)0, (json_int_t)40960));
+    expect_file_refusal(&f, CBRNN_ERR_FORMAT,
+                        "tensor readout.weight is not part of a cbrnn model with this configuration",
+                        "extra");
+    free_file(&f);
+    /* Unknown field in a tensor entry; offsets that are not integers. */
+    f = fresh(good, len);
+    json_object_set_new(json_object_get(f.root, "cortex.rnn.bias_ih_l0"), "strides", json_integer(1));
+    expect_file_refusal(&f, CBRNN_ERR_FORMAT, "unknown field 'strides'", "unknown field");
+    free_file(&f);
+    f = fresh(good, len);
+    json_array_set_new(offsets(&f, "cortex.rnn.bias_ih_l0"), 0, json_real(0.5));
+    expect_file_refusal(&f, CBRNN_ERR_FORMAT, "not a list of two integers", "real offsets");
+    free_file(&f);
+    /* Metadata: missing, not a string, out of range, not a number, unknown name. */
+    f = fresh(good, len);
+    set_meta(&f, "n_hidden", NULL);
+    expect_file_refusal(&f, CBRNN_ERR_FORMAT, "missing metadata 'n_hidden'", "no n_hidden");
+    free_file(&f);
+    f = fresh(good, len);
+    set_meta(&f, "format", NULL);
+    expect_file_refusal(&f, CBRNN_ERR_FORMAT, "not a cbrnn model file", "no format");
+    free_file(&f);
+    f = fresh(good, len);
+    set_meta(&f, "format", "cbrnn-2");
+    expect_file_refusal(&f, CBRNN_ERR_UNSUPPORTED, "newer than this build", "new format");
+    free_file(&f);
+    f = fresh(good, len);
+    set_meta(&f, "hop_ms", NULL);
+    expect_file_refusal(&f, CBRNN_ERR_FORMAT, "missing metadata 'hop_ms'", "no hop_ms");
+    free_file(&f);
+    f = fresh(good, len);
+    set_meta(&f, "alpha", "1.5");
+    expect_file_refusal(&f, CBRNN_ERR_FORMAT, "metadata alpha: 1.5 is outside (0..1]", "alpha");
+    free_file(&f);
+    f = fresh(good, len);
+    set_meta(&f, "alpha", "nan");
+    expect_file_refusal(&f, CBRNN_ERR_FORMAT, "metadata alpha: 'nan' is not a finite number",
+                        "alpha nan");
+    free_file(&f);
+    f = fresh(good, len);
+    set_meta(&f, "n_out", "40x");
+    expect_file_refusal(&f, CBRNN_ERR_FORMAT, "metadata n_out: '40x' is not an integer", "n_out");
+    free_file(&f);
+    f = fresh(good, len);
+    set_meta(&f, "activation", "sigmoid");
+    expect_file_refusal(&f, CBRNN_ERR_FORMAT, "'sigmoid' is not one of tanh, relu, leaky_relu",
+                        "activation");
+    free_file(&f);
+    f = fresh(good, len);
+    set_meta(&f, "sample_rate", "4000");
+    expect_file_refusal(&f, CBRNN_ERR_FORMAT, "metadata sample_rate: 4000 is outside", "rate");
+    free_file(&f);
+    f = fresh(good, len);
+    set_meta(&f, "n_mels", "30");
+    expect_file_refusal(&f, CBRNN_ERR_FORMAT, "n_in is 40 but the feature configuration gives 30",
+                        "feature dim");
+    free_file(&f);
+    f = fresh(good, len);
+    set_meta(&f, "cb_hidden", "512,");
+    expect_file_refusal(&f, CBRNN_ERR_FORMAT, "metadata cb_hidden: '512,'", "cb list");
+    free_file(&f);
+    f = fresh(good, len);
+    set_meta(&f, "frozen", "cortex,brainstem");
+    expect_file_refusal(&f, CBRNN_ERR_FORMAT, "metadata frozen", "frozen");
+    free_file(&f);
+    f = fresh(good, len);
+    set_meta(&f, "target", "classify");
+    expect_file_refusal(&f, CBRNN_ERR_FORMAT, "target classify with 0 classes but n_out is 40",
+                        "classes");
+    free_file(&f);
+    f = fresh(good, len);
+    json_object_set_new(json_object_get(f.root, "__metadata__"), "horizon", json_integer(1));
+    expect_file_refusal(&f, CBRNN_ERR_FORMAT, "metadata 'horizon' is not a string", "meta type");
+    free_file(&f);
+    f = fresh(good, len);
+    json_object_del(f.root, "__metadata__");
+    expect_file_refusal(&f, CBRNN_ERR_FORMAT, "no __metadata__", "no metadata");
+    free_file(&f);
+    /* Duplicate keys in the header. */
+    {
+        const char *dup = "{\"__metadata__\":{\"format\":\"cbrnn-1\",\"format\":\"cbrnn-1\"}}";
+        size_t hl = strlen(dup), pad = (hl + 7) & ~(size_t)7;
+        unsigned char *b = calloc(1, 8 + pad);
+        b[0] = (unsigned char)pad;
+        memcpy(b + 8, dup, hl);
+        memset(b + 8 + hl, ' ', pad - hl);
+        expect_refusal(b, 8 + pad, CBRNN_ERR_FORMAT, "duplicate", "duplicate key");
+        free(b);
+    }
+
+    /* Tensors in another order than the writer's (as Python's safetensors
+     * writes them) still load, value for value. */
+    f = fresh(good, len);
+    {
+        json_t *meta = json_incref(json_object_get(f.root, "__metadata__"));
+        json_t *nr = json_object();
+        const char *order[] = {"frontend.std", "cerebellum.fc2.bias", "cortex.rnn.weight_hh_l0",
+                               "frontend.mean", "cerebellum.fc1.weight", "cortex.rnn.bias_hh_l0",
+                               "cortex.rnn.weight_ih_l0", "cerebellum.fc2.weight",
+                               "cortex.rnn.bias_ih_l0", "cerebellum.fc1.bias"};
+        for (size_t i = 0; i < sizeof order / sizeof order[0]; i++)
+            json_object_set(nr, order[i], json_object_get(f.root, order[i]));
+        json_object_set_new(nr, "__metadata__", meta);
+        json_decref(f.root);
+        f.root = nr;
+        relayout(&f);
+        size_t l2;
+        unsigned char *b = build_file(&f, &l2);
+        char msg[512];
+        cbrnn_model *ok = cbrnn_model_load_mem(b, l2, NULL, msg, sizeof msg);
+        if (!ok)
+            fail_msg("reordered file refused: %s", msg);
+        assert_same_model(m, ok);
+        cbrnn_model_destroy(ok);
+        free(b);
+    }
+    free_file(&f);
+    free(good);
+    cbrnn_model_destroy(m);
+}
+
+static void load_from_path_errors(void **state)
+{
+    char msg[512], path[512];
+    int err = 0;
+    snprintf(path, sizeof path, "%s/none.safetensors", tmpdir);
+    assert_null(cbrnn_model_load(path, &err, msg, sizeof msg));
+    assert_int_equal(err, CBRNN_ERR_IO);
+    assert_non_null(strstr(msg, path));
+    assert_null(cbrnn_model_load(tmpdir, &err, msg, sizeof msg));
+    assert_int_equal(err, CBRNN_ERR_IO);
+    assert_non_null(strstr(msg, "not a regular file"));
+    /* An empty file: the message names the file and the problem. */
+    snprintf(path, sizeof path, "%s/empty.safetensors", tmpdir);
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    fclose(f);
+    assert_null(cbrnn_model_load(path, &err, msg, sizeof msg));
+    assert_int_equal(err, CBRNN_ERR_FORMAT);
+    if (!strstr(msg, path) || !strstr(msg, "too short"))
+        fail_msg("empty file: message '%s'", msg);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(roundtrip_all_kinds),
+        cmocka_unit_test(roundtrip_without_normaliser),
+        cmocka_unit_test(atomic_save_keeps_previous),
+        cmocka_unit_test(loader_refuses_damage),
+        cmocka_unit_test(load_from_path_errors),
+    };
+    return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
+}
