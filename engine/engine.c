@@ -1,0 +1,724 @@
+/* engine.c: the real-time streaming processor (see cbrnn_engine.h): audio
+ * in, per hop features -> normalisation -> cortex step -> head forward ->
+ * online update -> records and held control outputs.
+ *
+ * Everything is allocated and touched in cbrnn_engine_create. The audio
+ * path (cbrnn_engine_process and what it calls) must never allocate, lock,
+ * print, wait or make a system call; tests/engine/test_engine_rt.c
+ * interposes the allocator and the pthread waits to hold it to that.
+ * It therefore uses the plain-loop layer kernels of model/layers.h and the
+ * engine's own kernels (engine_kernels.c), never CBLAS: OpenBLAS 0.3.21
+ * takes a pthread mutex in its buffer allocator even with one thread.
+ *
+ * Frame order for predict (horizon k): when frame t arrives, the
+ * prediction made at t - k is scored against x_t and the head learns from
+ * it (exact per-frame gradient for k = 1: nothing changed the weights
+ * since that prediction), then the cortex steps and the head predicts
+ * x_{t+k}. For map and classify the target is known in the same frame:
+ * step, forward, score, learn. */
+#include <math.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#if defined(__SSE__)
+#include <xmmintrin.h>
+#endif
+
+#include "cbrnn/cbrnn_engine.h"
+#include "engine_internal.h"
+#include "layers.h"
+#include "spsc.h"
+
+void cbrnn_engine_config_default(cbrnn_engine_config *c, double sample_rate)
+{
+    if (!c)
+        return;
+    memset(c, 0, sizeof *c);
+    c->sample_rate = sample_rate;
+    c->learn = 0;
+    /* lr 1e-3 with momentum 0.9 (effective step 1e-2 per unit gradient):
+     * measured on the default model and voice B (docs/ADAPTATION.md) to
+     * lower the loss within seconds without diverging. */
+    c->lr = 1e-3f;
+    c->momentum = 0.9f;
+    c->decay = 0.0f;
+    c->bptt_k = 4;
+    c->record_capacity = 4096;
+    c->record_outputs = 0;
+    c->command_capacity = 256;
+    c->surprise_frames = 100;
+    c->checkpoint_frames = 100;
+}
+
+/* Snapshot slot traffic: which slot, for which request, at which frame. */
+struct snap_msg {
+    int slot;
+    int id;
+    int64_t frame;
+};
+
+static float *falloc(size_t n)
+{
+    /* 64-byte aligned and zeroed (touched) so the audio thread never
+     * faults a page in; +1 keeps n == 0 valid. */
+    size_t bytes = ((n + 1) * sizeof(float) + 63) & ~(size_t)63;
+    float *p = aligned_alloc(64, bytes);
+    if (p)
+        memset(p, 0, bytes);
+    return p;
+}
+
+static int config_ok(const cbrnn_engine_config *c)
+{
+    return c && isfinite(c->lr) && c->lr >= 0 && isfinite(c->momentum) && c->momentum >= 0 &&
+           c->momentum < 1 && isfinite(c->decay) && c->decay >= 0 && c->bptt_k >= 1 &&
+           c->bptt_k <= 1024 && c->record_capacity >= 1 && c->command_capacity >= 1 &&
+           c->surprise_frames >= 1 && c->checkpoint_frames >= 1;
+}
+
+void cbrnn_engine_destroy(cbrnn_engine *e)
+{
+    if (!e)
+        return;
+    cbrnn_feat_destroy(e->feat);
+    cbrnn_feat_destroy(e->tfeat);
+    cbrnn_model_destroy(e->m);
+    cbrnn_model_destroy(e->loaded);
+    spsc_free(&e->cmds);
+    spsc_free(&e->recs);
+    spsc_free(&e->snap_free);
+    spsc_free(&e->snap_full);
+    free(e->block);
+    free(e->rec_buf);
+    free(e->rec_buf_rt);
+    free(e);
+}
+
+/* Carves every per-stream and learning buffer out of one block. */
+static int alloc_buffers(cbrnn_engine *e)
+{
+    const int N = e->N, F = e->F, O = e->O;
+    size_t need = 0;
+    int widest = N > F ? N : F;
+    for (int l = 0; l < e->L; l++)
+        if (e->dim[l + 1] > widest)
+            widest = e->dim[l + 1];
+    widest += N + F; /* the loop wiring's CB input [h_{t-1}, x_t] */
+    /* sizes in floats, each rounded to 16 (64 bytes) */
+#define R16(n) (((size_t)(n) + 15) & ~(size_t)15)
+    size_t per_slot = R16(e->dim[0]) + 2 * R16(N) + R16(F) + R16(O);
+    for (int l = 0; l < e->L; l++)
+        per_slot += R16(e->dim[l + 1]);
+    need += (size_t)e->n_slots * per_slot;
+    need += R16(F) * 4 + R16(N) * 6 + R16(O) * 3 + R16(widest) * 3;
+    for (int l = 0; l < e->L; l++)
+        need += R16(e->dim[l + 1]);      /* da[l] */
+    need += R16(e->head_n) * 5;          /* grad, vel, good, two snapshot slots */
+    need += R16(e->hop);                     /* input scratch */
+    need += R16(e->hop);                     /* teacher scratch */
+    e->block = falloc(need);
+    if (!e->block)
+        return -1;
+    float *p = e->block;
+#define TAKE(ptr, n)      \
+    do {                  \
+        (ptr) = p;        \
+        p += R16(n);      \
+    } while (0)
+    for (int s = 0; s < e->n_slots; s++) {
+        struct slot *sl = &e->slots[s];
+        TAKE(sl->in, e->dim[0]);
+        TAKE(sl->h_prev, N);
+        TAKE(sl->x, F);
+        TAKE(sl->y, O);
+        for (int l = 0; l < e->L; l++)
+            TAKE(sl->a[l], e->dim[l + 1]);
+        TAKE(sl->act, N);
+    }
+    TAKE(e->x, F);
+    TAKE(e->xn, F);
+    TAKE(e->tx, F);
+    TAKE(e->tn, F);
+    TAKE(e->h, N);
+    TAKE(e->h_new, N);
+    TAKE(e->act, N);
+    TAKE(e->pre, N);
+    TAKE(e->dh, N);
+    TAKE(e->dh_prev, N);
+    TAKE(e->dy, O);
+    TAKE(e->held, O);
+    TAKE(e->post, O);
+    TAKE(e->scratch_a, widest);
+    TAKE(e->scratch_b, widest);
+    TAKE(e->cbin, widest);
+    for (int l = 0; l < e->L; l++)
+        TAKE(e->da[l], e->dim[l + 1]);
+    TAKE(e->grad, e->head_n);
+    TAKE(e->vel, e->head_n);
+    TAKE(e->good, e->head_n);
+    TAKE(e->snap[0], e->head_n);
+    TAKE(e->snap[1], e->head_n);
+    TAKE(e->in_scr, e->hop);
+    TAKE(e->t_scr, e->hop);
+#undef TAKE
+#undef R16
+    return 0;
+}
+
+cbrnn_engine *cbrnn_engine_create(const cbrnn_model *m, const cbrnn_engine_config *c, int *err)
+{
+    int dummy;
+    if (!err)
+        err = &dummy;
+    *err = CBRNN_ERR_ARG;
+    if (!m || !config_ok(c))
+        return NULL;
+    const cbrnn_model_config *mc = &m->cfg;
+    if (m->target == CBRNN_TARGET_TASK) {
+        *err = CBRNN_ERR_UNSUPPORTED; /* the paper's tasks are not audio streams */
+        return NULL;
+    }
+    cbrnn_feat_config fc = m->feat;
+    fc.sample_rate = c->sample_rate;
+    int rc = cbrnn_feat_config_check(&fc);
+    if (rc) {
+        *err = rc;
+        return NULL;
+    }
+    const int F = cbrnn_feat_config_dim(&fc);
+    const int O = mc->n_out;
+    if (F != mc->n_in || (m->target != CBRNN_TARGET_CLASSIFY && O != F) ||
+        (m->target == CBRNN_TARGET_CLASSIFY && (O != m->n_classes || O < 2)) ||
+        (m->target == CBRNN_TARGET_PREDICT && (m->horizon < 1 || m->horizon > 1000))) {
+        *err = CBRNN_ERR_SHAPE;
+        return NULL;
+    }
+    if (mc->wiring == CBRNN_WIRING_LOOP && m->n_cb_layers == 0) {
+        *err = CBRNN_ERR_UNSUPPORTED;
+        return NULL;
+    }
+
+    cbrnn_engine *e = calloc(1, sizeof *e);
+    if (!e) {
+        *err = CBRNN_ERR_NOMEM;
+        return NULL;
+    }
+    *err = CBRNN_ERR_NOMEM;
+    e->cfg = *c;
+    e->m = cbrnn_model_clone(m, &rc);
+    e->loaded = cbrnn_model_clone(m, &rc);
+    if (!e->m || !e->loaded)
+        goto fail;
+    e->target = m->target;
+    e->loop = mc->wiring == CBRNN_WIRING_LOOP;
+    e->F = F;
+    e->N = mc->n_hidden;
+    e->O = O;
+    e->horizon = m->target == CBRNN_TARGET_PREDICT ? m->horizon : 1;
+    e->rate = c->sample_rate;
+    e->act_fn = mc->act;
+    e->alpha = mc->alpha;
+
+    /* The learned head: the cerebellum (readout wiring: y = CB(h); loop
+     * wiring: c = CB([h_{t-1}, x])), or the linear readout of a model
+     * without one. Its tensors are contiguous in the parameter block. */
+    cbrnn_model *wm = e->m;
+    if (wm->n_cb_layers > 0) {
+        e->L = wm->n_cb_layers;
+        for (int l = 0; l <= e->L; l++)
+            e->dim[l] = wm->cb_dim[l];
+        for (int l = 0; l < e->L; l++) {
+            e->w[l] = wm->cb_w[l];
+            e->b[l] = wm->cb_b[l];
+        }
+    } else {
+        e->L = 1;
+        e->dim[0] = e->N;
+        e->dim[1] = O;
+        e->w[0] = wm->out_w;
+        e->b[0] = wm->out_b;
+    }
+    if (e->L > ENGINE_MAX_LAYERS || !e->w[0])
+        goto shape;
+    e->head_off = (size_t)(e->w[0] - wm->params);
+    e->head_n = (size_t)(e->b[e->L - 1] + e->dim[e->L] - e->w[0]);
+    for (int l = 0; l < e->L; l++) /* contiguity, as the header promises */
+        if (e->w[l] < e->w[0] || e->b[l] + e->dim[l + 1] > e->w[0] + e->head_n)
+            goto shape;
+    if (e->loop) {
+        if (e->dim[0] != e->N + F || e->dim[e->L] != e->N || !wm->out_w)
+            goto shape;
+        /* the window of truncated BPTT, plus the frames a prediction waits */
+        e->n_slots = c->bptt_k + e->horizon;
+    } else {
+        if (e->dim[0] != e->N || e->dim[e->L] != O)
+            goto shape;
+        e->n_slots = e->horizon;
+    }
+    if (e->n_slots > ENGINE_MAX_SLOTS)
+        goto shape;
+
+    e->feat = cbrnn_feat_create(&fc, &rc);
+    if (!e->feat) {
+        *err = rc;
+        goto fail_set;
+    }
+    if (e->target == CBRNN_TARGET_MAP) {
+        e->tfeat = cbrnn_feat_create(&fc, &rc);
+        if (!e->tfeat) {
+            *err = rc;
+            goto fail_set;
+        }
+    }
+    e->hop = cbrnn_feat_hop(e->feat);
+    e->win = cbrnn_feat_win(e->feat);
+    if (alloc_buffers(e))
+        goto fail;
+
+    e->rec_elem = sizeof(cbrnn_record) + (c->record_outputs ? (size_t)O * sizeof(float) : 0);
+    e->rec_buf = calloc(1, e->rec_elem);
+    e->rec_buf_rt = calloc(1, e->rec_elem);
+    if (!e->rec_buf || !e->rec_buf_rt || spsc_init(&e->recs, (size_t)c->record_capacity, e->rec_elem) ||
+        spsc_init(&e->cmds, (size_t)c->command_capacity, sizeof(cbrnn_engine_cmd)) ||
+        spsc_init(&e->snap_free, 2, sizeof(int)) ||
+        spsc_init(&e->snap_full, 2, sizeof(struct snap_msg)))
+        goto fail;
+    for (int s = 0; s < 2; s++)
+        spsc_push(&e->snap_free, &s);
+
+    memcpy(e->good, wm->params + e->head_off, e->head_n * sizeof(float));
+    e->learn = c->learn != 0;
+    e->lr = c->lr;
+    e->momentum = c->momentum;
+    e->decay = c->decay;
+    e->label = -1;
+    e->marker = -1;
+    atomic_init(&e->st_frames, 0);
+    atomic_init(&e->st_updates, 0);
+    atomic_init(&e->st_restores, 0);
+    atomic_init(&e->st_bad_input, 0);
+    atomic_init(&e->st_dropped_records, 0);
+    atomic_init(&e->st_dropped_commands, 0);
+    atomic_init(&e->st_dropped_snapshots, 0);
+    atomic_init(&e->st_mean_loss, 0.0f);
+    cbrnn_engine_reset_stream(e);
+    *err = CBRNN_OK;
+    return e;
+
+shape:
+    *err = CBRNN_ERR_SHAPE;
+    goto fail_set;
+fail:
+    *err = CBRNN_ERR_NOMEM;
+fail_set:
+    cbrnn_engine_destroy(e);
+    return NULL;
+}
+
+void cbrnn_engine_reset_stream(cbrnn_engine *e)
+{
+    if (!e)
+        return;
+    cbrnn_feat_reset(e->feat);
+    if (e->tfeat)
+        cbrnn_feat_reset(e->tfeat);
+    memset(e->h, 0, (size_t)e->N * sizeof(float));
+    memset(e->held, 0, (size_t)e->O * sizeof(float));
+    e->held_surprise = 0.0f;
+    e->frame = 0;
+    e->mean_loss = 0.0f;
+    e->have_mean = 0;
+}
+
+void cbrnn_engine_set_label(cbrnn_engine *e, int label)
+{
+    if (e)
+        e->label = (label >= 0 && label < e->O) ? label : -1;
+}
+
+int cbrnn_engine_send(cbrnn_engine *e, const cbrnn_engine_cmd *c)
+{
+    if (!e || !c)
+        return CBRNN_ERR_ARG;
+    switch (c->kind) {
+    case CBRNN_CMD_LEARN:
+    case CBRNN_CMD_RESET:
+    case CBRNN_CMD_SNAPSHOT:
+    case CBRNN_CMD_LABEL:
+        break;
+    case CBRNN_CMD_LR:
+    case CBRNN_CMD_DECAY:
+        if (!isfinite(c->f) || c->f < 0)
+            return CBRNN_ERR_ARG;
+        break;
+    case CBRNN_CMD_MOMENTUM:
+        if (!isfinite(c->f) || c->f < 0 || c->f >= 1)
+            return CBRNN_ERR_ARG;
+        break;
+    case CBRNN_CMD_MARK:
+        if (c->i < 0)
+            return CBRNN_ERR_ARG;
+        break;
+    default:
+        return CBRNN_ERR_ARG;
+    }
+    if (spsc_push(&e->cmds, c)) {
+        atomic_fetch_add_explicit(&e->st_dropped_commands, 1, memory_order_relaxed);
+        return CBRNN_ERR_FULL;
+    }
+    return 0;
+}
+
+int cbrnn_engine_read_record(cbrnn_engine *e, cbrnn_record *r, float *y)
+{
+    if (!e || !r)
+        return 0;
+    if (!spsc_pop(&e->recs, e->rec_buf))
+        return 0;
+    memcpy(r, e->rec_buf, sizeof *r);
+    if (y && e->cfg.record_outputs)
+        memcpy(y, (unsigned char *)e->rec_buf + sizeof *r, (size_t)e->O * sizeof(float));
+    return 1;
+}
+
+static int same_layout(const cbrnn_engine *e, const cbrnn_model *dst)
+{
+    return dst && dst->n_params == e->m->n_params && dst->n_tensors == e->m->n_tensors &&
+           !memcmp(&dst->cfg, &e->m->cfg, sizeof dst->cfg);
+}
+
+int cbrnn_engine_take_snapshot(cbrnn_engine *e, cbrnn_model *dst, int *id, int64_t *frame)
+{
+    if (!e || !same_layout(e, dst))
+        return CBRNN_ERR_SHAPE;
+    struct snap_msg msg;
+    if (!spsc_pop(&e->snap_full, &msg))
+        return 0;
+    memcpy(dst->params, e->m->params, e->head_off * sizeof(float)); /* frozen part */
+    memcpy(dst->params + e->head_off, e->snap[msg.slot], e->head_n * sizeof(float));
+    size_t tail = e->head_off + e->head_n;
+    memcpy(dst->params + tail, e->m->params + tail, (e->m->n_params - tail) * sizeof(float));
+    if (id)
+        *id = msg.id;
+    if (frame)
+        *frame = msg.frame;
+    spsc_push(&e->snap_free, &msg.slot);
+    return 1;
+}
+
+int cbrnn_engine_copy_params(const cbrnn_engine *e, cbrnn_model *dst)
+{
+    if (!e || !same_layout(e, dst))
+        return CBRNN_ERR_SHAPE;
+    memcpy(dst->params, e->m->params, e->m->n_params * sizeof(float));
+    return 0;
+}
+
+const cbrnn_model *cbrnn_engine_model(const cbrnn_engine *e)
+{
+    return e ? e->loaded : NULL;
+}
+
+void cbrnn_engine_get_stats(const cbrnn_engine *e, cbrnn_engine_stats *s)
+{
+    if (!e || !s)
+        return;
+    cbrnn_engine *w = (cbrnn_engine *)e; /* atomic loads take non-const in C11 */
+    s->frames = atomic_load_explicit(&w->st_frames, memory_order_relaxed);
+    s->updates = atomic_load_explicit(&w->st_updates, memory_order_relaxed);
+    s->restores = atomic_load_explicit(&w->st_restores, memory_order_relaxed);
+    s->bad_input = atomic_load_explicit(&w->st_bad_input, memory_order_relaxed);
+    s->dropped_records = atomic_load_explicit(&w->st_dropped_records, memory_order_relaxed);
+    s->dropped_commands = atomic_load_explicit(&w->st_dropped_commands, memory_order_relaxed);
+    s->dropped_snapshots = atomic_load_explicit(&w->st_dropped_snapshots, memory_order_relaxed);
+    s->mean_loss = atomic_load_explicit(&w->st_mean_loss, memory_order_relaxed);
+}
+
+int cbrnn_engine_hop(const cbrnn_engine *e) { return e ? e->hop : 0; }
+int cbrnn_engine_win(const cbrnn_engine *e) { return e ? e->win : 0; }
+int cbrnn_engine_latency(const cbrnn_engine *e) { return e ? e->win - 1 - e->win / 2 : 0; }
+int cbrnn_engine_feat_dim(const cbrnn_engine *e) { return e ? e->F : 0; }
+int cbrnn_engine_n_outputs(const cbrnn_engine *e) { return e ? 1 + e->O : 0; }
+double cbrnn_engine_rate(const cbrnn_engine *e) { return e ? e->rate : 0.0; }
+
+/* ---------------- the audio path ---------------- */
+
+static void add_stat(atomic_int_least64_t *c)
+{
+    /* Single writer (the audio thread): a relaxed load and store is enough
+     * and avoids a locked read-modify-write instruction. */
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+}
+
+/* CB (or readout) back to the last good weights after a non-finite loss,
+ * gradient or weight; momentum forgotten since it carried the blow-up. */
+static void restore_good(cbrnn_engine *e)
+{
+    memcpy(e->m->params + e->head_off, e->good, e->head_n * sizeof(float));
+    memset(e->vel, 0, e->head_n * sizeof(float));
+    memset(e->grad, 0, e->head_n * sizeof(float));
+    e->since_good = 0;
+    e->flags |= CBRNN_REC_RESTORED;
+    add_stat(&e->st_restores);
+}
+
+static void apply_command(cbrnn_engine *e, const cbrnn_engine_cmd *c)
+{
+    switch (c->kind) {
+    case CBRNN_CMD_LEARN: e->learn = c->i != 0; break;
+    case CBRNN_CMD_LR: e->lr = c->f; break;
+    case CBRNN_CMD_MOMENTUM: e->momentum = c->f; break;
+    case CBRNN_CMD_DECAY: e->decay = c->f; break;
+    case CBRNN_CMD_RESET:
+        memcpy(e->m->params + e->head_off, e->loaded->params + e->head_off,
+               e->head_n * sizeof(float));
+        memcpy(e->good, e->loaded->params + e->head_off, e->head_n * sizeof(float));
+        memset(e->vel, 0, e->head_n * sizeof(float));
+        e->since_good = 0;
+        e->flags |= CBRNN_REC_RESET;
+        break;
+    case CBRNN_CMD_SNAPSHOT: {
+        int slot;
+        if (!spsc_pop(&e->snap_free, &slot)) {
+            add_stat(&e->st_dropped_snapshots);
+            break;
+        }
+        memcpy(e->snap[slot], e->m->params + e->head_off, e->head_n * sizeof(float));
+        struct snap_msg msg = {slot, c->i, atomic_load_explicit(&e->st_frames, memory_order_relaxed)};
+        spsc_push(&e->snap_full, &msg); /* cannot fail: two slots, two places */
+        break;
+    }
+    case CBRNN_CMD_MARK: e->marker = c->i; break;
+    case CBRNN_CMD_LABEL: cbrnn_engine_set_label(e, c->i); break;
+    default: break;
+    }
+}
+
+/* Normalises x into xn; zeroes (and flags) non-finite features so that a
+ * NaN in the audio cannot poison the cortex state for good. */
+static void normalise(cbrnn_engine *e, float *xn, const float *x)
+{
+    const cbrnn_model *m = e->m;
+    int bad = 0;
+    for (int i = 0; i < e->F; i++) {
+        float v = m->norm_mean ? (x[i] - m->norm_mean[i]) / m->norm_std[i] : x[i];
+        if (!isfinite(v)) {
+            v = 0.0f;
+            bad = 1;
+        }
+        xn[i] = v;
+    }
+    if (bad)
+        e->flags |= CBRNN_REC_BAD_INPUT;
+}
+
+/* Mean squared difference over n (the persistence baseline's loss). */
+static float mse_only(const float *a, const float *b, int n)
+{
+    double s = 0.0;
+    for (int i = 0; i < n; i++) {
+        double d = (double)a[i] - (double)b[i];
+        s += d * d;
+    }
+    return (float)(s / n);
+}
+
+/* Scores the head output y (of slot sl) against the known target and, when
+ * learning, updates the head. target: normalised features (predict, map)
+ * or NULL with e->label (classify). Returns the loss (NaN if none). */
+static float score_and_learn(cbrnn_engine *e, const struct slot *sl, const float *target)
+{
+    float loss;
+    if (e->target == CBRNN_TARGET_CLASSIFY) {
+        if (e->label < 0)
+            return NAN;
+        loss = cbrnn_loss_xent(e->dy, NULL, sl->y, &e->label, 1, e->O);
+    } else {
+        loss = cbrnn_loss_mse(e->dy, sl->y, target, 1, e->O);
+    }
+    if (!isfinite(loss)) {
+        restore_good(e);
+        return loss;
+    }
+    if (!e->learn)
+        return loss;
+    int ok = e->loop ? engine_backward_loop(e) : engine_backward_readout(e, sl);
+    if (ok)
+        ok = engine_update(e);
+    if (!ok) {
+        restore_good(e);
+        return loss;
+    }
+    e->flags |= CBRNN_REC_UPDATED;
+    add_stat(&e->st_updates);
+    if (++e->since_good >= e->cfg.checkpoint_frames) {
+        memcpy(e->good, e->m->params + e->head_off, e->head_n * sizeof(float));
+        e->since_good = 0;
+    }
+    return loss;
+}
+
+/* One complete frame: x (and tx for map) hold its raw features. */
+static void run_frame(cbrnn_engine *e)
+{
+    const int t_mod = (int)(e->frame % e->n_slots);
+    float loss = NAN, pers = NAN;
+    normalise(e, e->xn, e->x);
+
+    if (e->target == CBRNN_TARGET_PREDICT && e->frame >= e->horizon) {
+        int si = (int)((e->frame - e->horizon) % e->n_slots);
+        struct slot *sl = &e->slots[si];
+        pers = mse_only(sl->x, e->xn, e->F);
+        loss = score_and_learn(e, sl, e->xn);
+    }
+
+    /* Cortex step and head forward for this frame, into slot t_mod. */
+    struct slot *cur = &e->slots[t_mod];
+    engine_forward(e, cur);
+
+    if (e->target == CBRNN_TARGET_MAP && e->have_teacher) {
+        normalise(e, e->tn, e->tx);
+        pers = mse_only(e->xn, e->tn, e->F);
+        loss = score_and_learn(e, cur, e->tn);
+    } else if (e->target == CBRNN_TARGET_CLASSIFY) {
+        loss = score_and_learn(e, cur, NULL);
+    }
+
+    /* Outputs: what this frame predicts (posteriors for classify). */
+    if (e->target == CBRNN_TARGET_CLASSIFY) {
+        float mx = cur->y[0];
+        for (int i = 1; i < e->O; i++)
+            mx = cur->y[i] > mx ? cur->y[i] : mx;
+        float s = 0.0f;
+        for (int i = 0; i < e->O; i++) {
+            e->held[i] = expf(cur->y[i] - mx);
+            s += e->held[i];
+        }
+        for (int i = 0; i < e->O; i++)
+            e->held[i] /= s;
+    } else {
+        memcpy(e->held, cur->y, (size_t)e->O * sizeof(float));
+    }
+    int held_ok = 1;
+    for (int i = 0; i < e->O; i++)
+        held_ok &= isfinite(e->held[i]) != 0;
+    if (!held_ok) /* weights went bad in this very forward: never emit NaN */
+        memset(e->held, 0, (size_t)e->O * sizeof(float));
+
+    float surprise = NAN;
+    if (isfinite(loss)) {
+        if (!e->have_mean) {
+            e->mean_loss = loss;
+            e->have_mean = 1;
+        }
+        surprise = loss / (e->mean_loss > 1e-12f ? e->mean_loss : 1e-12f);
+        e->mean_loss += (loss - e->mean_loss) / (float)e->cfg.surprise_frames;
+        atomic_store_explicit(&e->st_mean_loss, e->mean_loss, memory_order_relaxed);
+    }
+    e->held_surprise = isfinite(surprise) ? surprise : 0.0f;
+
+    cbrnn_record *r = (cbrnn_record *)e->rec_buf_rt;
+    r->frame = e->frame;
+    r->time = ((double)e->frame * e->hop + e->win - 1) / e->rate;
+    r->loss = loss;
+    r->persistence_loss = pers;
+    r->surprise = surprise;
+    r->lr = e->lr;
+    r->learning = e->learn;
+    r->marker = e->marker;
+    r->label = e->target == CBRNN_TARGET_CLASSIFY ? e->label : -1;
+    r->flags = e->flags;
+    if (e->cfg.record_outputs)
+        memcpy(e->rec_buf_rt + sizeof *r, e->held, (size_t)e->O * sizeof(float));
+    if (spsc_push(&e->recs, e->rec_buf_rt))
+        add_stat(&e->st_dropped_records);
+    if (e->flags & CBRNN_REC_BAD_INPUT)
+        add_stat(&e->st_bad_input);
+    e->marker = -1;
+    e->flags = 0;
+    e->frame++;
+    add_stat(&e->st_frames);
+}
+
+/* Copies n samples, zeroing non-finite ones; 1 if any was zeroed. */
+static int sanitise(float *dst, const float *src, int n)
+{
+    int bad = 0;
+    for (int i = 0; i < n; i++) {
+        float v = src[i];
+        if (!isfinite(v)) {
+            v = 0.0f;
+            bad = 1;
+        }
+        dst[i] = v;
+    }
+    return bad;
+}
+
+static void write_held(cbrnn_engine *e, float *const *out, int n_out, int at, int count)
+{
+    if (count <= 0)
+        return;
+    for (int c = 0; c < n_out; c++) {
+        float *o = out[c];
+        if (!o)
+            continue;
+        float v = c == 0 ? e->held_surprise : e->held[c - 1];
+        for (int i = 0; i < count; i++)
+            o[at + i] = v;
+    }
+}
+
+int cbrnn_engine_process(cbrnn_engine *e, float *const *out, int n_out, const float *in,
+                         const float *teacher, int n)
+{
+    if (!e || n < 0 || (n > 0 && !in) || n_out < 0 || n_out > 1 + e->O || (n_out > 0 && !out))
+        return CBRNN_ERR_ARG;
+#if defined(__SSE__)
+    /* Flush denormals to zero (FTZ) and treat denormal inputs as zero
+     * (DAZ): decaying activations and momentum would otherwise hit the
+     * slow denormal path. The caller's mode is restored on return. */
+    unsigned int csr = _mm_getcsr();
+    _mm_setcsr(csr | 0x8040u);
+#endif
+    cbrnn_engine_cmd c;
+    while (spsc_pop(&e->cmds, &c))
+        apply_command(e, &c);
+
+    int pos = 0;
+    while (pos < n) {
+        /* Chunks of at most one hop go through the scratch buffers, so
+         * outputs may alias the inputs and bad samples are zeroed. */
+        int chunk = n - pos < e->hop ? n - pos : e->hop;
+        if (sanitise(e->in_scr, in + pos, chunk))
+            e->flags |= CBRNN_REC_BAD_INPUT;
+        e->have_teacher = teacher != NULL;
+        if (e->tfeat) {
+            if (teacher)
+                sanitise(e->t_scr, teacher + pos, chunk);
+            else
+                memset(e->t_scr, 0, (size_t)chunk * sizeof(float));
+        }
+        int off = 0;
+        while (off < chunk) {
+            int used = 0, tused = 0;
+            int r = cbrnn_feat_push(e->feat, e->x, e->in_scr + off, chunk - off, &used);
+            if (e->tfeat) /* same framing: completes on the same sample */
+                cbrnn_feat_push(e->tfeat, e->tx, e->t_scr + off, used, &tused);
+            if (r == 1) {
+                write_held(e, out, n_out, pos + off, used - 1);
+                run_frame(e);
+                write_held(e, out, n_out, pos + off + used - 1, 1);
+            } else {
+                write_held(e, out, n_out, pos + off, used);
+            }
+            off += used;
+        }
+        pos += chunk;
+    }
+#if defined(__SSE__)
+    _mm_setcsr(csr);
+#endif
+    return 0;
+}

@@ -1,0 +1,101 @@
+/* engine_internal.h: the engine's state and its per-frame kernels, shared
+ * by the files of engine/ and the engine's tests. Not installed. Nothing
+ * reachable from cbrnn_engine_process may allocate, lock or wait. */
+#ifndef CBRNN_ENGINE_INTERNAL_H
+#define CBRNN_ENGINE_INTERNAL_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "cbrnn/cbrnn_dsp.h"
+#include "cbrnn/cbrnn_engine.h"
+#include "cbrnn/cbrnn_model.h"
+#include "spsc.h"
+
+#define ENGINE_MAX_LAYERS (CBRNN_MAX_CB_HIDDEN + 1)
+/* Frames of activations kept: horizon (predict) + BPTT window (loop). */
+#define ENGINE_MAX_SLOTS 2048
+
+/* What one frame's forward leaves for a later backward pass. */
+struct slot {
+    float *in;                    /* head input: h_t (readout) or [h_{t-1}, x_t] (loop) */
+    float *a[ENGINE_MAX_LAYERS];  /* head layer outputs (after ReLU where there is one) */
+    float *y;                     /* the model's output this frame [O] */
+    float *x;                     /* normalised input features [F] */
+    float *h_prev;                /* loop: h_{t-1} [N] */
+    float *act;                   /* loop: f(pre_t) [N] */
+};
+
+struct cbrnn_engine {
+    cbrnn_engine_config cfg;
+    cbrnn_model *m;      /* working copy: the head's weights learn */
+    cbrnn_model *loaded; /* as loaded: reset target, decay anchor */
+    cbrnn_feat *feat, *tfeat;
+    cbrnn_target target;
+    int loop;
+    int F, N, O, hop, win, horizon;
+    double rate;
+    cbrnn_act act_fn;
+    float alpha;
+
+    /* The learned head: L linear layers (ReLU between), contiguous at
+     * params[head_off .. head_off + head_n). */
+    int L;
+    int dim[ENGINE_MAX_LAYERS + 1];
+    float *w[ENGINE_MAX_LAYERS], *b[ENGINE_MAX_LAYERS];
+    size_t head_off, head_n;
+
+    /* Per-stream state */
+    int n_slots;
+    struct slot slots[ENGINE_MAX_SLOTS];
+    float *x, *xn, *tx, *tn;              /* raw and normalised features, input / teacher */
+    float *h, *h_new, *act, *pre;         /* cortex */
+    float *dh, *dh_prev, *dy;             /* backward scratch */
+    float *scratch_a, *scratch_b, *cbin;
+    float *da[ENGINE_MAX_LAYERS];
+    float *held, *post;                   /* outputs held over the hop */
+    float held_surprise;
+    float *in_scr, *t_scr;                /* one hop of sanitised input / teacher */
+    int have_teacher;
+    int64_t frame;
+    float mean_loss;
+    int have_mean;
+
+    /* Learning */
+    float *grad, *vel, *good;             /* [head_n] each */
+    int since_good;
+    int learn;
+    float lr, momentum, decay;
+    int label, marker;
+    uint32_t flags;                       /* CBRNN_REC_* for the next record */
+
+    /* Queues and snapshots */
+    spsc cmds, recs, snap_free, snap_full;
+    size_t rec_elem;
+    unsigned char *rec_buf;               /* reader side */
+    unsigned char *rec_buf_rt;            /* audio side */
+    float *snap[2];
+
+    atomic_int_least64_t st_frames, st_updates, st_restores, st_bad_input, st_dropped_records,
+        st_dropped_commands, st_dropped_snapshots;
+    _Atomic float st_mean_loss;
+
+    float *block;                         /* every float buffer above */
+};
+
+/* Cortex step for the current normalised frame e->xn, the head forward,
+ * and the model output into sl (which is overwritten). */
+void engine_forward(cbrnn_engine *e, struct slot *sl);
+/* Head gradient (added into e->grad) of the loss whose dL/dy is e->dy,
+ * for the prediction kept in sl: readout wiring, exact. 1 if finite. */
+int engine_backward_readout(cbrnn_engine *e, const struct slot *sl);
+/* The same through the loop wiring: truncated BPTT from the scored frame
+ * (e->frame - horizon for predict, e->frame otherwise) back over at most
+ * cfg.bptt_k frames. 1 if finite. */
+int engine_backward_loop(cbrnn_engine *e);
+/* SGD with momentum (torch semantics) plus decay toward the loaded
+ * weights, on the head; zeroes e->grad for the next frame. 1 if every
+ * updated weight is finite. */
+int engine_update(cbrnn_engine *e);
+
+#endif

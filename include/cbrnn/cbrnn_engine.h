@@ -1,0 +1,206 @@
+/* cbrnn_engine.h: the real-time streaming processor shared by the two hosts
+ * (`cbrnn run` over files, `cbrnn-jack` live). Audio blocks of any size in;
+ * per 10 ms hop: features, normalisation, a cortex step, the cerebellum
+ * (CB) forward, the online update for the target that has just become
+ * known; per-frame records and audio-rate control outputs out.
+ *
+ * Threads. One engine per stream. Three roles, each a single thread:
+ *   - the audio thread calls cbrnn_engine_process() and
+ *     cbrnn_engine_set_label(); these never allocate, lock, print or call
+ *     the kernel;
+ *   - one control thread calls cbrnn_engine_send() (commands in) and
+ *     cbrnn_engine_take_snapshot() (weights out);
+ *   - one reader thread calls cbrnn_engine_read_record() (records out).
+ * The roles may share a thread (cbrnn run does everything on one). Every
+ * queue is a lock-free single-producer/single-consumer ring; a full queue
+ * drops and counts, never waits. create/destroy run on no audio thread.
+ *
+ * Online learning (readout wiring): the exact per-frame gradient of the
+ * loss on the CB parameters with the cortex frozen, SGD with momentum
+ * (torch.optim.SGD semantics), optional weight decay toward the loaded
+ * (warm-up) weights. Loop wiring: truncated BPTT over the last K frames
+ * through the frozen cortex, updating the CB only.
+ * Targets: predict (features `horizon` frames ahead: at frame t the
+ * prediction made at t - horizon is scored against the features now seen,
+ * the CB learns from it, and only then the model steps), map (the teacher
+ * signal's features at the same frame), classify (the label set with
+ * cbrnn_engine_set_label or a CBRNN_CMD_LABEL command). */
+#ifndef CBRNN_ENGINE_H
+#define CBRNN_ENGINE_H
+
+#include <stdint.h>
+#include "cbrnn.h"
+#include "cbrnn_model.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct cbrnn_engine_config {
+    double sample_rate;    /* Hz of the audio given to process() (any rate the
+                            * front end accepts; features are in physical units) */
+    int learn;             /* 1: online learning on from the start */
+    float lr;              /* SGD learning rate (default 1e-3) */
+    float momentum;        /* SGD momentum (default 0.9) */
+    float decay;           /* pull toward the loaded weights: the gradient gets
+                            * decay * (w - w_loaded) (default 0: off) */
+    int bptt_k;            /* loop wiring: truncated BPTT window, frames >= 1
+                            * (default 4) */
+    int record_capacity;   /* records the out ring holds (default 4096, 41 s
+                            * at a 10 ms hop) */
+    int record_outputs;    /* 1: each record carries the frame's outputs */
+    int command_capacity;  /* commands the in ring holds (default 256) */
+    int surprise_frames;   /* time constant of the running mean of the loss
+                            * that surprise is divided by, frames (default
+                            * 100: one second at a 10 ms hop) */
+    int checkpoint_frames; /* the last good CB is kept every this many
+                            * finite frames (default 100) */
+} cbrnn_engine_config;
+
+/* Defaults above for sample_rate. Any thread. */
+CBRNN_API void cbrnn_engine_config_default(cbrnn_engine_config *c, double sample_rate);
+
+/* One frame's record. Fields that do not apply are NaN (floats) or -1. */
+typedef struct cbrnn_record {
+    int64_t frame;          /* index from 0 since the stream (re)started */
+    double time;            /* seconds from the stream start to the frame's
+                             * last sample: (frame * hop + win - 1) / rate */
+    float loss;             /* loss of the prediction this frame resolves
+                             * (before this frame's update); NaN if none */
+    float persistence_loss; /* predict: the loss of "x_{t+k} = x_t";
+                             * map: of "teacher = input" (when O == F) */
+    float surprise;         /* loss / running mean of the loss before it */
+    float lr;               /* learning rate in force */
+    int32_t learning;       /* 1: learning was on for this frame */
+    int32_t marker;         /* marker id sent since the previous frame, or -1 */
+    int32_t label;          /* classify: label in force, or -1 */
+    uint32_t flags;         /* CBRNN_REC_* below */
+} cbrnn_record;
+
+enum {
+    CBRNN_REC_UPDATED = 1u << 0,   /* the CB was updated this frame */
+    CBRNN_REC_BAD_INPUT = 1u << 1, /* non-finite samples or features were zeroed */
+    CBRNN_REC_RESTORED = 1u << 2,  /* non-finite loss/weights: last good CB restored */
+    CBRNN_REC_RESET = 1u << 3      /* a reset command took effect before this frame */
+};
+
+/* Commands from the control thread; applied at the start of the next
+ * process() call, in order. */
+typedef enum {
+    CBRNN_CMD_LEARN = 0,    /* i: 0 off, 1 on */
+    CBRNN_CMD_LR = 1,       /* f: learning rate >= 0 */
+    CBRNN_CMD_MOMENTUM = 2, /* f: in [0, 1) */
+    CBRNN_CMD_DECAY = 3,    /* f: >= 0 */
+    CBRNN_CMD_RESET = 4,    /* CB back to the loaded weights, momentum zeroed */
+    CBRNN_CMD_SNAPSHOT = 5, /* i: request id returned with the snapshot */
+    CBRNN_CMD_MARK = 6,     /* i: marker id >= 0 put on the next frame's record */
+    CBRNN_CMD_LABEL = 7     /* i: classify label, -1 for none */
+} cbrnn_cmd_kind;
+
+typedef struct cbrnn_engine_cmd {
+    int kind; /* cbrnn_cmd_kind */
+    int i;
+    float f;
+} cbrnn_engine_cmd;
+
+/* Counters; readable from any thread while the engine runs. */
+typedef struct cbrnn_engine_stats {
+    int64_t frames;            /* frames processed since create */
+    int64_t updates;           /* CB updates applied */
+    int64_t restores;          /* non-finite loss/weights: last good CB restored */
+    int64_t bad_input;         /* frames whose samples or features were non-finite */
+    int64_t dropped_records;   /* records lost to a full ring */
+    int64_t dropped_commands;  /* commands refused by cbrnn_engine_send */
+    int64_t dropped_snapshots; /* snapshot requests with no free slot */
+    float mean_loss;           /* running mean of the loss (surprise's divisor) */
+} cbrnn_engine_stats;
+
+typedef struct cbrnn_engine cbrnn_engine;
+
+/* Creates an engine for model m (copied: the caller may destroy m
+ * afterwards). Builds the feature front end from m->feat at c->sample_rate,
+ * allocates everything (FFTW plans, rings, snapshot slots) and touches it.
+ * Not RT-safe; do not run concurrently with another create (FFTW's planner).
+ * NULL on failure with *err (may be NULL): CBRNN_ERR_ARG (bad config),
+ * CBRNN_ERR_RATE, CBRNN_ERR_SHAPE (model and feature dimensions disagree),
+ * CBRNN_ERR_UNSUPPORTED (a target/wiring the engine cannot run),
+ * CBRNN_ERR_NOMEM. */
+CBRNN_API cbrnn_engine *cbrnn_engine_create(const cbrnn_model *m, const cbrnn_engine_config *c,
+                                            int *err);
+CBRNN_API void cbrnn_engine_destroy(cbrnn_engine *e);
+
+/* Processes n >= 0 samples. Audio thread.
+ * out: n_out channel pointers (n_out <= cbrnn_engine_n_outputs()), each
+ *   n floats or NULL to skip: out[0] the surprise, out[1 + j] output j of
+ *   the model (the prediction in normalised feature units, or class
+ *   posteriors). Each frame's values appear from the sample that completes
+ *   the frame and hold until the next frame; 0 before the first frame.
+ *   Outputs may alias in or teacher (in-place use is allowed).
+ * in: n samples (full scale +-1); non-finite samples are zeroed and counted.
+ * teacher: n samples of the map target signal, or NULL (map: no loss).
+ * Commands queued by cbrnn_engine_send are applied first. Results depend
+ * only on the sample sequence, never on how it is cut into blocks.
+ * Returns 0, or CBRNN_ERR_ARG for a bad argument. */
+CBRNN_API int cbrnn_engine_process(cbrnn_engine *e, float *const *out, int n_out,
+                                   const float *in, const float *teacher, int n);
+
+/* Classify: the label from the next sample on (-1: none). Audio thread,
+ * between process() calls, so a host can split a block at a MIDI event. */
+CBRNN_API void cbrnn_engine_set_label(cbrnn_engine *e, int label);
+
+/* Forgets the stream: audio buffers, cortex state, pending predictions,
+ * the frame counter and the running loss; the CB weights are kept. Audio
+ * thread (or when process() is not running). */
+CBRNN_API void cbrnn_engine_reset_stream(cbrnn_engine *e);
+
+/* Queues a command. Control thread. 0, CBRNN_ERR_ARG (bad kind/value) or
+ * CBRNN_ERR_FULL (ring full; counted in dropped_commands). */
+CBRNN_API int cbrnn_engine_send(cbrnn_engine *e, const cbrnn_engine_cmd *c);
+
+/* Takes the next record. Reader thread. Returns 1 and fills *r (and y with
+ * the frame's cbrnn_engine_n_outputs() - 1 outputs when record_outputs is
+ * set and y is not NULL), or 0 when the ring is empty. */
+CBRNN_API int cbrnn_engine_read_record(cbrnn_engine *e, cbrnn_record *r, float *y);
+
+/* Takes the next weight snapshot made for a CBRNN_CMD_SNAPSHOT command.
+ * Control thread. dst: a model with the engine's configuration (e.g. from
+ * cbrnn_model_clone(cbrnn_engine_model(e))); its trained parameters are
+ * overwritten with the snapshot. *id, *frame (may be NULL) get the
+ * request id and the number of frames processed when it was taken.
+ * Returns 1 when a snapshot was taken, 0 when none is waiting, or
+ * CBRNN_ERR_SHAPE when dst does not match. */
+CBRNN_API int cbrnn_engine_take_snapshot(cbrnn_engine *e, cbrnn_model *dst, int *id,
+                                         int64_t *frame);
+
+/* Copies the current parameters into dst (same configuration) directly.
+ * Only while process() cannot run (same thread, or after the audio thread
+ * stopped). 0 or CBRNN_ERR_SHAPE. */
+CBRNN_API int cbrnn_engine_copy_params(const cbrnn_engine *e, cbrnn_model *dst);
+
+/* The model as loaded (weights before any learning; never changes). */
+CBRNN_API const cbrnn_model *cbrnn_engine_model(const cbrnn_engine *e);
+
+/* Counters (relaxed atomic reads). Any thread. */
+CBRNN_API void cbrnn_engine_get_stats(const cbrnn_engine *e, cbrnn_engine_stats *s);
+
+/* Sizes. Any thread. */
+CBRNN_API int cbrnn_engine_hop(const cbrnn_engine *e);       /* samples per frame */
+CBRNN_API int cbrnn_engine_win(const cbrnn_engine *e);       /* samples per window */
+/* Samples from the centre of a frame's analysis window to the first output
+ * sample carrying its value: the delay a host reports (win - 1 - win / 2). */
+CBRNN_API int cbrnn_engine_latency(const cbrnn_engine *e);
+CBRNN_API int cbrnn_engine_feat_dim(const cbrnn_engine *e);  /* F */
+CBRNN_API int cbrnn_engine_n_outputs(const cbrnn_engine *e); /* 1 + O */
+CBRNN_API double cbrnn_engine_rate(const cbrnn_engine *e);
+
+/* The per-frame log as CSV, one format for both hosts. The header line
+ * (with '\n'): frame,time,loss,persistence_loss,surprise,learning,lr,marker,
+ * label,flags. A row formats r; NaN fields are left empty. Both return the
+ * length written (truncated to len - 1 like snprintf). Any thread. */
+CBRNN_API const char *cbrnn_record_csv_header(void);
+CBRNN_API int cbrnn_record_csv_row(char *buf, int len, const cbrnn_record *r);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
