@@ -1,0 +1,165 @@
+/* cmd_info.c: `cbrnn info MODEL [--json]`: what a model file holds: the
+ * configuration, parameter counts per module, the feature front end it
+ * expects, its target and the provenance recorded when it was trained.
+ * Reads only; a file the loader refuses is reported with its reason
+ * (exit 2). */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cbrnn/cbrnn_model.h"
+#include "util_corpus.h"
+
+const char cmd_info_summary[] = "show a model file's configuration, sizes, features and provenance";
+
+static const char *const arch_names[] = {"cbrnn", "rnn", "reservoir"};
+static const char *const wiring_names[] = {"readout", "loop"};
+static const char *const act_names[] = {"tanh", "relu", "leaky_relu"};
+static const char *const target_names[] = {"predict", "map", "classify", "task"};
+static const char *const group_names[] = {"cortex", "cerebellum", "readout"};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: cbrnn info MODEL [--json]\n"
+               "\n"
+               "Shows what MODEL (a .safetensors file written by cbrnn) holds: architecture,\n"
+               "wiring, sizes and parameter counts per module (cortex, cerebellum, readout),\n"
+               "the feature front end it expects, its target, and its training provenance.\n"
+               "\n"
+               "  --json   one JSON object instead of text\n");
+}
+
+static void print_text(const char *path, const cbrnn_model *m)
+{
+    const cbrnn_model_config *c = &m->cfg;
+    const cbrnn_feat_config *f = &m->feat;
+    printf("model:        %s (format cbrnn-1)\n", path);
+    printf("architecture: %s, %s wiring, %s, alpha %g", arch_names[c->arch],
+           wiring_names[c->wiring], act_names[c->act], (double)c->alpha);
+    if (c->arch == CBRNN_ARCH_RESERVOIR)
+        printf(", spectral radius %g", (double)c->spectral_radius);
+    printf("\nsizes:        %d inputs, cortex %d, cerebellum ", c->n_in, c->n_hidden);
+    if (c->n_cb_hidden == 0)
+        printf("none");
+    for (int i = 0; i < c->n_cb_hidden; i++)
+        printf("%s%d", i ? "," : "", c->cb_hidden[i]);
+    printf(", %d outputs\n", c->n_out);
+    size_t tot = 0;
+    printf("parameters:  ");
+    for (int g = 0; g < CBRNN_NGROUPS; g++) {
+        size_t n = cbrnn_model_group_params(m, g);
+        tot += n;
+        printf(" %s %zu%s,", group_names[g], n, m->frozen[g] ? " (frozen)" : "");
+    }
+    printf(" total %zu (%.1f kB as float32)\n", tot, 4.0 * (double)tot / 1000.0);
+    printf("features:     ");
+    if (f->n_mfcc > 0)
+        printf("%d MFCC from %d", f->n_mfcc, f->n_mels);
+    else
+        printf("%d", f->n_mels);
+    printf(" log-mel bands, %g Hz to ", f->f_min);
+    if (f->f_max > 0)
+        printf("%g Hz", f->f_max);
+    else
+        printf("min(8000 Hz, Nyquist)");
+    printf(", %g ms window, %g ms hop%s; %d per frame; trained at %g Hz\n", f->win_ms, f->hop_ms,
+           f->deltas ? ", with deltas" : "", cbrnn_feat_config_dim(f), f->sample_rate);
+    printf("normaliser:   %s\n", m->norm_mean ? "stored (frontend.mean, frontend.std)"
+                                              : "none (inputs used as they come)");
+    printf("target:       %s", target_names[m->target]);
+    if (m->target == CBRNN_TARGET_PREDICT)
+        printf(", %d frame%s ahead", m->horizon, m->horizon == 1 ? "" : "s");
+    if (m->target == CBRNN_TARGET_CLASSIFY) {
+        printf(", %d classes:", m->n_classes);
+        for (int i = 0; i < m->n_classes; i++)
+            printf(" %s", m->class_names[i]);
+    }
+    printf("\n");
+    if (m->n_meta) {
+        printf("provenance:\n");
+        for (int i = 0; i < m->n_meta; i++)
+            printf("  %-22s %s\n", m->meta_key[i], m->meta_val[i]);
+    }
+}
+
+static void print_json(const char *path, const cbrnn_model *m)
+{
+    const cbrnn_model_config *c = &m->cfg;
+    const cbrnn_feat_config *f = &m->feat;
+    printf("{\"file\":");
+    fput_json_string(stdout, path);
+    printf(",\"format\":\"cbrnn-1\",\"arch\":\"%s\",\"wiring\":\"%s\",\"activation\":\"%s\","
+           "\"alpha\":%.9g,\"n_in\":%d,\"n_hidden\":%d,\"n_out\":%d,\"cb_hidden\":[",
+           arch_names[c->arch], wiring_names[c->wiring], act_names[c->act], (double)c->alpha,
+           c->n_in, c->n_hidden, c->n_out);
+    for (int i = 0; i < c->n_cb_hidden; i++)
+        printf("%s%d", i ? "," : "", c->cb_hidden[i]);
+    printf("],\"spectral_radius\":%.9g,\"params\":{", (double)c->spectral_radius);
+    size_t tot = 0;
+    for (int g = 0; g < CBRNN_NGROUPS; g++) {
+        size_t n = cbrnn_model_group_params(m, g);
+        tot += n;
+        printf("\"%s\":%zu,", group_names[g], n);
+    }
+    printf("\"total\":%zu},\"frozen\":[", tot);
+    for (int g = 0, k = 0; g < CBRNN_NGROUPS; g++)
+        if (m->frozen[g])
+            printf("%s\"%s\"", k++ ? "," : "", group_names[g]);
+    printf("],\"features\":{\"sample_rate\":%.17g,\"win_ms\":%.17g,\"hop_ms\":%.17g,"
+           "\"n_mels\":%d,\"f_min\":%.17g,\"f_max\":%.17g,\"n_mfcc\":%d,\"deltas\":%d,\"dim\":%d},",
+           f->sample_rate, f->win_ms, f->hop_ms, f->n_mels, f->f_min, f->f_max, f->n_mfcc,
+           f->deltas, cbrnn_feat_config_dim(f));
+    printf("\"normaliser\":%s,\"target\":\"%s\",\"horizon\":%d,\"classes\":[",
+           m->norm_mean ? "true" : "false", target_names[m->target], m->horizon);
+    for (int i = 0; i < m->n_classes; i++) {
+        if (i)
+            putchar(',');
+        fput_json_string(stdout, m->class_names[i]);
+    }
+    printf("],\"metadata\":{");
+    for (int i = 0; i < m->n_meta; i++) {
+        if (i)
+            putchar(',');
+        fput_json_string(stdout, m->meta_key[i]);
+        putchar(':');
+        fput_json_string(stdout, m->meta_val[i]);
+    }
+    printf("}}\n");
+}
+
+int cmd_info(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+    int json = 0, o;
+    while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (o) {
+        case 'j': json = 1; break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind != argc - 1) {
+        fprintf(stderr, "cbrnn info: expected one MODEL file\n");
+        usage(stderr);
+        return 2;
+    }
+    const char *path = argv[optind];
+    char msg[1024];
+    int err = 0;
+    cbrnn_model *m = cbrnn_model_load(path, &err, msg, sizeof msg);
+    if (!m) {
+        fprintf(stderr, "cbrnn info: %s\n", msg);
+        return 2;
+    }
+    if (json)
+        print_json(path, m);
+    else
+        print_text(path, m);
+    cbrnn_model_destroy(m);
+    if (fflush(stdout)) {
+        perror("cbrnn info: writing output");
+        return 1;
+    }
+    return 0;
+}

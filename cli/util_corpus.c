@@ -1,0 +1,451 @@
+/* util_corpus.c: gathering input files (files, folders, @lists), pairing
+ * inputs with teachers, reading Audacity label files. Host-side helper:
+ * reports problems through msg, never prints or exits itself. */
+#include "util_corpus.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+/* Folders nested deeper than this are not searched (a guard against
+ * pathological trees; symbolic links to folders are not followed at all). */
+#define MAX_DEPTH 32
+
+int corpus_push(corpus *c, const char *path)
+{
+    char **p = realloc(c->paths, (size_t)(c->n + 1) * sizeof *p);
+    if (!p)
+        return -1;
+    c->paths = p;
+    if (!(p[c->n] = strdup(path)))
+        return -1;
+    c->n++;
+    return 0;
+}
+
+void corpus_free(corpus *c)
+{
+    for (int i = 0; i < c->n; i++)
+        free(c->paths[i]);
+    free(c->paths);
+    c->paths = NULL;
+    c->n = 0;
+}
+
+/* Extensions of the formats libsndfile 1.2 reads (sf_command
+ * SFC_GET_FORMAT_MAJOR list, plus Ogg/Opus and MPEG layer III). */
+int corpus_is_audio_name(const char *name)
+{
+    static const char *const ext[] = {"wav", "wave", "flac", "ogg", "oga", "opus", "aif",
+                                      "aiff", "aifc", "au", "snd", "caf", "w64", "rf64",
+                                      "mp3", "sph", "nist", "voc", "paf", "svx", "sf"};
+    const char *dot = strrchr(name, '.');
+    const char *slash = strrchr(name, '/');
+    if (!dot || (slash && dot < slash) || dot == name || (slash && dot == slash + 1))
+        return 0;
+    for (size_t i = 0; i < sizeof ext / sizeof ext[0]; i++)
+        if (!strcasecmp(dot + 1, ext[i]))
+            return 1;
+    return 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int add_folder(corpus *c, const char *dir, int depth, char *msg, size_t msglen)
+{
+    if (depth > MAX_DEPTH) {
+        snprintf(msg, msglen, "%s: folders nested more than %d deep", dir, MAX_DEPTH);
+        return -1;
+    }
+    DIR *d = opendir(dir);
+    if (!d) {
+        snprintf(msg, msglen, "%s: cannot open folder: %s", dir, strerror(errno));
+        return -1;
+    }
+    char **names = NULL;
+    int n = 0, rc = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        char **p = realloc(names, (size_t)(n + 1) * sizeof *p);
+        if (!p || !(p[n] = strdup(e->d_name))) {
+            names = p ? p : names;
+            snprintf(msg, msglen, "%s: out of memory", dir);
+            rc = -1;
+            break;
+        }
+        names = p;
+        n++;
+    }
+    closedir(d);
+    qsort(names, (size_t)n, sizeof *names, cmp_str);
+    for (int i = 0; i < n && !rc; i++) {
+        size_t len = strlen(dir) + strlen(names[i]) + 2;
+        char *path = malloc(len);
+        if (!path) {
+            snprintf(msg, msglen, "%s: out of memory", dir);
+            rc = -1;
+            break;
+        }
+        snprintf(path, len, "%s%s%s", dir, dir[strlen(dir) - 1] == '/' ? "" : "/", names[i]);
+        struct stat st;
+        if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode))
+            rc = add_folder(c, path, depth + 1, msg, msglen);
+        else if (corpus_is_audio_name(names[i]) && stat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+                 corpus_push(c, path)) {
+            snprintf(msg, msglen, "%s: out of memory", dir);
+            rc = -1;
+        }
+        free(path);
+    }
+    for (int i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+    return rc;
+}
+
+static int add_path(corpus *c, const char *path, char *msg, size_t msglen)
+{
+    struct stat st;
+    if (stat(path, &st)) {
+        snprintf(msg, msglen, "%s: %s", path, errno == ENOENT ? "no such file or folder" : strerror(errno));
+        return -1;
+    }
+    if (S_ISDIR(st.st_mode))
+        return add_folder(c, path, 0, msg, msglen);
+    if (corpus_push(c, path)) {
+        snprintf(msg, msglen, "%s: out of memory", path);
+        return -1;
+    }
+    return 0;
+}
+
+/* path relative to the folder of `list` unless absolute. malloc'ed. */
+static char *relative_to(const char *list, const char *path)
+{
+    const char *slash = strrchr(list, '/');
+    if (path[0] == '/' || !slash)
+        return strdup(path);
+    size_t dl = (size_t)(slash - list) + 1, len = dl + strlen(path) + 1;
+    char *out = malloc(len);
+    if (out) {
+        memcpy(out, list, dl);
+        strcpy(out + dl, path);
+    }
+    return out;
+}
+
+/* Strips the line end (LF, CRLF) and trailing blanks in place. */
+static void chomp(char *s)
+{
+    size_t n = strlen(s);
+    while (n > 0 && (s[n - 1] == '\n' || s[n - 1] == '\r'))
+        s[--n] = 0;
+}
+
+static int is_blank(const char *s)
+{
+    while (*s && isspace((unsigned char)*s))
+        s++;
+    return !*s;
+}
+
+int corpus_add(corpus *c, const char *spec, char *msg, size_t msglen)
+{
+    if (spec[0] != '@')
+        return add_path(c, spec, msg, msglen);
+    const char *list = spec + 1;
+    FILE *f = fopen(list, "r");
+    if (!f) {
+        snprintf(msg, msglen, "%s: cannot open list: %s", list, strerror(errno));
+        return -1;
+    }
+    char *line = NULL;
+    size_t cap = 0;
+    int rc = 0, lineno = 0;
+    while (!rc && getline(&line, &cap, f) >= 0) {
+        lineno++;
+        chomp(line);
+        if (is_blank(line) || line[0] == '#')
+            continue;
+        char *path = relative_to(list, line);
+        char why[1024];
+        if (!path) {
+            snprintf(msg, msglen, "%s:%d: out of memory", list, lineno);
+            rc = -1;
+        } else if (add_path(c, path, why, sizeof why)) {
+            snprintf(msg, msglen, "%s:%d: %s", list, lineno, why);
+            rc = -1;
+        }
+        free(path);
+    }
+    if (!rc && ferror(f)) {
+        snprintf(msg, msglen, "%s: read error", list);
+        rc = -1;
+    }
+    free(line);
+    fclose(f);
+    return rc;
+}
+
+/* Start of the name and of the extension ('.' or the end) in path. */
+static void split_name(const char *path, const char **name, const char **ext)
+{
+    const char *slash = strrchr(path, '/');
+    *name = slash ? slash + 1 : path;
+    const char *dot = strrchr(*name, '.');
+    *ext = (dot && dot != *name) ? dot : *name + strlen(*name);
+}
+
+int corpus_stem_has_suffix(const char *path, const char *suffix)
+{
+    const char *name, *ext;
+    split_name(path, &name, &ext);
+    size_t stem = (size_t)(ext - name), sl = strlen(suffix);
+    return sl > 0 && stem >= sl && !strncmp(ext - sl, suffix, sl);
+}
+
+char *corpus_teacher_path(const char *input, const char *suffix)
+{
+    const char *name, *ext;
+    split_name(input, &name, &ext);
+    size_t head = (size_t)(ext - input), len = strlen(input) + strlen(suffix) + 1;
+    char *out = malloc(len);
+    if (out) {
+        memcpy(out, input, head);
+        strcpy(out + head, suffix);
+        strcat(out, ext);
+    }
+    return out;
+}
+
+int corpus_read_pairs(const char *list, corpus *inputs, corpus *teachers, char *msg,
+                      size_t msglen)
+{
+    FILE *f = fopen(list, "r");
+    if (!f) {
+        snprintf(msg, msglen, "%s: cannot open pairs list: %s", list, strerror(errno));
+        return -1;
+    }
+    char *line = NULL;
+    size_t cap = 0;
+    int rc = 0, lineno = 0;
+    while (!rc && getline(&line, &cap, f) >= 0) {
+        lineno++;
+        chomp(line);
+        if (is_blank(line) || line[0] == '#')
+            continue;
+        char *tab = strchr(line, '\t');
+        if (!tab || tab == line || !tab[1] || strchr(tab + 1, '\t')) {
+            snprintf(msg, msglen, "%s:%d: expected 'input<TAB>teacher'", list, lineno);
+            rc = -1;
+            break;
+        }
+        *tab = 0;
+        char *a = relative_to(list, line), *b = relative_to(list, tab + 1);
+        if (!a || !b || corpus_push(inputs, a) || corpus_push(teachers, b)) {
+            snprintf(msg, msglen, "%s:%d: out of memory", list, lineno);
+            rc = -1;
+        }
+        free(a);
+        free(b);
+    }
+    if (!rc && ferror(f)) {
+        snprintf(msg, msglen, "%s: read error", list);
+        rc = -1;
+    }
+    free(line);
+    fclose(f);
+    return rc;
+}
+
+char *labels_path_for(const char *labels_dir, const char *audio_path)
+{
+    const char *name, *ext;
+    split_name(audio_path, &name, &ext);
+    size_t stem = (size_t)(ext - name);
+    size_t len = strlen(labels_dir) + stem + 6;
+    char *out = malloc(len);
+    if (out)
+        snprintf(out, len, "%s/%.*s.txt", labels_dir, (int)stem, name);
+    return out;
+}
+
+void labels_free(label_file *lf)
+{
+    for (int i = 0; i < lf->n; i++)
+        free(lf->seg[i].name);
+    free(lf->seg);
+    free(lf->path);
+    memset(lf, 0, sizeof *lf);
+}
+
+/* A decimal number in seconds, the whole field. */
+static int parse_seconds(const char *s, double *out)
+{
+    char *end;
+    if (!*s || isspace((unsigned char)*s))
+        return -1;
+    double v = strtod(s, &end);
+    if (end == s || *end || !isfinite(v))
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int labels_read(const char *path, label_file *lf, char *msg, size_t msglen)
+{
+    memset(lf, 0, sizeof *lf);
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(msg, msglen, "%s: cannot open label file: %s", path, strerror(errno));
+        return -1;
+    }
+    lf->path = strdup(path);
+    char *line = NULL;
+    size_t cap = 0;
+    int rc = lf->path ? 0 : -1, lineno = 0;
+    if (rc)
+        snprintf(msg, msglen, "%s: out of memory", path);
+    while (!rc && getline(&line, &cap, f) >= 0) {
+        lineno++;
+        chomp(line);
+        if (is_blank(line) || line[0] == '\\')
+            continue;
+        char *t1 = strchr(line, '\t');
+        char *t2 = t1 ? strchr(t1 + 1, '\t') : NULL;
+        if (!t1 || !t2) {
+            snprintf(msg, msglen, "%s:%d: expected 'start<TAB>end<TAB>label' (Audacity label "
+                                  "format), got '%.60s'", path, lineno, line);
+            rc = -1;
+            break;
+        }
+        *t1 = *t2 = 0;
+        double start, end;
+        if (parse_seconds(line, &start) || parse_seconds(t1 + 1, &end)) {
+            snprintf(msg, msglen, "%s:%d: start and end must be numbers of seconds, got '%.30s' "
+                                  "and '%.30s'", path, lineno, line, t1 + 1);
+            rc = -1;
+            break;
+        }
+        if (start < 0 || end < start) {
+            snprintf(msg, msglen, "%s:%d: interval %g..%g s is negative or reversed", path,
+                     lineno, start, end);
+            rc = -1;
+            break;
+        }
+        const char *name = t2 + 1;
+        if (is_blank(name)) {
+            snprintf(msg, msglen, "%s:%d: empty label", path, lineno);
+            rc = -1;
+            break;
+        }
+        label_seg *p = realloc(lf->seg, (size_t)(lf->n + 1) * sizeof *p);
+        if (!p || !(p[lf->n].name = strdup(name))) {
+            lf->seg = p ? p : lf->seg;
+            snprintf(msg, msglen, "%s: out of memory", path);
+            rc = -1;
+            break;
+        }
+        lf->seg = p;
+        p[lf->n].start = start;
+        p[lf->n].end = end;
+        p[lf->n].line = lineno;
+        lf->n++;
+    }
+    if (!rc && ferror(f)) {
+        snprintf(msg, msglen, "%s: read error", path);
+        rc = -1;
+    }
+    free(line);
+    fclose(f);
+    if (rc)
+        labels_free(lf);
+    return rc;
+}
+
+int labels_to_frames(int *out, const label_file *lf, const char *const *names, int n_names,
+                     double rate, int hop, int win, int n_frames, char *msg, size_t msglen)
+{
+    for (int t = 0; t < n_frames; t++)
+        out[t] = -1;
+    for (int i = 0; i < lf->n; i++) {
+        const label_seg *s = &lf->seg[i];
+        int cls = -1;
+        for (int k = 0; k < n_names; k++)
+            if (!strcmp(names[k], s->name))
+                cls = k;
+        if (cls < 0) {
+            snprintf(msg, msglen, "%s:%d: label '%s' is not one of the model's classes", lf->path,
+                     s->line, s->name);
+            return -1;
+        }
+        /* Frames whose centre (t*hop + win/2) / rate lies in [start, end):
+         * t >= (start*rate - win/2) / hop and t < (end*rate - win/2) / hop. */
+        double a = (s->start * rate - 0.5 * win) / hop, b = (s->end * rate - 0.5 * win) / hop;
+        long t0 = (long)ceil(a), t1 = (long)ceil(b);
+        if (t0 < 0)
+            t0 = 0;
+        if (t1 > n_frames)
+            t1 = n_frames;
+        for (long t = t0; t < t1; t++)
+            out[t] = cls;
+    }
+    return 0;
+}
+
+int labels_collect(char ***names, int *n_names, int max, const label_file *lf, char *msg,
+                   size_t msglen)
+{
+    for (int i = 0; i < lf->n; i++) {
+        int found = 0;
+        for (int k = 0; k < *n_names && !found; k++)
+            found = !strcmp((*names)[k], lf->seg[i].name);
+        if (found)
+            continue;
+        if (*n_names >= max) {
+            snprintf(msg, msglen, "%s:%d: more than %d different labels", lf->path,
+                     lf->seg[i].line, max);
+            return -1;
+        }
+        char **p = realloc(*names, (size_t)(*n_names + 1) * sizeof *p);
+        if (!p) {
+            snprintf(msg, msglen, "out of memory");
+            return -1;
+        }
+        *names = p;
+        if (!(p[*n_names] = strdup(lf->seg[i].name))) {
+            snprintf(msg, msglen, "out of memory");
+            return -1;
+        }
+        (*n_names)++;
+    }
+    return 0;
+}
+
+void fput_json_string(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            fprintf(f, "\\%c", *p);
+        else if (*p == '\n')
+            fputs("\\n", f);
+        else if (*p == '\t')
+            fputs("\\t", f);
+        else if (*p < 0x20)
+            fprintf(f, "\\u%04x", *p);
+        else
+            fputc(*p, f);
+    }
+    fputc('"', f);
+}
