@@ -1,0 +1,117 @@
+#!/usr/bin/python3
+"""Draws figure.png of a `cbrnn experiment` folder: the curriculum level N
+against epoch for each variant (mean over seeds as a line, min..max over
+seeds as a band), like the paper's learning-curve figures. For --task
+speech folders it draws validation loss and skill against steps and
+against wall-clock time instead. Reads only the folder's files; writes
+only DIR/figure.png (or the path given with --out).
+
+    /usr/bin/python3 scripts/plot_experiment.py DIR [--out FILE] [--title T]
+"""
+import argparse
+import csv
+import glob
+import json
+import os
+import re
+import sys
+
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+COLORS = {"cbrnn": "#1f77b4", "rnn": "#d62728", "frozen": "#2ca02c", "interleaved": "#9467bd",
+          "cbrnn-full": "#17becf", "reservoir": "#7f7f7f"}
+LABELS = {"cbrnn": "CB-RNN", "rnn": "RNN (param-matched)", "frozen": "CB-RNN, frozen core",
+          "interleaved": "CB-RNN, interleaved core", "cbrnn-full": "CB-RNN, all trained",
+          "reservoir": "reservoir + CB"}
+
+
+def read_csv(path):
+    with open(path) as f:
+        rows = list(csv.DictReader(f))
+    return rows
+
+
+def curves_by_variant(folder):
+    out = {}
+    for path in sorted(glob.glob(os.path.join(folder, "curves", "*-seed*.csv"))):
+        m = re.match(r"(.+)-seed(\d+)\.csv$", os.path.basename(path))
+        if m:
+            out.setdefault(m.group(1), []).append(read_csv(path))
+    return out
+
+
+def plot_tasks(folder, summary, out, title):
+    curves = curves_by_variant(folder)
+    epochs = summary["epochs"]
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for variant in summary["variants"]:
+        runs = [r[:epochs] for r in curves.get(variant, []) if len(r) >= epochs]
+        if not runs:
+            continue
+        n = np.array([[int(row["N"]) for row in r] for r in runs], dtype=float)
+        x = np.arange(1, epochs + 1)
+        c = COLORS.get(variant)
+        ax.plot(x, n.mean(0), color=c, lw=1.6,
+                label="%s (%d seeds)" % (LABELS.get(variant, variant), len(runs)))
+        ax.fill_between(x, n.min(0), n.max(0), color=c, alpha=0.18, lw=0)
+    ax.set_xlabel("epoch (100 training steps, batch 64)")
+    ax.set_ylabel("curriculum level N")
+    cap = summary.get("max_n_cap")
+    ax.set_title(title or "N-%s%s: mean over seeds, band min..max"
+                 % (summary["task"], ", cap N = %d" % cap if cap else ""))
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+
+
+def plot_speech(folder, summary, out, title):
+    curves = curves_by_variant(folder)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for variant, runs in curves.items():
+        c = COLORS.get(variant)
+        for i, r in enumerate(runs):
+            if not r:
+                continue
+            steps = np.array([float(row["step"]) for row in r])
+            wall = np.array([float(row["wall_s"]) for row in r])
+            skill = np.array([float(row["val_skill"]) for row in r])
+            lab = LABELS.get(variant, variant) if i == 0 else None
+            axes[0].plot(steps, skill, color=c, lw=1.3, label=lab)
+            axes[1].plot(wall, skill, color=c, lw=1.3, label=lab)
+    axes[0].set_xlabel("training step")
+    axes[1].set_xlabel("wall-clock seconds (this machine)")
+    for ax in axes:
+        ax.set_ylabel("validation skill (1 - MSE / persistence MSE)")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.suptitle(title or "next-frame prediction on %s" % summary.get("corpus", "speech"))
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("folder")
+    p.add_argument("--out")
+    p.add_argument("--title")
+    a = p.parse_args()
+    spath = os.path.join(a.folder, "summary.json")
+    try:
+        with open(spath) as f:
+            summary = json.load(f)
+    except (OSError, ValueError) as e:
+        sys.exit("plot_experiment.py: %s: %s" % (spath, e))
+    out = a.out or os.path.join(a.folder, "figure.png")
+    if summary.get("task") == "speech":
+        plot_speech(a.folder, summary, out, a.title)
+    else:
+        plot_tasks(a.folder, summary, out, a.title)
+
+
+if __name__ == "__main__":
+    main()
