@@ -182,8 +182,10 @@ CBRNN_API int cbrnn_backward(cbrnn_ws *ws, float *grad, const cbrnn_model *m,
  * MSE: mean over rows*dim of (y - t)^2 (torch MSELoss, reduction mean).
  * Cross-entropy: softmax over classes per row; rows whose label < 0 are
  * ignored; mean over counted rows (torch CrossEntropyLoss). *n_correct
- * (may be NULL) gets the rows whose argmax equals the label.
- * y and dy may be the same array. */
+ * (may be NULL) gets the rows whose argmax equals the label. A label >=
+ * classes makes the loss NaN (a caller's bug, never silently ignored); no
+ * counted row gives loss 0 and dy 0.
+ * y and dy may be the same array. No allocation: RT-safe. */
 CBRNN_API float cbrnn_loss_mse(float *dy, const float *y, const float *target, int rows, int dim);
 CBRNN_API float cbrnn_loss_xent(float *dy, int *n_correct, const float *logits, const int *labels,
                                 int rows, int classes);
@@ -211,8 +213,11 @@ typedef struct cbrnn_optim {
 CBRNN_API cbrnn_optim *cbrnn_optim_create(const cbrnn_model *m, const cbrnn_optim_config *c, int *err);
 CBRNN_API void cbrnn_optim_destroy(cbrnn_optim *o);
 CBRNN_API void cbrnn_optim_reset(cbrnn_optim *o); /* zero moments and step */
-/* Clips grad (if clip_norm > 0) then updates the trainable groups of m.
- * *grad_norm (may be NULL) gets the norm before clipping. */
+/* Clips grad in place (if clip_norm > 0) then updates the trainable groups
+ * of m. *grad_norm (may be NULL) gets the norm over trainable groups before
+ * clipping. A non-finite norm leaves m and the moments untouched and
+ * returns CBRNN_ERR_NONFINITE (where torch would write NaN everywhere).
+ * No allocation: RT-safe. */
 CBRNN_API int cbrnn_optim_step(cbrnn_optim *o, cbrnn_model *m, float *grad, float *grad_norm);
 
 /* ---- Training over a corpus of sequences (truncated BPTT) ---- */
@@ -241,8 +246,20 @@ typedef struct cbrnn_trainer cbrnn_trainer;
 CBRNN_API cbrnn_trainer *cbrnn_trainer_create(cbrnn_model *m, const cbrnn_train_config *c, int *err);
 CBRNN_API void cbrnn_trainer_destroy(cbrnn_trainer *t);
 /* One optimiser step on a minibatch drawn from seqs; *loss gets its mean
- * loss (before the step). */
+ * loss (before the step). All sequences must have the same kind of target
+ * (y for all, or labels for all). Windows are min(seq_len, longest T)
+ * frames; a window cut short by the end of a sequence is padded and the
+ * padding carries no loss. Random windows: every window position in the
+ * corpus equally likely. carry_state: batch row b starts b/B of the way
+ * through the concatenated corpus and walks on by one window per step;
+ * h is carried, and reset to 0 when the row enters the next sequence (the
+ * corpus wraps around). Pass the same seqs every call. Returns
+ * CBRNN_ERR_NONFINITE (model unchanged) if the loss or gradient is not
+ * finite. */
 CBRNN_API int cbrnn_trainer_step(cbrnn_trainer *t, const cbrnn_seq *seqs, int n_seqs, float *loss);
+/* The trainer's optimiser: change cfg.lr between steps, or reset its
+ * moments (cbrnn_optim_reset) when a training phase changes. */
+CBRNN_API cbrnn_optim *cbrnn_trainer_optim(cbrnn_trainer *t);
 
 /* Sums over evaluated frames. loss: sum of per-element squared errors
  * (MSE) or per-row cross-entropy; count: elements (MSE) or labelled rows
