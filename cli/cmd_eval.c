@@ -1,0 +1,377 @@
+/* cmd_eval.c: `cbrnn eval MODEL INPUTS... [--json] [--outputs OUT.npy]`:
+ * how well a model does on audio files, per file and overall: the loss, the
+ * persistence baseline and the skill 1 - loss/persistence (predict, map),
+ * or the accuracy (classify). Features are computed at each file's own
+ * rate with the model's stored feature configuration (physical units) and
+ * normalised with the model's stored statistics; the model runs over each
+ * whole file from a zero state (cbrnn_eval_seq).
+ *
+ * Talks to the user (cli/): bad input -> a message naming the file and the
+ * problem, exit 2; a failure while working -> exit 1. */
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cbrnn/cbrnn_model.h"
+#include "util_audio.h"
+#include "util_corpus.h"
+#include "util_npy.h"
+
+const char cmd_eval_summary[] = "evaluate a model on audio files (loss, persistence, skill/accuracy)";
+
+#define PROG "cbrnn eval"
+#define FEAT_BLOCK 4096
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+"usage: cbrnn eval MODEL INPUTS... [--json] [--outputs OUT.npy]\n"
+"                  [--teacher-suffix S | --pairs LIST] [--labels-dir DIR]\n"
+"\n"
+"Runs MODEL over each input (audio files, folders searched recursively, or\n"
+"@LIST files) from a zero state and reports, per file and overall:\n"
+"  predict  MSE against the normalised features `horizon` frames ahead, the\n"
+"           persistence baseline (predicting x[t+k] = x[t]) and the skill\n"
+"           1 - loss / persistence (> 0: better than persistence)\n"
+"  map      MSE against the teacher's features (normalised with the model's\n"
+"           statistics), persistence = the input's own features as the guess\n"
+"  classify cross-entropy and accuracy over the labelled frames\n"
+"Features use the model's stored settings at each file's own sample rate.\n"
+"\n"
+"  --json               one JSON object on stdout instead of a table\n"
+"  --outputs OUT.npy    the per-frame outputs, all files concatenated in the\n"
+"                       order listed: float32 [frames, outputs]. Row t of a\n"
+"                       file is the output after frame t (predict: the\n"
+"                       guess of frame t + horizon; the last `horizon` frames\n"
+"                       of each file have no target and are left out)\n"
+"  --teacher-suffix S   map: the teacher of a.wav is aS.wav\n"
+"  --pairs LIST         map: lines 'input<TAB>teacher' instead of INPUTS\n"
+"  --labels-dir DIR     classify: Audacity label files DIR/NAME.txt\n"
+"\n"
+"Exit status: 0 done; 1 failure while working; 2 bad options or input.\n");
+}
+
+static const char *const target_names[] = {"predict", "map", "classify", "task"};
+
+struct result {
+    const char *path;
+    long frames;
+    cbrnn_eval_sums s;
+};
+
+static void print_num(double v)
+{
+    if (isfinite(v))
+        printf("%.9g", v);
+    else
+        printf("null");
+}
+
+static void json_sums(const cbrnn_model *m, const cbrnn_eval_sums *s, long frames)
+{
+    double loss = s->count ? s->loss / (double)s->count : NAN;
+    printf("\"frames\":%ld,\"loss\":", frames);
+    print_num(loss);
+    if (m->target == CBRNN_TARGET_CLASSIFY) {
+        printf(",\"labelled_frames\":%ld,\"accuracy\":", s->count);
+        print_num(s->count ? (double)s->correct / (double)s->count : NAN);
+    } else {
+        printf(",\"persistence_loss\":");
+        print_num(s->count ? s->persist / (double)s->count : NAN);
+        printf(",\"skill\":");
+        print_num(s->persist > 0 ? 1.0 - s->loss / s->persist : NAN);
+    }
+}
+
+static void text_sums(const cbrnn_model *m, const char *name, const cbrnn_eval_sums *s,
+                      long frames)
+{
+    double loss = s->count ? s->loss / (double)s->count : NAN;
+    printf("%-40s %8ld %10.5f", name, frames, loss);
+    if (m->target == CBRNN_TARGET_CLASSIFY)
+        printf(" %9ld %9.4f\n", s->count, s->count ? (double)s->correct / (double)s->count : NAN);
+    else
+        printf(" %12.5f %8.4f\n", s->count ? s->persist / (double)s->count : NAN,
+               s->persist > 0 ? 1.0 - s->loss / s->persist : NAN);
+}
+
+int cmd_eval(int argc, char **argv)
+{
+    enum { O_JSON = 256, O_OUT, O_TEACH, O_PAIRS, O_LABELS };
+    static const struct option lo[] = {
+        {"json", no_argument, NULL, O_JSON}, {"outputs", required_argument, NULL, O_OUT},
+        {"teacher-suffix", required_argument, NULL, O_TEACH},
+        {"pairs", required_argument, NULL, O_PAIRS},
+        {"labels-dir", required_argument, NULL, O_LABELS}, {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+    int json = 0, c;
+    const char *outputs = NULL, *suffix = NULL, *pairs = NULL, *labels_dir = NULL;
+    while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+        switch (c) {
+        case O_JSON: json = 1; break;
+        case O_OUT: outputs = optarg; break;
+        case O_TEACH: suffix = optarg; break;
+        case O_PAIRS: pairs = optarg; break;
+        case O_LABELS: labels_dir = optarg; break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind >= argc) {
+        fprintf(stderr, PROG ": expected MODEL and INPUTS\n");
+        usage(stderr);
+        return 2;
+    }
+    char msg[2048];
+    int err = 0, status = 2;
+    cbrnn_model *m = cbrnn_model_load(argv[optind], &err, msg, sizeof msg);
+    if (!m) {
+        fprintf(stderr, PROG ": %s\n", msg);
+        return 2;
+    }
+    const char *model_path = argv[optind++];
+    corpus inputs = {0, NULL}, teachers = {0, NULL};
+    struct result *res = NULL;
+    npy_writer *npy = NULL;
+    float *x = NULL, *t = NULL, *out = NULL;
+    int *labels = NULL;
+    int n = 0;
+    label_file lf = {NULL, 0, NULL};
+
+    if (m->target == CBRNN_TARGET_TASK) {
+        fprintf(stderr, PROG ": %s is a sequence-task model (target task), not an audio model; "
+                        "'cbrnn experiment' evaluates those\n", model_path);
+        goto out;
+    }
+    if (m->target == CBRNN_TARGET_MAP && !suffix == !pairs) {
+        fprintf(stderr, PROG ": %s maps inputs to teachers: give --teacher-suffix S or --pairs "
+                        "LIST\n", model_path);
+        goto out;
+    }
+    if (m->target != CBRNN_TARGET_MAP && (suffix || pairs)) {
+        fprintf(stderr, PROG ": --teacher-suffix/--pairs apply to map models; %s is a %s model\n",
+                model_path, target_names[m->target]);
+        goto out;
+    }
+    if ((m->target == CBRNN_TARGET_CLASSIFY) != (labels_dir != NULL)) {
+        fprintf(stderr, PROG ": %s\n", labels_dir ? "--labels-dir applies to classify models"
+                                                  : "a classify model needs --labels-dir DIR");
+        goto out;
+    }
+    for (int i = optind; i < argc; i++)
+        if (corpus_add(&inputs, argv[i], msg, sizeof msg)) {
+            fprintf(stderr, PROG ": %s\n", msg);
+            goto out;
+        }
+    if (pairs && corpus_read_pairs(pairs, &inputs, &teachers, msg, sizeof msg)) {
+        fprintf(stderr, PROG ": %s\n", msg);
+        goto out;
+    }
+    if (pairs && teachers.n != inputs.n) {
+        fprintf(stderr, PROG ": with --pairs, give the inputs in the pairs list only\n");
+        goto out;
+    }
+    res = calloc((size_t)(inputs.n ? inputs.n : 1), sizeof *res);
+    if (!res) {
+        status = 1;
+        fprintf(stderr, PROG ": out of memory\n");
+        goto out;
+    }
+    if (outputs && !(npy = npy_open(outputs, m->cfg.n_out, msg, sizeof msg))) {
+        fprintf(stderr, PROG ": %s\n", msg);
+        goto out;
+    }
+    const int F = m->cfg.n_in, O = m->cfg.n_out;
+    cbrnn_eval_sums total = {0, 0, 0, 0};
+    long total_frames = 0;
+    for (int i = 0; i < inputs.n; i++) {
+        const char *path = inputs.paths[i];
+        char *teacher_path = NULL;
+        if (suffix) {
+            if (corpus_stem_has_suffix(path, suffix))
+                continue; /* a teacher, not an input */
+            teacher_path = corpus_teacher_path(path, suffix);
+        } else if (pairs) {
+            teacher_path = strdup(teachers.paths[i]);
+        }
+        int T = 0, dim = 0;
+        free(x);
+        x = NULL;
+        if (audio_features(path, &m->feat, 0, FEAT_BLOCK, &x, &T, &dim, msg, sizeof msg)) {
+            free(teacher_path);
+            fprintf(stderr, PROG ": %s\n", msg);
+            goto out;
+        }
+        if (dim != F) {
+            free(teacher_path);
+            fprintf(stderr, PROG ": %s: %d features per frame but the model takes %d\n", path,
+                    dim, F);
+            goto out;
+        }
+        if (teacher_path) {
+            int tT = 0, tdim = 0;
+            free(t);
+            t = NULL;
+            int rc = audio_features(teacher_path, &m->feat, 0, FEAT_BLOCK, &t, &tT, &tdim, msg,
+                                    sizeof msg);
+            if (rc) {
+                free(teacher_path);
+                fprintf(stderr, PROG ": teacher of %s: %s\n", path, msg);
+                goto out;
+            }
+            if (abs(tT - T) > 1) {
+                fprintf(stderr, PROG ": %s has %d frames but its teacher %s has %d: they must "
+                                "have the same length (within one frame)\n", path, T,
+                        teacher_path, tT);
+                free(teacher_path);
+                goto out;
+            }
+            free(teacher_path);
+            if (tT < T)
+                T = tT;
+        }
+        int k = m->target == CBRNN_TARGET_PREDICT ? m->horizon : 0;
+        if (T <= k) {
+            fprintf(stderr, PROG ": %s: %d frames, too short to evaluate (horizon %d)\n", path, T,
+                    k);
+            goto out;
+        }
+        if (m->norm_mean)
+            for (long j = 0; j < (long)T * F; j++) {
+                int f = (int)(j % F);
+                x[j] = (x[j] - m->norm_mean[f]) / m->norm_std[f];
+                if (t)
+                    t[j] = (t[j] - m->norm_mean[f]) / m->norm_std[f];
+            }
+        cbrnn_seq s = {x, NULL, NULL, T - k};
+        if (m->target == CBRNN_TARGET_PREDICT)
+            s.y = x + (size_t)k * F;
+        else if (m->target == CBRNN_TARGET_MAP)
+            s.y = t;
+        else {
+            char *lp = labels_path_for(labels_dir, path);
+            labels_free(&lf);
+            if (!lp || labels_read(lp, &lf, msg, sizeof msg)) {
+                fprintf(stderr, PROG ": %s\n", lp ? msg : "out of memory");
+                free(lp);
+                goto out;
+            }
+            free(lp);
+            audio_in *a = audio_in_open(path, 0, msg, sizeof msg);
+            if (!a) {
+                fprintf(stderr, PROG ": %s\n", msg);
+                goto out;
+            }
+            cbrnn_feat_config fr = m->feat;
+            fr.sample_rate = audio_in_file_rate(a);
+            audio_in_close(a);
+            free(labels);
+            labels = malloc((size_t)T * sizeof *labels);
+            if (!labels) {
+                status = 1;
+                fprintf(stderr, PROG ": out of memory\n");
+                goto out;
+            }
+            if (labels_to_frames(labels, &lf, (const char *const *)m->class_names, m->n_classes,
+                                 fr.sample_rate, cbrnn_feat_config_hop(&fr),
+                                 cbrnn_feat_config_win(&fr), T, msg, sizeof msg)) {
+                fprintf(stderr, PROG ": %s\n", msg);
+                goto out;
+            }
+            s.labels = labels;
+        }
+        free(out);
+        out = malloc((size_t)s.T * (size_t)O * sizeof *out);
+        if (!out) {
+            status = 1;
+            fprintf(stderr, PROG ": out of memory\n");
+            goto out;
+        }
+        cbrnn_eval_sums fs = {0, 0, 0, 0};
+        int rc = cbrnn_eval_seq(m, &s, out, &fs);
+        if (rc) {
+            status = 1;
+            fprintf(stderr, PROG ": %s: evaluation failed: %s\n", path, cbrnn_strerror(rc));
+            goto out;
+        }
+        if (npy && npy_append(npy, out, s.T)) {
+            status = 1;
+            fprintf(stderr, PROG ": %s: writing failed: %s\n", outputs, strerror(errno));
+            goto out;
+        }
+        res[n].path = path;
+        res[n].frames = s.T;
+        res[n].s = fs;
+        n++;
+        total.loss += fs.loss;
+        total.persist += fs.persist;
+        total.count += fs.count;
+        total.correct += fs.correct;
+        total_frames += s.T;
+    }
+    if (n == 0) {
+        fprintf(stderr, PROG ": no audio files to evaluate (empty corpus)\n");
+        goto out;
+    }
+    if (npy) {
+        npy_writer *w = npy;
+        npy = NULL;
+        if (npy_close(w, msg, sizeof msg)) {
+            status = 1;
+            fprintf(stderr, PROG ": %s\n", msg);
+            goto out;
+        }
+    }
+    if (json) {
+        printf("{\"model\":");
+        fput_json_string(stdout, model_path);
+        printf(",\"target\":\"%s\"", target_names[m->target]);
+        if (m->target == CBRNN_TARGET_PREDICT)
+            printf(",\"horizon\":%d", m->horizon);
+        printf(",\"files\":[");
+        for (int i = 0; i < n; i++) {
+            printf("%s{\"file\":", i ? "," : "");
+            fput_json_string(stdout, res[i].path);
+            putchar(',');
+            json_sums(m, &res[i].s, res[i].frames);
+            putchar('}');
+        }
+        printf("],\"overall\":{\"files\":%d,", n);
+        json_sums(m, &total, total_frames);
+        printf("}}\n");
+    } else {
+        printf("# %s: target %s", model_path, target_names[m->target]);
+        if (m->target == CBRNN_TARGET_PREDICT)
+            printf(", %d frame%s ahead", m->horizon, m->horizon == 1 ? "" : "s");
+        printf("\n%-40s %8s %10s", "file", "frames", "loss");
+        if (m->target == CBRNN_TARGET_CLASSIFY)
+            printf(" %9s %9s\n", "labelled", "accuracy");
+        else
+            printf(" %12s %8s\n", "persistence", "skill");
+        for (int i = 0; i < n; i++)
+            text_sums(m, res[i].path, &res[i].s, res[i].frames);
+        text_sums(m, "overall", &total, total_frames);
+    }
+    status = fflush(stdout) ? 1 : 0;
+out:
+    if (npy) {
+        /* Do not leave a partial output behind. */
+        char ignore[256];
+        npy_close(npy, ignore, sizeof ignore);
+        unlink(outputs);
+    }
+    labels_free(&lf);
+    free(labels);
+    free(out);
+    free(x);
+    free(t);
+    free(res);
+    corpus_free(&inputs);
+    corpus_free(&teachers);
+    cbrnn_model_destroy(m);
+    return status;
+}

@@ -1,0 +1,1052 @@
+/* cmd_train.c: `cbrnn train -o MODEL.safetensors [options] INPUTS...`: the
+ * offline warm-up training. Features of every file are computed once with
+ * the streaming front end the live host uses (audio_features), normalised
+ * with statistics of the TRAINING files (stored in the model), then the
+ * model is trained by truncated BPTT: warm-up steps with every parameter,
+ * then steps with the cortex frozen. Validation is split by file. A CSV log
+ * records train/validation loss and the persistence baseline.
+ *
+ * Talks to the user (this is cli/): bad input -> one message naming the
+ * file and the problem, exit 2; a failure while working -> exit 1; Ctrl-C
+ * -> the current step finishes, a usable model is saved, exit 130. The
+ * model file is only ever replaced atomically (cbrnn_model_save). */
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cbrnn/cbrnn_model.h"
+#include "util_audio.h"
+#include "util_corpus.h"
+#include "util_term.h"
+
+const char cmd_train_summary[] = "train a model from audio files (warm-up, then cortex frozen)";
+
+#define PROG "cbrnn train"
+/* Samples handed to the front end per call; any size gives the same frames. */
+#define FEAT_BLOCK 4096
+/* Floor for a feature's standard deviation: a band that never changes in
+ * the corpus (digital silence sits at log(1e-6)) must not divide by zero;
+ * 1e-3 is far below the ~1-3 nat spread of speech log-mel bands. */
+#define STD_FLOOR 1e-3f
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+"usage: cbrnn train -o MODEL.safetensors [options] INPUTS...\n"
+"\n"
+"Trains a cortico-cerebellar network on the feature frames of audio files.\n"
+"INPUTS are audio files, folders (searched recursively for audio files) or\n"
+"@LIST files (one file or folder per line, relative to the list).\n"
+"\n"
+"Target (what the output learns):\n"
+"  --target predict      the normalised features K frames ahead (default)\n"
+"  --horizon K           predict: frames ahead (default 1)\n"
+"  --target map          a teacher signal's features at the same frame:\n"
+"  --teacher-suffix S      the teacher of a.wav is aS.wav (inputs whose name\n"
+"                          ends in S are teachers, not inputs), or\n"
+"  --pairs LIST            lines 'input<TAB>teacher' (relative to LIST)\n"
+"  --target classify     frame labels from Audacity label files:\n"
+"  --labels-dir DIR        DIR/NAME.txt for NAME.wav, lines start<TAB>end<TAB>label\n"
+"Model:\n"
+"  --arch cbrnn|rnn|reservoir   (default cbrnn). rnn: no cerebellum, linear\n"
+"                        readout, cortex size chosen so the parameter count\n"
+"                        matches the cbrnn model of --hidden/--cb (unless\n"
+"                        --no-match). reservoir: random cortex with\n"
+"                        --spectral-radius, never trained\n"
+"  --wiring readout|loop (default readout: the cerebellum reads the cortex;\n"
+"                        loop: the cerebellum feeds back into the cortex)\n"
+"  --hidden N            cortex units (default 256)\n"
+"  --cb W[,W...]         cerebellum hidden widths (default 512; 256,64 is the\n"
+"                        paper's module; 0 = none, reservoir only)\n"
+"  --activation tanh|relu|leaky_relu  (default tanh)\n"
+"  --alpha A             cortex leak 1/tau in (0,1] (default 1: torch.nn.RNN)\n"
+"  --spectral-radius R   reservoir (default 0.9)\n"
+"  --no-match            rnn: use --hidden as given\n"
+"Features (stored in the model; see 'cbrnn features --help'):\n"
+"  --mels N (40)  --mfcc N (off)  --deltas\n"
+"Training:\n"
+"  --optimizer adam|sgd  (default adam)\n"
+"  --lr X                learning rate (default 1e-3 adam, 1e-2 sgd)\n"
+"  --momentum M, --nesterov, --weight-decay W   (sgd momentum; L2)\n"
+"  --batch B             sequences per step (default 16)\n"
+"  --seq-len T           BPTT window in frames (default 100)\n"
+"  --carry-state         walk each file in order, carrying the state across\n"
+"                        windows (default: random windows from zero state)\n"
+"  --warmup-steps N      steps training everything (default 300; 0 for reservoir)\n"
+"  --steps M             then steps with the cortex frozen (default 600)\n"
+"  --clip C              global gradient-norm clip (default 1; 0 = off)\n"
+"  --val-fraction F      fraction of files held out for validation, by file,\n"
+"                        chosen by --seed (default 0.2; at least one file when\n"
+"                        there are two or more; 0 = none)\n"
+"  --val-files INPUT     hold out these files instead (repeatable; files,\n"
+"                        folders or @lists)\n"
+"  --eval-every K        validate every K steps (default 100)\n"
+"  --seed S              initialisation, split and batches (default 1)\n"
+"  --log FILE.csv        step,phase,train_loss,val_loss,val_persistence_loss,\n"
+"                        skill,val_accuracy (skill = 1 - val/persistence)\n"
+"  -q, --quiet           no progress output\n"
+"\n"
+"Ctrl-C finishes the current step, saves the model and exits with 130.\n"
+"Exit status: 0 done; 1 failure while working; 2 bad options or input.\n");
+}
+
+/* ---- options ---- */
+
+struct opts {
+    const char *out, *log, *teacher_suffix, *pairs, *labels_dir;
+    int target, horizon;
+    cbrnn_model_config mc;
+    int match;
+    cbrnn_feat_config fc;
+    cbrnn_train_config tc;
+    long warmup, steps, eval_every;
+    int warmup_given;
+    double val_fraction;
+    corpus val_specs;
+    int quiet;
+};
+
+static int parse_long(const char *opt, const char *s, long lo, long hi, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi) {
+        fprintf(stderr, PROG ": %s '%s': expected an integer in %ld..%ld\n", opt, s, lo, hi);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static int parse_double(const char *opt, const char *s, double lo, double hi, double *out)
+{
+    char *end;
+    double v = strtod(s, &end);
+    if (end == s || *end || !isfinite(v) || v < lo || v > hi) {
+        fprintf(stderr, PROG ": %s '%s': expected a number in %g..%g\n", opt, s, lo, hi);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static int parse_name(const char *opt, const char *s, const char *const *names, int n, int *out)
+{
+    for (int i = 0; i < n; i++)
+        if (!strcmp(s, names[i])) {
+            *out = i;
+            return 0;
+        }
+    fprintf(stderr, PROG ": %s '%s': expected one of", opt, s);
+    for (int i = 0; i < n; i++)
+        fprintf(stderr, " %s", names[i]);
+    fprintf(stderr, "\n");
+    return -1;
+}
+
+static int parse_cb(const char *s, cbrnn_model_config *c)
+{
+    if (!strcmp(s, "0") || !strcmp(s, "none")) {
+        c->n_cb_hidden = 0;
+        return 0;
+    }
+    int n = 0;
+    const char *p = s;
+    while (*p) {
+        char *end;
+        errno = 0;
+        long v = strtol(p, &end, 10);
+        if (n == CBRNN_MAX_CB_HIDDEN || errno || end == p || v < 1 || v > 65536 ||
+            (*end && *end != ',') || (*end == ',' && !end[1])) {
+            fprintf(stderr, PROG ": --cb '%s': expected up to %d comma-separated widths "
+                            "(1..65536), e.g. 512 or 256,64\n", s, CBRNN_MAX_CB_HIDDEN);
+            return -1;
+        }
+        c->cb_hidden[n++] = (int)v;
+        p = *end ? end + 1 : end;
+    }
+    if (n == 0) {
+        fprintf(stderr, PROG ": --cb is empty\n");
+        return -1;
+    }
+    c->n_cb_hidden = n;
+    return 0;
+}
+
+enum {
+    O_TARGET = 256, O_HORIZON, O_TEACHER, O_PAIRS, O_LABELS, O_ARCH, O_WIRING, O_HIDDEN, O_CB,
+    O_ACT, O_ALPHA, O_RHO, O_NOMATCH, O_MELS, O_MFCC, O_DELTAS, O_OPT, O_LR, O_MOM, O_NEST, O_WD,
+    O_BATCH, O_SEQ, O_CARRY, O_WARM, O_STEPS, O_CLIP, O_VALF, O_VALFILES, O_EVAL, O_SEED, O_LOG
+};
+
+static const char *const target_names[] = {"predict", "map", "classify"};
+static const char *const arch_names[] = {"cbrnn", "rnn", "reservoir"};
+static const char *const wiring_names[] = {"readout", "loop"};
+static const char *const act_names[] = {"tanh", "relu", "leaky_relu"};
+static const char *const opt_names[] = {"sgd", "adam"};
+
+/* 0 ok, 1 --help shown, -1 error (message printed). */
+static int parse_opts(struct opts *o, int argc, char **argv)
+{
+    static const struct option lo[] = {
+        {"output", required_argument, NULL, 'o'}, {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'}, {"target", required_argument, NULL, O_TARGET},
+        {"horizon", required_argument, NULL, O_HORIZON},
+        {"teacher-suffix", required_argument, NULL, O_TEACHER},
+        {"pairs", required_argument, NULL, O_PAIRS},
+        {"labels-dir", required_argument, NULL, O_LABELS},
+        {"arch", required_argument, NULL, O_ARCH}, {"wiring", required_argument, NULL, O_WIRING},
+        {"hidden", required_argument, NULL, O_HIDDEN}, {"cb", required_argument, NULL, O_CB},
+        {"activation", required_argument, NULL, O_ACT},
+        {"alpha", required_argument, NULL, O_ALPHA},
+        {"spectral-radius", required_argument, NULL, O_RHO},
+        {"no-match", no_argument, NULL, O_NOMATCH}, {"mels", required_argument, NULL, O_MELS},
+        {"mfcc", required_argument, NULL, O_MFCC}, {"deltas", no_argument, NULL, O_DELTAS},
+        {"optimizer", required_argument, NULL, O_OPT}, {"lr", required_argument, NULL, O_LR},
+        {"momentum", required_argument, NULL, O_MOM}, {"nesterov", no_argument, NULL, O_NEST},
+        {"weight-decay", required_argument, NULL, O_WD},
+        {"batch", required_argument, NULL, O_BATCH}, {"seq-len", required_argument, NULL, O_SEQ},
+        {"carry-state", no_argument, NULL, O_CARRY},
+        {"warmup-steps", required_argument, NULL, O_WARM},
+        {"steps", required_argument, NULL, O_STEPS}, {"clip", required_argument, NULL, O_CLIP},
+        {"val-fraction", required_argument, NULL, O_VALF},
+        {"val-files", required_argument, NULL, O_VALFILES},
+        {"eval-every", required_argument, NULL, O_EVAL},
+        {"seed", required_argument, NULL, O_SEED}, {"log", required_argument, NULL, O_LOG},
+        {NULL, 0, NULL, 0}};
+    memset(o, 0, sizeof *o);
+    o->horizon = 1;
+    cbrnn_model_config_default(&o->mc);
+    o->match = 1;
+    cbrnn_feat_config_default(&o->fc, 16000);
+    o->tc.batch = 16;
+    o->tc.seq_len = 100;
+    o->tc.seed = 1;
+    int opt_kind = CBRNN_OPT_ADAM, lr_given = 0;
+    double lr = 0, mom = 0, wd = 0, clip = 1.0;
+    int nesterov = 0;
+    o->warmup = 300;
+    o->steps = 600;
+    o->eval_every = 100;
+    o->val_fraction = 0.2;
+    int c, k;
+    long v;
+    double d;
+    while ((c = getopt_long(argc, argv, "o:qh", lo, NULL)) != -1) {
+        switch (c) {
+        case 'o': o->out = optarg; break;
+        case 'q': o->quiet = 1; break;
+        case 'h': usage(stdout); return 1;
+        case O_TARGET:
+            if (parse_name("--target", optarg, target_names, 3, &o->target)) return -1;
+            break;
+        case O_HORIZON:
+            if (parse_long("--horizon", optarg, 1, 10000, &v)) return -1;
+            o->horizon = (int)v;
+            break;
+        case O_TEACHER: o->teacher_suffix = optarg; break;
+        case O_PAIRS: o->pairs = optarg; break;
+        case O_LABELS: o->labels_dir = optarg; break;
+        case O_ARCH:
+            if (parse_name("--arch", optarg, arch_names, 3, &k)) return -1;
+            o->mc.arch = (cbrnn_arch)k;
+            break;
+        case O_WIRING:
+            if (parse_name("--wiring", optarg, wiring_names, 2, &k)) return -1;
+            o->mc.wiring = (cbrnn_wiring)k;
+            break;
+        case O_HIDDEN:
+            if (parse_long("--hidden", optarg, 1, 65536, &v)) return -1;
+            o->mc.n_hidden = (int)v;
+            break;
+        case O_CB:
+            if (parse_cb(optarg, &o->mc)) return -1;
+            break;
+        case O_ACT:
+            if (parse_name("--activation", optarg, act_names, 3, &k)) return -1;
+            o->mc.act = (cbrnn_act)k;
+            break;
+        case O_ALPHA:
+            if (parse_double("--alpha", optarg, 1e-6, 1, &d)) return -1;
+            o->mc.alpha = (float)d;
+            break;
+        case O_RHO:
+            if (parse_double("--spectral-radius", optarg, 1e-6, 100, &d)) return -1;
+            o->mc.spectral_radius = (float)d;
+            break;
+        case O_NOMATCH: o->match = 0; break;
+        case O_MELS:
+            if (parse_long("--mels", optarg, 1, 1024, &v)) return -1;
+            o->fc.n_mels = (int)v;
+            break;
+        case O_MFCC:
+            if (parse_long("--mfcc", optarg, 1, 1024, &v)) return -1;
+            o->fc.n_mfcc = (int)v;
+            break;
+        case O_DELTAS: o->fc.deltas = 1; break;
+        case O_OPT:
+            if (parse_name("--optimizer", optarg, opt_names, 2, &opt_kind)) return -1;
+            break;
+        case O_LR:
+            if (parse_double("--lr", optarg, 1e-12, 100, &lr)) return -1;
+            lr_given = 1;
+            break;
+        case O_MOM:
+            if (parse_double("--momentum", optarg, 0, 0.9999, &mom)) return -1;
+            break;
+        case O_NEST: nesterov = 1; break;
+        case O_WD:
+            if (parse_double("--weight-decay", optarg, 0, 10, &wd)) return -1;
+            break;
+        case O_BATCH:
+            if (parse_long("--batch", optarg, 1, 4096, &v)) return -1;
+            o->tc.batch = (int)v;
+            break;
+        case O_SEQ:
+            if (parse_long("--seq-len", optarg, 1, 100000, &v)) return -1;
+            o->tc.seq_len = (int)v;
+            break;
+        case O_CARRY: o->tc.carry_state = 1; break;
+        case O_WARM:
+            if (parse_long("--warmup-steps", optarg, 0, 100000000, &o->warmup)) return -1;
+            o->warmup_given = 1;
+            break;
+        case O_STEPS:
+            if (parse_long("--steps", optarg, 0, 100000000, &o->steps)) return -1;
+            break;
+        case O_CLIP:
+            if (parse_double("--clip", optarg, 0, 1e9, &clip)) return -1;
+            break;
+        case O_VALF:
+            if (parse_double("--val-fraction", optarg, 0, 0.9, &o->val_fraction)) return -1;
+            break;
+        case O_VALFILES:
+            if (corpus_push(&o->val_specs, optarg)) return -1;
+            break;
+        case O_EVAL:
+            if (parse_long("--eval-every", optarg, 1, 100000000, &o->eval_every)) return -1;
+            break;
+        case O_SEED:
+            if (parse_long("--seed", optarg, 0, 0x7fffffffL, &v)) return -1;
+            o->tc.seed = (uint64_t)v;
+            break;
+        case O_LOG: o->log = optarg; break;
+        default: usage(stderr); return -1;
+        }
+    }
+    cbrnn_optim_config_default(&o->tc.opt, (cbrnn_opt_kind)opt_kind);
+    if (lr_given)
+        o->tc.opt.lr = (float)lr;
+    o->tc.opt.momentum = (float)mom;
+    o->tc.opt.nesterov = nesterov;
+    o->tc.opt.weight_decay = (float)wd;
+    o->tc.opt.clip_norm = (float)clip;
+    if (!o->out) {
+        fprintf(stderr, PROG ": -o MODEL.safetensors is required\n");
+        return -1;
+    }
+    if (nesterov && (opt_kind != CBRNN_OPT_SGD || mom <= 0)) {
+        fprintf(stderr, PROG ": --nesterov needs --optimizer sgd and --momentum > 0\n");
+        return -1;
+    }
+    if (o->fc.n_mfcc > o->fc.n_mels) {
+        fprintf(stderr, PROG ": --mfcc %d is more than --mels %d\n", o->fc.n_mfcc, o->fc.n_mels);
+        return -1;
+    }
+    if (o->target == CBRNN_TARGET_MAP && !o->teacher_suffix == !o->pairs) {
+        fprintf(stderr, PROG ": --target map needs exactly one of --teacher-suffix or --pairs\n");
+        return -1;
+    }
+    if (o->target != CBRNN_TARGET_MAP && (o->teacher_suffix || o->pairs)) {
+        fprintf(stderr, PROG ": --teacher-suffix and --pairs are for --target map\n");
+        return -1;
+    }
+    if (o->teacher_suffix && !*o->teacher_suffix) {
+        fprintf(stderr, PROG ": --teacher-suffix is empty\n");
+        return -1;
+    }
+    if ((o->target == CBRNN_TARGET_CLASSIFY) != (o->labels_dir != NULL)) {
+        fprintf(stderr, PROG ": --target classify and --labels-dir DIR go together\n");
+        return -1;
+    }
+    if (o->mc.arch == CBRNN_ARCH_RESERVOIR) {
+        if (o->warmup_given && o->warmup > 0) {
+            fprintf(stderr, PROG ": a reservoir's cortex is never trained: --warmup-steps must be 0\n");
+            return -1;
+        }
+        o->warmup = 0;
+    } else if (o->mc.arch == CBRNN_ARCH_CBRNN && o->mc.n_cb_hidden == 0) {
+        fprintf(stderr, PROG ": --cb 0 (no cerebellum) is for --arch reservoir; use --arch rnn\n");
+        return -1;
+    }
+    if (o->warmup + o->steps == 0) {
+        fprintf(stderr, PROG ": nothing to do: --warmup-steps and --steps are both 0\n");
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- data ---- */
+
+struct item {
+    const char *path, *teacher; /* teacher: map only */
+    int val;                    /* 1: validation file */
+    float *x, *t;               /* [T, F] features (normalised later); teacher [T, F] */
+    int *labels;                /* [T] classify */
+    int T;
+    double rate;
+    label_file lf;
+};
+
+static volatile sig_atomic_t g_stop;
+
+static void on_signal(int sig)
+{
+    /* First signal: ask the loop to stop after this step; a second one
+     * kills the program the default way. */
+    if (g_stop) {
+        signal(sig, SIG_DFL);
+        raise(sig);
+        return;
+    }
+    g_stop = sig;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Appends s to buf as one shell word (single-quoted when needed), keeping
+ * the string valid UTF-8 (other bytes become '?') for the JSON header. */
+static void append_word(char *buf, size_t cap, const char *s)
+{
+    size_t l = strlen(buf);
+    int quote = !*s || strpbrk(s, " \t\n'\"\\$`*?[]{}()<>|&;#~") != NULL;
+    if (l && l + 1 < cap)
+        buf[l++] = ' ';
+    if (quote && l + 1 < cap)
+        buf[l++] = '\'';
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p && l + 5 < cap) {
+        int n = *p < 0x80 ? 1 : (*p >> 5) == 6 ? 2 : (*p >> 4) == 14 ? 3 : (*p >> 3) == 30 ? 4 : 0;
+        int ok = n > 0;
+        for (int i = 1; ok && i < n; i++)
+            ok = (p[i] & 0xc0) == 0x80;
+        if (!ok || *p < 0x20) {
+            buf[l++] = '?';
+            p++;
+            continue;
+        }
+        if (*p == '\'' && quote) {
+            memcpy(buf + l, "'\\''", 4);
+            l += 4;
+            p++;
+            continue;
+        }
+        memcpy(buf + l, p, (size_t)n);
+        l += (size_t)n;
+        p += n;
+    }
+    if (quote && l + 1 < cap)
+        buf[l++] = '\'';
+    buf[l] = 0;
+}
+
+/* Validation sums over the validation items. */
+struct vres {
+    int have;
+    double loss, persist, skill, acc;
+};
+
+static int validate(const cbrnn_model *m, const cbrnn_seq *seqs, const struct item *it, int n,
+                    struct vres *r)
+{
+    cbrnn_eval_sums s = {0, 0, 0, 0};
+    memset(r, 0, sizeof *r);
+    for (int i = 0; i < n; i++) {
+        if (!it[i].val)
+            continue;
+        int rc = cbrnn_eval_seq(m, &seqs[i], NULL, &s);
+        if (rc)
+            return rc;
+        r->have = 1;
+    }
+    if (!r->have || s.count == 0) {
+        r->have = 0;
+        return 0;
+    }
+    r->loss = s.loss / (double)s.count;
+    r->persist = s.persist / (double)s.count;
+    r->skill = s.persist > 0 ? 1.0 - s.loss / s.persist : NAN;
+    r->acc = (double)s.correct / (double)s.count;
+    return 0;
+}
+
+/* One CSV row; cells that do not apply are empty. */
+static void log_row(FILE *log, long step, const char *phase, double train, const struct vres *v,
+                    int target)
+{
+    if (!log)
+        return;
+    int cls = target == CBRNN_TARGET_CLASSIFY;
+    fprintf(log, "%ld,%s,", step, phase);
+    if (isfinite(train))
+        fprintf(log, "%.9g", train);
+    fputc(',', log);
+    if (v->have)
+        fprintf(log, "%.9g", v->loss);
+    fputc(',', log);
+    if (v->have && !cls)
+        fprintf(log, "%.9g,%.9g", v->persist, v->skill);
+    else
+        fputc(',', log);
+    fputc(',', log);
+    if (v->have && cls)
+        fprintf(log, "%.9g", v->acc);
+    fputc('\n', log);
+    fflush(log);
+}
+
+static void describe(char *buf, size_t cap, double train, const struct vres *v, int target)
+{
+    int l = snprintf(buf, cap, "loss %.4f", train);
+    if (v->have && l >= 0 && (size_t)l < cap) {
+        if (target == CBRNN_TARGET_CLASSIFY)
+            snprintf(buf + l, cap - (size_t)l, " val %.4f acc %.3f", v->loss, v->acc);
+        else
+            snprintf(buf + l, cap - (size_t)l, " val %.4f skill %.3f", v->loss, v->skill);
+    }
+}
+
+int cmd_train(int argc, char **argv)
+{
+    struct opts o;
+    int pr = parse_opts(&o, argc, argv);
+    if (pr) {
+        corpus_free(&o.val_specs);
+        return pr > 0 ? 0 : 2;
+    }
+    char msg[2048];
+    int status = 2;
+    corpus inputs = {0, NULL}, teachers = {0, NULL}, valc = {0, NULL};
+    struct item *it = NULL;
+    cbrnn_seq *seqs = NULL, *train_seqs = NULL;
+    char **classes = NULL;
+    int n_classes = 0, n = 0;
+    cbrnn_model *m = NULL;
+    cbrnn_trainer *tr = NULL;
+    FILE *log = NULL;
+    float *mean = NULL, *sd = NULL;
+    cbrnn_stats st = {0, 0, NULL, NULL};
+
+    /* ---- the corpus ---- */
+    for (int i = optind; i < argc; i++)
+        if (corpus_add(&inputs, argv[i], msg, sizeof msg)) {
+            fprintf(stderr, PROG ": %s\n", msg);
+            goto out;
+        }
+    if (o.pairs && corpus_read_pairs(o.pairs, &inputs, &teachers, msg, sizeof msg)) {
+        fprintf(stderr, PROG ": %s\n", msg);
+        goto out;
+    }
+    if (o.pairs && teachers.n != inputs.n) {
+        fprintf(stderr, PROG ": with --pairs, give the inputs in the pairs list only\n");
+        goto out;
+    }
+    for (int i = 0; i < o.val_specs.n; i++)
+        if (corpus_add(&valc, o.val_specs.paths[i], msg, sizeof msg)) {
+            fprintf(stderr, PROG ": --val-files: %s\n", msg);
+            goto out;
+        }
+    /* With a teacher suffix, files named like teachers are not inputs. */
+    int n_all = inputs.n + valc.n;
+    it = calloc((size_t)(n_all ? n_all : 1), sizeof *it);
+    if (!it) {
+        fprintf(stderr, PROG ": out of memory\n");
+        status = 1;
+        goto out;
+    }
+    for (int i = 0; i < inputs.n + valc.n; i++) {
+        int is_val = i >= inputs.n;
+        const char *p = is_val ? valc.paths[i - inputs.n] : inputs.paths[i];
+        if (o.teacher_suffix && corpus_stem_has_suffix(p, o.teacher_suffix))
+            continue;
+        /* A file named in --val-files is validation even if also an input. */
+        int dup = 0;
+        for (int k = 0; k < n && !dup; k++)
+            if (!strcmp(it[k].path, p)) {
+                dup = 1;
+                it[k].val |= is_val;
+            }
+        if (dup)
+            continue;
+        it[n].path = p;
+        it[n].val = is_val;
+        if (o.pairs) {
+            it[n].teacher = NULL;
+            for (int k = 0; k < inputs.n; k++)
+                if (!strcmp(inputs.paths[k], p))
+                    it[n].teacher = teachers.paths[k];
+            if (!it[n].teacher) {
+                fprintf(stderr, PROG ": --val-files %s is not in the pairs list %s, so it has no "
+                                "teacher\n", p, o.pairs);
+                goto out;
+            }
+        }
+        n++;
+    }
+    if (n == 0) {
+        fprintf(stderr, PROG ": no audio files to train on (empty corpus)%s\n",
+                optind == argc && !o.pairs ? ": give INPUTS" : "");
+        goto out;
+    }
+    if (o.teacher_suffix)
+        for (int i = 0; i < n; i++) {
+            /* Kept alive in the teachers corpus so the item can point at it. */
+            char *t = corpus_teacher_path(it[i].path, o.teacher_suffix);
+            if (!t || corpus_push(&teachers, t)) {
+                free(t);
+                fprintf(stderr, PROG ": out of memory\n");
+                status = 1;
+                goto out;
+            }
+            free(t);
+            it[i].teacher = teachers.paths[teachers.n - 1];
+        }
+    /* Validation split by file: deterministic for the seed. */
+    int n_val = 0;
+    for (int i = 0; i < n; i++)
+        n_val += it[i].val;
+    if (valc.n == 0 && o.val_fraction > 0 && n >= 2) {
+        n_val = (int)lround(o.val_fraction * n);
+        if (n_val < 1)
+            n_val = 1;
+        if (n_val > n - 1)
+            n_val = n - 1;
+        int *perm = malloc((size_t)n * sizeof *perm);
+        if (!perm) {
+            fprintf(stderr, PROG ": out of memory\n");
+            status = 1;
+            goto out;
+        }
+        for (int i = 0; i < n; i++)
+            perm[i] = i;
+        cbrnn_rng r;
+        /* A stream of its own (seed xor a fixed constant), so the split does
+         * not reuse the initialisation's random numbers. */
+        cbrnn_rng_seed(&r, o.tc.seed ^ 0x5b1175eedULL);
+        for (int i = n - 1; i > 0; i--) {
+            int j = (int)(cbrnn_rng_u64(&r) % (uint64_t)(i + 1));
+            int t = perm[i];
+            perm[i] = perm[j];
+            perm[j] = t;
+        }
+        for (int i = 0; i < n_val; i++)
+            it[perm[i]].val = 1;
+        free(perm);
+    }
+    if (n_val == n) {
+        fprintf(stderr, PROG ": every file is a validation file: nothing left to train on\n");
+        goto out;
+    }
+
+    /* ---- signals: from here on Ctrl-C is handled ---- */
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+
+    /* ---- features, once per file ---- */
+    int interactive = !o.quiet && term_is_interactive(stderr);
+    double t0 = now_s();
+    int F = 0;
+    for (int i = 0; i < n; i++) {
+        if (g_stop) {
+            fprintf(stderr, PROG ": interrupted while computing features; no model written\n");
+            status = 128 + (int)g_stop;
+            goto out;
+        }
+        if (interactive)
+            term_progress(stderr, "features", i, n, now_s() - t0, it[i].path);
+        int dim = 0;
+        if (audio_features(it[i].path, &o.fc, 0, FEAT_BLOCK, &it[i].x, &it[i].T, &dim, msg,
+                           sizeof msg)) {
+            fprintf(stderr, PROG ": %s\n", msg);
+            goto out;
+        }
+        F = dim;
+        audio_in *a = audio_in_open(it[i].path, 0, msg, sizeof msg);
+        if (!a) {
+            fprintf(stderr, PROG ": %s\n", msg);
+            goto out;
+        }
+        it[i].rate = audio_in_file_rate(a);
+        audio_in_close(a);
+        int need = (o.target == CBRNN_TARGET_PREDICT ? o.horizon : 0) + 2;
+        if (it[i].T < need) {
+            fprintf(stderr, PROG ": %s: only %d feature frames (%g ms hop); at least %d needed\n",
+                    it[i].path, it[i].T, o.fc.hop_ms, need);
+            goto out;
+        }
+        if (it[i].teacher) {
+            int tT = 0, tdim = 0;
+            if (audio_features(it[i].teacher, &o.fc, 0, FEAT_BLOCK, &it[i].t, &tT, &tdim, msg,
+                               sizeof msg)) {
+                fprintf(stderr, PROG ": teacher of %s: %s\n", it[i].path, msg);
+                goto out;
+            }
+            /* Different rates round the hop differently: allow one frame. */
+            if (abs(tT - it[i].T) > 1) {
+                fprintf(stderr, PROG ": %s has %d frames but its teacher %s has %d: they must "
+                                "have the same length (within one %g ms frame)\n",
+                        it[i].path, it[i].T, it[i].teacher, tT, o.fc.hop_ms);
+                goto out;
+            }
+            if (tT < it[i].T)
+                it[i].T = tT;
+        }
+        if (o.labels_dir) {
+            char *lp = labels_path_for(o.labels_dir, it[i].path);
+            if (!lp || labels_read(lp, &it[i].lf, msg, sizeof msg)) {
+                fprintf(stderr, PROG ": %s\n", lp ? msg : "out of memory");
+                free(lp);
+                goto out;
+            }
+            free(lp);
+        }
+    }
+    if (interactive)
+        term_progress(stderr, "features", n, n, now_s() - t0, "");
+
+    /* ---- classes (classify): every label of the training files, sorted ---- */
+    if (o.target == CBRNN_TARGET_CLASSIFY) {
+        for (int i = 0; i < n; i++)
+            if (!it[i].val &&
+                labels_collect(&classes, &n_classes, CBRNN_MAX_CLASSES, &it[i].lf, msg, sizeof msg)) {
+                fprintf(stderr, PROG ": %s\n", msg);
+                goto out;
+            }
+        if (n_classes < 2) {
+            fprintf(stderr, PROG ": the training label files hold %d distinct label%s; "
+                            "classify needs at least 2\n", n_classes, n_classes == 1 ? "" : "s");
+            goto out;
+        }
+        qsort(classes, (size_t)n_classes, sizeof *classes, cmp_str);
+        for (int i = 0; i < n; i++) {
+            cbrnn_feat_config fr = o.fc;
+            fr.sample_rate = it[i].rate;
+            it[i].labels = malloc((size_t)it[i].T * sizeof(int));
+            if (!it[i].labels) {
+                fprintf(stderr, PROG ": out of memory\n");
+                status = 1;
+                goto out;
+            }
+            if (labels_to_frames(it[i].labels, &it[i].lf, (const char *const *)classes, n_classes,
+                                 it[i].rate, cbrnn_feat_config_hop(&fr), cbrnn_feat_config_win(&fr),
+                                 it[i].T, msg, sizeof msg)) {
+                fprintf(stderr, PROG ": %s\n", msg);
+                goto out;
+            }
+        }
+    }
+
+    /* ---- normalisation from the training files only ---- */
+    mean = malloc((size_t)F * sizeof *mean);
+    sd = malloc((size_t)F * sizeof *sd);
+    if (!mean || !sd || cbrnn_stats_init(&st, F)) {
+        fprintf(stderr, PROG ": out of memory\n");
+        status = 1;
+        goto out;
+    }
+    long train_frames = 0, val_frames = 0;
+    for (int i = 0; i < n; i++) {
+        if (it[i].val) {
+            val_frames += it[i].T;
+            continue;
+        }
+        train_frames += it[i].T;
+        for (int t = 0; t < it[i].T; t++)
+            cbrnn_stats_add(&st, it[i].x + (size_t)t * F);
+    }
+    cbrnn_stats_result(&st, mean, sd, STD_FLOOR);
+    for (int i = 0; i < n; i++)
+        for (int t = 0; t < it[i].T; t++)
+            for (int k = 0; k < F; k++) {
+                size_t j = (size_t)t * F + (size_t)k;
+                it[i].x[j] = (it[i].x[j] - mean[k]) / sd[k];
+                if (it[i].t)
+                    it[i].t[j] = (it[i].t[j] - mean[k]) / sd[k];
+            }
+
+    /* ---- sequences ---- */
+    seqs = calloc((size_t)n, sizeof *seqs);
+    train_seqs = calloc((size_t)n, sizeof *train_seqs);
+    if (!seqs || !train_seqs) {
+        fprintf(stderr, PROG ": out of memory\n");
+        status = 1;
+        goto out;
+    }
+    int n_train = 0;
+    for (int i = 0; i < n; i++) {
+        cbrnn_seq *s = &seqs[i];
+        s->x = it[i].x;
+        s->T = it[i].T;
+        if (o.target == CBRNN_TARGET_PREDICT) {
+            s->y = it[i].x + (size_t)o.horizon * F;
+            s->T = it[i].T - o.horizon;
+        } else if (o.target == CBRNN_TARGET_MAP) {
+            s->y = it[i].t;
+        } else {
+            s->labels = it[i].labels;
+        }
+        if (!it[i].val)
+            train_seqs[n_train++] = *s;
+    }
+
+    /* ---- the model ---- */
+    int O = o.target == CBRNN_TARGET_CLASSIFY ? n_classes : F;
+    cbrnn_model_config mc = o.mc;
+    mc.n_in = F;
+    mc.n_out = O;
+    if (mc.arch == CBRNN_ARCH_RNN && o.match) {
+        cbrnn_model_config ref = mc;
+        ref.arch = CBRNN_ARCH_CBRNN;
+        size_t target_params = cbrnn_model_config_params(&ref);
+        mc.n_hidden = cbrnn_rnn_hidden_for_params(F, O, target_params);
+        if (!o.quiet)
+            fprintf(stderr, PROG ": rnn baseline: cortex %d units, %zu parameters (the cbrnn "
+                            "model with --hidden %d has %zu)\n", mc.n_hidden,
+                    cbrnn_model_config_params(&mc), o.mc.n_hidden, target_params);
+    }
+    char why[512];
+    if (cbrnn_model_config_check(&mc, why, sizeof why)) {
+        fprintf(stderr, PROG ": model configuration: %s\n", why);
+        goto out;
+    }
+    int err = 0;
+    m = cbrnn_model_create(&mc, &err);
+    if (!m || cbrnn_model_init(m, o.tc.seed)) {
+        fprintf(stderr, PROG ": cannot create the model: %s\n", cbrnn_strerror(err));
+        status = 1;
+        goto out;
+    }
+    m->feat = o.fc;
+    for (int i = 0; i < n; i++)
+        if (!it[i].val) {
+            m->feat.sample_rate = it[i].rate; /* informational: the rate it was trained at */
+            break;
+        }
+    m->target = (cbrnn_target)o.target;
+    m->horizon = o.horizon;
+    if (cbrnn_model_set_norm(m, mean, sd) ||
+        (n_classes && cbrnn_model_set_classes(m, n_classes, (const char *const *)classes))) {
+        fprintf(stderr, PROG ": cannot store the normaliser or classes\n");
+        status = 1;
+        goto out;
+    }
+
+    if (o.log) {
+        log = fopen(o.log, "w");
+        if (!log) {
+            fprintf(stderr, PROG ": %s: cannot write the log: %s\n", o.log, strerror(errno));
+            goto out;
+        }
+        fprintf(log, "step,phase,train_loss,val_loss,val_persistence_loss,skill,val_accuracy\n");
+    }
+    if (!o.quiet)
+        fprintf(stderr, PROG ": %d training file%s (%ld frames), %d validation (%ld frames); "
+                        "%zu parameters; %ld warm-up + %ld frozen-cortex steps\n",
+                n_train, n_train == 1 ? "" : "s", train_frames, n - n_train, val_frames,
+                m->n_params, o.warmup, o.steps);
+
+    /* ---- training ---- */
+    status = 1;
+    struct vres vr;
+    if (validate(m, seqs, it, n, &vr)) {
+        fprintf(stderr, PROG ": validation failed\n");
+        goto out;
+    }
+    log_row(log, 0, "init", NAN, &vr, o.target);
+    long total = o.warmup + o.steps, step = 0, since = 0;
+    double acc = 0, last_train = NAN, last_draw = 0;
+    t0 = now_s();
+    int interrupted = 0;
+    for (int phase = 0; phase < 2 && !interrupted; phase++) {
+        long nsteps = phase == 0 ? o.warmup : o.steps;
+        const char *pname = phase == 0 ? "warmup" : "frozen";
+        if (nsteps == 0)
+            continue;
+        /* Phase 2 freezes the cortex; the trainer (its optimiser moments
+         * and batch stream) starts afresh for the new set of parameters,
+         * with seed + phase so the two phases draw different batches. */
+        m->frozen[CBRNN_GROUP_CORTEX] = phase == 1 || mc.arch == CBRNN_ARCH_RESERVOIR;
+        cbrnn_train_config tc = o.tc;
+        tc.seed = o.tc.seed + (uint64_t)phase;
+        cbrnn_trainer_destroy(tr);
+        tr = cbrnn_trainer_create(m, &tc, &err);
+        if (!tr) {
+            fprintf(stderr, PROG ": cannot start training: %s\n", cbrnn_strerror(err));
+            goto out;
+        }
+        for (long s = 0; s < nsteps; s++) {
+            float loss = 0;
+            int rc = cbrnn_trainer_step(tr, train_seqs, n_train, &loss);
+            if (rc || !isfinite(loss)) {
+                fprintf(stderr, "\n" PROG ": training failed at step %ld (%s; loss %g)%s\n",
+                        step + 1, rc ? cbrnn_strerror(rc) : "non-finite loss", (double)loss,
+                        rc ? "" : ": try a lower --lr or --clip");
+                goto out;
+            }
+            step++;
+            acc += loss;
+            since++;
+            int last = s == nsteps - 1;
+            int stop = g_stop != 0;
+            if (step % o.eval_every == 0 || last || stop) {
+                last_train = acc / (double)since;
+                acc = 0;
+                since = 0;
+                if (validate(m, seqs, it, n, &vr)) {
+                    fprintf(stderr, PROG ": validation failed\n");
+                    goto out;
+                }
+                log_row(log, step, pname, last_train, &vr, o.target);
+                if (!o.quiet && !interactive) {
+                    char d[128];
+                    describe(d, sizeof d, last_train, &vr, o.target);
+                    fprintf(stderr, "step %ld/%ld %s %s\n", step, total, pname, d);
+                }
+            }
+            double tnow = now_s();
+            if (interactive && (tnow - last_draw > 0.1 || step == total)) {
+                char d[160];
+                describe(d, sizeof d, since ? acc / (double)since : last_train, &vr, o.target);
+                term_progress(stderr, pname, (double)step, (double)total, tnow - t0, d);
+                last_draw = tnow;
+            }
+            if (stop) {
+                interrupted = 1;
+                break;
+            }
+        }
+    }
+    if (interactive && interrupted)
+        fputc('\n', stderr);
+
+    /* ---- provenance and the file ---- */
+    char cmdline[4096] = "cbrnn";
+    for (int i = 0; i < argc; i++)
+        append_word(cmdline, sizeof cmdline, argv[i]);
+    char date[32] = "";
+    time_t now = time(NULL);
+    const char *sde = getenv("SOURCE_DATE_EPOCH"); /* reproducible-builds.org convention */
+    if (sde && *sde)
+        now = (time_t)strtoll(sde, NULL, 10);
+    struct tm tmv;
+    if (gmtime_r(&now, &tmv))
+        strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", &tmv);
+    char b[64];
+    int mrc = cbrnn_model_set_meta(m, "command", cmdline);
+    mrc |= cbrnn_model_set_meta(m, "date", date);
+    mrc |= cbrnn_model_set_meta(m, "cbrnn_version", CBRNN_VERSION_STRING);
+#define META_F(key, fmt, val)                                                                     \
+    do {                                                                                          \
+        snprintf(b, sizeof b, fmt, val);                                                          \
+        mrc |= cbrnn_model_set_meta(m, key, b);                                                   \
+    } while (0)
+    META_F("train_files", "%d", n_train);
+    META_F("val_files", "%d", n - n_train);
+    META_F("train_frames", "%ld", train_frames);
+    META_F("seed", "%llu", (unsigned long long)o.tc.seed);
+    META_F("optimizer", "%s", opt_names[o.tc.opt.kind]);
+    META_F("lr", "%g", (double)o.tc.opt.lr);
+    META_F("batch", "%d", o.tc.batch);
+    META_F("seq_len", "%d", o.tc.seq_len);
+    META_F("steps_warmup", "%ld", o.warmup);
+    META_F("steps_frozen", "%ld", o.steps);
+    META_F("steps_done", "%ld", step);
+    if (isfinite(last_train))
+        META_F("final_train_loss", "%.6g", last_train);
+    if (vr.have) {
+        META_F("final_val_loss", "%.6g", vr.loss);
+        if (o.target == CBRNN_TARGET_CLASSIFY) {
+            META_F("final_val_accuracy", "%.6g", vr.acc);
+        } else {
+            META_F("final_val_persistence_loss", "%.6g", vr.persist);
+            META_F("final_skill", "%.6g", vr.skill);
+        }
+    }
+    if (interrupted)
+        mrc |= cbrnn_model_set_meta(m, "interrupted", "yes");
+#undef META_F
+    if (mrc) {
+        fprintf(stderr, PROG ": cannot record the provenance\n");
+        goto out;
+    }
+    if (cbrnn_model_save(m, o.out, msg, sizeof msg)) {
+        fprintf(stderr, PROG ": %s\n", msg);
+        goto out;
+    }
+    if (interrupted) {
+        fprintf(stderr, PROG ": interrupted at step %ld of %ld; saved the model so far to %s\n",
+                step, total, o.out);
+        status = 128 + (int)g_stop;
+        goto out;
+    }
+    printf("saved %s: %zu parameters, %ld steps", o.out, m->n_params, step);
+    if (isfinite(last_train))
+        printf(", train loss %.4f", last_train);
+    if (vr.have) {
+        if (o.target == CBRNN_TARGET_CLASSIFY)
+            printf(", validation loss %.4f accuracy %.3f", vr.loss, vr.acc);
+        else
+            printf(", validation loss %.4f persistence %.4f skill %.3f", vr.loss, vr.persist,
+                   vr.skill);
+    }
+    printf("\n");
+    status = 0;
+out:
+    if (log && fclose(log) && status == 0) {
+        fprintf(stderr, PROG ": %s: writing the log failed\n", o.log);
+        status = 1;
+    }
+    cbrnn_trainer_destroy(tr);
+    cbrnn_model_destroy(m);
+    cbrnn_stats_free(&st);
+    free(mean);
+    free(sd);
+    free(seqs);
+    free(train_seqs);
+    for (int i = 0; it && i < n; i++) {
+        free(it[i].x);
+        free(it[i].t);
+        free(it[i].labels);
+        labels_free(&it[i].lf);
+    }
+    free(it);
+    for (int i = 0; i < n_classes; i++)
+        free(classes[i]);
+    free(classes);
+    corpus_free(&inputs);
+    corpus_free(&teachers);
+    corpus_free(&valc);
+    corpus_free(&o.val_specs);
+    return status;
+}
