@@ -1,0 +1,617 @@
+/* test_engine.c: the real-time engine's behaviour on real audio
+ * (samples/): results independent of block size (bit for bit), learning
+ * off leaves the weights alone, learning on lowers the loss on a voice,
+ * non-finite input and divergence are survived and counted, the online
+ * gradient equals the model library's batch backward (readout; loop at
+ * K = 1 and K = 3) and a double-precision finite difference, and the
+ * command/record/snapshot queues do what the header says. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "engine_internal.h"
+#include "engine_testutil.h"
+
+static float *voiceA, *voiceB;
+static long nA, nB;
+static double rateA, rateB;
+
+static int setup(void **state)
+{
+    voiceA = tu_load("voiceA_us_male_1.wav", 0, &nA, &rateA);  /* 16 kHz */
+    voiceB = tu_load("voiceB_gb_female_1.wav", 0, &nB, &rateB); /* 22.05 kHz */
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    free(voiceA);
+    free(voiceB);
+    return 0;
+}
+
+static cbrnn_engine *make_engine(const cbrnn_model *m, double rate, int learn, float lr,
+                                 float momentum, int k)
+{
+    cbrnn_engine_config c;
+    cbrnn_engine_config_default(&c, rate);
+    c.learn = learn;
+    c.lr = lr;
+    c.momentum = momentum;
+    c.bptt_k = k;
+    c.record_outputs = 1;
+    c.record_capacity = 1 << 14;
+    int err;
+    cbrnn_engine *e = cbrnn_engine_create(m, &c, &err);
+    if (!e)
+        fail_msg("cbrnn_engine_create: %s", cbrnn_strerror(err));
+    return e;
+}
+
+/* Same bytes everywhere: records, per-frame outputs, audio outputs, weights. */
+static void expect_identical(const char *what, const struct tu_run *a, const struct tu_run *b,
+                             long n, int O, const cbrnn_engine *ea, const cbrnn_engine *eb)
+{
+    if (a->n_rec != b->n_rec)
+        fail_msg("%s: frames: expected %ld, got %ld", what, a->n_rec, b->n_rec);
+    for (long i = 0; i < a->n_rec; i++) {
+        if (memcmp(&a->rec[i], &b->rec[i], sizeof a->rec[i]))
+            fail_msg("%s: record of frame %ld differs: loss %.9g vs %.9g, surprise %.9g vs %.9g",
+                     what, i, a->rec[i].loss, b->rec[i].loss, a->rec[i].surprise,
+                     b->rec[i].surprise);
+        if (memcmp(a->y + i * O, b->y + i * O, (size_t)O * sizeof(float)))
+            fail_msg("%s: outputs of frame %ld differ", what, i);
+    }
+    for (long s = 0; s < n; s++)
+        if (memcmp(&a->out0[s], &b->out0[s], sizeof(float)) ||
+            memcmp(&a->out1[s], &b->out1[s], sizeof(float)))
+            fail_msg("%s: audio-rate output at sample %ld differs: %.9g/%.9g vs %.9g/%.9g", what,
+                     s, a->out0[s], a->out1[s], b->out0[s], b->out1[s]);
+    const cbrnn_model *m = cbrnn_engine_model(ea);
+    int err;
+    cbrnn_model *pa = cbrnn_model_clone(m, &err), *pb = cbrnn_model_clone(m, &err);
+    cbrnn_engine_copy_params(ea, pa);
+    cbrnn_engine_copy_params(eb, pb);
+    if (memcmp(pa->params, pb->params, m->n_params * sizeof(float)))
+        fail_msg("%s: adapted weights differ", what);
+    cbrnn_model_destroy(pa);
+    cbrnn_model_destroy(pb);
+}
+
+static void block_invariance_for(int wiring, int target, const char *what)
+{
+    cbrnn_model *m = tu_model(wiring, target, 32, 48, 7, voiceA, nA, rateB);
+    const float *teacher = target == CBRNN_TARGET_MAP ? voiceA : NULL;
+    long n = target == CBRNN_TARGET_MAP ? (nA < nB ? nA : nB) : nB;
+    if (n > 8 * 22050)
+        n = 8 * 22050; /* 8 s: 800 frames with learning, per block pattern */
+    const int blocks[] = {1, 64, 4096, 0};
+    struct tu_run runs[4];
+    cbrnn_engine *es[4];
+    for (int i = 0; i < 4; i++) {
+        es[i] = make_engine(m, rateB, 1, 1e-3f, 0.9f, 3);
+        if (target == CBRNN_TARGET_CLASSIFY)
+            cbrnn_engine_set_label(es[i], 1);
+        tu_run(es[i], voiceB, teacher, n, blocks[i], &runs[i]);
+    }
+    assert_true(runs[0].n_rec > 700);
+    cbrnn_engine_stats st;
+    cbrnn_engine_get_stats(es[0], &st);
+    if (st.updates < runs[0].n_rec - 3)
+        fail_msg("%s: expected an update on (nearly) every frame, got %lld of %ld", what,
+                 (long long)st.updates, runs[0].n_rec);
+    char label[128];
+    for (int i = 1; i < 4; i++) {
+        snprintf(label, sizeof label, "%s, block 1 vs %s%d", what, blocks[i] ? "" : "varied ",
+                 blocks[i]);
+        expect_identical(label, &runs[0], &runs[i], n, m->cfg.n_out, es[0], es[i]);
+    }
+    for (int i = 0; i < 4; i++) {
+        tu_run_free(&runs[i]);
+        cbrnn_engine_destroy(es[i]);
+    }
+    cbrnn_model_destroy(m);
+}
+
+static void block_invariance_readout(void **state)
+{
+    block_invariance_for(CBRNN_WIRING_READOUT, CBRNN_TARGET_PREDICT, "readout predict");
+}
+static void block_invariance_loop(void **state)
+{
+    block_invariance_for(CBRNN_WIRING_LOOP, CBRNN_TARGET_PREDICT, "loop predict K=3");
+}
+static void block_invariance_map(void **state)
+{
+    block_invariance_for(CBRNN_WIRING_READOUT, CBRNN_TARGET_MAP, "readout map");
+}
+static void block_invariance_classify(void **state)
+{
+    block_invariance_for(CBRNN_WIRING_READOUT, CBRNN_TARGET_CLASSIFY, "readout classify");
+}
+
+static void learning_off_keeps_weights(void **state)
+{
+    cbrnn_model *m = tu_model(CBRNN_WIRING_READOUT, CBRNN_TARGET_PREDICT, 32, 48, 3, voiceA, nA,
+                              rateB);
+    cbrnn_engine *e = make_engine(m, rateB, 0, 1e-2f, 0.9f, 1);
+    struct tu_run r;
+    tu_run(e, voiceB, NULL, nB, 0, &r);
+    int err;
+    cbrnn_model *p = cbrnn_model_clone(m, &err);
+    cbrnn_engine_copy_params(e, p);
+    if (memcmp(p->params, m->params, m->n_params * sizeof(float)))
+        fail_msg("learning off: the weights changed over %ld frames", r.n_rec);
+    for (long i = 0; i < r.n_rec; i++)
+        if (r.rec[i].learning || (r.rec[i].flags & CBRNN_REC_UPDATED))
+            fail_msg("learning off: frame %ld says learning=%d flags=%u", i, r.rec[i].learning,
+                     r.rec[i].flags);
+    cbrnn_engine_stats st;
+    cbrnn_engine_get_stats(e, &st);
+    assert_int_equal(st.updates, 0);
+    tu_run_free(&r);
+    cbrnn_model_destroy(p);
+    cbrnn_engine_destroy(e);
+    cbrnn_model_destroy(m);
+}
+
+/* A model never trained on voice B: online learning must beat the frozen
+ * model clearly over the second half of the clip. */
+static void learning_lowers_loss(void **state)
+{
+    for (int wiring = 0; wiring < 2; wiring++) {
+        cbrnn_model *m = tu_model(wiring, CBRNN_TARGET_PREDICT, 48, 64, 11, voiceA, nA, rateB);
+        double second[2];
+        for (int learn = 0; learn < 2; learn++) {
+            cbrnn_engine *e = make_engine(m, rateB, learn, 1e-3f, 0.9f, 2);
+            struct tu_run r;
+            tu_run(e, voiceB, NULL, nB, 256, &r);
+            second[learn] = tu_mean_loss(&r, r.n_rec / 2, r.n_rec);
+            tu_run_free(&r);
+            cbrnn_engine_destroy(e);
+        }
+        print_message("%s wiring: second-half loss %.4f without learning, %.4f with\n",
+                      wiring ? "loop" : "readout", second[0], second[1]);
+        if (!(second[1] < 0.8 * second[0]))
+            fail_msg("%s wiring: second-half loss with learning %.4f is not below 0.8 x %.4f "
+                     "without",
+                     wiring ? "loop" : "readout", second[1], second[0]);
+        cbrnn_model_destroy(m);
+    }
+}
+
+static void nonfinite_input_is_survived(void **state)
+{
+    cbrnn_model *m = tu_model(CBRNN_WIRING_READOUT, CBRNN_TARGET_PREDICT, 32, 48, 5, voiceA, nA,
+                              rateB);
+    cbrnn_engine *e = make_engine(m, rateB, 1, 1e-3f, 0.9f, 1);
+    long n = 6 * 22050;
+    float *x = malloc((size_t)n * sizeof(float));
+    memcpy(x, voiceB, (size_t)n * sizeof(float));
+    for (long i = 22050; i < 22050 + 300; i++)
+        x[i] = (i & 1) ? NAN : INFINITY;
+    x[3 * 22050] = -INFINITY;
+    x[4 * 22050 + 17] = NAN;
+    struct tu_run r;
+    tu_run(e, x, NULL, n, 0, &r);
+    for (long s = 0; s < n; s++)
+        if (!isfinite(r.out0[s]) || !isfinite(r.out1[s]))
+            fail_msg("non-finite input: output at sample %ld is %g / %g", s, r.out0[s], r.out1[s]);
+    long flagged = 0;
+    for (long i = 0; i < r.n_rec; i++) {
+        flagged += (r.rec[i].flags & CBRNN_REC_BAD_INPUT) != 0;
+        for (int j = 0; j < m->cfg.n_out; j++)
+            if (!isfinite(r.y[i * m->cfg.n_out + j]))
+                fail_msg("non-finite input: frame %ld output %d is %g", i, j,
+                         r.y[i * m->cfg.n_out + j]);
+    }
+    cbrnn_engine_stats st;
+    cbrnn_engine_get_stats(e, &st);
+    if (st.bad_input < 3 || flagged != st.bad_input)
+        fail_msg("non-finite input: expected >= 3 flagged frames matching the counter, got "
+                 "%ld flagged, counter %lld",
+                 flagged, (long long)st.bad_input);
+    /* Well after the bursts the loss is finite again and learning goes on. */
+    assert_true(isfinite(r.rec[r.n_rec - 1].loss));
+    assert_true(r.rec[r.n_rec - 1].flags & CBRNN_REC_UPDATED);
+    int err;
+    cbrnn_model *p = cbrnn_model_clone(m, &err);
+    cbrnn_engine_copy_params(e, p);
+    for (size_t i = 0; i < p->n_params; i++)
+        if (!isfinite(p->params[i]))
+            fail_msg("non-finite input: weight %zu is %g", i, p->params[i]);
+    cbrnn_model_destroy(p);
+    tu_run_free(&r);
+    free(x);
+    cbrnn_engine_destroy(e);
+    cbrnn_model_destroy(m);
+}
+
+/* A learning rate far too large makes the loss and weights blow up: the
+ * engine must restore the last good cerebellum, count it, and keep every
+ * output and weight finite. */
+static void divergence_restores(void **state)
+{
+    cbrnn_model *m = tu_model(CBRNN_WIRING_READOUT, CBRNN_TARGET_PREDICT, 32, 48, 5, voiceA, nA,
+                              rateB);
+    cbrnn_engine *e = make_engine(m, rateB, 1, 1e4f, 0.99f, 1);
+    struct tu_run r;
+    tu_run(e, voiceB, NULL, 4 * 22050, 512, &r);
+    cbrnn_engine_stats st;
+    cbrnn_engine_get_stats(e, &st);
+    if (st.restores < 1)
+        fail_msg("divergence: expected restores >= 1, got %lld", (long long)st.restores);
+    long flagged = 0;
+    for (long i = 0; i < r.n_rec; i++)
+        flagged += (r.rec[i].flags & CBRNN_REC_RESTORED) != 0;
+    assert_int_equal(flagged, st.restores);
+    for (long s = 0; s < 4 * 22050; s++)
+        if (!isfinite(r.out0[s]) || !isfinite(r.out1[s]))
+            fail_msg("divergence: output at sample %ld is %g / %g", s, r.out0[s], r.out1[s]);
+    int err;
+    cbrnn_model *p = cbrnn_model_clone(m, &err);
+    cbrnn_engine_copy_params(e, p);
+    for (size_t i = 0; i < p->n_params; i++)
+        if (!isfinite(p->params[i]))
+            fail_msg("divergence: weight %zu is %g after restores", i, p->params[i]);
+    cbrnn_model_destroy(p);
+    tu_run_free(&r);
+    cbrnn_engine_destroy(e);
+    cbrnn_model_destroy(m);
+}
+
+/* Feeds one sample at a time until `frames` frames are done. */
+static void feed_until(cbrnn_engine *e, const float *x, long *pos, int64_t frames)
+{
+    cbrnn_engine_stats st;
+    cbrnn_record rec;
+    for (;;) {
+        cbrnn_engine_get_stats(e, &st);
+        if (st.frames >= frames)
+            return;
+        cbrnn_engine_process(e, NULL, 0, x + *pos, NULL, 1);
+        (*pos)++;
+        while (cbrnn_engine_read_record(e, &rec, NULL))
+            ;
+    }
+}
+
+/* The engine's online gradient (read from the momentum buffer after one
+ * update with momentum 0, where v = g exactly) against cbrnn_backward over
+ * the last K frames at B = 1 with the cortex frozen and the loss on the
+ * last frame only. Learning is off until the scored frame, so the weights
+ * are the same through the whole window, as the batch reference assumes. */
+static void gradient_vs_batch(int wiring, int K, const char *what)
+{
+    cbrnn_model *m = tu_model(wiring, CBRNN_TARGET_PREDICT, 24, 40, 13, voiceA, nA, rateB);
+    cbrnn_engine *e = make_engine(m, rateB, 0, 1.0f, 0.0f, K);
+    const int F = m->cfg.n_in, N = m->cfg.n_hidden, O = m->cfg.n_out;
+    const int t = 40; /* the prediction made at frame t is scored at t + 1 */
+    long pos = 0;
+    float *h0 = malloc((size_t)N * sizeof(float));
+    float *xs = malloc((size_t)K * F * sizeof(float));
+    float *x_next = malloc((size_t)F * sizeof(float));
+    float *y_eng = malloc((size_t)O * sizeof(float));
+    feed_until(e, voiceB, &pos, t - K + 1); /* frames 0 .. t-K done */
+    memcpy(h0, e->h, (size_t)N * sizeof(float));
+    for (int k = 0; k < K; k++) {
+        feed_until(e, voiceB, &pos, t - K + 2 + k);
+        memcpy(xs + (size_t)k * F, e->xn, (size_t)F * sizeof(float));
+    }
+    memcpy(y_eng, e->slots[t % e->n_slots].y, (size_t)O * sizeof(float));
+    cbrnn_engine_cmd on = {CBRNN_CMD_LEARN, 1, 0};
+    cbrnn_engine_send(e, &on);
+    feed_until(e, voiceB, &pos, t + 2);
+    memcpy(x_next, e->xn, (size_t)F * sizeof(float));
+
+    int err;
+    cbrnn_model *ref = cbrnn_model_clone(m, &err);
+    ref->frozen[CBRNN_GROUP_CORTEX] = 1;
+    ref->frozen[CBRNN_GROUP_READOUT] = 1;
+    cbrnn_ws *ws = cbrnn_ws_create(ref, 1, K, &err);
+    float *y = calloc((size_t)K * O, sizeof(float)), *dy = calloc((size_t)K * O, sizeof(float));
+    float *grad = calloc(ref->n_params, sizeof(float));
+    assert_int_equal(cbrnn_forward(ws, y, NULL, ref, xs, h0, 1, K), 0);
+    double want_y[CBRNN_MAX_CLASSES];
+    for (int i = 0; i < O; i++)
+        want_y[i] = y[(size_t)(K - 1) * O + i];
+    if (check_close(what, "prediction y_t", want_y, y_eng, O, 1e-4))
+        fail();
+    cbrnn_loss_mse(dy + (size_t)(K - 1) * O, y + (size_t)(K - 1) * O, x_next, 1, O);
+    assert_int_equal(cbrnn_backward(ws, grad, ref, dy, 1, K), 0);
+    double *want = malloc(e->head_n * sizeof(double));
+    for (size_t i = 0; i < e->head_n; i++)
+        want[i] = grad[e->head_off + i];
+    if (check_close(what, "cerebellum gradient", want, e->vel, e->head_n, 1e-4))
+        fail();
+    free(want);
+    free(grad);
+    free(y);
+    free(dy);
+    cbrnn_ws_destroy(ws);
+    cbrnn_model_destroy(ref);
+    free(h0);
+    free(xs);
+    free(x_next);
+    free(y_eng);
+    cbrnn_engine_destroy(e);
+    cbrnn_model_destroy(m);
+}
+
+static void gradient_readout(void **state) { gradient_vs_batch(CBRNN_WIRING_READOUT, 1, "readout"); }
+static void gradient_loop_k1(void **state) { gradient_vs_batch(CBRNN_WIRING_LOOP, 1, "loop K=1"); }
+static void gradient_loop_k3(void **state) { gradient_vs_batch(CBRNN_WIRING_LOOP, 3, "loop K=3"); }
+
+/* Readout wiring: the loss of y = CB(h_t) against x_{t+1} in double
+ * precision, as a function of the CB weights; central differences on a
+ * spread of weights against the engine's gradient. */
+static double cb_loss_double(const cbrnn_engine *e, const double *w, const float *h,
+                             const float *target)
+{
+    double a[2][1024];
+    const double *in = NULL;
+    double h_d[1024];
+    for (int i = 0; i < e->dim[0]; i++)
+        h_d[i] = h[i];
+    in = h_d;
+    for (int l = 0; l < e->L; l++) {
+        const double *W = w + (e->w[l] - e->w[0]);
+        const double *B = w + (e->b[l] - e->w[0]);
+        double *out = a[l & 1];
+        for (int o = 0; o < e->dim[l + 1]; o++) {
+            double s = B[o];
+            for (int i = 0; i < e->dim[l]; i++)
+                s += W[(size_t)o * e->dim[l] + i] * in[i];
+            out[o] = (l < e->L - 1 && s < 0) ? 0 : s;
+        }
+        in = out;
+    }
+    double loss = 0;
+    for (int o = 0; o < e->O; o++)
+        loss += (in[o] - target[o]) * (in[o] - target[o]);
+    return loss / e->O;
+}
+
+static void gradient_finite_difference(void **state)
+{
+    cbrnn_model *m = tu_model(CBRNN_WIRING_READOUT, CBRNN_TARGET_PREDICT, 24, 40, 17, voiceA, nA,
+                              rateB);
+    cbrnn_engine *e = make_engine(m, rateB, 0, 1.0f, 0.0f, 1);
+    const int N = m->cfg.n_hidden, F = m->cfg.n_in;
+    long pos = 0;
+    feed_until(e, voiceB, &pos, 31);
+    float *h = malloc((size_t)N * sizeof(float)), *target = malloc((size_t)F * sizeof(float));
+    memcpy(h, e->h, (size_t)N * sizeof(float));
+    double *w = malloc(e->head_n * sizeof(double));
+    for (size_t i = 0; i < e->head_n; i++)
+        w[i] = m->params[e->head_off + i];
+    cbrnn_engine_cmd on = {CBRNN_CMD_LEARN, 1, 0};
+    cbrnn_engine_send(e, &on);
+    feed_until(e, voiceB, &pos, 32);
+    memcpy(target, e->xn, (size_t)F * sizeof(float));
+    int checked = 0;
+    for (size_t i = 0; i < e->head_n; i += e->head_n / 97 + 1) {
+        const double eps = 1e-4;
+        double keep = w[i];
+        w[i] = keep + eps;
+        double lp = cb_loss_double(e, w, h, target);
+        w[i] = keep - eps;
+        double lm = cb_loss_double(e, w, h, target);
+        w[i] = keep;
+        double fd = (lp - lm) / (2 * eps);
+        double lim = 1e-3 * fmax(fabs(fd), 1e-4);
+        if (!(fabs(e->vel[i] - fd) <= lim))
+            fail_msg("finite difference: head parameter %zu: expected %.9g, got %.9g", i, fd,
+                     e->vel[i]);
+        checked++;
+    }
+    assert_true(checked >= 90);
+    free(w);
+    free(h);
+    free(target);
+    cbrnn_engine_destroy(e);
+    cbrnn_model_destroy(m);
+}
+
+static void commands_and_queues(void **state)
+{
+    cbrnn_model *m = tu_model(CBRNN_WIRING_READOUT, CBRNN_TARGET_PREDICT, 16, 24, 19, voiceA, nA,
+                              rateB);
+    cbrnn_engine_config c;
+    cbrnn_engine_config_default(&c, rateB);
+    c.learn = 1;
+    c.record_capacity = 64;
+    c.command_capacity = 8;
+    int err;
+    cbrnn_engine *e = cbrnn_engine_create(m, &c, &err);
+    assert_non_null(e);
+    const int hop = cbrnn_engine_hop(e);
+    assert_int_equal(hop, 221); /* 10 ms at 22.05 kHz, rounded */
+    assert_int_equal(cbrnn_engine_win(e), 551);
+    assert_int_equal(cbrnn_engine_n_outputs(e), 1 + m->cfg.n_out);
+    assert_int_equal(cbrnn_engine_feat_dim(e), 40);
+
+    cbrnn_record r;
+    long pos = 0;
+    /* frames 0..9 */
+    cbrnn_engine_process(e, NULL, 0, voiceB, NULL, 551 + 9 * hop);
+    pos = 551 + 9 * hop;
+    for (int i = 0; i < 10; i++) {
+        assert_int_equal(cbrnn_engine_read_record(e, &r, NULL), 1);
+        assert_int_equal(r.frame, i);
+        assert_true(fabs(r.time - (i * hop + 550) / rateB) < 1e-12);
+        assert_int_equal(r.marker, -1);
+        assert_int_equal(r.learning, 1);
+        if (i == 0)
+            assert_true(isnan(r.loss) && isnan(r.surprise));
+        else
+            assert_true(isfinite(r.loss) && isfinite(r.persistence_loss) && r.surprise > 0);
+    }
+    assert_int_equal(cbrnn_engine_read_record(e, &r, NULL), 0);
+
+    /* A marker lands on the next frame only; lr and learn show in records. */
+    cbrnn_engine_cmd cmd = {CBRNN_CMD_MARK, 42, 0};
+    assert_int_equal(cbrnn_engine_send(e, &cmd), 0);
+    cmd = (cbrnn_engine_cmd){CBRNN_CMD_LR, 0, 0.5e-3f};
+    assert_int_equal(cbrnn_engine_send(e, &cmd), 0);
+    cmd = (cbrnn_engine_cmd){CBRNN_CMD_LEARN, 0, 0};
+    assert_int_equal(cbrnn_engine_send(e, &cmd), 0);
+    cbrnn_engine_process(e, NULL, 0, voiceB + pos, NULL, 2 * hop);
+    pos += 2 * hop;
+    assert_int_equal(cbrnn_engine_read_record(e, &r, NULL), 1);
+    assert_int_equal(r.marker, 42);
+    assert_int_equal(r.learning, 0);
+    assert_true(r.lr == 0.5e-3f);
+    assert_int_equal(cbrnn_engine_read_record(e, &r, NULL), 1);
+    assert_int_equal(r.marker, -1);
+
+    /* Snapshot = the weights at that moment; reset = the loaded weights. */
+    cbrnn_model *snap = cbrnn_model_clone(m, &err), *now = cbrnn_model_clone(m, &err);
+    cmd = (cbrnn_engine_cmd){CBRNN_CMD_SNAPSHOT, 7, 0};
+    assert_int_equal(cbrnn_engine_send(e, &cmd), 0);
+    cbrnn_engine_process(e, NULL, 0, voiceB + pos, NULL, 0);
+    int id = -1;
+    int64_t at = -1;
+    assert_int_equal(cbrnn_engine_take_snapshot(e, snap, &id, &at), 1);
+    assert_int_equal(id, 7);
+    assert_int_equal(at, 12);
+    cbrnn_engine_copy_params(e, now);
+    assert_memory_equal(snap->params, now->params, m->n_params * sizeof(float));
+    assert_memory_not_equal(now->params, m->params, m->n_params * sizeof(float)); /* it learned */
+    assert_int_equal(cbrnn_engine_take_snapshot(e, snap, &id, &at), 0);
+    /* Three requests, two slots: the third is dropped and counted. */
+    cmd = (cbrnn_engine_cmd){CBRNN_CMD_SNAPSHOT, 1, 0};
+    for (int i = 0; i < 3; i++)
+        cbrnn_engine_send(e, &cmd);
+    cbrnn_engine_process(e, NULL, 0, voiceB + pos, NULL, 0);
+    cbrnn_engine_stats st;
+    cbrnn_engine_get_stats(e, &st);
+    assert_int_equal(st.dropped_snapshots, 1);
+    assert_int_equal(cbrnn_engine_take_snapshot(e, snap, &id, &at), 1);
+    assert_int_equal(cbrnn_engine_take_snapshot(e, snap, &id, &at), 1);
+    assert_int_equal(cbrnn_engine_take_snapshot(e, snap, &id, &at), 0);
+
+    cmd = (cbrnn_engine_cmd){CBRNN_CMD_RESET, 0, 0};
+    cbrnn_engine_send(e, &cmd);
+    cbrnn_engine_process(e, NULL, 0, voiceB + pos, NULL, hop);
+    pos += hop;
+    cbrnn_engine_copy_params(e, now);
+    assert_memory_equal(now->params, m->params, m->n_params * sizeof(float));
+    assert_int_equal(cbrnn_engine_read_record(e, &r, NULL), 1);
+    assert_true(r.flags & CBRNN_REC_RESET);
+
+    /* Bad commands are refused; a full command ring refuses and counts. */
+    cmd = (cbrnn_engine_cmd){CBRNN_CMD_LR, 0, NAN};
+    assert_int_equal(cbrnn_engine_send(e, &cmd), CBRNN_ERR_ARG);
+    cmd = (cbrnn_engine_cmd){CBRNN_CMD_MOMENTUM, 0, 1.0f};
+    assert_int_equal(cbrnn_engine_send(e, &cmd), CBRNN_ERR_ARG);
+    cmd = (cbrnn_engine_cmd){99, 0, 0};
+    assert_int_equal(cbrnn_engine_send(e, &cmd), CBRNN_ERR_ARG);
+    cmd = (cbrnn_engine_cmd){CBRNN_CMD_MARK, 1, 0};
+    int refused = 0;
+    for (int i = 0; i < 20; i++)
+        refused += cbrnn_engine_send(e, &cmd) == CBRNN_ERR_FULL;
+    assert_int_equal(refused, 20 - 8);
+    cbrnn_engine_get_stats(e, &st);
+    assert_int_equal(st.dropped_commands, 12);
+
+    /* A record ring nobody drains drops and counts, never blocks. */
+    cbrnn_engine_process(e, NULL, 0, voiceB + pos, NULL, 100 * hop);
+    cbrnn_engine_get_stats(e, &st);
+    assert_int_equal(st.dropped_records, 100 - 64);
+
+    /* Stream reset: frame numbering starts again. */
+    while (cbrnn_engine_read_record(e, &r, NULL))
+        ;
+    cbrnn_engine_reset_stream(e);
+    cbrnn_engine_process(e, NULL, 0, voiceB, NULL, 551);
+    assert_int_equal(cbrnn_engine_read_record(e, &r, NULL), 1);
+    assert_int_equal(r.frame, 0);
+
+    /* Bad arguments. */
+    float buf[4];
+    float *outs[1] = {buf};
+    assert_int_equal(cbrnn_engine_process(e, outs, 2 + m->cfg.n_out, voiceB, NULL, 4),
+                     CBRNN_ERR_ARG);
+    assert_int_equal(cbrnn_engine_process(e, outs, 1, NULL, NULL, 4), CBRNN_ERR_ARG);
+    assert_int_equal(cbrnn_engine_process(e, outs, 1, voiceB, NULL, -1), CBRNN_ERR_ARG);
+    cbrnn_model_destroy(snap);
+    cbrnn_model_destroy(now);
+    cbrnn_engine_destroy(e);
+    cbrnn_model_destroy(m);
+}
+
+static void create_refuses_bad_input(void **state)
+{
+    cbrnn_model *m = tu_model(CBRNN_WIRING_READOUT, CBRNN_TARGET_PREDICT, 16, 24, 19, voiceA, nA,
+                              rateA);
+    cbrnn_engine_config c;
+    int err = 0;
+    cbrnn_engine_config_default(&c, 4000.0);
+    assert_null(cbrnn_engine_create(m, &c, &err));
+    assert_int_equal(err, CBRNN_ERR_RATE);
+    cbrnn_engine_config_default(&c, 48000.0);
+    c.momentum = 1.5f;
+    assert_null(cbrnn_engine_create(m, &c, &err));
+    assert_int_equal(err, CBRNN_ERR_ARG);
+    assert_null(cbrnn_engine_create(NULL, &c, &err));
+    /* Any rate: at 48 kHz the hop is 480 samples, the window 1200. */
+    cbrnn_engine_config_default(&c, 48000.0);
+    cbrnn_engine *e = cbrnn_engine_create(m, &c, &err);
+    assert_non_null(e);
+    assert_int_equal(cbrnn_engine_hop(e), 480);
+    assert_int_equal(cbrnn_engine_win(e), 1200);
+    assert_int_equal(cbrnn_engine_latency(e), 599);
+    cbrnn_engine_destroy(e);
+    cbrnn_model_destroy(m);
+}
+
+/* Classify: posteriors sum to one, and learning a held label raises its
+ * posterior. */
+static void classify_learns_label(void **state)
+{
+    cbrnn_model *m = tu_model(CBRNN_WIRING_READOUT, CBRNN_TARGET_CLASSIFY, 16, 24, 23, voiceA, nA,
+                              rateB);
+    cbrnn_engine *e = make_engine(m, rateB, 1, 1e-2f, 0.9f, 1);
+    cbrnn_engine_set_label(e, 2);
+    struct tu_run r;
+    tu_run(e, voiceB, NULL, 4 * 22050, 300, &r);
+    for (long i = 0; i < r.n_rec; i++) {
+        double s = 0;
+        for (int k = 0; k < 3; k++)
+            s += r.y[i * 3 + k];
+        if (fabs(s - 1.0) > 1e-5)
+            fail_msg("classify: posteriors of frame %ld sum to %.9g", i, s);
+        assert_int_equal(r.rec[i].label, 2);
+    }
+    double first = r.y[0 * 3 + 2], last = r.y[(r.n_rec - 1) * 3 + 2];
+    if (!(last > 0.9 && last > first))
+        fail_msg("classify: posterior of the held label went from %.4f to %.4f", first, last);
+    tu_run_free(&r);
+    cbrnn_engine_destroy(e);
+    cbrnn_model_destroy(m);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(create_refuses_bad_input),
+        cmocka_unit_test(commands_and_queues),
+        cmocka_unit_test(gradient_readout),
+        cmocka_unit_test(gradient_loop_k1),
+        cmocka_unit_test(gradient_loop_k3),
+        cmocka_unit_test(gradient_finite_difference),
+        cmocka_unit_test(block_invariance_readout),
+        cmocka_unit_test(block_invariance_loop),
+        cmocka_unit_test(block_invariance_map),
+        cmocka_unit_test(block_invariance_classify),
+        cmocka_unit_test(learning_off_keeps_weights),
+        cmocka_unit_test(learning_lowers_loss),
+        cmocka_unit_test(nonfinite_input_is_survived),
+        cmocka_unit_test(divergence_restores),
+        cmocka_unit_test(classify_learns_label),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
