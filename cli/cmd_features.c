@@ -1,0 +1,311 @@
+/* cmd_features.c: `cbrnn features IN -o OUT.npy`: an audio file's feature
+ * frames (the same streaming front end the live host uses) as a float32
+ * .npy of shape (frames, features). Bad input or options: one message
+ * "cbrnn features: WHAT: problem" and exit status 2; the output is written
+ * under a temporary name and renamed only when complete, so it is never
+ * left half-written. */
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cbrnn/cbrnn_dsp.h"
+#include "util_audio.h"
+#include "util_npy.h"
+#include "util_term.h"
+
+const char cmd_features_summary[] = "write an audio file's log-mel/MFCC feature frames to .npy";
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+"usage: cbrnn features IN -o OUT.npy [--mels N] [--mfcc N] [--deltas]\n"
+"                      [--block N] [--rate HZ]\n"
+"\n"
+"Computes the feature frames of the audio file IN with the streaming front\n"
+"end that cbrnn uses everywhere (training, `cbrnn run`, the live JACK host)\n"
+"and writes them to OUT.npy: float32, shape (frames, features), C order;\n"
+"numpy.load(OUT.npy) reads it.\n"
+"\n"
+"Input: any format libsndfile reads (WAV, FLAC, OGG/Vorbis, AIFF, ...).\n"
+"Channels are mixed to mono by their mean. The sample rate must be within\n"
+"8000..192000 Hz, or use --rate to resample (libsamplerate, sinc medium).\n"
+"\n"
+"Features (defined in physical units, so they mean the same at any rate):\n"
+"  window   25 ms periodic Hann (win = round(0.025 * rate) samples)\n"
+"  hop      10 ms (hop = round(0.010 * rate) samples): one frame per hop\n"
+"  FFT      n_fft = next power of two >= win; power spectrum |X|^2\n"
+"  mel      HTK mel bank (torchaudio melscale_fbanks, norm=None), N bands\n"
+"           from 20 Hz to min(8000 Hz, rate / 2); no filter normalisation\n"
+"  log      natural log of (mel energy + 1e-6)\n"
+"  MFCC     optional: the first N coefficients of the orthonormal DCT-II of\n"
+"           the log-mel (torchaudio create_dct(N, mels, norm=\"ortho\"))\n"
+"  deltas   optional: appended after the base features (doubling the\n"
+"           width); causal: row t holds the regression delta (window 5,\n"
+"           torchaudio compute_deltas) of frame t-2, i.e.\n"
+"           (x[t] - x[t-4]) * 2/10 + (x[t-1] - x[t-3]) / 10, frames before\n"
+"           the first taken equal to the first.\n"
+"Framing is causal, without centre padding: frame t covers samples\n"
+"[t*hop, t*hop + win), so a file of L samples gives floor((L - win) / hop) + 1\n"
+"frames (0 if L < win). This equals torchaudio's\n"
+"MelSpectrogram(rate, n_fft, win, hop, f_min=20, f_max=min(8000, rate/2),\n"
+"n_mels=N, power=2, center=False, norm=None, mel_scale=\"htk\") + log(x+1e-6)\n"
+"on the same window positions (tests/dsp/parity_torchaudio.py checks it).\n"
+"\n"
+"Options:\n"
+"  -o, --output OUT.npy  where to write (required); replaced only on success\n"
+"  --mels N     mel bands (default 40; 1..1024)\n"
+"  --mfcc N     output N MFCCs instead of the N-band log-mel (1..mels;\n"
+"               default: off, output the log-mel)\n"
+"  --deltas     append causal deltas (features = 2 x base)\n"
+"  --block N    feed the extractor N samples at a time (default 1024;\n"
+"               1..1048576). The frames do not depend on it: it exists to\n"
+"               test that they are bit-identical for any block size.\n"
+"  --rate HZ    resample to HZ (8000..192000) before extracting; default:\n"
+"               keep the file's rate\n"
+"  -h, --help   this text\n"
+"\n"
+"Prints a one-line summary (frames, features, rate, value ranges) to stdout.\n"
+"Exit status: 0 success; 2 bad options or bad input (the message names the\n"
+"file and the problem); 1 a failure while working (e.g. disk full).\n");
+}
+
+/* The temporary output, removed if the user interrupts us. */
+static volatile sig_atomic_t g_have_tmp;
+static char g_tmp[4096];
+
+static void on_signal(int sig)
+{
+    if (g_have_tmp)
+        unlink(g_tmp);
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+static int parse_int(const char *opt, const char *s, long lo, long hi, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi) {
+        fprintf(stderr, "cbrnn features: %s '%s': expected an integer in %ld..%ld\n", opt, s, lo,
+                hi);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+struct sink {
+    npy_writer *w;
+    cbrnn_stats stats;
+    long frames;
+    long expect;    /* frames expected (progress only) */
+    double t0, last;
+    const char *in;
+};
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int on_frames(void *ctx, const float *frames, long n, int dim)
+{
+    struct sink *s = ctx;
+    if (npy_append(s->w, frames, n) != 0)
+        return 1;
+    for (long i = 0; i < n; i++)
+        cbrnn_stats_add(&s->stats, frames + i * dim);
+    s->frames += n;
+    double t = now_s();
+    if (t - s->last > 0.25) {
+        s->last = t;
+        term_progress(stderr, "features", (double)s->frames, (double)s->expect, t - s->t0, NULL);
+    }
+    return 0;
+}
+
+int cmd_features(int argc, char **argv)
+{
+    const char *out = NULL;
+    long mels = 40, mfcc = 0, block = 1024, deltas = 0;
+    double rate = 0.0;
+    static const struct option opts[] = {
+        {"output", required_argument, 0, 'o'}, {"mels", required_argument, 0, 'm'},
+        {"mfcc", required_argument, 0, 'c'},   {"deltas", no_argument, 0, 'd'},
+        {"block", required_argument, 0, 'b'},  {"rate", required_argument, 0, 'r'},
+        {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
+    int c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":ho:", opts, NULL)) != -1) {
+        switch (c) {
+        case 'o': out = optarg; break;
+        case 'm':
+            if (parse_int("--mels", optarg, 1, 1024, &mels))
+                return 2;
+            break;
+        case 'c':
+            if (parse_int("--mfcc", optarg, 1, 1024, &mfcc))
+                return 2;
+            break;
+        case 'd': deltas = 1; break;
+        case 'b':
+            if (parse_int("--block", optarg, 1, 1L << 20, &block))
+                return 2;
+            break;
+        case 'r': {
+            char *end;
+            errno = 0;
+            rate = strtod(optarg, &end);
+            if (errno || end == optarg || *end || !(rate >= CBRNN_RATE_MIN && rate <= CBRNN_RATE_MAX)) {
+                fprintf(stderr, "cbrnn features: --rate '%s': expected a sample rate in %.0f..%.0f Hz\n",
+                        optarg, CBRNN_RATE_MIN, CBRNN_RATE_MAX);
+                return 2;
+            }
+            break;
+        }
+        case 'h': usage(stdout); return 0;
+        case ':':
+            fprintf(stderr, "cbrnn features: %s needs a value (see cbrnn features --help)\n",
+                    argv[optind - 1]);
+            return 2;
+        default:
+            fprintf(stderr, "cbrnn features: unknown option '%s' (see cbrnn features --help)\n",
+                    argv[optind - 1]);
+            return 2;
+        }
+    }
+    if (optind >= argc) {
+        fprintf(stderr, "cbrnn features: no input file (see cbrnn features --help)\n");
+        return 2;
+    }
+    if (argc - optind > 1) {
+        fprintf(stderr, "cbrnn features: one input file only, got '%s' too\n", argv[optind + 1]);
+        return 2;
+    }
+    const char *in = argv[optind];
+    if (!out) {
+        fprintf(stderr, "cbrnn features: %s: no output given (-o OUT.npy)\n", in);
+        return 2;
+    }
+    if (mfcc > mels) {
+        fprintf(stderr, "cbrnn features: --mfcc %ld: at most --mels (%ld) coefficients\n", mfcc,
+                mels);
+        return 2;
+    }
+
+    char msg[1024];
+    /* Input first: its problems are the likelier ones and name the file. */
+    audio_in *a = audio_in_open(in, rate, msg, sizeof msg);
+    if (!a) {
+        fprintf(stderr, "cbrnn features: %s\n", msg);
+        return 2;
+    }
+    double srate = audio_in_rate(a), frate = audio_in_file_rate(a);
+    int64_t file_frames = audio_in_file_frames(a);
+    int channels = audio_in_channels(a);
+    audio_in_close(a);
+
+    cbrnn_feat_config cfg;
+    cbrnn_feat_config_default(&cfg, srate);
+    cfg.n_mels = (int)mels;
+    cfg.n_mfcc = (int)mfcc;
+    cfg.deltas = (int)deltas;
+    int e = cbrnn_feat_config_check(&cfg);
+    if (e) {
+        fprintf(stderr, "cbrnn features: %s: features at %.0f Hz: %s\n", in, srate,
+                cbrnn_strerror(e));
+        return 2;
+    }
+    int dim = cbrnn_feat_config_dim(&cfg);
+    int win = cbrnn_feat_config_win(&cfg), hop = cbrnn_feat_config_hop(&cfg);
+
+    struct stat si, so;
+    if (stat(out, &so) == 0) {
+        if (S_ISDIR(so.st_mode)) {
+            fprintf(stderr, "cbrnn features: %s: is a directory; give a file name for the output\n",
+                    out);
+            return 2;
+        }
+        if (stat(in, &si) == 0 && si.st_dev == so.st_dev && si.st_ino == so.st_ino) {
+            fprintf(stderr, "cbrnn features: %s: the output would overwrite the input\n", out);
+            return 2;
+        }
+    }
+
+    struct sink s = {0};
+    s.in = in;
+    s.w = npy_open(out, dim, msg, sizeof msg);
+    if (!s.w) {
+        fprintf(stderr, "cbrnn features: %s\n", msg);
+        return 2;
+    }
+    snprintf(g_tmp, sizeof g_tmp, "%s", npy_tmp_path(s.w));
+    g_have_tmp = 1;
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    if (cbrnn_stats_init(&s.stats, dim) != 0) {
+        npy_abort(s.w);
+        fprintf(stderr, "cbrnn features: out of memory\n");
+        return 1;
+    }
+    double samples = (double)file_frames * srate / frate;
+    s.expect = samples >= win ? (long)((samples - win) / hop) + 1 : 0;
+    s.t0 = s.last = now_s();
+
+    int rc = audio_features_each(in, &cfg, rate, (int)block, on_frames, &s, msg, sizeof msg);
+    if (rc != 0) {
+        cbrnn_stats_free(&s.stats);
+        if (rc == 1) { /* on_frames stops only when writing failed */
+            npy_close(s.w, msg, sizeof msg); /* reports why and removes */
+            g_have_tmp = 0;
+            fprintf(stderr, "cbrnn features: %s\n", msg);
+            return 1;
+        }
+        npy_abort(s.w);
+        g_have_tmp = 0;
+        fprintf(stderr, "cbrnn features: %s\n", msg);
+        return 2;
+    }
+    if (npy_close(s.w, msg, sizeof msg) != 0) {
+        g_have_tmp = 0;
+        cbrnn_stats_free(&s.stats);
+        fprintf(stderr, "cbrnn features: %s\n", msg);
+        return 1;
+    }
+    g_have_tmp = 0;
+    term_progress(stderr, "features", 1.0, 1.0, now_s() - s.t0, NULL);
+
+    printf("%s: %ld frames x %d features (%s%s), %.0f Hz%s, %.2f s, %d channel%s -> %s\n", in,
+           s.frames, dim, mfcc ? "MFCC" : "log-mel", deltas ? " + deltas" : "", srate, srate != frate ? " (resampled)" : "", samples / srate, channels,
+           channels == 1 ? "" : "s mixed", out);
+    if (s.frames > 0) {
+        float *mean = malloc((size_t)dim * sizeof *mean), *sd = malloc((size_t)dim * sizeof *sd);
+        if (mean && sd && cbrnn_stats_result(&s.stats, mean, sd, 0.0f) == 0) {
+            float mlo = mean[0], mhi = mean[0], slo = sd[0], shi = sd[0];
+            for (int i = 1; i < dim; i++) {
+                mlo = fminf(mlo, mean[i]);
+                mhi = fmaxf(mhi, mean[i]);
+                slo = fminf(slo, sd[i]);
+                shi = fmaxf(shi, sd[i]);
+            }
+            printf("  per-feature mean in [%.3f, %.3f], std in [%.3f, %.3f]\n", mlo, mhi, slo, shi);
+        }
+        free(mean);
+        free(sd);
+    } else {
+        printf("  (no frames: the audio is shorter than one %d-sample window)\n", win);
+    }
+    cbrnn_stats_free(&s.stats);
+    return 0;
+}
