@@ -64,6 +64,9 @@ static void usage(FILE *f)
         "  --max-n CAP         highest level (default: none)\n"
         "  --jobs J            runs in parallel (default: online CPUs)\n"
         "  --checkpoint-every K  epochs between checkpoints (default 10)\n"
+        "  --train-steps S     training steps per epoch (default 100, the protocol's)\n"
+        "  --test-batches T    test batches per epoch (default 50, the protocol's);\n"
+        "                      other values are for quick checks, not the paper\n"
         "  --no-figure         skip figure.png\n"
         "  --out-dir D         results: D/curves/<variant>-seed<k>.csv\n"
         "                      (epoch,N,train_loss,test_accuracy,phase), D/summary.json,\n"
@@ -160,6 +163,7 @@ typedef struct job {
 
 typedef struct opts {
     int task, epochs, max_n, jobs, ckpt_every, figure;
+    int train_steps, test_batches; /* the protocol's 100 and 50 unless changed */
     int n_variants, variants[CBRNN_NVARIANTS];
     int seeds;
     const char *out;
@@ -170,6 +174,8 @@ static void job_config(const opts *o, const job *j, cbrnn_paper_config *c)
     cbrnn_paper_config_default(c, o->task, j->variant);
     c->seed = (uint64_t)j->seed;
     c->max_n = o->max_n;
+    c->train_steps = o->train_steps;
+    c->test_batches = o->test_batches;
 }
 
 /* Runs (or resumes) one job to o->epochs. Prints its own errors. */
@@ -395,6 +401,8 @@ static int write_summary(const opts *o, job *jobs, int n_jobs)
     json_object_set_new(root, "epochs", json_integer(o->epochs));
     json_object_set_new(root, "max_n_cap", o->max_n > 0 ? json_integer(o->max_n) : json_null());
     json_object_set_new(root, "half_max_N", json_real(half));
+    json_object_set_new(root, "train_steps", json_integer(o->train_steps));
+    json_object_set_new(root, "test_batches", json_integer(o->test_batches));
     json_t *vars = json_object();
     json_object_set_new(root, "variants", vars);
     char path[4200];
@@ -409,6 +417,9 @@ static int write_summary(const opts *o, job *jobs, int n_jobs)
             o->max_n > 0 ? "" : " (no cap)");
     if (o->max_n > 0)
         fprintf(md, "Curriculum capped at N = %d.\n\n", o->max_n);
+    if (o->train_steps != 100 || o->test_batches != 50)
+        fprintf(md, "Not the paper's protocol: %d training steps and %d test batches per "
+                    "epoch (the paper: 100 and 50).\n\n", o->train_steps, o->test_batches);
     fprintf(md, "Mean (sample sd) over seeds. Epochs to half max: first epoch at N >= %.1f "
                 "(half of the highest N of any run here); runs that never got there are left "
                 "out and counted. AUC: sum of N over epochs.\n\n", half);
@@ -544,8 +555,9 @@ static int check_settings(const opts *o)
 {
     char path[4200], want[256];
     snprintf(path, sizeof path, "%s/settings.txt", o->out);
-    snprintf(want, sizeof want, "task %s\nmax_n %d\nprotocol issue-5 v1\n",
-             cbrnn_task_name(o->task), o->max_n);
+    snprintf(want, sizeof want,
+             "task %s\nmax_n %d\ntrain_steps %d\ntest_batches %d\nprotocol issue-5 v1\n",
+             cbrnn_task_name(o->task), o->max_n, o->train_steps, o->test_batches);
     FILE *f = fopen(path, "r");
     if (f) {
         char have[256] = {0};
@@ -604,7 +616,7 @@ static void make_figure(const opts *o)
 int cmd_experiment(int argc, char **argv)
 {
     opts o = {.task = -1, .epochs = 1000, .max_n = 0, .jobs = 0, .ckpt_every = 10,
-              .figure = 1, .seeds = 4, .out = NULL};
+              .figure = 1, .seeds = 4, .out = NULL, .train_steps = 100, .test_batches = 50};
     parse_variants(&o, "cbrnn,rnn,frozen,interleaved");
     static const struct option lo[] = {
         {"task", required_argument, 0, 't'},      {"variants", required_argument, 0, 'v'},
@@ -612,6 +624,7 @@ int cmd_experiment(int argc, char **argv)
         {"max-n", required_argument, 0, 'n'},     {"jobs", required_argument, 0, 'j'},
         {"checkpoint-every", required_argument, 0, 'k'}, {"out-dir", required_argument, 0, 'o'},
         {"no-figure", no_argument, 0, 'F'},       {"help", no_argument, 0, 'h'},
+        {"train-steps", required_argument, 0, 'S'}, {"test-batches", required_argument, 0, 'T'},
         {0, 0, 0, 0}};
     int c;
     optind = 1;
@@ -656,6 +669,18 @@ int cmd_experiment(int argc, char **argv)
         case 'k':
             if (parse_int(optarg, 1, 1000000, &o.ckpt_every)) {
                 fprintf(stderr, "cbrnn experiment: --checkpoint-every '%s': expected >= 1\n", optarg);
+                return 2;
+            }
+            break;
+        case 'S':
+            if (parse_int(optarg, 1, 100000, &o.train_steps)) {
+                fprintf(stderr, "cbrnn experiment: --train-steps '%s': expected 1..100000\n", optarg);
+                return 2;
+            }
+            break;
+        case 'T':
+            if (parse_int(optarg, 1, 100000, &o.test_batches)) {
+                fprintf(stderr, "cbrnn experiment: --test-batches '%s': expected 1..100000\n", optarg);
                 return 2;
             }
             break;

@@ -284,6 +284,13 @@ static cbrnn_paper_run *run_alloc(const cbrnn_paper_config *c, int *err)
     r->m = cbrnn_model_create(&mc, &e);
     if (!r->m)
         goto fail;
+    /* Inputs are task bits, not audio features: a saved model says so. */
+    r->m->target = CBRNN_TARGET_TASK;
+    e = cbrnn_model_set_meta(r->m, "task", cbrnn_task_name(c->task));
+    if (!e)
+        e = cbrnn_model_set_meta(r->m, "variant", cbrnn_variant_name(c->variant));
+    if (e)
+        goto fail;
     r->o = cbrnn_optim_create(r->m, &c->opt, &e);
     if (!r->o)
         goto fail;
