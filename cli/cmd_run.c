@@ -1,0 +1,610 @@
+/* cmd_run.c: `cbrnn run --model M --out-dir D [options] INPUTS...`: the
+ * offline twin of the live host. It runs the real-time engine over audio
+ * files exactly as live audio would arrive (blocks of --block samples,
+ * labels switched at their sample, learning inside the engine), so a
+ * recording of a live session replayed here gives the live run's numbers.
+ * Writes D/outputs.npy, D/frames.csv (the live log's format),
+ * D/surprise.wav and, with --save-model, the adapted model.
+ *
+ * Talks to the user (this is cli/): bad input -> one message naming the
+ * file and the problem, exit 2; a failure while working -> exit 1. */
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <sndfile.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "cbrnn/cbrnn_engine.h"
+#include "cbrnn/cbrnn_model.h"
+#include "util_audio.h"
+#include "util_corpus.h"
+#include "util_npy.h"
+#include "util_term.h"
+
+const char cmd_run_summary[] = "run a model over audio files as live audio, learning online";
+
+#define PROG "cbrnn run"
+#define MAX_INPUTS 4096
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+"usage: cbrnn run --model M --out-dir D [options] INPUTS...\n"
+"\n"
+"Runs the real-time engine (the one cbrnn-jack uses) over audio files as if\n"
+"they arrived live, in blocks of --block samples; the cerebellum learns\n"
+"online with --learn. Several INPUTS form one continuous stream at the\n"
+"first input's sample rate (later inputs are resampled to it) unless\n"
+"--reset-each is given.\n"
+"\n"
+"  --model M          model file (.safetensors), e.g. samples/default.safetensors\n"
+"  --out-dir D        where the results go (created if missing):\n"
+"                       outputs.npy  float32 [frames, outputs]: per frame the\n"
+"                                    prediction (normalised features) or the\n"
+"                                    class posteriors\n"
+"                       frames.csv   per-frame record, the columns of the\n"
+"                                    live log: frame,time,loss,\n"
+"                                    persistence_loss,surprise,learning,lr,\n"
+"                                    marker,label,flags\n"
+"                       surprise.wav the surprise (loss / its running mean)\n"
+"                                    held over each hop, float WAV at the\n"
+"                                    stream's rate\n"
+"  --learn            learn online (default: --no-learn)\n"
+"  --no-learn         keep the model fixed\n"
+"  --lr X             learning rate (default 1e-3)\n"
+"  --momentum X       SGD momentum in [0, 1) (default 0.9)\n"
+"  --decay X          pull toward the loaded weights (default 0)\n"
+"  --bptt K           loop wiring: truncated BPTT window in frames (default 4)\n"
+"  --block N          samples per engine call (default 256); results do not\n"
+"                     depend on it\n"
+"  --teacher T        map models: the teacher signal of the next input (give\n"
+"                     one per input, in order)\n"
+"  --labels L         classify models: Audacity label file of the next input\n"
+"                     (one per input); a label is in force from its start\n"
+"                     sample to its end sample, as a held MIDI note live\n"
+"  --save-model P     write the adapted model to P (atomically)\n"
+"  --reset-each       each input is its own stream: features, cortex state,\n"
+"                     frame count and the cerebellum start again from the\n"
+"                     loaded model\n"
+"  --quiet            no summary on stdout\n"
+"\n"
+"Exit status: 0 done; 1 failure while working; 2 bad options or input.\n");
+}
+
+static int parse_float(const char *s, float lo, float hi, int hi_open, float *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !isfinite(v) || v < lo || (hi_open ? v >= hi : v > hi))
+        return -1;
+    *out = (float)v;
+    return 0;
+}
+
+static int parse_int(const char *s, long lo, long hi, int *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi)
+        return -1;
+    *out = (int)v;
+    return 0;
+}
+
+/* Reads exactly n samples unless the file ends; returns how many, -1 on error. */
+static long read_full(audio_in *a, float *buf, long n, char *msg, size_t msglen)
+{
+    long got = 0;
+    while (got < n) {
+        long r = audio_in_read(a, buf + got, n - got, msg, msglen);
+        if (r < 0)
+            return -1;
+        if (r == 0)
+            break;
+        got += r;
+    }
+    return got;
+}
+
+/* Label changes of one input in samples: at sample at[i] the label
+ * becomes cls[i]. The label of sample s is the class of the last segment
+ * in the file whose [start, end) holds s / rate (as labels_to_frames does
+ * for frame centres), or -1. */
+struct label_events {
+    long n;
+    long *at;
+    int *cls;
+};
+
+static int label_at(const label_file *lf, const int *seg_cls, long s, double rate)
+{
+    int c = -1;
+    for (int i = 0; i < lf->n; i++) {
+        long a = lround(lf->seg[i].start * rate), b = lround(lf->seg[i].end * rate);
+        if (s >= a && s < b)
+            c = seg_cls[i];
+    }
+    return c;
+}
+
+static int cmp_long(const void *a, const void *b)
+{
+    long x = *(const long *)a, y = *(const long *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int make_label_events(struct label_events *ev, const char *path, const cbrnn_model *m,
+                             double rate, char *msg, size_t msglen)
+{
+    label_file lf = {NULL, 0, NULL};
+    if (labels_read(path, &lf, msg, msglen))
+        return -1;
+    int *seg_cls = calloc((size_t)lf.n + 1, sizeof(int));
+    ev->at = calloc(2 * (size_t)lf.n + 1, sizeof(long));
+    ev->cls = calloc(2 * (size_t)lf.n + 1, sizeof(int));
+    if (!seg_cls || !ev->at || !ev->cls) {
+        snprintf(msg, msglen, "%s: out of memory", path);
+        goto fail;
+    }
+    for (int i = 0; i < lf.n; i++) {
+        seg_cls[i] = -1;
+        for (int k = 0; k < m->n_classes; k++)
+            if (m->class_names[k] && !strcmp(m->class_names[k], lf.seg[i].name))
+                seg_cls[i] = k;
+        if (seg_cls[i] < 0) {
+            snprintf(msg, msglen, "%s:%d: label '%s' is not one of the model's classes", path,
+                     lf.seg[i].line, lf.seg[i].name);
+            goto fail;
+        }
+    }
+    long nb = 0;
+    ev->at[nb++] = 0;
+    for (int i = 0; i < lf.n; i++) {
+        ev->at[nb++] = lround(lf.seg[i].start * rate);
+        ev->at[nb++] = lround(lf.seg[i].end * rate);
+    }
+    qsort(ev->at, (size_t)nb, sizeof(long), cmp_long);
+    ev->n = 0;
+    for (long i = 0; i < nb; i++)
+        if (ev->at[i] >= 0 && (ev->n == 0 || ev->at[i] != ev->at[ev->n - 1]))
+            ev->at[ev->n++] = ev->at[i];
+    for (long i = 0; i < ev->n; i++)
+        ev->cls[i] = label_at(&lf, seg_cls, ev->at[i], rate);
+    free(seg_cls);
+    labels_free(&lf);
+    return 0;
+fail:
+    free(seg_cls);
+    labels_free(&lf);
+    free(ev->at);
+    free(ev->cls);
+    ev->at = NULL;
+    ev->cls = NULL;
+    return -1;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+struct sums {
+    double loss, pers;
+    long n_loss, n_pers;
+};
+
+struct run_out {
+    FILE *csv;
+    npy_writer *npy;
+    SNDFILE *wav;
+    cbrnn_record rec;
+    float *y;
+    long frames;
+    struct sums all;
+    /* per-frame losses kept for the first/second half summary */
+    float *losses;
+    long cap;
+};
+
+/* Drains the engine's records into the outputs; 0 or -1 (msg). */
+static int drain(cbrnn_engine *e, struct run_out *o, char *msg, size_t msglen)
+{
+    char line[512];
+    while (cbrnn_engine_read_record(e, &o->rec, o->y)) {
+        int n = cbrnn_record_csv_row(line, sizeof line, &o->rec);
+        if (fwrite(line, 1, (size_t)n, o->csv) != (size_t)n) {
+            snprintf(msg, msglen, "frames.csv: write failed: %s", strerror(errno));
+            return -1;
+        }
+        if (npy_append(o->npy, o->y, 1)) {
+            snprintf(msg, msglen, "outputs.npy: write failed: %s", strerror(errno));
+            return -1;
+        }
+        if (o->frames == o->cap) {
+            long cap = o->cap ? 2 * o->cap : 4096;
+            float *l = realloc(o->losses, (size_t)cap * sizeof(float));
+            if (!l) {
+                snprintf(msg, msglen, "out of memory");
+                return -1;
+            }
+            o->losses = l;
+            o->cap = cap;
+        }
+        o->losses[o->frames++] = o->rec.loss;
+        if (isfinite(o->rec.loss)) {
+            o->all.loss += o->rec.loss;
+            o->all.n_loss++;
+        }
+        if (isfinite(o->rec.persistence_loss)) {
+            o->all.pers += o->rec.persistence_loss;
+            o->all.n_pers++;
+        }
+    }
+    return 0;
+}
+
+static double mean_range(const float *v, long a, long b)
+{
+    double s = 0;
+    long c = 0;
+    for (long i = a; i < b; i++)
+        if (isfinite(v[i])) {
+            s += v[i];
+            c++;
+        }
+    return c ? s / (double)c : NAN;
+}
+
+int cmd_run(int argc, char **argv)
+{
+    enum { O_MODEL = 256, O_OUT, O_LEARN, O_NOLEARN, O_LR, O_MOM, O_DECAY, O_BPTT, O_BLOCK,
+           O_TEACHER, O_LABELS, O_SAVE, O_RESET, O_QUIET };
+    static const struct option lo[] = {
+        {"model", required_argument, NULL, O_MODEL},  {"out-dir", required_argument, NULL, O_OUT},
+        {"learn", no_argument, NULL, O_LEARN},        {"no-learn", no_argument, NULL, O_NOLEARN},
+        {"lr", required_argument, NULL, O_LR},        {"momentum", required_argument, NULL, O_MOM},
+        {"decay", required_argument, NULL, O_DECAY},  {"bptt", required_argument, NULL, O_BPTT},
+        {"block", required_argument, NULL, O_BLOCK},
+        {"teacher", required_argument, NULL, O_TEACHER},
+        {"labels", required_argument, NULL, O_LABELS},
+        {"save-model", required_argument, NULL, O_SAVE},
+        {"reset-each", no_argument, NULL, O_RESET},   {"quiet", no_argument, NULL, O_QUIET},
+        {"help", no_argument, NULL, 'h'},             {NULL, 0, NULL, 0}};
+    const char *model_path = NULL, *out_dir = NULL, *save_path = NULL;
+    const char *teachers[MAX_INPUTS], *labels[MAX_INPUTS];
+    int n_teachers = 0, n_labels = 0, reset_each = 0, quiet = 0, block = 256;
+    cbrnn_engine_config ec;
+    cbrnn_engine_config_default(&ec, 16000.0);
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+        switch (c) {
+        case O_MODEL: model_path = optarg; break;
+        case O_OUT: out_dir = optarg; break;
+        case O_LEARN: ec.learn = 1; break;
+        case O_NOLEARN: ec.learn = 0; break;
+        case O_LR:
+            if (parse_float(optarg, 0.0f, 1e3f, 0, &ec.lr)) {
+                fprintf(stderr, PROG ": --lr '%s': expected a number >= 0\n", optarg);
+                return 2;
+            }
+            break;
+        case O_MOM:
+            if (parse_float(optarg, 0.0f, 1.0f, 1, &ec.momentum)) {
+                fprintf(stderr, PROG ": --momentum '%s': expected a number in [0, 1)\n", optarg);
+                return 2;
+            }
+            break;
+        case O_DECAY:
+            if (parse_float(optarg, 0.0f, 1e3f, 0, &ec.decay)) {
+                fprintf(stderr, PROG ": --decay '%s': expected a number >= 0\n", optarg);
+                return 2;
+            }
+            break;
+        case O_BPTT:
+            if (parse_int(optarg, 1, 1024, &ec.bptt_k)) {
+                fprintf(stderr, PROG ": --bptt '%s': expected an integer in 1..1024\n", optarg);
+                return 2;
+            }
+            break;
+        case O_BLOCK:
+            if (parse_int(optarg, 1, 1 << 20, &block)) {
+                fprintf(stderr, PROG ": --block '%s': expected an integer in 1..1048576\n",
+                        optarg);
+                return 2;
+            }
+            break;
+        case O_TEACHER:
+            if (n_teachers == MAX_INPUTS) {
+                fprintf(stderr, PROG ": too many --teacher (at most %d)\n", MAX_INPUTS);
+                return 2;
+            }
+            teachers[n_teachers++] = optarg;
+            break;
+        case O_LABELS:
+            if (n_labels == MAX_INPUTS) {
+                fprintf(stderr, PROG ": too many --labels (at most %d)\n", MAX_INPUTS);
+                return 2;
+            }
+            labels[n_labels++] = optarg;
+            break;
+        case O_SAVE: save_path = optarg; break;
+        case O_RESET: reset_each = 1; break;
+        case O_QUIET: quiet = 1; break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (!model_path || !out_dir || optind >= argc) {
+        fprintf(stderr, PROG ": %s\n",
+                !model_path ? "--model M is required"
+                            : !out_dir ? "--out-dir D is required" : "expected INPUTS");
+        usage(stderr);
+        return 2;
+    }
+    const int n_inputs = argc - optind;
+    char **inputs = argv + optind;
+    char msg[2048];
+    int err = 0, status = 2;
+    cbrnn_model *m = cbrnn_model_load(model_path, &err, msg, sizeof msg);
+    if (!m) {
+        fprintf(stderr, PROG ": %s\n", msg);
+        return 2;
+    }
+    cbrnn_engine *e = NULL;
+    cbrnn_model *adapted = NULL;
+    audio_in *a = NULL, *t = NULL;
+    float *xbuf = NULL, *tbuf = NULL, *sbuf = NULL;
+    struct run_out o;
+    memset(&o, 0, sizeof o);
+    struct label_events ev = {0, NULL, NULL};
+    char path[4096];
+
+    if (m->target == CBRNN_TARGET_TASK) {
+        fprintf(stderr, PROG ": %s is a sequence-task model (target task), not an audio model\n",
+                model_path);
+        goto out;
+    }
+    if (m->target == CBRNN_TARGET_MAP && n_teachers != n_inputs) {
+        fprintf(stderr, PROG ": %s is a map model: give one --teacher per input (%d inputs, %d "
+                        "teachers)\n", model_path, n_inputs, n_teachers);
+        goto out;
+    }
+    if (m->target != CBRNN_TARGET_MAP && n_teachers) {
+        fprintf(stderr, PROG ": --teacher applies to map models only (%s is not one)\n",
+                model_path);
+        goto out;
+    }
+    if (m->target == CBRNN_TARGET_CLASSIFY && n_labels != n_inputs) {
+        fprintf(stderr, PROG ": %s is a classify model: give one --labels per input (%d inputs, "
+                        "%d label files)\n", model_path, n_inputs, n_labels);
+        goto out;
+    }
+    if (m->target != CBRNN_TARGET_CLASSIFY && n_labels) {
+        fprintf(stderr, PROG ": --labels applies to classify models only (%s is not one)\n",
+                model_path);
+        goto out;
+    }
+    if (!(a = audio_in_open(inputs[0], 0, msg, sizeof msg))) {
+        fprintf(stderr, PROG ": %s\n", msg);
+        goto out;
+    }
+    const double rate = audio_in_rate(a);
+    ec.sample_rate = rate;
+    ec.record_outputs = 1;
+    /* Drained after every call: one block's frames plus slack always fit. */
+    cbrnn_feat_config fc = m->feat;
+    fc.sample_rate = rate;
+    int hop = cbrnn_feat_config_hop(&fc);
+    ec.record_capacity = block / (hop > 0 ? hop : 1) + 64;
+    e = cbrnn_engine_create(m, &ec, &err);
+    if (!e) {
+        if (err == CBRNN_ERR_RATE)
+            fprintf(stderr, PROG ": %s: sample rate %g Hz is outside %g..%g Hz\n", inputs[0],
+                    rate, CBRNN_RATE_MIN, CBRNN_RATE_MAX);
+        else
+            fprintf(stderr, PROG ": %s: cannot run this model: %s\n", model_path,
+                    cbrnn_strerror(err));
+        goto out;
+    }
+    const int O = cbrnn_engine_n_outputs(e) - 1;
+
+    if (mkdir(out_dir, 0777) && errno != EEXIST) {
+        fprintf(stderr, PROG ": %s: cannot create the folder: %s\n", out_dir, strerror(errno));
+        goto out;
+    }
+    snprintf(path, sizeof path, "%s/frames.csv", out_dir);
+    if (!(o.csv = fopen(path, "w"))) {
+        fprintf(stderr, PROG ": %s: cannot create: %s\n", path, strerror(errno));
+        goto out;
+    }
+    fputs(cbrnn_record_csv_header(), o.csv);
+    snprintf(path, sizeof path, "%s/outputs.npy", out_dir);
+    if (!(o.npy = npy_open(path, O, msg, sizeof msg))) {
+        fprintf(stderr, PROG ": %s\n", msg);
+        goto out;
+    }
+    snprintf(path, sizeof path, "%s/surprise.wav", out_dir);
+    SF_INFO si = {.samplerate = (int)lround(rate), .channels = 1,
+                  .format = SF_FORMAT_WAV | SF_FORMAT_FLOAT};
+    if (!(o.wav = sf_open(path, SFM_WRITE, &si))) {
+        fprintf(stderr, PROG ": %s: cannot create: %s\n", path, sf_strerror(NULL));
+        goto out;
+    }
+    /* No PEAK chunk: it carries a time stamp, and runs that computed the
+     * same numbers should write the same bytes. */
+    sf_command(o.wav, SFC_SET_ADD_PEAK_CHUNK, NULL, SF_FALSE);
+    o.y = calloc((size_t)O + 1, sizeof(float));
+    xbuf = malloc((size_t)block * sizeof(float));
+    tbuf = malloc((size_t)block * sizeof(float));
+    sbuf = malloc((size_t)block * sizeof(float));
+    if (!o.y || !xbuf || !tbuf || !sbuf) {
+        status = 1;
+        fprintf(stderr, PROG ": out of memory\n");
+        goto out;
+    }
+
+    double total = 0, done = 0, t0 = now_s();
+    for (int i = 0; i < n_inputs; i++)
+        total += 1; /* progress by input and position within it */
+    status = 1;
+    for (int i = 0; i < n_inputs; i++) {
+        if (i > 0) {
+            audio_in_close(a);
+            if (!(a = audio_in_open(inputs[i], rate, msg, sizeof msg))) {
+                fprintf(stderr, PROG ": %s\n", msg);
+                status = 2;
+                goto out;
+            }
+            if (reset_each) {
+                cbrnn_engine_cmd rc = {CBRNN_CMD_RESET, 0, 0};
+                cbrnn_engine_send(e, &rc);
+                cbrnn_engine_reset_stream(e);
+            }
+        }
+        if (n_teachers && !(t = audio_in_open(teachers[i], rate, msg, sizeof msg))) {
+            fprintf(stderr, PROG ": %s\n", msg);
+            status = 2;
+            goto out;
+        }
+        if (n_labels && make_label_events(&ev, labels[i], m, rate, msg, sizeof msg)) {
+            fprintf(stderr, PROG ": %s\n", msg);
+            status = 2;
+            goto out;
+        }
+        double file_len = (double)audio_in_file_frames(a) * rate / audio_in_file_rate(a);
+        long pos = 0, next_ev = 0;
+        for (;;) {
+            long n = read_full(a, xbuf, block, msg, sizeof msg);
+            if (n < 0) {
+                fprintf(stderr, PROG ": %s\n", msg);
+                goto out;
+            }
+            if (n == 0)
+                break;
+            if (t) {
+                long nt = read_full(t, tbuf, n, msg, sizeof msg);
+                if (nt < 0) {
+                    fprintf(stderr, PROG ": %s\n", msg);
+                    goto out;
+                }
+                memset(tbuf + nt, 0, (size_t)(n - nt) * sizeof(float)); /* teacher ended: silence */
+            }
+            /* Split the block where a label changes, as a MIDI event would. */
+            long off = 0;
+            while (off < n) {
+                while (next_ev < ev.n && ev.at[next_ev] <= pos + off)
+                    cbrnn_engine_set_label(e, ev.cls[next_ev++]);
+                long end = n;
+                if (next_ev < ev.n && ev.at[next_ev] < pos + n)
+                    end = ev.at[next_ev] - pos;
+                float *outs[1] = {sbuf + off};
+                cbrnn_engine_process(e, outs, 1, xbuf + off, t ? tbuf + off : NULL,
+                                     (int)(end - off));
+                off = end;
+            }
+            if (sf_writef_float(o.wav, sbuf, n) != n) {
+                fprintf(stderr, PROG ": %s/surprise.wav: write failed: %s\n", out_dir,
+                        sf_strerror(o.wav));
+                goto out;
+            }
+            if (drain(e, &o, msg, sizeof msg)) {
+                fprintf(stderr, PROG ": %s/%s\n", out_dir, msg);
+                goto out;
+            }
+            pos += n;
+            if (file_len > 0)
+                term_progress(stderr, "run", done + fmin(1.0, (double)pos / file_len), total,
+                              now_s() - t0, inputs[i]);
+        }
+        done += 1;
+        if (t) {
+            audio_in_close(t);
+            t = NULL;
+        }
+        free(ev.at);
+        free(ev.cls);
+        memset(&ev, 0, sizeof ev);
+        cbrnn_engine_set_label(e, -1);
+    }
+    term_progress(stderr, "run", total, total, now_s() - t0, "");
+    cbrnn_engine_stats st;
+    cbrnn_engine_get_stats(e, &st);
+    if (st.dropped_records) {
+        fprintf(stderr, PROG ": internal error: %lld records dropped\n",
+                (long long)st.dropped_records);
+        goto out;
+    }
+    if (npy_close(o.npy, msg, sizeof msg)) {
+        o.npy = NULL;
+        fprintf(stderr, PROG ": %s\n", msg);
+        goto out;
+    }
+    o.npy = NULL;
+    if (fclose(o.csv)) {
+        o.csv = NULL;
+        fprintf(stderr, PROG ": %s/frames.csv: write failed: %s\n", out_dir, strerror(errno));
+        goto out;
+    }
+    o.csv = NULL;
+    if (save_path) {
+        adapted = cbrnn_model_clone(cbrnn_engine_model(e), &err);
+        if (!adapted || cbrnn_engine_copy_params(e, adapted)) {
+            fprintf(stderr, PROG ": out of memory\n");
+            goto out;
+        }
+        char val[64];
+        cbrnn_model_set_meta(adapted, "adapted_from", model_path);
+        snprintf(val, sizeof val, "%lld", (long long)st.updates);
+        cbrnn_model_set_meta(adapted, "adapted_updates", val);
+        cbrnn_model_set_meta(adapted, "adapted_by", "cbrnn run");
+        if (cbrnn_model_save(adapted, save_path, msg, sizeof msg)) {
+            fprintf(stderr, PROG ": %s\n", msg);
+            goto out;
+        }
+    }
+    if (!quiet) {
+        long h = o.frames / 2;
+        printf("%s: %ld frames at %g Hz (hop %d), learning %s: mean loss %.5f (first half "
+               "%.5f, second half %.5f), persistence %.5f; %lld updates, %lld restores, %lld "
+               "frames with bad input\n",
+               PROG, o.frames, rate, cbrnn_engine_hop(e), ec.learn ? "on" : "off",
+               o.all.n_loss ? o.all.loss / (double)o.all.n_loss : NAN,
+               mean_range(o.losses, 0, h), mean_range(o.losses, h, o.frames),
+               o.all.n_pers ? o.all.pers / (double)o.all.n_pers : NAN, (long long)st.updates,
+               (long long)st.restores, (long long)st.bad_input);
+    }
+    status = 0;
+out:
+    if (o.wav && sf_close(o.wav) && status == 0) {
+        fprintf(stderr, PROG ": %s/surprise.wav: close failed\n", out_dir);
+        status = 1;
+    }
+    if (o.csv)
+        fclose(o.csv);
+    if (o.npy)
+        npy_close(o.npy, msg, sizeof msg);
+    free(o.y);
+    free(o.losses);
+    free(ev.at);
+    free(ev.cls);
+    free(xbuf);
+    free(tbuf);
+    free(sbuf);
+    if (a)
+        audio_in_close(a);
+    if (t)
+        audio_in_close(t);
+    cbrnn_model_destroy(adapted);
+    cbrnn_engine_destroy(e);
+    cbrnn_model_destroy(m);
+    return status;
+}
