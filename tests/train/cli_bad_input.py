@@ -1,0 +1,230 @@
+#!/usr/bin/python3
+"""Bad input to `cbrnn train`, `cbrnn eval` and `cbrnn info`: each case must
+exit with status 2 and a message on stderr that names the file (and line)
+and the problem, never crash (no signal, no sanitizer report).
+
+Model files: truncated, garbage, empty, corrupted header JSON, header that
+is not an object, metadata that does not match the tensors, NaN weights,
+missing. Training inputs: empty corpus, missing input, a file that is not
+audio, label files with a bad line (the message has the line number) or
+missing, a teacher of a different length, a missing teacher, bad @list and
+pairs lines, bad option values. Evaluation: a label the model does not
+know, a map model without teachers.
+
+usage: cli_bad_input.py CBRNN WORKDIR SAMPLES_DIR
+"""
+import json
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import wave
+
+import numpy as np
+
+FAILS = []
+
+
+def check(name, cmd, want_status, *want_in_stderr):
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    err = r.stderr
+    problems = []
+    if r.returncode != want_status:
+        problems.append(f"exit status {r.returncode}, expected {want_status}")
+    for w in want_in_stderr:
+        if w not in err:
+            problems.append(f"stderr lacks {w!r}")
+    if "Sanitizer" in err or "runtime error" in err:
+        problems.append("sanitizer report")
+    if problems:
+        FAILS.append(f"{name}: {'; '.join(problems)}\n    cmd: {' '.join(cmd)}\n"
+                     f"    stderr: {err.strip()[:600]}")
+        print(f"FAIL {name}")
+    else:
+        last = err.strip().splitlines()[-1] if err.strip() else ""
+        print(f"ok   {name}: {last[:150]}")
+
+
+def write_wav(path, x, rate):
+    y = np.clip(np.round(x * 32767), -32768, 32767).astype("<i2")
+    with wave.open(path, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(y.tobytes())
+
+
+def read_wav(path):
+    with wave.open(path, "rb") as w:
+        rate = w.getframerate()
+        x = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.float64) / 32768
+    return x, rate
+
+
+def split_model(b):
+    n = int.from_bytes(b[:8], "little")
+    return json.loads(b[8:8 + n]), b[8 + n:]
+
+
+def join_model(header, data):
+    h = json.dumps(header, separators=(",", ":")).encode()
+    h += b" " * (-len(h) % 8)
+    return struct.pack("<Q", len(h)) + h + data
+
+
+def main():
+    cbrnn, work, samples = sys.argv[1:4]
+    shutil.rmtree(work, ignore_errors=True)
+    os.makedirs(work)
+    j = lambda *p: os.path.join(work, *p)
+    a1 = os.path.join(samples, "voiceA_us_male_1.wav")
+    a2 = os.path.join(samples, "voiceA_us_male_2.wav")
+    tiny = ["--hidden", "8", "--cb", "16", "--warmup-steps", "2", "--steps", "2",
+            "--batch", "2", "--seq-len", "20", "-q", "--val-fraction", "0"]
+
+    # A good model to damage.
+    good = j("good.safetensors")
+    r = subprocess.run([cbrnn, "train", "-o", good, *tiny, a1], capture_output=True, text=True)
+    if r.returncode != 0:
+        sys.exit(f"FAIL: training the reference model: {r.stderr}")
+    b = open(good, "rb").read()
+    header, data = split_model(b)
+
+    def bad_model(name, content, *want):
+        p = j(name + ".safetensors")
+        with open(p, "wb") as f:
+            f.write(content)
+        check(f"info {name}", [cbrnn, "info", p], 2, p, *want)
+        check(f"eval {name}", [cbrnn, "eval", p, a2], 2, p, *want)
+
+    bad_model("truncated", b[:len(b) // 2], "outside the data section")
+    bad_model("truncated_header", b[:40], "larger than the rest of the file")
+    bad_model("empty", b"", "too short")
+    bad_model("garbage", b"this is not a model file at all, just text\n" * 4,
+              "larger than the rest of the file")
+    hb = bytearray(b)
+    hb[9] = ord("#")
+    bad_model("bad_json", bytes(hb), "not valid JSON")
+    hb = bytearray(b)
+    hb[8] = ord("[")
+    bad_model("not_object", bytes(hb), "does not start with '{'")
+    h2 = json.loads(json.dumps(header))
+    h2["__metadata__"]["n_hidden"] = "12"
+    bad_model("mismatched", join_model(h2, data),
+              "tensor cortex.rnn.weight_ih_l0: shape [8,40] but the configuration needs [12,40]")
+    h2 = json.loads(json.dumps(header))
+    h2["cerebellum.fc1.weight"]["dtype"] = "F16"
+    bad_model("dtype", join_model(h2, data), "dtype F16")
+    h2 = json.loads(json.dumps(header))
+    del h2["__metadata__"]["target"]
+    bad_model("no_target", join_model(h2, data), "missing metadata 'target'")
+    lo = header["cerebellum.fc2.bias"]["data_offsets"][0]
+    nan_data = data[:lo + 8] + struct.pack("<f", float("nan")) + data[lo + 12:]
+    bad_model("nan", join_model(header, nan_data), "tensor cerebellum.fc2.bias: element 2 is NaN")
+    check("info missing file", [cbrnn, "info", j("none.safetensors")], 2, "none.safetensors")
+    check("info a folder", [cbrnn, "info", work], 2, "not a regular file")
+
+    # Training inputs.
+    os.makedirs(j("empty_dir"))
+    check("train empty corpus", [cbrnn, "train", "-o", j("x.safetensors"), *tiny, j("empty_dir")],
+          2, "empty corpus")
+    check("train no inputs", [cbrnn, "train", "-o", j("x.safetensors"), *tiny], 2, "empty corpus")
+    check("train missing input", [cbrnn, "train", "-o", j("x.safetensors"), *tiny, j("nope.wav")],
+          2, "nope.wav", "no such file or folder")
+    with open(j("text.wav"), "w") as f:
+        f.write("not audio\n" * 100)
+    check("train not audio", [cbrnn, "train", "-o", j("x.safetensors"), *tiny, j("text.wav")],
+          2, "text.wav")
+    with open(j("list.txt"), "w") as f:
+        f.write(f"# inputs\n{os.path.abspath(a1)}\nmissing.wav\n")
+    check("train bad @list", [cbrnn, "train", "-o", j("x.safetensors"), *tiny, "@" + j("list.txt")],
+          2, "list.txt:3:", "missing.wav")
+
+    # Labels (classify).
+    os.makedirs(j("labels"))
+    with open(j("labels", "voiceA_us_male_1.txt"), "w") as f:
+        f.write("0.000000\t1.500000\tspeech\n\\\t100.0\t2000.0\n1.5\tabc\tnoise\n")
+    check("train label bad number", [cbrnn, "train", "-o", j("x.safetensors"), *tiny,
+                                     "--target", "classify", "--labels-dir", j("labels"), a1],
+          2, "voiceA_us_male_1.txt:3:", "seconds")
+    with open(j("labels", "voiceA_us_male_1.txt"), "w") as f:
+        f.write("0.0\t1.5\tspeech\n2.0 3.0 noise\n")
+    check("train label no tabs", [cbrnn, "train", "-o", j("x.safetensors"), *tiny,
+                                  "--target", "classify", "--labels-dir", j("labels"), a1],
+          2, "voiceA_us_male_1.txt:2:", "start<TAB>end<TAB>label")
+    with open(j("labels", "voiceA_us_male_1.txt"), "w") as f:
+        f.write("0.0\t1.5\tspeech\n3.0\t2.0\tnoise\n")
+    check("train label reversed", [cbrnn, "train", "-o", j("x.safetensors"), *tiny,
+                                   "--target", "classify", "--labels-dir", j("labels"), a1],
+          2, "voiceA_us_male_1.txt:2:", "reversed")
+    with open(j("labels", "voiceA_us_male_1.txt"), "w") as f:
+        f.write("0.0\t1.5\tspeech\n")
+    check("train one class", [cbrnn, "train", "-o", j("x.safetensors"), *tiny,
+                              "--target", "classify", "--labels-dir", j("labels"), a1],
+          2, "at least 2")
+    check("train label file missing", [cbrnn, "train", "-o", j("x.safetensors"), *tiny,
+                                       "--target", "classify", "--labels-dir", j("labels"), a2],
+          2, "voiceA_us_male_2.txt")
+
+    # Teachers (map).
+    x, rate = read_wav(a1)
+    os.makedirs(j("map"))
+    write_wav(j("map", "in.wav"), x, rate)
+    write_wav(j("map", "in_t.wav"), x[: len(x) - rate // 2], rate)  # 0.5 s shorter
+    check("train teacher shorter", [cbrnn, "train", "-o", j("x.safetensors"), *tiny,
+                                    "--target", "map", "--teacher-suffix", "_t", j("map")],
+          2, "in.wav", "in_t.wav", "same length")
+    write_wav(j("map", "lone.wav"), x[:rate], rate)
+    check("train teacher missing", [cbrnn, "train", "-o", j("x.safetensors"), *tiny,
+                                    "--target", "map", "--teacher-suffix", "_t",
+                                    j("map", "lone.wav")],
+          2, "lone_t.wav")
+    with open(j("pairs.txt"), "w") as f:
+        f.write("map/in.wav\tmap/in_t.wav\nmap/lone.wav map/lone_t.wav\n")
+    check("train bad pairs line", [cbrnn, "train", "-o", j("x.safetensors"), *tiny,
+                                   "--target", "map", "--pairs", j("pairs.txt")],
+          2, "pairs.txt:2:", "input<TAB>teacher")
+
+    # Options.
+    for opt, want in ((["--hidden", "0"], "--hidden"), (["--cb", "12,x"], "--cb"),
+                      (["--target", "foo"], "--target"), (["--lr", "-1"], "--lr"),
+                      (["--activation", "sigmoid"], "--activation"),
+                      (["--target", "map"], "--teacher-suffix"),
+                      (["--warmup-steps", "0", "--steps", "0"], "nothing to do"),
+                      (["--mfcc", "50"], "--mfcc")):
+        check(f"train option {' '.join(opt)}", [cbrnn, "train", "-o", j("x.safetensors"),
+                                                *tiny, *opt, a1], 2, want)
+    check("train no -o", [cbrnn, "train", a1], 2, "-o MODEL.safetensors is required")
+
+    # Evaluation against labels the model does not know.
+    with open(j("labels", "voiceA_us_male_1.txt"), "w") as f:
+        f.write("0.0\t5.0\tspeech\n5.0\t10.0\tnoise\n")
+    cls = j("cls.safetensors")
+    r = subprocess.run([cbrnn, "train", "-o", cls, *tiny, "--target", "classify",
+                        "--labels-dir", j("labels"), a1], capture_output=True, text=True)
+    if r.returncode != 0:
+        FAILS.append(f"training a classify model failed: {r.stderr}")
+    else:
+        with open(j("labels", "voiceA_us_male_1.txt"), "w") as f:
+            f.write("0.0\t5.0\tspeech\n5.0\t10.0\tmusic\n")
+        check("eval unknown label", [cbrnn, "eval", cls, a1, "--labels-dir", j("labels")], 2,
+              "voiceA_us_male_1.txt:2:", "'music' is not one of the model's classes")
+        check("eval classify without labels", [cbrnn, "eval", cls, a1], 2, "--labels-dir")
+    check("eval map options on predict model", [cbrnn, "eval", good, a1, "--teacher-suffix", "_t"],
+          2, "map models")
+    check("eval empty corpus", [cbrnn, "eval", good, j("empty_dir")], 2, "empty corpus")
+    check("eval not audio", [cbrnn, "eval", good, j("text.wav")], 2, "text.wav")
+    # A failed eval leaves no partial --outputs file behind.
+    check("eval outputs on failure", [cbrnn, "eval", good, a1, j("text.wav"), "--outputs",
+                                      j("out.npy")], 2, "text.wav")
+    if os.path.exists(j("out.npy")):
+        FAILS.append("eval left a partial --outputs file after failing")
+
+    if FAILS:
+        sys.exit("FAIL:\n" + "\n".join(FAILS))
+    print("ok: every bad input gave exit status 2 and a message")
+
+
+if __name__ == "__main__":
+    main()
