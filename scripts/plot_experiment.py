@@ -3,10 +3,13 @@
 against epoch for each variant (mean over seeds as a line, min..max over
 seeds as a band), like the paper's learning-curve figures. For --task
 speech folders it draws validation loss and skill against steps and
-against wall-clock time instead. Reads only the folder's files; writes
-only DIR/figure.png (or the path given with --out).
+against wall-clock time instead. With --levels FILE it also writes a
+Markdown table of the epochs each variant needed to first reach each level
+N (mean and range over seeds; how many seeds got there), the form of the
+paper's claim "reaches a given N in fewer epochs". Reads only the folder's
+files; writes only DIR/figure.png (or --out) and the --levels file.
 
-    /usr/bin/python3 scripts/plot_experiment.py DIR [--out FILE] [--title T]
+    /usr/bin/python3 scripts/plot_experiment.py DIR [--out FILE] [--title T] [--levels FILE]
 """
 import argparse
 import csv
@@ -68,6 +71,38 @@ def plot_tasks(folder, summary, out, title):
     fig.savefig(out, dpi=120)
 
 
+def levels_table(folder, summary, path, step=1):
+    """Epochs to first reach each N, per variant: mean [min..max] (k/n seeds)."""
+    curves = curves_by_variant(folder)
+    epochs = summary["epochs"]
+    variants = [v for v in summary["variants"] if curves.get(v)]
+    first = {}
+    top = 0
+    for v in variants:
+        runs = [[int(row["N"]) for row in r[:epochs]] for r in curves[v] if len(r) >= epochs]
+        first[v] = runs
+        top = max([top] + [max(r) for r in runs])
+    lines = ["| N | " + " | ".join(variants) + " |",
+             "|---:|" + "---:|" * len(variants)]
+    for n in range(3, top + 1, step):
+        cells = []
+        for v in variants:
+            hits = [next((i + 1 for i, x in enumerate(r) if x >= n), None) for r in first[v]]
+            got = [h for h in hits if h is not None]
+            if not got:
+                cells.append("- (0/%d)" % len(hits))
+                continue
+            txt = "%.1f [%d..%d]" % (sum(got) / len(got), min(got), max(got))
+            if len(got) < len(hits):
+                txt += " (%d/%d)" % (len(got), len(hits))
+            cells.append(txt)
+        lines.append("| %d | %s |" % (n, " | ".join(cells)))
+    with open(path, "w") as f:
+        f.write("Epochs to first reach level N: mean [min..max] over seeds; (k/n): only k of n "
+                "seeds reached it within %d epochs, mean over those.\n\n" % epochs)
+        f.write("\n".join(lines) + "\n")
+
+
 def plot_speech(folder, summary, out, title):
     curves = curves_by_variant(folder)
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
@@ -99,6 +134,7 @@ def main():
     p.add_argument("folder")
     p.add_argument("--out")
     p.add_argument("--title")
+    p.add_argument("--levels", help="also write the epochs-to-level table (Markdown) here")
     a = p.parse_args()
     spath = os.path.join(a.folder, "summary.json")
     try:
@@ -111,6 +147,8 @@ def main():
         plot_speech(a.folder, summary, out, a.title)
     else:
         plot_tasks(a.folder, summary, out, a.title)
+        if a.levels:
+            levels_table(a.folder, summary, a.levels)
 
 
 if __name__ == "__main__":
