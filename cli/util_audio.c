@@ -225,8 +225,12 @@ static int fill_mono(audio_in *a, char *msg, size_t msglen)
     if (n == 0) {
         a->eof = 1;
         /* Fewer frames than the header promised: cut short (formats the
-         * RIFF check above does not cover). */
-        if (a->info.frames != SF_COUNT_MAX && a->delivered < (int64_t)a->info.frames) {
+         * RIFF check above does not cover). Compressed streams whose
+         * length is only an estimate (Ogg, MPEG) are exempt. */
+        int major = a->info.format & SF_FORMAT_TYPEMASK;
+        int estimated = major == SF_FORMAT_OGG || major == SF_FORMAT_MPEG;
+        if (!estimated && a->info.frames != SF_COUNT_MAX &&
+            a->delivered < (int64_t)a->info.frames) {
             snprintf(msg, msglen, "%s: truncated: expected %lld frames, the file holds %lld",
                      a->path, (long long)a->info.frames, (long long)a->delivered);
             return -1;

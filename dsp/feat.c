@@ -8,7 +8,10 @@
  * Why the output cannot depend on block sizes: a frame is a function of
  * the last `win` samples only (held in a ring buffer) and of the previous
  * base frames (deltas); the same FFTW plan on the same aligned buffers
- * runs for every frame, whatever the sizes of the pushes that filled it. */
+ * runs for every frame, whatever the sizes of the pushes that filled it.
+ * The same locality means a NaN or Inf sample poisons only the frames whose
+ * window (and delta history, 4 frames) contains it; the state then heals
+ * by itself, with no reset needed. */
 #include <fftw3.h>
 #include <math.h>
 #include <stdlib.h>

@@ -151,6 +151,14 @@ def main():
         med = float(np.median(np.abs(f[:m] - g[:m])))
         check(med < 0.05, "--rate 16000 close to sox's resampling (median |diff| %.4f)" % med,
               "median |diff| %.4f" % med)
+
+        # A rate outside 8..192 kHz is refused (bad_input.py) unless the
+        # user asks for resampling into the range.
+        write_pcm16(t("r4000.wav"), 4000, x[:8000])
+        h, _ = features(cbrnn, t("r4000.wav"), t("r4000.npy"), "--rate", "16000")
+        n4 = (8000 * 4 - 400) // 160 + 1
+        check(abs(len(h) - n4) <= 1 and np.isfinite(h).all(), "4 kHz file with --rate 16000",
+              "got %s, expected about (%d, 40)" % (h.shape, n4))
     print("formats: %d failures" % failures)
     return 1 if failures else 0
 
