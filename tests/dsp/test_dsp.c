@@ -336,6 +336,37 @@ static void test_frame_timing(void **state)
     CHECK_INT("consumed up to the frame", "boundary", win, used);
     free(x);
     cbrnn_feat_destroy(f);
+
+    /* A hop longer than the window (5 ms window, 20 ms hop): the samples
+     * between windows are skipped, frames still end at t*hop + win - 1. */
+    cbrnn_feat_config c;
+    cbrnn_feat_config_default(&c, 16000);
+    c.win_ms = 5;
+    c.hop_ms = 20;
+    f = cbrnn_feat_create(&c, NULL);
+    assert_non_null(f);
+    win = cbrnn_feat_win(f);
+    hop = cbrnn_feat_hop(f);
+    CHECK_INT("win", "5 ms at 16 kHz", 80, win);
+    CHECK_INT("hop", "20 ms at 16 kHz", 320, hop);
+    n = 5L * hop;
+    x = noise(n, 8, 0.5);
+    long nb;
+    float *a = extract(f, x, n, 1, &nb);
+    CHECK_INT("frames, hop > win", "floor((L - win) / hop) + 1", (n - win) / hop + 1, nb);
+    /* Each frame depends only on its own window: recompute frame 3 alone. */
+    cbrnn_feat_reset(f);
+    long n1;
+    float *b = extract(f, x + 3L * hop, win, 1, &n1);
+    CHECK_INT("frames of one window", "hop > win", 1, n1);
+    if (memcmp(a + 3 * 40, b, 40 * sizeof *b) != 0) {
+        print_error("frame 3 with hop > win differs from its window computed alone\n");
+        fail();
+    }
+    free(a);
+    free(b);
+    free(x);
+    cbrnn_feat_destroy(f);
 }
 
 /* The plain reference: windowed direct DFT in double, the dense bank,
