@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "cbrnn/cbrnn_tasks.h"
+#include "util_experiment.h"
 #include "util_term.h"
 
 const char cmd_experiment_summary[] =
@@ -273,40 +274,41 @@ static int run_job(const opts *o, const job *j)
 static volatile sig_atomic_t interrupted = 0;
 static void on_signal(int sig) { interrupted = sig; }
 
-/* Runs every job in up to o->jobs forked workers. 0 if all succeeded. */
-static int run_all(const opts *o, job *jobs, int n_jobs)
+int experiment_run_pool(const experiment_pool *p)
 {
-    pid_t *pid = calloc((size_t)n_jobs, sizeof *pid);
+    pid_t *pid = calloc((size_t)(p->n_jobs > 0 ? p->n_jobs : 1), sizeof *pid);
     if (!pid)
         return 1;
     struct sigaction sa = {0}, old_int, old_term;
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
+    interrupted = 0;
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);
-    int next = 0, running = 0, failed = 0;
+    int next = 0, running = 0, failed = 0, done_jobs = 0;
     struct timespec ts0;
     clock_gettime(CLOCK_MONOTONIC, &ts0);
-    long total = (long)n_jobs * o->epochs;
-    int done_jobs = 0;
-    while ((next < n_jobs && !interrupted && !failed) || running > 0) {
-        while (next < n_jobs && running < o->jobs && !interrupted && !failed) {
+    int interactive = term_is_interactive(stderr);
+    while ((next < p->n_jobs && !interrupted && !failed) || running > 0) {
+        while (next < p->n_jobs && running < p->jobs && !interrupted && !failed) {
             fflush(NULL);
-            pid_t p = fork();
-            if (p < 0) {
+            pid_t c = fork();
+            if (c < 0) {
                 fprintf(stderr, "cbrnn experiment: fork: %s\n", strerror(errno));
                 failed = 1;
                 break;
             }
-            if (p == 0) {
+            if (c == 0) {
                 signal(SIGINT, SIG_DFL);
                 signal(SIGTERM, SIG_DFL);
                 /* One BLAS thread per worker: the workers are the parallelism,
                  * and 64-row products are too small to split. */
                 openblas_set_num_threads(1);
-                _exit(run_job(o, &jobs[next]));
+                int rc = p->work(p->ctx, next);
+                fflush(NULL);
+                _exit(rc);
             }
-            pid[next++] = p;
+            pid[next++] = c;
             running++;
         }
         int status;
@@ -317,36 +319,36 @@ static int run_all(const opts *o, job *jobs, int n_jobs)
             int k = 0;
             while (k < next && pid[k] != w)
                 k++;
-            if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-                if (!interrupted)
-                    fprintf(stderr, "cbrnn experiment: run %s-seed%d failed (%s %d)\n",
-                            cbrnn_variant_name(jobs[k].variant), jobs[k].seed,
+            if (k < next && (!WIFEXITED(status) || WEXITSTATUS(status) != 0)) {
+                if (!interrupted) {
+                    char name[128];
+                    p->name(p->ctx, k, name, sizeof name);
+                    fprintf(stderr, "cbrnn experiment: run %s failed (%s %d)\n", name,
                             WIFEXITED(status) ? "exit status" : "signal",
                             WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+                }
                 failed = 1;
             }
             continue;
         }
         if (w < 0 && errno != EINTR && errno != ECHILD)
             break;
-        if (term_is_interactive(stderr)) {
+        if (interactive && p->progress) {
             long done = 0;
-            for (int k = 0; k < n_jobs; k++) {
-                int r = experiment_read_curve(jobs[k].curve, NULL, o->epochs);
-                done += r > 0 ? r : 0;
-            }
+            for (int k = 0; k < p->n_jobs; k++)
+                done += p->progress(p->ctx, k);
             struct timespec ts;
             clock_gettime(CLOCK_MONOTONIC, &ts);
             char extra[64];
-            snprintf(extra, sizeof extra, "%d/%d runs", done_jobs, n_jobs);
-            term_progress(stderr, "experiment", (double)done, (double)total,
+            snprintf(extra, sizeof extra, "%d/%d runs", done_jobs, p->n_jobs);
+            term_progress(stderr, "experiment", (double)done, (double)p->total,
                           (double)(ts.tv_sec - ts0.tv_sec) + 1e-9 * (ts.tv_nsec - ts0.tv_nsec),
                           extra);
         }
         struct timespec nap = {0, 200 * 1000 * 1000};
         nanosleep(&nap, NULL);
     }
-    if (term_is_interactive(stderr))
+    if (interactive)
         fputc('\n', stderr);
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
@@ -356,6 +358,40 @@ static int run_all(const opts *o, job *jobs, int n_jobs)
         return 1;
     }
     return failed;
+}
+
+/* The paper tasks' jobs for the pool. */
+typedef struct task_ctx {
+    const opts *o;
+    job *jobs;
+} task_ctx;
+
+static int task_work(void *ctx, int k)
+{
+    task_ctx *c = ctx;
+    return run_job(c->o, &c->jobs[k]);
+}
+
+static long task_progress(void *ctx, int k)
+{
+    task_ctx *c = ctx;
+    int r = experiment_read_curve(c->jobs[k].curve, NULL, c->o->epochs);
+    return r > 0 ? r : 0;
+}
+
+static void task_name(void *ctx, int k, char *buf, size_t len)
+{
+    task_ctx *c = ctx;
+    snprintf(buf, len, "%s-seed%d", cbrnn_variant_name(c->jobs[k].variant), c->jobs[k].seed);
+}
+
+static int run_all(const opts *o, job *jobs, int n_jobs)
+{
+    task_ctx ctx = {o, jobs};
+    experiment_pool p = {.n_jobs = n_jobs, .jobs = o->jobs, .ctx = &ctx, .work = task_work,
+                         .progress = task_progress, .name = task_name,
+                         .total = (long)n_jobs * o->epochs};
+    return experiment_run_pool(&p);
 }
 
 /* ---- Summary ---- */
@@ -501,7 +537,7 @@ out:
 
 /* ---- Options ---- */
 
-static int parse_int(const char *s, int lo, int hi, int *out)
+int experiment_parse_int(const char *s, int lo, int hi, int *out)
 {
     char *end;
     errno = 0;
@@ -539,7 +575,7 @@ static int parse_variants(opts *o, const char *s)
     return 0;
 }
 
-static int make_dir(const char *path)
+int experiment_make_dir(const char *path)
 {
     if (mkdir(path, 0777) == 0 || errno == EEXIST) {
         struct stat st;
@@ -582,7 +618,7 @@ static int check_settings(const opts *o)
 /* figure.png through scripts/plot_experiment.py (matplotlib, Debian's
  * /usr/bin/python3). CBRNN_PLOT_SCRIPT overrides where the script is; by
  * default it is found beside this source file in the source tree. */
-static void make_figure(const opts *o)
+void experiment_figure(const char *out_dir)
 {
     const char *script = getenv("CBRNN_PLOT_SCRIPT");
     char def[4200];
@@ -605,7 +641,7 @@ static void make_figure(const opts *o)
     fflush(NULL);
     pid_t p = fork();
     if (p == 0) {
-        execl("/usr/bin/python3", "python3", script, o->out, (char *)NULL);
+        execl("/usr/bin/python3", "python3", script, out_dir, (char *)NULL);
         _exit(127);
     }
     int status = 0;
@@ -617,6 +653,9 @@ int cmd_experiment(int argc, char **argv)
 {
     opts o = {.task = -1, .epochs = 1000, .max_n = 0, .jobs = 0, .ckpt_every = 10,
               .figure = 1, .seeds = 4, .out = NULL, .train_steps = 100, .test_batches = 50};
+    for (int i = 1; i + 1 < argc; i++)
+        if (!strcmp(argv[i], "--task") && !strcmp(argv[i + 1], "speech"))
+            return experiment_speech(argc, argv);
     parse_variants(&o, "cbrnn,rnn,frozen,interleaved");
     static const struct option lo[] = {
         {"task", required_argument, 0, 't'},      {"variants", required_argument, 0, 'v'},
@@ -643,43 +682,43 @@ int cmd_experiment(int argc, char **argv)
                 return 2;
             break;
         case 's':
-            if (parse_int(optarg, 1, MAX_SEEDS, &o.seeds)) {
+            if (experiment_parse_int(optarg, 1, MAX_SEEDS, &o.seeds)) {
                 fprintf(stderr, "cbrnn experiment: --seeds '%s': expected 1..%d\n", optarg, MAX_SEEDS);
                 return 2;
             }
             break;
         case 'e':
-            if (parse_int(optarg, 1, 1000000, &o.epochs)) {
+            if (experiment_parse_int(optarg, 1, 1000000, &o.epochs)) {
                 fprintf(stderr, "cbrnn experiment: --epochs '%s': expected 1..1000000\n", optarg);
                 return 2;
             }
             break;
         case 'n':
-            if (parse_int(optarg, 2, 100000, &o.max_n)) {
+            if (experiment_parse_int(optarg, 2, 100000, &o.max_n)) {
                 fprintf(stderr, "cbrnn experiment: --max-n '%s': expected 2..100000\n", optarg);
                 return 2;
             }
             break;
         case 'j':
-            if (parse_int(optarg, 1, 1024, &o.jobs)) {
+            if (experiment_parse_int(optarg, 1, 1024, &o.jobs)) {
                 fprintf(stderr, "cbrnn experiment: --jobs '%s': expected 1..1024\n", optarg);
                 return 2;
             }
             break;
         case 'k':
-            if (parse_int(optarg, 1, 1000000, &o.ckpt_every)) {
+            if (experiment_parse_int(optarg, 1, 1000000, &o.ckpt_every)) {
                 fprintf(stderr, "cbrnn experiment: --checkpoint-every '%s': expected >= 1\n", optarg);
                 return 2;
             }
             break;
         case 'S':
-            if (parse_int(optarg, 1, 100000, &o.train_steps)) {
+            if (experiment_parse_int(optarg, 1, 100000, &o.train_steps)) {
                 fprintf(stderr, "cbrnn experiment: --train-steps '%s': expected 1..100000\n", optarg);
                 return 2;
             }
             break;
         case 'T':
-            if (parse_int(optarg, 1, 100000, &o.test_batches)) {
+            if (experiment_parse_int(optarg, 1, 100000, &o.test_batches)) {
                 fprintf(stderr, "cbrnn experiment: --test-batches '%s': expected 1..100000\n", optarg);
                 return 2;
             }
@@ -703,7 +742,7 @@ int cmd_experiment(int argc, char **argv)
         o.jobs = n > 0 ? (int)n : 1;
     }
     char path[4200];
-    if (make_dir(o.out)) {
+    if (experiment_make_dir(o.out)) {
         fprintf(stderr, "cbrnn experiment: --out-dir %s: cannot create: %s\n", o.out, strerror(errno));
         return 2;
     }
@@ -711,9 +750,9 @@ int cmd_experiment(int argc, char **argv)
     if (rc)
         return rc;
     snprintf(path, sizeof path, "%s/curves", o.out);
-    int bad = make_dir(path);
+    int bad = experiment_make_dir(path);
     snprintf(path, sizeof path, "%s/checkpoints", o.out);
-    bad = bad || make_dir(path);
+    bad = bad || experiment_make_dir(path);
     if (bad) {
         fprintf(stderr, "cbrnn experiment: %s: cannot create: %s\n", path, strerror(errno));
         return 1;
@@ -737,7 +776,7 @@ int cmd_experiment(int argc, char **argv)
     if (!rc)
         rc = write_summary(&o, jobs, n_jobs);
     if (!rc && o.figure)
-        make_figure(&o);
+        experiment_figure(o.out);
     if (!rc) {
         snprintf(path, sizeof path, "%s/summary.md", o.out);
         FILE *f = fopen(path, "r");

@@ -26,7 +26,7 @@ import numpy as np  # noqa: E402
 
 COLORS = {"cbrnn": "#1f77b4", "rnn": "#d62728", "frozen": "#2ca02c", "interleaved": "#9467bd",
           "cbrnn-full": "#17becf", "reservoir": "#7f7f7f"}
-LABELS = {"cbrnn": "CB-RNN", "rnn": "RNN (param-matched)", "frozen": "CB-RNN, frozen core",
+LABELS = {"cbrnn": "CB-RNN", "cbrnn@speech": "CB-RNN, warm-up then frozen cortex", "rnn": "RNN (param-matched)", "frozen": "CB-RNN, frozen core",
           "interleaved": "CB-RNN, interleaved core", "cbrnn-full": "CB-RNN, all trained",
           "reservoir": "reservoir + CB"}
 
@@ -106,6 +106,7 @@ def levels_table(folder, summary, path, step=1):
 def plot_speech(folder, summary, out, title):
     curves = curves_by_variant(folder)
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    low, high = [], []
     for variant, runs in curves.items():
         c = COLORS.get(variant)
         for i, r in enumerate(runs):
@@ -114,7 +115,10 @@ def plot_speech(folder, summary, out, title):
             steps = np.array([float(row["step"]) for row in r])
             wall = np.array([float(row["wall_s"]) for row in r])
             skill = np.array([float(row["val_skill"]) for row in r])
-            lab = LABELS.get(variant, variant) if i == 0 else None
+            lab = LABELS.get(variant + "@speech", LABELS.get(variant, variant)) if i == 0 else None
+            if len(skill) > 1:  # the untrained model's skill would squash the axis
+                low.append(skill[1:].min())
+                high.append(skill.max())
             axes[0].plot(steps, skill, color=c, lw=1.3, label=lab)
             axes[1].plot(wall, skill, color=c, lw=1.3, label=lab)
     axes[0].set_xlabel("training step")
@@ -122,6 +126,10 @@ def plot_speech(folder, summary, out, title):
     for ax in axes:
         ax.set_ylabel("validation skill (1 - MSE / persistence MSE)")
         ax.grid(alpha=0.3)
+    if low:
+        pad = 0.05 * (max(high) - min(low) + 1e-9)
+        for ax in axes:
+            ax.set_ylim(min(low) - pad, max(high) + pad)
     axes[0].legend(fontsize=8)
     fig.suptitle(title or "next-frame prediction on %s" % summary.get("corpus", "speech"))
     fig.tight_layout()
