@@ -78,7 +78,7 @@ static void print_text(const char *path, const cbrnn_model *m)
     if (m->n_meta) {
         printf("provenance:\n");
         for (int i = 0; i < m->n_meta; i++)
-            printf("  %-22s %s\n", m->meta_key[i], m->meta_val[i]);
+            printf("  %-26s %s\n", m->meta_key[i], m->meta_val[i]);
     }
 }
 
