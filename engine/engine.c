@@ -414,6 +414,18 @@ int cbrnn_engine_copy_params(const cbrnn_engine *e, cbrnn_model *dst)
     return 0;
 }
 
+int cbrnn_engine_set_params(cbrnn_engine *e, const cbrnn_model *src)
+{
+    if (!e || !same_layout(e, src))
+        return CBRNN_ERR_SHAPE;
+    memcpy(e->m->params, src->params, e->m->n_params * sizeof(float));
+    memcpy(e->good, e->m->params + e->head_off, e->head_n * sizeof(float));
+    memset(e->vel, 0, e->head_n * sizeof(float));
+    memset(e->grad, 0, e->head_n * sizeof(float));
+    e->since_good = 0;
+    return 0;
+}
+
 const cbrnn_model *cbrnn_engine_model(const cbrnn_engine *e)
 {
     return e ? e->loaded : NULL;

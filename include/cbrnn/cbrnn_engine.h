@@ -177,6 +177,12 @@ CBRNN_API int cbrnn_engine_take_snapshot(cbrnn_engine *e, cbrnn_model *dst, int 
  * stopped). 0 or CBRNN_ERR_SHAPE. */
 CBRNN_API int cbrnn_engine_copy_params(const cbrnn_engine *e, cbrnn_model *dst);
 
+/* Replaces the current parameters with src's (same configuration), e.g.
+ * to carry adapted weights into an engine made for a new sample rate; the
+ * loaded weights (reset target, decay anchor) stay. Momentum is zeroed.
+ * Only while process() cannot run. 0 or CBRNN_ERR_SHAPE. */
+CBRNN_API int cbrnn_engine_set_params(cbrnn_engine *e, const cbrnn_model *src);
+
 /* The model as loaded (weights before any learning; never changes). */
 CBRNN_API const cbrnn_model *cbrnn_engine_model(const cbrnn_engine *e);
 

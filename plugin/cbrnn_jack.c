@@ -1,0 +1,1117 @@
+/* cbrnn_jack.c: `cbrnn-jack`, the JACK host of the real-time engine: an
+ * audio input (and a teacher input for map models, a MIDI label input for
+ * classify models), the surprise and N prediction/posterior outputs, and
+ * the cerebellum learning online inside the process callback.
+ *
+ * Threads:
+ *   - JACK's process thread: cbrnn_engine_process on the port buffers,
+ *     the input copied into a ring for --record. It never allocates,
+ *     locks, prints or waits; everything it touches is made beforehand.
+ *   - the main (control) thread: OSC (liblo, polled), signals (blocked in
+ *     every thread and fetched with sigtimedwait, so no handler runs
+ *     anywhere), commands to the engine, snapshots out of it and every
+ *     save (cbrnn_model_save is atomic: temporary file, fsync, rename),
+ *     autosave and status reports;
+ *   - a log thread draining the engine's per-frame records into --log;
+ *   - a disk thread writing --record from its ring.
+ * Only the main thread talks to the user. Exit status: 0 after
+ * SIGINT/SIGTERM (model saved), 1 when the JACK server went away or a
+ * failure while working (model saved when possible), 2 bad options or
+ * input. */
+#include <errno.h>
+#include <getopt.h>
+#include <jack/jack.h>
+#include <jack/midiport.h>
+#include <jack/ringbuffer.h>
+#include <limits.h>
+#include <lo/lo.h>
+#include <math.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sndfile.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cbrnn/cbrnn_engine.h"
+#include "cbrnn/cbrnn_model.h"
+
+#define PROG "cbrnn-jack"
+#define MAX_OUT 128      /* prediction/posterior ports at most */
+#define MAX_CONNECT 16
+#define MAX_PENDING 16   /* snapshot requests in flight */
+/* --record ring: 2^21 floats = 8 MiB, 43 s at 48 kHz; the disk thread
+ * empties it every 20 ms, so it only fills if the disk stalls that long. */
+#define REC_RING_FLOATS (1u << 21)
+/* Control loop period: how soon signals, OSC and snapshots are noticed. */
+#define POLL_MS 20
+/* Frames in the "mean recent loss" of /cbrnn/status: one second at a
+ * 10 ms hop. */
+#define RECENT 100
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+"usage: cbrnn-jack [options]\n"
+"\n"
+"A JACK client running a cortico-cerebellar network on its input: log-mel\n"
+"features every 10 ms, a frozen recurrent cortex, and a cerebellum that\n"
+"keeps learning online (with --learn) inside the audio callback.\n"
+"\n"
+"Ports: audio in 'input' (+ 'teacher' for map models, MIDI in 'labels' for\n"
+"classify models: a held note N is class N - label base); audio out\n"
+"'surprise' (the loss over its running mean, held over each 10 ms frame)\n"
+"and out_1..out_N (predictions in normalised feature units, or class\n"
+"posteriors).\n"
+"\n"
+"  --model M           model file (default: samples/default.safetensors of\n"
+"                      this build, or share/cbrnn/default.safetensors of the\n"
+"                      installation)\n"
+"  --name NAME         JACK client name (default cbrnn)\n"
+"  --outputs N         prediction/posterior ports (default: all classes of a\n"
+"                      classify model, 4 otherwise; 0 for none)\n"
+"  --connect-input P   connect P to our input (repeatable); nothing is\n"
+"                      connected unless asked\n"
+"  --connect-output P  connect our outputs in order (surprise, out_1, ...)\n"
+"                      to P (repeatable)\n"
+"  --learn / --no-learn  online learning on or off at start (default off)\n"
+"  --lr X              learning rate (default 1e-3); --momentum X (0.9);\n"
+"                      --decay X (0): pull toward the loaded weights\n"
+"  --bptt K            loop wiring: truncated BPTT window (default 4)\n"
+"  --label-base NOTE   classify: MIDI note of class 0 (default 60)\n"
+"  --log FILE.csv      per-frame log: frame,time,loss,persistence_loss,\n"
+"                      surprise,learning,lr,marker,label,flags (as 'cbrnn\n"
+"                      run' writes); marker names go to FILE.csv.markers\n"
+"  --record FILE.wav   the exact input samples the engine got (float WAV):\n"
+"                      'cbrnn run' on it reproduces this run's numbers\n"
+"  --save PATH         where the adapted model goes: on exit, on SIGUSR1,\n"
+"                      every --autosave SEC seconds, and when the server\n"
+"                      shuts down\n"
+"  --autosave SEC      save to --save every SEC seconds\n"
+"  --report SEC        print the mean loss every SEC seconds\n"
+"  --osc PORT          OSC control on UDP PORT:\n"
+"                        /cbrnn/learn i   learning off (0) / on (1)\n"
+"                        /cbrnn/lr f      learning rate\n"
+"                        /cbrnn/reset     cerebellum back to the loaded model\n"
+"                        /cbrnn/save s    save the adapted model to path s\n"
+"                        /cbrnn/mark s    put a marker on the next frame\n"
+"                        /cbrnn/status    reply /cbrnn/status h f h h: frames,\n"
+"                                         mean loss of the last second, xruns,\n"
+"                                         dropped records; with an int PORT\n"
+"                                         argument the reply goes to that port\n"
+"                                         of the sender's host (for oscdump)\n"
+"  --quiet             only errors on stderr\n"
+"\n"
+"Signals: SIGINT/SIGTERM save (to --save) and exit 0; SIGUSR1 saves now.\n"
+"Exit status: 0 stopped by a signal; 1 the JACK server went away or a\n"
+"failure while working; 2 bad options or input.\n");
+}
+
+/* ---------------- state shared across threads ---------------- */
+
+struct host {
+    jack_client_t *client;
+    jack_port_t *in, *teacher, *midi;
+    jack_port_t *out[1 + MAX_OUT];
+    int n_out; /* audio outputs including surprise */
+    _Atomic(cbrnn_engine *) engine;
+    atomic_int paused;     /* 1: the process callback leaves the engine alone */
+    atomic_int in_process; /* 1 while the process callback runs */
+    atomic_llong xruns, samples, rec_dropped;
+    atomic_int bufsize, rate_changed, shutdown;
+    char shutdown_reason[512];
+    jack_ringbuffer_t *rec_rb;
+    atomic_int rec_on;     /* 0 after a rate change: a WAV has one rate */
+    int label_base, held_note;
+
+    /* non-RT: log thread vs control thread */
+    pthread_mutex_t mu;
+    FILE *log;
+    long report_frames, report_n;
+    double report_loss, report_pers;
+    float recent[RECENT];
+    int recent_n, recent_pos;
+    int64_t last_frame;
+    atomic_int stop_log, stop_disk;
+    SNDFILE *rec;
+    const char *rec_path;
+    long rec_written;
+    int rec_failed;
+};
+
+static struct host H;
+
+/* A signal that reaches a thread which unblocked it (libjack's own threads
+ * may) lands here instead of killing the process; the control loop reads
+ * these flags along with the signals it fetches itself. */
+static volatile sig_atomic_t sig_stop, sig_usr1;
+
+static void on_signal(int sig)
+{
+    if (sig == SIGUSR1)
+        sig_usr1 = 1;
+    else
+        sig_stop = sig;
+}
+
+/* ---------------- JACK callbacks ---------------- */
+
+static void silence(float *const *outs, int n_out, jack_nframes_t n)
+{
+    for (int i = 0; i < n_out; i++)
+        memset(outs[i], 0, n * sizeof(float));
+}
+
+/* MIDI note on = that class while held (the last note pressed wins). */
+static void midi_event(cbrnn_engine *e, const jack_midi_event_t *ev)
+{
+    if (ev->size < 3)
+        return;
+    unsigned st = ev->buffer[0] & 0xF0u, note = ev->buffer[1], vel = ev->buffer[2];
+    if (st == 0x90 && vel > 0) {
+        H.held_note = (int)note;
+        cbrnn_engine_set_label(e, (int)note - H.label_base);
+    } else if ((st == 0x80 || (st == 0x90 && vel == 0)) && (int)note == H.held_note) {
+        H.held_note = -1;
+        cbrnn_engine_set_label(e, -1);
+    }
+}
+
+static int on_process(jack_nframes_t n, void *arg)
+{
+    (void)arg;
+    atomic_store(&H.in_process, 1);
+    float *outs[1 + MAX_OUT];
+    for (int i = 0; i < H.n_out; i++)
+        outs[i] = jack_port_get_buffer(H.out[i], n);
+    const float *in = jack_port_get_buffer(H.in, n);
+    const float *teacher = H.teacher ? jack_port_get_buffer(H.teacher, n) : NULL;
+    cbrnn_engine *e = atomic_load(&H.engine);
+    if (atomic_load(&H.paused) || !e) {
+        silence(outs, H.n_out, n);
+        atomic_store(&H.in_process, 0);
+        return 0;
+    }
+    if (H.rec_rb && atomic_load_explicit(&H.rec_on, memory_order_relaxed)) {
+        size_t bytes = (size_t)n * sizeof(float);
+        if (jack_ringbuffer_write_space(H.rec_rb) >= bytes)
+            jack_ringbuffer_write(H.rec_rb, (const char *)in, bytes);
+        else
+            atomic_fetch_add_explicit(&H.rec_dropped, n, memory_order_relaxed);
+    }
+    if (H.midi) {
+        /* Split the block at each MIDI event so labels change on their
+         * sample (the engine takes any block size). */
+        void *mb = jack_port_get_buffer(H.midi, n);
+        uint32_t ne = jack_midi_get_event_count(mb);
+        jack_nframes_t pos = 0;
+        float *o2[1 + MAX_OUT];
+        for (uint32_t i = 0; i <= ne; i++) {
+            jack_midi_event_t ev;
+            jack_nframes_t at = n;
+            if (i < ne) {
+                if (jack_midi_event_get(&ev, mb, i))
+                    continue;
+                at = ev.time < n ? ev.time : n;
+            }
+            if (at > pos) {
+                for (int k = 0; k < H.n_out; k++)
+                    o2[k] = outs[k] + pos;
+                cbrnn_engine_process(e, o2, H.n_out, in + pos, teacher ? teacher + pos : NULL,
+                                     (int)(at - pos));
+                pos = at;
+            }
+            if (i < ne)
+                midi_event(e, &ev);
+        }
+    } else {
+        cbrnn_engine_process(e, outs, H.n_out, in, teacher, (int)n);
+    }
+    atomic_fetch_add_explicit(&H.samples, n, memory_order_relaxed);
+    atomic_store(&H.in_process, 0);
+    return 0;
+}
+
+static int on_xrun(void *arg)
+{
+    (void)arg;
+    atomic_fetch_add_explicit(&H.xruns, 1, memory_order_relaxed);
+    return 0;
+}
+
+static int on_bufsize(jack_nframes_t n, void *arg)
+{
+    (void)arg;
+    /* Nothing to reallocate: the engine takes blocks of any size and
+     * writes straight into JACK's port buffers. */
+    atomic_store(&H.bufsize, (int)n);
+    return 0;
+}
+
+static int on_rate(jack_nframes_t rate, void *arg)
+{
+    (void)arg;
+    cbrnn_engine *e = atomic_load(&H.engine);
+    if (e && (double)rate != cbrnn_engine_rate(e))
+        atomic_store(&H.rate_changed, (int)rate);
+    return 0;
+}
+
+/* Our outputs lag our input by the engine's latency (the centre of a
+ * frame's window to the first output sample carrying its value). */
+static void on_latency(jack_latency_callback_mode_t mode, void *arg)
+{
+    (void)arg;
+    cbrnn_engine *e = atomic_load(&H.engine);
+    jack_nframes_t lat = e ? (jack_nframes_t)cbrnn_engine_latency(e) : 0;
+    jack_latency_range_t r;
+    if (mode == JackCaptureLatency) {
+        jack_port_get_latency_range(H.in, JackCaptureLatency, &r);
+        r.min += lat;
+        r.max += lat;
+        for (int i = 0; i < H.n_out; i++)
+            jack_port_set_latency_range(H.out[i], JackCaptureLatency, &r);
+    } else {
+        jack_latency_range_t all = {UINT32_MAX, 0};
+        for (int i = 0; i < H.n_out; i++) {
+            jack_port_get_latency_range(H.out[i], JackPlaybackLatency, &r);
+            if (r.min < all.min)
+                all.min = r.min;
+            if (r.max > all.max)
+                all.max = r.max;
+        }
+        if (all.min > all.max)
+            all.min = all.max = 0;
+        all.min += lat;
+        all.max += lat;
+        jack_port_set_latency_range(H.in, JackPlaybackLatency, &all);
+        if (H.teacher)
+            jack_port_set_latency_range(H.teacher, JackPlaybackLatency, &all);
+    }
+}
+
+static void on_shutdown(jack_status_t code, const char *reason, void *arg)
+{
+    (void)arg;
+    snprintf(H.shutdown_reason, sizeof H.shutdown_reason, "%s (status 0x%x)",
+             reason && *reason ? reason : "no reason given", (unsigned)code);
+    atomic_store(&H.shutdown, 1);
+}
+
+/* ---------------- log and disk threads ---------------- */
+
+/* Drains records of e into the log and the report sums. Caller holds H.mu. */
+static void drain_records(cbrnn_engine *e)
+{
+    cbrnn_record r;
+    char line[512];
+    while (cbrnn_engine_read_record(e, &r, NULL)) {
+        if (H.log) {
+            int n = cbrnn_record_csv_row(line, sizeof line, &r);
+            fwrite(line, 1, (size_t)n, H.log);
+        }
+        H.last_frame = r.frame;
+        H.report_frames++;
+        if (isfinite(r.loss)) {
+            H.report_loss += r.loss;
+            H.report_n++;
+            H.recent[H.recent_pos] = r.loss;
+            H.recent_pos = (H.recent_pos + 1) % RECENT;
+            if (H.recent_n < RECENT)
+                H.recent_n++;
+        }
+        if (isfinite(r.persistence_loss))
+            H.report_pers += r.persistence_loss;
+    }
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static void *log_main(void *arg)
+{
+    (void)arg;
+    int ticks = 0;
+    for (;;) {
+        int stop = atomic_load(&H.stop_log);
+        pthread_mutex_lock(&H.mu);
+        cbrnn_engine *e = atomic_load(&H.engine);
+        if (e)
+            drain_records(e);
+        /* flushed every ~0.2 s so that `tail -f` and the demo see it live */
+        if (H.log && (stop || ++ticks % 10 == 0))
+            fflush(H.log);
+        pthread_mutex_unlock(&H.mu);
+        if (stop)
+            return NULL;
+        sleep_ms(POLL_MS);
+    }
+}
+
+static void *disk_main(void *arg)
+{
+    (void)arg;
+    float buf[4096];
+    for (;;) {
+        int stop = atomic_load(&H.stop_disk);
+        size_t avail;
+        while ((avail = jack_ringbuffer_read_space(H.rec_rb)) >= sizeof(float)) {
+            size_t want = avail / sizeof(float);
+            if (want > 4096)
+                want = 4096;
+            jack_ringbuffer_read(H.rec_rb, (char *)buf, want * sizeof(float));
+            if (!H.rec_failed && sf_writef_float(H.rec, buf, (sf_count_t)want) != (sf_count_t)want)
+                H.rec_failed = 1;
+            H.rec_written += (long)want;
+        }
+        if (stop)
+            return NULL;
+        sleep_ms(POLL_MS);
+    }
+}
+
+/* ---------------- saving (control thread only) ---------------- */
+
+struct pending {
+    int id;
+    char path[PATH_MAX];
+    const char *why;
+};
+
+struct control {
+    const char *model_path;
+    const char *save_path;
+    cbrnn_model *scratch; /* a model of the engine's layout the saves write from */
+    struct pending pend[MAX_PENDING];
+    int n_pend, next_id;
+    int quiet;
+    FILE *markers;
+    int next_marker;
+    double t0;
+    int learn;
+};
+
+static struct control C;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int save_scratch(const char *path, int64_t frame, const char *why)
+{
+    char msg[1024], val[64];
+    cbrnn_model_set_meta(C.scratch, "adapted_by", "cbrnn-jack");
+    cbrnn_model_set_meta(C.scratch, "adapted_from", C.model_path);
+    snprintf(val, sizeof val, "%lld", (long long)frame);
+    cbrnn_model_set_meta(C.scratch, "adapted_frames", val);
+    if (cbrnn_model_save(C.scratch, path, msg, sizeof msg)) {
+        fprintf(stderr, PROG ": %s\n", msg);
+        return -1;
+    }
+    if (!C.quiet)
+        fprintf(stderr, PROG ": saved %s (%s, after %lld frames)\n", path, why, (long long)frame);
+    return 0;
+}
+
+/* Asks the audio thread for a snapshot to be saved to path. */
+static void request_save(const char *path, const char *why)
+{
+    cbrnn_engine *e = atomic_load(&H.engine);
+    if (!path || !e)
+        return;
+    if (C.n_pend == MAX_PENDING) {
+        fprintf(stderr, PROG ": too many saves in flight; %s not saved\n", path);
+        return;
+    }
+    struct pending *p = &C.pend[C.n_pend];
+    p->id = C.next_id++;
+    snprintf(p->path, sizeof p->path, "%s", path);
+    p->why = why;
+    cbrnn_engine_cmd c = {CBRNN_CMD_SNAPSHOT, p->id, 0};
+    if (cbrnn_engine_send(e, &c)) {
+        fprintf(stderr, PROG ": command queue full; %s not saved\n", path);
+        return;
+    }
+    C.n_pend++;
+}
+
+/* Saves every snapshot the audio thread has handed over. */
+static void collect_snapshots(void)
+{
+    cbrnn_engine *e = atomic_load(&H.engine);
+    int id;
+    int64_t frame;
+    while (e && cbrnn_engine_take_snapshot(e, C.scratch, &id, &frame) == 1) {
+        for (int i = 0; i < C.n_pend; i++)
+            if (C.pend[i].id == id) {
+                save_scratch(C.pend[i].path, frame, C.pend[i].why);
+                C.pend[i] = C.pend[--C.n_pend];
+                break;
+            }
+    }
+}
+
+/* Direct save once the audio thread can no longer run the engine. */
+static int save_now(const char *why)
+{
+    cbrnn_engine *e = atomic_load(&H.engine);
+    if (!C.save_path || !e)
+        return 0;
+    /* A callback still inside the engine finishes within a period; after a
+     * server crash it may never clear the flag, so wait at most a second. */
+    for (int i = 0; i < 1000 && atomic_load(&H.in_process); i++)
+        sleep_ms(1);
+    cbrnn_engine_copy_params(e, C.scratch);
+    cbrnn_engine_stats st;
+    cbrnn_engine_get_stats(e, &st);
+    return save_scratch(C.save_path, st.frames, why);
+}
+
+/* ---------------- OSC (control thread) ---------------- */
+
+static void send_cmd(int kind, int i, float f, const char *what)
+{
+    cbrnn_engine *e = atomic_load(&H.engine);
+    cbrnn_engine_cmd c = {kind, i, f};
+    int rc = e ? cbrnn_engine_send(e, &c) : CBRNN_ERR_ARG;
+    if (rc)
+        fprintf(stderr, PROG ": %s: %s\n", what, cbrnn_strerror(rc));
+}
+
+static int osc_learn(const char *path, const char *types, lo_arg **argv, int argc,
+                     lo_message m, void *u)
+{
+    send_cmd(CBRNN_CMD_LEARN, argv[0]->i != 0, 0, "/cbrnn/learn");
+    if (!C.quiet)
+        fprintf(stderr, PROG ": learning %s\n", argv[0]->i ? "on" : "off");
+    return 0;
+}
+
+static int osc_lr(const char *path, const char *types, lo_arg **argv, int argc, lo_message m,
+                  void *u)
+{
+    send_cmd(CBRNN_CMD_LR, 0, argv[0]->f, "/cbrnn/lr");
+    return 0;
+}
+
+static int osc_reset(const char *path, const char *types, lo_arg **argv, int argc, lo_message m,
+                     void *u)
+{
+    send_cmd(CBRNN_CMD_RESET, 0, 0, "/cbrnn/reset");
+    return 0;
+}
+
+static int osc_save(const char *path, const char *types, lo_arg **argv, int argc, lo_message m,
+                    void *u)
+{
+    request_save(&argv[0]->s, "/cbrnn/save");
+    return 0;
+}
+
+static int osc_mark(const char *path, const char *types, lo_arg **argv, int argc, lo_message m,
+                    void *u)
+{
+    int id = C.next_marker++;
+    send_cmd(CBRNN_CMD_MARK, id, 0, "/cbrnn/mark");
+    if (C.markers) {
+        fprintf(C.markers, "%d,", id);
+        /* a CSV field: quote the name, doubling quotes */
+        fputc('"', C.markers);
+        for (const char *s = &argv[0]->s; *s; s++) {
+            if (*s == '"')
+                fputc('"', C.markers);
+            fputc(*s, C.markers);
+        }
+        fprintf(C.markers, "\",%.3f\n", now_s() - C.t0);
+        fflush(C.markers);
+    }
+    if (!C.quiet)
+        fprintf(stderr, PROG ": marker %d = '%s'\n", id, &argv[0]->s);
+    return 0;
+}
+
+static int osc_status(const char *path, const char *types, lo_arg **argv, int argc,
+                      lo_message m, void *u)
+{
+    lo_server s = u;
+    cbrnn_engine *e = atomic_load(&H.engine);
+    cbrnn_engine_stats st = {0};
+    if (e)
+        cbrnn_engine_get_stats(e, &st);
+    pthread_mutex_lock(&H.mu);
+    double sum = 0;
+    for (int i = 0; i < H.recent_n; i++)
+        sum += H.recent[i];
+    float recent = H.recent_n ? (float)(sum / H.recent_n) : NAN;
+    pthread_mutex_unlock(&H.mu);
+    lo_address src = lo_message_get_source(m), to = src;
+    if (argc == 1) { /* "/cbrnn/status i PORT": reply to PORT on the sender's host */
+        char port[16];
+        snprintf(port, sizeof port, "%d", argv[0]->i);
+        to = lo_address_new(lo_address_get_hostname(src), port);
+    }
+    if (to)
+        lo_send_from(to, s, LO_TT_IMMEDIATE, "/cbrnn/status", "hfhh", (int64_t)st.frames, recent,
+                     (int64_t)atomic_load(&H.xruns), (int64_t)st.dropped_records);
+    if (to && to != src)
+        lo_address_free(to);
+    return 0;
+}
+
+static void osc_error(int num, const char *msg, const char *where)
+{
+    fprintf(stderr, PROG ": OSC error %d: %s%s%s\n", num, msg ? msg : "", where ? " at " : "",
+            where ? where : "");
+}
+
+/* ---------------- setup helpers ---------------- */
+
+static int file_exists(const char *p)
+{
+    struct stat sb;
+    return stat(p, &sb) == 0 && S_ISREG(sb.st_mode);
+}
+
+/* The default model: next to an installed binary (../share/cbrnn), the
+ * install prefix chosen at build time, or this build's source tree. */
+static const char *default_model(char *buf, size_t len)
+{
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = 0;
+        char *slash = strrchr(exe, '/');
+        if (slash) {
+            *slash = 0;
+            static const char rel[] = "/../share/cbrnn/default.safetensors";
+            if (strlen(exe) + sizeof rel <= len) {
+                memcpy(buf, exe, strlen(exe));
+                memcpy(buf + strlen(exe), rel, sizeof rel);
+                if (file_exists(buf))
+                    return buf;
+            }
+        }
+    }
+    snprintf(buf, len, "%s", CBRNN_DATADIR "/default.safetensors");
+    if (file_exists(buf))
+        return buf;
+    snprintf(buf, len, "%s", CBRNN_SOURCE_SAMPLES "/default.safetensors");
+    return buf;
+}
+
+static int parse_float(const char *s, double lo, double hi, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !isfinite(v) || v < lo || v > hi)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* A new engine for a new server rate, carrying the adapted weights over. */
+static int rebuild_engine(int rate, const cbrnn_engine_config *base)
+{
+    cbrnn_engine *old = atomic_load(&H.engine);
+    atomic_store(&H.paused, 1);
+    while (atomic_load(&H.in_process))
+        sleep_ms(1);
+    pthread_mutex_lock(&H.mu);
+    drain_records(old);
+    cbrnn_engine_copy_params(old, C.scratch);
+    cbrnn_engine_config c = *base;
+    c.sample_rate = rate;
+    int err;
+    cbrnn_engine *e = cbrnn_engine_create(cbrnn_engine_model(old), &c, &err);
+    if (!e) {
+        pthread_mutex_unlock(&H.mu);
+        fprintf(stderr, PROG ": the server's rate changed to %d Hz and the model cannot run at "
+                        "it (%s); the outputs stay silent\n", rate, cbrnn_strerror(err));
+        return -1;
+    }
+    cbrnn_engine_set_params(e, C.scratch);
+    atomic_store(&H.engine, e);
+    cbrnn_engine_destroy(old);
+    pthread_mutex_unlock(&H.mu);
+    atomic_store(&H.paused, 0);
+    fprintf(stderr, PROG ": the server's sample rate is now %d Hz: features follow it "
+                    "(frames count from 0 again%s)\n", rate,
+            H.rec ? "; --record stopped: its rate no longer holds" : "");
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    enum { O_MODEL = 256, O_NAME, O_OUTPUTS, O_CIN, O_COUT, O_LEARN, O_NOLEARN, O_LR, O_MOM,
+           O_DECAY, O_BPTT, O_BASE, O_LOG, O_RECORD, O_SAVE, O_AUTOSAVE, O_REPORT, O_OSC,
+           O_QUIET };
+    static const struct option lo[] = {
+        {"model", required_argument, NULL, O_MODEL},
+        {"name", required_argument, NULL, O_NAME},
+        {"outputs", required_argument, NULL, O_OUTPUTS},
+        {"connect-input", required_argument, NULL, O_CIN},
+        {"connect-output", required_argument, NULL, O_COUT},
+        {"learn", no_argument, NULL, O_LEARN},
+        {"no-learn", no_argument, NULL, O_NOLEARN},
+        {"lr", required_argument, NULL, O_LR},
+        {"momentum", required_argument, NULL, O_MOM},
+        {"decay", required_argument, NULL, O_DECAY},
+        {"bptt", required_argument, NULL, O_BPTT},
+        {"label-base", required_argument, NULL, O_BASE},
+        {"log", required_argument, NULL, O_LOG},
+        {"record", required_argument, NULL, O_RECORD},
+        {"save", required_argument, NULL, O_SAVE},
+        {"autosave", required_argument, NULL, O_AUTOSAVE},
+        {"report", required_argument, NULL, O_REPORT},
+        {"osc", required_argument, NULL, O_OSC},
+        {"quiet", no_argument, NULL, O_QUIET},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+    const char *model_path = NULL, *name = "cbrnn", *log_path = NULL, *rec_path = NULL,
+               *osc_port = NULL;
+    const char *cin[MAX_CONNECT], *cout[MAX_CONNECT];
+    int n_cin = 0, n_cout = 0, n_outputs = -1;
+    double autosave = 0, report = 0, v;
+    cbrnn_engine_config ec;
+    cbrnn_engine_config_default(&ec, 48000.0);
+    H.label_base = 60;
+    H.held_note = -1;
+    int c;
+    while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+        switch (c) {
+        case O_MODEL: model_path = optarg; break;
+        case O_NAME: name = optarg; break;
+        case O_OUTPUTS:
+            if (parse_float(optarg, 0, MAX_OUT, &v) || v != floor(v)) {
+                fprintf(stderr, PROG ": --outputs '%s': expected an integer in 0..%d\n", optarg,
+                        MAX_OUT);
+                return 2;
+            }
+            n_outputs = (int)v;
+            break;
+        case O_CIN:
+        case O_COUT:
+            if ((c == O_CIN ? n_cin : n_cout) == MAX_CONNECT) {
+                fprintf(stderr, PROG ": at most %d --connect-input/--connect-output each\n",
+                        MAX_CONNECT);
+                return 2;
+            }
+            if (c == O_CIN)
+                cin[n_cin++] = optarg;
+            else
+                cout[n_cout++] = optarg;
+            break;
+        case O_LEARN: ec.learn = 1; break;
+        case O_NOLEARN: ec.learn = 0; break;
+        case O_LR:
+        case O_DECAY:
+            if (parse_float(optarg, 0, 1e3, &v)) {
+                fprintf(stderr, PROG ": --%s '%s': expected a number >= 0\n",
+                        c == O_LR ? "lr" : "decay", optarg);
+                return 2;
+            }
+            if (c == O_LR)
+                ec.lr = (float)v;
+            else
+                ec.decay = (float)v;
+            break;
+        case O_MOM:
+            if (parse_float(optarg, 0, 0.999999, &v)) {
+                fprintf(stderr, PROG ": --momentum '%s': expected a number in [0, 1)\n", optarg);
+                return 2;
+            }
+            ec.momentum = (float)v;
+            break;
+        case O_BPTT:
+            if (parse_float(optarg, 1, 1024, &v) || v != floor(v)) {
+                fprintf(stderr, PROG ": --bptt '%s': expected an integer in 1..1024\n", optarg);
+                return 2;
+            }
+            ec.bptt_k = (int)v;
+            break;
+        case O_BASE:
+            if (parse_float(optarg, 0, 127, &v) || v != floor(v)) {
+                fprintf(stderr, PROG ": --label-base '%s': expected a MIDI note 0..127\n",
+                        optarg);
+                return 2;
+            }
+            H.label_base = (int)v;
+            break;
+        case O_LOG: log_path = optarg; break;
+        case O_RECORD: rec_path = optarg; break;
+        case O_SAVE: C.save_path = optarg; break;
+        case O_AUTOSAVE:
+        case O_REPORT:
+            if (parse_float(optarg, 0.1, 1e6, &v)) {
+                fprintf(stderr, PROG ": --%s '%s': expected seconds >= 0.1\n",
+                        c == O_AUTOSAVE ? "autosave" : "report", optarg);
+                return 2;
+            }
+            if (c == O_AUTOSAVE)
+                autosave = v;
+            else
+                report = v;
+            break;
+        case O_OSC: osc_port = optarg; break;
+        case O_QUIET: C.quiet = 1; break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, PROG ": unexpected argument '%s'\n", argv[optind]);
+        usage(stderr);
+        return 2;
+    }
+    if (autosave > 0 && !C.save_path) {
+        fprintf(stderr, PROG ": --autosave needs --save PATH\n");
+        return 2;
+    }
+    char defbuf[PATH_MAX], msg[2048];
+    if (!model_path)
+        model_path = default_model(defbuf, sizeof defbuf);
+    C.model_path = model_path;
+    C.learn = ec.learn;
+    int err;
+    cbrnn_model *m = cbrnn_model_load(model_path, &err, msg, sizeof msg);
+    if (!m) {
+        fprintf(stderr, PROG ": %s\n", msg);
+        return 2;
+    }
+    if (m->target == CBRNN_TARGET_TASK) {
+        fprintf(stderr, PROG ": %s is a sequence-task model (target task), not an audio model\n",
+                model_path);
+        return 2;
+    }
+    const int O = m->cfg.n_out;
+    if (n_outputs < 0)
+        n_outputs = m->target == CBRNN_TARGET_CLASSIFY ? O : (O < 4 ? O : 4);
+    if (n_outputs > O) {
+        fprintf(stderr, PROG ": --outputs %d: %s has %d outputs\n", n_outputs, model_path, O);
+        return 2;
+    }
+    if (n_cout > 1 + n_outputs) {
+        fprintf(stderr, PROG ": %d --connect-output for %d output ports\n", n_cout,
+                1 + n_outputs);
+        return 2;
+    }
+
+    /* Signals are blocked here, before JACK and our threads exist, so every
+     * thread inherits the mask and only sigtimedwait in this thread takes
+     * them: no handler ever interrupts the audio thread. */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGUSR1);
+    sigaddset(&sigs, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    jack_status_t js;
+    H.client = jack_client_open(name, JackNoStartServer, &js);
+    if (!H.client) {
+        fprintf(stderr, PROG ": cannot connect to a JACK server (status 0x%x)%s\n", (unsigned)js,
+                (js & JackServerFailed) ? ": none is running (start one, e.g. 'jackd -d dummy' "
+                                          "or 'jackd -d alsa')"
+                                        : "");
+        cbrnn_model_destroy(m);
+        return 1;
+    }
+    const jack_nframes_t rate = jack_get_sample_rate(H.client);
+    ec.sample_rate = rate;
+    ec.record_capacity = 1 << 14; /* 164 s of frames: the log thread never lags that far */
+    cbrnn_engine *e = cbrnn_engine_create(m, &ec, &err);
+    if (!e) {
+        if (err == CBRNN_ERR_RATE)
+            fprintf(stderr, PROG ": the server runs at %u Hz, outside the %g..%g Hz the "
+                            "features accept\n", (unsigned)rate, CBRNN_RATE_MIN, CBRNN_RATE_MAX);
+        else
+            fprintf(stderr, PROG ": %s: cannot run this model: %s\n", model_path,
+                    cbrnn_strerror(err));
+        jack_client_close(H.client);
+        cbrnn_model_destroy(m);
+        return 2;
+    }
+    atomic_init(&H.engine, e);
+    C.scratch = cbrnn_model_clone(m, &err);
+    cbrnn_model_destroy(m);
+    if (!C.scratch) {
+        fprintf(stderr, PROG ": out of memory\n");
+        return 1;
+    }
+    pthread_mutex_init(&H.mu, NULL);
+
+    H.in = jack_port_register(H.client, "input", JACK_DEFAULT_AUDIO_TYPE, JackPortIsInput, 0);
+    if (cbrnn_engine_model(e)->target == CBRNN_TARGET_MAP)
+        H.teacher = jack_port_register(H.client, "teacher", JACK_DEFAULT_AUDIO_TYPE,
+                                       JackPortIsInput, 0);
+    if (cbrnn_engine_model(e)->target == CBRNN_TARGET_CLASSIFY)
+        H.midi = jack_port_register(H.client, "labels", JACK_DEFAULT_MIDI_TYPE, JackPortIsInput,
+                                    0);
+    H.n_out = 1 + n_outputs;
+    H.out[0] = jack_port_register(H.client, "surprise", JACK_DEFAULT_AUDIO_TYPE, JackPortIsOutput,
+                                  0);
+    for (int i = 1; i < H.n_out; i++) {
+        char pn[32];
+        snprintf(pn, sizeof pn, "out_%d", i);
+        H.out[i] = jack_port_register(H.client, pn, JACK_DEFAULT_AUDIO_TYPE, JackPortIsOutput, 0);
+    }
+    int ports_ok = H.in != NULL;
+    for (int i = 0; i < H.n_out; i++)
+        ports_ok &= H.out[i] != NULL;
+    if (!ports_ok || (cbrnn_engine_model(e)->target == CBRNN_TARGET_MAP && !H.teacher) ||
+        (cbrnn_engine_model(e)->target == CBRNN_TARGET_CLASSIFY && !H.midi)) {
+        fprintf(stderr, PROG ": cannot register the JACK ports\n");
+        jack_client_close(H.client);
+        return 1;
+    }
+
+    int status = 1;
+    pthread_t log_th, disk_th;
+    int log_started = 0, disk_started = 0;
+    lo_server osc = NULL;
+    if (log_path) {
+        if (!(H.log = fopen(log_path, "w"))) {
+            fprintf(stderr, PROG ": %s: cannot create: %s\n", log_path, strerror(errno));
+            status = 2;
+            goto close;
+        }
+        fputs(cbrnn_record_csv_header(), H.log);
+        char mp[PATH_MAX];
+        snprintf(mp, sizeof mp, "%s.markers", log_path);
+        if (!(C.markers = fopen(mp, "w"))) {
+            fprintf(stderr, PROG ": %s: cannot create: %s\n", mp, strerror(errno));
+            status = 2;
+            goto close;
+        }
+        fputs("marker,name,wall_time\n", C.markers);
+    }
+    if (rec_path) {
+        /* Float samples, exactly as JACK delivered them, so that a replay
+         * through `cbrnn run` sees bit-identical input. */
+        SF_INFO si = {.samplerate = (int)rate, .channels = 1,
+                      .format = SF_FORMAT_WAV | SF_FORMAT_FLOAT};
+        if (!(H.rec = sf_open(rec_path, SFM_WRITE, &si))) {
+            fprintf(stderr, PROG ": %s: cannot create: %s\n", rec_path, sf_strerror(NULL));
+            status = 2;
+            goto close;
+        }
+        sf_command(H.rec, SFC_SET_ADD_PEAK_CHUNK, NULL, SF_FALSE);
+        H.rec_path = rec_path;
+        H.rec_rb = jack_ringbuffer_create(REC_RING_FLOATS * sizeof(float));
+        if (!H.rec_rb || jack_ringbuffer_mlock(H.rec_rb)) {
+            /* mlock may be refused (RLIMIT_MEMLOCK); the ring still works,
+             * only page faults become possible. */
+        }
+        if (!H.rec_rb) {
+            fprintf(stderr, PROG ": out of memory\n");
+            goto close;
+        }
+        /* touch it so the audio thread takes no page fault */
+        memset(H.rec_rb->buf, 0, H.rec_rb->size);
+        atomic_store(&H.rec_on, 1);
+    }
+    if (osc_port) {
+        osc = lo_server_new(osc_port, osc_error);
+        if (!osc) {
+            fprintf(stderr, PROG ": --osc %s: cannot listen on that UDP port\n", osc_port);
+            status = 2;
+            goto close;
+        }
+        lo_server_add_method(osc, "/cbrnn/learn", "i", osc_learn, osc);
+        lo_server_add_method(osc, "/cbrnn/lr", "f", osc_lr, osc);
+        lo_server_add_method(osc, "/cbrnn/reset", "", osc_reset, osc);
+        lo_server_add_method(osc, "/cbrnn/save", "s", osc_save, osc);
+        lo_server_add_method(osc, "/cbrnn/mark", "s", osc_mark, osc);
+        lo_server_add_method(osc, "/cbrnn/status", "", osc_status, osc);
+        lo_server_add_method(osc, "/cbrnn/status", "i", osc_status, osc);
+    }
+
+    jack_set_process_callback(H.client, on_process, NULL);
+    jack_set_xrun_callback(H.client, on_xrun, NULL);
+    jack_set_buffer_size_callback(H.client, on_bufsize, NULL);
+    jack_set_sample_rate_callback(H.client, on_rate, NULL);
+    jack_set_latency_callback(H.client, on_latency, NULL);
+    jack_on_info_shutdown(H.client, on_shutdown, NULL);
+    atomic_store(&H.bufsize, (int)jack_get_buffer_size(H.client));
+
+    if (pthread_create(&log_th, NULL, log_main, NULL)) {
+        fprintf(stderr, PROG ": cannot start the log thread\n");
+        goto close;
+    }
+    log_started = 1;
+    if (H.rec) {
+        if (pthread_create(&disk_th, NULL, disk_main, NULL)) {
+            fprintf(stderr, PROG ": cannot start the disk thread\n");
+            goto close;
+        }
+        disk_started = 1;
+    }
+    if (jack_activate(H.client)) {
+        fprintf(stderr, PROG ": cannot activate the JACK client\n");
+        goto close;
+    }
+    const char *cname = jack_get_client_name(H.client);
+    for (int i = 0; i < n_cin; i++)
+        if (jack_connect(H.client, cin[i], jack_port_name(H.in)))
+            fprintf(stderr, PROG ": cannot connect %s to %s:input\n", cin[i], cname);
+    for (int i = 0; i < n_cout; i++)
+        if (jack_connect(H.client, jack_port_name(H.out[i]), cout[i]))
+            fprintf(stderr, PROG ": cannot connect %s to %s\n", jack_port_name(H.out[i]), cout[i]);
+    if (!C.quiet)
+        fprintf(stderr,
+                PROG ": %s running at %u Hz (hop %d samples, latency %d samples, period %d): "
+                     "model %s, learning %s%s%s\n",
+                cname, (unsigned)rate, cbrnn_engine_hop(e), cbrnn_engine_latency(e),
+                atomic_load(&H.bufsize), model_path, ec.learn ? "on" : "off",
+                osc ? ", OSC on UDP " : "", osc ? osc_port : "");
+
+    C.t0 = now_s();
+    double next_autosave = C.t0 + autosave, next_report = C.t0 + report;
+    int last_bufsize = atomic_load(&H.bufsize);
+    long long last_xruns = 0;
+    double next_xrun_note = 0;
+    for (;;) {
+        if (osc)
+            lo_server_recv_noblock(osc, POLL_MS);
+        else
+            sleep_ms(POLL_MS);
+        struct timespec zero = {0, 0};
+        int sig, stop_sig = sig_stop, usr1 = sig_usr1;
+        sig_usr1 = 0;
+        while ((sig = sigtimedwait(&sigs, NULL, &zero)) > 0) {
+            if (sig == SIGUSR1)
+                usr1 = 1;
+            else
+                stop_sig = sig;
+        }
+        if (usr1) {
+            if (C.save_path)
+                request_save(C.save_path, "SIGUSR1");
+            else
+                fprintf(stderr, PROG ": SIGUSR1: no --save PATH to save to\n");
+        }
+        if (stop_sig) {
+            /* After jack_deactivate the process callback no longer runs:
+             * the weights can be read directly. */
+            jack_deactivate(H.client);
+            collect_snapshots();
+            status = save_now(stop_sig == SIGINT ? "SIGINT" : stop_sig == SIGTERM ? "SIGTERM"
+                                                                                 : "SIGHUP")
+                         ? 1
+                         : 0;
+            break;
+        }
+        if (atomic_load(&H.shutdown)) {
+            fprintf(stderr, PROG ": the JACK server shut down: %s\n", H.shutdown_reason);
+            collect_snapshots();
+            save_now("server shutdown");
+            status = 1;
+            break;
+        }
+        int nr = atomic_exchange(&H.rate_changed, 0);
+        if (nr) {
+            atomic_store(&H.rec_on, 0); /* a WAV has one rate: keep what we have */
+            rebuild_engine(nr, &ec);
+        }
+        collect_snapshots();
+        double t = now_s();
+        if (autosave > 0 && t >= next_autosave) {
+            request_save(C.save_path, "autosave");
+            next_autosave += autosave;
+        }
+        int bs = atomic_load(&H.bufsize);
+        if (bs != last_bufsize && !C.quiet)
+            fprintf(stderr, PROG ": buffer size now %d samples\n", bs);
+        last_bufsize = bs;
+        long long xr = atomic_load(&H.xruns);
+        if (xr != last_xruns && t >= next_xrun_note) { /* at most one line per 5 s */
+            if (!C.quiet)
+                fprintf(stderr, PROG ": %lld xrun%s so far\n", xr, xr == 1 ? "" : "s");
+            last_xruns = xr;
+            next_xrun_note = t + 5.0;
+        }
+        if (report > 0 && t >= next_report) {
+            pthread_mutex_lock(&H.mu);
+            long nl = H.report_n, nf = H.report_frames;
+            double ml = nl ? H.report_loss / (double)nl : NAN;
+            double mp = nl ? H.report_pers / (double)nl : NAN;
+            H.report_loss = H.report_pers = 0;
+            H.report_n = H.report_frames = 0;
+            int64_t frame = H.last_frame;
+            pthread_mutex_unlock(&H.mu);
+            cbrnn_engine_stats st;
+            cbrnn_engine_get_stats(atomic_load(&H.engine), &st);
+            printf("t=%7.1fs frames=%-7lld loss=%.5f persistence=%.5f frames_in_window=%ld "
+                   "updates=%lld xruns=%lld\n",
+                   t - C.t0, (long long)frame + 1, ml, mp, nf, (long long)st.updates, xr);
+            fflush(stdout);
+            next_report += report;
+        }
+    }
+
+close:
+    jack_client_close(H.client);
+    if (log_started) {
+        atomic_store(&H.stop_log, 1);
+        pthread_join(log_th, NULL);
+    }
+    if (disk_started) {
+        atomic_store(&H.stop_disk, 1);
+        pthread_join(disk_th, NULL);
+    }
+    if (H.rec) {
+        long long dropped = atomic_load(&H.rec_dropped);
+        if (dropped || H.rec_failed)
+            fprintf(stderr, PROG ": %s: incomplete (%lld samples dropped%s)\n", H.rec_path,
+                    dropped, H.rec_failed ? ", write error" : "");
+        if (sf_close(H.rec))
+            fprintf(stderr, PROG ": %s: close failed\n", H.rec_path);
+        else if (!C.quiet)
+            fprintf(stderr, PROG ": recorded %ld samples to %s\n", H.rec_written, H.rec_path);
+    }
+    if (H.log && fclose(H.log))
+        fprintf(stderr, PROG ": %s: write failed\n", log_path);
+    if (C.markers)
+        fclose(C.markers);
+    if (osc)
+        lo_server_free(osc);
+    cbrnn_engine *fin = atomic_load(&H.engine);
+    if (fin) {
+        cbrnn_engine_stats st;
+        cbrnn_engine_get_stats(fin, &st);
+        if (!C.quiet && log_started)
+            fprintf(stderr, PROG ": %lld frames, %lld updates, %lld restores, %lld xruns, %lld "
+                            "dropped records%s\n",
+                    (long long)st.frames, (long long)st.updates, (long long)st.restores,
+                    (long long)atomic_load(&H.xruns), (long long)st.dropped_records,
+                    (C.learn && !C.save_path) ? "; adapted weights not saved (use --save PATH)"
+                                              : "");
+    }
+    cbrnn_engine_destroy(fin);
+    cbrnn_model_destroy(C.scratch);
+    if (H.rec_rb)
+        jack_ringbuffer_free(H.rec_rb);
+    return status;
+}

@@ -1,0 +1,72 @@
+#!/bin/bash
+# faults.sh: each fault leaves a model file that loads and holds adapted
+# weights: (1) buffer size changes mid-run (jack_bufsize 1024, then 64)
+# with SIGUSR1 and autosave along the way, then SIGTERM (exit 0);
+# (2) the JACK server killed mid-run (exit 1, saved, the reason said).
+. "$(dirname "$0")/jacklib.sh"
+pick_model
+
+note "1: buffer size changes, SIGUSR1, autosave, SIGTERM"
+start_jackd 256
+"$JACKHOST" --name cbt --model "$MODEL" --learn --log bs.csv --save bs.safetensors \
+  --autosave 1 >host.out 2>host.err &
+HOST=$!
+STARTED="$STARTED $HOST"
+wait_port cbt:input
+"$JACKPLAY" --name player --connect cbt:input --duration 7 "$SAMPLES/voiceB_gb_female_3.wav" &
+PLAY=$!
+STARTED="$STARTED $PLAY"
+sleep 2
+jack_bufsize 1024 >/dev/null || fail "jack_bufsize 1024"
+sleep 1.5
+[ -f bs.safetensors ] || fail "no autosave after 3.5 s with --autosave 1"
+"$CBRNN" info bs.safetensors >/dev/null || fail "the autosaved model does not load"
+jack_bufsize 64 >/dev/null || fail "jack_bufsize 64"
+sleep 1.5
+kill -USR1 "$HOST"
+wait "$PLAY" || fail "player"
+sleep 0.3
+kill -TERM "$HOST"
+wait "$HOST"; rc=$?
+cat host.err
+[ "$rc" -eq 0 ] || fail "after SIGTERM: expected exit 0, got $rc"
+grep -q "buffer size now 1024" host.err || fail "the change to 1024 was not noticed"
+grep -q "buffer size now 64" host.err || fail "the change to 64 was not noticed"
+grep -q "saved bs.safetensors (SIGUSR1" host.err || fail "SIGUSR1 did not save"
+grep -q "saved bs.safetensors (autosave" host.err || fail "no autosave reported"
+grep -q "saved bs.safetensors (SIGTERM" host.err || fail "SIGTERM did not save"
+"$CBRNN" info bs.safetensors >/dev/null || fail "the model saved at SIGTERM does not load"
+same_weights "$MODEL" bs.safetensors && fail "the model saved at SIGTERM holds the loaded weights"
+"$PY" - <<'PY' || fail "the log has gaps or stops before the end"
+import csv, sys
+rows = list(csv.DictReader(open("bs.csv")))
+frames = [int(r["frame"]) for r in rows]
+ok = frames == list(range(len(frames))) and len(frames) > 700
+upd = sum(1 for r in rows if int(r["flags"]) & 1)
+print("bs.csv: %d frames, %d updates" % (len(frames), upd))
+sys.exit(0 if ok and upd > 600 else 1)
+PY
+kill -TERM "$JACKD"; wait "$JACKD" 2>/dev/null
+
+note "2: the server killed mid-run"
+start_jackd 256
+"$JACKHOST" --name cbt --model "$MODEL" --learn --save killed.safetensors >host2.out 2>host2.err &
+HOST=$!
+STARTED="$STARTED $HOST"
+wait_port cbt:input
+"$JACKPLAY" --name player --connect cbt:input --duration 10 "$SAMPLES/voiceB_gb_female_4.wav" \
+  >/dev/null 2>&1 &
+PLAY=$!
+STARTED="$STARTED $PLAY"
+sleep 3
+kill -KILL "$JACKD"
+for _ in $(seq 100); do kill -0 "$HOST" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$HOST" 2>/dev/null && fail "cbrnn-jack still running 10 s after the server died"
+wait "$HOST"; rc=$?
+cat host2.err
+[ "$rc" -eq 1 ] || fail "after the server died: expected exit 1, got $rc"
+grep -q "the JACK server shut down" host2.err || fail "no reason given for stopping"
+grep -q "saved killed.safetensors (server shutdown" host2.err || fail "not saved at shutdown"
+"$CBRNN" info killed.safetensors >/dev/null || fail "the model saved at shutdown does not load"
+same_weights "$MODEL" killed.safetensors && fail "the model saved at shutdown holds the loaded weights"
+echo "faults: passed"

@@ -1,0 +1,72 @@
+# jacklib.sh: shared helpers of the JACK integration tests (sourced).
+# Every test starts its own jackd on the dummy backend under a unique
+# server name (JACK_DEFAULT_SERVER), so tests run in parallel and never
+# touch a user's server, and stops everything it started on exit.
+# Arguments of every test: CBRNN_JACK JACKPLAY CBRNN SAMPLES WORKDIR.
+
+set -u
+JACKHOST=$1 JACKPLAY=$2 CBRNN=$3 SAMPLES=$4 WORK=$5
+PY=${CBRNN_PYTHON:-/usr/bin/python3}
+rm -rf "$WORK" && mkdir -p "$WORK" && cd "$WORK" || exit 1
+export JACK_DEFAULT_SERVER="cbrnn-test-$$-$(basename "$WORK")"
+export JACK_NO_AUDIO_RESERVATION=1
+STARTED=""
+
+cleanup() {
+  for p in $STARTED; do kill -TERM "$p" 2>/dev/null; done
+  sleep 0.5
+  for p in $STARTED; do kill -KILL "$p" 2>/dev/null; done
+  wait 2>/dev/null
+}
+trap cleanup EXIT
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+note() { echo "-- $*"; }
+
+# start_jackd PERIOD: jackd on the dummy backend at 48 kHz, no realtime
+# scheduling (works unprivileged, in containers and in CI).
+start_jackd() {
+  jackd -n "$JACK_DEFAULT_SERVER" -r -d dummy -r 48000 -p "$1" >jackd.log 2>&1 &
+  JACKD=$!
+  STARTED="$STARTED $JACKD"
+  for _ in $(seq 100); do
+    jack_lsp >/dev/null 2>&1 && return 0
+    kill -0 "$JACKD" 2>/dev/null || break
+    sleep 0.1
+  done
+  cat jackd.log >&2
+  fail "jackd -n $JACK_DEFAULT_SERVER did not start"
+}
+
+# wait_port NAME: until the JACK port exists (10 s at most).
+wait_port() {
+  for _ in $(seq 100); do
+    jack_lsp 2>/dev/null | grep -qx "$1" && return 0
+    sleep 0.1
+  done
+  fail "port $1 never appeared"
+}
+
+# The model under test: the shipped default model, or (while it is not in
+# the tree yet) a small one trained here on voice A.
+pick_model() {
+  if [ -f "$SAMPLES/default.safetensors" ]; then
+    MODEL="$SAMPLES/default.safetensors"
+  else
+    note "samples/default.safetensors missing: training a small voice-A model"
+    "$CBRNN" train -q -o small.safetensors --hidden 64 --cb 128 --warmup-steps 100 --steps 100 \
+      "$SAMPLES"/voiceA_us_male_*.wav >train.log 2>&1 || { cat train.log; fail "cbrnn train"; }
+    MODEL=$PWD/small.safetensors
+  fi
+}
+
+# free_udp_port: a UDP port nobody listens on now.
+free_udp_port() {
+  "$PY" -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# same_weights A B: 0 if the two safetensors files hold the same tensors
+# (names, shapes and bytes), whatever their metadata.
+same_weights() {
+  "$PY" "$(dirname "$0")/safetensors_diff.py" "$1" "$2" >/dev/null
+}
