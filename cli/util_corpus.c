@@ -87,7 +87,8 @@ static int add_folder(corpus *c, const char *dir, int depth, char *msg, size_t m
         n++;
     }
     closedir(d);
-    qsort(names, (size_t)n, sizeof *names, cmp_str);
+    if (n > 1)
+        qsort(names, (size_t)n, sizeof *names, cmp_str);
     for (int i = 0; i < n && !rc; i++) {
         size_t len = strlen(dir) + strlen(names[i]) + 2;
         char *path = malloc(len);
