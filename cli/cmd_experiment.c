@@ -285,7 +285,7 @@ int experiment_run_pool(const experiment_pool *p)
     interrupted = 0;
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);
-    int next = 0, running = 0, failed = 0, done_jobs = 0;
+    int next = 0, running = 0, failed = 0, done_jobs = 0, forwarded = 0;
     struct timespec ts0;
     clock_gettime(CLOCK_MONOTONIC, &ts0);
     int interactive = term_is_interactive(stderr);
@@ -311,6 +311,14 @@ int experiment_run_pool(const experiment_pool *p)
             pid[next++] = c;
             running++;
         }
+        if (interrupted && !forwarded) {
+            /* A signal to this process alone (kill PID) reaches the workers
+             * too, so they stop at once; their checkpoints stay usable. */
+            for (int k = 0; k < next; k++)
+                if (pid[k] > 0)
+                    kill(pid[k], SIGTERM);
+            forwarded = 1;
+        }
         int status;
         pid_t w = waitpid(-1, &status, WNOHANG);
         if (w > 0) {
@@ -319,6 +327,8 @@ int experiment_run_pool(const experiment_pool *p)
             int k = 0;
             while (k < next && pid[k] != w)
                 k++;
+            if (k < next)
+                pid[k] = -pid[k]; /* reaped */
             if (k < next && (!WIFEXITED(status) || WEXITSTATUS(status) != 0)) {
                 if (!interrupted) {
                     char name[128];

@@ -19,8 +19,9 @@ typedef struct experiment_pool {
     void (*name)(void *ctx, int k, char *buf, size_t len);
 } experiment_pool;
 
-/* 0 if every job exited with 0; Ctrl-C/SIGTERM stop starting new jobs,
- * wait for the running ones (they die with the signal) and return 1. */
+/* 0 if every job exited with 0. SIGINT/SIGTERM: no new jobs start, the
+ * running workers get SIGTERM (they stop; their checkpoints stay usable),
+ * and it returns 1 once they are gone. */
 int experiment_run_pool(const experiment_pool *p);
 /* mkdir that accepts an existing folder; -1 (errno) otherwise. */
 int experiment_make_dir(const char *path);

@@ -118,6 +118,33 @@ grep -q "another run" "$T/d3.err" || fail "a foreign checkpoint was not reported
 cmp -s "$T/c/curves/interleaved-seed0.csv" "$T/d/curves/interleaved-seed0.csv" ||
   fail "interleaved-seed0 after a foreign checkpoint differs from the uninterrupted run"
 
+# ---- SIGTERM to the command stops its workers; rerunning finishes the same curves ----
+E="--task parity --variants rnn,cbrnn --seeds 1 --epochs 40 $QUICK --no-figure --checkpoint-every 3"
+# shellcheck disable=SC2086
+"$CBRNN" experiment $E --out-dir "$T/e" >/dev/null 2>&1 || fail "run e: exit $?"
+# shellcheck disable=SC2086
+"$CBRNN" experiment $E --out-dir "$T/f" >/dev/null 2>"$T/f.err" &
+pid=$!
+i=0  # wait (up to 60 s) until a run has done a few epochs: a condition, not a delay
+while [ "$(wc -l <"$T/f/curves/rnn-seed0.csv" 2>/dev/null || echo 0)" -lt 6 ] && [ $i -lt 600 ]; do
+  sleep 0.1; i=$((i + 1))
+done
+kill -TERM $pid
+wait $pid; rc=$?
+if [ $rc -eq 0 ]; then
+  # it finished before the signal arrived (a very fast machine): nothing to resume
+  echo "note: run f finished before SIGTERM; the interrupt path was not exercised"
+else
+  grep -q "interrupted" "$T/f.err" || fail "interrupted run: no message: $(cat "$T/f.err")"
+fi
+sleep 0.5
+pgrep -f "out-dir $T/f" >/dev/null && fail "workers still running after SIGTERM to the command"
+# shellcheck disable=SC2086
+"$CBRNN" experiment $E --out-dir "$T/f" >/dev/null 2>"$T/f2.err" || fail "resume f: exit $? ($(cat "$T/f2.err"))"
+for f in rnn-seed0 cbrnn-seed0; do
+  cmp -s "$T/e/curves/$f.csv" "$T/f/curves/$f.csv" || fail "$f: resumed after SIGTERM differs"
+done
+
 # ---- a folder of other settings is refused ----
 expect_usage "other settings" --task dms --variants rnn --seeds 1 --epochs 6 --max-n 5 $QUICK \
   --out-dir "$T/d"
