@@ -745,6 +745,62 @@ static void loader_refuses_damage(void **state)
     cbrnn_model_destroy(m);
 }
 
+/* Random damage (seeded, so reproducible): flipped bytes anywhere, bytes
+ * of the header replaced by JSON punctuation or digits, and truncations.
+ * Each load either succeeds (a flip in the data can leave valid floats) or
+ * refuses with a message; under ASan/UBSan any out-of-bounds read or
+ * undefined arithmetic fails the test. */
+static void loader_survives_random_damage(void **state)
+{
+    cbrnn_model *m = make_model(M_LOOP, 9);
+    size_t len;
+    unsigned char *good = saved_bytes(m, &len);
+    uint64_t hlen = 0;
+    for (int i = 0; i < 8; i++)
+        hlen |= (uint64_t)good[i] << (8 * i);
+    unsigned char *b = malloc(len);
+    assert_non_null(b);
+    cbrnn_rng r;
+    cbrnn_rng_seed(&r, 12345);
+    static const char punct[] = "{}[],:\"0123456789-.eE \\";
+    int loaded = 0, refused = 0;
+    for (int it = 0; it < 4000; it++) {
+        memcpy(b, good, len);
+        size_t n = len;
+        int kind = (int)(cbrnn_rng_u64(&r) % 4);
+        int edits = 1 + (int)(cbrnn_rng_u64(&r) % 4);
+        for (int e = 0; e < edits; e++) {
+            if (kind == 0) { /* any byte, anywhere */
+                size_t p = cbrnn_rng_u64(&r) % len;
+                b[p] = (unsigned char)cbrnn_rng_u64(&r);
+            } else if (kind == 1) { /* header text */
+                size_t p = 8 + cbrnn_rng_u64(&r) % hlen;
+                b[p] = (unsigned char)punct[cbrnn_rng_u64(&r) % (sizeof punct - 1)];
+            } else if (kind == 2) { /* the length field */
+                b[cbrnn_rng_u64(&r) % 8] = (unsigned char)cbrnn_rng_u64(&r);
+            }
+        }
+        if (kind == 3)
+            n = cbrnn_rng_u64(&r) % len;
+        char msg[512] = "";
+        int err = 0;
+        cbrnn_model *l = cbrnn_model_load_mem(b, n, &err, msg, sizeof msg);
+        if (l) {
+            loaded++;
+            cbrnn_model_destroy(l);
+        } else {
+            refused++;
+            if (err >= 0 || !msg[0])
+                fail_msg("iteration %d: refused with code %d and message '%s'", it, err, msg);
+        }
+    }
+    print_message("random damage: %d loaded, %d refused\n", loaded, refused);
+    assert_true(refused > 2000);
+    free(b);
+    free(good);
+    cbrnn_model_destroy(m);
+}
+
 static void load_from_path_errors(void **state)
 {
     char msg[512], path[512];
@@ -774,6 +830,7 @@ int main(void)
         cmocka_unit_test(roundtrip_without_normaliser),
         cmocka_unit_test(atomic_save_keeps_previous),
         cmocka_unit_test(loader_refuses_damage),
+        cmocka_unit_test(loader_survives_random_damage),
         cmocka_unit_test(load_from_path_errors),
     };
     return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
