@@ -909,9 +909,9 @@ int cmd_train(int argc, char **argv)
             float loss = 0;
             int rc = cbrnn_trainer_step(tr, train_seqs, n_train, &loss);
             if (rc || !isfinite(loss)) {
-                fprintf(stderr, "\n" PROG ": training failed at step %ld (%s; loss %g)%s\n",
-                        step + 1, rc ? cbrnn_strerror(rc) : "non-finite loss", (double)loss,
-                        rc ? "" : ": try a lower --lr or --clip");
+                fprintf(stderr, "%s" PROG ": training failed at step %ld (%s; loss %g)%s\n",
+                        interactive ? "\n" : "", step + 1, rc ? cbrnn_strerror(rc) : "non-finite loss", (double)loss,
+                        (!rc || rc == CBRNN_ERR_NONFINITE) ? ": try a lower --lr or --clip" : "");
                 goto out;
             }
             step++;

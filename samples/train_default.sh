@@ -12,7 +12,7 @@
 #   frames/s, leaving room for online learning.
 #   600 warm-up steps (everything trains), then 400 with the cortex frozen;
 #   Adam, lr 3e-3, batches of 16 windows of 100 frames; seed 1.
-#   On the 2-core build machine this took about a minute.
+#   On the shared 2-core build machine this took 62-82 s of wall time.
 #
 # usage: samples/train_default.sh [CBRNN]   (default: build/cli/cbrnn, or $CBRNN)
 # Prints the training progress; writes samples/default.safetensors
