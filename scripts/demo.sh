@@ -1,18 +1,140 @@
 #!/bin/sh
-# The README's main job. Installs what is missing, builds, and runs cbrnn on
-# the shipped samples: at this stage, the feature front end on a sample of
-# each voice, with a summary of what came out.
+# The README's main job: the live demo. Installs what is missing, builds,
+# then runs the cerebellum learning online inside JACK:
+#   - joins the running JACK server, or starts one on the dummy backend
+#     (no sound card needed) under its own name and stops it at the end;
+#   - starts two cbrnn-jack clients on the shipped default model (trained
+#     on voice A only): one learning online, one frozen for comparison;
+#   - plays a clip of voice B (a voice the model never heard) into both;
+#   - prints, second by second, the prediction loss of each, so you see the
+#     learning one fall below the frozen one as its cerebellum adapts;
+#   - stops everything it started.
+# Usage: scripts/demo.sh [AUDIO_FILE]   (default samples/voiceB_gb_female_1.wav)
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 "$top/scripts/deps.sh"
 "$top/scripts/build.sh" "$top/build"
-out=$(mktemp -d); trap 'rm -rf "$out"' EXIT
-for f in "$top"/samples/voiceA_us_male_1.wav "$top"/samples/voiceB_gb_female_1.wav; do
-  "$top/build/cli/cbrnn" features "$f" -o "$out/f.npy"
-  /usr/bin/python3 - "$f" "$out/f.npy" <<'PY'
-import sys, numpy as np
-x = np.load(sys.argv[2])
-print("%s: %d frames x %d log-mel bands; mean %.2f, min %.2f, max %.2f"
-      % (sys.argv[1].rsplit("/", 1)[-1], x.shape[0], x.shape[1], x.mean(), x.min(), x.max()))
-PY
+bin="$top/build"
+clip=${1:-"$top/samples/voiceB_gb_female_1.wav"}
+model="$top/samples/default.safetensors"
+work=$(mktemp -d)
+started=""
+jackd_pid=""
+
+cleanup() {
+  for p in $started; do kill -TERM "$p" 2>/dev/null || true; done
+  for p in $started; do wait "$p" 2>/dev/null || true; done
+  if [ -n "$jackd_pid" ]; then
+    kill -TERM "$jackd_pid" 2>/dev/null || true
+    wait "$jackd_pid" 2>/dev/null || true
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+export JACK_NO_AUDIO_RESERVATION=1
+if jack_lsp >/dev/null 2>&1; then
+  echo "demo: a JACK server is running: joining it"
+else
+  export JACK_DEFAULT_SERVER="cbrnn-demo-$$"
+  echo "demo: no JACK server running: starting jackd on the dummy backend (48 kHz, 256-frame periods)"
+  jackd -n "$JACK_DEFAULT_SERVER" -r -d dummy -r 48000 -p 256 >"$work/jackd.log" 2>&1 &
+  jackd_pid=$!
+  i=0
+  until jack_lsp >/dev/null 2>&1; do
+    i=$((i + 1))
+    if [ $i -gt 100 ] || ! kill -0 "$jackd_pid" 2>/dev/null; then
+      cat "$work/jackd.log" >&2
+      echo "demo: jackd did not start" >&2
+      exit 1
+    fi
+    sleep 0.1
+  done
+fi
+
+for mode in learn frozen; do
+  flag=--no-learn; [ $mode = learn ] && flag=--learn
+  "$bin/plugin/cbrnn-jack" --name "cbrnn-$mode" --model "$model" $flag --outputs 0 \
+    --log "$work/$mode.csv" --quiet &
+  started="$started $!"
 done
+for mode in learn frozen; do
+  i=0
+  until jack_lsp 2>/dev/null | grep -qx "cbrnn-$mode:input"; do
+    i=$((i + 1)); [ $i -gt 100 ] && { echo "demo: cbrnn-$mode did not start" >&2; exit 1; }
+    sleep 0.1
+  done
+done
+
+echo "demo: model $(basename "$model") (warm-up on voice A only); playing $(basename "$clip") (voice B) into"
+echo "      cbrnn-learn (cerebellum learning online) and cbrnn-frozen (no learning)"
+"$bin/plugin/cbrnn-jackplay" --name cbrnn-demo-player --connect cbrnn-learn:input \
+  --connect cbrnn-frozen:input "$clip" &
+player=$!
+started="$started $player"
+
+# Follow both per-frame logs and print one line per second of speech.
+/usr/bin/python3 - "$work/learn.csv" "$work/frozen.csv" "$player" <<'PY'
+import csv, os, sys, time
+
+def rows(path):
+    try:
+        with open(path) as f:
+            return [r for r in csv.DictReader(f) if r.get("flags") not in (None, "")]
+    except OSError:
+        return []
+
+def alive(pid):
+    try:
+        os.kill(pid, 0)
+        return True
+    except OSError:
+        return False
+
+learn_path, frozen_path, player = sys.argv[1], sys.argv[2], int(sys.argv[3])
+start = {}      # per log: the time speech began (first frame unlike the last)
+printed = 0
+half = {"learn": [], "frozen": []}
+print("%6s  %12s  %12s  %12s" % ("second", "loss learning", "loss frozen", "persistence"))
+def seconds(path, key):
+    out = {}
+    for r in rows(path):
+        if r["loss"] == "":
+            continue
+        if key not in start:
+            if float(r["persistence_loss"] or 0) <= 1e-6:
+                continue
+            start[key] = float(r["time"])
+        s = int(float(r["time"]) - start[key])
+        out.setdefault(s, []).append((float(r["loss"]), float(r["persistence_loss"])))
+    return out
+done = False
+while True:
+    finished = not alive(player)
+    a, b = seconds(learn_path, "learn"), seconds(frozen_path, "frozen")
+    # a second is complete once both logs have moved past it
+    last = min(max(a, default=-1), max(b, default=-1)) - (0 if finished else 1)
+    while printed <= last:
+        if printed in a and printed in b:
+            la = sum(x for x, _ in a[printed]) / len(a[printed])
+            lb = sum(x for x, _ in b[printed]) / len(b[printed])
+            lp = sum(p for _, p in b[printed]) / len(b[printed])
+            half["learn"].append(la)
+            half["frozen"].append(lb)
+            bar = "#" * int(round(40 * la / max(lb, 1e-9) / 2))
+            print("%6d  %12.4f  %12.4f  %12.4f  %s" % (printed + 1, la, lb, lp, bar), flush=True)
+        printed += 1
+    if finished:
+        break
+    time.sleep(0.5)
+n = len(half["learn"])
+if n >= 2:
+    la = sum(half["learn"][n // 2:]) / len(half["learn"][n // 2:])
+    lb = sum(half["frozen"][n // 2:]) / len(half["frozen"][n // 2:])
+    print("second half of the clip: mean loss %.4f learning vs %.4f frozen (%.0f%% lower)"
+          % (la, lb, 100 * (1 - la / lb)))
+    print("(bar: learning loss relative to frozen; 20 #'s = equal)")
+PY
+wait "$player" 2>/dev/null || true
+echo "demo: done; stopping what it started"
