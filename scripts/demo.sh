@@ -96,7 +96,7 @@ learn_path, frozen_path, player = sys.argv[1], sys.argv[2], int(sys.argv[3])
 start = {}      # per log: the time speech began (first frame unlike the last)
 printed = 0
 half = {"learn": [], "frozen": []}
-print("%6s  %12s  %12s  %12s" % ("second", "loss learning", "loss frozen", "persistence"))
+print("%6s  %13s  %11s  %16s  %11s" % ("second", "loss learning", "loss frozen", "learning/frozen", "persistence"))
 def seconds(path, key):
     out = {}
     for r in rows(path):
@@ -120,10 +120,11 @@ while True:
             la = sum(x for x, _ in a[printed]) / len(a[printed])
             lb = sum(x for x, _ in b[printed]) / len(b[printed])
             lp = sum(p for _, p in b[printed]) / len(b[printed])
-            half["learn"].append(la)
-            half["frozen"].append(lb)
-            bar = "#" * int(round(40 * la / max(lb, 1e-9) / 2))
-            print("%6d  %12.4f  %12.4f  %12.4f  %s" % (printed + 1, la, lb, lp, bar), flush=True)
+            if lp > 1e-3:  # skip the silence after the clip
+                half["learn"].append(la)
+                half["frozen"].append(lb)
+                print("%6d  %13.4f  %11.4f  %16.2f  %11.4f" % (printed + 1, la, lb, la / lb, lp),
+                      flush=True)
         printed += 1
     if finished:
         break
@@ -134,7 +135,8 @@ if n >= 2:
     lb = sum(half["frozen"][n // 2:]) / len(half["frozen"][n // 2:])
     print("second half of the clip: mean loss %.4f learning vs %.4f frozen (%.0f%% lower)"
           % (la, lb, 100 * (1 - la / lb)))
-    print("(bar: learning loss relative to frozen; 20 #'s = equal)")
+    print("(loss: mean squared error of the next-frame prediction of the normalised log-mel")
+    print(" features; persistence: the loss of predicting that nothing changes)")
 PY
 wait "$player" 2>/dev/null || true
 echo "demo: done; stopping what it started"
