@@ -574,6 +574,19 @@ static void osc_error(int num, const char *msg, const char *where)
             where ? where : "");
 }
 
+/* Every OSC method, in one place: tests/fuzz/fuzz_osc.c dispatches fuzzed
+ * packets through the same table. */
+static void osc_add_methods(lo_server osc)
+{
+    lo_server_add_method(osc, "/cbrnn/learn", "i", osc_learn, osc);
+    lo_server_add_method(osc, "/cbrnn/lr", "f", osc_lr, osc);
+    lo_server_add_method(osc, "/cbrnn/reset", "", osc_reset, osc);
+    lo_server_add_method(osc, "/cbrnn/save", "s", osc_save, osc);
+    lo_server_add_method(osc, "/cbrnn/mark", "s", osc_mark, osc);
+    lo_server_add_method(osc, "/cbrnn/status", "", osc_status, osc);
+    lo_server_add_method(osc, "/cbrnn/status", "i", osc_status, osc);
+}
+
 /* ---------------- setup helpers ---------------- */
 
 static int file_exists(const char *p)
@@ -939,13 +952,7 @@ int main(int argc, char **argv)
             status = 2;
             goto close;
         }
-        lo_server_add_method(osc, "/cbrnn/learn", "i", osc_learn, osc);
-        lo_server_add_method(osc, "/cbrnn/lr", "f", osc_lr, osc);
-        lo_server_add_method(osc, "/cbrnn/reset", "", osc_reset, osc);
-        lo_server_add_method(osc, "/cbrnn/save", "s", osc_save, osc);
-        lo_server_add_method(osc, "/cbrnn/mark", "s", osc_mark, osc);
-        lo_server_add_method(osc, "/cbrnn/status", "", osc_status, osc);
-        lo_server_add_method(osc, "/cbrnn/status", "i", osc_status, osc);
+        osc_add_methods(osc);
     }
 
     jack_set_process_callback(H.client, on_process, NULL);
