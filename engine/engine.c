@@ -253,7 +253,10 @@ cbrnn_engine *cbrnn_engine_create(const cbrnn_model *m, const cbrnn_engine_confi
     } else {
         if (e->dim[0] != e->N || e->dim[e->L] != O)
             goto shape;
-        e->n_slots = e->horizon;
+        /* predict: the update for the prediction made horizon frames ago is
+         * fused with this frame's forward, which must not overwrite it. */
+        e->fused = m->target == CBRNN_TARGET_PREDICT;
+        e->n_slots = e->horizon + e->fused;
     }
     if (e->n_slots > ENGINE_MAX_SLOTS)
         goto shape;
@@ -539,7 +542,11 @@ static float mse_only(const float *a, const float *b, int n)
 /* Scores the head output y (of slot sl) against the known target and, when
  * learning, updates the head. target: normalised features (predict, map)
  * or NULL with e->label (classify). Returns the loss (NaN if none). */
-static float score_and_learn(cbrnn_engine *e, const struct slot *sl, const float *target)
+/* Scores the output y of slot sl against the known target: the loss, and
+ * dL/dy in e->dy. target: normalised features (predict, map) or NULL with
+ * e->label (classify). NaN if there is nothing to score; a non-finite loss
+ * restores the last good head. */
+static float score(cbrnn_engine *e, const struct slot *sl, const float *target)
 {
     float loss;
     if (e->target == CBRNN_TARGET_CLASSIFY) {
@@ -549,18 +556,17 @@ static float score_and_learn(cbrnn_engine *e, const struct slot *sl, const float
     } else {
         loss = cbrnn_loss_mse(e->dy, sl->y, target, 1, e->O);
     }
-    if (!isfinite(loss)) {
+    if (!isfinite(loss))
         restore_good(e);
-        return loss;
-    }
-    if (!e->learn)
-        return loss;
-    int ok = e->loop ? engine_backward_loop(e) : engine_backward_readout(e, sl);
-    if (ok)
-        ok = engine_update(e);
+    return loss;
+}
+
+/* Bookkeeping after an update: ok (all weights finite) or restore. */
+static void after_update(cbrnn_engine *e, int ok)
+{
     if (!ok) {
         restore_good(e);
-        return loss;
+        return;
     }
     e->flags |= CBRNN_REC_UPDATED;
     add_stat(&e->st_updates);
@@ -568,26 +574,57 @@ static float score_and_learn(cbrnn_engine *e, const struct slot *sl, const float
         memcpy(e->good, e->m->params + e->head_off, e->head_n * sizeof(float));
         e->since_good = 0;
     }
+}
+
+/* Scores sl and, when learning, updates the head right away (the paths
+ * that are not fused with the next forward). */
+static float score_and_learn(cbrnn_engine *e, const struct slot *sl, const float *target)
+{
+    float loss = score(e, sl, target);
+    if (!isfinite(loss) || !e->learn)
+        return loss;
+    int ok = e->loop ? engine_backward_loop(e) : engine_backward_readout(e, sl);
+    after_update(e, ok && engine_update(e));
     return loss;
 }
 
 /* One complete frame: x (and tx for map) hold its raw features. */
-static void run_frame(cbrnn_engine *e)
+void engine_run_frame(cbrnn_engine *e)
 {
     const int t_mod = (int)(e->frame % e->n_slots);
     float loss = NAN, pers = NAN;
     normalise(e, e->xn, e->x);
 
-    if (e->target == CBRNN_TARGET_PREDICT && e->frame >= e->horizon) {
-        int si = (int)((e->frame - e->horizon) % e->n_slots);
-        struct slot *sl = &e->slots[si];
-        pers = mse_only(sl->x, e->xn, e->F);
-        loss = score_and_learn(e, sl, e->xn);
-    }
-
-    /* Cortex step and head forward for this frame, into slot t_mod. */
     struct slot *cur = &e->slots[t_mod];
-    engine_forward(e, cur);
+    if (e->fused) {
+        /* readout + predict: score the prediction made horizon frames ago,
+         * step the cortex (the head does not feed it), then update the
+         * head and run it on the new state in one pass over its weights. */
+        const struct slot *old = NULL;
+        if (e->frame >= e->horizon) {
+            old = &e->slots[(e->frame - e->horizon) % e->n_slots];
+            pers = mse_only(old->x, e->xn, e->F);
+            loss = score(e, old, e->xn);
+            if (!isfinite(loss) || !e->learn)
+                old = NULL;
+        }
+        engine_cortex_step(e, cur);
+        if (old) {
+            int ok = engine_fused_update_forward(e, old, cur);
+            after_update(e, ok);
+            if (!ok) /* the forward ran through bad weights: again, restored */
+                engine_head_forward(e, cur);
+        } else {
+            engine_head_forward(e, cur);
+        }
+    } else {
+        if (e->target == CBRNN_TARGET_PREDICT && e->frame >= e->horizon) {
+            const struct slot *sl = &e->slots[(e->frame - e->horizon) % e->n_slots];
+            pers = mse_only(sl->x, e->xn, e->F);
+            loss = score_and_learn(e, sl, e->xn);
+        }
+        engine_forward(e, cur);
+    }
 
     if (e->target == CBRNN_TARGET_MAP && e->have_teacher) {
         normalise(e, e->tn, e->tx);
@@ -720,7 +757,7 @@ int cbrnn_engine_process(cbrnn_engine *e, float *const *out, int n_out, const fl
                 cbrnn_feat_push(e->tfeat, e->tx, e->t_scr + off, used, &tused);
             if (r == 1) {
                 write_held(e, out, n_out, pos + off, used - 1);
-                run_frame(e);
+                engine_run_frame(e);
                 write_held(e, out, n_out, pos + off + used - 1, 1);
             } else {
                 write_held(e, out, n_out, pos + off, used);

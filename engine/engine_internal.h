@@ -33,6 +33,7 @@ struct cbrnn_engine {
     cbrnn_feat *feat, *tfeat;
     cbrnn_target target;
     int loop;
+    int fused;           /* readout + predict: update fused with the forward */
     int F, N, O, hop, win, horizon;
     double rate;
     cbrnn_act act_fn;
@@ -83,9 +84,23 @@ struct cbrnn_engine {
     float *block;                         /* every float buffer above */
 };
 
+/* Everything a frame does once its raw features are in e->x (and e->tx):
+ * normalise, score, learn, step, forward, outputs, record. The per-frame
+ * work the online benchmark times, without the front end. */
+void engine_run_frame(cbrnn_engine *e);
 /* Cortex step for the current normalised frame e->xn, the head forward,
  * and the model output into sl (which is overwritten). */
 void engine_forward(cbrnn_engine *e, struct slot *sl);
+/* Readout wiring, split: the cortex step alone (sl->x, sl->in set), and
+ * the head forward from sl->in. */
+void engine_cortex_step(cbrnn_engine *e, struct slot *sl);
+void engine_head_forward(cbrnn_engine *e, struct slot *sl);
+/* Readout wiring, predict: the update for the prediction kept in `old`
+ * (dL/dy in e->dy) fused with the head forward of `cur` (whose cortex step
+ * is done) through the updated weights. Same numbers as
+ * engine_backward_readout + engine_update + engine_head_forward. 1 if
+ * every updated weight is finite. */
+int engine_fused_update_forward(cbrnn_engine *e, const struct slot *old, struct slot *cur);
 /* Head gradient (added into e->grad) of the loss whose dL/dy is e->dy,
  * for the prediction kept in sl: readout wiring, exact. 1 if finite. */
 int engine_backward_readout(cbrnn_engine *e, const struct slot *sl);

@@ -140,7 +140,7 @@ EXPORT void *aligned_alloc(size_t a, size_t n)
     return real_aligned_alloc(a, n);
 }
 
-EXPORT void *memalign(size_t a, size_t n) /* FFTW's fftwf_malloc uses this one */
+EXPORT void *memalign(size_t a, size_t n) /* FFTW's fftw_malloc uses this one */
 {
     resolve();
     note("memalign");
@@ -328,10 +328,10 @@ static void interposition_works(void **state)
     assert_int_equal(atomic_load(&rt_calls), 1);
     free(p);
     armed = 1;
-    void *q = fftwf_malloc(64); /* libfftw3f -> the allocator */
+    void *q = fftw_malloc(64); /* libfftw3 -> the allocator */
     armed = 0;
     assert_true(atomic_load(&rt_calls) >= 2);
-    fftwf_free(q);
+    fftw_free(q);
     static float w[512 * 256], v[512], o[512];
     atomic_store(&rt_calls, 0);
     armed = 1;
