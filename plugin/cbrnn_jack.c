@@ -461,6 +461,21 @@ static void collect_snapshots(void)
     }
 }
 
+/* Saves still waiting for a snapshot when the audio thread has stopped
+ * (e.g. /cbrnn/save just before SIGTERM): served from the weights
+ * directly. Only after jack_deactivate or a server shutdown. */
+static void flush_pending(void)
+{
+    cbrnn_engine *e = atomic_load(&H.engine);
+    cbrnn_engine_stats st;
+    cbrnn_engine_get_stats(e, &st);
+    for (int i = 0; i < C.n_pend; i++) {
+        cbrnn_engine_copy_params(e, C.scratch);
+        save_scratch(C.pend[i].path, st.frames, C.pend[i].why);
+    }
+    C.n_pend = 0;
+}
+
 /* Direct save once the audio thread can no longer run the engine. */
 static int save_now(const char *why)
 {
@@ -1024,6 +1039,7 @@ int main(int argc, char **argv)
              * the weights can be read directly. */
             jack_deactivate(H.client);
             collect_snapshots();
+            flush_pending();
             status = save_now(stop_sig == SIGINT ? "SIGINT" : stop_sig == SIGTERM ? "SIGTERM"
                                                                                  : "SIGHUP")
                          ? 1
@@ -1033,6 +1049,9 @@ int main(int argc, char **argv)
         if (atomic_load(&H.shutdown)) {
             fprintf(stderr, PROG ": the JACK server shut down: %s\n", H.shutdown_reason);
             collect_snapshots();
+            for (int i = 0; i < 1000 && atomic_load(&H.in_process); i++)
+                sleep_ms(1);
+            flush_pending();
             save_now("server shutdown");
             status = 1;
             break;
