@@ -11,6 +11,7 @@
  * float rounding. A control case perturbs one gradient entry and checks the
  * comparison then fails, so the check can fail. */
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -592,12 +593,67 @@ static void test_kernels_vs_ref(void **state)
     assert_int_equal(bad, 0);
 }
 
+/* The vectorised activations against double precision over a sweep of float bit
+ * patterns (every 512th positive float from 1e-8 to 12, both signs: about
+ * 4 million values) plus special values. */
+static void test_act_fast_vs_ref(void **state)
+{
+    (void)state;
+    enum { CH = 4095 }; /* odd: exercises the vector tail */
+    static float in[CH], fast[CH], ref[CH];
+    const cbrnn_act acts[3] = {CBRNN_ACT_TANH, CBRNN_ACT_RELU, CBRNN_ACT_LEAKY_RELU};
+    const float lo = 1e-8f, hi = 12.0f;
+    uint32_t blo, bhi;
+    memcpy(&blo, &lo, 4);
+    memcpy(&bhi, &hi, 4);
+    int bad = 0;
+    double worst = 0;
+    for (int a = 0; a < 3; a++) {
+        uint32_t b = blo;
+        int sign = 0;
+        while (b < bhi && bad < 5) {
+            size_t n = 0;
+            for (; n < CH && b < bhi; n++, b += 512) {
+                uint32_t u = b | (sign ? 0x80000000u : 0);
+                memcpy(&in[n], &u, 4);
+                sign ^= 1;
+            }
+            cbrnn_act_forward(fast, in, n, acts[a]);
+            cbrnn_act_forward_ref(ref, in, n, acts[a]);
+            for (size_t i = 0; i < n; i++) {
+                float ulp = nextafterf(fabsf(ref[i]), INFINITY) - fabsf(ref[i]);
+                double e = fabs((double)fast[i] - ref[i]) / ulp;
+                if (a == 0)
+                    worst = fmax(worst, e);
+                if (!(e <= (a == 0 ? 1.5 : 0.0))) {
+                    print_error("%s fast vs double at x = %.9g: expected %.9g, got %.9g\n",
+                                act_name(acts[a]), in[i], ref[i], fast[i]);
+                    bad++;
+                }
+            }
+        }
+        const float sp[7] = {NAN, INFINITY, -INFINITY, 0.0f, 1e-30f, -3e-39f, 1e30f};
+        float o[7];
+        cbrnn_act_forward(o, sp, 7, acts[a]);
+        cbrnn_act_forward_ref(ref, sp, 7, acts[a]);
+        for (int i = 0; i < 7; i++)
+            if (!(o[i] == ref[i] || (isnan(o[i]) && isnan(ref[i])))) {
+                print_error("%s at %g: expected %.9g, got %.9g\n", act_name(acts[a]), sp[i],
+                            ref[i], o[i]);
+                bad++;
+            }
+    }
+    print_message("fast tanh: worst %.3f ulp from double tanh\n", worst);
+    assert_int_equal(bad, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_linear_backward_fd), cmocka_unit_test(test_act_backward_fd),
         cmocka_unit_test(test_cortex_step_fd),     cmocka_unit_test(test_cb_fd),
-        cmocka_unit_test(test_kernels_vs_ref),     cmocka_unit_test(test_model_gradients),
+        cmocka_unit_test(test_kernels_vs_ref),     cmocka_unit_test(test_act_fast_vs_ref),
+        cmocka_unit_test(test_model_gradients),
         cmocka_unit_test(test_frozen_groups),      cmocka_unit_test(test_check_can_fail),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
