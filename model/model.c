@@ -202,20 +202,6 @@ int cbrnn_rnn_hidden_for_params(int n_in, int n_out, size_t target_params)
     return best;
 }
 
-/* The values cbrnn_feat_config_default() documents for 16 kHz. */
-static void feat_defaults(cbrnn_feat_config *f)
-{
-    memset(f, 0, sizeof *f);
-    f->sample_rate = 16000.0;
-    f->win_ms = 25.0;
-    f->hop_ms = 10.0;
-    f->n_mels = 40;
-    f->f_min = 20.0;
-    f->f_max = 0.0;
-    f->n_mfcc = 0;
-    f->deltas = 0;
-}
-
 float *cbrnn_alloc_floats(size_t n)
 {
     /* 64 bytes: a cache line and an AVX-512 register; rounded up so the
@@ -259,7 +245,7 @@ cbrnn_model *cbrnn_model_create(const cbrnn_model_config *c, int *err)
     set_views(m);
     if (m->cfg.arch == CBRNN_ARCH_RESERVOIR)
         m->frozen[CBRNN_GROUP_CORTEX] = 1;
-    feat_defaults(&m->feat);
+    cbrnn_feat_config_default(&m->feat, 16000.0);
     m->target = CBRNN_TARGET_PREDICT;
     m->horizon = 1;
     if (err)
