@@ -393,11 +393,11 @@ int labels_to_frames(int *out, const label_file *lf, const char *const *names, i
         /* Frames whose centre (t*hop + win/2) / rate lies in [start, end):
          * t >= (start*rate - win/2) / hop and t < (end*rate - win/2) / hop. */
         double a = (s->start * rate - 0.5 * win) / hop, b = (s->end * rate - 0.5 * win) / hop;
+        /* Clamped before the conversion: a label at 1e300 s is finite but
+         * its frame index fits no long (found by tests/fuzz/fuzz_labels). */
+        a = a < 0 ? 0 : a > n_frames ? n_frames : a;
+        b = b < 0 ? 0 : b > n_frames ? n_frames : b;
         long t0 = (long)ceil(a), t1 = (long)ceil(b);
-        if (t0 < 0)
-            t0 = 0;
-        if (t1 > n_frames)
-            t1 = n_frames;
         for (long t = t0; t < t1; t++)
             out[t] = cls;
     }
