@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <samplerate.h>
 #include <sndfile.h>
 #include <stdio.h>
@@ -342,12 +343,26 @@ int audio_features_each(const char *path, const cbrnn_feat_config *cfg, double t
         snprintf(msg, msglen, "%s: out of memory", path);
         goto done;
     }
+    int64_t read_so_far = 0;
     for (;;) {
         long n = audio_in_read(a, in, block, msg, msglen);
         if (n < 0)
             goto done;
         if (n == 0)
             break;
+        /* A float file can hold NaN or Inf; its features would be NaN and
+         * poison training statistics, so refuse it by name (found by
+         * tests/fuzz/fuzz_audio). The live engine zeroes and counts such
+         * samples instead, and `cbrnn run` leaves that to the engine too. */
+        for (long i = 0; i < n; i++)
+            if (!isfinite(in[i])) {
+                snprintf(msg, msglen, "%s: sample %lld (%.3f s) is not a finite number (NaN or "
+                                      "Inf): the file is damaged",
+                         path, (long long)(read_so_far + i),
+                         (double)(read_so_far + i) / audio_in_rate(a));
+                goto done;
+            }
+        read_so_far += n;
         const float *x = in;
         long nout = 0;
         while (n > 0) {
