@@ -9,6 +9,7 @@
  * steps (input drive, cerebellum in the readout wiring, readout, weight
  * gradients) is a single GEMM over T*B contiguous rows. Transposing the
  * inputs and outputs costs B*T*(F+O) copies, nothing next to the GEMMs. */
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -46,7 +47,8 @@ void cbrnn_ws_destroy(cbrnn_ws *ws)
 
 cbrnn_ws *cbrnn_ws_create(const cbrnn_model *m, int max_b, int max_t, int *err)
 {
-    if (!m || max_b < 1 || max_t < 1 || (size_t)max_b * (size_t)max_t > ((size_t)1 << 31)) {
+    /* B*T rows go to CBLAS as an int. */
+    if (!m || max_b < 1 || max_t < 1 || (size_t)max_b * (size_t)max_t > (size_t)INT_MAX) {
         if (err)
             *err = CBRNN_ERR_ARG;
         return NULL;

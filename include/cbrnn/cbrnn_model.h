@@ -114,7 +114,9 @@ CBRNN_API size_t cbrnn_model_config_params(const cbrnn_model_config *c);
 CBRNN_API int cbrnn_rnn_hidden_for_params(int n_in, int n_out, size_t target_params);
 
 /* Creates a model with all parameters zero (frontend: feature defaults at
- * 16 kHz, target predict, horizon 1). NULL on failure, *err set. */
+ * 16 kHz, target predict, horizon 1). Arch rnn ignores n_cb_hidden and
+ * cb_hidden (the model's cfg has them zeroed); arch reservoir starts with
+ * frozen[CBRNN_GROUP_CORTEX] = 1. NULL on failure, *err set. */
 CBRNN_API cbrnn_model *cbrnn_model_create(const cbrnn_model_config *c, int *err);
 CBRNN_API void cbrnn_model_destroy(cbrnn_model *m);
 /* Deep copy (parameters, normaliser, names, metadata). */
@@ -159,9 +161,13 @@ CBRNN_API uint64_t cbrnn_rng_u64(cbrnn_rng *r);
 CBRNN_API double cbrnn_rng_uniform(cbrnn_rng *r);  /* [0, 1) */
 CBRNN_API double cbrnn_rng_normal(cbrnn_rng *r);   /* N(0, 1) */
 
-/* ---- Training workspace: activations for B sequences of T steps ---- */
+/* ---- Training workspace: activations for B sequences of T steps ----
+ * A workspace is used by one thread at a time; forward only reads the
+ * model, so several workspaces may run the same model concurrently (but not
+ * while an optimiser writes it). */
 typedef struct cbrnn_ws cbrnn_ws;
-/* For up to max_b sequences of up to max_t steps. Not RT-safe. */
+/* For up to max_b sequences of up to max_t steps (max_b * max_t <=
+ * INT_MAX), for models of m's configuration. Not RT-safe. */
 CBRNN_API cbrnn_ws *cbrnn_ws_create(const cbrnn_model *m, int max_b, int max_t, int *err);
 CBRNN_API void cbrnn_ws_destroy(cbrnn_ws *ws);
 
