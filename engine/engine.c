@@ -26,6 +26,7 @@
 
 #include "cbrnn/cbrnn_engine.h"
 #include "engine_internal.h"
+#include "engine_simd.h"
 #include "layers.h"
 #include "spsc.h"
 
@@ -198,6 +199,7 @@ cbrnn_engine *cbrnn_engine_create(const cbrnn_model *m, const cbrnn_engine_confi
         return NULL;
     }
 
+    engine_simd_init();
     cbrnn_engine *e = calloc(1, sizeof *e);
     if (!e) {
         *err = CBRNN_ERR_NOMEM;

@@ -1,5 +1,6 @@
 /* engine_simd.h: the engine's batch-1 vector kernels (GCC/Clang vector
- * extensions, 8 floats wide; lowered to whatever the target has). They
+ * extensions, 8 lanes; an AVX2 build and a portable build with the same
+ * bits, engine_simd_impl.h). They
  * run on the audio thread: no allocation, no lock, no CBLAS. Each has a
  * plain-loop twin in model/layers.h (cbrnn_*_ref) that
  * tests/engine/test_kernels.c compares it with. Summation order is fixed
@@ -9,6 +10,12 @@
 #define CBRNN_ENGINE_SIMD_H
 
 #include <stddef.h>
+
+/* Chooses the kernels' build for this CPU (AVX2 or portable, same bits).
+ * Call once before audio runs; cbrnn_engine_create does. Not RT. */
+void engine_simd_init(void);
+/* "avx2" or "base": the build in use. */
+const char *engine_simd_name(void);
 
 /* y[i] = b[i] + sum_j W[i][j] x[j]   (b may be NULL: 0). W: [out, in]. */
 void k_linear_fwd(float *y, const float *x, const float *W, const float *b, int in, int out);

@@ -1,7 +1,8 @@
-/* test_kernels.c: the engine's vector kernels (engine/engine_simd.c)
+/* test_kernels.c: the engine's vector kernels (engine/engine_simd*.c)
  * against the plain-loop references of model/layers.h (cbrnn_*_ref) on
- * random data of awkward sizes (tails of every length), and the fused
- * update-and-forward kernel against the separate kernels bit for bit. */
+ * random data of awkward sizes (tails of every length); the fused
+ * update-and-forward kernel against the separate kernels bit for bit; and
+ * the AVX2 build against the portable build bit for bit. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,6 +14,7 @@
 
 #include "cbrnn/cbrnn_model.h"
 #include "engine_simd.h"
+#include "engine_simd_common.h"
 #include "layers.h"
 
 static void fill(float *p, size_t n, cbrnn_rng *r)
@@ -159,9 +161,79 @@ static void fused_equals_separate(void **state)
             }
 }
 
+/* The AVX2 and the portable build must agree to the bit, so a live run and
+ * its replay agree whichever machine each runs on. */
+static void avx2_equals_base(void **state)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_cpu_init();
+    if (!__builtin_cpu_supports("avx2")) {
+        print_message("this CPU has no AVX2: only the portable build runs here\n");
+        skip();
+    }
+    const struct simd_table *A = &simd_avx2, *B = &simd_base;
+    cbrnn_rng r;
+    cbrnn_rng_seed(&r, 5);
+    for (int a = 0; a < NS; a++)
+        for (int b = 0; b < NS; b += 2) {
+            int in = sizes[a], out = sizes[b];
+            size_t nw = (size_t)in * out, n2 = nw + out;
+            float *W = malloc(sizeof(float) * n2), *x = malloc(sizeof(float) * in);
+            float *x2 = malloc(sizeof(float) * in), *d = malloc(sizeof(float) * out);
+            float *ya = malloc(sizeof(float) * in * 2 + sizeof(float) * out);
+            float *yb = malloc(sizeof(float) * in * 2 + sizeof(float) * out);
+            float *Wa = malloc(sizeof(float) * n2), *Wb = malloc(sizeof(float) * n2);
+            float *Va = malloc(sizeof(float) * n2), *Vb = malloc(sizeof(float) * n2);
+            float *W0 = malloc(sizeof(float) * n2);
+            fill(W, n2, &r), fill(x, in, &r), fill(x2, in, &r), fill(d, out, &r), fill(W0, n2, &r);
+            A->linear_fwd(ya, x, W, W + nw, in, out);
+            B->linear_fwd(yb, x, W, W + nw, in, out);
+            assert_memory_equal(ya, yb, sizeof(float) * out);
+            A->linear_fwd_acc(ya, x2, W, in, out);
+            B->linear_fwd_acc(yb, x2, W, in, out);
+            assert_memory_equal(ya, yb, sizeof(float) * out);
+            memset(ya, 0, sizeof(float) * in), memset(yb, 0, sizeof(float) * in);
+            A->linear_bwd_in(ya, d, W, in, out);
+            B->linear_bwd_in(yb, d, W, in, out);
+            assert_memory_equal(ya, yb, sizeof(float) * in);
+            memcpy(Wa, W, sizeof(float) * n2), memcpy(Wb, W, sizeof(float) * n2);
+            A->outer_acc(Wa, Wa + nw, d, x, in, out);
+            B->outer_acc(Wb, Wb + nw, d, x, in, out);
+            assert_memory_equal(Wa, Wb, sizeof(float) * n2);
+            for (int decay = 0; decay < 2; decay++) {
+                float wd = decay ? 0.02f : 0.0f;
+                memcpy(Wa, W, sizeof(float) * n2), memcpy(Wb, W, sizeof(float) * n2);
+                fill(Va, n2, &r), memcpy(Vb, Va, sizeof(float) * n2);
+                assert_int_equal(A->sgd_fwd(ya, Wa, Wa + nw, Va, Va + nw, W0, W0 + nw, d, x, x2,
+                                            in, out, 0.01f, 0.9f, wd), 1);
+                assert_int_equal(B->sgd_fwd(yb, Wb, Wb + nw, Vb, Vb + nw, W0, W0 + nw, d, x, x2,
+                                            in, out, 0.01f, 0.9f, wd), 1);
+                if (memcmp(ya, yb, sizeof(float) * out) || memcmp(Wa, Wb, sizeof(float) * n2) ||
+                    memcmp(Va, Vb, sizeof(float) * n2))
+                    fail_msg("sgd_fwd in=%d out=%d decay=%d: AVX2 and portable builds differ", in,
+                             out, decay);
+                float *ga = malloc(sizeof(float) * n2), *gb = malloc(sizeof(float) * n2);
+                fill(ga, n2, &r), memcpy(gb, ga, sizeof(float) * n2);
+                assert_int_equal(A->sgd(Wa, Va, ga, W0, n2, 0.01f, 0.9f, wd), 1);
+                assert_int_equal(B->sgd(Wb, Vb, gb, W0, n2, 0.01f, 0.9f, wd), 1);
+                if (memcmp(Wa, Wb, sizeof(float) * n2) || memcmp(Va, Vb, sizeof(float) * n2))
+                    fail_msg("sgd n=%zu decay=%d: AVX2 and portable builds differ", n2, decay);
+                free(ga), free(gb);
+            }
+            free(W), free(x), free(x2), free(d), free(ya), free(yb), free(Wa), free(Wb), free(Va),
+                free(Vb), free(W0);
+        }
+#else
+    skip();
+#endif
+}
+
 int main(void)
 {
+    engine_simd_init();
+    print_message("kernels in use: %s\n", engine_simd_name());
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(avx2_equals_base),
         cmocka_unit_test(linear_forward_matches_ref),
         cmocka_unit_test(linear_backward_matches_ref),
         cmocka_unit_test(sgd_matches_formula),
