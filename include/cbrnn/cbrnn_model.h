@@ -173,8 +173,11 @@ CBRNN_API void cbrnn_ws_destroy(cbrnn_ws *ws);
 
 /* Forward over B sequences of T steps, batch-major (as batch_first=True).
  * y: out [B,T,O]. h_last: out [B,N] state after step T (may be NULL).
- * x: in [B,T,F]. h0: in [B,N] initial state (NULL: zeros).
- * Keeps in ws what cbrnn_backward needs. */
+ * x: in [B,T,F]. h0: in [B,N] initial state (NULL: zeros); h_last may
+ * be h0 (h0 is read first).
+ * Keeps in ws what cbrnn_backward needs. Neither this nor cbrnn_backward
+ * allocates, so with a workspace made beforehand and single-threaded BLAS
+ * both may run on an audio thread (truncated BPTT over K frames online). */
 CBRNN_API int cbrnn_forward(cbrnn_ws *ws, float *y, float *h_last, const cbrnn_model *m,
                             const float *x, const float *h0, int B, int T);
 /* Backward through the last forward (BPTT over its T steps).
