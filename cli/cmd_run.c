@@ -573,14 +573,16 @@ int cmd_run(int argc, char **argv)
     }
     if (!quiet) {
         long h = o.frames / 2;
+        char pers[64] = "";
+        if (o.all.n_pers)
+            snprintf(pers, sizeof pers, ", persistence %.5f", o.all.pers / (double)o.all.n_pers);
         printf("%s: %ld frames at %g Hz (hop %d), learning %s: mean loss %.5f (first half "
-               "%.5f, second half %.5f), persistence %.5f; %lld updates, %lld restores, %lld "
-               "frames with bad input\n",
+               "%.5f, second half %.5f)%s; %lld updates, %lld restores, %lld frames with bad "
+               "input\n",
                PROG, o.frames, rate, cbrnn_engine_hop(e), ec.learn ? "on" : "off",
                o.all.n_loss ? o.all.loss / (double)o.all.n_loss : NAN,
-               mean_range(o.losses, 0, h), mean_range(o.losses, h, o.frames),
-               o.all.n_pers ? o.all.pers / (double)o.all.n_pers : NAN, (long long)st.updates,
-               (long long)st.restores, (long long)st.bad_input);
+               mean_range(o.losses, 0, h), mean_range(o.losses, h, o.frames), pers,
+               (long long)st.updates, (long long)st.restores, (long long)st.bad_input);
     }
     status = 0;
 out:
