@@ -1,14 +1,17 @@
 # jacklib.sh: shared helpers of the JACK integration tests (sourced).
-# Every test starts its own jackd on the dummy backend under a unique
-# server name (JACK_DEFAULT_SERVER), so tests run in parallel and never
+# Every test starts its own jackd on the dummy backend under a server name
+# of its own (JACK_DEFAULT_SERVER), so tests run in parallel and never
 # touch a user's server, and stops everything it started on exit.
+# The name is fixed per work folder, not per run: JACK keeps at most 8
+# servers in its registry (/dev/shm) and frees the entry of a killed server
+# only when a server of the same name starts again (see faults.sh).
 # Arguments of every test: CBRNN_JACK JACKPLAY CBRNN SAMPLES WORKDIR.
 
 set -u
 JACKHOST=$1 JACKPLAY=$2 CBRNN=$3 SAMPLES=$4 WORK=$5
 PY=${CBRNN_PYTHON:-/usr/bin/python3}
 rm -rf "$WORK" && mkdir -p "$WORK" && cd "$WORK" || exit 1
-export JACK_DEFAULT_SERVER="cbrnn-test-$$-$(basename "$WORK")"
+export JACK_DEFAULT_SERVER="cbrnn-test-$(basename "$WORK")-$(printf '%s' "$WORK" | cksum | cut -d' ' -f1)"
 export JACK_NO_AUDIO_RESERVATION=1
 STARTED=""
 
