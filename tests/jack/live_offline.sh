@@ -4,7 +4,8 @@
 # JACK server (with OSC markers and a status query while it runs); after
 # SIGTERM, `cbrnn run --learn rec.wav` on the same model must give the same
 # per-frame loss, persistence loss and surprise on every frame to 1e-5,
-# and the same adapted weights as the model cbrnn-jack saved.
+# and the same adapted weights as the model cbrnn-jack saved. Also: the
+# latency reported to JACK, OSC marker and status.
 . "$(dirname "$0")/jacklib.sh"
 pick_model
 start_jackd 256
@@ -22,6 +23,15 @@ note "status (frames loss xruns dropped): $STATUS"
 set -- $STATUS
 [ "$1" -gt 550 ] || fail "/cbrnn/status: expected > 550 frames after 6 s of audio, got $1"
 [ "$4" -eq 0 ] || fail "/cbrnn/status: expected 0 dropped records, got $4"
+# Latency reported to JACK: our outputs lag our input by the engine's
+# latency (win - 1 - win/2 = 599 samples at 48 kHz for 25 ms windows).
+LAT=$(sed -n 's/.*latency \([0-9]*\) samples.*/\1/p' host.err)
+[ "$LAT" = 599 ] || fail "startup line: expected latency 599 samples, got '$LAT'"
+jack_lsp -l >ports.txt 2>&1
+awk '/^cbt:surprise$/{f=1; next} /^[^\t]/{f=0} f' ports.txt | grep -q "capture latency = \[ 599 599 \]" \
+  || { cat ports.txt; fail "cbt:surprise: capture latency 599 not reported to JACK"; }
+awk '/^cbt:input$/{f=1; next} /^[^\t]/{f=0} f' ports.txt | grep -q "playback latency = \[ 599 599 \]" \
+  || { cat ports.txt; fail "cbt:input: playback latency 599 not reported to JACK"; }
 sleep 0.3
 kill -TERM "$HOST"
 wait "$HOST"; rc=$?
