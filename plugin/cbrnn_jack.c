@@ -88,6 +88,8 @@ static void usage(FILE *f)
 "                      run' writes); marker names go to FILE.csv.markers\n"
 "  --record FILE.wav   the exact input samples the engine got (float WAV):\n"
 "                      'cbrnn run' on it reproduces this run's numbers\n"
+"  --record-teacher FILE.wav  map models: the same for the teacher input\n"
+"                      ('cbrnn run --teacher FILE.wav' replays both)\n"
 "  --save PATH         where the adapted model goes: on exit, on SIGUSR1,\n"
 "                      every --autosave SEC seconds, and when the server\n"
 "                      shuts down\n"
@@ -121,10 +123,9 @@ struct host {
     _Atomic(cbrnn_engine *) engine;
     atomic_int paused;     /* 1: the process callback leaves the engine alone */
     atomic_int in_process; /* 1 while the process callback runs */
-    atomic_llong xruns, samples, rec_dropped;
+    atomic_llong xruns, samples;
     atomic_int bufsize, rate_changed, shutdown;
     char shutdown_reason[512];
-    jack_ringbuffer_t *rec_rb;
     atomic_int rec_on;     /* 0 after a rate change: a WAV has one rate */
     int label_base, held_note;
 
@@ -137,10 +138,17 @@ struct host {
     int recent_n, recent_pos;
     int64_t last_frame;
     atomic_int stop_log, stop_disk;
-    SNDFILE *rec;
-    const char *rec_path;
-    long rec_written;
-    int rec_failed;
+    /* --record (input) and --record-teacher: a ring each, filled by the
+     * audio thread and emptied by the disk thread */
+    struct recorder {
+        jack_ringbuffer_t *rb;
+        SNDFILE *sf;
+        const char *path;
+        long written;
+        int failed;
+        atomic_llong dropped;
+    } rec[2];
+    int n_rec;
 };
 
 static struct host H;
@@ -196,12 +204,18 @@ static int on_process(jack_nframes_t n, void *arg)
         atomic_store(&H.in_process, 0);
         return 0;
     }
-    if (H.rec_rb && atomic_load_explicit(&H.rec_on, memory_order_relaxed)) {
+    if (atomic_load_explicit(&H.rec_on, memory_order_relaxed)) {
+        const float *src[2] = {in, teacher};
         size_t bytes = (size_t)n * sizeof(float);
-        if (jack_ringbuffer_write_space(H.rec_rb) >= bytes)
-            jack_ringbuffer_write(H.rec_rb, (const char *)in, bytes);
-        else
-            atomic_fetch_add_explicit(&H.rec_dropped, n, memory_order_relaxed);
+        for (int k = 0; k < 2; k++) {
+            struct recorder *rc = &H.rec[k];
+            if (!rc->rb || !src[k])
+                continue;
+            if (jack_ringbuffer_write_space(rc->rb) >= bytes)
+                jack_ringbuffer_write(rc->rb, (const char *)src[k], bytes);
+            else
+                atomic_fetch_add_explicit(&rc->dropped, n, memory_order_relaxed);
+        }
     }
     if (H.midi) {
         /* Split the block at each MIDI event so labels change on their
@@ -361,15 +375,18 @@ static void *disk_main(void *arg)
     float buf[4096];
     for (;;) {
         int stop = atomic_load(&H.stop_disk);
-        size_t avail;
-        while ((avail = jack_ringbuffer_read_space(H.rec_rb)) >= sizeof(float)) {
-            size_t want = avail / sizeof(float);
-            if (want > 4096)
-                want = 4096;
-            jack_ringbuffer_read(H.rec_rb, (char *)buf, want * sizeof(float));
-            if (!H.rec_failed && sf_writef_float(H.rec, buf, (sf_count_t)want) != (sf_count_t)want)
-                H.rec_failed = 1;
-            H.rec_written += (long)want;
+        for (int k = 0; k < 2; k++) {
+            struct recorder *rc = &H.rec[k];
+            size_t avail;
+            while (rc->rb && (avail = jack_ringbuffer_read_space(rc->rb)) >= sizeof(float)) {
+                size_t want = avail / sizeof(float);
+                if (want > 4096)
+                    want = 4096;
+                jack_ringbuffer_read(rc->rb, (char *)buf, want * sizeof(float));
+                if (!rc->failed && sf_writef_float(rc->sf, buf, (sf_count_t)want) != (sf_count_t)want)
+                    rc->failed = 1;
+                rc->written += (long)want;
+            }
         }
         if (stop)
             return NULL;
@@ -675,14 +692,14 @@ static int rebuild_engine(int rate, const cbrnn_engine_config *base)
     atomic_store(&H.paused, 0);
     fprintf(stderr, PROG ": the server's sample rate is now %d Hz: features follow it "
                     "(frames count from 0 again%s)\n", rate,
-            H.rec ? "; --record stopped: its rate no longer holds" : "");
+            H.n_rec ? "; recording stopped: a WAV file has one rate" : "");
     return 0;
 }
 
 int main(int argc, char **argv)
 {
     enum { O_MODEL = 256, O_NAME, O_OUTPUTS, O_CIN, O_COUT, O_LEARN, O_NOLEARN, O_LR, O_MOM,
-           O_DECAY, O_BPTT, O_BASE, O_LOG, O_RECORD, O_SAVE, O_AUTOSAVE, O_REPORT, O_OSC,
+           O_DECAY, O_BPTT, O_BASE, O_LOG, O_RECORD, O_TRECORD, O_SAVE, O_AUTOSAVE, O_REPORT, O_OSC,
            O_QUIET };
     static const struct option lo[] = {
         {"model", required_argument, NULL, O_MODEL},
@@ -699,6 +716,7 @@ int main(int argc, char **argv)
         {"label-base", required_argument, NULL, O_BASE},
         {"log", required_argument, NULL, O_LOG},
         {"record", required_argument, NULL, O_RECORD},
+        {"record-teacher", required_argument, NULL, O_TRECORD},
         {"save", required_argument, NULL, O_SAVE},
         {"autosave", required_argument, NULL, O_AUTOSAVE},
         {"report", required_argument, NULL, O_REPORT},
@@ -707,6 +725,7 @@ int main(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     const char *model_path = NULL, *name = "cbrnn", *log_path = NULL, *rec_path = NULL,
+               *trec_path = NULL,
                *osc_port = NULL;
     const char *cin[MAX_CONNECT], *cout[MAX_CONNECT];
     int n_cin = 0, n_cout = 0, n_outputs = -1;
@@ -778,6 +797,7 @@ int main(int argc, char **argv)
             break;
         case O_LOG: log_path = optarg; break;
         case O_RECORD: rec_path = optarg; break;
+        case O_TRECORD: trec_path = optarg; break;
         case O_SAVE: C.save_path = optarg; break;
         case O_AUTOSAVE:
         case O_REPORT:
@@ -935,31 +955,40 @@ int main(int argc, char **argv)
         }
         fputs("marker,name,wall_time\n", C.markers);
     }
-    if (rec_path) {
+    if (trec_path && !H.teacher) {
+        fprintf(stderr, PROG ": --record-teacher applies to map models (%s has no teacher)\n",
+                model_path);
+        status = 2;
+        goto close;
+    }
+    const char *rec_paths[2] = {rec_path, trec_path};
+    for (int k = 0; k < 2; k++) {
+        if (!rec_paths[k])
+            continue;
         /* Float samples, exactly as JACK delivered them, so that a replay
          * through `cbrnn run` sees bit-identical input. */
+        struct recorder *rc = &H.rec[k];
         SF_INFO si = {.samplerate = (int)rate, .channels = 1,
                       .format = SF_FORMAT_WAV | SF_FORMAT_FLOAT};
-        if (!(H.rec = sf_open(rec_path, SFM_WRITE, &si))) {
-            fprintf(stderr, PROG ": %s: cannot create: %s\n", rec_path, sf_strerror(NULL));
+        if (!(rc->sf = sf_open(rec_paths[k], SFM_WRITE, &si))) {
+            fprintf(stderr, PROG ": %s: cannot create: %s\n", rec_paths[k], sf_strerror(NULL));
             status = 2;
             goto close;
         }
-        sf_command(H.rec, SFC_SET_ADD_PEAK_CHUNK, NULL, SF_FALSE);
-        H.rec_path = rec_path;
-        H.rec_rb = jack_ringbuffer_create(REC_RING_FLOATS * sizeof(float));
-        if (!H.rec_rb || jack_ringbuffer_mlock(H.rec_rb)) {
-            /* mlock may be refused (RLIMIT_MEMLOCK); the ring still works,
-             * only page faults become possible. */
-        }
-        if (!H.rec_rb) {
+        sf_command(rc->sf, SFC_SET_ADD_PEAK_CHUNK, NULL, SF_FALSE);
+        rc->path = rec_paths[k];
+        rc->rb = jack_ringbuffer_create(REC_RING_FLOATS * sizeof(float));
+        if (!rc->rb) {
             fprintf(stderr, PROG ": out of memory\n");
             goto close;
         }
-        /* touch it so the audio thread takes no page fault */
-        memset(H.rec_rb->buf, 0, H.rec_rb->size);
-        atomic_store(&H.rec_on, 1);
+        /* mlock may be refused (RLIMIT_MEMLOCK); the ring works without,
+         * only a page fault becomes possible. Touched either way. */
+        jack_ringbuffer_mlock(rc->rb);
+        memset(rc->rb->buf, 0, rc->rb->size);
+        H.n_rec++;
     }
+    atomic_store(&H.rec_on, H.n_rec > 0);
     if (osc_port) {
         osc = lo_server_new(osc_port, osc_error);
         if (!osc) {
@@ -983,7 +1012,7 @@ int main(int argc, char **argv)
         goto close;
     }
     log_started = 1;
-    if (H.rec) {
+    if (H.n_rec) {
         if (pthread_create(&disk_th, NULL, disk_main, NULL)) {
             fprintf(stderr, PROG ": cannot start the disk thread\n");
             goto close;
@@ -1107,15 +1136,18 @@ close:
         atomic_store(&H.stop_disk, 1);
         pthread_join(disk_th, NULL);
     }
-    if (H.rec) {
-        long long dropped = atomic_load(&H.rec_dropped);
-        if (dropped || H.rec_failed)
-            fprintf(stderr, PROG ": %s: incomplete (%lld samples dropped%s)\n", H.rec_path,
-                    dropped, H.rec_failed ? ", write error" : "");
-        if (sf_close(H.rec))
-            fprintf(stderr, PROG ": %s: close failed\n", H.rec_path);
+    for (int k = 0; k < 2; k++) {
+        struct recorder *rc = &H.rec[k];
+        if (!rc->sf)
+            continue;
+        long long dropped = atomic_load(&rc->dropped);
+        if (dropped || rc->failed)
+            fprintf(stderr, PROG ": %s: incomplete (%lld samples dropped%s)\n", rc->path, dropped,
+                    rc->failed ? ", write error" : "");
+        if (sf_close(rc->sf))
+            fprintf(stderr, PROG ": %s: close failed\n", rc->path);
         else if (!C.quiet)
-            fprintf(stderr, PROG ": recorded %ld samples to %s\n", H.rec_written, H.rec_path);
+            fprintf(stderr, PROG ": recorded %ld samples to %s\n", rc->written, rc->path);
     }
     if (H.log && fclose(H.log))
         fprintf(stderr, PROG ": %s: write failed\n", log_path);
@@ -1137,7 +1169,8 @@ close:
     }
     cbrnn_engine_destroy(fin);
     cbrnn_model_destroy(C.scratch);
-    if (H.rec_rb)
-        jack_ringbuffer_free(H.rec_rb);
+    for (int k = 0; k < 2; k++)
+        if (H.rec[k].rb)
+            jack_ringbuffer_free(H.rec[k].rb);
     return status;
 }
