@@ -125,6 +125,9 @@ struct host {
     atomic_int in_process; /* 1 while the process callback runs */
     atomic_llong xruns, samples;
     atomic_int bufsize, rate_changed, shutdown;
+    /* the engine's rate and latency, for JACK's non-RT callbacks, which
+     * must not touch an engine the control thread may be replacing */
+    atomic_int engine_rate, latency;
     char shutdown_reason[512];
     atomic_int rec_on;     /* 0 after a rate change: a WAV has one rate */
     int label_base, held_note;
@@ -269,8 +272,8 @@ static int on_bufsize(jack_nframes_t n, void *arg)
 static int on_rate(jack_nframes_t rate, void *arg)
 {
     (void)arg;
-    cbrnn_engine *e = atomic_load(&H.engine);
-    if (e && (double)rate != cbrnn_engine_rate(e))
+    int have = atomic_load(&H.engine_rate);
+    if (have && (int)rate != have)
         atomic_store(&H.rate_changed, (int)rate);
     return 0;
 }
@@ -280,8 +283,7 @@ static int on_rate(jack_nframes_t rate, void *arg)
 static void on_latency(jack_latency_callback_mode_t mode, void *arg)
 {
     (void)arg;
-    cbrnn_engine *e = atomic_load(&H.engine);
-    jack_nframes_t lat = e ? (jack_nframes_t)cbrnn_engine_latency(e) : 0;
+    jack_nframes_t lat = (jack_nframes_t)atomic_load(&H.latency);
     jack_latency_range_t r;
     if (mode == JackCaptureLatency) {
         jack_port_get_latency_range(H.in, JackCaptureLatency, &r);
@@ -687,7 +689,10 @@ static int rebuild_engine(int rate, const cbrnn_engine_config *base)
     }
     cbrnn_engine_set_params(e, C.scratch);
     atomic_store(&H.engine, e);
+    atomic_store(&H.engine_rate, rate);
+    atomic_store(&H.latency, cbrnn_engine_latency(e));
     cbrnn_engine_destroy(old);
+    jack_recompute_total_latencies(H.client); /* the window is in ms: its samples changed */
     pthread_mutex_unlock(&H.mu);
     atomic_store(&H.paused, 0);
     fprintf(stderr, PROG ": the server's sample rate is now %d Hz: features follow it "
@@ -902,6 +907,8 @@ int main(int argc, char **argv)
         return 2;
     }
     atomic_init(&H.engine, e);
+    atomic_store(&H.engine_rate, (int)rate);
+    atomic_store(&H.latency, cbrnn_engine_latency(e));
     C.scratch = cbrnn_model_clone(m, &err);
     cbrnn_model_destroy(m);
     if (!C.scratch) {
