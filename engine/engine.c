@@ -6,9 +6,10 @@
  * path (cbrnn_engine_process and what it calls) must never allocate, lock,
  * print, wait or make a system call; tests/engine/test_engine_rt.c
  * interposes the allocator and the pthread waits to hold it to that.
- * It therefore uses the plain-loop layer kernels of model/layers.h and the
- * engine's own kernels (engine_kernels.c), never CBLAS: OpenBLAS 0.3.21
- * takes a pthread mutex in its buffer allocator even with one thread.
+ * It therefore never calls CBLAS (OpenBLAS 0.3.21 takes a pthread mutex in
+ * its buffer allocator even with one thread): the per-frame math is in
+ * engine_kernels.c on the vector kernels of engine_simd*.c and the
+ * activation primitives of model/layers.h.
  *
  * Frame order for predict (horizon k): when frame t arrives, the
  * prediction made at t - k is scored against x_t and the head learns from
@@ -111,7 +112,7 @@ static int alloc_buffers(cbrnn_engine *e)
     for (int l = 0; l < e->L; l++)
         per_slot += R16(e->dim[l + 1]);
     need += (size_t)e->n_slots * per_slot;
-    need += R16(F) * 4 + R16(N) * 6 + R16(O) * 3 + R16(widest) * 3;
+    need += R16(F) * 4 + R16(N) * 6 + R16(O) * 2 + R16(widest) * 2;
     for (int l = 0; l < e->L; l++)
         need += R16(e->dim[l + 1]);      /* da[l] */
     need += R16(e->head_n) * 5;          /* grad, vel, good, two snapshot slots */
@@ -148,9 +149,7 @@ static int alloc_buffers(cbrnn_engine *e)
     TAKE(e->dh_prev, N);
     TAKE(e->dy, O);
     TAKE(e->held, O);
-    TAKE(e->post, O);
     TAKE(e->scratch_a, widest);
-    TAKE(e->scratch_b, widest);
     TAKE(e->cbin, widest);
     for (int l = 0; l < e->L; l++)
         TAKE(e->da[l], e->dim[l + 1]);

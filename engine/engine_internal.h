@@ -52,9 +52,9 @@ struct cbrnn_engine {
     float *x, *xn, *tx, *tn;              /* raw and normalised features, input / teacher */
     float *h, *h_new, *act, *pre;         /* cortex */
     float *dh, *dh_prev, *dy;             /* backward scratch */
-    float *scratch_a, *scratch_b, *cbin;
+    float *scratch_a, *cbin;
     float *da[ENGINE_MAX_LAYERS];
-    float *held, *post;                   /* outputs held over the hop */
+    float *held;                          /* outputs held over the hop */
     float held_surprise;
     float *in_scr, *t_scr;                /* one hop of sanitised input / teacher */
     int have_teacher;
