@@ -1,0 +1,93 @@
+#!/bin/bash
+# bigfile.sh [HOURS]: long inputs in bounded memory. Makes a HOURS-long
+# (default 2) 16 kHz 16-bit WAV from the sample voices (all eight, looped
+# with sox), and a 10-minute one, then measures peak resident memory
+# (GNU time's "Maximum resident set size") of:
+#   cbrnn features   (streams the file and the .npy)
+#   cbrnn run --learn (the engine over the file: outputs.npy, frames.csv,
+#                      surprise.wav)
+#   cbrnn train      (holds every file's features in memory: reported as
+#                     memory per hour of audio)
+# on both lengths. Bounded means the long file's peak is within 16 MiB of
+# the 10-minute file's; features and run must be bounded (exit 1 if not).
+# Train is not (it holds all features; see docs/RELIABILITY.md): its
+# memory per hour of audio is reported, and how many hours fit here.
+# Prints the figures and a JSON line. Uses build/ (or $CBRNN_BUILD);
+# needs sox and GNU time.
+set -uo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+hours=${1:-2}
+build=${CBRNN_BUILD:-$top/build}
+CBRNN=$build/cli/cbrnn
+MODEL=$top/samples/default.safetensors
+[ -x "$CBRNN" ] || { echo "bigfile.sh: $CBRNN missing: build first" >&2; exit 2; }
+[ -x /usr/bin/time ] || { echo "bigfile.sh: GNU time missing (scripts/deps.sh)" >&2; exit 2; }
+work=$build/bigfile/run-$$
+rm -rf "$work" && mkdir -p "$work" && cd "$work" || exit 1
+FAILED=0
+fail() { echo "bigfile.sh: FAIL: $*" >&2; FAILED=1; }
+
+k=0
+for f in "$top"/samples/voice*.wav; do
+  k=$((k + 1)); sox "$f" -r 16000 -c 1 -b 16 "part$k.wav" || exit 1
+done
+sox part*.wav loop.wav && rm -f part*.wav
+loop_s=$(soxi -D loop.wav)
+secs=$(awk -v h="$hours" 'BEGIN { printf "%d", h * 3600 }')
+reps=$(awk -v s="$secs" -v l="$loop_s" 'BEGIN { printf "%d", s / l + 1 }')
+sox loop.wav long.wav repeat "$reps" trim 0 "$secs" || exit 1
+sox long.wav short.wav trim 0 600 || exit 1
+
+# peak KEY CMD...: runs CMD under GNU time; sets PEAK_KB, WALL_S, RC
+peak() {
+  /usr/bin/time -v -o "time.$1" "${@:2}" >"out.$1" 2>"err.$1"
+  RC=$?
+  PEAK_KB=$(awk -F': ' '/Maximum resident set size/ {print $2}' "time.$1")
+  WALL_S=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "time.$1")
+}
+
+declare -A P W
+for len in short long; do
+  peak "feat_$len" "$CBRNN" features "$len.wav" -o "$len.npy"
+  [ "$RC" -eq 0 ] || fail "cbrnn features $len.wav: exit $RC: $(tail -2 "err.feat_$len")"
+  P[feat_$len]=$PEAK_KB W[feat_$len]=$WALL_S
+  rm -f "$len.npy"
+  peak "run_$len" "$CBRNN" run --quiet --model "$MODEL" --learn --out-dir "run_$len" "$len.wav"
+  [ "$RC" -eq 0 ] || fail "cbrnn run $len.wav: exit $RC: $(tail -2 "err.run_$len")"
+  P[run_$len]=$PEAK_KB W[run_$len]=$WALL_S
+  frames=$(($(wc -l <"run_$len/frames.csv") - 1))
+  rm -rf "run_$len"
+  eval "frames_$len=$frames"
+  peak "train_$len" "$CBRNN" train -q -o "t_$len.safetensors" --hidden 32 --cb 32 \
+    --warmup-steps 5 --steps 5 --val-fraction 0 "$len.wav"
+  [ "$RC" -eq 0 ] || fail "cbrnn train $len.wav: exit $RC: $(tail -2 "err.train_$len")"
+  P[train_$len]=$PEAK_KB W[train_$len]=$WALL_S
+done
+
+for what in feat run; do
+  d=$(( ${P[${what}_long]} - ${P[${what}_short]} ))
+  [ "$d" -le 16384 ] || fail "$what: peak RSS ${P[${what}_long]} kB on $hours h vs ${P[${what}_short]} kB on 10 min"
+done
+train_per_h=$(awk -v a="${P[train_short]}" -v b="${P[train_long]}" -v s="$secs" \
+  'BEGIN { printf "%.1f", (b - a) / 1024 / ((s - 600) / 3600) }')
+
+# How much audio `cbrnn train` can hold on this machine, at that rate.
+# (Running it out of memory on purpose under ulimit -v does not give a
+# clean failure to test: Debian 12's OpenBLAS 0.3.21 retries a failed
+# buffer allocation forever, OpenMathLib/OpenBLAS#5289, fixed upstream in
+# #5303; without a limit Linux overcommits and the OOM killer ends it.)
+avail_kb=$(awk '/^MemAvailable/ {print $2}' /proc/meminfo)
+fit_h=$(awk -v a="$avail_kb" -v r="$train_per_h" 'BEGIN { printf "%.0f", a / 1024 / r }')
+
+cat <<EOF
+bigfile: $hours h ($frames_long frames) vs 10 min ($frames_short frames), 16 kHz mono 16-bit
+  cbrnn features: peak RSS ${P[feat_short]} kB (10 min), ${P[feat_long]} kB ($hours h); wall ${W[feat_long]}
+  cbrnn run --learn: peak RSS ${P[run_short]} kB (10 min), ${P[run_long]} kB ($hours h); wall ${W[run_long]}
+  cbrnn train: peak RSS ${P[train_short]} kB (10 min), ${P[train_long]} kB ($hours h): $train_per_h MiB per hour of audio held in memory
+  so about $fit_h h of audio fit in the $((avail_kb / 1024)) MiB available here
+EOF
+printf '{"hours":%s,"frames":%s,"features_peak_kb_10min":%s,"features_peak_kb":%s,"run_peak_kb_10min":%s,"run_peak_kb":%s,"train_peak_kb_10min":%s,"train_peak_kb":%s,"train_mib_per_hour":%s,"train_hours_fitting":%s}\n' \
+  "$hours" "$frames_long" "${P[feat_short]}" "${P[feat_long]}" "${P[run_short]}" "${P[run_long]}" \
+  "${P[train_short]}" "${P[train_long]}" "$train_per_h" "$fit_h"
+[ "$FAILED" -eq 0 ] && { cd /; rm -rf "$work"; }
+exit "$FAILED"
