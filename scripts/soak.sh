@@ -17,8 +17,9 @@
 # whether every saved model loads (cbrnn info). Prints the figures and one
 # JSON line. Fails (exit 1) if cbrnn-jack dies or exits non-zero, a saved
 # model does not load, records were dropped, the log has gaps, resident
-# memory grew by more than 8 MiB, or an xrun came while the client's
-# callback was running past its period (an xrun the client caused).
+# memory grew by more than 8 MiB, or (under realtime scheduling) an xrun
+# came while the client's callback was running past its period (an xrun
+# the client caused).
 # --control: the same server, player, load and buffer-size changes with no
 # cbrnn-jack (the player feeds system:playback): the xruns the setting
 # causes by itself, to compare with.
@@ -173,7 +174,14 @@ done
 [ "$n_models" -ge 2 ] || fail "only $n_models model files were saved"
 [ "${dropped:-1}" -eq 0 ] || fail "$dropped records dropped"
 [ "$gaps" -eq 0 ] || fail "the per-frame log has $gaps gaps"
-[ "$xr_late" = 0 ] || fail "$xr_late xruns came while our callback ran past its period"
+# Without realtime scheduling a callback's wall time includes preemption by
+# the load, so late callbacks are reported but only judged under SCHED_FIFO.
+if [ "$xr_late" != 0 ]; then
+  case $sched in
+    realtime*) fail "$xr_late xruns came while our callback ran past its period" ;;
+    *) echo "soak.sh: note: $xr_late xruns with our callback late (not realtime: not judged)" >&2 ;;
+  esac
+fi
 growth=$(( ${rss1:-0} - ${rss0:-0} ))
 [ "$growth" -le 8192 ] || fail "resident memory grew by $growth kB"
 autosaves=$(grep -c "(autosave" host.err)
