@@ -49,6 +49,8 @@
 #define REC_RING_FLOATS (1u << 21)
 /* Control loop period: how soon signals, OSC and snapshots are noticed. */
 #define POLL_MS 20
+/* JACK2's largest period (BUFFER_SIZE_MAX in jack2's JackConstants.h). */
+#define MAX_PERIOD 8192
 /* Frames in the "mean recent loss" of /cbrnn/status: one second at a
  * 10 ms hop. */
 #define RECENT 100
@@ -155,6 +157,12 @@ struct host {
 };
 
 static struct host H;
+/* Private copies of the input ports for one period. A late client (after
+ * an xrun) may still be writing the buffer it shares with our input port
+ * while we run; copying once and feeding both --record and the engine from
+ * the copy keeps "the exact samples the engine received" exact. Static
+ * storage: nothing to allocate in the callback. */
+static float in_copy[MAX_PERIOD], teacher_copy[MAX_PERIOD];
 
 /* A signal that reaches a thread which unblocked it (libjack's own threads
  * may) lands here instead of killing the process; the control loop reads
@@ -201,6 +209,14 @@ static int on_process(jack_nframes_t n, void *arg)
         outs[i] = jack_port_get_buffer(H.out[i], n);
     const float *in = jack_port_get_buffer(H.in, n);
     const float *teacher = H.teacher ? jack_port_get_buffer(H.teacher, n) : NULL;
+    if (n <= MAX_PERIOD) {
+        memcpy(in_copy, in, (size_t)n * sizeof(float));
+        in = in_copy;
+        if (teacher) {
+            memcpy(teacher_copy, teacher, (size_t)n * sizeof(float));
+            teacher = teacher_copy;
+        }
+    }
     cbrnn_engine *e = atomic_load(&H.engine);
     if (atomic_load(&H.paused) || !e) {
         silence(outs, H.n_out, n);
