@@ -9,21 +9,25 @@
 #   - --autosave 5 writes the model every 5 s,
 #   - a load generator (sox running heavy effects in a loop) keeps the
 #     other core busy.
-# Measured: xruns (all, those our callback caused by running past its
-# period, those right after a buffer-size change, those jackd's log names
-# us in), the worst process-callback time against its period (timed from
-# outside by the LD_PRELOAD library tests/hardening/cbtime.c), resident
+# Measured: xruns (all; those reported while our callback ran past its
+# period; those right after a buffer-size change; in jackd's log, the
+# driver's late cycles and the lines naming us unfinished), the process
+# callback's time against its period (timed from outside by the
+# LD_PRELOAD library tests/hardening/cbtime.c): callbacks that took longer
+# than their period are the xruns the client can have caused, resident
 # memory at the start and end (VmRSS), records dropped, restores, and
 # whether every saved model loads (cbrnn info). Prints the figures and one
 # JSON line. Fails (exit 1) if cbrnn-jack dies or exits non-zero, a saved
-# model does not load, records were dropped, the log has gaps, resident
-# memory grew by more than 8 MiB, or (under realtime scheduling) an xrun
-# came while the client's callback was running past its period (an xrun
-# the client caused).
+# model does not load, records were dropped, the log has gaps, or resident
+# memory grew by more than 8 MiB. Timing is reported, never judged: on a
+# shared or virtual machine a callback's wall time includes preemption.
 # --control: the same server, player, load and buffer-size changes with no
 # cbrnn-jack (the player feeds system:playback): the xruns the setting
 # causes by itself, to compare with.
 # Uses the build in build/ (or $CBRNN_BUILD); run scripts/build.sh first.
+# The run's folder ($CBRNN_SOAK_DIR/run-PID, default build/soak: jackd.log,
+# host.err, cbtime.json, soak.csv, where the models are saved) is kept on
+# failure, or always with CBRNN_SOAK_KEEP=1.
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 control=0
@@ -40,7 +44,7 @@ for p in jackd jack_bufsize jack_lsp sndfile-jackplay oscsend sox; do
   command -v "$p" >/dev/null || { echo "soak.sh: $p not installed (scripts/deps.sh)" >&2; exit 2; }
 done
 
-work=$build/soak/run-$$
+work=${CBRNN_SOAK_DIR:-$build/soak}/run-$$
 rm -rf "$work" && mkdir -p "$work" && cd "$work" || exit 1
 export JACK_DEFAULT_SERVER="cbrnn-soak-$$" JACK_NO_AUDIO_RESERVATION=1
 STARTED=""
@@ -129,17 +133,22 @@ while [ "$(date +%s)" -lt "$end" ]; do
     n_osc=$((n_osc + 2))
   fi
   if [ $((i % 7)) -eq 0 ]; then kill -USR1 "$HOST" && n_usr1=$((n_usr1 + 1)); fi
+  echo "$(( $(date +%s) - t0 )) $(rss)" >>rss.txt
   sleep "$((RANDOM % 5 + 2))"
 done
 rss1=$(rss)
 elapsed=$(( $(date +%s) - t0 ))
 kill -TERM "$LOAD" 2>/dev/null
+# jackd's log: "JackTimedDriver::Process XRun = N usec" when the (dummy)
+# driver's own cycle started late; "JackEngine::XRun: client = X was not
+# finished" for each client still running when a cycle began.
+slips=$(grep -c "Driver::Process XRun" jackd.log)
 if [ "$control" = 1 ]; then
   server_xruns=$(grep -ciE "xrun" jackd.log)
-  echo "soak control: $elapsed s, no cbrnn-jack, $sched, $n_bs buffer size changes: $server_xruns xrun lines in the jackd log"
-  printf '{"soak_control_seconds":%s,"scheduling":"%s","bufsize_changes":%s,"jackd_xrun_lines":%s}\n' \
-    "$elapsed" "$sched" "$n_bs" "$server_xruns"
-  rm -rf "$work"
+  echo "soak control: $elapsed s, no cbrnn-jack, $sched, $n_bs buffer size changes: $server_xruns xrun lines in the jackd log, $slips late driver cycles"
+  printf '{"soak_control_seconds":%s,"scheduling":"%s","bufsize_changes":%s,"jackd_xrun_lines":%s,"driver_late_cycles":%s}\n' \
+    "$elapsed" "$sched" "$n_bs" "$server_xruns" "$slips"
+  [ "${CBRNN_SOAK_KEEP:-0}" = 1 ] || rm -rf "$work"
   exit 0
 fi
 kill -TERM "$HOST" 2>/dev/null
@@ -174,15 +183,10 @@ done
 [ "$n_models" -ge 2 ] || fail "only $n_models model files were saved"
 [ "${dropped:-1}" -eq 0 ] || fail "$dropped records dropped"
 [ "$gaps" -eq 0 ] || fail "the per-frame log has $gaps gaps"
-# Without realtime scheduling a callback's wall time includes preemption by
-# the load, so late callbacks are reported but only judged under SCHED_FIFO.
-if [ "$xr_late" != 0 ]; then
-  case $sched in
-    realtime*) fail "$xr_late xruns came while our callback ran past its period" ;;
-    *) echo "soak.sh: note: $xr_late xruns with our callback late (not realtime: not judged)" >&2 ;;
-  esac
-fi
 growth=$(( ${rss1:-0} - ${rss0:-0} ))
+# the second half alone: growth that continues, not a one-time warm-up
+rss_mid=$(awk -v h=$((elapsed / 2)) '$1 >= h {print $2; exit}' rss.txt)
+growth2=$(( ${rss1:-0} - ${rss_mid:-0} ))
 [ "$growth" -le 8192 ] || fail "resident memory grew by $growth kB"
 autosaves=$(grep -c "(autosave" host.err)
 osc_saves=$(grep -c "(/cbrnn/save" host.err)
@@ -192,19 +196,20 @@ soak: $elapsed s of cbrnn-jack learning at 48 kHz on jackd dummy, $sched
   buffer size changes: $n_bs; OSC messages: $n_osc ($n_snap /cbrnn/save); SIGUSR1: $n_usr1
   saves: $autosaves autosaves, $osc_saves OSC snapshots; $n_models model files, $bad_models unloadable
   frames $frames, updates $updates, restores $restores, records dropped $dropped, log gaps $gaps
-  xruns: $xruns counted by the client: $xr_late with our callback past its period (caused by
-    the client), $xr_bs within 1 s after a buffer-size change; jackd log: $server_xruns xrun
-    lines, $blamed naming cbrnn-jack (jackd names whichever client was unfinished when its
-    cycle slipped)
+  xruns: $xruns reported to the client: $xr_late while our callback ran past its period,
+    $xr_bs within 1 s after a buffer-size change; jackd log: $server_xruns xrun lines:
+    $slips late driver cycles, $blamed naming cbrnn-jack unfinished when a cycle began
   process callback: $cb_n calls, mean $cb_mean us, worst $cb_max us (in a $cb_per us period);
-    worst fraction of its period $cb_frac; $cb_over over their period
+    worst fraction of its period $cb_frac; $cb_over over their period (the most xruns
+    the client can have caused)
   callback time / period histogram (tenths, last bin >= 1.1): $cb_hist
-  resident memory: $rss0 kB after 5 s, $rss1 kB at the end (growth $growth kB)
+  resident memory: $rss0 kB after 5 s, $rss_mid kB half-way, $rss1 kB at the end
+    (growth $growth kB in all, $growth2 kB in the second half)
 EOF
-printf '{"soak_seconds":%s,"scheduling":"%s","bufsize_changes":%s,"osc_messages":%s,"autosaves":%s,"osc_snapshots":%s,"models_unloadable":%s,"frames":%s,"updates":%s,"restores":%s,"records_dropped":%s,"log_gaps":%s,"xruns":%s,"xruns_client_late":%s,"xruns_after_bufsize":%s,"xruns_named_by_jackd":%s,"callbacks":%s,"callback_mean_us":%s,"callback_max_us":%s,"period_at_max_us":%s,"callback_max_fraction_of_period":%s,"callbacks_over_period":%s,"rss_start_kb":%s,"rss_end_kb":%s}\n' \
+printf '{"soak_seconds":%s,"scheduling":"%s","bufsize_changes":%s,"osc_messages":%s,"autosaves":%s,"osc_snapshots":%s,"models_unloadable":%s,"frames":%s,"updates":%s,"restores":%s,"records_dropped":%s,"log_gaps":%s,"xruns":%s,"xruns_client_late":%s,"xruns_after_bufsize":%s,"driver_late_cycles":%s,"xruns_named_by_jackd":%s,"callbacks":%s,"callback_mean_us":%s,"callback_max_us":%s,"period_at_max_us":%s,"callback_max_fraction_of_period":%s,"callbacks_over_period":%s,"rss_start_kb":%s,"rss_mid_kb":%s,"rss_end_kb":%s}\n' \
   "$elapsed" "$sched" "$n_bs" "$n_osc" "$autosaves" "$osc_saves" "$bad_models" "${frames:-0}" \
   "${updates:-0}" "${restores:-0}" "${dropped:-0}" "$gaps" "${xruns:-0}" "$xr_late" "$xr_bs" \
-  "$blamed" "$cb_n" \
-  "$cb_mean" "$cb_max" "$cb_per" "$cb_frac" "$cb_over" "${rss0:-0}" "${rss1:-0}"
-[ "$FAILED" -eq 0 ] && rm -rf "$work"
+  "$slips" "$blamed" "$cb_n" \
+  "$cb_mean" "$cb_max" "$cb_per" "$cb_frac" "$cb_over" "${rss0:-0}" "${rss_mid:-0}" "${rss1:-0}"
+[ "$FAILED" -eq 0 ] && [ "${CBRNN_SOAK_KEEP:-0}" != 1 ] && rm -rf "$work"
 exit "$FAILED"
