@@ -18,11 +18,15 @@ int spsc_init(spsc *r, size_t capacity, size_t elem)
     if (elem > (size_t)-1 / cap)
         return -1;
     /* Touched now (calloc may map lazily) so the first pushes in the audio
-     * thread take no page fault. */
+     * thread take no page fault. GCC turns malloc + memset(0) into calloc,
+     * which leaves fresh pages untouched, so the zeros are written through
+     * a volatile pointer (found by tests/hardening/test_pagefaults.c). */
     r->buf = malloc(cap * elem);
     if (!r->buf)
         return -1;
-    memset(r->buf, 0, cap * elem);
+    volatile unsigned char *touch = r->buf;
+    for (size_t i = 0; i < cap * elem; i++)
+        touch[i] = 0;
     r->mask = cap - 1;
     r->elem = elem;
     atomic_init(&r->head, 0);
