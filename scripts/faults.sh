@@ -37,6 +37,8 @@ cleanup() {
   for p in $STARTED; do kill -KILL "$p" 2>/dev/null; done
   wait 2>/dev/null
   [ -n "$MOUNTED" ] && umount "$MOUNTED" 2>/dev/null
+  # semaphores of the servers killed with SIGKILL
+  rm -f /dev/shm/jack_sem.*"$JACK_DEFAULT_SERVER"* 2>/dev/null
 }
 trap cleanup EXIT
 FAILED=0

@@ -6,10 +6,15 @@
 #ifndef CBRNN_FUZZ_UTIL_H
 #define CBRNN_FUZZ_UTIL_H
 
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
 #include <unistd.h>
 
 /* An invariant of the code under test, not of the input: a failure is a
@@ -38,8 +43,32 @@ static inline void fz_cleanup(void)
     fz_dir[0] = 0;
 }
 
+/* Removes scratch folders of fuzzing processes that are gone: libFuzzer
+ * leaves through _Exit after a crash or a timeout, where atexit handlers
+ * do not run. The folder name carries the owner's PID. */
+static inline void fz_sweep(const char *base)
+{
+    DIR *d = opendir(base);
+    if (!d)
+        return;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        long pid;
+        char tail;
+        if (sscanf(de->d_name, "cbrnn-fuzz-%ld%c", &pid, &tail) != 1 || pid <= 0)
+            continue;
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+            continue;
+        char cmd[600];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s/%s'", base, de->d_name);
+        if (system(cmd) != 0)
+            fprintf(stderr, "fuzz: could not remove %s/%s\n", base, de->d_name);
+    }
+    closedir(d);
+}
+
 /* The process's scratch folder: /dev/shm (no disk writes at thousands of
- * executions per second) or $TMPDIR or /tmp. */
+ * executions per second) or $TMPDIR or /tmp; BASE/cbrnn-fuzz-PID. */
 static inline const char *fz_scratch(void)
 {
     if (fz_dir[0])
@@ -47,9 +76,10 @@ static inline const char *fz_scratch(void)
     const char *base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : getenv("TMPDIR");
     if (!base)
         base = "/tmp";
-    snprintf(fz_dir, sizeof fz_dir, "%s/cbrnn-fuzz-XXXXXX", base);
-    if (!mkdtemp(fz_dir)) {
-        perror("fuzz: mkdtemp");
+    fz_sweep(base);
+    snprintf(fz_dir, sizeof fz_dir, "%s/cbrnn-fuzz-%ld", base, (long)getpid());
+    if (mkdir(fz_dir, 0700) != 0 && errno != EEXIST) {
+        perror(fz_dir);
         abort();
     }
     atexit(fz_cleanup);
