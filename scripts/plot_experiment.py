@@ -57,7 +57,8 @@ def plot_tasks(folder, summary, out, title):
         n = np.array([[int(row["N"]) for row in r] for r in runs], dtype=float)
         x = np.arange(1, epochs + 1)
         c = COLORS.get(variant)
-        ax.plot(x, n.mean(0), color=c, lw=1.6,
+        # interleaved equals frozen until N = 12: dashed, so both stay visible
+        ax.plot(x, n.mean(0), color=c, lw=1.6, ls="--" if variant == "interleaved" else "-",
                 label="%s (%d seeds)" % (LABELS.get(variant, variant), len(runs)))
         ax.fill_between(x, n.min(0), n.max(0), color=c, alpha=0.18, lw=0)
     ax.set_xlabel("epoch (100 training steps, batch 64)")
