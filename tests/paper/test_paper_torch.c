@@ -57,7 +57,7 @@ typedef struct tcase {
 
 static void write_npy(const char *dir, const char *name, const float *d, long rows, int cols)
 {
-    char path[512], msg[512];
+    char path[600], msg[512]; /* dir (512) + "/" + name */
     snprintf(path, sizeof path, "%s/%s", dir, name);
     if (npy_write(path, d, rows, cols, msg, sizeof msg))
         fail_msg("%s", msg);
