@@ -1,5 +1,6 @@
 /* test_paper_tasks.c: the paper's task generators against a brute-force
- * reading of their definitions (issue 5), the sequence-length draw, the
+ * reading of their definitions (issue 5; multitask's two labels and
+ * switch's task blocks and cue included), the sequence-length draw, the
  * curriculum rule, the initial states, and the parameter counts of the
  * paper's models (41,922 and 41,816). Never depends on timing. */
 #include <math.h>
@@ -28,6 +29,10 @@ static int brute_parity(const int *bits, int M, int N)
         s += bits[i];
     return s % 2;
 }
+/* Switch: DMS for the first 10 levels from the start N = 2 (2..11), parity
+ * for the next 10 (12..21), and so on; the cue (second input) is 1 at
+ * steps 0, 1, 2 of every parity trial and 0 elsewhere. */
+static int brute_switch_is_parity(int N) { return N >= 2 && ((N - 2) / 10) % 2 == 1; }
 
 static void check_task(int task, int N, int M, uint64_t seed)
 {
@@ -56,7 +61,9 @@ static void check_task(int task, int N, int M, uint64_t seed)
                          "(%d, %d)", N, M, b, labels[2 * b], labels[2 * b + 1], dms, par);
             continue;
         }
-        int single = cbrnn_task_at_level(task, N);
+        int single = task == CBRNN_TASK_SWITCH
+                         ? (brute_switch_is_parity(N) ? CBRNN_TASK_PARITY : CBRNN_TASK_DMS)
+                         : task;
         int want = single == CBRNN_TASK_DMS ? dms : par;
         if (labels[b] != want)
             fail_msg("%s N=%d M=%d trial %d: label %d, brute force %s gives %d",
@@ -64,7 +71,7 @@ static void check_task(int task, int N, int M, uint64_t seed)
         if (task == CBRNN_TASK_SWITCH) {
             for (int t = 0; t < M; t++) {
                 float cue = x[((size_t)b * M + t) * F + 1];
-                float want_cue = single == CBRNN_TASK_PARITY && t < 3 ? 1.0f : 0.0f;
+                float want_cue = brute_switch_is_parity(N) && t < 3 ? 1.0f : 0.0f;
                 if (cue != want_cue)
                     fail_msg("switch N=%d trial %d step %d: cue %g, expected %g", N, b, t, cue,
                              want_cue);
@@ -155,8 +162,8 @@ static void test_switch_blocks(void **state)
 {
     (void)state;
     /* DMS at 2..11, parity at 12..21, DMS at 22..31, ... */
-    for (int N = 2; N < 60; N++) {
-        int want = ((N - 2) / 10) % 2 ? CBRNN_TASK_PARITY : CBRNN_TASK_DMS;
+    for (int N = 1; N < 60; N++) {
+        int want = brute_switch_is_parity(N) ? CBRNN_TASK_PARITY : CBRNN_TASK_DMS;
         if (cbrnn_task_at_level(CBRNN_TASK_SWITCH, N) != want)
             fail_msg("switch at N=%d: task %s, expected %s", N,
                      cbrnn_task_name(cbrnn_task_at_level(CBRNN_TASK_SWITCH, N)),
