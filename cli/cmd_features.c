@@ -26,7 +26,7 @@ static void usage(FILE *f)
 {
     fprintf(f,
 "usage: cbrnn features IN -o OUT.npy [--mels N] [--mfcc N] [--deltas]\n"
-"                      [--block N] [--rate HZ]\n"
+"                      [--block N] [--rate HZ] [--ref-rate HZ]\n"
 "\n"
 "Computes the feature frames of the audio file IN with the streaming front\n"
 "end that cbrnn uses everywhere (training, `cbrnn run`, the live JACK host)\n"
@@ -69,6 +69,13 @@ static void usage(FILE *f)
 "               test that they are bit-identical for any block size.\n"
 "  --rate HZ    resample to HZ (8000..192000) before extracting; default:\n"
 "               keep the file's rate (then it must be in 8000..192000)\n"
+"  --ref-rate HZ  give the mel energies the level the same sound has at HZ\n"
+"               (8000..192000): each is multiplied by (sum w_r^2 * n_fft_r) /\n"
+"               (sum w^2 * n_fft) before the log (w, n_fft: window and FFT\n"
+"               size at the stream's rate; r: at HZ). This is what a model\n"
+"               trained at HZ sees when cbrnn run, eval or cbrnn-jack run it\n"
+"               at another rate. Default: none (no change; equal rates are\n"
+"               no change either)\n"
 "  -h, --help   this text\n"
 "\n"
 "Prints a short summary (frames, features, rate, per-feature mean and std\n"
@@ -139,12 +146,13 @@ int cmd_features(int argc, char **argv)
 {
     const char *out = NULL;
     long mels = 40, mfcc = 0, block = 1024, deltas = 0;
-    double rate = 0.0;
+    double rate = 0.0, ref_rate = 0.0;
     static const struct option opts[] = {
         {"output", required_argument, 0, 'o'}, {"mels", required_argument, 0, 'm'},
         {"mfcc", required_argument, 0, 'c'},   {"deltas", no_argument, 0, 'd'},
         {"block", required_argument, 0, 'b'},  {"rate", required_argument, 0, 'r'},
-        {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
+        {"ref-rate", required_argument, 0, 'R'}, {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
     int c;
     optind = 1;
     opterr = 0;
@@ -164,15 +172,17 @@ int cmd_features(int argc, char **argv)
             if (parse_int("--block", optarg, 1, 1L << 20, &block))
                 return 2;
             break;
-        case 'r': {
+        case 'r':
+        case 'R': {
             char *end;
             errno = 0;
-            rate = strtod(optarg, &end);
-            if (errno || end == optarg || *end || !(rate >= CBRNN_RATE_MIN && rate <= CBRNN_RATE_MAX)) {
-                fprintf(stderr, "cbrnn features: --rate '%s': expected a sample rate in %.0f..%.0f Hz\n",
-                        optarg, CBRNN_RATE_MIN, CBRNN_RATE_MAX);
+            double v = strtod(optarg, &end);
+            if (errno || end == optarg || *end || !(v >= CBRNN_RATE_MIN && v <= CBRNN_RATE_MAX)) {
+                fprintf(stderr, "cbrnn features: %s '%s': expected a sample rate in %.0f..%.0f Hz\n",
+                        c == 'r' ? "--rate" : "--ref-rate", optarg, CBRNN_RATE_MIN, CBRNN_RATE_MAX);
                 return 2;
             }
+            *(c == 'r' ? &rate : &ref_rate) = v;
             break;
         }
         case 'h': usage(stdout); return 0;
@@ -222,6 +232,7 @@ int cmd_features(int argc, char **argv)
     cfg.n_mels = (int)mels;
     cfg.n_mfcc = (int)mfcc;
     cfg.deltas = (int)deltas;
+    cfg.ref_rate = ref_rate;
     int e = cbrnn_feat_config_check(&cfg);
     if (e) {
         fprintf(stderr, "cbrnn features: %s: features at %.0f Hz: %s\n", in, srate,
@@ -290,6 +301,9 @@ int cmd_features(int argc, char **argv)
     printf("%s: %ld frames x %d features (%s%s), %.0f Hz%s, %.2f s, %d channel%s -> %s\n", in,
            s.frames, dim, mfcc ? "MFCC" : "log-mel", deltas ? " + deltas" : "", srate, srate != frate ? " (resampled)" : "", samples / srate, channels,
            channels == 1 ? "" : "s mixed", out);
+    if (ref_rate != 0.0)
+        printf("  mel energies at the level of %.0f Hz: %+.4f nats\n", ref_rate,
+               cbrnn_feat_config_level_shift(&cfg));
     if (s.frames > 0) {
         float *mean = malloc((size_t)dim * sizeof *mean), *sd = malloc((size_t)dim * sizeof *sd);
         if (mean && sd && cbrnn_stats_result(&s.stats, mean, sd, 0.0f) == 0) {

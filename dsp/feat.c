@@ -45,6 +45,7 @@ struct cbrnn_feat {
     int *mel_lo, *mel_len, *mel_off;
     double *mel_w;
     double *logmel;     /* [n_mels] */
+    double level;       /* factor on every mel energy (ref_rate); 1: none */
     double *dct;        /* [n_mfcc][n_mels], NULL without MFCC */
     float *hist;        /* [DELTA_HIST][base_dim] ring of base frames */
     int hist_pos;       /* slot of the newest base frame */
@@ -63,6 +64,7 @@ void cbrnn_feat_config_default(cbrnn_feat_config *c, double sample_rate)
     c->f_max = 0.0; /* min(8000, rate / 2) */
     c->n_mfcc = 0;
     c->deltas = 0;
+    c->ref_rate = 0.0; /* no level change */
 }
 
 /* round(ms * rate / 1000) in samples, or 0 when out of range. */
@@ -106,8 +108,12 @@ int cbrnn_feat_config_check(const cbrnn_feat_config *c)
         return CBRNN_ERR_ARG;
     if (!(c->sample_rate >= CBRNN_RATE_MIN && c->sample_rate <= CBRNN_RATE_MAX))
         return CBRNN_ERR_RATE;
+    if (c->ref_rate != 0.0 && !(c->ref_rate >= CBRNN_RATE_MIN && c->ref_rate <= CBRNN_RATE_MAX))
+        return CBRNN_ERR_RATE;
     int win = cbrnn_feat_config_win(c), hop = cbrnn_feat_config_hop(c);
     if (win < 2 || hop < 1 || !isfinite(c->win_ms) || !isfinite(c->hop_ms))
+        return CBRNN_ERR_ARG;
+    if (c->ref_rate != 0.0 && ms_to_samples(c->win_ms, c->ref_rate) < 2)
         return CBRNN_ERR_ARG;
     if (c->n_mels < 1 || c->n_mels > DSP_MAX_MELS)
         return CBRNN_ERR_ARG;
@@ -119,6 +125,40 @@ int cbrnn_feat_config_check(const cbrnn_feat_config *c)
     if (!(c->f_min >= 0.0) || !(fmax > c->f_min) || !(fmax <= c->sample_rate / 2.0))
         return CBRNN_ERR_ARG;
     return CBRNN_OK;
+}
+
+/* sum of the squared periodic Hann window of win samples, times the FFT
+ * size: what a band's energy is proportional to for a given sound (the
+ * power per bin grows with sum w^2 for the same signal power, and a band
+ * spans nfft / rate bins of a spectrum whose density grows with rate). */
+static double window_energy_nfft(int win)
+{
+    const double pi = 3.14159265358979323846;
+    double s = 0.0;
+    for (int i = 0; i < win; i++) {
+        double w = 0.5 - 0.5 * cos(2.0 * pi * (double)i / (double)win);
+        s += w * w;
+    }
+    return s * (double)dsp_next_pow2(win);
+}
+
+/* The factor on every mel energy for c->ref_rate, or 1 (none). Equal
+ * window sizes give exactly 1, so ref_rate == sample_rate is a no-op. */
+static double level_factor(const cbrnn_feat_config *c)
+{
+    if (c->ref_rate == 0.0)
+        return 1.0;
+    int win = cbrnn_feat_config_win(c), win_r = ms_to_samples(c->win_ms, c->ref_rate);
+    if (win == win_r)
+        return 1.0;
+    return window_energy_nfft(win_r) / window_energy_nfft(win);
+}
+
+double cbrnn_feat_config_level_shift(const cbrnn_feat_config *c)
+{
+    if (cbrnn_feat_config_check(c))
+        return NAN;
+    return log(level_factor(c));
 }
 
 static void *zalloc(size_t n)
@@ -146,6 +186,7 @@ cbrnn_feat *cbrnn_feat_create(const cbrnn_feat_config *c, int *err)
     f->base_dim = c->n_mfcc > 0 ? c->n_mfcc : c->n_mels;
     f->deltas = c->deltas;
     f->dim = cbrnn_feat_config_dim(c);
+    f->level = level_factor(c);
     int n_freqs = f->nfft / 2 + 1;
 
     f->ring = zalloc(2 * (size_t)f->win * sizeof *f->ring);
@@ -315,6 +356,10 @@ static void compute_frame(cbrnn_feat *f, float *out)
         double acc = 0.0;
         for (int i = 0; i < f->mel_len[j]; i++)
             acc += w[i] * p[i];
+        /* ref_rate: the level at the reference rate, applied before the
+         * floor so that quiet bands land where they do there too. */
+        if (f->level != 1.0)
+            acc *= f->level;
         /* 1e-6: DESIGN.md's log floor (as in the torchaudio reference). */
         f->logmel[j] = log(acc + 1e-6);
     }

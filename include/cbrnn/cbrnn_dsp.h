@@ -13,7 +13,23 @@
  * Deltas are causal: the frame emitted at t carries the delta that the
  * HTK/torchaudio regression (window 5, N = 2) gives for frame t-2, i.e.
  * d_t = sum_{n=1..2} n (x_{t-2+n} - x_{t-2-n}) / 10, with frames before
- * the first replaced by the first frame. */
+ * the first replaced by the first frame.
+ *
+ * Level across rates (ref_rate). In physical units the mel bands cover the
+ * same frequencies at any rate, but their energy does not: for the same
+ * sound a band's power grows with sum(window^2) * n_fft (a longer window
+ * and a finer FFT grid; +2.40 nats at 44.1 kHz, +3.87 at 96 kHz against
+ * 16 kHz). A model trained at one rate therefore sees every band shifted
+ * when it runs at another. With ref_rate set, each mel energy is multiplied
+ * by (sum w_r^2 * n_fft_r) / (sum w^2 * n_fft) (r: the window and FFT size
+ * at ref_rate) before the log, so the features come out at the level the
+ * same sound has at ref_rate. The factor goes in before the 1e-6 floor,
+ * not after the log: silence and quiet bands then also land where they do
+ * at ref_rate (adding log(factor) after the log moved the per-band mean of
+ * voice A by 0.24-0.30 nats at 44.1-96 kHz, mostly from quiet frames;
+ * scaling before the floor leaves it within 0.07: tests/dsp/rate_level.py).
+ * ref_rate 0 (the default) or equal to sample_rate changes nothing: the
+ * output is bit-identical and torchaudio parity is untouched. */
 #ifndef CBRNN_DSP_H
 #define CBRNN_DSP_H
 
@@ -36,6 +52,9 @@ typedef struct cbrnn_feat_config {
     double f_max;       /* Hz; 0 means min(8000, sample_rate / 2) */
     int n_mfcc;         /* 0: output log-mel; >0: first n_mfcc DCT-II coefs */
     int deltas;         /* 0/1: append causal deltas (doubles the dimension) */
+    double ref_rate;    /* Hz: give the mel energies the level they have at this
+                         * rate (see above); 0 (default): none. A model's
+                         * trained rate when it runs at another rate. */
 } cbrnn_feat_config;
 
 /* Fills c with the defaults above for sample_rate. Any thread. */
@@ -46,7 +65,14 @@ CBRNN_API int cbrnn_feat_config_win(const cbrnn_feat_config *c);
 CBRNN_API int cbrnn_feat_config_hop(const cbrnn_feat_config *c);
 /* Feature dimension the configuration produces. */
 CBRNN_API int cbrnn_feat_config_dim(const cbrnn_feat_config *c);
-/* 0 if c is usable, else a negative code (CBRNN_ERR_RATE for the rate). */
+/* The log of the factor ref_rate applies to every mel energy, in nats:
+ * log((sum w_r^2 * n_fft_r) / (sum w^2 * n_fft)); exactly 0 when ref_rate
+ * is 0 or equal to sample_rate. For bands well above the 1e-6 floor it is
+ * what the log-mel moves by (an MFCC c0 moves by it times sqrt(n_mels)).
+ * NaN if c is not usable. */
+CBRNN_API double cbrnn_feat_config_level_shift(const cbrnn_feat_config *c);
+/* 0 if c is usable, else a negative code (CBRNN_ERR_RATE for the rate or
+ * ref_rate). */
 CBRNN_API int cbrnn_feat_config_check(const cbrnn_feat_config *c);
 
 typedef struct cbrnn_feat cbrnn_feat;

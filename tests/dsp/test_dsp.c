@@ -163,6 +163,12 @@ static void test_config_errors(void **state)
         {"win_ms 0", 16000, 6, 0, CBRNN_ERR_ARG},
         {"hop_ms negative", 16000, 7, -10, CBRNN_ERR_ARG},
         {"win_ms NaN", 16000, 6, NAN, CBRNN_ERR_ARG},
+        {"ref_rate below 8 kHz", 16000, 8, 7999, CBRNN_ERR_RATE},
+        {"ref_rate above 192 kHz", 16000, 8, 192001, CBRNN_ERR_RATE},
+        {"ref_rate negative", 16000, 8, -16000, CBRNN_ERR_RATE},
+        {"ref_rate NaN", 16000, 8, NAN, CBRNN_ERR_RATE},
+        /* 0.13 ms: 2 samples at 16 kHz, but 1 at ref_rate 8 kHz */
+        {"window too short at ref_rate", 16000, 9, 8000, CBRNN_ERR_ARG},
     };
     for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
         cbrnn_feat_config_default(&c, t[i].rate);
@@ -174,6 +180,8 @@ static void test_config_errors(void **state)
         case 5: c.f_min = t[i].value; break;
         case 6: c.win_ms = t[i].value; break;
         case 7: c.hop_ms = t[i].value; break;
+        case 8: c.ref_rate = t[i].value; break;
+        case 9: c.ref_rate = t[i].value; c.win_ms = 0.13; break;
         default: break;
         }
         CHECK_INT("config check", t[i].what, t[i].code, cbrnn_feat_config_check(&c));
@@ -193,6 +201,14 @@ static void test_config_errors(void **state)
     CHECK_INT("check", "8000 Hz", CBRNN_OK, cbrnn_feat_config_check(&c));
     cbrnn_feat_config_default(&c, CBRNN_RATE_MAX);
     CHECK_INT("check", "192000 Hz", CBRNN_OK, cbrnn_feat_config_check(&c));
+    c.ref_rate = CBRNN_RATE_MIN;
+    CHECK_INT("check", "ref_rate 8000 Hz", CBRNN_OK, cbrnn_feat_config_check(&c));
+    c.ref_rate = 0;
+    CHECK_INT("check", "ref_rate 0 (none)", CBRNN_OK, cbrnn_feat_config_check(&c));
+    assert_true(c.ref_rate == 0.0); /* the default: no level change */
+    c.ref_rate = NAN;
+    assert_true(isnan(cbrnn_feat_config_level_shift(&c)));
+    assert_true(isnan(cbrnn_feat_config_level_shift(NULL)));
 }
 
 static void test_push_errors(void **state)
@@ -673,6 +689,145 @@ static void test_stats_edges(void **state)
     assert_null(e.mean);
 }
 
+/* sum of the periodic Hann window squared times the FFT size at rate, from
+ * the definitions (not from dsp/). */
+static double window_energy_nfft(double rate)
+{
+    cbrnn_feat_config c;
+    cbrnn_feat_config_default(&c, rate);
+    int win = cbrnn_feat_config_win(&c), nfft = 1;
+    while (nfft < win)
+        nfft *= 2;
+    double s = 0.0;
+    for (int i = 0; i < win; i++) {
+        double w = 0.5 - 0.5 * cos(2 * PI * i / win);
+        s += w * w;
+    }
+    return s * nfft;
+}
+
+static cbrnn_feat *make_ref(double rate, double ref, int mfcc, int deltas)
+{
+    cbrnn_feat_config c;
+    cbrnn_feat_config_default(&c, rate);
+    c.n_mfcc = mfcc;
+    c.deltas = deltas;
+    c.ref_rate = ref;
+    int err = 1;
+    cbrnn_feat *f = cbrnn_feat_create(&c, &err);
+    if (!f) {
+        print_error("create at %g Hz, ref_rate %g: %s\n", rate, ref, cbrnn_strerror(err));
+        fail();
+    }
+    return f;
+}
+
+/* ref_rate: no change at all when it is 0 or the stream's own rate (so
+ * torchaudio parity holds), the documented shift otherwise, applied
+ * before the log floor (silence stays at log(1e-6)). */
+static void test_ref_rate(void **state)
+{
+    (void)state;
+    static const double rates[] = {8000, 16000, 22050, 44100, 48000, 96000};
+    for (size_t r = 0; r < sizeof rates / sizeof rates[0]; r++) {
+        double rate = rates[r];
+        char where[96];
+        long n = (long)(0.5 * rate);
+        float *x = noise(n, 21, 0.3);
+        for (long i = 0; i < n; i++) /* a tone over noise, with quiet stretches */
+            x[i] = (float)(x[i] * (i % 4000 < 1500 ? 1e-4 : 1.0) + 0.2 * sin(2 * PI * 440 * i / rate));
+        static const int shapes[][2] = {{0, 0}, {13, 1}, {0, 1}};
+        for (int s = 0; s < 3; s++) {
+            snprintf(where, sizeof where, "%g Hz, ref_rate = rate, mfcc %d deltas %d", rate,
+                     shapes[s][0], shapes[s][1]);
+            cbrnn_feat *a = make_ref(rate, 0, shapes[s][0], shapes[s][1]);
+            cbrnn_feat *b = make_ref(rate, rate, shapes[s][0], shapes[s][1]);
+            long na, nb;
+            float *fa = extract(a, x, n, 333, &na), *fb = extract(b, x, n, 333, &nb);
+            CHECK_INT("frames", where, na, nb);
+            if (memcmp(fa, fb, (size_t)na * cbrnn_feat_dim(a) * sizeof *fa) != 0) {
+                print_error("%s: features differ from ref_rate 0; expected bit-identical\n",
+                            where);
+                fail();
+            }
+            free(fa);
+            free(fb);
+            cbrnn_feat_destroy(a);
+            cbrnn_feat_destroy(b);
+        }
+        cbrnn_feat_config c;
+        cbrnn_feat_config_default(&c, rate);
+        c.ref_rate = rate;
+        if (cbrnn_feat_config_level_shift(&c) != 0.0) {
+            print_error("level shift at %g Hz with ref_rate = rate: %.17g, expected exactly 0\n",
+                        rate, cbrnn_feat_config_level_shift(&c));
+            fail();
+        }
+        c.ref_rate = 0;
+        assert_true(cbrnn_feat_config_level_shift(&c) == 0.0);
+
+        /* A model trained at 16 kHz running at this rate. */
+        if (rate != 16000) {
+            snprintf(where, sizeof where, "%g Hz, ref_rate 16 kHz", rate);
+            c.ref_rate = 16000;
+            double shift = cbrnn_feat_config_level_shift(&c);
+            double expect = log(window_energy_nfft(16000) / window_energy_nfft(rate));
+            CHECK_NEAR("level shift", where, expect, shift, 1e-12);
+            cbrnn_feat_config back;
+            cbrnn_feat_config_default(&back, 16000);
+            back.ref_rate = rate;
+            CHECK_NEAR("level shift, the other way", where, -shift,
+                       cbrnn_feat_config_level_shift(&back), 1e-12);
+            /* log-mel: loud bands move by exactly the shift; a frame of
+             * digital silence stays at the floor log(1e-6). */
+            cbrnn_feat *a = make_ref(rate, 0, 0, 0), *b = make_ref(rate, 16000, 0, 0);
+            float *y = calloc((size_t)n, sizeof *y);
+            assert_non_null(y);
+            for (long i = n / 2; i < n; i++)
+                y[i] = (float)(0.5 * sin(2 * PI * 1000 * i / rate)) + x[i];
+            long na, nb;
+            float *fa = extract(a, y, n, 1000, &na), *fb = extract(b, y, n, 1000, &nb);
+            CHECK_INT("frames", where, na, nb);
+            int loud = 0;
+            for (long t = 0; t < na; t++)
+                for (int j = 0; j < 40; j++) {
+                    double va = fa[t * 40 + j], vb = fb[t * 40 + j];
+                    if (va == (float)log(1e-6)) { /* silent: the floor, untouched */
+                        CHECK_NEAR("silent band", where, va, vb, 0.0);
+                    } else if (va > 0.0 && va + shift > 0.0) { /* energy >= 1e6 x the floor */
+                        CHECK_NEAR("loud band - shift", where, va + shift, vb, 2e-5);
+                        loud++;
+                    }
+                }
+            assert_true(loud > 100);
+            free(fa);
+            free(fb);
+            cbrnn_feat_destroy(a);
+            cbrnn_feat_destroy(b);
+            /* MFCC: only c0 moves, by shift * sqrt(n_mels) (orthonormal
+             * DCT), on white noise loud in every band. */
+            a = make_ref(rate, 0, 13, 0);
+            b = make_ref(rate, 16000, 13, 0);
+            float *z = noise(n, 33, 0.3);
+            float *ma = extract(a, z, n, 1000, &na), *mb = extract(b, z, n, 1000, &nb);
+            assert_true(na > 10);
+            for (long t = 0; t < na; t++) {
+                CHECK_NEAR("MFCC c0 - shift sqrt(40)", where, ma[t * 13] + shift * sqrt(40.0),
+                           mb[t * 13], 1e-4);
+                for (int k = 1; k < 13; k++)
+                    CHECK_NEAR("MFCC c1..c12", where, ma[t * 13 + k], mb[t * 13 + k], 1e-4);
+            }
+            free(ma);
+            free(mb);
+            free(z);
+            free(y);
+            cbrnn_feat_destroy(a);
+            cbrnn_feat_destroy(b);
+        }
+        free(x);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -688,6 +843,7 @@ int main(void)
         cmocka_unit_test(test_mfcc_and_deltas),
         cmocka_unit_test(test_block_invariance),
         cmocka_unit_test(test_reset),
+        cmocka_unit_test(test_ref_rate),
         cmocka_unit_test(test_stats_merge_vs_two_pass),
         cmocka_unit_test(test_stats_edges),
     };
