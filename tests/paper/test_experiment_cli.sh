@@ -4,7 +4,9 @@
 # (shaped as issue 5 asks), summary.md and figure.png; results do not depend
 # on --jobs; an interrupted or extended run resumes to exactly the curves of
 # an uninterrupted one (partial line, checkpoint older than the curve,
-# missing checkpoint); a folder of other settings is refused.
+# missing checkpoint); multitask and switch run end to end (parameter
+# counts of their models, curves, summary, figure) and resume to the same
+# curves; a folder of other settings is refused.
 # Epochs are shortened with --train-steps/--test-batches to keep it quick.
 # usage: test_experiment_cli.sh CBRNN_BINARY PYTHON
 set -u
@@ -143,6 +145,48 @@ pgrep -f "out-dir $T/f" >/dev/null && fail "workers still running after SIGTERM 
 "$CBRNN" experiment $E --out-dir "$T/f" >/dev/null 2>"$T/f2.err" || fail "resume f: exit $? ($(cat "$T/f2.err"))"
 for f in rnn-seed0 cbrnn-seed0; do
   cmp -s "$T/e/curves/$f.csv" "$T/f/curves/$f.csv" || fail "$f: resumed after SIGTERM differs"
+done
+
+# ---- multitask and switch: the whole command, deterministic, resumable ----
+# g: 5 epochs straight on 2 jobs. h: 3 epochs on 1 job, then extended to 5
+# (resumed from the epoch-2 checkpoint): the same curves.
+for task in multitask switch; do
+  case $task in
+    multitask) pc=42052; pr=42222 ;;  # two 2-class heads: 4 outputs
+    switch) pc=42242; pr=42018 ;;     # two inputs: bits and cue
+  esac
+  "$CBRNN" experiment --task $task --seeds 2 --epochs 5 --jobs 2 --checkpoint-every 2 $QUICK \
+    --out-dir "$T/g-$task" >"$T/g.out" 2>"$T/g.err" || fail "$task run g: exit $? ($(cat "$T/g.err"))"
+  [ -s "$T/g-$task/figure.png" ] || fail "$task: no figure.png ($(cat "$T/g.err"))"
+  grep -q "| cbrnn | $pc |" "$T/g.out" || fail "$task: summary lacks '| cbrnn | $pc |': $(cat "$T/g.out")"
+  grep -q "| rnn | $pr |" "$T/g-$task/summary.md" || fail "$task: summary.md lacks '| rnn | $pr |'"
+  "$PY" - "$T/g-$task" $task $pc $pr <<'EOF2' || fail "$task: curves or summary.json wrong (see above)"
+import csv, json, os, sys
+d, task, pc, pr = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+s = json.load(open(os.path.join(d, "summary.json")))
+assert s["task"] == task and s["epochs"] == 5, s
+params = {"cbrnn": pc, "rnn": pr, "frozen": pc, "interleaved": pc}
+assert list(s["variants"]) == list(params), list(s["variants"])
+for v, want in params.items():
+    assert s["variants"][v]["params"] == want, (v, s["variants"][v]["params"], want)
+    for k in (0, 1):
+        path = os.path.join(d, "curves", "%s-seed%d.csv" % (v, k))
+        rows = list(csv.DictReader(open(path)))
+        assert list(rows[0]) == ["epoch", "N", "train_loss", "test_accuracy", "phase"], path
+        assert [int(r["epoch"]) for r in rows] == [1, 2, 3, 4, 5], path
+        assert all(int(r["N"]) >= 2 and 0 <= float(r["test_accuracy"]) <= 1 for r in rows), path
+        assert s["variants"][v]["max_N"][k] == max(int(r["N"]) for r in rows), (path, s)
+EOF2
+  "$CBRNN" experiment --task $task --seeds 2 --epochs 3 --jobs 1 --checkpoint-every 2 $QUICK \
+    --no-figure --out-dir "$T/h-$task" >/dev/null 2>"$T/h.err" || fail "$task run h: exit $? ($(cat "$T/h.err"))"
+  "$CBRNN" experiment --task $task --seeds 2 --epochs 5 --jobs 1 --checkpoint-every 2 $QUICK \
+    --no-figure --out-dir "$T/h-$task" >/dev/null 2>"$T/h.err" || fail "$task resume h: exit $? ($(cat "$T/h.err"))"
+  for v in cbrnn rnn frozen interleaved; do
+    for s in 0 1; do
+      cmp -s "$T/g-$task/curves/$v-seed$s.csv" "$T/h-$task/curves/$v-seed$s.csv" ||
+        fail "$task $v-seed$s: resumed on 1 job differs from straight on 2 jobs"
+    done
+  done
 done
 
 # ---- a folder of other settings is refused ----
