@@ -22,6 +22,7 @@ import sys
 import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 
 COLORS = {"cbrnn": "#1f77b4", "rnn": "#d62728", "frozen": "#2ca02c", "interleaved": "#9467bd",
@@ -59,13 +60,26 @@ def plot_tasks(folder, summary, out, title):
         c = COLORS.get(variant)
         # interleaved equals frozen until N = 12: dashed, so both stay visible
         ax.plot(x, n.mean(0), color=c, lw=1.6, ls="--" if variant == "interleaved" else "-",
-                label="%s (%d seeds)" % (LABELS.get(variant, variant), len(runs)))
+                label="%s (%d seed%s)" % (LABELS.get(variant, variant), len(runs),
+                                          "" if len(runs) == 1 else "s"))
         ax.fill_between(x, n.min(0), n.max(0), color=c, alpha=0.18, lw=0)
-    ax.set_xlabel("epoch (100 training steps, batch 64)")
+    if summary["task"] == "switch":
+        # the task changes every 10 levels from N = 2 (model/tasks.c): DMS
+        # at 2..11, parity at 12..21, ...; a dotted line where each block starts
+        top = ax.get_ylim()[1]
+        for k, start in enumerate(range(12, int(top) + 1, 10)):
+            ax.axhline(start - 0.5, color="k", lw=0.8, ls=":")
+            ax.text(epochs, start - 0.45, "parity from N = %d" % start if k % 2 == 0
+                    else "DMS from N = %d" % start, fontsize=7, va="bottom", ha="right")
+    ax.set_xlabel("epoch (%d training steps, batch 64)" % summary.get("train_steps", 100))
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     ax.set_ylabel("curriculum level N")
     cap = summary.get("max_n_cap")
-    ax.set_title(title or "N-%s%s: mean over seeds, band min..max"
-                 % (summary["task"], ", cap N = %d" % cap if cap else ""))
+    name = {"multitask": "multitask (DMS + parity heads, shared N)",
+            "switch": "switch (DMS / parity every 10 levels)"}.get(summary["task"],
+                                                                    "N-" + summary["task"])
+    ax.set_title(title or "%s%s: mean over seeds, band min..max"
+                 % (name, ", cap N = %d" % cap if cap else ""), fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(loc="upper left", fontsize=8)
     fig.tight_layout()
