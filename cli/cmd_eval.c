@@ -2,8 +2,9 @@
  * how well a model does on audio files, per file and overall: the loss, the
  * persistence baseline and the skill 1 - loss/persistence (predict, map),
  * or the accuracy (classify). Features are computed at each file's own
- * rate with the model's stored feature configuration (physical units) and
- * normalised with the model's stored statistics; the model runs over each
+ * rate with the model's stored feature configuration (physical units, at
+ * the log-mel level of the model's trained rate: cbrnn_model_feat_config,
+ * as the engine does) and normalised with the model's stored statistics; the model runs over each
  * whole file from a zero state (cbrnn_eval_seq).
  *
  * Talks to the user (cli/): bad input -> a message naming the file and the
@@ -40,7 +41,10 @@ static void usage(FILE *f)
 "  map      MSE against the teacher's features (normalised with the model's\n"
 "           statistics), persistence = the input's own features as the guess\n"
 "  classify cross-entropy and accuracy over the labelled frames\n"
-"Features use the model's stored settings at each file's own sample rate.\n"
+"Features use the model's stored settings at each file's own sample rate;\n"
+"at a rate other than the model's, the log-mel is brought to the level of\n"
+"the model's rate (as in cbrnn run and cbrnn-jack; `cbrnn features\n"
+"--ref-rate`).\n"
 "\n"
 "  --json               one JSON object on stdout instead of a table\n"
 "  --outputs OUT.npy    the per-frame outputs, all files concatenated in the\n"
@@ -186,6 +190,9 @@ int cmd_eval(int argc, char **argv)
         goto out;
     }
     const int F = m->cfg.n_in, O = m->cfg.n_out;
+    /* audio_features takes each file's own rate; ref_rate stays the model's. */
+    cbrnn_feat_config fe;
+    cbrnn_model_feat_config(m, m->feat.sample_rate, &fe);
     cbrnn_eval_sums total = {0, 0, 0, 0};
     long total_frames = 0;
     for (int i = 0; i < inputs.n; i++) {
@@ -201,7 +208,7 @@ int cmd_eval(int argc, char **argv)
         int T = 0, dim = 0;
         free(x);
         x = NULL;
-        if (audio_features(path, &m->feat, 0, FEAT_BLOCK, &x, &T, &dim, msg, sizeof msg)) {
+        if (audio_features(path, &fe, 0, FEAT_BLOCK, &x, &T, &dim, msg, sizeof msg)) {
             free(teacher_path);
             fprintf(stderr, PROG ": %s\n", msg);
             goto out;
@@ -216,7 +223,7 @@ int cmd_eval(int argc, char **argv)
             int tT = 0, tdim = 0;
             free(t);
             t = NULL;
-            int rc = audio_features(teacher_path, &m->feat, 0, FEAT_BLOCK, &t, &tT, &tdim, msg,
+            int rc = audio_features(teacher_path, &fe, 0, FEAT_BLOCK, &t, &tT, &tdim, msg,
                                     sizeof msg);
             if (rc) {
                 free(teacher_path);

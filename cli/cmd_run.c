@@ -401,8 +401,8 @@ int cmd_run(int argc, char **argv)
     ec.sample_rate = rate;
     ec.record_outputs = 1;
     /* Drained after every call: one block's frames plus slack always fit. */
-    cbrnn_feat_config fc = m->feat;
-    fc.sample_rate = rate;
+    cbrnn_feat_config fc;
+    cbrnn_model_feat_config(m, rate, &fc); /* what the engine builds */
     int hop = cbrnn_feat_config_hop(&fc);
     ec.record_capacity = block / (hop > 0 ? hop : 1) + 64;
     e = cbrnn_engine_create(m, &ec, &err);

@@ -178,8 +178,10 @@ cbrnn_engine *cbrnn_engine_create(const cbrnn_model *m, const cbrnn_engine_confi
         *err = CBRNN_ERR_UNSUPPORTED; /* the paper's tasks are not audio streams */
         return NULL;
     }
-    cbrnn_feat_config fc = m->feat;
-    fc.sample_rate = c->sample_rate;
+    /* At a rate other than the model's, the features are brought to the
+     * level the model was trained on (cbrnn_model_feat_config). */
+    cbrnn_feat_config fc;
+    cbrnn_model_feat_config(m, c->sample_rate, &fc);
     int rc = cbrnn_feat_config_check(&fc);
     if (rc) {
         *err = rc;

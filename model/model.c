@@ -269,6 +269,15 @@ void cbrnn_model_destroy(cbrnn_model *m)
     free(m);
 }
 
+void cbrnn_model_feat_config(const cbrnn_model *m, double rate, cbrnn_feat_config *out)
+{
+    if (!m || !out)
+        return;
+    *out = m->feat;
+    out->sample_rate = rate;
+    out->ref_rate = m->feat.sample_rate;
+}
+
 static char *dupstr(const char *s)
 {
     size_t n = strlen(s) + 1;

@@ -38,7 +38,10 @@ extern "C" {
 
 typedef struct cbrnn_engine_config {
     double sample_rate;    /* Hz of the audio given to process() (any rate the
-                            * front end accepts; features are in physical units) */
+                            * front end accepts; features are in physical units
+                            * and, at a rate other than the model's
+                            * feat.sample_rate, brought to the log-mel level of
+                            * that rate: cbrnn_model_feat_config) */
     int learn;             /* 1: online learning on from the start */
     float lr;              /* SGD learning rate (default 1e-3) */
     float momentum;        /* SGD momentum (default 0.9) */
@@ -118,7 +121,8 @@ typedef struct cbrnn_engine_stats {
 typedef struct cbrnn_engine cbrnn_engine;
 
 /* Creates an engine for model m (copied: the caller may destroy m
- * afterwards). Builds the feature front end from m->feat at c->sample_rate,
+ * afterwards). Builds the feature front end cbrnn_model_feat_config(m,
+ * c->sample_rate) gives (m->feat at that rate, levelled to m's trained rate),
  * allocates everything (FFTW plans, rings, snapshot slots) and touches it.
  * Not RT-safe; do not run concurrently with another create (FFTW's planner).
  * NULL on failure with *err (may be NULL): CBRNN_ERR_ARG (bad config),

@@ -92,7 +92,10 @@ typedef struct cbrnn_model {
     float *out_w, *out_b;                      /* [O,N] [O] */
     int frozen[CBRNN_NGROUPS];                 /* 1: optimisers skip the group */
     /* Not trained: how inputs are made and what outputs mean. */
-    cbrnn_feat_config feat;                    /* front end the inputs come from */
+    cbrnn_feat_config feat;                    /* front end the inputs come from;
+                                                * sample_rate: the rate it was
+                                                * trained at (feat.ref_rate is
+                                                * not stored in model files) */
     float *norm_mean, *norm_std;               /* [n_in] each, or NULL */
     cbrnn_target target;
     int horizon;                               /* predict: frames ahead */
@@ -119,6 +122,13 @@ CBRNN_API int cbrnn_rnn_hidden_for_params(int n_in, int n_out, size_t target_par
  * frozen[CBRNN_GROUP_CORTEX] = 1. NULL on failure, *err set. */
 CBRNN_API cbrnn_model *cbrnn_model_create(const cbrnn_model_config *c, int *err);
 CBRNN_API void cbrnn_model_destroy(cbrnn_model *m);
+/* The front end that feeds m from audio at rate Hz: m->feat (physical
+ * units) at that rate, with ref_rate = m->feat.sample_rate, so that at a
+ * rate other than the trained one the log-mel comes out at the level the
+ * model was trained on (see cbrnn_dsp.h; at the trained rate it changes
+ * nothing). The engine, cbrnn eval and cbrnn run all compute a model's
+ * features through it. Any thread. */
+CBRNN_API void cbrnn_model_feat_config(const cbrnn_model *m, double rate, cbrnn_feat_config *out);
 /* Deep copy (parameters, normaliser, names, metadata). */
 CBRNN_API cbrnn_model *cbrnn_model_clone(const cbrnn_model *m, int *err);
 /* Random initialisation, deterministic for seed:

@@ -22,8 +22,17 @@ Bounds, with the measured worst case (Debian 12's sox 14.4.2):
     22.05 -> 44.1 kHz up to 3.61 at 16 -> 96 kHz), so the check has teeth;
   - --ref-rate equal to the stream's rate: byte-identical features.
 
+The hosts level a model's features the same way (cbrnn_model_feat_config):
+the shipped default model (trained at 16 kHz) on a sox copy of voice A at
+44.1 and 96 kHz must score within 1.25x of the 16 kHz file in `cbrnn eval`
+(measured x1.006 and x1.001; x4.3 and x8.0 before the correction) and in
+`cbrnn run` without learning (the engine), and run and eval must agree on
+each file to 2% (same features, same model; measured equal to 4 digits).
+
     rate_level.py CBRNN SAMPLES_DIR
 """
+import csv
+import json
 import os
 import subprocess
 import sys
@@ -35,6 +44,7 @@ VOICES = [("voiceA_us_male_1.wav", 16000), ("voiceB_gb_female_1.wav", 22050)]
 RATES = [44100, 48000, 96000]
 ALL_BANDS, UPPER_BANDS, MEAN = 0.4, 0.15, 0.03
 RAW_AT_LEAST = 1.0
+TRANSFER = 1.25
 
 failures = 0
 
@@ -88,6 +98,34 @@ def main():
                 check(d0.mean() >= RAW_AT_LEAST, "%s at %d Hz without --ref-rate" % (name, rate),
                       "mean %+.3f nats (expected >= %.1f: the level the correction removes)"
                       % (d0.mean(), RAW_AT_LEAST))
+        model = os.path.join(samples, "default.safetensors")
+        src = os.path.join(samples, "voiceA_us_male_2.wav")
+        wavs = [src]
+        for rate in (44100, 96000):
+            wavs.append(os.path.join(tmp, "m%d.wav" % rate))
+            subprocess.run(["sox", src, "-r", str(rate), wavs[-1]], check=True)
+        p = subprocess.run([cbrnn, "eval", model, "--json"] + wavs, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
+        if p.returncode != 0:
+            sys.exit("cbrnn eval failed (%d): %s" % (p.returncode, p.stderr))
+        ev = [f["loss"] for f in json.loads(p.stdout)["files"]]
+        runs = []
+        for i, wav in enumerate(wavs):
+            d = os.path.join(tmp, "run%d" % i)
+            subprocess.run([cbrnn, "run", "--model", model, "--out-dir", d, "--quiet", wav],
+                           check=True)
+            with open(os.path.join(d, "frames.csv")) as f:
+                loss = [float(r["loss"]) for r in csv.DictReader(f) if r["loss"] != ""]
+            runs.append(sum(loss) / len(loss))
+        for i, rate in enumerate((16000, 44100, 96000)):
+            if i:
+                check(ev[i] <= TRANSFER * ev[0], "default model, cbrnn eval at %d Hz" % rate,
+                      "loss %.5f = x%.3f of 16 kHz, bound x%.2f" % (ev[i], ev[i] / ev[0], TRANSFER))
+                check(runs[i] <= TRANSFER * runs[0], "default model, cbrnn run at %d Hz" % rate,
+                      "loss %.5f = x%.3f of 16 kHz, bound x%.2f"
+                      % (runs[i], runs[i] / runs[0], TRANSFER))
+            check(abs(runs[i] - ev[i]) <= 0.02 * ev[i], "run and eval agree at %d Hz" % rate,
+                  "run %.5f, eval %.5f" % (runs[i], ev[i]))
     if failures:
         print("%d check(s) failed" % failures)
         return 1

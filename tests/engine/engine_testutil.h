@@ -77,8 +77,8 @@ static inline cbrnn_model *tu_model(int wiring, int target, int n_hidden, int cb
         const char *names[3] = {"a", "b", "c"};
         cbrnn_model_set_classes(m, 3, names);
     }
-    cbrnn_feat_config fc = m->feat;
-    fc.sample_rate = rate;
+    cbrnn_feat_config fc; /* the features the engine will see at rate */
+    cbrnn_model_feat_config(m, rate, &fc);
     cbrnn_feat *f = cbrnn_feat_create(&fc, &err);
     cbrnn_stats st;
     cbrnn_stats_init(&st, c.n_in);
