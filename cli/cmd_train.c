@@ -36,6 +36,10 @@ const char cmd_train_summary[] = "train a model from audio files (warm-up, then 
  * the corpus (digital silence sits at log(1e-6)) must not divide by zero;
  * 1e-3 is far below the ~1-3 nat spread of speech log-mel bands. */
 #define STD_FLOOR 1e-3f
+/* Frames of a file between two releases of the cache's resident pages in
+ * the passes over whole files (statistics, normalisation): 2.5 MiB of
+ * 40-mel frames. */
+#define RELEASE_FRAMES 16384
 
 static void usage(FILE *f)
 {
@@ -758,7 +762,8 @@ int cmd_train(int argc, char **argv)
         /* a folder that is not there or not ours is the user's to fix (2);
          * a full disk or no memory is a failure while working (1) */
         int e = errno;
-        fprintf(stderr, PROG ": %s%s\n", msg, o.cache_dir ? "" : " (--cache-dir DIR puts it elsewhere)");
+        fprintf(stderr, PROG ": %s%s\n", msg,
+                o.cache_dir ? "" : " (--cache-dir DIR puts it elsewhere)");
         if (e != ENOENT && e != ENOTDIR && e != EACCES && e != EROFS)
             status = 1;
         goto out;
@@ -892,22 +897,25 @@ int cmd_train(int argc, char **argv)
             continue;
         }
         train_frames += it[i].T;
-        for (int t = 0; t < it[i].T; t++)
+        for (int t = 0; t < it[i].T; t++) {
             cbrnn_stats_add(&st, it[i].x + (size_t)t * F);
-        feat_cache_release(cache, it[i].xoff, (size_t)it[i].T * F);
+            if ((t + 1) % RELEASE_FRAMES == 0 || t + 1 == it[i].T)
+                feat_cache_release(cache, 0, 0);
+        }
     }
     cbrnn_stats_result(&st, mean, sd, STD_FLOOR);
-    for (int i = 0; i < n; i++) {
-        for (int t = 0; t < it[i].T; t++)
+    for (int i = 0; i < n; i++)
+        for (int t = 0; t < it[i].T; t++) {
             for (int k = 0; k < F; k++) {
                 size_t j = (size_t)t * F + (size_t)k;
                 it[i].x[j] = (it[i].x[j] - mean[k]) / sd[k];
                 if (it[i].t)
                     it[i].t[j] = (it[i].t[j] - mean[k]) / sd[k];
             }
-        /* written back by the kernel; resident memory stays small */
-        feat_cache_release(cache, 0, 0);
-    }
+            /* written back by the kernel; resident memory stays small */
+            if ((t + 1) % RELEASE_FRAMES == 0 || t + 1 == it[i].T)
+                feat_cache_release(cache, 0, 0);
+        }
 
     /* ---- sequences ---- */
     seqs = calloc((size_t)n, sizeof *seqs);

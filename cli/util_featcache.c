@@ -131,6 +131,11 @@ float *feat_cache_map(feat_cache *c, char *msg, size_t msglen)
         return NULL;
     }
     c->map = p;
+    /* Training reads short windows at random places. Without this hint
+     * the kernel maps whole large folios of page cache around each fault
+     * (measured on Linux 6.18/ext4: a 66-minute file's training peaked at
+     * 88 MB resident instead of 28 MB); with it, only what is read. */
+    madvise(p, c->map_bytes, MADV_RANDOM);
     return c->map;
 }
 
