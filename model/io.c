@@ -12,11 +12,14 @@
  * than the file's own size (plus a small slack) because of what the file
  * says. Saving is atomic (temporary file in the same folder, fsync, rename,
  * fsync of the folder) and checks its own output with the loader first, so
- * that a file this code writes is always a file it can read.
+ * that a file this code writes is always a file it can read. A save also
+ * removes the temporaries that saves of the same file left behind when
+ * their process was killed mid-write.
  *
  * Library code: never prints, never exits; errors are codes plus a message. */
 #include "cbrnn/cbrnn_model.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -24,6 +27,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -322,6 +326,37 @@ static int write_all(int fd, const unsigned char *p, size_t n)
     return 0;
 }
 
+/* Removes `.BASE.PID.N.tmp` files in dir that a save of the same target
+ * left behind when its process was killed mid-write (its PID no longer
+ * exists). Temporaries of live processes, and every other file, stay.
+ * Best effort: errors are ignored (the save itself does not need this). */
+static void sweep_stale_temporaries(const char *dir, const char *base)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    size_t blen = strlen(base);
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        const char *n = e->d_name;
+        if (n[0] != '.' || strncmp(n + 1, base, blen) || n[1 + blen] != '.')
+            continue;
+        char *end;
+        errno = 0;
+        long pid = strtol(n + 2 + blen, &end, 10);
+        if (errno || end == n + 2 + blen || *end != '.' || pid <= 0)
+            continue;
+        const char *cnt = end + 1;
+        strtoul(cnt, &end, 10);
+        if (end == cnt || strcmp(end, ".tmp"))
+            continue;
+        if (pid == (long)getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+            continue; /* alive (or not ours to ask): may be writing it now */
+        unlinkat(dirfd(d), n, 0);
+    }
+    closedir(d);
+}
+
 /* Writes buf to path atomically: a new temporary file beside path, fsync,
  * rename over path, fsync of the folder so the rename itself is durable.
  * On any failure the temporary file is removed and path is untouched. */
@@ -347,6 +382,7 @@ static int write_atomic(const char *path, const unsigned char *buf, size_t len, 
     } else {
         strcpy(dir, ".");
     }
+    sweep_stale_temporaries(dir, base);
     /* O_EXCL with a pid-and-counter name instead of mkstemp so that the
      * file gets the usual 0666 & ~umask permissions. */
     static unsigned counter;

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -265,6 +266,71 @@ static int count_entries(const char *dir)
         n += strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
     closedir(d);
     return n;
+}
+
+static int exists(const char *dir, const char *name)
+{
+    char p[700];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    return access(p, F_OK) == 0;
+}
+
+static void touch(const char *dir, const char *name)
+{
+    char p[700];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    FILE *f = fopen(p, "w");
+    assert_non_null(f);
+    fputs("half a model", f);
+    fclose(f);
+}
+
+/* A save killed mid-write leaves .NAME.PID.N.tmp; the next save of NAME
+ * removes those whose process is gone, and nothing else. */
+static void save_sweeps_stale_temporaries(void **state)
+{
+    (void)state;
+    char dir[300], path[600], msg[512], name[128];
+    snprintf(dir, sizeof dir, "%s/sweep", tmpdir);
+    assert_int_equal(mkdir(dir, 0755), 0);
+    snprintf(path, sizeof path, "%s/m.safetensors", dir);
+    /* a PID that is certainly gone: a child that has been reaped */
+    pid_t dead = fork();
+    assert_true(dead >= 0);
+    if (dead == 0)
+        _exit(0);
+    assert_int_equal(waitpid(dead, NULL, 0), dead);
+    const char *keep[] = {".m.safetensors.1.0.tmp",      /* init: alive */
+                          ".other.safetensors.%d.0.tmp", /* another target */
+                          ".m.safetensors.%d.x.tmp",     /* not our pattern */
+                          "m.safetensors.%d.0.tmp"};     /* no leading dot */
+    const char *gone[] = {".m.safetensors.%d.0.tmp", ".m.safetensors.%d.17.tmp"};
+    for (size_t i = 0; i < sizeof keep / sizeof *keep; i++) {
+        snprintf(name, sizeof name, keep[i], (int)dead);
+        touch(dir, name);
+    }
+    for (size_t i = 0; i < sizeof gone / sizeof *gone; i++) {
+        snprintf(name, sizeof name, gone[i], (int)dead);
+        touch(dir, name);
+    }
+    snprintf(name, sizeof name, ".m.safetensors.%d.99.tmp", (int)getpid()); /* ours, live */
+    touch(dir, name);
+    cbrnn_model *m = make_model(M_READOUT, 1);
+    assert_int_equal(cbrnn_model_save(m, path, msg, sizeof msg), 0);
+    for (size_t i = 0; i < sizeof keep / sizeof *keep; i++) {
+        snprintf(name, sizeof name, keep[i], (int)dead);
+        if (!exists(dir, name))
+            fail_msg("%s was removed", name);
+    }
+    for (size_t i = 0; i < sizeof gone / sizeof *gone; i++) {
+        snprintf(name, sizeof name, gone[i], (int)dead);
+        if (exists(dir, name))
+            fail_msg("stale %s was left", name);
+    }
+    snprintf(name, sizeof name, ".m.safetensors.%d.99.tmp", (int)getpid());
+    assert_true(exists(dir, name));
+    assert_int_equal(count_entries(dir), 6); /* 4 kept + ours + the model */
+    cbrnn_model_destroy(m);
 }
 
 static void atomic_save_keeps_previous(void **state)
@@ -829,6 +895,7 @@ int main(void)
         cmocka_unit_test(roundtrip_all_kinds),
         cmocka_unit_test(roundtrip_without_normaliser),
         cmocka_unit_test(atomic_save_keeps_previous),
+        cmocka_unit_test(save_sweeps_stale_temporaries),
         cmocka_unit_test(loader_refuses_damage),
         cmocka_unit_test(loader_survives_random_damage),
         cmocka_unit_test(load_from_path_errors),
