@@ -4,8 +4,8 @@
  * or the accuracy (classify). Features are computed at each file's own
  * rate with the model's stored feature configuration (physical units, at
  * the log-mel level of the model's trained rate: cbrnn_model_feat_config,
- * as the engine does) and normalised with the model's stored statistics; the model runs over each
- * whole file from a zero state (cbrnn_eval_seq).
+ * as the engine does) and normalised with the model's stored statistics;
+ * the model runs over each whole file from a zero state (cbrnn_eval_seq).
  *
  * Talks to the user (cli/): bad input -> a message naming the file and the
  * problem, exit 2; a failure while working -> exit 1. */
