@@ -49,6 +49,13 @@ void cbrnn_engine_config_default(cbrnn_engine_config *c, double sample_rate)
     c->record_outputs = 0;
     c->command_capacity = 256;
     c->surprise_frames = 100;
+    /* Surprise's floor, in loss units: below the smallest per-frame loss of
+     * the default model on speech (0.007; median 0.07), so it barely
+     * changes surprise there; it bounds what a steady input (silence, DC)
+     * does to it (cbrnn_engine.h). The maximum sits above anything speech
+     * gave (47.6 over 30 s of voice B, 630 after 30 s of full-scale DC). */
+    c->surprise_floor = 0.01f;
+    c->surprise_max = 1000.0f;
     c->checkpoint_frames = 100;
 }
 
@@ -75,7 +82,8 @@ static int config_ok(const cbrnn_engine_config *c)
     return c && isfinite(c->lr) && c->lr >= 0 && isfinite(c->momentum) && c->momentum >= 0 &&
            c->momentum < 1 && isfinite(c->decay) && c->decay >= 0 && c->bptt_k >= 1 &&
            c->bptt_k <= 1024 && c->record_capacity >= 1 && c->command_capacity >= 1 &&
-           c->surprise_frames >= 1 && c->checkpoint_frames >= 1;
+           c->surprise_frames >= 1 && c->checkpoint_frames >= 1 && isfinite(c->surprise_floor) &&
+           c->surprise_floor > 0 && isfinite(c->surprise_max) && c->surprise_max >= 1;
 }
 
 void cbrnn_engine_destroy(cbrnn_engine *e)
@@ -664,7 +672,11 @@ void engine_run_frame(cbrnn_engine *e)
             e->mean_loss = loss;
             e->have_mean = 1;
         }
-        surprise = loss / (e->mean_loss > 1e-12f ? e->mean_loss : 1e-12f);
+        /* cbrnn_engine.h defines it. In double: loss may be near FLT_MAX;
+         * the comparison is false for NaN, which the clamp then replaces. */
+        const double f = e->cfg.surprise_floor;
+        double s = ((double)loss + f) / ((double)e->mean_loss + f);
+        surprise = s <= e->cfg.surprise_max ? (float)s : e->cfg.surprise_max;
         e->mean_loss += (loss - e->mean_loss) / (float)e->cfg.surprise_frames;
         atomic_store_explicit(&e->st_mean_loss, e->mean_loss, memory_order_relaxed);
     }

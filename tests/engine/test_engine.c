@@ -557,6 +557,21 @@ static void create_refuses_bad_input(void **state)
     assert_null(cbrnn_engine_create(m, &c, &err));
     assert_int_equal(err, CBRNN_ERR_ARG);
     assert_null(cbrnn_engine_create(NULL, &c, &err));
+    /* Surprise's floor must be > 0 and finite, its maximum >= 1 and finite. */
+    static const float bad_floor[] = {0.0f, -0.01f, NAN, INFINITY};
+    for (size_t i = 0; i < sizeof bad_floor / sizeof bad_floor[0]; i++) {
+        cbrnn_engine_config_default(&c, 48000.0);
+        c.surprise_floor = bad_floor[i];
+        if (cbrnn_engine_create(m, &c, &err) || err != CBRNN_ERR_ARG)
+            fail_msg("surprise_floor %g: expected CBRNN_ERR_ARG, got %d", (double)bad_floor[i], err);
+    }
+    static const float bad_max[] = {0.5f, 0.0f, -1.0f, NAN, INFINITY};
+    for (size_t i = 0; i < sizeof bad_max / sizeof bad_max[0]; i++) {
+        cbrnn_engine_config_default(&c, 48000.0);
+        c.surprise_max = bad_max[i];
+        if (cbrnn_engine_create(m, &c, &err) || err != CBRNN_ERR_ARG)
+            fail_msg("surprise_max %g: expected CBRNN_ERR_ARG, got %d", (double)bad_max[i], err);
+    }
     /* Any rate: at 48 kHz the hop is 480 samples, the window 1200. */
     cbrnn_engine_config_default(&c, 48000.0);
     cbrnn_engine *e = cbrnn_engine_create(m, &c, &err);
@@ -565,6 +580,67 @@ static void create_refuses_bad_input(void **state)
     assert_int_equal(cbrnn_engine_win(e), 1200);
     assert_int_equal(cbrnn_engine_latency(e), 599);
     cbrnn_engine_destroy(e);
+    cbrnn_model_destroy(m);
+}
+
+/* Surprise is what the header defines: min(max, (loss + f) / (mean + f))
+ * against the running mean of the losses before it, recomputed here from
+ * the records' losses (voice B, learning on); the audio output carries the
+ * same value; and a small maximum clamps. */
+static void surprise_definition(void **state)
+{
+    cbrnn_model *m = tu_model(CBRNN_WIRING_READOUT, CBRNN_TARGET_PREDICT, 32, 48, 5, voiceA, nA,
+                              rateA);
+    for (int pass = 0; pass < 2; pass++) {
+        cbrnn_engine_config c;
+        cbrnn_engine_config_default(&c, rateB);
+        if (pass == 0 && !(c.surprise_floor == 0.01f && c.surprise_max == 1000.0f &&
+                           c.surprise_frames == 100))
+            fail_msg("surprise defaults: floor %g, max %g, frames %d; the header says 0.01, "
+                     "1000, 100", (double)c.surprise_floor, (double)c.surprise_max,
+                     c.surprise_frames);
+        c.learn = 1;
+        c.record_capacity = 1 << 14;
+        c.surprise_max = pass ? 1.5f : c.surprise_max;
+        cbrnn_engine *e = cbrnn_engine_create(m, &c, NULL);
+        assert_non_null(e);
+        long n = nB < 10 * 22050 ? nB : 10 * 22050;
+        struct tu_run r;
+        tu_run(e, voiceB, NULL, n, 512, &r);
+        assert_true(r.n_rec > 900);
+        double mean = NAN;
+        long clamped = 0;
+        for (long i = 0; i < r.n_rec; i++) {
+            const cbrnn_record *q = &r.rec[i];
+            if (!isfinite(q->loss)) {
+                assert_true(isnan(q->surprise));
+                continue;
+            }
+            if (isnan(mean))
+                mean = q->loss;
+            double want = ((double)q->loss + c.surprise_floor) / (mean + c.surprise_floor);
+            if (want >= c.surprise_max) {
+                want = c.surprise_max;
+                clamped++;
+            }
+            if (!(fabs(want - q->surprise) <= 1e-4 * want))
+                fail_msg("frame %ld: surprise %.7g, expected %.7g (loss %.7g, mean %.7g)", i,
+                         (double)q->surprise, want, (double)q->loss, mean);
+            if (!(q->surprise > 0 && q->surprise <= c.surprise_max))
+                fail_msg("frame %ld: surprise %g outside (0, %g]", i, (double)q->surprise,
+                         (double)c.surprise_max);
+            mean += ((double)q->loss - mean) / c.surprise_frames;
+        }
+        if (pass == 1 && clamped < 10)
+            fail_msg("surprise_max 1.5: only %ld frames clamped; expected many", clamped);
+        /* The audio output holds the last frame's surprise. */
+        const cbrnn_record *last = &r.rec[r.n_rec - 1];
+        if (memcmp(&r.out0[n - 1], &last->surprise, sizeof(float)))
+            fail_msg("audio surprise %.9g, last record %.9g", (double)r.out0[n - 1],
+                     (double)last->surprise);
+        tu_run_free(&r);
+        cbrnn_engine_destroy(e);
+    }
     cbrnn_model_destroy(m);
 }
 
@@ -612,6 +688,7 @@ int main(void)
         cmocka_unit_test(nonfinite_input_is_survived),
         cmocka_unit_test(divergence_restores),
         cmocka_unit_test(classify_learns_label),
+        cmocka_unit_test(surprise_definition),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

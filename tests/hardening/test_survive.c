@@ -5,8 +5,9 @@
  * and values far above full scale, DC, five minutes of digital silence,
  * sample rates the model was not trained at (it must transfer to those
  * with the same mel bands), and a learning rate that
- * makes learning blow up. For each: every output sample stays finite, the
- * weights stay finite and bounded, the events are counted, and afterwards
+ * makes learning blow up. For each: every output sample stays finite
+ * (surprise within its documented maximum, and about 1 at the end of a
+ * steady input), the weights stay finite and bounded, the events are counted, and afterwards
  * the engine is still useful: on the same speech its loss comes back to
  * within a stated factor of an engine that never saw the hostile input.
  * No timing is measured here (tests never depend on timing).
@@ -84,6 +85,7 @@ struct tally {
     long samples, frames, updates, restores, bad, loss_n;
     double loss_sum;
     float max_surprise, max_pred; /* largest |output| on channel 0 / the others */
+    float last_surprise;          /* the last record's surprise (NaN if none) */
 };
 
 static unsigned csr_now(void)
@@ -132,6 +134,8 @@ static void run(cbrnn_engine *e, gen_fn g, const void *ctx, long n, struct tally
             t->updates += (r.flags & CBRNN_REC_UPDATED) != 0;
             t->restores += (r.flags & CBRNN_REC_RESTORED) != 0;
             t->bad += (r.flags & CBRNN_REC_BAD_INPUT) != 0;
+            if (isfinite(r.surprise))
+                t->last_surprise = r.surprise;
             if (isfinite(r.loss) && (loss_from < 0 || pos >= loss_from)) {
                 t->loss_sum += r.loss;
                 t->loss_n++;
@@ -214,7 +218,10 @@ static float *load(const char *name, double rate, double max_s, long *n)
 }
 
 /* The common protocol: 10 s of speech, the hostile episode(s), then 19 s
- * of other speech whose second half is scored against ref_loss. */
+ * of other speech whose second half is scored against ref_loss. Surprise
+ * (output 0) must stay within the documented maximum throughout, and at
+ * the end of episode steady_ep (a steady input: DC, silence; -1: none)
+ * read about 1: the loss is what it has been. */
 struct episode {
     gen_fn g;
     const void *ctx;
@@ -222,14 +229,19 @@ struct episode {
 };
 
 static void survive(const char *what, const struct episode *ep, int n_ep, long min_bad,
-                    long max_restores)
+                    long max_restores, int steady_ep)
 {
     cbrnn_engine *e = engine_at(RATE, 1);
     struct tally pre = {0}, hostile = {0}, post = {0};
     struct buf b1 = {s1, n1}, b2 = {s2, n2};
     run(e, gen_buf, &b1, n1, &pre, what, -1);
-    for (int i = 0; i < n_ep; i++)
+    float steady = NAN;
+    for (int i = 0; i < n_ep; i++) {
+        hostile.last_surprise = NAN;
         run(e, ep[i].g, ep[i].ctx, (long)(ep[i].seconds * RATE), &hostile, what, -1);
+        if (i == steady_ep)
+            steady = hostile.last_surprise;
+    }
     float w_mid = check_weights(e, what);
     run(e, gen_buf, &b2, n2, &post, what, n2 / 2);
     float w_end = check_weights(e, what);
@@ -243,6 +255,17 @@ static void survive(const char *what, const struct episode *ep, int n_ep, long m
            hostile.updates, (double)fmaxf(hostile.max_pred, post.max_pred),
            (double)fmaxf(hostile.max_surprise, post.max_surprise), (double)w_mid, (double)w_end,
            (double)max_loaded_w, after, ref_loss, after / ref_loss);
+    cbrnn_engine_config dc;
+    cbrnn_engine_config_default(&dc, RATE);
+    float max_s = fmaxf(pre.max_surprise, fmaxf(hostile.max_surprise, post.max_surprise));
+    if (!(max_s <= dc.surprise_max))
+        fail_msg("%s: surprise reached %g; the documented maximum is %g", what, (double)max_s,
+                 (double)dc.surprise_max);
+    if (steady_ep >= 0)
+        printf("%-12s surprise at the end of the steady input: %.4f\n", what, (double)steady);
+    if (steady_ep >= 0 && !(steady >= 0.9f && steady <= 1.1f))
+        fail_msg("%s: surprise %g at the end of the steady input; expected about 1 (0.9..1.1)",
+                 what, (double)steady);
     if (hostile.bad < min_bad)
         fail_msg("%s: %ld frames flagged as bad input; expected at least %ld", what, hostile.bad,
                  min_bad);
@@ -312,7 +335,7 @@ static void nan_input(void **state)
     struct episode ep[] = {{nan_sparse, NULL, 5}, {nan_all, NULL, 10}, {nan_speech, NULL, 5}};
     /* A frame is flagged when a bad sample arrived during its hop (480
      * samples): 48% of 500 frames, all 1000, 10% of 500; 1290 expected. */
-    survive("nan", ep, 3, 1250, 0);
+    survive("nan", ep, 3, 1250, 0, -1);
 }
 
 /* +-Inf: alternating for a second, Inf impulses in speech, -Inf held. */
@@ -327,7 +350,7 @@ static void inf_input(void **state)
 {
     struct episode ep[] = {{inf_alt, NULL, 1}, {inf_speech, NULL, 5}, {inf_neg, NULL, 5}};
     /* 100 + every 5th of 500 + 500 = 700 frames with a bad sample in their hop */
-    survive("inf", ep, 3, 700, 0);
+    survive("inf", ep, 3, 700, 0, -1);
 }
 
 /* Denormals: constant and alternating values below FLT_MIN, and speech
@@ -341,7 +364,7 @@ static void denormal_input(void **state)
     float tiny = FLT_MIN / 4;
     struct episode ep[] = {
         {gen_const, &tiny, 5}, {den_alt, NULL, 5}, {den_speech, NULL, 10}};
-    survive("denormal", ep, 3, 0, 0);
+    survive("denormal", ep, 3, 0, 0, -1);
 }
 
 /* Full-scale clipping: a +-1 square wave, then loud speech hard-clipped
@@ -356,7 +379,7 @@ static void clipping(void **state)
 {
     static const float one = 1.0f;
     struct episode ep[] = {{gen_square, &one, 20}, {clipped_speech, NULL, 20}};
-    survive("clipping", ep, 2, 0, 0);
+    survive("clipping", ep, 2, 0, 0, -1);
 }
 
 /* Above full scale: a +-8 square wave, speech x1000 unclipped, and one
@@ -369,7 +392,7 @@ static void over_full_scale(void **state)
     static const float eight = 8.0f;
     struct episode ep[] = {
         {gen_square, &eight, 10}, {loud_speech, NULL, 5}, {flt_max_alt, NULL, 1}};
-    survive("over_scale", ep, 3, 0, 0);
+    survive("over_scale", ep, 3, 0, 0, -1);
 }
 
 /* DC: full-scale +1 for 30 s, then speech riding on -0.5. */
@@ -379,7 +402,7 @@ static void dc(void **state)
 {
     static const float one = 1.0f;
     struct episode ep[] = {{gen_const, &one, 30}, {dc_speech, NULL, 10}};
-    survive("dc", ep, 2, 0, 0);
+    survive("dc", ep, 2, 0, 0, 0);
 }
 
 /* Five minutes of digital silence (a muted input left running). The
@@ -391,7 +414,7 @@ static void dc(void **state)
 static void silence(void **state)
 {
     struct episode ep[] = {{gen_zero, NULL, SURVIVE_SILENCE_S}};
-    survive("silence_5min", ep, 1, 0, 0);
+    survive("silence_5min", ep, 1, 0, 0, 0);
 }
 
 /* A learning rate 10^6 times the default blows learning up; the engine
