@@ -12,31 +12,27 @@
  * bit-identically (its curve is cut back to the checkpoint's epoch); a
  * partial run without a usable checkpoint restarts from epoch 1.
  *
- * Must never: let a worker share OpenBLAS threads (each worker runs BLAS
- * on one thread; the jobs are the parallelism), or write outside
- * --out-dir. */
-#include <cblas.h>
+ * The worker pool (one BLAS thread per worker), option parsing, the
+ * results folder and the figure are shared with the speech comparison
+ * (util_experiment.c).
+ *
+ * Must never: write outside --out-dir. */
 #include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <math.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/types.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cbrnn/cbrnn_tasks.h"
 #include "util_experiment.h"
-#include "util_term.h"
 
 const char cmd_experiment_summary[] =
     "reproduce the paper: CB-RNN vs RNN on N-DMS, N-parity, ... or speech";
 
+#define PROG "cbrnn experiment"
 #define MAX_SEEDS 1000
 
 static void usage(FILE *f)
@@ -269,107 +265,6 @@ static int run_job(const opts *o, const job *j)
     return rc;
 }
 
-/* ---- Workers ---- */
-
-static volatile sig_atomic_t interrupted = 0;
-static void on_signal(int sig) { interrupted = sig; }
-
-int experiment_run_pool(const experiment_pool *p)
-{
-    pid_t *pid = calloc((size_t)(p->n_jobs > 0 ? p->n_jobs : 1), sizeof *pid);
-    if (!pid)
-        return 1;
-    struct sigaction sa = {0}, old_int, old_term;
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    interrupted = 0;
-    sigaction(SIGINT, &sa, &old_int);
-    sigaction(SIGTERM, &sa, &old_term);
-    int next = 0, running = 0, failed = 0, done_jobs = 0, forwarded = 0;
-    struct timespec ts0;
-    clock_gettime(CLOCK_MONOTONIC, &ts0);
-    int interactive = term_is_interactive(stderr);
-    while ((next < p->n_jobs && !interrupted && !failed) || running > 0) {
-        while (next < p->n_jobs && running < p->jobs && !interrupted && !failed) {
-            fflush(NULL);
-            pid_t c = fork();
-            if (c < 0) {
-                fprintf(stderr, "cbrnn experiment: fork: %s\n", strerror(errno));
-                failed = 1;
-                break;
-            }
-            if (c == 0) {
-                signal(SIGINT, SIG_DFL);
-                signal(SIGTERM, SIG_DFL);
-                /* One BLAS thread per worker: the workers are the parallelism,
-                 * and 64-row products are too small to split. */
-                openblas_set_num_threads(1);
-                int rc = p->work(p->ctx, next);
-                fflush(NULL);
-                _exit(rc);
-            }
-            pid[next++] = c;
-            running++;
-        }
-        if (interrupted && !forwarded) {
-            /* A signal to this process alone (kill PID) reaches the workers
-             * too, so they stop at once; their checkpoints stay usable. */
-            for (int k = 0; k < next; k++)
-                if (pid[k] > 0)
-                    kill(pid[k], SIGTERM);
-            forwarded = 1;
-        }
-        int status;
-        pid_t w = waitpid(-1, &status, WNOHANG);
-        if (w > 0) {
-            running--;
-            done_jobs++;
-            int k = 0;
-            while (k < next && pid[k] != w)
-                k++;
-            if (k < next)
-                pid[k] = -pid[k]; /* reaped */
-            if (k < next && (!WIFEXITED(status) || WEXITSTATUS(status) != 0)) {
-                if (!interrupted) {
-                    char name[128];
-                    p->name(p->ctx, k, name, sizeof name);
-                    fprintf(stderr, "cbrnn experiment: run %s failed (%s %d)\n", name,
-                            WIFEXITED(status) ? "exit status" : "signal",
-                            WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
-                }
-                failed = 1;
-            }
-            continue;
-        }
-        if (w < 0 && errno != EINTR && errno != ECHILD)
-            break;
-        if (interactive && p->progress) {
-            long done = 0;
-            for (int k = 0; k < p->n_jobs; k++)
-                done += p->progress(p->ctx, k);
-            struct timespec ts;
-            clock_gettime(CLOCK_MONOTONIC, &ts);
-            char extra[64];
-            snprintf(extra, sizeof extra, "%d/%d runs", done_jobs, p->n_jobs);
-            term_progress(stderr, "experiment", (double)done, (double)p->total,
-                          (double)(ts.tv_sec - ts0.tv_sec) + 1e-9 * (ts.tv_nsec - ts0.tv_nsec),
-                          extra);
-        }
-        struct timespec nap = {0, 200 * 1000 * 1000};
-        nanosleep(&nap, NULL);
-    }
-    if (interactive)
-        fputc('\n', stderr);
-    sigaction(SIGINT, &old_int, NULL);
-    sigaction(SIGTERM, &old_term, NULL);
-    free(pid);
-    if (interrupted) {
-        fprintf(stderr, "cbrnn experiment: interrupted; rerun the same command to resume\n");
-        return 1;
-    }
-    return failed;
-}
-
 /* The paper tasks' jobs for the pool. */
 typedef struct task_ctx {
     const opts *o;
@@ -406,17 +301,6 @@ static int run_all(const opts *o, job *jobs, int n_jobs)
 
 /* ---- Summary ---- */
 
-static void mean_sd(const double *v, int n, double *mean, double *sd)
-{
-    double s = 0, q = 0;
-    for (int i = 0; i < n; i++)
-        s += v[i];
-    *mean = n ? s / n : NAN;
-    for (int i = 0; i < n; i++)
-        q += (v[i] - *mean) * (v[i] - *mean);
-    *sd = n > 1 ? sqrt(q / (n - 1)) : 0.0; /* sample sd (n - 1) */
-}
-
 static int write_summary(const opts *o, job *jobs, int n_jobs)
 {
     int n_runs = n_jobs;
@@ -451,11 +335,8 @@ static int write_summary(const opts *o, job *jobs, int n_jobs)
     json_object_set_new(root, "test_batches", json_integer(o->test_batches));
     json_t *vars = json_object();
     json_object_set_new(root, "variants", vars);
-    char path[4200];
-    snprintf(path, sizeof path, "%s/summary.md", o->out);
-    FILE *md = fopen(path, "w");
+    FILE *md = experiment_summary_open(PROG, o->out);
     if (!md) {
-        fprintf(stderr, "cbrnn experiment: %s: cannot write: %s\n", path, strerror(errno));
         json_decref(root);
         goto out;
     }
@@ -513,10 +394,10 @@ static int write_summary(const opts *o, job *jobs, int n_jobs)
         json_object_set_new(jv, "final_N", jf);
         json_object_set_new(vars, cbrnn_variant_name(v), jv);
         double m1, s1, m2, s2, m3, s3, m4, s4;
-        mean_sd(maxn, n, &m1, &s1);
-        mean_sd(half_e, n_half, &m2, &s2);
-        mean_sd(auc, n, &m3, &s3);
-        mean_sd(fin, n, &m4, &s4);
+        experiment_mean_sd(maxn, n, &m1, &s1);
+        experiment_mean_sd(half_e, n_half, &m2, &s2);
+        experiment_mean_sd(auc, n, &m3, &s3);
+        experiment_mean_sd(fin, n, &m4, &s4);
         char he_txt[96];
         if (n_half == n)
             snprintf(he_txt, sizeof he_txt, "%.1f (%.1f)", m2, s2);
@@ -528,15 +409,7 @@ static int write_summary(const opts *o, job *jobs, int n_jobs)
                 cbrnn_variant_name(v), cbrnn_model_config_params(&mc), m1, s1, he_txt, m3, s3, m4,
                 s4);
     }
-    int md_bad = fclose(md) != 0;
-    snprintf(path, sizeof path, "%s/summary.json", o->out);
-    if (md_bad || json_dump_file(root, path, JSON_INDENT(2) | JSON_PRESERVE_ORDER)) {
-        fprintf(stderr, "cbrnn experiment: %s: cannot write\n", path);
-        json_decref(root);
-        goto out;
-    }
-    json_decref(root);
-    rc = 0;
+    rc = experiment_summary_close(PROG, o->out, md, root);
 out:
     for (int k = 0; curves && k < n_runs; k++)
         free(curves[k]);
@@ -547,116 +420,13 @@ out:
 
 /* ---- Options ---- */
 
-int experiment_parse_int(const char *s, int lo, int hi, int *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi)
-        return -1;
-    *out = (int)v;
-    return 0;
-}
-
 static int parse_variants(opts *o, const char *s)
 {
-    char buf[256];
-    if (snprintf(buf, sizeof buf, "%s", s) >= (int)sizeof buf)
-        return -1;
-    o->n_variants = 0;
-    for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
-        int v = cbrnn_variant_parse(tok);
-        if (v < 0) {
-            fprintf(stderr, "cbrnn experiment: --variants: unknown variant '%s' "
-                            "(cbrnn, rnn, frozen, interleaved)\n", tok);
-            return -1;
-        }
-        for (int i = 0; i < o->n_variants; i++)
-            if (o->variants[i] == v) {
-                fprintf(stderr, "cbrnn experiment: --variants: '%s' given twice\n", tok);
-                return -1;
-            }
-        o->variants[o->n_variants++] = v;
-    }
-    if (o->n_variants == 0) {
-        fprintf(stderr, "cbrnn experiment: --variants: empty list\n");
-        return -1;
-    }
-    return 0;
-}
-
-int experiment_make_dir(const char *path)
-{
-    if (mkdir(path, 0777) == 0 || errno == EEXIST) {
-        struct stat st;
-        if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
-            return 0;
-        errno = ENOTDIR;
-    }
-    return -1;
-}
-
-/* The settings a directory's results depend on; a rerun must agree. */
-static int check_settings(const opts *o)
-{
-    char path[4200], want[256];
-    snprintf(path, sizeof path, "%s/settings.txt", o->out);
-    snprintf(want, sizeof want,
-             "task %s\nmax_n %d\ntrain_steps %d\ntest_batches %d\nprotocol issue-5 v1\n",
-             cbrnn_task_name(o->task), o->max_n, o->train_steps, o->test_batches);
-    FILE *f = fopen(path, "r");
-    if (f) {
-        char have[256] = {0};
-        size_t n = fread(have, 1, sizeof have - 1, f);
-        fclose(f);
-        have[n] = 0;
-        if (strcmp(have, want)) {
-            fprintf(stderr, "cbrnn experiment: %s: this folder holds results of other settings:\n"
-                            "%s(asked for:\n%s); use another --out-dir\n", path, have, want);
-            return 2;
-        }
-        return 0;
-    }
-    f = fopen(path, "w");
-    if (!f || fputs(want, f) < 0 || fclose(f)) {
-        fprintf(stderr, "cbrnn experiment: %s: cannot write: %s\n", path, strerror(errno));
-        return 1;
-    }
-    return 0;
-}
-
-/* figure.png through scripts/plot_experiment.py (matplotlib, Debian's
- * /usr/bin/python3). CBRNN_PLOT_SCRIPT overrides where the script is; by
- * default it is found beside this source file in the source tree. */
-void experiment_figure(const char *out_dir)
-{
-    const char *script = getenv("CBRNN_PLOT_SCRIPT");
-    char def[4200];
-    if (!script) {
-        snprintf(def, sizeof def, "%s", __FILE__);
-        char *slash = strrchr(def, '/');
-        if (slash) {
-            *slash = 0;
-            slash = strrchr(def, '/');
-        }
-        if (slash)
-            snprintf(slash, sizeof def - (size_t)(slash - def), "/scripts/plot_experiment.py");
-        script = def;
-    }
-    if (access(script, R_OK) || access("/usr/bin/python3", X_OK)) {
-        fprintf(stderr, "cbrnn experiment: no figure (needs /usr/bin/python3 and %s; set "
-                        "CBRNN_PLOT_SCRIPT to scripts/plot_experiment.py)\n", script);
-        return;
-    }
-    fflush(NULL);
-    pid_t p = fork();
-    if (p == 0) {
-        execl("/usr/bin/python3", "python3", script, out_dir, (char *)NULL);
-        _exit(127);
-    }
-    int status = 0;
-    if (p < 0 || waitpid(p, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status))
-        fprintf(stderr, "cbrnn experiment: %s failed; no figure.png\n", script);
+    const char *names[CBRNN_NVARIANTS];
+    for (int v = 0; v < CBRNN_NVARIANTS; v++)
+        names[v] = cbrnn_variant_name(v);
+    return experiment_parse_names(PROG, "--variants", s, names, CBRNN_NVARIANTS, o->variants,
+                                  &o->n_variants);
 }
 
 int cmd_experiment(int argc, char **argv)
@@ -668,105 +438,64 @@ int cmd_experiment(int argc, char **argv)
             return experiment_speech(argc, argv);
     parse_variants(&o, "cbrnn,rnn,frozen,interleaved");
     static const struct option lo[] = {
-        {"task", required_argument, 0, 't'},      {"variants", required_argument, 0, 'v'},
-        {"seeds", required_argument, 0, 's'},     {"epochs", required_argument, 0, 'e'},
-        {"max-n", required_argument, 0, 'n'},     {"jobs", required_argument, 0, 'j'},
-        {"checkpoint-every", required_argument, 0, 'k'}, {"out-dir", required_argument, 0, 'o'},
-        {"no-figure", no_argument, 0, 'F'},       {"help", no_argument, 0, 'h'},
+        EXPERIMENT_COMMON_OPTIONS,
+        {"epochs", required_argument, 0, 'e'},      {"max-n", required_argument, 0, 'n'},
+        {"checkpoint-every", required_argument, 0, 'k'},
         {"train-steps", required_argument, 0, 'S'}, {"test-batches", required_argument, 0, 'T'},
         {0, 0, 0, 0}};
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+        int bad = 0;
         switch (c) {
         case 't':
             o.task = cbrnn_task_parse(optarg);
             if (o.task < 0) {
-                fprintf(stderr, "cbrnn experiment: --task: unknown task '%s' "
+                fprintf(stderr, PROG ": --task: unknown task '%s' "
                                 "(dms, parity, multitask, switch, speech)\n", optarg);
                 return 2;
             }
             break;
-        case 'v':
-            if (parse_variants(&o, optarg))
-                return 2;
-            break;
-        case 's':
-            if (experiment_parse_int(optarg, 1, MAX_SEEDS, &o.seeds)) {
-                fprintf(stderr, "cbrnn experiment: --seeds '%s': expected 1..%d\n", optarg, MAX_SEEDS);
-                return 2;
-            }
-            break;
-        case 'e':
-            if (experiment_parse_int(optarg, 1, 1000000, &o.epochs)) {
-                fprintf(stderr, "cbrnn experiment: --epochs '%s': expected 1..1000000\n", optarg);
-                return 2;
-            }
-            break;
-        case 'n':
-            if (experiment_parse_int(optarg, 2, 100000, &o.max_n)) {
-                fprintf(stderr, "cbrnn experiment: --max-n '%s': expected 2..100000\n", optarg);
-                return 2;
-            }
-            break;
-        case 'j':
-            if (experiment_parse_int(optarg, 1, 1024, &o.jobs)) {
-                fprintf(stderr, "cbrnn experiment: --jobs '%s': expected 1..1024\n", optarg);
-                return 2;
-            }
-            break;
+        case 'v': bad = parse_variants(&o, optarg); break;
+        case 's': bad = experiment_parse_iopt(PROG, "--seeds", optarg, 1, MAX_SEEDS, &o.seeds); break;
+        case 'e': bad = experiment_parse_iopt(PROG, "--epochs", optarg, 1, 1000000, &o.epochs); break;
+        case 'n': bad = experiment_parse_iopt(PROG, "--max-n", optarg, 2, 100000, &o.max_n); break;
+        case 'j': bad = experiment_parse_iopt(PROG, "--jobs", optarg, 1, 1024, &o.jobs); break;
         case 'k':
-            if (experiment_parse_int(optarg, 1, 1000000, &o.ckpt_every)) {
-                fprintf(stderr, "cbrnn experiment: --checkpoint-every '%s': expected >= 1\n", optarg);
-                return 2;
-            }
+            bad = experiment_parse_iopt(PROG, "--checkpoint-every", optarg, 1, 1000000, &o.ckpt_every);
             break;
         case 'S':
-            if (experiment_parse_int(optarg, 1, 100000, &o.train_steps)) {
-                fprintf(stderr, "cbrnn experiment: --train-steps '%s': expected 1..100000\n", optarg);
-                return 2;
-            }
+            bad = experiment_parse_iopt(PROG, "--train-steps", optarg, 1, 100000, &o.train_steps);
             break;
         case 'T':
-            if (experiment_parse_int(optarg, 1, 100000, &o.test_batches)) {
-                fprintf(stderr, "cbrnn experiment: --test-batches '%s': expected 1..100000\n", optarg);
-                return 2;
-            }
+            bad = experiment_parse_iopt(PROG, "--test-batches", optarg, 1, 100000, &o.test_batches);
             break;
         case 'o': o.out = optarg; break;
         case 'F': o.figure = 0; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
+        if (bad)
+            return 2;
     }
     if (optind < argc) {
-        fprintf(stderr, "cbrnn experiment: unexpected argument '%s'\n", argv[optind]);
+        fprintf(stderr, PROG ": unexpected argument '%s'\n", argv[optind]);
         return 2;
     }
     if (o.task < 0 || !o.out) {
-        fprintf(stderr, "cbrnn experiment: --task and --out-dir are required (see --help)\n");
+        fprintf(stderr, PROG ": --task and --out-dir are required (see --help)\n");
         return 2;
     }
-    if (o.jobs == 0) {
-        long n = sysconf(_SC_NPROCESSORS_ONLN);
-        o.jobs = n > 0 ? (int)n : 1;
-    }
-    char path[4200];
-    if (experiment_make_dir(o.out)) {
-        fprintf(stderr, "cbrnn experiment: --out-dir %s: cannot create: %s\n", o.out, strerror(errno));
-        return 2;
-    }
-    int rc = check_settings(&o);
+    if (o.jobs == 0)
+        o.jobs = experiment_default_jobs();
+    /* The settings the results depend on; a rerun into the folder must agree. */
+    char settings[256];
+    snprintf(settings, sizeof settings,
+             "task %s\nmax_n %d\ntrain_steps %d\ntest_batches %d\nprotocol issue-5 v1\n",
+             cbrnn_task_name(o.task), o.max_n, o.train_steps, o.test_batches);
+    int rc = experiment_prepare_dir(PROG, o.out, settings, "checkpoints");
     if (rc)
         return rc;
-    snprintf(path, sizeof path, "%s/curves", o.out);
-    int bad = experiment_make_dir(path);
-    snprintf(path, sizeof path, "%s/checkpoints", o.out);
-    bad = bad || experiment_make_dir(path);
-    if (bad) {
-        fprintf(stderr, "cbrnn experiment: %s: cannot create: %s\n", path, strerror(errno));
-        return 1;
-    }
     int n_jobs = o.n_variants * o.seeds;
     job *jobs = calloc((size_t)n_jobs, sizeof *jobs);
     if (!jobs)
@@ -787,15 +516,8 @@ int cmd_experiment(int argc, char **argv)
         rc = write_summary(&o, jobs, n_jobs);
     if (!rc && o.figure)
         experiment_figure(o.out);
-    if (!rc) {
-        snprintf(path, sizeof path, "%s/summary.md", o.out);
-        FILE *f = fopen(path, "r");
-        char line[512];
-        while (f && fgets(line, sizeof line, f))
-            fputs(line, stdout);
-        if (f)
-            fclose(f);
-    }
+    if (!rc)
+        experiment_print_summary(o.out);
     free(jobs);
     return rc;
 }

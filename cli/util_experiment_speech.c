@@ -128,40 +128,13 @@ static int parse_double(const char *opt, const char *s, double lo, double hi, do
 
 static int parse_iopt(const char *opt, const char *s, int lo, int hi, int *out)
 {
-    if (experiment_parse_int(s, lo, hi, out)) {
-        fprintf(stderr, PROG ": %s '%s': expected an integer in %d..%d\n", opt, s, lo, hi);
-        return -1;
-    }
-    return 0;
+    return experiment_parse_iopt(PROG, opt, s, lo, hi, out);
 }
 
 static int parse_variants(sp_opts *o, const char *s)
 {
-    char buf[256];
-    if (snprintf(buf, sizeof buf, "%s", s) >= (int)sizeof buf)
-        return -1;
-    o->n_variants = 0;
-    for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
-        int v = 0;
-        while (v < SV_N && strcmp(tok, sv_names[v]))
-            v++;
-        if (v == SV_N) {
-            fprintf(stderr, PROG ": --variants: unknown variant '%s' "
-                            "(cbrnn, cbrnn-full, rnn, reservoir)\n", tok);
-            return -1;
-        }
-        for (int i = 0; i < o->n_variants; i++)
-            if (o->variants[i] == v) {
-                fprintf(stderr, PROG ": --variants: '%s' given twice\n", tok);
-                return -1;
-            }
-        o->variants[o->n_variants++] = v;
-    }
-    if (!o->n_variants) {
-        fprintf(stderr, PROG ": --variants: empty list\n");
-        return -1;
-    }
-    return 0;
+    return experiment_parse_names(PROG, "--variants", s, sv_names, SV_N, o->variants,
+                                  &o->n_variants);
 }
 
 static int parse_cb(sp_opts *o, const char *s)
@@ -433,17 +406,6 @@ static int load_rows(const char *path, row *rows, int max)
     return n;
 }
 
-static void mean_sd(const double *v, int n, double *m, double *sd)
-{
-    double s = 0, q = 0;
-    for (int i = 0; i < n; i++)
-        s += v[i];
-    *m = n ? s / n : NAN;
-    for (int i = 0; i < n; i++)
-        q += (v[i] - *m) * (v[i] - *m);
-    *sd = n > 1 ? sqrt(q / (n - 1)) : 0;
-}
-
 static int summarise(const sp_ctx *c, int n_jobs, const char *corpus_desc)
 {
     const sp_opts *o = c->o;
@@ -480,11 +442,8 @@ static int summarise(const sp_ctx *c, int n_jobs, const char *corpus_desc)
     json_object_set_new(root, "skill_goal", json_real(goal));
     json_t *vars = json_object();
     json_object_set_new(root, "variants", vars);
-    char path[4200];
-    snprintf(path, sizeof path, "%s/summary.md", o->out);
-    FILE *md = fopen(path, "w");
+    FILE *md = experiment_summary_open(PROG, o->out);
     if (!md) {
-        fprintf(stderr, PROG ": %s: cannot write: %s\n", path, strerror(errno));
         json_decref(root);
         free(rows);
         free(nr);
@@ -543,11 +502,11 @@ static int summarise(const sp_ctx *c, int n_jobs, const char *corpus_desc)
         json_object_set_new(jv, "wall_s", jw);
         json_object_set_new(vars, sv_names[v], jv);
         double m1, s1, m2, s2, m3, s3, m4, s4, m5, s5;
-        mean_sd(fl, n, &m1, &s1);
-        mean_sd(fs, n, &m2, &s2);
-        mean_sd(bs, n, &m3, &s3);
-        mean_sd(sg, ng, &m4, &s4);
-        mean_sd(wl, n, &m5, &s5);
+        experiment_mean_sd(fl, n, &m1, &s1);
+        experiment_mean_sd(fs, n, &m2, &s2);
+        experiment_mean_sd(bs, n, &m3, &s3);
+        experiment_mean_sd(sg, ng, &m4, &s4);
+        experiment_mean_sd(wl, n, &m5, &s5);
         char goal_txt[64];
         if (ng == 0)
             snprintf(goal_txt, sizeof goal_txt, "not reached");
@@ -557,54 +516,26 @@ static int summarise(const sp_ctx *c, int n_jobs, const char *corpus_desc)
                 sv_names[v], cbrnn_model_config_params(&mc), m1, s1, m2, s2, m3, s3, goal_txt, m5,
                 s5);
     }
-    int bad = fclose(md) != 0;
-    snprintf(path, sizeof path, "%s/summary.json", o->out);
-    if (bad || json_dump_file(root, path, JSON_INDENT(2) | JSON_PRESERVE_ORDER)) {
-        fprintf(stderr, PROG ": %s: cannot write\n", path);
-        bad = 1;
-    }
-    json_decref(root);
+    int bad = experiment_summary_close(PROG, o->out, md, root);
     free(rows);
     free(nr);
     return bad;
 }
 
 /* The settings the results depend on; a rerun into the same folder must agree. */
-static int check_settings(const sp_opts *o, const sp_ctx *c)
+static void settings_text(const sp_opts *o, const sp_ctx *c, char *want, size_t len)
 {
-    char path[4200], want[2048];
-    int l = snprintf(want, sizeof want,
-                     "task speech\nsteps %d\nwarmup %d\neval_every %d\nhidden %d\ncb", o->steps,
-                     o->warmup, o->eval_every, o->hidden);
+    int l = snprintf(want, len, "task speech\nsteps %d\nwarmup %d\neval_every %d\nhidden %d\ncb",
+                     o->steps, o->warmup, o->eval_every, o->hidden);
     for (int i = 0; i < o->n_cb; i++)
-        l += snprintf(want + l, sizeof want - (size_t)l, " %d", o->cb[i]);
-    l += snprintf(want + l, sizeof want - (size_t)l,
+        l += snprintf(want + l, len - (size_t)l, " %d", o->cb[i]);
+    l += snprintf(want + l, len - (size_t)l,
                   "\nbatch %d\nseq_len %d\nlr %g\nclip %g\nradius %g\nfiles", o->batch, o->seq_len,
                   o->lr, o->clip, o->radius);
-    for (int i = 0; i < c->n_files && l < (int)sizeof want - 64; i++)
-        l += snprintf(want + l, sizeof want - (size_t)l, " %s%s", c->files[i].val ? "val:" : "",
+    for (int i = 0; i < c->n_files && l < (int)len - 64; i++)
+        l += snprintf(want + l, len - (size_t)l, " %s%s", c->files[i].val ? "val:" : "",
                       c->files[i].path);
-    snprintf(want + l, sizeof want - (size_t)l, "\n");
-    snprintf(path, sizeof path, "%s/settings.txt", o->out);
-    FILE *f = fopen(path, "r");
-    if (f) {
-        char have[2048] = {0};
-        size_t n = fread(have, 1, sizeof have - 1, f);
-        fclose(f);
-        have[n] = 0;
-        if (strcmp(have, want)) {
-            fprintf(stderr, PROG ": %s: this folder holds results of other settings; use "
-                                 "another --out-dir\n", path);
-            return 2;
-        }
-        return 0;
-    }
-    f = fopen(path, "w");
-    if (!f || fputs(want, f) < 0 || fclose(f)) {
-        fprintf(stderr, PROG ": %s: cannot write: %s\n", path, strerror(errno));
-        return 1;
-    }
-    return 0;
+    snprintf(want + l, len - (size_t)l, "\n");
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -619,16 +550,14 @@ int experiment_speech(int argc, char **argv)
                  .seq_len = 100, .lr = 1e-3, .clip = 1.0, .radius = 0.9, .out = NULL};
     parse_variants(&o, "cbrnn,cbrnn-full,rnn,reservoir");
     static const struct option lo[] = {
-        {"task", required_argument, 0, 't'},       {"corpus", required_argument, 0, 'c'},
-        {"val-files", required_argument, 0, 'V'},  {"variants", required_argument, 0, 'v'},
-        {"seeds", required_argument, 0, 's'},      {"steps", required_argument, 0, 'n'},
-        {"warmup-steps", required_argument, 0, 'w'}, {"eval-every", required_argument, 0, 'e'},
-        {"hidden", required_argument, 0, 'H'},     {"cb", required_argument, 0, 'b'},
-        {"spectral-radius", required_argument, 0, 'r'}, {"batch", required_argument, 0, 'B'},
-        {"seq-len", required_argument, 0, 'T'},    {"lr", required_argument, 0, 'l'},
-        {"clip", required_argument, 0, 'C'},       {"jobs", required_argument, 0, 'j'},
-        {"out-dir", required_argument, 0, 'o'},    {"no-figure", no_argument, 0, 'F'},
-        {"help", no_argument, 0, 'h'},             {0, 0, 0, 0}};
+        EXPERIMENT_COMMON_OPTIONS,
+        {"corpus", required_argument, 0, 'c'},      {"val-files", required_argument, 0, 'V'},
+        {"steps", required_argument, 0, 'n'},       {"warmup-steps", required_argument, 0, 'w'},
+        {"eval-every", required_argument, 0, 'e'},  {"hidden", required_argument, 0, 'H'},
+        {"cb", required_argument, 0, 'b'},          {"spectral-radius", required_argument, 0, 'r'},
+        {"batch", required_argument, 0, 'B'},       {"seq-len", required_argument, 0, 'T'},
+        {"lr", required_argument, 0, 'l'},          {"clip", required_argument, 0, 'C'},
+        {0, 0, 0, 0}};
     int ch, status = 2;
     char msg[8704];
     sp_ctx c = {0};
@@ -679,10 +608,8 @@ int experiment_speech(int argc, char **argv)
         fprintf(stderr, PROG ": --out-dir is required (see --help)\n");
         goto out;
     }
-    if (o.jobs == 0) {
-        long n = sysconf(_SC_NPROCESSORS_ONLN);
-        o.jobs = n > 0 ? (int)n : 1;
-    }
+    if (o.jobs == 0)
+        o.jobs = experiment_default_jobs();
     char defbuf[4096];
     if (!n_specs)
         specs[n_specs++] = default_corpus(defbuf, sizeof defbuf);
@@ -770,21 +697,11 @@ int experiment_speech(int argc, char **argv)
     c.mean = mean;
     c.std = sd;
 
-    char path[4200];
-    if (experiment_make_dir(o.out)) {
-        fprintf(stderr, PROG ": --out-dir %s: cannot create: %s\n", o.out, strerror(errno));
-        goto out;
-    }
-    if ((status = check_settings(&o, &c)))
+    char settings[2048];
+    settings_text(&o, &c, settings, sizeof settings);
+    if ((status = experiment_prepare_dir(PROG, o.out, settings, "models")))
         goto out;
     status = 1;
-    snprintf(path, sizeof path, "%s/curves", o.out);
-    int bad = experiment_make_dir(path);
-    snprintf(path, sizeof path, "%s/models", o.out);
-    if (bad || experiment_make_dir(path)) {
-        fprintf(stderr, PROG ": %s: cannot create: %s\n", path, strerror(errno));
-        goto out;
-    }
     int n_jobs = o.n_variants * o.seeds;
     c.jobs = calloc((size_t)n_jobs, sizeof *c.jobs);
     if (!c.jobs)
@@ -813,13 +730,7 @@ int experiment_speech(int argc, char **argv)
         goto out;
     if (o.figure)
         experiment_figure(o.out);
-    snprintf(path, sizeof path, "%s/summary.md", o.out);
-    FILE *f = fopen(path, "r");
-    char line[512];
-    while (f && fgets(line, sizeof line, f))
-        fputs(line, stdout);
-    if (f)
-        fclose(f);
+    experiment_print_summary(o.out);
     status = 0;
 out:
     for (int i = 0; c.files && i < c.n_files; i++)
