@@ -52,9 +52,10 @@ static void usage(FILE *f)
         "frozen until 98%%, then the core frozen for good), interleaved (as frozen,\n"
         "the core trains again at N = 12, 22, ...).\n"
         "\n"
-        "  --task T            dms, parity, multitask (both on one sequence, two\n"
-        "                      heads), switch (DMS/parity alternating every 10\n"
-        "                      levels, cue on a second input), speech\n"
+        "  --task T            dms, parity, multitask (both on one sequence, a head\n"
+        "                      each; N rises when both heads reach 98%%), switch\n"
+        "                      (DMS at N = 2..11, parity at 12..21, ...; parity\n"
+        "                      trials carry a 3-step pulse on a second input), speech\n"
         "  --variants LIST     comma-separated (default cbrnn,rnn,frozen,interleaved)\n"
         "  --seeds S           seeds 0..S-1 per variant (default 4)\n"
         "  --epochs E          epochs per run (default 1000, as the authors)\n"
@@ -340,7 +341,8 @@ static int write_summary(const opts *o, job *jobs, int n_jobs)
         json_decref(root);
         goto out;
     }
-    fprintf(md, "# %s: %d seeds x %d epochs%s\n\n", cbrnn_task_name(o->task), o->seeds, o->epochs,
+    fprintf(md, "# %s: %d seed%s x %d epochs%s\n\n", cbrnn_task_name(o->task), o->seeds,
+            o->seeds == 1 ? "" : "s", o->epochs,
             o->max_n > 0 ? "" : " (no cap)");
     if (o->max_n > 0)
         fprintf(md, "Curriculum capped at N = %d.\n\n", o->max_n);
