@@ -2,7 +2,8 @@
  * offline warm-up training. Features of every file are computed once with
  * the streaming front end the live host uses (audio_features_each) into a
  * disk cache that training reads through a mapping (util_featcache.h: a
- * corpus larger than memory trains in bounded memory), normalised there
+ * corpus larger than memory trains in bounded memory), at the level of
+ * the first training file's rate (the model's; ref_rate), normalised there
  * with statistics of the TRAINING files (stored in the model), then the
  * model is trained by truncated BPTT: warm-up steps with every parameter,
  * then steps with the cortex frozen. Validation is split by file. A CSV log
@@ -768,6 +769,23 @@ int cmd_train(int argc, char **argv)
             status = 1;
         goto out;
     }
+    /* The model is trained at the rate of its first training file; files
+     * at other rates get their mel energies at that rate's level (ref_rate),
+     * as the engine gives them to the model live. */
+    for (int i = 0; i < n; i++) {
+        audio_in *a = audio_in_open(it[i].path, 0, msg, sizeof msg);
+        if (!a) {
+            fprintf(stderr, PROG ": %s\n", msg);
+            goto out;
+        }
+        it[i].rate = audio_in_file_rate(a);
+        audio_in_close(a);
+    }
+    for (int i = 0; i < n; i++)
+        if (!it[i].val) {
+            o.fc.ref_rate = it[i].rate;
+            break;
+        }
     int interactive = !o.quiet && term_is_interactive(stderr);
     double t0 = now_s();
     int F = 0;
@@ -790,13 +808,6 @@ int cmd_train(int argc, char **argv)
             goto out;
         }
         F = dim;
-        audio_in *a = audio_in_open(it[i].path, 0, msg, sizeof msg);
-        if (!a) {
-            fprintf(stderr, PROG ": %s\n", msg);
-            goto out;
-        }
-        it[i].rate = audio_in_file_rate(a);
-        audio_in_close(a);
         int need = (o.target == CBRNN_TARGET_PREDICT ? o.horizon : 0) + 2;
         if (it[i].T < need) {
             fprintf(stderr, PROG ": %s: only %d feature frames (%g ms hop); at least %d needed\n",
@@ -970,11 +981,8 @@ int cmd_train(int argc, char **argv)
         goto out;
     }
     m->feat = o.fc;
-    for (int i = 0; i < n; i++)
-        if (!it[i].val) {
-            m->feat.sample_rate = it[i].rate; /* informational: the rate it was trained at */
-            break;
-        }
+    m->feat.sample_rate = o.fc.ref_rate; /* the rate it was trained at */
+    m->feat.ref_rate = 0;
     m->target = (cbrnn_target)o.target;
     m->horizon = o.horizon;
     if (cbrnn_model_set_norm(m, mean, sd) ||
