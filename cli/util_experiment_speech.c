@@ -269,6 +269,7 @@ static int sp_work(void *ctxp, int k)
         goto out;
     }
     m->feat = c->fc;
+    m->feat.ref_rate = 0; /* not part of a model */
     m->target = CBRNN_TARGET_PREDICT;
     m->horizon = 1;
     if (cbrnn_model_set_norm(m, c->mean, c->std) ||
@@ -655,7 +656,11 @@ int experiment_speech(int argc, char **argv)
                 c.n_files, c.n_val);
         goto out;
     }
+    /* The models are trained at 16 kHz: files at other rates get their
+     * features at the 16 kHz level (ref_rate), as the engine would give
+     * them to these models live. */
     cbrnn_feat_config_default(&c.fc, 16000);
+    c.fc.ref_rate = c.fc.sample_rate;
     for (int k = 0; k < c.n_files; k++) {
         int dim = 0;
         if (audio_features(c.files[k].path, &c.fc, 0, FEAT_BLOCK, &c.files[k].x, &c.files[k].T,
