@@ -589,10 +589,15 @@ static void after_update(cbrnn_engine *e, int ok)
 
 /* Scores sl and, when learning, updates the head right away (the paths
  * that are not fused with the next forward). */
-static float score_and_learn(cbrnn_engine *e, const struct slot *sl, const float *target)
+/* Scores sl's prediction against target and, when may_learn, learns from
+ * it. A frame whose input was flagged bad (non-finite samples zeroed) is
+ * scored but never learned from: neither as the prediction's input nor as
+ * its target. */
+static float score_and_learn(cbrnn_engine *e, const struct slot *sl, const float *target,
+                             int may_learn)
 {
     float loss = score(e, sl, target);
-    if (!isfinite(loss) || !e->learn)
+    if (!isfinite(loss) || !may_learn)
         return loss;
     int ok = e->loop ? engine_backward_loop(e) : engine_backward_readout(e, sl);
     after_update(e, ok && engine_update(e));
@@ -607,6 +612,8 @@ void engine_run_frame(cbrnn_engine *e)
     normalise(e, e->xn, e->x);
 
     struct slot *cur = &e->slots[t_mod];
+    cur->bad = (e->flags & CBRNN_REC_BAD_INPUT) != 0;
+    int skipped = 0; /* learning is on but this frame may not teach */
     if (e->fused) {
         /* readout + predict: score the prediction made horizon frames ago,
          * step the cortex (the head does not feed it), then update the
@@ -616,7 +623,8 @@ void engine_run_frame(cbrnn_engine *e)
             old = &e->slots[(e->frame - e->horizon) % e->n_slots];
             pers = mse_only(old->x, e->xn, e->F);
             loss = score(e, old, e->xn);
-            if (!isfinite(loss) || !e->learn)
+            skipped = e->learn && (cur->bad || old->bad);
+            if (!isfinite(loss) || !e->learn || skipped)
                 old = NULL;
         }
         engine_cortex_step(e, cur);
@@ -632,7 +640,8 @@ void engine_run_frame(cbrnn_engine *e)
         if (e->target == CBRNN_TARGET_PREDICT && e->frame >= e->horizon) {
             const struct slot *sl = &e->slots[(e->frame - e->horizon) % e->n_slots];
             pers = mse_only(sl->x, e->xn, e->F);
-            loss = score_and_learn(e, sl, e->xn);
+            skipped = e->learn && (cur->bad || sl->bad);
+            loss = score_and_learn(e, sl, e->xn, e->learn && !skipped);
         }
         engine_forward(e, cur);
     }
@@ -640,9 +649,11 @@ void engine_run_frame(cbrnn_engine *e)
     if (e->target == CBRNN_TARGET_MAP && e->have_teacher) {
         normalise(e, e->tn, e->tx);
         pers = mse_only(e->xn, e->tn, e->F);
-        loss = score_and_learn(e, cur, e->tn);
+        skipped = e->learn && cur->bad;
+        loss = score_and_learn(e, cur, e->tn, e->learn && !skipped);
     } else if (e->target == CBRNN_TARGET_CLASSIFY) {
-        loss = score_and_learn(e, cur, NULL);
+        skipped = e->learn && cur->bad;
+        loss = score_and_learn(e, cur, NULL, e->learn && !skipped);
     }
 
     /* Outputs: what this frame predicts (posteriors for classify). */
@@ -689,7 +700,7 @@ void engine_run_frame(cbrnn_engine *e)
     r->persistence_loss = pers;
     r->surprise = surprise;
     r->lr = e->lr;
-    r->learning = e->learn;
+    r->learning = e->learn && !skipped;
     r->marker = e->marker;
     r->label = e->target == CBRNN_TARGET_CLASSIFY ? e->label : -1;
     r->flags = e->flags;

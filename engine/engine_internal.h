@@ -24,6 +24,7 @@ struct slot {
     float *x;                     /* normalised input features [F] */
     float *h_prev;                /* loop: h_{t-1} [N] */
     float *act;                   /* loop: f(pre_t) [N] */
+    int bad;                      /* its input was flagged CBRNN_REC_BAD_INPUT */
 };
 
 struct cbrnn_engine {

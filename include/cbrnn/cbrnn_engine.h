@@ -95,7 +95,10 @@ typedef struct cbrnn_record {
     float surprise;         /* (loss + f) / (running mean of the loss before
                              * it + f), at most surprise_max (see above) */
     float lr;               /* learning rate in force */
-    int32_t learning;       /* 1: learning was on for this frame */
+    int32_t learning;       /* 1: learning was on for this frame; 0 when off,
+                             * or when this frame or the one whose prediction
+                             * it scores was flagged CBRNN_REC_BAD_INPUT (such
+                             * frames are scored, never learned from) */
     int32_t marker;         /* marker id sent since the previous frame, or -1 */
     int32_t label;          /* classify: label in force, or -1 */
     uint32_t flags;         /* CBRNN_REC_* below */
