@@ -619,10 +619,36 @@ static int osc_status(const char *path, const char *types, lo_arg **argv, int ar
     return 0;
 }
 
+/* liblo reports each malformed packet here, on the control thread. At
+ * most one line a second reaches stderr, so garbage sent to the port
+ * cannot flood the terminal; the main loop reports how many were held
+ * back (osc_errors_flush). */
+static struct {
+    double last; /* when the last line was printed */
+    long held;   /* errors since then not printed */
+} osc_err = {-1e9, 0};
+
 static void osc_error(int num, const char *msg, const char *where)
 {
+    double now = now_s();
+    if (now - osc_err.last < 1.0) {
+        osc_err.held++;
+        return;
+    }
     fprintf(stderr, PROG ": OSC error %d: %s%s%s\n", num, msg ? msg : "", where ? " at " : "",
             where ? where : "");
+    osc_err.last = now;
+}
+
+static void osc_errors_flush(void)
+{
+    double now = now_s();
+    if (osc_err.held && now - osc_err.last >= 1.0) {
+        fprintf(stderr, PROG ": %ld more OSC error%s in the last %.0f s (not shown)\n",
+                osc_err.held, osc_err.held == 1 ? "" : "s", now - osc_err.last);
+        osc_err.held = 0;
+        osc_err.last = now;
+    }
 }
 
 /* Every OSC method, in one place: tests/fuzz/fuzz_osc.c dispatches fuzzed
@@ -1068,10 +1094,12 @@ int main(int argc, char **argv)
     long long last_xruns = 0;
     double next_xrun_note = 0;
     for (;;) {
-        if (osc)
+        if (osc) {
             lo_server_recv_noblock(osc, POLL_MS);
-        else
+            osc_errors_flush();
+        } else {
             sleep_ms(POLL_MS);
+        }
         struct timespec zero = {0, 0};
         int sig, stop_sig = sig_stop, usr1 = sig_usr1;
         sig_usr1 = 0;

@@ -21,6 +21,14 @@ PLAY=$!
 STARTED="$STARTED $PLAY"
 sleep 1
 osc /cbrnn/reset
+# 300 malformed packets: at most one line a second on stderr, the rest
+# counted in a later line; the host keeps answering.
+"$PY" - "$OSC" <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for i in range(300):
+    s.sendto(b"/cbrnn/lr\0\0\0,f\0\0" + bytes([i % 256]), ("127.0.0.1", int(sys.argv[1])))
+PY
 sleep 1
 jack_bufsize 1024 >/dev/null || fail "jack_bufsize 1024"
 osc /cbrnn/lr f 0.002
@@ -39,6 +47,10 @@ wait "$HOST"; rc=$?
 cat host.err
 [ "$rc" -eq 0 ] || fail "after SIGTERM: expected exit 0, got $rc"
 grep -q "buffer size now 1024" host.err || fail "the change to 1024 was not noticed"
+oscerr=$(grep -c "OSC error" host.err)
+[ "$oscerr" -ge 1 ] && [ "$oscerr" -le 3 ] || fail "300 malformed OSC packets printed $oscerr error lines (want 1..3)"
+grep -qE "[0-9]+ more OSC errors in the last [0-9]+ s \(not shown\)" host.err ||
+  fail "the held-back OSC errors were not counted"
 grep -q "buffer size now 64" host.err || fail "the change to 64 was not noticed"
 grep -q "saved bs.safetensors (SIGUSR1" host.err || fail "SIGUSR1 did not save"
 grep -q "saved bs.safetensors (autosave" host.err || fail "no autosave reported"
