@@ -587,12 +587,11 @@ static void after_update(cbrnn_engine *e, int ok)
     }
 }
 
-/* Scores sl and, when learning, updates the head right away (the paths
- * that are not fused with the next forward). */
-/* Scores sl's prediction against target and, when may_learn, learns from
- * it. A frame whose input was flagged bad (non-finite samples zeroed) is
- * scored but never learned from: neither as the prediction's input nor as
- * its target. */
+/* Scores sl's prediction against target and, when may_learn, updates the
+ * head right away (the paths not fused with the next forward). A frame
+ * whose input was flagged bad (non-finite samples zeroed) is scored but
+ * never learned from: neither as the prediction's input nor as its
+ * target; the caller passes may_learn 0 for it. */
 static float score_and_learn(cbrnn_engine *e, const struct slot *sl, const float *target,
                              int may_learn)
 {
