@@ -56,6 +56,7 @@ void cbrnn_engine_config_default(cbrnn_engine_config *c, double sample_rate)
      * gave (47.6 over 30 s of voice B, 630 after 30 s of full-scale DC). */
     c->surprise_floor = 0.01f;
     c->surprise_max = 1000.0f;
+    c->diverge_ratio = 1e6f;
     c->checkpoint_frames = 100;
 }
 
@@ -83,7 +84,8 @@ static int config_ok(const cbrnn_engine_config *c)
            c->momentum < 1 && isfinite(c->decay) && c->decay >= 0 && c->bptt_k >= 1 &&
            c->bptt_k <= 1024 && c->record_capacity >= 1 && c->command_capacity >= 1 &&
            c->surprise_frames >= 1 && c->checkpoint_frames >= 1 && isfinite(c->surprise_floor) &&
-           c->surprise_floor > 0 && isfinite(c->surprise_max) && c->surprise_max >= 1;
+           c->surprise_floor > 0 && isfinite(c->surprise_max) && c->surprise_max >= 1 &&
+           isfinite(c->diverge_ratio) && (c->diverge_ratio == 0 || c->diverge_ratio >= 1);
 }
 
 void cbrnn_engine_destroy(cbrnn_engine *e)
@@ -567,8 +569,18 @@ static float score(cbrnn_engine *e, const struct slot *sl, const float *target)
     } else {
         loss = cbrnn_loss_mse(e->dy, sl->y, target, 1, e->O);
     }
-    if (!isfinite(loss))
+    if (!isfinite(loss)) {
         restore_good(e);
+    } else if (e->cfg.diverge_ratio > 0 && e->have_mean) {
+        /* Finite but far beyond anything the running mean has seen: the
+         * weights are running away (a learning rate far too large). Catch
+         * it before it overflows and before a checkpoint keeps it. */
+        const double f = e->cfg.surprise_floor;
+        if ((double)loss + f > (double)e->cfg.diverge_ratio * ((double)e->mean_loss + f)) {
+            e->frame_diverged = 1;
+            restore_good(e);
+        }
+    }
     return loss;
 }
 
@@ -596,7 +608,7 @@ static float score_and_learn(cbrnn_engine *e, const struct slot *sl, const float
                              int may_learn)
 {
     float loss = score(e, sl, target);
-    if (!isfinite(loss) || !may_learn)
+    if (!isfinite(loss) || !may_learn || e->frame_diverged)
         return loss;
     int ok = e->loop ? engine_backward_loop(e) : engine_backward_readout(e, sl);
     after_update(e, ok && engine_update(e));
@@ -612,6 +624,7 @@ void engine_run_frame(cbrnn_engine *e)
 
     struct slot *cur = &e->slots[t_mod];
     cur->bad = (e->flags & CBRNN_REC_BAD_INPUT) != 0;
+    e->frame_diverged = 0;
     int skipped = 0; /* learning is on but this frame may not teach */
     if (e->fused) {
         /* readout + predict: score the prediction made horizon frames ago,
@@ -623,7 +636,7 @@ void engine_run_frame(cbrnn_engine *e)
             pers = mse_only(old->x, e->xn, e->F);
             loss = score(e, old, e->xn);
             skipped = e->learn && (cur->bad || old->bad);
-            if (!isfinite(loss) || !e->learn || skipped)
+            if (!isfinite(loss) || !e->learn || skipped || e->frame_diverged)
                 old = NULL;
         }
         engine_cortex_step(e, cur);
@@ -687,7 +700,8 @@ void engine_run_frame(cbrnn_engine *e)
         const double f = e->cfg.surprise_floor;
         double s = ((double)loss + f) / ((double)e->mean_loss + f);
         surprise = s <= e->cfg.surprise_max ? (float)s : e->cfg.surprise_max;
-        e->mean_loss += (loss - e->mean_loss) / (float)e->cfg.surprise_frames;
+        if (!e->frame_diverged) /* a runaway loss would drag the mean up */
+            e->mean_loss += (loss - e->mean_loss) / (float)e->cfg.surprise_frames;
         atomic_store_explicit(&e->st_mean_loss, e->mean_loss, memory_order_relaxed);
     }
     e->held_surprise = isfinite(surprise) ? surprise : 0.0f;

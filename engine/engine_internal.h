@@ -62,6 +62,7 @@ struct cbrnn_engine {
     int64_t frame;
     float mean_loss;
     int have_mean;
+    int frame_diverged; /* this frame's loss crossed diverge_ratio */
 
     /* Learning */
     float *grad, *vel, *good;             /* [head_n] each */

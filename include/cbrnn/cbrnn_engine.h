@@ -76,6 +76,11 @@ typedef struct cbrnn_engine_config {
                             * (default 0.01) */
     float surprise_max;    /* the largest surprise reported, >= 1 (default
                             * 1000) */
+    float diverge_ratio;   /* a finite loss with (loss + f) > diverge_ratio x
+                            * (mean + f) counts as divergence: the last good
+                            * CB is restored, the frame not learned from and
+                            * kept out of the mean (default 1e6, far above
+                            * any surprise seen on real input; 0: off) */
     int checkpoint_frames; /* the last good CB is kept every this many
                             * finite frames (default 100) */
 } cbrnn_engine_config;

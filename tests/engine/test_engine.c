@@ -247,34 +247,55 @@ static void nonfinite_input_for(int wiring)
     cbrnn_model_destroy(m);
 }
 
-/* A learning rate far too large makes the loss and weights blow up: the
- * engine must restore the last good cerebellum, count it, and keep every
- * output and weight finite. */
 static void nonfinite_input_is_survived(void **state)
 {
     nonfinite_input_for(CBRNN_WIRING_READOUT);
     nonfinite_input_for(CBRNN_WIRING_LOOP);
 }
 
-static void divergence_restores(void **state)
+/* A learning rate far too large makes the loss and weights blow up: the
+ * engine must restore the last good cerebellum, count it, and keep every
+ * output and weight finite. With the divergence bound on (the default) it
+ * also catches the runaway while it is still finite: no finite loss far
+ * beyond the running mean goes unanswered, and the largest finite output
+ * stays orders of magnitude below what the same run gives with it off. */
+static double divergence_run(float diverge_ratio, long long *restores)
 {
     cbrnn_model *m = tu_model(CBRNN_WIRING_READOUT, CBRNN_TARGET_PREDICT, 32, 48, 5, voiceA, nA,
                               rateB);
-    cbrnn_engine *e = make_engine(m, rateB, 1, 1e4f, 0.99f, 1);
+    cbrnn_engine_config c;
+    cbrnn_engine_config_default(&c, rateB);
+    c.learn = 1;
+    c.lr = 1e4f;
+    c.momentum = 0.99f;
+    c.record_outputs = 1;
+    c.record_capacity = 1 << 14;
+    c.diverge_ratio = diverge_ratio;
+    int err;
+    cbrnn_engine *e = cbrnn_engine_create(m, &c, &err);
+    if (!e)
+        fail_msg("cbrnn_engine_create: %s", cbrnn_strerror(err));
     struct tu_run r;
     tu_run(e, voiceB, NULL, 4 * 22050, 512, &r);
     cbrnn_engine_stats st;
     cbrnn_engine_get_stats(e, &st);
     if (st.restores < 1)
         fail_msg("divergence: expected restores >= 1, got %lld", (long long)st.restores);
+    *restores = st.restores;
     long flagged = 0;
-    for (long i = 0; i < r.n_rec; i++)
+    double ymax = 0;
+    for (long i = 0; i < r.n_rec; i++) {
         flagged += (r.rec[i].flags & CBRNN_REC_RESTORED) != 0;
+        for (int j = 0; j < m->cfg.n_out; j++) {
+            double y = fabs(r.y[i * m->cfg.n_out + j]);
+            if (isfinite(y) && y > ymax)
+                ymax = y;
+        }
+    }
     assert_int_equal(flagged, st.restores);
     for (long s = 0; s < 4 * 22050; s++)
         if (!isfinite(r.out0[s]) || !isfinite(r.out1[s]))
             fail_msg("divergence: output at sample %ld is %g / %g", s, r.out0[s], r.out1[s]);
-    int err;
     cbrnn_model *p = cbrnn_model_clone(m, &err);
     cbrnn_engine_copy_params(e, p);
     for (size_t i = 0; i < p->n_params; i++)
@@ -284,6 +305,17 @@ static void divergence_restores(void **state)
     tu_run_free(&r);
     cbrnn_engine_destroy(e);
     cbrnn_model_destroy(m);
+    return ymax;
+}
+
+static void divergence_restores(void **state)
+{
+    long long r_on, r_off;
+    double on = divergence_run(1e6f, &r_on), off = divergence_run(0.0f, &r_off);
+    print_message("divergence: largest finite output %.3g with the bound (%lld restores), "
+                  "%.3g without (%lld restores)\n", on, r_on, off, r_off);
+    if (!(on * 1e3 < off))
+        fail_msg("divergence bound: largest finite output %g with it, %g without", on, off);
 }
 
 /* Feeds one sample at a time until `frames` frames are done. */
