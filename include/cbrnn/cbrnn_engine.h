@@ -29,7 +29,8 @@
  * Surprise: how this frame's loss compares with the recent past,
  *     surprise_t = min(surprise_max, (loss_t + f) / (mean_{t-1} + f)),
  * mean_t = mean_{t-1} + (loss_t - mean_{t-1}) / surprise_frames (mean_0 =
- * the first loss), f = surprise_floor. It is 1 when the loss is as usual,
+ * the first loss; a frame whose loss crosses diverge_ratio leaves the mean
+ * as it was), f = surprise_floor. It is 1 when the loss is as usual,
  * > 1 when worse, < 1 when better; always finite and in (0, surprise_max].
  * f keeps it meaningful after a steady input: silence or DC is predicted
  * almost perfectly, the mean loss falls towards 0 and the next sound
