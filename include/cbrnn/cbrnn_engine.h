@@ -113,7 +113,8 @@ typedef struct cbrnn_record {
 enum {
     CBRNN_REC_UPDATED = 1u << 0,   /* the CB was updated this frame */
     CBRNN_REC_BAD_INPUT = 1u << 1, /* non-finite samples or features were zeroed */
-    CBRNN_REC_RESTORED = 1u << 2,  /* non-finite loss/weights: last good CB restored */
+    CBRNN_REC_RESTORED = 1u << 2,  /* non-finite loss/weights, or a loss past
+                                    * diverge_ratio: last good CB restored */
     CBRNN_REC_RESET = 1u << 3      /* a reset command took effect before this frame */
 };
 
