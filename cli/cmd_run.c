@@ -23,6 +23,7 @@
 #include "util_audio.h"
 #include "util_corpus.h"
 #include "util_npy.h"
+#include "util_parse.h"
 #include "util_term.h"
 
 const char cmd_run_summary[] = "run a model over audio files as live audio, learning online";
@@ -85,17 +86,6 @@ static int parse_float(const char *s, float lo, float hi, int hi_open, float *ou
     if (errno || end == s || *end || !isfinite(v) || v < lo || (hi_open ? v >= hi : v > hi))
         return -1;
     *out = (float)v;
-    return 0;
-}
-
-static int parse_int(const char *s, long lo, long hi, int *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi)
-        return -1;
-    *out = (int)v;
     return 0;
 }
 
@@ -312,13 +302,13 @@ int cmd_run(int argc, char **argv)
             }
             break;
         case O_BPTT:
-            if (parse_int(optarg, 1, 1024, &ec.bptt_k)) {
+            if (cli_parse_int(optarg, 1, 1024, &ec.bptt_k)) {
                 fprintf(stderr, PROG ": --bptt '%s': expected an integer in 1..1024\n", optarg);
                 return 2;
             }
             break;
         case O_BLOCK:
-            if (parse_int(optarg, 1, 1 << 20, &block)) {
+            if (cli_parse_int(optarg, 1, 1 << 20, &block)) {
                 fprintf(stderr, PROG ": --block '%s': expected an integer in 1..1048576\n",
                         optarg);
                 return 2;

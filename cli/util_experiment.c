@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "util_experiment.h"
+#include "util_parse.h"
 #include "util_term.h"
 
 /* ---- Workers ---- */
@@ -125,17 +126,6 @@ int experiment_run_pool(const experiment_pool *p)
 
 /* ---- Options ---- */
 
-int experiment_parse_int(const char *s, int lo, int hi, int *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi)
-        return -1;
-    *out = (int)v;
-    return 0;
-}
-
 int experiment_make_dir(const char *path)
 {
     if (mkdir(path, 0777) == 0 || errno == EEXIST) {
@@ -183,7 +173,7 @@ void experiment_figure(const char *out_dir)
 
 int experiment_parse_iopt(const char *prog, const char *opt, const char *s, int lo, int hi, int *out)
 {
-    if (experiment_parse_int(s, lo, hi, out)) {
+    if (cli_parse_int(s, lo, hi, out)) {
         fprintf(stderr, "%s: %s '%s': expected an integer in %d..%d\n", prog, opt, s, lo, hi);
         return -1;
     }

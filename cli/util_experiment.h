@@ -39,9 +39,7 @@ int experiment_run_pool(const experiment_pool *p);
 int experiment_make_dir(const char *path);
 /* out_dir/figure.png via scripts/plot_experiment.py; a note if impossible. */
 void experiment_figure(const char *out_dir);
-/* Integer in lo..hi, whole string; 0 or -1. */
-int experiment_parse_int(const char *s, int lo, int hi, int *out);
-/* The same for option opt; on failure prints "prog: opt 's': expected an
+/* cli_parse_int (util_parse.h) for option opt; on failure prints "prog: opt 's': expected an
  * integer in lo..hi" and returns -1. */
 int experiment_parse_iopt(const char *prog, const char *opt, const char *s, int lo, int hi, int *out);
 /* A comma-separated list of names, each one of names[0..n_names-1] and each

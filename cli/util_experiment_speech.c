@@ -31,6 +31,7 @@
 #include "util_audio.h"
 #include "util_corpus.h"
 #include "util_experiment.h"
+#include "util_parse.h"
 
 #define PROG "cbrnn experiment --task speech"
 /* Samples per call of the front end; any size gives the same frames. */
@@ -143,7 +144,7 @@ static int parse_cb(sp_opts *o, const char *s)
     snprintf(buf, sizeof buf, "%s", s);
     o->n_cb = 0;
     for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
-        if (o->n_cb == CBRNN_MAX_CB_HIDDEN || experiment_parse_int(tok, 1, 65536, &o->cb[o->n_cb])) {
+        if (o->n_cb == CBRNN_MAX_CB_HIDDEN || cli_parse_int(tok, 1, 65536, &o->cb[o->n_cb])) {
             fprintf(stderr, PROG ": --cb '%s': expected 1 to %d widths W,W,... each 1..65536\n", s,
                     CBRNN_MAX_CB_HIDDEN);
             return -1;
