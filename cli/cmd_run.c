@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "cbrnn/cbrnn_engine.h"
+#include "cbrnn/cbrnn_host.h"
 #include "cbrnn/cbrnn_model.h"
 #include "util_audio.h"
 #include "util_corpus.h"
@@ -346,11 +347,6 @@ int cmd_run(int argc, char **argv)
     char **inputs = argv + optind;
     char msg[2048];
     int err = 0, status = 2;
-    cbrnn_model *m = cbrnn_model_load(model_path, &err, msg, sizeof msg);
-    if (!m) {
-        fprintf(stderr, PROG ": %s\n", msg);
-        return 2;
-    }
     cbrnn_engine *e = NULL;
     cbrnn_model *adapted = NULL;
     audio_in *a = NULL, *t = NULL;
@@ -360,11 +356,22 @@ int cmd_run(int argc, char **argv)
     struct label_events ev = {0, NULL, NULL};
     char path[4096];
 
-    if (m->target == CBRNN_TARGET_TASK) {
-        fprintf(stderr, PROG ": %s is a sequence-task model (target task), not an audio model\n",
-                model_path);
+    if (!(a = audio_in_open(inputs[0], 0, msg, sizeof msg))) {
+        fprintf(stderr, PROG ": %s\n", msg);
         goto out;
     }
+    const double rate = audio_in_rate(a);
+    ec.sample_rate = rate;
+    ec.record_outputs = 1;
+    /* Drained after every call: one block's frames plus slack always fit. */
+    if (!(e = cbrnn_host_open(model_path, &ec, block, &err, msg, sizeof msg))) {
+        if (err == CBRNN_ERR_RATE)
+            fprintf(stderr, PROG ": %s: %s\n", inputs[0], msg);
+        else
+            fprintf(stderr, PROG ": %s\n", msg);
+        goto out;
+    }
+    const cbrnn_model *m = cbrnn_engine_model(e);
     if (m->target == CBRNN_TARGET_MAP && n_teachers != n_inputs) {
         fprintf(stderr, PROG ": %s is a map model: give one --teacher per input (%d inputs, %d "
                         "teachers)\n", model_path, n_inputs, n_teachers);
@@ -383,28 +390,6 @@ int cmd_run(int argc, char **argv)
     if (m->target != CBRNN_TARGET_CLASSIFY && n_labels) {
         fprintf(stderr, PROG ": --labels applies to classify models only (%s is not one)\n",
                 model_path);
-        goto out;
-    }
-    if (!(a = audio_in_open(inputs[0], 0, msg, sizeof msg))) {
-        fprintf(stderr, PROG ": %s\n", msg);
-        goto out;
-    }
-    const double rate = audio_in_rate(a);
-    ec.sample_rate = rate;
-    ec.record_outputs = 1;
-    /* Drained after every call: one block's frames plus slack always fit. */
-    cbrnn_feat_config fc;
-    cbrnn_model_feat_config(m, rate, &fc); /* what the engine builds */
-    int hop = cbrnn_feat_config_hop(&fc);
-    ec.record_capacity = block / (hop > 0 ? hop : 1) + 64;
-    e = cbrnn_engine_create(m, &ec, &err);
-    if (!e) {
-        if (err == CBRNN_ERR_RATE)
-            fprintf(stderr, PROG ": %s: sample rate %g Hz is outside %g..%g Hz\n", inputs[0],
-                    rate, CBRNN_RATE_MIN, CBRNN_RATE_MAX);
-        else
-            fprintf(stderr, PROG ": %s: cannot run this model: %s\n", model_path,
-                    cbrnn_strerror(err));
         goto out;
     }
     const int O = cbrnn_engine_n_outputs(e) - 1;
@@ -554,11 +539,10 @@ int cmd_run(int argc, char **argv)
             goto out;
         }
         char val[64];
-        cbrnn_model_set_meta(adapted, "adapted_from", model_path);
         snprintf(val, sizeof val, "%lld", (long long)st.updates);
-        cbrnn_model_set_meta(adapted, "adapted_updates", val);
-        cbrnn_model_set_meta(adapted, "adapted_by", "cbrnn run");
-        if (cbrnn_model_save(adapted, save_path, msg, sizeof msg)) {
+        if (cbrnn_model_set_meta(adapted, "adapted_updates", val) ||
+            cbrnn_host_save_adapted(adapted, save_path, "cbrnn run", model_path, st.frames, msg,
+                                    sizeof msg)) {
             fprintf(stderr, PROG ": %s\n", msg);
             goto out;
         }
@@ -599,6 +583,5 @@ out:
         audio_in_close(t);
     cbrnn_model_destroy(adapted);
     cbrnn_engine_destroy(e);
-    cbrnn_model_destroy(m);
     return status;
 }

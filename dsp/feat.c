@@ -11,14 +11,23 @@
  * runs for every frame, whatever the sizes of the pushes that filled it.
  * The same locality means a NaN or Inf sample poisons only the frames whose
  * window (and delta history, 4 frames) contains it; the state then heals
- * by itself, with no reset needed. */
+ * by itself, with no reset needed.
+ *
+ * FFTW's planner (plan creation and destruction) is not thread-safe, and a
+ * plugin host may instantiate several engines at once (two LV2 instances
+ * loading models in their worker threads): every plan is made and
+ * destroyed under one process-wide mutex (plan_mu). Executing a plan on
+ * our own buffers is thread-safe and takes no lock. */
 #include <fftw3.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cbrnn/cbrnn_dsp.h"
 #include "dsp_internal.h"
+
+static pthread_mutex_t plan_mu = PTHREAD_MUTEX_INITIALIZER;
 
 /* Frames of history the causal delta needs: x_t .. x_{t-4} (N = 2). */
 #define DELTA_HIST 5
@@ -247,7 +256,9 @@ cbrnn_feat *cbrnn_feat_create(const cbrnn_feat_config *c, int *err)
     /* FFTW_ESTIMATE: the plan (hence every rounding) is the same on every
      * run; MEASURE could pick different algorithms from run to run. */
     memset(f->fft_in, 0, (size_t)f->nfft * sizeof *f->fft_in);
+    pthread_mutex_lock(&plan_mu);
     f->plan = fftw_plan_dft_r2c_1d(f->nfft, f->fft_in, f->fft_out, FFTW_ESTIMATE);
+    pthread_mutex_unlock(&plan_mu);
     if (!f->plan)
         goto nomem;
     /* Touch every buffer now so the audio thread takes no page faults. */
@@ -270,8 +281,11 @@ void cbrnn_feat_destroy(cbrnn_feat *f)
 {
     if (!f)
         return;
-    if (f->plan)
+    if (f->plan) {
+        pthread_mutex_lock(&plan_mu);
         fftw_destroy_plan(f->plan);
+        pthread_mutex_unlock(&plan_mu);
+    }
     fftw_free(f->fft_in);
     fftw_free(f->fft_out);
     free(f->ring);

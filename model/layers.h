@@ -16,12 +16,18 @@
  *   (openblas_set_num_threads(1)) by the host.
  * - Buffers may alias only where a comment says so.
  * - Every CBLAS kernel has a plain-loop twin (suffix _ref) that the tests
- *   compare it with; the _ref versions are for tests, not for speed. */
+ *   compare it with; the _ref versions are for tests, not for speed.
+ * - Where they live: the CBLAS kernels in layers.c, everything else
+ *   (elementwise layers, the _ref twins) in layers_elem.c, which links
+ *   without BLAS. */
 #ifndef CBRNN_LAYERS_H
 #define CBRNN_LAYERS_H
 
 #include <stddef.h>
 #include "cbrnn/cbrnn_model.h"
+
+/* torch.nn.LeakyReLU's default negative slope. */
+#define CBRNN_LEAKY_SLOPE 0.01f
 
 /* ---- Linear: out = in W^T + b ----
  * out: [rows, out_dim]; in: [rows, in_dim]; w: [out_dim, in_dim];

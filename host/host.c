@@ -1,0 +1,258 @@
+/* host.c: the code every host of the engine shares (cbrnn_host.h): opening
+ * a model and starting its engine, MIDI notes as labels, adapted-model
+ * files and the snapshot/save handshake. Library code: never prints,
+ * never exits; the MIDI function runs on the audio thread and must not
+ * allocate, lock or call the kernel. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cbrnn/cbrnn_host.h"
+
+#define MAX_SAVES 16 /* saves in flight; more means the writer is stuck */
+#define PATH_LEN 4096
+
+static void set_err(int *err, int code)
+{
+    if (err)
+        *err = code;
+}
+
+cbrnn_engine *cbrnn_host_start(const cbrnn_model *m, const char *name,
+                               const cbrnn_engine_config *c, int max_block, int *err,
+                               char *msg, size_t msglen)
+{
+    if (!m || !c) {
+        set_err(err, CBRNN_ERR_ARG);
+        snprintf(msg, msglen, "no model");
+        return NULL;
+    }
+    if (!name)
+        name = "the model";
+    if (m->target == CBRNN_TARGET_TASK) {
+        set_err(err, CBRNN_ERR_UNSUPPORTED);
+        snprintf(msg, msglen, "%s is a sequence-task model (target task), not an audio model",
+                 name);
+        return NULL;
+    }
+    if (!(c->sample_rate >= CBRNN_RATE_MIN && c->sample_rate <= CBRNN_RATE_MAX)) {
+        set_err(err, CBRNN_ERR_RATE);
+        snprintf(msg, msglen, "sample rate %g Hz is outside %g..%g Hz", c->sample_rate,
+                 CBRNN_RATE_MIN, CBRNN_RATE_MAX);
+        return NULL;
+    }
+    cbrnn_engine_config ec = *c;
+    if (max_block > 0) {
+        /* What the engine builds: its hop at this rate. */
+        cbrnn_feat_config fc;
+        cbrnn_model_feat_config(m, c->sample_rate, &fc);
+        int hop = cbrnn_feat_config_hop(&fc);
+        ec.record_capacity = max_block / (hop > 0 ? hop : 1) + 64;
+    }
+    int e_err = 0;
+    cbrnn_engine *e = cbrnn_engine_create(m, &ec, &e_err);
+    if (!e) {
+        set_err(err, e_err);
+        snprintf(msg, msglen, "%s: cannot run this model at %g Hz: %s", name, c->sample_rate,
+                 cbrnn_strerror(e_err));
+        return NULL;
+    }
+    set_err(err, 0);
+    return e;
+}
+
+cbrnn_engine *cbrnn_host_open(const char *path, const cbrnn_engine_config *c, int max_block,
+                              int *err, char *msg, size_t msglen)
+{
+    int l_err = 0;
+    if (!path) {
+        set_err(err, CBRNN_ERR_ARG);
+        snprintf(msg, msglen, "no model file given");
+        return NULL;
+    }
+    cbrnn_model *m = cbrnn_model_load(path, &l_err, msg, msglen);
+    if (!m) {
+        set_err(err, l_err);
+        return NULL;
+    }
+    cbrnn_engine *e = cbrnn_host_start(m, path, c, max_block, err, msg, msglen);
+    cbrnn_model_destroy(m);
+    return e;
+}
+
+void cbrnn_midi_labels_init(cbrnn_midi_labels *s, int base)
+{
+    s->base = base;
+    s->held_note = -1;
+}
+
+int cbrnn_midi_labels_event(cbrnn_midi_labels *s, const uint8_t *msg, size_t len, int *label)
+{
+    if (!s || !msg || len < 3)
+        return 0;
+    unsigned st = msg[0] & 0xF0u, note = msg[1] & 0x7Fu, vel = msg[2] & 0x7Fu;
+    if (st == 0x90 && vel > 0) {
+        s->held_note = (int)note;
+        *label = (int)note - s->base;
+        return 1;
+    }
+    if ((st == 0x80 || st == 0x90) && (int)note == s->held_note) {
+        s->held_note = -1;
+        *label = -1;
+        return 1;
+    }
+    return 0;
+}
+
+int cbrnn_host_save_adapted(cbrnn_model *m, const char *path, const char *by, const char *from,
+                            int64_t frames, char *msg, size_t msglen)
+{
+    char val[64];
+    snprintf(val, sizeof val, "%lld", (long long)frames);
+    if ((by && cbrnn_model_set_meta(m, "adapted_by", by)) ||
+        (from && cbrnn_model_set_meta(m, "adapted_from", from)) ||
+        cbrnn_model_set_meta(m, "adapted_frames", val)) {
+        snprintf(msg, msglen, "%s: out of memory", path);
+        return CBRNN_ERR_NOMEM;
+    }
+    return cbrnn_model_save(m, path, msg, msglen);
+}
+
+/* ---- the snapshot/save handshake ---- */
+
+struct pending_save {
+    int id;
+    const char *why;
+    char path[PATH_LEN];
+};
+
+struct cbrnn_host_saves {
+    cbrnn_model *scratch; /* the engine's layout; snapshots land here */
+    char *by, *from;
+    struct pending_save pend[MAX_SAVES];
+    int n_pend, next_id;
+};
+
+static char *dup_or_null(const char *s, int *bad)
+{
+    if (!s)
+        return NULL;
+    char *d = strdup(s);
+    if (!d)
+        *bad = 1;
+    return d;
+}
+
+cbrnn_host_saves *cbrnn_host_saves_create(const cbrnn_engine *e, const char *by,
+                                          const char *from, int *err)
+{
+    if (!e) {
+        set_err(err, CBRNN_ERR_ARG);
+        return NULL;
+    }
+    cbrnn_host_saves *s = calloc(1, sizeof *s);
+    int bad = !s;
+    if (s) {
+        s->scratch = cbrnn_model_clone(cbrnn_engine_model(e), NULL);
+        s->by = dup_or_null(by, &bad);
+        s->from = dup_or_null(from, &bad);
+        bad = bad || !s->scratch;
+    }
+    if (bad) {
+        cbrnn_host_saves_destroy(s);
+        set_err(err, CBRNN_ERR_NOMEM);
+        return NULL;
+    }
+    set_err(err, 0);
+    return s;
+}
+
+void cbrnn_host_saves_destroy(cbrnn_host_saves *s)
+{
+    if (!s)
+        return;
+    cbrnn_model_destroy(s->scratch);
+    free(s->by);
+    free(s->from);
+    free(s);
+}
+
+int cbrnn_host_saves_pending(const cbrnn_host_saves *s)
+{
+    return s ? s->n_pend : 0;
+}
+
+int cbrnn_host_saves_request(cbrnn_host_saves *s, cbrnn_engine *e, const char *path,
+                             const char *why)
+{
+    if (!s || !e || !path || strlen(path) >= PATH_LEN)
+        return CBRNN_ERR_ARG;
+    if (s->n_pend == MAX_SAVES)
+        return CBRNN_ERR_FULL;
+    struct pending_save *p = &s->pend[s->n_pend];
+    p->id = s->next_id++;
+    p->why = why;
+    snprintf(p->path, sizeof p->path, "%s", path);
+    cbrnn_engine_cmd c = {CBRNN_CMD_SNAPSHOT, p->id, 0};
+    if (cbrnn_engine_send(e, &c))
+        return CBRNN_ERR_FULL;
+    s->n_pend++;
+    return 0;
+}
+
+static void write_one(cbrnn_host_saves *s, int i, int64_t frame, cbrnn_host_saved_fn fn,
+                      void *ctx)
+{
+    char msg[1024];
+    struct pending_save *p = &s->pend[i];
+    int rc = cbrnn_host_save_adapted(s->scratch, p->path, s->by, s->from, frame, msg, sizeof msg);
+    if (fn)
+        fn(ctx, p->path, p->why, frame, rc, rc ? msg : NULL);
+}
+
+int cbrnn_host_saves_collect(cbrnn_host_saves *s, cbrnn_engine *e, cbrnn_host_saved_fn fn,
+                             void *ctx)
+{
+    int id, done = 0;
+    int64_t frame;
+    while (s && e && cbrnn_engine_take_snapshot(e, s->scratch, &id, &frame) == 1) {
+        for (int i = 0; i < s->n_pend; i++)
+            if (s->pend[i].id == id) {
+                write_one(s, i, frame, fn, ctx);
+                s->pend[i] = s->pend[--s->n_pend];
+                done++;
+                break;
+            }
+    }
+    return done;
+}
+
+int cbrnn_host_saves_flush(cbrnn_host_saves *s, cbrnn_engine *e, cbrnn_host_saved_fn fn,
+                           void *ctx)
+{
+    if (!s || !e)
+        return 0;
+    int done = s->n_pend;
+    cbrnn_engine_stats st;
+    cbrnn_engine_get_stats(e, &st);
+    cbrnn_engine_copy_params(e, s->scratch);
+    for (int i = 0; i < s->n_pend; i++)
+        write_one(s, i, st.frames, fn, ctx);
+    s->n_pend = 0;
+    return done;
+}
+
+int cbrnn_host_saves_now(cbrnn_host_saves *s, const cbrnn_engine *e, const char *path, char *msg,
+                         size_t msglen)
+{
+    if (!s || !e || !path)
+        return CBRNN_ERR_ARG;
+    int rc = cbrnn_engine_copy_params(e, s->scratch);
+    if (rc) {
+        snprintf(msg, msglen, "%s: %s", path, cbrnn_strerror(rc));
+        return rc;
+    }
+    cbrnn_engine_stats st;
+    cbrnn_engine_get_stats(e, &st);
+    return cbrnn_host_save_adapted(s->scratch, path, s->by, s->from, st.frames, msg, msglen);
+}

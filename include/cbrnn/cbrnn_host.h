@@ -1,0 +1,109 @@
+/* cbrnn_host.h: what every host of the engine shares (`cbrnn run` over
+ * files, the JACK client `cbrnn-jack`, the LV2 plugin), so that each host
+ * is only its own plumbing: opening a model and starting an engine for it,
+ * MIDI notes as classify labels, the snapshot/save handshake that writes
+ * an adapted model while the audio thread runs, and adapted-model files.
+ * The per-frame CSV row is cbrnn_record_csv_row (cbrnn_engine.h).
+ *
+ * Library code: nothing here prints or exits; failures come back as a
+ * code and a message naming the file and the problem. Which thread may
+ * call each function is said beside it. */
+#ifndef CBRNN_HOST_H
+#define CBRNN_HOST_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "cbrnn.h"
+#include "cbrnn_engine.h"
+#include "cbrnn_model.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- Opening a model and starting its engine (never the audio thread) ----
+ * cbrnn_host_open loads the model file at path and starts an engine for it
+ * at c->sample_rate; cbrnn_host_start does the same for a model already in
+ * memory (name: how messages call it, e.g. its path). Refused: models that
+ * are not audio models (target task), rates outside CBRNN_RATE_MIN..MAX,
+ * configurations the engine cannot run. max_block > 0: the host drains
+ * records after every block of at most max_block samples, so the record
+ * ring is sized to hold one block's frames plus slack (c->record_capacity
+ * otherwise). Returns the engine, or NULL with *err (may be NULL) set and
+ * a one-line message in msg (the file and what is wrong). */
+CBRNN_API cbrnn_engine *cbrnn_host_open(const char *path, const cbrnn_engine_config *c,
+                                        int max_block, int *err, char *msg, size_t msglen);
+CBRNN_API cbrnn_engine *cbrnn_host_start(const cbrnn_model *m, const char *name,
+                                         const cbrnn_engine_config *c, int max_block, int *err,
+                                         char *msg, size_t msglen);
+
+/* ---- MIDI notes as classify labels (audio thread; no allocation) ----
+ * A note-on makes class (note - base) the label while the note is held; the
+ * last note pressed wins; its note-off (or note-on with velocity 0) ends
+ * the label (-1). Other messages are ignored. */
+typedef struct cbrnn_midi_labels {
+    int base;      /* MIDI note of class 0 */
+    int held_note; /* note in force, or -1 */
+} cbrnn_midi_labels;
+
+CBRNN_API void cbrnn_midi_labels_init(cbrnn_midi_labels *s, int base);
+/* msg: one MIDI message of len bytes. Returns 1 and sets *label (a class,
+ * or -1 for none) when the message changes the label, else 0. */
+CBRNN_API int cbrnn_midi_labels_event(cbrnn_midi_labels *s, const uint8_t *msg, size_t len,
+                                      int *label);
+
+/* ---- Adapted-model files ----
+ * Writes m (atomically: a temporary file renamed over path) after setting
+ * its metadata adapted_by (the program), adapted_from (the model it was
+ * loaded from; may be NULL) and adapted_frames (frames processed when the
+ * weights were taken). 0, or a negative code with msg. Not the audio
+ * thread (file I/O). */
+CBRNN_API int cbrnn_host_save_adapted(cbrnn_model *m, const char *path, const char *by,
+                                      const char *from, int64_t frames, char *msg,
+                                      size_t msglen);
+
+/* ---- The snapshot/save handshake ----
+ * A host asks for a save from its control thread; the audio thread takes
+ * a copy of the weights between two frames (CBRNN_CMD_SNAPSHOT) and the
+ * control thread writes it later, so no file I/O ever runs on the audio
+ * thread. cbrnn_host_saves keeps the saves in flight (path, reason) and a
+ * scratch model of the engine's layout that they are written from. All
+ * calls on the engine's control thread (the one that calls
+ * cbrnn_engine_send and cbrnn_engine_take_snapshot). */
+typedef struct cbrnn_host_saves cbrnn_host_saves;
+
+/* Called once per finished save: rc 0 (saved) or a negative code, msg the
+ * error text (rc < 0) or NULL. */
+typedef void (*cbrnn_host_saved_fn)(void *ctx, const char *path, const char *why,
+                                    int64_t frame, int rc, const char *msg);
+
+/* by, from: the metadata of cbrnn_host_save_adapted (copied). NULL with
+ * *err on failure. */
+CBRNN_API cbrnn_host_saves *cbrnn_host_saves_create(const cbrnn_engine *e, const char *by,
+                                                    const char *from, int *err);
+CBRNN_API void cbrnn_host_saves_destroy(cbrnn_host_saves *s);
+/* Asks the audio thread of e for a snapshot to be written to path (why: a
+ * static string such as "osc" or "autosave"). 0, CBRNN_ERR_FULL (too many
+ * saves in flight, or the command ring is full: nothing is queued) or
+ * CBRNN_ERR_ARG. */
+CBRNN_API int cbrnn_host_saves_request(cbrnn_host_saves *s, cbrnn_engine *e, const char *path,
+                                       const char *why);
+/* Writes every snapshot the audio thread has handed over; returns how many
+ * saves finished (each reported through fn, which may be NULL). */
+CBRNN_API int cbrnn_host_saves_collect(cbrnn_host_saves *s, cbrnn_engine *e,
+                                       cbrnn_host_saved_fn fn, void *ctx);
+/* Once process() can no longer run (the audio thread stopped): serves
+ * the saves still waiting from the weights directly. Returns how many. */
+CBRNN_API int cbrnn_host_saves_flush(cbrnn_host_saves *s, cbrnn_engine *e,
+                                     cbrnn_host_saved_fn fn, void *ctx);
+/* Writes e's current weights to path now. Only while process() cannot run.
+ * 0 or a negative code with msg. */
+CBRNN_API int cbrnn_host_saves_now(cbrnn_host_saves *s, const cbrnn_engine *e, const char *path,
+                                   char *msg, size_t msglen);
+/* Saves waiting for a snapshot. */
+CBRNN_API int cbrnn_host_saves_pending(const cbrnn_host_saves *s);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
