@@ -25,10 +25,14 @@
 #include <jack/ringbuffer.h>
 #include <limits.h>
 #include <lo/lo.h>
+#include <netdb.h>
+#include <arpa/inet.h>
+#include <sys/socket.h>
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sndfile.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +41,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cbrnn/cbrnn_control.h"
 #include "cbrnn/cbrnn_engine.h"
 #include "cbrnn/cbrnn_model.h"
 
@@ -95,20 +100,31 @@ static void usage(FILE *f)
 "                      ('cbrnn run --teacher FILE.wav' replays both)\n"
 "  --save PATH         where the adapted model goes: on exit, on SIGUSR1,\n"
 "                      every --autosave SEC seconds, and when the server\n"
-"                      shuts down\n"
+"                      shuts down (its folder must exist; an existing file\n"
+"                      there must be a cbrnn model)\n"
+"  --save-dir DIR      the folder /cbrnn/save may write in (default: the\n"
+"                      folder of --save; without either, /cbrnn/save is\n"
+"                      refused)\n"
 "  --autosave SEC      save to --save every SEC seconds\n"
 "  --report SEC        print the mean loss every SEC seconds\n"
-"  --osc PORT          OSC control on UDP PORT:\n"
+"  --osc PORT          OSC control on UDP PORT of 127.0.0.1 (only this\n"
+"                      machine; messages from other addresses are refused):\n"
 "                        /cbrnn/learn i   learning off (0) / on (1)\n"
 "                        /cbrnn/lr f      learning rate\n"
 "                        /cbrnn/reset     cerebellum back to the loaded model\n"
 "                        /cbrnn/save s    save the adapted model to path s\n"
+"                                         (inside the save folder, relative\n"
+"                                         to it; never over a file that is\n"
+"                                         not a cbrnn model)\n"
 "                        /cbrnn/mark s    put a marker on the next frame\n"
 "                        /cbrnn/status    reply /cbrnn/status h f h h: frames,\n"
 "                                         mean loss of the last second, xruns,\n"
 "                                         dropped records; with an int PORT\n"
 "                                         argument the reply goes to that port\n"
-"                                         of the sender's host (for oscdump)\n"
+"                                         of the sender's address (for oscdump)\n"
+"  --osc-bind ADDR     listen for OSC on the local address ADDR instead of\n"
+"                      127.0.0.1 (e.g. 0.0.0.0: every interface; then any\n"
+"                      host that reaches the port may control this one)\n"
 "  --quiet             only errors on stderr\n"
 "\n"
 "Signals: SIGINT/SIGTERM save (to --save) and exit 0; SIGUSR1 saves now.\n"
@@ -419,11 +435,14 @@ struct pending {
     int id;
     char path[PATH_MAX];
     const char *why;
+    int checked; /* from a control message: checked again right before writing */
 };
 
 struct control {
     const char *model_path;
     const char *save_path;
+    const char *save_dir; /* the folder control messages may save in (NULL: none) */
+    int osc_remote_ok;    /* 1: accept OSC from any address (--osc-bind not loopback) */
     cbrnn_model *scratch; /* a model of the engine's layout the saves write from */
     struct pending pend[MAX_PENDING];
     int n_pend, next_id;
@@ -443,9 +462,14 @@ static double now_s(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static int save_scratch(const char *path, int64_t frame, const char *why)
+static int save_scratch(const char *path, int64_t frame, const char *why, int checked)
 {
-    char msg[1024], val[64];
+    char msg[1024], val[64], ok[PATH_MAX];
+    /* Checked again: the folder or file may have changed since the request. */
+    if (checked && cbrnn_control_check_save(ok, sizeof ok, C.save_dir, path, msg, sizeof msg)) {
+        fprintf(stderr, PROG ": %s: refused: %s\n", why, msg);
+        return -1;
+    }
     cbrnn_model_set_meta(C.scratch, "adapted_by", "cbrnn-jack");
     cbrnn_model_set_meta(C.scratch, "adapted_from", C.model_path);
     snprintf(val, sizeof val, "%lld", (long long)frame);
@@ -459,8 +483,9 @@ static int save_scratch(const char *path, int64_t frame, const char *why)
     return 0;
 }
 
-/* Asks the audio thread for a snapshot to be saved to path. */
-static void request_save(const char *path, const char *why)
+/* Asks the audio thread for a snapshot to be saved to path; checked: the
+ * path came from a control message and passed cbrnn_control_check_save. */
+static void request_save(const char *path, const char *why, int checked)
 {
     cbrnn_engine *e = atomic_load(&H.engine);
     if (!path || !e)
@@ -473,6 +498,7 @@ static void request_save(const char *path, const char *why)
     p->id = C.next_id++;
     snprintf(p->path, sizeof p->path, "%s", path);
     p->why = why;
+    p->checked = checked;
     cbrnn_engine_cmd c = {CBRNN_CMD_SNAPSHOT, p->id, 0};
     if (cbrnn_engine_send(e, &c)) {
         fprintf(stderr, PROG ": command queue full; %s not saved\n", path);
@@ -490,7 +516,7 @@ static void collect_snapshots(void)
     while (e && cbrnn_engine_take_snapshot(e, C.scratch, &id, &frame) == 1) {
         for (int i = 0; i < C.n_pend; i++)
             if (C.pend[i].id == id) {
-                save_scratch(C.pend[i].path, frame, C.pend[i].why);
+                save_scratch(C.pend[i].path, frame, C.pend[i].why, C.pend[i].checked);
                 C.pend[i] = C.pend[--C.n_pend];
                 break;
             }
@@ -507,7 +533,7 @@ static void flush_pending(void)
     cbrnn_engine_get_stats(e, &st);
     for (int i = 0; i < C.n_pend; i++) {
         cbrnn_engine_copy_params(e, C.scratch);
-        save_scratch(C.pend[i].path, st.frames, C.pend[i].why);
+        save_scratch(C.pend[i].path, st.frames, C.pend[i].why, C.pend[i].checked);
     }
     C.n_pend = 0;
 }
@@ -525,10 +551,54 @@ static int save_now(const char *why)
     cbrnn_engine_copy_params(e, C.scratch);
     cbrnn_engine_stats st;
     cbrnn_engine_get_stats(e, &st);
-    return save_scratch(C.save_path, st.frames, why);
+    return save_scratch(C.save_path, st.frames, why, 0);
 }
 
 /* ---------------- OSC (control thread) ---------------- */
+
+/* Every complaint about an OSC message goes through here. At most one line
+ * a second reaches stderr, so garbage sent to the port cannot flood the
+ * terminal; the main loop reports how many were held back
+ * (osc_errors_flush). */
+static struct {
+    double last; /* when the last line was printed */
+    long held;   /* complaints since then not printed */
+} osc_err = {-1e9, 0};
+
+static void osc_complain(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void osc_complain(const char *fmt, ...)
+{
+    double now = now_s();
+    if (now - osc_err.last < 1.0) {
+        osc_err.held++;
+        return;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    fputs(PROG ": ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    osc_err.last = now;
+}
+
+/* liblo reports each malformed packet here. */
+static void osc_error(int num, const char *msg, const char *where)
+{
+    osc_complain("OSC error %d: %s%s%s", num, msg ? msg : "", where ? " at " : "",
+                 where ? where : "");
+}
+
+static void osc_errors_flush(void)
+{
+    double now = now_s();
+    if (osc_err.held && now - osc_err.last >= 1.0) {
+        fprintf(stderr, PROG ": %ld more OSC error%s in the last %.0f s (not shown)\n",
+                osc_err.held, osc_err.held == 1 ? "" : "s", now - osc_err.last);
+        osc_err.held = 0;
+        osc_err.last = now;
+    }
+}
 
 static void send_cmd(int kind, int i, float f, const char *what)
 {
@@ -537,6 +607,66 @@ static void send_cmd(int kind, int i, float f, const char *what)
     int rc = e ? cbrnn_engine_send(e, &c) : CBRNN_ERR_ARG;
     if (rc)
         fprintf(stderr, PROG ": %s: %s\n", what, cbrnn_strerror(rc));
+}
+
+/* 1 when host (a numeric address as liblo reports a sender) is this
+ * machine's loopback: 127.0.0.0/8, ::1 or ::ffff:127.x.x.x. */
+static int is_loopback(const char *host)
+{
+    struct in_addr a4;
+    struct in6_addr a6;
+    if (!host)
+        return 0;
+    if (inet_pton(AF_INET, host, &a4) == 1)
+        return (ntohl(a4.s_addr) >> 24) == 127;
+    if (inet_pton(AF_INET6, host, &a6) == 1)
+        return IN6_IS_ADDR_LOOPBACK(&a6) ||
+               (IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127);
+    return 0;
+}
+
+/* First in the method table: a message from another machine (unless
+ * --osc-bind opened the port to the network) or with an address pattern
+ * (one message could fire save, reset and learn at once) goes no further.
+ * Returning 1 passes the message on to the real methods. */
+static int osc_guard(const char *path, const char *types, lo_arg **argv, int argc,
+                     lo_message m, void *u)
+{
+    (void)types, (void)argv, (void)argc, (void)u;
+    lo_address src = lo_message_get_source(m);
+    const char *host = src ? lo_address_get_hostname(src) : NULL;
+    if (!C.osc_remote_ok && !is_loopback(host)) {
+        osc_complain("OSC %s from %s refused: only this machine may control cbrnn-jack "
+                     "(see --osc-bind)", path, host ? host : "an unknown address");
+        return 0;
+    }
+    if (strpbrk(path, "*?[]{}")) {
+        osc_complain("OSC %s refused: address patterns are not accepted", path);
+        return 0;
+    }
+    return 1;
+}
+
+/* Last in the method table: whatever no method took. */
+static int osc_unknown(const char *path, const char *types, lo_arg **argv, int argc,
+                       lo_message m, void *u)
+{
+    (void)argv, (void)argc, (void)m, (void)u;
+    static const char *const known[] = {"/cbrnn/learn i", "/cbrnn/lr f", "/cbrnn/momentum f",
+                                        "/cbrnn/decay f", "/cbrnn/reset", "/cbrnn/save s",
+                                        "/cbrnn/mark s", "/cbrnn/status [i]"};
+    for (size_t k = 0; k < sizeof known / sizeof *known; k++) {
+        size_t n = strcspn(known[k], " ");
+        if (strlen(path) == n && !strncmp(path, known[k], n)) {
+            osc_complain("OSC %s with arguments '%s' ignored: expected %s", path, types,
+                         known[k]);
+            return 0;
+        }
+    }
+    osc_complain("OSC %s (arguments '%s') ignored: unknown address; cbrnn-jack takes "
+                 "/cbrnn/learn, lr, momentum, decay, reset, save, mark, status",
+                 path, types);
+    return 0;
 }
 
 static int osc_learn(const char *path, const char *types, lo_arg **argv, int argc,
@@ -548,10 +678,27 @@ static int osc_learn(const char *path, const char *types, lo_arg **argv, int arg
     return 0;
 }
 
-static int osc_lr(const char *path, const char *types, lo_arg **argv, int argc, lo_message m,
-                  void *u)
+/* /cbrnn/lr, /cbrnn/momentum, /cbrnn/decay: the command line's ranges. */
+static int osc_float(const char *path, const char *types, lo_arg **argv, int argc,
+                     lo_message m, void *u)
 {
-    send_cmd(CBRNN_CMD_LR, 0, argv[0]->f, "/cbrnn/lr");
+    (void)types, (void)argc, (void)m, (void)u;
+    int kind = !strcmp(path, "/cbrnn/lr") ? CBRNN_CMD_LR
+               : !strcmp(path, "/cbrnn/momentum") ? CBRNN_CMD_MOMENTUM
+                                                 : CBRNN_CMD_DECAY;
+    double hi = kind == CBRNN_CMD_LR ? CBRNN_LR_MAX
+                : kind == CBRNN_CMD_MOMENTUM ? CBRNN_MOMENTUM_MAX
+                                             : CBRNN_DECAY_MAX;
+    float v = argv[0]->f;
+    if (!isfinite(v) || v < 0 || v > hi) {
+        osc_complain("OSC %s %g refused: expected a number in [0, %g%s", path, (double)v,
+                     kind == CBRNN_CMD_MOMENTUM ? 1.0 : hi,
+                     kind == CBRNN_CMD_MOMENTUM ? ")" : "]");
+        return 0;
+    }
+    send_cmd(kind, 0, v, path);
+    if (!C.quiet)
+        fprintf(stderr, PROG ": %s now %g\n", path + strlen("/cbrnn/"), (double)v);
     return 0;
 }
 
@@ -559,13 +706,22 @@ static int osc_reset(const char *path, const char *types, lo_arg **argv, int arg
                      void *u)
 {
     send_cmd(CBRNN_CMD_RESET, 0, 0, "/cbrnn/reset");
+    if (!C.quiet)
+        fprintf(stderr, PROG ": cerebellum reset to the loaded model\n");
     return 0;
 }
 
+/* A save path from the network: only inside the save folder and never
+ * over a file that is not a cbrnn model (cbrnn_control_check_save). */
 static int osc_save(const char *path, const char *types, lo_arg **argv, int argc, lo_message m,
                     void *u)
 {
-    request_save(&argv[0]->s, "/cbrnn/save");
+    char ok[PATH_MAX], msg[PATH_MAX + 256];
+    if (cbrnn_control_check_save(ok, sizeof ok, C.save_dir, &argv[0]->s, msg, sizeof msg)) {
+        osc_complain("/cbrnn/save refused: %s", msg);
+        return 0;
+    }
+    request_save(ok, "/cbrnn/save", 1);
     return 0;
 }
 
@@ -606,7 +762,14 @@ static int osc_status(const char *path, const char *types, lo_arg **argv, int ar
     float recent = H.recent_n ? (float)(sum / H.recent_n) : NAN;
     pthread_mutex_unlock(&H.mu);
     lo_address src = lo_message_get_source(m), to = src;
-    if (argc == 1) { /* "/cbrnn/status i PORT": reply to PORT on the sender's host */
+    if (!src)
+        return 0;
+    if (argc == 1) { /* "/cbrnn/status i PORT": reply to PORT of the sender's address */
+        if (argv[0]->i < 1 || argv[0]->i > 65535) {
+            osc_complain("OSC /cbrnn/status %d refused: expected a UDP port 1..65535",
+                         argv[0]->i);
+            return 0;
+        }
         char port[16];
         snprintf(port, sizeof port, "%d", argv[0]->i);
         to = lo_address_new(lo_address_get_hostname(src), port);
@@ -619,49 +782,21 @@ static int osc_status(const char *path, const char *types, lo_arg **argv, int ar
     return 0;
 }
 
-/* liblo reports each malformed packet here, on the control thread. At
- * most one line a second reaches stderr, so garbage sent to the port
- * cannot flood the terminal; the main loop reports how many were held
- * back (osc_errors_flush). */
-static struct {
-    double last; /* when the last line was printed */
-    long held;   /* errors since then not printed */
-} osc_err = {-1e9, 0};
-
-static void osc_error(int num, const char *msg, const char *where)
-{
-    double now = now_s();
-    if (now - osc_err.last < 1.0) {
-        osc_err.held++;
-        return;
-    }
-    fprintf(stderr, PROG ": OSC error %d: %s%s%s\n", num, msg ? msg : "", where ? " at " : "",
-            where ? where : "");
-    osc_err.last = now;
-}
-
-static void osc_errors_flush(void)
-{
-    double now = now_s();
-    if (osc_err.held && now - osc_err.last >= 1.0) {
-        fprintf(stderr, PROG ": %ld more OSC error%s in the last %.0f s (not shown)\n",
-                osc_err.held, osc_err.held == 1 ? "" : "s", now - osc_err.last);
-        osc_err.held = 0;
-        osc_err.last = now;
-    }
-}
-
 /* Every OSC method, in one place: tests/fuzz/fuzz_osc.c dispatches fuzzed
  * packets through the same table. */
 static void osc_add_methods(lo_server osc)
 {
+    lo_server_add_method(osc, NULL, NULL, osc_guard, osc);
     lo_server_add_method(osc, "/cbrnn/learn", "i", osc_learn, osc);
-    lo_server_add_method(osc, "/cbrnn/lr", "f", osc_lr, osc);
+    lo_server_add_method(osc, "/cbrnn/lr", "f", osc_float, osc);
+    lo_server_add_method(osc, "/cbrnn/momentum", "f", osc_float, osc);
+    lo_server_add_method(osc, "/cbrnn/decay", "f", osc_float, osc);
     lo_server_add_method(osc, "/cbrnn/reset", "", osc_reset, osc);
     lo_server_add_method(osc, "/cbrnn/save", "s", osc_save, osc);
     lo_server_add_method(osc, "/cbrnn/mark", "s", osc_mark, osc);
     lo_server_add_method(osc, "/cbrnn/status", "", osc_status, osc);
     lo_server_add_method(osc, "/cbrnn/status", "i", osc_status, osc);
+    lo_server_add_method(osc, NULL, NULL, osc_unknown, osc);
 }
 
 /* ---------------- setup helpers ---------------- */
@@ -710,6 +845,75 @@ static int parse_float(const char *s, double lo, double hi, double *out)
     return 0;
 }
 
+/* --save and --save-dir, checked before anything runs: a save that can
+ * only fail at exit would lose the adapted model. Sets c->save_dir to the
+ * folder of --save when --save-dir is not given. */
+static int check_save_options(struct control *c)
+{
+    static char dirbuf[PATH_MAX];
+    char msg[PATH_MAX + 256];
+    struct stat sb;
+    if (c->save_path && cbrnn_control_check_output(c->save_path, msg, sizeof msg)) {
+        fprintf(stderr, PROG ": --save %s\n", msg);
+        return -1;
+    }
+    if (c->save_dir && (stat(c->save_dir, &sb) || !S_ISDIR(sb.st_mode))) {
+        fprintf(stderr, PROG ": --save-dir %s: not a folder\n", c->save_dir);
+        return -1;
+    }
+    if (!c->save_dir && c->save_path) {
+        const char *slash = strrchr(c->save_path, '/');
+        size_t n = !slash ? 0 : slash == c->save_path ? 1 : (size_t)(slash - c->save_path);
+        if (n >= sizeof dirbuf)
+            return -1;
+        memcpy(dirbuf, c->save_path, n);
+        dirbuf[n] = 0;
+        c->save_dir = n ? dirbuf : ".";
+    }
+    return 0;
+}
+
+/* An OSC server on UDP bind_addr:port only (the caller checked port is
+ * 1..65535). liblo 0.31 (Debian 12) cannot bind a server to one address,
+ * so the server is made on a port of liblo's choosing and its socket is
+ * then replaced (dup2) by ours, bound where asked: liblo keeps polling and
+ * reading the same descriptor number. */
+static lo_server osc_open(const char *port, const char *bind_addr, char *msg, size_t len)
+{
+    struct addrinfo hints, *ai = NULL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_DGRAM;
+    hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE;
+    int rc = getaddrinfo(bind_addr, port, &hints, &ai);
+    if (rc) {
+        snprintf(msg, len, "--osc-bind %s: not a numeric local address (%s)", bind_addr,
+                 gai_strerror(rc));
+        return NULL;
+    }
+    int fd = socket(ai->ai_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen)) {
+        snprintf(msg, len, "--osc %s --osc-bind %s: cannot listen there: %s", port, bind_addr,
+                 strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        freeaddrinfo(ai);
+        return NULL;
+    }
+    freeaddrinfo(ai);
+    lo_server s = lo_server_new(NULL, osc_error);
+    int lfd = s ? lo_server_get_socket_fd(s) : -1;
+    if (lfd < 0 || dup2(fd, lfd) < 0) {
+        snprintf(msg, len, "--osc %s: cannot start the OSC server", port);
+        if (s)
+            lo_server_free(s);
+        close(fd);
+        return NULL;
+    }
+    close(fd);
+    return s;
+}
+
 /* A new engine for a new server rate, carrying the adapted weights over. */
 static int rebuild_engine(int rate, const cbrnn_engine_config *base)
 {
@@ -748,7 +952,7 @@ int main(int argc, char **argv)
 {
     enum { O_MODEL = 256, O_NAME, O_OUTPUTS, O_CIN, O_COUT, O_LEARN, O_NOLEARN, O_LR, O_MOM,
            O_DECAY, O_BPTT, O_BASE, O_LOG, O_RECORD, O_TRECORD, O_SAVE, O_AUTOSAVE, O_REPORT, O_OSC,
-           O_QUIET };
+           O_OSC_BIND, O_SAVE_DIR, O_QUIET };
     static const struct option lo[] = {
         {"model", required_argument, NULL, O_MODEL},
         {"name", required_argument, NULL, O_NAME},
@@ -769,12 +973,14 @@ int main(int argc, char **argv)
         {"autosave", required_argument, NULL, O_AUTOSAVE},
         {"report", required_argument, NULL, O_REPORT},
         {"osc", required_argument, NULL, O_OSC},
+        {"osc-bind", required_argument, NULL, O_OSC_BIND},
+        {"save-dir", required_argument, NULL, O_SAVE_DIR},
         {"quiet", no_argument, NULL, O_QUIET},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     const char *model_path = NULL, *name = "cbrnn", *log_path = NULL, *rec_path = NULL,
                *trec_path = NULL,
-               *osc_port = NULL;
+               *osc_port = NULL, *osc_bind = NULL;
     const char *cin[MAX_CONNECT], *cout[MAX_CONNECT];
     int n_cin = 0, n_cout = 0, n_outputs = -1;
     double autosave = 0, report = 0, v;
@@ -859,7 +1065,15 @@ int main(int argc, char **argv)
             else
                 report = v;
             break;
-        case O_OSC: osc_port = optarg; break;
+        case O_OSC:
+            if (parse_float(optarg, 1, 65535, &v) || v != floor(v)) {
+                fprintf(stderr, PROG ": --osc '%s': expected a UDP port 1..65535\n", optarg);
+                return 2;
+            }
+            osc_port = optarg;
+            break;
+        case O_OSC_BIND: osc_bind = optarg; break;
+        case O_SAVE_DIR: C.save_dir = optarg; break;
         case O_QUIET: C.quiet = 1; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
@@ -872,6 +1086,11 @@ int main(int argc, char **argv)
     }
     if (autosave > 0 && !C.save_path) {
         fprintf(stderr, PROG ": --autosave needs --save PATH\n");
+        return 2;
+    }
+    if (check_save_options(&C) || (osc_bind && !osc_port)) {
+        if (osc_bind && !osc_port)
+            fprintf(stderr, PROG ": --osc-bind needs --osc PORT\n");
         return 2;
     }
     char defbuf[PATH_MAX], msg[2048];
@@ -1040,12 +1259,12 @@ int main(int argc, char **argv)
     }
     atomic_store(&H.rec_on, H.n_rec > 0);
     if (osc_port) {
-        osc = lo_server_new(osc_port, osc_error);
-        if (!osc) {
-            fprintf(stderr, PROG ": --osc %s: cannot listen on that UDP port\n", osc_port);
+        if (!(osc = osc_open(osc_port, osc_bind ? osc_bind : "127.0.0.1", msg, sizeof msg))) {
+            fprintf(stderr, PROG ": %s\n", msg);
             status = 2;
             goto close;
         }
+        C.osc_remote_ok = osc_bind && !is_loopback(osc_bind);
         osc_add_methods(osc);
     }
 
@@ -1083,10 +1302,16 @@ int main(int argc, char **argv)
     if (!C.quiet)
         fprintf(stderr,
                 PROG ": %s running at %u Hz (hop %d samples, latency %d samples, period %d): "
-                     "model %s, learning %s%s%s\n",
+                     "model %s, learning %s\n",
                 cname, (unsigned)rate, cbrnn_engine_hop(e), cbrnn_engine_latency(e),
-                atomic_load(&H.bufsize), model_path, ec.learn ? "on" : "off",
-                osc ? ", OSC on UDP " : "", osc ? osc_port : "");
+                atomic_load(&H.bufsize), model_path, ec.learn ? "on" : "off");
+    if (osc && !C.quiet)
+        fprintf(stderr, PROG ": OSC on UDP %s:%s (%s); /cbrnn/save writes only in %s\n",
+                osc_bind ? osc_bind : "127.0.0.1", osc_port,
+                C.osc_remote_ok ? "open to the network: any host that reaches this port "
+                                  "controls learning"
+                                : "this machine only",
+                C.save_dir ? C.save_dir : "(nowhere: no --save or --save-dir)");
 
     C.t0 = now_s();
     double next_autosave = C.t0 + autosave, next_report = C.t0 + report;
@@ -1111,7 +1336,7 @@ int main(int argc, char **argv)
         }
         if (usr1) {
             if (C.save_path)
-                request_save(C.save_path, "SIGUSR1");
+                request_save(C.save_path, "SIGUSR1", 0);
             else
                 fprintf(stderr, PROG ": SIGUSR1: no --save PATH to save to\n");
         }
@@ -1145,7 +1370,7 @@ int main(int argc, char **argv)
         collect_snapshots();
         double t = now_s();
         if (autosave > 0 && t >= next_autosave) {
-            request_save(C.save_path, "autosave");
+            request_save(C.save_path, "autosave", 0);
             next_autosave += autosave;
         }
         int bs = atomic_load(&H.bufsize);

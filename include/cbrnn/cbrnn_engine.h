@@ -118,6 +118,13 @@ enum {
     CBRNN_REC_RESET = 1u << 3      /* a reset command took effect before this frame */
 };
 
+/* The ranges every host accepts for the learning controls, from the
+ * command line and from control messages alike: guards against slips such
+ * as 1e9 for 1e-3, far above any rate that learns (the default is 1e-3). */
+#define CBRNN_LR_MAX 10.0
+#define CBRNN_DECAY_MAX 1000.0
+#define CBRNN_MOMENTUM_MAX 0.999999
+
 /* Commands from the control thread; applied at the start of the next
  * process() call, in order. */
 typedef enum {

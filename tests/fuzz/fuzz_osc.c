@@ -7,7 +7,10 @@
  * and the default model, not a copy. Checked: the host survives, the
  * learning rate stays finite and >= 0, outputs stay finite. Saves are
  * requested but never written: the snapshots are taken and dropped, so a
- * fuzzed path can never become a file. */
+ * fuzzed path can never become a file (the save folder is an empty
+ * temporary one, so the path checks run too). The guard that refuses
+ * other machines is opened (packets dispatched here have no sender), so
+ * every method is reached. */
 #define main cbrnn_jack_main
 #include "../../plugin/cbrnn_jack.c"
 #undef main
@@ -45,6 +48,10 @@ static void fz_setup(void)
     cbrnn_model_destroy(m);
     C.model_path = path;
     C.quiet = 1;
+    C.osc_remote_ok = 1;
+    static char dir[] = "/tmp/cbrnn-fuzz-osc-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL, "mkdtemp");
+    C.save_dir = dir;
     C.markers = fopen("/dev/null", "w");
     C.t0 = now_s();
     pthread_mutex_init(&H.mu, NULL);

@@ -1,0 +1,129 @@
+/* engine_control.c: the save-path policy of control surfaces (see
+ * cbrnn_control.h). A control message may name a file to save the adapted
+ * model to; without these checks `/cbrnn/save s PATH` could overwrite any
+ * file the process may write. Never prints, never on an audio thread. */
+#define _XOPEN_SOURCE 700 /* realpath */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cbrnn/cbrnn_control.h"
+#include "cbrnn/cbrnn_model.h"
+
+static void say(char *msg, size_t len, const char *fmt, const char *a, const char *b)
+{
+    if (msg && len)
+        snprintf(msg, len, fmt, a, b ? b : "");
+}
+
+/* The folder part of path ("." when it has none) into buf. */
+static int parent_of(char *buf, size_t len, const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        return snprintf(buf, len, ".") >= (int)len ? -1 : 0;
+    size_t n = slash == path ? 1 : (size_t)(slash - path);
+    if (n >= len)
+        return -1;
+    memcpy(buf, path, n);
+    buf[n] = 0;
+    return 0;
+}
+
+/* 0 when path is absent, or a regular file that loads as a cbrnn model. */
+static int existing_is_model(const char *path, char *msg, size_t msglen)
+{
+    struct stat sb;
+    if (lstat(path, &sb) != 0)
+        return errno == ENOENT ? 0 : (say(msg, msglen, "%s: %s", path, strerror(errno)),
+                                      CBRNN_ERR_IO);
+    if (!S_ISREG(sb.st_mode)) {
+        say(msg, msglen, "%s exists and is not a regular file%s", path,
+            S_ISLNK(sb.st_mode) ? " (a symbolic link)" : "");
+        return CBRNN_ERR_FORMAT;
+    }
+    int err = 0;
+    char why[512];
+    cbrnn_model *m = cbrnn_model_load(path, &err, why, sizeof why);
+    if (!m) {
+        say(msg, msglen, "%s exists and is not a cbrnn model: not overwritten (%s)", path, why);
+        return CBRNN_ERR_FORMAT;
+    }
+    cbrnn_model_destroy(m);
+    return 0;
+}
+
+int cbrnn_control_check_save(char *out, size_t outlen, const char *dir, const char *path,
+                             char *msg, size_t msglen)
+{
+    if (!out || !outlen || !path || !*path) {
+        say(msg, msglen, "empty save path%s%s", "", NULL);
+        return CBRNN_ERR_ARG;
+    }
+    if (!dir) {
+        say(msg, msglen, "%s: no folder for saves (give --save or --save-dir)%s", path, NULL);
+        return CBRNN_ERR_ARG;
+    }
+    char full[PATH_MAX], parent[PATH_MAX], rdir[PATH_MAX], rparent[PATH_MAX];
+    int n = path[0] == '/' ? snprintf(full, sizeof full, "%s", path)
+                           : snprintf(full, sizeof full, "%s/%s", dir, path);
+    size_t flen = strlen(full);
+    if (n < 0 || (size_t)n >= sizeof full || flen == 0 || full[flen - 1] == '/') {
+        say(msg, msglen, "%s: not a file name%s", path, NULL);
+        return CBRNN_ERR_ARG;
+    }
+    const char *base = strrchr(full, '/') ? strrchr(full, '/') + 1 : full;
+    if (!strcmp(base, ".") || !strcmp(base, "..")) {
+        say(msg, msglen, "%s: not a file name%s", path, NULL);
+        return CBRNN_ERR_ARG;
+    }
+    if (!realpath(dir, rdir)) {
+        say(msg, msglen, "save folder %s: %s", dir, strerror(errno));
+        return CBRNN_ERR_ARG;
+    }
+    if (parent_of(parent, sizeof parent, full) || !realpath(parent, rparent)) {
+        say(msg, msglen, "%s: its folder does not exist%s", path, NULL);
+        return CBRNN_ERR_ARG;
+    }
+    size_t dl = strlen(rdir);
+    int inside = !strncmp(rparent, rdir, dl) &&
+                 (rparent[dl] == 0 || rparent[dl] == '/' || (dl == 1 && rdir[0] == '/'));
+    if (!inside) {
+        say(msg, msglen, "%s is outside the save folder %s", path, rdir);
+        return CBRNN_ERR_ARG;
+    }
+    n = snprintf(out, outlen, "%s/%s", rparent, base);
+    if (n < 0 || (size_t)n >= outlen) {
+        say(msg, msglen, "%s: path too long%s", path, NULL);
+        return CBRNN_ERR_ARG;
+    }
+    return existing_is_model(out, msg, msglen);
+}
+
+int cbrnn_control_check_output(const char *path, char *msg, size_t msglen)
+{
+    char parent[PATH_MAX];
+    size_t len = path ? strlen(path) : 0;
+    if (!len || path[len - 1] == '/') {
+        say(msg, msglen, "'%s': not a file name%s", path ? path : "", NULL);
+        return CBRNN_ERR_ARG;
+    }
+    if (parent_of(parent, sizeof parent, path)) {
+        say(msg, msglen, "%s: path too long%s", path, NULL);
+        return CBRNN_ERR_ARG;
+    }
+    struct stat sb;
+    if (stat(parent, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+        say(msg, msglen, "%s: the folder %s does not exist", path, parent);
+        return CBRNN_ERR_IO;
+    }
+    if (access(parent, W_OK | X_OK) != 0) {
+        say(msg, msglen, "%s: cannot write in the folder %s", path, parent);
+        return CBRNN_ERR_IO;
+    }
+    return existing_is_model(path, msg, msglen);
+}
