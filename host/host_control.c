@@ -1,4 +1,4 @@
-/* engine_control.c: the save-path policy of control surfaces (see
+/* host_control.c: the save-path policy of control surfaces (see
  * cbrnn_control.h). A control message may name a file to save the adapted
  * model to; without these checks `/cbrnn/save s PATH` could overwrite any
  * file the process may write. Never prints, never on an audio thread. */
