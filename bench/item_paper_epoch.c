@@ -2,7 +2,7 @@
  * at N = 10 of the paper's protocol (issue 5: 100 training steps of batch
  * 64 with sequence lengths drawn from [12, 42), then 50 test batches), for
  * the CB-RNN (41,922 parameters) and the parameter-matched RNN (41,816),
- * exactly as `cbrnn experiment` runs it (model/tasks.c). Each round is one
+ * exactly as `cbrnn experiment` runs it (experiment/tasks.c). Each round is one
  * epoch; the best of --repeats rounds is reported (--seconds does not
  * apply: an epoch is the unit the protocol times). The PyTorch peer is
  * bench/peer_paper_epoch.py. Single-threaded BLAS, as experiment workers.
@@ -11,7 +11,7 @@
 #include <stdio.h>
 
 #include "bench.h"
-#include "cbrnn/cbrnn_tasks.h"
+#include "cbrnn/cbrnn_experiment.h"
 
 #define PAPER_EPOCH_N 10 /* issue 5: the benchmark level */
 

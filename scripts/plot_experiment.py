@@ -64,7 +64,7 @@ def plot_tasks(folder, summary, out, title):
                                           "" if len(runs) == 1 else "s"))
         ax.fill_between(x, n.min(0), n.max(0), color=c, alpha=0.18, lw=0)
     if summary["task"] == "switch":
-        # the task changes every 10 levels from N = 2 (model/tasks.c): DMS
+        # the task changes every 10 levels from N = 2 (experiment/tasks.c): DMS
         # at 2..11, parity at 12..21, ...; a dotted line where each block starts
         top = ax.get_ylim()[1]
         for k, start in enumerate(range(12, int(top) + 1, 10)):

@@ -1,4 +1,4 @@
-/* test_paper_run.c: runs of the paper's protocol (model/tasks.c): a run is
+/* test_paper_run.c: runs of the paper's protocol (experiment/tasks.c): a run is
  * deterministic for its seed, a run resumed from a checkpoint continues
  * bit-identically, the frozen and interleaved variants train exactly the
  * groups the issue says in each phase, multitask advances its shared N only
@@ -18,7 +18,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "cbrnn/cbrnn_tasks.h"
+#include "cbrnn/cbrnn_experiment.h"
 
 static char tmpdir[256];
 

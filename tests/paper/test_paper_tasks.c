@@ -13,7 +13,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "cbrnn/cbrnn_tasks.h"
+#include "cbrnn/cbrnn_experiment.h"
 
 #define B 64
 

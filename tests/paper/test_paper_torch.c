@@ -20,7 +20,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "cbrnn/cbrnn_tasks.h"
+#include "cbrnn/cbrnn_experiment.h"
 #include "util_npy.h"
 
 #ifndef CBRNN_SOURCE_DIR

@@ -1,13 +1,13 @@
 /* tasks.c: the paper's sequence tasks (N-DMS, N-parity, multitask, switch),
  * the curriculum, the paper's models and optimiser, and one training run of
  * the protocol of issue 5 (Voce, Giannakakis & Clopath 2026; see
- * cbrnn_tasks.h for the definitions), with checkpoints to resume it.
+ * cbrnn_experiment.h for the definitions), with checkpoints to resume it.
  *
  * Never prints, exits, reads the clock, or draws a random number outside
  * the run's cbrnn_rng: a run is a pure function of its configuration, so
  * two runs with one seed give identical curves and a resumed run continues
  * exactly where the saved one stopped. */
-#include "cbrnn/cbrnn_tasks.h"
+#include "cbrnn/cbrnn_experiment.h"
 
 #include <errno.h>
 #include <math.h>

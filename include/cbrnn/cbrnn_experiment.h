@@ -1,7 +1,9 @@
-/* cbrnn_tasks.h: the paper's sequence tasks, their curriculum, the paper's
- * models, and one training run of the paper's protocol (Voce, Giannakakis
- * & Clopath 2026, arXiv:2605.10356; protocol as in the authors' code,
- * summarised in issue 5).
+/* cbrnn_experiment.h: the experiments module (experiment/): the paper's
+ * sequence tasks, their curriculum, the paper's models, one training run of
+ * the paper's protocol (Voce, Giannakakis & Clopath 2026, arXiv:2605.10356;
+ * protocol as in the authors' code, summarised in issue 5), and whole
+ * comparisons (the paper's tasks, or speech) as independent units with
+ * their results folder and summaries (second half of this file).
  *
  * Tasks. Input bits are Bernoulli(0.5), one per step on channel 0. Every
  * batch draws one sequence length M uniformly from [N+2, 4N+2). With the
@@ -22,14 +24,15 @@
  * Curriculum: start at N = 2; after an epoch whose test accuracy is
  * >= 0.98, N becomes N + 1 (never above the cap).
  *
- * Nothing here prints, exits, or reads the clock; every random draw comes
+ * Nothing in the tasks and runs prints, exits, or reads the clock; every random draw comes
  * from a cbrnn_rng, so a run is a pure function of its configuration. */
-#ifndef CBRNN_TASKS_H
-#define CBRNN_TASKS_H
+#ifndef CBRNN_EXPERIMENT_H
+#define CBRNN_EXPERIMENT_H
 
 #include <stddef.h>
 #include <stdint.h>
 #include "cbrnn.h"
+#include "cbrnn_dsp.h"
 #include "cbrnn_model.h"
 
 #ifdef __cplusplus
@@ -181,6 +184,150 @@ CBRNN_API int cbrnn_paper_run_save(const cbrnn_paper_run *r, const char *path, c
                                    size_t msglen);
 CBRNN_API cbrnn_paper_run *cbrnn_paper_run_load(const char *path, const cbrnn_paper_config *expect,
                                                 int *err, char *msg, size_t msglen);
+
+
+/* ==== Comparisons: every (variant, seed) run as a unit ====
+ *
+ * A comparison (cbrnn_exp) is a set of independent runs, the units,
+ * numbered 0..n-1 seeds outer, variants inner (unit k is seed k / V,
+ * variant k % V, for V variants), all writing into one results folder:
+ *   settings.txt                    what the results depend on; a folder of
+ *                                   other settings is refused
+ *   curves/<variant>-seed<k>.csv    one per unit, a row per epoch (paper) or
+ *                                   per validation (speech), flushed as it goes
+ *   checkpoints/ (paper), models/ (speech)
+ *   failed/<variant>-seed<k>.txt    why a unit failed (removed when it runs again)
+ *   summary.json, summary.md        written from the curves alone
+ * A unit can run anywhere that sees the folder (another process, another
+ * machine); the summary is a function of the curves, so units run one by
+ * one, in a pool, or as Slurm array tasks give the same bytes as a single
+ * local run (speech: apart from the wall-clock column).
+ *
+ * The library never prints: messages and progress go to the host through
+ * cbrnn_exp_report. Functions return 0 or a negative CBRNN_ERR_* (ARG: a
+ * usage problem such as a folder of other settings; IO: a file; others as
+ * named), with the reason in msg when the function takes one. */
+
+typedef struct cbrnn_exp cbrnn_exp;
+
+/* What a comparison tells its host. Every member may be NULL. */
+typedef struct cbrnn_exp_report {
+    void *user;
+    /* One line for the user (no trailing newline): why a unit failed, a
+     * checkpoint that could not be used, ... Called in the process doing
+     * the work (a pool worker calls it too). */
+    void (*message)(void *user, const char *text);
+    /* Pool progress, about 5 times a second in the pool's process: work
+     * done of total (epochs or steps), runs finished of n_runs, seconds
+     * since the pool started. */
+    void (*progress)(void *user, double done, double total, int runs_done, int n_runs,
+                     double elapsed_s);
+    /* Polled by the pool: non-zero asks it to stop (the host's SIGINT). */
+    int (*stop)(void *user);
+} cbrnn_exp_report;
+
+/* The paper's tasks: one task, a set of variants and seeds. */
+typedef struct cbrnn_exp_paper_config {
+    int task;                         /* cbrnn_task_kind */
+    int n_variants;
+    int variants[CBRNN_NVARIANTS];    /* cbrnn_variant, each at most once */
+    int seeds;                        /* seeds 0..seeds-1: 1..1000 */
+    int epochs;                       /* per run: 1000 (the authors') */
+    int max_n;                        /* curriculum cap; <= 0: none */
+    int checkpoint_every;             /* epochs between checkpoints: 10 */
+    int train_steps, test_batches;    /* per epoch: the protocol's 100 and 50 */
+    const char *out_dir;              /* the results folder (borrowed) */
+} cbrnn_exp_paper_config;
+
+/* All four variants, 4 seeds, 1000 epochs, no cap, checkpoints every 10,
+ * the protocol's 100 training steps and 50 test batches, no folder. */
+CBRNN_API void cbrnn_exp_paper_config_default(cbrnn_exp_paper_config *c, int task);
+/* NULL on failure with *err (may be NULL) set and msg saying why. */
+CBRNN_API cbrnn_exp *cbrnn_exp_paper_create(const cbrnn_exp_paper_config *c, int *err, char *msg,
+                                            size_t msglen);
+
+/* The speech comparison: next-frame prediction of normalised log-mel frames
+ * (the readout wiring, the project's live use) on a corpus, validation held
+ * out by file. Its variants are a table (experiment/speech.c); these give
+ * their number, names ("cbrnn", "cbrnn-full", "rnn", "reservoir", ...) and
+ * one line of description each (for --help). */
+#define CBRNN_EXP_SPEECH_MAX_VARIANTS 16
+CBRNN_API int cbrnn_exp_speech_n_variants(void);
+CBRNN_API const char *cbrnn_exp_speech_variant_name(int v);
+CBRNN_API const char *cbrnn_exp_speech_variant_help(int v);
+
+typedef struct cbrnn_exp_speech_config {
+    int n_variants;
+    int variants[CBRNN_EXP_SPEECH_MAX_VARIANTS];
+    int seeds, steps, warmup, eval_every;
+    int hidden, n_cb, cb[CBRNN_MAX_CB_HIDDEN];
+    int batch, seq_len;
+    double lr, clip, radius;
+    const char *corpus;               /* how the corpus was named, for the summary */
+    const char *out_dir;              /* the results folder (borrowed) */
+} cbrnn_exp_speech_config;
+
+/* One file of the corpus: raw (not normalised) features x [T, F] from the
+ * front end (cbrnn_feat), T >= 3. Copied by cbrnn_exp_speech_create. */
+typedef struct cbrnn_exp_speech_file {
+    const char *path;                 /* for settings.txt and messages */
+    int val;                          /* 1: held out for validation */
+    const float *x;
+    int T;
+} cbrnn_exp_speech_file;
+
+/* Every variant, 2 seeds, 1500 steps (300 of warm-up), validation every
+ * 100, cortex 128, cerebellum 256, batch 16 x 100 frames, Adam 1e-3, clip 1,
+ * spectral radius 0.9. */
+CBRNN_API void cbrnn_exp_speech_config_default(cbrnn_exp_speech_config *c);
+/* files[0..n_files-1] in the order they are to be listed; at least one
+ * training and one validation file. fc: the front end that made the
+ * features (saved in every model). Normalises with the training files'
+ * statistics only. NULL on failure, *err and msg set. */
+CBRNN_API cbrnn_exp *cbrnn_exp_speech_create(const cbrnn_exp_speech_config *c,
+                                             const cbrnn_exp_speech_file *files, int n_files,
+                                             int F, const cbrnn_feat_config *fc, int *err,
+                                             char *msg, size_t msglen);
+
+CBRNN_API void cbrnn_exp_destroy(cbrnn_exp *e);
+
+/* Creates the results folder and its subfolders, writes settings.txt the
+ * first time and refuses (CBRNN_ERR_ARG) a folder of other settings or a
+ * path that cannot be a folder. */
+CBRNN_API int cbrnn_exp_prepare(cbrnn_exp *e, char *msg, size_t msglen);
+
+CBRNN_API int cbrnn_exp_n_units(const cbrnn_exp *e);
+/* "<variant>-seed<k>" of unit k. */
+CBRNN_API void cbrnn_exp_unit_name(const cbrnn_exp *e, int k, char *buf, size_t len);
+/* Where unit k's curve is. */
+CBRNN_API const char *cbrnn_exp_unit_curve(const cbrnn_exp *e, int k);
+
+/* Runs unit k in this process, or resumes it: a finished unit is left as
+ * it is; a paper unit continues from its checkpoint bit-identically; a
+ * speech unit restarts. OpenBLAS is set to one thread (results must not
+ * depend on how many). On failure writes failed/<name>.txt and reports the
+ * reason through r->message. 0 or a CBRNN_ERR_*. */
+CBRNN_API int cbrnn_exp_run_unit(cbrnn_exp *e, int k, const cbrnn_exp_report *r);
+
+/* Runs every unfinished unit, up to `jobs` at a time, each in a forked
+ * worker process. Stops starting new units after a failure or when
+ * r->stop says so; on a stop the running workers get SIGTERM (their
+ * checkpoints stay usable). 0 if every unit succeeded, CBRNN_ERR_IO if one
+ * failed (named through r->message), 1 if stopped. */
+CBRNN_API int cbrnn_exp_run_pool(cbrnn_exp *e, int jobs, const cbrnn_exp_report *r);
+
+/* Writes summary.json and summary.md from the curves of every unit.
+ * A unit that is not finished makes it fail (CBRNN_ERR_IO, msg names the
+ * curve). */
+CBRNN_API int cbrnn_exp_summarise(cbrnn_exp *e, char *msg, size_t msglen);
+
+/* figure.png from the curves through scripts/plot_experiment.py (Debian's
+ * /usr/bin/python3 with matplotlib; CBRNN_PLOT_SCRIPT overrides the
+ * script). CBRNN_ERR_UNSUPPORTED if they are missing; msg says why. */
+CBRNN_API int cbrnn_exp_figure(const cbrnn_exp *e, char *msg, size_t msglen);
+
+/* The results folder. */
+CBRNN_API const char *cbrnn_exp_out_dir(const cbrnn_exp *e);
 
 #ifdef __cplusplus
 }

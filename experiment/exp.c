@@ -1,0 +1,291 @@
+/* exp.c: the generic part of a comparison (cbrnn_experiment.h): its units
+ * and their names, the results folder and its settings file, running one
+ * unit with its failure record, summaries' shared pieces, the figure.
+ * The forked pool is pool.c; the kinds of comparison are paper.c and
+ * speech.c.
+ *
+ * Must never: print or exit (messages go through cbrnn_exp_report or msg),
+ * or write outside the results folder it is given. */
+#include <cblas.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "exp_internal.h"
+
+/* ---- Messages ---- */
+
+void exp_say(const cbrnn_exp_report *r, const char *fmt, ...)
+{
+    if (!r || !r->message)
+        return;
+    char text[8704];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    r->message(r->user, text);
+}
+
+int exp_fail(char *msg, size_t msglen, int code, const char *fmt, ...)
+{
+    if (msg && msglen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, msglen, fmt, ap);
+        va_end(ap);
+    }
+    return code;
+}
+
+/* ---- The comparison and its units ---- */
+
+int exp_init(cbrnn_exp *e, const char *out_dir, const char *extra_dir, int n_variants,
+             const int *variants, const char *const *names, int seeds, const char *state_ext,
+             char *msg, size_t msglen)
+{
+    if (!out_dir || !*out_dir)
+        return exp_fail(msg, msglen, CBRNN_ERR_ARG, "no results folder given");
+    if (strlen(out_dir) >= sizeof e->out)
+        return exp_fail(msg, msglen, CBRNN_ERR_ARG, "%s: folder name too long", out_dir);
+    if (n_variants < 1 || seeds < 1)
+        return exp_fail(msg, msglen, CBRNN_ERR_ARG, "no variants or no seeds");
+    snprintf(e->out, sizeof e->out, "%s", out_dir);
+    e->extra_dir = extra_dir;
+    e->n_units = n_variants * seeds;
+    e->units = calloc((size_t)e->n_units, sizeof *e->units);
+    if (!e->units)
+        return exp_fail(msg, msglen, CBRNN_ERR_NOMEM, "out of memory");
+    /* Seeds outer, variants inner: a partial run has every variant. */
+    int k = 0;
+    for (int s = 0; s < seeds; s++)
+        for (int vi = 0; vi < n_variants; vi++, k++) {
+            exp_unit *u = &e->units[k];
+            u->variant = variants[vi];
+            u->seed = s;
+            snprintf(u->name, sizeof u->name, "%s-seed%d", names[u->variant], s);
+            snprintf(u->curve, sizeof u->curve, "%s/curves/%s.csv", e->out, u->name);
+            snprintf(u->state, sizeof u->state, "%s/%s/%s%s", e->out, extra_dir, u->name,
+                     state_ext);
+        }
+    return 0;
+}
+
+void cbrnn_exp_destroy(cbrnn_exp *e)
+{
+    if (!e)
+        return;
+    if (e->ops && e->ops->destroy)
+        e->ops->destroy(e);
+    free(e->units);
+    free(e->settings);
+    free(e);
+}
+
+int cbrnn_exp_n_units(const cbrnn_exp *e) { return e ? e->n_units : 0; }
+const char *cbrnn_exp_out_dir(const cbrnn_exp *e) { return e ? e->out : NULL; }
+
+void cbrnn_exp_unit_name(const cbrnn_exp *e, int k, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s", e && k >= 0 && k < e->n_units ? e->units[k].name : "?");
+}
+
+const char *cbrnn_exp_unit_curve(const cbrnn_exp *e, int k)
+{
+    return e && k >= 0 && k < e->n_units ? e->units[k].curve : NULL;
+}
+
+/* ---- The results folder ---- */
+
+static int make_dir(const char *path)
+{
+    if (mkdir(path, 0777) == 0 || errno == EEXIST) {
+        struct stat st;
+        if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+            return 0;
+        errno = ENOTDIR;
+    }
+    return -1;
+}
+
+/* <out>/settings.txt: written on the first run; a rerun must ask for
+ * exactly the same, or its results would mix with others. */
+static int check_settings(const cbrnn_exp *e, char *msg, size_t msglen)
+{
+    char path[EXP_PATH];
+    snprintf(path, sizeof path, "%s/settings.txt", e->out);
+    const char *want = e->settings;
+    FILE *f = fopen(path, "r");
+    if (f) {
+        size_t cap = strlen(want) + 2; /* one byte more than want: a longer file differs */
+        char *have = calloc(cap, 1);
+        if (!have) {
+            fclose(f);
+            return exp_fail(msg, msglen, CBRNN_ERR_NOMEM, "out of memory");
+        }
+        size_t n = fread(have, 1, cap - 1, f);
+        fclose(f);
+        have[n] = 0;
+        int rc = 0;
+        if (strcmp(have, want))
+            rc = exp_fail(msg, msglen, CBRNN_ERR_ARG,
+                          "%s: this folder holds results of other settings:\n"
+                          "%s(asked for:\n%s); use another --out-dir", path, have, want);
+        free(have);
+        return rc;
+    }
+    f = fopen(path, "w");
+    if (!f || fputs(want, f) < 0 || fclose(f))
+        return exp_fail(msg, msglen, CBRNN_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
+    return 0;
+}
+
+int cbrnn_exp_prepare(cbrnn_exp *e, char *msg, size_t msglen)
+{
+    if (make_dir(e->out))
+        return exp_fail(msg, msglen, CBRNN_ERR_ARG, "--out-dir %s: cannot create: %s", e->out,
+                        strerror(errno));
+    int rc = check_settings(e, msg, msglen);
+    if (rc)
+        return rc;
+    const char *sub[2] = {"curves", e->extra_dir};
+    for (int i = 0; i < 2; i++) {
+        char path[EXP_PATH];
+        snprintf(path, sizeof path, "%s/%s", e->out, sub[i]);
+        if (make_dir(path))
+            return exp_fail(msg, msglen, CBRNN_ERR_IO, "%s: cannot create: %s", path,
+                            strerror(errno));
+    }
+    return 0;
+}
+
+/* ---- One unit ---- */
+
+static void failed_path(const cbrnn_exp *e, int k, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s/failed/%s.txt", e->out, e->units[k].name);
+}
+
+/* Forwards messages to the host and keeps the last one for failed/. */
+typedef struct tee {
+    const cbrnn_exp_report *host;
+    char last[2048];
+} tee;
+
+static void tee_message(void *user, const char *text)
+{
+    tee *t = user;
+    snprintf(t->last, sizeof t->last, "%s", text);
+    if (t->host && t->host->message)
+        t->host->message(t->host->user, text);
+}
+
+int cbrnn_exp_run_unit(cbrnn_exp *e, int k, const cbrnn_exp_report *r)
+{
+    if (!e || k < 0 || k >= e->n_units)
+        return CBRNN_ERR_ARG;
+    /* One BLAS thread: the units are the parallelism, the products are
+     * small, and the bytes must not depend on a thread count. */
+    openblas_set_num_threads(1);
+    char fpath[EXP_PATH];
+    failed_path(e, k, fpath, sizeof fpath);
+    remove(fpath);
+    tee t = {r, ""};
+    cbrnn_exp_report mine = {&t, tee_message, NULL, NULL};
+    int rc = e->ops->run_unit(e, k, &mine);
+    if (rc) {
+        char dir[EXP_PATH];
+        snprintf(dir, sizeof dir, "%s/failed", e->out);
+        FILE *f = make_dir(dir) == 0 ? fopen(fpath, "w") : NULL;
+        if (f) {
+            fprintf(f, "%s\n", t.last[0] ? t.last : cbrnn_strerror(rc));
+            fclose(f);
+        }
+    }
+    return rc;
+}
+
+/* ---- Summaries ---- */
+
+void exp_mean_sd(const double *v, int n, double *mean, double *sd)
+{
+    double s = 0, q = 0;
+    for (int i = 0; i < n; i++)
+        s += v[i];
+    *mean = n ? s / n : NAN;
+    for (int i = 0; i < n; i++)
+        q += (v[i] - *mean) * (v[i] - *mean);
+    *sd = n > 1 ? sqrt(q / (n - 1)) : 0.0; /* sample sd (n - 1) */
+}
+
+FILE *exp_summary_open(const cbrnn_exp *e, char *msg, size_t msglen)
+{
+    char path[EXP_PATH];
+    snprintf(path, sizeof path, "%s/summary.md", e->out);
+    FILE *md = fopen(path, "w");
+    if (!md)
+        exp_fail(msg, msglen, CBRNN_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
+    return md;
+}
+
+int exp_summary_close(const cbrnn_exp *e, FILE *md, json_t *root, char *msg, size_t msglen)
+{
+    char path[EXP_PATH];
+    int bad = fclose(md) != 0;
+    if (bad)
+        snprintf(path, sizeof path, "%s/summary.md", e->out);
+    else {
+        snprintf(path, sizeof path, "%s/summary.json", e->out);
+        bad = json_dump_file(root, path, JSON_INDENT(2) | JSON_PRESERVE_ORDER) != 0;
+    }
+    json_decref(root);
+    return bad ? exp_fail(msg, msglen, CBRNN_ERR_IO, "%s: cannot write", path) : 0;
+}
+
+int cbrnn_exp_summarise(cbrnn_exp *e, char *msg, size_t msglen)
+{
+    return e ? e->ops->summarise(e, msg, msglen) : CBRNN_ERR_ARG;
+}
+
+/* ---- The figure ---- */
+
+/* figure.png through scripts/plot_experiment.py (matplotlib, Debian's
+ * /usr/bin/python3). CBRNN_PLOT_SCRIPT overrides where the script is; by
+ * default it is found beside this source file in the source tree. */
+int cbrnn_exp_figure(const cbrnn_exp *e, char *msg, size_t msglen)
+{
+    const char *script = getenv("CBRNN_PLOT_SCRIPT");
+    char def[4200];
+    if (!script) {
+        snprintf(def, sizeof def, "%s", __FILE__);
+        char *slash = strrchr(def, '/');
+        if (slash) {
+            *slash = 0;
+            slash = strrchr(def, '/');
+        }
+        if (slash)
+            snprintf(slash, sizeof def - (size_t)(slash - def), "/scripts/plot_experiment.py");
+        script = def;
+    }
+    if (access(script, R_OK) || access("/usr/bin/python3", X_OK))
+        return exp_fail(msg, msglen, CBRNN_ERR_UNSUPPORTED,
+                        "no figure (needs /usr/bin/python3 and %s; set "
+                        "CBRNN_PLOT_SCRIPT to scripts/plot_experiment.py)", script);
+    fflush(NULL);
+    pid_t p = fork();
+    if (p == 0) {
+        execl("/usr/bin/python3", "python3", script, e->out, (char *)NULL);
+        _exit(127);
+    }
+    int status = 0;
+    if (p < 0 || waitpid(p, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status))
+        return exp_fail(msg, msglen, CBRNN_ERR_IO, "%s failed; no figure.png", script);
+    return 0;
+}

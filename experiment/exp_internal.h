@@ -1,0 +1,69 @@
+/* exp_internal.h: what the comparison kinds of the experiments module
+ * (paper.c, speech.c) share with its generic part (exp.c, pool.c,
+ * results.c): the comparison object with its per-kind operations, the
+ * results folder, messages, summary helpers. Not installed. */
+#ifndef CBRNN_EXP_INTERNAL_H
+#define CBRNN_EXP_INTERNAL_H
+
+#include <jansson.h>
+#include <stdio.h>
+
+#include "cbrnn/cbrnn_experiment.h"
+
+/* Paths in the results folder fit in this (the folder itself is limited to
+ * EXP_PATH - 256 by cbrnn_exp_prepare's callers' create functions). */
+#define EXP_PATH 4352
+
+/* One kind of comparison (paper tasks, speech). */
+typedef struct exp_ops {
+    /* Runs or resumes unit k in this process; messages through r. */
+    int (*run_unit)(cbrnn_exp *e, int k, const cbrnn_exp_report *r);
+    /* Work units (epochs, steps) unit k has done, read from its curve. */
+    long (*progress)(const cbrnn_exp *e, int k);
+    /* summary.json and summary.md from the curves. */
+    int (*summarise)(cbrnn_exp *e, char *msg, size_t msglen);
+    void (*destroy)(cbrnn_exp *e);
+} exp_ops;
+
+typedef struct exp_unit {
+    int variant, seed;
+    char name[96];
+    char curve[EXP_PATH];
+    char state[EXP_PATH]; /* paper: its checkpoint; speech: its model */
+} exp_unit;
+
+struct cbrnn_exp {
+    const exp_ops *ops;
+    void *kind;             /* the kind's own data */
+    char out[EXP_PATH - 512];
+    char *settings;         /* settings.txt's text (owned) */
+    const char *extra_dir;  /* "checkpoints" or "models" */
+    int n_units;
+    exp_unit *units;
+    long work_per_unit;     /* epochs or steps, for progress */
+};
+
+/* Allocates e with its units (seeds outer, variants inner) named by
+ * names[variant]; state files go in <out>/<extra_dir>/<name><state_ext>.
+ * 0, or CBRNN_ERR_NOMEM / CBRNN_ERR_ARG (folder path too long) with msg. */
+int exp_init(cbrnn_exp *e, const char *out_dir, const char *extra_dir, int n_variants,
+             const int *variants, const char *const *names, int seeds, const char *state_ext,
+             char *msg, size_t msglen);
+
+/* r->message with printf formatting (nothing if r or its member is NULL). */
+void exp_say(const cbrnn_exp_report *r, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* snprintf into msg (if not NULL) and return code. */
+int exp_fail(char *msg, size_t msglen, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Mean and sample standard deviation (n - 1) of v[0..n-1]; NaN and 0 if
+ * n == 0, sd 0 if n == 1. */
+void exp_mean_sd(const double *v, int n, double *mean, double *sd);
+/* <out>/summary.md opened for writing, or NULL with msg. */
+FILE *exp_summary_open(const cbrnn_exp *e, char *msg, size_t msglen);
+/* Closes md and writes root to <out>/summary.json; always closes md and
+ * releases root. 0 or CBRNN_ERR_IO with msg. */
+int exp_summary_close(const cbrnn_exp *e, FILE *md, json_t *root, char *msg, size_t msglen);
+
+#endif
