@@ -55,6 +55,13 @@ static void usage(FILE *f)
 "  --teacher-suffix S   map: the teacher of a.wav is aS.wav\n"
 "  --pairs LIST         map: lines 'input<TAB>teacher' instead of INPUTS\n"
 "  --labels-dir DIR     classify: Audacity label files DIR/NAME.txt\n"
+"  --linear-fit INPUT   predict: also fit the linear-predictor baseline (least\n"
+"                       squares of the next frame's change on the last K\n"
+"                       frames, in the model's own normalised features) on\n"
+"                       INPUT (files, folders or @lists; repeatable: the\n"
+"                       model's training files) and report its loss and skill\n"
+"                       beside the model's\n"
+"  --linear-order K     frames the linear predictor sees (default 8)\n"
 "\n"
 "Exit status: 0 done; 1 failure while working; 2 bad options or input.\n");
 }
@@ -64,8 +71,81 @@ static const char *const target_names[] = {"predict", "map", "classify", "task"}
 struct result {
     const char *path;
     long frames;
-    cbrnn_eval_sums s;
+    cbrnn_eval_sums s, lin; /* the model; the linear predictor (--linear-fit) */
 };
+
+/* A file's features for m, normalised as the model sees them (the stored
+ * normaliser, then the running one). 0, or 2 (bad input) / 1 (failure)
+ * with msg. */
+static int model_features(const cbrnn_model *m, const cbrnn_feat_config *fe, const char *path,
+                          float **x, int *T, char *msg, size_t msglen)
+{
+    int dim = 0;
+    free(*x);
+    *x = NULL;
+    if (audio_features(path, fe, 0, FEAT_BLOCK, x, T, &dim, msg, msglen))
+        return 2;
+    if (dim != m->cfg.n_in) {
+        snprintf(msg, msglen, "%s: %d features per frame but the model takes %d", path, dim,
+                 m->cfg.n_in);
+        return 2;
+    }
+    if (cbrnn_model_normalise_seq(m, *x, *T)) {
+        snprintf(msg, msglen, "out of memory");
+        return 1;
+    }
+    return 0;
+}
+
+/* The linear-predictor baseline fitted on the files of spec (predict
+ * models): NULL with msg and *status on failure. */
+static cbrnn_linpred *fit_linear(const cbrnn_model *m, const cbrnn_feat_config *fe,
+                                 const corpus *spec, int order, int *status, char *msg,
+                                 size_t msglen)
+{
+    corpus files = {0, NULL};
+    float *x = NULL;
+    int e = 0;
+    *status = 2;
+    cbrnn_linpred *p = cbrnn_linpred_create(m->cfg.n_in, m->cfg.n_out, order, &e);
+    if (!p) {
+        snprintf(msg, msglen, "--linear-order %d: %s", order, cbrnn_strerror(e));
+        goto fail;
+    }
+    for (int i = 0; i < spec->n; i++)
+        if (corpus_add(&files, spec->paths[i], msg, msglen))
+            goto fail;
+    for (int i = 0; i < files.n; i++) {
+        int T = 0, k = m->horizon;
+        if ((*status = model_features(m, fe, files.paths[i], &x, &T, msg, msglen)))
+            goto fail;
+        if (T <= k)
+            continue; /* too short to hold a target: nothing to learn from */
+        cbrnn_seq s = {x, x + (size_t)k * m->cfg.n_in, NULL, T - k};
+        if ((e = cbrnn_linpred_add(p, &s))) {
+            *status = 1;
+            snprintf(msg, msglen, "%s: linear fit: %s", files.paths[i], cbrnn_strerror(e));
+            goto fail;
+        }
+    }
+    /* 1e-3 of the mean diagonal: small against speech's frame variance,
+     * enough to keep the normal equations definite on constant bands. */
+    if ((e = cbrnn_linpred_solve(p, 1e-3))) {
+        *status = e == CBRNN_ERR_ARG ? 2 : 1;
+        snprintf(msg, msglen, "--linear-fit: %s", e == CBRNN_ERR_ARG
+                 ? "no frames to fit the linear predictor on" : cbrnn_strerror(e));
+        goto fail;
+    }
+    free(x);
+    corpus_free(&files);
+    *status = 0;
+    return p;
+fail:
+    free(x);
+    corpus_free(&files);
+    cbrnn_linpred_destroy(p);
+    return NULL;
+}
 
 static void print_num(double v)
 {
@@ -75,7 +155,8 @@ static void print_num(double v)
         printf("null");
 }
 
-static void json_sums(const cbrnn_model *m, const cbrnn_eval_sums *s, long frames)
+static void json_sums(const cbrnn_model *m, const cbrnn_eval_sums *s, const cbrnn_eval_sums *lin,
+                      long frames)
 {
     double loss = s->count ? s->loss / (double)s->count : NAN;
     printf("\"frames\":%ld,\"loss\":", frames);
@@ -89,31 +170,47 @@ static void json_sums(const cbrnn_model *m, const cbrnn_eval_sums *s, long frame
         printf(",\"skill\":");
         print_num(s->persist > 0 ? 1.0 - s->loss / s->persist : NAN);
     }
+    if (lin) {
+        printf(",\"linear_loss\":");
+        print_num(lin->count ? lin->loss / (double)lin->count : NAN);
+        printf(",\"linear_skill\":");
+        print_num(lin->persist > 0 ? 1.0 - lin->loss / lin->persist : NAN);
+    }
 }
 
 static void text_sums(const cbrnn_model *m, const char *name, const cbrnn_eval_sums *s,
-                      long frames)
+                      const cbrnn_eval_sums *lin, long frames)
 {
     double loss = s->count ? s->loss / (double)s->count : NAN;
     printf("%-40s %8ld %10.5f", name, frames, loss);
     if (m->target == CBRNN_TARGET_CLASSIFY)
         printf(" %9ld %9.4f\n", s->count, s->count ? (double)s->correct / (double)s->count : NAN);
     else
-        printf(" %12.5f %8.4f\n", s->count ? s->persist / (double)s->count : NAN,
+        printf(" %12.5f %8.4f", s->count ? s->persist / (double)s->count : NAN,
                s->persist > 0 ? 1.0 - s->loss / s->persist : NAN);
+    if (lin)
+        printf(" %10.5f %8.4f", lin->count ? lin->loss / (double)lin->count : NAN,
+               lin->persist > 0 ? 1.0 - lin->loss / lin->persist : NAN);
+    if (m->target != CBRNN_TARGET_CLASSIFY)
+        printf("\n");
 }
 
 int cmd_eval(int argc, char **argv)
 {
-    enum { O_JSON = 256, O_OUT, O_TEACH, O_PAIRS, O_LABELS };
+    enum { O_JSON = 256, O_OUT, O_TEACH, O_PAIRS, O_LABELS, O_LINFIT, O_LINORD };
     static const struct option lo[] = {
         {"json", no_argument, NULL, O_JSON}, {"outputs", required_argument, NULL, O_OUT},
         {"teacher-suffix", required_argument, NULL, O_TEACH},
         {"pairs", required_argument, NULL, O_PAIRS},
         {"labels-dir", required_argument, NULL, O_LABELS}, {"help", no_argument, NULL, 'h'},
+        {"linear-fit", required_argument, NULL, O_LINFIT},
+        {"linear-order", required_argument, NULL, O_LINORD},
         {NULL, 0, NULL, 0}};
-    int json = 0, c;
+    int json = 0, c, lin_order = 8;
     const char *outputs = NULL, *suffix = NULL, *pairs = NULL, *labels_dir = NULL;
+    corpus lin_spec = {0, NULL};
+    cbrnn_linpred *lin = NULL;
+    char *end;
     while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
         switch (c) {
         case O_JSON: json = 1; break;
@@ -121,13 +218,29 @@ int cmd_eval(int argc, char **argv)
         case O_TEACH: suffix = optarg; break;
         case O_PAIRS: pairs = optarg; break;
         case O_LABELS: labels_dir = optarg; break;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        case O_LINFIT:
+            if (corpus_push(&lin_spec, optarg)) {
+                fprintf(stderr, PROG ": out of memory\n");
+                return 1;
+            }
+            break;
+        case O_LINORD:
+            lin_order = (int)strtol(optarg, &end, 10);
+            if (end == optarg || *end || lin_order < 1 || lin_order > 64) {
+                fprintf(stderr, PROG ": --linear-order: expected an integer in 1..64, got '%s'\n",
+                        optarg);
+                corpus_free(&lin_spec);
+                return 2;
+            }
+            break;
+        case 'h': corpus_free(&lin_spec); usage(stdout); return 0;
+        default: corpus_free(&lin_spec); usage(stderr); return 2;
         }
     }
     if (optind >= argc) {
         fprintf(stderr, PROG ": expected MODEL and INPUTS\n");
         usage(stderr);
+        corpus_free(&lin_spec);
         return 2;
     }
     char msg[2048];
@@ -135,6 +248,7 @@ int cmd_eval(int argc, char **argv)
     cbrnn_model *m = cbrnn_model_load(argv[optind], &err, msg, sizeof msg);
     if (!m) {
         fprintf(stderr, PROG ": %s\n", msg);
+        corpus_free(&lin_spec);
         return 2;
     }
     const char *model_path = argv[optind++];
@@ -158,6 +272,11 @@ int cmd_eval(int argc, char **argv)
     }
     if (m->target != CBRNN_TARGET_MAP && (suffix || pairs)) {
         fprintf(stderr, PROG ": --teacher-suffix/--pairs apply to map models; %s is a %s model\n",
+                model_path, target_names[m->target]);
+        goto out;
+    }
+    if (lin_spec.n && m->target != CBRNN_TARGET_PREDICT) {
+        fprintf(stderr, PROG ": --linear-fit applies to predict models; %s is a %s model\n",
                 model_path, target_names[m->target]);
         goto out;
     }
@@ -193,7 +312,11 @@ int cmd_eval(int argc, char **argv)
     /* audio_features takes each file's own rate; ref_rate stays the model's. */
     cbrnn_feat_config fe;
     cbrnn_model_feat_config(m, m->feat.sample_rate, &fe);
-    cbrnn_eval_sums total = {0, 0, 0, 0};
+    if (lin_spec.n && !(lin = fit_linear(m, &fe, &lin_spec, lin_order, &status, msg, sizeof msg))) {
+        fprintf(stderr, PROG ": %s\n", msg);
+        goto out;
+    }
+    cbrnn_eval_sums total = {0, 0, 0, 0}, lin_total = {0, 0, 0, 0};
     long total_frames = 0;
     for (int i = 0; i < inputs.n; i++) {
         const char *path = inputs.paths[i];
@@ -205,18 +328,11 @@ int cmd_eval(int argc, char **argv)
         } else if (pairs) {
             teacher_path = strdup(teachers.paths[i]);
         }
-        int T = 0, dim = 0;
-        free(x);
-        x = NULL;
-        if (audio_features(path, &fe, 0, FEAT_BLOCK, &x, &T, &dim, msg, sizeof msg)) {
+        int T = 0, frc = model_features(m, &fe, path, &x, &T, msg, sizeof msg);
+        if (frc) {
             free(teacher_path);
             fprintf(stderr, PROG ": %s\n", msg);
-            goto out;
-        }
-        if (dim != F) {
-            free(teacher_path);
-            fprintf(stderr, PROG ": %s: %d features per frame but the model takes %d\n", path,
-                    dim, F);
+            status = frc;
             goto out;
         }
         if (teacher_path) {
@@ -247,12 +363,13 @@ int cmd_eval(int argc, char **argv)
                     k);
             goto out;
         }
-        if (m->norm_mean)
+        /* The input went through cbrnn_model_normalise_seq as the engine
+         * normalises live; a teacher gets the stored normaliser (map models
+         * have no running one). */
+        if (t && m->norm_mean)
             for (long j = 0; j < (long)T * F; j++) {
                 int f = (int)(j % F);
-                x[j] = (x[j] - m->norm_mean[f]) / m->norm_std[f];
-                if (t)
-                    t[j] = (t[j] - m->norm_mean[f]) / m->norm_std[f];
+                t[j] = (t[j] - m->norm_mean[f]) / m->norm_std[f];
             }
         cbrnn_seq s = {x, NULL, NULL, T - k};
         if (m->target == CBRNN_TARGET_PREDICT)
@@ -310,6 +427,16 @@ int cmd_eval(int argc, char **argv)
             fprintf(stderr, PROG ": %s: writing failed: %s\n", outputs, strerror(errno));
             goto out;
         }
+        cbrnn_eval_sums ls = {0, 0, 0, 0};
+        if (lin && (rc = cbrnn_linpred_eval(lin, &s, NULL, &ls))) {
+            status = 1;
+            fprintf(stderr, PROG ": %s: linear baseline failed: %s\n", path, cbrnn_strerror(rc));
+            goto out;
+        }
+        lin_total.loss += ls.loss;
+        lin_total.persist += ls.persist;
+        lin_total.count += ls.count;
+        res[n].lin = ls;
         res[n].path = path;
         res[n].frames = s.T;
         res[n].s = fs;
@@ -344,11 +471,11 @@ int cmd_eval(int argc, char **argv)
             printf("%s{\"file\":", i ? "," : "");
             fput_json_string(stdout, res[i].path);
             putchar(',');
-            json_sums(m, &res[i].s, res[i].frames);
+            json_sums(m, &res[i].s, lin ? &res[i].lin : NULL, res[i].frames);
             putchar('}');
         }
         printf("],\"overall\":{\"files\":%d,", n);
-        json_sums(m, &total, total_frames);
+        json_sums(m, &total, lin ? &lin_total : NULL, total_frames);
         printf("}}\n");
     } else {
         printf("# %s: target %s", model_path, target_names[m->target]);
@@ -358,10 +485,10 @@ int cmd_eval(int argc, char **argv)
         if (m->target == CBRNN_TARGET_CLASSIFY)
             printf(" %9s %9s\n", "labelled", "accuracy");
         else
-            printf(" %12s %8s\n", "persistence", "skill");
+            printf(" %12s %8s%s\n", "persistence", "skill", lin ? "     linear lin_skill" : "");
         for (int i = 0; i < n; i++)
-            text_sums(m, res[i].path, &res[i].s, res[i].frames);
-        text_sums(m, "overall", &total, total_frames);
+            text_sums(m, res[i].path, &res[i].s, lin ? &res[i].lin : NULL, res[i].frames);
+        text_sums(m, "overall", &total, lin ? &lin_total : NULL, total_frames);
     }
     status = fflush(stdout) ? 1 : 0;
 out:
@@ -379,6 +506,8 @@ out:
     free(res);
     corpus_free(&inputs);
     corpus_free(&teachers);
+    corpus_free(&lin_spec);
+    cbrnn_linpred_destroy(lin);
     cbrnn_model_destroy(m);
     return status;
 }

@@ -75,6 +75,13 @@ static void usage(FILE *f)
 "  --alpha A             cortex leak 1/tau in (0,1] (default 1: torch.nn.RNN)\n"
 "  --spectral-radius R   reservoir (default 0.9)\n"
 "  --no-match            rnn: use --hidden as given\n"
+"  --output-mode plain|residual  plain: the output is the head's (the seed's\n"
+"                        CBRNN); residual: the input frame plus the head's,\n"
+"                        which then learns the change (predict, map)\n"
+"  --stream-norm SEC     after the corpus normaliser, a causal running\n"
+"                        normaliser with time constant SEC that follows each\n"
+"                        stream's channel and speaker (predict; 0 = off)\n"
+"  --stream-norm-floor X its standard-deviation floor (default 0.1)\n"
 "Features (stored in the model; see 'cbrnn features --help'):\n"
 "  --mels N (40)  --mfcc N (off)  --deltas\n"
 "Training:\n"
@@ -113,6 +120,7 @@ struct opts {
     const char *out, *log, *teacher_suffix, *pairs, *labels_dir, *cache_dir;
     int target, horizon;
     cbrnn_model_config mc;
+    float stream_norm, stream_floor; /* --stream-norm seconds (0 off), its floor */
     int match;
     cbrnn_feat_config fc;
     cbrnn_train_config tc;
@@ -194,7 +202,8 @@ static int parse_cb(const char *s, cbrnn_model_config *c)
 enum {
     O_TARGET = 256, O_HORIZON, O_TEACHER, O_PAIRS, O_LABELS, O_ARCH, O_WIRING, O_HIDDEN, O_CB,
     O_ACT, O_ALPHA, O_RHO, O_NOMATCH, O_MELS, O_MFCC, O_DELTAS, O_OPT, O_LR, O_MOM, O_NEST, O_WD,
-    O_BATCH, O_SEQ, O_CARRY, O_WARM, O_STEPS, O_CLIP, O_VALF, O_VALFILES, O_EVAL, O_SEED, O_LOG, O_CACHE
+    O_BATCH, O_SEQ, O_CARRY, O_WARM, O_STEPS, O_CLIP, O_VALF, O_VALFILES, O_EVAL, O_SEED, O_LOG, O_CACHE,
+    O_OUTPUT, O_SNORM, O_SNORM_FLOOR
 };
 
 static const char *const target_names[] = {"predict", "map", "classify"};
@@ -202,6 +211,7 @@ static const char *const arch_names[] = {"cbrnn", "rnn", "reservoir"};
 static const char *const wiring_names[] = {"readout", "loop"};
 static const char *const act_names[] = {"tanh", "relu", "leaky_relu"};
 static const char *const opt_names[] = {"sgd", "adam"};
+static const char *const output_names[] = {"plain", "residual"};
 
 /* 0 ok, 1 --help shown, -1 error (message printed). */
 static int parse_opts(struct opts *o, int argc, char **argv)
@@ -231,10 +241,14 @@ static int parse_opts(struct opts *o, int argc, char **argv)
         {"val-files", required_argument, NULL, O_VALFILES},
         {"eval-every", required_argument, NULL, O_EVAL},
         {"seed", required_argument, NULL, O_SEED}, {"log", required_argument, NULL, O_LOG},
-        {"cache-dir", required_argument, NULL, O_CACHE}, {NULL, 0, NULL, 0}};
+        {"cache-dir", required_argument, NULL, O_CACHE},
+        {"output-mode", required_argument, NULL, O_OUTPUT},
+        {"stream-norm", required_argument, NULL, O_SNORM},
+        {"stream-norm-floor", required_argument, NULL, O_SNORM_FLOOR}, {NULL, 0, NULL, 0}};
     memset(o, 0, sizeof *o);
     o->horizon = 1;
     cbrnn_model_config_default(&o->mc);
+    o->stream_floor = CBRNN_STREAM_NORM_FLOOR;
     o->match = 1;
     cbrnn_feat_config_default(&o->fc, 16000);
     o->tc.batch = 16;
@@ -293,6 +307,17 @@ static int parse_opts(struct opts *o, int argc, char **argv)
             o->mc.spectral_radius = (float)d;
             break;
         case O_NOMATCH: o->match = 0; break;
+        case O_OUTPUT:
+            if (parse_name("--output-mode", optarg, output_names, 2, &o->mc.residual)) return -1;
+            break;
+        case O_SNORM:
+            if (parse_double("--stream-norm", optarg, 0, 3600, &d)) return -1;
+            o->stream_norm = (float)d;
+            break;
+        case O_SNORM_FLOOR:
+            if (parse_double("--stream-norm-floor", optarg, 1e-6, 100, &d)) return -1;
+            o->stream_floor = (float)d;
+            break;
         case O_MELS:
             if (parse_long("--mels", optarg, 1, 1024, &v)) return -1;
             o->fc.n_mels = (int)v;
@@ -382,6 +407,15 @@ static int parse_opts(struct opts *o, int argc, char **argv)
     }
     if (o->teacher_suffix && !*o->teacher_suffix) {
         fprintf(stderr, PROG ": --teacher-suffix is empty\n");
+        return -1;
+    }
+    if (o->mc.residual && o->target == CBRNN_TARGET_CLASSIFY) {
+        fprintf(stderr, PROG ": --output-mode residual is for --target predict or map (it adds "
+                        "the input frame to the output)\n");
+        return -1;
+    }
+    if (o->stream_norm > 0 && o->target != CBRNN_TARGET_PREDICT) {
+        fprintf(stderr, PROG ": --stream-norm is for --target predict\n");
         return -1;
     }
     if ((o->target == CBRNN_TARGET_CLASSIFY) != (o->labels_dir != NULL)) {
@@ -990,6 +1024,18 @@ int cmd_train(int argc, char **argv)
         fprintf(stderr, PROG ": cannot store the normaliser or classes\n");
         status = 1;
         goto out;
+    }
+    /* The running normaliser, file by file from its start state, on the
+     * frames the corpus statistics have just normalised (as live). */
+    m->stream_norm_s = o.stream_norm;
+    m->stream_norm_floor = o.stream_floor;
+    for (int i = 0; i < n && o.stream_norm > 0; i++) {
+        if (cbrnn_model_stream_seq(m, it[i].x, it[i].T)) {
+            fprintf(stderr, PROG ": out of memory\n");
+            status = 1;
+            goto out;
+        }
+        feat_cache_release(cache, 0, 0);
     }
 
     if (o.log) {

@@ -122,7 +122,7 @@ static int alloc_buffers(cbrnn_engine *e)
     for (int l = 0; l < e->L; l++)
         per_slot += R16(e->dim[l + 1]);
     need += (size_t)e->n_slots * per_slot;
-    need += R16(F) * 4 + R16(N) * 6 + R16(O) * 2 + R16(widest) * 2;
+    need += R16(F) * 6 + R16(N) * 6 + R16(O) * 2 + R16(widest) * 2;
     for (int l = 0; l < e->L; l++)
         need += R16(e->dim[l + 1]);      /* da[l] */
     need += R16(e->head_n) * 5;          /* grad, vel, good, two snapshot slots */
@@ -151,6 +151,8 @@ static int alloc_buffers(cbrnn_engine *e)
     TAKE(e->xn, F);
     TAKE(e->tx, F);
     TAKE(e->tn, F);
+    TAKE(e->run_mean, F);
+    TAKE(e->run_var, F);
     TAKE(e->h, N);
     TAKE(e->h_new, N);
     TAKE(e->act, N);
@@ -339,6 +341,7 @@ void cbrnn_engine_reset_stream(cbrnn_engine *e)
     if (e->tfeat)
         cbrnn_feat_reset(e->tfeat);
     memset(e->h, 0, (size_t)e->N * sizeof(float));
+    cbrnn_model_norm_begin(e->m, e->run_mean, e->run_var);
     memset(e->held, 0, (size_t)e->O * sizeof(float));
     e->held_surprise = 0.0f;
     e->frame = 0;
@@ -523,21 +526,15 @@ static void apply_command(cbrnn_engine *e, const cbrnn_engine_cmd *c)
     }
 }
 
-/* Normalises x into xn; zeroes (and flags) non-finite features so that a
- * NaN in the audio cannot poison the cortex state for good. */
+/* Normalises x into xn as training did (cbrnn_model_normalise: the stored
+ * normaliser, then the running one); zeroes (and flags) non-finite
+ * features so that a NaN in the audio cannot poison the cortex state or
+ * the running statistics for good. A map model's teacher goes through the
+ * same call: the loader allows the running normaliser for predict only. */
 static void normalise(cbrnn_engine *e, float *xn, const float *x)
 {
-    const cbrnn_model *m = e->m;
-    int bad = 0;
-    for (int i = 0; i < e->F; i++) {
-        float v = m->norm_mean ? (x[i] - m->norm_mean[i]) / m->norm_std[i] : x[i];
-        if (!isfinite(v)) {
-            v = 0.0f;
-            bad = 1;
-        }
-        xn[i] = v;
-    }
-    if (bad)
+    memcpy(xn, x, (size_t)e->F * sizeof(float));
+    if (cbrnn_model_normalise(e->m, e->run_mean, e->run_var, xn))
         e->flags |= CBRNN_REC_BAD_INPUT;
 }
 

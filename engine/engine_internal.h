@@ -51,6 +51,7 @@ struct cbrnn_engine {
     int n_slots;
     struct slot slots[ENGINE_MAX_SLOTS];
     float *x, *xn, *tx, *tn;              /* raw and normalised features, input / teacher */
+    float *run_mean, *run_var;            /* the input's running normaliser (cbrnn_model_normalise) */
     float *h, *h_new, *act, *pre;         /* cortex */
     float *dh, *dh_prev, *dy;             /* backward scratch */
     float *scratch_a, *cbin;
@@ -96,6 +97,8 @@ void engine_forward(cbrnn_engine *e, struct slot *sl);
 /* Readout wiring, split: the cortex step alone (sl->x, sl->in set), and
  * the head forward from sl->in. */
 void engine_cortex_step(cbrnn_engine *e, struct slot *sl);
+/* y += the input's first O features (residual output), after a forward. */
+void engine_add_skip(const cbrnn_engine *e, struct slot *sl);
 void engine_head_forward(cbrnn_engine *e, struct slot *sl);
 /* Readout wiring, predict: the update for the prediction kept in `old`
  * (dL/dy in e->dy) fused with the head forward of `cur` (whose cortex step

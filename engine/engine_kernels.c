@@ -34,8 +34,17 @@ void engine_head_forward(cbrnn_engine *e, struct slot *sl)
             cbrnn_relu_forward(sl->a[l], sl->a[l], (size_t)e->dim[l + 1]);
         in = sl->a[l];
     }
-    if (!e->loop)
+    if (!e->loop) {
         memcpy(sl->y, sl->a[e->L - 1], (size_t)e->O * sizeof(float));
+        engine_add_skip(e, sl);
+    }
+}
+
+void engine_add_skip(const cbrnn_engine *e, struct slot *sl)
+{
+    if (e->m->cfg.residual)
+        for (int i = 0; i < e->O; i++)
+            sl->y[i] += sl->x[i];
 }
 
 /* Head backward from da[L-1] (set by the caller) through the current
@@ -112,6 +121,7 @@ void engine_forward(cbrnn_engine *e, struct slot *sl)
     cortex_step(e, sl->a[e->L - 1]);
     memcpy(sl->act, e->act, (size_t)N * sizeof(float));
     k_linear_fwd(sl->y, e->h, e->m->out_w, e->m->out_b, N, e->O);
+    engine_add_skip(e, sl);
 }
 
 int engine_backward_readout(cbrnn_engine *e, const struct slot *sl)
@@ -172,5 +182,6 @@ int engine_fused_update_forward(cbrnn_engine *e, const struct slot *old, struct 
             cbrnn_relu_forward(cur->a[l], cur->a[l], (size_t)e->dim[l + 1]);
     }
     memcpy(cur->y, cur->a[e->L - 1], (size_t)e->O * sizeof(float));
+    engine_add_skip(e, cur);
     return ok;
 }

@@ -107,13 +107,15 @@ static const char *const wiring_names[] = {"readout", "loop"};
 static const char *const act_names[] = {"tanh", "relu", "leaky_relu"};
 static const char *const target_names[] = {"predict", "map", "classify", "task"};
 static const char *const group_names[] = {"cortex", "cerebellum", "readout"};
+static const char *const output_names[] = {"plain", "residual"};
 
 /* Keys the loader turns into configuration; every other key is free-form
  * provenance kept in m->meta_key / meta_val. */
 static const char *const reserved_keys[] = {
     "format", "arch", "wiring", "activation", "alpha", "n_in", "n_hidden", "n_out",
     "cb_hidden", "spectral_radius", "sample_rate", "win_ms", "hop_ms", "n_mels",
-    "f_min", "f_max", "n_mfcc", "deltas", "target", "horizon", "classes", "frozen"};
+    "f_min", "f_max", "n_mfcc", "deltas", "target", "horizon", "classes", "frozen",
+    "output", "stream_norm", "stream_norm_floor"};
 #define N_RESERVED (sizeof reserved_keys / sizeof reserved_keys[0])
 
 static int is_reserved(const char *key)
@@ -198,6 +200,10 @@ static int build_meta(json_t *meta, const cbrnn_model *m, char *msg, size_t msgl
     rc = rc ? rc : meta_setf(meta, "deltas", msg, msglen, "%d", f->deltas);
     rc = rc ? rc : meta_set(meta, "target", target_names[m->target], msg, msglen);
     rc = rc ? rc : meta_setf(meta, "horizon", msg, msglen, "%d", m->horizon);
+    rc = rc ? rc : meta_set(meta, "output", output_names[c->residual != 0], msg, msglen);
+    rc = rc ? rc : meta_setf(meta, "stream_norm", msg, msglen, "%.9g", (double)m->stream_norm_s);
+    rc = rc ? rc : meta_setf(meta, "stream_norm_floor", msg, msglen, "%.9g",
+                             (double)m->stream_norm_floor);
     if (rc)
         return rc;
     /* Class names as a JSON list inside the string, so names may hold commas. */
@@ -466,6 +472,7 @@ struct meta_parsed {
     int target, horizon, frozen[CBRNN_NGROUPS];
     int n_classes;
     json_t *classes; /* array of strings (owned), or NULL */
+    double stream_norm, stream_norm_floor;
 };
 
 static const char *meta_str(json_t *meta, const char *key, int *rc, char *msg, size_t msglen)
@@ -692,6 +699,18 @@ static int parse_meta(json_t *meta, struct meta_parsed *p, char *msg, size_t msg
     meta_long(meta, "deltas", 0, 1, &f->deltas, &rc, msg, msglen);
     meta_enum(meta, "target", target_names, 4, &p->target, &rc, msg, msglen);
     meta_long(meta, "horizon", 1, 100000, &p->horizon, &rc, msg, msglen);
+    /* Added after format cbrnn-1 first shipped: absent means the old
+     * behaviour (plain output, no running normaliser). */
+    int residual = 0;
+    if (json_object_get(meta, "output"))
+        meta_enum(meta, "output", output_names, 2, &residual, &rc, msg, msglen);
+    c->residual = residual;
+    p->stream_norm = 0;
+    p->stream_norm_floor = CBRNN_STREAM_NORM_FLOOR;
+    if (json_object_get(meta, "stream_norm"))
+        meta_double(meta, "stream_norm", 0, 3600, 0, &p->stream_norm, &rc, msg, msglen);
+    if (json_object_get(meta, "stream_norm_floor"))
+        meta_double(meta, "stream_norm_floor", 0, 100, 1, &p->stream_norm_floor, &rc, msg, msglen);
     const char *cls = meta_str(meta, "classes", &rc, msg, msglen);
     if (!rc)
         rc = parse_classes(cls, p, msg, msglen);
@@ -721,6 +740,12 @@ static int parse_meta(json_t *meta, struct meta_parsed *p, char *msg, size_t msg
     if ((p->target == CBRNN_TARGET_PREDICT || p->target == CBRNN_TARGET_MAP) && c->n_out != c->n_in)
         return fail(msg, msglen, CBRNN_ERR_FORMAT, "target %s needs n_out = n_in, got %d and %d",
                     target_names[p->target], c->n_out, c->n_in);
+    if (p->stream_norm > 0 && p->target != CBRNN_TARGET_PREDICT)
+        return fail(msg, msglen, CBRNN_ERR_FORMAT, "stream_norm needs target predict, not %s",
+                    target_names[p->target]);
+    if (c->residual && p->target != CBRNN_TARGET_PREDICT && p->target != CBRNN_TARGET_MAP)
+        return fail(msg, msglen, CBRNN_ERR_FORMAT, "output residual needs target predict or map, "
+                    "not %s", target_names[p->target]);
     if (p->target == CBRNN_TARGET_CLASSIFY && p->n_classes != c->n_out)
         return fail(msg, msglen, CBRNN_ERR_FORMAT, "target classify with %d classes but n_out is %d",
                     p->n_classes, c->n_out);
@@ -1022,6 +1047,8 @@ cbrnn_model *cbrnn_model_load_mem(const unsigned char *buf, size_t len, int *err
     }
     if (m) {
         m->feat = p.feat;
+        m->stream_norm_s = (float)p.stream_norm;
+        m->stream_norm_floor = (float)p.stream_norm_floor;
         m->target = (cbrnn_target)p.target;
         m->horizon = p.horizon;
         for (int g = 0; g < CBRNN_NGROUPS; g++)

@@ -154,6 +154,11 @@ int cbrnn_model_config_check(const cbrnn_model_config *c, char *msg, size_t msgl
     if (c->arch == CBRNN_ARCH_RESERVOIR &&
         !(c->spectral_radius > 0.0f && isfinite(c->spectral_radius)))
         return bad(msg, msglen, "reservoir spectral radius must be positive and finite%.0d", 0);
+    if (c->residual != 0 && c->residual != 1)
+        return bad(msg, msglen, "residual must be 0 or 1, got %d", c->residual);
+    if (c->residual && c->n_out > c->n_in)
+        return bad(msg, msglen, "a residual output needs n_out <= n_in (it adds the input's "
+                                "first n_out features); n_out is %d", c->n_out);
     /* Each term is below 2^32 * 8, so the sum cannot overflow a 64-bit
      * size_t before it is compared with the bound. */
     if (cbrnn_model_config_params(c) > MAX_PARAMS)
@@ -248,6 +253,7 @@ cbrnn_model *cbrnn_model_create(const cbrnn_model_config *c, int *err)
     cbrnn_feat_config_default(&m->feat, 16000.0);
     m->target = CBRNN_TARGET_PREDICT;
     m->horizon = 1;
+    m->stream_norm_floor = CBRNN_STREAM_NORM_FLOOR;
     if (err)
         *err = 0;
     return m;
@@ -300,6 +306,8 @@ cbrnn_model *cbrnn_model_clone(const cbrnn_model *m, int *err)
     memcpy(d->frozen, m->frozen, sizeof d->frozen);
     d->feat = m->feat;
     d->target = m->target;
+    d->stream_norm_s = m->stream_norm_s;
+    d->stream_norm_floor = m->stream_norm_floor;
     d->horizon = m->horizon;
     if (m->norm_mean && m->norm_std)
         e = cbrnn_model_set_norm(d, m->norm_mean, m->norm_std);
@@ -359,6 +367,74 @@ int cbrnn_model_set_norm(cbrnn_model *m, const float *mean, const float *std)
     memmove(m->norm_mean, mean, (size_t)F * sizeof(float));
     memmove(m->norm_std, std, (size_t)F * sizeof(float));
     return 0;
+}
+
+void cbrnn_model_norm_begin(const cbrnn_model *m, float *run_mean, float *run_var)
+{
+    if (!m || !(m->stream_norm_s > 0.0f))
+        return;
+    for (int i = 0; i < m->cfg.n_in; i++) {
+        run_mean[i] = 0.0f;
+        run_var[i] = 1.0f;
+    }
+}
+
+/* The running normaliser alone, on a frame the stored one has normalised. */
+static void stream_step(const cbrnn_model *m, float *run_mean, float *run_var, float *x)
+{
+    /* a = hop / tau: the share of a new frame in the running statistics. */
+    float a = (float)(m->feat.hop_ms / (1000.0 * (double)m->stream_norm_s));
+    a = a < 1.0f ? a : 1.0f;
+    const float fl2 = m->stream_norm_floor * m->stream_norm_floor;
+    for (int i = 0; i < m->cfg.n_in; i++) {
+        float d = x[i] - run_mean[i];
+        run_mean[i] += a * d;
+        run_var[i] = (1.0f - a) * (run_var[i] + a * d * d);
+        x[i] = (x[i] - run_mean[i]) / sqrtf(run_var[i] + fl2);
+    }
+}
+
+int cbrnn_model_normalise(const cbrnn_model *m, float *run_mean, float *run_var, float *x)
+{
+    int bad = 0;
+    for (int i = 0; i < m->cfg.n_in; i++) {
+        float v = m->norm_mean ? (x[i] - m->norm_mean[i]) / m->norm_std[i] : x[i];
+        if (!isfinite(v)) {
+            v = 0.0f;
+            bad = 1;
+        }
+        x[i] = v;
+    }
+    if (m->stream_norm_s > 0.0f)
+        stream_step(m, run_mean, run_var, x);
+    return bad;
+}
+
+int cbrnn_model_stream_seq(const cbrnn_model *m, float *x, long T)
+{
+    if (!(m->stream_norm_s > 0.0f))
+        return 0;
+    const int F = m->cfg.n_in;
+    float *st = malloc(2 * (size_t)F * sizeof(float));
+    if (!st)
+        return CBRNN_ERR_NOMEM;
+    cbrnn_model_norm_begin(m, st, st + F);
+    for (long t = 0; t < T; t++)
+        stream_step(m, st, st + F, x + (size_t)t * F);
+    free(st);
+    return 0;
+}
+
+int cbrnn_model_normalise_seq(const cbrnn_model *m, float *x, long T)
+{
+    const int F = m->cfg.n_in;
+    if (m->norm_mean)
+        for (long t = 0; t < T; t++)
+            for (int i = 0; i < F; i++) {
+                size_t j = (size_t)t * F + (size_t)i;
+                x[j] = (x[j] - m->norm_mean[i]) / m->norm_std[i];
+            }
+    return cbrnn_model_stream_seq(m, x, T);
 }
 
 int cbrnn_model_set_meta(cbrnn_model *m, const char *key, const char *val)

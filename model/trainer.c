@@ -309,11 +309,12 @@ int cbrnn_eval_seq(const cbrnn_model *m, const cbrnn_seq *s, float *outputs,
                 acc->loss += d * d;
             }
             acc->count += (long)n * O;
-            if (F == O)
-                for (size_t i = 0; i < (size_t)n * O; i++) {
-                    double d = (double)x[i] - t[i];
-                    acc->persist += d * d;
-                }
+            if (F >= O) /* the first O features are the outputs' own */
+                for (int r = 0; r < n; r++)
+                    for (int o = 0; o < O; o++) {
+                        double d = (double)x[(size_t)r * F + o] - t[(size_t)r * O + o];
+                        acc->persist += d * d;
+                    }
         } else if (s->labels) {
             const int *lab = s->labels + p;
             int counted = 0, correct = 0;

@@ -64,6 +64,9 @@ typedef struct cbrnn_model_config {
     int n_cb_hidden;      /* CB hidden layers (0: no cerebellum) */
     int cb_hidden[CBRNN_MAX_CB_HIDDEN]; /* their widths, input side first */
     float spectral_radius;/* reservoir: |largest eigenvalue| of W_hh */
+    int residual;         /* 1: y_t = x_t[0:O] + head_t, the head learns the
+                           * change (n_out <= n_in); PyTorch: add x[..., :O]
+                           * to the module's output. 0: y_t = head_t */
 } cbrnn_model_config;
 
 typedef struct cbrnn_tensor {
@@ -97,6 +100,12 @@ typedef struct cbrnn_model {
                                                 * trained at (feat.ref_rate is
                                                 * not stored in model files) */
     float *norm_mean, *norm_std;               /* [n_in] each, or NULL */
+    float stream_norm_s;                       /* > 0: after norm_mean/std, a
+                                                * causal running normaliser
+                                                * with this time constant (s)
+                                                * follows the stream's own
+                                                * channel and speaker; 0: off */
+    float stream_norm_floor;                   /* its standard-deviation floor */
     cbrnn_target target;
     int horizon;                               /* predict: frames ahead */
     int n_classes;                             /* classify */
@@ -129,6 +138,33 @@ CBRNN_API void cbrnn_model_destroy(cbrnn_model *m);
  * nothing). The engine, cbrnn eval and cbrnn run all compute a model's
  * features through it. Any thread. */
 CBRNN_API void cbrnn_model_feat_config(const cbrnn_model *m, double rate, cbrnn_feat_config *out);
+/* ---- Input normalisation: what turns front-end frames into inputs ----
+ * x <- (x - norm_mean) / norm_std (when stored), then, when
+ * stream_norm_s > 0, the per-stream running normaliser (a = hop / tau):
+ *   d = x - mu;  mu += a d;  var = (1 - a)(var + a d^2);
+ *   x <- (x - mu) / sqrt(var + floor^2)
+ * starting from mu = 0, var = 1 (the corpus statistics). Causal: frame t
+ * uses frames <= t only. Training, evaluation and the engine all call it,
+ * so the model sees the same inputs offline and live.
+ * run_mean, run_var: the stream's state, n_in floats each (caller's
+ * memory; unused when stream_norm_s == 0). */
+CBRNN_API void cbrnn_model_norm_begin(const cbrnn_model *m, float *run_mean, float *run_var);
+/* One frame in place. A non-finite input feature is set to 0 before it
+ * reaches the running state (which stays finite); returns 1 if any was.
+ * No allocation: RT-safe. */
+CBRNN_API int cbrnn_model_normalise(const cbrnn_model *m, float *run_mean, float *run_var,
+                                    float *x);
+/* T frames [T, n_in] in place from the begin state (finite input
+ * expected). 0 or CBRNN_ERR_NOMEM. */
+CBRNN_API int cbrnn_model_normalise_seq(const cbrnn_model *m, float *x, long T);
+/* The running normaliser alone, over T frames the stored normaliser has
+ * already normalised (training normalises its cache with the corpus
+ * statistics before the model exists). */
+CBRNN_API int cbrnn_model_stream_seq(const cbrnn_model *m, float *x, long T);
+/* Default standard-deviation floor of the running normaliser: a tenth of
+ * the corpus spread, so a band that goes quiet (silence) cannot blow up. */
+#define CBRNN_STREAM_NORM_FLOOR 0.1f
+
 /* Deep copy (parameters, normaliser, names, metadata). */
 CBRNN_API cbrnn_model *cbrnn_model_clone(const cbrnn_model *m, int *err);
 /* Random initialisation, deterministic for seed:
@@ -283,7 +319,7 @@ CBRNN_API cbrnn_optim *cbrnn_trainer_optim(cbrnn_trainer *t);
 /* Sums over evaluated frames. loss: sum of per-element squared errors
  * (MSE) or per-row cross-entropy; count: elements (MSE) or labelled rows
  * (CE); persist: squared error of the persistence baseline (x as the
- * prediction of y; only when F == O); correct: rows whose argmax is right. */
+ * prediction of y: its first O features, when F >= O); correct: rows whose argmax is right. */
 typedef struct cbrnn_eval_sums {
     double loss, persist;
     long count, correct;
@@ -292,6 +328,21 @@ typedef struct cbrnn_eval_sums {
  * adds to *acc; outputs: out [T, O] or NULL. Not RT-safe (allocates). */
 CBRNN_API int cbrnn_eval_seq(const cbrnn_model *m, const cbrnn_seq *s, float *outputs,
                              cbrnn_eval_sums *acc);
+
+/* ---- The linear-predictor baseline (speech comparisons) ----
+ * Least squares of the change y_t - x_t[0:O] on the last k frames
+ * [x_t, ..., x_{t-k+1}, 1] (zeros before a sequence's start), with a ridge
+ * of ridge x the mean diagonal of the normal equations. Fit: create, add
+ * every training sequence (with y), solve. Eval adds squared errors (and
+ * the persistence baseline's) to *acc as cbrnn_eval_seq does; outputs:
+ * [T, O] or NULL. Not RT-safe. */
+typedef struct cbrnn_linpred cbrnn_linpred;
+CBRNN_API cbrnn_linpred *cbrnn_linpred_create(int n_in, int n_out, int k, int *err);
+CBRNN_API void cbrnn_linpred_destroy(cbrnn_linpred *p);
+CBRNN_API int cbrnn_linpred_add(cbrnn_linpred *p, const cbrnn_seq *s);
+CBRNN_API int cbrnn_linpred_solve(cbrnn_linpred *p, double ridge);
+CBRNN_API int cbrnn_linpred_eval(const cbrnn_linpred *p, const cbrnn_seq *s, float *outputs,
+                                 cbrnn_eval_sums *acc);
 
 #ifdef __cplusplus
 }
