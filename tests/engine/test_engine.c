@@ -342,6 +342,10 @@ static void feed_until(cbrnn_engine *e, const float *x, long *pos, int64_t frame
 static void gradient_vs_batch(int wiring, int K, const char *what)
 {
     cbrnn_model *m = tu_model(wiring, CBRNN_TARGET_PREDICT, 24, 40, 13, voiceA, nA, rateB);
+    if (strstr(what, "residual")) { /* y = x + head behind the running normaliser */
+        m->cfg.residual = 1;
+        m->stream_norm_s = 0.5f;
+    }
     cbrnn_engine *e = make_engine(m, rateB, 0, 1.0f, 0.0f, K);
     const int F = m->cfg.n_in, N = m->cfg.n_hidden, O = m->cfg.n_out;
     const int t = 40; /* the prediction made at frame t is scored at t + 1 */
@@ -396,7 +400,63 @@ static void gradient_vs_batch(int wiring, int K, const char *what)
     cbrnn_model_destroy(m);
 }
 
+/* A residual model behind the running normaliser, frozen: the engine's
+ * per-frame outputs over a clip fed in random blocks equal the offline
+ * path's (front end, cbrnn_model_normalise_seq, cbrnn_eval_seq), the one
+ * cbrnn train and cbrnn eval use. Then its online gradient against the
+ * batch reference, as for the plain models. */
+static void residual_stream_norm_live_equals_offline(void **state)
+{
+    (void)state;
+    for (int w = 0; w < 2; w++) {
+        cbrnn_model *m = tu_model(w, CBRNN_TARGET_PREDICT, 24, 40, 29, voiceA, nA, rateB);
+        m->cfg.residual = 1;
+        m->stream_norm_s = 0.5f;
+        cbrnn_engine *e = make_engine(m, rateB, 0, 1.0f, 0.0f, 1);
+        const int F = m->cfg.n_in, O = m->cfg.n_out;
+        struct tu_run r = {0};
+        tu_run(e, voiceB, NULL, nB, 0, &r);
+        cbrnn_feat_config fc;
+        cbrnn_model_feat_config(m, rateB, &fc);
+        int err;
+        cbrnn_feat *f = cbrnn_feat_create(&fc, &err);
+        float *x = malloc((size_t)(r.n_rec + 1) * F * sizeof(float));
+        long T = 0;
+        for (long pos = 0; pos < nB && T <= r.n_rec;) {
+            int used;
+            if (cbrnn_feat_push(f, x + (size_t)T * F, voiceB + pos,
+                                (int)(nB - pos > 4096 ? 4096 : nB - pos), &used) == 1)
+                T++;
+            pos += used;
+        }
+        assert_int_equal(T, r.n_rec);
+        assert_int_equal(cbrnn_model_normalise_seq(m, x, T), 0);
+        float *y = malloc((size_t)T * O * sizeof(float));
+        cbrnn_seq sq = {x, NULL, NULL, (int)T};
+        cbrnn_eval_sums acc = {0, 0, 0, 0};
+        assert_int_equal(cbrnn_eval_seq(m, &sq, y, &acc), 0);
+        double *want = malloc((size_t)T * O * sizeof(double));
+        for (size_t i = 0; i < (size_t)T * O; i++)
+            want[i] = y[i];
+        if (check_close(w ? "residual loop" : "residual readout", "frozen outputs", want, r.y,
+                        (size_t)T * O, 1e-4))
+            fail();
+        free(want);
+        free(y);
+        free(x);
+        cbrnn_feat_destroy(f);
+        tu_run_free(&r);
+        cbrnn_engine_destroy(e);
+        cbrnn_model_destroy(m);
+    }
+}
+
 static void gradient_readout(void **state) { gradient_vs_batch(CBRNN_WIRING_READOUT, 1, "readout"); }
+static void gradient_residual(void **state)
+{
+    gradient_vs_batch(CBRNN_WIRING_READOUT, 1, "readout residual");
+    gradient_vs_batch(CBRNN_WIRING_LOOP, 2, "loop K=2 residual");
+}
 static void gradient_loop_k1(void **state) { gradient_vs_batch(CBRNN_WIRING_LOOP, 1, "loop K=1"); }
 static void gradient_loop_k3(void **state) { gradient_vs_batch(CBRNN_WIRING_LOOP, 3, "loop K=3"); }
 
@@ -732,6 +792,8 @@ int main(void)
         cmocka_unit_test(create_refuses_bad_input),
         cmocka_unit_test(commands_and_queues),
         cmocka_unit_test(gradient_readout),
+        cmocka_unit_test(residual_stream_norm_live_equals_offline),
+        cmocka_unit_test(gradient_residual),
         cmocka_unit_test(gradient_loop_k1),
         cmocka_unit_test(gradient_loop_k3),
         cmocka_unit_test(gradient_finite_difference),

@@ -38,7 +38,7 @@ static void usage(void)
             "usage: parity_helper --out DIR [--arch cbrnn|rnn] [--wiring readout|loop]\n"
             "  [--act tanh|relu|leaky] [--alpha A] [--sizes F,N,O] [--cb W1,W2..]\n"
             "  [--batch B] [--seq T] [--loss mse|ce|ce-last] [--h0] [--freeze-cortex]\n"
-            "  [--clip C] [--wd W] [--seed S]\n");
+            "  [--clip C] [--wd W] [--seed S] [--residual] [--stream-norm SEC]\n");
     exit(2);
 }
 
@@ -56,7 +56,9 @@ int main(int argc, char **argv)
         {"cb", 1, 0, 'c'},    {"batch", 1, 0, 'b'}, {"seq", 1, 0, 't'},
         {"loss", 1, 0, 'L'},  {"h0", 0, 0, 'h'},    {"freeze-cortex", 0, 0, 'f'},
         {"clip", 1, 0, 'C'},  {"wd", 1, 0, 'W'},    {"seed", 1, 0, 'S'},
+        {"residual", 0, 0, 'R'}, {"stream-norm", 1, 0, 'N'},
         {0, 0, 0, 0}};
+    float stream_norm = 0.0f;
     int o;
     while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (o) {
@@ -90,6 +92,8 @@ int main(int argc, char **argv)
         case 'C': clip = strtof(optarg, NULL); break;
         case 'W': wd = strtof(optarg, NULL); break;
         case 'S': seed = strtoull(optarg, NULL, 10); break;
+        case 'R': c.residual = 1; break;
+        case 'N': stream_norm = strtof(optarg, NULL); break;
         default: usage();
         }
     }
@@ -127,6 +131,14 @@ int main(int argc, char **argv)
             lab[i] = -1; /* the paper's tasks: loss on the last step only */
     }
     write_bin("params0", m->params, P * 4);
+    /* --stream-norm: each sequence through the running normaliser first
+     * (x_raw before, x after), as training and the engine feed the model.
+     * A short time constant so that T frames move the statistics far. */
+    write_bin("x_raw", x, nx * 4);
+    m->stream_norm_s = stream_norm;
+    for (int b = 0; b < B; b++)
+        if (cbrnn_model_stream_seq(m, x + (size_t)b * T * F, T))
+            return 1;
     write_bin("x", x, nx * 4);
     write_bin("h0", h0, (size_t)B * N * 4);
     write_bin("target", tgt, ny * 4);
@@ -188,6 +200,9 @@ int main(int argc, char **argv)
                "\"wd\": %.9g,\n",
             loss_kind == 0 ? "mse" : loss_kind == 1 ? "ce" : "ce-last", use_h0, freeze,
             (double)clip, (double)wd);
+    fprintf(f, " \"residual\": %d, \"stream_norm\": %.9g, \"stream_floor\": %.9g, "
+               "\"hop_ms\": %.17g,\n", c.residual, (double)m->stream_norm_s,
+            (double)m->stream_norm_floor, m->feat.hop_ms);
     fprintf(f, " \"loss\": %.9g, \"losses_sgd\": [%.9g, %.9g], \"losses_adam\": [%.9g, %.9g],\n",
             (double)loss0, (double)losses[0][0], (double)losses[0][1], (double)losses[1][0],
             (double)losses[1][1]);

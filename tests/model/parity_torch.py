@@ -49,6 +49,12 @@ CASES = [
      "--h0", "--wd", "0.001"],
     ["--wiring", "loop", "--act", "relu", "--alpha", "0.7", "--cb", "10", "--sizes", "3,8,2",
      "--loss", "ce", "--freeze-cortex", "--clip", "0.5"],
+    # the residual output (y = x[..., :O] + module(x)) after the running
+    # normaliser (its recursion redone below in torch), seed CBRNN and loop
+    ["--wiring", "readout", "--act", "tanh", "--cb", "16", "--loss", "mse", "--residual",
+     "--stream-norm", "0.03", "--seq", "12"],
+    ["--wiring", "loop", "--act", "tanh", "--alpha", "0.5", "--cb", "16", "--loss", "mse",
+     "--residual", "--h0"],
     # the rnn baseline (no cerebellum, linear readout)
     ["--arch", "rnn", "--act", "tanh", "--alpha", "0.8", "--loss", "mse", "--h0"],
 ]
@@ -194,6 +200,23 @@ def build(meta):
             "loop model" if loop else "time-loop model")
 
 
+def stream_norm(x, meta):
+    """cbrnn_model.h's running normaliser over [B, T, F], in float32:
+    d = x - mu; mu += a d; var = (1 - a)(var + a d^2); x' = (x - mu) / sqrt(var + floor^2),
+    from mu = 0, var = 1, with a = hop / tau."""
+    a = torch.tensor(min(meta["hop_ms"] / (1000.0 * meta["stream_norm"]), 1.0), dtype=torch.float32)
+    fl2 = torch.tensor(meta["stream_floor"], dtype=torch.float32) ** 2
+    B, T, F = x.shape
+    mu, var = torch.zeros(B, F), torch.ones(B, F)
+    out = torch.empty_like(x)
+    for t in range(T):
+        d = x[:, t] - mu
+        mu = mu + a * d
+        var = (1 - a) * (var + a * d * d)
+        out[:, t] = (x[:, t] - mu) / torch.sqrt(var + fl2)
+    return out
+
+
 def run_case(helper, work, idx, args, chk):
     d = os.path.join(work, "case%d" % idx)
     os.makedirs(d, exist_ok=True)
@@ -226,10 +249,18 @@ def run_case(helper, work, idx, args, chk):
             return nn.MSELoss()(y, tgt)
         return nn.CrossEntropyLoss(ignore_index=-1)(y.reshape(B * T, O), lab)
 
+    if meta["stream_norm"] > 0:
+        chk.close(case, "running normaliser x", read(d, "x", B * T * F),
+                  stream_norm(torch.from_numpy(read(d, "x_raw", B * T * F).reshape(B, T, F)),
+                              meta).numpy())
+
     def fwd(m):
         if isinstance(m, CBRNN):
-            return m(x, None if h0 is None else h0.unsqueeze(0))
-        return m(x, h0)
+            y = m(x, None if h0 is None else h0.unsqueeze(0))
+        else:
+            y = m(x, h0)
+        # the one extra line a residual model needs in PyTorch
+        return y + x[..., :O] if meta["residual"] else y
 
     y = fwd(model)
     loss = loss_of(y)
