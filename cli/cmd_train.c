@@ -108,6 +108,10 @@ static void usage(FILE *f)
 "  --seed S              initialisation, split and batches (default 1)\n"
 "  --log FILE.csv        step,phase,train_loss,val_loss,val_persistence_loss,\n"
 "                        skill,val_accuracy (skill = 1 - val/persistence)\n"
+"  --strict              a corpus file that cannot be read or holds no audio\n"
+"                        (empty, truncated, not audio, too short) stops the\n"
+"                        run; by default it is skipped with a warning naming\n"
+"                        it and counted in the summary\n"
 "  -q, --quiet           no progress output\n"
 "\n"
 "Ctrl-C finishes the current step, saves the model and exits with 130.\n"
@@ -128,7 +132,7 @@ struct opts {
     int warmup_given;
     double val_fraction;
     corpus val_specs;
-    int quiet;
+    int quiet, strict;
 };
 
 static int parse_long(const char *opt, const char *s, long lo, long hi, long *out)
@@ -203,7 +207,7 @@ enum {
     O_TARGET = 256, O_HORIZON, O_TEACHER, O_PAIRS, O_LABELS, O_ARCH, O_WIRING, O_HIDDEN, O_CB,
     O_ACT, O_ALPHA, O_RHO, O_NOMATCH, O_MELS, O_MFCC, O_DELTAS, O_OPT, O_LR, O_MOM, O_NEST, O_WD,
     O_BATCH, O_SEQ, O_CARRY, O_WARM, O_STEPS, O_CLIP, O_VALF, O_VALFILES, O_EVAL, O_SEED, O_LOG, O_CACHE,
-    O_OUTPUT, O_SNORM, O_SNORM_FLOOR
+    O_OUTPUT, O_SNORM, O_SNORM_FLOOR, O_STRICT
 };
 
 static const char *const target_names[] = {"predict", "map", "classify"};
@@ -244,7 +248,8 @@ static int parse_opts(struct opts *o, int argc, char **argv)
         {"cache-dir", required_argument, NULL, O_CACHE},
         {"output-mode", required_argument, NULL, O_OUTPUT},
         {"stream-norm", required_argument, NULL, O_SNORM},
-        {"stream-norm-floor", required_argument, NULL, O_SNORM_FLOOR}, {NULL, 0, NULL, 0}};
+        {"stream-norm-floor", required_argument, NULL, O_SNORM_FLOOR},
+        {"strict", no_argument, NULL, O_STRICT}, {NULL, 0, NULL, 0}};
     memset(o, 0, sizeof *o);
     o->horizon = 1;
     cbrnn_model_config_default(&o->mc);
@@ -318,6 +323,7 @@ static int parse_opts(struct opts *o, int argc, char **argv)
             if (parse_double("--stream-norm-floor", optarg, 1e-6, 100, &d)) return -1;
             o->stream_floor = (float)d;
             break;
+        case O_STRICT: o->strict = 1; break;
         case O_MELS:
             if (parse_long("--mels", optarg, 1, 1024, &v)) return -1;
             o->fc.n_mels = (int)v;
@@ -451,7 +457,40 @@ struct item {
     int T;
     double rate;
     label_file lf;
+    int skip; /* unreadable or without audio: left out (bad_file) */
 };
+
+/* A corpus file that cannot be read or holds no usable audio (why: "PATH:
+ * what is wrong"): with --strict the run stops (-1); otherwise the file is
+ * marked to be left out, with a warning, and counted (0). One bad file
+ * among thousands must not cost a long run. */
+static int bad_file(const struct opts *o, struct item *t, const char *why, int *n_skipped)
+{
+    if (o->strict) {
+        fprintf(stderr, PROG ": %s (--strict: a bad file is an error)\n", why);
+        return -1;
+    }
+    fprintf(stderr, PROG ": warning: skipping %s\n", why);
+    t->skip = 1;
+    (*n_skipped)++;
+    return 0;
+}
+
+static void say_none_left(int n_skipped)
+{
+    fprintf(stderr, PROG ": no training file left: %d file%s skipped (unreadable or no audio; "
+                    "see the warnings)\n", n_skipped, n_skipped == 1 ? "" : "s");
+}
+
+/* Drops the items bad_file marked (they own nothing yet); the new count. */
+static int drop_skipped(struct item *it, int n)
+{
+    int k = 0;
+    for (int i = 0; i < n; i++)
+        if (!it[i].skip)
+            it[k++] = it[i];
+    return k;
+}
 
 static volatile sig_atomic_t g_stop;
 
@@ -645,7 +684,7 @@ int cmd_train(int argc, char **argv)
     struct item *it = NULL;
     cbrnn_seq *seqs = NULL, *train_seqs = NULL;
     char **classes = NULL;
-    int n_classes = 0, n = 0;
+    int n_classes = 0, n = 0, n_skipped = 0;
     cbrnn_model *m = NULL;
     cbrnn_trainer *tr = NULL;
     FILE *log = NULL;
@@ -728,6 +767,23 @@ int cmd_train(int argc, char **argv)
             free(t);
             it[i].teacher = teachers.paths[teachers.n - 1];
         }
+    /* Every file opened once, before the split: its rate, and the files
+     * that cannot be read or hold no audio left out (or --strict stops). */
+    for (int i = 0; i < n; i++) {
+        audio_in *a = audio_in_open(it[i].path, 0, msg, sizeof msg);
+        if (!a) {
+            if (bad_file(&o, &it[i], msg, &n_skipped))
+                goto out;
+            continue;
+        }
+        it[i].rate = audio_in_file_rate(a);
+        audio_in_close(a);
+    }
+    n = drop_skipped(it, n);
+    if (n == 0) {
+        say_none_left(n_skipped);
+        goto out;
+    }
     /* Validation split by file: deterministic for the seed. */
     int n_val = 0;
     for (int i = 0; i < n; i++)
@@ -806,15 +862,6 @@ int cmd_train(int argc, char **argv)
     /* The model is trained at the rate of its first training file; files
      * at other rates get their mel energies at that rate's level (ref_rate),
      * as the engine gives them to the model live. */
-    for (int i = 0; i < n; i++) {
-        audio_in *a = audio_in_open(it[i].path, 0, msg, sizeof msg);
-        if (!a) {
-            fprintf(stderr, PROG ": %s\n", msg);
-            goto out;
-        }
-        it[i].rate = audio_in_file_rate(a);
-        audio_in_close(a);
-    }
     for (int i = 0; i < n; i++)
         if (!it[i].val) {
             o.fc.ref_rate = it[i].rate;
@@ -824,6 +871,8 @@ int cmd_train(int argc, char **argv)
     double t0 = now_s();
     int F = 0;
     for (int i = 0; i < n; i++) {
+        if (it[i].skip)
+            continue;
         if (interactive)
             term_progress(stderr, "features", i, n, now_s() - t0, it[i].path);
         int dim = 0;
@@ -836,18 +885,25 @@ int cmd_train(int argc, char **argv)
             status = 128 + (int)g_stop;
             goto out;
         }
-        if (frc < 0) {
+        if (frc == -2) {
             fprintf(stderr, PROG ": %s\n", msg); /* a full disk is not the input's fault */
-            status = frc == -2 ? 1 : 2;
+            status = 1;
             goto out;
         }
-        F = dim;
+        if (frc < 0) {
+            if (bad_file(&o, &it[i], msg, &n_skipped))
+                goto out;
+            continue;
+        }
         int need = (o.target == CBRNN_TARGET_PREDICT ? o.horizon : 0) + 2;
         if (it[i].T < need) {
-            fprintf(stderr, PROG ": %s: only %d feature frames (%g ms hop); at least %d needed\n",
-                    it[i].path, it[i].T, o.fc.hop_ms, need);
-            goto out;
+            snprintf(msg, sizeof msg, "%s: only %d feature frames (%g ms hop); at least %d needed",
+                     it[i].path, it[i].T, o.fc.hop_ms, need);
+            if (bad_file(&o, &it[i], msg, &n_skipped))
+                goto out;
+            continue;
         }
+        F = dim;
         if (it[i].teacher) {
             int tT = 0, tdim = 0;
             frc = features_to_cache(cache, it[i].teacher, &o.fc, &it[i].toff, &tT, &tdim, msg,
@@ -857,10 +913,17 @@ int cmd_train(int argc, char **argv)
                 status = 128 + (int)g_stop;
                 goto out;
             }
-            if (frc < 0) {
+            if (frc == -2) {
                 fprintf(stderr, PROG ": teacher of %s: %s\n", it[i].path, msg);
-                status = frc == -2 ? 1 : 2;
+                status = 1;
                 goto out;
+            }
+            if (frc < 0) {
+                char why[sizeof msg + 64];
+                snprintf(why, sizeof why, "%s: its teacher %s", it[i].path, msg);
+                if (bad_file(&o, &it[i], why, &n_skipped))
+                    goto out;
+                continue;
             }
             /* Different rates round the hop differently: allow one frame. */
             if (abs(tT - it[i].T) > 1) {
@@ -884,6 +947,14 @@ int cmd_train(int argc, char **argv)
     }
     if (interactive)
         term_progress(stderr, "features", n, n, now_s() - t0, "");
+    n = drop_skipped(it, n);
+    int n_left = 0;
+    for (int i = 0; i < n; i++)
+        n_left += !it[i].val;
+    if (n_left == 0) {
+        say_none_left(n_skipped);
+        goto out;
+    }
     float *base = feat_cache_map(cache, msg, sizeof msg);
     if (!base) {
         fprintf(stderr, PROG ": %s\n", msg);
@@ -1046,11 +1117,18 @@ int cmd_train(int argc, char **argv)
         }
         fprintf(log, "step,phase,train_loss,val_loss,val_persistence_loss,skill,val_accuracy\n");
     }
+    char skipped_note[64] = "";
+    if (n_skipped)
+        snprintf(skipped_note, sizeof skipped_note, ", %d skipped (unreadable or no audio)",
+                 n_skipped);
+    if (o.quiet && n_skipped) /* warnings are not progress: -q keeps the count */
+        fprintf(stderr, PROG ": %d file%s skipped (unreadable or no audio)\n", n_skipped,
+                n_skipped == 1 ? "" : "s");
     if (!o.quiet)
-        fprintf(stderr, PROG ": %d training file%s (%ld frames), %d validation (%ld frames); "
+        fprintf(stderr, PROG ": %d training file%s (%ld frames), %d validation (%ld frames)%s; "
                         "%zu parameters; %ld warm-up + %ld frozen-cortex steps\n",
                 n_train, n_train == 1 ? "" : "s", train_frames, n - n_train, val_frames,
-                m->n_params, o.warmup, o.steps);
+                skipped_note, m->n_params, o.warmup, o.steps);
 
     /* ---- training ---- */
     status = 1;
@@ -1154,6 +1232,7 @@ int cmd_train(int argc, char **argv)
     } while (0)
     META_F("train_files", "%d", n_train);
     META_F("val_files", "%d", n - n_train);
+    META_F("skipped_files", "%d", n_skipped);
     META_F("train_frames", "%ld", train_frames);
     META_F("seed", "%llu", (unsigned long long)o.tc.seed);
     META_F("optimizer", "%s", opt_names[o.tc.opt.kind]);

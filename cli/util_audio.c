@@ -106,6 +106,10 @@ audio_in *audio_in_open(const char *path, double target_rate, char *msg, size_t 
         snprintf(msg, msglen, "%s: is a directory, not an audio file", path);
         return NULL;
     }
+    if (S_ISREG(st.st_mode) && st.st_size == 0) {
+        snprintf(msg, msglen, "%s: empty file (0 bytes): no audio", path);
+        return NULL;
+    }
     audio_in *a = calloc(1, sizeof *a);
     if (!a) {
         snprintf(msg, msglen, "%s: out of memory", path);
