@@ -62,11 +62,30 @@ static void usage(FILE *f)
 "                       model's training files) and report its loss and skill\n"
 "                       beside the model's\n"
 "  --linear-order K     frames the linear predictor sees (default 8)\n"
+"  --strict             a file that cannot be read or holds no audio (empty,\n"
+"                       truncated, not audio, too short) is an error; by\n"
+"                       default it is skipped with a warning naming it and\n"
+"                       counted (it then has no rows in --outputs)\n"
 "\n"
 "Exit status: 0 done; 1 failure while working; 2 bad options or input.\n");
 }
 
 static const char *const target_names[] = {"predict", "map", "classify", "task"};
+
+/* A file that cannot be read or holds no usable audio (why: "PATH: what is
+ * wrong"): with --strict an error (-1, printed); otherwise a warning and
+ * one more in *n_skipped (0): one bad file among thousands must not cost
+ * the whole evaluation. */
+static int bad_file(int strict, const char *why, int *n_skipped)
+{
+    if (strict) {
+        fprintf(stderr, PROG ": %s (--strict: a bad file is an error)\n", why);
+        return -1;
+    }
+    fprintf(stderr, PROG ": warning: skipping %s\n", why);
+    (*n_skipped)++;
+    return 0;
+}
 
 struct result {
     const char *path;
@@ -100,8 +119,8 @@ static int model_features(const cbrnn_model *m, const cbrnn_feat_config *fe, con
 /* The linear-predictor baseline fitted on the files of spec (predict
  * models): NULL with msg and *status on failure. */
 static cbrnn_linpred *fit_linear(const cbrnn_model *m, const cbrnn_feat_config *fe,
-                                 const corpus *spec, int order, int *status, char *msg,
-                                 size_t msglen)
+                                 const corpus *spec, int order, int strict, int *n_skipped,
+                                 int *status, char *msg, size_t msglen)
 {
     corpus files = {0, NULL};
     float *x = NULL;
@@ -117,7 +136,12 @@ static cbrnn_linpred *fit_linear(const cbrnn_model *m, const cbrnn_feat_config *
             goto fail;
     for (int i = 0; i < files.n; i++) {
         int T = 0, k = m->horizon;
-        if ((*status = model_features(m, fe, files.paths[i], &x, &T, msg, msglen)))
+        *status = model_features(m, fe, files.paths[i], &x, &T, msg, msglen);
+        if (*status == 2 && !strict) {
+            bad_file(0, msg, n_skipped);
+            continue;
+        }
+        if (*status)
             goto fail;
         if (T <= k)
             continue; /* too short to hold a target: nothing to learn from */
@@ -197,7 +221,7 @@ static void text_sums(const cbrnn_model *m, const char *name, const cbrnn_eval_s
 
 int cmd_eval(int argc, char **argv)
 {
-    enum { O_JSON = 256, O_OUT, O_TEACH, O_PAIRS, O_LABELS, O_LINFIT, O_LINORD };
+    enum { O_JSON = 256, O_OUT, O_TEACH, O_PAIRS, O_LABELS, O_LINFIT, O_LINORD, O_STRICT };
     static const struct option lo[] = {
         {"json", no_argument, NULL, O_JSON}, {"outputs", required_argument, NULL, O_OUT},
         {"teacher-suffix", required_argument, NULL, O_TEACH},
@@ -205,8 +229,8 @@ int cmd_eval(int argc, char **argv)
         {"labels-dir", required_argument, NULL, O_LABELS}, {"help", no_argument, NULL, 'h'},
         {"linear-fit", required_argument, NULL, O_LINFIT},
         {"linear-order", required_argument, NULL, O_LINORD},
-        {NULL, 0, NULL, 0}};
-    int json = 0, c, lin_order = 8;
+        {"strict", no_argument, NULL, O_STRICT}, {NULL, 0, NULL, 0}};
+    int json = 0, c, lin_order = 8, strict = 0, n_skipped = 0;
     const char *outputs = NULL, *suffix = NULL, *pairs = NULL, *labels_dir = NULL;
     corpus lin_spec = {0, NULL};
     cbrnn_linpred *lin = NULL;
@@ -214,6 +238,7 @@ int cmd_eval(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
         switch (c) {
         case O_JSON: json = 1; break;
+        case O_STRICT: strict = 1; break;
         case O_OUT: outputs = optarg; break;
         case O_TEACH: suffix = optarg; break;
         case O_PAIRS: pairs = optarg; break;
@@ -312,10 +337,12 @@ int cmd_eval(int argc, char **argv)
     /* audio_features takes each file's own rate; ref_rate stays the model's. */
     cbrnn_feat_config fe;
     cbrnn_model_feat_config(m, m->feat.sample_rate, &fe);
-    if (lin_spec.n && !(lin = fit_linear(m, &fe, &lin_spec, lin_order, &status, msg, sizeof msg))) {
+    if (lin_spec.n && !(lin = fit_linear(m, &fe, &lin_spec, lin_order, strict, &n_skipped, &status,
+                                         msg, sizeof msg))) {
         fprintf(stderr, PROG ": %s\n", msg);
         goto out;
     }
+    status = 2; /* fit_linear set 0: a bad input below is still exit 2 */
     cbrnn_eval_sums total = {0, 0, 0, 0}, lin_total = {0, 0, 0, 0};
     long total_frames = 0;
     for (int i = 0; i < inputs.n; i++) {
@@ -329,6 +356,13 @@ int cmd_eval(int argc, char **argv)
             teacher_path = strdup(teachers.paths[i]);
         }
         int T = 0, frc = model_features(m, &fe, path, &x, &T, msg, sizeof msg);
+        if (frc == 2) {
+            free(teacher_path);
+            status = 2;
+            if (bad_file(strict, msg, &n_skipped))
+                goto out;
+            continue;
+        }
         if (frc) {
             free(teacher_path);
             fprintf(stderr, PROG ": %s\n", msg);
@@ -343,8 +377,12 @@ int cmd_eval(int argc, char **argv)
                                     sizeof msg);
             if (rc) {
                 free(teacher_path);
-                fprintf(stderr, PROG ": teacher of %s: %s\n", path, msg);
-                goto out;
+                char why[sizeof msg + 64];
+                snprintf(why, sizeof why, "%s: its teacher %s", path, msg);
+                status = 2;
+                if (bad_file(strict, why, &n_skipped))
+                    goto out;
+                continue;
             }
             if (abs(tT - T) > 1) {
                 fprintf(stderr, PROG ": %s has %d frames but its teacher %s has %d: they must "
@@ -359,9 +397,12 @@ int cmd_eval(int argc, char **argv)
         }
         int k = m->target == CBRNN_TARGET_PREDICT ? m->horizon : 0;
         if (T <= k) {
-            fprintf(stderr, PROG ": %s: %d frames, too short to evaluate (horizon %d)\n", path, T,
-                    k);
-            goto out;
+            snprintf(msg, sizeof msg, "%s: %d frames, too short to evaluate (horizon %d)", path, T,
+                     k);
+            status = 2;
+            if (bad_file(strict, msg, &n_skipped))
+                goto out;
+            continue;
         }
         /* The input went through cbrnn_model_normalise_seq as the engine
          * normalises live; a teacher gets the stored normaliser (map models
@@ -448,7 +489,11 @@ int cmd_eval(int argc, char **argv)
         total_frames += s.T;
     }
     if (n == 0) {
-        fprintf(stderr, PROG ": no audio files to evaluate (empty corpus)\n");
+        if (n_skipped)
+            fprintf(stderr, PROG ": no file left to evaluate: %d skipped (unreadable or no audio; "
+                            "see the warnings)\n", n_skipped);
+        else
+            fprintf(stderr, PROG ": no audio files to evaluate (empty corpus)\n");
         goto out;
     }
     if (npy) {
@@ -474,7 +519,7 @@ int cmd_eval(int argc, char **argv)
             json_sums(m, &res[i].s, lin ? &res[i].lin : NULL, res[i].frames);
             putchar('}');
         }
-        printf("],\"overall\":{\"files\":%d,", n);
+        printf("],\"overall\":{\"files\":%d,\"skipped\":%d,", n, n_skipped);
         json_sums(m, &total, lin ? &lin_total : NULL, total_frames);
         printf("}}\n");
     } else {
@@ -489,7 +534,13 @@ int cmd_eval(int argc, char **argv)
         for (int i = 0; i < n; i++)
             text_sums(m, res[i].path, &res[i].s, lin ? &res[i].lin : NULL, res[i].frames);
         text_sums(m, "overall", &total, lin ? &lin_total : NULL, total_frames);
+        if (n_skipped)
+            printf("# %d file%s skipped (unreadable or no audio; see the warnings)\n", n_skipped,
+                   n_skipped == 1 ? "" : "s");
     }
+    if (n_skipped)
+        fprintf(stderr, PROG ": %d file%s skipped (unreadable or no audio)\n", n_skipped,
+                n_skipped == 1 ? "" : "s");
     status = fflush(stdout) ? 1 : 0;
 out:
     if (npy) {

@@ -215,9 +215,10 @@ def main():
           2, "map models")
     check("eval empty corpus", [cbrnn, "eval", good, j("empty_dir")], 2, "empty corpus")
     check("eval not audio", [cbrnn, "eval", good, j("text.wav")], 2, "text.wav")
-    # A failed eval leaves no partial --outputs file behind.
-    check("eval outputs on failure", [cbrnn, "eval", good, a1, j("text.wav"), "--outputs",
-                                      j("out.npy")], 2, "text.wav")
+    # A failed eval leaves no partial --outputs file behind (--strict: a
+    # file that is not audio fails the run instead of being skipped).
+    check("eval outputs on failure", [cbrnn, "eval", "--strict", good, a1, j("text.wav"),
+                                      "--outputs", j("out.npy")], 2, "text.wav")
     if os.path.exists(j("out.npy")):
         FAILS.append("eval left a partial --outputs file after failing")
 

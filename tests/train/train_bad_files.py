@@ -13,11 +13,15 @@ files read through libsndfile; what must hold:
   already saved at -o is untouched;
 - only bad files: exit 2, "no training file left", each one named;
 - a bad file given as a validation file (--val-files) is skipped too;
-- one empty file among 3000 good ones does not abort the run.
+- one empty file among 3000 good ones does not abort the run;
+- `cbrnn eval` (and its --linear-fit corpus) skips, names and counts bad
+  files the same way, with overall numbers equal to the good files' alone;
+  --strict makes a bad file an error there too.
 
 usage: train_bad_files.py CBRNN WORKDIR SAMPLES_DIR
 """
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -153,6 +157,30 @@ def main():
     expect(r.returncode == 0 and "1 validation" in r.stderr and "1 skipped" in r.stderr and
            "c_truncated.wav" in r.stderr, "a bad --val-files file is skipped (%s)" %
            r.stderr.strip()[-300:])
+
+    # cbrnn eval: the same rules (skipped, named, counted; --strict an error).
+    if os.path.exists(ref):
+        e = subprocess.run([cbrnn, "eval", "--json", ref, mixed], capture_output=True, text=True)
+        g = subprocess.run([cbrnn, "eval", "--json", ref, good], capture_output=True, text=True)
+        ok = e.returncode == 0 and g.returncode == 0
+        if ok:
+            oe, og = json.loads(e.stdout)["overall"], json.loads(g.stdout)["overall"]
+        expect(ok and oe["files"] == 4 and oe["skipped"] == 5 and og["skipped"] == 0 and
+               oe["loss"] == og["loss"] and all(n in e.stderr for n in bad),
+               "eval: bad files skipped, named and counted; the numbers are the good files' (%s)"
+               % e.stderr.strip()[-300:])
+        e = subprocess.run([cbrnn, "eval", "--strict", ref, mixed], capture_output=True, text=True)
+        expect(e.returncode == 2 and "a_empty.wav" in e.stderr and e.stdout == "",
+               "eval --strict: exit 2 naming the bad file, no table")
+        e = subprocess.run([cbrnn, "eval", ref, only], capture_output=True, text=True)
+        expect(e.returncode == 2 and "no file left" in e.stderr, "eval on bad files only: exit 2")
+        e = subprocess.run([cbrnn, "eval", ref, "--linear-fit", mixed, good],
+                           capture_output=True, text=True)
+        # The fit passes over a file too short to hold a target without
+        # counting it (it is no error there): 4 of the 5.
+        expect(e.returncode == 0 and "4 files skipped" in e.stderr,
+               "eval --linear-fit on a corpus with bad files skips them (%s)" %
+               e.stderr.strip()[-200:])
 
     # One empty file among 3000 good ones.
     many = j("many")
