@@ -4,7 +4,9 @@
  * labels switched at their sample, learning inside the engine), so a
  * recording of a live session replayed here gives the live run's numbers.
  * Writes D/outputs.npy, D/frames.csv (the live log's format),
- * D/surprise.wav and, with --save-model, the adapted model.
+ * D/events.csv (the control changes applied, the live events format),
+ * D/surprise.wav and, with --save-model, the adapted model. With --events
+ * a live run's control changes are applied at the frames they were live.
  *
  * Talks to the user (this is cli/): bad input -> one message naming the
  * file and the problem, exit 2; a failure while working -> exit 1. */
@@ -18,6 +20,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "cbrnn/cbrnn_control.h"
 #include "cbrnn/cbrnn_engine.h"
 #include "cbrnn/cbrnn_host.h"
 #include "cbrnn/cbrnn_model.h"
@@ -52,6 +55,8 @@ static void usage(FILE *f)
 "                                    live log: frame,time,loss,\n"
 "                                    persistence_loss,surprise,learning,lr,\n"
 "                                    marker,label,flags\n"
+"                       events.csv   the control changes applied, each with\n"
+"                                    the frame it preceded (frame,event,value)\n"
 "                       surprise.wav the surprise ((loss + 0.01) / (its running\n"
 "                                    mean + 0.01), at most 1000: about 1\n"
 "                                    when the loss is as usual) held over\n"
@@ -71,6 +76,11 @@ static void usage(FILE *f)
 "                     (one per input); a label is in force from its start\n"
 "                     sample to its end sample, as a held MIDI note live\n"
 "  --save-model P     write the adapted model to P (atomically)\n"
+"  --events FILE      apply the control changes of FILE (cbrnn-jack --log\n"
+"                     X.csv writes X.csv.events) at their frames: the replay\n"
+"                     of a controlled live run, bit for bit; one input only\n"
+"                     (its recording); its frame-0 settings replace --learn,\n"
+"                     --lr, --momentum, --decay\n"
 "  --reset-each       each input is its own stream: features, cortex state,\n"
 "                     frame count and the cerebellum start again from the\n"
 "                     loaded model\n"
@@ -196,6 +206,7 @@ struct sums {
 
 struct run_out {
     FILE *csv;
+    FILE *events; /* events.csv */
     npy_writer *npy;
     SNDFILE *wav;
     cbrnn_record rec;
@@ -211,6 +222,14 @@ struct run_out {
 static int drain(cbrnn_engine *e, struct run_out *o, char *msg, size_t msglen)
 {
     char line[512];
+    cbrnn_event ev;
+    while (cbrnn_engine_read_event(e, &ev)) {
+        int n = cbrnn_event_csv_row(line, sizeof line, &ev);
+        if (fwrite(line, 1, (size_t)n, o->events) != (size_t)n) {
+            snprintf(msg, msglen, "events.csv: write failed: %s", strerror(errno));
+            return -1;
+        }
+    }
     while (cbrnn_engine_read_record(e, &o->rec, o->y)) {
         int n = cbrnn_record_csv_row(line, sizeof line, &o->rec);
         if (fwrite(line, 1, (size_t)n, o->csv) != (size_t)n) {
@@ -259,7 +278,7 @@ static double mean_range(const float *v, long a, long b)
 int cmd_run(int argc, char **argv)
 {
     enum { O_MODEL = 256, O_OUT, O_LEARN, O_NOLEARN, O_LR, O_MOM, O_DECAY, O_BPTT, O_BLOCK,
-           O_TEACHER, O_LABELS, O_SAVE, O_RESET, O_QUIET };
+           O_TEACHER, O_LABELS, O_SAVE, O_RESET, O_QUIET, O_EVENTS };
     static const struct option lo[] = {
         {"model", required_argument, NULL, O_MODEL},  {"out-dir", required_argument, NULL, O_OUT},
         {"learn", no_argument, NULL, O_LEARN},        {"no-learn", no_argument, NULL, O_NOLEARN},
@@ -269,9 +288,10 @@ int cmd_run(int argc, char **argv)
         {"teacher", required_argument, NULL, O_TEACHER},
         {"labels", required_argument, NULL, O_LABELS},
         {"save-model", required_argument, NULL, O_SAVE},
+        {"events", required_argument, NULL, O_EVENTS},
         {"reset-each", no_argument, NULL, O_RESET},   {"quiet", no_argument, NULL, O_QUIET},
         {"help", no_argument, NULL, 'h'},             {NULL, 0, NULL, 0}};
-    const char *model_path = NULL, *out_dir = NULL, *save_path = NULL;
+    const char *model_path = NULL, *out_dir = NULL, *save_path = NULL, *events_path = NULL;
     const char *teachers[MAX_INPUTS], *labels[MAX_INPUTS];
     int n_teachers = 0, n_labels = 0, reset_each = 0, quiet = 0, block = 256;
     cbrnn_engine_config ec;
@@ -285,8 +305,9 @@ int cmd_run(int argc, char **argv)
         case O_LEARN: ec.learn = 1; break;
         case O_NOLEARN: ec.learn = 0; break;
         case O_LR:
-            if (parse_float(optarg, 0.0f, 1e3f, 0, &ec.lr)) {
-                fprintf(stderr, PROG ": --lr '%s': expected a number >= 0\n", optarg);
+            if (parse_float(optarg, 0.0f, (float)CBRNN_LR_MAX, 0, &ec.lr)) {
+                fprintf(stderr, PROG ": --lr '%s': expected a number in [0, %g]\n", optarg,
+                        CBRNN_LR_MAX);
                 return 2;
             }
             break;
@@ -297,8 +318,9 @@ int cmd_run(int argc, char **argv)
             }
             break;
         case O_DECAY:
-            if (parse_float(optarg, 0.0f, 1e3f, 0, &ec.decay)) {
-                fprintf(stderr, PROG ": --decay '%s': expected a number >= 0\n", optarg);
+            if (parse_float(optarg, 0.0f, (float)CBRNN_DECAY_MAX, 0, &ec.decay)) {
+                fprintf(stderr, PROG ": --decay '%s': expected a number in [0, %g]\n", optarg,
+                        CBRNN_DECAY_MAX);
                 return 2;
             }
             break;
@@ -330,6 +352,7 @@ int cmd_run(int argc, char **argv)
             labels[n_labels++] = optarg;
             break;
         case O_SAVE: save_path = optarg; break;
+        case O_EVENTS: events_path = optarg; break;
         case O_RESET: reset_each = 1; break;
         case O_QUIET: quiet = 1; break;
         case 'h': usage(stdout); return 0;
@@ -354,7 +377,23 @@ int cmd_run(int argc, char **argv)
     struct run_out o;
     memset(&o, 0, sizeof o);
     struct label_events ev = {0, NULL, NULL};
+    cbrnn_event_list evl = {NULL, 0, 0};
     char path[4096];
+
+    if (events_path && n_inputs != 1) {
+        fprintf(stderr, PROG ": --events replays one recording: give exactly one input (%d "
+                        "given)\n", n_inputs);
+        return 2;
+    }
+    if (events_path && cbrnn_event_list_load(&evl, events_path, msg, sizeof msg)) {
+        fprintf(stderr, PROG ": %s\n", msg);
+        return 2;
+    }
+    if (save_path && cbrnn_control_check_output(save_path, msg, sizeof msg)) {
+        fprintf(stderr, PROG ": --save-model %s\n", msg);
+        cbrnn_event_list_free(&evl);
+        return 2;
+    }
 
     if (!(a = audio_in_open(inputs[0], 0, msg, sizeof msg))) {
         fprintf(stderr, PROG ": %s\n", msg);
@@ -382,7 +421,8 @@ int cmd_run(int argc, char **argv)
                 model_path);
         goto out;
     }
-    if (m->target == CBRNN_TARGET_CLASSIFY && n_labels != n_inputs) {
+    if (m->target == CBRNN_TARGET_CLASSIFY && n_labels != n_inputs &&
+        !(events_path && !n_labels)) {
         fprintf(stderr, PROG ": %s is a classify model: give one --labels per input (%d inputs, "
                         "%d label files)\n", model_path, n_inputs, n_labels);
         goto out;
@@ -404,6 +444,20 @@ int cmd_run(int argc, char **argv)
         goto out;
     }
     fputs(cbrnn_record_csv_header(), o.csv);
+    snprintf(path, sizeof path, "%s/events.csv", out_dir);
+    if (!(o.events = fopen(path, "w"))) {
+        fprintf(stderr, PROG ": %s: cannot create: %s\n", path, strerror(errno));
+        goto out;
+    }
+    fputs(cbrnn_event_csv_header(), o.events);
+    if (!events_path) { /* with --events, its own frame-0 settings are applied and logged */
+        cbrnn_event init[8];
+        int ni = cbrnn_events_from_config(init, 8, &ec);
+        for (int k = 0; k < ni && k < 8; k++) {
+            char line[128];
+            fwrite(line, 1, (size_t)cbrnn_event_csv_row(line, sizeof line, &init[k]), o.events);
+        }
+    }
     snprintf(path, sizeof path, "%s/outputs.npy", out_dir);
     if (!(o.npy = npy_open(path, O, msg, sizeof msg))) {
         fprintf(stderr, PROG ": %s\n", msg);
@@ -483,6 +537,18 @@ int cmd_run(int argc, char **argv)
                 long end = n;
                 if (next_ev < ev.n && ev.at[next_ev] < pos + n)
                     end = ev.at[next_ev] - pos;
+                if (events_path) { /* and where a control change is due */
+                    cbrnn_engine_stats es;
+                    cbrnn_engine_get_stats(e, &es);
+                    long room = cbrnn_event_list_feed(&evl, e, es.frames, pos + off);
+                    if (room == CBRNN_ERR_FULL) {
+                        fprintf(stderr, PROG ": %s: too many events in one frame\n",
+                                events_path);
+                        goto out;
+                    }
+                    if (room >= 0 && off + room < end)
+                        end = off + room;
+                }
                 float *outs[1] = {sbuf + off};
                 cbrnn_engine_process(e, outs, 1, xbuf + off, t ? tbuf + off : NULL,
                                      (int)(end - off));
@@ -532,6 +598,12 @@ int cmd_run(int argc, char **argv)
         goto out;
     }
     o.csv = NULL;
+    if (fclose(o.events)) {
+        o.events = NULL;
+        fprintf(stderr, PROG ": %s/events.csv: write failed: %s\n", out_dir, strerror(errno));
+        goto out;
+    }
+    o.events = NULL;
     if (save_path) {
         adapted = cbrnn_model_clone(cbrnn_engine_model(e), &err);
         if (!adapted || cbrnn_engine_copy_params(e, adapted)) {
@@ -568,6 +640,9 @@ out:
     }
     if (o.csv)
         fclose(o.csv);
+    if (o.events)
+        fclose(o.events);
+    cbrnn_event_list_free(&evl);
     if (o.npy)
         npy_close(o.npy, msg, sizeof msg);
     free(o.y);

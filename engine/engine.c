@@ -48,6 +48,9 @@ void cbrnn_engine_config_default(cbrnn_engine_config *c, double sample_rate)
     c->record_capacity = 4096;
     c->record_outputs = 0;
     c->command_capacity = 256;
+    /* Applied control changes: a host drains them with the records (at
+     * least every 0.2 s), and nothing sends 1024 commands in that time. */
+    c->event_capacity = 1024;
     c->surprise_frames = 100;
     /* Surprise's floor, in loss units: below the smallest per-frame loss of
      * the default model on speech (0.007; median 0.07), so it barely
@@ -83,6 +86,7 @@ static int config_ok(const cbrnn_engine_config *c)
     return c && isfinite(c->lr) && c->lr >= 0 && isfinite(c->momentum) && c->momentum >= 0 &&
            c->momentum < 1 && isfinite(c->decay) && c->decay >= 0 && c->bptt_k >= 1 &&
            c->bptt_k <= 1024 && c->record_capacity >= 1 && c->command_capacity >= 1 &&
+           c->event_capacity >= 1 &&
            c->surprise_frames >= 1 && c->checkpoint_frames >= 1 && isfinite(c->surprise_floor) &&
            c->surprise_floor > 0 && isfinite(c->surprise_max) && c->surprise_max >= 1 &&
            isfinite(c->diverge_ratio) && (c->diverge_ratio == 0 || c->diverge_ratio >= 1);
@@ -100,6 +104,7 @@ void cbrnn_engine_destroy(cbrnn_engine *e)
     spsc_free(&e->recs);
     spsc_free(&e->snap_free);
     spsc_free(&e->snap_full);
+    spsc_free(&e->events);
     free(e->block);
     free(e->rec_buf);
     free(e->rec_buf_rt);
@@ -299,7 +304,8 @@ cbrnn_engine *cbrnn_engine_create(const cbrnn_model *m, const cbrnn_engine_confi
     if (!e->rec_buf || !e->rec_buf_rt || spsc_init(&e->recs, (size_t)c->record_capacity, e->rec_elem) ||
         spsc_init(&e->cmds, (size_t)c->command_capacity, sizeof(cbrnn_engine_cmd)) ||
         spsc_init(&e->snap_free, 2, sizeof(int)) ||
-        spsc_init(&e->snap_full, 2, sizeof(struct snap_msg)))
+        spsc_init(&e->snap_full, 2, sizeof(struct snap_msg)) ||
+        spsc_init(&e->events, (size_t)c->event_capacity, sizeof(cbrnn_event)))
         goto fail;
     for (int s = 0; s < 2; s++)
         spsc_push(&e->snap_free, &s);
@@ -310,7 +316,7 @@ cbrnn_engine *cbrnn_engine_create(const cbrnn_model *m, const cbrnn_engine_confi
     e->momentum = c->momentum;
     e->decay = c->decay;
     e->label = -1;
-    e->marker = -1;
+    e->n_markers = 0;
     atomic_init(&e->st_frames, 0);
     atomic_init(&e->st_updates, 0);
     atomic_init(&e->st_restores, 0);
@@ -318,6 +324,7 @@ cbrnn_engine *cbrnn_engine_create(const cbrnn_model *m, const cbrnn_engine_confi
     atomic_init(&e->st_dropped_records, 0);
     atomic_init(&e->st_dropped_commands, 0);
     atomic_init(&e->st_dropped_snapshots, 0);
+    atomic_init(&e->st_dropped_events, 0);
     atomic_init(&e->st_mean_loss, 0.0f);
     cbrnn_engine_reset_stream(e);
     *err = CBRNN_OK;
@@ -349,10 +356,27 @@ void cbrnn_engine_reset_stream(cbrnn_engine *e)
     e->have_mean = 0;
 }
 
+/* Reports an applied command to the reader (audio thread: lock-free). */
+static void report_event(cbrnn_engine *e, int kind, int i, float f)
+{
+    cbrnn_event ev = {e->frame, {kind, i, f}};
+    if (spsc_push(&e->events, &ev))
+        atomic_fetch_add_explicit(&e->st_dropped_events, 1, memory_order_relaxed);
+}
+
 void cbrnn_engine_set_label(cbrnn_engine *e, int label)
 {
-    if (e)
-        e->label = (label >= 0 && label < e->O) ? label : -1;
+    if (!e)
+        return;
+    label = (label >= 0 && label < e->O) ? label : -1;
+    if (label != e->label)
+        report_event(e, CBRNN_CMD_LABEL, label, 0.0f);
+    e->label = label;
+}
+
+int cbrnn_engine_read_event(cbrnn_engine *e, cbrnn_event *ev)
+{
+    return e && ev && spsc_pop(&e->events, ev);
 }
 
 int cbrnn_engine_send(cbrnn_engine *e, const cbrnn_engine_cmd *c)
@@ -462,6 +486,7 @@ void cbrnn_engine_get_stats(const cbrnn_engine *e, cbrnn_engine_stats *s)
     s->dropped_records = atomic_load_explicit(&w->st_dropped_records, memory_order_relaxed);
     s->dropped_commands = atomic_load_explicit(&w->st_dropped_commands, memory_order_relaxed);
     s->dropped_snapshots = atomic_load_explicit(&w->st_dropped_snapshots, memory_order_relaxed);
+    s->dropped_events = atomic_load_explicit(&w->st_dropped_events, memory_order_relaxed);
     s->mean_loss = atomic_load_explicit(&w->st_mean_loss, memory_order_relaxed);
 }
 
@@ -496,6 +521,8 @@ static void restore_good(cbrnn_engine *e)
 
 static void apply_command(cbrnn_engine *e, const cbrnn_engine_cmd *c)
 {
+    if (c->kind != CBRNN_CMD_LABEL) /* set_label reports label changes */
+        report_event(e, c->kind, c->i, c->f);
     switch (c->kind) {
     case CBRNN_CMD_LEARN: e->learn = c->i != 0; break;
     case CBRNN_CMD_LR: e->lr = c->f; break;
@@ -520,7 +547,11 @@ static void apply_command(cbrnn_engine *e, const cbrnn_engine_cmd *c)
         spsc_push(&e->snap_full, &msg); /* cannot fail: two slots, two places */
         break;
     }
-    case CBRNN_CMD_MARK: e->marker = c->i; break;
+    case CBRNN_CMD_MARK:
+        if (e->n_markers < CBRNN_REC_MAX_MARKERS)
+            e->markers[e->n_markers] = c->i;
+        e->n_markers++;
+        break;
     case CBRNN_CMD_LABEL: cbrnn_engine_set_label(e, c->i); break;
     default: break;
     }
@@ -711,7 +742,10 @@ void engine_run_frame(cbrnn_engine *e)
     r->surprise = surprise;
     r->lr = e->lr;
     r->learning = e->learn && !skipped;
-    r->marker = e->marker;
+    r->marker = e->n_markers ? e->markers[0] : -1;
+    r->n_markers = e->n_markers;
+    for (int i = 0; i < CBRNN_REC_MAX_MARKERS; i++)
+        r->markers[i] = i < e->n_markers ? e->markers[i] : -1;
     r->label = e->target == CBRNN_TARGET_CLASSIFY ? e->label : -1;
     r->flags = e->flags;
     if (e->cfg.record_outputs)
@@ -720,7 +754,7 @@ void engine_run_frame(cbrnn_engine *e)
         add_stat(&e->st_dropped_records);
     if (e->flags & CBRNN_REC_BAD_INPUT)
         add_stat(&e->st_bad_input);
-    e->marker = -1;
+    e->n_markers = 0;
     e->flags = 0;
     e->frame++;
     add_stat(&e->st_frames);

@@ -70,18 +70,21 @@ struct cbrnn_engine {
     int since_good;
     int learn;
     float lr, momentum, decay;
-    int label, marker;
+    int label;
+    int n_markers;                        /* markers for the next record */
+    int32_t markers[CBRNN_REC_MAX_MARKERS];
     uint32_t flags;                       /* CBRNN_REC_* for the next record */
 
     /* Queues and snapshots */
     spsc cmds, recs, snap_free, snap_full;
+    spsc events;                          /* applied commands, audio -> reader */
     size_t rec_elem;
     unsigned char *rec_buf;               /* reader side */
     unsigned char *rec_buf_rt;            /* audio side */
     float *snap[2];
 
     atomic_int_least64_t st_frames, st_updates, st_restores, st_bad_input, st_dropped_records,
-        st_dropped_commands, st_dropped_snapshots;
+        st_dropped_commands, st_dropped_snapshots, st_dropped_events;
     _Atomic float st_mean_loss;
 
     float *block;                         /* every float buffer above */

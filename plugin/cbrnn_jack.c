@@ -93,7 +93,9 @@ static void usage(FILE *f)
 "  --label-base NOTE   classify: MIDI note of class 0 (default 60)\n"
 "  --log FILE.csv      per-frame log: frame,time,loss,persistence_loss,\n"
 "                      surprise,learning,lr,marker,label,flags (as 'cbrnn\n"
-"                      run' writes); marker names go to FILE.csv.markers\n"
+"                      run' writes); marker names go to FILE.csv.markers,\n"
+"                      every control change with its frame to\n"
+"                      FILE.csv.events ('cbrnn run --events' replays them)\n"
 "  --record FILE.wav   the exact input samples the engine got (float WAV):\n"
 "                      'cbrnn run' on it reproduces this run's numbers\n"
 "  --record-teacher FILE.wav  map models: the same for the teacher input\n"
@@ -110,7 +112,9 @@ static void usage(FILE *f)
 "  --osc PORT          OSC control on UDP PORT of 127.0.0.1 (only this\n"
 "                      machine; messages from other addresses are refused):\n"
 "                        /cbrnn/learn i   learning off (0) / on (1)\n"
-"                        /cbrnn/lr f      learning rate\n"
+"                        /cbrnn/lr f      learning rate (0..10)\n"
+"                        /cbrnn/momentum f  momentum [0, 1); /cbrnn/decay f\n"
+"                                         decay (0..1000)\n"
 "                        /cbrnn/reset     cerebellum back to the loaded model\n"
 "                        /cbrnn/save s    save the adapted model to path s\n"
 "                                         (inside the save folder, relative\n"
@@ -154,6 +158,7 @@ struct host {
     /* non-RT: log thread vs control thread */
     pthread_mutex_t mu;
     FILE *log;
+    FILE *events; /* --log FILE.csv: the applied control changes, FILE.csv.events */
     long report_frames, report_n;
     double report_loss, report_pers;
     float recent[RECENT];
@@ -353,11 +358,18 @@ static void on_shutdown(jack_status_t code, const char *reason, void *arg)
 
 /* ---------------- log and disk threads ---------------- */
 
-/* Drains records of e into the log and the report sums. Caller holds H.mu. */
+/* Drains records of e into the log and the report sums, and its applied
+ * control changes into the events file. Caller holds H.mu. */
 static void drain_records(cbrnn_engine *e)
 {
     cbrnn_record r;
+    cbrnn_event ev;
     char line[512];
+    while (cbrnn_engine_read_event(e, &ev)) {
+        int n = cbrnn_event_csv_row(line, sizeof line, &ev);
+        if (H.events)
+            fwrite(line, 1, (size_t)n, H.events);
+    }
     while (cbrnn_engine_read_record(e, &r, NULL)) {
         if (H.log) {
             int n = cbrnn_record_csv_row(line, sizeof line, &r);
@@ -395,8 +407,11 @@ static void *log_main(void *arg)
         if (e)
             drain_records(e);
         /* flushed every ~0.2 s so that `tail -f` and the demo see it live */
-        if (H.log && (stop || ++ticks % 10 == 0))
+        if (H.log && (stop || ++ticks % 10 == 0)) {
             fflush(H.log);
+            if (H.events)
+                fflush(H.events);
+        }
         pthread_mutex_unlock(&H.mu);
         if (stop)
             return NULL;
@@ -845,6 +860,18 @@ static int parse_float(const char *s, double lo, double hi, double *out)
     return 0;
 }
 
+/* The events file starts with the settings in force at frame 0, so that
+ * it alone gives `cbrnn run --events` the whole control history. */
+static void write_initial_events(FILE *f, const cbrnn_engine_config *ec)
+{
+    cbrnn_event init[8];
+    char line[128];
+    fputs(cbrnn_event_csv_header(), f);
+    int n = cbrnn_events_from_config(init, 8, ec);
+    for (int i = 0; i < n && i < 8; i++)
+        fwrite(line, 1, (size_t)cbrnn_event_csv_row(line, sizeof line, &init[i]), f);
+}
+
 /* --save and --save-dir, checked before anything runs: a save that can
  * only fail at exit would lose the adapted model. Sets c->save_dir to the
  * folder of --save when --save-dir is not given. */
@@ -1017,9 +1044,10 @@ int main(int argc, char **argv)
         case O_NOLEARN: ec.learn = 0; break;
         case O_LR:
         case O_DECAY:
-            if (parse_float(optarg, 0, 1e3, &v)) {
-                fprintf(stderr, PROG ": --%s '%s': expected a number >= 0\n",
-                        c == O_LR ? "lr" : "decay", optarg);
+            if (parse_float(optarg, 0, c == O_LR ? CBRNN_LR_MAX : CBRNN_DECAY_MAX, &v)) {
+                fprintf(stderr, PROG ": --%s '%s': expected a number in [0, %g]\n",
+                        c == O_LR ? "lr" : "decay", optarg,
+                        c == O_LR ? CBRNN_LR_MAX : CBRNN_DECAY_MAX);
                 return 2;
             }
             if (c == O_LR)
@@ -1028,7 +1056,7 @@ int main(int argc, char **argv)
                 ec.decay = (float)v;
             break;
         case O_MOM:
-            if (parse_float(optarg, 0, 0.999999, &v)) {
+            if (parse_float(optarg, 0, CBRNN_MOMENTUM_MAX, &v)) {
                 fprintf(stderr, PROG ": --momentum '%s': expected a number in [0, 1)\n", optarg);
                 return 2;
             }
@@ -1222,7 +1250,14 @@ int main(int argc, char **argv)
             status = 2;
             goto close;
         }
-        fputs("marker,name,wall_time\n", C.markers);
+        fputs("marker,name,seconds\n", C.markers);
+        snprintf(mp, sizeof mp, "%s.events", log_path);
+        if (!(H.events = fopen(mp, "w"))) {
+            fprintf(stderr, PROG ": %s: cannot create: %s\n", mp, strerror(errno));
+            status = 2;
+            goto close;
+        }
+        write_initial_events(H.events, &ec);
     }
     if (trec_path && !H.teacher) {
         fprintf(stderr, PROG ": --record-teacher applies to map models (%s has no teacher)\n",
@@ -1428,6 +1463,8 @@ close:
     }
     if (H.log && fclose(H.log))
         fprintf(stderr, PROG ": %s: write failed\n", log_path);
+    if (H.events && fclose(H.events))
+        fprintf(stderr, PROG ": %s.events: write failed\n", log_path);
     if (C.markers)
         fclose(C.markers);
     if (osc)

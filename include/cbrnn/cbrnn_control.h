@@ -6,7 +6,9 @@
 #define CBRNN_CONTROL_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include "cbrnn.h"
+#include "cbrnn_engine.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -30,6 +32,40 @@ CBRNN_API int cbrnn_control_check_save(char *out, size_t outlen, const char *dir
  * `path` is absent or a cbrnn model; else a negative code and the reason
  * in msg. */
 CBRNN_API int cbrnn_control_check_output(const char *path, char *msg, size_t msglen);
+
+/* ---- Replaying control changes at their frames ----
+ * A list of events (cbrnn_event: a command and the frame before which it
+ * takes effect), sorted by frame (stable: same-frame events keep their
+ * order), fed to an engine so that each is applied exactly when the
+ * engine's next frame is its frame: the replay of a recorded live run
+ * (`cbrnn run --events`) and, later, schedules. */
+typedef struct cbrnn_event_list {
+    cbrnn_event *ev;
+    size_t n, next; /* events, and the first not yet sent */
+} cbrnn_event_list;
+
+/* Reads an events file (cbrnn_event_csv_parse; docs/FORMATS.md). 0, or a
+ * negative code with msg naming the file, the line and what is wrong.
+ * Snapshot events are kept (they change no numbers; feed skips them). */
+CBRNN_API int cbrnn_event_list_load(cbrnn_event_list *l, const char *path, char *msg,
+                                    size_t msglen);
+CBRNN_API void cbrnn_event_list_free(cbrnn_event_list *l);
+
+/* The caller has fed `samples` samples to e since its stream started, and
+ * e has run `frames` frames. Sends every event due (frame <= frames, so
+ * it applies at the next process()) and returns how many more samples may
+ * be fed before the next event is due: feeding more would let the frame
+ * it must precede complete first. -1 when no event is left. Control
+ * thread (the file host: the one thread that also calls process()).
+ * CBRNN_ERR_FULL: the command ring is full (give it a larger
+ * command_capacity or feed smaller blocks). */
+/* The settings of c as events at frame 0 (learn, lr, momentum, decay), so
+ * an events file starts with the whole state its replay needs. Writes at
+ * most max events to out; returns how many there are (4). */
+CBRNN_API int cbrnn_events_from_config(cbrnn_event *out, int max, const cbrnn_engine_config *c);
+
+CBRNN_API long cbrnn_event_list_feed(cbrnn_event_list *l, cbrnn_engine *e, int64_t frames,
+                                     int64_t samples);
 
 #ifdef __cplusplus
 }

@@ -70,6 +70,8 @@ typedef struct cbrnn_engine_config {
                             * at a 10 ms hop) */
     int record_outputs;    /* 1: each record carries the frame's outputs */
     int command_capacity;  /* commands the in ring holds (default 256) */
+    int event_capacity;    /* applied control changes the event ring holds
+                            * (default 1024; see cbrnn_engine_read_event) */
     int surprise_frames;   /* time constant of the running mean of the loss
                             * that surprise is divided by, frames (default
                             * 100: one second at a 10 ms hop) */
@@ -89,6 +91,10 @@ typedef struct cbrnn_engine_config {
 /* Defaults above for sample_rate. Any thread. */
 CBRNN_API void cbrnn_engine_config_default(cbrnn_engine_config *c, double sample_rate);
 
+/* The marker ids one record keeps; more in one frame are counted in
+ * n_markers (and all of them are in the event stream). */
+#define CBRNN_REC_MAX_MARKERS 8
+
 /* One frame's record. Fields that do not apply are NaN (floats) or -1. */
 typedef struct cbrnn_record {
     int64_t frame;          /* index from 0 since the stream (re)started */
@@ -105,9 +111,12 @@ typedef struct cbrnn_record {
                              * or when this frame or the one whose prediction
                              * it scores was flagged CBRNN_REC_BAD_INPUT (such
                              * frames are scored, never learned from) */
-    int32_t marker;         /* marker id sent since the previous frame, or -1 */
+    int32_t marker;         /* the first marker id sent since the previous
+                             * frame, or -1 */
     int32_t label;          /* classify: label in force, or -1 */
     uint32_t flags;         /* CBRNN_REC_* below */
+    int32_t n_markers;      /* markers sent since the previous frame */
+    int32_t markers[CBRNN_REC_MAX_MARKERS]; /* the first of them, in order */
 } cbrnn_record;
 
 enum {
@@ -126,7 +135,11 @@ enum {
 #define CBRNN_MOMENTUM_MAX 0.999999
 
 /* Commands from the control thread; applied at the start of the next
- * process() call, in order. */
+ * process() call, in order, so between two frames: a command applied while
+ * the engine's next frame is number k acts on frames k, k + 1, ... exactly
+ * as if it had been applied right after frame k - 1. Each applied command
+ * (and each label change) is reported as a cbrnn_event with that k, which
+ * is how a host records a controlled run for exact replay. */
 typedef enum {
     CBRNN_CMD_LEARN = 0,    /* i: 0 off, 1 on */
     CBRNN_CMD_LR = 1,       /* f: learning rate >= 0 */
@@ -153,6 +166,7 @@ typedef struct cbrnn_engine_stats {
     int64_t dropped_records;   /* records lost to a full ring */
     int64_t dropped_commands;  /* commands refused by cbrnn_engine_send */
     int64_t dropped_snapshots; /* snapshot requests with no free slot */
+    int64_t dropped_events;    /* applied commands not reported: event ring full */
     float mean_loss;           /* running mean of the loss (surprise's divisor,
                                 * before surprise_floor is added) */
 } cbrnn_engine_stats;
@@ -205,6 +219,21 @@ CBRNN_API int cbrnn_engine_send(cbrnn_engine *e, const cbrnn_engine_cmd *c);
  * set and y is not NULL), or 0 when the ring is empty. */
 CBRNN_API int cbrnn_engine_read_record(cbrnn_engine *e, cbrnn_record *r, float *y);
 
+/* A control change as the engine applied it: cmd took effect before the
+ * frame numbered `frame` (after frame - 1 had run). Label changes (from
+ * cbrnn_engine_set_label or CBRNN_CMD_LABEL) come as CBRNN_CMD_LABEL. */
+typedef struct cbrnn_event {
+    int64_t frame;
+    cbrnn_engine_cmd cmd;
+} cbrnn_event;
+
+/* Takes the next applied control change, in the order applied. Reader
+ * thread (the one that reads records). 1 and fills *ev, or 0 when none is
+ * waiting. Feeding the same events at the same frames to an engine made
+ * from the same model and configuration, over the same samples, gives the
+ * same records bit for bit (cbrnn_event_csv_* below; `cbrnn run --events`). */
+CBRNN_API int cbrnn_engine_read_event(cbrnn_engine *e, cbrnn_event *ev);
+
 /* Takes the next weight snapshot made for a CBRNN_CMD_SNAPSHOT command.
  * Control thread. dst: a model with the engine's configuration (e.g. from
  * cbrnn_model_clone(cbrnn_engine_model(e))); its trained parameters are
@@ -248,6 +277,18 @@ CBRNN_API double cbrnn_engine_rate(const cbrnn_engine *e);
  * length written (truncated to len - 1 like snprintf). Any thread. */
 CBRNN_API const char *cbrnn_record_csv_header(void);
 CBRNN_API int cbrnn_record_csv_row(char *buf, int len, const cbrnn_record *r);
+
+/* The events file (docs/FORMATS.md): CSV with the header line
+ * "frame,event,value"; event one of learn, lr, momentum, decay, reset,
+ * snapshot, mark, label; value the command's number (empty for reset).
+ * Floats are written with 9 significant digits, so they read back to the
+ * same bits. The row formatter works like cbrnn_record_csv_row. The parser
+ * takes one line (with or without its newline): 1 and *ev filled for an
+ * event, 0 for the header, a blank line or a '#' comment, CBRNN_ERR_FORMAT
+ * for anything else. Any thread. */
+CBRNN_API const char *cbrnn_event_csv_header(void);
+CBRNN_API int cbrnn_event_csv_row(char *buf, int len, const cbrnn_event *ev);
+CBRNN_API int cbrnn_event_csv_parse(cbrnn_event *ev, const char *line);
 
 #ifdef __cplusplus
 }

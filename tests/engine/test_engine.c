@@ -531,6 +531,45 @@ static void gradient_finite_difference(void **state)
     cbrnn_model_destroy(m);
 }
 
+static void several_markers_in_one_frame(void **state)
+{
+    cbrnn_model *m = tu_model(CBRNN_WIRING_READOUT, CBRNN_TARGET_PREDICT, 16, 24, 19, voiceA, nA,
+                              rateB);
+    cbrnn_engine_config c;
+    cbrnn_engine_config_default(&c, rateB);
+    int err;
+    cbrnn_engine *e = cbrnn_engine_create(m, &c, &err);
+    assert_non_null(e);
+    const int hop = cbrnn_engine_hop(e);
+    cbrnn_engine_process(e, NULL, 0, voiceB, NULL, cbrnn_engine_win(e));
+    long pos = cbrnn_engine_win(e);
+    cbrnn_record r;
+    cbrnn_event ev;
+    cbrnn_engine_cmd cmd;
+    assert_int_equal(cbrnn_engine_read_record(e, &r, NULL), 1);
+    /* Several markers before one frame: all kept, in order. */
+    for (int i = 0; i < 4; i++) {
+        cmd = (cbrnn_engine_cmd){CBRNN_CMD_MARK, 100 + i, 0};
+        assert_int_equal(cbrnn_engine_send(e, &cmd), 0);
+    }
+    cbrnn_engine_process(e, NULL, 0, voiceB + pos, NULL, hop);
+    pos += hop;
+    assert_int_equal(cbrnn_engine_read_record(e, &r, NULL), 1);
+    assert_int_equal(r.n_markers, 4);
+    assert_int_equal(r.marker, 100);
+    assert_int_equal(r.markers[3], 103);
+    char row[512];
+    cbrnn_record_csv_row(row, sizeof row, &r);
+    assert_non_null(strstr(row, ",100;101;102;103,"));
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(cbrnn_engine_read_event(e, &ev), 1);
+        assert_true(ev.frame == 1 && ev.cmd.kind == CBRNN_CMD_MARK && ev.cmd.i == 100 + i);
+    }
+    cbrnn_engine_destroy(e);
+    cbrnn_model_destroy(m);
+}
+
+
 static void commands_and_queues(void **state)
 {
     cbrnn_model *m = tu_model(CBRNN_WIRING_READOUT, CBRNN_TARGET_PREDICT, 16, 24, 19, voiceA, nA,
@@ -582,6 +621,26 @@ static void commands_and_queues(void **state)
     assert_true(r.lr == 0.5e-3f);
     assert_int_equal(cbrnn_engine_read_record(e, &r, NULL), 1);
     assert_int_equal(r.marker, -1);
+
+    /* Every applied command is reported with the frame it preceded
+     * (frame 10: the one after the ten above), in order, and reads back
+     * from its CSV row to the same bits. */
+    static const int kinds[] = {CBRNN_CMD_MARK, CBRNN_CMD_LR, CBRNN_CMD_LEARN};
+    cbrnn_event ev, back;
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(cbrnn_engine_read_event(e, &ev), 1);
+        assert_int_equal(ev.frame, 10);
+        assert_int_equal(ev.cmd.kind, kinds[i]);
+        char row[128];
+        cbrnn_event_csv_row(row, sizeof row, &ev);
+        assert_int_equal(cbrnn_event_csv_parse(&back, row), 1);
+        assert_true(back.frame == ev.frame && back.cmd.kind == ev.cmd.kind &&
+                    back.cmd.i == ev.cmd.i && back.cmd.f == ev.cmd.f);
+    }
+    assert_int_equal(cbrnn_engine_read_event(e, &ev), 0);
+    assert_int_equal(cbrnn_event_csv_parse(&back, "frame,event,value\n"), 0);
+    assert_int_equal(cbrnn_event_csv_parse(&back, "12,lr,abc\n"), CBRNN_ERR_FORMAT);
+    assert_int_equal(cbrnn_event_csv_parse(&back, "12,jump,1\n"), CBRNN_ERR_FORMAT);
 
     /* Snapshot = the weights at that moment; reset = the loaded weights. */
     cbrnn_model *snap = cbrnn_model_clone(m, &err), *now = cbrnn_model_clone(m, &err);
@@ -791,6 +850,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(create_refuses_bad_input),
         cmocka_unit_test(commands_and_queues),
+        cmocka_unit_test(several_markers_in_one_frame),
         cmocka_unit_test(gradient_readout),
         cmocka_unit_test(residual_stream_norm_live_equals_offline),
         cmocka_unit_test(gradient_residual),

@@ -188,7 +188,9 @@ struct control {
     cbrnn_model *snap;
     atomic_int stop;
     atomic_long rounds;      /* command rounds sent */
-    long records, markers, snapshots, learning_off_seen;
+    long records, markers, snapshots, learning_off_seen, events;
+    int64_t last_event_frame; /* applied events come in frame order */
+    int events_out_of_order;
 };
 
 static void *control_main(void *arg)
@@ -215,6 +217,12 @@ static void *control_main(void *arg)
             c->records++;
             c->markers += r.marker >= 0;
             c->learning_off_seen += !r.learning;
+        }
+        cbrnn_event ev;
+        while (cbrnn_engine_read_event(c->e, &ev)) { /* the replay log's path */
+            c->events++;
+            c->events_out_of_order += ev.frame < c->last_event_frame;
+            c->last_event_frame = ev.frame;
         }
         int id;
         int64_t frame;
@@ -296,6 +304,8 @@ static void run_rt(int wiring, int target, int n_hidden, int cb_width, int n_blo
     assert_true(c.markers > 10);
     assert_true(c.snapshots > 10);
     assert_true(c.learning_off_seen > 0);
+    assert_true(c.events > 1000); /* applied commands reported from the audio path */
+    assert_int_equal(c.events_out_of_order, 0);
     for (int i = 0; i < n_out; i++)
         free(bufs[i]);
     cbrnn_model_destroy(c.snap);

@@ -28,6 +28,14 @@ def encode(address, types, args):
     return out
 
 
+def bundle(messages):
+    """An OSC bundle, time tag 1 ("immediately"), of encoded messages."""
+    out = pad(b"#bundle") + struct.pack(">Q", 1)
+    for m in messages:
+        out += struct.pack(">i", len(m)) + m
+    return out
+
+
 def decode(msg):
     end = msg.index(b"\0")
     addr = msg[:end].decode()
