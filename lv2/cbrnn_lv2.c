@@ -1,0 +1,758 @@
+/* cbrnn_lv2.c: the LV2 plugin: the real-time engine (cbrnn_engine.h) inside
+ * a plugin host, as thin as the JACK client: port plumbing, the worker
+ * that loads models, and the state that keeps the learned weights with the
+ * host's session. Everything else is the shared host code (cbrnn_host.h).
+ *
+ * Threads (LV2 threading classes):
+ *   - run() and work_response() are the audio thread: no allocation, lock,
+ *     print, log or system call. run() is the engine's audio thread, its
+ *     command producer (controls, markers, snapshot requests) and its
+ *     record reader (notify).
+ *   - work() is the worker: it loads a model and starts an engine for it
+ *     (cbrnn_host_open), or frees an engine the audio thread let go.
+ *   - save() may run while run() does: it asks run() for a snapshot of the
+ *     weights (the engine's snapshot handshake) and writes a normal cbrnn
+ *     model file through state:makePath. If run() does not serve the
+ *     request (the host is not running the plugin), it copies the weights
+ *     itself while run() is kept off the engine by the `busy` flag: a
+ *     compare-and-swap, never a wait (a run() that finds the engine busy
+ *     outputs silence for that block and counts it).
+ *   - instantiate/restore/cleanup: not concurrent with run().
+ * Without urid:map (lv2apply passes no features) the atom ports are
+ * unused; without the worker a patch:Set is refused on notify.
+ * The .so exports only lv2_descriptor (lv2/exports.map) and links no BLAS. */
+#include <math.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <lv2/atom/atom.h>
+#include <lv2/atom/forge.h>
+#include <lv2/atom/util.h>
+#include <lv2/core/lv2.h>
+#include <lv2/midi/midi.h>
+#include <lv2/patch/patch.h>
+#include <lv2/state/state.h>
+#include <lv2/urid/urid.h>
+#include <lv2/worker/worker.h>
+
+#include "cbrnn/cbrnn_host.h"
+
+#define CBRNN_LV2_URI "urn:cbrnn:lv2"
+#define CBRNN_NS CBRNN_LV2_URI "#"
+#define N_OUT_PORTS 4     /* out_1 .. out_4 */
+#define CHUNK 1024        /* samples per engine call (results do not depend on it) */
+#define MAX_PATH_LEN 2048 /* longest model path a patch:Set may carry */
+#define MSG_LEN 512
+#define STATE_FILE "cbrnn-model.safetensors"
+/* How long save() waits for run() to hand over a snapshot before it takes
+ * the weights itself: several periods of any host (a 8192-sample period at
+ * 44.1 kHz is 186 ms). */
+#define SNAPSHOT_WAIT_MS 500
+
+enum {
+    P_IN, P_TEACHER, P_THRU, P_SURPRISE, P_OUT1, P_OUT2, P_OUT3, P_OUT4, P_CONTROL, P_NOTIFY,
+    P_ENABLE, P_LEARN, P_LR, P_MOMENTUM, P_DECAY, P_RESET, P_LABEL_BASE, P_TEACHER_ON,
+    P_LATENCY, P_SURPRISE_NOW, P_LOSS_MEAN, N_PORTS
+};
+
+/* One loaded model: its engine and what run() needs beside it. Made and
+ * freed off the audio thread; swapped in by the audio thread. */
+struct slot {
+    cbrnn_engine *e;
+    int latency, hop, win, n_y;
+    float *delay; /* [latency]: the thru delay line */
+    int delay_pos;
+    float *y;     /* [n_y]: one record's outputs */
+    int64_t pos;  /* samples processed by this engine */
+    char path[MAX_PATH_LEN];
+};
+
+struct uris {
+    LV2_URID atom_Float, atom_Double, atom_Long, atom_Int, atom_Path, atom_String, atom_URID,
+        atom_Vector, atom_Object, atom_Blank, atom_Sequence, midi_Event, patch_Set, patch_Get,
+        patch_property, patch_value, model, Frame, Error, Mark, message, frame, time, loss,
+        persistence_loss, surprise, learning, lr, marker, label, flags, outputs;
+};
+
+/* Worker messages (audio thread -> worker -> audio thread). */
+enum { W_LOAD, W_FREE, W_LOADED, W_FAILED };
+struct wmsg {
+    int kind;
+    struct slot *slot;    /* W_FREE, W_LOADED */
+    char text[MSG_LEN];   /* W_LOAD: the path (longer ones use wload); W_FAILED: the message */
+};
+struct wload {
+    int kind;
+    struct slot *unused;
+    char path[MAX_PATH_LEN];
+};
+
+typedef struct {
+    void *port[N_PORTS];
+    LV2_URID_Map *map;
+    LV2_Worker_Schedule *schedule;
+    struct uris u;
+    LV2_Atom_Forge forge;
+    double rate;
+    struct slot *_Atomic cur;
+    /* save() vs the worker's frees and restore's swap; never taken by run() */
+    pthread_mutex_t state_mu;
+    atomic_int busy;      /* 1: run() inside the engine; 2: save() copying weights */
+    atomic_int snap_req;  /* save(): request id wanted (0: none) */
+    int snap_sent;        /* run(): the id last forwarded */
+    atomic_llong skipped; /* blocks run() kept off a busy engine */
+    /* run() only */
+    float last[P_TEACHER_ON + 1];
+    int resend;
+    cbrnn_midi_labels midi;
+    float in_buf[CHUNK], teacher_buf[CHUNK];
+    float surprise_now;
+    char error[MSG_LEN]; /* a refusal to report on notify (empty: none) */
+    int report_model;    /* send a patch:Set of the model path on notify */
+} Plugin;
+
+/* ---------------- slots (never on the audio thread) ---------------- */
+
+static void slot_free(struct slot *s)
+{
+    if (!s)
+        return;
+    cbrnn_engine_destroy(s->e);
+    free(s->delay);
+    free(s->y);
+    free(s);
+}
+
+static struct slot *slot_open(const char *path, double rate, char *msg, size_t msglen)
+{
+    if (strlen(path) >= MAX_PATH_LEN) {
+        snprintf(msg, msglen, "model path too long (at most %d bytes)", MAX_PATH_LEN - 1);
+        return NULL;
+    }
+    cbrnn_engine_config c;
+    cbrnn_engine_config_default(&c, rate);
+    c.record_outputs = 1;
+    struct slot *s = calloc(1, sizeof *s);
+    if (!s) {
+        snprintf(msg, msglen, "%s: out of memory", path);
+        return NULL;
+    }
+    s->e = cbrnn_host_open(path, &c, 0, NULL, msg, msglen);
+    if (!s->e) {
+        free(s);
+        return NULL;
+    }
+    s->latency = cbrnn_engine_latency(s->e);
+    s->hop = cbrnn_engine_hop(s->e);
+    s->win = cbrnn_engine_win(s->e);
+    s->n_y = cbrnn_engine_n_outputs(s->e) - 1;
+    s->delay = calloc((size_t)s->latency + 1, sizeof(float));
+    s->y = calloc((size_t)s->n_y + 1, sizeof(float));
+    if (!s->delay || !s->y) {
+        slot_free(s);
+        snprintf(msg, msglen, "%s: out of memory", path);
+        return NULL;
+    }
+    snprintf(s->path, sizeof s->path, "%s", path);
+    return s;
+}
+
+/* ---------------- instantiation ---------------- */
+
+static void map_uris(Plugin *p)
+{
+    LV2_URID_Map *m = p->map;
+    struct uris *u = &p->u;
+#define MAP(field, uri) u->field = m->map(m->handle, uri)
+    MAP(atom_Float, LV2_ATOM__Float);
+    MAP(atom_Double, LV2_ATOM__Double);
+    MAP(atom_Long, LV2_ATOM__Long);
+    MAP(atom_Int, LV2_ATOM__Int);
+    MAP(atom_Path, LV2_ATOM__Path);
+    MAP(atom_String, LV2_ATOM__String);
+    MAP(atom_URID, LV2_ATOM__URID);
+    MAP(atom_Vector, LV2_ATOM__Vector);
+    MAP(atom_Object, LV2_ATOM__Object);
+    MAP(atom_Blank, LV2_ATOM__Blank);
+    MAP(atom_Sequence, LV2_ATOM__Sequence);
+    MAP(midi_Event, LV2_MIDI__MidiEvent);
+    MAP(patch_Set, LV2_PATCH__Set);
+    MAP(patch_Get, LV2_PATCH__Get);
+    MAP(patch_property, LV2_PATCH__property);
+    MAP(patch_value, LV2_PATCH__value);
+    MAP(model, CBRNN_NS "model");
+    MAP(Frame, CBRNN_NS "Frame");
+    MAP(Error, CBRNN_NS "Error");
+    MAP(Mark, CBRNN_NS "Mark");
+    MAP(message, CBRNN_NS "message");
+    MAP(frame, CBRNN_NS "frame");
+    MAP(time, CBRNN_NS "time");
+    MAP(loss, CBRNN_NS "loss");
+    MAP(persistence_loss, CBRNN_NS "persistence_loss");
+    MAP(surprise, CBRNN_NS "surprise");
+    MAP(learning, CBRNN_NS "learning");
+    MAP(lr, CBRNN_NS "lr");
+    MAP(marker, CBRNN_NS "marker");
+    MAP(label, CBRNN_NS "label");
+    MAP(flags, CBRNN_NS "flags");
+    MAP(outputs, CBRNN_NS "outputs");
+#undef MAP
+    lv2_atom_forge_init(&p->forge, m);
+}
+
+/* A host's feature by URI, or NULL. Some hosts (lv2file) pass entries
+ * with a NULL URI. */
+static const void *feature(const LV2_Feature *const *features, const char *uri)
+{
+    for (int i = 0; features && features[i]; i++)
+        if (features[i]->URI && !strcmp(features[i]->URI, uri))
+            return features[i]->data;
+    return NULL;
+}
+
+static LV2_Handle instantiate(const LV2_Descriptor *d, double rate, const char *bundle,
+                              const LV2_Feature *const *features)
+{
+    Plugin *p = calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    p->map = (LV2_URID_Map *)feature(features, LV2_URID__map);
+    p->schedule = (LV2_Worker_Schedule *)feature(features, LV2_WORKER__schedule);
+    if (p->map)
+        map_uris(p);
+    p->rate = rate;
+    pthread_mutex_init(&p->state_mu, NULL);
+    char path[MAX_PATH_LEN], msg[MSG_LEN];
+    snprintf(path, sizeof path, "%s%sdefault.safetensors", bundle,
+             bundle[0] && bundle[strlen(bundle) - 1] == '/' ? "" : "/");
+    struct slot *s = slot_open(path, rate, msg, sizeof msg);
+    if (!s) {
+        pthread_mutex_destroy(&p->state_mu);
+        free(p);
+        return NULL;
+    }
+    atomic_store(&p->cur, s);
+    p->resend = 1;
+    cbrnn_midi_labels_init(&p->midi, 60);
+    return p;
+}
+
+static void connect_port(LV2_Handle h, uint32_t port, void *data)
+{
+    Plugin *p = h;
+    if (port < N_PORTS)
+        p->port[port] = data;
+}
+
+static void cleanup(LV2_Handle h)
+{
+    Plugin *p = h;
+    slot_free(atomic_load(&p->cur));
+    pthread_mutex_destroy(&p->state_mu);
+    free(p);
+}
+
+/* ---------------- run (audio thread) ---------------- */
+
+static float ctl(const Plugin *p, int port, float dflt)
+{
+    const float *v = p->port[port];
+    return v && isfinite(*v) ? *v : dflt;
+}
+
+static void send(cbrnn_engine *e, int kind, int i, float f)
+{
+    cbrnn_engine_cmd c = {kind, i, f};
+    cbrnn_engine_send(e, &c); /* a full ring drops and counts */
+}
+
+/* Control ports -> engine commands, when they change (all of them after a
+ * new engine came in). */
+static void apply_controls(Plugin *p, cbrnn_engine *e)
+{
+    float learn = ctl(p, P_LEARN, 0) > 0.5f, lr = fmaxf(0.0f, ctl(p, P_LR, 1e-3f));
+    float mom = fminf(fmaxf(ctl(p, P_MOMENTUM, 0.9f), 0.0f), 0.999f);
+    float decay = fmaxf(0.0f, ctl(p, P_DECAY, 0.0f)), reset = ctl(p, P_RESET, 0) > 0.5f;
+    if (p->resend || learn != p->last[P_LEARN])
+        send(e, CBRNN_CMD_LEARN, (int)learn, 0);
+    if (p->resend || lr != p->last[P_LR])
+        send(e, CBRNN_CMD_LR, 0, lr);
+    if (p->resend || mom != p->last[P_MOMENTUM])
+        send(e, CBRNN_CMD_MOMENTUM, 0, mom);
+    if (p->resend || decay != p->last[P_DECAY])
+        send(e, CBRNN_CMD_DECAY, 0, decay);
+    if (reset && !p->last[P_RESET])
+        send(e, CBRNN_CMD_RESET, 0, 0);
+    p->last[P_LEARN] = learn;
+    p->last[P_LR] = lr;
+    p->last[P_MOMENTUM] = mom;
+    p->last[P_DECAY] = decay;
+    p->last[P_RESET] = reset;
+    p->midi.base = (int)lrintf(ctl(p, P_LABEL_BASE, 60));
+    int want = atomic_load(&p->snap_req);
+    if (want && want != p->snap_sent) {
+        send(e, CBRNN_CMD_SNAPSHOT, want, 0);
+        p->snap_sent = want;
+    }
+    p->resend = 0;
+}
+
+/* Samples [a, b) of this run() through the engine (or silence) and the
+ * thru delay line, in chunks of at most CHUNK. */
+static void process_span(Plugin *p, struct slot *s, uint32_t a, uint32_t b)
+{
+    const float *in = p->port[P_IN], *teacher = p->port[P_TEACHER];
+    int use_teacher = teacher && ctl(p, P_TEACHER_ON, 0) > 0.5f;
+    int enabled = ctl(p, P_ENABLE, 1) > 0.5f;
+    float *thru = p->port[P_THRU];
+    while (a < b) {
+        uint32_t n = b - a < CHUNK ? b - a : CHUNK;
+        /* Copies first: hosts may give an output the input's buffer. */
+        if (in)
+            memcpy(p->in_buf, in + a, n * sizeof(float));
+        else
+            memset(p->in_buf, 0, n * sizeof(float));
+        if (use_teacher)
+            memcpy(p->teacher_buf, teacher + a, n * sizeof(float));
+        float *outs[1 + N_OUT_PORTS];
+        int n_out = 1 + (s->n_y < N_OUT_PORTS ? s->n_y : N_OUT_PORTS);
+        for (int k = 0; k < 1 + N_OUT_PORTS; k++) {
+            float *o = p->port[P_SURPRISE + k];
+            outs[k] = o ? o + a : NULL;
+            if (o && (k >= n_out || !enabled))
+                memset(outs[k], 0, n * sizeof(float));
+        }
+        int idle = 0;
+        if (enabled && atomic_compare_exchange_strong(&p->busy, &idle, 1)) {
+            cbrnn_engine_process(s->e, outs, n_out, p->in_buf, use_teacher ? p->teacher_buf : NULL,
+                                 (int)n);
+            atomic_store(&p->busy, 0);
+            s->pos += n;
+        } else if (enabled) {
+            for (int k = 0; k < n_out; k++)
+                if (outs[k])
+                    memset(outs[k], 0, n * sizeof(float));
+            atomic_fetch_add(&p->skipped, 1);
+        }
+        for (uint32_t i = 0; i < n; i++) {
+            float x = p->in_buf[i];
+            if (s->latency > 0) {
+                float y = s->delay[s->delay_pos];
+                s->delay[s->delay_pos] = x;
+                s->delay_pos = (s->delay_pos + 1) % s->latency;
+                x = y;
+            }
+            if (thru)
+                thru[a + i] = x;
+        }
+        a += n;
+    }
+}
+
+/* Room an event needs for one frame object with n_y outputs: the event
+ * header, the object header, 10 scalar properties, the outputs vector. */
+static uint32_t frame_event_size(int n_y)
+{
+    return 16 + 16 + 10 * 32 + 32 + 8 * (uint32_t)((n_y + 1) / 2) + 64;
+}
+
+static int forge_room(const LV2_Atom_Forge *f, uint32_t need)
+{
+    return f->buf && f->size - f->offset >= need;
+}
+
+static void forge_frame(Plugin *p, const cbrnn_record *r, const struct slot *s, int64_t t)
+{
+    LV2_Atom_Forge *f = &p->forge;
+    const struct uris *u = &p->u;
+    LV2_Atom_Forge_Frame of;
+    lv2_atom_forge_frame_time(f, t);
+    lv2_atom_forge_object(f, &of, 0, u->Frame);
+    lv2_atom_forge_key(f, u->frame);
+    lv2_atom_forge_long(f, r->frame);
+    lv2_atom_forge_key(f, u->time);
+    lv2_atom_forge_double(f, r->time);
+    lv2_atom_forge_key(f, u->loss);
+    lv2_atom_forge_float(f, r->loss);
+    lv2_atom_forge_key(f, u->persistence_loss);
+    lv2_atom_forge_float(f, r->persistence_loss);
+    lv2_atom_forge_key(f, u->surprise);
+    lv2_atom_forge_float(f, r->surprise);
+    lv2_atom_forge_key(f, u->learning);
+    lv2_atom_forge_int(f, r->learning);
+    lv2_atom_forge_key(f, u->lr);
+    lv2_atom_forge_float(f, r->lr);
+    lv2_atom_forge_key(f, u->marker);
+    lv2_atom_forge_int(f, r->marker);
+    lv2_atom_forge_key(f, u->label);
+    lv2_atom_forge_int(f, r->label);
+    lv2_atom_forge_key(f, u->flags);
+    lv2_atom_forge_int(f, (int32_t)r->flags);
+    lv2_atom_forge_key(f, u->outputs);
+    lv2_atom_forge_vector(f, sizeof(float), u->atom_Float, (uint32_t)s->n_y, s->y);
+    lv2_atom_forge_pop(f, &of);
+}
+
+/* An object with one string property on notify: errors, the model path. */
+static void forge_text(Plugin *p, int is_error, const char *text)
+{
+    LV2_Atom_Forge *f = &p->forge;
+    uint32_t len = (uint32_t)strlen(text);
+    if (!forge_room(f, 96 + len))
+        return;
+    LV2_Atom_Forge_Frame of;
+    lv2_atom_forge_frame_time(f, 0);
+    if (is_error) {
+        lv2_atom_forge_object(f, &of, 0, p->u.Error);
+        lv2_atom_forge_key(f, p->u.message);
+        lv2_atom_forge_string(f, text, len);
+    } else {
+        lv2_atom_forge_object(f, &of, 0, p->u.patch_Set);
+        lv2_atom_forge_key(f, p->u.patch_property);
+        lv2_atom_forge_urid(f, p->u.model);
+        lv2_atom_forge_key(f, p->u.patch_value);
+        lv2_atom_forge_path(f, text, len);
+    }
+    lv2_atom_forge_pop(f, &of);
+}
+
+/* Records -> notify (one Frame object each, at the sample that completed
+ * the frame), and the control outputs. Records that do not fit wait for
+ * the next run(); without a notify port they are only counted. */
+static void drain_records(Plugin *p, struct slot *s, int64_t block_start, uint32_t n)
+{
+    cbrnn_record r;
+    int forging = p->forge.buf != NULL;
+    uint32_t need = frame_event_size(s->n_y);
+    while ((!forging || forge_room(&p->forge, need)) &&
+           cbrnn_engine_read_record(s->e, &r, s->y)) {
+        if (isfinite(r.surprise))
+            p->surprise_now = r.surprise;
+        if (forging) {
+            int64_t t = r.frame * s->hop + s->win - 1 - block_start;
+            forge_frame(p, &r, s, t < 0 ? 0 : t >= (int64_t)n ? (int64_t)n - 1 : t);
+        }
+    }
+}
+
+/* A patch:Set of cbrnn:model: the path goes to the worker. */
+static void on_patch_set(Plugin *p, const LV2_Atom_Object *obj)
+{
+    const LV2_Atom *prop = NULL, *val = NULL;
+    lv2_atom_object_get(obj, p->u.patch_property, &prop, p->u.patch_value, &val, 0);
+    if (!prop || prop->type != p->u.atom_URID || ((const LV2_Atom_URID *)prop)->body != p->u.model)
+        return;
+    if (!val || (val->type != p->u.atom_Path && val->type != p->u.atom_String) || val->size < 1) {
+        snprintf(p->error, sizeof p->error, "patch:Set cbrnn:model: expected an atom:Path");
+        return;
+    }
+    const char *path = LV2_ATOM_BODY_CONST(val);
+    size_t len = strnlen(path, val->size);
+    if (len >= MAX_PATH_LEN || len == 0) {
+        snprintf(p->error, sizeof p->error, "patch:Set cbrnn:model: path %s",
+                 len ? "too long" : "empty");
+        return;
+    }
+    if (!p->schedule) {
+        snprintf(p->error, sizeof p->error,
+                 "%.*s: not loaded: this host gives the plugin no worker thread", 200, path);
+        return;
+    }
+    struct wload w;
+    w.kind = W_LOAD;
+    w.unused = NULL;
+    memcpy(w.path, path, len);
+    w.path[len] = '\0';
+    uint32_t size = (uint32_t)(offsetof(struct wload, path) + len + 1);
+    if (p->schedule->schedule_work(p->schedule->handle, size, &w) != LV2_WORKER_SUCCESS)
+        snprintf(p->error, sizeof p->error, "%.*s: not loaded: the worker queue is full", 200,
+                 path);
+}
+
+static void on_event(Plugin *p, cbrnn_engine *e, const LV2_Atom_Event *ev)
+{
+    const struct uris *u = &p->u;
+    if (ev->body.type == u->midi_Event) {
+        int label;
+        if (cbrnn_midi_labels_event(&p->midi, (const uint8_t *)(ev + 1), ev->body.size, &label))
+            cbrnn_engine_set_label(e, label);
+        return;
+    }
+    if (ev->body.type != u->atom_Object && ev->body.type != u->atom_Blank)
+        return;
+    const LV2_Atom_Object *obj = (const LV2_Atom_Object *)&ev->body;
+    if (obj->body.otype == u->patch_Set) {
+        on_patch_set(p, obj);
+    } else if (obj->body.otype == u->patch_Get) {
+        p->report_model = 1;
+    } else if (obj->body.otype == u->Mark) {
+        const LV2_Atom *m = NULL;
+        lv2_atom_object_get(obj, u->marker, &m, 0);
+        if (m && m->type == u->atom_Int && ((const LV2_Atom_Int *)m)->body >= 0)
+            send(e, CBRNN_CMD_MARK, ((const LV2_Atom_Int *)m)->body, 0);
+    }
+}
+
+static void run(LV2_Handle h, uint32_t n)
+{
+    Plugin *p = h;
+    struct slot *s = atomic_load(&p->cur);
+    const LV2_Atom_Sequence *control = p->map ? p->port[P_CONTROL] : NULL;
+    LV2_Atom_Sequence *notify = p->map ? p->port[P_NOTIFY] : NULL;
+    LV2_Atom_Forge_Frame seq;
+    p->forge.buf = NULL;
+    if (notify) {
+        lv2_atom_forge_set_buffer(&p->forge, (uint8_t *)notify, notify->atom.size);
+        lv2_atom_forge_sequence_head(&p->forge, &seq, 0);
+    }
+    apply_controls(p, s->e);
+    int64_t block_start = s->pos;
+    uint32_t at = 0;
+    if (control) {
+        LV2_ATOM_SEQUENCE_FOREACH (control, ev) {
+            uint32_t t = ev->time.frames < 0 ? 0 : (uint32_t)ev->time.frames;
+            if (t > n)
+                t = n;
+            if (t > at) {
+                process_span(p, s, at, t);
+                at = t;
+            }
+            on_event(p, s->e, ev);
+        }
+    }
+    process_span(p, s, at, n);
+    if (p->forge.buf) {
+        if (p->error[0]) {
+            forge_text(p, 1, p->error);
+            p->error[0] = '\0';
+        }
+        if (p->report_model) {
+            forge_text(p, 0, s->path);
+            p->report_model = 0;
+        }
+    }
+    drain_records(p, s, block_start, n);
+    if (notify)
+        lv2_atom_forge_pop(&p->forge, &seq);
+    cbrnn_engine_stats st;
+    cbrnn_engine_get_stats(s->e, &st);
+    if (p->port[P_LATENCY])
+        *(float *)p->port[P_LATENCY] = (float)s->latency;
+    if (p->port[P_SURPRISE_NOW])
+        *(float *)p->port[P_SURPRISE_NOW] = p->surprise_now;
+    if (p->port[P_LOSS_MEAN])
+        *(float *)p->port[P_LOSS_MEAN] = st.mean_loss;
+}
+
+/* ---------------- worker ---------------- */
+
+static LV2_Worker_Status work(LV2_Handle h, LV2_Worker_Respond_Function respond,
+                              LV2_Worker_Respond_Handle rh, uint32_t size, const void *data)
+{
+    Plugin *p = h;
+    struct wmsg out;
+    memset(&out, 0, sizeof out);
+    int kind;
+    if (size < sizeof(int))
+        return LV2_WORKER_ERR_UNKNOWN;
+    memcpy(&kind, data, sizeof kind);
+    if (kind == W_FREE && size >= offsetof(struct wmsg, text)) {
+        struct wmsg m;
+        memcpy(&m, data, offsetof(struct wmsg, text));
+        pthread_mutex_lock(&p->state_mu);
+        slot_free(m.slot);
+        pthread_mutex_unlock(&p->state_mu);
+        return LV2_WORKER_SUCCESS;
+    }
+    if (kind != W_LOAD || size <= offsetof(struct wload, path))
+        return LV2_WORKER_ERR_UNKNOWN;
+    const struct wload *w = data;
+    char path[MAX_PATH_LEN];
+    size_t len = size - offsetof(struct wload, path);
+    if (len > sizeof path)
+        len = sizeof path;
+    memcpy(path, w->path, len);
+    path[len - 1] = '\0';
+    out.slot = slot_open(path, p->rate, out.text, sizeof out.text);
+    out.kind = out.slot ? W_LOADED : W_FAILED;
+    return respond(rh, sizeof out, &out);
+}
+
+static LV2_Worker_Status work_response(LV2_Handle h, uint32_t size, const void *data)
+{
+    Plugin *p = h;
+    struct wmsg m;
+    if (size != sizeof m)
+        return LV2_WORKER_ERR_UNKNOWN;
+    memcpy(&m, data, sizeof m);
+    if (m.kind == W_FAILED) {
+        snprintf(p->error, sizeof p->error, "%s", m.text);
+        return LV2_WORKER_SUCCESS;
+    }
+    struct slot *old = atomic_exchange(&p->cur, m.slot);
+    p->resend = 1;
+    p->report_model = 1;
+    if (p->midi.held_note >= 0)
+        cbrnn_engine_set_label(m.slot->e, p->midi.held_note - p->midi.base);
+    struct wmsg f;
+    memset(&f, 0, sizeof f);
+    f.kind = W_FREE;
+    f.slot = old;
+    /* The old engine is freed by a second worker job; if the queue is
+     * full it is kept (leaked) rather than freed on the audio thread. */
+    p->schedule->schedule_work(p->schedule->handle, offsetof(struct wmsg, text), &f);
+    return LV2_WORKER_SUCCESS;
+}
+
+/* ---------------- state ---------------- */
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {0, (long)ms * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* The weights of s into dst: through run() if it is running, else copied
+ * directly while run() is kept off the engine. */
+static void take_weights(Plugin *p, struct slot *s, cbrnn_model *dst, int64_t *frames)
+{
+    static atomic_int next_id = 1;
+    int want = atomic_fetch_add(&next_id, 1), id;
+    atomic_store(&p->snap_req, want);
+    for (int i = 0; i < SNAPSHOT_WAIT_MS; i++) {
+        while (cbrnn_engine_take_snapshot(s->e, dst, &id, frames) == 1)
+            if (id == want) {
+                atomic_store(&p->snap_req, 0);
+                return;
+            }
+        sleep_ms(1);
+    }
+    atomic_store(&p->snap_req, 0);
+    int idle = 0;
+    while (!atomic_compare_exchange_strong(&p->busy, &idle, 2)) {
+        idle = 0;
+        sleep_ms(1);
+    }
+    cbrnn_engine_copy_params(s->e, dst);
+    cbrnn_engine_stats st;
+    cbrnn_engine_get_stats(s->e, &st);
+    *frames = st.frames;
+    atomic_store(&p->busy, 0);
+}
+
+static LV2_State_Status save(LV2_Handle h, LV2_State_Store_Function store,
+                             LV2_State_Handle sh, uint32_t flags,
+                             const LV2_Feature *const *features)
+{
+    Plugin *p = h;
+    const LV2_State_Make_Path *make = feature(features, LV2_STATE__makePath);
+    const LV2_State_Map_Path *mapp = feature(features, LV2_STATE__mapPath);
+    const LV2_State_Free_Path *freep = feature(features, LV2_STATE__freePath);
+    if (!p->map)
+        return LV2_STATE_ERR_NO_FEATURE;
+    pthread_mutex_lock(&p->state_mu);
+    struct slot *s = atomic_load(&p->cur);
+    LV2_State_Status rc = LV2_STATE_SUCCESS;
+    char *file = NULL, *abstract = NULL;
+    cbrnn_model *snap = NULL;
+    if (make) {
+        /* The learned weights, as a normal model file in the session. */
+        char msg[MSG_LEN];
+        int64_t frames = 0;
+        snap = cbrnn_model_clone(cbrnn_engine_model(s->e), NULL);
+        file = make->path(make->handle, STATE_FILE);
+        if (!snap || !file) {
+            rc = LV2_STATE_ERR_UNKNOWN;
+            goto out;
+        }
+        take_weights(p, s, snap, &frames);
+        if (cbrnn_host_save_adapted(snap, file, "cbrnn.lv2", s->path, frames, msg, sizeof msg)) {
+            rc = LV2_STATE_ERR_UNKNOWN;
+            goto out;
+        }
+    }
+    /* Without makePath only the model's own path is kept. */
+    const char *keep = file ? file : s->path;
+    abstract = mapp ? mapp->abstract_path(mapp->handle, keep) : NULL;
+    const char *v = abstract ? abstract : keep;
+    rc = store(sh, p->u.model, v, strlen(v) + 1, p->u.atom_Path,
+               LV2_STATE_IS_POD | LV2_STATE_IS_PORTABLE);
+out:
+    if (freep) {
+        if (file)
+            freep->free_path(freep->handle, file);
+        if (abstract)
+            freep->free_path(freep->handle, abstract);
+    } else {
+        free(file);
+        free(abstract);
+    }
+    cbrnn_model_destroy(snap);
+    pthread_mutex_unlock(&p->state_mu);
+    return rc;
+}
+
+static LV2_State_Status restore(LV2_Handle h, LV2_State_Retrieve_Function retrieve,
+                                LV2_State_Handle sh, uint32_t flags,
+                                const LV2_Feature *const *features)
+{
+    Plugin *p = h;
+    if (!p->map)
+        return LV2_STATE_ERR_NO_FEATURE;
+    const LV2_State_Map_Path *mapp = feature(features, LV2_STATE__mapPath);
+    const LV2_State_Free_Path *freep = feature(features, LV2_STATE__freePath);
+    size_t size;
+    uint32_t type, vflags;
+    const char *v = retrieve(sh, p->u.model, &size, &type, &vflags);
+    if (!v)
+        return LV2_STATE_SUCCESS; /* nothing saved: keep the current model */
+    if (type != p->u.atom_Path || size == 0 || v[size - 1] != '\0')
+        return LV2_STATE_ERR_BAD_TYPE;
+    char *abs = mapp ? mapp->absolute_path(mapp->handle, v) : NULL;
+    char msg[MSG_LEN];
+    struct slot *s = slot_open(abs ? abs : v, p->rate, msg, sizeof msg);
+    if (abs) {
+        if (freep)
+            freep->free_path(freep->handle, abs);
+        else
+            free(abs);
+    }
+    if (!s) {
+        snprintf(p->error, sizeof p->error, "%s", msg);
+        return LV2_STATE_ERR_UNKNOWN;
+    }
+    /* Not concurrent with run() (the Instantiation class). */
+    pthread_mutex_lock(&p->state_mu);
+    struct slot *old = atomic_exchange(&p->cur, s);
+    slot_free(old);
+    pthread_mutex_unlock(&p->state_mu);
+    p->resend = 1;
+    return LV2_STATE_SUCCESS;
+}
+
+/* ---------------- descriptor ---------------- */
+
+static const void *extension_data(const char *uri)
+{
+    static const LV2_Worker_Interface worker = {work, work_response, NULL};
+    static const LV2_State_Interface state = {save, restore};
+    if (!strcmp(uri, LV2_WORKER__interface))
+        return &worker;
+    if (!strcmp(uri, LV2_STATE__interface))
+        return &state;
+    return NULL;
+}
+
+static const LV2_Descriptor descriptor = {CBRNN_LV2_URI, instantiate, connect_port, NULL, run,
+                                          NULL, cleanup, extension_data};
+
+LV2_SYMBOL_EXPORT const LV2_Descriptor *lv2_descriptor(uint32_t index)
+{
+    return index == 0 ? &descriptor : NULL;
+}
