@@ -1,9 +1,9 @@
 /* test_engine_rt.c: the audio path never allocates, locks or waits.
- * This program defines malloc, calloc, realloc, free, posix_memalign,
- * aligned_alloc, memalign, pthread_mutex_lock/trylock, pthread_cond_wait/timedwait
- * and sem_wait itself (forwarding to the real ones through
- * dlsym(RTLD_NEXT)), so every call from any library in the process lands
- * here first. While the audio thread is inside cbrnn_engine_process or
+ * It links tests/common/rt_interpose.c, which defines malloc, calloc,
+ * realloc, free, posix_memalign, aligned_alloc, memalign,
+ * pthread_mutex_lock/trylock, pthread_cond_wait/timedwait and sem_wait
+ * (forwarding to the real ones), so every call from any library in the
+ * process lands there first. While the audio thread is inside cbrnn_engine_process or
  * cbrnn_engine_set_label a thread-local flag is up and any such call is
  * counted. The engine runs with learning on over thousands of blocks of
  * varied sizes (1..4096 samples) of real speech at 48 kHz, for both
@@ -27,160 +27,7 @@
 #include <fftw3.h>
 
 #include "engine_testutil.h"
-
-/* ---- interposition ----
- * The build hides symbols by default; the interposers must be exported
- * (and reach the dynamic symbol table) or the libraries never see them. */
-#define EXPORT __attribute__((visibility("default")))
-static _Thread_local int armed;
-static atomic_long rt_calls;
-static const char *_Atomic first_call;
-
-static void note(const char *what)
-{
-    if (armed) {
-        const char *none = NULL;
-        atomic_compare_exchange_strong(&first_call, &none, what);
-        atomic_fetch_add(&rt_calls, 1);
-    }
-}
-
-/* dlsym may itself call calloc before the real one is known: serve those
- * few bytes from a static arena (never freed). */
-static _Alignas(64) unsigned char boot[8192];
-static size_t boot_used;
-static int in_boot(void *p) { return (unsigned char *)p >= boot && (unsigned char *)p < boot + sizeof boot; }
-
-static void *(*real_malloc)(size_t);
-static void *(*real_calloc)(size_t, size_t);
-static void *(*real_realloc)(void *, size_t);
-static void (*real_free)(void *);
-static int (*real_posix_memalign)(void **, size_t, size_t);
-static void *(*real_aligned_alloc)(size_t, size_t);
-static void *(*real_memalign)(size_t, size_t);
-static int (*real_mutex_lock)(pthread_mutex_t *);
-static int (*real_mutex_trylock)(pthread_mutex_t *);
-static int (*real_cond_wait)(pthread_cond_t *, pthread_mutex_t *);
-static int (*real_cond_timedwait)(pthread_cond_t *, pthread_mutex_t *, const struct timespec *);
-static int (*real_sem_wait)(sem_t *);
-static int resolving;
-
-static void resolve(void)
-{
-    if (real_malloc || resolving)
-        return;
-    resolving = 1;
-    real_calloc = (void *(*)(size_t, size_t))dlsym(RTLD_NEXT, "calloc");
-    real_malloc = (void *(*)(size_t))dlsym(RTLD_NEXT, "malloc");
-    real_realloc = (void *(*)(void *, size_t))dlsym(RTLD_NEXT, "realloc");
-    real_free = (void (*)(void *))dlsym(RTLD_NEXT, "free");
-    real_posix_memalign = (int (*)(void **, size_t, size_t))dlsym(RTLD_NEXT, "posix_memalign");
-    real_aligned_alloc = (void *(*)(size_t, size_t))dlsym(RTLD_NEXT, "aligned_alloc");
-    real_memalign = (void *(*)(size_t, size_t))dlsym(RTLD_NEXT, "memalign");
-    real_mutex_lock = (int (*)(pthread_mutex_t *))dlsym(RTLD_NEXT, "pthread_mutex_lock");
-    real_mutex_trylock = (int (*)(pthread_mutex_t *))dlsym(RTLD_NEXT, "pthread_mutex_trylock");
-    real_cond_wait = (int (*)(pthread_cond_t *, pthread_mutex_t *))dlsym(RTLD_NEXT, "pthread_cond_wait");
-    real_cond_timedwait = (int (*)(pthread_cond_t *, pthread_mutex_t *, const struct timespec *))dlsym(
-        RTLD_NEXT, "pthread_cond_timedwait");
-    real_sem_wait = (int (*)(sem_t *))dlsym(RTLD_NEXT, "sem_wait");
-    resolving = 0;
-}
-
-EXPORT void *malloc(size_t n)
-{
-    resolve();
-    note("malloc");
-    if (!real_malloc) {
-        void *p = boot + boot_used;
-        boot_used += (n + 63) & ~(size_t)63;
-        return boot_used <= sizeof boot ? p : NULL;
-    }
-    return real_malloc(n);
-}
-
-EXPORT void *calloc(size_t a, size_t b)
-{
-    resolve();
-    note("calloc");
-    if (!real_calloc) {
-        void *p = boot + boot_used;
-        boot_used += (a * b + 63) & ~(size_t)63;
-        return boot_used <= sizeof boot ? p : NULL; /* static: already zero */
-    }
-    return real_calloc(a, b);
-}
-
-EXPORT void *realloc(void *p, size_t n)
-{
-    resolve();
-    note("realloc");
-    return real_realloc(p, n);
-}
-
-EXPORT void free(void *p)
-{
-    note("free");
-    if (!p || in_boot(p))
-        return;
-    resolve();
-    real_free(p);
-}
-
-EXPORT int posix_memalign(void **p, size_t a, size_t n)
-{
-    resolve();
-    note("posix_memalign");
-    return real_posix_memalign(p, a, n);
-}
-
-EXPORT void *aligned_alloc(size_t a, size_t n)
-{
-    resolve();
-    note("aligned_alloc");
-    return real_aligned_alloc(a, n);
-}
-
-EXPORT void *memalign(size_t a, size_t n) /* FFTW's fftw_malloc uses this one */
-{
-    resolve();
-    note("memalign");
-    return real_memalign(a, n);
-}
-
-EXPORT int pthread_mutex_lock(pthread_mutex_t *m)
-{
-    resolve();
-    note("pthread_mutex_lock");
-    return real_mutex_lock(m);
-}
-
-EXPORT int pthread_mutex_trylock(pthread_mutex_t *m)
-{
-    resolve();
-    note("pthread_mutex_trylock");
-    return real_mutex_trylock(m);
-}
-
-EXPORT int pthread_cond_wait(pthread_cond_t *c, pthread_mutex_t *m)
-{
-    resolve();
-    note("pthread_cond_wait");
-    return real_cond_wait(c, m);
-}
-
-EXPORT int pthread_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m, const struct timespec *t)
-{
-    resolve();
-    note("pthread_cond_timedwait");
-    return real_cond_timedwait(c, m, t);
-}
-
-EXPORT int sem_wait(sem_t *s)
-{
-    resolve();
-    note("sem_wait");
-    return real_sem_wait(s);
-}
+#include "rt_interpose.h"
 
 /* ---- the control thread: commands in, snapshots and records out ---- */
 struct control {
@@ -275,11 +122,11 @@ static void run_rt(int wiring, int target, int n_hidden, int cb_width, int n_blo
             while (atomic_load(&c.rounds) < want)
                 sched_yield();
         }
-        armed = 1;
+        rt_armed = 1;
         if (target == CBRNN_TARGET_CLASSIFY && b % 10 == 0)
             cbrnn_engine_set_label(e, b % 4 - 1);
         int rc = cbrnn_engine_process(e, bufs, n_out, x + pos, NULL, size);
-        armed = 0;
+        rt_armed = 0;
         assert_int_equal(rc, 0);
         pos += size;
         total += size;
@@ -297,7 +144,7 @@ static void run_rt(int wiring, int target, int n_hidden, int cb_width, int n_blo
     if (calls)
         fail_msg("audio path: expected 0 calls to allocator/lock/wait functions, got %ld "
                  "(first: %s)",
-                 calls, atomic_load(&first_call));
+                 calls, atomic_load(&rt_first_call));
     /* The run must really have exercised what it claims. */
     assert_true(st.frames > 1000);
     assert_true(st.updates > 500);
@@ -332,21 +179,21 @@ static void interposition_works(void **state)
 {
     void *(*volatile alloc)(size_t) = malloc; /* not elided by the compiler */
     atomic_store(&rt_calls, 0);
-    armed = 1;
+    rt_armed = 1;
     void *p = alloc(16);
-    armed = 0;
+    rt_armed = 0;
     assert_int_equal(atomic_load(&rt_calls), 1);
     free(p);
-    armed = 1;
+    rt_armed = 1;
     void *q = fftw_malloc(64); /* libfftw3 -> the allocator */
-    armed = 0;
+    rt_armed = 0;
     assert_true(atomic_load(&rt_calls) >= 2);
     fftw_free(q);
     static float w[512 * 256], v[512], o[512];
     atomic_store(&rt_calls, 0);
-    armed = 1;
+    rt_armed = 1;
     cblas_sgemv(CblasRowMajor, CblasNoTrans, 512, 256, 1.0f, w, 256, v, 1, 0.0f, o, 1);
-    armed = 0;
+    rt_armed = 0;
     if (atomic_load(&rt_calls) < 1)
         fail_msg("interposition: OpenBLAS sgemv made no call that was seen; the interposer "
                  "cannot be trusted");

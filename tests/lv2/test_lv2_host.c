@@ -1,0 +1,659 @@
+/* test_lv2_host.c: a small lilv host that runs the cbrnn LV2 plugin the way
+ * a real host does (urid:map, a worker thread behind lock-free queues,
+ * state:makePath/mapPath/freePath, atom control and notify ports) and
+ * checks it against `cbrnn run` (lv2_host.sh prepares the references):
+ *   - blocks_notify_rt_save: input A in random block sizes (1..4096) with
+ *     learning on; notify decoded into CSV equals `cbrnn run`'s frames.csv
+ *     byte for byte; the latency port reads the engine's latency; no
+ *     allocation, lock or wait inside run() (tests/common/rt_interpose.c)
+ *     while another thread saves the state again and again; the state
+ *     saved at the end holds the same weights as `cbrnn run --save-model`;
+ *   - restore_continues: a new instance restored from that state runs
+ *     input B exactly as `cbrnn run --model <saved>` does (frames.csv);
+ *   - patch_set: patch:Set of a missing file and of a file that is not a
+ *     model are refused with a cbrnn:Error on notify naming the file,
+ *     while frames keep coming from the old model; a good path loads in
+ *     the worker (frames restart at 0) and is echoed as a patch:Set; run()
+ *     stays allocation- and lock-free throughout.
+ * usage: test_lv2_host LV2_DIR A.wav B.wav REF_A REF_B WORKDIR */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <cmocka.h>
+
+#include <lilv/lilv.h>
+#include <lv2/atom/forge.h>
+#include <lv2/atom/util.h>
+#include <lv2/patch/patch.h>
+#include <lv2/state/state.h>
+#include <lv2/urid/urid.h>
+#include <lv2/worker/worker.h>
+#include <sndfile.h>
+
+#include "cbrnn/cbrnn_engine.h"
+#include "cbrnn/cbrnn_model.h"
+#include "rt_interpose.h"
+
+#define URI "urn:cbrnn:lv2"
+#define NS URI "#"
+#define MAX_BLOCK 4096
+#define NOTIFY_CAP 65536
+enum { P_IN, P_TEACHER, P_THRU, P_SURPRISE, P_OUT1, P_CONTROL = 8, P_NOTIFY, P_ENABLE, P_LEARN,
+       P_LR, P_MOMENTUM, P_DECAY, P_RESET, P_LABEL_BASE, P_TEACHER_ON, P_LATENCY,
+       P_SURPRISE_NOW, P_LOSS_MEAN, N_PORTS };
+
+static const char *lv2_dir, *wav_a, *wav_b, *ref_a, *ref_b, *work;
+
+/* ---------------- urid:map (never called from run()) ---------------- */
+static char *uri_tab[256];
+static int n_uris;
+static pthread_mutex_t map_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static LV2_URID map_uri(LV2_URID_Map_Handle h, const char *uri)
+{
+    pthread_mutex_lock(&map_mu);
+    int i;
+    for (i = 0; i < n_uris && strcmp(uri_tab[i], uri); i++)
+        ;
+    if (i == n_uris && n_uris < 256)
+        uri_tab[n_uris++] = strdup(uri);
+    pthread_mutex_unlock(&map_mu);
+    return (LV2_URID)i + 1;
+}
+static LV2_URID_Map map = {NULL, map_uri};
+#define U(s) map_uri(NULL, s)
+
+/* ---------------- the worker: two lock-free SPSC queues ---------------- */
+#define QN 64
+struct queue {
+    atomic_uint head, tail;
+    uint32_t size[QN];
+    _Alignas(16) unsigned char data[QN][4096];
+};
+
+static int q_push(struct queue *q, uint32_t size, const void *d)
+{
+    unsigned t = atomic_load_explicit(&q->tail, memory_order_relaxed);
+    if (size > 4096 || t - atomic_load_explicit(&q->head, memory_order_acquire) == QN)
+        return -1;
+    q->size[t % QN] = size;
+    memcpy(q->data[t % QN], d, size);
+    atomic_store_explicit(&q->tail, t + 1, memory_order_release);
+    return 0;
+}
+
+/* Pops into buf; returns the size, or -1 when empty. */
+static long q_pop(struct queue *q, void *buf)
+{
+    unsigned h = atomic_load_explicit(&q->head, memory_order_relaxed);
+    if (h == atomic_load_explicit(&q->tail, memory_order_acquire))
+        return -1;
+    uint32_t n = q->size[h % QN];
+    memcpy(buf, q->data[h % QN], n);
+    atomic_store_explicit(&q->head, h + 1, memory_order_release);
+    return n;
+}
+
+struct host {
+    LilvWorld *world;
+    const LilvPlugin *plugin;
+    LilvInstance *inst;
+    const LV2_Worker_Interface *wi;
+    const LV2_State_Interface *si;
+    struct queue req, resp;
+    pthread_t worker;
+    atomic_int stop;
+    float ctl[N_PORTS];
+    float *audio[8];
+    _Alignas(16) unsigned char control[8192];
+    _Alignas(16) unsigned char notify[NOTIFY_CAP];
+    LV2_Atom_Forge forge;
+    /* decoded notify */
+    char *csv;
+    size_t csv_len, csv_cap;
+    char last_error[1024], last_model[1024];
+    int64_t frames_seen, last_frame, restarts;
+    double first_time;
+};
+
+static LV2_Worker_Status schedule_work(LV2_Worker_Schedule_Handle h, uint32_t size, const void *d)
+{
+    return q_push(&((struct host *)h)->req, size, d) ? LV2_WORKER_ERR_NO_SPACE : LV2_WORKER_SUCCESS;
+}
+
+static LV2_Worker_Status respond(LV2_Worker_Respond_Handle h, uint32_t size, const void *d)
+{
+    return q_push(&((struct host *)h)->resp, size, d) ? LV2_WORKER_ERR_NO_SPACE
+                                                      : LV2_WORKER_SUCCESS;
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {0, ms * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static void *worker_main(void *arg)
+{
+    struct host *H = arg;
+    static _Alignas(16) unsigned char buf[4096];
+    while (!atomic_load(&H->stop)) {
+        long n = q_pop(&H->req, buf);
+        if (n < 0) {
+            sleep_ms(1);
+            continue;
+        }
+        H->wi->work(lilv_instance_get_handle(H->inst), respond, H, (uint32_t)n, buf);
+    }
+    return NULL;
+}
+
+/* ---------------- state:makePath / mapPath / freePath ---------------- */
+static char *make_path(LV2_State_Make_Path_Handle h, const char *name)
+{
+    const char *dir = h;
+    mkdir(dir, 0777);
+    char *p = malloc(strlen(dir) + strlen(name) + 2);
+    sprintf(p, "%s/%s", dir, name);
+    return p;
+}
+static char *same_path(LV2_State_Map_Path_Handle h, const char *p) { return strdup(p); }
+static void free_path(LV2_State_Free_Path_Handle h, char *p) { free(p); }
+
+/* The state the plugin stores: one (key, path) pair is all it writes. */
+struct saved {
+    uint32_t key, type;
+    char value[4096];
+};
+
+static LV2_State_Status store(LV2_State_Handle h, uint32_t key, const void *v, size_t size,
+                              uint32_t type, uint32_t flags)
+{
+    struct saved *s = h;
+    if (size > sizeof s->value)
+        return LV2_STATE_ERR_UNKNOWN;
+    s->key = key;
+    s->type = type;
+    memcpy(s->value, v, size);
+    return LV2_STATE_SUCCESS;
+}
+
+static const void *retrieve(LV2_State_Handle h, uint32_t key, size_t *size, uint32_t *type,
+                            uint32_t *flags)
+{
+    struct saved *s = h;
+    if (key != s->key)
+        return NULL;
+    *size = strlen(s->value) + 1;
+    *type = s->type;
+    *flags = LV2_STATE_IS_POD | LV2_STATE_IS_PORTABLE;
+    return s->value;
+}
+
+static LV2_State_Status save_state(struct host *H, const char *dir, struct saved *out)
+{
+    LV2_State_Make_Path mk = {(void *)dir, make_path};
+    LV2_State_Map_Path mp = {NULL, same_path, same_path};
+    LV2_State_Free_Path fp = {NULL, free_path};
+    LV2_Feature fmk = {LV2_STATE__makePath, &mk}, fmp = {LV2_STATE__mapPath, &mp},
+                ffp = {LV2_STATE__freePath, &fp};
+    const LV2_Feature *f[] = {&fmk, &fmp, &ffp, NULL};
+    memset(out, 0, sizeof *out);
+    return H->si->save(lilv_instance_get_handle(H->inst), store, out,
+                       LV2_STATE_IS_POD | LV2_STATE_IS_PORTABLE, f);
+}
+
+/* ---------------- instance ---------------- */
+static void host_open(struct host *H, double rate)
+{
+    memset(H, 0, sizeof *H);
+    H->world = lilv_world_new();
+    LilvNode *bundle = lilv_new_file_uri(H->world, NULL, lv2_dir);
+    char b[4096];
+    snprintf(b, sizeof b, "%s/cbrnn.lv2/", lv2_dir);
+    lilv_node_free(bundle);
+    bundle = lilv_new_file_uri(H->world, NULL, b);
+    lilv_world_load_bundle(H->world, bundle);
+    lilv_node_free(bundle);
+    LilvNode *uri = lilv_new_uri(H->world, URI);
+    H->plugin = lilv_plugins_get_by_uri(lilv_world_get_all_plugins(H->world), uri);
+    lilv_node_free(uri);
+    assert_non_null(H->plugin);
+    static LV2_Feature fmap = {LV2_URID__map, &map};
+    static LV2_Worker_Schedule sched;
+    sched.handle = H;
+    sched.schedule_work = schedule_work;
+    LV2_Feature fsched = {LV2_WORKER__schedule, &sched};
+    const LV2_Feature *feats[] = {&fmap, &fsched, NULL};
+    H->inst = lilv_plugin_instantiate(H->plugin, rate, feats);
+    assert_non_null(H->inst);
+    H->wi = lilv_instance_get_extension_data(H->inst, LV2_WORKER__interface);
+    H->si = lilv_instance_get_extension_data(H->inst, LV2_STATE__interface);
+    assert_non_null(H->wi);
+    assert_non_null(H->si);
+    float defaults[N_PORTS];
+    lilv_plugin_get_port_ranges_float(H->plugin, NULL, NULL, defaults);
+    for (int i = 0; i < N_PORTS; i++) {
+        H->ctl[i] = isnan(defaults[i]) ? 0 : defaults[i];
+        if (i >= P_ENABLE)
+            lilv_instance_connect_port(H->inst, (uint32_t)i, &H->ctl[i]);
+    }
+    for (int i = 0; i < 8; i++) {
+        H->audio[i] = calloc(MAX_BLOCK, sizeof(float));
+        lilv_instance_connect_port(H->inst, (uint32_t)i, H->audio[i]);
+    }
+    lilv_instance_connect_port(H->inst, P_CONTROL, H->control);
+    lilv_instance_connect_port(H->inst, P_NOTIFY, H->notify);
+    lv2_atom_forge_init(&H->forge, &map);
+    H->last_frame = -1;
+    pthread_create(&H->worker, NULL, worker_main, H);
+    lilv_instance_activate(H->inst);
+}
+
+static void host_close(struct host *H)
+{
+    lilv_instance_deactivate(H->inst);
+    atomic_store(&H->stop, 1);
+    pthread_join(H->worker, NULL);
+    lilv_instance_free(H->inst);
+    lilv_world_free(H->world);
+    for (int i = 0; i < 8; i++)
+        free(H->audio[i]);
+    free(H->csv);
+}
+
+static void csv_add(struct host *H, const char *s, size_t n)
+{
+    if (H->csv_len + n + 1 > H->csv_cap) {
+        H->csv_cap = 2 * (H->csv_len + n + 1) + 65536;
+        H->csv = realloc(H->csv, H->csv_cap);
+    }
+    memcpy(H->csv + H->csv_len, s, n);
+    H->csv_len += n;
+    H->csv[H->csv_len] = '\0';
+}
+
+static float get_f(const LV2_Atom *a) { return a ? ((const LV2_Atom_Float *)a)->body : NAN; }
+static int32_t get_i(const LV2_Atom *a) { return a ? ((const LV2_Atom_Int *)a)->body : -7; }
+
+/* Notify -> CSV rows (the frames.csv format), errors and model echoes. */
+static void decode_notify(struct host *H)
+{
+    const LV2_Atom_Sequence *seq = (const LV2_Atom_Sequence *)H->notify;
+    LV2_ATOM_SEQUENCE_FOREACH (seq, ev) {
+        if (ev->body.type != U(LV2_ATOM__Object))
+            continue;
+        const LV2_Atom_Object *o = (const LV2_Atom_Object *)&ev->body;
+        if (o->body.otype == U(NS "Frame")) {
+            const LV2_Atom *fr = NULL, *tm = NULL, *lo = NULL, *pl = NULL, *su = NULL, *le = NULL,
+                           *lr = NULL, *mk = NULL, *lb = NULL, *fl = NULL, *out = NULL;
+            lv2_atom_object_get(o, U(NS "frame"), &fr, U(NS "time"), &tm, U(NS "loss"), &lo,
+                                U(NS "persistence_loss"), &pl, U(NS "surprise"), &su,
+                                U(NS "learning"), &le, U(NS "lr"), &lr, U(NS "marker"), &mk,
+                                U(NS "label"), &lb, U(NS "flags"), &fl, U(NS "outputs"), &out, 0);
+            assert_non_null(fr);
+            assert_non_null(tm);
+            assert_non_null(out);
+            cbrnn_record r = {((const LV2_Atom_Long *)fr)->body, ((const LV2_Atom_Double *)tm)->body,
+                              get_f(lo), get_f(pl), get_f(su), get_f(lr), get_i(le), get_i(mk),
+                              get_i(lb), (uint32_t)get_i(fl)};
+            if (r.frame <= H->last_frame)
+                H->restarts++;
+            if (H->frames_seen == 0)
+                H->first_time = r.time;
+            H->last_frame = r.frame;
+            H->frames_seen++;
+            char line[512];
+            int n = cbrnn_record_csv_row(line, sizeof line, &r);
+            csv_add(H, line, (size_t)n);
+        } else if (o->body.otype == U(NS "Error")) {
+            const LV2_Atom *m = NULL;
+            lv2_atom_object_get(o, U(NS "message"), &m, 0);
+            assert_non_null(m);
+            snprintf(H->last_error, sizeof H->last_error, "%s", (const char *)LV2_ATOM_BODY_CONST(m));
+        } else if (o->body.otype == U(LV2_PATCH__Set)) {
+            const LV2_Atom *v = NULL;
+            lv2_atom_object_get(o, U(LV2_PATCH__value), &v, 0);
+            assert_non_null(v);
+            snprintf(H->last_model, sizeof H->last_model, "%s", (const char *)LV2_ATOM_BODY_CONST(v));
+        }
+    }
+}
+
+/* An empty control sequence, or one holding a patch:Set of the model. */
+static void control_seq(struct host *H, const char *set_path)
+{
+    LV2_Atom_Forge *f = &H->forge;
+    LV2_Atom_Forge_Frame seq, obj;
+    lv2_atom_forge_set_buffer(f, H->control, sizeof H->control);
+    lv2_atom_forge_sequence_head(f, &seq, 0);
+    if (set_path) {
+        lv2_atom_forge_frame_time(f, 0);
+        lv2_atom_forge_object(f, &obj, 0, U(LV2_PATCH__Set));
+        lv2_atom_forge_key(f, U(LV2_PATCH__property));
+        lv2_atom_forge_urid(f, U(NS "model"));
+        lv2_atom_forge_key(f, U(LV2_PATCH__value));
+        lv2_atom_forge_path(f, set_path, (uint32_t)strlen(set_path));
+        lv2_atom_forge_pop(f, &obj);
+    }
+    lv2_atom_forge_pop(f, &seq);
+}
+
+/* One block: run() and the worker's responses, armed. */
+static void run_block(struct host *H, const float *x, int n)
+{
+    memcpy(H->audio[P_IN], x, (size_t)n * sizeof(float));
+    LV2_Atom *nt = (LV2_Atom *)H->notify;
+    nt->size = NOTIFY_CAP - sizeof(LV2_Atom);
+    nt->type = U(LV2_ATOM__Chunk);
+    static _Alignas(16) unsigned char buf[4096];
+    LV2_Handle h = lilv_instance_get_handle(H->inst);
+    rt_armed = 1;
+    lilv_instance_run(H->inst, (uint32_t)n);
+    long sz;
+    while ((sz = q_pop(&H->resp, buf)) >= 0)
+        H->wi->work_response(h, (uint32_t)sz, buf);
+    rt_armed = 0;
+    decode_notify(H);
+    control_seq(H, NULL);
+}
+
+static unsigned lcg = 12345;
+static int next_block(void)
+{
+    lcg = lcg * 1664525u + 1013904223u;
+    /* Mostly power-of-two periods as hosts use, sometimes any size. */
+    return (lcg >> 29) < 5 ? 1 << ((lcg >> 8) % 13) : 1 + (int)((lcg >> 8) % MAX_BLOCK);
+}
+
+static float *read_wav(const char *path, long *n, double *rate)
+{
+    SF_INFO si = {0};
+    SNDFILE *sf = sf_open(path, SFM_READ, &si);
+    if (!sf)
+        fail_msg("%s: %s", path, sf_strerror(NULL));
+    assert_int_equal(si.channels, 1);
+    float *x = malloc((size_t)si.frames * sizeof(float));
+    *n = sf_readf_float(sf, x, si.frames);
+    *rate = si.samplerate;
+    sf_close(sf);
+    return x;
+}
+
+/* sync: NULL, or a counter of saves started by another thread; then every
+ * 40 blocks the run waits (unarmed) for a new save to start, so saves
+ * certainly overlap run() whatever the machine's speed. */
+static void run_file(struct host *H, const char *path, atomic_int *sync)
+{
+    long n;
+    double rate;
+    float *x = read_wav(path, &n, &rate);
+    for (long pos = 0, k = 0; pos < n; k++) {
+        if (sync && k % 40 == 0) {
+            int want = atomic_load(sync) + 1;
+            while (atomic_load(sync) < want)
+                sleep_ms(1);
+        }
+        int b = next_block();
+        if (b > n - pos)
+            b = (int)(n - pos);
+        run_block(H, x + pos, b);
+        pos += b;
+    }
+    free(x);
+}
+
+static double file_rate(const char *path)
+{
+    SF_INFO si = {0};
+    SNDFILE *sf = sf_open(path, SFM_READ, &si);
+    assert_non_null(sf);
+    sf_close(sf);
+    return si.samplerate;
+}
+
+static char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        fail_msg("%s: %s", path, strerror(errno));
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *b = malloc((size_t)n + 1);
+    assert_int_equal(fread(b, 1, (size_t)n, f), (size_t)n);
+    b[n] = '\0';
+    fclose(f);
+    *len = (size_t)n;
+    return b;
+}
+
+/* The notify CSV must equal the reference frames.csv byte for byte. */
+static void expect_same_csv(struct host *H, const char *ref_dir)
+{
+    char p[4096];
+    snprintf(p, sizeof p, "%s/frames.csv", ref_dir);
+    size_t n;
+    char *ref = slurp(p, &n);
+    const char *hdr = cbrnn_record_csv_header();
+    size_t hl = strlen(hdr);
+    assert_true(n >= hl && !memcmp(ref, hdr, hl));
+    const char *a = ref + hl, *b = H->csv ? H->csv : "";
+    if (n - hl != H->csv_len || memcmp(a, b, H->csv_len)) {
+        int line = 2;
+        while (*a && *a == *b) {
+            if (*a == '\n')
+                line++;
+            a++, b++;
+        }
+        const char *ea = strchr(a, '\n'), *eb = strchr(b, '\n');
+        fail_msg("%s line %d: expected '%.*s', notify gave '%.*s'", p, line,
+                 (int)(ea ? ea - a : 40), a, (int)(eb ? eb - b : 40), b);
+    }
+    free(ref);
+}
+
+static void expect_same_weights(const char *a, const char *b)
+{
+    char msg[1024];
+    cbrnn_model *x = cbrnn_model_load(a, NULL, msg, sizeof msg);
+    if (!x)
+        fail_msg("%s", msg);
+    cbrnn_model *y = cbrnn_model_load(b, NULL, msg, sizeof msg);
+    if (!y)
+        fail_msg("%s", msg);
+    assert_int_equal(x->n_params, y->n_params);
+    for (size_t i = 0; i < x->n_params; i++)
+        if (memcmp(&x->params[i], &y->params[i], sizeof(float)))
+            fail_msg("%s vs %s: parameter %zu: %.9g vs %.9g", a, b, i, (double)x->params[i],
+                     (double)y->params[i]);
+    cbrnn_model_destroy(x);
+    cbrnn_model_destroy(y);
+}
+
+static void expect_rt_clean(const char *what)
+{
+    long calls = atomic_load(&rt_calls);
+    if (calls)
+        fail_msg("%s: run() made %ld allocator/lock/wait calls (first: %s)", what, calls,
+                 atomic_load(&rt_first_call));
+}
+
+/* ---------------- the tests ---------------- */
+
+struct saver {
+    struct host *H;
+    atomic_int stop, started;
+    int saves, failures;
+};
+
+static void *saver_main(void *arg)
+{
+    struct saver *s = arg;
+    char dir[4096];
+    struct saved st;
+    while (!atomic_load(&s->stop)) {
+        snprintf(dir, sizeof dir, "%s/concurrent%d", work, s->saves % 3);
+        atomic_fetch_add(&s->started, 1);
+        if (save_state(s->H, dir, &st) != LV2_STATE_SUCCESS)
+            s->failures++;
+        s->saves++;
+        sleep_ms(2);
+    }
+    return NULL;
+}
+
+static struct saved final_state;
+
+static void blocks_notify_rt_save(void **state)
+{
+    struct host *H = calloc(1, sizeof *H);
+    host_open(H, file_rate(wav_a));
+    H->ctl[P_LEARN] = 1;
+    control_seq(H, NULL);
+    /* The interposer must see the plugin's own calls, or a zero means
+     * nothing: save() without makePath only takes the plugin's state lock
+     * and calls store (which allocates nothing). */
+    struct saved st;
+    const LV2_Feature *none[] = {NULL};
+    atomic_store(&rt_calls, 0);
+    rt_armed = 1;
+    H->si->save(lilv_instance_get_handle(H->inst), store, &st, 0, none);
+    rt_armed = 0;
+    if (atomic_load(&rt_calls) < 1)
+        fail_msg("interposition: the plugin's pthread_mutex_lock in save() was not seen");
+    atomic_store(&rt_calls, 0);
+    atomic_store(&rt_first_call, NULL);
+    struct saver sv = {H, 0, 0, 0, 0};
+    pthread_t th;
+    pthread_create(&th, NULL, saver_main, &sv);
+    run_file(H, wav_a, &sv.started);
+    atomic_store(&sv.stop, 1);
+    pthread_join(th, NULL);
+    expect_rt_clean("learning over random blocks while the state is saved");
+    print_message("%lld frames; %d saves ran concurrently with run()\n",
+                  (long long)H->frames_seen, sv.saves);
+    assert_int_equal(sv.failures, 0);
+    assert_true(sv.saves >= 2);
+    expect_same_csv(H, ref_a);
+    /* latency = win - 1 - win / 2, with win from the first frame's time */
+    int win = (int)lround(H->first_time * file_rate(wav_a)) + 1;
+    assert_int_equal((int)H->ctl[P_LATENCY], win - 1 - win / 2);
+    char dir[4096], ref[4096];
+    snprintf(dir, sizeof dir, "%s/final", work);
+    assert_int_equal(save_state(H, dir, &final_state), LV2_STATE_SUCCESS);
+    assert_int_equal(final_state.type, U(LV2_ATOM__Path));
+    snprintf(ref, sizeof ref, "%s/adapted.safetensors", ref_a);
+    expect_same_weights(final_state.value, ref);
+    /* a concurrent save is a loadable model too */
+    snprintf(dir, sizeof dir, "%s/concurrent0/cbrnn-model.safetensors", work);
+    char msg[1024];
+    cbrnn_model *m = cbrnn_model_load(dir, NULL, msg, sizeof msg);
+    if (!m)
+        fail_msg("%s", msg);
+    cbrnn_model_destroy(m);
+    host_close(H);
+    free(H);
+}
+
+static void restore_continues(void **state)
+{
+    assert_true(final_state.value[0]);
+    struct host *H = calloc(1, sizeof *H);
+    host_open(H, file_rate(wav_b));
+    LV2_State_Map_Path mp = {NULL, same_path, same_path};
+    LV2_State_Free_Path fp = {NULL, free_path};
+    LV2_Feature fmp = {LV2_STATE__mapPath, &mp}, ffp = {LV2_STATE__freePath, &fp};
+    const LV2_Feature *f[] = {&fmp, &ffp, NULL};
+    assert_int_equal(H->si->restore(lilv_instance_get_handle(H->inst), retrieve, &final_state,
+                                    0, f),
+                     LV2_STATE_SUCCESS);
+    H->ctl[P_LEARN] = 1;
+    control_seq(H, NULL);
+    atomic_store(&rt_calls, 0);
+    run_file(H, wav_b, NULL);
+    expect_rt_clean("after restore");
+    expect_same_csv(H, ref_b);
+    host_close(H);
+    free(H);
+}
+
+/* Runs blocks of 512 until cond holds (at most 2000 blocks). */
+#define RUN_UNTIL(H, x, cond)                                                   \
+    do {                                                                        \
+        int k_;                                                                 \
+        for (k_ = 0; k_ < 2000 && !(cond); k_++) {                              \
+            run_block(H, x + (k_ * 512) % (len - 512), 512);                    \
+            if (!(cond))                                                        \
+                sleep_ms(1);                                                    \
+        }                                                                       \
+        if (!(cond))                                                            \
+            fail_msg("never: %s", #cond);                                       \
+    } while (0)
+
+static void patch_set(void **state)
+{
+    long len;
+    double rate;
+    float *x = read_wav(wav_a, &len, &rate);
+    struct host *H = calloc(1, sizeof *H);
+    host_open(H, rate);
+    control_seq(H, NULL);
+    atomic_store(&rt_calls, 0);
+    run_block(H, x, 512);
+    char missing[4096], text[4096], good[4096];
+    snprintf(missing, sizeof missing, "%s/no-such-model.safetensors", work);
+    snprintf(text, sizeof text, "%s/notes.txt", work);
+    FILE *f = fopen(text, "w");
+    assert_non_null(f);
+    fputs("not a model\n", f);
+    fclose(f);
+    snprintf(good, sizeof good, "%s/final/cbrnn-model.safetensors", work);
+    const char *bad[] = {missing, text};
+    for (int i = 0; i < 2; i++) {
+        H->last_error[0] = '\0';
+        control_seq(H, bad[i]);
+        int64_t before = H->frames_seen;
+        RUN_UNTIL(H, x, H->last_error[0]);
+        print_message("refused: %s\n", H->last_error);
+        if (!strstr(H->last_error, bad[i]))
+            fail_msg("the error '%s' does not name %s", H->last_error, bad[i]);
+        RUN_UNTIL(H, x, H->frames_seen > before + 10); /* the old model runs on */
+    }
+    assert_int_equal(H->restarts, 0);
+    control_seq(H, good);
+    RUN_UNTIL(H, x, H->last_model[0]);
+    assert_string_equal(H->last_model, good);
+    RUN_UNTIL(H, x, H->restarts == 1); /* a new engine: frames from 0 */
+    expect_rt_clean("patch:Set loads");
+    host_close(H);
+    free(H);
+    free(x);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 7) {
+        fprintf(stderr, "usage: test_lv2_host LV2_DIR A.wav B.wav REF_A REF_B WORKDIR\n");
+        return 2;
+    }
+    lv2_dir = argv[1], wav_a = argv[2], wav_b = argv[3], ref_a = argv[4], ref_b = argv[5];
+    work = argv[6];
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(blocks_notify_rt_save),
+        cmocka_unit_test(restore_continues),
+        cmocka_unit_test(patch_set),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
