@@ -77,7 +77,7 @@ struct uris {
     LV2_URID atom_Float, atom_Double, atom_Long, atom_Int, atom_Path, atom_String, atom_URID,
         atom_Vector, atom_Object, atom_Blank, atom_Sequence, midi_Event, patch_Set, patch_Get,
         patch_property, patch_value, model, Frame, Error, Mark, message, frame, time, loss,
-        persistence_loss, surprise, learning, lr, marker, label, flags, outputs;
+        persistence_loss, surprise, learning, lr, marker, n_markers, markers, label, flags, outputs;
 };
 
 /* Worker messages (audio thread -> worker -> audio thread). */
@@ -199,6 +199,8 @@ static void map_uris(Plugin *p)
     MAP(learning, CBRNN_NS "learning");
     MAP(lr, CBRNN_NS "lr");
     MAP(marker, CBRNN_NS "marker");
+    MAP(n_markers, CBRNN_NS "n_markers");
+    MAP(markers, CBRNN_NS "markers");
     MAP(label, CBRNN_NS "label");
     MAP(flags, CBRNN_NS "flags");
     MAP(outputs, CBRNN_NS "outputs");
@@ -356,10 +358,11 @@ static void process_span(Plugin *p, struct slot *s, uint32_t a, uint32_t b)
 }
 
 /* Room an event needs for one frame object with n_y outputs: the event
- * header, the object header, 10 scalar properties, the outputs vector. */
+ * header, the object header, 11 scalar properties, the markers and outputs
+ * vectors. */
 static uint32_t frame_event_size(int n_y)
 {
-    return 16 + 16 + 10 * 32 + 32 + 8 * (uint32_t)((n_y + 1) / 2) + 64;
+    return 16 + 16 + 11 * 32 + 2 * 32 + 4 * CBRNN_REC_MAX_MARKERS + 4 * (uint32_t)n_y + 64;
 }
 
 static int forge_room(const LV2_Atom_Forge *f, uint32_t need)
@@ -390,6 +393,11 @@ static void forge_frame(Plugin *p, const cbrnn_record *r, const struct slot *s, 
     lv2_atom_forge_float(f, r->lr);
     lv2_atom_forge_key(f, u->marker);
     lv2_atom_forge_int(f, r->marker);
+    lv2_atom_forge_key(f, u->n_markers);
+    lv2_atom_forge_int(f, r->n_markers);
+    int nm = r->n_markers < CBRNN_REC_MAX_MARKERS ? r->n_markers : CBRNN_REC_MAX_MARKERS;
+    lv2_atom_forge_key(f, u->markers);
+    lv2_atom_forge_vector(f, sizeof(int32_t), u->atom_Int, (uint32_t)(nm > 0 ? nm : 0), r->markers);
     lv2_atom_forge_key(f, u->label);
     lv2_atom_forge_int(f, r->label);
     lv2_atom_forge_key(f, u->flags);

@@ -297,17 +297,34 @@ static void decode_notify(struct host *H)
         const LV2_Atom_Object *o = (const LV2_Atom_Object *)&ev->body;
         if (o->body.otype == U(NS "Frame")) {
             const LV2_Atom *fr = NULL, *tm = NULL, *lo = NULL, *pl = NULL, *su = NULL, *le = NULL,
-                           *lr = NULL, *mk = NULL, *lb = NULL, *fl = NULL, *out = NULL;
+                           *lr = NULL, *mk = NULL, *nm = NULL, *mks = NULL, *lb = NULL, *fl = NULL,
+                           *out = NULL;
             lv2_atom_object_get(o, U(NS "frame"), &fr, U(NS "time"), &tm, U(NS "loss"), &lo,
                                 U(NS "persistence_loss"), &pl, U(NS "surprise"), &su,
                                 U(NS "learning"), &le, U(NS "lr"), &lr, U(NS "marker"), &mk,
-                                U(NS "label"), &lb, U(NS "flags"), &fl, U(NS "outputs"), &out, 0);
+                                U(NS "n_markers"), &nm, U(NS "markers"), &mks, U(NS "label"), &lb,
+                                U(NS "flags"), &fl, U(NS "outputs"), &out, 0);
             assert_non_null(fr);
             assert_non_null(tm);
             assert_non_null(out);
-            cbrnn_record r = {((const LV2_Atom_Long *)fr)->body, ((const LV2_Atom_Double *)tm)->body,
-                              get_f(lo), get_f(pl), get_f(su), get_f(lr), get_i(le), get_i(mk),
-                              get_i(lb), (uint32_t)get_i(fl)};
+            assert_non_null(mks);
+            cbrnn_record r;
+            memset(&r, 0, sizeof r);
+            r.frame = ((const LV2_Atom_Long *)fr)->body;
+            r.time = ((const LV2_Atom_Double *)tm)->body;
+            r.loss = get_f(lo);
+            r.persistence_loss = get_f(pl);
+            r.surprise = get_f(su);
+            r.lr = get_f(lr);
+            r.learning = get_i(le);
+            r.marker = get_i(mk);
+            r.n_markers = get_i(nm);
+            r.label = get_i(lb);
+            r.flags = (uint32_t)get_i(fl);
+            const LV2_Atom_Vector *v = (const LV2_Atom_Vector *)mks;
+            uint32_t nv = (v->atom.size - sizeof v->body) / sizeof(int32_t);
+            for (uint32_t i = 0; i < CBRNN_REC_MAX_MARKERS; i++)
+                r.markers[i] = i < nv ? ((const int32_t *)(v + 1))[i] : -1;
             if (r.frame <= H->last_frame)
                 H->restarts++;
             if (H->frames_seen == 0)
@@ -554,7 +571,7 @@ static void blocks_notify_rt_save(void **state)
     snprintf(dir, sizeof dir, "%s/final", work);
     assert_int_equal(save_state(H, dir, &final_state), LV2_STATE_SUCCESS);
     assert_int_equal(final_state.type, U(LV2_ATOM__Path));
-    snprintf(ref, sizeof ref, "%s/adapted.safetensors", ref_a);
+    snprintf(ref, sizeof ref, "%s/adapted.safetensors", work);
     expect_same_weights(final_state.value, ref);
     /* a concurrent save is a loadable model too */
     snprintf(dir, sizeof dir, "%s/concurrent0/cbrnn-model.safetensors", work);
