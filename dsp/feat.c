@@ -107,8 +107,15 @@ static double effective_fmax(const cbrnn_feat_config *c)
 {
     if (c->f_max != 0.0)
         return c->f_max;
-    /* DESIGN.md: 8 kHz covers speech; never above Nyquist. */
-    return c->sample_rate / 2.0 < 8000.0 ? c->sample_rate / 2.0 : 8000.0;
+    /* DESIGN.md: 8 kHz covers speech; never above Nyquist. Worked out at
+     * the rate the model was trained at (ref_rate) when there is one, so a
+     * model trained at 8 kHz keeps its 20..4000 Hz bands at 48 kHz (at the
+     * playback rate it would get 20..8000 Hz: other bands, 4.7 times its
+     * loss; issue 13). Below that rate's band edge only the Nyquist limit
+     * of the playback rate can cut it. */
+    double r = c->ref_rate != 0.0 ? c->ref_rate : c->sample_rate;
+    double f = r / 2.0 < 8000.0 ? r / 2.0 : 8000.0;
+    return f < c->sample_rate / 2.0 ? f : c->sample_rate / 2.0;
 }
 
 int cbrnn_feat_config_check(const cbrnn_feat_config *c)

@@ -49,7 +49,10 @@ typedef struct cbrnn_feat_config {
     double hop_ms;      /* hop, ms (default 10) */
     int n_mels;         /* mel bands (default 40) */
     double f_min;       /* Hz (default 20) */
-    double f_max;       /* Hz; 0 means min(8000, sample_rate / 2) */
+    double f_max;       /* Hz; 0 means min(8000, R / 2, sample_rate / 2) with
+                         * R = ref_rate when set (the model's trained rate:
+                         * the same bands at every playback rate), else
+                         * sample_rate */
     int n_mfcc;         /* 0: output log-mel; >0: first n_mfcc DCT-II coefs */
     int deltas;         /* 0/1: append causal deltas (doubles the dimension) */
     double ref_rate;    /* Hz: give the mel energies the level they have at this
