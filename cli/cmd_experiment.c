@@ -59,7 +59,8 @@ static void usage(FILE *f)
         "ones continue from their last checkpoint with identical results.\n"
         "The phase column: 0 all trained (frozen/interleaved: warm-up, cerebellum\n"
         "frozen), 1 core frozen, 2 interleaved level (core and cerebellum train).\n"
-        "Speech: cbrnn experiment --task speech --help.\n");
+        "Speech: cbrnn experiment --task speech --help.\n"
+        "\n" EXPERIMENT_MODES_HELP);
 }
 
 /* ---- Options ---- */
@@ -73,51 +74,50 @@ static int parse_variants(cbrnn_exp_paper_config *o, const char *s)
                                   &o->n_variants);
 }
 
-int cmd_experiment(int argc, char **argv)
+/* Options into o and how. 0, 2 (bad usage, after a message) or -1 (--help). */
+static int parse_options(cbrnn_exp_paper_config *o, experiment_run *how, int argc, char **argv)
 {
-    for (int i = 1; i + 1 < argc; i++)
-        if (!strcmp(argv[i], "--task") && !strcmp(argv[i + 1], "speech"))
-            return experiment_speech(argc, argv);
-    cbrnn_exp_paper_config o;
-    cbrnn_exp_paper_config_default(&o, -1);
-    experiment_run how = {.prog = PROG, .jobs = 0, .figure = 1};
     static const struct option lo[] = {
         EXPERIMENT_COMMON_OPTIONS,
         {"epochs", required_argument, 0, 'e'},      {"max-n", required_argument, 0, 'n'},
         {"checkpoint-every", required_argument, 0, 'k'},
         {"train-steps", required_argument, 0, 'S'}, {"test-batches", required_argument, 0, 'T'},
         {0, 0, 0, 0}};
-    int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
-        int bad = 0;
-        switch (c) {
+    for (;;) {
+        int first = optind, c = getopt_long(argc, argv, "h", lo, NULL), bad = 0;
+        if (c == -1)
+            break;
+        int m = experiment_mode_option(how, c, optarg, first);
+        if (m)
+            bad = m < 0;
+        else switch (c) {
         case 't':
-            o.task = cbrnn_task_parse(optarg);
-            if (o.task < 0) {
+            o->task = cbrnn_task_parse(optarg);
+            if (o->task < 0) {
                 fprintf(stderr, PROG ": --task: unknown task '%s' "
                                 "(dms, parity, multitask, switch, speech)\n", optarg);
                 return 2;
             }
             break;
-        case 'v': bad = parse_variants(&o, optarg); break;
-        case 's': bad = experiment_parse_iopt(PROG, "--seeds", optarg, 1, MAX_SEEDS, &o.seeds); break;
-        case 'e': bad = experiment_parse_iopt(PROG, "--epochs", optarg, 1, 1000000, &o.epochs); break;
-        case 'n': bad = experiment_parse_iopt(PROG, "--max-n", optarg, 2, 100000, &o.max_n); break;
-        case 'j': bad = experiment_parse_iopt(PROG, "--jobs", optarg, 1, 1024, &how.jobs); break;
+        case 'v': bad = parse_variants(o, optarg); break;
+        case 's': bad = experiment_parse_iopt(PROG, "--seeds", optarg, 1, MAX_SEEDS, &o->seeds); break;
+        case 'e': bad = experiment_parse_iopt(PROG, "--epochs", optarg, 1, 1000000, &o->epochs); break;
+        case 'n': bad = experiment_parse_iopt(PROG, "--max-n", optarg, 2, 100000, &o->max_n); break;
+        case 'j': bad = experiment_parse_iopt(PROG, "--jobs", optarg, 1, 1024, &how->jobs); break;
         case 'k':
             bad = experiment_parse_iopt(PROG, "--checkpoint-every", optarg, 1, 1000000,
-                                        &o.checkpoint_every);
+                                        &o->checkpoint_every);
             break;
         case 'S':
-            bad = experiment_parse_iopt(PROG, "--train-steps", optarg, 1, 100000, &o.train_steps);
+            bad = experiment_parse_iopt(PROG, "--train-steps", optarg, 1, 100000, &o->train_steps);
             break;
         case 'T':
-            bad = experiment_parse_iopt(PROG, "--test-batches", optarg, 1, 100000, &o.test_batches);
+            bad = experiment_parse_iopt(PROG, "--test-batches", optarg, 1, 100000, &o->test_batches);
             break;
-        case 'o': o.out_dir = optarg; break;
-        case 'F': how.figure = 0; break;
-        case 'h': usage(stdout); return 0;
+        case 'o': o->out_dir = optarg; break;
+        case 'F': how->figure = 0; break;
+        case 'h': usage(stdout); return -1;
         default: usage(stderr); return 2;
         }
         if (bad)
@@ -127,18 +127,37 @@ int cmd_experiment(int argc, char **argv)
         fprintf(stderr, PROG ": unexpected argument '%s'\n", argv[optind]);
         return 2;
     }
-    if (o.task < 0 || !o.out_dir) {
+    if (o->task < 0 || !o->out_dir) {
         fprintf(stderr, PROG ": --task and --out-dir are required (see --help)\n");
         return 2;
     }
-    if (how.jobs == 0)
-        how.jobs = experiment_default_jobs();
+    return experiment_modes_check(how) ? 2 : 0;
+}
+
+int cmd_experiment(int argc, char **argv)
+{
+    for (int i = 1; i + 1 < argc; i++)
+        if (!strcmp(argv[i], "--task") && !strcmp(argv[i + 1], "speech"))
+            return experiment_speech(argc, argv);
+    cbrnn_exp_paper_config o;
+    cbrnn_exp_paper_config_default(&o, -1);
+    experiment_run how;
+    if (experiment_run_init(&how, PROG, argc, argv))
+        return 1;
+    int rc = parse_options(&o, &how, argc, argv);
+    if (rc) {
+        experiment_run_free(&how);
+        return rc < 0 ? 0 : rc;
+    }
     char msg[1024];
     int err = 0;
     cbrnn_exp *e = cbrnn_exp_paper_create(&o, &err, msg, sizeof msg);
     if (!e) {
         fprintf(stderr, PROG ": %s\n", msg);
-        return err == CBRNN_ERR_ARG ? 2 : 1;
+        rc = err == CBRNN_ERR_ARG ? 2 : 1;
+    } else {
+        rc = experiment_drive(e, &how);
     }
-    return experiment_drive(e, &how);
+    experiment_run_free(&how);
+    return rc;
 }

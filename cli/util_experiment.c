@@ -1,11 +1,15 @@
 /* util_experiment.c: what `cbrnn experiment`'s paper tasks
  * (cmd_experiment.c) and its speech comparison (util_experiment_speech.c)
  * share as a host of the experiments module: option parsing, and driving
- * a comparison: its messages on stderr, progress on a terminal, SIGINT and
+ * a comparison in one of its modes (a local run, --plan, --unit, --collect,
+ * --slurm): its messages on stderr, progress on a terminal, SIGINT and
  * SIGTERM as "stop and keep what is done", the summary on stdout. The work
- * itself is experiment/ (cbrnn_experiment.h). */
+ * itself is experiment/ (cbrnn_experiment.h).
+ * Must never: write outside --out-dir. */
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -66,6 +70,71 @@ int experiment_default_jobs(void)
     return n > 0 ? (int)n : 1;
 }
 
+/* ---- Modes ---- */
+
+int experiment_run_init(experiment_run *how, const char *prog, int argc, char **argv)
+{
+    *how = (experiment_run){.prog = prog, .jobs = 0, .figure = 1, .mode = EXPERIMENT_LOCAL,
+                            .wait = 1, .argc = argc, .argv = argv};
+    how->drop = calloc((size_t)argc + 1, 1);
+    return how->drop ? 0 : -1;
+}
+
+void experiment_run_free(experiment_run *how)
+{
+    free(how->drop);
+    how->drop = NULL;
+}
+
+static int set_mode(experiment_run *how, int mode, const char *opt)
+{
+    if (how->mode != EXPERIMENT_LOCAL && how->mode != mode) {
+        fprintf(stderr, "%s: %s: only one of --plan, --unit, --collect and --slurm\n",
+                how->prog, opt);
+        return -1;
+    }
+    how->mode = mode;
+    return 1;
+}
+
+int experiment_mode_option(experiment_run *how, int ch, const char *arg, int first)
+{
+    int slurm_only = ch == 'L' || ch == 'A' || ch == 'W' || ch == 'Y';
+    for (int i = first; slurm_only && i < optind && i < how->argc; i++)
+        how->drop[i] = 1; /* the jobs run the command without them */
+    switch (ch) {
+    case 'P': return set_mode(how, EXPERIMENT_PLAN, "--plan");
+    case 'K': return set_mode(how, EXPERIMENT_COLLECT, "--collect");
+    case 'L': return set_mode(how, EXPERIMENT_SLURM, "--slurm");
+    case 'U':
+        if (experiment_parse_iopt(how->prog, "--unit", arg, 0, INT_MAX, &how->unit))
+            return -1;
+        return set_mode(how, EXPERIMENT_UNIT, "--unit");
+    case 'p': how->partial = 1; return 1;
+    case 'A': how->sbatch_args = arg; return 1;
+    case 'W': how->wait = 0; return 1;
+    case 'Y': return experiment_parse_iopt(how->prog, "--array-limit", arg, 1, 1000000,
+                                           &how->limit) ? -1 : 1;
+    default: return 0;
+    }
+}
+
+int experiment_modes_check(experiment_run *how)
+{
+    if (how->partial && how->mode != EXPERIMENT_COLLECT) {
+        fprintf(stderr, "%s: --partial goes with --collect\n", how->prog);
+        return -1;
+    }
+    if ((how->sbatch_args || !how->wait || how->limit) && how->mode != EXPERIMENT_SLURM) {
+        fprintf(stderr, "%s: --sbatch-args, --array-limit and --no-wait go with --slurm\n",
+                how->prog);
+        return -1;
+    }
+    if (how->jobs == 0)
+        how->jobs = experiment_default_jobs();
+    return 0;
+}
+
 /* ---- Messages, progress, signals ---- */
 
 static volatile sig_atomic_t interrupted = 0;
@@ -120,8 +189,163 @@ static void print_summary(const char *out_dir)
         fclose(f);
 }
 
+/* Names the units that are not done on stderr; how many there are. */
+static int name_unfinished(const cbrnn_exp *e, const experiment_run *how, int with_logs)
+{
+    int bad = 0;
+    for (int k = 0; k < cbrnn_exp_n_units(e); k++) {
+        char name[128], why[2048];
+        long done = 0, total = 0;
+        int st = cbrnn_exp_unit_state(e, k, &done, &total, why, sizeof why);
+        if (st == CBRNN_EXP_UNIT_DONE)
+            continue;
+        bad++;
+        cbrnn_exp_unit_name(e, k, name, sizeof name);
+        fprintf(stderr, "%s: unit %d (%s): ", how->prog, k, name);
+        if (st == CBRNN_EXP_UNIT_FAILED)
+            fprintf(stderr, "failed: %s", why);
+        else if (st == CBRNN_EXP_UNIT_PARTIAL)
+            fprintf(stderr, "not finished (%ld of %ld)", done, total);
+        else
+            fprintf(stderr, "missing (never run)");
+        if (with_logs)
+            fprintf(stderr, "; log %s/slurm/unit-%d.log", cbrnn_exp_out_dir(e), k);
+        fputc('\n', stderr);
+    }
+    return bad;
+}
+
+static int plan(const cbrnn_exp *e)
+{
+    static const char *const names[] = {"missing", "partial", "failed", "done"};
+    printf("# %d units in %s: unit, name, state, done/needed, why it failed\n",
+           cbrnn_exp_n_units(e), cbrnn_exp_out_dir(e));
+    for (int k = 0; k < cbrnn_exp_n_units(e); k++) {
+        char name[128], why[2048];
+        long done = 0, total = 0;
+        int st = cbrnn_exp_unit_state(e, k, &done, &total, why, sizeof why);
+        cbrnn_exp_unit_name(e, k, name, sizeof name);
+        printf("%d\t%s\t%s\t%ld/%ld%s%s\n", k, name, st >= 0 ? names[st] : "?", done, total,
+               why[0] ? "\t" : "", why);
+    }
+    return 0;
+}
+
+static int one_unit(cbrnn_exp *e, const experiment_run *how)
+{
+    int n = cbrnn_exp_n_units(e);
+    if (how->unit >= n) {
+        fprintf(stderr, "%s: --unit %d: this comparison has %d units (0..%d; see --plan)\n",
+                how->prog, how->unit, n, n - 1);
+        return 2;
+    }
+    cbrnn_exp_report rep = {(void *)how->prog, say, NULL, NULL};
+    return cbrnn_exp_run_unit(e, how->unit, &rep) ? 1 : 0;
+}
+
+/* summary.json, summary.md, the figure, the table on stdout. */
+static int summarise(cbrnn_exp *e, const experiment_run *how, int partial)
+{
+    char msg[8704];
+    if (cbrnn_exp_summarise(e, partial, msg, sizeof msg)) {
+        fprintf(stderr, "%s: %s\n", how->prog, msg);
+        return 1;
+    }
+    if (how->figure && cbrnn_exp_figure(e, msg, sizeof msg))
+        fprintf(stderr, "%s: %s\n", how->prog, msg);
+    print_summary(cbrnn_exp_out_dir(e));
+    return 0;
+}
+
+static int collect(cbrnn_exp *e, const experiment_run *how)
+{
+    int bad = name_unfinished(e, how, 0);
+    if (bad && !how->partial) {
+        fprintf(stderr, "%s: %d of %d units not finished; nothing summarised (--partial "
+                        "summarises the finished ones)\n", how->prog, bad, cbrnn_exp_n_units(e));
+        return 1;
+    }
+    return summarise(e, how, how->partial);
+}
+
+/* The jobs' command: this executable and the arguments, less --slurm's. */
+static const char **job_argv(const experiment_run *how, char *exe, size_t exelen)
+{
+    const char **av = calloc((size_t)how->argc + 2, sizeof *av);
+    ssize_t n = readlink("/proc/self/exe", exe, exelen - 1);
+    if (!av || n <= 0) {
+        free(av);
+        return NULL;
+    }
+    exe[n] = 0;
+    int k = 0;
+    av[k++] = exe;
+    for (int i = 0; i < how->argc; i++)
+        if (!how->drop[i])
+            av[k++] = how->argv[i];
+    return av;
+}
+
+static int slurm(cbrnn_exp *e, const experiment_run *how)
+{
+    char exe[4096], msg[8704], name[64];
+    const char **av = job_argv(how, exe, sizeof exe);
+    if (!av) {
+        fprintf(stderr, "%s: cannot find this executable (/proc/self/exe)\n", how->prog);
+        return 1;
+    }
+    const char *task = strstr(how->prog, "speech") ? "speech" : "paper";
+    snprintf(name, sizeof name, "cbrnn-%s", task);
+    cbrnn_exp_slurm s = {.argv = av, .unit_arg = "--unit", .collect_arg = "--collect",
+                         .sbatch_args = how->sbatch_args, .limit = how->limit, .job_name = name};
+    long array_id = 0, merge_id = 0;
+    int rc = cbrnn_exp_slurm_submit(e, &s, &array_id, &merge_id, msg, sizeof msg);
+    free(av);
+    if (rc) {
+        fprintf(stderr, "%s: %s\n", how->prog, msg);
+        return 1;
+    }
+    const char *d = cbrnn_exp_out_dir(e);
+    printf("submitted: units as job array %ld (%d tasks), merge as job %ld after them\n"
+           "logs: %s/slurm/unit-K.log, %s/slurm/collect.log; results: %s/summary.md\n",
+           array_id, cbrnn_exp_n_units(e), merge_id, d, d, d);
+    fflush(stdout);
+    if (!how->wait)
+        return 0;
+    int interactive = term_is_interactive(stderr);
+    cbrnn_exp_report rep = {(void *)how->prog, say, interactive ? show_progress : NULL,
+                            stop_asked};
+    struct sigaction sa = {0}, old_int;
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    interrupted = 0;
+    sigaction(SIGINT, &sa, &old_int);
+    rc = cbrnn_exp_slurm_wait(e, merge_id, &rep, msg, sizeof msg);
+    sigaction(SIGINT, &old_int, NULL);
+    if (interactive)
+        fputc('\n', stderr);
+    if (rc == 1) {
+        fprintf(stderr, "%s: stopped waiting; the jobs go on (squeue -j %ld,%ld; then "
+                        "--plan or --collect)\n", how->prog, array_id, merge_id);
+        return 1;
+    }
+    if (rc) {
+        fprintf(stderr, "%s: %s\n", how->prog, msg);
+        name_unfinished(e, how, 1);
+        return 1;
+    }
+    print_summary(d);
+    return 0;
+}
+
 int experiment_drive(cbrnn_exp *e, const experiment_run *how)
 {
+    int status = 0;
+    if (how->mode == EXPERIMENT_PLAN) {
+        status = plan(e);
+        cbrnn_exp_destroy(e);
+        return status;
+    }
     char msg[8704];
     int rc = cbrnn_exp_prepare(e, msg, sizeof msg);
     if (rc) {
@@ -129,18 +353,12 @@ int experiment_drive(cbrnn_exp *e, const experiment_run *how)
         cbrnn_exp_destroy(e);
         return rc == CBRNN_ERR_ARG ? 2 : 1;
     }
-    int status = 1;
-    if (run_pool(e, how))
-        goto out;
-    if (cbrnn_exp_summarise(e, msg, sizeof msg)) {
-        fprintf(stderr, "%s: %s\n", how->prog, msg);
-        goto out;
+    switch (how->mode) {
+    case EXPERIMENT_UNIT: status = one_unit(e, how); break;
+    case EXPERIMENT_COLLECT: status = collect(e, how); break;
+    case EXPERIMENT_SLURM: status = slurm(e, how); break;
+    default: status = run_pool(e, how) ? 1 : summarise(e, how, 0); break;
     }
-    if (how->figure && cbrnn_exp_figure(e, msg, sizeof msg))
-        fprintf(stderr, "%s: %s\n", how->prog, msg);
-    print_summary(cbrnn_exp_out_dir(e));
-    status = 0;
-out:
     cbrnn_exp_destroy(e);
     return status;
 }

@@ -57,8 +57,8 @@ static void usage(FILE *f)
         "  --lr X --clip C     Adam learning rate (1e-3) and gradient-norm clip (1)\n"
         "  --jobs J            runs in parallel (default: online CPUs)\n"
         "  --no-figure\n"
-        "Rerunning with the same D skips finished runs and restarts unfinished ones.\n",
-        curve_columns);
+        "Rerunning with the same D skips finished runs and restarts unfinished ones.\n"
+        "\n" EXPERIMENT_MODES_HELP, curve_columns);
 }
 
 static int parse_double(const char *opt, const char *s, double lo, double hi, double *out)
@@ -151,11 +151,15 @@ static int parse_options(sp_front *f, int argc, char **argv)
         {"lr", required_argument, 0, 'l'},          {"clip", required_argument, 0, 'C'},
         {0, 0, 0, 0}};
     cbrnn_exp_speech_config *o = &f->c;
-    int ch;
     optind = 1;
-    while ((ch = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
-        int bad = 0;
-        switch (ch) {
+    for (;;) {
+        int first = optind, ch = getopt_long(argc, argv, "h", lo, NULL), bad = 0;
+        if (ch == -1)
+            break;
+        int m = experiment_mode_option(&f->how, ch, optarg, first);
+        if (m)
+            bad = m < 0;
+        else switch (ch) {
         case 't': break; /* speech, or we would not be here */
         case 'c': f->specs[f->n_specs++] = optarg; break;
         case 'V': f->vspecs[f->n_vspecs++] = optarg; break;
@@ -188,9 +192,7 @@ static int parse_options(sp_front *f, int argc, char **argv)
         fprintf(stderr, PROG ": --out-dir is required (see --help)\n");
         return 2;
     }
-    if (f->how.jobs == 0)
-        f->how.jobs = experiment_default_jobs();
-    return 0;
+    return experiment_modes_check(&f->how) ? 2 : 0;
 }
 
 /* The corpus files in byte order, each once; validation files from
@@ -270,7 +272,9 @@ static int compute_features(cbrnn_exp_speech_file *files, int n_files, const cbr
 
 int experiment_speech(int argc, char **argv)
 {
-    sp_front f = {.how = {.prog = PROG, .jobs = 0, .figure = 1}};
+    sp_front f = {0};
+    if (experiment_run_init(&f.how, PROG, argc, argv))
+        return 1;
     cbrnn_exp_speech_config_default(&f.c);
     corpus inputs = {0}, vals = {0};
     cbrnn_exp_speech_file *files = NULL;
@@ -318,5 +322,6 @@ out:
     corpus_free(&vals);
     free(f.specs);
     free(f.vspecs);
+    experiment_run_free(&f.how);
     return status;
 }

@@ -249,9 +249,73 @@ int exp_summary_close(const cbrnn_exp *e, FILE *md, json_t *root, char *msg, siz
     return bad ? exp_fail(msg, msglen, CBRNN_ERR_IO, "%s: cannot write", path) : 0;
 }
 
-int cbrnn_exp_summarise(cbrnn_exp *e, char *msg, size_t msglen)
+int cbrnn_exp_unit_state(const cbrnn_exp *e, int k, long *done, long *total, char *why,
+                         size_t whylen)
 {
-    return e ? e->ops->summarise(e, msg, msglen) : CBRNN_ERR_ARG;
+    if (!e || k < 0 || k >= e->n_units)
+        return CBRNN_ERR_ARG;
+    long have = e->ops->progress(e, k);
+    if (done)
+        *done = have;
+    if (total)
+        *total = e->work_per_unit;
+    if (why && whylen)
+        why[0] = 0;
+    if (have >= e->work_per_unit)
+        return CBRNN_EXP_UNIT_DONE;
+    char path[EXP_PATH];
+    failed_path(e, k, path, sizeof path);
+    FILE *f = fopen(path, "r");
+    if (f) {
+        if (why && whylen && fgets(why, (int)(whylen < 65536 ? whylen : 65536), f))
+            why[strcspn(why, "\n")] = 0;
+        fclose(f);
+        return CBRNN_EXP_UNIT_FAILED;
+    }
+    return access(e->units[k].curve, F_OK) == 0 ? CBRNN_EXP_UNIT_PARTIAL : CBRNN_EXP_UNIT_MISSING;
+}
+
+int exp_summary_has(const cbrnn_exp *e, int k) { return !e->left_out || !e->left_out[k]; }
+
+void exp_summary_partial(const cbrnn_exp *e, FILE *md, json_t *root)
+{
+    if (!e->left_out)
+        return;
+    json_t *names = json_array();
+    int n = 0;
+    fprintf(md, "**Partial summary:** left out (not finished):");
+    for (int k = 0; k < e->n_units; k++)
+        if (e->left_out[k]) {
+            fprintf(md, "%s %s", n++ ? "," : "", e->units[k].name);
+            json_array_append_new(names, json_string(e->units[k].name));
+        }
+    fprintf(md, ". %d of %d runs below.\n\n", e->n_units - n, e->n_units);
+    json_object_set_new(root, "partial", json_true());
+    json_object_set_new(root, "left_out", names);
+}
+
+int cbrnn_exp_summarise(cbrnn_exp *e, int partial, char *msg, size_t msglen)
+{
+    if (!e)
+        return CBRNN_ERR_ARG;
+    if (!partial)
+        return e->ops->summarise(e, msg, msglen);
+    int *out = calloc((size_t)e->n_units, sizeof *out);
+    if (!out)
+        return exp_fail(msg, msglen, CBRNN_ERR_NOMEM, "out of memory");
+    int n_out = 0;
+    for (int k = 0; k < e->n_units; k++)
+        n_out += out[k] = cbrnn_exp_unit_state(e, k, NULL, NULL, NULL, 0) != CBRNN_EXP_UNIT_DONE;
+    int rc;
+    if (n_out == e->n_units) {
+        rc = exp_fail(msg, msglen, CBRNN_ERR_IO, "no finished run to summarise");
+    } else {
+        e->left_out = n_out ? out : NULL;
+        rc = e->ops->summarise(e, msg, msglen);
+        e->left_out = NULL;
+    }
+    free(out);
+    return rc;
 }
 
 /* ---- The figure ---- */

@@ -20,7 +20,8 @@ typedef struct exp_ops {
     int (*run_unit)(cbrnn_exp *e, int k, const cbrnn_exp_report *r);
     /* Work units (epochs, steps) unit k has done, read from its curve. */
     long (*progress)(const cbrnn_exp *e, int k);
-    /* summary.json and summary.md from the curves. */
+    /* summary.json and summary.md from the curves of the units that
+     * exp_summary_has (e->left_out says which are left out). */
     int (*summarise)(cbrnn_exp *e, char *msg, size_t msglen);
     void (*destroy)(cbrnn_exp *e);
 } exp_ops;
@@ -41,6 +42,9 @@ struct cbrnn_exp {
     int n_units;
     exp_unit *units;
     long work_per_unit;     /* epochs or steps, for progress */
+    /* While a partial summary is written: 1 for each unit left out (NULL
+     * when none is). */
+    const int *left_out;
 };
 
 /* Allocates e with its units (seeds outer, variants inner) named by
@@ -64,6 +68,11 @@ void exp_mean_sd(const double *v, int n, double *mean, double *sd);
 FILE *exp_summary_open(const cbrnn_exp *e, char *msg, size_t msglen);
 /* Closes md and writes root to <out>/summary.json; always closes md and
  * releases root. 0 or CBRNN_ERR_IO with msg. */
+/* A partial summary's marks (nothing when no unit is left out): a line in
+ * md, "partial" and "left_out" in root. */
+void exp_summary_partial(const cbrnn_exp *e, FILE *md, json_t *root);
+/* 1 if unit k takes part in the summary being written. */
+int exp_summary_has(const cbrnn_exp *e, int k);
 int exp_summary_close(const cbrnn_exp *e, FILE *md, json_t *root, char *msg, size_t msglen);
 
 #endif

@@ -228,7 +228,7 @@ static void summarise_variant(const cbrnn_exp *e, int v, cbrnn_paper_epoch *cons
     json_t *jm = json_array(), *jh = json_array(), *ja = json_array(), *jf = json_array(),
            *js = json_array();
     for (int k = 0; k < e->n_units; k++) {
-        if (e->units[k].variant != v)
+        if (e->units[k].variant != v || !exp_summary_has(e, k))
             continue;
         const cbrnn_paper_epoch *c = curves[k];
         int mx = 0, he = -1;
@@ -260,6 +260,11 @@ static void summarise_variant(const cbrnn_exp *e, int v, cbrnn_paper_epoch *cons
     json_object_set_new(jv, "auc", ja);
     json_object_set_new(jv, "final_N", jf);
     json_object_set_new(vars, cbrnn_variant_name(v), jv);
+    if (n == 0) { /* a partial summary without this variant */
+        fprintf(md, "| %s | %zu | no finished run | | | |\n", cbrnn_variant_name(v),
+                cbrnn_model_config_params(&mc));
+        return;
+    }
     double m1, s1, m2, s2, m3, s3, m4, s4;
     exp_mean_sd(maxn, n, &m1, &s1);
     exp_mean_sd(half_e, n_half, &m2, &s2);
@@ -277,8 +282,9 @@ static void summarise_variant(const cbrnn_exp *e, int v, cbrnn_paper_epoch *cons
 }
 
 /* The table's title and notes. */
-static void summary_head(const cbrnn_exp_paper_config *o, double half, FILE *md)
+static void summary_head(const cbrnn_exp *e, double half, FILE *md, json_t *root)
 {
+    const cbrnn_exp_paper_config *o = cfg(e);
     fprintf(md, "# %s: %d seed%s x %d epochs%s\n\n", cbrnn_task_name(o->task), o->seeds,
             o->seeds == 1 ? "" : "s", o->epochs, o->max_n > 0 ? "" : " (no cap)");
     if (o->max_n > 0)
@@ -289,6 +295,7 @@ static void summary_head(const cbrnn_exp_paper_config *o, double half, FILE *md)
     fprintf(md, "Mean (sample sd) over seeds. Epochs to half max: first epoch at N >= %.1f "
                 "(half of the highest N of any run here); runs that never got there are left "
                 "out and counted. AUC: sum of N over epochs.\n\n", half);
+    exp_summary_partial(e, md, root);
     fprintf(md, "| variant | params | max N | epochs to half max | AUC | final N |\n"
                 "|---|---:|---:|---:|---:|---:|\n");
 }
@@ -303,6 +310,8 @@ static int paper_summarise(cbrnn_exp *e, char *msg, size_t msglen)
         return exp_fail(msg, msglen, rc, "out of memory");
     int best = 0;
     for (int k = 0; k < n_runs; k++) {
+        if (!exp_summary_has(e, k))
+            continue;
         curves[k] = malloc((size_t)o->epochs * sizeof **curves);
         if (!curves[k]) {
             exp_fail(msg, msglen, rc, "out of memory");
@@ -335,7 +344,7 @@ static int paper_summarise(cbrnn_exp *e, char *msg, size_t msglen)
         rc = CBRNN_ERR_IO;
         goto out;
     }
-    summary_head(o, half, md);
+    summary_head(e, half, md, root);
     for (int vi = 0; vi < o->n_variants; vi++)
         summarise_variant(e, o->variants[vi], curves, half, md, vars);
     rc = exp_summary_close(e, md, root, msg, msglen);

@@ -347,7 +347,7 @@ static void summarise_variant(const cbrnn_exp *e, int v, const row *rows, const 
     json_t *jfl = json_array(), *jfs = json_array(), *jbs = json_array(), *jsg = json_array(),
            *jw = json_array();
     for (int k = 0; k < e->n_units && n < MAX_SEEDS; k++) {
-        if (e->units[k].variant != v)
+        if (e->units[k].variant != v || !exp_summary_has(e, k))
             continue;
         const row *r = rows + (size_t)k * max_rows;
         const row *lastr = &r[nr[k] - 1];
@@ -381,6 +381,11 @@ static void summarise_variant(const cbrnn_exp *e, int v, const row *rows, const 
     json_object_set_new(jv, "steps_to_goal", jsg);
     json_object_set_new(jv, "wall_s", jw);
     json_object_set_new(vars, variants[v].name, jv);
+    if (n == 0) { /* a partial summary without this variant */
+        fprintf(md, "| %s | %zu | no finished run | | | | |\n", variants[v].name,
+                cbrnn_model_config_params(&mc));
+        return;
+    }
     double m1, s1, m2, s2, m3, s3, m4, s4, m5, s5;
     exp_mean_sd(fl, n, &m1, &s1);
     exp_mean_sd(fs, n, &m2, &s2);
@@ -412,6 +417,8 @@ static int speech_summarise(cbrnn_exp *e, char *msg, size_t msglen)
     }
     double best_final = -INFINITY;
     for (int k = 0; k < n_units; k++) {
+        if (!exp_summary_has(e, k))
+            continue;
         nr[k] = load_rows(e->units[k].curve, rows + (size_t)k * max_rows, max_rows);
         if (nr[k] < 2) {
             rc = exp_fail(msg, msglen, CBRNN_ERR_IO, "%s: no curve to summarise",
@@ -446,6 +453,7 @@ static int speech_summarise(cbrnn_exp *e, char *msg, size_t msglen)
                 "validation at skill >= %.4f (90%% of the best final skill here). Wall: training "
                 "seconds on this machine (shared, so indicative only).\n\n",
             s->corpus, s->n_train, s->n_val, goal);
+    exp_summary_partial(e, md, root);
     fprintf(md, "| variant | params | final val loss | final skill | best skill | steps to goal "
                 "| wall s |\n|---|---:|---:|---:|---:|---:|---:|\n");
     for (int vi = 0; vi < o->n_variants; vi++)

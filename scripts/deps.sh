@@ -8,7 +8,8 @@ libjack-jackd2-dev jackd2 libsndfile1-dev libfftw3-dev libcmocka-dev
 libopenblas-dev libsamplerate0-dev liblo-dev liblo-tools libjansson-dev
 sndfile-tools espeak-ng sox time libclang-rt-14-dev
 lv2-dev liblilv-dev lilv-utils lv2file jalv sordi
-python3-torch python3-torchaudio python3-numpy python3-matplotlib"
+python3-torch python3-torchaudio python3-numpy python3-matplotlib
+slurmctld slurmd slurm-client munge"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

@@ -316,10 +316,28 @@ CBRNN_API int cbrnn_exp_run_unit(cbrnn_exp *e, int k, const cbrnn_exp_report *r)
  * failed (named through r->message), 1 if stopped. */
 CBRNN_API int cbrnn_exp_run_pool(cbrnn_exp *e, int jobs, const cbrnn_exp_report *r);
 
-/* Writes summary.json and summary.md from the curves of every unit.
- * A unit that is not finished makes it fail (CBRNN_ERR_IO, msg names the
- * curve). */
-CBRNN_API int cbrnn_exp_summarise(cbrnn_exp *e, char *msg, size_t msglen);
+/* What the results folder says about a unit. */
+typedef enum {
+    CBRNN_EXP_UNIT_MISSING = 0, /* no curve yet */
+    CBRNN_EXP_UNIT_PARTIAL = 1, /* a curve, not finished (running, or stopped) */
+    CBRNN_EXP_UNIT_FAILED = 2,  /* its last attempt failed (failed/<name>.txt) */
+    CBRNN_EXP_UNIT_DONE = 3     /* its curve is complete */
+} cbrnn_exp_unit_kind;
+
+/* The state of unit k (cbrnn_exp_unit_kind, or a negative CBRNN_ERR_*).
+ * done/total (may be NULL) get the epochs or steps its curve has and
+ * needs; why (may be NULL) gets the reason of a failure. Reads files only;
+ * any process may call it while units run. */
+CBRNN_API int cbrnn_exp_unit_state(const cbrnn_exp *e, int k, long *done, long *total, char *why,
+                                   size_t whylen);
+
+/* Writes summary.json and summary.md from the curves of the units. With
+ * partial == 0 every unit must be DONE (else CBRNN_ERR_IO, msg names the
+ * first that is not). With partial != 0 the units not DONE are left out,
+ * and if any is, both files say so ("partial": true and "left_out" with
+ * their names in summary.json; a line in summary.md); at least one unit
+ * must be DONE. A complete comparison gives the same bytes either way. */
+CBRNN_API int cbrnn_exp_summarise(cbrnn_exp *e, int partial, char *msg, size_t msglen);
 
 /* figure.png from the curves through scripts/plot_experiment.py (Debian's
  * /usr/bin/python3 with matplotlib; CBRNN_PLOT_SCRIPT overrides the
@@ -328,6 +346,38 @@ CBRNN_API int cbrnn_exp_figure(const cbrnn_exp *e, char *msg, size_t msglen);
 
 /* The results folder. */
 CBRNN_API const char *cbrnn_exp_out_dir(const cbrnn_exp *e);
+
+/* ---- On a Slurm cluster ----
+ * The units as one job array (array task i runs unit i) and a merge job
+ * that runs only if every array task succeeded (afterok; submitted with
+ * --kill-on-invalid-dep=yes so a failed unit cancels it). The results
+ * folder must be on storage every node sees. Files in <out>/slurm/:
+ * units.sh and collect.sh (the job scripts), unit-<i>.log, collect.log.
+ * sbatch, scontrol and scancel are found on PATH (SLURM_CONF as usual). */
+typedef struct cbrnn_exp_slurm {
+    /* The command that makes this comparison, NULL-terminated; argv[0] is
+     * the executable (an absolute path: the jobs run it). */
+    const char *const *argv;
+    const char *unit_arg;     /* appended with the array task id ("--unit") */
+    const char *collect_arg;  /* appended for the merge job ("--collect") */
+    const char *sbatch_args;  /* more sbatch options for both jobs, split at
+                               * blanks, after ours (so they win); may be NULL */
+    int limit;                /* array tasks at once (%limit); <= 0: all */
+    const char *job_name;     /* e.g. "cbrnn-parity" */
+} cbrnn_exp_slurm;
+
+/* Writes the job scripts and submits both jobs from the current folder
+ * (their working folder). 0 and the ids, or CBRNN_ERR_IO /
+ * CBRNN_ERR_UNSUPPORTED (no sbatch) with msg (sbatch's own words). */
+CBRNN_API int cbrnn_exp_slurm_submit(const cbrnn_exp *e, const cbrnn_exp_slurm *s,
+                                     long *array_id, long *merge_id, char *msg, size_t msglen);
+/* Waits, polling scontrol every second, until the merge job has ended;
+ * reports progress from the curves through r (and stops waiting, leaving
+ * the jobs be, when r->stop says so: returns 1). A merge job left pending
+ * on a dependency that can never be satisfied is cancelled. 0 if the merge
+ * job completed; else CBRNN_ERR_IO with its state and reason in msg. */
+CBRNN_API int cbrnn_exp_slurm_wait(const cbrnn_exp *e, long merge_id, const cbrnn_exp_report *r,
+                                   char *msg, size_t msglen);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,257 @@
+/* slurm.c: a comparison on a Slurm cluster (cbrnn_exp_slurm_submit and
+ * cbrnn_exp_slurm_wait): the units as one job array, a merge job behind
+ * it with afterok, and waiting for the merge job while reporting progress
+ * from the curves in the shared results folder. Slurm is driven through
+ * its commands (sbatch, scontrol, scancel): no library to link, and the
+ * same commands a user would type. No accounting database is assumed
+ * (sacct needs slurmdbd), so states come from `scontrol show job`.
+ *
+ * Must never: print, or run anything but Slurm's commands. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "exp_internal.h"
+
+#define MAX_ARGS 256
+
+/* Runs argv (found on PATH) and collects its stdout and stderr into out
+ * (NUL-terminated, cut to outlen). Its exit status, 127 if it could not
+ * be started, or -1. */
+static int run_capture(char *const *argv, char *out, size_t outlen)
+{
+    int fd[2];
+    out[0] = 0;
+    if (pipe(fd))
+        return -1;
+    fflush(NULL);
+    pid_t p = fork();
+    if (p < 0) {
+        close(fd[0]);
+        close(fd[1]);
+        return -1;
+    }
+    if (p == 0) {
+        dup2(fd[1], 1);
+        dup2(fd[1], 2);
+        close(fd[0]);
+        close(fd[1]);
+        int null = open("/dev/null", O_RDONLY);
+        if (null >= 0)
+            dup2(null, 0);
+        execvp(argv[0], argv);
+        _exit(127);
+    }
+    close(fd[1]);
+    size_t n = 0;
+    for (;;) {
+        char buf[1024];
+        ssize_t got = read(fd[0], buf, sizeof buf);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0)
+            break;
+        for (ssize_t i = 0; i < got && n + 1 < outlen; i++)
+            out[n++] = buf[i];
+    }
+    out[n] = 0;
+    close(fd[0]);
+    int status;
+    while (waitpid(p, &status, 0) < 0)
+        if (errno != EINTR)
+            return -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* Appends s to f quoted for sh. */
+static void put_quoted(FILE *f, const char *s)
+{
+    fputc('\'', f);
+    for (; *s; s++)
+        if (*s == '\'')
+            fputs("'\\''", f);
+        else
+            fputc(*s, f);
+    fputc('\'', f);
+}
+
+/* <out>/slurm/<name>: exec of argv plus `tail` (written unquoted). */
+static int write_script(const cbrnn_exp *e, const char *name, const cbrnn_exp_slurm *s,
+                        const char *what, const char *tail, char *path, size_t pathlen,
+                        char *msg, size_t msglen)
+{
+    snprintf(path, pathlen, "%s/slurm/%s", e->out, name);
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return exp_fail(msg, msglen, CBRNN_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
+    fprintf(f, "#!/bin/sh\n# Written by cbrnn_exp_slurm_submit: %s of the comparison in %s.\n",
+            what, e->out);
+    fputs("exec", f);
+    for (int i = 0; s->argv[i]; i++) {
+        fputc(' ', f);
+        put_quoted(f, s->argv[i]);
+    }
+    fprintf(f, " %s\n", tail);
+    if (fclose(f) || chmod(path, 0755))
+        return exp_fail(msg, msglen, CBRNN_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
+    return 0;
+}
+
+/* sbatch --parsable with our options, then the user's, then the script;
+ * *id gets the job id. */
+static int sbatch(const cbrnn_exp_slurm *s, const char *const *ours, int n_ours,
+                  const char *script, long *id, char *msg, size_t msglen)
+{
+    char *argv[MAX_ARGS + 8];
+    char extra[4096];
+    int n = 0;
+    argv[n++] = "sbatch";
+    argv[n++] = "--parsable";
+    for (int i = 0; i < n_ours; i++)
+        argv[n++] = (char *)ours[i];
+    snprintf(extra, sizeof extra, "%s", s->sbatch_args ? s->sbatch_args : "");
+    for (char *tok = strtok(extra, " \t\n"); tok && n < MAX_ARGS; tok = strtok(NULL, " \t\n"))
+        argv[n++] = tok;
+    argv[n++] = (char *)script;
+    argv[n] = NULL;
+    char out[4096];
+    int rc = run_capture(argv, out, sizeof out);
+    out[strcspn(out, "\n")] = 0;
+    char *end = NULL;
+    long v = rc == 0 ? strtol(out, &end, 10) : 0;
+    if (rc == 127)
+        return exp_fail(msg, msglen, CBRNN_ERR_UNSUPPORTED, "sbatch: not found on PATH "
+                        "(is this a Slurm submit host?)");
+    if (rc != 0 || !end || end == out || (*end && *end != ';') || v <= 0)
+        return exp_fail(msg, msglen, CBRNN_ERR_IO, "sbatch %s failed (exit %d): %s", script, rc,
+                        out);
+    *id = v;
+    return 0;
+}
+
+int cbrnn_exp_slurm_submit(const cbrnn_exp *e, const cbrnn_exp_slurm *s, long *array_id,
+                           long *merge_id, char *msg, size_t msglen)
+{
+    if (!e || !s || !s->argv || !s->argv[0] || !s->unit_arg || !s->collect_arg)
+        return exp_fail(msg, msglen, CBRNN_ERR_ARG, "incomplete Slurm settings");
+    char dir[EXP_PATH], cwd[EXP_PATH], units[EXP_PATH], collect[EXP_PATH];
+    snprintf(dir, sizeof dir, "%s/slurm", e->out);
+    if (mkdir(dir, 0777) && errno != EEXIST)
+        return exp_fail(msg, msglen, CBRNN_ERR_IO, "%s: cannot create: %s", dir, strerror(errno));
+    if (!getcwd(cwd, sizeof cwd))
+        return exp_fail(msg, msglen, CBRNN_ERR_IO, "getcwd: %s", strerror(errno));
+    char unit_tail[256], collect_tail[256];
+    snprintf(unit_tail, sizeof unit_tail, "%s \"$SLURM_ARRAY_TASK_ID\"", s->unit_arg);
+    snprintf(collect_tail, sizeof collect_tail, "%s", s->collect_arg);
+    int rc = write_script(e, "units.sh", s, "one unit (the array task's)", unit_tail, units,
+                          sizeof units, msg, msglen);
+    if (!rc)
+        rc = write_script(e, "collect.sh", s, "the merge", collect_tail, collect,
+                          sizeof collect, msg, msglen);
+    if (rc)
+        return rc;
+    /* Our options: the array, logs in the results folder, the folder the
+     * relative paths of the command are relative to. */
+    char array[64], chdir_opt[EXP_PATH + 16], name[160], ulog[EXP_PATH + 32],
+        clog[EXP_PATH + 32], dep[64];
+    if (s->limit > 0)
+        snprintf(array, sizeof array, "--array=0-%d%%%d", e->n_units - 1, s->limit);
+    else
+        snprintf(array, sizeof array, "--array=0-%d", e->n_units - 1);
+    snprintf(chdir_opt, sizeof chdir_opt, "--chdir=%s", cwd);
+    snprintf(name, sizeof name, "--job-name=%s", s->job_name ? s->job_name : "cbrnn");
+    snprintf(ulog, sizeof ulog, "--output=%s/unit-%%a.log", dir);
+    snprintf(clog, sizeof clog, "--output=%s/collect.log", dir);
+    const char *a_opts[] = {array, chdir_opt, name, ulog};
+    if ((rc = sbatch(s, a_opts, 4, units, array_id, msg, msglen)))
+        return rc;
+    snprintf(dep, sizeof dep, "--dependency=afterok:%ld", *array_id);
+    const char *m_opts[] = {dep, "--kill-on-invalid-dep=yes", chdir_opt, name, clog};
+    return sbatch(s, m_opts, 5, collect, merge_id, msg, msglen);
+}
+
+/* The value of `key=` in scontrol's one-line record (up to a blank). */
+static void field(const char *rec, const char *key, char *out, size_t len)
+{
+    out[0] = 0;
+    size_t kl = strlen(key);
+    for (const char *p = rec; (p = strstr(p, key)); p += kl)
+        if ((p == rec || p[-1] == ' ' || p[-1] == '\n') && p[kl] == '=') {
+            size_t n = strcspn(p + kl + 1, " \n");
+            snprintf(out, len, "%.*s", (int)(n < len ? n : len - 1), p + kl + 1);
+            return;
+        }
+}
+
+static int terminal(const char *state)
+{
+    static const char *const ended[] = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT",
+                                        "NODE_FAIL", "OUT_OF_MEMORY", "PREEMPTED", "BOOT_FAIL",
+                                        "DEADLINE", "SPECIAL_EXIT"};
+    for (size_t i = 0; i < sizeof ended / sizeof ended[0]; i++)
+        if (!strncmp(state, ended[i], strlen(ended[i])))
+            return 1;
+    return 0;
+}
+
+static void report_progress(const cbrnn_exp *e, const cbrnn_exp_report *r, double elapsed)
+{
+    if (!r || !r->progress)
+        return;
+    long done = 0;
+    int finished = 0;
+    for (int k = 0; k < e->n_units; k++) {
+        long d = e->ops->progress(e, k);
+        done += d;
+        finished += d >= e->work_per_unit;
+    }
+    r->progress(r->user, (double)done, (double)e->n_units * (double)e->work_per_unit, finished,
+                e->n_units, elapsed);
+}
+
+int cbrnn_exp_slurm_wait(const cbrnn_exp *e, long merge_id, const cbrnn_exp_report *r, char *msg,
+                         size_t msglen)
+{
+    char id[32], rec[16384], state[64], reason[128];
+    snprintf(id, sizeof id, "%ld", merge_id);
+    char *show[] = {"scontrol", "show", "--oneliner", "job", id, NULL};
+    struct timespec t0, now;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        int rc = run_capture(show, rec, sizeof rec);
+        if (rc != 0)
+            return exp_fail(msg, msglen, CBRNN_ERR_IO, "scontrol show job %s failed (exit %d): %s",
+                            id, rc, rec);
+        field(rec, "JobState", state, sizeof state);
+        field(rec, "Reason", reason, sizeof reason);
+        if (terminal(state))
+            break;
+        if (!strcmp(state, "PENDING") && !strcmp(reason, "DependencyNeverSatisfied")) {
+            /* A cluster that keeps such jobs (no kill_invalid_depend, and
+             * --kill-on-invalid-dep ignored): cancel it ourselves. */
+            char *cancel[] = {"scancel", id, NULL};
+            char out[1024];
+            run_capture(cancel, out, sizeof out);
+            snprintf(state, sizeof state, "CANCELLED");
+            break;
+        }
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        report_progress(e, r, (double)(now.tv_sec - t0.tv_sec) +
+                                  1e-9 * (double)(now.tv_nsec - t0.tv_nsec));
+        if (r && r->stop && r->stop(r->user))
+            return 1;
+        struct timespec nap = {1, 0};
+        nanosleep(&nap, NULL);
+    }
+    if (!strcmp(state, "COMPLETED"))
+        return 0;
+    return exp_fail(msg, msglen, CBRNN_ERR_IO, "merge job %s: %s (%s)", id, state,
+                    reason[0] ? reason : "no reason given");
+}
