@@ -22,6 +22,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cbrnn/cbrnn_control.h"
 #include "cbrnn/cbrnn_model.h"
 #include "util_audio.h"
 #include "util_corpus.h"
@@ -393,6 +394,11 @@ static int parse_opts(struct opts *o, int argc, char **argv)
     o->tc.opt.clip_norm = (float)clip;
     if (!o->out) {
         fprintf(stderr, PROG ": -o MODEL.safetensors is required\n");
+        return -1;
+    }
+    char why[1024];
+    if (cbrnn_control_check_output(o->out, why, sizeof why)) { /* before hours of training */
+        fprintf(stderr, PROG ": -o %s\n", why);
         return -1;
     }
     if (nesterov && (opt_kind != CBRNN_OPT_SGD || mom <= 0)) {

@@ -1004,6 +1004,18 @@ cbrnn_model *cbrnn_model_load_mem(const unsigned char *buf, size_t len, int *err
                     len);
         return NULL;
     }
+    /* Audio given where a model belongs (e.g. `cbrnn eval` with its
+     * arguments swapped): say so rather than report a huge header length. */
+    static const struct { const char *magic, *what; } audio[] = {
+        {"RIFF", "a WAV (RIFF) audio file"}, {"RF64", "a WAV (RF64) audio file"},
+        {"fLaC", "a FLAC audio file"},       {"OggS", "an Ogg audio file"},
+        {"FORM", "an AIFF audio file"},      {"ID3", "an MP3 audio file"}};
+    for (size_t k = 0; k < sizeof audio / sizeof *audio; k++)
+        if (!memcmp(buf, audio[k].magic, strlen(audio[k].magic))) {
+            *err = fail(msg, msglen, CBRNN_ERR_FORMAT,
+                        "this is %s, not a cbrnn model (.safetensors)", audio[k].what);
+            return NULL;
+        }
     uint64_t hlen = 0;
     for (int b = 0; b < 8; b++)
         hlen |= (uint64_t)buf[b] << (8 * b);

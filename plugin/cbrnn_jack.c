@@ -1174,9 +1174,13 @@ int main(int argc, char **argv)
     jack_status_t js;
     H.client = jack_client_open(name, JackNoStartServer, &js);
     if (!H.client) {
-        fprintf(stderr, PROG ": cannot connect to a JACK server (status 0x%x)%s\n", (unsigned)js,
-                (js & JackServerFailed) ? ": none is running (start one, e.g. 'jackd -d dummy' "
-                                          "or 'jackd -d alsa')"
+        const char *srv = getenv("JACK_DEFAULT_SERVER");
+        fprintf(stderr, PROG ": cannot connect to the JACK server '%s' (%s; status 0x%x)%s\n",
+                srv && *srv ? srv : "default",
+                srv && *srv ? "from JACK_DEFAULT_SERVER" : "JACK_DEFAULT_SERVER is not set",
+                (unsigned)js,
+                (js & JackServerFailed) ? ": none is running under that name (start one, e.g. "
+                                          "'jackd -d dummy' or 'jackd -d alsa')"
                                         : "");
         cbrnn_model_destroy(m);
         return 1;

@@ -150,7 +150,11 @@ int main(int argc, char **argv)
     jack_status_t js;
     jack_client_t *client = jack_client_open(name, JackNoStartServer, &js);
     if (!client) {
-        fprintf(stderr, PROG ": cannot connect to a JACK server (status 0x%x)\n", (unsigned)js);
+        const char *srv = getenv("JACK_DEFAULT_SERVER");
+        fprintf(stderr, PROG ": cannot connect to the JACK server '%s' (%s; status 0x%x)%s\n",
+                srv && *srv ? srv : "default",
+                srv && *srv ? "from JACK_DEFAULT_SERVER" : "JACK_DEFAULT_SERVER is not set",
+                (unsigned)js, (js & JackServerFailed) ? ": none is running under that name" : "");
         return 1;
     }
     double rate = jack_get_sample_rate(client);
@@ -203,6 +207,9 @@ int main(int argc, char **argv)
             fprintf(stderr, PROG ": cannot connect to %s\n", conn[i]);
             status = 1;
         }
+    if (!n_conn && !status)
+        fprintf(stderr, PROG ": waiting for a connection to %s (no --connect given); playback "
+                        "starts when something is connected\n", jack_port_name(port));
     while (!status) {
         if (atomic_load(&shutdown_flag)) {
             fprintf(stderr, PROG ": the JACK server shut down\n");

@@ -101,6 +101,8 @@ def main():
     bad_model("truncated", b[:len(b) // 2], "outside the data section")
     bad_model("truncated_header", b[:40], "larger than the rest of the file")
     bad_model("empty", b"", "too short")
+    # eval's arguments swapped: audio where the model belongs
+    bad_model("audio_swapped", open(a2, "rb").read(), "this is a WAV (RIFF) audio file, not a cbrnn model")
     bad_model("garbage", b"this is not a model file at all, just text\n" * 4,
               "larger than the rest of the file")
     hb = bytearray(b)
@@ -123,6 +125,8 @@ def main():
     nan_data = data[:lo + 8] + struct.pack("<f", float("nan")) + data[lo + 12:]
     bad_model("nan", join_model(header, nan_data), "tensor cerebellum.fc2.bias: element 2 is NaN")
     check("info missing file", [cbrnn, "info", j("none.safetensors")], 2, "none.safetensors")
+    check("train -o into a missing folder", [cbrnn, "train", "-q", "-o", j("nodir/x.safetensors"), a2],
+          2, "the folder", "nodir does not exist")
     check("info a folder", [cbrnn, "info", work], 2, "not a regular file")
 
     # Training inputs.
