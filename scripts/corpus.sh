@@ -15,7 +15,7 @@
 # Steps, each skipped when its result is already in CACHE:
 #   1. apt-get download PACKAGE          -> CACHE/debs/
 #   2. dpkg -x                           -> CACHE/pkg/PACKAGE/
-#   3. G.722 (asterisk) -> 16 kHz WAV    -> CACHE/decoded/PACKAGE/  (ffmpeg)
+#   3. G.722 (asterisk) -> 16 kHz WAV    -> CACHE/decoded/PACKAGE/  (corpus_g722.py, ffmpeg)
 #   4. scripts/corpus_manifest.py        -> CACHE/manifest.tsv, CACHE/skipped.tsv
 #   5. scripts/corpus_split.py           -> CACHE/{train,valid,test}.txt, CACHE/splits.tsv
 # The lists are @list files for `cbrnn train` / `cbrnn eval` (paths relative
@@ -87,20 +87,15 @@ for p in $PKGS; do
   fi
 done
 
-# 3: G.722 -> 16 kHz 16-bit WAV. Neither libsndfile nor sox reads G.722; in
-# Debian 12 ffmpeg does (libspandsp has a codec but no command-line tool).
+# 3: G.722 -> 16 kHz 16-bit WAV (scripts/corpus_g722.py, through ffmpeg:
+# neither libsndfile nor sox reads G.722; libspandsp has a codec but no tool).
 for p in $PKGS; do
   case "$p" in *-g722) ;; *) continue ;; esac
   [ -f "$CACHE/decoded/$p/.decoded" ] && continue
   need ffmpeg ffmpeg
   echo "corpus: decoding G.722 of $p" >&2
   rm -rf "$CACHE/decoded/$p"
-  (cd "$CACHE/pkg/$p" && find . -name '*.g722' -type f -print0) |
-    (cd "$CACHE/pkg/$p" && xargs -0 -r -n 1 -P 2 sh -c '
-      out="$0/${1%.g722}.wav"; mkdir -p "$(dirname "$out")"
-      ffmpeg -nostdin -v error -y -f g722 -i "$1" -ar 16000 -ac 1 -c:a pcm_s16le "$out.tmp.wav" &&
-        mv "$out.tmp.wav" "$out" || { echo "corpus: cannot decode $PWD/$1" >&2; rm -f "$out.tmp.wav"; }
-    ' "$CACHE/decoded/$p")
+  "$PY" "$HERE/corpus_g722.py" "$CACHE/pkg/$p" "$CACHE/decoded/$p"
   touch "$CACHE/decoded/$p/.decoded"
 done
 
