@@ -14,9 +14,12 @@ language group (germanic, romance, slavic, other) would be missing from
 training.
 
 Writes CACHE/{train,valid,test}.txt (@list files for `cbrnn train` and
-`cbrnn eval`: one path per line, relative to CACHE), CACHE/splits.tsv (the
-manifest with a split column) and prints a Markdown table per split:
-minutes, files, languages, speaker groups.
+`cbrnn eval`: one path per line, relative to the list's folder), the same
+per language group (CACHE/SPLIT-GROUP.txt, e.g. test-romance.txt) and per
+speaker group (CACHE/speakers/SPLIT-SOURCE_VOICE.txt, e.g.
+speakers/test-asterisk_Carlo.txt), CACHE/splits.tsv (the manifest with a
+split column), and prints a Markdown table per split: minutes, files,
+languages, speaker groups.
 """
 import argparse
 import collections
@@ -104,6 +107,21 @@ def main():
               ["# %s split of %s (scripts/corpus_split.py --test %s --valid %s)" % (
                   name, os.path.join(a.dir, "manifest.tsv"), a.test, a.valid)] +
               [r["path"] for r, s in zip(rows, split) if s == name])
+    # The same lists per language group and per speaker group, for reports
+    # per group and for adaptation on one voice.
+    for name in SPLITS:
+        for g in sorted({r["group"] for r, s in zip(rows, split) if s == name}):
+            write(os.path.join(a.dir, "%s-%s.txt" % (name, g)),
+                  [r["path"] for r, s in zip(rows, split) if s == name and r["group"] == g])
+    spk_dir = os.path.join(a.dir, "speakers")
+    os.makedirs(spk_dir, exist_ok=True)
+    for old in os.listdir(spk_dir):
+        if old.endswith(".txt"):
+            os.remove(os.path.join(spk_dir, old))
+    for spk in sorted({r["speaker"] for r in rows}):
+        sel = [(r, s) for r, s in zip(rows, split) if r["speaker"] == spk]
+        write(os.path.join(spk_dir, "%s-%s.txt" % (sel[0][1], spk.replace(":", "_"))),
+              ["../" + r["path"] for r, _ in sel])
     write(os.path.join(a.dir, "splits.tsv"),
           ["\t".join(header + ["split"])] +
           ["\t".join([r[h] for h in header] + [s]) for r, s in zip(rows, split)])

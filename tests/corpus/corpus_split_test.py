@@ -15,8 +15,9 @@ network (issue 10, item 1). What must hold:
 - a speaker who speaks a test language goes to test whole (with the other
   language he speaks), and a split that would then put a language in two
   splits fails, naming it; a language group left out of training fails;
-- the @list files hold exactly the manifest's paths of their split and
-  `cbrnn eval` reads them (the paths are relative to the list).
+- the @list files hold exactly the manifest's paths of their split (also
+  per language group and per speaker group) and `cbrnn eval` reads them
+  (the paths are relative to the list).
 
 usage: corpus_split_test.py CBRNN WORKDIR SAMPLES_DIR SCRIPTS_DIR
 """
@@ -156,6 +157,20 @@ def default_split(py, scripts, cbrnn, work, samples):
         got = list_paths(os.path.join(cache, name + ".txt"))
         expect(got == want and want, "%s.txt holds exactly the %s rows (%d)" % (name, name,
                                                                                 len(want)))
+    for name in ("train", "valid", "test"):
+        for g in ("germanic", "romance", "slavic", "other"):
+            want = [r["path"] for r in rows if r["split"] == name and r["group"] == g]
+            got = list_paths(os.path.join(cache, "%s-%s.txt" % (name, g)))
+            expect(got == want, "%s-%s.txt holds the %s rows of that group" % (name, g, name))
+    spk = os.path.join(cache, "speakers")
+    for row in rows:
+        lst = os.path.join(spk, "%s-%s.txt" % (row["split"], row["speaker"].replace(":", "_")))
+        if not os.path.exists(lst) or "../" + row["path"] not in list_paths(lst):
+            expect(False, "%s is in %s" % (row["path"], lst))
+            break
+    else:
+        expect(sum(len(list_paths(os.path.join(spk, f))) for f in os.listdir(spk)) == len(rows),
+               "each row is in the list of its speaker group, once")
     e = subprocess.run([cbrnn, "eval", "--json", os.path.join(samples, "default.safetensors"),
                         "@" + os.path.join(cache, "test.txt")], capture_output=True, text=True)
     n_test = sum(r["split"] == "test" for r in rows)
