@@ -14,6 +14,14 @@
  *     autosave and status reports;
  *   - a log thread draining the engine's per-frame records into --log;
  *   - a disk thread writing --record from its ring.
+ * What every host shares (model loading and engine start, MIDI labels,
+ * the snapshot/save handshake, the save-path policy, the events file)
+ * lives in the host module (cbrnn_host.h, cbrnn_control.h); this file is
+ * the JACK and OSC plumbing. main() reads top to bottom as named steps:
+ * parse_options, open_model, block_signals, open_jack_client,
+ * start_engine, register_ports, open_log, open_recorders, start_osc,
+ * set_callbacks, the log and disk threads, connect_ports, control_loop,
+ * close_outputs.
  * Only the main thread talks to the user. Exit status: 0 after
  * SIGINT/SIGTERM (model saved), 1 when the JACK server went away or a
  * failure while working (model saved when possible), 2 bad options or
@@ -43,12 +51,12 @@
 
 #include "cbrnn/cbrnn_control.h"
 #include "cbrnn/cbrnn_engine.h"
+#include "cbrnn/cbrnn_host.h"
 #include "cbrnn/cbrnn_model.h"
 
 #define PROG "cbrnn-jack"
 #define MAX_OUT 128      /* prediction/posterior ports at most */
 #define MAX_CONNECT 16
-#define MAX_PENDING 16   /* snapshot requests in flight */
 /* --record ring: 2^21 floats = 8 MiB, 43 s at 48 kHz; the disk thread
  * empties it every 20 ms, so it only fills if the disk stalls that long. */
 #define REC_RING_FLOATS (1u << 21)
@@ -153,7 +161,7 @@ struct host {
     atomic_int engine_rate, latency;
     char shutdown_reason[512];
     atomic_int rec_on;     /* 0 after a rate change: a WAV has one rate */
-    int label_base, held_note;
+    cbrnn_midi_labels labels; /* audio thread only */
 
     /* non-RT: log thread vs control thread */
     pthread_mutex_t mu;
@@ -207,19 +215,12 @@ static void silence(float *const *outs, int n_out, jack_nframes_t n)
         memset(outs[i], 0, n * sizeof(float));
 }
 
-/* MIDI note on = that class while held (the last note pressed wins). */
+/* MIDI note on = that class while held (cbrnn_midi_labels_event). */
 static void midi_event(cbrnn_engine *e, const jack_midi_event_t *ev)
 {
-    if (ev->size < 3)
-        return;
-    unsigned st = ev->buffer[0] & 0xF0u, note = ev->buffer[1], vel = ev->buffer[2];
-    if (st == 0x90 && vel > 0) {
-        H.held_note = (int)note;
-        cbrnn_engine_set_label(e, (int)note - H.label_base);
-    } else if ((st == 0x80 || (st == 0x90 && vel == 0)) && (int)note == H.held_note) {
-        H.held_note = -1;
-        cbrnn_engine_set_label(e, -1);
-    }
+    int label;
+    if (cbrnn_midi_labels_event(&H.labels, ev->buffer, ev->size, &label))
+        cbrnn_engine_set_label(e, label);
 }
 
 static int on_process(jack_nframes_t n, void *arg)
@@ -446,21 +447,12 @@ static void *disk_main(void *arg)
 
 /* ---------------- saving (control thread only) ---------------- */
 
-struct pending {
-    int id;
-    char path[PATH_MAX];
-    const char *why;
-    int checked; /* from a control message: checked again right before writing */
-};
-
 struct control {
     const char *model_path;
     const char *save_path;
     const char *save_dir; /* the folder control messages may save in (NULL: none) */
     int osc_remote_ok;    /* 1: accept OSC from any address (--osc-bind not loopback) */
-    cbrnn_model *scratch; /* a model of the engine's layout the saves write from */
-    struct pending pend[MAX_PENDING];
-    int n_pend, next_id;
+    cbrnn_host_saves *saves; /* the snapshot/save handshake (cbrnn_host.h) */
     int quiet;
     FILE *markers;
     int next_marker;
@@ -477,65 +469,35 @@ static double now_s(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static int save_scratch(const char *path, int64_t frame, const char *why, int checked)
+/* Reports a finished save (cbrnn_host_saved_fn). */
+static void on_saved(void *ctx, const char *path, const char *why, int64_t frame, int rc,
+                     const char *msg)
 {
-    char msg[1024], val[64], ok[PATH_MAX];
-    /* Checked again: the folder or file may have changed since the request. */
-    if (checked && cbrnn_control_check_save(ok, sizeof ok, C.save_dir, path, msg, sizeof msg)) {
-        fprintf(stderr, PROG ": %s: refused: %s\n", why, msg);
-        return -1;
-    }
-    cbrnn_model_set_meta(C.scratch, "adapted_by", "cbrnn-jack");
-    cbrnn_model_set_meta(C.scratch, "adapted_from", C.model_path);
-    snprintf(val, sizeof val, "%lld", (long long)frame);
-    cbrnn_model_set_meta(C.scratch, "adapted_frames", val);
-    if (cbrnn_model_save(C.scratch, path, msg, sizeof msg)) {
+    (void)ctx;
+    if (rc)
         fprintf(stderr, PROG ": %s\n", msg);
-        return -1;
-    }
-    if (!C.quiet)
+    else if (!C.quiet)
         fprintf(stderr, PROG ": saved %s (%s, after %lld frames)\n", path, why, (long long)frame);
-    return 0;
 }
 
-/* Asks the audio thread for a snapshot to be saved to path; checked: the
- * path came from a control message and passed cbrnn_control_check_save. */
-static void request_save(const char *path, const char *why, int checked)
+/* Asks the audio thread for a snapshot to be saved to path. */
+static void request_save(const char *path, const char *why)
 {
     cbrnn_engine *e = atomic_load(&H.engine);
     if (!path || !e)
         return;
-    if (C.n_pend == MAX_PENDING) {
-        fprintf(stderr, PROG ": too many saves in flight; %s not saved\n", path);
-        return;
-    }
-    struct pending *p = &C.pend[C.n_pend];
-    p->id = C.next_id++;
-    snprintf(p->path, sizeof p->path, "%s", path);
-    p->why = why;
-    p->checked = checked;
-    cbrnn_engine_cmd c = {CBRNN_CMD_SNAPSHOT, p->id, 0};
-    if (cbrnn_engine_send(e, &c)) {
-        fprintf(stderr, PROG ": command queue full; %s not saved\n", path);
-        return;
-    }
-    C.n_pend++;
+    int rc = cbrnn_host_saves_request(C.saves, e, path, why);
+    if (rc)
+        fprintf(stderr, PROG ": %s not saved: %s\n", path,
+                rc == CBRNN_ERR_FULL ? "too many saves in flight" : cbrnn_strerror(rc));
 }
 
 /* Saves every snapshot the audio thread has handed over. */
 static void collect_snapshots(void)
 {
     cbrnn_engine *e = atomic_load(&H.engine);
-    int id;
-    int64_t frame;
-    while (e && cbrnn_engine_take_snapshot(e, C.scratch, &id, &frame) == 1) {
-        for (int i = 0; i < C.n_pend; i++)
-            if (C.pend[i].id == id) {
-                save_scratch(C.pend[i].path, frame, C.pend[i].why, C.pend[i].checked);
-                C.pend[i] = C.pend[--C.n_pend];
-                break;
-            }
-    }
+    if (e)
+        cbrnn_host_saves_collect(C.saves, e, on_saved, NULL);
 }
 
 /* Saves still waiting for a snapshot when the audio thread has stopped
@@ -544,16 +506,11 @@ static void collect_snapshots(void)
 static void flush_pending(void)
 {
     cbrnn_engine *e = atomic_load(&H.engine);
-    cbrnn_engine_stats st;
-    cbrnn_engine_get_stats(e, &st);
-    for (int i = 0; i < C.n_pend; i++) {
-        cbrnn_engine_copy_params(e, C.scratch);
-        save_scratch(C.pend[i].path, st.frames, C.pend[i].why, C.pend[i].checked);
-    }
-    C.n_pend = 0;
+    if (e)
+        cbrnn_host_saves_flush(C.saves, e, on_saved, NULL);
 }
 
-/* Direct save once the audio thread can no longer run the engine. */
+/* Direct save to --save once the audio thread can no longer run the engine. */
 static int save_now(const char *why)
 {
     cbrnn_engine *e = atomic_load(&H.engine);
@@ -563,10 +520,12 @@ static int save_now(const char *why)
      * server crash it may never clear the flag, so wait at most a second. */
     for (int i = 0; i < 1000 && atomic_load(&H.in_process); i++)
         sleep_ms(1);
-    cbrnn_engine_copy_params(e, C.scratch);
+    char msg[1024];
     cbrnn_engine_stats st;
     cbrnn_engine_get_stats(e, &st);
-    return save_scratch(C.save_path, st.frames, why, 0);
+    int rc = cbrnn_host_saves_now(C.saves, e, C.save_path, msg, sizeof msg);
+    on_saved(NULL, C.save_path, why, st.frames, rc, msg);
+    return rc ? -1 : 0;
 }
 
 /* ---------------- OSC (control thread) ---------------- */
@@ -736,7 +695,7 @@ static int osc_save(const char *path, const char *types, lo_arg **argv, int argc
         osc_complain("/cbrnn/save refused: %s", msg);
         return 0;
     }
-    request_save(ok, "/cbrnn/save", 1);
+    request_save(ok, "/cbrnn/save");
     return 0;
 }
 
@@ -945,23 +904,32 @@ static lo_server osc_open(const char *port, const char *bind_addr, char *msg, si
 static int rebuild_engine(int rate, const cbrnn_engine_config *base)
 {
     cbrnn_engine *old = atomic_load(&H.engine);
+    int err;
+    cbrnn_model *adapted = cbrnn_model_clone(cbrnn_engine_model(old), &err);
+    if (!adapted) {
+        fprintf(stderr, PROG ": the server's rate changed to %d Hz: out of memory\n", rate);
+        return -1;
+    }
     atomic_store(&H.paused, 1);
     while (atomic_load(&H.in_process))
         sleep_ms(1);
     pthread_mutex_lock(&H.mu);
     drain_records(old);
-    cbrnn_engine_copy_params(old, C.scratch);
+    cbrnn_engine_copy_params(old, adapted);
     cbrnn_engine_config c = *base;
     c.sample_rate = rate;
-    int err;
-    cbrnn_engine *e = cbrnn_engine_create(cbrnn_engine_model(old), &c, &err);
+    char msg[1024];
+    cbrnn_engine *e = cbrnn_host_start(cbrnn_engine_model(old), C.model_path, &c, 0, &err, msg,
+                                       sizeof msg);
     if (!e) {
         pthread_mutex_unlock(&H.mu);
+        cbrnn_model_destroy(adapted);
         fprintf(stderr, PROG ": the server's rate changed to %d Hz and the model cannot run at "
-                        "it (%s); the outputs stay silent\n", rate, cbrnn_strerror(err));
+                        "it (%s); the outputs stay silent\n", rate, msg);
         return -1;
     }
-    cbrnn_engine_set_params(e, C.scratch);
+    cbrnn_engine_set_params(e, adapted);
+    cbrnn_model_destroy(adapted);
     atomic_store(&H.engine, e);
     atomic_store(&H.engine_rate, rate);
     atomic_store(&H.latency, cbrnn_engine_latency(e));
@@ -975,7 +943,19 @@ static int rebuild_engine(int rate, const cbrnn_engine_config *base)
     return 0;
 }
 
-int main(int argc, char **argv)
+/* ---------------- main: options, then named steps ---------------- */
+
+struct options {
+    const char *model_path, *name, *log_path, *rec_path, *trec_path, *osc_port, *osc_bind;
+    const char *cin[MAX_CONNECT], *cout[MAX_CONNECT];
+    int n_cin, n_cout, n_outputs, label_base;
+    double autosave, report;
+    cbrnn_engine_config ec;
+};
+
+/* Fills o from the command line (and C.save_path, C.save_dir, C.quiet).
+ * 0 to go on, 1 after --help, 2 on a bad option (said). */
+static int parse_options(int argc, char **argv, struct options *o)
 {
     enum { O_MODEL = 256, O_NAME, O_OUTPUTS, O_CIN, O_COUT, O_LEARN, O_NOLEARN, O_LR, O_MOM,
            O_DECAY, O_BPTT, O_BASE, O_LOG, O_RECORD, O_TRECORD, O_SAVE, O_AUTOSAVE, O_REPORT, O_OSC,
@@ -1005,43 +985,39 @@ int main(int argc, char **argv)
         {"quiet", no_argument, NULL, O_QUIET},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
-    const char *model_path = NULL, *name = "cbrnn", *log_path = NULL, *rec_path = NULL,
-               *trec_path = NULL,
-               *osc_port = NULL, *osc_bind = NULL;
-    const char *cin[MAX_CONNECT], *cout[MAX_CONNECT];
-    int n_cin = 0, n_cout = 0, n_outputs = -1;
-    double autosave = 0, report = 0, v;
-    cbrnn_engine_config ec;
-    cbrnn_engine_config_default(&ec, 48000.0);
-    H.label_base = 60;
-    H.held_note = -1;
+    memset(o, 0, sizeof *o);
+    o->name = "cbrnn";
+    o->n_outputs = -1;
+    o->label_base = 60;
+    cbrnn_engine_config_default(&o->ec, 48000.0);
+    double v;
     int c;
     while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
         switch (c) {
-        case O_MODEL: model_path = optarg; break;
-        case O_NAME: name = optarg; break;
+        case O_MODEL: o->model_path = optarg; break;
+        case O_NAME: o->name = optarg; break;
         case O_OUTPUTS:
             if (parse_float(optarg, 0, MAX_OUT, &v) || v != floor(v)) {
                 fprintf(stderr, PROG ": --outputs '%s': expected an integer in 0..%d\n", optarg,
                         MAX_OUT);
                 return 2;
             }
-            n_outputs = (int)v;
+            o->n_outputs = (int)v;
             break;
         case O_CIN:
         case O_COUT:
-            if ((c == O_CIN ? n_cin : n_cout) == MAX_CONNECT) {
+            if ((c == O_CIN ? o->n_cin : o->n_cout) == MAX_CONNECT) {
                 fprintf(stderr, PROG ": at most %d --connect-input/--connect-output each\n",
                         MAX_CONNECT);
                 return 2;
             }
             if (c == O_CIN)
-                cin[n_cin++] = optarg;
+                o->cin[o->n_cin++] = optarg;
             else
-                cout[n_cout++] = optarg;
+                o->cout[o->n_cout++] = optarg;
             break;
-        case O_LEARN: ec.learn = 1; break;
-        case O_NOLEARN: ec.learn = 0; break;
+        case O_LEARN: o->ec.learn = 1; break;
+        case O_NOLEARN: o->ec.learn = 0; break;
         case O_LR:
         case O_DECAY:
             if (parse_float(optarg, 0, c == O_LR ? CBRNN_LR_MAX : CBRNN_DECAY_MAX, &v)) {
@@ -1051,23 +1027,23 @@ int main(int argc, char **argv)
                 return 2;
             }
             if (c == O_LR)
-                ec.lr = (float)v;
+                o->ec.lr = (float)v;
             else
-                ec.decay = (float)v;
+                o->ec.decay = (float)v;
             break;
         case O_MOM:
             if (parse_float(optarg, 0, CBRNN_MOMENTUM_MAX, &v)) {
                 fprintf(stderr, PROG ": --momentum '%s': expected a number in [0, 1)\n", optarg);
                 return 2;
             }
-            ec.momentum = (float)v;
+            o->ec.momentum = (float)v;
             break;
         case O_BPTT:
             if (parse_float(optarg, 1, 1024, &v) || v != floor(v)) {
                 fprintf(stderr, PROG ": --bptt '%s': expected an integer in 1..1024\n", optarg);
                 return 2;
             }
-            ec.bptt_k = (int)v;
+            o->ec.bptt_k = (int)v;
             break;
         case O_BASE:
             if (parse_float(optarg, 0, 127, &v) || v != floor(v)) {
@@ -1075,11 +1051,11 @@ int main(int argc, char **argv)
                         optarg);
                 return 2;
             }
-            H.label_base = (int)v;
+            o->label_base = (int)v;
             break;
-        case O_LOG: log_path = optarg; break;
-        case O_RECORD: rec_path = optarg; break;
-        case O_TRECORD: trec_path = optarg; break;
+        case O_LOG: o->log_path = optarg; break;
+        case O_RECORD: o->rec_path = optarg; break;
+        case O_TRECORD: o->trec_path = optarg; break;
         case O_SAVE: C.save_path = optarg; break;
         case O_AUTOSAVE:
         case O_REPORT:
@@ -1089,21 +1065,21 @@ int main(int argc, char **argv)
                 return 2;
             }
             if (c == O_AUTOSAVE)
-                autosave = v;
+                o->autosave = v;
             else
-                report = v;
+                o->report = v;
             break;
         case O_OSC:
             if (parse_float(optarg, 1, 65535, &v) || v != floor(v)) {
                 fprintf(stderr, PROG ": --osc '%s': expected a UDP port 1..65535\n", optarg);
                 return 2;
             }
-            osc_port = optarg;
+            o->osc_port = optarg;
             break;
-        case O_OSC_BIND: osc_bind = optarg; break;
+        case O_OSC_BIND: o->osc_bind = optarg; break;
         case O_SAVE_DIR: C.save_dir = optarg; break;
         case O_QUIET: C.quiet = 1; break;
-        case 'h': usage(stdout); return 0;
+        case 'h': usage(stdout); return 1;
         default: usage(stderr); return 2;
         }
     }
@@ -1112,54 +1088,61 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    if (autosave > 0 && !C.save_path) {
+    if (o->autosave > 0 && !C.save_path) {
         fprintf(stderr, PROG ": --autosave needs --save PATH\n");
         return 2;
     }
-    if (check_save_options(&C) || (osc_bind && !osc_port)) {
-        if (osc_bind && !osc_port)
-            fprintf(stderr, PROG ": --osc-bind needs --osc PORT\n");
+    if (o->osc_bind && !o->osc_port) {
+        fprintf(stderr, PROG ": --osc-bind needs --osc PORT\n");
         return 2;
     }
-    char defbuf[PATH_MAX], msg[2048];
-    if (!model_path)
-        model_path = default_model(defbuf, sizeof defbuf);
-    C.model_path = model_path;
-    C.learn = ec.learn;
+    return check_save_options(&C) ? 2 : 0;
+}
+
+/* Loads the model and checks it against the options (NULL: said why). */
+static cbrnn_model *open_model(struct options *o, char *defbuf, size_t deflen)
+{
+    char msg[2048];
     int err;
-    cbrnn_model *m = cbrnn_model_load(model_path, &err, msg, sizeof msg);
+    if (!o->model_path)
+        o->model_path = default_model(defbuf, deflen);
+    C.model_path = o->model_path;
+    cbrnn_model *m = cbrnn_model_load(o->model_path, &err, msg, sizeof msg);
     if (!m) {
         fprintf(stderr, PROG ": %s\n", msg);
-        return 2;
-    }
-    if (m->target == CBRNN_TARGET_TASK) {
-        fprintf(stderr, PROG ": %s is a sequence-task model (target task), not an audio model\n",
-                model_path);
-        return 2;
+        return NULL;
     }
     const int O = m->cfg.n_out;
-    if (n_outputs < 0)
-        n_outputs = m->target == CBRNN_TARGET_CLASSIFY ? O : (O < 4 ? O : 4);
-    if (n_outputs > O) {
-        fprintf(stderr, PROG ": --outputs %d: %s has %d outputs\n", n_outputs, model_path, O);
-        return 2;
+    if (o->n_outputs < 0)
+        o->n_outputs = m->target == CBRNN_TARGET_CLASSIFY ? O : (O < 4 ? O : 4);
+    const char *bad = m->target == CBRNN_TARGET_TASK ? "is a sequence-task model (target task), "
+                                                       "not an audio model"
+                      : o->n_outputs > O             ? "has fewer outputs than --outputs"
+                      : o->n_cout > 1 + o->n_outputs ? "has fewer output ports than "
+                                                       "--connect-output"
+                      : o->trec_path && m->target != CBRNN_TARGET_MAP
+                          ? "has no teacher input (--record-teacher is for map models)"
+                          : NULL;
+    if (bad) {
+        fprintf(stderr, PROG ": %s %s (outputs: %d model, %d asked, %d connections)\n",
+                o->model_path, bad, O, o->n_outputs, o->n_cout);
+        cbrnn_model_destroy(m);
+        return NULL;
     }
-    if (n_cout > 1 + n_outputs) {
-        fprintf(stderr, PROG ": %d --connect-output for %d output ports\n", n_cout,
-                1 + n_outputs);
-        return 2;
-    }
+    return m;
+}
 
-    /* Signals are blocked here, before JACK and our threads exist, so every
-     * thread inherits the mask and only sigtimedwait in this thread takes
-     * them: no handler ever interrupts the audio thread. */
-    sigset_t sigs;
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGINT);
-    sigaddset(&sigs, SIGTERM);
-    sigaddset(&sigs, SIGUSR1);
-    sigaddset(&sigs, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+/* Blocks the signals in this thread before JACK and our threads exist, so
+ * every thread inherits the mask and only sigtimedwait in the control
+ * loop takes them: no handler ever interrupts the audio thread. */
+static void block_signals(sigset_t *sigs)
+{
+    sigemptyset(sigs);
+    sigaddset(sigs, SIGINT);
+    sigaddset(sigs, SIGTERM);
+    sigaddset(sigs, SIGUSR1);
+    sigaddset(sigs, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, sigs, NULL);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
@@ -1170,52 +1153,57 @@ int main(int argc, char **argv)
     sigaction(SIGHUP, &sa, NULL);
     sigaction(SIGUSR1, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
+}
 
+static int open_jack_client(const char *name)
+{
     jack_status_t js;
     H.client = jack_client_open(name, JackNoStartServer, &js);
-    if (!H.client) {
-        const char *srv = getenv("JACK_DEFAULT_SERVER");
-        fprintf(stderr, PROG ": cannot connect to the JACK server '%s' (%s; status 0x%x)%s\n",
-                srv && *srv ? srv : "default",
-                srv && *srv ? "from JACK_DEFAULT_SERVER" : "JACK_DEFAULT_SERVER is not set",
-                (unsigned)js,
-                (js & JackServerFailed) ? ": none is running under that name (start one, e.g. "
-                                          "'jackd -d dummy' or 'jackd -d alsa')"
-                                        : "");
-        cbrnn_model_destroy(m);
-        return 1;
-    }
-    const jack_nframes_t rate = jack_get_sample_rate(H.client);
-    ec.sample_rate = rate;
-    ec.record_capacity = 1 << 14; /* 164 s of frames: the log thread never lags that far */
-    cbrnn_engine *e = cbrnn_engine_create(m, &ec, &err);
+    if (H.client)
+        return 0;
+    const char *srv = getenv("JACK_DEFAULT_SERVER");
+    fprintf(stderr, PROG ": cannot connect to the JACK server '%s' (%s; status 0x%x)%s\n",
+            srv && *srv ? srv : "default",
+            srv && *srv ? "from JACK_DEFAULT_SERVER" : "JACK_DEFAULT_SERVER is not set",
+            (unsigned)js,
+            (js & JackServerFailed) ? ": none is running under that name (start one, e.g. "
+                                      "'jackd -d dummy' or 'jackd -d alsa')"
+                                    : "");
+    return -1;
+}
+
+/* The engine at the server's rate and the save handshake for it. 0, 1
+ * (failure) or 2 (the model cannot run here). */
+static int start_engine(const cbrnn_model *m, struct options *o)
+{
+    char msg[2048];
+    int err;
+    o->ec.sample_rate = jack_get_sample_rate(H.client);
+    o->ec.record_capacity = 1 << 14; /* 164 s of frames: the log thread never lags that far */
+    cbrnn_engine *e = cbrnn_host_start(m, o->model_path, &o->ec, 0, &err, msg, sizeof msg);
     if (!e) {
-        if (err == CBRNN_ERR_RATE)
-            fprintf(stderr, PROG ": the server runs at %u Hz, outside the %g..%g Hz the "
-                            "features accept\n", (unsigned)rate, CBRNN_RATE_MIN, CBRNN_RATE_MAX);
-        else
-            fprintf(stderr, PROG ": %s: cannot run this model: %s\n", model_path,
-                    cbrnn_strerror(err));
-        jack_client_close(H.client);
-        cbrnn_model_destroy(m);
+        fprintf(stderr, PROG ": %s\n", msg);
         return 2;
     }
     atomic_init(&H.engine, e);
-    atomic_store(&H.engine_rate, (int)rate);
+    atomic_store(&H.engine_rate, (int)o->ec.sample_rate);
     atomic_store(&H.latency, cbrnn_engine_latency(e));
-    C.scratch = cbrnn_model_clone(m, &err);
-    cbrnn_model_destroy(m);
-    if (!C.scratch) {
+    cbrnn_midi_labels_init(&H.labels, o->label_base);
+    if (!(C.saves = cbrnn_host_saves_create(e, PROG, o->model_path, &err))) {
         fprintf(stderr, PROG ": out of memory\n");
         return 1;
     }
-    pthread_mutex_init(&H.mu, NULL);
+    C.learn = o->ec.learn;
+    return 0;
+}
 
+static int register_ports(const cbrnn_model *m, int n_outputs)
+{
     H.in = jack_port_register(H.client, "input", JACK_DEFAULT_AUDIO_TYPE, JackPortIsInput, 0);
-    if (cbrnn_engine_model(e)->target == CBRNN_TARGET_MAP)
+    if (m->target == CBRNN_TARGET_MAP)
         H.teacher = jack_port_register(H.client, "teacher", JACK_DEFAULT_AUDIO_TYPE,
                                        JackPortIsInput, 0);
-    if (cbrnn_engine_model(e)->target == CBRNN_TARGET_CLASSIFY)
+    if (m->target == CBRNN_TARGET_CLASSIFY)
         H.midi = jack_port_register(H.client, "labels", JACK_DEFAULT_MIDI_TYPE, JackPortIsInput,
                                     0);
     H.n_out = 1 + n_outputs;
@@ -1226,69 +1214,61 @@ int main(int argc, char **argv)
         snprintf(pn, sizeof pn, "out_%d", i);
         H.out[i] = jack_port_register(H.client, pn, JACK_DEFAULT_AUDIO_TYPE, JackPortIsOutput, 0);
     }
-    int ports_ok = H.in != NULL;
+    int ok = H.in != NULL;
     for (int i = 0; i < H.n_out; i++)
-        ports_ok &= H.out[i] != NULL;
-    if (!ports_ok || (cbrnn_engine_model(e)->target == CBRNN_TARGET_MAP && !H.teacher) ||
-        (cbrnn_engine_model(e)->target == CBRNN_TARGET_CLASSIFY && !H.midi)) {
+        ok &= H.out[i] != NULL;
+    if (!ok || (m->target == CBRNN_TARGET_MAP && !H.teacher) ||
+        (m->target == CBRNN_TARGET_CLASSIFY && !H.midi)) {
         fprintf(stderr, PROG ": cannot register the JACK ports\n");
-        jack_client_close(H.client);
-        return 1;
+        return -1;
     }
+    return 0;
+}
 
-    int status = 1;
-    pthread_t log_th, disk_th;
-    int log_started = 0, disk_started = 0;
-    lo_server osc = NULL;
-    if (log_path) {
-        if (!(H.log = fopen(log_path, "w"))) {
-            fprintf(stderr, PROG ": %s: cannot create: %s\n", log_path, strerror(errno));
-            status = 2;
-            goto close;
+/* --log FILE.csv with FILE.csv.markers and FILE.csv.events. 0 or 2. */
+static int open_log(const struct options *o)
+{
+    if (!o->log_path)
+        return 0;
+    char path[PATH_MAX];
+    FILE **f[3] = {&H.log, &C.markers, &H.events};
+    static const char *const suffix[3] = {"", ".markers", ".events"};
+    for (int k = 0; k < 3; k++) {
+        snprintf(path, sizeof path, "%s%s", o->log_path, suffix[k]);
+        if (!(*f[k] = fopen(path, "w"))) {
+            fprintf(stderr, PROG ": %s: cannot create: %s\n", path, strerror(errno));
+            return 2;
         }
-        fputs(cbrnn_record_csv_header(), H.log);
-        char mp[PATH_MAX];
-        snprintf(mp, sizeof mp, "%s.markers", log_path);
-        if (!(C.markers = fopen(mp, "w"))) {
-            fprintf(stderr, PROG ": %s: cannot create: %s\n", mp, strerror(errno));
-            status = 2;
-            goto close;
-        }
-        fputs("marker,name,seconds\n", C.markers);
-        snprintf(mp, sizeof mp, "%s.events", log_path);
-        if (!(H.events = fopen(mp, "w"))) {
-            fprintf(stderr, PROG ": %s: cannot create: %s\n", mp, strerror(errno));
-            status = 2;
-            goto close;
-        }
-        write_initial_events(H.events, &ec);
     }
-    if (trec_path && !H.teacher) {
-        fprintf(stderr, PROG ": --record-teacher applies to map models (%s has no teacher)\n",
-                model_path);
-        status = 2;
-        goto close;
-    }
-    const char *rec_paths[2] = {rec_path, trec_path};
+    fputs(cbrnn_record_csv_header(), H.log);
+    fputs("marker,name,seconds\n", C.markers);
+    write_initial_events(H.events, &o->ec);
+    return 0;
+}
+
+/* --record and --record-teacher: float WAV files and the rings the audio
+ * thread fills for them. 0, 1 or 2. */
+static int open_recorders(const struct options *o)
+{
+    const char *paths[2] = {o->rec_path, o->trec_path};
     for (int k = 0; k < 2; k++) {
-        if (!rec_paths[k])
+        if (!paths[k])
             continue;
         /* Float samples, exactly as JACK delivered them, so that a replay
          * through `cbrnn run` sees bit-identical input. */
         struct recorder *rc = &H.rec[k];
-        SF_INFO si = {.samplerate = (int)rate, .channels = 1,
+        SF_INFO si = {.samplerate = (int)o->ec.sample_rate, .channels = 1,
                       .format = SF_FORMAT_WAV | SF_FORMAT_FLOAT};
-        if (!(rc->sf = sf_open(rec_paths[k], SFM_WRITE, &si))) {
-            fprintf(stderr, PROG ": %s: cannot create: %s\n", rec_paths[k], sf_strerror(NULL));
-            status = 2;
-            goto close;
+        if (!(rc->sf = sf_open(paths[k], SFM_WRITE, &si))) {
+            fprintf(stderr, PROG ": %s: cannot create: %s\n", paths[k], sf_strerror(NULL));
+            return 2;
         }
         sf_command(rc->sf, SFC_SET_ADD_PEAK_CHUNK, NULL, SF_FALSE);
-        rc->path = rec_paths[k];
+        rc->path = paths[k];
         rc->rb = jack_ringbuffer_create(REC_RING_FLOATS * sizeof(float));
         if (!rc->rb) {
             fprintf(stderr, PROG ": out of memory\n");
-            goto close;
+            return 1;
         }
         /* mlock may be refused (RLIMIT_MEMLOCK); the ring works without,
          * only a page fault becomes possible. Touched either way. */
@@ -1297,16 +1277,25 @@ int main(int argc, char **argv)
         H.n_rec++;
     }
     atomic_store(&H.rec_on, H.n_rec > 0);
-    if (osc_port) {
-        if (!(osc = osc_open(osc_port, osc_bind ? osc_bind : "127.0.0.1", msg, sizeof msg))) {
-            fprintf(stderr, PROG ": %s\n", msg);
-            status = 2;
-            goto close;
-        }
-        C.osc_remote_ok = osc_bind && !is_loopback(osc_bind);
-        osc_add_methods(osc);
-    }
+    return 0;
+}
 
+static lo_server start_osc(const struct options *o)
+{
+    char msg[1024];
+    lo_server osc = osc_open(o->osc_port, o->osc_bind ? o->osc_bind : "127.0.0.1", msg,
+                             sizeof msg);
+    if (!osc) {
+        fprintf(stderr, PROG ": %s\n", msg);
+        return NULL;
+    }
+    C.osc_remote_ok = o->osc_bind && !is_loopback(o->osc_bind);
+    osc_add_methods(osc);
+    return osc;
+}
+
+static void set_callbacks(void)
+{
     jack_set_process_callback(H.client, on_process, NULL);
     jack_set_xrun_callback(H.client, on_xrun, NULL);
     jack_set_buffer_size_callback(H.client, on_bufsize, NULL);
@@ -1314,7 +1303,221 @@ int main(int argc, char **argv)
     jack_set_latency_callback(H.client, on_latency, NULL);
     jack_on_info_shutdown(H.client, on_shutdown, NULL);
     atomic_store(&H.bufsize, (int)jack_get_buffer_size(H.client));
+}
 
+static void connect_ports(const struct options *o)
+{
+    const char *cname = jack_get_client_name(H.client);
+    for (int i = 0; i < o->n_cin; i++)
+        if (jack_connect(H.client, o->cin[i], jack_port_name(H.in)))
+            fprintf(stderr, PROG ": cannot connect %s to %s:input\n", o->cin[i], cname);
+    for (int i = 0; i < o->n_cout; i++)
+        if (jack_connect(H.client, jack_port_name(H.out[i]), o->cout[i]))
+            fprintf(stderr, PROG ": cannot connect %s to %s\n", jack_port_name(H.out[i]),
+                    o->cout[i]);
+}
+
+static void say_started(const struct options *o, int osc)
+{
+    cbrnn_engine *e = atomic_load(&H.engine);
+    if (C.quiet)
+        return;
+    fprintf(stderr,
+            PROG ": %s running at %u Hz (hop %d samples, latency %d samples, period %d): "
+                 "model %s, learning %s\n",
+            jack_get_client_name(H.client), (unsigned)o->ec.sample_rate, cbrnn_engine_hop(e),
+            cbrnn_engine_latency(e), atomic_load(&H.bufsize), o->model_path,
+            o->ec.learn ? "on" : "off");
+    if (osc)
+        fprintf(stderr, PROG ": OSC on UDP %s:%s (%s); /cbrnn/save writes only in %s\n",
+                o->osc_bind ? o->osc_bind : "127.0.0.1", o->osc_port,
+                C.osc_remote_ok ? "open to the network: any host that reaches this port "
+                                  "controls learning"
+                                : "this machine only",
+                C.save_dir ? C.save_dir : "(nowhere: no --save or --save-dir)");
+}
+
+/* --report: the mean loss since the last line, on stdout. */
+static void report_line(double t, long long xruns)
+{
+    pthread_mutex_lock(&H.mu);
+    long nl = H.report_n, nf = H.report_frames;
+    double ml = nl ? H.report_loss / (double)nl : NAN;
+    double mp = nl ? H.report_pers / (double)nl : NAN;
+    H.report_loss = H.report_pers = 0;
+    H.report_n = H.report_frames = 0;
+    int64_t frame = H.last_frame;
+    pthread_mutex_unlock(&H.mu);
+    cbrnn_engine_stats st;
+    cbrnn_engine_get_stats(atomic_load(&H.engine), &st);
+    printf("t=%7.1fs frames=%-7lld loss=%.5f persistence=%.5f frames_in_window=%ld "
+           "updates=%lld xruns=%lld\n",
+           t - C.t0, (long long)frame + 1, ml, mp, nf, (long long)st.updates, xruns);
+    fflush(stdout);
+}
+
+/* Signals fetched since the last call: *usr1 set for SIGUSR1; returns the
+ * stopping signal (SIGINT, SIGTERM, SIGHUP) or 0. */
+static int take_signals(const sigset_t *sigs, int *usr1)
+{
+    struct timespec zero = {0, 0};
+    int sig, stop_sig = sig_stop;
+    *usr1 = sig_usr1;
+    sig_usr1 = 0;
+    while ((sig = sigtimedwait(sigs, NULL, &zero)) > 0) {
+        if (sig == SIGUSR1)
+            *usr1 = 1;
+        else
+            stop_sig = sig;
+    }
+    return stop_sig;
+}
+
+/* The control thread's loop: OSC, signals, saves, rate changes, notes.
+ * Returns the exit status when a signal or the server stops the run. */
+static int control_loop(const struct options *o, const sigset_t *sigs, lo_server osc)
+{
+    C.t0 = now_s();
+    double next_autosave = C.t0 + o->autosave, next_report = C.t0 + o->report;
+    int last_bufsize = atomic_load(&H.bufsize);
+    long long last_xruns = 0;
+    double next_xrun_note = 0;
+    for (;;) {
+        if (osc) {
+            lo_server_recv_noblock(osc, POLL_MS);
+            osc_errors_flush();
+        } else {
+            sleep_ms(POLL_MS);
+        }
+        int usr1, stop_sig = take_signals(sigs, &usr1);
+        if (usr1) {
+            if (C.save_path)
+                request_save(C.save_path, "SIGUSR1");
+            else
+                fprintf(stderr, PROG ": SIGUSR1: no --save PATH to save to\n");
+        }
+        if (stop_sig) {
+            /* After jack_deactivate the process callback no longer runs:
+             * the weights can be read directly. */
+            jack_deactivate(H.client);
+            collect_snapshots();
+            flush_pending();
+            return save_now(stop_sig == SIGINT    ? "SIGINT"
+                            : stop_sig == SIGTERM ? "SIGTERM"
+                                                  : "SIGHUP")
+                       ? 1
+                       : 0;
+        }
+        if (atomic_load(&H.shutdown)) {
+            fprintf(stderr, PROG ": the JACK server shut down: %s\n", H.shutdown_reason);
+            collect_snapshots();
+            for (int i = 0; i < 1000 && atomic_load(&H.in_process); i++)
+                sleep_ms(1);
+            flush_pending();
+            save_now("server shutdown");
+            return 1;
+        }
+        int nr = atomic_exchange(&H.rate_changed, 0);
+        if (nr) {
+            atomic_store(&H.rec_on, 0); /* a WAV has one rate: keep what we have */
+            rebuild_engine(nr, &o->ec);
+        }
+        collect_snapshots();
+        double t = now_s();
+        if (o->autosave > 0 && t >= next_autosave) {
+            request_save(C.save_path, "autosave");
+            next_autosave += o->autosave;
+        }
+        int bs = atomic_load(&H.bufsize);
+        if (bs != last_bufsize && !C.quiet)
+            fprintf(stderr, PROG ": buffer size now %d samples\n", bs);
+        last_bufsize = bs;
+        long long xr = atomic_load(&H.xruns);
+        if (xr != last_xruns && t >= next_xrun_note) { /* at most one line per 5 s */
+            if (!C.quiet)
+                fprintf(stderr, PROG ": %lld xrun%s so far\n", xr, xr == 1 ? "" : "s");
+            last_xruns = xr;
+            next_xrun_note = t + 5.0;
+        }
+        if (o->report > 0 && t >= next_report) {
+            report_line(t, xr);
+            next_report += o->report;
+        }
+    }
+}
+
+/* Closes the recordings and the log, saying what was lost. */
+static void close_outputs(const struct options *o)
+{
+    for (int k = 0; k < 2; k++) {
+        struct recorder *rc = &H.rec[k];
+        if (!rc->sf)
+            continue;
+        long long dropped = atomic_load(&rc->dropped);
+        if (dropped || rc->failed)
+            fprintf(stderr, PROG ": %s: incomplete (%lld samples dropped%s)\n", rc->path, dropped,
+                    rc->failed ? ", write error" : "");
+        if (sf_close(rc->sf))
+            fprintf(stderr, PROG ": %s: close failed\n", rc->path);
+        else if (!C.quiet)
+            fprintf(stderr, PROG ": recorded %ld samples to %s\n", rc->written, rc->path);
+    }
+    if (H.log && fclose(H.log))
+        fprintf(stderr, PROG ": %s: write failed\n", o->log_path);
+    if (H.events && fclose(H.events))
+        fprintf(stderr, PROG ": %s.events: write failed\n", o->log_path);
+    if (C.markers)
+        fclose(C.markers);
+}
+
+static void say_final(int log_started)
+{
+    cbrnn_engine *fin = atomic_load(&H.engine);
+    if (!fin || C.quiet || !log_started)
+        return;
+    cbrnn_engine_stats st;
+    cbrnn_engine_get_stats(fin, &st);
+    fprintf(stderr, PROG ": %lld frames, %lld updates, %lld restores, %lld xruns, %lld "
+                    "dropped records%s\n",
+            (long long)st.frames, (long long)st.updates, (long long)st.restores,
+            (long long)atomic_load(&H.xruns), (long long)st.dropped_records,
+            (C.learn && !C.save_path) ? "; adapted weights not saved (use --save PATH)" : "");
+}
+
+int main(int argc, char **argv)
+{
+    struct options o;
+    int status = parse_options(argc, argv, &o);
+    if (status)
+        return status == 1 ? 0 : status;
+    char defbuf[PATH_MAX];
+    cbrnn_model *m = open_model(&o, defbuf, sizeof defbuf);
+    if (!m)
+        return 2;
+    sigset_t sigs;
+    block_signals(&sigs);
+    if (open_jack_client(o.name)) {
+        cbrnn_model_destroy(m);
+        return 1;
+    }
+    status = start_engine(m, &o);
+    if (!status && register_ports(m, o.n_outputs))
+        status = 1;
+    cbrnn_model_destroy(m);
+    pthread_mutex_init(&H.mu, NULL);
+    pthread_t log_th, disk_th;
+    int log_started = 0, disk_started = 0;
+    lo_server osc = NULL;
+    if (!status)
+        status = open_log(&o);
+    if (!status)
+        status = open_recorders(&o);
+    if (!status && o.osc_port && !(osc = start_osc(&o)))
+        status = 2;
+    if (status)
+        goto close;
+    status = 1;
+    set_callbacks();
     if (pthread_create(&log_th, NULL, log_main, NULL)) {
         fprintf(stderr, PROG ": cannot start the log thread\n");
         goto close;
@@ -1331,116 +1534,9 @@ int main(int argc, char **argv)
         fprintf(stderr, PROG ": cannot activate the JACK client\n");
         goto close;
     }
-    const char *cname = jack_get_client_name(H.client);
-    for (int i = 0; i < n_cin; i++)
-        if (jack_connect(H.client, cin[i], jack_port_name(H.in)))
-            fprintf(stderr, PROG ": cannot connect %s to %s:input\n", cin[i], cname);
-    for (int i = 0; i < n_cout; i++)
-        if (jack_connect(H.client, jack_port_name(H.out[i]), cout[i]))
-            fprintf(stderr, PROG ": cannot connect %s to %s\n", jack_port_name(H.out[i]), cout[i]);
-    if (!C.quiet)
-        fprintf(stderr,
-                PROG ": %s running at %u Hz (hop %d samples, latency %d samples, period %d): "
-                     "model %s, learning %s\n",
-                cname, (unsigned)rate, cbrnn_engine_hop(e), cbrnn_engine_latency(e),
-                atomic_load(&H.bufsize), model_path, ec.learn ? "on" : "off");
-    if (osc && !C.quiet)
-        fprintf(stderr, PROG ": OSC on UDP %s:%s (%s); /cbrnn/save writes only in %s\n",
-                osc_bind ? osc_bind : "127.0.0.1", osc_port,
-                C.osc_remote_ok ? "open to the network: any host that reaches this port "
-                                  "controls learning"
-                                : "this machine only",
-                C.save_dir ? C.save_dir : "(nowhere: no --save or --save-dir)");
-
-    C.t0 = now_s();
-    double next_autosave = C.t0 + autosave, next_report = C.t0 + report;
-    int last_bufsize = atomic_load(&H.bufsize);
-    long long last_xruns = 0;
-    double next_xrun_note = 0;
-    for (;;) {
-        if (osc) {
-            lo_server_recv_noblock(osc, POLL_MS);
-            osc_errors_flush();
-        } else {
-            sleep_ms(POLL_MS);
-        }
-        struct timespec zero = {0, 0};
-        int sig, stop_sig = sig_stop, usr1 = sig_usr1;
-        sig_usr1 = 0;
-        while ((sig = sigtimedwait(&sigs, NULL, &zero)) > 0) {
-            if (sig == SIGUSR1)
-                usr1 = 1;
-            else
-                stop_sig = sig;
-        }
-        if (usr1) {
-            if (C.save_path)
-                request_save(C.save_path, "SIGUSR1", 0);
-            else
-                fprintf(stderr, PROG ": SIGUSR1: no --save PATH to save to\n");
-        }
-        if (stop_sig) {
-            /* After jack_deactivate the process callback no longer runs:
-             * the weights can be read directly. */
-            jack_deactivate(H.client);
-            collect_snapshots();
-            flush_pending();
-            status = save_now(stop_sig == SIGINT ? "SIGINT" : stop_sig == SIGTERM ? "SIGTERM"
-                                                                                 : "SIGHUP")
-                         ? 1
-                         : 0;
-            break;
-        }
-        if (atomic_load(&H.shutdown)) {
-            fprintf(stderr, PROG ": the JACK server shut down: %s\n", H.shutdown_reason);
-            collect_snapshots();
-            for (int i = 0; i < 1000 && atomic_load(&H.in_process); i++)
-                sleep_ms(1);
-            flush_pending();
-            save_now("server shutdown");
-            status = 1;
-            break;
-        }
-        int nr = atomic_exchange(&H.rate_changed, 0);
-        if (nr) {
-            atomic_store(&H.rec_on, 0); /* a WAV has one rate: keep what we have */
-            rebuild_engine(nr, &ec);
-        }
-        collect_snapshots();
-        double t = now_s();
-        if (autosave > 0 && t >= next_autosave) {
-            request_save(C.save_path, "autosave", 0);
-            next_autosave += autosave;
-        }
-        int bs = atomic_load(&H.bufsize);
-        if (bs != last_bufsize && !C.quiet)
-            fprintf(stderr, PROG ": buffer size now %d samples\n", bs);
-        last_bufsize = bs;
-        long long xr = atomic_load(&H.xruns);
-        if (xr != last_xruns && t >= next_xrun_note) { /* at most one line per 5 s */
-            if (!C.quiet)
-                fprintf(stderr, PROG ": %lld xrun%s so far\n", xr, xr == 1 ? "" : "s");
-            last_xruns = xr;
-            next_xrun_note = t + 5.0;
-        }
-        if (report > 0 && t >= next_report) {
-            pthread_mutex_lock(&H.mu);
-            long nl = H.report_n, nf = H.report_frames;
-            double ml = nl ? H.report_loss / (double)nl : NAN;
-            double mp = nl ? H.report_pers / (double)nl : NAN;
-            H.report_loss = H.report_pers = 0;
-            H.report_n = H.report_frames = 0;
-            int64_t frame = H.last_frame;
-            pthread_mutex_unlock(&H.mu);
-            cbrnn_engine_stats st;
-            cbrnn_engine_get_stats(atomic_load(&H.engine), &st);
-            printf("t=%7.1fs frames=%-7lld loss=%.5f persistence=%.5f frames_in_window=%ld "
-                   "updates=%lld xruns=%lld\n",
-                   t - C.t0, (long long)frame + 1, ml, mp, nf, (long long)st.updates, xr);
-            fflush(stdout);
-            next_report += report;
-        }
-    }
+    connect_ports(&o);
+    say_started(&o, osc != NULL);
+    status = control_loop(&o, &sigs, osc);
 
 close:
     jack_client_close(H.client);
@@ -1452,41 +1548,12 @@ close:
         atomic_store(&H.stop_disk, 1);
         pthread_join(disk_th, NULL);
     }
-    for (int k = 0; k < 2; k++) {
-        struct recorder *rc = &H.rec[k];
-        if (!rc->sf)
-            continue;
-        long long dropped = atomic_load(&rc->dropped);
-        if (dropped || rc->failed)
-            fprintf(stderr, PROG ": %s: incomplete (%lld samples dropped%s)\n", rc->path, dropped,
-                    rc->failed ? ", write error" : "");
-        if (sf_close(rc->sf))
-            fprintf(stderr, PROG ": %s: close failed\n", rc->path);
-        else if (!C.quiet)
-            fprintf(stderr, PROG ": recorded %ld samples to %s\n", rc->written, rc->path);
-    }
-    if (H.log && fclose(H.log))
-        fprintf(stderr, PROG ": %s: write failed\n", log_path);
-    if (H.events && fclose(H.events))
-        fprintf(stderr, PROG ": %s.events: write failed\n", log_path);
-    if (C.markers)
-        fclose(C.markers);
+    close_outputs(&o);
     if (osc)
         lo_server_free(osc);
-    cbrnn_engine *fin = atomic_load(&H.engine);
-    if (fin) {
-        cbrnn_engine_stats st;
-        cbrnn_engine_get_stats(fin, &st);
-        if (!C.quiet && log_started)
-            fprintf(stderr, PROG ": %lld frames, %lld updates, %lld restores, %lld xruns, %lld "
-                            "dropped records%s\n",
-                    (long long)st.frames, (long long)st.updates, (long long)st.restores,
-                    (long long)atomic_load(&H.xruns), (long long)st.dropped_records,
-                    (C.learn && !C.save_path) ? "; adapted weights not saved (use --save PATH)"
-                                              : "");
-    }
-    cbrnn_engine_destroy(fin);
-    cbrnn_model_destroy(C.scratch);
+    say_final(log_started);
+    cbrnn_engine_destroy(atomic_load(&H.engine));
+    cbrnn_host_saves_destroy(C.saves);
     for (int k = 0; k < 2; k++)
         if (H.rec[k].rb)
             jack_ringbuffer_free(H.rec[k].rb);

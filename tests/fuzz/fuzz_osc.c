@@ -42,9 +42,9 @@ static void fz_setup(void)
     cbrnn_engine *e = cbrnn_engine_create(m, &ec, &err);
     CHECK(e != NULL, "engine: %s", cbrnn_strerror(err));
     atomic_init(&H.engine, e);
-    C.scratch = cbrnn_model_clone(m, &err);
+    C.saves = cbrnn_host_saves_create(e, "fuzz", path, &err);
     fz_snap = cbrnn_model_clone(m, &err);
-    CHECK(C.scratch && fz_snap, "clone: %s", cbrnn_strerror(err));
+    CHECK(C.saves && fz_snap, "clone: %s", cbrnn_strerror(err));
     cbrnn_model_destroy(m);
     C.model_path = path;
     C.quiet = 1;
@@ -89,6 +89,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* What collect_snapshots does, without the save. */
     while (cbrnn_engine_take_snapshot(e, fz_snap, NULL, NULL) == 1)
         ;
-    C.n_pend = 0;
+    /* The requests those snapshots answered: forgotten, never written. */
+    cbrnn_host_saves_destroy(C.saves);
+    int err = 0;
+    C.saves = cbrnn_host_saves_create(e, "fuzz", C.model_path, &err);
+    CHECK(C.saves != NULL, "saves: %s", cbrnn_strerror(err));
     return 0;
 }
