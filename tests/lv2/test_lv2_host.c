@@ -19,7 +19,12 @@
  *     trigger and a cbrnn:Mark reach the next frame's record.
  * In sanitizer builds the allocation/lock check is compiled out (ASan owns
  * the allocator); the rest runs under ASan and UBSan.
- * usage: test_lv2_host LV2_DIR A.wav B.wav REF_A REF_B WORKDIR */
+ *   - classify_midi: a classify model takes its labels from MIDI notes on
+ *     the control port at their sample: frames.csv of `cbrnn run --labels`.
+ *   - map_teacher: a map model learns from the side-chain teacher (with
+ *     teacher_on): frames.csv of `cbrnn run --teacher`.
+ * usage: test_lv2_host LV2_DIR A.wav B.wav REF_A REF_B WORKDIR CLS REF_C
+ *        MAP T.wav REF_M */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <math.h>
@@ -39,6 +44,7 @@
 #include <lilv/lilv.h>
 #include <lv2/atom/forge.h>
 #include <lv2/atom/util.h>
+#include <lv2/midi/midi.h>
 #include <lv2/patch/patch.h>
 #include <lv2/state/state.h>
 #include <lv2/urid/urid.h>
@@ -65,7 +71,8 @@ enum { P_IN, P_TEACHER, P_THRU, P_SURPRISE, P_OUT1, P_CONTROL = 8, P_NOTIFY, P_E
        P_LR, P_MOMENTUM, P_DECAY, P_RESET, P_LABEL_BASE, P_TEACHER_ON, P_LATENCY,
        P_SURPRISE_NOW, P_LOSS_MEAN, N_PORTS };
 
-static const char *lv2_dir, *wav_a, *wav_b, *ref_a, *ref_b, *work;
+static const char *lv2_dir, *wav_a, *wav_b, *ref_a, *ref_b, *work, *cls_model, *ref_c, *map_model,
+    *wav_t, *ref_m;
 
 /* ---------------- urid:map (never called from run()) ---------------- */
 static char *uri_tab[256];
@@ -128,6 +135,7 @@ struct host {
     atomic_int stop;
     float ctl[N_PORTS];
     float *audio[8];
+    const float *teacher; /* run_file: the teacher signal, as long as the input (or NULL) */
     _Alignas(16) unsigned char control[8192];
     _Alignas(16) unsigned char notify[NOTIFY_CAP];
     LV2_Atom_Forge forge;
@@ -415,6 +423,28 @@ static void run_block(struct host *H, const float *x, int n)
     control_seq(H, NULL);
 }
 
+/* MIDI messages at absolute sample positions of a file. */
+struct midi_ev {
+    long at;
+    uint8_t msg[3];
+};
+
+/* A control sequence with the MIDI events that fall in [pos, pos + n). */
+static void control_midi(struct host *H, const struct midi_ev *ev, int n_ev, long pos, int n)
+{
+    LV2_Atom_Forge *f = &H->forge;
+    LV2_Atom_Forge_Frame seq;
+    lv2_atom_forge_set_buffer(f, H->control, sizeof H->control);
+    lv2_atom_forge_sequence_head(f, &seq, 0);
+    for (int i = 0; i < n_ev; i++)
+        if (ev[i].at >= pos && ev[i].at < pos + n) {
+            lv2_atom_forge_frame_time(f, ev[i].at - pos);
+            lv2_atom_forge_atom(f, 3, U(LV2_MIDI__MidiEvent));
+            lv2_atom_forge_write(f, ev[i].msg, 3);
+        }
+    lv2_atom_forge_pop(f, &seq);
+}
+
 static unsigned lcg = 12345;
 static int next_block(void)
 {
@@ -440,7 +470,8 @@ static float *read_wav(const char *path, long *n, double *rate)
 /* sync: NULL, or a counter of saves started by another thread; then every
  * 40 blocks the run waits (unarmed) for a new save to start, so saves
  * certainly overlap run() whatever the machine's speed. */
-static void run_file(struct host *H, const char *path, atomic_int *sync)
+static void run_file(struct host *H, const char *path, atomic_int *sync,
+                     const struct midi_ev *ev, int n_ev)
 {
     long n;
     double rate;
@@ -454,6 +485,10 @@ static void run_file(struct host *H, const char *path, atomic_int *sync)
         int b = next_block();
         if (b > n - pos)
             b = (int)(n - pos);
+        if (n_ev)
+            control_midi(H, ev, n_ev, pos, b);
+        if (H->teacher)
+            memcpy(H->audio[P_TEACHER], H->teacher + pos, (size_t)b * sizeof(float));
         run_block(H, x + pos, b);
         pos += b;
     }
@@ -586,7 +621,7 @@ static void blocks_notify_rt_save(void **state)
     struct saver sv = {H, 0, 0, 0, 0};
     pthread_t th;
     pthread_create(&th, NULL, saver_main, &sv);
-    run_file(H, wav_a, &sv.started);
+    run_file(H, wav_a, &sv.started, NULL, 0);
     atomic_store(&sv.stop, 1);
     pthread_join(th, NULL);
     expect_rt_clean("learning over random blocks while the state is saved");
@@ -615,22 +650,26 @@ static void blocks_notify_rt_save(void **state)
     free(H);
 }
 
+static void restore_state(struct host *H, struct saved *st)
+{
+    LV2_State_Map_Path mp = {NULL, same_path, same_path};
+    LV2_State_Free_Path fp = {NULL, free_path};
+    LV2_Feature fmp = {LV2_STATE__mapPath, &mp}, ffp = {LV2_STATE__freePath, &fp};
+    const LV2_Feature *f[] = {&fmp, &ffp, NULL};
+    assert_int_equal(H->si->restore(lilv_instance_get_handle(H->inst), retrieve, st, 0, f),
+                     LV2_STATE_SUCCESS);
+}
+
 static void restore_continues(void **state)
 {
     assert_true(final_state.value[0]);
     struct host *H = calloc(1, sizeof *H);
     host_open(H, file_rate(wav_b));
-    LV2_State_Map_Path mp = {NULL, same_path, same_path};
-    LV2_State_Free_Path fp = {NULL, free_path};
-    LV2_Feature fmp = {LV2_STATE__mapPath, &mp}, ffp = {LV2_STATE__freePath, &fp};
-    const LV2_Feature *f[] = {&fmp, &ffp, NULL};
-    assert_int_equal(H->si->restore(lilv_instance_get_handle(H->inst), retrieve, &final_state,
-                                    0, f),
-                     LV2_STATE_SUCCESS);
+    restore_state(H, &final_state);
     H->ctl[P_LEARN] = 1;
     control_seq(H, NULL);
     atomic_store(&rt_calls, 0);
-    run_file(H, wav_b, NULL);
+    run_file(H, wav_b, NULL, NULL, 0);
     expect_rt_clean("after restore");
     expect_same_csv(H, ref_b);
     host_close(H);
@@ -754,12 +793,75 @@ static void controls(void **state)
     free(x);
 }
 
+/* A classify model (put in by a restored state) takes its labels from MIDI
+ * notes on the control port, split at their sample: note 60 held over
+ * 1.0-2.5 s (class 0), note 61 over 3.0-4.5 s (class 1), in random blocks,
+ * gives the frames.csv of `cbrnn run --labels` with those segments. */
+static void classify_midi(void **state)
+{
+    double rate = file_rate(wav_a);
+    struct midi_ev ev[] = {{lround(1.0 * rate), {0x90, 60, 100}},
+                           {lround(2.5 * rate), {0x80, 60, 0}},
+                           {lround(3.0 * rate), {0x90, 61, 100}},
+                           {lround(4.5 * rate), {0x90, 61, 0}}};
+    struct host *H = calloc(1, sizeof *H);
+    host_open(H, rate);
+    struct saved st;
+    memset(&st, 0, sizeof st);
+    st.key = U(NS "model");
+    st.type = U(LV2_ATOM__Path);
+    snprintf(st.value, sizeof st.value, "%s", cls_model);
+    restore_state(H, &st);
+    H->ctl[P_LEARN] = 1;
+    atomic_store(&rt_calls, 0);
+    run_file(H, wav_a, NULL, ev, 4);
+    expect_rt_clean("classify with MIDI labels");
+    expect_same_csv(H, ref_c);
+    host_close(H);
+    free(H);
+}
+
+/* A map model learns from the side-chain teacher while teacher_on is on:
+ * `cbrnn run --teacher` on the same two signals gives the same frames. */
+static void map_teacher(void **state)
+{
+    long n, nt;
+    double rate, rate_t;
+    float *t = read_wav(wav_t, &nt, &rate_t);
+    float *x = read_wav(wav_a, &n, &rate);
+    assert_true(rate == rate_t);
+    float *tt = calloc((size_t)n, sizeof(float)); /* the teacher, zero past its end */
+    memcpy(tt, t, (size_t)(nt < n ? nt : n) * sizeof(float));
+    struct host *H = calloc(1, sizeof *H);
+    host_open(H, rate);
+    struct saved st;
+    memset(&st, 0, sizeof st);
+    st.key = U(NS "model");
+    st.type = U(LV2_ATOM__Path);
+    snprintf(st.value, sizeof st.value, "%s", map_model);
+    restore_state(H, &st);
+    H->ctl[P_LEARN] = 1;
+    H->ctl[P_TEACHER_ON] = 1;
+    H->teacher = tt;
+    atomic_store(&rt_calls, 0);
+    run_file(H, wav_a, NULL, NULL, 0);
+    expect_rt_clean("map with a teacher");
+    expect_same_csv(H, ref_m);
+    host_close(H);
+    free(H);
+    free(tt);
+    free(t);
+    free(x);
+}
+
 int main(int argc, char **argv)
 {
-    if (argc != 7) {
-        fprintf(stderr, "usage: test_lv2_host LV2_DIR A.wav B.wav REF_A REF_B WORKDIR\n");
+    if (argc != 12) {
+        fprintf(stderr, "usage: test_lv2_host LV2_DIR A.wav B.wav REF_A REF_B WORKDIR "
+                        "CLS_MODEL REF_C MAP_MODEL T.wav REF_M\n");
         return 2;
     }
+    cls_model = argv[7], ref_c = argv[8], map_model = argv[9], wav_t = argv[10], ref_m = argv[11];
     lv2_dir = argv[1], wav_a = argv[2], wav_b = argv[3], ref_a = argv[4], ref_b = argv[5];
     work = argv[6];
     const struct CMUnitTest tests[] = {
@@ -767,6 +869,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(restore_continues),
         cmocka_unit_test(patch_set),
         cmocka_unit_test(controls),
+        cmocka_unit_test(classify_midi),
+        cmocka_unit_test(map_teacher),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
