@@ -81,6 +81,9 @@ static void usage(FILE *f)
 "                     of a controlled live run, bit for bit; one input only\n"
 "                     (its recording); its frame-0 settings replace --learn,\n"
 "                     --lr, --momentum, --decay\n"
+"  --schedule FILE    a trial schedule (docs/FORMATS.md) applied by the engine\n"
+"                     at its exact frames, as cbrnn-jack --schedule does;\n"
+"                     marker names go to D/markers.csv\n"
 "  --reset-each       each input is its own stream: features, cortex state,\n"
 "                     frame count and the cerebellum start again from the\n"
 "                     loaded model\n"
@@ -263,6 +266,30 @@ static int drain(cbrnn_engine *e, struct run_out *o, char *msg, size_t msglen)
     return 0;
 }
 
+/* D/markers.csv: the schedule's marker names (the live markers file's
+ * format). 0 or -1 (said). */
+static int write_markers(const char *out_dir, const cbrnn_schedule *s)
+{
+    char path[4096], row[1024];
+    snprintf(path, sizeof path, "%s/markers.csv", out_dir);
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        fprintf(stderr, PROG ": %s: cannot create: %s\n", path, strerror(errno));
+        return -1;
+    }
+    fputs(cbrnn_marker_csv_header(), f);
+    for (int i = 0; i < s->n_marks; i++)
+        fwrite(row, 1,
+               (size_t)cbrnn_marker_csv_row(row, sizeof row, s->first_mark + i, s->mark_names[i],
+                                            s->mark_seconds[i]),
+               f);
+    if (fclose(f)) {
+        fprintf(stderr, PROG ": %s: write failed\n", path);
+        return -1;
+    }
+    return 0;
+}
+
 static double mean_range(const float *v, long a, long b)
 {
     double s = 0;
@@ -278,7 +305,7 @@ static double mean_range(const float *v, long a, long b)
 int cmd_run(int argc, char **argv)
 {
     enum { O_MODEL = 256, O_OUT, O_LEARN, O_NOLEARN, O_LR, O_MOM, O_DECAY, O_BPTT, O_BLOCK,
-           O_TEACHER, O_LABELS, O_SAVE, O_RESET, O_QUIET, O_EVENTS };
+           O_TEACHER, O_LABELS, O_SAVE, O_RESET, O_QUIET, O_EVENTS, O_SCHEDULE };
     static const struct option lo[] = {
         {"model", required_argument, NULL, O_MODEL},  {"out-dir", required_argument, NULL, O_OUT},
         {"learn", no_argument, NULL, O_LEARN},        {"no-learn", no_argument, NULL, O_NOLEARN},
@@ -289,9 +316,11 @@ int cmd_run(int argc, char **argv)
         {"labels", required_argument, NULL, O_LABELS},
         {"save-model", required_argument, NULL, O_SAVE},
         {"events", required_argument, NULL, O_EVENTS},
+        {"schedule", required_argument, NULL, O_SCHEDULE},
         {"reset-each", no_argument, NULL, O_RESET},   {"quiet", no_argument, NULL, O_QUIET},
         {"help", no_argument, NULL, 'h'},             {NULL, 0, NULL, 0}};
-    const char *model_path = NULL, *out_dir = NULL, *save_path = NULL, *events_path = NULL;
+    const char *model_path = NULL, *out_dir = NULL, *save_path = NULL, *events_path = NULL,
+               *schedule_path = NULL;
     const char *teachers[MAX_INPUTS], *labels[MAX_INPUTS];
     int n_teachers = 0, n_labels = 0, reset_each = 0, quiet = 0, block = 256;
     cbrnn_engine_config ec;
@@ -353,6 +382,7 @@ int cmd_run(int argc, char **argv)
             break;
         case O_SAVE: save_path = optarg; break;
         case O_EVENTS: events_path = optarg; break;
+        case O_SCHEDULE: schedule_path = optarg; break;
         case O_RESET: reset_each = 1; break;
         case O_QUIET: quiet = 1; break;
         case 'h': usage(stdout); return 0;
@@ -378,8 +408,16 @@ int cmd_run(int argc, char **argv)
     memset(&o, 0, sizeof o);
     struct label_events ev = {0, NULL, NULL};
     cbrnn_event_list evl = {NULL, 0, 0};
+    cbrnn_schedule sched;
+    memset(&sched, 0, sizeof sched);
     char path[4096];
 
+    if (schedule_path && (events_path || reset_each)) {
+        fprintf(stderr, PROG ": --schedule does not go with %s\n",
+                events_path ? "--events (the events file holds the schedule's changes already)"
+                            : "--reset-each (a schedule runs over one stream)");
+        return 2;
+    }
     if (events_path && n_inputs != 1) {
         fprintf(stderr, PROG ": --events replays one recording: give exactly one input (%d "
                         "given)\n", n_inputs);
@@ -433,6 +471,13 @@ int cmd_run(int argc, char **argv)
         goto out;
     }
     const int O = cbrnn_engine_n_outputs(e) - 1;
+    if (schedule_path &&
+        (cbrnn_schedule_load(&sched, schedule_path, rate, cbrnn_engine_hop(e), 0, msg,
+                             sizeof msg) ||
+         cbrnn_engine_set_schedule(e, sched.events.ev, sched.events.n))) {
+        fprintf(stderr, PROG ": --schedule %s\n", msg);
+        goto out;
+    }
 
     if (mkdir(out_dir, 0777) && errno != EEXIST) {
         fprintf(stderr, PROG ": %s: cannot create the folder: %s\n", out_dir, strerror(errno));
@@ -450,6 +495,8 @@ int cmd_run(int argc, char **argv)
         goto out;
     }
     fputs(cbrnn_event_csv_header(), o.events);
+    if (schedule_path && write_markers(out_dir, &sched))
+        goto out;
     if (!events_path) { /* with --events, its own frame-0 settings are applied and logged */
         cbrnn_event init[8];
         int ni = cbrnn_events_from_config(init, 8, &ec);
@@ -643,6 +690,7 @@ out:
     if (o.events)
         fclose(o.events);
     cbrnn_event_list_free(&evl);
+    cbrnn_schedule_free(&sched);
     if (o.npy)
         npy_close(o.npy, msg, sizeof msg);
     free(o.y);

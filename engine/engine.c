@@ -379,10 +379,9 @@ int cbrnn_engine_read_event(cbrnn_engine *e, cbrnn_event *ev)
     return e && ev && spsc_pop(&e->events, ev);
 }
 
-int cbrnn_engine_send(cbrnn_engine *e, const cbrnn_engine_cmd *c)
+/* 0 when c is a command with values the engine accepts. */
+static int check_command(const cbrnn_engine_cmd *c)
 {
-    if (!e || !c)
-        return CBRNN_ERR_ARG;
     switch (c->kind) {
     case CBRNN_CMD_LEARN:
     case CBRNN_CMD_RESET:
@@ -405,6 +404,13 @@ int cbrnn_engine_send(cbrnn_engine *e, const cbrnn_engine_cmd *c)
     default:
         return CBRNN_ERR_ARG;
     }
+    return 0;
+}
+
+int cbrnn_engine_send(cbrnn_engine *e, const cbrnn_engine_cmd *c)
+{
+    if (!e || !c || check_command(c))
+        return CBRNN_ERR_ARG;
     if (spsc_push(&e->cmds, c)) {
         atomic_fetch_add_explicit(&e->st_dropped_commands, 1, memory_order_relaxed);
         return CBRNN_ERR_FULL;
@@ -555,6 +561,31 @@ static void apply_command(cbrnn_engine *e, const cbrnn_engine_cmd *c)
     case CBRNN_CMD_LABEL: cbrnn_engine_set_label(e, c->i); break;
     default: break;
     }
+}
+
+/* Scheduled commands due before the frame about to run: applied at the
+ * exact frame, in the audio thread, so a schedule acts identically live
+ * and offline. */
+static void apply_scheduled(cbrnn_engine *e)
+{
+    while (e->next_sched < e->n_sched && e->sched[e->next_sched].frame <= e->frame)
+        apply_command(e, &e->sched[e->next_sched++].cmd);
+}
+
+int cbrnn_engine_set_schedule(cbrnn_engine *e, const cbrnn_event *ev, size_t n)
+{
+    if (!e || (n && !ev))
+        return CBRNN_ERR_ARG;
+    for (size_t i = 0; i < n; i++) {
+        cbrnn_engine_cmd c = ev[i].cmd;
+        if ((i && ev[i].frame < ev[i - 1].frame) || ev[i].frame < 0 ||
+            c.kind == CBRNN_CMD_SNAPSHOT || check_command(&c))
+            return CBRNN_ERR_ARG;
+    }
+    e->sched = ev;
+    e->n_sched = n;
+    e->next_sched = 0;
+    return 0;
 }
 
 /* Normalises x into xn as training did (cbrnn_model_normalise: the stored
@@ -827,6 +858,7 @@ int cbrnn_engine_process(cbrnn_engine *e, float *const *out, int n_out, const fl
                 cbrnn_feat_push(e->tfeat, e->tx, e->t_scr + off, used, &tused);
             if (r == 1) {
                 write_held(e, out, n_out, pos + off, used - 1);
+                apply_scheduled(e);
                 engine_run_frame(e);
                 write_held(e, out, n_out, pos + off + used - 1, 1);
             } else {

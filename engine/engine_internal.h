@@ -78,6 +78,8 @@ struct cbrnn_engine {
     /* Queues and snapshots */
     spsc cmds, recs, snap_free, snap_full;
     spsc events;                          /* applied commands, audio -> reader */
+    const cbrnn_event *sched;             /* cbrnn_engine_set_schedule: the caller's */
+    size_t n_sched, next_sched;
     size_t rec_elem;
     unsigned char *rec_buf;               /* reader side */
     unsigned char *rec_buf_rt;            /* audio side */

@@ -139,3 +139,24 @@ int cbrnn_events_from_config(cbrnn_event *out, int max, const cbrnn_engine_confi
         out[i] = init[i];
     return n;
 }
+
+const char *cbrnn_marker_csv_header(void)
+{
+    return "marker,name,seconds\n";
+}
+
+int cbrnn_marker_csv_row(char *buf, int len, int id, const char *name, double seconds)
+{
+    if (!buf || len <= 0)
+        return 0;
+    int n = snprintf(buf, (size_t)len, "%d,\"", id);
+    for (const char *c = name ? name : ""; *c && n < len - 2; c++) {
+        if (*c == '"')
+            buf[n++] = '"';
+        if (n < len - 2)
+            buf[n++] = *c;
+    }
+    if (n < len)
+        n += snprintf(buf + n, (size_t)(len - n), "\",%.3f\n", seconds);
+    return n < len ? n : len - 1;
+}

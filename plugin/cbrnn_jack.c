@@ -117,6 +117,11 @@ static void usage(FILE *f)
 "                      refused)\n"
 "  --autosave SEC      save to --save every SEC seconds\n"
 "  --report SEC        print the mean loss every SEC seconds\n"
+"  --schedule FILE     a trial schedule (docs/FORMATS.md): timed learn, lr,\n"
+"                      momentum, decay, reset, mark and phase actions with\n"
+"                      repeats, applied by the engine at their exact frames\n"
+"                      (as 'cbrnn run --schedule' does); its markers get ids\n"
+"                      0.., OSC markers the ids after them\n"
 "  --osc PORT          OSC control on UDP PORT of 127.0.0.1 (only this\n"
 "                      machine; messages from other addresses are refused):\n"
 "                        /cbrnn/learn i   learning off (0) / on (1)\n"
@@ -456,6 +461,7 @@ struct control {
     int quiet;
     FILE *markers;
     int next_marker;
+    cbrnn_schedule schedule; /* --schedule: applied by the engine itself */
     double t0;
     int learn;
 };
@@ -705,15 +711,9 @@ static int osc_mark(const char *path, const char *types, lo_arg **argv, int argc
     int id = C.next_marker++;
     send_cmd(CBRNN_CMD_MARK, id, 0, "/cbrnn/mark");
     if (C.markers) {
-        fprintf(C.markers, "%d,", id);
-        /* a CSV field: quote the name, doubling quotes */
-        fputc('"', C.markers);
-        for (const char *s = &argv[0]->s; *s; s++) {
-            if (*s == '"')
-                fputc('"', C.markers);
-            fputc(*s, C.markers);
-        }
-        fprintf(C.markers, "\",%.3f\n", now_s() - C.t0);
+        char row[1024];
+        int n = cbrnn_marker_csv_row(row, sizeof row, id, &argv[0]->s, now_s() - C.t0);
+        fwrite(row, 1, (size_t)n, C.markers);
         fflush(C.markers);
     }
     if (!C.quiet)
@@ -938,8 +938,9 @@ static int rebuild_engine(int rate, const cbrnn_engine_config *base)
     pthread_mutex_unlock(&H.mu);
     atomic_store(&H.paused, 0);
     fprintf(stderr, PROG ": the server's sample rate is now %d Hz: features follow it "
-                    "(frames count from 0 again%s)\n", rate,
-            H.n_rec ? "; recording stopped: a WAV file has one rate" : "");
+                    "(frames count from 0 again%s%s)\n", rate,
+            H.n_rec ? "; recording stopped: a WAV file has one rate" : "",
+            C.schedule.events.n ? "; the schedule stops" : "");
     return 0;
 }
 
@@ -947,6 +948,7 @@ static int rebuild_engine(int rate, const cbrnn_engine_config *base)
 
 struct options {
     const char *model_path, *name, *log_path, *rec_path, *trec_path, *osc_port, *osc_bind;
+    const char *schedule_path;
     const char *cin[MAX_CONNECT], *cout[MAX_CONNECT];
     int n_cin, n_cout, n_outputs, label_base;
     double autosave, report;
@@ -959,7 +961,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 {
     enum { O_MODEL = 256, O_NAME, O_OUTPUTS, O_CIN, O_COUT, O_LEARN, O_NOLEARN, O_LR, O_MOM,
            O_DECAY, O_BPTT, O_BASE, O_LOG, O_RECORD, O_TRECORD, O_SAVE, O_AUTOSAVE, O_REPORT, O_OSC,
-           O_OSC_BIND, O_SAVE_DIR, O_QUIET };
+           O_OSC_BIND, O_SAVE_DIR, O_SCHEDULE, O_QUIET };
     static const struct option lo[] = {
         {"model", required_argument, NULL, O_MODEL},
         {"name", required_argument, NULL, O_NAME},
@@ -982,6 +984,7 @@ static int parse_options(int argc, char **argv, struct options *o)
         {"osc", required_argument, NULL, O_OSC},
         {"osc-bind", required_argument, NULL, O_OSC_BIND},
         {"save-dir", required_argument, NULL, O_SAVE_DIR},
+        {"schedule", required_argument, NULL, O_SCHEDULE},
         {"quiet", no_argument, NULL, O_QUIET},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
@@ -1078,6 +1081,7 @@ static int parse_options(int argc, char **argv, struct options *o)
             break;
         case O_OSC_BIND: o->osc_bind = optarg; break;
         case O_SAVE_DIR: C.save_dir = optarg; break;
+        case O_SCHEDULE: o->schedule_path = optarg; break;
         case O_QUIET: C.quiet = 1; break;
         case 'h': usage(stdout); return 1;
         default: usage(stderr); return 2;
@@ -1194,6 +1198,19 @@ static int start_engine(const cbrnn_model *m, struct options *o)
         return 1;
     }
     C.learn = o->ec.learn;
+    if (o->schedule_path) {
+        /* Its markers take ids 0.. ; OSC markers follow them. */
+        if (cbrnn_schedule_load(&C.schedule, o->schedule_path, o->ec.sample_rate,
+                                cbrnn_engine_hop(e), 0, msg, sizeof msg)) {
+            fprintf(stderr, PROG ": --schedule %s\n", msg);
+            return 2;
+        }
+        C.next_marker = C.schedule.n_marks;
+        if (cbrnn_engine_set_schedule(e, C.schedule.events.ev, C.schedule.events.n)) {
+            fprintf(stderr, PROG ": --schedule %s: refused by the engine\n", o->schedule_path);
+            return 2;
+        }
+    }
     return 0;
 }
 
@@ -1241,7 +1258,13 @@ static int open_log(const struct options *o)
         }
     }
     fputs(cbrnn_record_csv_header(), H.log);
-    fputs("marker,name,seconds\n", C.markers);
+    fputs(cbrnn_marker_csv_header(), C.markers);
+    for (int i = 0; i < C.schedule.n_marks; i++) { /* the schedule's, at their times */
+        char row[1024];
+        int n = cbrnn_marker_csv_row(row, sizeof row, C.schedule.first_mark + i,
+                                     C.schedule.mark_names[i], C.schedule.mark_seconds[i]);
+        fwrite(row, 1, (size_t)n, C.markers);
+    }
     write_initial_events(H.events, &o->ec);
     return 0;
 }
@@ -1554,6 +1577,7 @@ close:
     say_final(log_started);
     cbrnn_engine_destroy(atomic_load(&H.engine));
     cbrnn_host_saves_destroy(C.saves);
+    cbrnn_schedule_free(&C.schedule);
     for (int k = 0; k < 2; k++)
         if (H.rec[k].rb)
             jack_ringbuffer_free(H.rec[k].rb);

@@ -67,6 +67,35 @@ CBRNN_API int cbrnn_events_from_config(cbrnn_event *out, int max, const cbrnn_en
 CBRNN_API long cbrnn_event_list_feed(cbrnn_event_list *l, cbrnn_engine *e, int64_t frames,
                                      int64_t samples);
 
+/* A row of a markers file (header "marker,name,seconds\n"): the id, the
+ * name as a quoted CSV field ('"' doubled) and the seconds, with '\n'.
+ * Returns the length written (truncated like snprintf). Any thread. */
+CBRNN_API const char *cbrnn_marker_csv_header(void);
+CBRNN_API int cbrnn_marker_csv_row(char *buf, int len, int id, const char *name, double seconds);
+
+/* ---- Trial schedules (docs/FORMATS.md "Schedule file") ----
+ * A text file of timed actions (learn, lr, momentum, decay, reset, mark,
+ * phase) with optional repeats, compiled for one engine into events at
+ * frames (cbrnn_engine_set_schedule applies them in the audio thread, so
+ * `cbrnn-jack --schedule` and `cbrnn run --schedule` act on the same
+ * frames). Marks and phases become markers with ids first_mark,
+ * first_mark + 1, ... and names: "NAME" for mark, "phase:NAME" for phase,
+ * "trial:K" (K from 1) at the start of each repeat when there are several. */
+typedef struct cbrnn_schedule {
+    cbrnn_event_list events; /* sorted by frame */
+    char **mark_names;       /* [n_marks]: the name of marker first_mark + i */
+    double *mark_seconds;    /* [n_marks]: its scheduled time */
+    int n_marks, first_mark;
+    int trials;              /* repeats */
+} cbrnn_schedule;
+
+/* Reads path for an engine with this hop (samples) at this rate (Hz): a
+ * time t becomes the frame llround(t * rate / hop). 0, or a negative code
+ * with msg naming the file, the line and what is wrong. */
+CBRNN_API int cbrnn_schedule_load(cbrnn_schedule *s, const char *path, double rate, int hop,
+                                  int first_mark, char *msg, size_t msglen);
+CBRNN_API void cbrnn_schedule_free(cbrnn_schedule *s);
+
 #ifdef __cplusplus
 }
 #endif

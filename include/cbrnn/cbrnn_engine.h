@@ -234,6 +234,15 @@ typedef struct cbrnn_event {
  * same records bit for bit (cbrnn_event_csv_* below; `cbrnn run --events`). */
 CBRNN_API int cbrnn_engine_read_event(cbrnn_engine *e, cbrnn_event *ev);
 
+/* A schedule: commands applied by the audio thread itself right before
+ * the frame each names (ev sorted by frame; snapshots not allowed), so
+ * that they act at the same frame live and offline whatever the block
+ * sizes; each is reported as an event like any command. ev is the
+ * caller's and must outlive the engine (or the next call). Frames count
+ * from the stream start (cbrnn_engine_reset_stream does not rewind the
+ * schedule). Only while process() cannot run. 0 or CBRNN_ERR_ARG. */
+CBRNN_API int cbrnn_engine_set_schedule(cbrnn_engine *e, const cbrnn_event *ev, size_t n);
+
 /* Takes the next weight snapshot made for a CBRNN_CMD_SNAPSHOT command.
  * Control thread. dst: a model with the engine's configuration (e.g. from
  * cbrnn_model_clone(cbrnn_engine_model(e))); its trained parameters are

@@ -1,0 +1,292 @@
+/* host_schedule.c: trial schedules (cbrnn_control.h; the format is in
+ * docs/FORMATS.md): a text file of timed control actions, with repeats,
+ * compiled into events at frames for one engine. Both hosts load it the
+ * same way and hand it to cbrnn_engine_set_schedule, so a schedule acts
+ * on the same frames live and offline. Never prints; not real-time. */
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cbrnn/cbrnn_control.h"
+
+#define MAX_TRIALS 100000
+#define MAX_NAME 200
+
+/* One action of the file, before repeats: at `sec` seconds (or `frame`
+ * frames when frame >= 0) into the trial. */
+struct action {
+    double sec;
+    long long frame;
+    cbrnn_engine_cmd cmd;
+    char name[MAX_NAME]; /* mark/phase: the marker's name */
+};
+
+struct parsed {
+    struct action *a;
+    size_t n, cap;
+    long trials;
+    double every_sec;
+    long long every_frame; /* >= 0 when "every" was given in frames */
+};
+
+/* "12.5", "12.5s" (seconds) or "300f" (frames) into *sec or *frame. */
+static int parse_time(const char *tok, double *sec, long long *frame)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(tok, &end);
+    if (errno || end == tok || !isfinite(v) || v < 0)
+        return -1;
+    if (*end == 'f' && end[1] == 0) {
+        if (v != floor(v) || v > 1e15)
+            return -1;
+        *frame = (long long)v;
+        *sec = 0;
+        return 0;
+    }
+    if (*end == 's')
+        end++;
+    if (*end || v > 1e9)
+        return -1;
+    *sec = v;
+    *frame = -1;
+    return 0;
+}
+
+static int add_action(struct parsed *p, const struct action *a)
+{
+    if (p->n == p->cap) {
+        size_t nc = p->cap ? 2 * p->cap : 32;
+        struct action *na = realloc(p->a, nc * sizeof *na);
+        if (!na)
+            return -1;
+        p->a = na;
+        p->cap = nc;
+    }
+    p->a[p->n++] = *a;
+    return 0;
+}
+
+/* One line "AT ACTION [VALUE]" or "repeat N every DURATION"; 0, or -1 with
+ * the reason in why. */
+static int parse_line(struct parsed *p, char *line, const char **why)
+{
+    char *save = NULL, *tok[4] = {NULL, NULL, NULL, NULL};
+    char *rest = NULL;
+    int nt = 0;
+    char *t;
+    while (nt < 3 && (t = strtok_r(nt ? NULL : line, " \t\r\n", &save)))
+        tok[nt++] = t;
+    if (nt == 3) /* a name may hold spaces: the rest of the line */
+        rest = strtok_r(NULL, "\r\n", &save);
+    if (!nt)
+        return 0;
+    if (!strcmp(tok[0], "repeat")) {
+        char *end;
+        long n = tok[1] ? strtol(tok[1], &end, 10) : 0;
+        if (!tok[1] || *end || n < 1 || n > MAX_TRIALS || p->n) {
+            *why = p->n ? "'repeat' must come before the first action"
+                        : "expected 'repeat N every DURATION' with N in 1..100000";
+            return -1;
+        }
+        p->trials = n;
+        if (!tok[2] && n == 1)
+            return 0;
+        char *every = rest;
+        while (every && isspace((unsigned char)*every))
+            every++;
+        if (!tok[2] || strcmp(tok[2], "every") || !every ||
+            parse_time(every, &p->every_sec, &p->every_frame) ||
+            (p->every_frame < 0 ? p->every_sec <= 0 : p->every_frame <= 0)) {
+            *why = "expected 'repeat N every DURATION' (DURATION > 0, e.g. 12s or 1200f)";
+            return -1;
+        }
+        return 0;
+    }
+    struct action a;
+    memset(&a, 0, sizeof a);
+    if (!tok[1] || parse_time(tok[0], &a.sec, &a.frame)) {
+        *why = "expected 'TIME ACTION [VALUE]' with TIME like 1.5, 1.5s or 150f";
+        return -1;
+    }
+    static const struct { const char *name; int kind, value; } acts[] = {
+        {"learn", CBRNN_CMD_LEARN, 'i'},    {"lr", CBRNN_CMD_LR, 'f'},
+        {"momentum", CBRNN_CMD_MOMENTUM, 'f'}, {"decay", CBRNN_CMD_DECAY, 'f'},
+        {"reset", CBRNN_CMD_RESET, 0},      {"mark", CBRNN_CMD_MARK, 's'},
+        {"phase", CBRNN_CMD_MARK, 'p'}};
+    int k = -1;
+    for (int i = 0; i < (int)(sizeof acts / sizeof *acts); i++)
+        if (!strcmp(tok[1], acts[i].name))
+            k = i;
+    if (k < 0) {
+        *why = "unknown action (expected learn, lr, momentum, decay, reset, mark or phase)";
+        return -1;
+    }
+    a.cmd.kind = acts[k].kind;
+    const char *val = tok[2];
+    if (!acts[k].value) {
+        if (val) {
+            *why = "reset takes no value";
+            return -1;
+        }
+        return add_action(p, &a) ? (*why = "out of memory", -1) : 0;
+    }
+    if (!val) {
+        *why = "this action needs a value";
+        return -1;
+    }
+    if (acts[k].value == 's' || acts[k].value == 'p') {
+        char name[MAX_NAME];
+        snprintf(name, sizeof name, "%s%s%s%s", acts[k].value == 'p' ? "phase:" : "", val,
+                 rest ? " " : "", rest ? rest : "");
+        snprintf(a.name, sizeof a.name, "%s", name);
+        return add_action(p, &a) ? (*why = "out of memory", -1) : 0;
+    }
+    char *end;
+    errno = 0;
+    double v = strtod(val, &end);
+    int bad = errno || *end || rest || !isfinite(v) || v < 0;
+    if (acts[k].value == 'i') {
+        bad |= v != 0 && v != 1;
+        a.cmd.i = (int)v;
+    } else {
+        double hi = a.cmd.kind == CBRNN_CMD_LR ? CBRNN_LR_MAX
+                    : a.cmd.kind == CBRNN_CMD_MOMENTUM ? CBRNN_MOMENTUM_MAX
+                                                      : CBRNN_DECAY_MAX;
+        bad |= v > hi;
+        a.cmd.f = (float)v;
+    }
+    if (bad) {
+        *why = acts[k].value == 'i' ? "learn takes 0 or 1"
+               : a.cmd.kind == CBRNN_CMD_LR ? "lr takes a number in [0, 10]"
+               : a.cmd.kind == CBRNN_CMD_MOMENTUM ? "momentum takes a number in [0, 1)"
+                                                  : "decay takes a number in [0, 1000]";
+        return -1;
+    }
+    return add_action(p, &a) ? (*why = "out of memory", -1) : 0;
+}
+
+static int by_frame(const void *x, const void *y)
+{
+    const cbrnn_event *a = x, *b = y;
+    return a->frame < b->frame ? -1 : a->frame > b->frame;
+}
+
+/* The parsed actions, repeated, as events at frames, and the markers. */
+static int compile(cbrnn_schedule *s, const struct parsed *p, double rate, int hop)
+{
+    const double fps = rate / (double)hop;
+    long long every = p->every_frame >= 0 ? p->every_frame : llround(p->every_sec * fps);
+    size_t n_marks_per = 0;
+    for (size_t i = 0; i < p->n; i++)
+        n_marks_per += p->a[i].cmd.kind == CBRNN_CMD_MARK;
+    size_t trial_marks = p->trials > 1 ? 1 : 0;
+    size_t n_ev = (size_t)p->trials * (p->n + trial_marks);
+    size_t n_marks = (size_t)p->trials * (n_marks_per + trial_marks);
+    if (n_ev > 10000000 || n_marks > 0x7fffffff - (size_t)s->first_mark)
+        return CBRNN_ERR_ARG;
+    s->events.ev = calloc(n_ev ? n_ev : 1, sizeof *s->events.ev);
+    s->mark_names = calloc(n_marks ? n_marks : 1, sizeof *s->mark_names);
+    s->mark_seconds = calloc(n_marks ? n_marks : 1, sizeof *s->mark_seconds);
+    if (!s->events.ev || !s->mark_names || !s->mark_seconds)
+        return CBRNN_ERR_NOMEM;
+    size_t e = 0;
+    int m = 0;
+    for (long t = 0; t < p->trials; t++) {
+        long long base = (long long)t * every;
+        for (size_t i = 0; i < p->n + trial_marks; i++) {
+            const struct action *a = i < trial_marks ? NULL : &p->a[i - trial_marks];
+            cbrnn_event *ev = &s->events.ev[e++];
+            ev->frame = base + (!a ? 0 : a->frame >= 0 ? a->frame : llround(a->sec * fps));
+            ev->cmd = a ? a->cmd : (cbrnn_engine_cmd){CBRNN_CMD_MARK, 0, 0.0f};
+            if (ev->cmd.kind != CBRNN_CMD_MARK)
+                continue;
+            char name[MAX_NAME + 16];
+            if (a)
+                snprintf(name, sizeof name, "%s", a->name);
+            else
+                snprintf(name, sizeof name, "trial:%ld", t + 1);
+            ev->cmd.i = s->first_mark + m;
+            s->mark_seconds[m] = (double)ev->frame / fps;
+            if (!(s->mark_names[m] = strdup(name)))
+                return CBRNN_ERR_NOMEM;
+            s->n_marks = ++m;
+        }
+    }
+    s->events.n = e;
+    /* Stable by frame: same-frame actions keep the file's order (an
+     * insertion sort; the file is usually in order already). */
+    for (size_t i = 1; i < e; i++) {
+        cbrnn_event v = s->events.ev[i];
+        size_t j = i;
+        while (j > 0 && by_frame(&s->events.ev[j - 1], &v) > 0) {
+            s->events.ev[j] = s->events.ev[j - 1];
+            j--;
+        }
+        s->events.ev[j] = v;
+    }
+    return 0;
+}
+
+int cbrnn_schedule_load(cbrnn_schedule *s, const char *path, double rate, int hop,
+                        int first_mark, char *msg, size_t msglen)
+{
+    memset(s, 0, sizeof *s);
+    s->first_mark = first_mark;
+    if (!(rate > 0) || hop < 1 || first_mark < 0) {
+        snprintf(msg, msglen, "%s: bad rate or hop", path);
+        return CBRNN_ERR_ARG;
+    }
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(msg, msglen, "%s: cannot open: %s", path, strerror(errno));
+        return CBRNN_ERR_IO;
+    }
+    struct parsed p = {NULL, 0, 0, 1, 0, -1};
+    char line[512];
+    long lineno = 0;
+    int rc = 0;
+    while (!rc && fgets(line, sizeof line, f)) {
+        lineno++;
+        char *hash = strchr(line, '#');
+        if (hash)
+            *hash = 0;
+        const char *why = NULL;
+        if (!strchr(line, '\n') && !feof(f) && !hash)
+            why = "line too long";
+        else if (parse_line(&p, line, &why))
+            why = why ? why : "not understood";
+        if (why) {
+            snprintf(msg, msglen, "%s:%ld: %s", path, lineno, why);
+            rc = CBRNN_ERR_FORMAT;
+        }
+    }
+    fclose(f);
+    if (!rc && !p.n) {
+        snprintf(msg, msglen, "%s: no actions", path);
+        rc = CBRNN_ERR_FORMAT;
+    }
+    if (!rc && (rc = compile(s, &p, rate, hop)))
+        snprintf(msg, msglen, "%s: %s", path, rc == CBRNN_ERR_NOMEM ? "out of memory"
+                                                                    : "too many events");
+    s->trials = (int)p.trials;
+    free(p.a);
+    if (rc)
+        cbrnn_schedule_free(s);
+    return rc;
+}
+
+void cbrnn_schedule_free(cbrnn_schedule *s)
+{
+    if (!s)
+        return;
+    for (int i = 0; i < s->n_marks; i++)
+        free(s->mark_names[i]);
+    free(s->mark_names);
+    free(s->mark_seconds);
+    cbrnn_event_list_free(&s->events);
+    memset(s, 0, sizeof *s);
+}
