@@ -95,6 +95,15 @@ static void run_rt(int wiring, int target, int n_hidden, int cb_width, int n_blo
     int err;
     cbrnn_engine *e = cbrnn_engine_create(m, &cfg, &err);
     assert_non_null(e);
+    /* A schedule too: the audio thread applies it itself (every 7th frame
+     * a marker, a rate, learning on/off). */
+    static cbrnn_event sched[3000];
+    for (int i = 0; i < 3000; i++)
+        sched[i] = (cbrnn_event){(i / 3) * 7,
+                                 {i % 3 == 0 ? CBRNN_CMD_MARK : i % 3 == 1 ? CBRNN_CMD_LR
+                                                                            : CBRNN_CMD_LEARN,
+                                  i % 3 == 2 ? (i / 3) % 4 != 3 : 5000 + i, 1e-3f}};
+    assert_int_equal(cbrnn_engine_set_schedule(e, sched, 3000), 0);
     const int n_out = cbrnn_engine_n_outputs(e);
     float *bufs[1 + CBRNN_MAX_CLASSES];
     for (int i = 0; i < n_out; i++)
