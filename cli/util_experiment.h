@@ -44,6 +44,7 @@
     "  --array-limit L     at most L units running at once (--array=0-(n-1)%%L)\n"        \
     "  --no-wait           return once submitted (then: --plan to watch, --collect\n"     \
     "                      if the merge job was cancelled)\n"                             \
+    "The authors' whole budget costed, and the commands: docs/CLUSTER.md.\n"               \
     "Exit status: 0 done; 1 a unit failed or units are missing; 2 bad usage.\n"
 
 /* cli_parse_int (util_parse.h) for option opt; on failure prints "prog: opt 's': expected an

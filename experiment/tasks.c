@@ -475,6 +475,15 @@ int cbrnn_paper_run_set_level(cbrnn_paper_run *r, int N)
     return 0;
 }
 
+int cbrnn_paper_run_set_phase(cbrnn_paper_run *r, int phase)
+{
+    if (!r || phase < CBRNN_PHASE_ALL || phase > CBRNN_PHASE_INTERLEAVE)
+        return CBRNN_ERR_ARG;
+    r->phase = phase;
+    apply_phase(r);
+    return 0;
+}
+
 /* ---- Checkpoints ----
  * Layout (all little-endian): "CBRNNCKP", u64 version, then u64 fields
  * (configuration, position, random state, sizes), then float32 parameters

@@ -170,6 +170,10 @@ CBRNN_API int cbrnn_paper_run_phase(const cbrnn_paper_run *r);
 CBRNN_API int cbrnn_paper_run_epochs(const cbrnn_paper_run *r);
 /* Forces the level (benchmarks: time an epoch at N = 10). 0 or ERR_ARG. */
 CBRNN_API int cbrnn_paper_run_set_level(cbrnn_paper_run *r, int N);
+/* Forces the phase (cbrnn_phase; benchmarks: time frozen's epochs with the
+ * core frozen) and the groups it trains. Variants other than frozen and
+ * interleaved train everything in every phase. 0 or ERR_ARG. */
+CBRNN_API int cbrnn_paper_run_set_phase(cbrnn_paper_run *r, int phase);
 /* The run's model (owned by the run; params may be read, not resized). */
 CBRNN_API cbrnn_model *cbrnn_paper_run_model(cbrnn_paper_run *r);
 CBRNN_API const cbrnn_paper_config *cbrnn_paper_run_config(const cbrnn_paper_run *r);

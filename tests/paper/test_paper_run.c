@@ -217,6 +217,38 @@ static void test_phases(void **state)
     }
 }
 
+/* cbrnn_paper_run_set_phase (what bench paper-cost times): a forced phase
+ * trains exactly the groups the run itself would train in it. */
+static void test_set_phase(void **state)
+{
+    (void)state;
+    cbrnn_paper_config c;
+    small_config(&c, CBRNN_TASK_DMS, CBRNN_VARIANT_FROZEN, 5);
+    c.train_steps = 2;
+    c.test_batches = 1;
+    cbrnn_paper_run *r = make(&c);
+    cbrnn_model *m = cbrnn_paper_run_model(r);
+    float *before = malloc(m->n_params * sizeof *before);
+    assert_non_null(before);
+    assert_int_equal(cbrnn_paper_run_set_phase(r, -1), CBRNN_ERR_ARG);
+    assert_int_equal(cbrnn_paper_run_set_phase(r, CBRNN_PHASE_INTERLEAVE + 1), CBRNN_ERR_ARG);
+    assert_int_equal(cbrnn_paper_run_set_level(r, 7), 0);
+    assert_int_equal(cbrnn_paper_run_set_phase(r, CBRNN_PHASE_CORE_FROZEN), 0);
+    assert_int_equal(cbrnn_paper_run_phase(r), CBRNN_PHASE_CORE_FROZEN);
+    memcpy(before, m->params, m->n_params * sizeof *before);
+    cbrnn_paper_epoch row;
+    assert_int_equal(cbrnn_paper_run_epoch(r, &row), 0);
+    assert_int_equal(row.N, 7);
+    assert_int_equal(row.phase, CBRNN_PHASE_CORE_FROZEN);
+    int got[3];
+    changed(m, before, got);
+    if (got[0] || !got[1] || !got[2])
+        fail_msg("forced core-frozen phase: cortex %d cerebellum %d readout %d changed "
+                 "(expected 0 1 1)", got[0], got[1], got[2]);
+    free(before);
+    cbrnn_paper_run_destroy(r);
+}
+
 static void test_cap(void **state)
 {
     (void)state;
@@ -408,6 +440,7 @@ int main(void)
         cmocka_unit_test(test_deterministic),
         cmocka_unit_test(test_resume_identical),
         cmocka_unit_test(test_phases),
+        cmocka_unit_test(test_set_phase),
         cmocka_unit_test(test_cap),
         cmocka_unit_test(test_multitask_curriculum),
         cmocka_unit_test(test_switch_run),
