@@ -7,7 +7,9 @@
 #
 #   scripts/corpus.sh [--packages LIST] [--dir CACHE] [--no-split]
 #
-#   --packages LIST  comma-separated Debian packages (default: all below)
+#   --packages LIST  comma-separated Debian packages (default: all of
+#                    tuxpaint-stamps-default, klettres-data, ktuberling-data,
+#                    asterisk-core-sounds-{en,es,fr,it,ru}-g722)
 #   --dir CACHE      cache folder (default: $XDG_CACHE_HOME/cbrnn-corpus,
 #                    else ~/.cache/cbrnn-corpus)
 #   --no-split       write the manifest only
@@ -17,7 +19,8 @@
 #   2. dpkg -x                           -> CACHE/pkg/PACKAGE/
 #   3. G.722 (asterisk) -> 16 kHz WAV    -> CACHE/decoded/PACKAGE/  (corpus_g722.py, ffmpeg)
 #   4. scripts/corpus_manifest.py        -> CACHE/manifest.tsv, CACHE/skipped.tsv
-#   5. scripts/corpus_split.py           -> CACHE/{train,valid,test}.txt, CACHE/splits.tsv
+#   5. scripts/corpus_split.py           -> CACHE/{train,valid,test}.txt, CACHE/splits.tsv,
+#                                           per group CACHE/SPLIT-GROUP.txt, CACHE/speakers/
 # The lists are @list files for `cbrnn train` / `cbrnn eval` (paths relative
 # to CACHE, so the folder can be moved).
 set -eu
