@@ -741,6 +741,7 @@ static LV2_State_Status restore(LV2_Handle h, LV2_State_Retrieve_Function retrie
     slot_free(old);
     pthread_mutex_unlock(&p->state_mu);
     p->resend = 1;
+    p->report_model = 1; /* tell the host's UI which file is in use */
     return LV2_STATE_SUCCESS;
 }
 
