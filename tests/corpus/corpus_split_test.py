@@ -131,7 +131,7 @@ def default_split(py, scripts, cbrnn, work, samples):
     """The default split on the full corpus's real speaker/language pairs."""
     cache = os.path.join(work, "scache")
     os.makedirs(cache)
-    clip = os.path.join(samples, "voiceA_us_male_1.wav")
+    clip = os.path.abspath(os.path.join(samples, "voiceA_us_male_1.wav"))
     combos = read_tsv(os.path.join(HERE, "full_speakers.tsv"))
     with open(os.path.join(cache, "manifest.tsv"), "w") as f:
         f.write("path\tpackage\tlanguage\tgroup\tspeaker\tseconds\trate\tchannels\tsha1\n")
