@@ -29,8 +29,9 @@ other=$(nm -D --defined-only "$LIBDIR/libcbrnn.so" | awk '{print $3}' | grep -v 
 for h in cbrnn.h cbrnn_dsp.h cbrnn_model.h cbrnn_engine.h cbrnn_host.h cbrnn_control.h; do
   [ -f "$PREFIX/include/cbrnn/$h" ] || fail "header $h not installed"
 done
-for b in cbrnn cbrnn-jack cbrnn-jackplay; do
-  [ -x "$PREFIX/bin/$b" ] || fail "binary $b not installed"
+for b in cli/cbrnn plugin/cbrnn-jack plugin/cbrnn-jackplay; do
+  [ -x "$BUILD/$b" ] || continue # not built in this configuration (e.g. no JACK)
+  [ -x "$PREFIX/bin/${b#*/}" ] || fail "binary ${b#*/} not installed"
 done
 MODEL=$(pkg-config --variable=datadir cbrnn)/default.safetensors
 [ -f "$MODEL" ] || fail "default model not installed ($MODEL)"

@@ -22,7 +22,9 @@
  *   - classify_midi: a classify model takes its labels from MIDI notes on
  *     the control port at their sample: frames.csv of `cbrnn run --labels`.
  *   - map_teacher: a map model learns from the side-chain teacher (with
- *     teacher_on): frames.csv of `cbrnn run --teacher`.
+ *     teacher_on): frames.csv of `cbrnn run --teacher`;
+ *   - concurrent_instances: four threads instantiate and run instances at
+ *     once (FFTW planning is serialised by the plugin).
  * usage: test_lv2_host LV2_DIR A.wav B.wav REF_A REF_B WORKDIR CLS REF_C
  *        MAP T.wav REF_M */
 #define _GNU_SOURCE
@@ -854,6 +856,59 @@ static void map_teacher(void **state)
     free(x);
 }
 
+/* Hosts instantiate plugins from several threads at once (a session
+ * loading): every instance plans FFTW, whose planner is not thread-safe;
+ * the plugin serialises planning process-wide (dsp/feat.c). Four threads
+ * instantiate, run and free instances at two rates at the same time. */
+struct inst_job {
+    const LilvPlugin *plugin;
+    double rate;
+    int ok;
+};
+
+static void *inst_main(void *arg)
+{
+    struct inst_job *j = arg;
+    static LV2_Feature fmap = {LV2_URID__map, &map};
+    const LV2_Feature *feats[] = {&fmap, NULL};
+    float buf[8][256] = {{0}}, ctl[N_PORTS] = {0};
+    for (int k = 0; k < 8; k++) {
+        LilvInstance *in = lilv_plugin_instantiate(j->plugin, j->rate, feats);
+        if (!in)
+            return NULL;
+        for (int i = 0; i < 8; i++)
+            lilv_instance_connect_port(in, (uint32_t)i, buf[i]);
+        for (int i = P_ENABLE; i < N_PORTS; i++)
+            lilv_instance_connect_port(in, (uint32_t)i, &ctl[i]);
+        ctl[P_ENABLE] = 1;
+        lilv_instance_activate(in);
+        lilv_instance_run(in, 256);
+        lilv_instance_deactivate(in);
+        lilv_instance_free(in);
+    }
+    j->ok = 1;
+    return NULL;
+}
+
+static void concurrent_instances(void **state)
+{
+    struct host *H = calloc(1, sizeof *H);
+    host_open(H, 48000);
+    struct inst_job jobs[4];
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++) {
+        jobs[i] = (struct inst_job){H->plugin, i % 2 ? 44100.0 : 48000.0, 0};
+        pthread_create(&th[i], NULL, inst_main, &jobs[i]);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        if (!jobs[i].ok)
+            fail_msg("thread %d: an instance failed to instantiate", i);
+    }
+    host_close(H);
+    free(H);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 12) {
@@ -871,6 +926,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(controls),
         cmocka_unit_test(classify_midi),
         cmocka_unit_test(map_teacher),
+        cmocka_unit_test(concurrent_instances),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
