@@ -67,6 +67,9 @@ static void usage(FILE *f)
 "  --lr X             learning rate (default 1e-3)\n"
 "  --momentum X       SGD momentum in [0, 1) (default 0.9)\n"
 "  --decay X          pull toward the loaded weights (default 0)\n"
+"  --gate-db DB       level gate: frames quieter than DB dBFS (e.g. -50) are not\n"
+"                     learned from and not in the summary; flagged 16 in\n"
+"                     frames.csv (default: no gate)\n"
 "  --bptt K           loop wiring: truncated BPTT window in frames (default 4)\n"
 "  --block N          samples per engine call (default 256); results do not\n"
 "                     depend on it\n"
@@ -80,7 +83,7 @@ static void usage(FILE *f)
 "                     X.csv writes X.csv.events) at their frames: the replay\n"
 "                     of a controlled live run, bit for bit; one input only\n"
 "                     (its recording); its frame-0 settings replace --learn,\n"
-"                     --lr, --momentum, --decay\n"
+"                     --lr, --momentum, --decay, --gate-db\n"
 "  --schedule FILE    a trial schedule (docs/FORMATS.md) applied by the engine\n"
 "                     at its exact frames, as cbrnn-jack --schedule does;\n"
 "                     marker names go to D/markers.csv\n"
@@ -214,7 +217,7 @@ struct run_out {
     SNDFILE *wav;
     cbrnn_record rec;
     float *y;
-    long frames;
+    long frames, kept, gated; /* all, not gated (losses[kept]), gated */
     struct sums all;
     /* per-frame losses kept for the first/second half summary */
     float *losses;
@@ -243,7 +246,7 @@ static int drain(cbrnn_engine *e, struct run_out *o, char *msg, size_t msglen)
             snprintf(msg, msglen, "outputs.npy: write failed: %s", strerror(errno));
             return -1;
         }
-        if (o->frames == o->cap) {
+        if (o->kept == o->cap) {
             long cap = o->cap ? 2 * o->cap : 4096;
             float *l = realloc(o->losses, (size_t)cap * sizeof(float));
             if (!l) {
@@ -253,7 +256,12 @@ static int drain(cbrnn_engine *e, struct run_out *o, char *msg, size_t msglen)
             o->losses = l;
             o->cap = cap;
         }
-        o->losses[o->frames++] = o->rec.loss;
+        o->frames++;
+        if (o->rec.flags & CBRNN_REC_GATED) { /* silence: not in the summary */
+            o->gated++;
+            continue;
+        }
+        o->losses[o->kept++] = o->rec.loss;
         if (isfinite(o->rec.loss)) {
             o->all.loss += o->rec.loss;
             o->all.n_loss++;
@@ -305,7 +313,7 @@ static double mean_range(const float *v, long a, long b)
 int cmd_run(int argc, char **argv)
 {
     enum { O_MODEL = 256, O_OUT, O_LEARN, O_NOLEARN, O_LR, O_MOM, O_DECAY, O_BPTT, O_BLOCK,
-           O_TEACHER, O_LABELS, O_SAVE, O_RESET, O_QUIET, O_EVENTS, O_SCHEDULE };
+           O_TEACHER, O_LABELS, O_SAVE, O_RESET, O_QUIET, O_EVENTS, O_SCHEDULE, O_GATE };
     static const struct option lo[] = {
         {"model", required_argument, NULL, O_MODEL},  {"out-dir", required_argument, NULL, O_OUT},
         {"learn", no_argument, NULL, O_LEARN},        {"no-learn", no_argument, NULL, O_NOLEARN},
@@ -317,6 +325,7 @@ int cmd_run(int argc, char **argv)
         {"save-model", required_argument, NULL, O_SAVE},
         {"events", required_argument, NULL, O_EVENTS},
         {"schedule", required_argument, NULL, O_SCHEDULE},
+        {"gate-db", required_argument, NULL, O_GATE},
         {"reset-each", no_argument, NULL, O_RESET},   {"quiet", no_argument, NULL, O_QUIET},
         {"help", no_argument, NULL, 'h'},             {NULL, 0, NULL, 0}};
     const char *model_path = NULL, *out_dir = NULL, *save_path = NULL, *events_path = NULL,
@@ -383,6 +392,13 @@ int cmd_run(int argc, char **argv)
         case O_SAVE: save_path = optarg; break;
         case O_EVENTS: events_path = optarg; break;
         case O_SCHEDULE: schedule_path = optarg; break;
+        case O_GATE:
+            if (parse_float(optarg, (float)CBRNN_GATE_DB_MIN, 0.0f, 1, &ec.gate_db)) {
+                fprintf(stderr, PROG ": --gate-db '%s': expected dBFS in [%g, 0)\n", optarg,
+                        CBRNN_GATE_DB_MIN);
+                return 2;
+            }
+            break;
         case O_RESET: reset_each = 1; break;
         case O_QUIET: quiet = 1; break;
         case 'h': usage(stdout); return 0;
@@ -667,7 +683,7 @@ int cmd_run(int argc, char **argv)
         }
     }
     if (!quiet) {
-        long h = o.frames / 2;
+        long h = o.kept / 2;
         char pers[64] = "";
         if (o.all.n_pers)
             snprintf(pers, sizeof pers, ", persistence %.5f", o.all.pers / (double)o.all.n_pers);
@@ -676,8 +692,11 @@ int cmd_run(int argc, char **argv)
                "input\n",
                PROG, o.frames, rate, cbrnn_engine_hop(e), ec.learn ? "on" : "off",
                o.all.n_loss ? o.all.loss / (double)o.all.n_loss : NAN,
-               mean_range(o.losses, 0, h), mean_range(o.losses, h, o.frames), pers,
+               mean_range(o.losses, 0, h), mean_range(o.losses, h, o.kept), pers,
                (long long)st.updates, (long long)st.restores, (long long)st.bad_input);
+        if (o.gated)
+            printf("%s: %ld frames below the level gate (%g dBFS): not learned from, not in "
+                   "the means above\n", PROG, o.gated, (double)ec.gate_db);
     }
     status = 0;
 out:

@@ -86,7 +86,8 @@ static int config_ok(const cbrnn_engine_config *c)
     return c && isfinite(c->lr) && c->lr >= 0 && isfinite(c->momentum) && c->momentum >= 0 &&
            c->momentum < 1 && isfinite(c->decay) && c->decay >= 0 && c->bptt_k >= 1 &&
            c->bptt_k <= 1024 && c->record_capacity >= 1 && c->command_capacity >= 1 &&
-           c->event_capacity >= 1 &&
+           c->event_capacity >= 1 && isfinite(c->gate_db) &&
+           (c->gate_db == 0 || (c->gate_db >= CBRNN_GATE_DB_MIN && c->gate_db < 0)) &&
            c->surprise_frames >= 1 && c->checkpoint_frames >= 1 && isfinite(c->surprise_floor) &&
            c->surprise_floor > 0 && isfinite(c->surprise_max) && c->surprise_max >= 1 &&
            isfinite(c->diverge_ratio) && (c->diverge_ratio == 0 || c->diverge_ratio >= 1);
@@ -315,6 +316,7 @@ cbrnn_engine *cbrnn_engine_create(const cbrnn_model *m, const cbrnn_engine_confi
     e->lr = c->lr;
     e->momentum = c->momentum;
     e->decay = c->decay;
+    e->gate_db = c->gate_db;
     e->label = -1;
     e->n_markers = 0;
     atomic_init(&e->st_frames, 0);
@@ -354,6 +356,8 @@ void cbrnn_engine_reset_stream(cbrnn_engine *e)
     e->frame = 0;
     e->mean_loss = 0.0f;
     e->have_mean = 0;
+    e->gate_sumsq = 0;
+    e->gate_n = 0;
 }
 
 /* Reports an applied command to the reader (audio thread: lock-free). */
@@ -379,9 +383,10 @@ int cbrnn_engine_read_event(cbrnn_engine *e, cbrnn_event *ev)
     return e && ev && spsc_pop(&e->events, ev);
 }
 
-/* 0 when c is a command with values the engine accepts. */
-static int check_command(const cbrnn_engine_cmd *c)
+int cbrnn_engine_check_command(const cbrnn_engine_cmd *c)
 {
+    if (!c)
+        return CBRNN_ERR_ARG;
     switch (c->kind) {
     case CBRNN_CMD_LEARN:
     case CBRNN_CMD_RESET:
@@ -401,6 +406,10 @@ static int check_command(const cbrnn_engine_cmd *c)
         if (c->i < 0)
             return CBRNN_ERR_ARG;
         break;
+    case CBRNN_CMD_GATE:
+        if (!isfinite(c->f) || (c->f != 0 && (c->f < CBRNN_GATE_DB_MIN || c->f >= 0)))
+            return CBRNN_ERR_ARG;
+        break;
     default:
         return CBRNN_ERR_ARG;
     }
@@ -409,7 +418,7 @@ static int check_command(const cbrnn_engine_cmd *c)
 
 int cbrnn_engine_send(cbrnn_engine *e, const cbrnn_engine_cmd *c)
 {
-    if (!e || !c || check_command(c))
+    if (!e || !c || cbrnn_engine_check_command(c))
         return CBRNN_ERR_ARG;
     if (spsc_push(&e->cmds, c)) {
         atomic_fetch_add_explicit(&e->st_dropped_commands, 1, memory_order_relaxed);
@@ -559,6 +568,7 @@ static void apply_command(cbrnn_engine *e, const cbrnn_engine_cmd *c)
         e->n_markers++;
         break;
     case CBRNN_CMD_LABEL: cbrnn_engine_set_label(e, c->i); break;
+    case CBRNN_CMD_GATE: e->gate_db = c->f; break;
     default: break;
     }
 }
@@ -579,7 +589,7 @@ int cbrnn_engine_set_schedule(cbrnn_engine *e, const cbrnn_event *ev, size_t n)
     for (size_t i = 0; i < n; i++) {
         cbrnn_engine_cmd c = ev[i].cmd;
         if ((i && ev[i].frame < ev[i - 1].frame) || ev[i].frame < 0 ||
-            c.kind == CBRNN_CMD_SNAPSHOT || check_command(&c))
+            c.kind == CBRNN_CMD_SNAPSHOT || cbrnn_engine_check_command(&c))
             return CBRNN_ERR_ARG;
     }
     e->sched = ev;
@@ -682,7 +692,15 @@ void engine_run_frame(cbrnn_engine *e)
     normalise(e, e->xn, e->x);
 
     struct slot *cur = &e->slots[t_mod];
-    cur->bad = (e->flags & CBRNN_REC_BAD_INPUT) != 0;
+    /* The level gate: the RMS of the samples that completed this frame. */
+    if (e->gate_db != 0 && e->gate_n > 0 &&
+        10.0 * log10(e->gate_sumsq / (double)e->gate_n + 1e-30) < e->gate_db)
+        e->flags |= CBRNN_REC_GATED;
+    e->gate_sumsq = 0;
+    e->gate_n = 0;
+    const int gated = (e->flags & CBRNN_REC_GATED) != 0;
+    /* bad input and gated frames neither teach nor are taught from */
+    cur->bad = (e->flags & (CBRNN_REC_BAD_INPUT | CBRNN_REC_GATED)) != 0;
     e->frame_diverged = 0;
     int skipped = 0; /* learning is on but this frame may not teach */
     if (e->fused) {
@@ -749,7 +767,7 @@ void engine_run_frame(cbrnn_engine *e)
         memset(e->held, 0, (size_t)e->O * sizeof(float));
 
     float surprise = NAN;
-    if (isfinite(loss)) {
+    if (isfinite(loss) && (e->have_mean || !gated)) {
         if (!e->have_mean) {
             e->mean_loss = loss;
             e->have_mean = 1;
@@ -759,7 +777,7 @@ void engine_run_frame(cbrnn_engine *e)
         const double f = e->cfg.surprise_floor;
         double s = ((double)loss + f) / ((double)e->mean_loss + f);
         surprise = s <= e->cfg.surprise_max ? (float)s : e->cfg.surprise_max;
-        if (!e->frame_diverged) /* a runaway loss would drag the mean up */
+        if (!e->frame_diverged && !gated) /* a runaway loss or silence would drag it */
             e->mean_loss += (loss - e->mean_loss) / (float)e->cfg.surprise_frames;
         atomic_store_explicit(&e->st_mean_loss, e->mean_loss, memory_order_relaxed);
     }
@@ -854,6 +872,13 @@ int cbrnn_engine_process(cbrnn_engine *e, float *const *out, int n_out, const fl
         while (off < chunk) {
             int used = 0, tused = 0;
             int r = cbrnn_feat_push(e->feat, e->x, e->in_scr + off, chunk - off, &used);
+            if (e->gate_db != 0) {
+                double ss = 0;
+                for (int i = 0; i < used; i++)
+                    ss += (double)e->in_scr[off + i] * e->in_scr[off + i];
+                e->gate_sumsq += ss;
+                e->gate_n += used;
+            }
             if (e->tfeat) /* same framing: completes on the same sample */
                 cbrnn_feat_push(e->tfeat, e->tx, e->t_scr + off, used, &tused);
             if (r == 1) {

@@ -53,7 +53,7 @@ int cbrnn_record_csv_row(char *buf, int len, const cbrnn_record *r)
 }
 
 static const char *const event_names[] = {"learn", "lr", "momentum", "decay", "reset",
-                                          "snapshot", "mark", "label"};
+                                          "snapshot", "mark", "label", "gate"};
 #define N_EVENT_NAMES ((int)(sizeof event_names / sizeof *event_names))
 
 const char *cbrnn_event_csv_header(void)
@@ -71,6 +71,7 @@ int cbrnn_event_csv_row(char *buf, int len, const cbrnn_event *ev)
     case CBRNN_CMD_LR:
     case CBRNN_CMD_MOMENTUM:
     case CBRNN_CMD_DECAY:
+    case CBRNN_CMD_GATE:
         n = snprintf(buf, (size_t)len, "%lld,%s,%.9g\n", (long long)ev->frame, name,
                      (double)ev->cmd.f);
         break;
@@ -111,7 +112,8 @@ int cbrnn_event_csv_parse(cbrnn_event *ev, const char *line)
     if (kind < 0)
         return CBRNN_ERR_FORMAT;
     cbrnn_engine_cmd c = {kind, 0, 0.0f};
-    if (kind == CBRNN_CMD_LR || kind == CBRNN_CMD_MOMENTUM || kind == CBRNN_CMD_DECAY) {
+    if (kind == CBRNN_CMD_LR || kind == CBRNN_CMD_MOMENTUM || kind == CBRNN_CMD_DECAY ||
+        kind == CBRNN_CMD_GATE) {
         float v = strtof(p, &end);
         if (errno || end == p || !isfinite(v))
             return CBRNN_ERR_FORMAT;

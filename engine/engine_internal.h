@@ -78,6 +78,9 @@ struct cbrnn_engine {
     /* Queues and snapshots */
     spsc cmds, recs, snap_free, snap_full;
     spsc events;                          /* applied commands, audio -> reader */
+    float gate_db;                        /* 0: off */
+    double gate_sumsq;                    /* the current frame's new samples */
+    long gate_n;
     const cbrnn_event *sched;             /* cbrnn_engine_set_schedule: the caller's */
     size_t n_sched, next_sched;
     size_t rec_elem;

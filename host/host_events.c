@@ -51,6 +51,7 @@ int cbrnn_event_list_load(cbrnn_event_list *l, const char *path, char *msg, size
         if (((k == CBRNN_CMD_LR && v > CBRNN_LR_MAX) || (k == CBRNN_CMD_DECAY && v > CBRNN_DECAY_MAX) ||
              ((k == CBRNN_CMD_LR || k == CBRNN_CMD_DECAY || k == CBRNN_CMD_MOMENTUM) && v < 0) ||
              (k == CBRNN_CMD_MOMENTUM && v > CBRNN_MOMENTUM_MAX) ||
+             (k == CBRNN_CMD_GATE && v != 0 && (v < CBRNN_GATE_DB_MIN || v >= 0)) ||
              ((k == CBRNN_CMD_MARK || k == CBRNN_CMD_SNAPSHOT) && ev.cmd.i < 0))) {
             snprintf(msg, msglen, "%s:%ld: value out of range", path, lineno);
             rc = CBRNN_ERR_FORMAT;
@@ -133,7 +134,8 @@ int cbrnn_events_from_config(cbrnn_event *out, int max, const cbrnn_engine_confi
     const cbrnn_event init[] = {{0, {CBRNN_CMD_LEARN, c->learn != 0, 0}},
                                 {0, {CBRNN_CMD_LR, 0, c->lr}},
                                 {0, {CBRNN_CMD_MOMENTUM, 0, c->momentum}},
-                                {0, {CBRNN_CMD_DECAY, 0, c->decay}}};
+                                {0, {CBRNN_CMD_DECAY, 0, c->decay}},
+                                {0, {CBRNN_CMD_GATE, 0, c->gate_db}}};
     const int n = (int)(sizeof init / sizeof *init);
     for (int i = 0; i < n && i < max; i++)
         out[i] = init[i];

@@ -97,6 +97,9 @@ static void usage(FILE *f)
 "  --learn / --no-learn  online learning on or off at start (default off)\n"
 "  --lr X              learning rate (default 1e-3); --momentum X (0.9);\n"
 "                      --decay X (0): pull toward the loaded weights\n"
+"  --gate-db DB        level gate: frames quieter than DB dBFS (e.g. -50)\n"
+"                      are not learned from nor counted in reports; flagged\n"
+"                      16 in the log (default: no gate)\n"
 "  --bptt K            loop wiring: truncated BPTT window (default 4)\n"
 "  --label-base NOTE   classify: MIDI note of class 0 (default 60)\n"
 "  --log FILE.csv      per-frame log: frame,time,loss,persistence_loss,\n"
@@ -127,7 +130,8 @@ static void usage(FILE *f)
 "                        /cbrnn/learn i   learning off (0) / on (1)\n"
 "                        /cbrnn/lr f      learning rate (0..10)\n"
 "                        /cbrnn/momentum f  momentum [0, 1); /cbrnn/decay f\n"
-"                                         decay (0..1000)\n"
+"                                         decay (0..1000); /cbrnn/gate f the\n"
+"                                         level gate (dBFS, 0 off)\n"
 "                        /cbrnn/reset     cerebellum back to the loaded model\n"
 "                        /cbrnn/save s    save the adapted model to path s\n"
 "                                         (inside the save folder, relative\n"
@@ -383,7 +387,7 @@ static void drain_records(cbrnn_engine *e)
         }
         H.last_frame = r.frame;
         H.report_frames++;
-        if (isfinite(r.loss)) {
+        if (isfinite(r.loss) && !(r.flags & CBRNN_REC_GATED)) { /* silence does not count */
             H.report_loss += r.loss;
             H.report_n++;
             H.recent[H.recent_pos] = r.loss;
@@ -391,7 +395,7 @@ static void drain_records(cbrnn_engine *e)
             if (H.recent_n < RECENT)
                 H.recent_n++;
         }
-        if (isfinite(r.persistence_loss))
+        if (isfinite(r.persistence_loss) && !(r.flags & CBRNN_REC_GATED))
             H.report_pers += r.persistence_loss;
     }
 }
@@ -633,7 +637,7 @@ static int osc_unknown(const char *path, const char *types, lo_arg **argv, int a
 {
     (void)argv, (void)argc, (void)m, (void)u;
     static const char *const known[] = {"/cbrnn/learn i", "/cbrnn/lr f", "/cbrnn/momentum f",
-                                        "/cbrnn/decay f", "/cbrnn/reset", "/cbrnn/save s",
+                                        "/cbrnn/decay f", "/cbrnn/gate f", "/cbrnn/reset", "/cbrnn/save s",
                                         "/cbrnn/mark s", "/cbrnn/status [i]"};
     for (size_t k = 0; k < sizeof known / sizeof *known; k++) {
         size_t n = strcspn(known[k], " ");
@@ -644,7 +648,7 @@ static int osc_unknown(const char *path, const char *types, lo_arg **argv, int a
         }
     }
     osc_complain("OSC %s (arguments '%s') ignored: unknown address; cbrnn-jack takes "
-                 "/cbrnn/learn, lr, momentum, decay, reset, save, mark, status",
+                 "/cbrnn/learn, lr, momentum, decay, gate, reset, save, mark, status",
                  path, types);
     return 0;
 }
@@ -658,22 +662,27 @@ static int osc_learn(const char *path, const char *types, lo_arg **argv, int arg
     return 0;
 }
 
-/* /cbrnn/lr, /cbrnn/momentum, /cbrnn/decay: the command line's ranges. */
+/* /cbrnn/lr, /cbrnn/momentum, /cbrnn/decay, /cbrnn/gate: the command
+ * line's ranges (the engine's check, cbrnn_engine_send, has the same). */
 static int osc_float(const char *path, const char *types, lo_arg **argv, int argc,
                      lo_message m, void *u)
 {
     (void)types, (void)argc, (void)m, (void)u;
-    int kind = !strcmp(path, "/cbrnn/lr") ? CBRNN_CMD_LR
-               : !strcmp(path, "/cbrnn/momentum") ? CBRNN_CMD_MOMENTUM
-                                                 : CBRNN_CMD_DECAY;
-    double hi = kind == CBRNN_CMD_LR ? CBRNN_LR_MAX
-                : kind == CBRNN_CMD_MOMENTUM ? CBRNN_MOMENTUM_MAX
-                                             : CBRNN_DECAY_MAX;
+    static const struct { const char *path; int kind; const char *range; } ranges[] = {
+        {"/cbrnn/lr", CBRNN_CMD_LR, "a number in [0, 10]"},
+        {"/cbrnn/momentum", CBRNN_CMD_MOMENTUM, "a number in [0, 1)"},
+        {"/cbrnn/decay", CBRNN_CMD_DECAY, "a number in [0, 1000]"},
+        {"/cbrnn/gate", CBRNN_CMD_GATE, "0 (off) or dBFS in [-150, 0)"}};
+    int k = 0;
+    while (k < 3 && strcmp(path, ranges[k].path))
+        k++;
+    const int kind = ranges[k].kind;
     float v = argv[0]->f;
-    if (!isfinite(v) || v < 0 || v > hi) {
-        osc_complain("OSC %s %g refused: expected a number in [0, %g%s", path, (double)v,
-                     kind == CBRNN_CMD_MOMENTUM ? 1.0 : hi,
-                     kind == CBRNN_CMD_MOMENTUM ? ")" : "]");
+    cbrnn_engine_cmd probe = {kind, 0, v};
+    double hi = kind == CBRNN_CMD_LR ? CBRNN_LR_MAX : kind == CBRNN_CMD_DECAY ? CBRNN_DECAY_MAX : 1;
+    if (!isfinite(v) || (kind != CBRNN_CMD_GATE && (v < 0 || v > hi)) ||
+        cbrnn_engine_check_command(&probe)) {
+        osc_complain("OSC %s %g refused: expected %s", path, (double)v, ranges[k].range);
         return 0;
     }
     send_cmd(kind, 0, v, path);
@@ -765,6 +774,7 @@ static void osc_add_methods(lo_server osc)
     lo_server_add_method(osc, "/cbrnn/lr", "f", osc_float, osc);
     lo_server_add_method(osc, "/cbrnn/momentum", "f", osc_float, osc);
     lo_server_add_method(osc, "/cbrnn/decay", "f", osc_float, osc);
+    lo_server_add_method(osc, "/cbrnn/gate", "f", osc_float, osc);
     lo_server_add_method(osc, "/cbrnn/reset", "", osc_reset, osc);
     lo_server_add_method(osc, "/cbrnn/save", "s", osc_save, osc);
     lo_server_add_method(osc, "/cbrnn/mark", "s", osc_mark, osc);
@@ -961,7 +971,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 {
     enum { O_MODEL = 256, O_NAME, O_OUTPUTS, O_CIN, O_COUT, O_LEARN, O_NOLEARN, O_LR, O_MOM,
            O_DECAY, O_BPTT, O_BASE, O_LOG, O_RECORD, O_TRECORD, O_SAVE, O_AUTOSAVE, O_REPORT, O_OSC,
-           O_OSC_BIND, O_SAVE_DIR, O_SCHEDULE, O_QUIET };
+           O_OSC_BIND, O_SAVE_DIR, O_SCHEDULE, O_GATE, O_QUIET };
     static const struct option lo[] = {
         {"model", required_argument, NULL, O_MODEL},
         {"name", required_argument, NULL, O_NAME},
@@ -985,6 +995,7 @@ static int parse_options(int argc, char **argv, struct options *o)
         {"osc-bind", required_argument, NULL, O_OSC_BIND},
         {"save-dir", required_argument, NULL, O_SAVE_DIR},
         {"schedule", required_argument, NULL, O_SCHEDULE},
+        {"gate-db", required_argument, NULL, O_GATE},
         {"quiet", no_argument, NULL, O_QUIET},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
@@ -1082,6 +1093,14 @@ static int parse_options(int argc, char **argv, struct options *o)
         case O_OSC_BIND: o->osc_bind = optarg; break;
         case O_SAVE_DIR: C.save_dir = optarg; break;
         case O_SCHEDULE: o->schedule_path = optarg; break;
+        case O_GATE:
+            if (parse_float(optarg, CBRNN_GATE_DB_MIN, -1e-9, &v)) {
+                fprintf(stderr, PROG ": --gate-db '%s': expected dBFS in [%g, 0)\n", optarg,
+                        CBRNN_GATE_DB_MIN);
+                return 2;
+            }
+            o->ec.gate_db = (float)v;
+            break;
         case O_QUIET: C.quiet = 1; break;
         case 'h': usage(stdout); return 1;
         default: usage(stderr); return 2;

@@ -59,9 +59,9 @@ CBRNN_API void cbrnn_event_list_free(cbrnn_event_list *l);
  * thread (the file host: the one thread that also calls process()).
  * CBRNN_ERR_FULL: the command ring is full (give it a larger
  * command_capacity or feed smaller blocks). */
-/* The settings of c as events at frame 0 (learn, lr, momentum, decay), so
- * an events file starts with the whole state its replay needs. Writes at
- * most max events to out; returns how many there are (4). */
+/* The settings of c as events at frame 0 (learn, lr, momentum, decay,
+ * gate), so an events file starts with the whole state its replay needs.
+ * Writes at most max events to out; returns how many there are (5). */
 CBRNN_API int cbrnn_events_from_config(cbrnn_event *out, int max, const cbrnn_engine_config *c);
 
 CBRNN_API long cbrnn_event_list_feed(cbrnn_event_list *l, cbrnn_engine *e, int64_t frames,

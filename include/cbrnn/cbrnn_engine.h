@@ -86,6 +86,14 @@ typedef struct cbrnn_engine_config {
                             * any surprise seen on real input; 0: off) */
     int checkpoint_frames; /* the last good CB is kept every this many
                             * finite frames (default 100) */
+    float gate_db;         /* level gate: a frame whose new samples (the hop
+                            * that completed it) have an RMS level below
+                            * gate_db dBFS is flagged CBRNN_REC_GATED, not
+                            * learned from (nor is the frame that its
+                            * prediction scores) and kept out of the
+                            * surprise's running mean, so silence neither
+                            * teaches nor skews; 0 (default): no gate, else
+                            * in [-150, 0). CBRNN_CMD_GATE changes it. */
 } cbrnn_engine_config;
 
 /* Defaults above for sample_rate. Any thread. */
@@ -124,7 +132,8 @@ enum {
     CBRNN_REC_BAD_INPUT = 1u << 1, /* non-finite samples or features were zeroed */
     CBRNN_REC_RESTORED = 1u << 2,  /* non-finite loss/weights, or a loss past
                                     * diverge_ratio: last good CB restored */
-    CBRNN_REC_RESET = 1u << 3      /* a reset command took effect before this frame */
+    CBRNN_REC_RESET = 1u << 3,     /* a reset command took effect before this frame */
+    CBRNN_REC_GATED = 1u << 4      /* below the level gate (gate_db): not learned from */
 };
 
 /* The ranges every host accepts for the learning controls, from the
@@ -133,6 +142,7 @@ enum {
 #define CBRNN_LR_MAX 10.0
 #define CBRNN_DECAY_MAX 1000.0
 #define CBRNN_MOMENTUM_MAX 0.999999
+#define CBRNN_GATE_DB_MIN -150.0
 
 /* Commands from the control thread; applied at the start of the next
  * process() call, in order, so between two frames: a command applied while
@@ -148,7 +158,8 @@ typedef enum {
     CBRNN_CMD_RESET = 4,    /* CB back to the loaded weights, momentum zeroed */
     CBRNN_CMD_SNAPSHOT = 5, /* i: request id returned with the snapshot */
     CBRNN_CMD_MARK = 6,     /* i: marker id >= 0 put on the next frame's record */
-    CBRNN_CMD_LABEL = 7     /* i: classify label, -1 for none */
+    CBRNN_CMD_LABEL = 7,    /* i: classify label, -1 for none */
+    CBRNN_CMD_GATE = 8      /* f: gate_db, 0 (off) or in [-150, 0) */
 } cbrnn_cmd_kind;
 
 typedef struct cbrnn_engine_cmd {
@@ -209,6 +220,10 @@ CBRNN_API void cbrnn_engine_set_label(cbrnn_engine *e, int label);
  * the frame counter and the running loss; the CB weights are kept. Audio
  * thread (or when process() is not running). */
 CBRNN_API void cbrnn_engine_reset_stream(cbrnn_engine *e);
+
+/* 0 when c is a command with values the engine accepts (what send
+ * checks), else CBRNN_ERR_ARG. Any thread. */
+CBRNN_API int cbrnn_engine_check_command(const cbrnn_engine_cmd *c);
 
 /* Queues a command. Control thread. 0, CBRNN_ERR_ARG (bad kind/value) or
  * CBRNN_ERR_FULL (ring full; counted in dropped_commands). */

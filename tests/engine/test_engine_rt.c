@@ -92,6 +92,7 @@ static void run_rt(int wiring, int target, int n_hidden, int cb_width, int n_blo
     cfg.learn = 1;
     cfg.bptt_k = 4;
     cfg.record_outputs = 1;
+    cfg.gate_db = -30; /* the level gate's per-sample sums run too (and gate pauses) */
     int err;
     cbrnn_engine *e = cbrnn_engine_create(m, &cfg, &err);
     assert_non_null(e);

@@ -2,7 +2,8 @@
 # control_replay.sh: exact replay of a controlled live run (issue 13,
 # item 1). A voice-B clip plays into `cbrnn-jack --learn --record rec.wav
 # --log live.csv` on a dummy-backend JACK server while random OSC control
-# changes arrive (learning off/on, lr, momentum, decay, reset, saves, and
+# changes arrive (learning off/on, lr, momentum, decay, level gate, reset,
+# saves, and
 # bundles of four markers, which land in one frame). Then `cbrnn run
 # --events live.csv.events rec.wav` must give the same frames.csv byte for
 # byte (every column: loss, surprise, learning, lr, markers, flags), the
@@ -31,7 +32,7 @@ rng = random.Random(13)
 time.sleep(0.5)
 marks = 0
 for step in range(40):
-    kind = rng.choice(["learn", "lr", "momentum", "decay", "reset", "mark", "marks", "save"])
+    kind = rng.choice(["learn", "lr", "momentum", "decay", "reset", "mark", "marks", "save", "gate"])
     if kind == "learn":
         send(osc.encode("/cbrnn/learn", "i", [rng.randint(0, 1)]))
     elif kind == "lr":
@@ -40,6 +41,8 @@ for step in range(40):
         send(osc.encode("/cbrnn/momentum", "f", [rng.uniform(0, 0.95)]))
     elif kind == "decay":
         send(osc.encode("/cbrnn/decay", "f", [rng.choice([0, 1e-3, 1e-2])]))
+    elif kind == "gate":
+        send(osc.encode("/cbrnn/gate", "f", [rng.choice([0, -45, -30])]))
     elif kind == "reset":
         send(osc.encode("/cbrnn/reset", "", []))
     elif kind == "save":
