@@ -93,27 +93,59 @@ struct result {
     cbrnn_eval_sums s, lin; /* the model; the linear predictor (--linear-fit) */
 };
 
-/* A file's features for m, normalised as the model sees them (the stored
- * normaliser, then the running one). 0, or 2 (bad input) / 1 (failure)
- * with msg. */
+/* A file's frames for m (struct feats): x corpus-normalised (targets and
+ * persistence), z the model's input and s the running normaliser's scale
+ * (z = x and s = NULL without one). */
+struct feats {
+    float *x, *z, *s;
+    int T;
+};
+
+static void feats_free(struct feats *f)
+{
+    if (f->z != f->x)
+        free(f->z);
+    free(f->x);
+    free(f->s);
+    memset(f, 0, sizeof *f);
+}
+
+/* 0, or 2 (bad input) / 1 (failure) with msg. */
 static int model_features(const cbrnn_model *m, const cbrnn_feat_config *fe, const char *path,
-                          float **x, int *T, char *msg, size_t msglen)
+                          struct feats *f, char *msg, size_t msglen)
 {
     int dim = 0;
-    free(*x);
-    *x = NULL;
-    if (audio_features(path, fe, 0, FEAT_BLOCK, x, T, &dim, msg, msglen))
+    feats_free(f);
+    if (audio_features(path, fe, 0, FEAT_BLOCK, &f->x, &f->T, &dim, msg, msglen))
         return 2;
+    f->z = f->x;
     if (dim != m->cfg.n_in) {
         snprintf(msg, msglen, "%s: %d features per frame but the model takes %d", path, dim,
                  m->cfg.n_in);
         return 2;
     }
-    if (cbrnn_model_normalise_seq(m, *x, *T)) {
-        snprintf(msg, msglen, "out of memory");
-        return 1;
+    cbrnn_model_normalise_seq(m, f->x, f->T);
+    if (m->stream_norm_s > 0) {
+        size_t n = (size_t)f->T * (size_t)dim + 1;
+        f->z = malloc(n * sizeof(float));
+        f->s = malloc(n * sizeof(float));
+        if (!f->z || !f->s || cbrnn_model_stream_seq(m, f->x, f->z, f->s, f->T)) {
+            snprintf(msg, msglen, "out of memory");
+            return 1;
+        }
     }
     return 0;
+}
+
+/* The sequence eval scores: frames after the horizon are the targets. */
+static cbrnn_seq feats_seq(const cbrnn_model *m, const struct feats *f, int k)
+{
+    cbrnn_seq s = {.x = f->z, .base = f->x, .scale = f->s, .T = f->T - k};
+    if (m->target == CBRNN_TARGET_PREDICT) {
+        s.y = f->x + (size_t)k * m->cfg.n_in;
+        s.y_stride = m->cfg.n_in;
+    }
+    return s;
 }
 
 /* The linear-predictor baseline fitted on the files of spec (predict
@@ -123,7 +155,7 @@ static cbrnn_linpred *fit_linear(const cbrnn_model *m, const cbrnn_feat_config *
                                  int *status, char *msg, size_t msglen)
 {
     corpus files = {0, NULL};
-    float *x = NULL;
+    struct feats ft = {0};
     int e = 0;
     *status = 2;
     cbrnn_linpred *p = cbrnn_linpred_create(m->cfg.n_in, m->cfg.n_out, order, &e);
@@ -135,17 +167,17 @@ static cbrnn_linpred *fit_linear(const cbrnn_model *m, const cbrnn_feat_config *
         if (corpus_add(&files, spec->paths[i], msg, msglen))
             goto fail;
     for (int i = 0; i < files.n; i++) {
-        int T = 0, k = m->horizon;
-        *status = model_features(m, fe, files.paths[i], &x, &T, msg, msglen);
+        int k = m->horizon;
+        *status = model_features(m, fe, files.paths[i], &ft, msg, msglen);
         if (*status == 2 && !strict) {
             bad_file(0, msg, n_skipped);
             continue;
         }
         if (*status)
             goto fail;
-        if (T <= k)
+        if (ft.T <= k)
             continue; /* too short to hold a target: nothing to learn from */
-        cbrnn_seq s = {x, x + (size_t)k * m->cfg.n_in, NULL, T - k};
+        cbrnn_seq s = feats_seq(m, &ft, k);
         if ((e = cbrnn_linpred_add(p, &s))) {
             *status = 1;
             snprintf(msg, msglen, "%s: linear fit: %s", files.paths[i], cbrnn_strerror(e));
@@ -160,12 +192,12 @@ static cbrnn_linpred *fit_linear(const cbrnn_model *m, const cbrnn_feat_config *
                  ? "no frames to fit the linear predictor on" : cbrnn_strerror(e));
         goto fail;
     }
-    free(x);
+    feats_free(&ft);
     corpus_free(&files);
     *status = 0;
     return p;
 fail:
-    free(x);
+    feats_free(&ft);
     corpus_free(&files);
     cbrnn_linpred_destroy(p);
     return NULL;
@@ -280,7 +312,8 @@ int cmd_eval(int argc, char **argv)
     corpus inputs = {0, NULL}, teachers = {0, NULL};
     struct result *res = NULL;
     npy_writer *npy = NULL;
-    float *x = NULL, *t = NULL, *out = NULL;
+    struct feats ft = {0};
+    float *t = NULL, *out = NULL;
     int *labels = NULL;
     int n = 0;
     label_file lf = {NULL, 0, NULL};
@@ -333,7 +366,7 @@ int cmd_eval(int argc, char **argv)
         fprintf(stderr, PROG ": %s\n", msg);
         goto out;
     }
-    const int F = m->cfg.n_in, O = m->cfg.n_out;
+    const int O = m->cfg.n_out;
     /* audio_features takes each file's own rate; ref_rate stays the model's. */
     cbrnn_feat_config fe;
     cbrnn_model_feat_config(m, m->feat.sample_rate, &fe);
@@ -355,7 +388,7 @@ int cmd_eval(int argc, char **argv)
         } else if (pairs) {
             teacher_path = strdup(teachers.paths[i]);
         }
-        int T = 0, frc = model_features(m, &fe, path, &x, &T, msg, sizeof msg);
+        int frc = model_features(m, &fe, path, &ft, msg, sizeof msg), T = ft.T;
         if (frc == 2) {
             free(teacher_path);
             status = 2;
@@ -407,17 +440,13 @@ int cmd_eval(int argc, char **argv)
         /* The input went through cbrnn_model_normalise_seq as the engine
          * normalises live; a teacher gets the stored normaliser (map models
          * have no running one). */
-        if (t && m->norm_mean)
-            for (long j = 0; j < (long)T * F; j++) {
-                int f = (int)(j % F);
-                t[j] = (t[j] - m->norm_mean[f]) / m->norm_std[f];
-            }
-        cbrnn_seq s = {x, NULL, NULL, T - k};
-        if (m->target == CBRNN_TARGET_PREDICT)
-            s.y = x + (size_t)k * F;
-        else if (m->target == CBRNN_TARGET_MAP)
+        if (t)
+            cbrnn_model_normalise_seq(m, t, T);
+        ft.T = T;
+        cbrnn_seq s = feats_seq(m, &ft, k);
+        if (m->target == CBRNN_TARGET_MAP)
             s.y = t;
-        else {
+        else if (m->target == CBRNN_TARGET_CLASSIFY) {
             char *lp = labels_path_for(labels_dir, path);
             labels_free(&lf);
             if (!lp || labels_read(lp, &lf, msg, sizeof msg)) {
@@ -552,7 +581,7 @@ out:
     labels_free(&lf);
     free(labels);
     free(out);
-    free(x);
+    feats_free(&ft);
     free(t);
     free(res);
     corpus_free(&inputs);

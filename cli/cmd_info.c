@@ -64,8 +64,17 @@ static void print_text(const char *path, const cbrnn_model *m)
         printf("min(8000 Hz, Nyquist)");
     printf(", %g ms window, %g ms hop%s; %d per frame; trained at %g Hz\n", f->win_ms, f->hop_ms,
            f->deltas ? ", with deltas" : "", cbrnn_feat_config_dim(f), f->sample_rate);
-    printf("normaliser:   %s\n", m->norm_mean ? "stored (frontend.mean, frontend.std)"
-                                              : "none (inputs used as they come)");
+    printf("normaliser:   %s", m->norm_mean ? "stored (frontend.mean, frontend.std)"
+                                            : "none (inputs used as they come)");
+    if (m->stream_norm_s > 0)
+        printf(", then running per stream (time constant %g s, floor %g)",
+               (double)m->stream_norm_s, (double)m->stream_norm_floor);
+    printf("\noutput:       %s\n",
+           !m->cfg.residual ? "plain (the seed's CBRNN: y = model(x))"
+           : m->stream_norm_s > 0
+               ? "residual: frame + running scale x cerebellum (PyTorch: y = x[..., :O] + "
+                 "s[..., :O] * model(z))"
+               : "residual: frame + cerebellum (PyTorch: y = x[..., :O] + model(x))");
     printf("target:       %s", target_names[m->target]);
     if (m->target == CBRNN_TARGET_PREDICT)
         printf(", %d frame%s ahead", m->horizon, m->horizon == 1 ? "" : "s");
@@ -109,8 +118,11 @@ static void print_json(const char *path, const cbrnn_model *m)
            "\"n_mels\":%d,\"f_min\":%.17g,\"f_max\":%.17g,\"n_mfcc\":%d,\"deltas\":%d,\"dim\":%d},",
            f->sample_rate, f->win_ms, f->hop_ms, f->n_mels, f->f_min, f->f_max, f->n_mfcc,
            f->deltas, cbrnn_feat_config_dim(f));
-    printf("\"normaliser\":%s,\"target\":\"%s\",\"horizon\":%d,\"classes\":[",
-           m->norm_mean ? "true" : "false", target_names[m->target], m->horizon);
+    printf("\"normaliser\":%s,\"stream_norm\":%.9g,\"stream_norm_floor\":%.9g,"
+           "\"output\":\"%s\",\"target\":\"%s\",\"horizon\":%d,\"classes\":[",
+           m->norm_mean ? "true" : "false", (double)m->stream_norm_s,
+           (double)m->stream_norm_floor, m->cfg.residual ? "residual" : "plain",
+           target_names[m->target], m->horizon);
     for (int i = 0; i < m->n_classes; i++) {
         if (i)
             putchar(',');

@@ -85,6 +85,9 @@ static void usage(FILE *f)
 "  --stream-norm-floor X its standard-deviation floor (default 0.1)\n"
 "Features (stored in the model; see 'cbrnn features --help'):\n"
 "  --mels N (40)  --mfcc N (off)  --deltas\n"
+"  --rate HZ             the model's sample rate: files at other rates get\n"
+"                        their features at its level, as live (default: the\n"
+"                        rate of the first training file)\n"
 "Training:\n"
 "  --optimizer adam|sgd  (default adam)\n"
 "  --lr X                learning rate (default 1e-3 adam, 1e-2 sgd)\n"
@@ -126,6 +129,7 @@ struct opts {
     int target, horizon;
     cbrnn_model_config mc;
     float stream_norm, stream_floor; /* --stream-norm seconds (0 off), its floor */
+    double model_rate;               /* --rate: the model's rate (0: the first file's) */
     int match;
     cbrnn_feat_config fc;
     cbrnn_train_config tc;
@@ -208,7 +212,7 @@ enum {
     O_TARGET = 256, O_HORIZON, O_TEACHER, O_PAIRS, O_LABELS, O_ARCH, O_WIRING, O_HIDDEN, O_CB,
     O_ACT, O_ALPHA, O_RHO, O_NOMATCH, O_MELS, O_MFCC, O_DELTAS, O_OPT, O_LR, O_MOM, O_NEST, O_WD,
     O_BATCH, O_SEQ, O_CARRY, O_WARM, O_STEPS, O_CLIP, O_VALF, O_VALFILES, O_EVAL, O_SEED, O_LOG, O_CACHE,
-    O_OUTPUT, O_SNORM, O_SNORM_FLOOR, O_STRICT
+    O_OUTPUT, O_SNORM, O_SNORM_FLOOR, O_STRICT, O_RATE
 };
 
 static const char *const target_names[] = {"predict", "map", "classify"};
@@ -250,7 +254,8 @@ static int parse_opts(struct opts *o, int argc, char **argv)
         {"output-mode", required_argument, NULL, O_OUTPUT},
         {"stream-norm", required_argument, NULL, O_SNORM},
         {"stream-norm-floor", required_argument, NULL, O_SNORM_FLOOR},
-        {"strict", no_argument, NULL, O_STRICT}, {NULL, 0, NULL, 0}};
+        {"strict", no_argument, NULL, O_STRICT},
+        {"rate", required_argument, NULL, O_RATE}, {NULL, 0, NULL, 0}};
     memset(o, 0, sizeof *o);
     o->horizon = 1;
     cbrnn_model_config_default(&o->mc);
@@ -319,6 +324,10 @@ static int parse_opts(struct opts *o, int argc, char **argv)
         case O_SNORM:
             if (parse_double("--stream-norm", optarg, 0, 3600, &d)) return -1;
             o->stream_norm = (float)d;
+            break;
+        case O_RATE:
+            if (parse_double("--rate", optarg, CBRNN_RATE_MIN, CBRNN_RATE_MAX, &o->model_rate))
+                return -1;
             break;
         case O_SNORM_FLOOR:
             if (parse_double("--stream-norm-floor", optarg, 1e-6, 100, &d)) return -1;
@@ -426,8 +435,9 @@ static int parse_opts(struct opts *o, int argc, char **argv)
                         "the input frame to the output)\n");
         return -1;
     }
-    if (o->stream_norm > 0 && o->target != CBRNN_TARGET_PREDICT) {
-        fprintf(stderr, PROG ": --stream-norm is for --target predict\n");
+    if (o->stream_norm > 0 && (o->target != CBRNN_TARGET_PREDICT || !o->mc.residual)) {
+        fprintf(stderr, PROG ": --stream-norm is for --target predict with --output-mode "
+                        "residual (the running scale brings the output back)\n");
         return -1;
     }
     if ((o->target == CBRNN_TARGET_CLASSIFY) != (o->labels_dir != NULL)) {
@@ -457,6 +467,8 @@ struct item {
     const char *path, *teacher; /* teacher: map only */
     int val;                    /* 1: validation file */
     size_t xoff, toff;          /* where x and t start in the feature cache (floats) */
+    size_t zoff;                /* --stream-norm: where z and then s start */
+    float *z, *s;               /* [T, F] the model's input and the running scale */
     float *x, *t;               /* [T, F] features (normalised later); teacher [T, F]:
                                  * views into the mapped cache, set once it is mapped */
     int *labels;                /* [T] classify */
@@ -590,6 +602,21 @@ static int on_frames(void *ctx, const float *x, long n, int dim)
 /* Appends the features of path to the cache: *off (floats), *T frames,
  * *dim. 0; 1 when interrupted; with msg: -1 the input is bad (exit 2),
  * -2 the cache could not be written (a full disk: exit 1). */
+/* Appends n zero floats to the cache (room filled in later through the
+ * mapping); *off gets where they start. */
+static int reserve_cache(feat_cache *c, size_t *off, size_t n, char *msg, size_t msglen)
+{
+    static const float zeros[4096];
+    *off = feat_cache_size(c);
+    for (size_t done = 0; done < n;) {
+        size_t k = n - done < 4096 ? n - done : 4096;
+        if (feat_cache_append(c, zeros, k, msg, msglen))
+            return -1;
+        done += k;
+    }
+    return 0;
+}
+
 static int features_to_cache(feat_cache *c, const char *path, const cbrnn_feat_config *fc,
                              size_t *off, int *T, int *dim, char *msg, size_t msglen)
 {
@@ -868,11 +895,13 @@ int cmd_train(int argc, char **argv)
     /* The model is trained at the rate of its first training file; files
      * at other rates get their mel energies at that rate's level (ref_rate),
      * as the engine gives them to the model live. */
-    for (int i = 0; i < n; i++)
+    for (int i = 0; i < n && !o.model_rate; i++)
         if (!it[i].val) {
             o.fc.ref_rate = it[i].rate;
             break;
         }
+    if (o.model_rate)
+        o.fc.ref_rate = o.model_rate;
     int interactive = !o.quiet && term_is_interactive(stderr);
     double t0 = now_s();
     int F = 0;
@@ -910,6 +939,14 @@ int cmd_train(int argc, char **argv)
             continue;
         }
         F = dim;
+        /* Room for the running normaliser's z and s beside x, filled once
+         * the corpus statistics are known. */
+        if (o.stream_norm > 0 && reserve_cache(cache, &it[i].zoff, 2 * (size_t)it[i].T * F, msg,
+                                               sizeof msg)) {
+            fprintf(stderr, PROG ": %s\n", msg);
+            status = 1;
+            goto out;
+        }
         if (it[i].teacher) {
             int tT = 0, tdim = 0;
             frc = features_to_cache(cache, it[i].teacher, &o.fc, &it[i].toff, &tT, &tdim, msg,
@@ -970,6 +1007,10 @@ int cmd_train(int argc, char **argv)
     for (int i = 0; i < n; i++) {
         it[i].t = it[i].teacher ? base + it[i].toff : NULL;
         it[i].x = base + it[i].xoff;
+        if (o.stream_norm > 0) {
+            it[i].z = base + it[i].zoff;
+            it[i].s = it[i].z + (size_t)it[i].T * F;
+        }
     }
 
     /* ---- classes (classify): every label of the training files, sorted ---- */
@@ -1050,10 +1091,13 @@ int cmd_train(int argc, char **argv)
     int n_train = 0;
     for (int i = 0; i < n; i++) {
         cbrnn_seq *s = &seqs[i];
-        s->x = it[i].x;
+        s->x = it[i].z ? it[i].z : it[i].x;
+        s->base = it[i].x;
+        s->scale = it[i].s;
         s->T = it[i].T;
         if (o.target == CBRNN_TARGET_PREDICT) {
             s->y = it[i].x + (size_t)o.horizon * F;
+            s->y_stride = F;
             s->T = it[i].T - o.horizon;
         } else if (o.target == CBRNN_TARGET_MAP) {
             s->y = it[i].t;
@@ -1065,7 +1109,10 @@ int cmd_train(int argc, char **argv)
     }
 
     /* ---- the model ---- */
-    int O = o.target == CBRNN_TARGET_CLASSIFY ? n_classes : F;
+    /* predict: the next frame's own features (with --deltas, the deltas
+     * are inputs only: they follow from the frames); map: the teacher's. */
+    int O = o.target == CBRNN_TARGET_CLASSIFY ? n_classes
+            : o.target == CBRNN_TARGET_PREDICT && o.fc.deltas ? F / 2 : F;
     cbrnn_model_config mc = o.mc;
     mc.n_in = F;
     mc.n_out = O;
@@ -1107,7 +1154,7 @@ int cmd_train(int argc, char **argv)
     m->stream_norm_s = o.stream_norm;
     m->stream_norm_floor = o.stream_floor;
     for (int i = 0; i < n && o.stream_norm > 0; i++) {
-        if (cbrnn_model_stream_seq(m, it[i].x, it[i].T)) {
+        if (cbrnn_model_stream_seq(m, it[i].x, it[i].z, it[i].s, it[i].T)) {
             fprintf(stderr, PROG ": out of memory\n");
             status = 1;
             goto out;

@@ -124,11 +124,11 @@ static int alloc_buffers(cbrnn_engine *e)
     widest += N + F; /* the loop wiring's CB input [h_{t-1}, x_t] */
     /* sizes in floats, each rounded to 16 (64 bytes) */
 #define R16(n) (((size_t)(n) + 15) & ~(size_t)15)
-    size_t per_slot = R16(e->dim[0]) + 2 * R16(N) + R16(F) + R16(O);
+    size_t per_slot = R16(e->dim[0]) + 2 * R16(N) + 3 * R16(F) + R16(O);
     for (int l = 0; l < e->L; l++)
         per_slot += R16(e->dim[l + 1]);
     need += (size_t)e->n_slots * per_slot;
-    need += R16(F) * 6 + R16(N) * 6 + R16(O) * 2 + R16(widest) * 2;
+    need += R16(F) * 8 + R16(N) * 6 + R16(O) * 2 + R16(widest) * 2;
     for (int l = 0; l < e->L; l++)
         need += R16(e->dim[l + 1]);      /* da[l] */
     need += R16(e->head_n) * 5;          /* grad, vel, good, two snapshot slots */
@@ -148,6 +148,8 @@ static int alloc_buffers(cbrnn_engine *e)
         TAKE(sl->in, e->dim[0]);
         TAKE(sl->h_prev, N);
         TAKE(sl->x, F);
+        TAKE(sl->base, F);
+        TAKE(sl->scale, F);
         TAKE(sl->y, O);
         for (int l = 0; l < e->L; l++)
             TAKE(sl->a[l], e->dim[l + 1]);
@@ -157,6 +159,8 @@ static int alloc_buffers(cbrnn_engine *e)
     TAKE(e->xn, F);
     TAKE(e->tx, F);
     TAKE(e->tn, F);
+    TAKE(e->xg, F);
+    TAKE(e->sc, F);
     TAKE(e->run_mean, F);
     TAKE(e->run_var, F);
     TAKE(e->h, N);
@@ -207,7 +211,10 @@ cbrnn_engine *cbrnn_engine_create(const cbrnn_model *m, const cbrnn_engine_confi
     }
     const int F = cbrnn_feat_config_dim(&fc);
     const int O = mc->n_out;
-    if (F != mc->n_in || (m->target != CBRNN_TARGET_CLASSIFY && O != F) ||
+    /* predict: the frame (with deltas, maybe its own features only: the
+     * first F / 2); map: the teacher's frame */
+    if (F != mc->n_in || (m->target == CBRNN_TARGET_MAP && O != F) ||
+        (m->target == CBRNN_TARGET_PREDICT && O != F && !(fc.deltas && 2 * O == F)) ||
         (m->target == CBRNN_TARGET_CLASSIFY && (O != m->n_classes || O < 2)) ||
         (m->target == CBRNN_TARGET_PREDICT && (m->horizon < 1 || m->horizon > 1000))) {
         *err = CBRNN_ERR_SHAPE;
@@ -598,15 +605,23 @@ int cbrnn_engine_set_schedule(cbrnn_engine *e, const cbrnn_event *ev, size_t n)
     return 0;
 }
 
-/* Normalises x into xn as training did (cbrnn_model_normalise: the stored
- * normaliser, then the running one); zeroes (and flags) non-finite
- * features so that a NaN in the audio cannot poison the cortex state or
- * the running statistics for good. A map model's teacher goes through the
- * same call: the loader allows the running normaliser for predict only. */
-static void normalise(cbrnn_engine *e, float *xn, const float *x)
+/* The input frame's raw features e->x become the corpus-normalised frame
+ * e->xg (targets, persistence), the model's input e->xn and the running s
+ * in e->sc, as training made them (cbrnn_model_normalise); non-finite
+ * features are zeroed and flagged, so a NaN in the audio cannot poison the
+ * cortex state or the running statistics for good. */
+static void normalise_input(cbrnn_engine *e)
 {
-    memcpy(xn, x, (size_t)e->F * sizeof(float));
-    if (cbrnn_model_normalise(e->m, e->run_mean, e->run_var, xn))
+    memcpy(e->xg, e->x, (size_t)e->F * sizeof(float));
+    if (cbrnn_model_normalise(e->m, e->run_mean, e->run_var, e->xg, e->xn, e->sc))
+        e->flags |= CBRNN_REC_BAD_INPUT;
+}
+
+/* A map model's teacher frame (e->tx, overwritten) into e->tn: the stored
+ * normaliser only (the loader allows the running one for predict only). */
+static void normalise_teacher(cbrnn_engine *e)
+{
+    if (cbrnn_model_normalise(e->m, NULL, NULL, e->tx, e->tn, NULL))
         e->flags |= CBRNN_REC_BAD_INPUT;
 }
 
@@ -637,6 +652,8 @@ static float score(cbrnn_engine *e, const struct slot *sl, const float *target)
         loss = cbrnn_loss_xent(e->dy, NULL, sl->y, &e->label, 1, e->O);
     } else {
         loss = cbrnn_loss_mse(e->dy, sl->y, target, 1, e->O);
+        /* dL/d(head output) of a residual model */
+        cbrnn_model_output_backward(e->m, e->dy, sl->scale, e->F, 1);
     }
     if (!isfinite(loss)) {
         restore_good(e);
@@ -689,7 +706,7 @@ void engine_run_frame(cbrnn_engine *e)
 {
     const int t_mod = (int)(e->frame % e->n_slots);
     float loss = NAN, pers = NAN;
-    normalise(e, e->xn, e->x);
+    normalise_input(e);
 
     struct slot *cur = &e->slots[t_mod];
     /* The level gate: the RMS of the samples that completed this frame. */
@@ -710,8 +727,8 @@ void engine_run_frame(cbrnn_engine *e)
         const struct slot *old = NULL;
         if (e->frame >= e->horizon) {
             old = &e->slots[(e->frame - e->horizon) % e->n_slots];
-            pers = mse_only(old->x, e->xn, e->F);
-            loss = score(e, old, e->xn);
+            pers = mse_only(old->base, e->xg, e->O);
+            loss = score(e, old, e->xg);
             skipped = e->learn && (cur->bad || old->bad);
             if (!isfinite(loss) || !e->learn || skipped || e->frame_diverged)
                 old = NULL;
@@ -728,16 +745,16 @@ void engine_run_frame(cbrnn_engine *e)
     } else {
         if (e->target == CBRNN_TARGET_PREDICT && e->frame >= e->horizon) {
             const struct slot *sl = &e->slots[(e->frame - e->horizon) % e->n_slots];
-            pers = mse_only(sl->x, e->xn, e->F);
+            pers = mse_only(sl->base, e->xg, e->O);
             skipped = e->learn && (cur->bad || sl->bad);
-            loss = score_and_learn(e, sl, e->xn, e->learn && !skipped);
+            loss = score_and_learn(e, sl, e->xg, e->learn && !skipped);
         }
         engine_forward(e, cur);
     }
 
     if (e->target == CBRNN_TARGET_MAP && e->have_teacher) {
-        normalise(e, e->tn, e->tx);
-        pers = mse_only(e->xn, e->tn, e->F);
+        normalise_teacher(e);
+        pers = mse_only(e->xg, e->tn, e->F);
         skipped = e->learn && cur->bad;
         loss = score_and_learn(e, cur, e->tn, e->learn && !skipped);
     } else if (e->target == CBRNN_TARGET_CLASSIFY) {

@@ -21,7 +21,8 @@ struct slot {
     float *in;                    /* head input: h_t (readout) or [h_{t-1}, x_t] (loop) */
     float *a[ENGINE_MAX_LAYERS];  /* head layer outputs (after ReLU where there is one) */
     float *y;                     /* the model's output this frame [O] */
-    float *x;                     /* normalised input features [F] */
+    float *x;                     /* the model's input features [F] (z) */
+    float *base, *scale;          /* corpus-normalised frame, running s [F] */
     float *h_prev;                /* loop: h_{t-1} [N] */
     float *act;                   /* loop: f(pre_t) [N] */
     int bad;                      /* its input was flagged CBRNN_REC_BAD_INPUT */
@@ -50,7 +51,9 @@ struct cbrnn_engine {
     /* Per-stream state */
     int n_slots;
     struct slot slots[ENGINE_MAX_SLOTS];
-    float *x, *xn, *tx, *tn;              /* raw and normalised features, input / teacher */
+    float *x, *xn, *tx, *tn;              /* raw and normalised features, input / teacher;
+                                           * xn: the model's input (z) */
+    float *xg, *sc;                       /* the corpus-normalised frame, running s */
     float *run_mean, *run_var;            /* the input's running normaliser (cbrnn_model_normalise) */
     float *h, *h_new, *act, *pre;         /* cortex */
     float *dh, *dh_prev, *dy;             /* backward scratch */
@@ -105,7 +108,8 @@ void engine_forward(cbrnn_engine *e, struct slot *sl);
 /* Readout wiring, split: the cortex step alone (sl->x, sl->in set), and
  * the head forward from sl->in. */
 void engine_cortex_step(cbrnn_engine *e, struct slot *sl);
-/* y += the input's first O features (residual output), after a forward. */
+/* The model's output from the head's, after a forward: a residual model's
+ * y = base + scale * y (cbrnn_model_output). */
 void engine_add_skip(const cbrnn_engine *e, struct slot *sl);
 void engine_head_forward(cbrnn_engine *e, struct slot *sl);
 /* Readout wiring, predict: the update for the prediction kept in `old`

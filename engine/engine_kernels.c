@@ -42,9 +42,7 @@ void engine_head_forward(cbrnn_engine *e, struct slot *sl)
 
 void engine_add_skip(const cbrnn_engine *e, struct slot *sl)
 {
-    if (e->m->cfg.residual)
-        for (int i = 0; i < e->O; i++)
-            sl->y[i] += sl->x[i];
+    cbrnn_model_output(e->m, sl->y, sl->base, sl->scale, e->F, 1);
 }
 
 /* Head backward from da[L-1] (set by the caller) through the current
@@ -100,6 +98,8 @@ static void cortex_step(cbrnn_engine *e, const float *c)
 void engine_cortex_step(cbrnn_engine *e, struct slot *sl)
 {
     memcpy(sl->x, e->xn, (size_t)e->F * sizeof(float));
+    memcpy(sl->base, e->xg, (size_t)e->F * sizeof(float));
+    memcpy(sl->scale, e->sc, (size_t)e->F * sizeof(float));
     cortex_step(e, NULL);
     memcpy(sl->in, e->h, (size_t)e->N * sizeof(float));
 }
@@ -114,6 +114,8 @@ void engine_forward(cbrnn_engine *e, struct slot *sl)
     }
     /* Loop wiring: c_t = CB([h_{t-1}, x_t]) joins the drive inside f. */
     memcpy(sl->x, e->xn, (size_t)F * sizeof(float));
+    memcpy(sl->base, e->xg, (size_t)F * sizeof(float));
+    memcpy(sl->scale, e->sc, (size_t)F * sizeof(float));
     memcpy(sl->in, e->h, (size_t)N * sizeof(float));
     memcpy(sl->in + N, e->xn, (size_t)F * sizeof(float));
     memcpy(sl->h_prev, e->h, (size_t)N * sizeof(float));

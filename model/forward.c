@@ -191,13 +191,8 @@ int cbrnn_forward(cbrnn_ws *ws, float *y, float *h_last, const cbrnn_model *m, c
         cbrnn_cb_forward(ws->a, H, m, (int)R);
     else
         cbrnn_linear_forward(ws->out, H, m->out_w, m->out_b, (int)R, N, O);
-    if (y) {
+    if (y) /* the head's output (a residual model's: cbrnn_model_output) */
         tb_to_bt(y, ws->out, B, T, O);
-        if (m->cfg.residual) /* the head gives the change; no parameter sees it */
-            for (size_t r = 0; r < R; r++)
-                for (int o = 0; o < O; o++)
-                    y[r * O + o] += x[r * F + o];
-    }
     if (h_last)
         memcpy(h_last, ws->hs + (size_t)T * BN, BN * sizeof(float));
     return 0;

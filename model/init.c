@@ -97,6 +97,22 @@ int cbrnn_model_init(cbrnn_model *m, uint64_t seed)
         fill_uniform(m->out_w, (size_t)O * N, b, &r);
         fill_uniform(m->out_b, (size_t)O, b, &r);
     }
+    /* A residual model starts as persistence (y = x): its output layer
+     * starts at zero (drawn first, so every other tensor is the same as
+     * the plain model's for the seed), and learns only the change that
+     * pays. The layers below still get gradients once it has moved. */
+    if (c->residual) {
+        float *w = m->out_w, *b = m->out_b;
+        size_t nw = m->out_w ? (size_t)O * N : 0;
+        if (m->n_cb_layers > 0 && c->wiring == CBRNN_WIRING_READOUT) {
+            int L = m->n_cb_layers;
+            w = m->cb_w[L - 1];
+            b = m->cb_b[L - 1];
+            nw = (size_t)m->cb_dim[L] * m->cb_dim[L - 1];
+        }
+        memset(w, 0, nw * sizeof(float));
+        memset(b, 0, (size_t)O * sizeof(float));
+    }
     if (c->arch == CBRNN_ARCH_RESERVOIR) {
         double rho = cbrnn_spectral_radius(m->w_hh, N);
         if (rho < 0.0)

@@ -737,12 +737,18 @@ static int parse_meta(json_t *meta, struct meta_parsed *p, char *msg, size_t msg
             return fail(msg, msglen, CBRNN_ERR_FORMAT,
                         "n_in is %d but the feature configuration gives %d features", c->n_in, dim);
     }
-    if ((p->target == CBRNN_TARGET_PREDICT || p->target == CBRNN_TARGET_MAP) && c->n_out != c->n_in)
+    /* predict: the frame's features (with deltas, possibly the frame's
+     * own features only: the first n_out); map: the teacher's whole frame */
+    if (p->target == CBRNN_TARGET_PREDICT && c->n_out != c->n_in &&
+        !(f->deltas && 2 * c->n_out == c->n_in))
+        return fail(msg, msglen, CBRNN_ERR_FORMAT, "target predict needs n_out = n_in (or, with "
+                    "deltas, n_in / 2), got %d and %d", c->n_out, c->n_in);
+    if (p->target == CBRNN_TARGET_MAP && c->n_out != c->n_in)
         return fail(msg, msglen, CBRNN_ERR_FORMAT, "target %s needs n_out = n_in, got %d and %d",
                     target_names[p->target], c->n_out, c->n_in);
-    if (p->stream_norm > 0 && p->target != CBRNN_TARGET_PREDICT)
-        return fail(msg, msglen, CBRNN_ERR_FORMAT, "stream_norm needs target predict, not %s",
-                    target_names[p->target]);
+    if (p->stream_norm > 0 && (p->target != CBRNN_TARGET_PREDICT || !c->residual))
+        return fail(msg, msglen, CBRNN_ERR_FORMAT, "stream_norm needs target predict and output "
+                    "residual (its output is brought back with the running scale)");
     if (c->residual && p->target != CBRNN_TARGET_PREDICT && p->target != CBRNN_TARGET_MAP)
         return fail(msg, msglen, CBRNN_ERR_FORMAT, "output residual needs target predict or map, "
                     "not %s", target_names[p->target]);

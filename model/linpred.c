@@ -1,6 +1,7 @@
 /* linpred.c: the linear-predictor baseline of the speech comparisons:
- * least squares of the next frame's change y_t - x_t[0:O] on the last k
- * input frames [x_t, x_{t-1}, ..., x_{t-k+1}, 1] (zeros before a
+ * least squares of the next frame's change y_t - base_t[0:O] on the last k
+ * input frames [x_t, x_{t-1}, ..., x_{t-k+1}, 1] of the model's inputs
+ * (cbrnn_seq: base is the corpus-normalised frame; zeros before a
  * sequence's start), fitted with a small ridge on training sequences and
  * scored like a model (cbrnn_eval_sums). It is what "a network should at
  * least beat" on next-frame prediction: smoothing and trend of the recent
@@ -94,15 +95,16 @@ int cbrnn_linpred_add(cbrnn_linpred *p, const cbrnn_seq *s)
 {
     if (!p || !s || !s->y || s->T < 0 || (s->T > 0 && !s->x))
         return CBRNN_ERR_ARG;
-    const int D = p->D, O = p->O;
+    const int D = p->D, O = p->O, ys = s->y_stride ? s->y_stride : O;
+    const float *base = s->base ? s->base : s->x;
     for (int t0 = 0; t0 < s->T; t0 += LP_BLOCK) {
         int n = s->T - t0 < LP_BLOCK ? s->T - t0 : LP_BLOCK;
         for (int r = 0; r < n; r++) {
             int t = t0 + r;
             design_row(p, p->phi + (size_t)r * D, s, t);
             for (int o = 0; o < O; o++)
-                p->res[(size_t)r * O + o] =
-                    (double)s->y[(size_t)t * O + o] - (double)s->x[(size_t)t * p->F + o];
+                p->res[(size_t)r * O + o] = (double)s->y[(size_t)t * ys + o] -
+                                            (double)base[(size_t)t * p->F + o];
         }
         cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, D, n, 1.0, p->phi, D, 1.0, p->xtx, D);
         cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, D, O, n, 1.0, p->phi, D, p->res, O,
@@ -158,18 +160,19 @@ int cbrnn_linpred_eval(const cbrnn_linpred *p, const cbrnn_seq *s, float *output
 {
     if (!p || !s || !acc || !s->y || !p->solved || s->T < 0 || (s->T > 0 && !s->x))
         return CBRNN_ERR_ARG;
-    const int D = p->D, O = p->O, F = p->F;
+    const int D = p->D, O = p->O, F = p->F, ys = s->y_stride ? s->y_stride : O;
+    const float *base = s->base ? s->base : s->x;
     double *row = malloc((size_t)D * sizeof(double));
     if (!row)
         return CBRNN_ERR_NOMEM;
     for (int t = 0; t < s->T; t++) {
         design_row(p, row, s, t);
         for (int o = 0; o < O; o++) {
-            double v = s->x[(size_t)t * F + o];
+            double v = base[(size_t)t * F + o];
             for (int i = 0; i < D; i++)
                 v += row[i] * p->w[(size_t)i * O + o];
-            double tg = s->y[(size_t)t * O + o];
-            double d = v - tg, dp = (double)s->x[(size_t)t * F + o] - tg;
+            double tg = s->y[(size_t)t * ys + o];
+            double d = v - tg, dp = (double)base[(size_t)t * F + o] - tg;
             acc->loss += d * d;
             acc->persist += dp * dp;
             if (outputs)

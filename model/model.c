@@ -379,8 +379,9 @@ void cbrnn_model_norm_begin(const cbrnn_model *m, float *run_mean, float *run_va
     }
 }
 
-/* The running normaliser alone, on a frame the stored one has normalised. */
-static void stream_step(const cbrnn_model *m, float *run_mean, float *run_var, float *x)
+/* The running normaliser on one corpus-normalised frame x: z and s. */
+static void stream_step(const cbrnn_model *m, float *run_mean, float *run_var, const float *x,
+                        float *z, float *scale)
 {
     /* a = hop / tau: the share of a new frame in the running statistics. */
     float a = (float)(m->feat.hop_ms / (1000.0 * (double)m->stream_norm_s));
@@ -390,14 +391,19 @@ static void stream_step(const cbrnn_model *m, float *run_mean, float *run_var, f
         float d = x[i] - run_mean[i];
         run_mean[i] += a * d;
         run_var[i] = (1.0f - a) * (run_var[i] + a * d * d);
-        x[i] = (x[i] - run_mean[i]) / sqrtf(run_var[i] + fl2);
+        float s = sqrtf(run_var[i] + fl2);
+        z[i] = (x[i] - run_mean[i]) / s;
+        if (scale)
+            scale[i] = s;
     }
 }
 
-int cbrnn_model_normalise(const cbrnn_model *m, float *run_mean, float *run_var, float *x)
+int cbrnn_model_normalise(const cbrnn_model *m, float *run_mean, float *run_var, float *x,
+                          float *z, float *scale)
 {
+    const int F = m->cfg.n_in;
     int bad = 0;
-    for (int i = 0; i < m->cfg.n_in; i++) {
+    for (int i = 0; i < F; i++) {
         float v = m->norm_mean ? (x[i] - m->norm_mean[i]) / m->norm_std[i] : x[i];
         if (!isfinite(v)) {
             v = 0.0f;
@@ -405,27 +411,38 @@ int cbrnn_model_normalise(const cbrnn_model *m, float *run_mean, float *run_var,
         }
         x[i] = v;
     }
-    if (m->stream_norm_s > 0.0f)
-        stream_step(m, run_mean, run_var, x);
+    if (m->stream_norm_s > 0.0f) {
+        stream_step(m, run_mean, run_var, x, z, scale);
+    } else {
+        memcpy(z, x, (size_t)F * sizeof(float));
+        for (int i = 0; scale && i < F; i++)
+            scale[i] = 1.0f;
+    }
     return bad;
 }
 
-int cbrnn_model_stream_seq(const cbrnn_model *m, float *x, long T)
+int cbrnn_model_stream_seq(const cbrnn_model *m, const float *x, float *z, float *scale, long T)
 {
-    if (!(m->stream_norm_s > 0.0f))
-        return 0;
     const int F = m->cfg.n_in;
+    const size_t n = (size_t)T * F;
+    if (!(m->stream_norm_s > 0.0f)) {
+        memmove(z, x, n * sizeof(float));
+        for (size_t i = 0; scale && i < n; i++)
+            scale[i] = 1.0f;
+        return 0;
+    }
     float *st = malloc(2 * (size_t)F * sizeof(float));
     if (!st)
         return CBRNN_ERR_NOMEM;
     cbrnn_model_norm_begin(m, st, st + F);
     for (long t = 0; t < T; t++)
-        stream_step(m, st, st + F, x + (size_t)t * F);
+        stream_step(m, st, st + F, x + (size_t)t * F, z + (size_t)t * F,
+                    scale ? scale + (size_t)t * F : NULL);
     free(st);
     return 0;
 }
 
-int cbrnn_model_normalise_seq(const cbrnn_model *m, float *x, long T)
+void cbrnn_model_normalise_seq(const cbrnn_model *m, float *x, long T)
 {
     const int F = m->cfg.n_in;
     if (m->norm_mean)
@@ -434,7 +451,31 @@ int cbrnn_model_normalise_seq(const cbrnn_model *m, float *x, long T)
                 size_t j = (size_t)t * F + (size_t)i;
                 x[j] = (x[j] - m->norm_mean[i]) / m->norm_std[i];
             }
-    return cbrnn_model_stream_seq(m, x, T);
+}
+
+void cbrnn_model_output(const cbrnn_model *m, float *y, const float *base, const float *scale,
+                        int ld, long rows)
+{
+    if (!m->cfg.residual)
+        return;
+    const int O = m->cfg.n_out;
+    for (long r = 0; r < rows; r++) {
+        float *yr = y + (size_t)r * O;
+        const float *br = base + (size_t)r * ld, *sr = scale ? scale + (size_t)r * ld : NULL;
+        for (int o = 0; o < O; o++)
+            yr[o] = br[o] + (sr ? sr[o] * yr[o] : yr[o]);
+    }
+}
+
+void cbrnn_model_output_backward(const cbrnn_model *m, float *dy, const float *scale, int ld,
+                                 long rows)
+{
+    if (!m->cfg.residual || !scale)
+        return;
+    const int O = m->cfg.n_out;
+    for (long r = 0; r < rows; r++)
+        for (int o = 0; o < O; o++)
+            dy[(size_t)r * O + o] *= scale[(size_t)r * ld + o];
 }
 
 int cbrnn_model_set_meta(cbrnn_model *m, const char *key, const char *val)

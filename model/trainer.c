@@ -18,6 +18,7 @@ struct cbrnn_trainer {
     cbrnn_rng rng;
     int B, L;                /* batch rows, window length */
     float *x, *tgt, *y, *dy; /* [B,L,F], [B,L,O] x3 */
+    float *base, *scale;     /* [B,L,O] each: the residual output's base and s */
     int *lab;                /* [B*L] */
     int *len;                /* [B] valid frames of each row's window */
     float *grad;             /* [n_params] */
@@ -41,6 +42,8 @@ void cbrnn_trainer_destroy(cbrnn_trainer *t)
     free(t->tgt);
     free(t->y);
     free(t->dy);
+    free(t->base);
+    free(t->scale);
     free(t->lab);
     free(t->len);
     free(t->grad);
@@ -77,6 +80,8 @@ cbrnn_trainer *cbrnn_trainer_create(cbrnn_model *m, const cbrnn_train_config *c,
     t->tgt = cbrnn_alloc_floats(BL * O);
     t->y = cbrnn_alloc_floats(BL * O);
     t->dy = cbrnn_alloc_floats(BL * O);
+    t->base = cbrnn_alloc_floats(BL * O);
+    t->scale = cbrnn_alloc_floats(BL * O);
     t->lab = calloc(BL, sizeof(int));
     t->len = calloc((size_t)t->B, sizeof(int));
     t->grad = cbrnn_alloc_floats(m->n_params);
@@ -118,18 +123,33 @@ static int corpus_kind(const cbrnn_seq *seqs, int n, const cbrnn_model *m)
     return frames ? kind : CBRNN_ERR_ARG;
 }
 
+/* Copies rows [pos, pos+n) of src (rows ld apart, the first w floats of
+ * each) into dst ([L, w]), padding the rest with pad. */
+static void copy_rows(float *dst, const float *src, int ld, int w, int pos, int n, int L, float pad)
+{
+    for (int r = 0; r < n; r++)
+        memcpy(dst + (size_t)r * w, src + (size_t)(pos + r) * ld, (size_t)w * sizeof(float));
+    for (size_t i = (size_t)n * w; i < (size_t)L * w; i++)
+        dst[i] = pad;
+}
+
 /* Copies frames [pos, pos+n) of s into batch row b (padding the rest). */
 static void load_row(cbrnn_trainer *t, int b, const cbrnn_seq *s, int pos, int n, int L)
 {
-    size_t F = (size_t)t->m->cfg.n_in, O = (size_t)t->m->cfg.n_out;
-    float *x = t->x + (size_t)b * L * F, *y = t->tgt + (size_t)b * L * O;
-    int *lab = t->lab + (size_t)b * L;
-    memcpy(x, s->x + (size_t)pos * F, (size_t)n * F * sizeof(float));
-    memset(x + (size_t)n * F, 0, (size_t)(L - n) * F * sizeof(float));
-    if (s->y) {
-        memcpy(y, s->y + (size_t)pos * O, (size_t)n * O * sizeof(float));
-        memset(y + (size_t)n * O, 0, (size_t)(L - n) * O * sizeof(float));
+    int F = t->m->cfg.n_in, O = t->m->cfg.n_out;
+    size_t xo = (size_t)b * L * F, yo = (size_t)b * L * O;
+    copy_rows(t->x + xo, s->x, F, F, pos, n, L, 0.0f);
+    if (s->y)
+        copy_rows(t->tgt + yo, s->y, s->y_stride ? s->y_stride : O, O, pos, n, L, 0.0f);
+    if (t->m->cfg.residual) {
+        copy_rows(t->base + yo, s->base ? s->base : s->x, F, O, pos, n, L, 0.0f);
+        if (s->scale)
+            copy_rows(t->scale + yo, s->scale, F, O, pos, n, L, 1.0f);
+        else
+            for (size_t i = 0; i < (size_t)L * O; i++)
+                t->scale[yo + i] = 1.0f;
     }
+    int *lab = t->lab + (size_t)b * L;
     for (int r = 0; r < L; r++)
         lab[r] = s->labels && r < n ? s->labels[pos + r] : -1;
     t->len[b] = n;
@@ -261,7 +281,9 @@ int cbrnn_trainer_step(cbrnn_trainer *t, const cbrnn_seq *seqs, int n_seqs, floa
     int e = cbrnn_forward(t->ws, t->y, t->h_last, m, t->x, t->h0, B, L);
     if (e)
         return e;
+    cbrnn_model_output(m, t->y, t->base, t->scale, O, (long)B * L);
     float l = kind ? cbrnn_loss_xent(t->dy, NULL, t->y, t->lab, B * L, O) : masked_mse(t, L);
+    cbrnn_model_output_backward(m, t->dy, t->scale, O, (long)B * L);
     if (loss)
         *loss = l;
     if (!isfinite(l))
@@ -300,19 +322,23 @@ int cbrnn_eval_seq(const cbrnn_model *m, const cbrnn_seq *s, float *outputs,
         e = cbrnn_forward(ws, y, h, m, x, p ? h : NULL, 1, n);
         if (e)
             goto done;
+        const float *base = s->base ? s->base + (size_t)p * F : x;
+        cbrnn_model_output(m, y, base, s->scale ? s->scale + (size_t)p * F : NULL, F, n);
         if (outputs)
             memcpy(outputs + (size_t)p * O, y, (size_t)n * O * sizeof(float));
         if (s->y) {
-            const float *t = s->y + (size_t)p * O;
-            for (size_t i = 0; i < (size_t)n * O; i++) {
-                double d = (double)y[i] - t[i];
-                acc->loss += d * d;
-            }
+            const int ys = s->y_stride ? s->y_stride : O;
+            const float *t = s->y + (size_t)p * ys;
+            for (int r = 0; r < n; r++)
+                for (int o = 0; o < O; o++) {
+                    double d = (double)y[(size_t)r * O + o] - t[(size_t)r * ys + o];
+                    acc->loss += d * d;
+                }
             acc->count += (long)n * O;
             if (F >= O) /* the first O features are the outputs' own */
                 for (int r = 0; r < n; r++)
                     for (int o = 0; o < O; o++) {
-                        double d = (double)x[(size_t)r * F + o] - t[(size_t)r * O + o];
+                        double d = (double)base[(size_t)r * F + o] - t[(size_t)r * ys + o];
                         acc->persist += d * d;
                     }
         } else if (s->labels) {

@@ -138,29 +138,48 @@ CBRNN_API void cbrnn_model_destroy(cbrnn_model *m);
  * nothing). The engine, cbrnn eval and cbrnn run all compute a model's
  * features through it. Any thread. */
 CBRNN_API void cbrnn_model_feat_config(const cbrnn_model *m, double rate, cbrnn_feat_config *out);
-/* ---- Input normalisation: what turns front-end frames into inputs ----
- * x <- (x - norm_mean) / norm_std (when stored), then, when
- * stream_norm_s > 0, the per-stream running normaliser (a = hop / tau):
+/* ---- Input normalisation and the output it implies ----
+ * Every frame first goes through the stored normaliser:
+ *   x <- (x - norm_mean) / norm_std
+ * giving the corpus-normalised frame x: targets, the persistence baseline,
+ * losses and skills are all in this space, whatever the model.
+ * With stream_norm_s > 0 (residual models only), the model's input is not
+ * x but z, from the per-stream running normaliser (a = hop / tau):
  *   d = x - mu;  mu += a d;  var = (1 - a)(var + a d^2);
- *   x <- (x - mu) / sqrt(var + floor^2)
- * starting from mu = 0, var = 1 (the corpus statistics). Causal: frame t
- * uses frames <= t only. Training, evaluation and the engine all call it,
- * so the model sees the same inputs offline and live.
+ *   s = sqrt(var + floor^2);  z = (x - mu) / s
+ * from mu = 0, var = 1 (the corpus statistics), and its output is brought
+ * back to x's space with s (cbrnn_model_output). Causal: frame t uses
+ * frames <= t only. Training, evaluation and the engine all go through
+ * these functions, so a model sees the same inputs offline and live.
  * run_mean, run_var: the stream's state, n_in floats each (caller's
- * memory; unused when stream_norm_s == 0). */
+ * memory; unused without a running normaliser). */
 CBRNN_API void cbrnn_model_norm_begin(const cbrnn_model *m, float *run_mean, float *run_var);
-/* One frame in place. A non-finite input feature is set to 0 before it
- * reaches the running state (which stays finite); returns 1 if any was.
- * No allocation: RT-safe. */
+/* One frame. x: in raw front-end features, out the corpus-normalised frame.
+ * z: out the model's input; scale: out s (1 without a running normaliser;
+ * may be NULL); n_in floats each, not overlapping x. A non-finite feature
+ * is set to 0 before it reaches the running state (which stays finite);
+ * returns 1 if any was. No allocation: RT-safe. */
 CBRNN_API int cbrnn_model_normalise(const cbrnn_model *m, float *run_mean, float *run_var,
-                                    float *x);
-/* T frames [T, n_in] in place from the begin state (finite input
- * expected). 0 or CBRNN_ERR_NOMEM. */
-CBRNN_API int cbrnn_model_normalise_seq(const cbrnn_model *m, float *x, long T);
-/* The running normaliser alone, over T frames the stored normaliser has
- * already normalised (training normalises its cache with the corpus
- * statistics before the model exists). */
-CBRNN_API int cbrnn_model_stream_seq(const cbrnn_model *m, float *x, long T);
+                                    float *x, float *z, float *scale);
+/* The running normaliser over T corpus-normalised frames x [T, n_in] from
+ * the begin state: z and scale [T, n_in] (outputs; without a running
+ * normaliser z = x and scale = 1). Finite input expected. 0 or
+ * CBRNN_ERR_NOMEM. */
+CBRNN_API int cbrnn_model_stream_seq(const cbrnn_model *m, const float *x, float *z, float *scale,
+                                     long T);
+/* The stored normaliser over T raw frames in place (finite input). */
+CBRNN_API void cbrnn_model_normalise_seq(const cbrnn_model *m, float *x, long T);
+/* The model's output from its head's: a residual model gives
+ *   y <- base[0:O] + scale[0:O] * y
+ * row by row (base: the corpus-normalised input frames; scale: s, or NULL
+ * for 1; both with rows ld floats apart); a plain model leaves y as it is.
+ * PyTorch: y = x[..., :O] + s[..., :O] * module(z). rows of O floats. */
+CBRNN_API void cbrnn_model_output(const cbrnn_model *m, float *y, const float *base,
+                                  const float *scale, int ld, long rows);
+/* Its backward: dy (dL/dy, [rows, O]) becomes dL/d(head output), in place:
+ * dy *= scale for a residual model with a scale; otherwise unchanged. */
+CBRNN_API void cbrnn_model_output_backward(const cbrnn_model *m, float *dy, const float *scale,
+                                           int ld, long rows);
 /* Default standard-deviation floor of the running normaliser: a tenth of
  * the corpus spread, so a band that goes quiet (silence) cannot blow up. */
 #define CBRNN_STREAM_NORM_FLOOR 0.1f
@@ -172,7 +191,9 @@ CBRNN_API cbrnn_model *cbrnn_model_clone(const cbrnn_model *m, int *err);
  *   readout as torch.nn.Linear (U(-1/sqrt fan_in, 1/sqrt fan_in));
  *   loop wiring (the paper): cortex and readout as nn.Linear, CB near zero
  *   (biases 0, first layer N(0, 0.01^2), others N(0, 0.1^2));
- *   reservoir: W_hh rescaled to the spectral radius, cortex frozen. */
+ *   reservoir: W_hh rescaled to the spectral radius, cortex frozen;
+ *   residual output: the output layer (the CB's last, or the readout)
+ *   starts at zero, so the model starts as persistence (y = x). */
 CBRNN_API int cbrnn_model_init(cbrnn_model *m, uint64_t seed);
 /* Largest |eigenvalue| of the row-major n x n matrix w (exact, LAPACK
  * dgeev); < 0 if memory ran out. The reservoir's scaling uses it. */
@@ -218,7 +239,8 @@ CBRNN_API cbrnn_ws *cbrnn_ws_create(const cbrnn_model *m, int max_b, int max_t, 
 CBRNN_API void cbrnn_ws_destroy(cbrnn_ws *ws);
 
 /* Forward over B sequences of T steps, batch-major (as batch_first=True).
- * y: out [B,T,O]. h_last: out [B,N] state after step T (may be NULL).
+ * y: out [B,T,O] the head's output (a residual model adds its base with
+ * cbrnn_model_output). h_last: out [B,N] state after step T (may be NULL).
  * x: in [B,T,F]. h0: in [B,N] initial state (NULL: zeros); h_last may
  * be h0 (h0 is read first).
  * Keeps in ws what cbrnn_backward needs. Neither this nor cbrnn_backward
@@ -276,14 +298,19 @@ CBRNN_API void cbrnn_optim_reset(cbrnn_optim *o); /* zero moments and step */
 CBRNN_API int cbrnn_optim_step(cbrnn_optim *o, cbrnn_model *m, float *grad, float *grad_norm);
 
 /* ---- Training over a corpus of sequences (truncated BPTT) ---- */
-/* One training sequence (a file): normalised inputs and their targets, all
- * with T rows. MSE when y is set, cross-entropy when labels is set. For
- * predict the caller passes y = x shifted by the horizon (and T reduced). */
+/* One training sequence (a file): the model's inputs and their targets,
+ * all with T rows. MSE when y is set, cross-entropy when labels is set.
+ * For predict the caller passes y = the corpus-normalised frames shifted
+ * by the horizon (and T reduced), with y_stride F when O < F. */
 typedef struct cbrnn_seq {
-    const float *x;      /* [T, F] */
-    const float *y;      /* [T, O] or NULL */
+    const float *x;      /* [T, F] the model's inputs (z with a running normaliser) */
+    const float *y;      /* [T, O] or NULL; rows y_stride floats apart */
     const int *labels;   /* [T] class per frame, -1 for none; or NULL */
     int T;
+    int y_stride;        /* 0: O */
+    const float *base;   /* [T, F] corpus-normalised frames (residual base and the
+                          * persistence guess, first O of a row); NULL: x */
+    const float *scale;  /* [T, F] the running normaliser's s; NULL: 1 */
 } cbrnn_seq;
 
 typedef struct cbrnn_train_config {

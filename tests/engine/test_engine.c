@@ -352,6 +352,7 @@ static void gradient_vs_batch(int wiring, int K, const char *what)
     long pos = 0;
     float *h0 = malloc((size_t)N * sizeof(float));
     float *xs = malloc((size_t)K * F * sizeof(float));
+    float *bs = malloc((size_t)K * F * sizeof(float)), *ss = malloc((size_t)K * F * sizeof(float));
     float *x_next = malloc((size_t)F * sizeof(float));
     float *y_eng = malloc((size_t)O * sizeof(float));
     feed_until(e, voiceB, &pos, t - K + 1); /* frames 0 .. t-K done */
@@ -359,12 +360,14 @@ static void gradient_vs_batch(int wiring, int K, const char *what)
     for (int k = 0; k < K; k++) {
         feed_until(e, voiceB, &pos, t - K + 2 + k);
         memcpy(xs + (size_t)k * F, e->xn, (size_t)F * sizeof(float));
+        memcpy(bs + (size_t)k * F, e->xg, (size_t)F * sizeof(float));
+        memcpy(ss + (size_t)k * F, e->sc, (size_t)F * sizeof(float));
     }
     memcpy(y_eng, e->slots[t % e->n_slots].y, (size_t)O * sizeof(float));
     cbrnn_engine_cmd on = {CBRNN_CMD_LEARN, 1, 0};
     cbrnn_engine_send(e, &on);
     feed_until(e, voiceB, &pos, t + 2);
-    memcpy(x_next, e->xn, (size_t)F * sizeof(float));
+    memcpy(x_next, e->xg, (size_t)F * sizeof(float)); /* the target: corpus-normalised */
 
     int err;
     cbrnn_model *ref = cbrnn_model_clone(m, &err);
@@ -374,12 +377,14 @@ static void gradient_vs_batch(int wiring, int K, const char *what)
     float *y = calloc((size_t)K * O, sizeof(float)), *dy = calloc((size_t)K * O, sizeof(float));
     float *grad = calloc(ref->n_params, sizeof(float));
     assert_int_equal(cbrnn_forward(ws, y, NULL, ref, xs, h0, 1, K), 0);
+    cbrnn_model_output(ref, y, bs, ss, F, K);
     double want_y[CBRNN_MAX_CLASSES];
     for (int i = 0; i < O; i++)
         want_y[i] = y[(size_t)(K - 1) * O + i];
     if (check_close(what, "prediction y_t", want_y, y_eng, O, 1e-4))
         fail();
     cbrnn_loss_mse(dy + (size_t)(K - 1) * O, y + (size_t)(K - 1) * O, x_next, 1, O);
+    cbrnn_model_output_backward(ref, dy, ss, F, K);
     assert_int_equal(cbrnn_backward(ws, grad, ref, dy, 1, K), 0);
     double *want = malloc(e->head_n * sizeof(double));
     for (size_t i = 0; i < e->head_n; i++)
@@ -394,6 +399,8 @@ static void gradient_vs_batch(int wiring, int K, const char *what)
     cbrnn_model_destroy(ref);
     free(h0);
     free(xs);
+    free(bs);
+    free(ss);
     free(x_next);
     free(y_eng);
     cbrnn_engine_destroy(e);
@@ -430,9 +437,11 @@ static void residual_stream_norm_live_equals_offline(void **state)
             pos += used;
         }
         assert_int_equal(T, r.n_rec);
-        assert_int_equal(cbrnn_model_normalise_seq(m, x, T), 0);
+        cbrnn_model_normalise_seq(m, x, T);
+        float *z = malloc((size_t)T * F * sizeof(float)), *sc = malloc((size_t)T * F * sizeof(float));
+        assert_int_equal(cbrnn_model_stream_seq(m, x, z, sc, T), 0);
         float *y = malloc((size_t)T * O * sizeof(float));
-        cbrnn_seq sq = {x, NULL, NULL, (int)T};
+        cbrnn_seq sq = {.x = z, .base = x, .scale = sc, .T = (int)T};
         cbrnn_eval_sums acc = {0, 0, 0, 0};
         assert_int_equal(cbrnn_eval_seq(m, &sq, y, &acc), 0);
         double *want = malloc((size_t)T * O * sizeof(double));
@@ -444,6 +453,8 @@ static void residual_stream_norm_live_equals_offline(void **state)
         free(want);
         free(y);
         free(x);
+        free(z);
+        free(sc);
         cbrnn_feat_destroy(f);
         tu_run_free(&r);
         cbrnn_engine_destroy(e);

@@ -131,14 +131,19 @@ int main(int argc, char **argv)
             lab[i] = -1; /* the paper's tasks: loss on the last step only */
     }
     write_bin("params0", m->params, P * 4);
-    /* --stream-norm: each sequence through the running normaliser first
-     * (x_raw before, x after), as training and the engine feed the model.
-     * A short time constant so that T frames move the statistics far. */
+    /* --stream-norm: the model's input is each sequence through the running
+     * normaliser (x_raw: the corpus-normalised frames, the residual base;
+     * x: z; scale: s), as training and the engine feed it. A short time
+     * constant so that T frames move the statistics far. */
     write_bin("x_raw", x, nx * 4);
+    float *xr = malloc(nx * 4), *sc = malloc(nx * 4);
+    memcpy(xr, x, nx * 4);
     m->stream_norm_s = stream_norm;
     for (int b = 0; b < B; b++)
-        if (cbrnn_model_stream_seq(m, x + (size_t)b * T * F, T))
+        if (cbrnn_model_stream_seq(m, xr + (size_t)b * T * F, x + (size_t)b * T * F,
+                                   sc + (size_t)b * T * F, T))
             return 1;
+    write_bin("scale", sc, nx * 4);
     write_bin("x", x, nx * 4);
     write_bin("h0", h0, (size_t)B * N * 4);
     write_bin("target", tgt, ny * 4);
@@ -149,8 +154,10 @@ int main(int argc, char **argv)
 #define RUN(model, lossvar)                                                                      \
     do {                                                                                          \
         cbrnn_forward(ws, y, NULL, model, x, use_h0 ? h0 : NULL, B, T);                           \
+        cbrnn_model_output(model, y, xr, sc, F, (long)B * T);                                     \
         lossvar = loss_kind ? cbrnn_loss_xent(dy, NULL, y, lab, B * T, O)                         \
                             : cbrnn_loss_mse(dy, y, tgt, B * T, O);                               \
+        cbrnn_model_output_backward(model, dy, sc, F, (long)B * T);                               \
         memset(g, 0, P * 4);                                                                      \
         cbrnn_backward(ws, g, model, dy, B, T);                                                   \
     } while (0)
@@ -221,6 +228,6 @@ int main(int argc, char **argv)
     fclose(f);
     cbrnn_ws_destroy(ws);
     cbrnn_model_destroy(m);
-    free(x), free(h0), free(tgt), free(y), free(dy), free(g), free(lab);
+    free(x), free(xr), free(sc), free(h0), free(tgt), free(y), free(dy), free(g), free(lab);
     return 0;
 }

@@ -202,19 +202,20 @@ def build(meta):
 
 def stream_norm(x, meta):
     """cbrnn_model.h's running normaliser over [B, T, F], in float32:
-    d = x - mu; mu += a d; var = (1 - a)(var + a d^2); x' = (x - mu) / sqrt(var + floor^2),
-    from mu = 0, var = 1, with a = hop / tau."""
+    d = x - mu; mu += a d; var = (1 - a)(var + a d^2); s = sqrt(var + floor^2);
+    z = (x - mu) / s, from mu = 0, var = 1, with a = hop / tau. Returns z, s."""
     a = torch.tensor(min(meta["hop_ms"] / (1000.0 * meta["stream_norm"]), 1.0), dtype=torch.float32)
     fl2 = torch.tensor(meta["stream_floor"], dtype=torch.float32) ** 2
     B, T, F = x.shape
     mu, var = torch.zeros(B, F), torch.ones(B, F)
-    out = torch.empty_like(x)
+    z, s = torch.empty_like(x), torch.empty_like(x)
     for t in range(T):
         d = x[:, t] - mu
         mu = mu + a * d
         var = (1 - a) * (var + a * d * d)
-        out[:, t] = (x[:, t] - mu) / torch.sqrt(var + fl2)
-    return out
+        s[:, t] = torch.sqrt(var + fl2)
+        z[:, t] = (x[:, t] - mu) / s[:, t]
+    return z, s
 
 
 def run_case(helper, work, idx, args, chk):
@@ -249,10 +250,13 @@ def run_case(helper, work, idx, args, chk):
             return nn.MSELoss()(y, tgt)
         return nn.CrossEntropyLoss(ignore_index=-1)(y.reshape(B * T, O), lab)
 
+    x_raw = torch.from_numpy(read(d, "x_raw", B * T * F).reshape(B, T, F))
     if meta["stream_norm"] > 0:
-        chk.close(case, "running normaliser x", read(d, "x", B * T * F),
-                  stream_norm(torch.from_numpy(read(d, "x_raw", B * T * F).reshape(B, T, F)),
-                              meta).numpy())
+        z, s = stream_norm(x_raw, meta)
+        chk.close(case, "running normaliser z", x.numpy().ravel(), z.numpy().ravel())
+        chk.close(case, "running normaliser s", read(d, "scale", B * T * F), s.numpy().ravel())
+    else:
+        s = torch.ones_like(x_raw)
 
     def fwd(m):
         if isinstance(m, CBRNN):
@@ -260,7 +264,7 @@ def run_case(helper, work, idx, args, chk):
         else:
             y = m(x, h0)
         # the one extra line a residual model needs in PyTorch
-        return y + x[..., :O] if meta["residual"] else y
+        return x_raw[..., :O] + s[..., :O] * y if meta["residual"] else y
 
     y = fwd(model)
     loss = loss_of(y)
