@@ -55,6 +55,9 @@ static void usage(FILE *f)
 "                                    live log: frame,time,loss,\n"
 "                                    persistence_loss,surprise,learning,lr,\n"
 "                                    marker,label,flags\n"
+"                       files.csv    file,first_row: where each input's rows\n"
+"                                    start in frames.csv (cbrnn summary --by\n"
+"                                    file)\n"
 "                       events.csv   the control changes applied, each with\n"
 "                                    the frame it preceded (frame,event,value)\n"
 "                       surprise.wav the surprise ((loss + 0.01) / (its running\n"
@@ -213,6 +216,7 @@ struct sums {
 struct run_out {
     FILE *csv;
     FILE *events; /* events.csv */
+    FILE *files;  /* files.csv */
     npy_writer *npy;
     SNDFILE *wav;
     cbrnn_record rec;
@@ -511,6 +515,12 @@ int cmd_run(int argc, char **argv)
         goto out;
     }
     fputs(cbrnn_event_csv_header(), o.events);
+    snprintf(path, sizeof path, "%s/files.csv", out_dir);
+    if (!(o.files = fopen(path, "w"))) {
+        fprintf(stderr, PROG ": %s: cannot create: %s\n", path, strerror(errno));
+        goto out;
+    }
+    fputs("file,first_row\n", o.files);
     if (schedule_path && write_markers(out_dir, &sched))
         goto out;
     if (!events_path) { /* with --events, its own frame-0 settings are applied and logged */
@@ -551,6 +561,9 @@ int cmd_run(int argc, char **argv)
         total += 1; /* progress by input and position within it */
     status = 1;
     for (int i = 0; i < n_inputs; i++) {
+        /* files.csv: the row of frames.csv where each input's frames start
+         * (the frame that straddles two inputs counts for the earlier) */
+        fprintf(o.files, "\"%s\",%ld\n", inputs[i], o.frames);
         if (i > 0) {
             audio_in_close(a);
             if (!(a = audio_in_open(inputs[i], rate, msg, sizeof msg))) {
@@ -708,6 +721,10 @@ out:
         fclose(o.csv);
     if (o.events)
         fclose(o.events);
+    if (o.files && fclose(o.files) && status == 0) {
+        fprintf(stderr, PROG ": %s/files.csv: write failed\n", out_dir);
+        status = 1;
+    }
     cbrnn_event_list_free(&evl);
     cbrnn_schedule_free(&sched);
     if (o.npy)
