@@ -216,6 +216,18 @@ static void report_progress(const cbrnn_exp *e, const cbrnn_exp_report *r, doubl
                 e->n_units, elapsed);
 }
 
+/* 1 if every unit is done and summary.json exists (what a completed merge
+ * job leaves). */
+static int merged(const cbrnn_exp *e)
+{
+    for (int k = 0; k < e->n_units; k++)
+        if (e->ops->progress(e, k) < e->work_per_unit)
+            return 0;
+    char path[EXP_PATH];
+    snprintf(path, sizeof path, "%s/summary.json", e->out);
+    return access(path, F_OK) == 0;
+}
+
 int cbrnn_exp_slurm_wait(const cbrnn_exp *e, long merge_id, const cbrnn_exp_report *r, char *msg,
                          size_t msglen)
 {
@@ -224,11 +236,24 @@ int cbrnn_exp_slurm_wait(const cbrnn_exp *e, long merge_id, const cbrnn_exp_repo
     char *show[] = {"scontrol", "show", "--oneliner", "job", id, NULL};
     struct timespec t0, now;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    for (;;) {
+    for (int misses = 0;;) {
         int rc = run_capture(show, rec, sizeof rec);
+        if (rc != 0 && strstr(rec, "Invalid job id")) {
+            /* Purged after MinJobAge: it ended; its summary says how. */
+            if (merged(e))
+                return 0;
+            return exp_fail(msg, msglen, CBRNN_ERR_IO,
+                            "merge job %s is gone from Slurm and left no summary", id);
+        }
+        if (rc != 0 && ++misses < 30) { /* slurmctld busy or restarting: ask again */
+            struct timespec nap = {1, 0};
+            nanosleep(&nap, NULL);
+            continue;
+        }
         if (rc != 0)
             return exp_fail(msg, msglen, CBRNN_ERR_IO, "scontrol show job %s failed (exit %d): %s",
                             id, rc, rec);
+        misses = 0;
         field(rec, "JobState", state, sizeof state);
         field(rec, "Reason", reason, sizeof reason);
         if (terminal(state))

@@ -379,7 +379,8 @@ CBRNN_API int cbrnn_exp_slurm_submit(const cbrnn_exp *e, const cbrnn_exp_slurm *
  * reports progress from the curves through r (and stops waiting, leaving
  * the jobs be, when r->stop says so: returns 1). A merge job left pending
  * on a dependency that can never be satisfied is cancelled. 0 if the merge
- * job completed; else CBRNN_ERR_IO with its state and reason in msg. */
+ * job completed (or is no longer known to Slurm and left every unit done
+ * and a summary); else CBRNN_ERR_IO with its state and reason in msg. */
 CBRNN_API int cbrnn_exp_slurm_wait(const cbrnn_exp *e, long merge_id, const cbrnn_exp_report *r,
                                    char *msg, size_t msglen);
 
