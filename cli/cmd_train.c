@@ -85,6 +85,10 @@ static void usage(FILE *f)
 "  --stream-norm-floor X its standard-deviation floor (default 0.1)\n"
 "Features (stored in the model; see 'cbrnn features --help'):\n"
 "  --mels N (40)  --mfcc N (off)  --deltas\n"
+"  --init MODEL          continue training MODEL (e.g. one adapted live): its\n"
+"                        features, normaliser, architecture and weights are\n"
+"                        kept (give its --target; the feature and\n"
+"                        architecture options are taken from it)\n"
 "  --rate HZ             the model's sample rate: files at other rates get\n"
 "                        their features at its level, as live (default: the\n"
 "                        rate of the first training file)\n"
@@ -123,6 +127,8 @@ static void usage(FILE *f)
 }
 
 /* ---- options ---- */
+struct opts;
+static int load_init(struct opts *o);
 
 struct opts {
     const char *out, *log, *teacher_suffix, *pairs, *labels_dir, *cache_dir;
@@ -130,6 +136,8 @@ struct opts {
     cbrnn_model_config mc;
     float stream_norm, stream_floor; /* --stream-norm seconds (0 off), its floor */
     double model_rate;               /* --rate: the model's rate (0: the first file's) */
+    const char *init;                /* --init MODEL */
+    cbrnn_model *init_m;             /* ... loaded: what training continues from */
     int match;
     cbrnn_feat_config fc;
     cbrnn_train_config tc;
@@ -212,7 +220,7 @@ enum {
     O_TARGET = 256, O_HORIZON, O_TEACHER, O_PAIRS, O_LABELS, O_ARCH, O_WIRING, O_HIDDEN, O_CB,
     O_ACT, O_ALPHA, O_RHO, O_NOMATCH, O_MELS, O_MFCC, O_DELTAS, O_OPT, O_LR, O_MOM, O_NEST, O_WD,
     O_BATCH, O_SEQ, O_CARRY, O_WARM, O_STEPS, O_CLIP, O_VALF, O_VALFILES, O_EVAL, O_SEED, O_LOG, O_CACHE,
-    O_OUTPUT, O_SNORM, O_SNORM_FLOOR, O_STRICT, O_RATE
+    O_OUTPUT, O_SNORM, O_SNORM_FLOOR, O_STRICT, O_RATE, O_INIT
 };
 
 static const char *const target_names[] = {"predict", "map", "classify"};
@@ -255,7 +263,8 @@ static int parse_opts(struct opts *o, int argc, char **argv)
         {"stream-norm", required_argument, NULL, O_SNORM},
         {"stream-norm-floor", required_argument, NULL, O_SNORM_FLOOR},
         {"strict", no_argument, NULL, O_STRICT},
-        {"rate", required_argument, NULL, O_RATE}, {NULL, 0, NULL, 0}};
+        {"rate", required_argument, NULL, O_RATE}, {"init", required_argument, NULL, O_INIT},
+        {NULL, 0, NULL, 0}};
     memset(o, 0, sizeof *o);
     o->horizon = 1;
     cbrnn_model_config_default(&o->mc);
@@ -325,6 +334,7 @@ static int parse_opts(struct opts *o, int argc, char **argv)
             if (parse_double("--stream-norm", optarg, 0, 3600, &d)) return -1;
             o->stream_norm = (float)d;
             break;
+        case O_INIT: o->init = optarg; break;
         case O_RATE:
             if (parse_double("--rate", optarg, CBRNN_RATE_MIN, CBRNN_RATE_MAX, &o->model_rate))
                 return -1;
@@ -410,6 +420,8 @@ static int parse_opts(struct opts *o, int argc, char **argv)
         fprintf(stderr, PROG ": -o %s\n", why);
         return -1;
     }
+    if (o->init && load_init(o))
+        return -1;
     if (nesterov && (opt_kind != CBRNN_OPT_SGD || mom <= 0)) {
         fprintf(stderr, PROG ": --nesterov needs --optimizer sgd and --momentum > 0\n");
         return -1;
@@ -701,6 +713,43 @@ static void describe(char *buf, size_t cap, double train, const struct vres *v, 
         else
             snprintf(buf + l, cap - (size_t)l, " val %.4f skill %.3f", v->loss, v->skill);
     }
+}
+
+/* --init MODEL: training continues from it, so everything that shapes its
+ * inputs and outputs comes from it: features (at its rate), target,
+ * horizon, architecture, running normaliser. Classify models are not
+ * taken yet (their class list would have to match the label files). */
+static int load_init(struct opts *o)
+{
+    char msg[1024];
+    int err = 0;
+    cbrnn_model *m = cbrnn_model_load(o->init, &err, msg, sizeof msg);
+    if (!m) {
+        fprintf(stderr, PROG ": --init %s\n", msg);
+        return -1;
+    }
+    const char *bad = m->target == CBRNN_TARGET_TASK        ? "is a sequence-task model"
+                      : m->target == CBRNN_TARGET_CLASSIFY  ? "is a classify model (not supported "
+                                                              "by --init yet)"
+                      : (int)m->target != o->target         ? "has another target: give its "
+                                                              "--target"
+                      : !m->norm_mean                       ? "has no normaliser"
+                                                            : NULL;
+    if (bad) {
+        fprintf(stderr, PROG ": --init %s %s\n", o->init, bad);
+        cbrnn_model_destroy(m);
+        return -1;
+    }
+    o->fc = m->feat;
+    o->fc.ref_rate = 0;
+    o->model_rate = m->feat.sample_rate;
+    o->horizon = m->horizon;
+    o->mc = m->cfg;
+    o->match = 0;
+    o->stream_norm = m->stream_norm_s;
+    o->stream_floor = m->stream_norm_floor;
+    o->init_m = m;
+    return 0;
 }
 
 int cmd_train(int argc, char **argv)
@@ -1067,6 +1116,10 @@ int cmd_train(int argc, char **argv)
         }
     }
     cbrnn_stats_result(&st, mean, sd, STD_FLOOR);
+    if (o.init_m) { /* --init: the model's normaliser, as it was trained and adapted with */
+        memcpy(mean, o.init_m->norm_mean, (size_t)F * sizeof *mean);
+        memcpy(sd, o.init_m->norm_std, (size_t)F * sizeof *sd);
+    }
     for (int i = 0; i < n; i++)
         for (int t = 0; t < it[i].T; t++) {
             for (int k = 0; k < F; k++) {
@@ -1132,8 +1185,9 @@ int cmd_train(int argc, char **argv)
         goto out;
     }
     int err = 0;
-    m = cbrnn_model_create(&mc, &err);
-    if (!m || cbrnn_model_init(m, o.tc.seed)) {
+    m = o.init_m ? cbrnn_model_clone(o.init_m, &err) : cbrnn_model_create(&mc, &err);
+    if (!m || (!o.init_m && cbrnn_model_init(m, o.tc.seed)) ||
+        (o.init_m && cbrnn_model_set_meta(m, "init_from", o.init))) {
         fprintf(stderr, PROG ": cannot create the model: %s\n", cbrnn_strerror(err));
         status = 1;
         goto out;
@@ -1342,6 +1396,7 @@ out:
     }
     cbrnn_trainer_destroy(tr);
     cbrnn_model_destroy(m);
+    cbrnn_model_destroy(o.init_m);
     cbrnn_stats_free(&st);
     free(mean);
     free(sd);

@@ -1,0 +1,91 @@
+#!/usr/bin/python3
+"""`cbrnn train --init MODEL` continues from MODEL (issue 13, item 7): a
+small model trained on voice A at 16 kHz is the start; training it further
+on voice B (frozen cortex only: --warmup-steps 0) must keep its features,
+rate, architecture and normaliser (frontend.mean/std bit for bit), keep the
+cortex weights bit for bit, record init_from, and lower its `cbrnn eval`
+loss on a held-out voice-B file. Refused: a model of another target, a
+task model path that is not a model, and --init with a missing file.
+
+usage: train_init.py CBRNN WORKDIR SAMPLES_DIR
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+
+
+def safetensors(path):
+    with open(path, "rb") as f:
+        raw = f.read()
+    n = int.from_bytes(raw[:8], "little")
+    hdr = json.loads(raw[8:8 + n])
+    data = raw[8 + n:]
+    out = {}
+    for name, t in hdr.items():
+        if name == "__metadata__":
+            continue
+        a, b = t["data_offsets"]
+        out[name] = np.frombuffer(data[a:b], dtype="<f4").reshape(t["shape"])
+    return hdr["__metadata__"], out
+
+
+def run(cmd, code=0):
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != code:
+        sys.exit(f"FAIL: {' '.join(cmd)}: exit {r.returncode}, expected {code}\n{r.stderr}")
+    return r
+
+
+def main():
+    cbrnn, work, samples = (os.path.abspath(a) for a in sys.argv[1:4])
+    shutil.rmtree(work, ignore_errors=True)
+    os.makedirs(work)
+    s = lambda n: os.path.join(samples, n)
+    j = lambda n: os.path.join(work, n)
+    a = [s("voiceA_us_male_%d.wav" % i) for i in (1, 2)]
+    b_train = [s("voiceB_gb_female_%d.wav" % i) for i in (1, 2)]
+    b_test = s("voiceB_gb_female_4.wav")
+    run([cbrnn, "train", "-q", "-o", j("a.safetensors"), "--hidden", "32", "--cb", "64",
+         "--warmup-steps", "100", "--steps", "100", "--val-fraction", "0", "--seed", "3", *a])
+    run([cbrnn, "train", "-q", "-o", j("ab.safetensors"), "--init", j("a.safetensors"),
+         "--warmup-steps", "0", "--steps", "200", "--val-fraction", "0", "--mels", "20",
+         *b_train])
+    ma, ta = safetensors(j("a.safetensors"))
+    mb, tb = safetensors(j("ab.safetensors"))
+    fails = []
+    for k in ("sample_rate", "n_mels", "n_hidden", "wiring", "target"):
+        if ma.get(k) != mb.get(k):
+            fails.append(f"metadata {k}: {ma.get(k)} became {mb.get(k)}")
+    for k in ("frontend.mean", "frontend.std") + tuple(n for n in ta if n.startswith("cortex.")):
+        if not np.array_equal(ta[k], tb[k]):
+            fails.append(f"{k} changed")
+    if not any(not np.array_equal(ta[k], tb[k]) for k in ta if k.startswith("cerebellum.")):
+        fails.append("the cerebellum did not train")
+    if mb.get("init_from") != j("a.safetensors"):
+        fails.append(f"init_from {mb.get('init_from')!r}")
+    ev = lambda m: json.loads(run([cbrnn, "eval", "--json", m, b_test]).stdout)["files"][0]["loss"]
+    la, lb = ev(j("a.safetensors")), ev(j("ab.safetensors"))
+    print(f"eval on {os.path.basename(b_test)}: start {la:.4f}, after --init training {lb:.4f}")
+    if not lb < la:
+        fails.append(f"continued training did not lower the held-out loss ({la:.4f} -> {lb:.4f})")
+    r = run([cbrnn, "train", "-q", "-o", j("x.safetensors"), "--init", j("a.safetensors"),
+             "--target", "map", "--teacher-suffix", "_t", *b_train], 2)
+    if "another target" not in r.stderr:
+        fails.append(f"--init with another --target: {r.stderr.strip()}")
+    r = run([cbrnn, "train", "-q", "-o", j("x.safetensors"), "--init", j("none.safetensors"),
+             *b_train], 2)
+    if "none.safetensors" not in r.stderr:
+        fails.append(f"--init missing file: {r.stderr.strip()}")
+    for f in fails:
+        print("FAIL", f)
+    if fails:
+        sys.exit(1)
+    print("train --init: ok")
+
+
+if __name__ == "__main__":
+    main()
