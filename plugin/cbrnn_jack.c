@@ -146,6 +146,13 @@ static void usage(FILE *f)
 "  --osc-bind ADDR     listen for OSC on the local address ADDR instead of\n"
 "                      127.0.0.1 (e.g. 0.0.0.0: every interface; then any\n"
 "                      host that reaches the port may control this one)\n"
+"  --osc-out [HOST:]PORT  stream frames out over OSC to HOST (a numeric\n"
+"                      address; default 127.0.0.1) PORT, for Max, Pd or\n"
+"                      SuperCollider: /cbrnn/frame h f f i [f ...] = frame,\n"
+"                      loss, surprise, learning [, outputs]\n"
+"  --osc-out-rate HZ   frames a second at most (default 20: every 5th frame\n"
+"                      at a 10 ms hop)\n"
+"  --osc-out-outputs   add the frame's outputs (predictions or posteriors)\n"
 "  --quiet             only errors on stderr\n"
 "\n"
 "Signals: SIGINT/SIGTERM save (to --save) and exit 0; SIGUSR1 saves now.\n"
@@ -176,6 +183,12 @@ struct host {
     pthread_mutex_t mu;
     FILE *log;
     FILE *events; /* --log FILE.csv: the applied control changes, FILE.csv.events */
+    /* --osc-out: frames streamed out by the log thread */
+    lo_address osc_out;
+    int osc_out_every;  /* send frames whose index is a multiple of this */
+    int osc_out_outputs; /* 1: with the frame's outputs */
+    float *y;            /* a record's outputs (osc_out_outputs) */
+    int n_y;
     long report_frames, report_n;
     double report_loss, report_pers;
     float recent[RECENT];
@@ -368,6 +381,24 @@ static void on_shutdown(jack_status_t code, const char *reason, void *arg)
 
 /* ---------------- log and disk threads ---------------- */
 
+/* --osc-out: one frame as /cbrnn/frame h f f i [f...]: frame, loss,
+ * surprise (NaN when none yet), learning, then the outputs with
+ * --osc-out-outputs. Log thread. */
+static void stream_frame(const cbrnn_record *r)
+{
+    lo_message m = lo_message_new();
+    if (!m)
+        return;
+    lo_message_add_int64(m, r->frame);
+    lo_message_add_float(m, r->loss);
+    lo_message_add_float(m, r->surprise);
+    lo_message_add_int32(m, r->learning);
+    for (int i = 0; H.osc_out_outputs && i < H.n_y; i++)
+        lo_message_add_float(m, H.y[i]);
+    lo_send_message(H.osc_out, "/cbrnn/frame", m); /* UDP: a lost packet is not an error */
+    lo_message_free(m);
+}
+
 /* Drains records of e into the log and the report sums, and its applied
  * control changes into the events file. Caller holds H.mu. */
 static void drain_records(cbrnn_engine *e)
@@ -380,7 +411,9 @@ static void drain_records(cbrnn_engine *e)
         if (H.events)
             fwrite(line, 1, (size_t)n, H.events);
     }
-    while (cbrnn_engine_read_record(e, &r, NULL)) {
+    while (cbrnn_engine_read_record(e, &r, H.y)) {
+        if (H.osc_out && r.frame % H.osc_out_every == 0)
+            stream_frame(&r);
         if (H.log) {
             int n = cbrnn_record_csv_row(line, sizeof line, &r);
             fwrite(line, 1, (size_t)n, H.log);
@@ -959,6 +992,9 @@ static int rebuild_engine(int rate, const cbrnn_engine_config *base)
 struct options {
     const char *model_path, *name, *log_path, *rec_path, *trec_path, *osc_port, *osc_bind;
     const char *schedule_path;
+    const char *osc_out;       /* [HOST:]PORT */
+    double osc_out_rate;       /* frames a second at most */
+    int osc_out_outputs;
     const char *cin[MAX_CONNECT], *cout[MAX_CONNECT];
     int n_cin, n_cout, n_outputs, label_base;
     double autosave, report;
@@ -971,7 +1007,8 @@ static int parse_options(int argc, char **argv, struct options *o)
 {
     enum { O_MODEL = 256, O_NAME, O_OUTPUTS, O_CIN, O_COUT, O_LEARN, O_NOLEARN, O_LR, O_MOM,
            O_DECAY, O_BPTT, O_BASE, O_LOG, O_RECORD, O_TRECORD, O_SAVE, O_AUTOSAVE, O_REPORT, O_OSC,
-           O_OSC_BIND, O_SAVE_DIR, O_SCHEDULE, O_GATE, O_QUIET };
+           O_OSC_BIND, O_SAVE_DIR, O_SCHEDULE, O_GATE, O_OSC_OUT, O_OSC_OUT_RATE,
+           O_OSC_OUT_OUTPUTS, O_QUIET };
     static const struct option lo[] = {
         {"model", required_argument, NULL, O_MODEL},
         {"name", required_argument, NULL, O_NAME},
@@ -996,6 +1033,9 @@ static int parse_options(int argc, char **argv, struct options *o)
         {"save-dir", required_argument, NULL, O_SAVE_DIR},
         {"schedule", required_argument, NULL, O_SCHEDULE},
         {"gate-db", required_argument, NULL, O_GATE},
+        {"osc-out", required_argument, NULL, O_OSC_OUT},
+        {"osc-out-rate", required_argument, NULL, O_OSC_OUT_RATE},
+        {"osc-out-outputs", no_argument, NULL, O_OSC_OUT_OUTPUTS},
         {"quiet", no_argument, NULL, O_QUIET},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
@@ -1003,6 +1043,7 @@ static int parse_options(int argc, char **argv, struct options *o)
     o->name = "cbrnn";
     o->n_outputs = -1;
     o->label_base = 60;
+    o->osc_out_rate = 20;
     cbrnn_engine_config_default(&o->ec, 48000.0);
     double v;
     int c;
@@ -1093,6 +1134,15 @@ static int parse_options(int argc, char **argv, struct options *o)
         case O_OSC_BIND: o->osc_bind = optarg; break;
         case O_SAVE_DIR: C.save_dir = optarg; break;
         case O_SCHEDULE: o->schedule_path = optarg; break;
+        case O_OSC_OUT: o->osc_out = optarg; break;
+        case O_OSC_OUT_RATE:
+            if (parse_float(optarg, 0.1, 1000, &o->osc_out_rate)) {
+                fprintf(stderr, PROG ": --osc-out-rate '%s': expected frames a second in "
+                                "[0.1, 1000]\n", optarg);
+                return 2;
+            }
+            break;
+        case O_OSC_OUT_OUTPUTS: o->osc_out_outputs = 1; break;
         case O_GATE:
             if (parse_float(optarg, CBRNN_GATE_DB_MIN, -1e-9, &v)) {
                 fprintf(stderr, PROG ": --gate-db '%s': expected dBFS in [%g, 0)\n", optarg,
@@ -1113,6 +1163,10 @@ static int parse_options(int argc, char **argv, struct options *o)
     }
     if (o->autosave > 0 && !C.save_path) {
         fprintf(stderr, PROG ": --autosave needs --save PATH\n");
+        return 2;
+    }
+    if ((o->osc_out_outputs || o->osc_out_rate != 20) && !o->osc_out) {
+        fprintf(stderr, PROG ": --osc-out-rate and --osc-out-outputs need --osc-out\n");
         return 2;
     }
     if (o->osc_bind && !o->osc_port) {
@@ -1203,6 +1257,7 @@ static int start_engine(const cbrnn_model *m, struct options *o)
     int err;
     o->ec.sample_rate = jack_get_sample_rate(H.client);
     o->ec.record_capacity = 1 << 14; /* 164 s of frames: the log thread never lags that far */
+    o->ec.record_outputs = o->osc_out_outputs;
     cbrnn_engine *e = cbrnn_host_start(m, o->model_path, &o->ec, 0, &err, msg, sizeof msg);
     if (!e) {
         fprintf(stderr, PROG ": %s\n", msg);
@@ -1334,6 +1389,53 @@ static lo_server start_osc(const struct options *o)
     C.osc_remote_ok = o->osc_bind && !is_loopback(o->osc_bind);
     osc_add_methods(osc);
     return osc;
+}
+
+/* --osc-out [HOST:]PORT: the address frames are streamed to (HOST
+ * numeric; 127.0.0.1 when left out), every how many frames, and the
+ * outputs buffer. 0 or 2 (said). */
+static int open_osc_out(struct options *o)
+{
+    if (!o->osc_out)
+        return 0;
+    char host[256] = "127.0.0.1", port[16];
+    const char *colon = strrchr(o->osc_out, ':');
+    double v;
+    if (colon && (size_t)(colon - o->osc_out) < sizeof host) {
+        memcpy(host, o->osc_out, (size_t)(colon - o->osc_out));
+        host[colon - o->osc_out] = 0;
+    }
+    const char *p = colon ? colon + 1 : o->osc_out;
+    struct in_addr a4;
+    struct in6_addr a6;
+    if (parse_float(p, 1, 65535, &v) || v != floor(v) ||
+        (inet_pton(AF_INET, host, &a4) != 1 && inet_pton(AF_INET6, host, &a6) != 1)) {
+        fprintf(stderr, PROG ": --osc-out '%s': expected PORT or HOST:PORT (HOST a numeric "
+                        "address, PORT 1..65535)\n", o->osc_out);
+        return 2;
+    }
+    snprintf(port, sizeof port, "%d", (int)v);
+    if (!(H.osc_out = lo_address_new(host, port))) {
+        fprintf(stderr, PROG ": --osc-out %s: cannot make the address\n", o->osc_out);
+        return 2;
+    }
+    cbrnn_engine *e = atomic_load(&H.engine);
+    double fps = cbrnn_engine_rate(e) / cbrnn_engine_hop(e);
+    H.osc_out_every = (int)ceil(fps / o->osc_out_rate - 1e-9);
+    if (H.osc_out_every < 1)
+        H.osc_out_every = 1;
+    H.osc_out_outputs = o->osc_out_outputs;
+    H.n_y = cbrnn_engine_n_outputs(e) - 1;
+    if (!(H.y = calloc((size_t)H.n_y + 1, sizeof *H.y))) {
+        fprintf(stderr, PROG ": out of memory\n");
+        return 1;
+    }
+    if (!C.quiet)
+        fprintf(stderr, PROG ": OSC out to %s:%s: /cbrnn/frame every %d frame%s (frame, loss, "
+                        "surprise, learning%s)%s\n", host, port, H.osc_out_every,
+                H.osc_out_every == 1 ? "" : "s", H.osc_out_outputs ? ", outputs" : "",
+                is_loopback(host) ? "" : "; to another machine");
+    return 0;
 }
 
 static void set_callbacks(void)
@@ -1556,6 +1658,8 @@ int main(int argc, char **argv)
         status = open_recorders(&o);
     if (!status && o.osc_port && !(osc = start_osc(&o)))
         status = 2;
+    if (!status)
+        status = open_osc_out(&o);
     if (status)
         goto close;
     status = 1;
@@ -1597,6 +1701,9 @@ close:
     cbrnn_engine_destroy(atomic_load(&H.engine));
     cbrnn_host_saves_destroy(C.saves);
     cbrnn_schedule_free(&C.schedule);
+    if (H.osc_out)
+        lo_address_free(H.osc_out);
+    free(H.y);
     for (int k = 0; k < 2; k++)
         if (H.rec[k].rb)
             jack_ringbuffer_free(H.rec[k].rb);
