@@ -1645,9 +1645,6 @@ int main(int argc, char **argv)
         return 1;
     }
     status = start_engine(m, &o);
-    if (!status && register_ports(m, o.n_outputs))
-        status = 1;
-    cbrnn_model_destroy(m);
     pthread_mutex_init(&H.mu, NULL);
     pthread_t log_th, disk_th;
     int log_started = 0, disk_started = 0;
@@ -1660,6 +1657,11 @@ int main(int argc, char **argv)
         status = 2;
     if (!status)
         status = open_osc_out(&o);
+    /* The ports last: once they exist (what scripts wait for), OSC
+     * already listens and every file is open. */
+    if (!status && register_ports(m, o.n_outputs))
+        status = 1;
+    cbrnn_model_destroy(m);
     if (status)
         goto close;
     status = 1;

@@ -43,6 +43,8 @@ OSC=$(free_udp_port)
 HOST=$!
 STARTED="$STARTED $HOST"
 wait_port cbt:input
+# the startup lines come after activation, a moment after the ports exist
+for _ in $(seq 50); do grep -q "OSC on UDP" host.err && break; sleep 0.1; done
 grep -q "OSC on UDP 127.0.0.1:$OSC (this machine only)" host.err \
   || { cat host.err; fail "the startup line does not say OSC listens on 127.0.0.1"; }
 ss -uln 2>/dev/null | grep -q "127.0.0.1:$OSC " || { ss -uln; fail "OSC port not bound to 127.0.0.1"; }
@@ -110,6 +112,7 @@ if [ -n "$LAN" ]; then
   HOST=$!
   STARTED="$STARTED $HOST"
   wait_port cbt2:input
+  for _ in $(seq 50); do grep -q "OSC on UDP" host2.err && break; sleep 0.1; done
   grep -q "OSC on UDP 0.0.0.0:$OSC (open to the network" host2.err \
     || { cat host2.err; fail "--osc-bind 0.0.0.0 not said at start"; }
   "$PY" - "$LAN" "$OSC" <<'PY' || fail "the status reply did not go to the sender's address only"
