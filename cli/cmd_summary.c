@@ -37,6 +37,9 @@ static void usage(FILE *f)
 "  --curve F    write the learning curve to F: time,mean_loss,mean_surprise,\n"
 "               frames\n"
 "\n"
+"The picture (loss and surprise over time, phases shaded, markers):\n"
+"/usr/bin/python3 scripts/plot_log.py LOG.csv OUT.png\n"
+"\n"
 "Exit status: 0 done; 1 failure while working; 2 bad options or input.\n");
 }
 

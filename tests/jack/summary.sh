@@ -48,6 +48,9 @@ grep -q '^"3:a ""quoted"" mark",2,2,0,0.2,0.2,0,0.2,0.2,0.085,0.095$' marker.csv
   || { cat marker.csv; fail "--by marker: the last marker's group"; }
 "$CBRNN" summary live.csv | grep -q '^"all",8,4,1,' || fail "one group by default"
 
+"$PY" "$SAMPLES/../scripts/plot_log.py" live.csv plot.png || fail "plot_log.py"
+[ "$(head -c 4 plot.png | tail -c 3)" = PNG ] || fail "plot_log.py did not write a PNG"
+
 note "--by file on a two-input cbrnn run"
 "$CBRNN" run --quiet --model "$SAMPLES/default.safetensors" --out-dir two \
   "$SAMPLES/voiceB_gb_female_1.wav" "$SAMPLES/voiceB_gb_female_2.wav" || fail "cbrnn run"
