@@ -1339,6 +1339,25 @@ int cmd_train(int argc, char **argv)
     } while (0)
     META_F("train_files", "%d", n_train);
     META_F("val_files", "%d", n - n_train);
+    { /* which files were held out, so an evaluation can avoid them (at most 64 KiB) */
+        size_t cap = 65536, len = 0;
+        char *held = calloc(cap, 1);
+        for (int i = 0; held && i < n; i++) {
+            size_t l = strlen(it[i].path);
+            if (!it[i].val)
+                continue;
+            if (len + l + 2 > cap) {
+                snprintf(held, cap, "(%d files: the list is longer than 64 KiB)", n - n_train);
+                break;
+            }
+            if (len)
+                held[len++] = ';';
+            memcpy(held + len, it[i].path, l + 1);
+            len += l;
+        }
+        mrc |= held ? cbrnn_model_set_meta(m, "held_out", held) : -1;
+        free(held);
+    }
     META_F("skipped_files", "%d", n_skipped);
     META_F("train_frames", "%ld", train_frames);
     META_F("seed", "%llu", (unsigned long long)o.tc.seed);

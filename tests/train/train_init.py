@@ -4,7 +4,8 @@ small model trained on voice A at 16 kHz is the start; training it further
 on voice B (frozen cortex only: --warmup-steps 0) must keep its features,
 rate, architecture and normaliser (frontend.mean/std bit for bit), keep the
 cortex weights bit for bit, record init_from, and lower its `cbrnn eval`
-loss on a held-out voice-B file. Refused: a model of another target, a
+loss on a held-out voice-B file. Also: train records the files it held out
+(metadata held_out). Refused: a model of another target, a
 task model path that is not a model, and --init with a missing file.
 
 usage: train_init.py CBRNN WORKDIR SAMPLES_DIR
@@ -80,6 +81,12 @@ def main():
              *b_train], 2)
     if "none.safetensors" not in r.stderr:
         fails.append(f"--init missing file: {r.stderr.strip()}")
+    # train records which files it held out (issue 13)
+    run([cbrnn, "train", "-q", "-o", j("h.safetensors"), "--hidden", "8", "--cb", "8",
+         "--warmup-steps", "2", "--steps", "2", "--val-fraction", "0.5", *a])
+    held = safetensors(j("h.safetensors"))[0].get("held_out", "")
+    if held not in a:
+        fails.append(f"held_out {held!r}: expected one of {a}")
     for f in fails:
         print("FAIL", f)
     if fails:
