@@ -6,7 +6,8 @@
 # must show each label exactly while its note is held, learning only on
 # labelled frames; and `cbrnn run --learn --labels` on the recording, with
 # the label changes placed where the live log saw them, must give the same
-# per-frame numbers to 1e-5.
+# per-frame numbers to 1e-5; `cbrnn run --events` with the live events file
+# (the MIDI label changes at their frames) the same log byte for byte.
 . "$(dirname "$0")/jacklib.sh"
 MIDI_SEND=$6
 mkdir -p lab
@@ -70,4 +71,10 @@ cat rec_labels.txt
   || fail "cbrnn run --labels on the recording"
 "$PY" "$(dirname "$0")/compare_frames.py" live.csv off/frames.csv 1e-5 \
   || fail "live and offline per-frame numbers differ (classify)"
+# The MIDI label changes are in the events file: replayed with --events
+# (no label file), every column of the log comes out byte for byte.
+grep -q ',label,1$' live.csv.events || fail "no label event in live.csv.events"
+"$CBRNN" run --model cls.safetensors --events live.csv.events --out-dir ev rec.wav \
+  || fail "cbrnn run --events (classify)"
+cmp live.csv ev/frames.csv || { diff live.csv ev/frames.csv | head -5; fail "MIDI labels did not replay from the events file"; }
 echo "classify_live: passed"
