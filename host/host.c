@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cbrnn/cbrnn_control.h"
 #include "cbrnn/cbrnn_host.h"
 
 #define MAX_SAVES 16 /* saves in flight; more means the writer is stuck */
@@ -124,6 +125,7 @@ struct pending_save {
     int id;
     const char *why;
     char path[PATH_LEN];
+    char dir[PATH_LEN]; /* non-empty: checked against it again before writing */
 };
 
 struct cbrnn_host_saves {
@@ -185,7 +187,13 @@ int cbrnn_host_saves_pending(const cbrnn_host_saves *s)
 int cbrnn_host_saves_request(cbrnn_host_saves *s, cbrnn_engine *e, const char *path,
                              const char *why)
 {
-    if (!s || !e || !path || strlen(path) >= PATH_LEN)
+    return cbrnn_host_saves_request_in(s, e, path, why, NULL);
+}
+
+int cbrnn_host_saves_request_in(cbrnn_host_saves *s, cbrnn_engine *e, const char *path,
+                                const char *why, const char *dir)
+{
+    if (!s || !e || !path || strlen(path) >= PATH_LEN || (dir && strlen(dir) >= PATH_LEN))
         return CBRNN_ERR_ARG;
     if (s->n_pend == MAX_SAVES)
         return CBRNN_ERR_FULL;
@@ -193,6 +201,7 @@ int cbrnn_host_saves_request(cbrnn_host_saves *s, cbrnn_engine *e, const char *p
     p->id = s->next_id++;
     p->why = why;
     snprintf(p->path, sizeof p->path, "%s", path);
+    snprintf(p->dir, sizeof p->dir, "%s", dir ? dir : "");
     cbrnn_engine_cmd c = {CBRNN_CMD_SNAPSHOT, p->id, 0};
     if (cbrnn_engine_send(e, &c))
         return CBRNN_ERR_FULL;
@@ -203,9 +212,15 @@ int cbrnn_host_saves_request(cbrnn_host_saves *s, cbrnn_engine *e, const char *p
 static void write_one(cbrnn_host_saves *s, int i, int64_t frame, cbrnn_host_saved_fn fn,
                       void *ctx)
 {
-    char msg[1024];
+    char msg[PATH_LEN + 256], ok[PATH_LEN];
     struct pending_save *p = &s->pend[i];
-    int rc = cbrnn_host_save_adapted(s->scratch, p->path, s->by, s->from, frame, msg, sizeof msg);
+    /* A confined save: the folder or the file may have changed since the
+     * request (cbrnn_control_check_save), so check again right here. */
+    int rc = p->dir[0] ? cbrnn_control_check_save(ok, sizeof ok, p->dir, p->path, msg, sizeof msg)
+                       : 0;
+    if (!rc)
+        rc = cbrnn_host_save_adapted(s->scratch, p->path, s->by, s->from, frame, msg,
+                                     sizeof msg);
     if (fn)
         fn(ctx, p->path, p->why, frame, rc, rc ? msg : NULL);
 }

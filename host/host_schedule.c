@@ -80,8 +80,16 @@ static int parse_line(struct parsed *p, char *line, const char **why)
     char *t;
     while (nt < 3 && (t = strtok_r(nt ? NULL : line, " \t\r\n", &save)))
         tok[nt++] = t;
-    if (nt == 3) /* a name may hold spaces: the rest of the line */
+    if (nt == 3) { /* a name may hold spaces: the rest of the line, trimmed */
         rest = strtok_r(NULL, "\r\n", &save);
+        while (rest && isspace((unsigned char)*rest))
+            rest++;
+        size_t l = rest ? strlen(rest) : 0;
+        while (l && isspace((unsigned char)rest[l - 1]))
+            rest[--l] = 0;
+        if (rest && !*rest)
+            rest = NULL;
+    }
     if (!nt)
         return 0;
     if (!strcmp(tok[0], "repeat")) {

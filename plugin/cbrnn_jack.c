@@ -523,13 +523,15 @@ static void on_saved(void *ctx, const char *path, const char *why, int64_t frame
         fprintf(stderr, PROG ": saved %s (%s, after %lld frames)\n", path, why, (long long)frame);
 }
 
-/* Asks the audio thread for a snapshot to be saved to path. */
-static void request_save(const char *path, const char *why)
+/* Asks the audio thread for a snapshot to be saved to path; dir (or NULL):
+ * the folder a path from a control message must stay in, checked again
+ * right before the write. */
+static void request_save(const char *path, const char *why, const char *dir)
 {
     cbrnn_engine *e = atomic_load(&H.engine);
     if (!path || !e)
         return;
-    int rc = cbrnn_host_saves_request(C.saves, e, path, why);
+    int rc = cbrnn_host_saves_request_in(C.saves, e, path, why, dir);
     if (rc)
         fprintf(stderr, PROG ": %s not saved: %s\n", path,
                 rc == CBRNN_ERR_FULL ? "too many saves in flight" : cbrnn_strerror(rc));
@@ -743,7 +745,7 @@ static int osc_save(const char *path, const char *types, lo_arg **argv, int argc
         osc_complain("/cbrnn/save refused: %s", msg);
         return 0;
     }
-    request_save(ok, "/cbrnn/save");
+    request_save(ok, "/cbrnn/save", C.save_dir);
     return 0;
 }
 
@@ -1536,7 +1538,7 @@ static int control_loop(const struct options *o, const sigset_t *sigs, lo_server
         int usr1, stop_sig = take_signals(sigs, &usr1);
         if (usr1) {
             if (C.save_path)
-                request_save(C.save_path, "SIGUSR1");
+                request_save(C.save_path, "SIGUSR1", NULL);
             else
                 fprintf(stderr, PROG ": SIGUSR1: no --save PATH to save to\n");
         }
@@ -1569,7 +1571,7 @@ static int control_loop(const struct options *o, const sigset_t *sigs, lo_server
         collect_snapshots();
         double t = now_s();
         if (o->autosave > 0 && t >= next_autosave) {
-            request_save(C.save_path, "autosave");
+            request_save(C.save_path, "autosave", NULL);
             next_autosave += o->autosave;
         }
         int bs = atomic_load(&H.bufsize);

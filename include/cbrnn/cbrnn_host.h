@@ -88,6 +88,13 @@ CBRNN_API void cbrnn_host_saves_destroy(cbrnn_host_saves *s);
  * CBRNN_ERR_ARG. */
 CBRNN_API int cbrnn_host_saves_request(cbrnn_host_saves *s, cbrnn_engine *e, const char *path,
                                        const char *why);
+/* The same for a path from a control message: it is checked against dir
+ * (cbrnn_control_check_save: inside dir, never over a file that is not a
+ * cbrnn model) again right before writing, since the file system may have
+ * changed since the request; a failed check is reported through the
+ * callback as an error and nothing is written. dir NULL: no check. */
+CBRNN_API int cbrnn_host_saves_request_in(cbrnn_host_saves *s, cbrnn_engine *e,
+                                          const char *path, const char *why, const char *dir);
 /* Writes every snapshot the audio thread has handed over; returns how many
  * saves finished (each reported through fn, which may be NULL). */
 CBRNN_API int cbrnn_host_saves_collect(cbrnn_host_saves *s, cbrnn_engine *e,

@@ -1,0 +1,245 @@
+/* test_host_control.c: cbrnn_control.h on real files in a fresh temporary
+ * folder: the save-path policy (every way out of the folder, non-model
+ * files, symlinks), the re-check right before a confined save is written,
+ * events files (errors with file:line, order), event feeding limits, and
+ * schedules (frames, repeats, markers, errors). */
+#define _XOPEN_SOURCE 700 /* mkdtemp, symlink */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cbrnn/cbrnn_control.h"
+#include "cbrnn/cbrnn_host.h"
+
+static char dir[64];
+static const char *model_path = CBRNN_SAMPLES "/default.safetensors";
+
+static void write_file(const char *name, const char *text)
+{
+    char p[256];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    FILE *f = fopen(p, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static void copy_model(const char *name)
+{
+    char p[256];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    FILE *in = fopen(model_path, "rb"), *out = fopen(p, "wb");
+    assert_true(in && out);
+    char buf[65536];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, in)) > 0)
+        fwrite(buf, 1, n, out);
+    fclose(in);
+    fclose(out);
+}
+
+static int setup(void **state)
+{
+    snprintf(dir, sizeof dir, "/tmp/cbrnn-host-XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    char p[256], t[256];
+    snprintf(p, sizeof p, "%s/saves", dir);
+    assert_int_equal(mkdir(p, 0700), 0);
+    snprintf(p, sizeof p, "%s/outside", dir);
+    assert_int_equal(mkdir(p, 0700), 0);
+    snprintf(p, sizeof p, "%s/saves/link", dir);
+    snprintf(t, sizeof t, "%s/outside", dir);
+    assert_int_equal(symlink(t, p), 0);
+    write_file("saves/notes.txt", "keep me\n");
+    copy_model("saves/old.safetensors");
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    return system(cmd) ? -1 : 0;
+}
+
+static int check(const char *path, char *msg)
+{
+    char sd[256], out[4096];
+    snprintf(sd, sizeof sd, "%s/saves", dir);
+    return cbrnn_control_check_save(out, sizeof out, sd, path, msg, 1024);
+}
+
+static void save_paths(void **state)
+{
+    char msg[1024], p[256];
+    assert_int_equal(check("new.safetensors", msg), 0);
+    assert_int_equal(check("old.safetensors", msg), 0); /* a model may be replaced */
+    snprintf(p, sizeof p, "%s/saves/sub-not-there/x.safetensors", dir);
+    assert_int_equal(check(p, msg), CBRNN_ERR_ARG);
+    assert_non_null(strstr(msg, "does not exist"));
+    const char *outside[] = {"../outside/x.safetensors", "link/x.safetensors", "/tmp/x.safetensors",
+                             "..", "."};
+    for (size_t i = 0; i < sizeof outside / sizeof *outside; i++) {
+        assert_int_not_equal(check(outside[i], msg), 0);
+        print_message("refused %s: %s\n", outside[i], msg);
+    }
+    assert_int_equal(check("notes.txt", msg), CBRNN_ERR_FORMAT);
+    assert_non_null(strstr(msg, "not a cbrnn model"));
+    assert_int_equal(check("", msg), CBRNN_ERR_ARG);
+    char out[256];
+    assert_int_equal(cbrnn_control_check_save(out, sizeof out, NULL, "x.safetensors", msg,
+                                              sizeof msg),
+                     CBRNN_ERR_ARG); /* no save folder: nothing allowed */
+    snprintf(p, sizeof p, "%s/nodir/x.safetensors", dir);
+    assert_int_not_equal(cbrnn_control_check_output(p, msg, sizeof msg), 0);
+    snprintf(p, sizeof p, "%s/saves/notes.txt", dir);
+    assert_int_equal(cbrnn_control_check_output(p, msg, sizeof msg), CBRNN_ERR_FORMAT);
+    snprintf(p, sizeof p, "%s/saves/fresh.safetensors", dir);
+    assert_int_equal(cbrnn_control_check_output(p, msg, sizeof msg), 0);
+}
+
+struct saved {
+    int calls, rc;
+};
+
+static void on_saved(void *ctx, const char *path, const char *why, int64_t frame, int rc,
+                     const char *msg)
+{
+    struct saved *s = ctx;
+    s->calls++;
+    s->rc = rc;
+    if (msg)
+        print_message("save %s: %s\n", path, msg);
+}
+
+/* A confined save whose target became a text file after the request is
+ * refused at write time and the text file is kept. */
+static void confined_save_rechecked(void **state)
+{
+    cbrnn_engine_config c;
+    cbrnn_engine_config_default(&c, 16000);
+    char msg[1024], sd[256], p[256], ok[4096];
+    int err;
+    cbrnn_engine *e = cbrnn_host_open(model_path, &c, 0, &err, msg, sizeof msg);
+    assert_non_null(e);
+    cbrnn_host_saves *s = cbrnn_host_saves_create(e, "test", model_path, &err);
+    assert_non_null(s);
+    snprintf(sd, sizeof sd, "%s/saves", dir);
+    assert_int_equal(cbrnn_control_check_save(ok, sizeof ok, sd, "race.safetensors", msg,
+                                              sizeof msg), 0);
+    assert_int_equal(cbrnn_host_saves_request_in(s, e, ok, "test", sd), 0);
+    write_file("saves/race.safetensors", "a text file now\n");
+    float in[512] = {0};
+    cbrnn_engine_process(e, NULL, 0, in, NULL, 512); /* the snapshot is taken */
+    struct saved r = {0, 0};
+    assert_int_equal(cbrnn_host_saves_collect(s, e, on_saved, &r), 1);
+    assert_int_equal(r.calls, 1);
+    assert_int_not_equal(r.rc, 0);
+    snprintf(p, sizeof p, "%s/saves/race.safetensors", dir);
+    FILE *f = fopen(p, "r");
+    char line[64] = "";
+    assert_non_null(fgets(line, sizeof line, f));
+    fclose(f);
+    assert_string_equal(line, "a text file now\n");
+    /* the same request unconfined, or to a fresh name, writes */
+    assert_int_equal(cbrnn_host_saves_request_in(s, e, p, "test", NULL), 0);
+    cbrnn_engine_process(e, NULL, 0, in, NULL, 512);
+    assert_int_equal(cbrnn_host_saves_collect(s, e, on_saved, &r), 1);
+    assert_int_equal(r.rc, 0);
+    cbrnn_host_saves_destroy(s);
+    cbrnn_engine_destroy(e);
+}
+
+static void events_files(void **state)
+{
+    char p[256], msg[1024];
+    cbrnn_event_list l;
+    write_file("ev.csv", "frame,event,value\n# a comment\n5,mark,1\n2,lr,0.004\n2,learn,0\n"
+                         "5,mark,2\n0,gate,-40\n");
+    snprintf(p, sizeof p, "%s/ev.csv", dir);
+    assert_int_equal(cbrnn_event_list_load(&l, p, msg, sizeof msg), 0);
+    assert_int_equal(l.n, 5);
+    /* sorted by frame, same-frame events in file order */
+    assert_int_equal(l.ev[0].cmd.kind, CBRNN_CMD_GATE);
+    assert_true(l.ev[1].cmd.kind == CBRNN_CMD_LR && l.ev[2].cmd.kind == CBRNN_CMD_LEARN);
+    assert_true(l.ev[3].cmd.i == 1 && l.ev[4].cmd.i == 2);
+    cbrnn_engine_config c;
+    cbrnn_engine_config_default(&c, 16000);
+    int err;
+    cbrnn_engine *e = cbrnn_host_open(model_path, &c, 0, &err, msg, sizeof msg);
+    assert_non_null(e);
+    const int hop = cbrnn_engine_hop(e), win = cbrnn_engine_win(e);
+    /* frame 0: the gate is sent; up to frame 2's last sample may be fed */
+    assert_int_equal(cbrnn_event_list_feed(&l, e, 0, 0), 2 * hop + win - 1);
+    assert_int_equal(l.next, 1);
+    assert_int_equal(cbrnn_event_list_feed(&l, e, 2, 2 * hop + win - 1), 3 * hop);
+    assert_int_equal(l.next, 3);
+    assert_int_equal(cbrnn_event_list_feed(&l, e, 5, 5 * hop + win - 1), -1);
+    cbrnn_engine_destroy(e);
+    cbrnn_event_list_free(&l);
+    static const char *const bad[] = {"3,jump,1\n", "x,lr,1\n", "3,lr,1e9\n", "3,mark,-4\n",
+                                      "3,lr,\n", "3,gate,5\n"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        write_file("bad.csv", bad[i]);
+        snprintf(p, sizeof p, "%s/bad.csv", dir);
+        assert_int_not_equal(cbrnn_event_list_load(&l, p, msg, sizeof msg), 0);
+        assert_non_null(strstr(msg, "bad.csv:1"));
+    }
+}
+
+static void schedules(void **state)
+{
+    char p[256], msg[1024];
+    cbrnn_schedule s;
+    write_file("s.txt", "repeat 2 every 1s\n0 phase base  # comment\n0.5s learn 1\n"
+                        "70f mark two words\n0.5 lr 0.002\n");
+    snprintf(p, sizeof p, "%s/s.txt", dir);
+    assert_int_equal(cbrnn_schedule_load(&s, p, 16000, 160, 10, msg, sizeof msg), 0);
+    assert_int_equal(s.trials, 2);
+    assert_int_equal(s.n_marks, 6); /* trial:1, base, two words; twice */
+    assert_string_equal(s.mark_names[0], "trial:1");
+    assert_string_equal(s.mark_names[1], "phase:base");
+    assert_string_equal(s.mark_names[2], "two words");
+    assert_string_equal(s.mark_names[3], "trial:2");
+    assert_int_equal(s.first_mark, 10);
+    assert_int_equal(s.events.n, 10);
+    /* frames: 0 0 50 50 70 | 100 100 150 150 170; same frame: file order */
+    static const int64_t want[] = {0, 0, 50, 50, 70, 100, 100, 150, 150, 170};
+    for (int i = 0; i < 10; i++)
+        assert_int_equal(s.events.ev[i].frame, want[i]);
+    assert_true(s.events.ev[2].cmd.kind == CBRNN_CMD_LEARN &&
+                s.events.ev[3].cmd.kind == CBRNN_CMD_LR);
+    assert_int_equal(s.events.ev[4].cmd.i, 12); /* marker id of "two words" */
+    assert_true(fabs(s.mark_seconds[5] - 1.7) < 1e-9);
+    cbrnn_schedule_free(&s);
+    static const char *const bad[] = {"0 learn 2\n", "0 lr -1\n", "1x learn 1\n",
+                                      "0 reset now\n", "0 mark\n", "repeat 2\n0 reset\n",
+                                      "0 reset\nrepeat 2 every 1s\n", "# nothing\n"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        write_file("bad.txt", bad[i]);
+        snprintf(p, sizeof p, "%s/bad.txt", dir);
+        assert_int_not_equal(cbrnn_schedule_load(&s, p, 16000, 160, 0, msg, sizeof msg), 0);
+        assert_non_null(strstr(msg, "bad.txt"));
+        print_message("refused '%.*s': %s\n", (int)strcspn(bad[i], "\n"), bad[i], msg);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(save_paths),
+        cmocka_unit_test(confined_save_rechecked),
+        cmocka_unit_test(events_files),
+        cmocka_unit_test(schedules),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
