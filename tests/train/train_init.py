@@ -18,20 +18,8 @@ import sys
 
 import numpy as np
 
-
-def safetensors(path):
-    with open(path, "rb") as f:
-        raw = f.read()
-    n = int.from_bytes(raw[:8], "little")
-    hdr = json.loads(raw[8:8 + n])
-    data = raw[8 + n:]
-    out = {}
-    for name, t in hdr.items():
-        if name == "__metadata__":
-            continue
-        a, b = t["data_offsets"]
-        out[name] = np.frombuffer(data[a:b], dtype="<f4").reshape(t["shape"])
-    return hdr["__metadata__"], out
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from train_rates import safetensors  # noqa: E402  (one safetensors reader for these tests)
 
 
 def run(cmd, code=0):
