@@ -172,6 +172,7 @@ struct host {
     atomic_int in_process; /* 1 while the process callback runs */
     atomic_llong xruns, samples;
     atomic_int bufsize, rate_changed, shutdown;
+    atomic_int closing; /* 1 from jack_client_close on: callbacks touch no port */
     /* the engine's rate and latency, for JACK's non-RT callbacks, which
      * must not touch an engine the control thread may be replacing */
     atomic_int engine_rate, latency;
@@ -344,6 +345,10 @@ static int on_rate(jack_nframes_t rate, void *arg)
 static void on_latency(jack_latency_callback_mode_t mode, void *arg)
 {
     (void)arg;
+    /* jack_client_close unregisters our ports, and the graph change it
+     * causes can call us back on ports being removed: leave them alone. */
+    if (atomic_load(&H.closing))
+        return;
     jack_nframes_t lat = (jack_nframes_t)atomic_load(&H.latency);
     jack_latency_range_t r;
     if (mode == JackCaptureLatency) {
@@ -1689,6 +1694,7 @@ int main(int argc, char **argv)
     status = control_loop(&o, &sigs, osc);
 
 close:
+    atomic_store(&H.closing, 1);
     jack_client_close(H.client);
     if (log_started) {
         atomic_store(&H.stop_log, 1);
