@@ -3,8 +3,9 @@
  * the work; its variants are listed there). This file parses the options,
  * reads the corpus (default samples/) and computes every file's features
  * once, by the same streaming front end the live host uses
- * (audio_features), chooses the validation files, and hands it all to the
- * experiments module.
+ * (audio_features), chooses the validation files (and the test split, from
+ * --test-files or a corpus manifest's split column), and hands it all to
+ * the experiments module.
  * Must never: write outside --out-dir. */
 #include <errno.h>
 #include <getopt.h>
@@ -45,6 +46,14 @@ static void usage(FILE *f)
         "  --corpus INPUT      audio file, folder or @list (repeatable; default samples/)\n"
         "  --val-files INPUT   held-out files (repeatable; default every 4th file of\n"
         "                      the sorted corpus)\n"
+        "  --test-files INPUT  test split (repeatable): never trained or validated on;\n"
+        "                      every run's final model (and each baseline) is scored on\n"
+        "                      it once, into D/test/<variant>-seed<k>.csv and the summaries\n"
+        "  --manifest TSV      the corpus from a manifest instead (scripts/corpus.sh's\n"
+        "                      splits.tsv: tab-separated, a header naming at least path,\n"
+        "                      group and split; paths relative to the manifest's folder;\n"
+        "                      split train, valid or test): the test split is reported\n"
+        "                      per language group and pooled\n"
         "  --variants LIST     default: all of the above\n"
         "  --seeds S           default 2\n"
         "  --steps N           training steps per run (default 1500)\n"
@@ -134,8 +143,10 @@ static int cmp_str(const void *a, const void *b)
 typedef struct sp_front {
     cbrnn_exp_speech_config c;
     experiment_run how;
-    const char **specs, **vspecs;
-    int n_specs, n_vspecs;
+    const char **specs, **vspecs, **tspecs;
+    int n_specs, n_vspecs, n_tspecs;
+    const char *manifest;
+    corpus mpaths, mgroups; /* the manifest's files and their groups (owned) */
 } sp_front;
 
 /* Options into f. 0, 2 (bad usage, after a message) or -1 (--help shown). */
@@ -144,6 +155,7 @@ static int parse_options(sp_front *f, int argc, char **argv)
     static const struct option lo[] = {
         EXPERIMENT_COMMON_OPTIONS,
         {"corpus", required_argument, 0, 'c'},      {"val-files", required_argument, 0, 'V'},
+        {"test-files", required_argument, 0, 'X'},  {"manifest", required_argument, 0, 'M'},
         {"steps", required_argument, 0, 'n'},       {"warmup-steps", required_argument, 0, 'w'},
         {"eval-every", required_argument, 0, 'e'},  {"hidden", required_argument, 0, 'H'},
         {"cb", required_argument, 0, 'b'},          {"spectral-radius", required_argument, 0, 'r'},
@@ -163,6 +175,8 @@ static int parse_options(sp_front *f, int argc, char **argv)
         case 't': break; /* speech, or we would not be here */
         case 'c': f->specs[f->n_specs++] = optarg; break;
         case 'V': f->vspecs[f->n_vspecs++] = optarg; break;
+        case 'X': f->tspecs[f->n_tspecs++] = optarg; break;
+        case 'M': f->manifest = optarg; break;
         case 'v': bad = parse_variants(o, optarg); break;
         case 's': bad = parse_iopt("--seeds", optarg, 1, 1000, &o->seeds); break;
         case 'n': bad = parse_iopt("--steps", optarg, 1, 100000000, &o->steps); break;
@@ -192,7 +206,110 @@ static int parse_options(sp_front *f, int argc, char **argv)
         fprintf(stderr, PROG ": --out-dir is required (see --help)\n");
         return 2;
     }
+    if (f->manifest && (f->n_specs || f->n_vspecs || f->n_tspecs)) {
+        fprintf(stderr, PROG ": --manifest gives the files and their splits: no --corpus, "
+                             "--val-files or --test-files with it\n");
+        return 2;
+    }
     return experiment_modes_check(&f->how) ? 2 : 0;
+}
+
+/* Column index of name in a tab-separated header (line without '\n'). */
+static int tsv_column(const char *header, const char *name)
+{
+    int col = 0;
+    size_t n = strlen(name);
+    for (const char *p = header;; col++) {
+        const char *tab = strchr(p, '\t');
+        size_t len = tab ? (size_t)(tab - p) : strlen(p);
+        if (len == n && !strncmp(p, name, n))
+            return col;
+        if (!tab)
+            return -1;
+        p = tab + 1;
+    }
+}
+
+/* Field col of a tab-separated line, cut in place (the line is changed). */
+static char *tsv_field(char *line, int col)
+{
+    char *p = line;
+    for (int c = 0; c < col && p; c++) {
+        p = strchr(p, '\t');
+        p = p ? p + 1 : NULL;
+    }
+    if (p)
+        p[strcspn(p, "\t")] = 0;
+    return p;
+}
+
+/* The manifest's files into fl (split and group); 0 or an exit status. */
+static int read_manifest(sp_front *f, cbrnn_exp_speech_file **files, int *n_files)
+{
+    FILE *in = fopen(f->manifest, "r");
+    if (!in) {
+        fprintf(stderr, PROG ": --manifest %s: %s\n", f->manifest, strerror(errno));
+        return 2;
+    }
+    const char *slash = strrchr(f->manifest, '/');
+    int dirlen = slash ? (int)(slash - f->manifest) + 1 : 0;
+    char line[8192];
+    int cols[3] = {-1, -1, -1}, lineno = 1, status = 0, cap = 0, n = 0;
+    cbrnn_exp_speech_file *fl = NULL;
+    if (fgets(line, sizeof line, in)) {
+        line[strcspn(line, "\r\n")] = 0;
+        cols[0] = tsv_column(line, "path");
+        cols[1] = tsv_column(line, "group");
+        cols[2] = tsv_column(line, "split");
+    }
+    if (cols[0] < 0 || cols[1] < 0 || cols[2] < 0) {
+        fprintf(stderr, PROG ": %s: the header line must name the columns path, group and "
+                             "split (tab-separated)\n", f->manifest);
+        status = 2;
+    }
+    while (!status && fgets(line, sizeof line, in)) {
+        lineno++;
+        line[strcspn(line, "\r\n")] = 0;
+        if (!line[0])
+            continue;
+        char *fld[3];
+        for (int c = 0; c < 3; c++) {
+            char copy[8192];
+            memcpy(copy, line, sizeof copy);
+            char *v = tsv_field(copy, cols[c]);
+            fld[c] = v ? strdup(v) : NULL;
+        }
+        const char *sp = fld[2];
+        int val = sp && (!strcmp(sp, "valid") || !strcmp(sp, "val"));
+        int test = sp && !strcmp(sp, "test");
+        char path[8300];
+        if (!fld[0] || !fld[1] || !sp || !*fld[0] || (!val && !test && strcmp(sp, "train"))) {
+            fprintf(stderr, PROG ": %s:%d: expected a path, a group and a split (train, valid or "
+                                 "test)\n", f->manifest, lineno);
+            status = 2;
+        } else if (n == cap && !(fl = realloc(fl, (size_t)(cap = 2 * cap + 64) * sizeof *fl))) {
+            status = 1;
+        } else if (snprintf(path, sizeof path, "%.*s%s", fld[0][0] == '/' ? 0 : dirlen,
+                            f->manifest, fld[0]) < 0 ||
+                   corpus_push(&f->mpaths, path) || corpus_push(&f->mgroups, fld[1])) {
+            status = 1;
+        } else {
+            fl[n] = (cbrnn_exp_speech_file){.path = NULL, .val = val, .test = test};
+            n++;
+        }
+        for (int c = 0; c < 3; c++)
+            free(fld[c]);
+    }
+    fclose(in);
+    for (int k = 0; k < n; k++) { /* the strings stay put once all are pushed */
+        fl[k].path = f->mpaths.paths[k];
+        fl[k].group = fl[k].test ? f->mgroups.paths[k] : NULL;
+    }
+    *files = fl;
+    *n_files = n;
+    if (status == 1)
+        fprintf(stderr, PROG ": out of memory\n");
+    return status;
 }
 
 /* The corpus files in byte order, each once; validation files from
@@ -211,32 +328,46 @@ static int list_files(const sp_front *f, corpus *inputs, corpus *vals,
             fprintf(stderr, PROG ": --val-files: %s\n", msg);
             return 2;
         }
+    int n_in = inputs->n, n_v = vals->n;
+    for (int i = 0; i < f->n_tspecs; i++)
+        if (corpus_add(vals, f->tspecs[i], msg, sizeof msg)) {
+            fprintf(stderr, PROG ": --test-files: %s\n", msg);
+            return 2;
+        }
     qsort(inputs->paths, (size_t)inputs->n, sizeof *inputs->paths, cmp_str);
     cbrnn_exp_speech_file *fl = calloc((size_t)(inputs->n + vals->n + 1), sizeof *fl);
     if (!fl)
         return 1;
     int n = 0, n_val = 0;
     for (int i = 0; i < inputs->n + vals->n; i++) {
-        const char *p = i < inputs->n ? inputs->paths[i] : vals->paths[i - inputs->n];
-        int dup = 0;
+        const char *p = i < n_in ? inputs->paths[i] : vals->paths[i - n_in];
+        int val = i >= n_in && i < n_in + n_v, test = i >= n_in + n_v, dup = 0;
         for (int k = 0; k < n && !dup; k++)
             if (!strcmp(fl[k].path, p)) {
                 dup = 1;
-                fl[k].val |= i >= inputs->n;
+                fl[k].val |= val;
+                fl[k].test |= test;
             }
         if (!dup) {
             fl[n].path = p;
-            fl[n].val = i >= inputs->n;
+            fl[n].val = val;
+            fl[n].test = test;
             n++;
         }
     }
-    if (!vals->n)
-        for (int k = 3; k < n; k += 4)
-            fl[k].val = 1;
-    for (int k = 0; k < n; k++)
-        n_val += fl[k].val;
     *files = fl;
     *n_files = n;
+    for (int k = 0; k < n; k++)
+        if (fl[k].val && fl[k].test) {
+            fprintf(stderr, PROG ": %s: given as a validation and a test file\n", fl[k].path);
+            return 2;
+        }
+    if (!n_v) /* every 4th of the files left for training */
+        for (int k = 0, c = 0; k < n; k++)
+            if (!fl[k].test && ++c % 4 == 0)
+                fl[k].val = 1;
+    for (int k = 0; k < n; k++)
+        n_val += fl[k].val;
     if (n - n_val == 0 || n_val == 0) {
         fprintf(stderr, PROG ": need at least one training and one validation file (corpus has "
                              "%d files, %d held out); give more files or --val-files\n",
@@ -281,7 +412,8 @@ int experiment_speech(int argc, char **argv)
     int n_files = 0, status = 1, F = 0;
     f.specs = calloc((size_t)argc + 1, sizeof *f.specs);
     f.vspecs = calloc((size_t)argc + 1, sizeof *f.vspecs);
-    if (!f.specs || !f.vspecs)
+    f.tspecs = calloc((size_t)argc + 1, sizeof *f.tspecs);
+    if (!f.specs || !f.vspecs || !f.tspecs)
         goto out;
     status = parse_options(&f, argc, argv);
     if (status) {
@@ -289,9 +421,10 @@ int experiment_speech(int argc, char **argv)
         goto out;
     }
     char defbuf[4096];
-    if (!f.n_specs)
+    if (!f.n_specs && !f.manifest)
         f.specs[f.n_specs++] = default_corpus(defbuf, sizeof defbuf);
-    if ((status = list_files(&f, &inputs, &vals, &files, &n_files)))
+    if ((status = f.manifest ? read_manifest(&f, &files, &n_files)
+                             : list_files(&f, &inputs, &vals, &files, &n_files)))
         goto out;
     /* The models are trained at 16 kHz: files at other rates get their
      * features at the 16 kHz level (ref_rate), as the engine would give
@@ -305,6 +438,8 @@ int experiment_speech(int argc, char **argv)
     int dl = 0;
     for (int i = 0; i < f.n_specs && dl < (int)sizeof desc - 2; i++)
         dl += snprintf(desc + dl, sizeof desc - (size_t)dl, "%s%s", i ? "," : "", f.specs[i]);
+    if (f.manifest)
+        snprintf(desc, sizeof desc, "manifest %s", f.manifest);
     f.c.corpus = desc;
     int err = 0;
     cbrnn_exp *e = cbrnn_exp_speech_create(&f.c, files, n_files, F, &fc, &err, msg, sizeof msg);
@@ -322,6 +457,9 @@ out:
     corpus_free(&vals);
     free(f.specs);
     free(f.vspecs);
+    free(f.tspecs);
+    corpus_free(&f.mpaths);
+    corpus_free(&f.mgroups);
     experiment_run_free(&f.how);
     return status;
 }

@@ -7,8 +7,14 @@
  *
  * The variants are the table `variants` below: a name, a line of help, the
  * model it trains and its phases. A variant that is not one trained model
- * (a baseline computed in closed form, say) gives its own `run`, which
- * must write the same curve columns and may leave the model file out.
+ * gives its own `run`, which must write the same curve columns and may
+ * leave the model file out: the baselines persistence (x_{t+1} = x_t) and
+ * linear (least squares on the last LIN_ORDER frames, fitted once on the
+ * training files) do, with flat curves (the same value at every step).
+ *
+ * Test split (optional): files that no unit trains or validates on; each
+ * unit scores its final model on them once, per language group and pooled,
+ * into test/<unit>.csv, before the unit counts as done.
  *
  * Resuming: a unit whose curve reaches the last step is left alone; a
  * partial one restarts from step 0 (speech runs are minutes, not hours).
@@ -20,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "exp_internal.h"
@@ -28,13 +35,30 @@
  * 1e-3 is far below speech's 1-3 nat spread (as cbrnn train). */
 #define STD_FLOOR 1e-3f
 #define MAX_SEEDS 1000
+/* The linear baseline's frames (as cbrnn eval --linear-order's default). */
+#define LIN_ORDER 8
+/* cbrnn eval --linear-fit's ridge, so that the two agree. */
+#define LIN_RIDGE 1e-3
+/* cbrnn-res: the running normaliser's time constant, seconds. */
+#define RES_STREAM_S 1.0f
+#define MAX_GROUPS 16
+
+static const char test_header[] = "group,files,count,loss,persistence_loss,skill";
 
 typedef struct speech {
     cbrnn_exp_speech_config c;
     char *corpus;                /* c.corpus, owned */
     int F, n_files, n_train, n_val;
     float *x;                    /* every file's normalised features, one block */
-    cbrnn_seq *train, *val;
+    cbrnn_seq *train, *val, *test;
+    int n_test;
+    int *test_group;             /* test file -> index in groups, or -1 */
+    int n_groups;
+    char *groups[MAX_GROUPS];    /* the test split's groups, "other" last */
+    /* The running normaliser's z and s over every file (cbrnn-res), and
+     * the sequences that feed a model with one. */
+    float *zs;
+    cbrnn_seq *train_r, *val_r, *test_r;
     float *mean, *std;
     cbrnn_feat_config fc;
 } speech;
@@ -50,19 +74,30 @@ typedef struct speech_variant {
     int warmup;          /* 1: --warmup-steps with everything trained, then the
                           * cortex frozen */
     const char *phase;   /* the curve's phase name when there is no warm-up */
+    int residual;        /* residual output, running normaliser RES_STREAM_S */
     /* NULL: train the model; else the variant's own unit. */
     int (*run)(cbrnn_exp *e, int k, const cbrnn_exp_report *r);
 } speech_variant;
 
+static int run_baseline(cbrnn_exp *e, int k, const cbrnn_exp_report *r);
+
 static const speech_variant variants[] = {
     {"cbrnn", "warm-up with everything trained, then the cortex frozen", CBRNN_ARCH_CBRNN, 1,
-     NULL, NULL},
-    {"cbrnn-full", "everything trained throughout", CBRNN_ARCH_CBRNN, 0, "all", NULL},
+     NULL, 0, NULL},
+    {"cbrnn-full", "everything trained throughout", CBRNN_ARCH_CBRNN, 0, "all", 0, NULL},
     {"rnn", "no cerebellum, linear readout, parameter-matched cortex", CBRNN_ARCH_RNN, 0, "all",
-     NULL},
+     0, NULL},
     {"reservoir", "random frozen cortex (spectral radius), cerebellum readout",
-     CBRNN_ARCH_RESERVOIR, 0, "frozen", NULL},
+     CBRNN_ARCH_RESERVOIR, 0, "frozen", 0, NULL},
+    {"cbrnn-res", "cbrnn with residual output and a 1 s running normaliser", CBRNN_ARCH_CBRNN, 1,
+     NULL, 1, NULL},
+    {"persistence", "baseline, not trained: predicts x[t+1] = x[t] (skill 0)", -1, 0, "baseline",
+     0, run_baseline},
+    {"linear", "baseline: least squares on the last 8 frames, fitted once on the training files",
+     -1, 0, "baseline", 0, run_baseline},
 };
+#define V_PERSISTENCE 5
+#define V_LINEAR 6
 #define N_VARIANTS ((int)(sizeof variants / sizeof variants[0]))
 _Static_assert(N_VARIANTS <= CBRNN_EXP_SPEECH_MAX_VARIANTS, "raise CBRNN_EXP_SPEECH_MAX_VARIANTS");
 
@@ -74,6 +109,16 @@ const char *cbrnn_exp_speech_variant_name(int v)
 const char *cbrnn_exp_speech_variant_help(int v)
 {
     return v >= 0 && v < N_VARIANTS ? variants[v].help : NULL;
+}
+
+static int is_baseline(int variant) { return variants[variant].run == run_baseline; }
+
+/* The sequences a variant's model reads: 0 train, 1 validation, 2 test. */
+static const cbrnn_seq *seqs_for(const speech *s, int variant, int which)
+{
+    if (variants[variant].residual)
+        return which == 0 ? s->train_r : which == 1 ? s->val_r : s->test_r;
+    return which == 0 ? s->train : which == 1 ? s->val : s->test;
 }
 
 static void model_config(const speech *s, int variant, cbrnn_model_config *mc)
@@ -89,6 +134,7 @@ static void model_config(const speech *s, int variant, cbrnn_model_config *mc)
     for (int i = 0; i < o->n_cb; i++)
         mc->cb_hidden[i] = o->cb[i];
     mc->spectral_radius = (float)o->radius;
+    mc->residual = variants[variant].residual;
     mc->arch = CBRNN_ARCH_CBRNN;
     if (variants[variant].arch == CBRNN_ARCH_RESERVOIR) {
         mc->arch = CBRNN_ARCH_RESERVOIR;
@@ -98,6 +144,20 @@ static void model_config(const speech *s, int variant, cbrnn_model_config *mc)
         mc->n_cb_hidden = 0;
         mc->n_hidden = cbrnn_rnn_hidden_for_params(s->F, s->F, target);
     }
+}
+
+/* Trained or fitted parameters: the linear baseline's coefficients. */
+static size_t variant_params(const speech *s, int variant, int *hidden)
+{
+    *hidden = 0;
+    if (variant == V_PERSISTENCE)
+        return 0;
+    if (variant == V_LINEAR)
+        return ((size_t)LIN_ORDER * (size_t)s->F + 1) * (size_t)s->F;
+    cbrnn_model_config mc;
+    model_config(s, variant, &mc);
+    *hidden = mc.n_hidden;
+    return cbrnn_model_config_params(&mc);
 }
 
 /* ---- One unit ---- */
@@ -116,17 +176,132 @@ typedef struct vres {
     double loss, persist, skill;
 } vres;
 
-static int validate(const speech *s, const cbrnn_model *m, vres *r)
+/* What predicts: a model, the linear baseline, or (both NULL) persistence. */
+typedef struct predictor {
+    const cbrnn_model *m;
+    const cbrnn_linpred *lp;
+} predictor;
+
+/* Adds one sequence's squared errors to *acc (as cbrnn_eval_seq). */
+static int score_seq(const predictor *p, const cbrnn_seq *q, int F, cbrnn_eval_sums *acc)
+{
+    if (p->m)
+        return cbrnn_eval_seq(p->m, q, NULL, acc);
+    if (p->lp)
+        return cbrnn_linpred_eval(p->lp, q, NULL, acc);
+    const float *base = q->base ? q->base : q->x;
+    int ys = q->y_stride ? q->y_stride : F;
+    double sum = 0;
+    for (long t = 0; t < q->T; t++)
+        for (int f = 0; f < F; f++) {
+            double d = (double)q->y[t * ys + f] - (double)base[t * F + f];
+            sum += d * d;
+        }
+    acc->loss += sum;
+    acc->persist += sum;
+    acc->count += (long)q->T * F;
+    return 0;
+}
+
+static vres sums_res(const cbrnn_eval_sums *sums)
+{
+    vres r;
+    r.loss = sums->count ? sums->loss / (double)sums->count : NAN;
+    r.persist = sums->count ? sums->persist / (double)sums->count : NAN;
+    r.skill = sums->persist > 0 ? 1.0 - sums->loss / sums->persist : NAN;
+    return r;
+}
+
+static int score_set(const speech *s, const predictor *p, const cbrnn_seq *q, int n, vres *r)
 {
     cbrnn_eval_sums sums = {0, 0, 0, 0};
-    for (int i = 0; i < s->n_val; i++) {
-        int e = cbrnn_eval_seq(m, &s->val[i], NULL, &sums);
+    for (int i = 0; i < n; i++) {
+        int e = score_seq(p, &q[i], s->F, &sums);
         if (e)
             return e;
     }
-    r->loss = sums.count ? sums.loss / (double)sums.count : NAN;
-    r->persist = sums.count ? sums.persist / (double)sums.count : NAN;
-    r->skill = sums.persist > 0 ? 1.0 - sums.loss / sums.persist : NAN;
+    *r = sums_res(&sums);
+    return 0;
+}
+
+static int validate(const speech *s, const cbrnn_model *m, int variant, vres *r)
+{
+    predictor p = {m, NULL};
+    return score_set(s, &p, seqs_for(s, variant, 1), s->n_val, r);
+}
+
+static void test_path(const cbrnn_exp *e, int k, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s/test/%s.csv", e->out, e->units[k].name);
+}
+
+/* 1 if the unit's test file is complete (its last row is the pooled one). */
+static int test_done(const cbrnn_exp *e, int k)
+{
+    if (sp(e)->n_test == 0)
+        return 1;
+    char path[EXP_PATH + 64], line[512], last[512] = "";
+    test_path(e, k, path, sizeof path);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    while (fgets(line, sizeof line, f))
+        memcpy(last, line, sizeof last);
+    fclose(f);
+    size_t l = strlen(last);
+    return !strncmp(last, "pooled,", 7) && l && last[l - 1] == '\n';
+}
+
+/* The final predictor on the test split: test/<unit>.csv, a row per group
+ * and the pooled row last (written to a temporary name, then renamed). */
+static int write_test(const cbrnn_exp *e, int k, const predictor *p, const cbrnn_exp_report *r)
+{
+    const speech *s = sp(e);
+    if (s->n_test == 0)
+        return 0;
+    const cbrnn_seq *q = p->m || p->lp ? seqs_for(s, e->units[k].variant, 2) : s->test;
+    cbrnn_eval_sums g[MAX_GROUPS + 1];
+    int nf[MAX_GROUPS + 1];
+    memset(g, 0, sizeof g);
+    memset(nf, 0, sizeof nf);
+    for (int i = 0; i < s->n_test; i++) {
+        int gi = s->test_group[i] < 0 ? MAX_GROUPS : s->test_group[i];
+        int err = score_seq(p, &q[i], s->F, &g[gi]);
+        if (err) {
+            exp_say(r, "%s: test evaluation failed: %s", e->units[k].name, cbrnn_strerror(err));
+            return err;
+        }
+        nf[gi]++;
+    }
+    char dir[EXP_PATH + 64], path[EXP_PATH + 64], tmp[EXP_PATH + 80];
+    snprintf(dir, sizeof dir, "%s/test", e->out);
+    test_path(e, k, path, sizeof path);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = NULL;
+    if ((mkdir(dir, 0777) && errno != EEXIST) || !(f = fopen(tmp, "w"))) {
+        exp_say(r, "%s: cannot write: %s", f ? tmp : dir, strerror(errno));
+        return CBRNN_ERR_IO;
+    }
+    fprintf(f, "%s\n", test_header);
+    cbrnn_eval_sums all = {0, 0, 0, 0};
+    for (int gi = 0; gi <= MAX_GROUPS; gi++) {
+        all.loss += g[gi].loss;
+        all.persist += g[gi].persist;
+        all.count += g[gi].count;
+        nf[MAX_GROUPS] += gi < MAX_GROUPS ? nf[gi] : 0;
+        if (gi == MAX_GROUPS || gi >= s->n_groups)
+            continue;
+        vres v = sums_res(&g[gi]);
+        fprintf(f, "%s,%d,%ld,%.9g,%.9g,%.9g\n", s->groups[gi], nf[gi], g[gi].count, v.loss,
+                v.persist, v.skill);
+    }
+    vres v = sums_res(&all);
+    fprintf(f, "pooled,%d,%ld,%.9g,%.9g,%.9g\n", nf[MAX_GROUPS], all.count, v.loss, v.persist,
+            v.skill);
+    if (fclose(f) || rename(tmp, path)) {
+        exp_say(r, "%s: cannot write: %s", path, strerror(errno));
+        return CBRNN_ERR_IO;
+    }
     return 0;
 }
 
@@ -172,6 +347,10 @@ static cbrnn_model *new_model(const cbrnn_exp *e, const exp_unit *u, const cbrnn
     m->feat.ref_rate = 0; /* not part of a model */
     m->target = CBRNN_TARGET_PREDICT;
     m->horizon = 1;
+    if (variants[u->variant].residual) {
+        m->stream_norm_s = RES_STREAM_S;
+        m->stream_norm_floor = CBRNN_STREAM_NORM_FLOOR;
+    }
     if (cbrnn_model_set_norm(m, s->mean, s->std) ||
         cbrnn_model_set_meta(m, "experiment", "speech") ||
         cbrnn_model_set_meta(m, "variant", variants[u->variant].name)) {
@@ -187,7 +366,7 @@ static int put_row(FILE *f, const exp_unit *u, int step, const char *pname, doub
                    double wall, const speech *s, const cbrnn_model *m, const cbrnn_exp_report *r)
 {
     vres v;
-    int err = validate(s, m, &v);
+    int err = validate(s, m, u->variant, &v);
     if (err) {
         exp_say(r, "validation failed: %s", cbrnn_strerror(err));
         return err;
@@ -241,7 +420,7 @@ static int train_phases(const cbrnn_exp *e, const exp_unit *u, cbrnn_model *m, F
         for (int i = 0; i < n && !err; i++) {
             float loss = 0;
             double t0 = now_s();
-            err = cbrnn_trainer_step(tr, s->train, s->n_train, &loss);
+            err = cbrnn_trainer_step(tr, seqs_for(s, u->variant, 0), s->n_train, &loss);
             wall += now_s() - t0;
             if (err || !isfinite(loss)) {
                 exp_say(r, "%s: training failed at step %d (%s)", u->name, step + 1,
@@ -277,8 +456,11 @@ static int run_trained(cbrnn_exp *e, int k, const cbrnn_exp_report *r)
     } else if (!(rc = put_row(f, u, 0, NULL, 0, 0, sp(e), m, r)) &&
                !(rc = train_phases(e, u, m, f, r))) {
         char msg[8704];
+        predictor p = {m, NULL};
         if ((rc = cbrnn_model_save(m, u->state, msg, sizeof msg)))
             exp_say(r, "%s", msg);
+        else
+            rc = write_test(e, k, &p, r);
     }
     if (f && fclose(f) && !rc) {
         exp_say(r, "%s: %s", u->curve, strerror(errno));
@@ -288,20 +470,78 @@ static int run_trained(cbrnn_exp *e, int k, const cbrnn_exp_report *r)
     return rc;
 }
 
+/* The baselines' unit: nothing trained; the curve repeats the same
+ * validation numbers at every step a trained variant reports (train_loss:
+ * on the training files; wall_s: the linear fit's seconds). */
+static int run_baseline(cbrnn_exp *e, int k, const cbrnn_exp_report *r)
+{
+    const speech *s = sp(e);
+    const cbrnn_exp_speech_config *o = &s->c;
+    const exp_unit *u = &e->units[k];
+    predictor p = {NULL, NULL};
+    cbrnn_linpred *lp = NULL;
+    int err = 0;
+    double t0 = now_s();
+    if (u->variant == V_LINEAR) {
+        lp = cbrnn_linpred_create(s->F, s->F, LIN_ORDER, &err);
+        for (int i = 0; lp && !err && i < s->n_train; i++)
+            err = cbrnn_linpred_add(lp, &s->train[i]);
+        if (lp && !err)
+            err = cbrnn_linpred_solve(lp, LIN_RIDGE);
+        if (err) {
+            exp_say(r, "%s: linear fit failed: %s", u->name, cbrnn_strerror(err));
+            cbrnn_linpred_destroy(lp);
+            return err;
+        }
+        p.lp = lp;
+    }
+    double wall = now_s() - t0;
+    vres tr, v;
+    FILE *f = NULL;
+    if ((err = score_set(s, &p, s->train, s->n_train, &tr)) ||
+        (err = score_set(s, &p, s->val, s->n_val, &v))) {
+        exp_say(r, "%s: evaluation failed: %s", u->name, cbrnn_strerror(err));
+    } else if (!(f = fopen(u->curve, "w")) || fprintf(f, "%s\n", curve_header) < 0) {
+        exp_say(r, "%s: cannot write: %s", u->curve, strerror(errno));
+        err = CBRNN_ERR_IO;
+    } else {
+        fprintf(f, "0,init,,%.9g,%.9g,%.9g,0\n", v.loss, v.persist, v.skill);
+        for (int step = o->eval_every; step < o->steps + o->eval_every; step += o->eval_every) {
+            step = step > o->steps ? o->steps : step;
+            fprintf(f, "%d,%s,%.9g,%.9g,%.9g,%.9g,%.4f\n", step, variants[u->variant].phase,
+                    tr.loss, v.loss, v.persist, v.skill, wall);
+        }
+        err = write_test(e, k, &p, r);
+    }
+    if (f && fclose(f) && !err) {
+        exp_say(r, "%s: %s", u->curve, strerror(errno));
+        err = CBRNN_ERR_IO;
+    }
+    cbrnn_linpred_destroy(lp);
+    return err;
+}
+
 static int speech_run_unit(cbrnn_exp *e, int k, const cbrnn_exp_report *r)
 {
     int last;
     read_curve(e->units[k].curve, &last);
-    if (last == sp(e)->c.steps)
+    if (last == sp(e)->c.steps && test_done(e, k))
         return 0;
+    /* A stale test result must not outlive the run that made it. */
+    char path[EXP_PATH + 64];
+    test_path(e, k, path, sizeof path);
+    remove(path);
     const speech_variant *sv = &variants[e->units[k].variant];
     return sv->run ? sv->run(e, k, r) : run_trained(e, k, r);
 }
 
+/* Steps done; the last one counts only once the test split is scored. */
 static long speech_progress(const cbrnn_exp *e, int k)
 {
     int last;
     read_curve(e->units[k].curve, &last);
+    if (last == sp(e)->c.steps && !test_done(e, k))
+        last--;
     return last > 0 ? last : 0;
 }
 
@@ -340,8 +580,8 @@ static int load_rows(const char *path, row *rows, int max)
 static void summarise_variant(const cbrnn_exp *e, int v, const row *rows, const int *nr,
                               int max_rows, double goal, FILE *md, json_t *vars)
 {
-    cbrnn_model_config mc;
-    model_config(sp(e), v, &mc);
+    int hidden;
+    size_t params = variant_params(sp(e), v, &hidden);
     double fl[MAX_SEEDS], fs[MAX_SEEDS], bs[MAX_SEEDS], sg[MAX_SEEDS], wl[MAX_SEEDS];
     int n = 0, ng = 0;
     json_t *jfl = json_array(), *jfs = json_array(), *jbs = json_array(), *jsg = json_array(),
@@ -373,8 +613,9 @@ static void summarise_variant(const cbrnn_exp *e, int v, const row *rows, const 
         json_array_append_new(jw, json_real(lastr->wall));
     }
     json_t *jv = json_object();
-    json_object_set_new(jv, "params", json_integer((json_int_t)cbrnn_model_config_params(&mc)));
-    json_object_set_new(jv, "hidden", json_integer(mc.n_hidden));
+    json_object_set_new(jv, "kind", json_string(is_baseline(v) ? "baseline" : "trained"));
+    json_object_set_new(jv, "params", json_integer((json_int_t)params));
+    json_object_set_new(jv, "hidden", json_integer(hidden));
     json_object_set_new(jv, "final_val_loss", jfl);
     json_object_set_new(jv, "final_skill", jfs);
     json_object_set_new(jv, "best_skill", jbs);
@@ -382,8 +623,7 @@ static void summarise_variant(const cbrnn_exp *e, int v, const row *rows, const 
     json_object_set_new(jv, "wall_s", jw);
     json_object_set_new(vars, variants[v].name, jv);
     if (n == 0) { /* a partial summary without this variant */
-        fprintf(md, "| %s | %zu | no finished run | | | | |\n", variants[v].name,
-                cbrnn_model_config_params(&mc));
+        fprintf(md, "| %s | %zu | no finished run | | | | |\n", variants[v].name, params);
         return;
     }
     double m1, s1, m2, s2, m3, s3, m4, s4, m5, s5;
@@ -398,8 +638,79 @@ static void summarise_variant(const cbrnn_exp *e, int v, const row *rows, const 
     else
         snprintf(goal_txt, sizeof goal_txt, "%.0f (%.0f)%s", m4, s4, ng < n ? " (some)" : "");
     fprintf(md, "| %s | %zu | %.4f (%.4f) | %.4f (%.4f) | %.4f (%.4f) | %s | %.1f (%.1f) |\n",
-            variants[v].name, cbrnn_model_config_params(&mc), m1, s1, m2, s2, m3, s3, goal_txt,
+            variants[v].name, params, m1, s1, m2, s2, m3, s3, goal_txt,
             m5, s5);
+}
+
+/* The row of group in unit k's test file; 0 if found. */
+static int load_test(const cbrnn_exp *e, int k, const char *group, vres *v, int *files)
+{
+    char path[EXP_PATH + 64], line[512];
+    test_path(e, k, path, sizeof path);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    int found = -1;
+    size_t gl = strlen(group);
+    while (found && fgets(line, sizeof line, f)) {
+        long count;
+        if (!strncmp(line, group, gl) && line[gl] == ',' &&
+            sscanf(line + gl + 1, "%d,%ld,%lf,%lf,%lf", files, &count, &v->loss, &v->persist,
+                   &v->skill) == 5)
+            found = 0;
+    }
+    fclose(f);
+    return found;
+}
+
+/* The test split's table (summary.md) and each variant's "test" entry:
+ * per group and pooled, per seed, the final loss, persistence and skill. */
+static void summarise_test(const cbrnn_exp *e, FILE *md, json_t *vars)
+{
+    const speech *s = sp(e);
+    const cbrnn_exp_speech_config *o = &s->c;
+    fprintf(md, "\n## Test split: %d files no run trained or validated on\n\n"
+                "Final models (baselines: as fitted), scored once. Mean (sample sd) over "
+                "seeds.\n\n| variant | group | files | loss | persistence loss | skill |\n"
+                "|---|---|---:|---:|---:|---:|\n",
+            s->n_test);
+    for (int vi = 0; vi < o->n_variants; vi++) {
+        int v = o->variants[vi];
+        json_t *jt = json_object();
+        for (int g = 0; g <= s->n_groups; g++) {
+            const char *name = g < s->n_groups ? s->groups[g] : "pooled";
+            double l[MAX_SEEDS], pe[MAX_SEEDS], sk[MAX_SEEDS];
+            int n = 0, files = 0;
+            json_t *jl = json_array(), *jp = json_array(), *js = json_array();
+            for (int k = 0; k < e->n_units && n < MAX_SEEDS; k++) {
+                vres r;
+                if (e->units[k].variant != v || !exp_summary_has(e, k) ||
+                    load_test(e, k, name, &r, &files))
+                    continue;
+                l[n] = r.loss;
+                pe[n] = r.persist;
+                sk[n++] = r.skill;
+                json_array_append_new(jl, json_real(r.loss));
+                json_array_append_new(jp, json_real(r.persist));
+                json_array_append_new(js, json_real(r.skill));
+            }
+            json_t *jg = json_object();
+            json_object_set_new(jg, "files", json_integer(files));
+            json_object_set_new(jg, "loss", jl);
+            json_object_set_new(jg, "persistence_loss", jp);
+            json_object_set_new(jg, "skill", js);
+            json_object_set_new(jt, name, jg);
+            if (!n)
+                continue;
+            double m1, s1, m2, s2, m3, s3;
+            exp_mean_sd(l, n, &m1, &s1);
+            exp_mean_sd(pe, n, &m2, &s2);
+            exp_mean_sd(sk, n, &m3, &s3);
+            fprintf(md, "| %s | %s | %d | %.4f (%.4f) | %.4f (%.4f) | %.4f (%.4f) |\n",
+                    variants[v].name, name, files, m1, s1, m2, s2, m3, s3);
+        }
+        json_object_set_new(json_object_get(vars, variants[v].name), "test", jt);
+    }
 }
 
 static int speech_summarise(cbrnn_exp *e, char *msg, size_t msglen)
@@ -438,6 +749,8 @@ static int speech_summarise(cbrnn_exp *e, char *msg, size_t msglen)
     json_object_set_new(root, "warmup_steps", json_integer(o->warmup));
     json_object_set_new(root, "train_files", json_integer(s->n_train));
     json_object_set_new(root, "val_files", json_integer(s->n_val));
+    json_object_set_new(root, "test_files", json_integer(s->n_test));
+    json_object_set_new(root, "linear_order", json_integer(LIN_ORDER));
     json_object_set_new(root, "skill_goal", json_real(goal));
     json_t *vars = json_object();
     json_object_set_new(root, "variants", vars);
@@ -451,13 +764,18 @@ static int speech_summarise(cbrnn_exp *e, char *msg, size_t msglen)
     fprintf(md, "Corpus %s: %d training, %d validation files. Mean (sample sd) over seeds. "
                 "Skill = 1 - MSE / persistence MSE on the validation files. Steps to goal: first "
                 "validation at skill >= %.4f (90%% of the best final skill here). Wall: training "
-                "seconds on this machine (shared, so indicative only).\n\n",
-            s->corpus, s->n_train, s->n_val, goal);
+                "seconds on this machine (shared, so indicative only). persistence and linear "
+                "are baselines, not trained: their curves are flat; linear's params are its "
+                "least-squares coefficients (last %d frames and a bias, fitted once on the "
+                "training files; wall: the fit), persistence has none.\n\n",
+            s->corpus, s->n_train, s->n_val, goal, LIN_ORDER);
     exp_summary_partial(e, md, root);
     fprintf(md, "| variant | params | final val loss | final skill | best skill | steps to goal "
                 "| wall s |\n|---|---:|---:|---:|---:|---:|---:|\n");
     for (int vi = 0; vi < o->n_variants; vi++)
         summarise_variant(e, o->variants[vi], rows, nr, max_rows, goal, md, vars);
+    if (s->n_test)
+        summarise_test(e, md, vars);
     rc = exp_summary_close(e, md, root, msg, msglen);
 out:
     free(rows);
@@ -476,6 +794,14 @@ static void speech_destroy(cbrnn_exp *e)
     free(s->x);
     free(s->train);
     free(s->val);
+    free(s->test);
+    free(s->test_group);
+    for (int g = 0; g < s->n_groups; g++)
+        free(s->groups[g]);
+    free(s->zs);
+    free(s->train_r);
+    free(s->val_r);
+    free(s->test_r);
     free(s->mean);
     free(s->std);
     free(s);
@@ -499,20 +825,24 @@ static char *settings_text(const cbrnn_exp_speech_config *o, const cbrnn_exp_spe
                            int n_files)
 {
     size_t len = 2048;
+    for (int i = 0; i < n_files; i++)
+        len += strlen(files[i].path) + (files[i].group ? strlen(files[i].group) : 0) + 16;
     char *want = malloc(len);
     if (!want)
         return NULL;
-    int l = snprintf(want, len, "task speech\nsteps %d\nwarmup %d\neval_every %d\nhidden %d\ncb",
+    size_t l = (size_t)snprintf(want, len, "task speech\nsteps %d\nwarmup %d\neval_every %d\nhidden %d\ncb",
                      o->steps, o->warmup, o->eval_every, o->hidden);
     for (int i = 0; i < o->n_cb; i++)
-        l += snprintf(want + l, len - (size_t)l, " %d", o->cb[i]);
-    l += snprintf(want + l, len - (size_t)l,
+        l += (size_t)snprintf(want + l, len - l, " %d", o->cb[i]);
+    l += (size_t)snprintf(want + l, len - l,
                   "\nbatch %d\nseq_len %d\nlr %g\nclip %g\nradius %g\nfiles", o->batch, o->seq_len,
                   o->lr, o->clip, o->radius);
-    for (int i = 0; i < n_files && l < (int)len - 64; i++)
-        l += snprintf(want + l, len - (size_t)l, " %s%s", files[i].val ? "val:" : "",
-                      files[i].path);
-    snprintf(want + l, len - (size_t)l, "\n");
+    for (int i = 0; i < n_files; i++) {
+        const char *g = files[i].test && files[i].group ? files[i].group : NULL;
+        l += (size_t)snprintf(want + l, len - l, " %s%s%s%s%s", files[i].val ? "val:" : "",
+                      files[i].test ? "test:" : "", g ? g : "", g ? ":" : "", files[i].path);
+    }
+    snprintf(want + l, len - l, "\n");
     return want;
 }
 
@@ -538,6 +868,94 @@ static int check_config(const cbrnn_exp_speech_config *c, int n_files, int F, ch
     return 0;
 }
 
+/* Puts "other" after the named groups, the rest in byte order. */
+static int cmp_group(const void *a, const void *b)
+{
+    const char *x = *(char *const *)a, *y = *(char *const *)b;
+    int ox = !strcmp(x, "other"), oy = !strcmp(y, "other");
+    return ox != oy ? ox - oy : strcmp(x, y);
+}
+
+/* The test split's groups, sorted, and each test file's. */
+static int find_groups(speech *s, const cbrnn_exp_speech_file *files, int n_files, char *msg,
+                       size_t msglen)
+{
+    for (int k = 0; k < n_files; k++) {
+        const char *g = files[k].test ? files[k].group : NULL;
+        int have = 0;
+        for (int i = 0; g && i < s->n_groups && !have; i++)
+            have = !strcmp(s->groups[i], g);
+        if (!g || have)
+            continue;
+        if (!*g || !strcmp(g, "pooled") || strpbrk(g, ",\n"))
+            return exp_fail(msg, msglen, CBRNN_ERR_ARG, "%s: bad group name '%s'",
+                            files[k].path, g);
+        if (s->n_groups == MAX_GROUPS)
+            return exp_fail(msg, msglen, CBRNN_ERR_ARG, "more than %d groups in the test split",
+                            MAX_GROUPS);
+        if (!(s->groups[s->n_groups++] = strdup(g)))
+            return exp_fail(msg, msglen, CBRNN_ERR_NOMEM, "out of memory");
+    }
+    qsort(s->groups, (size_t)s->n_groups, sizeof *s->groups, cmp_group);
+    for (int k = 0, t = 0; k < n_files; k++) {
+        if (!files[k].test)
+            continue;
+        s->test_group[t] = -1;
+        for (int i = 0; files[k].group && i < s->n_groups; i++)
+            if (!strcmp(s->groups[i], files[k].group))
+                s->test_group[t] = i;
+        t++;
+    }
+    return 0;
+}
+
+/* For the residual variants: every file's running-normaliser input z and
+ * scale s (a model's own stream_seq, from the file's start), and the
+ * sequences that read them. Only when a chosen variant needs them. */
+static int stream_features(speech *s, size_t total)
+{
+    int need = 0;
+    for (int i = 0; i < s->c.n_variants; i++)
+        need |= variants[s->c.variants[i]].residual;
+    if (!need)
+        return 0;
+    int rv = 0;
+    while (!variants[rv].residual)
+        rv++;
+    cbrnn_model_config mc;
+    model_config(s, rv, &mc);
+    int err = 0;
+    cbrnn_model *m = cbrnn_model_create(&mc, &err);
+    s->zs = malloc(2 * total * sizeof *s->zs);
+    s->train_r = calloc((size_t)s->n_train + 1, sizeof *s->train_r);
+    s->val_r = calloc((size_t)s->n_val + 1, sizeof *s->val_r);
+    s->test_r = calloc((size_t)s->n_test + 1, sizeof *s->test_r);
+    if (!m || !s->zs || !s->train_r || !s->val_r || !s->test_r) {
+        cbrnn_model_destroy(m);
+        return CBRNN_ERR_NOMEM;
+    }
+    m->feat = s->fc;
+    m->stream_norm_s = RES_STREAM_S;
+    m->stream_norm_floor = CBRNN_STREAM_NORM_FLOOR;
+    float *z = s->zs;
+    for (int w = 0; w < 3 && !err; w++) {
+        const cbrnn_seq *q = w == 0 ? s->train : w == 1 ? s->val : s->test;
+        cbrnn_seq *r = w == 0 ? s->train_r : w == 1 ? s->val_r : s->test_r;
+        int n = w == 0 ? s->n_train : w == 1 ? s->n_val : s->n_test;
+        for (int i = 0; i < n && !err; i++) {
+            size_t T = (size_t)q[i].T + 1; /* the file's frames */
+            err = cbrnn_model_stream_seq(m, q[i].x, z, z + T * s->F, (long)T);
+            r[i] = q[i];
+            r[i].x = z;
+            r[i].base = q[i].x;
+            r[i].scale = z + T * s->F;
+            z += 2 * T * s->F;
+        }
+    }
+    cbrnn_model_destroy(m);
+    return err;
+}
+
 /* Copies the features, normalised with the training files' statistics. */
 static int load_features(speech *s, const cbrnn_exp_speech_file *files, int n_files, char *msg,
                          size_t msglen)
@@ -548,40 +966,55 @@ static int load_features(speech *s, const cbrnn_exp_speech_file *files, int n_fi
             return exp_fail(msg, msglen, CBRNN_ERR_ARG,
                             "%s: only %d feature frames; at least 3 needed", files[k].path,
                             files[k].T);
+        if (files[k].val && files[k].test)
+            return exp_fail(msg, msglen, CBRNN_ERR_ARG, "%s: in the validation and the test split",
+                            files[k].path);
         total += (size_t)files[k].T * (size_t)s->F;
-        files[k].val ? s->n_val++ : s->n_train++;
+        files[k].test ? s->n_test++ : files[k].val ? s->n_val++ : s->n_train++;
     }
     if (s->n_train == 0 || s->n_val == 0)
         return exp_fail(msg, msglen, CBRNN_ERR_ARG,
                         "need at least one training and one validation file (corpus has "
                         "%d files, %d held out); give more files or --val-files",
-                        n_files, s->n_val);
+                        n_files, s->n_val + s->n_test);
     cbrnn_stats st = {0, 0, NULL, NULL};
     s->x = malloc(total * sizeof *s->x);
     s->mean = malloc((size_t)s->F * sizeof *s->mean);
     s->std = malloc((size_t)s->F * sizeof *s->std);
     s->train = calloc((size_t)n_files, sizeof *s->train);
     s->val = calloc((size_t)n_files, sizeof *s->val);
-    if (!s->x || !s->mean || !s->std || !s->train || !s->val || cbrnn_stats_init(&st, s->F))
+    s->test = calloc((size_t)n_files, sizeof *s->test);
+    s->test_group = calloc((size_t)n_files, sizeof *s->test_group);
+    if (!s->x || !s->mean || !s->std || !s->train || !s->val || !s->test || !s->test_group ||
+        cbrnn_stats_init(&st, s->F))
         return exp_fail(msg, msglen, CBRNN_ERR_NOMEM, "out of memory");
+    int rc = find_groups(s, files, n_files, msg, msglen);
+    if (rc) {
+        cbrnn_stats_free(&st);
+        return rc;
+    }
     for (int k = 0; k < n_files; k++)
-        for (int t = 0; !files[k].val && t < files[k].T; t++)
+        for (int t = 0; !files[k].val && !files[k].test && t < files[k].T; t++)
             cbrnn_stats_add(&st, files[k].x + (size_t)t * s->F);
     cbrnn_stats_result(&st, s->mean, s->std, STD_FLOOR);
     cbrnn_stats_free(&st);
-    s->n_train = s->n_val = 0;
+    s->n_train = s->n_val = s->n_test = 0;
     float *x = s->x;
     for (int k = 0; k < n_files; k++) {
         size_t n = (size_t)files[k].T * s->F;
         for (size_t i = 0; i < n; i++)
             x[i] = (files[k].x[i] - s->mean[i % s->F]) / s->std[i % s->F];
         cbrnn_seq q = {.x = x, .y = x + s->F, .labels = NULL, .T = files[k].T - 1};
-        if (files[k].val)
+        if (files[k].test)
+            s->test[s->n_test++] = q;
+        else if (files[k].val)
             s->val[s->n_val++] = q;
         else
             s->train[s->n_train++] = q;
         x += n;
     }
+    if (stream_features(s, total))
+        return exp_fail(msg, msglen, CBRNN_ERR_NOMEM, "out of memory");
     return 0;
 }
 

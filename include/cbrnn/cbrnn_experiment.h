@@ -252,9 +252,11 @@ CBRNN_API cbrnn_exp *cbrnn_exp_paper_create(const cbrnn_exp_paper_config *c, int
 
 /* The speech comparison: next-frame prediction of normalised log-mel frames
  * (the readout wiring, the project's live use) on a corpus, validation held
- * out by file. Its variants are a table (experiment/speech.c); these give
- * their number, names ("cbrnn", "cbrnn-full", "rnn", "reservoir", ...) and
- * one line of description each (for --help). */
+ * out by file, and optionally a test split scored once at the end, per
+ * language group. Its variants are a table (experiment/speech.c); these
+ * give their number, names ("cbrnn", "cbrnn-full", "rnn", "reservoir",
+ * "cbrnn-res", and the baselines "persistence" and "linear") and one line
+ * of description each (for --help). */
 #define CBRNN_EXP_SPEECH_MAX_VARIANTS 16
 CBRNN_API int cbrnn_exp_speech_n_variants(void);
 CBRNN_API const char *cbrnn_exp_speech_variant_name(int v);
@@ -276,6 +278,11 @@ typedef struct cbrnn_exp_speech_config {
 typedef struct cbrnn_exp_speech_file {
     const char *path;                 /* for settings.txt and messages */
     int val;                          /* 1: held out for validation */
+    int test;                         /* 1: test split: never trained or
+                                       * validated on, scored once at the end
+                                       * (not with val) */
+    const char *group;                /* test files: language group for the
+                                       * per-group report, or NULL (pooled only) */
     const float *x;
     int T;
 } cbrnn_exp_speech_file;
@@ -285,7 +292,9 @@ typedef struct cbrnn_exp_speech_file {
  * spectral radius 0.9. */
 CBRNN_API void cbrnn_exp_speech_config_default(cbrnn_exp_speech_config *c);
 /* files[0..n_files-1] in the order they are to be listed; at least one
- * training and one validation file. fc: the front end that made the
+ * training and one validation file; test files optional (with them every
+ * unit also writes test/<variant>-seed<k>.csv: per group and pooled, the
+ * loss, persistence loss and skill of the final model). fc: the front end that made the
  * features (saved in every model). Normalises with the training files'
  * statistics only. NULL on failure, *err and msg set. */
 CBRNN_API cbrnn_exp *cbrnn_exp_speech_create(const cbrnn_exp_speech_config *c,
