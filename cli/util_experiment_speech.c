@@ -40,8 +40,10 @@ static void usage(FILE *f)
     fprintf(f,
         "Writes D/curves/<variant>-seed<k>.csv (%s;\n"
         "skill = 1 - MSE / MSE of predicting the current frame; wall_s = training\n"
-        "seconds so far, validation excluded), D/models/<variant>-seed<k>.safetensors,\n"
-        "D/summary.json, D/summary.md and D/figure.png.\n"
+        "seconds so far, validation excluded), D/models/<variant>-seed<k>.safetensors\n"
+        "(not for the baselines persistence and linear: their curves are flat),\n"
+        "D/test/<variant>-seed<k>.csv (with a test split), D/summary.json, D/summary.md\n"
+        "and D/figure.png.\n"
         "\n"
         "  --corpus INPUT      audio file, folder or @list (repeatable; default samples/)\n"
         "  --val-files INPUT   held-out files (repeatable; default every 4th file of\n"
@@ -243,6 +245,16 @@ static char *tsv_field(char *line, int col)
     return p;
 }
 
+static int grow(cbrnn_exp_speech_file **fl, int *cap)
+{
+    cbrnn_exp_speech_file *p = realloc(*fl, (size_t)(2 * *cap + 64) * sizeof *p);
+    if (p) {
+        *fl = p;
+        *cap = 2 * *cap + 64;
+    }
+    return p != NULL;
+}
+
 /* The manifest's files into fl (split and group); 0 or an exit status. */
 static int read_manifest(sp_front *f, cbrnn_exp_speech_file **files, int *n_files)
 {
@@ -287,7 +299,7 @@ static int read_manifest(sp_front *f, cbrnn_exp_speech_file **files, int *n_file
             fprintf(stderr, PROG ": %s:%d: expected a path, a group and a split (train, valid or "
                                  "test)\n", f->manifest, lineno);
             status = 2;
-        } else if (n == cap && !(fl = realloc(fl, (size_t)(cap = 2 * cap + 64) * sizeof *fl))) {
+        } else if (n == cap && !grow(&fl, &cap)) {
             status = 1;
         } else if (snprintf(path, sizeof path, "%.*s%s", fld[0][0] == '/' ? 0 : dirlen,
                             f->manifest, fld[0]) < 0 ||

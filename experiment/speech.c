@@ -93,7 +93,7 @@ static const speech_variant variants[] = {
      NULL, 1, NULL},
     {"persistence", "baseline, not trained: predicts x[t+1] = x[t] (skill 0)", -1, 0, "baseline",
      0, run_baseline},
-    {"linear", "baseline: least squares on the last 8 frames, fitted once on the training files",
+    {"linear", "baseline: least squares on the last 8 frames, fitted on the training files",
      -1, 0, "baseline", 0, run_baseline},
 };
 #define V_PERSISTENCE 5
@@ -669,11 +669,11 @@ static void summarise_test(const cbrnn_exp *e, FILE *md, json_t *vars)
 {
     const speech *s = sp(e);
     const cbrnn_exp_speech_config *o = &s->c;
-    fprintf(md, "\n## Test split: %d files no run trained or validated on\n\n"
+    fprintf(md, "\n## Test split: %d file%s no run trained or validated on\n\n"
                 "Final models (baselines: as fitted), scored once. Mean (sample sd) over "
                 "seeds.\n\n| variant | group | files | loss | persistence loss | skill |\n"
                 "|---|---|---:|---:|---:|---:|\n",
-            s->n_test);
+            s->n_test, s->n_test == 1 ? "" : "s");
     for (int vi = 0; vi < o->n_variants; vi++) {
         int v = o->variants[vi];
         json_t *jt = json_object();

@@ -199,7 +199,10 @@ CBRNN_API cbrnn_paper_run *cbrnn_paper_run_load(const char *path, const cbrnn_pa
  *                                   other settings is refused
  *   curves/<variant>-seed<k>.csv    one per unit, a row per epoch (paper) or
  *                                   per validation (speech), flushed as it goes
- *   checkpoints/ (paper), models/ (speech)
+ *   checkpoints/ (paper), models/ (speech; none for its baselines)
+ *   test/<variant>-seed<k>.csv      speech with a test split: the final
+ *                                   model per group and pooled (the unit is
+ *                                   done once it is complete)
  *   failed/<variant>-seed<k>.txt    why a unit failed (removed when it runs again)
  *   summary.json, summary.md        written from the curves alone
  * A unit can run anywhere that sees the folder (another process, another
