@@ -1,6 +1,7 @@
 """lv2_compare.py: checks the LV2 plugin's audio outputs against `cbrnn run`.
 
 usage: lv2_compare.py IN.wav PLUGIN_OUT.wav RUN_DIR
+       lv2_compare.py --same A.wav B.wav
 
 PLUGIN_OUT.wav is what lv2apply or lv2file wrote: channels thru, surprise,
 out_1..out_4 (the plugin's audio outputs in port order). Checks, exactly:
@@ -12,6 +13,9 @@ hop, win and the latency (win - 1 - win / 2, cbrnn_engine_latency) come
 from the frame times in RUN_DIR/frames.csv: (t * hop + win - 1) / rate.
 Reads float WAVs with its own chunk parser (Debian's Python has no
 soundfile). Exit 0 when all hold; otherwise says what, where, expected, got.
+--same: A and B hold the same rate, channels and samples, bit for bit. Not
+`cmp`: libsndfile's PEAK chunk (which lv2file writes) carries the time of
+writing in seconds, so two runs that straddle a second differ there.
 """
 import struct
 import sys
@@ -88,4 +92,20 @@ def main():
           f"out_1..{n_k} equal outputs.npy, thru = input delayed by {lat}")
 
 
-main()
+def same():
+    """--same A B: exit 0 when the two float WAVs' samples are identical."""
+    (a, ra), (b, rb) = read_float_wav(sys.argv[2]), read_float_wav(sys.argv[3])
+    if ra != rb or a.shape != b.shape:
+        sys.exit(f"lv2_compare: {sys.argv[2]} is {a.shape} at {ra} Hz, "
+                 f"{sys.argv[3]} is {b.shape} at {rb} Hz")
+    diff = np.flatnonzero(a.view("<u4") != b.view("<u4"))
+    if diff.size:
+        i = diff[0]
+        sys.exit(f"lv2_compare: {diff.size} samples differ, the first at frame "
+                 f"{i // a.shape[1]} channel {i % a.shape[1]}: {a.flat[i]!r} vs {b.flat[i]!r}")
+
+
+if len(sys.argv) == 4 and sys.argv[1] == "--same":
+    same()
+else:
+    main()
