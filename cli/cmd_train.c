@@ -95,6 +95,7 @@ static void usage(FILE *f)
 "Training:\n"
 "  --optimizer adam|sgd  (default adam)\n"
 "  --lr X                learning rate (default 1e-3 adam, 1e-2 sgd)\n"
+"  --lr-decay none|cosine  cosine: from --lr down to 0 over each phase\n"
 "  --momentum M, --nesterov, --weight-decay W   (sgd momentum; L2)\n"
 "  --batch B             sequences per step (default 16)\n"
 "  --seq-len T           BPTT window in frames (default 100)\n"
@@ -138,6 +139,7 @@ struct opts {
     double model_rate;               /* --rate: the model's rate (0: the first file's) */
     const char *init;                /* --init MODEL */
     cbrnn_model *init_m;             /* ... loaded: what training continues from */
+    int lr_decay;                    /* 1: cosine from --lr to 0 over each phase */
     int match;
     cbrnn_feat_config fc;
     cbrnn_train_config tc;
@@ -220,7 +222,7 @@ enum {
     O_TARGET = 256, O_HORIZON, O_TEACHER, O_PAIRS, O_LABELS, O_ARCH, O_WIRING, O_HIDDEN, O_CB,
     O_ACT, O_ALPHA, O_RHO, O_NOMATCH, O_MELS, O_MFCC, O_DELTAS, O_OPT, O_LR, O_MOM, O_NEST, O_WD,
     O_BATCH, O_SEQ, O_CARRY, O_WARM, O_STEPS, O_CLIP, O_VALF, O_VALFILES, O_EVAL, O_SEED, O_LOG, O_CACHE,
-    O_OUTPUT, O_SNORM, O_SNORM_FLOOR, O_STRICT, O_RATE, O_INIT
+    O_OUTPUT, O_SNORM, O_SNORM_FLOOR, O_STRICT, O_RATE, O_INIT, O_LRDECAY
 };
 
 static const char *const target_names[] = {"predict", "map", "classify"};
@@ -229,6 +231,7 @@ static const char *const wiring_names[] = {"readout", "loop"};
 static const char *const act_names[] = {"tanh", "relu", "leaky_relu"};
 static const char *const opt_names[] = {"sgd", "adam"};
 static const char *const output_names[] = {"plain", "residual"};
+static const char *const decay_names[] = {"none", "cosine"};
 
 /* 0 ok, 1 --help shown, -1 error (message printed). */
 static int parse_opts(struct opts *o, int argc, char **argv)
@@ -264,7 +267,7 @@ static int parse_opts(struct opts *o, int argc, char **argv)
         {"stream-norm-floor", required_argument, NULL, O_SNORM_FLOOR},
         {"strict", no_argument, NULL, O_STRICT},
         {"rate", required_argument, NULL, O_RATE}, {"init", required_argument, NULL, O_INIT},
-        {NULL, 0, NULL, 0}};
+        {"lr-decay", required_argument, NULL, O_LRDECAY}, {NULL, 0, NULL, 0}};
     memset(o, 0, sizeof *o);
     o->horizon = 1;
     cbrnn_model_config_default(&o->mc);
@@ -335,6 +338,9 @@ static int parse_opts(struct opts *o, int argc, char **argv)
             o->stream_norm = (float)d;
             break;
         case O_INIT: o->init = optarg; break;
+        case O_LRDECAY:
+            if (parse_name("--lr-decay", optarg, decay_names, 2, &o->lr_decay)) return -1;
+            break;
         case O_RATE:
             if (parse_double("--rate", optarg, CBRNN_RATE_MIN, CBRNN_RATE_MAX, &o->model_rate))
                 return -1;
@@ -1268,6 +1274,9 @@ int cmd_train(int argc, char **argv)
         }
         for (long s = 0; s < nsteps; s++) {
             float loss = 0;
+            if (o.lr_decay) /* cosine: the last steps average out the batches' noise */
+                cbrnn_trainer_optim(tr)->cfg.lr =
+                    (float)(0.5 * o.tc.opt.lr * (1.0 + cos(3.14159265358979323846 * (double)s / (double)nsteps)));
             int rc = cbrnn_trainer_step(tr, train_seqs, n_train, &loss);
             if (rc || !isfinite(loss)) {
                 fprintf(stderr, "%s" PROG ": training failed at step %ld (%s; loss %g)%s\n",

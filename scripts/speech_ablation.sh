@@ -1,0 +1,44 @@
+#!/bin/sh
+# speech_ablation.sh: which levers make next-frame prediction generalise
+# to voices and languages no training run heard. Trains one model per row
+# on the corpus's TRAINING split (scripts/corpus.sh; 8 kHz telephone files
+# left out: their bands above 4 kHz are empty), with the VALIDATION split
+# as train's held-out set, then scores each on SPLIT (default test) per
+# language group with cbrnn eval, beside persistence and the linear
+# predictor fitted on the training split in that model's own inputs.
+#   scripts/speech_ablation.sh [CORPUS_DIR] [OUT_DIR] [SPLIT]
+# Writes OUT_DIR/ROW.safetensors, ROW.csv (training log), ROW.SPLIT.json
+# and table.md (scripts/speech_report.py). Choices were made on the
+# validation split (docs/SPEECH.md); the test split is only ever scored.
+set -eu
+top=$(cd "$(dirname "$0")/.." && pwd)
+corpus=${1:-"${XDG_CACHE_HOME:-$HOME/.cache}/cbrnn-corpus"}
+out=${2:-"$top/build/speech-ablation"}
+split=${3:-test}
+cbrnn=${CBRNN:-"$top/build/cli/cbrnn"}
+[ -f "$corpus/splits.tsv" ] || "$top/scripts/corpus.sh" --dir "$corpus"
+mkdir -p "$out"
+# Lists with absolute paths, 16 kHz and up.
+for s in train valid "$split"; do
+  awk -F'\t' -v s="$s" -v c="$corpus" 'NR > 1 && $NF == s && $7 >= 16000 { print c "/" $1 }' \
+    "$corpus/splits.tsv" > "$out/$s.txt"
+done
+common="--rate 16000 --lr 2e-3 --lr-decay cosine --batch 32 --warmup-steps 800 --steps 800 --seed 1"
+row() { # NAME OPTIONS...
+  name=$1; shift
+  # shellcheck disable=SC2086
+  "$cbrnn" train -q -o "$out/$name.safetensors" --log "$out/$name.csv" $common "$@" \
+    --val-files "@$out/valid.txt" "@$out/train.txt"
+  "$cbrnn" eval "$out/$name.safetensors" "@$out/$split.txt" --linear-fit "@$out/train.txt" \
+    --json > "$out/$name.$split.json"
+}
+row plain        --hidden 128 --cb 256
+row residual     --hidden 128 --cb 256 --output-mode residual
+row res_stream   --hidden 128 --cb 256 --output-mode residual --stream-norm 1
+row res_stream_deltas --hidden 128 --cb 256 --output-mode residual --stream-norm 1 --deltas
+row res_stream_tau3 --hidden 128 --cb 256 --output-mode residual --stream-norm 3
+row res_stream_256 --hidden 256 --cb 512 --output-mode residual --stream-norm 1
+/usr/bin/python3 "$top/scripts/speech_report.py" "$corpus/splits.tsv" --md \
+  "$out"/plain."$split".json "$out"/residual."$split".json "$out"/res_stream."$split".json \
+  "$out"/res_stream_deltas."$split".json "$out"/res_stream_tau3."$split".json \
+  "$out"/res_stream_256."$split".json | tee "$out/table.md"
