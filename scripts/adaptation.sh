@@ -1,44 +1,55 @@
 #!/bin/sh
 # The adaptation experiment of docs/ADAPTATION.md, rerunnable:
-#   the default model (warm-up on voice A only, samples/train_default.sh)
-#   listens to voice B (never heard) as one continuous 69 s stream of the
-#   four voice-B clips, through `cbrnn run` (the engine cbrnn-jack runs):
+#   the default model (samples/train_default.sh: the training split of the
+#   real corpus) listens to two voices of the TEST split it never heard,
+#   samples/real_it_carlo.wav (Italian, male, 78.6 s) and
+#   samples/real_el_tuxpaint.wav (Greek, 65.6 s), through `cbrnn run` (the
+#   engine cbrnn-jack runs):
 #     1. with the cerebellum frozen (--no-learn),
 #     2. learning online (--learn, the default lr 1e-3, momentum 0.9),
 #     3. learning online with a pull toward the warm-up weights (--decay);
-#   then the model adapted on voice-B clips 1-3 is evaluated frozen on
-#   voice-B clip 4 (unheard text) and on voice A (what it knew).
+#   beside persistence and the linear predictor fitted on the training split
+#   (cbrnn eval --linear-fit). Then the model adapted on a clip is scored
+#   frozen on the rest of that speaker's recordings (not in the clip) and
+#   on the warm-up voices (every 40th file of the training split).
+# Needs the corpus (scripts/corpus.sh; fetched when missing).
 # Writes docs/figures/adaptation.png and docs/figures/adaptation.json and
 # prints the tables of docs/ADAPTATION.md.
-# Usage: scripts/adaptation.sh [OUT_DIR]   (default: a temporary folder)
+# Usage: scripts/adaptation.sh [OUT_DIR] [CORPUS_DIR]
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 "$top/scripts/build.sh" "$top/build" >/dev/null
 cbrnn="$top/build/cli/cbrnn"
 model="$top/samples/default.safetensors"
 out=${1:-$(mktemp -d)}
+corpus=${2:-"${XDG_CACHE_HOME:-$HOME/.cache}/cbrnn-corpus"}
+[ -f "$corpus/splits.tsv" ] || "$top/scripts/corpus.sh" --dir "$corpus"
 mkdir -p "$out"
-B1="$top/samples/voiceB_gb_female_1.wav" B2="$top/samples/voiceB_gb_female_2.wav"
-B3="$top/samples/voiceB_gb_female_3.wav" B4="$top/samples/voiceB_gb_female_4.wav"
 DECAY=1e-1
-
+awk -F'\t' -v c="$corpus" 'NR > 1 && $NF == "train" && $7 >= 16000 { print c "/" $1 }' \
+  "$corpus/splits.tsv" > "$out/train.txt"
+awk 'NR % 40 == 0' "$out/train.txt" > "$out/warm.txt"
 echo "adaptation: runs in $out" >&2
-"$cbrnn" run --quiet --model "$model" --no-learn --out-dir "$out/frozen" "$B1" "$B2" "$B3" "$B4"
-"$cbrnn" run --quiet --model "$model" --learn --out-dir "$out/learn" "$B1" "$B2" "$B3" "$B4"
-"$cbrnn" run --quiet --model "$model" --learn --decay $DECAY --out-dir "$out/decay" \
-  "$B1" "$B2" "$B3" "$B4"
-# Generalisation: adapt on clips 1-3 (with and without decay), then freeze
-# and evaluate on clip 4 and on voice A.
-"$cbrnn" run --quiet --model "$model" --learn --out-dir "$out/adapt123" \
-  --save-model "$out/adapted_B123.safetensors" "$B1" "$B2" "$B3"
-"$cbrnn" run --quiet --model "$model" --learn --decay $DECAY --out-dir "$out/adapt123d" \
-  --save-model "$out/adapted_B123_decay.safetensors" "$B1" "$B2" "$B3"
-for m in "$model" "$out/adapted_B123.safetensors" "$out/adapted_B123_decay.safetensors"; do
-  "$cbrnn" eval "$m" "$B4" --json >"$out/eval_B4_$(basename "$m" .safetensors).json"
-  "$cbrnn" eval "$m" "$top"/samples/voiceA_us_male_*.wav --json \
-    >"$out/eval_A_$(basename "$m" .safetensors).json"
+for v in it_carlo:asterisk:Carlo el_tuxpaint:tuxpaint:el; do
+  name=${v%%:*} spk=${v#*:}
+  clip="$top/samples/real_$name.wav"
+  # the speaker's recordings that are not in the clip: held out for the
+  # adapted model
+  "$top/samples/make_real_samples.sh" --used "$name" "$corpus" | while IFS= read -r f; do
+    realpath "$f"; done | sort > "$out/$name.clip.txt"
+  awk -F'\t' -v s="$spk" -v c="$corpus" 'NR > 1 && $5 == s { print c "/" $1 }' \
+    "$corpus/splits.tsv" | while IFS= read -r f; do realpath "$f"; done | sort |
+    comm -23 - "$out/$name.clip.txt" > "$out/$name.heldout.txt"
+  "$cbrnn" run --quiet --model "$model" --no-learn --out-dir "$out/$name.frozen" "$clip"
+  "$cbrnn" run --quiet --model "$model" --learn --out-dir "$out/$name.learn" \
+    --save-model "$out/$name.adapted.safetensors" "$clip"
+  "$cbrnn" run --quiet --model "$model" --learn --decay $DECAY --out-dir "$out/$name.decay" "$clip"
+  "$cbrnn" eval "$model" "$clip" --linear-fit "@$out/train.txt" --json > "$out/$name.linear.json"
+  for m in "$model" "$out/$name.adapted.safetensors"; do
+    tag=$(basename "$m" .safetensors)
+    "$cbrnn" eval "$m" "@$out/$name.heldout.txt" --json > "$out/$name.heldout.$tag.json"
+    "$cbrnn" eval "$m" "@$out/warm.txt" --json > "$out/$name.warm.$tag.json"
+  done
 done
-# Clip boundaries in seconds of the stream, for the figure.
-bounds=$(for f in "$B1" "$B2" "$B3"; do soxi -D "$f"; done | tr '\n' ',')
-/usr/bin/python3 "$top/scripts/plot_adaptation.py" --out-dir "$out" --bounds "$bounds" \
-  --decay $DECAY --png "$top/docs/figures/adaptation.png" --json "$top/docs/figures/adaptation.json"
+/usr/bin/python3 "$top/scripts/plot_adaptation.py" --out-dir "$out" --decay $DECAY \
+  --png "$top/docs/figures/adaptation.png" --json "$top/docs/figures/adaptation.json"

@@ -4,18 +4,20 @@
 #   - joins the running JACK server, or starts one on the dummy backend
 #     (no sound card needed) under its own name and stops it at the end;
 #   - starts two cbrnn-jack clients on the shipped default model (trained
-#     on voice A only): one learning online, one frozen for comparison;
-#   - plays a clip of voice B (a voice the model never heard) into both;
+#     on the training split of a real multi-speaker corpus): one learning
+#     online, one frozen for comparison;
+#   - plays a real voice the model never heard (Italian, male: the test
+#     split's speaker Carlo, samples/real_it_carlo.wav) into both;
 #   - prints, second by second, the prediction loss of each, so you see the
 #     learning one fall below the frozen one as its cerebellum adapts;
 #   - stops everything it started.
-# Usage: scripts/demo.sh [AUDIO_FILE]   (default samples/voiceB_gb_female_1.wav)
+# Usage: scripts/demo.sh [AUDIO_FILE]   (default samples/real_it_carlo.wav)
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 "$top/scripts/deps.sh"
 "$top/scripts/build.sh" "$top/build"
 bin="$top/build"
-clip=${1:-"$top/samples/voiceB_gb_female_1.wav"}
+clip=${1:-"$top/samples/real_it_carlo.wav"}
 model="$top/samples/default.safetensors"
 work=$(mktemp -d)
 started=""
@@ -67,7 +69,8 @@ for mode in learn frozen; do
   done
 done
 
-echo "demo: model $(basename "$model") (warm-up on voice A only); playing $(basename "$clip") (voice B) into"
+echo "demo: model $(basename "$model") (real voices, 24 languages); playing $(basename "$clip") (a voice and"
+echo "      language it never heard) into"
 echo "      cbrnn-learn (cerebellum learning online) and cbrnn-frozen (no learning)"
 "$bin/plugin/cbrnn-jackplay" --name cbrnn-demo-player --connect cbrnn-learn:input \
   --connect cbrnn-frozen:input "$clip" &
@@ -95,7 +98,7 @@ def alive(pid):
 learn_path, frozen_path, player = sys.argv[1], sys.argv[2], int(sys.argv[3])
 start = {}      # per log: the time speech began (first frame unlike the last)
 printed = 0
-half = {"learn": [], "frozen": []}
+half = {"learn": [], "frozen": [], "pers": []}
 print("%6s  %13s  %11s  %16s  %11s" % ("second", "loss learning", "loss frozen", "learning/frozen", "persistence"))
 def seconds(path, key):
     out = {}
@@ -123,6 +126,7 @@ while True:
             if lp > 1e-3:  # skip the silence after the clip
                 half["learn"].append(la)
                 half["frozen"].append(lb)
+                half["pers"].append(lp)
                 print("%6d  %13.4f  %11.4f  %16.2f  %11.4f" % (printed + 1, la, lb, la / lb, lp),
                       flush=True)
         printed += 1
@@ -133,8 +137,11 @@ n = len(half["learn"])
 if n >= 2:
     la = sum(half["learn"][n // 2:]) / len(half["learn"][n // 2:])
     lb = sum(half["frozen"][n // 2:]) / len(half["frozen"][n // 2:])
-    print("second half of the clip: mean loss %.4f learning vs %.4f frozen (%.0f%% lower)"
+    lp = sum(half["pers"][n // 2:]) / len(half["pers"][n // 2:])
+    print("second half of the clip: mean loss %.4f learning vs %.4f frozen (%.0f%% lower);"
           % (la, lb, 100 * (1 - la / lb)))
+    print("skill against persistence (%.4f): %.3f learning, %.3f frozen"
+          % (lp, 1 - la / lp, 1 - lb / lp))
     print("(loss: mean squared error of the next-frame prediction of the normalised log-mel")
     print(" features; persistence: the loss of predicting that nothing changes)")
 PY

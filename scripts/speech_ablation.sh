@@ -36,9 +36,11 @@ row plain        --hidden 128 --cb 256
 row residual     --hidden 128 --cb 256 --output-mode residual
 row res_stream   --hidden 128 --cb 256 --output-mode residual --stream-norm 1
 row res_stream_deltas --hidden 128 --cb 256 --output-mode residual --stream-norm 1 --deltas
-row res_stream_tau3 --hidden 128 --cb 256 --output-mode residual --stream-norm 3
-row res_stream_256 --hidden 256 --cb 512 --output-mode residual --stream-norm 1
+# The last row is the shipped default (samples/train_default.sh: the same
+# recipe at cortex 256, cerebellum 512), scored the same way.
+"$cbrnn" eval "$top/samples/default.safetensors" "@$out/$split.txt" --linear-fit "@$out/train.txt" \
+  --json > "$out/default.$split.json"
 /usr/bin/python3 "$top/scripts/speech_report.py" "$corpus/splits.tsv" --md \
   "$out"/plain."$split".json "$out"/residual."$split".json "$out"/res_stream."$split".json \
-  "$out"/res_stream_deltas."$split".json "$out"/res_stream_tau3."$split".json \
-  "$out"/res_stream_256."$split".json | tee "$out/table.md"
+  "$out"/res_stream_deltas."$split".json \
+  "$out"/default."$split".json | tee "$out/table.md"
