@@ -1,33 +1,45 @@
 #!/bin/sh
 # Trains samples/default.safetensors, the model cbrnn ships: the recorded
-# command, so anyone can rebuild it (same seed, same parameters; only the
-# date in its metadata changes unless SOURCE_DATE_EPOCH is set).
+# command, so anyone can rebuild it (same seed, same corpus, same
+# parameters; only the date in its metadata changes unless
+# SOURCE_DATE_EPOCH is set).
 #
-#   voice A only (samples/voiceA_us_male_*.wav): files 1-3 train, file 4 is
-#   held out for validation. Voice B (voiceB_gb_female_*) is never used: it
-#   is the unheard voice of the adaptation demos.
-#   readout wiring (the seed's CBRNN), predict target, 1 frame (10 ms) ahead;
-#   cortex 128, cerebellum 256 (65064 parameters, 260 kB): one frame costs
-#   about 65k multiply-adds forward, far below one core's budget at 100
-#   frames/s, leaving room for online learning.
-#   600 warm-up steps (everything trains), then 400 with the cortex frozen;
-#   Adam, lr 3e-3, batches of 16 windows of 100 frames; seed 1.
-#   On the shared 2-core build machine this took 62-82 s of wall time.
+#   Corpus: the TRAINING split of the real multi-speaker corpus
+#   (scripts/corpus.sh: 24 languages, 41 speaker groups from Debian
+#   packages; docs/CORPUS.md), 16 kHz files and up; the validation split is
+#   train's held-out set. The test split's speakers and languages (it, da,
+#   bg, el) are never used: samples/real_*.wav come from there.
+#   Model (chosen on the validation split, docs/SPEECH.md): readout wiring,
+#   predict 1 frame (10 ms) ahead, residual output behind a running
+#   normaliser of 1 s, cortex 256, cerebellum 512 (228,392 parameters,
+#   0.9 MB); Adam 2e-3 with cosine decay, batch 32 x 100 frames, 800
+#   warm-up + 800 frozen-cortex steps. Model rate 16 kHz.
+#   OpenBLAS uses every core (its default; OPENBLAS_NUM_THREADS=1 for one).
 #
-# usage: samples/train_default.sh [CBRNN]   (default: build/cli/cbrnn, or $CBRNN)
-# Prints the training progress; writes samples/default.safetensors
-# atomically and the training log to samples/default_train.csv.
+#   samples/train_default.sh [CBRNN] [CORPUS_DIR]
+# Writes samples/default.safetensors (atomically) and the training log to
+# samples/default_train.csv, and prints the wall time.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 cbrnn=${1:-${CBRNN:-$here/../build/cli/cbrnn}}
+corpus=${2:-"${XDG_CACHE_HOME:-$HOME/.cache}/cbrnn-corpus"}
 [ -x "$cbrnn" ] || { echo "train_default.sh: $cbrnn not found: build first (scripts/build.sh)" >&2; exit 2; }
 case $cbrnn in /*) ;; *) cbrnn=$(pwd)/$cbrnn ;; esac
+[ -f "$corpus/splits.tsv" ] || "$here/../scripts/corpus.sh" --dir "$corpus"
+lists=$(mktemp -d)
+trap 'rm -rf "$lists"' EXIT
+for s in train valid; do
+  awk -F'\t' -v s="$s" -v c="$corpus" 'NR > 1 && $NF == s && $7 >= 16000 { print c "/" $1 }' \
+    "$corpus/splits.tsv" > "$lists/$s.txt"
+done
 cd "$here"
+start=$(date +%s)
 "$cbrnn" train -o default.safetensors --log default_train.csv \
   --target predict --horizon 1 --wiring readout --arch cbrnn \
-  --hidden 128 --cb 256 --activation tanh --alpha 1 \
-  --optimizer adam --lr 3e-3 --clip 1 --batch 16 --seq-len 100 \
-  --warmup-steps 600 --steps 400 --eval-every 100 --seed 1 \
-  --val-files voiceA_us_male_4.wav \
-  voiceA_us_male_1.wav voiceA_us_male_2.wav voiceA_us_male_3.wav
+  --hidden 256 --cb 512 --activation tanh --alpha 1 \
+  --output-mode residual --stream-norm 1 --rate 16000 \
+  --optimizer adam --lr 2e-3 --lr-decay cosine --clip 1 --batch 32 --seq-len 100 \
+  --warmup-steps 800 --steps 800 --eval-every 100 --seed 1 \
+  --val-files "@$lists/valid.txt" "@$lists/train.txt"
+echo "train_default.sh: trained in $(( $(date +%s) - start )) s wall time"
 "$cbrnn" info default.safetensors
