@@ -391,7 +391,7 @@ static void stream_step(const cbrnn_model *m, float *run_mean, float *run_var, c
         float d = x[i] - run_mean[i];
         run_mean[i] += a * d;
         run_var[i] = (1.0f - a) * (run_var[i] + a * d * d);
-        float s = sqrtf(run_var[i] + fl2);
+        float s = fminf(sqrtf(run_var[i] + fl2), CBRNN_STREAM_NORM_CAP);
         z[i] = (x[i] - run_mean[i]) / s;
         if (scale)
             scale[i] = s;

@@ -202,7 +202,7 @@ def build(meta):
 
 def stream_norm(x, meta):
     """cbrnn_model.h's running normaliser over [B, T, F], in float32:
-    d = x - mu; mu += a d; var = (1 - a)(var + a d^2); s = sqrt(var + floor^2);
+    d = x - mu; mu += a d; var = (1 - a)(var + a d^2); s = min(sqrt(var + floor^2), 5);
     z = (x - mu) / s, from mu = 0, var = 1, with a = hop / tau. Returns z, s."""
     a = torch.tensor(min(meta["hop_ms"] / (1000.0 * meta["stream_norm"]), 1.0), dtype=torch.float32)
     fl2 = torch.tensor(meta["stream_floor"], dtype=torch.float32) ** 2
@@ -213,7 +213,7 @@ def stream_norm(x, meta):
         d = x[:, t] - mu
         mu = mu + a * d
         var = (1 - a) * (var + a * d * d)
-        s[:, t] = torch.sqrt(var + fl2)
+        s[:, t] = torch.clamp(torch.sqrt(var + fl2), max=5.0)  # CBRNN_STREAM_NORM_CAP
         z[:, t] = (x[:, t] - mu) / s[:, t]
     return z, s
 
