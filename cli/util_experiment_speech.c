@@ -448,8 +448,10 @@ int experiment_speech(int argc, char **argv)
         goto out;
     char desc[512], msg[8704];
     int dl = 0;
-    for (int i = 0; i < f.n_specs && dl < (int)sizeof desc - 2; i++)
+    for (int i = 0; i < f.n_specs && dl < (int)sizeof desc - 2; i++) {
         dl += snprintf(desc + dl, sizeof desc - (size_t)dl, "%s%s", i ? "," : "", f.specs[i]);
+        dl = dl < (int)sizeof desc ? dl : (int)sizeof desc - 1; /* cut, never past the end */
+    }
     if (f.manifest)
         snprintf(desc, sizeof desc, "manifest %s", f.manifest);
     f.c.corpus = desc;
