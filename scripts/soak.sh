@@ -89,7 +89,7 @@ sox part*.wav loop.wav && rm -f part*.wav || { echo "soak.sh: sox" >&2; exit 1; 
 sox -n -r 48000 -c 2 noise.wav synth 30 pinknoise 2>/dev/null
 
 if [ "$control" = 1 ]; then
-  sndfile-jackplay -l 0 -a system:playback_1 loop.wav >player.log 2>&1 &
+  sndfile-jackplay --loop=0 --autoconnect=system:playback_1 loop.wav >player.log 2>&1 &
   STARTED="$STARTED $!"
   HOST=$$
 else
@@ -101,7 +101,7 @@ else
   STARTED="$STARTED $HOST"
   for _ in $(seq 100); do jack_lsp 2>/dev/null | grep -qx cbsoak:input && break; sleep 0.1; done
   jack_lsp 2>/dev/null | grep -qx cbsoak:input || { cat host.err >&2; echo "soak.sh: cbrnn-jack did not start" >&2; exit 1; }
-  sndfile-jackplay -l 0 -a cbsoak:input loop.wav >player.log 2>&1 &
+  sndfile-jackplay --loop=0 --autoconnect=cbsoak:input loop.wav >player.log 2>&1 &
   STARTED="$STARTED $!"
 fi
 # the load: heavy effects on the noise, over and over, on the other core
