@@ -107,6 +107,16 @@ static void model_d(double *y, const cbrnn_model *m, const double *p, const doub
     }
 }
 
+/* cbrnn_model_output in double: y = base + scale * y for a residual model. */
+static void output_d(double *y, const cbrnn_model *m, const float *base, const float *sc, int rows)
+{
+    int F = m->cfg.n_in, O = m->cfg.n_out;
+    for (int r = 0; m->cfg.residual && r < rows; r++)
+        for (int o = 0; o < O; o++)
+            y[(size_t)r * O + o] = base[(size_t)r * F + o] + (double)sc[(size_t)r * F + o] *
+                                   y[(size_t)r * O + o];
+}
+
 static double dot_d(const double *a, const float *b, size_t n)
 {
     double s = 0;
@@ -125,6 +135,7 @@ typedef struct {
     int depth;   /* CB hidden layers */
     int frozen[CBRNN_NGROUPS];
     int use_h0;
+    int residual; /* y = base + scale * head (cbrnn_model_output), random base and scale */
 } gcase;
 
 static const char *act_name(cbrnn_act a)
@@ -143,6 +154,7 @@ static int run_case(const gcase *gc, long perturb)
     c.wiring = gc->wiring;
     c.act = gc->act;
     c.alpha = gc->alpha;
+    c.residual = gc->residual;
     c.n_in = F;
     c.n_hidden = N;
     c.n_out = O;
@@ -177,6 +189,12 @@ static int run_case(const gcase *gc, long perturb)
     fill_u(x, nx, -1.5f, 1.5f, &r);
     fill_u(h0, nh, -0.8f, 0.8f, &r);
     fill_u(dy, ny, -1.0f, 1.0f, &r);
+    float *base = malloc(nx * sizeof(float)), *sc = malloc(nx * sizeof(float));
+    float *dnet = malloc(ny * sizeof(float));
+    fill_u(base, nx, -1.0f, 1.0f, &r);
+    fill_u(sc, nx, 0.3f, 2.0f, &r);
+    memcpy(dnet, dy, ny * sizeof(float));
+    cbrnn_model_output_backward(m, dnet, sc, F, (long)B * T); /* dL/d(head output) */
     for (size_t i = 0; i < nx; i++)
         xd[i] = x[i];
     for (size_t i = 0; i < nh; i++)
@@ -187,19 +205,23 @@ static int run_case(const gcase *gc, long perturb)
     cbrnn_ws *ws = cbrnn_ws_create(m, B, T + 2, &err);
     assert_non_null(ws);
     assert_int_equal(cbrnn_forward(ws, y, hl, m, x, gc->use_h0 ? h0 : NULL, B, T), 0);
+    cbrnn_model_output(m, y, base, sc, F, (long)B * T);
     /* Gradients are added: start from a sentinel and subtract it after. */
     const float sentinel = 0.25f;
     for (size_t i = 0; i < P; i++)
         g[i] = sentinel;
-    assert_int_equal(cbrnn_backward(ws, g, m, dy, B, T), 0);
+    assert_int_equal(cbrnn_backward(ws, g, m, dnet, B, T), 0);
 
-    char what[160];
-    snprintf(what, sizeof what, "arch %d wiring %s act %s alpha %g depth %d frozen %d%d%d h0 %d",
+    char what[200];
+    snprintf(what, sizeof what,
+             "arch %d wiring %s act %s alpha %g depth %d frozen %d%d%d h0 %d residual %d",
              gc->arch, gc->wiring == CBRNN_WIRING_LOOP ? "loop" : "readout", act_name(gc->act),
-             gc->alpha, gc->depth, m->frozen[0], m->frozen[1], m->frozen[2], gc->use_h0);
+             gc->alpha, gc->depth, m->frozen[0], m->frozen[1], m->frozen[2], gc->use_h0,
+             gc->residual);
     int bad = 0;
     /* The float forward against the double one. */
     model_d(yd, m, pd, xd, gc->use_h0 ? h0d : NULL, B, T);
+    output_d(yd, m, base, sc, B * T);
     bad += check_array(what, "forward y", yd, y, ny, 1e-5, 1e-2);
 
     /* L = sum(y * dy), so dL/dy = dy exactly. */
@@ -207,9 +229,11 @@ static int run_case(const gcase *gc, long perturb)
         double keep = pd[i];
         pd[i] = keep + FD_EPS;
         model_d(yd, m, pd, xd, gc->use_h0 ? h0d : NULL, B, T);
+        output_d(yd, m, base, sc, B * T);
         double lp = dot_d(yd, dy, ny);
         pd[i] = keep - FD_EPS;
         model_d(yd, m, pd, xd, gc->use_h0 ? h0d : NULL, B, T);
+        output_d(yd, m, base, sc, B * T);
         double lm = dot_d(yd, dy, ny);
         pd[i] = keep;
         fd[i] = (lp - lm) / (2 * FD_EPS);
@@ -237,7 +261,7 @@ static int run_case(const gcase *gc, long perturb)
     }
     cbrnn_ws_destroy(ws);
     cbrnn_model_destroy(m);
-    free(x), free(h0), free(y), free(dy), free(hl), free(g);
+    free(x), free(h0), free(y), free(dy), free(hl), free(g), free(base), free(sc), free(dnet);
     free(xd), free(h0d), free(yd), free(pd), free(fd);
     return bad;
 }
@@ -267,7 +291,15 @@ static void test_model_gradients(void **state)
         bad += run_case(&rs, -1);
         cases += 2;
     }
-    assert_true(cases == 28);
+    /* The residual output y = base + s * head (the running normaliser's
+     * scale s) in both wirings: the parameter gradients through it. */
+    for (int w = 0; w < 2; w++) {
+        gcase gc = {.wiring = w, .arch = CBRNN_ARCH_CBRNN, .act = CBRNN_ACT_TANH, .alpha = 0.7f,
+                    .depth = 1, .use_h0 = 1, .residual = 1};
+        bad += run_case(&gc, -1);
+        cases++;
+    }
+    assert_true(cases == 30);
     assert_int_equal(bad, 0);
 }
 
