@@ -41,6 +41,7 @@ if jack_lsp >/dev/null 2>&1; then
 else
   export JACK_DEFAULT_SERVER="cbrnn-demo-$$"
   echo "demo: no JACK server running: starting jackd on the dummy backend (48 kHz, 256-frame periods)"
+  "$top/scripts/jack_clean.sh"
   jackd -n "$JACK_DEFAULT_SERVER" -r -d dummy -r 48000 -p 256 >"$work/jackd.log" 2>&1 &
   jackd_pid=$!
   i=0

@@ -9,6 +9,8 @@ set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 "$top/scripts/deps.sh"
 "$top/scripts/build.sh" "$top/build"
+# JACK's registry of servers killed in earlier runs (scripts/jack_clean.sh)
+"$top/scripts/jack_clean.sh"
 (cd "$top/build" && ctest --output-on-failure -j2)
 # valgrind memcheck of the engine tests: no error, no leak. test_engine_rt
 # is left out (it replaces malloc itself, as valgrind does; also under ASan).
@@ -21,6 +23,7 @@ done
 "$top/scripts/soak.sh" 60
 if [ "${CBRNN_QUICK:-0}" != 1 ]; then
   CC=clang "$top/scripts/build.sh" "$top/build-asan" -DCBRNN_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
+  "$top/scripts/jack_clean.sh"
   (cd "$top/build-asan" &&
    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
    ctest --output-on-failure -j2)

@@ -17,7 +17,14 @@ STARTED=""
 
 cleanup() {
   for p in $STARTED; do kill -TERM "$p" 2>/dev/null; done
-  sleep 0.5
+  # Up to 5 s for a clean exit: a jackd killed with SIGKILL keeps its slot
+  # in JACK's registry (scripts/jack_clean.sh).
+  for _ in $(seq 50); do
+    alive=0
+    for p in $STARTED; do kill -0 "$p" 2>/dev/null && alive=1; done
+    [ $alive = 0 ] && break
+    sleep 0.1
+  done
   for p in $STARTED; do kill -KILL "$p" 2>/dev/null; done
   wait 2>/dev/null
 }
