@@ -564,12 +564,17 @@ static void flush_pending(void)
 static int save_now(const char *why)
 {
     cbrnn_engine *e = atomic_load(&H.engine);
-    if (!C.save_path || !e)
-        return 0;
-    /* A callback still inside the engine finishes within a period; after a
-     * server crash it may never clear the flag, so wait at most a second. */
+    /* The stream ends here: no callback records or processes another block
+     * after the state that is saved (paused is checked before either), so
+     * the recording, the log and the saved model end at the same frame and
+     * `cbrnn run` replays the recording to the same numbers. A callback
+     * still inside the engine finishes within a period; after a server
+     * crash it may never clear the flag, so wait at most a second. */
+    atomic_store(&H.paused, 1);
     for (int i = 0; i < 1000 && atomic_load(&H.in_process); i++)
         sleep_ms(1);
+    if (!C.save_path || !e)
+        return 0;
     char msg[1024];
     cbrnn_engine_stats st;
     cbrnn_engine_get_stats(e, &st);
