@@ -560,19 +560,26 @@ static void flush_pending(void)
         cbrnn_host_saves_flush(C.saves, e, on_saved, NULL);
 }
 
+/* Ends the stream: no callback records or processes another block after
+ * this returns (paused is checked before either), so the recording, the
+ * log and the saved model end at the same frame and `cbrnn run` replays the
+ * recording to the same numbers. It must come before jack_deactivate,
+ * which may cancel the process thread where it stands (between recording a
+ * block and processing it). A callback still inside the engine finishes
+ * within a period; after a server crash it may never clear the flag, so
+ * wait at most a second. */
+static void pause_stream(void)
+{
+    atomic_store(&H.paused, 1);
+    for (int i = 0; i < 1000 && atomic_load(&H.in_process); i++)
+        sleep_ms(1);
+}
+
 /* Direct save to --save once the audio thread can no longer run the engine. */
 static int save_now(const char *why)
 {
     cbrnn_engine *e = atomic_load(&H.engine);
-    /* The stream ends here: no callback records or processes another block
-     * after the state that is saved (paused is checked before either), so
-     * the recording, the log and the saved model end at the same frame and
-     * `cbrnn run` replays the recording to the same numbers. A callback
-     * still inside the engine finishes within a period; after a server
-     * crash it may never clear the flag, so wait at most a second. */
-    atomic_store(&H.paused, 1);
-    for (int i = 0; i < 1000 && atomic_load(&H.in_process); i++)
-        sleep_ms(1);
+    pause_stream();
     if (!C.save_path || !e)
         return 0;
     char msg[1024];
@@ -1555,6 +1562,7 @@ static int control_loop(const struct options *o, const sigset_t *sigs, lo_server
         if (stop_sig) {
             /* After jack_deactivate the process callback no longer runs:
              * the weights can be read directly. */
+            pause_stream();
             jack_deactivate(H.client);
             collect_snapshots();
             flush_pending();
@@ -1567,8 +1575,7 @@ static int control_loop(const struct options *o, const sigset_t *sigs, lo_server
         if (atomic_load(&H.shutdown)) {
             fprintf(stderr, PROG ": the JACK server shut down: %s\n", H.shutdown_reason);
             collect_snapshots();
-            for (int i = 0; i < 1000 && atomic_load(&H.in_process); i++)
-                sleep_ms(1);
+            pause_stream();
             flush_pending();
             save_now("server shutdown");
             return 1;
