@@ -148,6 +148,10 @@ struct opts {
     double val_fraction;
     corpus val_specs;
     int quiet, strict;
+    struct { /* the optimiser options as given, made into tc.opt once all are read */
+        int kind, lr_given, nesterov;
+        double lr, mom, wd, clip;
+    } og;
 };
 
 static int parse_long(const char *opt, const char *s, long lo, long hi, long *out)
@@ -233,41 +237,9 @@ static const char *const opt_names[] = {"sgd", "adam"};
 static const char *const output_names[] = {"plain", "residual"};
 static const char *const decay_names[] = {"none", "cosine"};
 
-/* 0 ok, 1 --help shown, -1 error (message printed). */
-static int parse_opts(struct opts *o, int argc, char **argv)
+/* The defaults of every option. */
+static void opts_default(struct opts *o)
 {
-    static const struct option lo[] = {
-        {"output", required_argument, NULL, 'o'}, {"quiet", no_argument, NULL, 'q'},
-        {"help", no_argument, NULL, 'h'}, {"target", required_argument, NULL, O_TARGET},
-        {"horizon", required_argument, NULL, O_HORIZON},
-        {"teacher-suffix", required_argument, NULL, O_TEACHER},
-        {"pairs", required_argument, NULL, O_PAIRS},
-        {"labels-dir", required_argument, NULL, O_LABELS},
-        {"arch", required_argument, NULL, O_ARCH}, {"wiring", required_argument, NULL, O_WIRING},
-        {"hidden", required_argument, NULL, O_HIDDEN}, {"cb", required_argument, NULL, O_CB},
-        {"activation", required_argument, NULL, O_ACT},
-        {"alpha", required_argument, NULL, O_ALPHA},
-        {"spectral-radius", required_argument, NULL, O_RHO},
-        {"no-match", no_argument, NULL, O_NOMATCH}, {"mels", required_argument, NULL, O_MELS},
-        {"mfcc", required_argument, NULL, O_MFCC}, {"deltas", no_argument, NULL, O_DELTAS},
-        {"optimizer", required_argument, NULL, O_OPT}, {"lr", required_argument, NULL, O_LR},
-        {"momentum", required_argument, NULL, O_MOM}, {"nesterov", no_argument, NULL, O_NEST},
-        {"weight-decay", required_argument, NULL, O_WD},
-        {"batch", required_argument, NULL, O_BATCH}, {"seq-len", required_argument, NULL, O_SEQ},
-        {"carry-state", no_argument, NULL, O_CARRY},
-        {"warmup-steps", required_argument, NULL, O_WARM},
-        {"steps", required_argument, NULL, O_STEPS}, {"clip", required_argument, NULL, O_CLIP},
-        {"val-fraction", required_argument, NULL, O_VALF},
-        {"val-files", required_argument, NULL, O_VALFILES},
-        {"eval-every", required_argument, NULL, O_EVAL},
-        {"seed", required_argument, NULL, O_SEED}, {"log", required_argument, NULL, O_LOG},
-        {"cache-dir", required_argument, NULL, O_CACHE},
-        {"output-mode", required_argument, NULL, O_OUTPUT},
-        {"stream-norm", required_argument, NULL, O_SNORM},
-        {"stream-norm-floor", required_argument, NULL, O_SNORM_FLOOR},
-        {"strict", no_argument, NULL, O_STRICT},
-        {"rate", required_argument, NULL, O_RATE}, {"init", required_argument, NULL, O_INIT},
-        {"lr-decay", required_argument, NULL, O_LRDECAY}, {NULL, 0, NULL, 0}};
     memset(o, 0, sizeof *o);
     o->horizon = 1;
     cbrnn_model_config_default(&o->mc);
@@ -277,158 +249,147 @@ static int parse_opts(struct opts *o, int argc, char **argv)
     o->tc.batch = 16;
     o->tc.seq_len = 100;
     o->tc.seed = 1;
-    int opt_kind = CBRNN_OPT_ADAM, lr_given = 0;
-    double lr = 0, mom = 0, wd = 0, clip = 1.0;
-    int nesterov = 0;
+    o->og.kind = CBRNN_OPT_ADAM;
+    o->og.clip = 1.0;
     o->warmup = 300;
     o->steps = 600;
     o->eval_every = 100;
     o->val_fraction = 0.2;
-    int c, k;
+}
+
+/* The options of what is learnt: target, model and features. 0 taken,
+ * -1 bad value (message printed), 1 not one of these. */
+static int model_option(struct opts *o, int c, const char *arg)
+{
+    int k;
     long v;
     double d;
-    while ((c = getopt_long(argc, argv, "o:qh", lo, NULL)) != -1) {
-        switch (c) {
-        case 'o': o->out = optarg; break;
-        case 'q': o->quiet = 1; break;
-        case 'h': usage(stdout); return 1;
-        case O_TARGET:
-            if (parse_name("--target", optarg, target_names, 3, &o->target)) return -1;
-            break;
-        case O_HORIZON:
-            if (parse_long("--horizon", optarg, 1, 10000, &v)) return -1;
-            o->horizon = (int)v;
-            break;
-        case O_TEACHER: o->teacher_suffix = optarg; break;
-        case O_PAIRS: o->pairs = optarg; break;
-        case O_LABELS: o->labels_dir = optarg; break;
-        case O_ARCH:
-            if (parse_name("--arch", optarg, arch_names, 3, &k)) return -1;
-            o->mc.arch = (cbrnn_arch)k;
-            break;
-        case O_WIRING:
-            if (parse_name("--wiring", optarg, wiring_names, 2, &k)) return -1;
-            o->mc.wiring = (cbrnn_wiring)k;
-            break;
-        case O_HIDDEN:
-            if (parse_long("--hidden", optarg, 1, 65536, &v)) return -1;
-            o->mc.n_hidden = (int)v;
-            break;
-        case O_CB:
-            if (parse_cb(optarg, &o->mc)) return -1;
-            break;
-        case O_ACT:
-            if (parse_name("--activation", optarg, act_names, 3, &k)) return -1;
-            o->mc.act = (cbrnn_act)k;
-            break;
-        case O_ALPHA:
-            if (parse_double("--alpha", optarg, 1e-6, 1, &d)) return -1;
-            o->mc.alpha = (float)d;
-            break;
-        case O_RHO:
-            if (parse_double("--spectral-radius", optarg, 1e-6, 100, &d)) return -1;
-            o->mc.spectral_radius = (float)d;
-            break;
-        case O_NOMATCH: o->match = 0; break;
-        case O_OUTPUT:
-            if (parse_name("--output-mode", optarg, output_names, 2, &o->mc.residual)) return -1;
-            break;
-        case O_SNORM:
-            if (parse_double("--stream-norm", optarg, 0, 3600, &d)) return -1;
-            o->stream_norm = (float)d;
-            break;
-        case O_INIT: o->init = optarg; break;
-        case O_LRDECAY:
-            if (parse_name("--lr-decay", optarg, decay_names, 2, &o->lr_decay)) return -1;
-            break;
-        case O_RATE:
-            if (parse_double("--rate", optarg, CBRNN_RATE_MIN, CBRNN_RATE_MAX, &o->model_rate))
-                return -1;
-            break;
-        case O_SNORM_FLOOR:
-            if (parse_double("--stream-norm-floor", optarg, 1e-6, 100, &d)) return -1;
-            o->stream_floor = (float)d;
-            break;
-        case O_STRICT: o->strict = 1; break;
-        case O_MELS:
-            if (parse_long("--mels", optarg, 1, 1024, &v)) return -1;
-            o->fc.n_mels = (int)v;
-            break;
-        case O_MFCC:
-            if (parse_long("--mfcc", optarg, 1, 1024, &v)) return -1;
-            o->fc.n_mfcc = (int)v;
-            break;
-        case O_DELTAS: o->fc.deltas = 1; break;
-        case O_OPT:
-            if (parse_name("--optimizer", optarg, opt_names, 2, &opt_kind)) return -1;
-            break;
-        case O_LR:
-            if (parse_double("--lr", optarg, 1e-12, 100, &lr)) return -1;
-            lr_given = 1;
-            break;
-        case O_MOM:
-            if (parse_double("--momentum", optarg, 0, 0.9999, &mom)) return -1;
-            break;
-        case O_NEST: nesterov = 1; break;
-        case O_WD:
-            if (parse_double("--weight-decay", optarg, 0, 10, &wd)) return -1;
-            break;
-        case O_BATCH:
-            if (parse_long("--batch", optarg, 1, 4096, &v)) return -1;
-            o->tc.batch = (int)v;
-            break;
-        case O_SEQ:
-            if (parse_long("--seq-len", optarg, 1, 100000, &v)) return -1;
-            o->tc.seq_len = (int)v;
-            break;
-        case O_CARRY: o->tc.carry_state = 1; break;
-        case O_WARM:
-            if (parse_long("--warmup-steps", optarg, 0, 100000000, &o->warmup)) return -1;
-            o->warmup_given = 1;
-            break;
-        case O_STEPS:
-            if (parse_long("--steps", optarg, 0, 100000000, &o->steps)) return -1;
-            break;
-        case O_CLIP:
-            if (parse_double("--clip", optarg, 0, 1e9, &clip)) return -1;
-            break;
-        case O_VALF:
-            if (parse_double("--val-fraction", optarg, 0, 0.9, &o->val_fraction)) return -1;
-            break;
-        case O_VALFILES:
-            if (corpus_push(&o->val_specs, optarg)) return -1;
-            break;
-        case O_EVAL:
-            if (parse_long("--eval-every", optarg, 1, 100000000, &o->eval_every)) return -1;
-            break;
-        case O_SEED:
-            if (parse_long("--seed", optarg, 0, 0x7fffffffL, &v)) return -1;
-            o->tc.seed = (uint64_t)v;
-            break;
-        case O_LOG: o->log = optarg; break;
-        case O_CACHE: o->cache_dir = optarg; break;
-        default: usage(stderr); return -1;
-        }
+    switch (c) {
+    case O_TARGET: return parse_name("--target", arg, target_names, 3, &o->target);
+    case O_HORIZON:
+        if (parse_long("--horizon", arg, 1, 10000, &v)) return -1;
+        o->horizon = (int)v;
+        return 0;
+    case O_TEACHER: o->teacher_suffix = arg; return 0;
+    case O_PAIRS: o->pairs = arg; return 0;
+    case O_LABELS: o->labels_dir = arg; return 0;
+    case O_ARCH:
+        if (parse_name("--arch", arg, arch_names, 3, &k)) return -1;
+        o->mc.arch = (cbrnn_arch)k;
+        return 0;
+    case O_WIRING:
+        if (parse_name("--wiring", arg, wiring_names, 2, &k)) return -1;
+        o->mc.wiring = (cbrnn_wiring)k;
+        return 0;
+    case O_HIDDEN:
+        if (parse_long("--hidden", arg, 1, 65536, &v)) return -1;
+        o->mc.n_hidden = (int)v;
+        return 0;
+    case O_CB: return parse_cb(arg, &o->mc);
+    case O_ACT:
+        if (parse_name("--activation", arg, act_names, 3, &k)) return -1;
+        o->mc.act = (cbrnn_act)k;
+        return 0;
+    case O_ALPHA:
+        if (parse_double("--alpha", arg, 1e-6, 1, &d)) return -1;
+        o->mc.alpha = (float)d;
+        return 0;
+    case O_RHO:
+        if (parse_double("--spectral-radius", arg, 1e-6, 100, &d)) return -1;
+        o->mc.spectral_radius = (float)d;
+        return 0;
+    case O_NOMATCH: o->match = 0; return 0;
+    case O_OUTPUT: return parse_name("--output-mode", arg, output_names, 2, &o->mc.residual);
+    case O_SNORM:
+        if (parse_double("--stream-norm", arg, 0, 3600, &d)) return -1;
+        o->stream_norm = (float)d;
+        return 0;
+    case O_INIT: o->init = arg; return 0;
+    case O_RATE: return parse_double("--rate", arg, CBRNN_RATE_MIN, CBRNN_RATE_MAX, &o->model_rate);
+    case O_SNORM_FLOOR:
+        if (parse_double("--stream-norm-floor", arg, 1e-6, 100, &d)) return -1;
+        o->stream_floor = (float)d;
+        return 0;
+    case O_MELS:
+        if (parse_long("--mels", arg, 1, 1024, &v)) return -1;
+        o->fc.n_mels = (int)v;
+        return 0;
+    case O_MFCC:
+        if (parse_long("--mfcc", arg, 1, 1024, &v)) return -1;
+        o->fc.n_mfcc = (int)v;
+        return 0;
+    case O_DELTAS: o->fc.deltas = 1; return 0;
+    default: return 1;
     }
-    cbrnn_optim_config_default(&o->tc.opt, (cbrnn_opt_kind)opt_kind);
-    if (lr_given)
-        o->tc.opt.lr = (float)lr;
-    o->tc.opt.momentum = (float)mom;
-    o->tc.opt.nesterov = nesterov;
-    o->tc.opt.weight_decay = (float)wd;
-    o->tc.opt.clip_norm = (float)clip;
+}
+
+/* The options of how it is learnt: optimiser, steps, validation, files
+ * and output. 0 taken, -1 bad value (message printed), 1 not one of these. */
+static int training_option(struct opts *o, int c, const char *arg)
+{
+    long v;
+    switch (c) {
+    case 'o': o->out = arg; return 0;
+    case 'q': o->quiet = 1; return 0;
+    case O_STRICT: o->strict = 1; return 0;
+    case O_LRDECAY: return parse_name("--lr-decay", arg, decay_names, 2, &o->lr_decay);
+    case O_OPT: return parse_name("--optimizer", arg, opt_names, 2, &o->og.kind);
+    case O_LR:
+        if (parse_double("--lr", arg, 1e-12, 100, &o->og.lr)) return -1;
+        o->og.lr_given = 1;
+        return 0;
+    case O_MOM: return parse_double("--momentum", arg, 0, 0.9999, &o->og.mom);
+    case O_NEST: o->og.nesterov = 1; return 0;
+    case O_WD: return parse_double("--weight-decay", arg, 0, 10, &o->og.wd);
+    case O_BATCH:
+        if (parse_long("--batch", arg, 1, 4096, &v)) return -1;
+        o->tc.batch = (int)v;
+        return 0;
+    case O_SEQ:
+        if (parse_long("--seq-len", arg, 1, 100000, &v)) return -1;
+        o->tc.seq_len = (int)v;
+        return 0;
+    case O_CARRY: o->tc.carry_state = 1; return 0;
+    case O_WARM:
+        if (parse_long("--warmup-steps", arg, 0, 100000000, &o->warmup)) return -1;
+        o->warmup_given = 1;
+        return 0;
+    case O_STEPS: return parse_long("--steps", arg, 0, 100000000, &o->steps);
+    case O_CLIP: return parse_double("--clip", arg, 0, 1e9, &o->og.clip);
+    case O_VALF: return parse_double("--val-fraction", arg, 0, 0.9, &o->val_fraction);
+    case O_VALFILES: return corpus_push(&o->val_specs, arg) ? -1 : 0;
+    case O_EVAL: return parse_long("--eval-every", arg, 1, 100000000, &o->eval_every);
+    case O_SEED:
+        if (parse_long("--seed", arg, 0, 0x7fffffffL, &v)) return -1;
+        o->tc.seed = (uint64_t)v;
+        return 0;
+    case O_LOG: o->log = arg; return 0;
+    case O_CACHE: o->cache_dir = arg; return 0;
+    default: return 1;
+    }
+}
+
+/* The output file, and --init's model (both before hours of training). */
+static int check_output_and_init(struct opts *o)
+{
     if (!o->out) {
         fprintf(stderr, PROG ": -o MODEL.safetensors is required\n");
         return -1;
     }
     char why[1024];
-    if (cbrnn_control_check_output(o->out, why, sizeof why)) { /* before hours of training */
+    if (cbrnn_control_check_output(o->out, why, sizeof why)) {
         fprintf(stderr, PROG ": -o %s\n", why);
         return -1;
     }
     if (o->init && load_init(o))
         return -1;
-    if (nesterov && (opt_kind != CBRNN_OPT_SGD || mom <= 0)) {
+    return 0;
+}
+
+/* The options that only make sense together. 0, or -1 (message printed). */
+static int check_combinations(struct opts *o)
+{
+    if (o->og.nesterov && (o->og.kind != CBRNN_OPT_SGD || o->og.mom <= 0)) {
         fprintf(stderr, PROG ": --nesterov needs --optimizer sgd and --momentum > 0\n");
         return -1;
     }
@@ -476,6 +437,68 @@ static int parse_opts(struct opts *o, int argc, char **argv)
         fprintf(stderr, PROG ": nothing to do: --warmup-steps and --steps are both 0\n");
         return -1;
     }
+    return 0;
+}
+
+/* 0 ok, 1 --help shown, -1 error (message printed). */
+static int parse_opts(struct opts *o, int argc, char **argv)
+{
+    static const struct option lo[] = {
+        {"output", required_argument, NULL, 'o'}, {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'}, {"target", required_argument, NULL, O_TARGET},
+        {"horizon", required_argument, NULL, O_HORIZON},
+        {"teacher-suffix", required_argument, NULL, O_TEACHER},
+        {"pairs", required_argument, NULL, O_PAIRS},
+        {"labels-dir", required_argument, NULL, O_LABELS},
+        {"arch", required_argument, NULL, O_ARCH}, {"wiring", required_argument, NULL, O_WIRING},
+        {"hidden", required_argument, NULL, O_HIDDEN}, {"cb", required_argument, NULL, O_CB},
+        {"activation", required_argument, NULL, O_ACT},
+        {"alpha", required_argument, NULL, O_ALPHA},
+        {"spectral-radius", required_argument, NULL, O_RHO},
+        {"no-match", no_argument, NULL, O_NOMATCH}, {"mels", required_argument, NULL, O_MELS},
+        {"mfcc", required_argument, NULL, O_MFCC}, {"deltas", no_argument, NULL, O_DELTAS},
+        {"optimizer", required_argument, NULL, O_OPT}, {"lr", required_argument, NULL, O_LR},
+        {"momentum", required_argument, NULL, O_MOM}, {"nesterov", no_argument, NULL, O_NEST},
+        {"weight-decay", required_argument, NULL, O_WD},
+        {"batch", required_argument, NULL, O_BATCH}, {"seq-len", required_argument, NULL, O_SEQ},
+        {"carry-state", no_argument, NULL, O_CARRY},
+        {"warmup-steps", required_argument, NULL, O_WARM},
+        {"steps", required_argument, NULL, O_STEPS}, {"clip", required_argument, NULL, O_CLIP},
+        {"val-fraction", required_argument, NULL, O_VALF},
+        {"val-files", required_argument, NULL, O_VALFILES},
+        {"eval-every", required_argument, NULL, O_EVAL},
+        {"seed", required_argument, NULL, O_SEED}, {"log", required_argument, NULL, O_LOG},
+        {"cache-dir", required_argument, NULL, O_CACHE},
+        {"output-mode", required_argument, NULL, O_OUTPUT},
+        {"stream-norm", required_argument, NULL, O_SNORM},
+        {"stream-norm-floor", required_argument, NULL, O_SNORM_FLOOR},
+        {"strict", no_argument, NULL, O_STRICT},
+        {"rate", required_argument, NULL, O_RATE}, {"init", required_argument, NULL, O_INIT},
+        {"lr-decay", required_argument, NULL, O_LRDECAY}, {NULL, 0, NULL, 0}};
+    opts_default(o);
+    int c;
+    while ((c = getopt_long(argc, argv, "o:qh", lo, NULL)) != -1) {
+        if (c == 'h') {
+            usage(stdout);
+            return 1;
+        }
+        int rc = model_option(o, c, optarg);
+        if (rc > 0)
+            rc = training_option(o, c, optarg);
+        if (rc > 0) /* not an option of ours: getopt said which */
+            usage(stderr);
+        if (rc)
+            return -1;
+    }
+    cbrnn_optim_config_default(&o->tc.opt, (cbrnn_opt_kind)o->og.kind);
+    if (o->og.lr_given)
+        o->tc.opt.lr = (float)o->og.lr;
+    o->tc.opt.momentum = (float)o->og.mom;
+    o->tc.opt.nesterov = o->og.nesterov;
+    o->tc.opt.weight_decay = (float)o->og.wd;
+    o->tc.opt.clip_norm = (float)o->og.clip;
+    if (check_output_and_init(o) || check_combinations(o))
+        return -1;
     return 0;
 }
 
@@ -758,62 +781,91 @@ static int load_init(struct opts *o)
     return 0;
 }
 
-int cmd_train(int argc, char **argv)
-{
-    struct opts o;
-    int pr = parse_opts(&o, argc, argv);
-    if (pr) {
-        corpus_free(&o.val_specs);
-        return pr > 0 ? 0 : 2;
-    }
-    char msg[2048];
-    int status = 2;
-    corpus inputs = {0, NULL}, teachers = {0, NULL}, valc = {0, NULL};
-    struct item *it = NULL;
-    cbrnn_seq *seqs = NULL, *train_seqs = NULL;
-    char **classes = NULL;
-    int n_classes = 0, n = 0, n_skipped = 0;
-    cbrnn_model *m = NULL;
-    cbrnn_trainer *tr = NULL;
-    FILE *log = NULL;
-    float *mean = NULL, *sd = NULL;
-    cbrnn_stats st = {0, 0, NULL, NULL};
-    feat_cache *cache = NULL;
-    char *out_dir = NULL;
+/* ---- the run: its state and its steps, in the order cmd_train takes them ---- */
 
-    /* ---- the corpus ---- */
-    for (int i = optind; i < argc; i++)
-        if (corpus_add(&inputs, argv[i], msg, sizeof msg)) {
-            fprintf(stderr, PROG ": %s\n", msg);
-            goto out;
+/* Everything one run owns; the steps fill it in order and run_free gives
+ * it back however the run ends. A step returns 0 to go on, or the exit
+ * status the run ends with (2 bad input, 1 failure while working,
+ * 128 + signal when interrupted). */
+struct run {
+    struct opts o;
+    int argc;
+    char **argv;
+    char msg[2048];
+    corpus inputs, teachers, valc;
+    struct item *it;
+    int n, n_skipped;
+    char **classes;
+    int n_classes;
+    char *out_dir;
+    feat_cache *cache;
+    int F;              /* feature dimension */
+    int interactive;    /* progress bars on a terminal */
+    double t0;          /* when the current progress bar started */
+    float *mean, *sd;   /* [F] the corpus normaliser */
+    cbrnn_stats st;
+    long train_frames, val_frames;
+    cbrnn_seq *seqs, *train_seqs;
+    int n_train;
+    cbrnn_model_config mc; /* the model's configuration (after --arch rnn matching) */
+    cbrnn_model *m;
+    cbrnn_trainer *tr;
+    FILE *log;
+    /* training progress */
+    struct vres vr;     /* the last validation */
+    long step, total;
+    double last_train;
+    int interrupted;
+};
+
+static int out_of_memory(void)
+{
+    fprintf(stderr, PROG ": out of memory\n");
+    return 1;
+}
+
+/* The corpus: INPUTS, the --pairs list and --val-files, as path lists. */
+static int read_inputs(struct run *r)
+{
+    for (int i = optind; i < r->argc; i++)
+        if (corpus_add(&r->inputs, r->argv[i], r->msg, sizeof r->msg)) {
+            fprintf(stderr, PROG ": %s\n", r->msg);
+            return 2;
         }
-    if (o.pairs && corpus_read_pairs(o.pairs, &inputs, &teachers, msg, sizeof msg)) {
-        fprintf(stderr, PROG ": %s\n", msg);
-        goto out;
+    if (r->o.pairs &&
+        corpus_read_pairs(r->o.pairs, &r->inputs, &r->teachers, r->msg, sizeof r->msg)) {
+        fprintf(stderr, PROG ": %s\n", r->msg);
+        return 2;
     }
-    if (o.pairs && teachers.n != inputs.n) {
+    if (r->o.pairs && r->teachers.n != r->inputs.n) {
         fprintf(stderr, PROG ": with --pairs, give the inputs in the pairs list only\n");
-        goto out;
+        return 2;
     }
-    for (int i = 0; i < o.val_specs.n; i++)
-        if (corpus_add(&valc, o.val_specs.paths[i], msg, sizeof msg)) {
-            fprintf(stderr, PROG ": --val-files: %s\n", msg);
-            goto out;
+    for (int i = 0; i < r->o.val_specs.n; i++)
+        if (corpus_add(&r->valc, r->o.val_specs.paths[i], r->msg, sizeof r->msg)) {
+            fprintf(stderr, PROG ": --val-files: %s\n", r->msg);
+            return 2;
         }
-    /* With a teacher suffix, files named like teachers are not inputs. */
-    int n_all = inputs.n + valc.n;
-    it = calloc((size_t)(n_all ? n_all : 1), sizeof *it);
-    if (!it) {
-        fprintf(stderr, PROG ": out of memory\n");
-        status = 1;
-        goto out;
-    }
-    for (int i = 0; i < inputs.n + valc.n; i++) {
-        int is_val = i >= inputs.n;
-        const char *p = is_val ? valc.paths[i - inputs.n] : inputs.paths[i];
-        if (o.teacher_suffix && corpus_stem_has_suffix(p, o.teacher_suffix))
+    return 0;
+}
+
+/* One item per distinct file (inputs, then --val-files), each with its
+ * teacher (map). With a teacher suffix, files named like teachers are not
+ * inputs; a file named in --val-files is validation even if also an input. */
+static int make_items(struct run *r)
+{
+    const struct opts *o = &r->o;
+    int n_all = r->inputs.n + r->valc.n;
+    r->it = calloc((size_t)(n_all ? n_all : 1), sizeof *r->it);
+    if (!r->it)
+        return out_of_memory();
+    struct item *it = r->it;
+    int n = 0;
+    for (int i = 0; i < n_all; i++) {
+        int is_val = i >= r->inputs.n;
+        const char *p = is_val ? r->valc.paths[i - r->inputs.n] : r->inputs.paths[i];
+        if (o->teacher_suffix && corpus_stem_has_suffix(p, o->teacher_suffix))
             continue;
-        /* A file named in --val-files is validation even if also an input. */
         int dup = 0;
         for (int k = 0; k < n && !dup; k++)
             if (!strcmp(it[k].path, p)) {
@@ -824,92 +876,102 @@ int cmd_train(int argc, char **argv)
             continue;
         it[n].path = p;
         it[n].val = is_val;
-        if (o.pairs) {
+        if (o->pairs) {
             it[n].teacher = NULL;
-            for (int k = 0; k < inputs.n; k++)
-                if (!strcmp(inputs.paths[k], p))
-                    it[n].teacher = teachers.paths[k];
+            for (int k = 0; k < r->inputs.n; k++)
+                if (!strcmp(r->inputs.paths[k], p))
+                    it[n].teacher = r->teachers.paths[k];
             if (!it[n].teacher) {
                 fprintf(stderr, PROG ": --val-files %s is not in the pairs list %s, so it has no "
-                                "teacher\n", p, o.pairs);
-                goto out;
+                                "teacher\n", p, o->pairs);
+                return 2;
             }
         }
-        n++;
+        r->n = ++n;
     }
     if (n == 0) {
         fprintf(stderr, PROG ": no audio files to train on (empty corpus)%s\n",
-                optind == argc && !o.pairs ? ": give INPUTS" : "");
-        goto out;
+                optind == r->argc && !o->pairs ? ": give INPUTS" : "");
+        return 2;
     }
-    if (o.teacher_suffix)
+    if (o->teacher_suffix)
         for (int i = 0; i < n; i++) {
             /* Kept alive in the teachers corpus so the item can point at it. */
-            char *t = corpus_teacher_path(it[i].path, o.teacher_suffix);
-            if (!t || corpus_push(&teachers, t)) {
+            char *t = corpus_teacher_path(it[i].path, o->teacher_suffix);
+            if (!t || corpus_push(&r->teachers, t)) {
                 free(t);
-                fprintf(stderr, PROG ": out of memory\n");
-                status = 1;
-                goto out;
+                return out_of_memory();
             }
             free(t);
-            it[i].teacher = teachers.paths[teachers.n - 1];
+            it[i].teacher = r->teachers.paths[r->teachers.n - 1];
         }
-    /* Every file opened once, before the split: its rate, and the files
-     * that cannot be read or hold no audio left out (or --strict stops). */
-    for (int i = 0; i < n; i++) {
-        audio_in *a = audio_in_open(it[i].path, 0, msg, sizeof msg);
+    return 0;
+}
+
+/* Every file opened once, before the split: its rate, and the files that
+ * cannot be read or hold no audio left out (or --strict stops). */
+static int probe_files(struct run *r)
+{
+    for (int i = 0; i < r->n; i++) {
+        audio_in *a = audio_in_open(r->it[i].path, 0, r->msg, sizeof r->msg);
         if (!a) {
-            if (bad_file(&o, &it[i], msg, &n_skipped))
-                goto out;
+            if (bad_file(&r->o, &r->it[i], r->msg, &r->n_skipped))
+                return 2;
             continue;
         }
-        it[i].rate = audio_in_file_rate(a);
+        r->it[i].rate = audio_in_file_rate(a);
         audio_in_close(a);
     }
-    n = drop_skipped(it, n);
-    if (n == 0) {
-        say_none_left(n_skipped);
-        goto out;
+    r->n = drop_skipped(r->it, r->n);
+    if (r->n == 0) {
+        say_none_left(r->n_skipped);
+        return 2;
     }
-    /* Validation split by file: deterministic for the seed. */
-    int n_val = 0;
+    return 0;
+}
+
+/* The validation split, by file: --val-files, or --val-fraction of the
+ * files chosen by a shuffle that is deterministic for the seed. */
+static int split_validation(struct run *r)
+{
+    int n = r->n, n_val = 0;
     for (int i = 0; i < n; i++)
-        n_val += it[i].val;
-    if (valc.n == 0 && o.val_fraction > 0 && n >= 2) {
-        n_val = (int)lround(o.val_fraction * n);
+        n_val += r->it[i].val;
+    if (r->valc.n == 0 && r->o.val_fraction > 0 && n >= 2) {
+        n_val = (int)lround(r->o.val_fraction * n);
         if (n_val < 1)
             n_val = 1;
         if (n_val > n - 1)
             n_val = n - 1;
         int *perm = malloc((size_t)n * sizeof *perm);
-        if (!perm) {
-            fprintf(stderr, PROG ": out of memory\n");
-            status = 1;
-            goto out;
-        }
+        if (!perm)
+            return out_of_memory();
         for (int i = 0; i < n; i++)
             perm[i] = i;
-        cbrnn_rng r;
+        cbrnn_rng rng;
         /* A stream of its own (seed xor a fixed constant), so the split does
          * not reuse the initialisation's random numbers. */
-        cbrnn_rng_seed(&r, o.tc.seed ^ 0x5b1175eedULL);
+        cbrnn_rng_seed(&rng, r->o.tc.seed ^ 0x5b1175eedULL);
         for (int i = n - 1; i > 0; i--) {
-            int j = (int)(cbrnn_rng_u64(&r) % (uint64_t)(i + 1));
+            int j = (int)(cbrnn_rng_u64(&rng) % (uint64_t)(i + 1));
             int t = perm[i];
             perm[i] = perm[j];
             perm[j] = t;
         }
         for (int i = 0; i < n_val; i++)
-            it[perm[i]].val = 1;
+            r->it[perm[i]].val = 1;
         free(perm);
     }
     if (n_val == n) {
         fprintf(stderr, PROG ": every file is a validation file: nothing left to train on\n");
-        goto out;
+        return 2;
     }
+    return 0;
+}
 
-    /* ---- signals: from here on Ctrl-C is handled ---- */
+/* From here on Ctrl-C (and SIGTERM) only asks the run to stop (g_stop). */
+static int catch_signals(struct run *r)
+{
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
@@ -917,426 +979,545 @@ int cmd_train(int argc, char **argv)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    return 0;
+}
 
-    /* ---- features, once per file, into the disk cache ---- */
-    const char *cdir = o.cache_dir;
-    if (!cdir) { /* the folder of -o: where the user has room to write */
-        out_dir = strdup(o.out);
-        if (!out_dir) {
-            fprintf(stderr, PROG ": out of memory\n");
-            status = 1;
-            goto out;
-        }
-        char *slash = strrchr(out_dir, '/');
+/* The feature cache, in --cache-dir or the folder of -o (where the user
+ * has room to write). */
+static int open_cache(struct run *r)
+{
+    const char *cdir = r->o.cache_dir;
+    if (!cdir) {
+        r->out_dir = strdup(r->o.out);
+        if (!r->out_dir)
+            return out_of_memory();
+        char *slash = strrchr(r->out_dir, '/');
         if (!slash)
-            strcpy(out_dir, ".");
-        else if (slash == out_dir)
-            out_dir[1] = '\0';
+            strcpy(r->out_dir, ".");
+        else if (slash == r->out_dir)
+            r->out_dir[1] = '\0';
         else
             *slash = '\0';
-        cdir = out_dir;
+        cdir = r->out_dir;
     }
-    cache = feat_cache_open(cdir, msg, sizeof msg);
-    if (!cache) {
+    r->cache = feat_cache_open(cdir, r->msg, sizeof r->msg);
+    if (!r->cache) {
         /* a folder that is not there or not ours is the user's to fix (2);
          * a full disk or no memory is a failure while working (1) */
         int e = errno;
-        fprintf(stderr, PROG ": %s%s\n", msg,
-                o.cache_dir ? "" : " (--cache-dir DIR puts it elsewhere)");
-        if (e != ENOENT && e != ENOTDIR && e != EACCES && e != EROFS)
-            status = 1;
-        goto out;
+        fprintf(stderr, PROG ": %s%s\n", r->msg,
+                r->o.cache_dir ? "" : " (--cache-dir DIR puts it elsewhere)");
+        return e != ENOENT && e != ENOTDIR && e != EACCES && e != EROFS ? 1 : 2;
     }
-    /* The model is trained at the rate of its first training file; files
-     * at other rates get their mel energies at that rate's level (ref_rate),
-     * as the engine gives them to the model live. */
-    for (int i = 0; i < n && !o.model_rate; i++)
-        if (!it[i].val) {
-            o.fc.ref_rate = it[i].rate;
+    return 0;
+}
+
+/* The model is trained at the rate of its first training file (or --rate);
+ * files at other rates get their mel energies at that rate's level
+ * (ref_rate), as the engine gives them to the model live. */
+static int choose_rate(struct run *r)
+{
+    for (int i = 0; i < r->n && !r->o.model_rate; i++)
+        if (!r->it[i].val) {
+            r->o.fc.ref_rate = r->it[i].rate;
             break;
         }
-    if (o.model_rate)
-        o.fc.ref_rate = o.model_rate;
-    int interactive = !o.quiet && term_is_interactive(stderr);
-    double t0 = now_s();
-    int F = 0;
-    for (int i = 0; i < n; i++) {
-        if (it[i].skip)
-            continue;
-        if (interactive)
-            term_progress(stderr, "features", i, n, now_s() - t0, it[i].path);
-        int dim = 0;
-        int frc = g_stop ? 1
-                         : features_to_cache(cache, it[i].path, &o.fc, &it[i].xoff, &it[i].T,
-                                             &dim, msg, sizeof msg);
-        if (frc > 0) {
-            fprintf(stderr, "%s" PROG ": interrupted while computing features; no model written\n",
-                    interactive ? "\n" : "");
-            status = 128 + (int)g_stop;
-            goto out;
-        }
-        if (frc == -2) {
-            fprintf(stderr, PROG ": %s\n", msg); /* a full disk is not the input's fault */
-            status = 1;
-            goto out;
-        }
-        if (frc < 0) {
-            if (bad_file(&o, &it[i], msg, &n_skipped))
-                goto out;
-            continue;
-        }
-        int need = (o.target == CBRNN_TARGET_PREDICT ? o.horizon : 0) + 2;
-        if (it[i].T < need) {
-            snprintf(msg, sizeof msg, "%s: only %d feature frames (%g ms hop); at least %d needed",
-                     it[i].path, it[i].T, o.fc.hop_ms, need);
-            if (bad_file(&o, &it[i], msg, &n_skipped))
-                goto out;
-            continue;
-        }
-        F = dim;
-        /* Room for the running normaliser's z and s beside x, filled once
-         * the corpus statistics are known. */
-        if (o.stream_norm > 0 && reserve_cache(cache, &it[i].zoff, 2 * (size_t)it[i].T * F, msg,
-                                               sizeof msg)) {
-            fprintf(stderr, PROG ": %s\n", msg);
-            status = 1;
-            goto out;
-        }
-        if (it[i].teacher) {
-            int tT = 0, tdim = 0;
-            frc = features_to_cache(cache, it[i].teacher, &o.fc, &it[i].toff, &tT, &tdim, msg,
-                                    sizeof msg);
-            if (frc > 0) {
-                fprintf(stderr, PROG ": interrupted while computing features; no model written\n");
-                status = 128 + (int)g_stop;
-                goto out;
-            }
-            if (frc == -2) {
-                fprintf(stderr, PROG ": teacher of %s: %s\n", it[i].path, msg);
-                status = 1;
-                goto out;
-            }
-            if (frc < 0) {
-                char why[sizeof msg + 64];
-                snprintf(why, sizeof why, "%s: its teacher %s", it[i].path, msg);
-                if (bad_file(&o, &it[i], why, &n_skipped))
-                    goto out;
-                continue;
-            }
-            /* Different rates round the hop differently: allow one frame. */
-            if (abs(tT - it[i].T) > 1) {
-                fprintf(stderr, PROG ": %s has %d frames but its teacher %s has %d: they must "
-                                "have the same length (within one %g ms frame)\n",
-                        it[i].path, it[i].T, it[i].teacher, tT, o.fc.hop_ms);
-                goto out;
-            }
-            if (tT < it[i].T)
-                it[i].T = tT;
-        }
-        if (o.labels_dir) {
-            char *lp = labels_path_for(o.labels_dir, it[i].path);
-            if (!lp || labels_read(lp, &it[i].lf, msg, sizeof msg)) {
-                fprintf(stderr, PROG ": %s\n", lp ? msg : "out of memory");
-                free(lp);
-                goto out;
-            }
+    if (r->o.model_rate)
+        r->o.fc.ref_rate = r->o.model_rate;
+    return 0;
+}
+
+/* The teacher's features of item i (map), after the item's own: the same
+ * length within one frame. 0 (also when the item was skipped) or the exit
+ * status. */
+static int teacher_features(struct run *r, struct item *t)
+{
+    int tT = 0, tdim = 0;
+    int frc = features_to_cache(r->cache, t->teacher, &r->o.fc, &t->toff, &tT, &tdim, r->msg,
+                                sizeof r->msg);
+    if (frc > 0) {
+        fprintf(stderr, PROG ": interrupted while computing features; no model written\n");
+        return 128 + (int)g_stop;
+    }
+    if (frc == -2) {
+        fprintf(stderr, PROG ": teacher of %s: %s\n", t->path, r->msg);
+        return 1;
+    }
+    if (frc < 0) {
+        char why[sizeof r->msg + 64];
+        snprintf(why, sizeof why, "%s: its teacher %s", t->path, r->msg);
+        return bad_file(&r->o, t, why, &r->n_skipped) ? 2 : 0;
+    }
+    /* Different rates round the hop differently: allow one frame. */
+    if (abs(tT - t->T) > 1) {
+        fprintf(stderr, PROG ": %s has %d frames but its teacher %s has %d: they must "
+                        "have the same length (within one %g ms frame)\n",
+                t->path, t->T, t->teacher, tT, r->o.fc.hop_ms);
+        return 2;
+    }
+    if (tT < t->T)
+        t->T = tT;
+    return 0;
+}
+
+/* Item t's features into the cache, with room for the running normaliser,
+ * its teacher's features and its labels. 0 (also when the item was
+ * skipped: t->skip) or the exit status. */
+static int item_features(struct run *r, struct item *t)
+{
+    const struct opts *o = &r->o;
+    int dim = 0;
+    int frc = g_stop ? 1
+                     : features_to_cache(r->cache, t->path, &o->fc, &t->xoff, &t->T, &dim,
+                                         r->msg, sizeof r->msg);
+    if (frc > 0) {
+        fprintf(stderr, "%s" PROG ": interrupted while computing features; no model written\n",
+                r->interactive ? "\n" : "");
+        return 128 + (int)g_stop;
+    }
+    if (frc == -2) {
+        fprintf(stderr, PROG ": %s\n", r->msg); /* a full disk is not the input's fault */
+        return 1;
+    }
+    if (frc < 0)
+        return bad_file(o, t, r->msg, &r->n_skipped) ? 2 : 0;
+    int need = (o->target == CBRNN_TARGET_PREDICT ? o->horizon : 0) + 2;
+    if (t->T < need) {
+        snprintf(r->msg, sizeof r->msg, "%s: only %d feature frames (%g ms hop); at least %d needed",
+                 t->path, t->T, o->fc.hop_ms, need);
+        return bad_file(o, t, r->msg, &r->n_skipped) ? 2 : 0;
+    }
+    r->F = dim;
+    /* Room for the running normaliser's z and s beside x, filled once
+     * the corpus statistics are known. */
+    if (o->stream_norm > 0 &&
+        reserve_cache(r->cache, &t->zoff, 2 * (size_t)t->T * r->F, r->msg, sizeof r->msg)) {
+        fprintf(stderr, PROG ": %s\n", r->msg);
+        return 1;
+    }
+    if (t->teacher) {
+        int rc = teacher_features(r, t);
+        if (rc || t->skip)
+            return rc;
+    }
+    if (o->labels_dir) {
+        char *lp = labels_path_for(o->labels_dir, t->path);
+        if (!lp || labels_read(lp, &t->lf, r->msg, sizeof r->msg)) {
+            fprintf(stderr, PROG ": %s\n", lp ? r->msg : "out of memory");
             free(lp);
+            return 2;
         }
+        free(lp);
     }
-    if (interactive)
-        term_progress(stderr, "features", n, n, now_s() - t0, "");
-    n = drop_skipped(it, n);
+    return 0;
+}
+
+/* Features, once per file, into the disk cache; then the cache is mapped
+ * and every item's views (x, t, z, s) point into it. */
+static int compute_features(struct run *r)
+{
+    r->interactive = !r->o.quiet && term_is_interactive(stderr);
+    r->t0 = now_s();
+    for (int i = 0; i < r->n; i++) {
+        if (r->it[i].skip)
+            continue;
+        if (r->interactive)
+            term_progress(stderr, "features", i, r->n, now_s() - r->t0, r->it[i].path);
+        int rc = item_features(r, &r->it[i]);
+        if (rc)
+            return rc;
+    }
+    if (r->interactive)
+        term_progress(stderr, "features", r->n, r->n, now_s() - r->t0, "");
+    r->n = drop_skipped(r->it, r->n);
     int n_left = 0;
-    for (int i = 0; i < n; i++)
-        n_left += !it[i].val;
+    for (int i = 0; i < r->n; i++)
+        n_left += !r->it[i].val;
     if (n_left == 0) {
-        say_none_left(n_skipped);
-        goto out;
+        say_none_left(r->n_skipped);
+        return 2;
     }
-    float *base = feat_cache_map(cache, msg, sizeof msg);
+    float *base = feat_cache_map(r->cache, r->msg, sizeof r->msg);
     if (!base) {
-        fprintf(stderr, PROG ": %s\n", msg);
-        status = 1;
-        goto out;
+        fprintf(stderr, PROG ": %s\n", r->msg);
+        return 1;
     }
-    for (int i = 0; i < n; i++) {
-        it[i].t = it[i].teacher ? base + it[i].toff : NULL;
-        it[i].x = base + it[i].xoff;
-        if (o.stream_norm > 0) {
-            it[i].z = base + it[i].zoff;
-            it[i].s = it[i].z + (size_t)it[i].T * F;
+    for (int i = 0; i < r->n; i++) {
+        struct item *t = &r->it[i];
+        t->t = t->teacher ? base + t->toff : NULL;
+        t->x = base + t->xoff;
+        if (r->o.stream_norm > 0) {
+            t->z = base + t->zoff;
+            t->s = t->z + (size_t)t->T * r->F;
         }
     }
+    return 0;
+}
 
-    /* ---- classes (classify): every label of the training files, sorted ---- */
-    if (o.target == CBRNN_TARGET_CLASSIFY) {
-        for (int i = 0; i < n; i++)
-            if (!it[i].val &&
-                labels_collect(&classes, &n_classes, CBRNN_MAX_CLASSES, &it[i].lf, msg, sizeof msg)) {
-                fprintf(stderr, PROG ": %s\n", msg);
-                goto out;
-            }
-        if (n_classes < 2) {
-            fprintf(stderr, PROG ": the training label files hold %d distinct label%s; "
-                            "classify needs at least 2\n", n_classes, n_classes == 1 ? "" : "s");
-            goto out;
+/* Classify: the classes are every label of the training files, sorted;
+ * each file's labels become per-frame class indices. */
+static int collect_classes(struct run *r)
+{
+    if (r->o.target != CBRNN_TARGET_CLASSIFY)
+        return 0;
+    for (int i = 0; i < r->n; i++)
+        if (!r->it[i].val && labels_collect(&r->classes, &r->n_classes, CBRNN_MAX_CLASSES,
+                                            &r->it[i].lf, r->msg, sizeof r->msg)) {
+            fprintf(stderr, PROG ": %s\n", r->msg);
+            return 2;
         }
-        qsort(classes, (size_t)n_classes, sizeof *classes, cmp_str);
-        for (int i = 0; i < n; i++) {
-            cbrnn_feat_config fr = o.fc;
-            fr.sample_rate = it[i].rate;
-            it[i].labels = malloc((size_t)it[i].T * sizeof(int));
-            if (!it[i].labels) {
-                fprintf(stderr, PROG ": out of memory\n");
-                status = 1;
-                goto out;
-            }
-            if (labels_to_frames(it[i].labels, &it[i].lf, (const char *const *)classes, n_classes,
-                                 it[i].rate, cbrnn_feat_config_hop(&fr), cbrnn_feat_config_win(&fr),
-                                 it[i].T, msg, sizeof msg)) {
-                fprintf(stderr, PROG ": %s\n", msg);
-                goto out;
-            }
+    if (r->n_classes < 2) {
+        fprintf(stderr, PROG ": the training label files hold %d distinct label%s; "
+                        "classify needs at least 2\n", r->n_classes, r->n_classes == 1 ? "" : "s");
+        return 2;
+    }
+    qsort(r->classes, (size_t)r->n_classes, sizeof *r->classes, cmp_str);
+    for (int i = 0; i < r->n; i++) {
+        struct item *t = &r->it[i];
+        cbrnn_feat_config fr = r->o.fc;
+        fr.sample_rate = t->rate;
+        t->labels = malloc((size_t)t->T * sizeof(int));
+        if (!t->labels)
+            return out_of_memory();
+        if (labels_to_frames(t->labels, &t->lf, (const char *const *)r->classes, r->n_classes,
+                             t->rate, cbrnn_feat_config_hop(&fr), cbrnn_feat_config_win(&fr),
+                             t->T, r->msg, sizeof r->msg)) {
+            fprintf(stderr, PROG ": %s\n", r->msg);
+            return 2;
         }
     }
+    return 0;
+}
 
-    /* ---- normalisation from the training files only ---- */
-    mean = malloc((size_t)F * sizeof *mean);
-    sd = malloc((size_t)F * sizeof *sd);
-    if (!mean || !sd || cbrnn_stats_init(&st, F)) {
-        fprintf(stderr, PROG ": out of memory\n");
-        status = 1;
-        goto out;
-    }
-    long train_frames = 0, val_frames = 0;
-    for (int i = 0; i < n; i++) {
-        if (it[i].val) {
-            val_frames += it[i].T;
+/* The corpus normaliser from the training files only (--init: the model's
+ * own, as it was trained and adapted with), applied in place to every
+ * file's features and teacher. */
+static int normalise(struct run *r)
+{
+    int F = r->F;
+    r->mean = malloc((size_t)F * sizeof *r->mean);
+    r->sd = malloc((size_t)F * sizeof *r->sd);
+    if (!r->mean || !r->sd || cbrnn_stats_init(&r->st, F))
+        return out_of_memory();
+    for (int i = 0; i < r->n; i++) {
+        const struct item *t = &r->it[i];
+        if (t->val) {
+            r->val_frames += t->T;
             continue;
         }
-        train_frames += it[i].T;
-        for (int t = 0; t < it[i].T; t++) {
-            cbrnn_stats_add(&st, it[i].x + (size_t)t * F);
-            if ((t + 1) % RELEASE_FRAMES == 0 || t + 1 == it[i].T)
-                feat_cache_release(cache, 0, 0);
+        r->train_frames += t->T;
+        for (int k = 0; k < t->T; k++) {
+            cbrnn_stats_add(&r->st, t->x + (size_t)k * F);
+            if ((k + 1) % RELEASE_FRAMES == 0 || k + 1 == t->T)
+                feat_cache_release(r->cache, 0, 0);
         }
     }
-    cbrnn_stats_result(&st, mean, sd, STD_FLOOR);
-    if (o.init_m) { /* --init: the model's normaliser, as it was trained and adapted with */
-        memcpy(mean, o.init_m->norm_mean, (size_t)F * sizeof *mean);
-        memcpy(sd, o.init_m->norm_std, (size_t)F * sizeof *sd);
+    cbrnn_stats_result(&r->st, r->mean, r->sd, STD_FLOOR);
+    if (r->o.init_m) {
+        memcpy(r->mean, r->o.init_m->norm_mean, (size_t)F * sizeof *r->mean);
+        memcpy(r->sd, r->o.init_m->norm_std, (size_t)F * sizeof *r->sd);
     }
-    for (int i = 0; i < n; i++)
-        for (int t = 0; t < it[i].T; t++) {
-            for (int k = 0; k < F; k++) {
-                size_t j = (size_t)t * F + (size_t)k;
-                it[i].x[j] = (it[i].x[j] - mean[k]) / sd[k];
-                if (it[i].t)
-                    it[i].t[j] = (it[i].t[j] - mean[k]) / sd[k];
+    for (int i = 0; i < r->n; i++) {
+        struct item *t = &r->it[i];
+        for (int k = 0; k < t->T; k++) {
+            for (int f = 0; f < F; f++) {
+                size_t j = (size_t)k * F + (size_t)f;
+                t->x[j] = (t->x[j] - r->mean[f]) / r->sd[f];
+                if (t->t)
+                    t->t[j] = (t->t[j] - r->mean[f]) / r->sd[f];
             }
             /* written back by the kernel; resident memory stays small */
-            if ((t + 1) % RELEASE_FRAMES == 0 || t + 1 == it[i].T)
-                feat_cache_release(cache, 0, 0);
+            if ((k + 1) % RELEASE_FRAMES == 0 || k + 1 == t->T)
+                feat_cache_release(r->cache, 0, 0);
         }
-
-    /* ---- sequences ---- */
-    seqs = calloc((size_t)n, sizeof *seqs);
-    train_seqs = calloc((size_t)n, sizeof *train_seqs);
-    if (!seqs || !train_seqs) {
-        fprintf(stderr, PROG ": out of memory\n");
-        status = 1;
-        goto out;
     }
-    int n_train = 0;
-    for (int i = 0; i < n; i++) {
-        cbrnn_seq *s = &seqs[i];
-        s->x = it[i].z ? it[i].z : it[i].x;
-        s->base = it[i].x;
-        s->scale = it[i].s;
-        s->T = it[i].T;
-        if (o.target == CBRNN_TARGET_PREDICT) {
-            s->y = it[i].x + (size_t)o.horizon * F;
-            s->y_stride = F;
-            s->T = it[i].T - o.horizon;
-        } else if (o.target == CBRNN_TARGET_MAP) {
-            s->y = it[i].t;
+    return 0;
+}
+
+/* One training sequence per file (inputs, targets), and the list of the
+ * training ones. */
+static int make_sequences(struct run *r)
+{
+    r->seqs = calloc((size_t)r->n, sizeof *r->seqs);
+    r->train_seqs = calloc((size_t)r->n, sizeof *r->train_seqs);
+    if (!r->seqs || !r->train_seqs)
+        return out_of_memory();
+    for (int i = 0; i < r->n; i++) {
+        const struct item *t = &r->it[i];
+        cbrnn_seq *s = &r->seqs[i];
+        s->x = t->z ? t->z : t->x;
+        s->base = t->x;
+        s->scale = t->s;
+        s->T = t->T;
+        if (r->o.target == CBRNN_TARGET_PREDICT) {
+            s->y = t->x + (size_t)r->o.horizon * r->F;
+            s->y_stride = r->F;
+            s->T = t->T - r->o.horizon;
+        } else if (r->o.target == CBRNN_TARGET_MAP) {
+            s->y = t->t;
         } else {
-            s->labels = it[i].labels;
+            s->labels = t->labels;
         }
-        if (!it[i].val)
-            train_seqs[n_train++] = *s;
+        if (!t->val)
+            r->train_seqs[r->n_train++] = *s;
     }
+    return 0;
+}
 
-    /* ---- the model ---- */
+/* The model's configuration: its input and output sizes and, for the rnn
+ * baseline, the cortex size that matches the cbrnn model's parameter count. */
+static int configure_model(struct run *r)
+{
+    const struct opts *o = &r->o;
+    int F = r->F;
     /* predict: the next frame's own features (with --deltas, the deltas
      * are inputs only: they follow from the frames); map: the teacher's. */
-    int O = o.target == CBRNN_TARGET_CLASSIFY ? n_classes
-            : o.target == CBRNN_TARGET_PREDICT && o.fc.deltas ? F / 2 : F;
-    cbrnn_model_config mc = o.mc;
-    mc.n_in = F;
-    mc.n_out = O;
-    if (mc.arch == CBRNN_ARCH_RNN && o.match) {
-        cbrnn_model_config ref = mc;
+    int O = o->target == CBRNN_TARGET_CLASSIFY ? r->n_classes
+            : o->target == CBRNN_TARGET_PREDICT && o->fc.deltas ? F / 2 : F;
+    cbrnn_model_config *mc = &r->mc;
+    *mc = o->mc;
+    mc->n_in = F;
+    mc->n_out = O;
+    if (mc->arch == CBRNN_ARCH_RNN && o->match) {
+        cbrnn_model_config ref = *mc;
         ref.arch = CBRNN_ARCH_CBRNN;
         size_t target_params = cbrnn_model_config_params(&ref);
-        mc.n_hidden = cbrnn_rnn_hidden_for_params(F, O, target_params);
-        if (!o.quiet)
+        mc->n_hidden = cbrnn_rnn_hidden_for_params(F, O, target_params);
+        if (!o->quiet)
             fprintf(stderr, PROG ": rnn baseline: cortex %d units, %zu parameters (the cbrnn "
-                            "model with --hidden %d has %zu)\n", mc.n_hidden,
-                    cbrnn_model_config_params(&mc), o.mc.n_hidden, target_params);
+                            "model with --hidden %d has %zu)\n", mc->n_hidden,
+                    cbrnn_model_config_params(mc), o->mc.n_hidden, target_params);
     }
     char why[512];
-    if (cbrnn_model_config_check(&mc, why, sizeof why)) {
+    if (cbrnn_model_config_check(mc, why, sizeof why)) {
         fprintf(stderr, PROG ": model configuration: %s\n", why);
-        goto out;
+        return 2;
     }
+    return 0;
+}
+
+/* The model: new and initialised, or a copy of --init's; with the
+ * features, target, normaliser and classes it is trained for, and the
+ * running normaliser's state walked over every file (as live). */
+static int build_model(struct run *r)
+{
+    const struct opts *o = &r->o;
     int err = 0;
-    m = o.init_m ? cbrnn_model_clone(o.init_m, &err) : cbrnn_model_create(&mc, &err);
-    if (!m || (!o.init_m && cbrnn_model_init(m, o.tc.seed)) ||
-        (o.init_m && cbrnn_model_set_meta(m, "init_from", o.init))) {
+    r->m = o->init_m ? cbrnn_model_clone(o->init_m, &err) : cbrnn_model_create(&r->mc, &err);
+    cbrnn_model *m = r->m;
+    if (!m || (!o->init_m && cbrnn_model_init(m, o->tc.seed)) ||
+        (o->init_m && cbrnn_model_set_meta(m, "init_from", o->init))) {
         fprintf(stderr, PROG ": cannot create the model: %s\n", cbrnn_strerror(err));
-        status = 1;
-        goto out;
+        return 1;
     }
-    m->feat = o.fc;
-    m->feat.sample_rate = o.fc.ref_rate; /* the rate it was trained at */
+    m->feat = o->fc;
+    m->feat.sample_rate = o->fc.ref_rate; /* the rate it was trained at */
     m->feat.ref_rate = 0;
-    m->target = (cbrnn_target)o.target;
-    m->horizon = o.horizon;
-    if (cbrnn_model_set_norm(m, mean, sd) ||
-        (n_classes && cbrnn_model_set_classes(m, n_classes, (const char *const *)classes))) {
+    m->target = (cbrnn_target)o->target;
+    m->horizon = o->horizon;
+    if (cbrnn_model_set_norm(m, r->mean, r->sd) ||
+        (r->n_classes &&
+         cbrnn_model_set_classes(m, r->n_classes, (const char *const *)r->classes))) {
         fprintf(stderr, PROG ": cannot store the normaliser or classes\n");
-        status = 1;
-        goto out;
+        return 1;
     }
     /* The running normaliser, file by file from its start state, on the
      * frames the corpus statistics have just normalised (as live). */
-    m->stream_norm_s = o.stream_norm;
-    m->stream_norm_floor = o.stream_floor;
-    for (int i = 0; i < n && o.stream_norm > 0; i++) {
-        if (cbrnn_model_stream_seq(m, it[i].x, it[i].z, it[i].s, it[i].T)) {
-            fprintf(stderr, PROG ": out of memory\n");
-            status = 1;
-            goto out;
-        }
-        feat_cache_release(cache, 0, 0);
+    m->stream_norm_s = o->stream_norm;
+    m->stream_norm_floor = o->stream_floor;
+    for (int i = 0; i < r->n && o->stream_norm > 0; i++) {
+        const struct item *t = &r->it[i];
+        if (cbrnn_model_stream_seq(m, t->x, t->z, t->s, t->T))
+            return out_of_memory();
+        feat_cache_release(r->cache, 0, 0);
     }
+    return 0;
+}
 
-    if (o.log) {
-        log = fopen(o.log, "w");
-        if (!log) {
-            fprintf(stderr, PROG ": %s: cannot write the log: %s\n", o.log, strerror(errno));
-            goto out;
+/* The CSV log's header, and one line saying what is about to be trained. */
+static int announce(struct run *r)
+{
+    const struct opts *o = &r->o;
+    if (o->log) {
+        r->log = fopen(o->log, "w");
+        if (!r->log) {
+            fprintf(stderr, PROG ": %s: cannot write the log: %s\n", o->log, strerror(errno));
+            return 2;
         }
-        fprintf(log, "step,phase,train_loss,val_loss,val_persistence_loss,skill,val_accuracy\n");
+        fprintf(r->log, "step,phase,train_loss,val_loss,val_persistence_loss,skill,val_accuracy\n");
     }
+    int n_skipped = r->n_skipped;
     char skipped_note[64] = "";
     if (n_skipped)
         snprintf(skipped_note, sizeof skipped_note, ", %d skipped (unreadable or no audio)",
                  n_skipped);
-    if (o.quiet && n_skipped) /* warnings are not progress: -q keeps the count */
+    if (o->quiet && n_skipped) /* warnings are not progress: -q keeps the count */
         fprintf(stderr, PROG ": %d file%s skipped (unreadable or no audio)\n", n_skipped,
                 n_skipped == 1 ? "" : "s");
-    if (!o.quiet)
+    if (!o->quiet)
         fprintf(stderr, PROG ": %d training file%s (%ld frames), %d validation (%ld frames)%s; "
                         "%zu parameters; %ld warm-up + %ld frozen-cortex steps\n",
-                n_train, n_train == 1 ? "" : "s", train_frames, n - n_train, val_frames,
-                skipped_note, m->n_params, o.warmup, o.steps);
+                r->n_train, r->n_train == 1 ? "" : "s", r->train_frames, r->n - r->n_train,
+                r->val_frames, skipped_note, r->m->n_params, o->warmup, o->steps);
+    return 0;
+}
 
-    /* ---- training ---- */
-    status = 1;
-    struct vres vr;
-    if (validate(m, seqs, it, n, cache, &vr)) {
+/* Validation and its log row; with say (and not on a terminal) its
+ * progress line. */
+static int validate_and_log(struct run *r, const char *pname, int say)
+{
+    if (validate(r->m, r->seqs, r->it, r->n, r->cache, &r->vr)) {
         fprintf(stderr, PROG ": validation failed\n");
-        goto out;
+        return 1;
     }
-    log_row(log, 0, "init", NAN, &vr, o.target);
-    long total = o.warmup + o.steps, step = 0, since = 0;
-    double acc = 0, last_train = NAN, last_draw = 0;
-    t0 = now_s();
-    int interrupted = 0;
-    for (int phase = 0; phase < 2 && !interrupted; phase++) {
-        long nsteps = phase == 0 ? o.warmup : o.steps;
-        const char *pname = phase == 0 ? "warmup" : "frozen";
+    log_row(r->log, r->step, pname, r->last_train, &r->vr, r->o.target);
+    if (say && !r->o.quiet && !r->interactive) {
+        char d[128];
+        describe(d, sizeof d, r->last_train, &r->vr, r->o.target);
+        fprintf(stderr, "step %ld/%ld %s %s\n", r->step, r->total, pname, d);
+    }
+    return 0;
+}
+
+/* One phase (0: warm-up, every parameter; 1: the cortex frozen) of
+ * nsteps steps, validating every --eval-every steps, at its end and when
+ * Ctrl-C stops it (r->interrupted). */
+static int train_phase(struct run *r, int phase, long nsteps)
+{
+    const struct opts *o = &r->o;
+    const char *pname = phase == 0 ? "warmup" : "frozen";
+    /* Phase 2 freezes the cortex; the trainer (its optimiser moments
+     * and batch stream) starts afresh for the new set of parameters,
+     * with seed + phase so the two phases draw different batches. */
+    r->m->frozen[CBRNN_GROUP_CORTEX] = phase == 1 || r->mc.arch == CBRNN_ARCH_RESERVOIR;
+    cbrnn_train_config tc = o->tc;
+    tc.seed = o->tc.seed + (uint64_t)phase;
+    cbrnn_trainer_destroy(r->tr);
+    int err = 0;
+    r->tr = cbrnn_trainer_create(r->m, &tc, &err);
+    if (!r->tr) {
+        fprintf(stderr, PROG ": cannot start training: %s\n", cbrnn_strerror(err));
+        return 1;
+    }
+    double acc = 0, last_draw = 0;
+    long since = 0;
+    for (long s = 0; s < nsteps; s++) {
+        float loss = 0;
+        if (o->lr_decay) /* cosine: the last steps average out the batches' noise */
+            cbrnn_trainer_optim(r->tr)->cfg.lr =
+                (float)(0.5 * o->tc.opt.lr * (1.0 + cos(3.14159265358979323846 * (double)s / (double)nsteps)));
+        int rc = cbrnn_trainer_step(r->tr, r->train_seqs, r->n_train, &loss);
+        if (rc || !isfinite(loss)) {
+            fprintf(stderr, "%s" PROG ": training failed at step %ld (%s; loss %g)%s\n",
+                    r->interactive ? "\n" : "", r->step + 1, rc ? cbrnn_strerror(rc) : "non-finite loss", (double)loss,
+                    (!rc || rc == CBRNN_ERR_NONFINITE) ? ": try a lower --lr or --clip" : "");
+            return 1;
+        }
+        r->step++;
+        acc += loss;
+        since++;
+        /* A step touched batch x (seq-len + horizon) frames of the
+         * cache (258 KiB at the defaults): give them back, so feature
+         * memory stays one batch whatever the corpus size. Refaulting
+         * them costs far less than the step. */
+        feat_cache_release(r->cache, 0, 0);
+        int stop = g_stop != 0;
+        if (r->step % o->eval_every == 0 || s == nsteps - 1 || stop) {
+            r->last_train = acc / (double)since;
+            acc = 0;
+            since = 0;
+            if (validate_and_log(r, pname, 1))
+                return 1;
+        }
+        double tnow = now_s();
+        if (r->interactive && (tnow - last_draw > 0.1 || r->step == r->total)) {
+            char d[160];
+            describe(d, sizeof d, since ? acc / (double)since : r->last_train, &r->vr, o->target);
+            term_progress(stderr, pname, (double)r->step, (double)r->total, tnow - r->t0, d);
+            last_draw = tnow;
+        }
+        if (stop) {
+            r->interrupted = 1;
+            break;
+        }
+    }
+    return 0;
+}
+
+/* Training: the first validation, then the warm-up and frozen-cortex
+ * phases. A failure from here on is a failure while working (1). */
+static int train(struct run *r)
+{
+    r->last_train = NAN;
+    if (validate_and_log(r, "init", 0))
+        return 1;
+    r->total = r->o.warmup + r->o.steps;
+    r->t0 = now_s();
+    for (int phase = 0; phase < 2 && !r->interrupted; phase++) {
+        long nsteps = phase == 0 ? r->o.warmup : r->o.steps;
         if (nsteps == 0)
             continue;
-        /* Phase 2 freezes the cortex; the trainer (its optimiser moments
-         * and batch stream) starts afresh for the new set of parameters,
-         * with seed + phase so the two phases draw different batches. */
-        m->frozen[CBRNN_GROUP_CORTEX] = phase == 1 || mc.arch == CBRNN_ARCH_RESERVOIR;
-        cbrnn_train_config tc = o.tc;
-        tc.seed = o.tc.seed + (uint64_t)phase;
-        cbrnn_trainer_destroy(tr);
-        tr = cbrnn_trainer_create(m, &tc, &err);
-        if (!tr) {
-            fprintf(stderr, PROG ": cannot start training: %s\n", cbrnn_strerror(err));
-            goto out;
-        }
-        for (long s = 0; s < nsteps; s++) {
-            float loss = 0;
-            if (o.lr_decay) /* cosine: the last steps average out the batches' noise */
-                cbrnn_trainer_optim(tr)->cfg.lr =
-                    (float)(0.5 * o.tc.opt.lr * (1.0 + cos(3.14159265358979323846 * (double)s / (double)nsteps)));
-            int rc = cbrnn_trainer_step(tr, train_seqs, n_train, &loss);
-            if (rc || !isfinite(loss)) {
-                fprintf(stderr, "%s" PROG ": training failed at step %ld (%s; loss %g)%s\n",
-                        interactive ? "\n" : "", step + 1, rc ? cbrnn_strerror(rc) : "non-finite loss", (double)loss,
-                        (!rc || rc == CBRNN_ERR_NONFINITE) ? ": try a lower --lr or --clip" : "");
-                goto out;
-            }
-            step++;
-            acc += loss;
-            since++;
-            /* A step touched batch x (seq-len + horizon) frames of the
-             * cache (258 KiB at the defaults): give them back, so feature
-             * memory stays one batch whatever the corpus size. Refaulting
-             * them costs far less than the step. */
-            feat_cache_release(cache, 0, 0);
-            int last = s == nsteps - 1;
-            int stop = g_stop != 0;
-            if (step % o.eval_every == 0 || last || stop) {
-                last_train = acc / (double)since;
-                acc = 0;
-                since = 0;
-                if (validate(m, seqs, it, n, cache, &vr)) {
-                    fprintf(stderr, PROG ": validation failed\n");
-                    goto out;
-                }
-                log_row(log, step, pname, last_train, &vr, o.target);
-                if (!o.quiet && !interactive) {
-                    char d[128];
-                    describe(d, sizeof d, last_train, &vr, o.target);
-                    fprintf(stderr, "step %ld/%ld %s %s\n", step, total, pname, d);
-                }
-            }
-            double tnow = now_s();
-            if (interactive && (tnow - last_draw > 0.1 || step == total)) {
-                char d[160];
-                describe(d, sizeof d, since ? acc / (double)since : last_train, &vr, o.target);
-                term_progress(stderr, pname, (double)step, (double)total, tnow - t0, d);
-                last_draw = tnow;
-            }
-            if (stop) {
-                interrupted = 1;
-                break;
-            }
-        }
+        if (train_phase(r, phase, nsteps))
+            return 1;
     }
-    if (interactive && interrupted)
+    if (r->interactive && r->interrupted)
         fputc('\n', stderr);
+    return 0;
+}
 
-    /* ---- provenance and the file ---- */
-    char cmdline[4096] = "cbrnn";
+/* The held-out files as one metadata value, so an evaluation can avoid
+ * them (at most 64 KiB). malloc'ed, or NULL when out of memory. */
+static char *held_out_list(const struct run *r)
+{
+    size_t cap = 65536, len = 0;
+    char *held = calloc(cap, 1);
+    for (int i = 0; held && i < r->n; i++) {
+        size_t l = strlen(r->it[i].path);
+        if (!r->it[i].val)
+            continue;
+        if (len + l + 2 > cap) {
+            snprintf(held, cap, "(%d files: the list is longer than 64 KiB)", r->n - r->n_train);
+            break;
+        }
+        if (len)
+            held[len++] = ';';
+        memcpy(held + len, r->it[i].path, l + 1);
+        len += l;
+    }
+    return held;
+}
+
+/* The command line as one string of shell words. */
+static void command_line(char *buf, size_t cap, int argc, char **argv)
+{
+    snprintf(buf, cap, "cbrnn");
     for (int i = 0; i < argc; i++)
-        append_word(cmdline, sizeof cmdline, argv[i]);
-    char date[32] = "";
+        append_word(buf, cap, argv[i]);
+}
+
+/* The date of the run (or of SOURCE_DATE_EPOCH: reproducible-builds.org's
+ * convention), ISO 8601 in UTC; "" if it cannot be told. */
+static void run_date(char *buf, size_t cap)
+{
+    buf[0] = '\0';
     time_t now = time(NULL);
-    const char *sde = getenv("SOURCE_DATE_EPOCH"); /* reproducible-builds.org convention */
+    const char *sde = getenv("SOURCE_DATE_EPOCH");
     if (sde && *sde)
         now = (time_t)strtoll(sde, NULL, 10);
     struct tm tmv;
     if (gmtime_r(&now, &tmv))
-        strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", &tmv);
+        strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tmv);
+}
+
+/* Provenance in the model's metadata: the command, date and version, the
+ * corpus split, the training settings and the final losses. */
+static int record_provenance(struct run *r)
+{
+    const struct opts *o = &r->o;
+    cbrnn_model *m = r->m;
+    char cmdline[4096], date[32];
+    command_line(cmdline, sizeof cmdline, r->argc, r->argv);
+    run_date(date, sizeof date);
     char b[64];
     int mrc = cbrnn_model_set_meta(m, "command", cmdline);
     mrc |= cbrnn_model_set_meta(m, "date", date);
@@ -1346,103 +1527,123 @@ int cmd_train(int argc, char **argv)
         snprintf(b, sizeof b, fmt, val);                                                          \
         mrc |= cbrnn_model_set_meta(m, key, b);                                                   \
     } while (0)
-    META_F("train_files", "%d", n_train);
-    META_F("val_files", "%d", n - n_train);
-    { /* which files were held out, so an evaluation can avoid them (at most 64 KiB) */
-        size_t cap = 65536, len = 0;
-        char *held = calloc(cap, 1);
-        for (int i = 0; held && i < n; i++) {
-            size_t l = strlen(it[i].path);
-            if (!it[i].val)
-                continue;
-            if (len + l + 2 > cap) {
-                snprintf(held, cap, "(%d files: the list is longer than 64 KiB)", n - n_train);
-                break;
-            }
-            if (len)
-                held[len++] = ';';
-            memcpy(held + len, it[i].path, l + 1);
-            len += l;
-        }
-        mrc |= held ? cbrnn_model_set_meta(m, "held_out", held) : -1;
-        free(held);
-    }
-    META_F("skipped_files", "%d", n_skipped);
-    META_F("train_frames", "%ld", train_frames);
-    META_F("seed", "%llu", (unsigned long long)o.tc.seed);
-    META_F("optimizer", "%s", opt_names[o.tc.opt.kind]);
-    META_F("lr", "%g", (double)o.tc.opt.lr);
-    META_F("batch", "%d", o.tc.batch);
-    META_F("seq_len", "%d", o.tc.seq_len);
-    META_F("steps_warmup", "%ld", o.warmup);
-    META_F("steps_frozen", "%ld", o.steps);
-    META_F("steps_done", "%ld", step);
-    if (isfinite(last_train))
-        META_F("final_train_loss", "%.6g", last_train);
-    if (vr.have) {
-        META_F("final_val_loss", "%.6g", vr.loss);
-        if (o.target == CBRNN_TARGET_CLASSIFY) {
-            META_F("final_val_accuracy", "%.6g", vr.acc);
+    META_F("train_files", "%d", r->n_train);
+    META_F("val_files", "%d", r->n - r->n_train);
+    char *held = held_out_list(r);
+    mrc |= held ? cbrnn_model_set_meta(m, "held_out", held) : -1;
+    free(held);
+    META_F("skipped_files", "%d", r->n_skipped);
+    META_F("train_frames", "%ld", r->train_frames);
+    META_F("seed", "%llu", (unsigned long long)o->tc.seed);
+    META_F("optimizer", "%s", opt_names[o->tc.opt.kind]);
+    META_F("lr", "%g", (double)o->tc.opt.lr);
+    META_F("batch", "%d", o->tc.batch);
+    META_F("seq_len", "%d", o->tc.seq_len);
+    META_F("steps_warmup", "%ld", o->warmup);
+    META_F("steps_frozen", "%ld", o->steps);
+    META_F("steps_done", "%ld", r->step);
+    if (isfinite(r->last_train))
+        META_F("final_train_loss", "%.6g", r->last_train);
+    if (r->vr.have) {
+        META_F("final_val_loss", "%.6g", r->vr.loss);
+        if (o->target == CBRNN_TARGET_CLASSIFY) {
+            META_F("final_val_accuracy", "%.6g", r->vr.acc);
         } else {
-            META_F("final_val_persistence_loss", "%.6g", vr.persist);
-            META_F("final_skill", "%.6g", vr.skill);
+            META_F("final_val_persistence_loss", "%.6g", r->vr.persist);
+            META_F("final_skill", "%.6g", r->vr.skill);
         }
     }
-    if (interrupted)
+    if (r->interrupted)
         mrc |= cbrnn_model_set_meta(m, "interrupted", "yes");
 #undef META_F
     if (mrc) {
         fprintf(stderr, PROG ": cannot record the provenance\n");
-        goto out;
+        return 1;
     }
-    if (cbrnn_model_save(m, o.out, msg, sizeof msg)) {
-        fprintf(stderr, PROG ": %s\n", msg);
-        goto out;
+    return 0;
+}
+
+/* The model file (replaced atomically) and the closing line: the summary
+ * on stdout, or on Ctrl-C where it stopped (exit 128 + signal). */
+static int save_and_report(struct run *r)
+{
+    const struct opts *o = &r->o;
+    if (cbrnn_model_save(r->m, o->out, r->msg, sizeof r->msg)) {
+        fprintf(stderr, PROG ": %s\n", r->msg);
+        return 1;
     }
-    if (interrupted) {
+    if (r->interrupted) {
         fprintf(stderr, PROG ": interrupted at step %ld of %ld; saved the model so far to %s\n",
-                step, total, o.out);
-        status = 128 + (int)g_stop;
-        goto out;
+                r->step, r->total, o->out);
+        return 128 + (int)g_stop;
     }
-    printf("saved %s: %zu parameters, %ld steps", o.out, m->n_params, step);
-    if (isfinite(last_train))
-        printf(", train loss %.4f", last_train);
-    if (vr.have) {
-        if (o.target == CBRNN_TARGET_CLASSIFY)
-            printf(", validation loss %.4f accuracy %.3f", vr.loss, vr.acc);
+    printf("saved %s: %zu parameters, %ld steps", o->out, r->m->n_params, r->step);
+    if (isfinite(r->last_train))
+        printf(", train loss %.4f", r->last_train);
+    if (r->vr.have) {
+        if (o->target == CBRNN_TARGET_CLASSIFY)
+            printf(", validation loss %.4f accuracy %.3f", r->vr.loss, r->vr.acc);
         else
-            printf(", validation loss %.4f persistence %.4f skill %.3f", vr.loss, vr.persist,
-                   vr.skill);
+            printf(", validation loss %.4f persistence %.4f skill %.3f", r->vr.loss,
+                   r->vr.persist, r->vr.skill);
     }
     printf("\n");
-    status = 0;
-out:
-    if (log && fclose(log) && status == 0) {
-        fprintf(stderr, PROG ": %s: writing the log failed\n", o.log);
+    return 0;
+}
+
+/* Gives back everything the run holds; the log's close can still fail a
+ * run that had succeeded. The exit status. */
+static int run_free(struct run *r, int status)
+{
+    if (r->log && fclose(r->log) && status == 0) {
+        fprintf(stderr, PROG ": %s: writing the log failed\n", r->o.log);
         status = 1;
     }
-    cbrnn_trainer_destroy(tr);
-    cbrnn_model_destroy(m);
-    cbrnn_model_destroy(o.init_m);
-    cbrnn_stats_free(&st);
-    free(mean);
-    free(sd);
-    free(seqs);
-    free(train_seqs);
-    feat_cache_close(cache);
-    free(out_dir);
-    for (int i = 0; it && i < n; i++) {
-        free(it[i].labels);
-        labels_free(&it[i].lf);
+    cbrnn_trainer_destroy(r->tr);
+    cbrnn_model_destroy(r->m);
+    cbrnn_model_destroy(r->o.init_m);
+    cbrnn_stats_free(&r->st);
+    free(r->mean);
+    free(r->sd);
+    free(r->seqs);
+    free(r->train_seqs);
+    feat_cache_close(r->cache);
+    free(r->out_dir);
+    for (int i = 0; r->it && i < r->n; i++) {
+        free(r->it[i].labels);
+        labels_free(&r->it[i].lf);
     }
-    free(it);
-    for (int i = 0; i < n_classes; i++)
-        free(classes[i]);
-    free(classes);
-    corpus_free(&inputs);
-    corpus_free(&teachers);
-    corpus_free(&valc);
-    corpus_free(&o.val_specs);
+    free(r->it);
+    for (int i = 0; i < r->n_classes; i++)
+        free(r->classes[i]);
+    free(r->classes);
+    corpus_free(&r->inputs);
+    corpus_free(&r->teachers);
+    corpus_free(&r->valc);
+    corpus_free(&r->o.val_specs);
     return status;
+}
+
+int cmd_train(int argc, char **argv)
+{
+    struct run r;
+    memset(&r, 0, sizeof r);
+    int pr = parse_opts(&r.o, argc, argv);
+    if (pr) {
+        corpus_free(&r.o.val_specs);
+        return pr > 0 ? 0 : 2;
+    }
+    r.argc = argc;
+    r.argv = argv;
+    /* The steps, in order; each says what it does above its definition. */
+    static int (*const steps[])(struct run *) = {
+        read_inputs, make_items, probe_files, split_validation, catch_signals,
+        open_cache, choose_rate, compute_features, collect_classes, normalise,
+        make_sequences, configure_model, build_model, announce, train,
+        record_provenance, save_and_report,
+    };
+    int status = 0;
+    for (size_t i = 0; i < sizeof steps / sizeof *steps && !status; i++)
+        status = steps[i](&r);
+    return run_free(&r, status);
 }
