@@ -124,83 +124,6 @@ static long read_full(audio_in *a, float *buf, long n, char *msg, size_t msglen)
     return got;
 }
 
-/* Label changes of one input in samples: at sample at[i] the label
- * becomes cls[i]. The label of sample s is the class of the last segment
- * in the file whose [start, end) holds s / rate (as labels_to_frames does
- * for frame centres), or -1. */
-struct label_events {
-    long n;
-    long *at;
-    int *cls;
-};
-
-static int label_at(const label_file *lf, const int *seg_cls, long s, double rate)
-{
-    int c = -1;
-    for (int i = 0; i < lf->n; i++) {
-        long a = lround(lf->seg[i].start * rate), b = lround(lf->seg[i].end * rate);
-        if (s >= a && s < b)
-            c = seg_cls[i];
-    }
-    return c;
-}
-
-static int cmp_long(const void *a, const void *b)
-{
-    long x = *(const long *)a, y = *(const long *)b;
-    return x < y ? -1 : x > y;
-}
-
-static int make_label_events(struct label_events *ev, const char *path, const cbrnn_model *m,
-                             double rate, char *msg, size_t msglen)
-{
-    label_file lf = {NULL, 0, NULL};
-    if (labels_read(path, &lf, msg, msglen))
-        return -1;
-    int *seg_cls = calloc((size_t)lf.n + 1, sizeof(int));
-    ev->at = calloc(2 * (size_t)lf.n + 1, sizeof(long));
-    ev->cls = calloc(2 * (size_t)lf.n + 1, sizeof(int));
-    if (!seg_cls || !ev->at || !ev->cls) {
-        snprintf(msg, msglen, "%s: out of memory", path);
-        goto fail;
-    }
-    for (int i = 0; i < lf.n; i++) {
-        seg_cls[i] = -1;
-        for (int k = 0; k < m->n_classes; k++)
-            if (m->class_names[k] && !strcmp(m->class_names[k], lf.seg[i].name))
-                seg_cls[i] = k;
-        if (seg_cls[i] < 0) {
-            snprintf(msg, msglen, "%s:%d: label '%s' is not one of the model's classes", path,
-                     lf.seg[i].line, lf.seg[i].name);
-            goto fail;
-        }
-    }
-    long nb = 0;
-    ev->at[nb++] = 0;
-    for (int i = 0; i < lf.n; i++) {
-        ev->at[nb++] = lround(lf.seg[i].start * rate);
-        ev->at[nb++] = lround(lf.seg[i].end * rate);
-    }
-    qsort(ev->at, (size_t)nb, sizeof(long), cmp_long);
-    ev->n = 0;
-    for (long i = 0; i < nb; i++)
-        if (ev->at[i] >= 0 && (ev->n == 0 || ev->at[i] != ev->at[ev->n - 1]))
-            ev->at[ev->n++] = ev->at[i];
-    for (long i = 0; i < ev->n; i++)
-        ev->cls[i] = label_at(&lf, seg_cls, ev->at[i], rate);
-    free(seg_cls);
-    labels_free(&lf);
-    return 0;
-fail:
-    free(seg_cls);
-    labels_free(&lf);
-    free(ev->at);
-    free(ev->cls);
-    ev->at = NULL;
-    ev->cls = NULL;
-    return -1;
-}
-
 static double now_s(void)
 {
     struct timespec ts;
@@ -314,10 +237,91 @@ static double mean_range(const float *v, long a, long b)
     return c ? s / (double)c : NAN;
 }
 
-int cmd_run(int argc, char **argv)
+/* ---- the run: its state and its steps, in the order cmd_run takes them ---- */
+
+/* Everything one run owns; run_free gives it back however the run ends.
+ * A step returns 0 to go on, or the exit status the run ends with (2 bad
+ * options or input, 1 failure while working). */
+struct run {
+    /* options */
+    const char *model_path, *out_dir, *save_path, *events_path, *schedule_path;
+    const char *teachers[MAX_INPUTS], *labels[MAX_INPUTS];
+    int n_teachers, n_labels, reset_each, quiet, block;
+    cbrnn_engine_config ec;
+    char **inputs;
+    int n_inputs;
+    char msg[2048];
+    /* the engine over the stream */
+    cbrnn_engine *e;
+    const cbrnn_model *m;
+    double rate;           /* the stream's: the first input's */
+    int n_out;             /* the model's outputs (the engine's, less surprise) */
+    audio_in *a, *t;       /* the current input and its teacher */
+    float *xbuf, *tbuf, *sbuf;
+    struct run_out o;
+    struct label_events ev;
+    cbrnn_event_list evl;  /* --events */
+    cbrnn_schedule sched;  /* --schedule */
+    double t0, done;       /* progress: when it started, inputs done */
+    cbrnn_engine_stats st; /* at the end */
+    cbrnn_model *adapted;  /* --save-model */
+};
+
+enum { O_MODEL = 256, O_OUT, O_LEARN, O_NOLEARN, O_LR, O_MOM, O_DECAY, O_BPTT, O_BLOCK,
+       O_TEACHER, O_LABELS, O_SAVE, O_RESET, O_QUIET, O_EVENTS, O_SCHEDULE, O_GATE };
+
+/* The options that take a number. 0 taken, -1 bad value (said), 1 not
+ * one of these. */
+static int number_option(struct run *r, int c, const char *arg)
 {
-    enum { O_MODEL = 256, O_OUT, O_LEARN, O_NOLEARN, O_LR, O_MOM, O_DECAY, O_BPTT, O_BLOCK,
-           O_TEACHER, O_LABELS, O_SAVE, O_RESET, O_QUIET, O_EVENTS, O_SCHEDULE, O_GATE };
+    cbrnn_engine_config *ec = &r->ec;
+    switch (c) {
+    case O_LR:
+        if (parse_float(arg, 0.0f, (float)CBRNN_LR_MAX, 0, &ec->lr)) {
+            fprintf(stderr, PROG ": --lr '%s': expected a number in [0, %g]\n", arg,
+                    CBRNN_LR_MAX);
+            return -1;
+        }
+        return 0;
+    case O_MOM:
+        if (parse_float(arg, 0.0f, 1.0f, 1, &ec->momentum)) {
+            fprintf(stderr, PROG ": --momentum '%s': expected a number in [0, 1)\n", arg);
+            return -1;
+        }
+        return 0;
+    case O_DECAY:
+        if (parse_float(arg, 0.0f, (float)CBRNN_DECAY_MAX, 0, &ec->decay)) {
+            fprintf(stderr, PROG ": --decay '%s': expected a number in [0, %g]\n", arg,
+                    CBRNN_DECAY_MAX);
+            return -1;
+        }
+        return 0;
+    case O_BPTT:
+        if (cli_parse_int(arg, 1, 1024, &ec->bptt_k)) {
+            fprintf(stderr, PROG ": --bptt '%s': expected an integer in 1..1024\n", arg);
+            return -1;
+        }
+        return 0;
+    case O_BLOCK:
+        if (cli_parse_int(arg, 1, 1 << 20, &r->block)) {
+            fprintf(stderr, PROG ": --block '%s': expected an integer in 1..1048576\n", arg);
+            return -1;
+        }
+        return 0;
+    case O_GATE:
+        if (parse_float(arg, (float)CBRNN_GATE_DB_MIN, 0.0f, 1, &ec->gate_db)) {
+            fprintf(stderr, PROG ": --gate-db '%s': expected dBFS in [%g, 0)\n", arg,
+                    CBRNN_GATE_DB_MIN);
+            return -1;
+        }
+        return 0;
+    default: return 1;
+    }
+}
+
+/* 0 ok, 1 --help shown, -1 error (said). */
+static int parse_opts(struct run *r, int argc, char **argv)
+{
     static const struct option lo[] = {
         {"model", required_argument, NULL, O_MODEL},  {"out-dir", required_argument, NULL, O_OUT},
         {"learn", no_argument, NULL, O_LEARN},        {"no-learn", no_argument, NULL, O_NOLEARN},
@@ -332,415 +336,459 @@ int cmd_run(int argc, char **argv)
         {"gate-db", required_argument, NULL, O_GATE},
         {"reset-each", no_argument, NULL, O_RESET},   {"quiet", no_argument, NULL, O_QUIET},
         {"help", no_argument, NULL, 'h'},             {NULL, 0, NULL, 0}};
-    const char *model_path = NULL, *out_dir = NULL, *save_path = NULL, *events_path = NULL,
-               *schedule_path = NULL;
-    const char *teachers[MAX_INPUTS], *labels[MAX_INPUTS];
-    int n_teachers = 0, n_labels = 0, reset_each = 0, quiet = 0, block = 256;
-    cbrnn_engine_config ec;
-    cbrnn_engine_config_default(&ec, 16000.0);
+    r->block = 256;
+    cbrnn_engine_config_default(&r->ec, 16000.0);
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+        int rc = number_option(r, c, optarg);
+        if (rc < 0)
+            return -1;
+        if (rc == 0)
+            continue;
         switch (c) {
-        case O_MODEL: model_path = optarg; break;
-        case O_OUT: out_dir = optarg; break;
-        case O_LEARN: ec.learn = 1; break;
-        case O_NOLEARN: ec.learn = 0; break;
-        case O_LR:
-            if (parse_float(optarg, 0.0f, (float)CBRNN_LR_MAX, 0, &ec.lr)) {
-                fprintf(stderr, PROG ": --lr '%s': expected a number in [0, %g]\n", optarg,
-                        CBRNN_LR_MAX);
-                return 2;
-            }
-            break;
-        case O_MOM:
-            if (parse_float(optarg, 0.0f, 1.0f, 1, &ec.momentum)) {
-                fprintf(stderr, PROG ": --momentum '%s': expected a number in [0, 1)\n", optarg);
-                return 2;
-            }
-            break;
-        case O_DECAY:
-            if (parse_float(optarg, 0.0f, (float)CBRNN_DECAY_MAX, 0, &ec.decay)) {
-                fprintf(stderr, PROG ": --decay '%s': expected a number in [0, %g]\n", optarg,
-                        CBRNN_DECAY_MAX);
-                return 2;
-            }
-            break;
-        case O_BPTT:
-            if (cli_parse_int(optarg, 1, 1024, &ec.bptt_k)) {
-                fprintf(stderr, PROG ": --bptt '%s': expected an integer in 1..1024\n", optarg);
-                return 2;
-            }
-            break;
-        case O_BLOCK:
-            if (cli_parse_int(optarg, 1, 1 << 20, &block)) {
-                fprintf(stderr, PROG ": --block '%s': expected an integer in 1..1048576\n",
-                        optarg);
-                return 2;
-            }
-            break;
+        case O_MODEL: r->model_path = optarg; break;
+        case O_OUT: r->out_dir = optarg; break;
+        case O_LEARN: r->ec.learn = 1; break;
+        case O_NOLEARN: r->ec.learn = 0; break;
         case O_TEACHER:
-            if (n_teachers == MAX_INPUTS) {
+            if (r->n_teachers == MAX_INPUTS) {
                 fprintf(stderr, PROG ": too many --teacher (at most %d)\n", MAX_INPUTS);
-                return 2;
+                return -1;
             }
-            teachers[n_teachers++] = optarg;
+            r->teachers[r->n_teachers++] = optarg;
             break;
         case O_LABELS:
-            if (n_labels == MAX_INPUTS) {
+            if (r->n_labels == MAX_INPUTS) {
                 fprintf(stderr, PROG ": too many --labels (at most %d)\n", MAX_INPUTS);
-                return 2;
+                return -1;
             }
-            labels[n_labels++] = optarg;
+            r->labels[r->n_labels++] = optarg;
             break;
-        case O_SAVE: save_path = optarg; break;
-        case O_EVENTS: events_path = optarg; break;
-        case O_SCHEDULE: schedule_path = optarg; break;
-        case O_GATE:
-            if (parse_float(optarg, (float)CBRNN_GATE_DB_MIN, 0.0f, 1, &ec.gate_db)) {
-                fprintf(stderr, PROG ": --gate-db '%s': expected dBFS in [%g, 0)\n", optarg,
-                        CBRNN_GATE_DB_MIN);
-                return 2;
-            }
-            break;
-        case O_RESET: reset_each = 1; break;
-        case O_QUIET: quiet = 1; break;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        case O_SAVE: r->save_path = optarg; break;
+        case O_EVENTS: r->events_path = optarg; break;
+        case O_SCHEDULE: r->schedule_path = optarg; break;
+        case O_RESET: r->reset_each = 1; break;
+        case O_QUIET: r->quiet = 1; break;
+        case 'h': usage(stdout); return 1;
+        default: usage(stderr); return -1;
         }
     }
-    if (!model_path || !out_dir || optind >= argc) {
+    if (!r->model_path || !r->out_dir || optind >= argc) {
         fprintf(stderr, PROG ": %s\n",
-                !model_path ? "--model M is required"
-                            : !out_dir ? "--out-dir D is required" : "expected INPUTS");
+                !r->model_path ? "--model M is required"
+                               : !r->out_dir ? "--out-dir D is required" : "expected INPUTS");
         usage(stderr);
-        return 2;
+        return -1;
     }
-    const int n_inputs = argc - optind;
-    char **inputs = argv + optind;
-    char msg[2048];
-    int err = 0, status = 2;
-    cbrnn_engine *e = NULL;
-    cbrnn_model *adapted = NULL;
-    audio_in *a = NULL, *t = NULL;
-    float *xbuf = NULL, *tbuf = NULL, *sbuf = NULL;
-    struct run_out o;
-    memset(&o, 0, sizeof o);
-    struct label_events ev = {0, NULL, NULL};
-    cbrnn_event_list evl = {NULL, 0, 0};
-    cbrnn_schedule sched;
-    memset(&sched, 0, sizeof sched);
-    char path[4096];
+    r->n_inputs = argc - optind;
+    r->inputs = argv + optind;
+    return 0;
+}
 
-    if (schedule_path && (events_path || reset_each)) {
+/* The options that do not go together; --events' file and the
+ * --save-model path, checked before any work. */
+static int check_modes(struct run *r)
+{
+    if (r->schedule_path && (r->events_path || r->reset_each)) {
         fprintf(stderr, PROG ": --schedule does not go with %s\n",
-                events_path ? "--events (the events file holds the schedule's changes already)"
-                            : "--reset-each (a schedule runs over one stream)");
+                r->events_path ? "--events (the events file holds the schedule's changes already)"
+                               : "--reset-each (a schedule runs over one stream)");
         return 2;
     }
-    if (events_path && n_inputs != 1) {
+    if (r->events_path && r->n_inputs != 1) {
         fprintf(stderr, PROG ": --events replays one recording: give exactly one input (%d "
-                        "given)\n", n_inputs);
+                        "given)\n", r->n_inputs);
         return 2;
     }
-    if (events_path && cbrnn_event_list_load(&evl, events_path, msg, sizeof msg)) {
-        fprintf(stderr, PROG ": %s\n", msg);
+    if (r->events_path && cbrnn_event_list_load(&r->evl, r->events_path, r->msg, sizeof r->msg)) {
+        fprintf(stderr, PROG ": %s\n", r->msg);
         return 2;
     }
-    if (save_path && cbrnn_control_check_output(save_path, msg, sizeof msg)) {
-        fprintf(stderr, PROG ": --save-model %s\n", msg);
-        cbrnn_event_list_free(&evl);
+    if (r->save_path && cbrnn_control_check_output(r->save_path, r->msg, sizeof r->msg)) {
+        fprintf(stderr, PROG ": --save-model %s\n", r->msg);
         return 2;
     }
+    return 0;
+}
 
-    if (!(a = audio_in_open(inputs[0], 0, msg, sizeof msg))) {
-        fprintf(stderr, PROG ": %s\n", msg);
-        goto out;
+/* The engine at the first input's rate, the teachers and label files the
+ * model's target needs, and the --schedule set in the engine. */
+static int open_engine(struct run *r)
+{
+    int err = 0;
+    if (!(r->a = audio_in_open(r->inputs[0], 0, r->msg, sizeof r->msg))) {
+        fprintf(stderr, PROG ": %s\n", r->msg);
+        return 2;
     }
-    const double rate = audio_in_rate(a);
-    ec.sample_rate = rate;
-    ec.record_outputs = 1;
+    r->rate = audio_in_rate(r->a);
+    r->ec.sample_rate = r->rate;
+    r->ec.record_outputs = 1;
     /* Drained after every call: one block's frames plus slack always fit. */
-    if (!(e = cbrnn_host_open(model_path, &ec, block, &err, msg, sizeof msg))) {
+    if (!(r->e = cbrnn_host_open(r->model_path, &r->ec, r->block, &err, r->msg, sizeof r->msg))) {
         if (err == CBRNN_ERR_RATE)
-            fprintf(stderr, PROG ": %s: %s\n", inputs[0], msg);
+            fprintf(stderr, PROG ": %s: %s\n", r->inputs[0], r->msg);
         else
-            fprintf(stderr, PROG ": %s\n", msg);
-        goto out;
+            fprintf(stderr, PROG ": %s\n", r->msg);
+        return 2;
     }
-    const cbrnn_model *m = cbrnn_engine_model(e);
-    if (m->target == CBRNN_TARGET_MAP && n_teachers != n_inputs) {
+    const cbrnn_model *m = r->m = cbrnn_engine_model(r->e);
+    if (m->target == CBRNN_TARGET_MAP && r->n_teachers != r->n_inputs) {
         fprintf(stderr, PROG ": %s is a map model: give one --teacher per input (%d inputs, %d "
-                        "teachers)\n", model_path, n_inputs, n_teachers);
-        goto out;
+                        "teachers)\n", r->model_path, r->n_inputs, r->n_teachers);
+        return 2;
     }
-    if (m->target != CBRNN_TARGET_MAP && n_teachers) {
+    if (m->target != CBRNN_TARGET_MAP && r->n_teachers) {
         fprintf(stderr, PROG ": --teacher applies to map models only (%s is not one)\n",
-                model_path);
-        goto out;
+                r->model_path);
+        return 2;
     }
-    if (m->target == CBRNN_TARGET_CLASSIFY && n_labels != n_inputs &&
-        !(events_path && !n_labels)) {
+    if (m->target == CBRNN_TARGET_CLASSIFY && r->n_labels != r->n_inputs &&
+        !(r->events_path && !r->n_labels)) {
         fprintf(stderr, PROG ": %s is a classify model: give one --labels per input (%d inputs, "
-                        "%d label files)\n", model_path, n_inputs, n_labels);
-        goto out;
+                        "%d label files)\n", r->model_path, r->n_inputs, r->n_labels);
+        return 2;
     }
-    if (m->target != CBRNN_TARGET_CLASSIFY && n_labels) {
+    if (m->target != CBRNN_TARGET_CLASSIFY && r->n_labels) {
         fprintf(stderr, PROG ": --labels applies to classify models only (%s is not one)\n",
-                model_path);
-        goto out;
+                r->model_path);
+        return 2;
     }
-    const int O = cbrnn_engine_n_outputs(e) - 1;
-    if (schedule_path &&
-        (cbrnn_schedule_load(&sched, schedule_path, rate, cbrnn_engine_hop(e), 0, msg,
-                             sizeof msg) ||
-         cbrnn_engine_set_schedule(e, sched.events.ev, sched.events.n))) {
-        fprintf(stderr, PROG ": --schedule %s\n", msg);
-        goto out;
+    r->n_out = cbrnn_engine_n_outputs(r->e) - 1;
+    if (r->schedule_path &&
+        (cbrnn_schedule_load(&r->sched, r->schedule_path, r->rate, cbrnn_engine_hop(r->e), 0,
+                             r->msg, sizeof r->msg) ||
+         cbrnn_engine_set_schedule(r->e, r->sched.events.ev, r->sched.events.n))) {
+        fprintf(stderr, PROG ": --schedule %s\n", r->msg);
+        return 2;
     }
+    return 0;
+}
 
+/* Creates out_dir/name for writing, with its header line; NULL (said). */
+static FILE *create_csv(const char *out_dir, const char *name, const char *header)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", out_dir, name);
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        fprintf(stderr, PROG ": %s: cannot create: %s\n", path, strerror(errno));
+        return NULL;
+    }
+    fputs(header, f);
+    return f;
+}
+
+/* The output folder and its files: frames.csv, events.csv (with the
+ * settings in force at frame 0), files.csv, markers.csv, outputs.npy and
+ * surprise.wav; and the block buffers. */
+static int open_outputs(struct run *r)
+{
+    const char *out_dir = r->out_dir;
+    struct run_out *o = &r->o;
     if (mkdir(out_dir, 0777) && errno != EEXIST) {
         fprintf(stderr, PROG ": %s: cannot create the folder: %s\n", out_dir, strerror(errno));
-        goto out;
+        return 2;
     }
-    snprintf(path, sizeof path, "%s/frames.csv", out_dir);
-    if (!(o.csv = fopen(path, "w"))) {
-        fprintf(stderr, PROG ": %s: cannot create: %s\n", path, strerror(errno));
-        goto out;
-    }
-    fputs(cbrnn_record_csv_header(), o.csv);
-    snprintf(path, sizeof path, "%s/events.csv", out_dir);
-    if (!(o.events = fopen(path, "w"))) {
-        fprintf(stderr, PROG ": %s: cannot create: %s\n", path, strerror(errno));
-        goto out;
-    }
-    fputs(cbrnn_event_csv_header(), o.events);
-    snprintf(path, sizeof path, "%s/files.csv", out_dir);
-    if (!(o.files = fopen(path, "w"))) {
-        fprintf(stderr, PROG ": %s: cannot create: %s\n", path, strerror(errno));
-        goto out;
-    }
-    fputs("file,first_row\n", o.files);
-    if (schedule_path && write_markers(out_dir, &sched))
-        goto out;
-    if (!events_path) { /* with --events, its own frame-0 settings are applied and logged */
+    if (!(o->csv = create_csv(out_dir, "frames.csv", cbrnn_record_csv_header())) ||
+        !(o->events = create_csv(out_dir, "events.csv", cbrnn_event_csv_header())) ||
+        !(o->files = create_csv(out_dir, "files.csv", "file,first_row\n")))
+        return 2;
+    if (r->schedule_path && write_markers(out_dir, &r->sched))
+        return 2;
+    if (!r->events_path) { /* with --events, its own frame-0 settings are applied and logged */
         cbrnn_event init[8];
-        int ni = cbrnn_events_from_config(init, 8, &ec);
+        int ni = cbrnn_events_from_config(init, 8, &r->ec);
         for (int k = 0; k < ni && k < 8; k++) {
             char line[128];
-            fwrite(line, 1, (size_t)cbrnn_event_csv_row(line, sizeof line, &init[k]), o.events);
+            fwrite(line, 1, (size_t)cbrnn_event_csv_row(line, sizeof line, &init[k]), o->events);
         }
     }
+    char path[4096];
     snprintf(path, sizeof path, "%s/outputs.npy", out_dir);
-    if (!(o.npy = npy_open(path, O, msg, sizeof msg))) {
-        fprintf(stderr, PROG ": %s\n", msg);
-        goto out;
+    if (!(o->npy = npy_open(path, r->n_out, r->msg, sizeof r->msg))) {
+        fprintf(stderr, PROG ": %s\n", r->msg);
+        return 2;
     }
     snprintf(path, sizeof path, "%s/surprise.wav", out_dir);
-    SF_INFO si = {.samplerate = (int)lround(rate), .channels = 1,
+    SF_INFO si = {.samplerate = (int)lround(r->rate), .channels = 1,
                   .format = SF_FORMAT_WAV | SF_FORMAT_FLOAT};
-    if (!(o.wav = sf_open(path, SFM_WRITE, &si))) {
+    if (!(o->wav = sf_open(path, SFM_WRITE, &si))) {
         fprintf(stderr, PROG ": %s: cannot create: %s\n", path, sf_strerror(NULL));
-        goto out;
+        return 2;
     }
     /* No PEAK chunk: it carries a time stamp, and runs that computed the
      * same numbers should write the same bytes. */
-    sf_command(o.wav, SFC_SET_ADD_PEAK_CHUNK, NULL, SF_FALSE);
-    o.y = calloc((size_t)O + 1, sizeof(float));
-    xbuf = malloc((size_t)block * sizeof(float));
-    tbuf = malloc((size_t)block * sizeof(float));
-    sbuf = malloc((size_t)block * sizeof(float));
-    if (!o.y || !xbuf || !tbuf || !sbuf) {
-        status = 1;
+    sf_command(o->wav, SFC_SET_ADD_PEAK_CHUNK, NULL, SF_FALSE);
+    o->y = calloc((size_t)r->n_out + 1, sizeof(float));
+    r->xbuf = malloc((size_t)r->block * sizeof(float));
+    r->tbuf = malloc((size_t)r->block * sizeof(float));
+    r->sbuf = malloc((size_t)r->block * sizeof(float));
+    if (!o->y || !r->xbuf || !r->tbuf || !r->sbuf) {
         fprintf(stderr, PROG ": out of memory\n");
-        goto out;
+        return 1;
     }
+    return 0;
+}
 
-    double total = 0, done = 0, t0 = now_s();
-    for (int i = 0; i < n_inputs; i++)
-        total += 1; /* progress by input and position within it */
-    status = 1;
-    for (int i = 0; i < n_inputs; i++) {
-        /* files.csv: the row of frames.csv where each input's frames start
-         * (the frame that straddles two inputs counts for the earlier) */
-        fprintf(o.files, "\"%s\",%ld\n", inputs[i], o.frames);
-        if (i > 0) {
-            audio_in_close(a);
-            if (!(a = audio_in_open(inputs[i], rate, msg, sizeof msg))) {
-                fprintf(stderr, PROG ": %s\n", msg);
-                status = 2;
-                goto out;
-            }
-            if (reset_each) {
-                cbrnn_engine_cmd rc = {CBRNN_CMD_RESET, 0, 0};
-                cbrnn_engine_send(e, &rc);
-                cbrnn_engine_reset_stream(e);
-            }
+/* Input i (i > 0: the next file of the stream, at its rate; with
+ * --reset-each a stream of its own), its teacher and its label events.
+ * files.csv gets the row of frames.csv where its frames start (the frame
+ * that straddles two inputs counts for the earlier). */
+static int open_input(struct run *r, int i)
+{
+    fprintf(r->o.files, "\"%s\",%ld\n", r->inputs[i], r->o.frames);
+    if (i > 0) {
+        audio_in_close(r->a);
+        if (!(r->a = audio_in_open(r->inputs[i], r->rate, r->msg, sizeof r->msg))) {
+            fprintf(stderr, PROG ": %s\n", r->msg);
+            return 2;
         }
-        if (n_teachers && !(t = audio_in_open(teachers[i], rate, msg, sizeof msg))) {
-            fprintf(stderr, PROG ": %s\n", msg);
-            status = 2;
-            goto out;
+        if (r->reset_each) {
+            cbrnn_engine_cmd rc = {CBRNN_CMD_RESET, 0, 0};
+            cbrnn_engine_send(r->e, &rc);
+            cbrnn_engine_reset_stream(r->e);
         }
-        if (n_labels && make_label_events(&ev, labels[i], m, rate, msg, sizeof msg)) {
-            fprintf(stderr, PROG ": %s\n", msg);
-            status = 2;
-            goto out;
-        }
-        double file_len = (double)audio_in_file_frames(a) * rate / audio_in_file_rate(a);
-        long pos = 0, next_ev = 0;
-        for (;;) {
-            long n = read_full(a, xbuf, block, msg, sizeof msg);
-            if (n < 0) {
-                fprintf(stderr, PROG ": %s\n", msg);
-                goto out;
-            }
-            if (n == 0)
-                break;
-            if (t) {
-                long nt = read_full(t, tbuf, n, msg, sizeof msg);
-                if (nt < 0) {
-                    fprintf(stderr, PROG ": %s\n", msg);
-                    goto out;
-                }
-                memset(tbuf + nt, 0, (size_t)(n - nt) * sizeof(float)); /* teacher ended: silence */
-            }
-            /* Split the block where a label changes, as a MIDI event would. */
-            long off = 0;
-            while (off < n) {
-                while (next_ev < ev.n && ev.at[next_ev] <= pos + off)
-                    cbrnn_engine_set_label(e, ev.cls[next_ev++]);
-                long end = n;
-                if (next_ev < ev.n && ev.at[next_ev] < pos + n)
-                    end = ev.at[next_ev] - pos;
-                if (events_path) { /* and where a control change is due */
-                    cbrnn_engine_stats es;
-                    cbrnn_engine_get_stats(e, &es);
-                    long room = cbrnn_event_list_feed(&evl, e, es.frames, pos + off);
-                    if (room == CBRNN_ERR_FULL) {
-                        fprintf(stderr, PROG ": %s: too many events in one frame\n",
-                                events_path);
-                        goto out;
-                    }
-                    if (room >= 0 && off + room < end)
-                        end = off + room;
-                }
-                float *outs[1] = {sbuf + off};
-                cbrnn_engine_process(e, outs, 1, xbuf + off, t ? tbuf + off : NULL,
-                                     (int)(end - off));
-                off = end;
-            }
-            if (sf_writef_float(o.wav, sbuf, n) != n) {
-                fprintf(stderr, PROG ": %s/surprise.wav: write failed: %s\n", out_dir,
-                        sf_strerror(o.wav));
-                goto out;
-            }
-            if (drain(e, &o, msg, sizeof msg)) {
-                fprintf(stderr, PROG ": %s/%s\n", out_dir, msg);
-                goto out;
-            }
-            pos += n;
-            if (file_len > 0)
-                term_progress(stderr, "run", done + fmin(1.0, (double)pos / file_len), total,
-                              now_s() - t0, inputs[i]);
-        }
-        done += 1;
-        if (t) {
-            audio_in_close(t);
-            t = NULL;
-        }
-        free(ev.at);
-        free(ev.cls);
-        memset(&ev, 0, sizeof ev);
-        cbrnn_engine_set_label(e, -1);
     }
-    term_progress(stderr, "run", total, total, now_s() - t0, "");
-    cbrnn_engine_stats st;
-    cbrnn_engine_get_stats(e, &st);
-    if (st.dropped_records) {
+    if (r->n_teachers && !(r->t = audio_in_open(r->teachers[i], r->rate, r->msg, sizeof r->msg))) {
+        fprintf(stderr, PROG ": %s\n", r->msg);
+        return 2;
+    }
+    if (r->n_labels &&
+        labels_to_events(&r->ev, r->labels[i], (const char *const *)r->m->class_names,
+                         r->m->n_classes, r->rate, r->msg, sizeof r->msg)) {
+        fprintf(stderr, PROG ": %s\n", r->msg);
+        return 2;
+    }
+    return 0;
+}
+
+/* The engine over n samples of xbuf (and tbuf) that start at sample pos of
+ * the input, split where a label changes (as a MIDI event would) and, with
+ * --events, where a control change is due. *next_ev: the next label event. */
+static int process_block(struct run *r, long n, long pos, long *next_ev)
+{
+    const struct label_events *ev = &r->ev;
+    long off = 0;
+    while (off < n) {
+        while (*next_ev < ev->n && ev->at[*next_ev] <= pos + off)
+            cbrnn_engine_set_label(r->e, ev->cls[(*next_ev)++]);
+        long end = n;
+        if (*next_ev < ev->n && ev->at[*next_ev] < pos + n)
+            end = ev->at[*next_ev] - pos;
+        if (r->events_path) {
+            cbrnn_engine_stats es;
+            cbrnn_engine_get_stats(r->e, &es);
+            long room = cbrnn_event_list_feed(&r->evl, r->e, es.frames, pos + off);
+            if (room == CBRNN_ERR_FULL) {
+                fprintf(stderr, PROG ": %s: too many events in one frame\n", r->events_path);
+                return 1;
+            }
+            if (room >= 0 && off + room < end)
+                end = off + room;
+        }
+        float *outs[1] = {r->sbuf + off};
+        cbrnn_engine_process(r->e, outs, 1, r->xbuf + off, r->t ? r->tbuf + off : NULL,
+                             (int)(end - off));
+        off = end;
+    }
+    return 0;
+}
+
+/* Input i block by block through the engine, as live: each block
+ * processed, its surprise written and the engine's records drained. */
+static int run_input(struct run *r, int i)
+{
+    double file_len = (double)audio_in_file_frames(r->a) * r->rate / audio_in_file_rate(r->a);
+    long pos = 0, next_ev = 0;
+    for (;;) {
+        long n = read_full(r->a, r->xbuf, r->block, r->msg, sizeof r->msg);
+        if (n < 0) {
+            fprintf(stderr, PROG ": %s\n", r->msg);
+            return 1;
+        }
+        if (n == 0)
+            break;
+        if (r->t) {
+            long nt = read_full(r->t, r->tbuf, n, r->msg, sizeof r->msg);
+            if (nt < 0) {
+                fprintf(stderr, PROG ": %s\n", r->msg);
+                return 1;
+            }
+            memset(r->tbuf + nt, 0, (size_t)(n - nt) * sizeof(float)); /* teacher ended: silence */
+        }
+        if (process_block(r, n, pos, &next_ev))
+            return 1;
+        if (sf_writef_float(r->o.wav, r->sbuf, n) != n) {
+            fprintf(stderr, PROG ": %s/surprise.wav: write failed: %s\n", r->out_dir,
+                    sf_strerror(r->o.wav));
+            return 1;
+        }
+        if (drain(r->e, &r->o, r->msg, sizeof r->msg)) {
+            fprintf(stderr, PROG ": %s/%s\n", r->out_dir, r->msg);
+            return 1;
+        }
+        pos += n;
+        if (file_len > 0)
+            term_progress(stderr, "run", r->done + fmin(1.0, (double)pos / file_len),
+                          (double)r->n_inputs, now_s() - r->t0, r->inputs[i]);
+    }
+    return 0;
+}
+
+/* Every input in turn (progress by input and position within it); after
+ * each, its teacher and labels are let go and the label is cleared. */
+static int run_inputs(struct run *r)
+{
+    r->t0 = now_s();
+    for (int i = 0; i < r->n_inputs; i++) {
+        int rc = open_input(r, i);
+        if (!rc)
+            rc = run_input(r, i);
+        if (rc)
+            return rc;
+        r->done += 1;
+        if (r->t) {
+            audio_in_close(r->t);
+            r->t = NULL;
+        }
+        label_events_free(&r->ev);
+        cbrnn_engine_set_label(r->e, -1);
+    }
+    term_progress(stderr, "run", (double)r->n_inputs, (double)r->n_inputs, now_s() - r->t0, "");
+    return 0;
+}
+
+/* Closes one output file, saying so when the write failed. 0 or 1. */
+static int close_csv(FILE **f, const char *out_dir, const char *name)
+{
+    int rc = fclose(*f);
+    *f = NULL;
+    if (rc) {
+        fprintf(stderr, PROG ": %s/%s: write failed: %s\n", out_dir, name, strerror(errno));
+        return 1;
+    }
+    return 0;
+}
+
+/* The engine's final counts, and outputs.npy, frames.csv and events.csv
+ * completed (a failed write shows here). */
+static int finish_outputs(struct run *r)
+{
+    cbrnn_engine_get_stats(r->e, &r->st);
+    if (r->st.dropped_records) {
         fprintf(stderr, PROG ": internal error: %lld records dropped\n",
-                (long long)st.dropped_records);
-        goto out;
+                (long long)r->st.dropped_records);
+        return 1;
     }
-    if (npy_close(o.npy, msg, sizeof msg)) {
-        o.npy = NULL;
-        fprintf(stderr, PROG ": %s\n", msg);
-        goto out;
+    int rc = npy_close(r->o.npy, r->msg, sizeof r->msg);
+    r->o.npy = NULL;
+    if (rc) {
+        fprintf(stderr, PROG ": %s\n", r->msg);
+        return 1;
     }
-    o.npy = NULL;
-    if (fclose(o.csv)) {
-        o.csv = NULL;
-        fprintf(stderr, PROG ": %s/frames.csv: write failed: %s\n", out_dir, strerror(errno));
-        goto out;
+    if (close_csv(&r->o.csv, r->out_dir, "frames.csv") ||
+        close_csv(&r->o.events, r->out_dir, "events.csv"))
+        return 1;
+    return 0;
+}
+
+/* --save-model: the engine's adapted weights in a copy of the model, with
+ * how many updates made them. */
+static int save_adapted(struct run *r)
+{
+    if (!r->save_path)
+        return 0;
+    int err = 0;
+    r->adapted = cbrnn_model_clone(cbrnn_engine_model(r->e), &err);
+    if (!r->adapted || cbrnn_engine_copy_params(r->e, r->adapted)) {
+        fprintf(stderr, PROG ": out of memory\n");
+        return 1;
     }
-    o.csv = NULL;
-    if (fclose(o.events)) {
-        o.events = NULL;
-        fprintf(stderr, PROG ": %s/events.csv: write failed: %s\n", out_dir, strerror(errno));
-        goto out;
+    char val[64];
+    snprintf(val, sizeof val, "%lld", (long long)r->st.updates);
+    if (cbrnn_model_set_meta(r->adapted, "adapted_updates", val) ||
+        cbrnn_host_save_adapted(r->adapted, r->save_path, "cbrnn run", r->model_path,
+                                r->st.frames, r->msg, sizeof r->msg)) {
+        fprintf(stderr, PROG ": %s\n", r->msg);
+        return 1;
     }
-    o.events = NULL;
-    if (save_path) {
-        adapted = cbrnn_model_clone(cbrnn_engine_model(e), &err);
-        if (!adapted || cbrnn_engine_copy_params(e, adapted)) {
-            fprintf(stderr, PROG ": out of memory\n");
-            goto out;
-        }
-        char val[64];
-        snprintf(val, sizeof val, "%lld", (long long)st.updates);
-        if (cbrnn_model_set_meta(adapted, "adapted_updates", val) ||
-            cbrnn_host_save_adapted(adapted, save_path, "cbrnn run", model_path, st.frames, msg,
-                                    sizeof msg)) {
-            fprintf(stderr, PROG ": %s\n", msg);
-            goto out;
-        }
-    }
-    if (!quiet) {
-        long h = o.kept / 2;
-        char pers[64] = "";
-        if (o.all.n_pers)
-            snprintf(pers, sizeof pers, ", persistence %.5f", o.all.pers / (double)o.all.n_pers);
-        printf("%s: %ld frames at %g Hz (hop %d), learning %s: mean loss %.5f (first half "
-               "%.5f, second half %.5f)%s; %lld updates, %lld restores, %lld frames with bad "
-               "input\n",
-               PROG, o.frames, rate, cbrnn_engine_hop(e), ec.learn ? "on" : "off",
-               o.all.n_loss ? o.all.loss / (double)o.all.n_loss : NAN,
-               mean_range(o.losses, 0, h), mean_range(o.losses, h, o.kept), pers,
-               (long long)st.updates, (long long)st.restores, (long long)st.bad_input);
-        if (o.gated)
-            printf("%s: %ld frames below the level gate (%g dBFS): not learned from, not in "
-                   "the means above\n", PROG, o.gated, (double)ec.gate_db);
-    }
-    status = 0;
-out:
-    if (o.wav && sf_close(o.wav) && status == 0) {
-        fprintf(stderr, PROG ": %s/surprise.wav: close failed\n", out_dir);
+    return 0;
+}
+
+/* The summary on stdout (unless --quiet): mean loss over the frames that
+ * passed the gate, and in each half of them, and the engine's counts. */
+static int report(struct run *r)
+{
+    if (r->quiet)
+        return 0;
+    const struct run_out *o = &r->o;
+    long h = o->kept / 2;
+    char pers[64] = "";
+    if (o->all.n_pers)
+        snprintf(pers, sizeof pers, ", persistence %.5f", o->all.pers / (double)o->all.n_pers);
+    printf("%s: %ld frames at %g Hz (hop %d), learning %s: mean loss %.5f (first half "
+           "%.5f, second half %.5f)%s; %lld updates, %lld restores, %lld frames with bad "
+           "input\n",
+           PROG, o->frames, r->rate, cbrnn_engine_hop(r->e), r->ec.learn ? "on" : "off",
+           o->all.n_loss ? o->all.loss / (double)o->all.n_loss : NAN,
+           mean_range(o->losses, 0, h), mean_range(o->losses, h, o->kept), pers,
+           (long long)r->st.updates, (long long)r->st.restores, (long long)r->st.bad_input);
+    if (o->gated)
+        printf("%s: %ld frames below the level gate (%g dBFS): not learned from, not in "
+               "the means above\n", PROG, o->gated, (double)r->ec.gate_db);
+    return 0;
+}
+
+/* Gives back everything the run holds; closing surprise.wav and files.csv
+ * can still fail a run that had succeeded. The exit status. */
+static int run_free(struct run *r, int status)
+{
+    struct run_out *o = &r->o;
+    if (o->wav && sf_close(o->wav) && status == 0) {
+        fprintf(stderr, PROG ": %s/surprise.wav: close failed\n", r->out_dir);
         status = 1;
     }
-    if (o.csv)
-        fclose(o.csv);
-    if (o.events)
-        fclose(o.events);
-    if (o.files && fclose(o.files) && status == 0) {
-        fprintf(stderr, PROG ": %s/files.csv: write failed\n", out_dir);
+    if (o->csv)
+        fclose(o->csv);
+    if (o->events)
+        fclose(o->events);
+    if (o->files && fclose(o->files) && status == 0) {
+        fprintf(stderr, PROG ": %s/files.csv: write failed\n", r->out_dir);
         status = 1;
     }
-    cbrnn_event_list_free(&evl);
-    cbrnn_schedule_free(&sched);
-    if (o.npy)
-        npy_close(o.npy, msg, sizeof msg);
-    free(o.y);
-    free(o.losses);
-    free(ev.at);
-    free(ev.cls);
-    free(xbuf);
-    free(tbuf);
-    free(sbuf);
-    if (a)
-        audio_in_close(a);
-    if (t)
-        audio_in_close(t);
-    cbrnn_model_destroy(adapted);
-    cbrnn_engine_destroy(e);
+    cbrnn_event_list_free(&r->evl);
+    cbrnn_schedule_free(&r->sched);
+    if (o->npy)
+        npy_close(o->npy, r->msg, sizeof r->msg);
+    free(o->y);
+    free(o->losses);
+    label_events_free(&r->ev);
+    free(r->xbuf);
+    free(r->tbuf);
+    free(r->sbuf);
+    if (r->a)
+        audio_in_close(r->a);
+    if (r->t)
+        audio_in_close(r->t);
+    cbrnn_model_destroy(r->adapted);
+    cbrnn_engine_destroy(r->e);
     return status;
+}
+
+int cmd_run(int argc, char **argv)
+{
+    static struct run r; /* ~70 KiB of input lists: not on the stack */
+    memset(&r, 0, sizeof r);
+    int pr = parse_opts(&r, argc, argv);
+    if (pr)
+        return pr > 0 ? 0 : 2;
+    /* The steps, in order; each says what it does above its definition. */
+    static int (*const steps[])(struct run *) = {
+        check_modes, open_engine, open_outputs, run_inputs, finish_outputs, save_adapted, report,
+    };
+    int status = 0;
+    for (size_t i = 0; i < sizeof steps / sizeof *steps && !status; i++)
+        status = steps[i](&r);
+    return run_free(&r, status);
 }

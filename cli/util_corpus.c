@@ -433,6 +433,82 @@ int labels_collect(char ***names, int *n_names, int max, const label_file *lf, c
     return 0;
 }
 
+/* The class of sample s: the last segment whose [start, end) holds
+ * s / rate, or -1. */
+static int label_at(const label_file *lf, const int *seg_cls, long s, double rate)
+{
+    int c = -1;
+    for (int i = 0; i < lf->n; i++) {
+        long a = lround(lf->seg[i].start * rate), b = lround(lf->seg[i].end * rate);
+        if (s >= a && s < b)
+            c = seg_cls[i];
+    }
+    return c;
+}
+
+static int cmp_long(const void *a, const void *b)
+{
+    long x = *(const long *)a, y = *(const long *)b;
+    return x < y ? -1 : x > y;
+}
+
+void label_events_free(label_events *ev)
+{
+    free(ev->at);
+    free(ev->cls);
+    ev->at = NULL;
+    ev->cls = NULL;
+    ev->n = 0;
+}
+
+int labels_to_events(label_events *ev, const char *path, const char *const *names, int n_names,
+                     double rate, char *msg, size_t msglen)
+{
+    label_file lf = {NULL, 0, NULL};
+    if (labels_read(path, &lf, msg, msglen))
+        return -1;
+    int *seg_cls = calloc((size_t)lf.n + 1, sizeof(int));
+    ev->at = calloc(2 * (size_t)lf.n + 1, sizeof(long));
+    ev->cls = calloc(2 * (size_t)lf.n + 1, sizeof(int));
+    if (!seg_cls || !ev->at || !ev->cls) {
+        snprintf(msg, msglen, "%s: out of memory", path);
+        goto fail;
+    }
+    for (int i = 0; i < lf.n; i++) {
+        seg_cls[i] = -1;
+        for (int k = 0; k < n_names; k++)
+            if (names[k] && !strcmp(names[k], lf.seg[i].name))
+                seg_cls[i] = k;
+        if (seg_cls[i] < 0) {
+            snprintf(msg, msglen, "%s:%d: label '%s' is not one of the model's classes", path,
+                     lf.seg[i].line, lf.seg[i].name);
+            goto fail;
+        }
+    }
+    /* Every segment boundary (and sample 0), sorted, once each. */
+    long nb = 0;
+    ev->at[nb++] = 0;
+    for (int i = 0; i < lf.n; i++) {
+        ev->at[nb++] = lround(lf.seg[i].start * rate);
+        ev->at[nb++] = lround(lf.seg[i].end * rate);
+    }
+    qsort(ev->at, (size_t)nb, sizeof(long), cmp_long);
+    ev->n = 0;
+    for (long i = 0; i < nb; i++)
+        if (ev->at[i] >= 0 && (ev->n == 0 || ev->at[i] != ev->at[ev->n - 1]))
+            ev->at[ev->n++] = ev->at[i];
+    for (long i = 0; i < ev->n; i++)
+        ev->cls[i] = label_at(&lf, seg_cls, ev->at[i], rate);
+    free(seg_cls);
+    labels_free(&lf);
+    return 0;
+fail:
+    free(seg_cls);
+    labels_free(&lf);
+    label_events_free(ev);
+    return -1;
+}
+
 void fput_json_string(FILE *f, const char *s)
 {
     fputc('"', f);

@@ -73,6 +73,25 @@ int labels_to_frames(int *out, const label_file *lf, const char *const *names, i
 int labels_collect(char ***names, int *n_names, int max, const label_file *lf, char *msg,
                    size_t msglen);
 
+/* Label changes of one input in samples, for a host that feeds a stream
+ * in blocks (`cbrnn run`: a label is in force from its start sample to its
+ * end sample, as a held MIDI note live): at sample at[i] the label becomes
+ * cls[i], the class of the last segment whose [start, end) holds
+ * at[i] / rate (as labels_to_frames does for frame centres), or -1. */
+typedef struct label_events {
+    long n;
+    long *at;
+    int *cls;
+} label_events;
+
+/* Reads the label file path and makes its events; names: the model's
+ * classes (NULL entries never match). 0, or -1 with msg ("PATH:LINE: why";
+ * ev is left empty). */
+int labels_to_events(label_events *ev, const char *path, const char *const *names, int n_names,
+                     double rate, char *msg, size_t msglen);
+/* Frees ev's arrays and empties it. */
+void label_events_free(label_events *ev);
+
 /* Writes s as a JSON string literal (quotes and escapes) to f. */
 void fput_json_string(FILE *f, const char *s);
 
