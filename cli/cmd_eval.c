@@ -251,7 +251,43 @@ static void text_sums(const cbrnn_model *m, const char *name, const cbrnn_eval_s
         printf("\n");
 }
 
-int cmd_eval(int argc, char **argv)
+/* ---- the evaluation: its state and its steps, in the order cmd_eval takes them ---- */
+
+/* Everything one evaluation owns; eval_free gives it back however it
+ * ends. A step returns 0 to go on, or the exit status (2 bad options or
+ * input, 1 failure while working). */
+struct eval {
+    /* options */
+    int json, lin_order, strict;
+    const char *outputs, *suffix, *pairs, *labels_dir;
+    corpus lin_spec; /* --linear-fit */
+    int argc;
+    char **argv;
+    const char *model_path;
+    char msg[2048];
+    cbrnn_model *m;
+    cbrnn_feat_config fe; /* the model's features at each file's own rate */
+    cbrnn_linpred *lin;
+    corpus inputs, teachers;
+    npy_writer *npy;      /* --outputs */
+    /* the file at hand */
+    struct feats ft;
+    float *t, *out;       /* teacher features; the model's outputs */
+    int *labels;
+    label_file lf;
+    /* the results */
+    struct result *res;
+    int n, n_skipped;
+    cbrnn_eval_sums total, lin_total;
+    long total_frames;
+};
+
+/* A file left out (eval_file's sub-steps): not an exit status. */
+#define SKIPPED (-1)
+
+/* The options. 0 to go on, or 1 with *status the exit status (--help:
+ * 0). */
+static int parse_opts(struct eval *ev, int argc, char **argv, int *status)
 {
     enum { O_JSON = 256, O_OUT, O_TEACH, O_PAIRS, O_LABELS, O_LINFIT, O_LINORD, O_STRICT };
     static const struct option lo[] = {
@@ -262,332 +298,403 @@ int cmd_eval(int argc, char **argv)
         {"linear-fit", required_argument, NULL, O_LINFIT},
         {"linear-order", required_argument, NULL, O_LINORD},
         {"strict", no_argument, NULL, O_STRICT}, {NULL, 0, NULL, 0}};
-    int json = 0, c, lin_order = 8, strict = 0, n_skipped = 0;
-    const char *outputs = NULL, *suffix = NULL, *pairs = NULL, *labels_dir = NULL;
-    corpus lin_spec = {0, NULL};
-    cbrnn_linpred *lin = NULL;
+    int c;
     char *end;
+    ev->lin_order = 8;
+    *status = 2;
     while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
         switch (c) {
-        case O_JSON: json = 1; break;
-        case O_STRICT: strict = 1; break;
-        case O_OUT: outputs = optarg; break;
-        case O_TEACH: suffix = optarg; break;
-        case O_PAIRS: pairs = optarg; break;
-        case O_LABELS: labels_dir = optarg; break;
+        case O_JSON: ev->json = 1; break;
+        case O_STRICT: ev->strict = 1; break;
+        case O_OUT: ev->outputs = optarg; break;
+        case O_TEACH: ev->suffix = optarg; break;
+        case O_PAIRS: ev->pairs = optarg; break;
+        case O_LABELS: ev->labels_dir = optarg; break;
         case O_LINFIT:
-            if (corpus_push(&lin_spec, optarg)) {
+            if (corpus_push(&ev->lin_spec, optarg)) {
                 fprintf(stderr, PROG ": out of memory\n");
+                *status = 1;
                 return 1;
             }
             break;
         case O_LINORD:
-            lin_order = (int)strtol(optarg, &end, 10);
-            if (end == optarg || *end || lin_order < 1 || lin_order > 64) {
+            ev->lin_order = (int)strtol(optarg, &end, 10);
+            if (end == optarg || *end || ev->lin_order < 1 || ev->lin_order > 64) {
                 fprintf(stderr, PROG ": --linear-order: expected an integer in 1..64, got '%s'\n",
                         optarg);
-                corpus_free(&lin_spec);
-                return 2;
+                return 1;
             }
             break;
-        case 'h': corpus_free(&lin_spec); usage(stdout); return 0;
-        default: corpus_free(&lin_spec); usage(stderr); return 2;
+        case 'h': usage(stdout); *status = 0; return 1;
+        default: usage(stderr); return 1;
         }
     }
     if (optind >= argc) {
         fprintf(stderr, PROG ": expected MODEL and INPUTS\n");
         usage(stderr);
-        corpus_free(&lin_spec);
-        return 2;
+        return 1;
     }
-    char msg[2048];
-    int err = 0, status = 2;
-    cbrnn_model *m = cbrnn_model_load(argv[optind], &err, msg, sizeof msg);
-    if (!m) {
-        fprintf(stderr, PROG ": %s\n", msg);
-        corpus_free(&lin_spec);
-        return 2;
-    }
-    const char *model_path = argv[optind++];
-    corpus inputs = {0, NULL}, teachers = {0, NULL};
-    struct result *res = NULL;
-    npy_writer *npy = NULL;
-    struct feats ft = {0};
-    float *t = NULL, *out = NULL;
-    int *labels = NULL;
-    int n = 0;
-    label_file lf = {NULL, 0, NULL};
+    ev->argc = argc;
+    ev->argv = argv;
+    *status = 0;
+    return 0;
+}
 
+/* The model (the first argument), and the options its target needs or
+ * refuses. */
+static int load_model(struct eval *ev)
+{
+    int err = 0;
+    ev->m = cbrnn_model_load(ev->argv[optind], &err, ev->msg, sizeof ev->msg);
+    if (!ev->m) {
+        fprintf(stderr, PROG ": %s\n", ev->msg);
+        return 2;
+    }
+    ev->model_path = ev->argv[optind++];
+    const cbrnn_model *m = ev->m;
+    const char *model_path = ev->model_path;
     if (m->target == CBRNN_TARGET_TASK) {
         fprintf(stderr, PROG ": %s is a sequence-task model (target task), not an audio model; "
                         "'cbrnn experiment' evaluates those\n", model_path);
-        goto out;
+        return 2;
     }
-    if (m->target == CBRNN_TARGET_MAP && !suffix == !pairs) {
+    if (m->target == CBRNN_TARGET_MAP && !ev->suffix == !ev->pairs) {
         fprintf(stderr, PROG ": %s maps inputs to teachers: give --teacher-suffix S or --pairs "
                         "LIST\n", model_path);
-        goto out;
+        return 2;
     }
-    if (m->target != CBRNN_TARGET_MAP && (suffix || pairs)) {
+    if (m->target != CBRNN_TARGET_MAP && (ev->suffix || ev->pairs)) {
         fprintf(stderr, PROG ": --teacher-suffix/--pairs apply to map models; %s is a %s model\n",
                 model_path, target_names[m->target]);
-        goto out;
+        return 2;
     }
-    if (lin_spec.n && m->target != CBRNN_TARGET_PREDICT) {
+    if (ev->lin_spec.n && m->target != CBRNN_TARGET_PREDICT) {
         fprintf(stderr, PROG ": --linear-fit applies to predict models; %s is a %s model\n",
                 model_path, target_names[m->target]);
-        goto out;
+        return 2;
     }
-    if ((m->target == CBRNN_TARGET_CLASSIFY) != (labels_dir != NULL)) {
-        fprintf(stderr, PROG ": %s\n", labels_dir ? "--labels-dir applies to classify models"
-                                                  : "a classify model needs --labels-dir DIR");
-        goto out;
+    if ((m->target == CBRNN_TARGET_CLASSIFY) != (ev->labels_dir != NULL)) {
+        fprintf(stderr, PROG ": %s\n", ev->labels_dir ? "--labels-dir applies to classify models"
+                                                      : "a classify model needs --labels-dir DIR");
+        return 2;
     }
-    for (int i = optind; i < argc; i++)
-        if (corpus_add(&inputs, argv[i], msg, sizeof msg)) {
-            fprintf(stderr, PROG ": %s\n", msg);
-            goto out;
+    return 0;
+}
+
+/* The inputs (and --pairs' teachers), room for their results, the
+ * --outputs file and the --linear-fit baseline. */
+static int prepare(struct eval *ev)
+{
+    for (int i = optind; i < ev->argc; i++)
+        if (corpus_add(&ev->inputs, ev->argv[i], ev->msg, sizeof ev->msg)) {
+            fprintf(stderr, PROG ": %s\n", ev->msg);
+            return 2;
         }
-    if (pairs && corpus_read_pairs(pairs, &inputs, &teachers, msg, sizeof msg)) {
-        fprintf(stderr, PROG ": %s\n", msg);
-        goto out;
+    if (ev->pairs && corpus_read_pairs(ev->pairs, &ev->inputs, &ev->teachers, ev->msg,
+                                       sizeof ev->msg)) {
+        fprintf(stderr, PROG ": %s\n", ev->msg);
+        return 2;
     }
-    if (pairs && teachers.n != inputs.n) {
+    if (ev->pairs && ev->teachers.n != ev->inputs.n) {
         fprintf(stderr, PROG ": with --pairs, give the inputs in the pairs list only\n");
-        goto out;
+        return 2;
     }
-    res = calloc((size_t)(inputs.n ? inputs.n : 1), sizeof *res);
-    if (!res) {
-        status = 1;
+    ev->res = calloc((size_t)(ev->inputs.n ? ev->inputs.n : 1), sizeof *ev->res);
+    if (!ev->res) {
         fprintf(stderr, PROG ": out of memory\n");
-        goto out;
+        return 1;
     }
-    if (outputs && !(npy = npy_open(outputs, m->cfg.n_out, msg, sizeof msg))) {
-        fprintf(stderr, PROG ": %s\n", msg);
-        goto out;
+    if (ev->outputs && !(ev->npy = npy_open(ev->outputs, ev->m->cfg.n_out, ev->msg, sizeof ev->msg))) {
+        fprintf(stderr, PROG ": %s\n", ev->msg);
+        return 2;
     }
-    const int O = m->cfg.n_out;
     /* audio_features takes each file's own rate; ref_rate stays the model's. */
-    cbrnn_feat_config fe;
-    cbrnn_model_feat_config(m, m->feat.sample_rate, &fe);
-    if (lin_spec.n && !(lin = fit_linear(m, &fe, &lin_spec, lin_order, strict, &n_skipped, &status,
-                                         msg, sizeof msg))) {
-        fprintf(stderr, PROG ": %s\n", msg);
-        goto out;
+    cbrnn_model_feat_config(ev->m, ev->m->feat.sample_rate, &ev->fe);
+    int status = 0;
+    if (ev->lin_spec.n &&
+        !(ev->lin = fit_linear(ev->m, &ev->fe, &ev->lin_spec, ev->lin_order, ev->strict,
+                               &ev->n_skipped, &status, ev->msg, sizeof ev->msg))) {
+        fprintf(stderr, PROG ": %s\n", ev->msg);
+        return status;
     }
-    status = 2; /* fit_linear set 0: a bad input below is still exit 2 */
-    cbrnn_eval_sums total = {0, 0, 0, 0}, lin_total = {0, 0, 0, 0};
-    long total_frames = 0;
-    for (int i = 0; i < inputs.n; i++) {
-        const char *path = inputs.paths[i];
-        char *teacher_path = NULL;
-        if (suffix) {
-            if (corpus_stem_has_suffix(path, suffix))
-                continue; /* a teacher, not an input */
-            teacher_path = corpus_teacher_path(path, suffix);
-        } else if (pairs) {
-            teacher_path = strdup(teachers.paths[i]);
-        }
-        int frc = model_features(m, &fe, path, &ft, msg, sizeof msg), T = ft.T;
-        if (frc == 2) {
-            free(teacher_path);
-            status = 2;
-            if (bad_file(strict, msg, &n_skipped))
-                goto out;
-            continue;
-        }
-        if (frc) {
-            free(teacher_path);
-            fprintf(stderr, PROG ": %s\n", msg);
-            status = frc;
-            goto out;
-        }
-        if (teacher_path) {
-            int tT = 0, tdim = 0;
-            free(t);
-            t = NULL;
-            int rc = audio_features(teacher_path, &fe, 0, FEAT_BLOCK, &t, &tT, &tdim, msg,
-                                    sizeof msg);
-            if (rc) {
-                free(teacher_path);
-                char why[sizeof msg + 64];
-                snprintf(why, sizeof why, "%s: its teacher %s", path, msg);
-                status = 2;
-                if (bad_file(strict, why, &n_skipped))
-                    goto out;
-                continue;
-            }
-            if (abs(tT - T) > 1) {
-                fprintf(stderr, PROG ": %s has %d frames but its teacher %s has %d: they must "
-                                "have the same length (within one frame)\n", path, T,
-                        teacher_path, tT);
-                free(teacher_path);
-                goto out;
-            }
-            free(teacher_path);
-            if (tT < T)
-                T = tT;
-        }
-        int k = m->target == CBRNN_TARGET_PREDICT ? m->horizon : 0;
-        if (T <= k) {
-            snprintf(msg, sizeof msg, "%s: %d frames, too short to evaluate (horizon %d)", path, T,
-                     k);
-            status = 2;
-            if (bad_file(strict, msg, &n_skipped))
-                goto out;
-            continue;
-        }
-        /* The input went through cbrnn_model_normalise_seq as the engine
-         * normalises live; a teacher gets the stored normaliser (map models
-         * have no running one). */
-        if (t)
-            cbrnn_model_normalise_seq(m, t, T);
-        ft.T = T;
-        cbrnn_seq s = feats_seq(m, &ft, k);
-        if (m->target == CBRNN_TARGET_MAP)
-            s.y = t;
-        else if (m->target == CBRNN_TARGET_CLASSIFY) {
-            char *lp = labels_path_for(labels_dir, path);
-            labels_free(&lf);
-            if (!lp || labels_read(lp, &lf, msg, sizeof msg)) {
-                fprintf(stderr, PROG ": %s\n", lp ? msg : "out of memory");
-                free(lp);
-                goto out;
-            }
-            free(lp);
-            audio_in *a = audio_in_open(path, 0, msg, sizeof msg);
-            if (!a) {
-                fprintf(stderr, PROG ": %s\n", msg);
-                goto out;
-            }
-            cbrnn_feat_config fr = m->feat;
-            fr.sample_rate = audio_in_file_rate(a);
-            audio_in_close(a);
-            free(labels);
-            labels = malloc((size_t)T * sizeof *labels);
-            if (!labels) {
-                status = 1;
-                fprintf(stderr, PROG ": out of memory\n");
-                goto out;
-            }
-            if (labels_to_frames(labels, &lf, (const char *const *)m->class_names, m->n_classes,
-                                 fr.sample_rate, cbrnn_feat_config_hop(&fr),
-                                 cbrnn_feat_config_win(&fr), T, msg, sizeof msg)) {
-                fprintf(stderr, PROG ": %s\n", msg);
-                goto out;
-            }
-            s.labels = labels;
-        }
-        free(out);
-        out = malloc((size_t)s.T * (size_t)O * sizeof *out);
-        if (!out) {
-            status = 1;
-            fprintf(stderr, PROG ": out of memory\n");
-            goto out;
-        }
-        cbrnn_eval_sums fs = {0, 0, 0, 0};
-        int rc = cbrnn_eval_seq(m, &s, out, &fs);
-        if (rc) {
-            status = 1;
-            fprintf(stderr, PROG ": %s: evaluation failed: %s\n", path, cbrnn_strerror(rc));
-            goto out;
-        }
-        if (npy && npy_append(npy, out, s.T)) {
-            status = 1;
-            fprintf(stderr, PROG ": %s: writing failed: %s\n", outputs, strerror(errno));
-            goto out;
-        }
-        cbrnn_eval_sums ls = {0, 0, 0, 0};
-        if (lin && (rc = cbrnn_linpred_eval(lin, &s, NULL, &ls))) {
-            status = 1;
-            fprintf(stderr, PROG ": %s: linear baseline failed: %s\n", path, cbrnn_strerror(rc));
-            goto out;
-        }
-        lin_total.loss += ls.loss;
-        lin_total.persist += ls.persist;
-        lin_total.count += ls.count;
-        res[n].lin = ls;
-        res[n].path = path;
-        res[n].frames = s.T;
-        res[n].s = fs;
-        n++;
-        total.loss += fs.loss;
-        total.persist += fs.persist;
-        total.count += fs.count;
-        total.correct += fs.correct;
-        total_frames += s.T;
+    return 0;
+}
+
+/* The teacher's features of path (map), normalised later: *T becomes the
+ * shorter length (they may differ by one frame). 0, SKIPPED, or the exit
+ * status. */
+static int teacher_features(struct eval *ev, const char *path, const char *teacher_path, int *T)
+{
+    int tT = 0, tdim = 0;
+    free(ev->t);
+    ev->t = NULL;
+    if (audio_features(teacher_path, &ev->fe, 0, FEAT_BLOCK, &ev->t, &tT, &tdim, ev->msg,
+                       sizeof ev->msg)) {
+        char why[sizeof ev->msg + 64];
+        snprintf(why, sizeof why, "%s: its teacher %s", path, ev->msg);
+        return bad_file(ev->strict, why, &ev->n_skipped) ? 2 : SKIPPED;
     }
-    if (n == 0) {
-        if (n_skipped)
+    if (abs(tT - *T) > 1) {
+        fprintf(stderr, PROG ": %s has %d frames but its teacher %s has %d: they must "
+                        "have the same length (within one frame)\n", path, *T, teacher_path, tT);
+        return 2;
+    }
+    if (tT < *T)
+        *T = tT;
+    return 0;
+}
+
+/* The inputs and teacher of inputs.paths[i]: its model features in ev->ft
+ * (ev->t the teacher's), *T frames. 0, SKIPPED, or the exit status. */
+static int file_features(struct eval *ev, int i, int *T)
+{
+    const char *path = ev->inputs.paths[i];
+    char *teacher_path = NULL;
+    if (ev->suffix) {
+        if (corpus_stem_has_suffix(path, ev->suffix))
+            return SKIPPED; /* a teacher, not an input */
+        teacher_path = corpus_teacher_path(path, ev->suffix);
+    } else if (ev->pairs) {
+        teacher_path = strdup(ev->teachers.paths[i]);
+    }
+    int rc = model_features(ev->m, &ev->fe, path, &ev->ft, ev->msg, sizeof ev->msg);
+    *T = ev->ft.T;
+    if (rc == 2)
+        rc = bad_file(ev->strict, ev->msg, &ev->n_skipped) ? 2 : SKIPPED;
+    else if (rc)
+        fprintf(stderr, PROG ": %s\n", ev->msg);
+    else if (teacher_path)
+        rc = teacher_features(ev, path, teacher_path, T);
+    free(teacher_path);
+    return rc;
+}
+
+/* Classify: the frame labels of path from its label file, at the file's
+ * own rate, into s. 0 or the exit status. */
+static int file_labels(struct eval *ev, const char *path, int T, cbrnn_seq *s)
+{
+    const cbrnn_model *m = ev->m;
+    char *lp = labels_path_for(ev->labels_dir, path);
+    labels_free(&ev->lf);
+    if (!lp || labels_read(lp, &ev->lf, ev->msg, sizeof ev->msg)) {
+        fprintf(stderr, PROG ": %s\n", lp ? ev->msg : "out of memory");
+        free(lp);
+        return 2;
+    }
+    free(lp);
+    audio_in *a = audio_in_open(path, 0, ev->msg, sizeof ev->msg);
+    if (!a) {
+        fprintf(stderr, PROG ": %s\n", ev->msg);
+        return 2;
+    }
+    cbrnn_feat_config fr = m->feat;
+    fr.sample_rate = audio_in_file_rate(a);
+    audio_in_close(a);
+    free(ev->labels);
+    ev->labels = malloc((size_t)T * sizeof *ev->labels);
+    if (!ev->labels) {
+        fprintf(stderr, PROG ": out of memory\n");
+        return 1;
+    }
+    if (labels_to_frames(ev->labels, &ev->lf, (const char *const *)m->class_names, m->n_classes,
+                         fr.sample_rate, cbrnn_feat_config_hop(&fr), cbrnn_feat_config_win(&fr),
+                         T, ev->msg, sizeof ev->msg)) {
+        fprintf(stderr, PROG ": %s\n", ev->msg);
+        return 2;
+    }
+    s->labels = ev->labels;
+    return 0;
+}
+
+/* The model (and the linear baseline) over the sequence s of path; the
+ * outputs to --outputs, the sums to the file's result and the totals. */
+static int score(struct eval *ev, const char *path, const cbrnn_seq *s)
+{
+    const int O = ev->m->cfg.n_out;
+    free(ev->out);
+    ev->out = malloc((size_t)s->T * (size_t)O * sizeof *ev->out);
+    if (!ev->out) {
+        fprintf(stderr, PROG ": out of memory\n");
+        return 1;
+    }
+    cbrnn_eval_sums fs = {0, 0, 0, 0};
+    int rc = cbrnn_eval_seq(ev->m, s, ev->out, &fs);
+    if (rc) {
+        fprintf(stderr, PROG ": %s: evaluation failed: %s\n", path, cbrnn_strerror(rc));
+        return 1;
+    }
+    if (ev->npy && npy_append(ev->npy, ev->out, s->T)) {
+        fprintf(stderr, PROG ": %s: writing failed: %s\n", ev->outputs, strerror(errno));
+        return 1;
+    }
+    cbrnn_eval_sums ls = {0, 0, 0, 0};
+    if (ev->lin && (rc = cbrnn_linpred_eval(ev->lin, s, NULL, &ls))) {
+        fprintf(stderr, PROG ": %s: linear baseline failed: %s\n", path, cbrnn_strerror(rc));
+        return 1;
+    }
+    ev->lin_total.loss += ls.loss;
+    ev->lin_total.persist += ls.persist;
+    ev->lin_total.count += ls.count;
+    struct result *r = &ev->res[ev->n++];
+    r->lin = ls;
+    r->path = path;
+    r->frames = s->T;
+    r->s = fs;
+    ev->total.loss += fs.loss;
+    ev->total.persist += fs.persist;
+    ev->total.count += fs.count;
+    ev->total.correct += fs.correct;
+    ev->total_frames += s->T;
+    return 0;
+}
+
+/* One input, from a zero state: features (and teacher or labels), then
+ * the score. 0 (also when the file was skipped) or the exit status. */
+static int eval_file(struct eval *ev, int i)
+{
+    const cbrnn_model *m = ev->m;
+    const char *path = ev->inputs.paths[i];
+    int T = 0;
+    int rc = file_features(ev, i, &T);
+    if (rc)
+        return rc == SKIPPED ? 0 : rc;
+    int k = m->target == CBRNN_TARGET_PREDICT ? m->horizon : 0;
+    if (T <= k) {
+        snprintf(ev->msg, sizeof ev->msg, "%s: %d frames, too short to evaluate (horizon %d)",
+                 path, T, k);
+        return bad_file(ev->strict, ev->msg, &ev->n_skipped) ? 2 : 0;
+    }
+    /* The input went through cbrnn_model_normalise_seq as the engine
+     * normalises live; a teacher gets the stored normaliser (map models
+     * have no running one). */
+    if (ev->t)
+        cbrnn_model_normalise_seq(m, ev->t, T);
+    ev->ft.T = T;
+    cbrnn_seq s = feats_seq(m, &ev->ft, k);
+    if (m->target == CBRNN_TARGET_MAP)
+        s.y = ev->t;
+    else if (m->target == CBRNN_TARGET_CLASSIFY && (rc = file_labels(ev, path, T, &s)))
+        return rc;
+    return score(ev, path, &s);
+}
+
+/* Every input in turn; then --outputs completed (a failed write shows
+ * here). No file left is bad input. */
+static int eval_all(struct eval *ev)
+{
+    for (int i = 0; i < ev->inputs.n; i++) {
+        int rc = eval_file(ev, i);
+        if (rc)
+            return rc;
+    }
+    if (ev->n == 0) {
+        if (ev->n_skipped)
             fprintf(stderr, PROG ": no file left to evaluate: %d skipped (unreadable or no audio; "
-                            "see the warnings)\n", n_skipped);
+                            "see the warnings)\n", ev->n_skipped);
         else
             fprintf(stderr, PROG ": no audio files to evaluate (empty corpus)\n");
-        goto out;
+        return 2;
     }
-    if (npy) {
-        npy_writer *w = npy;
-        npy = NULL;
-        if (npy_close(w, msg, sizeof msg)) {
-            status = 1;
-            fprintf(stderr, PROG ": %s\n", msg);
-            goto out;
+    if (ev->npy) {
+        npy_writer *w = ev->npy;
+        ev->npy = NULL;
+        if (npy_close(w, ev->msg, sizeof ev->msg)) {
+            fprintf(stderr, PROG ": %s\n", ev->msg);
+            return 1;
         }
     }
-    if (json) {
-        printf("{\"model\":");
-        fput_json_string(stdout, model_path);
-        printf(",\"target\":\"%s\"", target_names[m->target]);
-        if (m->target == CBRNN_TARGET_PREDICT)
-            printf(",\"horizon\":%d", m->horizon);
-        printf(",\"files\":[");
-        for (int i = 0; i < n; i++) {
-            printf("%s{\"file\":", i ? "," : "");
-            fput_json_string(stdout, res[i].path);
-            putchar(',');
-            json_sums(m, &res[i].s, lin ? &res[i].lin : NULL, res[i].frames);
-            putchar('}');
-        }
-        printf("],\"overall\":{\"files\":%d,\"skipped\":%d,", n, n_skipped);
-        json_sums(m, &total, lin ? &lin_total : NULL, total_frames);
-        printf("}}\n");
-    } else {
-        printf("# %s: target %s", model_path, target_names[m->target]);
-        if (m->target == CBRNN_TARGET_PREDICT)
-            printf(", %d frame%s ahead", m->horizon, m->horizon == 1 ? "" : "s");
-        printf("\n%-40s %8s %10s", "file", "frames", "loss");
-        if (m->target == CBRNN_TARGET_CLASSIFY)
-            printf(" %9s %9s\n", "labelled", "accuracy");
-        else
-            printf(" %12s %8s%s\n", "persistence", "skill", lin ? "     linear lin_skill" : "");
-        for (int i = 0; i < n; i++)
-            text_sums(m, res[i].path, &res[i].s, lin ? &res[i].lin : NULL, res[i].frames);
-        text_sums(m, "overall", &total, lin ? &lin_total : NULL, total_frames);
-        if (n_skipped)
-            printf("# %d file%s skipped (unreadable or no audio; see the warnings)\n", n_skipped,
-                   n_skipped == 1 ? "" : "s");
+    return 0;
+}
+
+/* --json: one object with the model, each file's sums and the overall. */
+static void report_json(const struct eval *ev)
+{
+    const cbrnn_model *m = ev->m;
+    printf("{\"model\":");
+    fput_json_string(stdout, ev->model_path);
+    printf(",\"target\":\"%s\"", target_names[m->target]);
+    if (m->target == CBRNN_TARGET_PREDICT)
+        printf(",\"horizon\":%d", m->horizon);
+    printf(",\"files\":[");
+    for (int i = 0; i < ev->n; i++) {
+        printf("%s{\"file\":", i ? "," : "");
+        fput_json_string(stdout, ev->res[i].path);
+        putchar(',');
+        json_sums(m, &ev->res[i].s, ev->lin ? &ev->res[i].lin : NULL, ev->res[i].frames);
+        putchar('}');
     }
-    if (n_skipped)
-        fprintf(stderr, PROG ": %d file%s skipped (unreadable or no audio)\n", n_skipped,
-                n_skipped == 1 ? "" : "s");
-    status = fflush(stdout) ? 1 : 0;
-out:
-    if (npy) {
-        /* Do not leave a partial output behind. */
+    printf("],\"overall\":{\"files\":%d,\"skipped\":%d,", ev->n, ev->n_skipped);
+    json_sums(m, &ev->total, ev->lin ? &ev->lin_total : NULL, ev->total_frames);
+    printf("}}\n");
+}
+
+/* A table: a header, a row per file and the overall row. */
+static void report_text(const struct eval *ev)
+{
+    const cbrnn_model *m = ev->m;
+    printf("# %s: target %s", ev->model_path, target_names[m->target]);
+    if (m->target == CBRNN_TARGET_PREDICT)
+        printf(", %d frame%s ahead", m->horizon, m->horizon == 1 ? "" : "s");
+    printf("\n%-40s %8s %10s", "file", "frames", "loss");
+    if (m->target == CBRNN_TARGET_CLASSIFY)
+        printf(" %9s %9s\n", "labelled", "accuracy");
+    else
+        printf(" %12s %8s%s\n", "persistence", "skill", ev->lin ? "     linear lin_skill" : "");
+    for (int i = 0; i < ev->n; i++)
+        text_sums(m, ev->res[i].path, &ev->res[i].s, ev->lin ? &ev->res[i].lin : NULL,
+                  ev->res[i].frames);
+    text_sums(m, "overall", &ev->total, ev->lin ? &ev->lin_total : NULL, ev->total_frames);
+    if (ev->n_skipped)
+        printf("# %d file%s skipped (unreadable or no audio; see the warnings)\n", ev->n_skipped,
+               ev->n_skipped == 1 ? "" : "s");
+}
+
+/* The results on stdout, and the count of skipped files on stderr. */
+static int report(struct eval *ev)
+{
+    if (ev->json)
+        report_json(ev);
+    else
+        report_text(ev);
+    if (ev->n_skipped)
+        fprintf(stderr, PROG ": %d file%s skipped (unreadable or no audio)\n", ev->n_skipped,
+                ev->n_skipped == 1 ? "" : "s");
+    return fflush(stdout) ? 1 : 0;
+}
+
+/* Gives back everything; an unfinished --outputs file is removed (no
+ * partial output is left behind). The exit status. */
+static int eval_free(struct eval *ev, int status)
+{
+    if (ev->npy) {
         char ignore[256];
-        npy_close(npy, ignore, sizeof ignore);
-        unlink(outputs);
+        npy_close(ev->npy, ignore, sizeof ignore);
+        unlink(ev->outputs);
     }
-    labels_free(&lf);
-    free(labels);
-    free(out);
-    feats_free(&ft);
-    free(t);
-    free(res);
-    corpus_free(&inputs);
-    corpus_free(&teachers);
-    corpus_free(&lin_spec);
-    cbrnn_linpred_destroy(lin);
-    cbrnn_model_destroy(m);
+    labels_free(&ev->lf);
+    free(ev->labels);
+    free(ev->out);
+    feats_free(&ev->ft);
+    free(ev->t);
+    free(ev->res);
+    corpus_free(&ev->inputs);
+    corpus_free(&ev->teachers);
+    corpus_free(&ev->lin_spec);
+    cbrnn_linpred_destroy(ev->lin);
+    cbrnn_model_destroy(ev->m);
     return status;
+}
+
+int cmd_eval(int argc, char **argv)
+{
+    struct eval ev;
+    memset(&ev, 0, sizeof ev);
+    int status = 0;
+    if (parse_opts(&ev, argc, argv, &status))
+        return eval_free(&ev, status);
+    /* The steps, in order; each says what it does above its definition. */
+    static int (*const steps[])(struct eval *) = {load_model, prepare, eval_all, report};
+    for (size_t i = 0; i < sizeof steps / sizeof *steps && !status; i++)
+        status = steps[i](&ev);
+    return eval_free(&ev, status);
 }
