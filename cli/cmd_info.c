@@ -84,6 +84,12 @@ static void print_text(const char *path, const cbrnn_model *m)
             printf(" %s", m->class_names[i]);
     }
     printf("\n");
+    if (m->online_rule == CBRNN_RULE_RLS)
+        printf("online rule:  rls: recursive least squares on the cerebellum's last layer "
+               "(prior %g, forgetting %g); hosts' --rule sgd overrides\n",
+               (double)m->rls_prior, (double)m->rls_forget);
+    else
+        printf("online rule:  sgd: per-frame gradient (lr, momentum, decay from the host)\n");
     if (m->n_meta) {
         printf("provenance:\n");
         for (int i = 0; i < m->n_meta; i++)
@@ -119,10 +125,12 @@ static void print_json(const char *path, const cbrnn_model *m)
            f->sample_rate, f->win_ms, f->hop_ms, f->n_mels, f->f_min, f->f_max, f->n_mfcc,
            f->deltas, cbrnn_feat_config_dim(f));
     printf("\"normaliser\":%s,\"stream_norm\":%.9g,\"stream_norm_floor\":%.9g,"
-           "\"output\":\"%s\",\"target\":\"%s\",\"horizon\":%d,\"classes\":[",
+           "\"output\":\"%s\",\"online_rule\":\"%s\",\"rls_prior\":%.9g,\"rls_forget\":%.9g,"
+           "\"target\":\"%s\",\"horizon\":%d,\"classes\":[",
            m->norm_mean ? "true" : "false", (double)m->stream_norm_s,
            (double)m->stream_norm_floor, m->cfg.residual ? "residual" : "plain",
-           target_names[m->target], m->horizon);
+           m->online_rule == CBRNN_RULE_RLS ? "rls" : "sgd", (double)m->rls_prior,
+           (double)m->rls_forget, target_names[m->target], m->horizon);
     for (int i = 0; i < m->n_classes; i++) {
         if (i)
             putchar(',');

@@ -94,8 +94,10 @@ static void usage(FILE *f)
 "                     frame count and the cerebellum start again from the\n"
 "                     loaded model\n"
 "  --quiet            no summary on stdout\n"
+"%s"
 "\n"
-"Exit status: 0 done; 1 failure while working; 2 bad options or input.\n");
+"Exit status: 0 done; 1 failure while working; 2 bad options or input.\n",
+            cbrnn_host_rule_help());
 }
 
 static int parse_float(const char *s, float lo, float hi, int hi_open, float *out)
@@ -268,7 +270,8 @@ struct run {
 };
 
 enum { O_MODEL = 256, O_OUT, O_LEARN, O_NOLEARN, O_LR, O_MOM, O_DECAY, O_BPTT, O_BLOCK,
-       O_TEACHER, O_LABELS, O_SAVE, O_RESET, O_QUIET, O_EVENTS, O_SCHEDULE, O_GATE };
+       O_TEACHER, O_LABELS, O_SAVE, O_RESET, O_QUIET, O_EVENTS, O_SCHEDULE, O_GATE, O_RULE,
+       O_RLS_PRIOR, O_RLS_FORGET };
 
 /* The options that take a number. 0 taken, -1 bad value (said), 1 not
  * one of these. */
@@ -315,6 +318,17 @@ static int number_option(struct run *r, int c, const char *arg)
             return -1;
         }
         return 0;
+    case O_RULE:
+    case O_RLS_PRIOR:
+    case O_RLS_FORGET: {
+        char msg[256];
+        const char *name = c == O_RULE ? "rule" : c == O_RLS_PRIOR ? "rls-prior" : "rls-forget";
+        if (cbrnn_host_rule_option(ec, name, arg, msg, sizeof msg) < 0) {
+            fprintf(stderr, PROG ": %s\n", msg);
+            return -1;
+        }
+        return 0;
+    }
     default: return 1;
     }
 }
@@ -334,6 +348,9 @@ static int parse_opts(struct run *r, int argc, char **argv)
         {"events", required_argument, NULL, O_EVENTS},
         {"schedule", required_argument, NULL, O_SCHEDULE},
         {"gate-db", required_argument, NULL, O_GATE},
+        {"rule", required_argument, NULL, O_RULE},
+        {"rls-prior", required_argument, NULL, O_RLS_PRIOR},
+        {"rls-forget", required_argument, NULL, O_RLS_FORGET},
         {"reset-each", no_argument, NULL, O_RESET},   {"quiet", no_argument, NULL, O_QUIET},
         {"help", no_argument, NULL, 'h'},             {NULL, 0, NULL, 0}};
     r->block = 256;
@@ -727,10 +744,15 @@ static int report(struct run *r)
     char pers[64] = "";
     if (o->all.n_pers)
         snprintf(pers, sizeof pers, ", persistence %.5f", o->all.pers / (double)o->all.n_pers);
-    printf("%s: %ld frames at %g Hz (hop %d), learning %s: mean loss %.5f (first half "
+    char rule[64] = "", how[48];
+    if (r->ec.learn) {
+        cbrnn_host_rule_describe(r->e, how, sizeof how);
+        snprintf(rule, sizeof rule, " (rule %s)", how);
+    }
+    printf("%s: %ld frames at %g Hz (hop %d), learning %s%s: mean loss %.5f (first half "
            "%.5f, second half %.5f)%s; %lld updates, %lld restores, %lld frames with bad "
            "input\n",
-           PROG, o->frames, r->rate, cbrnn_engine_hop(r->e), r->ec.learn ? "on" : "off",
+           PROG, o->frames, r->rate, cbrnn_engine_hop(r->e), r->ec.learn ? "on" : "off", rule,
            o->all.n_loss ? o->all.loss / (double)o->all.n_loss : NAN,
            mean_range(o->losses, 0, h), mean_range(o->losses, h, o->kept), pers,
            (long long)r->st.updates, (long long)r->st.restores, (long long)r->st.bad_input);

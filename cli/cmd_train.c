@@ -83,6 +83,11 @@ static void usage(FILE *f)
 "                        normaliser with time constant SEC that follows each\n"
 "                        stream's channel and speaker (predict; 0 = off)\n"
 "  --stream-norm-floor X its standard-deviation floor (default 0.1)\n"
+"  --online-rule sgd|rls how the cerebellum should learn online by default\n"
+"                        (stored; hosts' --rule auto takes it): sgd, or rls\n"
+"                        (recursive least squares on its last layer; readout\n"
+"                        wiring, predict or map); default sgd\n"
+"  --rls-prior X --rls-forget X  rls: prior precision (30), forgetting (0.9999)\n"
 "Features (stored in the model; see 'cbrnn features --help'):\n"
 "  --mels N (40)  --mfcc N (off)  --deltas\n"
 "  --init MODEL          continue training MODEL (e.g. one adapted live): its\n"
@@ -136,6 +141,8 @@ struct opts {
     int target, horizon;
     cbrnn_model_config mc;
     float stream_norm, stream_floor; /* --stream-norm seconds (0 off), its floor */
+    int online_rule;                 /* --online-rule: index into rule_names */
+    double rls_prior, rls_forget;    /* --rls-prior, --rls-forget */
     double model_rate;               /* --rate: the model's rate (0: the first file's) */
     const char *init;                /* --init MODEL */
     cbrnn_model *init_m;             /* ... loaded: what training continues from */
@@ -226,7 +233,8 @@ enum {
     O_TARGET = 256, O_HORIZON, O_TEACHER, O_PAIRS, O_LABELS, O_ARCH, O_WIRING, O_HIDDEN, O_CB,
     O_ACT, O_ALPHA, O_RHO, O_NOMATCH, O_MELS, O_MFCC, O_DELTAS, O_OPT, O_LR, O_MOM, O_NEST, O_WD,
     O_BATCH, O_SEQ, O_CARRY, O_WARM, O_STEPS, O_CLIP, O_VALF, O_VALFILES, O_EVAL, O_SEED, O_LOG, O_CACHE,
-    O_OUTPUT, O_SNORM, O_SNORM_FLOOR, O_STRICT, O_RATE, O_INIT, O_LRDECAY
+    O_OUTPUT, O_SNORM, O_SNORM_FLOOR, O_STRICT, O_RATE, O_INIT, O_LRDECAY, O_RULE, O_RLS_PRIOR,
+    O_RLS_FORGET
 };
 
 static const char *const target_names[] = {"predict", "map", "classify"};
@@ -235,6 +243,7 @@ static const char *const wiring_names[] = {"readout", "loop"};
 static const char *const act_names[] = {"tanh", "relu", "leaky_relu"};
 static const char *const opt_names[] = {"sgd", "adam"};
 static const char *const output_names[] = {"plain", "residual"};
+static const char *const rule_names[] = {"sgd", "rls"};
 static const char *const decay_names[] = {"none", "cosine"};
 
 /* The defaults of every option. */
@@ -244,6 +253,8 @@ static void opts_default(struct opts *o)
     o->horizon = 1;
     cbrnn_model_config_default(&o->mc);
     o->stream_floor = CBRNN_STREAM_NORM_FLOOR;
+    o->rls_prior = CBRNN_RLS_PRIOR;
+    o->rls_forget = CBRNN_RLS_FORGET;
     o->match = 1;
     cbrnn_feat_config_default(&o->fc, 16000);
     o->tc.batch = 16;
@@ -333,6 +344,9 @@ static int training_option(struct opts *o, int c, const char *arg)
     case 'q': o->quiet = 1; return 0;
     case O_STRICT: o->strict = 1; return 0;
     case O_LRDECAY: return parse_name("--lr-decay", arg, decay_names, 2, &o->lr_decay);
+    case O_RULE: return parse_name("--online-rule", arg, rule_names, 2, &o->online_rule);
+    case O_RLS_PRIOR: return parse_double("--rls-prior", arg, 1e-9, 1e9, &o->rls_prior);
+    case O_RLS_FORGET: return parse_double("--rls-forget", arg, 0.9, 1, &o->rls_forget);
     case O_OPT: return parse_name("--optimizer", arg, opt_names, 2, &o->og.kind);
     case O_LR:
         if (parse_double("--lr", arg, 1e-12, 100, &o->og.lr)) return -1;
@@ -419,6 +433,12 @@ static int check_combinations(struct opts *o)
                         "residual (the running scale brings the output back)\n");
         return -1;
     }
+    if (o->online_rule && (o->mc.wiring != CBRNN_WIRING_READOUT ||
+                           (o->target != CBRNN_TARGET_PREDICT && o->target != CBRNN_TARGET_MAP))) {
+        fprintf(stderr, PROG ": --online-rule rls is for the readout wiring with --target predict "
+                        "or map (a squared error on the cerebellum's output)\n");
+        return -1;
+    }
     if ((o->target == CBRNN_TARGET_CLASSIFY) != (o->labels_dir != NULL)) {
         fprintf(stderr, PROG ": --target classify and --labels-dir DIR go together\n");
         return -1;
@@ -474,7 +494,10 @@ static int parse_opts(struct opts *o, int argc, char **argv)
         {"stream-norm-floor", required_argument, NULL, O_SNORM_FLOOR},
         {"strict", no_argument, NULL, O_STRICT},
         {"rate", required_argument, NULL, O_RATE}, {"init", required_argument, NULL, O_INIT},
-        {"lr-decay", required_argument, NULL, O_LRDECAY}, {NULL, 0, NULL, 0}};
+        {"lr-decay", required_argument, NULL, O_LRDECAY},
+        {"online-rule", required_argument, NULL, O_RULE},
+        {"rls-prior", required_argument, NULL, O_RLS_PRIOR},
+        {"rls-forget", required_argument, NULL, O_RLS_FORGET}, {NULL, 0, NULL, 0}};
     opts_default(o);
     int c;
     while ((c = getopt_long(argc, argv, "o:qh", lo, NULL)) != -1) {
@@ -777,6 +800,11 @@ static int load_init(struct opts *o)
     o->match = 0;
     o->stream_norm = m->stream_norm_s;
     o->stream_floor = m->stream_norm_floor;
+    if (m->online_rule == CBRNN_RULE_RLS && !o->online_rule) { /* kept unless asked */
+        o->online_rule = 1;
+        o->rls_prior = m->rls_prior;
+        o->rls_forget = m->rls_forget;
+    }
     o->init_m = m;
     return 0;
 }
@@ -1325,6 +1353,9 @@ static int build_model(struct run *r)
      * frames the corpus statistics have just normalised (as live). */
     m->stream_norm_s = o->stream_norm;
     m->stream_norm_floor = o->stream_floor;
+    m->online_rule = o->online_rule ? CBRNN_RULE_RLS : CBRNN_RULE_SGD;
+    m->rls_prior = (float)o->rls_prior;
+    m->rls_forget = (float)o->rls_forget;
     for (int i = 0; i < r->n && o->stream_norm > 0; i++) {
         const struct item *t = &r->it[i];
         if (cbrnn_model_stream_seq(m, t->x, t->z, t->s, t->T))

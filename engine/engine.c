@@ -90,7 +90,9 @@ static int config_ok(const cbrnn_engine_config *c)
            (c->gate_db == 0 || (c->gate_db >= CBRNN_GATE_DB_MIN && c->gate_db < 0)) &&
            c->surprise_frames >= 1 && c->checkpoint_frames >= 1 && isfinite(c->surprise_floor) &&
            c->surprise_floor > 0 && isfinite(c->surprise_max) && c->surprise_max >= 1 &&
-           isfinite(c->diverge_ratio) && (c->diverge_ratio == 0 || c->diverge_ratio >= 1);
+           isfinite(c->diverge_ratio) && (c->diverge_ratio == 0 || c->diverge_ratio >= 1) &&
+           (unsigned)c->rule <= CBRNN_RULE_RLS && isfinite(c->rls_prior) && c->rls_prior >= 0 &&
+           c->rls_prior <= 1e9f && (c->rls_forget == 0 || (c->rls_forget >= 0.9f && c->rls_forget <= 1));
 }
 
 void cbrnn_engine_destroy(cbrnn_engine *e)
@@ -107,6 +109,9 @@ void cbrnn_engine_destroy(cbrnn_engine *e)
     spsc_free(&e->snap_full);
     spsc_free(&e->events);
     free(e->block);
+    free(e->rls_P);
+    free(e->rls_u);
+    free(e->rls_nz);
     free(e->rec_buf);
     free(e->rec_buf_rt);
     free(e);
@@ -239,6 +244,9 @@ cbrnn_engine *cbrnn_engine_create(const cbrnn_model *m, const cbrnn_engine_confi
         goto fail;
     e->target = m->target;
     e->loop = mc->wiring == CBRNN_WIRING_LOOP;
+    e->rule = c->rule != CBRNN_RULE_AUTO ? c->rule : m->online_rule;
+    e->rls_prior = c->rls_prior > 0 ? c->rls_prior : m->rls_prior;
+    e->rls_forget = c->rls_forget > 0 ? c->rls_forget : m->rls_forget;
     e->F = F;
     e->N = mc->n_hidden;
     e->O = O;
@@ -282,12 +290,25 @@ cbrnn_engine *cbrnn_engine_create(const cbrnn_model *m, const cbrnn_engine_confi
         if (e->dim[0] != e->N || e->dim[e->L] != O)
             goto shape;
         /* predict: the update for the prediction made horizon frames ago is
-         * fused with this frame's forward, which must not overwrite it. */
-        e->fused = m->target == CBRNN_TARGET_PREDICT;
+         * fused with this frame's forward, which must not overwrite it
+         * (SGD; RLS updates before the forward). */
+        e->fused = m->target == CBRNN_TARGET_PREDICT && e->rule == CBRNN_RULE_SGD;
         e->n_slots = e->horizon + e->fused;
     }
     if (e->n_slots > ENGINE_MAX_SLOTS)
         goto shape;
+    if (e->rule == CBRNN_RULE_RLS) {
+        /* a squared error on a readout: RLS; too wide a last layer would
+         * not keep up with the audio (n^2 work per frame) */
+        if (e->loop || e->target == CBRNN_TARGET_CLASSIFY) {
+            *err = CBRNN_ERR_UNSUPPORTED;
+            goto fail_set;
+        }
+        if (e->dim[e->L - 1] + 1 > CBRNN_RLS_MAX_DIM)
+            goto shape;
+        if (engine_rls_alloc(e))
+            goto fail;
+    }
 
     e->feat = cbrnn_feat_create(&fc, &rc);
     if (!e->feat) {
@@ -512,6 +533,15 @@ void cbrnn_engine_get_stats(const cbrnn_engine *e, cbrnn_engine_stats *s)
     s->mean_loss = atomic_load_explicit(&w->st_mean_loss, memory_order_relaxed);
 }
 
+void cbrnn_engine_get_rule(const cbrnn_engine *e, cbrnn_engine_rule_info *r)
+{
+    if (!e || !r)
+        return;
+    r->rule = e->rule;
+    r->rls_prior = e->rls_prior;
+    r->rls_forget = e->rls_forget;
+}
+
 int cbrnn_engine_hop(const cbrnn_engine *e) { return e ? e->hop : 0; }
 int cbrnn_engine_win(const cbrnn_engine *e) { return e ? e->win : 0; }
 int cbrnn_engine_latency(const cbrnn_engine *e) { return e ? e->win - 1 - e->win / 2 : 0; }
@@ -537,6 +567,8 @@ static void restore_good(cbrnn_engine *e)
     memset(e->vel, 0, e->head_n * sizeof(float));
     memset(e->grad, 0, e->head_n * sizeof(float));
     e->since_good = 0;
+    if (e->rule == CBRNN_RULE_RLS) /* its confidence belonged to the lost weights */
+        engine_rls_begin(e);
     e->flags |= CBRNN_REC_RESTORED;
     add_stat(&e->st_restores);
 }
@@ -556,6 +588,8 @@ static void apply_command(cbrnn_engine *e, const cbrnn_engine_cmd *c)
         memcpy(e->good, e->loaded->params + e->head_off, e->head_n * sizeof(float));
         memset(e->vel, 0, e->head_n * sizeof(float));
         e->since_good = 0;
+        if (e->rule == CBRNN_RULE_RLS)
+            engine_rls_begin(e);
         e->flags |= CBRNN_REC_RESET;
         break;
     case CBRNN_CMD_SNAPSHOT: {
@@ -696,6 +730,10 @@ static float score_and_learn(cbrnn_engine *e, const struct slot *sl, const float
     float loss = score(e, sl, target);
     if (!isfinite(loss) || !may_learn || e->frame_diverged)
         return loss;
+    if (e->rule == CBRNN_RULE_RLS) {
+        after_update(e, engine_rls_update(e, sl, target));
+        return loss;
+    }
     int ok = e->loop ? engine_backward_loop(e) : engine_backward_readout(e, sl);
     after_update(e, ok && engine_update(e));
     return loss;

@@ -69,6 +69,12 @@ struct cbrnn_engine {
     int frame_diverged; /* this frame's loss crossed diverge_ratio */
 
     /* Learning */
+    cbrnn_rule rule;                      /* SGD or RLS (resolved from AUTO) */
+    float rls_prior, rls_forget;
+    int rls_n;                            /* RLS: last-layer inputs + 1 (bias) */
+    double *rls_P;                        /* RLS: [rls_n x rls_n] inverse information */
+    double *rls_u;                        /* RLS: [rls_n] P phi */
+    int *rls_nz;                          /* RLS: [rls_n] the nonzero inputs of phi */
     float *grad, *vel, *good;             /* [head_n] each */
     int since_good;
     int learn;
@@ -117,6 +123,14 @@ void engine_head_forward(cbrnn_engine *e, struct slot *sl);
  * is done) through the updated weights. Same numbers as
  * engine_backward_readout + engine_update + engine_head_forward. 1 if
  * every updated weight is finite. */
+/* RLS on the head's last layer (engine_rls.c). alloc: at create (the
+ * matrix and scratch; then engine_rls_begin). begin: P = I / prior (at
+ * create, reset and restore). update: one step for the prediction kept in
+ * sl against target (its input phi = the last hidden layer of sl); 1 if
+ * every updated weight is finite. */
+int engine_rls_alloc(cbrnn_engine *e);
+void engine_rls_begin(cbrnn_engine *e);
+int engine_rls_update(cbrnn_engine *e, const struct slot *sl, const float *target);
 int engine_fused_update_forward(cbrnn_engine *e, const struct slot *old, struct slot *cur);
 /* Head gradient (added into e->grad) of the loss whose dL/dy is e->dy,
  * for the prediction kept in sl: readout wiring, exact. 1 if finite. */

@@ -42,6 +42,23 @@ cbrnn_engine *cbrnn_host_start(const cbrnn_model *m, const char *name,
                  CBRNN_RATE_MIN, CBRNN_RATE_MAX);
         return NULL;
     }
+    cbrnn_rule rule = c->rule != CBRNN_RULE_AUTO ? c->rule : m->online_rule;
+    const int last_in = m->n_cb_layers ? m->cb_dim[m->n_cb_layers - 1] : m->cfg.n_hidden;
+    if (rule == CBRNN_RULE_RLS &&
+        (m->cfg.wiring != CBRNN_WIRING_READOUT ||
+         (m->target != CBRNN_TARGET_PREDICT && m->target != CBRNN_TARGET_MAP))) {
+        set_err(err, CBRNN_ERR_UNSUPPORTED);
+        snprintf(msg, msglen, "%s: the rls online rule needs the readout wiring and a predict "
+                              "or map target (a squared error); use --rule sgd", name);
+        return NULL;
+    }
+    if (rule == CBRNN_RULE_RLS && last_in + 1 > CBRNN_RLS_MAX_DIM) {
+        set_err(err, CBRNN_ERR_UNSUPPORTED);
+        snprintf(msg, msglen, "%s: the rls online rule takes a last layer of at most %d inputs "
+                              "(this one has %d); use --rule sgd", name, CBRNN_RLS_MAX_DIM - 1,
+                 last_in);
+        return NULL;
+    }
     cbrnn_engine_config ec = *c;
     if (max_block > 0) {
         /* What the engine builds: its hop at this rate. */
@@ -79,6 +96,65 @@ cbrnn_engine *cbrnn_host_open(const char *path, const cbrnn_engine_config *c, in
     cbrnn_engine *e = cbrnn_host_start(m, path, c, max_block, err, msg, msglen);
     cbrnn_model_destroy(m);
     return e;
+}
+
+int cbrnn_host_rule_option(cbrnn_engine_config *c, const char *name, const char *arg,
+                           char *msg, size_t msglen)
+{
+    char *end = NULL;
+    if (!strcmp(name, "rule")) {
+        static const char *const names[] = {"auto", "sgd", "rls"}; /* cbrnn_rule order */
+        for (int i = 0; i < 3; i++)
+            if (!strcmp(arg, names[i])) {
+                c->rule = (cbrnn_rule)i;
+                return 1;
+            }
+        snprintf(msg, msglen, "--rule '%s': expected auto, sgd or rls", arg);
+        return -1;
+    }
+    if (!strcmp(name, "rls-prior")) {
+        double v = strtod(arg, &end);
+        if (end == arg || *end || !(v > 0 && v <= 1e9)) {
+            snprintf(msg, msglen, "--rls-prior '%s': expected a number in (0, 1e9]", arg);
+            return -1;
+        }
+        c->rls_prior = (float)v;
+        return 1;
+    }
+    if (!strcmp(name, "rls-forget")) {
+        double v = strtod(arg, &end);
+        if (end == arg || *end || !(v >= 0.9 && v <= 1)) {
+            snprintf(msg, msglen, "--rls-forget '%s': expected a number in [0.9, 1]", arg);
+            return -1;
+        }
+        c->rls_forget = (float)v;
+        return 1;
+    }
+    return 0;
+}
+
+const char *cbrnn_host_rule_help(void)
+{
+    return "  --rule R           how the cerebellum learns online: sgd (per-frame gradient\n"
+           "                     with --lr, --momentum, --decay), rls (recursive least\n"
+           "                     squares on its last layer: faster on a new voice; readout\n"
+           "                     models with a predict or map target), or auto (default:\n"
+           "                     what the model file says; sgd if it says nothing)\n"
+           "  --rls-prior X      rls: how strongly the loaded weights hold, > 0 (default:\n"
+           "                     the model's, else 30)\n"
+           "  --rls-forget X     rls: forgetting factor in [0.9, 1]; 0.9999 remembers about\n"
+           "                     10^4 frames (default: the model's, else 0.9999)\n";
+}
+
+void cbrnn_host_rule_describe(const cbrnn_engine *e, char *buf, size_t len)
+{
+    cbrnn_engine_rule_info info;
+    cbrnn_engine_get_rule(e, &info);
+    if (info.rule == CBRNN_RULE_RLS)
+        snprintf(buf, len, "rls, prior %g, forget %g", (double)info.rls_prior,
+                 (double)info.rls_forget);
+    else
+        snprintf(buf, len, "sgd");
 }
 
 void cbrnn_midi_labels_init(cbrnn_midi_labels *s, int base)

@@ -108,6 +108,7 @@ static const char *const act_names[] = {"tanh", "relu", "leaky_relu"};
 static const char *const target_names[] = {"predict", "map", "classify", "task"};
 static const char *const group_names[] = {"cortex", "cerebellum", "readout"};
 static const char *const output_names[] = {"plain", "residual"};
+static const char *const rule_names[] = {"sgd", "rls"}; /* CBRNN_RULE_SGD, _RLS */
 
 /* Keys the loader turns into configuration; every other key is free-form
  * provenance kept in m->meta_key / meta_val. */
@@ -115,7 +116,7 @@ static const char *const reserved_keys[] = {
     "format", "arch", "wiring", "activation", "alpha", "n_in", "n_hidden", "n_out",
     "cb_hidden", "spectral_radius", "sample_rate", "win_ms", "hop_ms", "n_mels",
     "f_min", "f_max", "n_mfcc", "deltas", "target", "horizon", "classes", "frozen",
-    "output", "stream_norm", "stream_norm_floor"};
+    "output", "stream_norm", "stream_norm_floor", "online_rule", "rls_prior", "rls_forget"};
 #define N_RESERVED (sizeof reserved_keys / sizeof reserved_keys[0])
 
 static int is_reserved(const char *key)
@@ -204,6 +205,11 @@ static int build_meta(json_t *meta, const cbrnn_model *m, char *msg, size_t msgl
     rc = rc ? rc : meta_setf(meta, "stream_norm", msg, msglen, "%.9g", (double)m->stream_norm_s);
     rc = rc ? rc : meta_setf(meta, "stream_norm_floor", msg, msglen, "%.9g",
                              (double)m->stream_norm_floor);
+    if (m->online_rule == CBRNN_RULE_RLS) { /* absent: SGD, as before the key existed */
+        rc = rc ? rc : meta_set(meta, "online_rule", rule_names[1], msg, msglen);
+        rc = rc ? rc : meta_setf(meta, "rls_prior", msg, msglen, "%.9g", (double)m->rls_prior);
+        rc = rc ? rc : meta_setf(meta, "rls_forget", msg, msglen, "%.9g", (double)m->rls_forget);
+    }
     if (rc)
         return rc;
     /* Class names as a JSON list inside the string, so names may hold commas. */
@@ -473,6 +479,8 @@ struct meta_parsed {
     int n_classes;
     json_t *classes; /* array of strings (owned), or NULL */
     double stream_norm, stream_norm_floor;
+    int online_rule; /* index into rule_names */
+    double rls_prior, rls_forget;
 };
 
 static const char *meta_str(json_t *meta, const char *key, int *rc, char *msg, size_t msglen)
@@ -711,6 +719,21 @@ static int parse_meta(json_t *meta, struct meta_parsed *p, char *msg, size_t msg
         meta_double(meta, "stream_norm", 0, 3600, 0, &p->stream_norm, &rc, msg, msglen);
     if (json_object_get(meta, "stream_norm_floor"))
         meta_double(meta, "stream_norm_floor", 0, 100, 1, &p->stream_norm_floor, &rc, msg, msglen);
+    p->online_rule = 0;
+    p->rls_prior = CBRNN_RLS_PRIOR;
+    p->rls_forget = CBRNN_RLS_FORGET;
+    if (json_object_get(meta, "online_rule"))
+        meta_enum(meta, "online_rule", rule_names, 2, &p->online_rule, &rc, msg, msglen);
+    if (json_object_get(meta, "rls_prior"))
+        meta_double(meta, "rls_prior", 0, 1e9, 1, &p->rls_prior, &rc, msg, msglen);
+    if (json_object_get(meta, "rls_forget"))
+        meta_double(meta, "rls_forget", 0.9, 1, 0, &p->rls_forget, &rc, msg, msglen);
+    if (!rc && p->online_rule &&
+        (c->wiring != CBRNN_WIRING_READOUT ||
+         (p->target != CBRNN_TARGET_PREDICT && p->target != CBRNN_TARGET_MAP)))
+        return fail(msg, msglen, CBRNN_ERR_FORMAT,
+                    "metadata online_rule: rls needs the readout wiring and a predict or map "
+                    "target (a squared error)");
     const char *cls = meta_str(meta, "classes", &rc, msg, msglen);
     if (!rc)
         rc = parse_classes(cls, p, msg, msglen);
@@ -1067,6 +1090,9 @@ cbrnn_model *cbrnn_model_load_mem(const unsigned char *buf, size_t len, int *err
         m->feat = p.feat;
         m->stream_norm_s = (float)p.stream_norm;
         m->stream_norm_floor = (float)p.stream_norm_floor;
+        m->online_rule = p.online_rule ? CBRNN_RULE_RLS : CBRNN_RULE_SGD;
+        m->rls_prior = (float)p.rls_prior;
+        m->rls_forget = (float)p.rls_forget;
         m->target = (cbrnn_target)p.target;
         m->horizon = p.horizon;
         for (int g = 0; g < CBRNN_NGROUPS; g++)

@@ -254,6 +254,9 @@ cbrnn_model *cbrnn_model_create(const cbrnn_model_config *c, int *err)
     m->target = CBRNN_TARGET_PREDICT;
     m->horizon = 1;
     m->stream_norm_floor = CBRNN_STREAM_NORM_FLOOR;
+    m->online_rule = CBRNN_RULE_SGD;
+    m->rls_prior = CBRNN_RLS_PRIOR;
+    m->rls_forget = CBRNN_RLS_FORGET;
     if (err)
         *err = 0;
     return m;
@@ -308,6 +311,9 @@ cbrnn_model *cbrnn_model_clone(const cbrnn_model *m, int *err)
     d->target = m->target;
     d->stream_norm_s = m->stream_norm_s;
     d->stream_norm_floor = m->stream_norm_floor;
+    d->online_rule = m->online_rule;
+    d->rls_prior = m->rls_prior;
+    d->rls_forget = m->rls_forget;
     d->horizon = m->horizon;
     if (m->norm_mean && m->norm_std)
         e = cbrnn_model_set_norm(d, m->norm_mean, m->norm_std);

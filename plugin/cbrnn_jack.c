@@ -154,10 +154,11 @@ static void usage(FILE *f)
 "                      at a 10 ms hop)\n"
 "  --osc-out-outputs   add the frame's outputs (predictions or posteriors)\n"
 "  --quiet             only errors on stderr\n"
+"%s"
 "\n"
 "Signals: SIGINT/SIGTERM save (to --save) and exit 0; SIGUSR1 saves now.\n"
 "Exit status: 0 stopped by a signal; 1 the JACK server went away or a\n"
-"failure while working; 2 bad options or input.\n");
+"failure while working; 2 bad options or input.\n", cbrnn_host_rule_help());
 }
 
 /* ---------------- state shared across threads ---------------- */
@@ -1026,7 +1027,8 @@ static int parse_options(int argc, char **argv, struct options *o)
 {
     enum { O_MODEL = 256, O_NAME, O_OUTPUTS, O_CIN, O_COUT, O_LEARN, O_NOLEARN, O_LR, O_MOM,
            O_DECAY, O_BPTT, O_BASE, O_LOG, O_RECORD, O_TRECORD, O_SAVE, O_AUTOSAVE, O_REPORT, O_OSC,
-           O_OSC_BIND, O_SAVE_DIR, O_SCHEDULE, O_GATE, O_OSC_OUT, O_OSC_OUT_RATE,
+           O_OSC_BIND, O_SAVE_DIR, O_SCHEDULE, O_GATE, O_OSC_OUT, O_OSC_OUT_RATE, O_RULE,
+           O_RLS_PRIOR, O_RLS_FORGET,
            O_OSC_OUT_OUTPUTS, O_QUIET };
     static const struct option lo[] = {
         {"model", required_argument, NULL, O_MODEL},
@@ -1052,6 +1054,9 @@ static int parse_options(int argc, char **argv, struct options *o)
         {"save-dir", required_argument, NULL, O_SAVE_DIR},
         {"schedule", required_argument, NULL, O_SCHEDULE},
         {"gate-db", required_argument, NULL, O_GATE},
+        {"rule", required_argument, NULL, O_RULE},
+        {"rls-prior", required_argument, NULL, O_RLS_PRIOR},
+        {"rls-forget", required_argument, NULL, O_RLS_FORGET},
         {"osc-out", required_argument, NULL, O_OSC_OUT},
         {"osc-out-rate", required_argument, NULL, O_OSC_OUT_RATE},
         {"osc-out-outputs", no_argument, NULL, O_OSC_OUT_OUTPUTS},
@@ -1171,6 +1176,18 @@ static int parse_options(int argc, char **argv, struct options *o)
             o->ec.gate_db = (float)v;
             break;
         case O_QUIET: C.quiet = 1; break;
+        case O_RULE:
+        case O_RLS_PRIOR:
+        case O_RLS_FORGET:
+        {
+            char msg[256];
+            const char *name = c == O_RULE ? "rule" : c == O_RLS_PRIOR ? "rls-prior" : "rls-forget";
+            if (cbrnn_host_rule_option(&o->ec, name, optarg, msg, sizeof msg) < 0) {
+                fprintf(stderr, PROG ": %s\n", msg);
+                return 2;
+            }
+            break;
+        }
         case 'h': usage(stdout); return 1;
         default: usage(stderr); return 2;
         }
@@ -1485,12 +1502,14 @@ static void say_started(const struct options *o, int osc)
     cbrnn_engine *e = atomic_load(&H.engine);
     if (C.quiet)
         return;
+    char rule[48];
+    cbrnn_host_rule_describe(e, rule, sizeof rule);
     fprintf(stderr,
             PROG ": %s running at %u Hz (hop %d samples, latency %d samples, period %d): "
-                 "model %s, learning %s\n",
+                 "model %s, learning %s (rule %s)\n",
             jack_get_client_name(H.client), (unsigned)o->ec.sample_rate, cbrnn_engine_hop(e),
             cbrnn_engine_latency(e), atomic_load(&H.bufsize), o->model_path,
-            o->ec.learn ? "on" : "off");
+            o->ec.learn ? "on" : "off", rule);
     if (osc)
         fprintf(stderr, PROG ": OSC on UDP %s:%s (%s); /cbrnn/save writes only in %s\n",
                 o->osc_bind ? o->osc_bind : "127.0.0.1", o->osc_port,

@@ -94,10 +94,26 @@ typedef struct cbrnn_engine_config {
                             * surprise's running mean, so silence neither
                             * teaches nor skews; 0 (default): no gate, else
                             * in [-150, 0). CBRNN_CMD_GATE changes it. */
+    cbrnn_rule rule;       /* the online learning rule (cbrnn_model.h):
+                            * CBRNN_RULE_AUTO (default) takes the model's
+                            * (model->online_rule; SGD for files that name
+                            * none). RLS needs the readout wiring and a
+                            * predict or map target; lr, momentum and decay
+                            * do not apply to it. */
+    float rls_prior;       /* RLS: precision of the prior around the loaded
+                            * weights, > 0; 0 (default): the model's */
+    float rls_forget;      /* RLS: forgetting factor in [0.9, 1]; 0 (default):
+                            * the model's */
 } cbrnn_engine_config;
 
 /* Defaults above for sample_rate. Any thread. */
 CBRNN_API void cbrnn_engine_config_default(cbrnn_engine_config *c, double sample_rate);
+
+/* The online rule an engine runs, AUTO resolved. Any thread. */
+typedef struct cbrnn_engine_rule_info {
+    cbrnn_rule rule; /* CBRNN_RULE_SGD or CBRNN_RULE_RLS */
+    float rls_prior, rls_forget;
+} cbrnn_engine_rule_info;
 
 /* The marker ids one record keeps; more in one frame are counted in
  * n_markers (and all of them are in the event stream). */
@@ -284,6 +300,7 @@ CBRNN_API const cbrnn_model *cbrnn_engine_model(const cbrnn_engine *e);
 
 /* Counters (relaxed atomic reads). Any thread. */
 CBRNN_API void cbrnn_engine_get_stats(const cbrnn_engine *e, cbrnn_engine_stats *s);
+CBRNN_API void cbrnn_engine_get_rule(const cbrnn_engine *e, cbrnn_engine_rule_info *r);
 
 /* Sizes. Any thread. */
 CBRNN_API int cbrnn_engine_hop(const cbrnn_engine *e);       /* samples per frame */

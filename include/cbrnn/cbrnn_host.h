@@ -37,6 +37,18 @@ CBRNN_API cbrnn_engine *cbrnn_host_start(const cbrnn_model *m, const char *name,
                                          const cbrnn_engine_config *c, int max_block, int *err,
                                          char *msg, size_t msglen);
 
+/* ---- The online rule's options, the same in every host ----
+ * --rule auto|sgd|rls, --rls-prior X, --rls-forget X (cbrnn_engine_config
+ * rule, rls_prior, rls_forget). name: the option without its dashes.
+ * Returns 1 when name is one of them and arg was taken, 0 when name is
+ * not one of them, -1 with a message in msg when arg is bad. The help
+ * text lists them, two-space indented, each line ending in a newline. */
+CBRNN_API int cbrnn_host_rule_option(cbrnn_engine_config *c, const char *name, const char *arg,
+                                     char *msg, size_t msglen);
+CBRNN_API const char *cbrnn_host_rule_help(void);
+/* "rls, prior 30, forget 0.9999" or "sgd": the rule an engine runs. */
+CBRNN_API void cbrnn_host_rule_describe(const cbrnn_engine *e, char *buf, size_t len);
+
 /* ---- MIDI notes as classify labels (audio thread; no allocation) ----
  * A note-on makes class (note - base) the label while the note is held; the
  * last note pressed wins; its note-off (or note-on with velocity 0) ends

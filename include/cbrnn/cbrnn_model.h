@@ -78,6 +78,20 @@ typedef struct cbrnn_tensor {
     size_t size;          /* floats */
 } cbrnn_tensor;
 
+/* Online learning rules of the cerebellum's last layer (engine/):
+ *   SGD: the exact per-frame gradient, with momentum and decay;
+ *   RLS: recursive least squares on the last layer (the head's output
+ *        weights and bias; earlier layers stay as loaded): the weights that
+ *        minimise the weighted squared error of every frame heard so far,
+ *        each older frame discounted by the forgetting factor, plus a prior
+ *        pulling toward the loaded weights with precision rls_prior.
+ * AUTO (engine configurations only): the rule the model file names. */
+typedef enum { CBRNN_RULE_AUTO = 0, CBRNN_RULE_SGD = 1, CBRNN_RULE_RLS = 2 } cbrnn_rule;
+#define CBRNN_RLS_PRIOR 30.0f    /* chosen on the validation voices (docs/SPEECH.md) */
+#define CBRNN_RLS_FORGET 0.9999f /* a memory of about 10^4 frames (100 s at 10 ms) */
+#define CBRNN_RLS_MAX_DIM 1024   /* last-layer inputs RLS accepts: its n x n matrix
+                                  * and n^2 work per frame */
+
 /* The model. Fields are read-only for users outside model/ except params
  * (which optimisers and loaders write) and frozen[]. */
 typedef struct cbrnn_model {
@@ -106,6 +120,11 @@ typedef struct cbrnn_model {
                                                 * follows the stream's own
                                                 * channel and speaker; 0: off */
     float stream_norm_floor;                   /* its standard-deviation floor */
+    /* How the cerebellum learns online unless the host says otherwise
+     * (cbrnn_engine_config.rule): CBRNN_RULE_SGD (files without the key)
+     * or CBRNN_RULE_RLS with its prior precision and forgetting factor. */
+    cbrnn_rule online_rule;
+    float rls_prior, rls_forget;
     cbrnn_target target;
     int horizon;                               /* predict: frames ahead */
     int n_classes;                             /* classify */

@@ -9,7 +9,8 @@
  * varied sizes (1..4096 samples) of real speech at 48 kHz, for both
  * wirings, while a control thread sends every kind of command (learn
  * on/off, lr, momentum, decay, reset, snapshot, marker, label), takes
- * snapshots and drains the record ring. Expected: zero calls.
+ * snapshots and drains the record ring; for both online rules (SGD, and
+ * RLS with its matrix update). Expected: zero calls.
  * Not built under the sanitizers: ASan replaces the allocator itself. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -81,7 +82,8 @@ static void *control_main(void *arg)
     return NULL;
 }
 
-static void run_rt(int wiring, int target, int n_hidden, int cb_width, int n_blocks)
+static void run_rt(int wiring, int target, int n_hidden, int cb_width, int n_blocks,
+                   cbrnn_rule rule)
 {
     long n;
     double rate;
@@ -93,6 +95,7 @@ static void run_rt(int wiring, int target, int n_hidden, int cb_width, int n_blo
     cfg.bptt_k = 4;
     cfg.record_outputs = 1;
     cfg.gate_db = -30; /* the level gate's per-sample sums run too (and gate pauses) */
+    cfg.rule = rule;
     int err;
     cbrnn_engine *e = cbrnn_engine_create(m, &cfg, &err);
     assert_non_null(e);
@@ -173,12 +176,20 @@ static void run_rt(int wiring, int target, int n_hidden, int cb_width, int n_blo
 
 static void readout_predict_default_size(void **state)
 {
-    run_rt(CBRNN_WIRING_READOUT, CBRNN_TARGET_PREDICT, 256, 512, 3000);
+    run_rt(CBRNN_WIRING_READOUT, CBRNN_TARGET_PREDICT, 256, 512, 3000, CBRNN_RULE_SGD);
 }
-static void loop_predict(void **state) { run_rt(CBRNN_WIRING_LOOP, CBRNN_TARGET_PREDICT, 64, 96, 3000); }
+/* RLS: its matrix update, and its restart on reset and restore. */
+static void readout_predict_rls(void **state)
+{
+    run_rt(CBRNN_WIRING_READOUT, CBRNN_TARGET_PREDICT, 256, 512, 2000, CBRNN_RULE_RLS);
+}
+static void loop_predict(void **state)
+{
+    run_rt(CBRNN_WIRING_LOOP, CBRNN_TARGET_PREDICT, 64, 96, 3000, CBRNN_RULE_SGD);
+}
 static void readout_classify(void **state)
 {
-    run_rt(CBRNN_WIRING_READOUT, CBRNN_TARGET_CLASSIFY, 64, 96, 2000);
+    run_rt(CBRNN_WIRING_READOUT, CBRNN_TARGET_CLASSIFY, 64, 96, 2000, CBRNN_RULE_SGD);
 }
 
 /* The interposers must see calls at all, or a zero means nothing: calls
@@ -214,6 +225,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(interposition_works),
         cmocka_unit_test(readout_predict_default_size),
+        cmocka_unit_test(readout_predict_rls),
         cmocka_unit_test(loop_predict),
         cmocka_unit_test(readout_classify),
     };

@@ -176,6 +176,9 @@ static void assert_same_model(const cbrnn_model *a, const cbrnn_model *b)
     assert_memory_equal(&a->feat, &b->feat, sizeof a->feat);
     assert_int_equal(a->target, b->target);
     assert_int_equal(a->horizon, b->horizon);
+    assert_int_equal(a->online_rule, b->online_rule);
+    assert_true(a->rls_prior == b->rls_prior);
+    assert_true(a->rls_forget == b->rls_forget);
     for (int g = 0; g < CBRNN_NGROUPS; g++)
         assert_int_equal(a->frozen[g], b->frozen[g]);
     assert_int_equal(a->n_classes, b->n_classes);
@@ -192,6 +195,12 @@ static void roundtrip_all_kinds(void **state)
 {
     for (int kind = 0; kind < M_KINDS; kind++) {
         cbrnn_model *m = make_model(kind, 100 + (uint64_t)kind);
+        if (kind % 2 == 0 && m->cfg.wiring == CBRNN_WIRING_READOUT &&
+            (m->target == CBRNN_TARGET_PREDICT || m->target == CBRNN_TARGET_MAP)) {
+            m->online_rule = CBRNN_RULE_RLS; /* stored with its settings */
+            m->rls_prior = 12.5f;
+            m->rls_forget = 0.995f;
+        }
         char p1[512], p2[512], msg[512];
         snprintf(p1, sizeof p1, "%s/rt%d.safetensors", tmpdir, kind);
         snprintf(p2, sizeof p2, "%s/rt%d_again.safetensors", tmpdir, kind);
@@ -728,6 +737,16 @@ static void loader_refuses_damage(void **state)
     set_meta(&f, "alpha", "nan");
     expect_file_refusal(&f, CBRNN_ERR_FORMAT, "metadata alpha: 'nan' is not a finite number",
                         "alpha nan");
+    free_file(&f);
+    f = fresh(good, len);
+    set_meta(&f, "online_rule", "adam");
+    expect_file_refusal(&f, CBRNN_ERR_FORMAT, "metadata online_rule: 'adam' is not one of sgd, rls",
+                        "online_rule");
+    free_file(&f);
+    f = fresh(good, len);
+    set_meta(&f, "rls_forget", "1.5");
+    expect_file_refusal(&f, CBRNN_ERR_FORMAT, "metadata rls_forget: 1.5 is outside [0.9..1]",
+                        "rls_forget");
     free_file(&f);
     f = fresh(good, len);
     set_meta(&f, "n_out", "40x");

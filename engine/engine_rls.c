@@ -1,0 +1,141 @@
+/* engine_rls.c: recursive least squares for the cerebellum's last layer,
+ * the engine's CBRNN_RULE_RLS (cbrnn_model.h).
+ *
+ * The head's last layer maps phi (the last hidden layer after its ReLU,
+ * plus a 1 for the bias) to the head output. RLS keeps P, the inverse of
+ *   prior * I + sum_t forget^(T-t) w_t phi_t phi_t^T,
+ * and after each scored frame moves every output row to the weights that
+ * minimise the discounted, weighted squared error of all frames heard so
+ * far plus prior * |row - loaded row|^2: the exact least-squares answer
+ * on the new voice, where SGD takes one small step a frame. The earlier
+ * layers keep their loaded weights.
+ *
+ * Per frame, with u = P phi, c = forget / w + phi^T u, e_o the head-space
+ * error of output o with the current weights (residual models: the change
+ * the head should have given, (target - base) / scale):
+ *   row_o += (e_o / c) u;   P = (P - u u^T / c) / forget.
+ * w is the frame's weight in the loss: the mean squared running scale of a
+ * residual model (its loss is in the corpus-normalised space, scale^2
+ * times the head's), else 1. Forgetting never makes P less certain than
+ * the prior in total (trace(P) <= n / prior): an input that stays silent
+ * for hours cannot blow P up.
+ *
+ * Work per frame: n x nnz (phi is sparse after the ReLU) + O x n + n^2,
+ * in double; n = the last hidden width + 1 (at most CBRNN_RLS_MAX_DIM).
+ * Nothing here allocates after engine_rls_alloc. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "engine_internal.h"
+
+int engine_rls_alloc(cbrnn_engine *e)
+{
+    const int n = e->dim[e->L - 1] + 1;
+    e->rls_n = n;
+    e->rls_P = malloc((size_t)n * (size_t)n * sizeof(double));
+    e->rls_u = malloc((size_t)n * sizeof(double));
+    e->rls_nz = malloc((size_t)n * sizeof(int));
+    if (!e->rls_P || !e->rls_u || !e->rls_nz)
+        return -1;
+    engine_rls_begin(e);
+    return 0;
+}
+
+void engine_rls_begin(cbrnn_engine *e)
+{
+    const int n = e->rls_n;
+    memset(e->rls_P, 0, (size_t)n * (size_t)n * sizeof(double));
+    for (int i = 0; i < n; i++)
+        e->rls_P[(size_t)i * n + i] = 1.0 / e->rls_prior;
+}
+
+/* The frame's weight in the loss (see the top). */
+static double frame_weight(const cbrnn_engine *e, const struct slot *sl)
+{
+    if (!e->m->cfg.residual)
+        return 1.0;
+    double s2 = 0.0;
+    for (int o = 0; o < e->O; o++)
+        s2 += (double)sl->scale[o] * sl->scale[o];
+    return s2 / e->O;
+}
+
+/* u = P phi over phi's nonzero entries (P is symmetric: rows suffice);
+ * returns phi^T P phi. */
+static double gain_vector(cbrnn_engine *e, const float *phi, int nnz)
+{
+    const int n = e->rls_n, H = n - 1;
+    const int *nz = e->rls_nz;
+    double *u = e->rls_u;
+    for (int i = 0; i < n; i++) {
+        const double *Pi = e->rls_P + (size_t)i * n;
+        double acc = Pi[H];
+        for (int k = 0; k < nnz; k++)
+            acc += Pi[nz[k]] * phi[nz[k]];
+        u[i] = acc;
+    }
+    double q = u[H];
+    for (int k = 0; k < nnz; k++)
+        q += (double)phi[nz[k]] * u[nz[k]];
+    return q;
+}
+
+/* Every output row toward its least-squares answer; 1 if all finite. */
+static int update_rows(cbrnn_engine *e, const struct slot *sl, const float *target,
+                       const float *phi, int nnz, double c)
+{
+    const int H = e->rls_n - 1, L = e->L;
+    const int *nz = e->rls_nz;
+    const double *u = e->rls_u;
+    float *W = e->w[L - 1], *b = e->b[L - 1];
+    const int residual = e->m->cfg.residual;
+    int ok = 1;
+    for (int o = 0; o < e->O; o++) {
+        float *Wo = W + (size_t)o * H;
+        double head = b[o];
+        for (int k = 0; k < nnz; k++)
+            head += (double)Wo[nz[k]] * phi[nz[k]];
+        double want = residual ? ((double)target[o] - sl->base[o]) / sl->scale[o] : target[o];
+        double g = (want - head) / c;
+        for (int j = 0; j < H; j++) {
+            Wo[j] = (float)(Wo[j] + g * u[j]);
+            ok &= isfinite(Wo[j]) != 0;
+        }
+        b[o] = (float)(b[o] + g * u[H]);
+        ok &= isfinite(b[o]) != 0;
+    }
+    return ok;
+}
+
+int engine_rls_update(cbrnn_engine *e, const struct slot *sl, const float *target)
+{
+    const int n = e->rls_n, H = n - 1, L = e->L;
+    const float *phi = L > 1 ? sl->a[L - 2] : sl->in;
+    int nnz = 0;
+    for (int j = 0; j < H; j++)
+        if (phi[j] != 0.0f)
+            e->rls_nz[nnz++] = j;
+    const double q = gain_vector(e, phi, nnz);
+    const double forget = e->rls_forget;
+    const double c = forget / frame_weight(e, sl) + q;
+    if (!(c > 0.0) || !isfinite(c)) { /* P lost its positivity: start over */
+        engine_rls_begin(e);
+        return 0;
+    }
+    if (!update_rows(e, sl, target, phi, nnz, c))
+        return 0;
+    /* P = (P - u u^T / c) / forget, forgetting only while trace(P) stays
+     * within the prior's */
+    const double *u = e->rls_u;
+    double tr = 0.0;
+    for (int i = 0; i < n; i++)
+        tr += e->rls_P[(size_t)i * n + i] - u[i] * u[i] / c;
+    const double f = (forget < 1.0 && tr / forget <= n / (double)e->rls_prior) ? 1.0 / forget : 1.0;
+    for (int i = 0; i < n; i++) {
+        double *Pi = e->rls_P + (size_t)i * n;
+        const double ui = u[i] / c;
+        for (int j = 0; j < n; j++)
+            Pi[j] = (Pi[j] - ui * u[j]) * f;
+    }
+    return 1;
+}
