@@ -32,9 +32,10 @@ case $cbrnn in /*) ;; *) cbrnn=$(pwd)/$cbrnn ;; esac
 [ -f "$corpus/splits.tsv" ] || "$here/../scripts/corpus.sh" --dir "$corpus"
 lists=$(mktemp -d)
 trap 'rm -rf "$lists"' EXIT
+# shellcheck source=scripts/lib/corpus_lists.sh
+. "$here/../scripts/lib/corpus_lists.sh"
 for s in train valid; do
-  awk -F'\t' -v s="$s" -v c="$corpus" 'NR > 1 && $NF == s && $7 >= 16000 { print c "/" $1 }' \
-    "$corpus/splits.tsv" > "$lists/$s.txt"
+  split_files "$corpus" "$s" > "$lists/$s.txt"
 done
 cd "$here"
 export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-2}

@@ -26,8 +26,9 @@ corpus=${2:-"${XDG_CACHE_HOME:-$HOME/.cache}/cbrnn-corpus"}
 [ -f "$corpus/splits.tsv" ] || "$top/scripts/corpus.sh" --dir "$corpus"
 mkdir -p "$out"
 DECAY=1e-1
-awk -F'\t' -v c="$corpus" 'NR > 1 && $NF == "train" && $7 >= 16000 { print c "/" $1 }' \
-  "$corpus/splits.tsv" > "$out/train.txt"
+# shellcheck source=scripts/lib/corpus_lists.sh
+. "$top/scripts/lib/corpus_lists.sh"
+split_files "$corpus" train > "$out/train.txt"
 awk 'NR % 40 == 0' "$out/train.txt" > "$out/warm.txt"
 echo "adaptation: runs in $out" >&2
 for v in it_carlo:asterisk:Carlo el_tuxpaint:tuxpaint:el; do
@@ -37,8 +38,7 @@ for v in it_carlo:asterisk:Carlo el_tuxpaint:tuxpaint:el; do
   # adapted model
   "$top/samples/make_real_samples.sh" --used "$name" "$corpus" | while IFS= read -r f; do
     realpath "$f"; done | sort > "$out/$name.clip.txt"
-  awk -F'\t' -v s="$spk" -v c="$corpus" 'NR > 1 && $5 == s { print c "/" $1 }' \
-    "$corpus/splits.tsv" | while IFS= read -r f; do realpath "$f"; done | sort |
+  speaker_files "$corpus" "$spk" | while IFS= read -r f; do realpath "$f"; done | sort |
     comm -23 - "$out/$name.clip.txt" > "$out/$name.heldout.txt"
   "$cbrnn" run --quiet --model "$model" --no-learn --out-dir "$out/$name.frozen" "$clip"
   "$cbrnn" run --quiet --model "$model" --learn --out-dir "$out/$name.learn" \

@@ -19,9 +19,10 @@ cbrnn=${CBRNN:-"$top/build/cli/cbrnn"}
 [ -f "$corpus/splits.tsv" ] || "$top/scripts/corpus.sh" --dir "$corpus"
 mkdir -p "$out"
 # Lists with absolute paths, 16 kHz and up.
+# shellcheck source=scripts/lib/corpus_lists.sh
+. "$top/scripts/lib/corpus_lists.sh"
 for s in train valid "$split"; do
-  awk -F'\t' -v s="$s" -v c="$corpus" 'NR > 1 && $NF == s && $7 >= 16000 { print c "/" $1 }' \
-    "$corpus/splits.tsv" > "$out/$s.txt"
+  split_files "$corpus" "$s" > "$out/$s.txt"
 done
 common="--rate 16000 --lr 2e-3 --lr-decay cosine --batch 32 --warmup-steps 800 --steps 800 --seed 1"
 row() { # NAME OPTIONS...
