@@ -29,6 +29,31 @@ static void usage(FILE *f)
                "  --json   one JSON object instead of text\n");
 }
 
+/* Characters of a ';'-separated list value that the text output shows. */
+#define META_LIST_SHOWN 200
+
+/* One provenance line. A long list (held_out: ';'-separated names) shows
+ * the names that fit in META_LIST_SHOWN characters and how many more there
+ * are; --json gives the whole value. */
+static void print_meta(const char *key, const char *val)
+{
+    size_t len = strlen(val);
+    if (len <= META_LIST_SHOWN || !strchr(val, ';')) {
+        printf("  %-26s %s\n", key, val);
+        return;
+    }
+    size_t cut = 0;
+    for (size_t k = 0; k <= META_LIST_SHOWN; k++)
+        if (val[k] == ';')
+            cut = k;
+    int more = 0;
+    for (const char *p = val + cut; *p; p++)
+        more += *p == ';';
+    if (cut == 0) /* a first name longer than the line: shown whole */
+        cut = strcspn(val, ";");
+    printf("  %-26s %.*s; ... (%d more; --json shows all)\n", key, (int)cut, val, more);
+}
+
 static void print_text(const char *path, const cbrnn_model *m)
 {
     const cbrnn_model_config *c = &m->cfg;
@@ -93,7 +118,7 @@ static void print_text(const char *path, const cbrnn_model *m)
     if (m->n_meta) {
         printf("provenance:\n");
         for (int i = 0; i < m->n_meta; i++)
-            printf("  %-26s %s\n", m->meta_key[i], m->meta_val[i]);
+            print_meta(m->meta_key[i], m->meta_val[i]);
     }
 }
 

@@ -433,6 +433,23 @@ int labels_collect(char ***names, int *n_names, int max, const label_file *lf, c
     return 0;
 }
 
+size_t corpus_common_dir_len(const char *const *paths, int n)
+{
+    if (n <= 0)
+        return 0;
+    /* the shared prefix of every path, then back to its last '/' */
+    size_t len = strlen(paths[0]);
+    for (int i = 1; i < n && len; i++) {
+        size_t k = 0;
+        while (k < len && paths[i][k] == paths[0][k])
+            k++;
+        len = k;
+    }
+    while (len && paths[0][len - 1] != '/')
+        len--;
+    return len;
+}
+
 /* The class of sample s: the last segment whose [start, end) holds
  * s / rate, or -1. */
 static int label_at(const label_file *lf, const int *seg_cls, long s, double rate)

@@ -31,6 +31,11 @@ int corpus_is_audio_name(const char *name);
 /* 1 if the stem of path (name without folder and extension) ends in suffix. */
 int corpus_stem_has_suffix(const char *path, const char *suffix);
 
+/* The length of the longest folder prefix ("dir/sub/", through its last
+ * '/') that all n paths share, so that path + len names each one relative
+ * to it; 0 when they share none. */
+size_t corpus_common_dir_len(const char *const *paths, int n);
+
 /* The teacher of "dir/a.wav" with suffix "_clean": "dir/a_clean.wav".
  * malloc'ed; NULL when out of memory. */
 char *corpus_teacher_path(const char *input, const char *suffix);
