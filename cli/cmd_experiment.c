@@ -74,6 +74,35 @@ static int parse_variants(cbrnn_exp_paper_config *o, const char *s)
                                   &o->n_variants);
 }
 
+/* One option of the paper tasks' own. 1 taken, 0 not one of them, -1 bad
+ * (after a message). */
+static int paper_option(cbrnn_exp_paper_config *o, int c, const char *arg)
+{
+    switch (c) {
+    case 't':
+        o->task = cbrnn_task_parse(arg);
+        if (o->task < 0) {
+            fprintf(stderr, PROG ": --task: unknown task '%s' "
+                            "(dms, parity, multitask, switch, speech)\n", arg);
+            return -1;
+        }
+        return 1;
+    case 'v': return parse_variants(o, arg) ? -1 : 1;
+    case 's': return experiment_parse_iopt(PROG, "--seeds", arg, 1, MAX_SEEDS, &o->seeds) ? -1 : 1;
+    case 'e': return experiment_parse_iopt(PROG, "--epochs", arg, 1, 1000000, &o->epochs) ? -1 : 1;
+    case 'n': return experiment_parse_iopt(PROG, "--max-n", arg, 2, 100000, &o->max_n) ? -1 : 1;
+    case 'k':
+        return experiment_parse_iopt(PROG, "--checkpoint-every", arg, 1, 1000000,
+                                     &o->checkpoint_every) ? -1 : 1;
+    case 'S':
+        return experiment_parse_iopt(PROG, "--train-steps", arg, 1, 100000, &o->train_steps) ? -1 : 1;
+    case 'T':
+        return experiment_parse_iopt(PROG, "--test-batches", arg, 1, 100000, &o->test_batches)
+                   ? -1 : 1;
+    default: return 0;
+    }
+}
+
 /* Options into o and how. 0, 2 (bad usage, after a message) or -1 (--help). */
 static int parse_options(cbrnn_exp_paper_config *o, experiment_run *how, int argc, char **argv)
 {
@@ -85,48 +114,16 @@ static int parse_options(cbrnn_exp_paper_config *o, experiment_run *how, int arg
         {0, 0, 0, 0}};
     optind = 1;
     for (;;) {
-        int first = optind, c = getopt_long(argc, argv, "h", lo, NULL), bad = 0;
+        int first = optind, c = getopt_long(argc, argv, "h", lo, NULL);
         if (c == -1)
             break;
-        int m = experiment_mode_option(how, c, optarg, first);
-        if (m)
-            bad = m < 0;
-        else switch (c) {
-        case 't':
-            o->task = cbrnn_task_parse(optarg);
-            if (o->task < 0) {
-                fprintf(stderr, PROG ": --task: unknown task '%s' "
-                                "(dms, parity, multitask, switch, speech)\n", optarg);
-                return 2;
-            }
-            break;
-        case 'v': bad = parse_variants(o, optarg); break;
-        case 's': bad = experiment_parse_iopt(PROG, "--seeds", optarg, 1, MAX_SEEDS, &o->seeds); break;
-        case 'e': bad = experiment_parse_iopt(PROG, "--epochs", optarg, 1, 1000000, &o->epochs); break;
-        case 'n': bad = experiment_parse_iopt(PROG, "--max-n", optarg, 2, 100000, &o->max_n); break;
-        case 'j': bad = experiment_parse_iopt(PROG, "--jobs", optarg, 1, 1024, &how->jobs); break;
-        case 'k':
-            bad = experiment_parse_iopt(PROG, "--checkpoint-every", optarg, 1, 1000000,
-                                        &o->checkpoint_every);
-            break;
-        case 'S':
-            bad = experiment_parse_iopt(PROG, "--train-steps", optarg, 1, 100000, &o->train_steps);
-            break;
-        case 'T':
-            bad = experiment_parse_iopt(PROG, "--test-batches", optarg, 1, 100000, &o->test_batches);
-            break;
-        case 'o': o->out_dir = optarg; break;
-        case 'F': how->figure = 0; break;
-        case 'h': usage(stdout); return -1;
-        default: usage(stderr); return 2;
-        }
-        if (bad)
-            return 2;
+        int m = experiment_common_option(how, c, optarg, first, &o->out_dir, usage);
+        int rc = experiment_option_result(m ? m : paper_option(o, c, optarg), usage);
+        if (rc)
+            return rc;
     }
-    if (optind < argc) {
-        fprintf(stderr, PROG ": unexpected argument '%s'\n", argv[optind]);
+    if (experiment_no_operands(PROG, argc, argv))
         return 2;
-    }
     if (o->task < 0 || !o->out_dir) {
         fprintf(stderr, PROG ": --task and --out-dir are required (see --help)\n");
         return 2;

@@ -97,7 +97,10 @@ static int set_mode(experiment_run *how, int mode, const char *opt)
     return 1;
 }
 
-int experiment_mode_option(experiment_run *how, int ch, const char *arg, int first)
+/* Handles one of the mode options ('P', 'U', 'K', 'p', 'L', 'A', 'W', 'Y')
+ * that getopt_long returned as ch, having consumed argv[first..optind-1].
+ * 1 if handled, 0 if ch is not one of them, -1 after a message. */
+static int experiment_mode_option(experiment_run *how, int ch, const char *arg, int first)
 {
     int slurm_only = ch == 'L' || ch == 'A' || ch == 'W' || ch == 'Y';
     for (int i = first; slurm_only && i < optind && i < how->argc; i++)
@@ -117,6 +120,40 @@ int experiment_mode_option(experiment_run *how, int ch, const char *arg, int fir
                                            &how->limit) ? -1 : 1;
     default: return 0;
     }
+}
+
+int experiment_common_option(experiment_run *how, int ch, const char *arg, int first,
+                             const char **out_dir, void (*usage)(FILE *))
+{
+    int m = experiment_mode_option(how, ch, arg, first);
+    if (m)
+        return m;
+    switch (ch) {
+    case 'j': return experiment_parse_iopt(how->prog, "--jobs", arg, 1, 1024, &how->jobs) ? -1 : 1;
+    case 'o': *out_dir = arg; return 1;
+    case 'F': how->figure = 0; return 1;
+    case 'h': usage(stdout); return EXPERIMENT_HELP;
+    case '?': usage(stderr); return -1;
+    default: return 0;
+    }
+}
+
+int experiment_option_result(int ch_result, void (*usage)(FILE *))
+{
+    if (ch_result == EXPERIMENT_HELP)
+        return -1;
+    if (ch_result == 0)
+        usage(stderr);
+    return ch_result == 1 ? 0 : 2;
+}
+
+int experiment_no_operands(const char *prog, int argc, char **argv)
+{
+    if (optind < argc) {
+        fprintf(stderr, "%s: unexpected argument '%s'\n", prog, argv[optind]);
+        return 2;
+    }
+    return 0;
 }
 
 int experiment_modes_check(experiment_run *how)

@@ -6,6 +6,8 @@
 #ifndef CBRNN_UTIL_EXPERIMENT_H
 #define CBRNN_UTIL_EXPERIMENT_H
 
+#include <stdio.h>
+
 #include "cbrnn/cbrnn_experiment.h"
 
 /* The options both kinds of experiment take, with their getopt codes
@@ -78,12 +80,26 @@ typedef struct experiment_run {
 /* Sets up how for argc/argv (allocates how->drop). 0 or -1. */
 int experiment_run_init(experiment_run *how, const char *prog, int argc, char **argv);
 void experiment_run_free(experiment_run *how);
-/* Handles one of the mode options ('P', 'U', 'K', 'p', 'L', 'A', 'W', 'Y')
- * that getopt_long returned as ch, having consumed argv[first..optind-1].
- * 1 if handled, 0 if ch is not one of them, -1 after a message. */
-int experiment_mode_option(experiment_run *how, int ch, const char *arg, int first);
 /* After the options: checks the modes go together. 0 or -1 after a message. */
 int experiment_modes_check(experiment_run *how);
+
+/* experiment_common_option's answer to --help (the help was printed). */
+#define EXPERIMENT_HELP 2
+/* One option that getopt_long returned as ch (having consumed
+ * argv[first..optind-1]), if it is one that every kind of experiment
+ * handles alike: the modes (experiment_mode_option), --jobs, --out-dir
+ * (into *out_dir), --no-figure, --help (usage(stdout)) and an option
+ * getopt refused (usage(stderr)). 1 handled, EXPERIMENT_HELP, 0 not one
+ * of them (the kind's own), -1 bad usage after a message. */
+int experiment_common_option(experiment_run *how, int ch, const char *arg, int first,
+                             const char **out_dir, void (*usage)(FILE *));
+/* The end of an experiment's option parsing: ch the answer of the kind's
+ * own option (1 taken, 0 unknown: usage(stderr), -1 bad: said) or of
+ * experiment_common_option. 0 to go on, 2 bad usage, -1 --help shown. */
+int experiment_option_result(int ch_result, void (*usage)(FILE *));
+/* After the getopt loop: any word left is bad usage. 0, or 2 after a
+ * message. */
+int experiment_no_operands(const char *prog, int argc, char **argv);
 
 /* Does what how->mode says with e: a local run (prepare the folder, every
  * unit in a pool, the summary and figure, the table on stdout), the plan,

@@ -151,6 +151,35 @@ typedef struct sp_front {
     corpus mpaths, mgroups; /* the manifest's files and their groups (owned) */
 } sp_front;
 
+/* One option of the speech comparison's own. 1 taken, 0 not one of
+ * them, -1 bad (after a message). */
+static int speech_option(sp_front *f, int ch, const char *arg)
+{
+    cbrnn_exp_speech_config *o = &f->c;
+    int bad = 0;
+    switch (ch) {
+    case 't': break; /* speech, or we would not be here */
+    case 'c': f->specs[f->n_specs++] = arg; break;
+    case 'V': f->vspecs[f->n_vspecs++] = arg; break;
+    case 'X': f->tspecs[f->n_tspecs++] = arg; break;
+    case 'M': f->manifest = arg; break;
+    case 'v': bad = parse_variants(o, arg); break;
+    case 's': bad = parse_iopt("--seeds", arg, 1, 1000, &o->seeds); break;
+    case 'n': bad = parse_iopt("--steps", arg, 1, 100000000, &o->steps); break;
+    case 'w': bad = parse_iopt("--warmup-steps", arg, 0, 100000000, &o->warmup); break;
+    case 'e': bad = parse_iopt("--eval-every", arg, 1, 100000000, &o->eval_every); break;
+    case 'H': bad = parse_iopt("--hidden", arg, 1, 65536, &o->hidden); break;
+    case 'b': bad = parse_cb(o, arg); break;
+    case 'r': bad = parse_double("--spectral-radius", arg, 1e-6, 100, &o->radius); break;
+    case 'B': bad = parse_iopt("--batch", arg, 1, 65536, &o->batch); break;
+    case 'T': bad = parse_iopt("--seq-len", arg, 1, 1000000, &o->seq_len); break;
+    case 'l': bad = parse_double("--lr", arg, 1e-12, 10, &o->lr); break;
+    case 'C': bad = parse_double("--clip", arg, 0, 1e9, &o->clip); break;
+    default: return 0;
+    }
+    return bad ? -1 : 1;
+}
+
 /* Options into f. 0, 2 (bad usage, after a message) or -1 (--help shown). */
 static int parse_options(sp_front *f, int argc, char **argv)
 {
@@ -167,43 +196,16 @@ static int parse_options(sp_front *f, int argc, char **argv)
     cbrnn_exp_speech_config *o = &f->c;
     optind = 1;
     for (;;) {
-        int first = optind, ch = getopt_long(argc, argv, "h", lo, NULL), bad = 0;
+        int first = optind, ch = getopt_long(argc, argv, "h", lo, NULL);
         if (ch == -1)
             break;
-        int m = experiment_mode_option(&f->how, ch, optarg, first);
-        if (m)
-            bad = m < 0;
-        else switch (ch) {
-        case 't': break; /* speech, or we would not be here */
-        case 'c': f->specs[f->n_specs++] = optarg; break;
-        case 'V': f->vspecs[f->n_vspecs++] = optarg; break;
-        case 'X': f->tspecs[f->n_tspecs++] = optarg; break;
-        case 'M': f->manifest = optarg; break;
-        case 'v': bad = parse_variants(o, optarg); break;
-        case 's': bad = parse_iopt("--seeds", optarg, 1, 1000, &o->seeds); break;
-        case 'n': bad = parse_iopt("--steps", optarg, 1, 100000000, &o->steps); break;
-        case 'w': bad = parse_iopt("--warmup-steps", optarg, 0, 100000000, &o->warmup); break;
-        case 'e': bad = parse_iopt("--eval-every", optarg, 1, 100000000, &o->eval_every); break;
-        case 'H': bad = parse_iopt("--hidden", optarg, 1, 65536, &o->hidden); break;
-        case 'b': bad = parse_cb(o, optarg); break;
-        case 'r': bad = parse_double("--spectral-radius", optarg, 1e-6, 100, &o->radius); break;
-        case 'B': bad = parse_iopt("--batch", optarg, 1, 65536, &o->batch); break;
-        case 'T': bad = parse_iopt("--seq-len", optarg, 1, 1000000, &o->seq_len); break;
-        case 'l': bad = parse_double("--lr", optarg, 1e-12, 10, &o->lr); break;
-        case 'C': bad = parse_double("--clip", optarg, 0, 1e9, &o->clip); break;
-        case 'j': bad = parse_iopt("--jobs", optarg, 1, 1024, &f->how.jobs); break;
-        case 'o': o->out_dir = optarg; break;
-        case 'F': f->how.figure = 0; break;
-        case 'h': usage(stdout); return -1;
-        default: usage(stderr); return 2;
-        }
-        if (bad)
-            return 2;
+        int m = experiment_common_option(&f->how, ch, optarg, first, &o->out_dir, usage);
+        int rc = experiment_option_result(m ? m : speech_option(f, ch, optarg), usage);
+        if (rc)
+            return rc;
     }
-    if (optind < argc) {
-        fprintf(stderr, PROG ": unexpected argument '%s'\n", argv[optind]);
+    if (experiment_no_operands(PROG, argc, argv))
         return 2;
-    }
     if (!o->out_dir) {
         fprintf(stderr, PROG ": --out-dir is required (see --help)\n");
         return 2;
