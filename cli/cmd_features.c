@@ -142,171 +142,212 @@ static int on_frames(void *ctx, const float *frames, long n, int dim)
     return 0;
 }
 
-int cmd_features(int argc, char **argv)
+/* What the command line asked for. */
+struct fopts {
+    const char *in, *out;
+    long mels, mfcc, block, deltas;
+    double rate, ref_rate; /* --rate, --ref-rate (0: none) */
+};
+
+/* --rate or --ref-rate (c 'r' or 'R'): a sample rate in range. 0 or -1
+ * (said). */
+static int parse_rate(int c, const char *arg, double *out)
 {
-    const char *out = NULL;
-    long mels = 40, mfcc = 0, block = 1024, deltas = 0;
-    double rate = 0.0, ref_rate = 0.0;
+    char *end;
+    errno = 0;
+    double v = strtod(arg, &end);
+    if (errno || end == arg || *end || !(v >= CBRNN_RATE_MIN && v <= CBRNN_RATE_MAX)) {
+        fprintf(stderr, "cbrnn features: %s '%s': expected a sample rate in %.0f..%.0f Hz\n",
+                c == 'r' ? "--rate" : "--ref-rate", arg, CBRNN_RATE_MIN, CBRNN_RATE_MAX);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+/* The options and the one input. 0 to go on, or 1 with *status the exit
+ * status (--help: 0). */
+static int parse_opts(struct fopts *o, int argc, char **argv, int *status)
+{
     static const struct option opts[] = {
         {"output", required_argument, 0, 'o'}, {"mels", required_argument, 0, 'm'},
         {"mfcc", required_argument, 0, 'c'},   {"deltas", no_argument, 0, 'd'},
         {"block", required_argument, 0, 'b'},  {"rate", required_argument, 0, 'r'},
         {"ref-rate", required_argument, 0, 'R'}, {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
-    int c;
+    int c, bad = 0;
+    *o = (struct fopts){.mels = 40, .block = 1024};
+    *status = 2;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":ho:", opts, NULL)) != -1) {
+    while (!bad && (c = getopt_long(argc, argv, ":ho:", opts, NULL)) != -1) {
         switch (c) {
-        case 'o': out = optarg; break;
-        case 'm':
-            if (parse_int("--mels", optarg, 1, 1024, &mels))
-                return 2;
-            break;
-        case 'c':
-            if (parse_int("--mfcc", optarg, 1, 1024, &mfcc))
-                return 2;
-            break;
-        case 'd': deltas = 1; break;
-        case 'b':
-            if (parse_int("--block", optarg, 1, 1L << 20, &block))
-                return 2;
-            break;
-        case 'r':
-        case 'R': {
-            char *end;
-            errno = 0;
-            double v = strtod(optarg, &end);
-            if (errno || end == optarg || *end || !(v >= CBRNN_RATE_MIN && v <= CBRNN_RATE_MAX)) {
-                fprintf(stderr, "cbrnn features: %s '%s': expected a sample rate in %.0f..%.0f Hz\n",
-                        c == 'r' ? "--rate" : "--ref-rate", optarg, CBRNN_RATE_MIN, CBRNN_RATE_MAX);
-                return 2;
-            }
-            *(c == 'r' ? &rate : &ref_rate) = v;
-            break;
-        }
-        case 'h': usage(stdout); return 0;
+        case 'o': o->out = optarg; break;
+        case 'm': bad = parse_int("--mels", optarg, 1, 1024, &o->mels); break;
+        case 'c': bad = parse_int("--mfcc", optarg, 1, 1024, &o->mfcc); break;
+        case 'd': o->deltas = 1; break;
+        case 'b': bad = parse_int("--block", optarg, 1, 1L << 20, &o->block); break;
+        case 'r': bad = parse_rate(c, optarg, &o->rate); break;
+        case 'R': bad = parse_rate(c, optarg, &o->ref_rate); break;
+        case 'h': usage(stdout); *status = 0; return 1;
         case ':':
             fprintf(stderr, "cbrnn features: %s needs a value (see cbrnn features --help)\n",
                     argv[optind - 1]);
-            return 2;
+            return 1;
         default:
             fprintf(stderr, "cbrnn features: unknown option '%s' (see cbrnn features --help)\n",
                     argv[optind - 1]);
-            return 2;
+            return 1;
         }
     }
+    if (bad)
+        return 1;
     if (optind >= argc) {
         fprintf(stderr, "cbrnn features: no input file (see cbrnn features --help)\n");
-        return 2;
+        return 1;
     }
     if (argc - optind > 1) {
         fprintf(stderr, "cbrnn features: one input file only, got '%s' too\n", argv[optind + 1]);
-        return 2;
+        return 1;
     }
-    const char *in = argv[optind];
-    if (!out) {
-        fprintf(stderr, "cbrnn features: %s: no output given (-o OUT.npy)\n", in);
-        return 2;
+    o->in = argv[optind];
+    if (!o->out) {
+        fprintf(stderr, "cbrnn features: %s: no output given (-o OUT.npy)\n", o->in);
+        return 1;
     }
-    if (mfcc > mels) {
-        fprintf(stderr, "cbrnn features: --mfcc %ld: at most --mels (%ld) coefficients\n", mfcc,
-                mels);
-        return 2;
+    if (o->mfcc > o->mels) {
+        fprintf(stderr, "cbrnn features: --mfcc %ld: at most --mels (%ld) coefficients\n",
+                o->mfcc, o->mels);
+        return 1;
     }
+    return 0;
+}
 
+/* What the input is: its rate after --rate, its own rate, its length and
+ * channels. */
+struct input_info {
+    double srate, frate;
+    int64_t file_frames;
+    int channels;
+};
+
+/* The input (opened first: its problems are the likelier ones and name
+ * the file) and the feature configuration at its rate. 0 or 2 (said). */
+static int probe_input(const struct fopts *o, struct input_info *ii, cbrnn_feat_config *cfg)
+{
     char msg[1024];
-    /* Input first: its problems are the likelier ones and name the file. */
-    audio_in *a = audio_in_open(in, rate, msg, sizeof msg);
+    audio_in *a = audio_in_open(o->in, o->rate, msg, sizeof msg);
     if (!a) {
         fprintf(stderr, "cbrnn features: %s\n", msg);
         return 2;
     }
-    double srate = audio_in_rate(a), frate = audio_in_file_rate(a);
-    int64_t file_frames = audio_in_file_frames(a);
-    int channels = audio_in_channels(a);
+    ii->srate = audio_in_rate(a);
+    ii->frate = audio_in_file_rate(a);
+    ii->file_frames = audio_in_file_frames(a);
+    ii->channels = audio_in_channels(a);
     audio_in_close(a);
-
-    cbrnn_feat_config cfg;
-    cbrnn_feat_config_default(&cfg, srate);
-    cfg.n_mels = (int)mels;
-    cfg.n_mfcc = (int)mfcc;
-    cfg.deltas = (int)deltas;
-    cfg.ref_rate = ref_rate;
-    int e = cbrnn_feat_config_check(&cfg);
+    cbrnn_feat_config_default(cfg, ii->srate);
+    cfg->n_mels = (int)o->mels;
+    cfg->n_mfcc = (int)o->mfcc;
+    cfg->deltas = (int)o->deltas;
+    cfg->ref_rate = o->ref_rate;
+    int e = cbrnn_feat_config_check(cfg);
     if (e) {
-        fprintf(stderr, "cbrnn features: %s: features at %.0f Hz: %s\n", in, srate,
+        fprintf(stderr, "cbrnn features: %s: features at %.0f Hz: %s\n", o->in, ii->srate,
                 cbrnn_strerror(e));
         return 2;
     }
-    int dim = cbrnn_feat_config_dim(&cfg);
-    int win = cbrnn_feat_config_win(&cfg), hop = cbrnn_feat_config_hop(&cfg);
+    return 0;
+}
 
+/* The output must be a file name, and not the input itself. 0 or 2 (said). */
+static int check_output(const struct fopts *o)
+{
     struct stat si, so;
-    if (stat(out, &so) == 0) {
+    if (stat(o->out, &so) == 0) {
         if (S_ISDIR(so.st_mode)) {
             fprintf(stderr, "cbrnn features: %s: is a directory; give a file name for the output\n",
-                    out);
+                    o->out);
             return 2;
         }
-        if (stat(in, &si) == 0 && si.st_dev == so.st_dev && si.st_ino == so.st_ino) {
-            fprintf(stderr, "cbrnn features: %s: the output would overwrite the input\n", out);
+        if (stat(o->in, &si) == 0 && si.st_dev == so.st_dev && si.st_ino == so.st_ino) {
+            fprintf(stderr, "cbrnn features: %s: the output would overwrite the input\n", o->out);
             return 2;
         }
     }
+    return 0;
+}
 
-    struct sink s = {0};
-    s.in = in;
-    s.w = npy_open(out, dim, msg, sizeof msg);
-    if (!s.w) {
+/* The frames into OUT.npy (a temporary file, removed on Ctrl-C, renamed
+ * when complete) and their statistics into s. 0, or the exit status
+ * (said; s->stats freed). */
+static int write_features(const struct fopts *o, const struct input_info *ii,
+                          const cbrnn_feat_config *cfg, struct sink *s)
+{
+    char msg[1024];
+    int dim = cbrnn_feat_config_dim(cfg), win = cbrnn_feat_config_win(cfg),
+        hop = cbrnn_feat_config_hop(cfg);
+    s->in = o->in;
+    s->w = npy_open(o->out, dim, msg, sizeof msg);
+    if (!s->w) {
         fprintf(stderr, "cbrnn features: %s\n", msg);
         return 2;
     }
-    snprintf(g_tmp, sizeof g_tmp, "%s", npy_tmp_path(s.w));
+    snprintf(g_tmp, sizeof g_tmp, "%s", npy_tmp_path(s->w));
     g_have_tmp = 1;
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
-    if (cbrnn_stats_init(&s.stats, dim) != 0) {
-        npy_abort(s.w);
+    if (cbrnn_stats_init(&s->stats, dim) != 0) {
+        npy_abort(s->w);
         fprintf(stderr, "cbrnn features: out of memory\n");
         return 1;
     }
-    double samples = (double)file_frames * srate / frate;
-    s.expect = samples >= win ? (long)((samples - win) / hop) + 1 : 0;
-    s.t0 = s.last = now_s();
-
-    int rc = audio_features_each(in, &cfg, rate, (int)block, on_frames, &s, msg, sizeof msg);
+    double samples = (double)ii->file_frames * ii->srate / ii->frate;
+    s->expect = samples >= win ? (long)((samples - win) / hop) + 1 : 0;
+    s->t0 = s->last = now_s();
+    int rc = audio_features_each(o->in, cfg, o->rate, (int)o->block, on_frames, s, msg,
+                                 sizeof msg);
     if (rc != 0) {
-        cbrnn_stats_free(&s.stats);
+        cbrnn_stats_free(&s->stats);
         if (rc == 1) { /* on_frames stops only when writing failed */
-            npy_close(s.w, msg, sizeof msg); /* reports why and removes */
+            npy_close(s->w, msg, sizeof msg); /* reports why and removes */
             g_have_tmp = 0;
             fprintf(stderr, "cbrnn features: %s\n", msg);
             return 1;
         }
-        npy_abort(s.w);
+        npy_abort(s->w);
         g_have_tmp = 0;
         fprintf(stderr, "cbrnn features: %s\n", msg);
         return 2;
     }
-    if (npy_close(s.w, msg, sizeof msg) != 0) {
+    if (npy_close(s->w, msg, sizeof msg) != 0) {
         g_have_tmp = 0;
-        cbrnn_stats_free(&s.stats);
+        cbrnn_stats_free(&s->stats);
         fprintf(stderr, "cbrnn features: %s\n", msg);
         return 1;
     }
     g_have_tmp = 0;
-    term_progress(stderr, "features", 1.0, 1.0, now_s() - s.t0, NULL);
+    term_progress(stderr, "features", 1.0, 1.0, now_s() - s->t0, NULL);
+    return 0;
+}
 
-    printf("%s: %ld frames x %d features (%s%s), %.0f Hz%s, %.2f s, %d channel%s -> %s\n", in,
-           s.frames, dim, mfcc ? "MFCC" : "log-mel", deltas ? " + deltas" : "", srate, srate != frate ? " (resampled)" : "", samples / srate, channels,
-           channels == 1 ? "" : "s mixed", out);
-    if (ref_rate != 0.0)
-        printf("  mel energies at the level of %.0f Hz: %+.4f nats\n", ref_rate,
-               cbrnn_feat_config_level_shift(&cfg));
-    if (s.frames > 0) {
+/* The summary on stdout: frames, features, rate, length, channels, the
+ * level shift of --ref-rate and the ranges of the per-feature mean and std. */
+static void report(const struct fopts *o, const struct input_info *ii,
+                   const cbrnn_feat_config *cfg, const struct sink *s)
+{
+    int dim = cbrnn_feat_config_dim(cfg);
+    double samples = (double)ii->file_frames * ii->srate / ii->frate;
+    printf("%s: %ld frames x %d features (%s%s), %.0f Hz%s, %.2f s, %d channel%s -> %s\n", o->in,
+           s->frames, dim, o->mfcc ? "MFCC" : "log-mel", o->deltas ? " + deltas" : "", ii->srate,
+           ii->srate != ii->frate ? " (resampled)" : "", samples / ii->srate, ii->channels,
+           ii->channels == 1 ? "" : "s mixed", o->out);
+    if (o->ref_rate != 0.0)
+        printf("  mel energies at the level of %.0f Hz: %+.4f nats\n", o->ref_rate,
+               cbrnn_feat_config_level_shift(cfg));
+    if (s->frames > 0) {
         float *mean = malloc((size_t)dim * sizeof *mean), *sd = malloc((size_t)dim * sizeof *sd);
-        if (mean && sd && cbrnn_stats_result(&s.stats, mean, sd, 0.0f) == 0) {
+        if (mean && sd && cbrnn_stats_result(&s->stats, mean, sd, 0.0f) == 0) {
             float mlo = mean[0], mhi = mean[0], slo = sd[0], shi = sd[0];
             for (int i = 1; i < dim; i++) {
                 mlo = fminf(mlo, mean[i]);
@@ -319,8 +360,24 @@ int cmd_features(int argc, char **argv)
         free(mean);
         free(sd);
     } else {
-        printf("  (no frames: the audio is shorter than one %d-sample window)\n", win);
+        printf("  (no frames: the audio is shorter than one %d-sample window)\n",
+               cbrnn_feat_config_win(cfg));
     }
+}
+
+int cmd_features(int argc, char **argv)
+{
+    struct fopts o;
+    struct input_info ii;
+    cbrnn_feat_config cfg;
+    struct sink s = {0};
+    int status;
+    if (parse_opts(&o, argc, argv, &status))
+        return status;
+    if ((status = probe_input(&o, &ii, &cfg)) || (status = check_output(&o)) ||
+        (status = write_features(&o, &ii, &cfg, &s)))
+        return status;
+    report(&o, &ii, &cfg, &s);
     cbrnn_stats_free(&s.stats);
     return 0;
 }
