@@ -196,133 +196,197 @@ static void halves(summary *s, const int *gi, const double *loss, long rows)
     }
 }
 
+/* One pass over a per-frame log: what summary_compute reads and keeps. */
+struct reader {
+    const char *log;
+    FILE *f;
+    enum summary_by by;
+    double bin;
+    char *msg;
+    size_t msglen;
+    struct marker *mk;          /* its marker names */
+    int n_mk;
+    struct file_rows *files;    /* --by file: where each input starts */
+    int n_files, next_file;
+    int nh;                     /* columns of the header */
+    int col[6];                 /* time loss persistence_loss surprise learning marker */
+    int c_flags;                /* flags, or -1 (older logs) */
+    char cur[256];              /* the group the frames now go to */
+    int *gi;                    /* [rows] each row's group */
+    double *losses;             /* [rows] each row's loss (NAN: not scored) */
+    long rows, cap, lineno;
+};
+
+/* The header line: where the columns summary_compute reads are. 0 or -1
+ * (msg). */
+static int read_header(struct reader *rd)
+{
+    static const char *const want[6] = {"time", "loss", "persistence_loss", "surprise",
+                                        "learning", "marker"};
+    char line[1024], *fl[MAX_COLS];
+    for (int k = 0; k < 6; k++)
+        rd->col[k] = -1;
+    rd->c_flags = -1;
+    if (!fgets(line, sizeof line, rd->f)) {
+        snprintf(rd->msg, rd->msglen, "%s: empty", rd->log);
+        return -1;
+    }
+    rd->lineno = 1;
+    rd->nh = split_csv(line, fl, MAX_COLS);
+    for (int i = 0; i < rd->nh; i++) {
+        for (int k = 0; k < 6; k++)
+            if (!strcmp(fl[i], want[k]))
+                rd->col[k] = i;
+        if (!strcmp(fl[i], "flags"))
+            rd->c_flags = i;
+    }
+    for (int k = 0; k < 6; k++)
+        if (rd->col[k] < 0) {
+            snprintf(rd->msg, rd->msglen, "%s: no '%s' column: not a per-frame log (frames.csv or "
+                     "cbrnn-jack --log)", rd->log, want[k]);
+            return -1;
+        }
+    return 0;
+}
+
+/* The group of the row with fields fl: a marker on it may open one (by
+ * phase, trial or marker), or a new input start (by file). NULL when out
+ * of memory. */
+static summary_group *row_group(summary *s, struct reader *rd, char **fl)
+{
+    char *mp = fl[rd->col[5]];
+    while (*mp) {
+        char buf[256];
+        int id = atoi(mp);
+        if (opens_group(rd->by, marker_name(rd->mk, rd->n_mk, id), id, buf, sizeof buf))
+            snprintf(rd->cur, sizeof rd->cur, "%s", buf);
+        mp += strcspn(mp, ";");
+        if (*mp)
+            mp++;
+    }
+    while (rd->by == BY_FILE && rd->next_file < rd->n_files &&
+           rd->files[rd->next_file].first <= rd->rows)
+        snprintf(rd->cur, sizeof rd->cur, "%s", rd->files[rd->next_file++].name);
+    return group(s, rd->cur);
+}
+
+/* Room for one more row in gi and losses. 0 or -1. */
+static int grow_rows(struct reader *rd)
+{
+    if (rd->rows < rd->cap)
+        return 0;
+    rd->cap = rd->cap ? 2 * rd->cap : 4096;
+    int *ng = realloc(rd->gi, (size_t)rd->cap * sizeof *ng);
+    double *nl = ng ? realloc(rd->losses, (size_t)rd->cap * sizeof *nl) : NULL;
+    if (ng)
+        rd->gi = ng;
+    if (nl)
+        rd->losses = nl;
+    return ng && nl ? 0 : -1;
+}
+
+/* Adds a frame at time t with loss l (NAN: none) and surprise field sp to
+ * its bin of the learning curve. 0 or -1 (out of memory). */
+static int add_to_bin(summary *s, double bin, double t, double l, const char *sp)
+{
+    int b = bin > 0 ? (int)(t / bin) : 0;
+    if (b < 0 || b >= 10000000)
+        return 0;
+    if (b >= s->n_bins) {
+        summary_bin *nb = realloc(s->bins, (size_t)(b + 1) * sizeof *nb);
+        if (!nb)
+            return -1;
+        for (int i = s->n_bins; i <= b; i++)
+            nb[i] = (summary_bin){i * bin, 0, 0, 0, 0};
+        s->bins = nb;
+        s->n_bins = b + 1;
+    }
+    if (!isnan(l)) {
+        s->bins[b].loss += l;
+        s->bins[b].n++;
+    }
+    if (*sp) {
+        s->bins[b].surprise += atof(sp);
+        s->bins[b].n_surprise++;
+    }
+    return 0;
+}
+
+/* One row of the log (fields fl) into its group, the rows and its bin.
+ * 0 or -1 (msg). */
+static int add_row(summary *s, struct reader *rd, char **fl)
+{
+    const int *col = rd->col;
+    summary_group *g = row_group(s, rd, fl);
+    if (!g || grow_rows(rd)) {
+        snprintf(rd->msg, rd->msglen, "out of memory");
+        return -1;
+    }
+    double t = atof(fl[col[0]]);
+    unsigned flags = rd->c_flags >= 0 ? (unsigned)strtoul(fl[rd->c_flags], NULL, 10) : 0;
+    int gated = (flags & REC_GATED) != 0;
+    g->frames++;
+    g->learned += atoi(fl[col[4]]) == 1;
+    g->gated += gated;
+    if (isnan(g->t0))
+        g->t0 = t;
+    g->t1 = t;
+    double l = NAN;
+    if (*fl[col[1]] && !gated) {
+        l = strtod(fl[col[1]], NULL);
+        g->loss += l;
+        g->scored++;
+        if (*fl[col[2]]) {
+            g->pers += atof(fl[col[2]]);
+            g->pers_n++;
+        }
+    }
+    rd->gi[rd->rows] = (int)(g - s->g);
+    rd->losses[rd->rows++] = l;
+    if (!gated && add_to_bin(s, rd->bin, t, l, fl[col[3]])) {
+        snprintf(rd->msg, rd->msglen, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+/* Every row after the header. 0 or -1 (msg). */
+static int read_rows(summary *s, struct reader *rd)
+{
+    char line[1024], *fl[MAX_COLS];
+    snprintf(rd->cur, sizeof rd->cur, "all");
+    if (rd->by == BY_PHASE || rd->by == BY_TRIAL || rd->by == BY_MARKER)
+        snprintf(rd->cur, sizeof rd->cur, "(before the first)");
+    while (fgets(line, sizeof line, rd->f)) {
+        rd->lineno++;
+        int n = split_csv(line, fl, MAX_COLS);
+        if (n < rd->nh) {
+            snprintf(rd->msg, rd->msglen, "%s:%ld: %d columns, the header has %d", rd->log,
+                     rd->lineno, n, rd->nh);
+            return -1;
+        }
+        if (add_row(s, rd, fl))
+            return -1;
+    }
+    return 0;
+}
+
 int summary_compute(summary *s, const char *log, enum summary_by by, double bin, char *msg,
                     size_t msglen)
 {
     memset(s, 0, sizeof *s);
-    struct marker *mk = NULL;
-    struct file_rows *files = NULL;
-    int n_mk = 0, n_files = 0, rc = -1;
-    int *gi = NULL;
-    double *losses = NULL;
-    long rows = 0, cap = 0, lineno = 0;
-    FILE *f = fopen(log, "r");
-    if (!f) {
+    struct reader rd = {.log = log, .by = by, .bin = bin, .msg = msg, .msglen = msglen};
+    int rc = -1;
+    rd.f = fopen(log, "r");
+    if (!rd.f) {
         snprintf(msg, msglen, "%s: cannot open: %s", log, strerror(errno));
         return -1;
     }
-    if (read_markers(log, &mk, &n_mk, msg, msglen) ||
-        (by == BY_FILE && read_files(log, &files, &n_files, msg, msglen)))
+    if (read_markers(log, &rd.mk, &rd.n_mk, msg, msglen) ||
+        (by == BY_FILE && read_files(log, &rd.files, &rd.n_files, msg, msglen)) ||
+        read_header(&rd) || read_rows(s, &rd))
         goto out;
-    char line[1024], *fl[MAX_COLS];
-    int col[6] = {-1, -1, -1, -1, -1, -1}; /* time loss persistence_loss surprise learning marker */
-    int c_flags = -1;
-    static const char *const want[6] = {"time", "loss", "persistence_loss", "surprise",
-                                        "learning", "marker"};
-    if (!fgets(line, sizeof line, f)) {
-        snprintf(msg, msglen, "%s: empty", log);
-        goto out;
-    }
-    lineno = 1;
-    int nh = split_csv(line, fl, MAX_COLS);
-    for (int i = 0; i < nh; i++) {
-        for (int k = 0; k < 6; k++)
-            if (!strcmp(fl[i], want[k]))
-                col[k] = i;
-        if (!strcmp(fl[i], "flags"))
-            c_flags = i;
-    }
-    for (int k = 0; k < 6; k++)
-        if (col[k] < 0) {
-            snprintf(msg, msglen, "%s: no '%s' column: not a per-frame log (frames.csv or "
-                     "cbrnn-jack --log)", log, want[k]);
-            goto out;
-        }
-    char cur[256] = "all";
-    if (by == BY_PHASE || by == BY_TRIAL || by == BY_MARKER)
-        snprintf(cur, sizeof cur, "(before the first)");
-    int next_file = 0;
-    while (fgets(line, sizeof line, f)) {
-        lineno++;
-        int n = split_csv(line, fl, MAX_COLS);
-        if (n < nh) {
-            snprintf(msg, msglen, "%s:%ld: %d columns, the header has %d", log, lineno, n, nh);
-            goto out;
-        }
-        /* markers on this frame may open a group */
-        char *mp = fl[col[5]];
-        while (*mp) {
-            char buf[256];
-            int id = atoi(mp);
-            if (opens_group(by, marker_name(mk, n_mk, id), id, buf, sizeof buf))
-                snprintf(cur, sizeof cur, "%s", buf);
-            mp += strcspn(mp, ";");
-            if (*mp)
-                mp++;
-        }
-        while (by == BY_FILE && next_file < n_files && files[next_file].first <= rows)
-            snprintf(cur, sizeof cur, "%s", files[next_file++].name);
-        summary_group *g = group(s, cur);
-        if (rows == cap) {
-            cap = cap ? 2 * cap : 4096;
-            int *ng = realloc(gi, (size_t)cap * sizeof *ng);
-            double *nl = ng ? realloc(losses, (size_t)cap * sizeof *nl) : NULL;
-            if (ng)
-                gi = ng;
-            if (nl)
-                losses = nl;
-            if (!ng || !nl)
-                g = NULL;
-        }
-        if (!g) {
-            snprintf(msg, msglen, "out of memory");
-            goto out;
-        }
-        double t = atof(fl[col[0]]);
-        unsigned flags = c_flags >= 0 ? (unsigned)strtoul(fl[c_flags], NULL, 10) : 0;
-        int gated = (flags & REC_GATED) != 0;
-        g->frames++;
-        g->learned += atoi(fl[col[4]]) == 1;
-        g->gated += gated;
-        if (isnan(g->t0))
-            g->t0 = t;
-        g->t1 = t;
-        double l = NAN;
-        if (*fl[col[1]] && !gated) {
-            l = strtod(fl[col[1]], NULL);
-            g->loss += l;
-            g->scored++;
-            if (*fl[col[2]]) {
-                g->pers += atof(fl[col[2]]);
-                g->pers_n++;
-            }
-        }
-        gi[rows] = (int)(g - s->g);
-        losses[rows++] = l;
-        int b = bin > 0 ? (int)(t / bin) : 0;
-        if (b >= 0 && b < 10000000 && !gated) {
-            if (b >= s->n_bins) {
-                summary_bin *nb = realloc(s->bins, (size_t)(b + 1) * sizeof *nb);
-                if (!nb) {
-                    snprintf(msg, msglen, "out of memory");
-                    goto out;
-                }
-                for (int i = s->n_bins; i <= b; i++)
-                    nb[i] = (summary_bin){i * bin, 0, 0, 0, 0};
-                s->bins = nb;
-                s->n_bins = b + 1;
-            }
-            if (!isnan(l)) {
-                s->bins[b].loss += l;
-                s->bins[b].n++;
-            }
-            if (*fl[col[3]]) {
-                s->bins[b].surprise += atof(fl[col[3]]);
-                s->bins[b].n_surprise++;
-            }
-        }
-    }
-    halves(s, gi, losses, rows);
+    halves(s, rd.gi, rd.losses, rd.rows);
     for (int i = 0; i < s->n_bins; i++) {
         s->bins[i].loss = s->bins[i].n ? s->bins[i].loss / (double)s->bins[i].n : NAN;
         s->bins[i].surprise =
@@ -330,11 +394,11 @@ int summary_compute(summary *s, const char *log, enum summary_by by, double bin,
     }
     rc = 0;
 out:
-    fclose(f);
-    free(mk);
-    free(files);
-    free(gi);
-    free(losses);
+    fclose(rd.f);
+    free(rd.mk);
+    free(rd.files);
+    free(rd.gi);
+    free(rd.losses);
     if (rc)
         summary_free(s);
     return rc;
