@@ -99,7 +99,31 @@ static void sleep_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
-int main(int argc, char **argv)
+/* What the command line asked for. */
+struct play_opts {
+    const char *name, *path, *conn[MAX_CONNECT];
+    int n_conn;
+    double tail, duration; /* seconds; duration 0: the whole file */
+};
+
+/* A number of seconds for opt in (lo, hi] (lo_open) or [lo, hi]. 0 or -1
+ * (said: "expected ..." names what). */
+static int parse_seconds(const char *opt, const char *s, double lo, int lo_open, double hi,
+                         const char *what, double *out)
+{
+    char *end;
+    double v = strtod(s, &end);
+    if (*end || !((lo_open ? v > lo : v >= lo) && v <= hi)) {
+        fprintf(stderr, PROG ": %s '%s': expected %s\n", opt, s, what);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+/* The options and FILE. 0 to go on, or 1 with *status the exit status
+ * (--help: 0). */
+static int parse_opts(struct play_opts *o, int argc, char **argv, int *status)
 {
     static const struct option lo[] = {{"name", required_argument, NULL, 'n'},
                                        {"connect", required_argument, NULL, 'c'},
@@ -107,46 +131,46 @@ int main(int argc, char **argv)
                                        {"duration", required_argument, NULL, 'd'},
                                        {"help", no_argument, NULL, 'h'},
                                        {NULL, 0, NULL, 0}};
-    const char *name = "cbrnn-jackplay", *conn[MAX_CONNECT];
-    int n_conn = 0, c;
-    double tail = 0.5, duration = 0;
+    int c;
+    o->name = "cbrnn-jackplay";
+    o->n_conn = 0;
+    o->tail = 0.5;
+    o->duration = 0;
+    *status = 2;
     while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
         switch (c) {
-        case 'n': name = optarg; break;
+        case 'n': o->name = optarg; break;
         case 'c':
-            if (n_conn == MAX_CONNECT) {
+            if (o->n_conn == MAX_CONNECT) {
                 fprintf(stderr, PROG ": at most %d --connect\n", MAX_CONNECT);
-                return 2;
+                return 1;
             }
-            conn[n_conn++] = optarg;
+            o->conn[o->n_conn++] = optarg;
             break;
-        case 'd': {
-            char *end;
-            duration = strtod(optarg, &end);
-            if (*end || !(duration > 0 && duration <= 1e6)) {
-                fprintf(stderr, PROG ": --duration '%s': expected seconds > 0\n", optarg);
-                return 2;
-            }
+        case 'd':
+            if (parse_seconds("--duration", optarg, 0, 1, 1e6, "seconds > 0", &o->duration))
+                return 1;
             break;
-        }
-        case 't': {
-            char *end;
-            tail = strtod(optarg, &end);
-            if (*end || !(tail >= 0 && tail <= 60)) {
-                fprintf(stderr, PROG ": --tail '%s': expected seconds in 0..60\n", optarg);
-                return 2;
-            }
+        case 't':
+            if (parse_seconds("--tail", optarg, 0, 0, 60, "seconds in 0..60", &o->tail))
+                return 1;
             break;
-        }
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        case 'h': usage(stdout); *status = 0; return 1;
+        default: usage(stderr); return 1;
         }
     }
     if (optind != argc - 1) {
         usage(stderr);
-        return 2;
+        return 1;
     }
-    const char *path = argv[optind];
+    o->path = argv[optind];
+    return 0;
+}
+
+/* A client of the running server (never starts one); NULL after saying
+ * which server it looked for. */
+static jack_client_t *open_client(const char *name)
+{
     jack_status_t js;
     jack_client_t *client = jack_client_open(name, JackNoStartServer, &js);
     if (!client) {
@@ -155,11 +179,81 @@ int main(int argc, char **argv)
                 srv && *srv ? srv : "default",
                 srv && *srv ? "from JACK_DEFAULT_SERVER" : "JACK_DEFAULT_SERVER is not set",
                 (unsigned)js, (js & JackServerFailed) ? ": none is running under that name" : "");
-        return 1;
     }
+    return client;
+}
+
+/* Streams the file into the ring while it has room for a piece; at the
+ * end of the file (or of --duration) sets eof. 0, or 2 after a read error
+ * (said). Main thread. */
+static int fill_ring(audio_in *a, float *buf, long long *fed)
+{
+    char msg[1024];
+    while (jack_ringbuffer_write_space(ring) / sizeof(float) >= 4096) {
+        long r = next_piece(a, buf, fed, msg, sizeof msg);
+        if (r <= 0) {
+            int status = 0;
+            if (r < 0) {
+                fprintf(stderr, PROG ": %s\n", msg);
+                status = 2;
+            }
+            atomic_store(&eof, 1);
+            return status;
+        }
+        jack_ringbuffer_write(ring, (const char *)buf, (size_t)r * sizeof(float));
+    }
+    return 0;
+}
+
+/* Our output to each --connect port. 0, or 1 if one failed (said). */
+static int connect_ports(jack_client_t *client, const struct play_opts *o)
+{
+    int status = 0;
+    for (int i = 0; i < o->n_conn; i++)
+        if (jack_connect(client, jack_port_name(port), o->conn[i])) {
+            fprintf(stderr, PROG ": cannot connect to %s\n", o->conn[i]);
+            status = 1;
+        }
+    if (!o->n_conn && !status)
+        fprintf(stderr, PROG ": waiting for a connection to %s (no --connect given); playback "
+                        "starts when something is connected\n", jack_port_name(port));
+    return status;
+}
+
+/* Keeps the ring filled until the file and the tail of silence have been
+ * played, or the server shuts down. 0 or the exit status (said). */
+static int play(audio_in *a, float *buf, long long *fed)
+{
+    for (;;) {
+        if (atomic_load(&shutdown_flag)) {
+            fprintf(stderr, PROG ": the JACK server shut down\n");
+            return 1;
+        }
+        if (!atomic_load(&eof)) {
+            int status = fill_ring(a, buf, fed);
+            if (status) {
+                sleep_ms(10);
+                return status;
+            }
+        } else if (atomic_load(&tail_left) <= 0) {
+            return 0;
+        }
+        sleep_ms(10);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    struct play_opts o;
+    int status;
+    if (parse_opts(&o, argc, argv, &status))
+        return status;
+    jack_client_t *client = open_client(o.name);
+    if (!client)
+        return 1;
     double rate = jack_get_sample_rate(client);
     char msg[1024];
-    audio_in *a = audio_in_open(path, rate, msg, sizeof msg);
+    audio_in *a = audio_in_open(o.path, rate, msg, sizeof msg);
     if (!a) {
         fprintf(stderr, PROG ": %s\n", msg);
         jack_client_close(client);
@@ -172,28 +266,12 @@ int main(int argc, char **argv)
         return 1;
     }
     memset(ring->buf, 0, ring->size);
-    atomic_store(&tail_left, (long long)lround(tail * rate));
-    if (duration > 0)
-        limit = llround(duration * rate);
+    atomic_store(&tail_left, (long long)lround(o.tail * rate));
+    if (o.duration > 0)
+        limit = llround(o.duration * rate);
     float buf[4096];
     long long fed = 0;
-    int status = 0;
-    /* prefill before going live */
-    for (;;) {
-        size_t space = jack_ringbuffer_write_space(ring) / sizeof(float);
-        if (space < 4096)
-            break;
-        long r = next_piece(a, buf, &fed, msg, sizeof msg);
-        if (r <= 0) {
-            if (r < 0) {
-                fprintf(stderr, PROG ": %s\n", msg);
-                status = 2;
-            }
-            atomic_store(&eof, 1);
-            break;
-        }
-        jack_ringbuffer_write(ring, (const char *)buf, (size_t)r * sizeof(float));
-    }
+    status = fill_ring(a, buf, &fed); /* prefill before going live */
     jack_set_process_callback(client, on_process, NULL);
     jack_on_info_shutdown(client, on_shutdown, NULL);
     if (status || jack_activate(client)) {
@@ -202,39 +280,9 @@ int main(int argc, char **argv)
         audio_in_close(a);
         return status ? status : 1;
     }
-    for (int i = 0; i < n_conn; i++)
-        if (jack_connect(client, jack_port_name(port), conn[i])) {
-            fprintf(stderr, PROG ": cannot connect to %s\n", conn[i]);
-            status = 1;
-        }
-    if (!n_conn && !status)
-        fprintf(stderr, PROG ": waiting for a connection to %s (no --connect given); playback "
-                        "starts when something is connected\n", jack_port_name(port));
-    while (!status) {
-        if (atomic_load(&shutdown_flag)) {
-            fprintf(stderr, PROG ": the JACK server shut down\n");
-            status = 1;
-            break;
-        }
-        if (!atomic_load(&eof)) {
-            size_t space;
-            while ((space = jack_ringbuffer_write_space(ring) / sizeof(float)) >= 4096) {
-                long r = next_piece(a, buf, &fed, msg, sizeof msg);
-                if (r <= 0) {
-                    if (r < 0) {
-                        fprintf(stderr, PROG ": %s\n", msg);
-                        status = 2;
-                    }
-                    atomic_store(&eof, 1);
-                    break;
-                }
-                jack_ringbuffer_write(ring, (const char *)buf, (size_t)r * sizeof(float));
-            }
-        } else if (atomic_load(&tail_left) <= 0) {
-            break;
-        }
-        sleep_ms(10);
-    }
+    status = connect_ports(client, &o);
+    if (!status)
+        status = play(a, buf, &fed);
     jack_deactivate(client);
     jack_client_close(client);
     audio_in_close(a);
