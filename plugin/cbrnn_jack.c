@@ -1021,15 +1021,124 @@ struct options {
     cbrnn_engine_config ec;
 };
 
+enum { O_MODEL = 256, O_NAME, O_OUTPUTS, O_CIN, O_COUT, O_LEARN, O_NOLEARN, O_LR, O_MOM,
+       O_DECAY, O_BPTT, O_BASE, O_LOG, O_RECORD, O_TRECORD, O_SAVE, O_AUTOSAVE, O_REPORT, O_OSC,
+       O_OSC_BIND, O_SAVE_DIR, O_SCHEDULE, O_GATE, O_OSC_OUT, O_OSC_OUT_RATE, O_RULE,
+       O_RLS_PRIOR, O_RLS_FORGET,
+       O_OSC_OUT_OUTPUTS, O_QUIET };
+
+/* An integer option within [lo, hi] (through parse_float), or -1 after
+ * "PROG: OPT 'ARG': expected WHAT". */
+static int int_option(const char *opt, const char *arg, double lo, double hi, const char *what,
+                      int *out)
+{
+    double v;
+    if (parse_float(arg, lo, hi, &v) || v != floor(v)) {
+        fprintf(stderr, PROG ": %s '%s': expected %s\n", opt, arg, what);
+        return -1;
+    }
+    *out = (int)v;
+    return 0;
+}
+
+/* The options that take a number (c as getopt_long returned it). 0 taken,
+ * -1 bad value (said), 1 not one of them. */
+static int number_option(struct options *o, int c, const char *arg)
+{
+    double v;
+    switch (c) {
+    case O_OUTPUTS: {
+        char what[64];
+        snprintf(what, sizeof what, "an integer in 0..%d", MAX_OUT);
+        return int_option("--outputs", arg, 0, MAX_OUT, what, &o->n_outputs);
+    }
+    case O_BPTT: return int_option("--bptt", arg, 1, 1024, "an integer in 1..1024", &o->ec.bptt_k);
+    case O_BASE:
+        return int_option("--label-base", arg, 0, 127, "a MIDI note 0..127", &o->label_base);
+    case O_LR:
+    case O_DECAY:
+        if (parse_float(arg, 0, c == O_LR ? CBRNN_LR_MAX : CBRNN_DECAY_MAX, &v)) {
+            fprintf(stderr, PROG ": --%s '%s': expected a number in [0, %g]\n",
+                    c == O_LR ? "lr" : "decay", arg, c == O_LR ? CBRNN_LR_MAX : CBRNN_DECAY_MAX);
+            return -1;
+        }
+        *(c == O_LR ? &o->ec.lr : &o->ec.decay) = (float)v;
+        return 0;
+    case O_MOM:
+        if (parse_float(arg, 0, CBRNN_MOMENTUM_MAX, &v)) {
+            fprintf(stderr, PROG ": --momentum '%s': expected a number in [0, 1)\n", arg);
+            return -1;
+        }
+        o->ec.momentum = (float)v;
+        return 0;
+    case O_AUTOSAVE:
+    case O_REPORT:
+        if (parse_float(arg, 0.1, 1e6, &v)) {
+            fprintf(stderr, PROG ": --%s '%s': expected seconds >= 0.1\n",
+                    c == O_AUTOSAVE ? "autosave" : "report", arg);
+            return -1;
+        }
+        *(c == O_AUTOSAVE ? &o->autosave : &o->report) = v;
+        return 0;
+    case O_OSC: {
+        int port;
+        if (int_option("--osc", arg, 1, 65535, "a UDP port 1..65535", &port))
+            return -1;
+        o->osc_port = arg;
+        return 0;
+    }
+    case O_OSC_OUT_RATE:
+        if (parse_float(arg, 0.1, 1000, &o->osc_out_rate)) {
+            fprintf(stderr, PROG ": --osc-out-rate '%s': expected frames a second in "
+                            "[0.1, 1000]\n", arg);
+            return -1;
+        }
+        return 0;
+    case O_GATE:
+        if (parse_float(arg, CBRNN_GATE_DB_MIN, -1e-9, &v)) {
+            fprintf(stderr, PROG ": --gate-db '%s': expected dBFS in [%g, 0)\n", arg,
+                    CBRNN_GATE_DB_MIN);
+            return -1;
+        }
+        o->ec.gate_db = (float)v;
+        return 0;
+    case O_RULE:
+    case O_RLS_PRIOR:
+    case O_RLS_FORGET: {
+        char msg[256];
+        const char *name = c == O_RULE ? "rule" : c == O_RLS_PRIOR ? "rls-prior" : "rls-forget";
+        if (cbrnn_host_rule_option(&o->ec, name, arg, msg, sizeof msg) < 0) {
+            fprintf(stderr, PROG ": %s\n", msg);
+            return -1;
+        }
+        return 0;
+    }
+    default: return 1;
+    }
+}
+
+/* The options that need another one, and the save options. 0 or 2 (said). */
+static int check_options(const struct options *o)
+{
+    if (o->autosave > 0 && !C.save_path) {
+        fprintf(stderr, PROG ": --autosave needs --save PATH\n");
+        return 2;
+    }
+    if ((o->osc_out_outputs || o->osc_out_rate != 20) && !o->osc_out) {
+        fprintf(stderr, PROG ": --osc-out-rate and --osc-out-outputs need --osc-out\n");
+        return 2;
+    }
+    if (o->osc_bind && !o->osc_port) {
+        fprintf(stderr, PROG ": --osc-bind needs --osc PORT\n");
+        return 2;
+    }
+    return check_save_options(&C) ? 2 : 0;
+}
+
 /* Fills o from the command line (and C.save_path, C.save_dir, C.quiet).
  * 0 to go on, 1 after --help, 2 on a bad option (said). */
 static int parse_options(int argc, char **argv, struct options *o)
 {
-    enum { O_MODEL = 256, O_NAME, O_OUTPUTS, O_CIN, O_COUT, O_LEARN, O_NOLEARN, O_LR, O_MOM,
-           O_DECAY, O_BPTT, O_BASE, O_LOG, O_RECORD, O_TRECORD, O_SAVE, O_AUTOSAVE, O_REPORT, O_OSC,
-           O_OSC_BIND, O_SAVE_DIR, O_SCHEDULE, O_GATE, O_OSC_OUT, O_OSC_OUT_RATE, O_RULE,
-           O_RLS_PRIOR, O_RLS_FORGET,
-           O_OSC_OUT_OUTPUTS, O_QUIET };
     static const struct option lo[] = {
         {"model", required_argument, NULL, O_MODEL},
         {"name", required_argument, NULL, O_NAME},
@@ -1069,20 +1178,16 @@ static int parse_options(int argc, char **argv, struct options *o)
     o->label_base = 60;
     o->osc_out_rate = 20;
     cbrnn_engine_config_default(&o->ec, 48000.0);
-    double v;
     int c;
     while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+        int rc = number_option(o, c, optarg);
+        if (rc < 0)
+            return 2;
+        if (rc == 0)
+            continue;
         switch (c) {
         case O_MODEL: o->model_path = optarg; break;
         case O_NAME: o->name = optarg; break;
-        case O_OUTPUTS:
-            if (parse_float(optarg, 0, MAX_OUT, &v) || v != floor(v)) {
-                fprintf(stderr, PROG ": --outputs '%s': expected an integer in 0..%d\n", optarg,
-                        MAX_OUT);
-                return 2;
-            }
-            o->n_outputs = (int)v;
-            break;
         case O_CIN:
         case O_COUT:
             if ((c == O_CIN ? o->n_cin : o->n_cout) == MAX_CONNECT) {
@@ -1097,97 +1202,16 @@ static int parse_options(int argc, char **argv, struct options *o)
             break;
         case O_LEARN: o->ec.learn = 1; break;
         case O_NOLEARN: o->ec.learn = 0; break;
-        case O_LR:
-        case O_DECAY:
-            if (parse_float(optarg, 0, c == O_LR ? CBRNN_LR_MAX : CBRNN_DECAY_MAX, &v)) {
-                fprintf(stderr, PROG ": --%s '%s': expected a number in [0, %g]\n",
-                        c == O_LR ? "lr" : "decay", optarg,
-                        c == O_LR ? CBRNN_LR_MAX : CBRNN_DECAY_MAX);
-                return 2;
-            }
-            if (c == O_LR)
-                o->ec.lr = (float)v;
-            else
-                o->ec.decay = (float)v;
-            break;
-        case O_MOM:
-            if (parse_float(optarg, 0, CBRNN_MOMENTUM_MAX, &v)) {
-                fprintf(stderr, PROG ": --momentum '%s': expected a number in [0, 1)\n", optarg);
-                return 2;
-            }
-            o->ec.momentum = (float)v;
-            break;
-        case O_BPTT:
-            if (parse_float(optarg, 1, 1024, &v) || v != floor(v)) {
-                fprintf(stderr, PROG ": --bptt '%s': expected an integer in 1..1024\n", optarg);
-                return 2;
-            }
-            o->ec.bptt_k = (int)v;
-            break;
-        case O_BASE:
-            if (parse_float(optarg, 0, 127, &v) || v != floor(v)) {
-                fprintf(stderr, PROG ": --label-base '%s': expected a MIDI note 0..127\n",
-                        optarg);
-                return 2;
-            }
-            o->label_base = (int)v;
-            break;
         case O_LOG: o->log_path = optarg; break;
         case O_RECORD: o->rec_path = optarg; break;
         case O_TRECORD: o->trec_path = optarg; break;
         case O_SAVE: C.save_path = optarg; break;
-        case O_AUTOSAVE:
-        case O_REPORT:
-            if (parse_float(optarg, 0.1, 1e6, &v)) {
-                fprintf(stderr, PROG ": --%s '%s': expected seconds >= 0.1\n",
-                        c == O_AUTOSAVE ? "autosave" : "report", optarg);
-                return 2;
-            }
-            if (c == O_AUTOSAVE)
-                o->autosave = v;
-            else
-                o->report = v;
-            break;
-        case O_OSC:
-            if (parse_float(optarg, 1, 65535, &v) || v != floor(v)) {
-                fprintf(stderr, PROG ": --osc '%s': expected a UDP port 1..65535\n", optarg);
-                return 2;
-            }
-            o->osc_port = optarg;
-            break;
         case O_OSC_BIND: o->osc_bind = optarg; break;
         case O_SAVE_DIR: C.save_dir = optarg; break;
         case O_SCHEDULE: o->schedule_path = optarg; break;
         case O_OSC_OUT: o->osc_out = optarg; break;
-        case O_OSC_OUT_RATE:
-            if (parse_float(optarg, 0.1, 1000, &o->osc_out_rate)) {
-                fprintf(stderr, PROG ": --osc-out-rate '%s': expected frames a second in "
-                                "[0.1, 1000]\n", optarg);
-                return 2;
-            }
-            break;
         case O_OSC_OUT_OUTPUTS: o->osc_out_outputs = 1; break;
-        case O_GATE:
-            if (parse_float(optarg, CBRNN_GATE_DB_MIN, -1e-9, &v)) {
-                fprintf(stderr, PROG ": --gate-db '%s': expected dBFS in [%g, 0)\n", optarg,
-                        CBRNN_GATE_DB_MIN);
-                return 2;
-            }
-            o->ec.gate_db = (float)v;
-            break;
         case O_QUIET: C.quiet = 1; break;
-        case O_RULE:
-        case O_RLS_PRIOR:
-        case O_RLS_FORGET:
-        {
-            char msg[256];
-            const char *name = c == O_RULE ? "rule" : c == O_RLS_PRIOR ? "rls-prior" : "rls-forget";
-            if (cbrnn_host_rule_option(&o->ec, name, optarg, msg, sizeof msg) < 0) {
-                fprintf(stderr, PROG ": %s\n", msg);
-                return 2;
-            }
-            break;
-        }
         case 'h': usage(stdout); return 1;
         default: usage(stderr); return 2;
         }
@@ -1197,19 +1221,7 @@ static int parse_options(int argc, char **argv, struct options *o)
         usage(stderr);
         return 2;
     }
-    if (o->autosave > 0 && !C.save_path) {
-        fprintf(stderr, PROG ": --autosave needs --save PATH\n");
-        return 2;
-    }
-    if ((o->osc_out_outputs || o->osc_out_rate != 20) && !o->osc_out) {
-        fprintf(stderr, PROG ": --osc-out-rate and --osc-out-outputs need --osc-out\n");
-        return 2;
-    }
-    if (o->osc_bind && !o->osc_port) {
-        fprintf(stderr, PROG ": --osc-bind needs --osc PORT\n");
-        return 2;
-    }
-    return check_save_options(&C) ? 2 : 0;
+    return check_options(o);
 }
 
 /* Loads the model and checks it against the options (NULL: said why). */
