@@ -192,56 +192,45 @@ static int alloc_buffers(cbrnn_engine *e)
     return 0;
 }
 
-cbrnn_engine *cbrnn_engine_create(const cbrnn_model *m, const cbrnn_engine_config *c, int *err)
+/* Whether m can run as an audio stream at c's rate: its features there
+ * (into *fc) and its input and output sizes for its target. CBRNN_OK or
+ * the error code. */
+static int check_model(const cbrnn_model *m, const cbrnn_engine_config *c, cbrnn_feat_config *fc)
 {
-    int dummy;
-    if (!err)
-        err = &dummy;
-    *err = CBRNN_ERR_ARG;
-    if (!m || !config_ok(c))
-        return NULL;
     const cbrnn_model_config *mc = &m->cfg;
-    if (m->target == CBRNN_TARGET_TASK) {
-        *err = CBRNN_ERR_UNSUPPORTED; /* the paper's tasks are not audio streams */
-        return NULL;
-    }
+    if (m->target == CBRNN_TARGET_TASK)
+        return CBRNN_ERR_UNSUPPORTED; /* the paper's tasks are not audio streams */
     /* At a rate other than the model's, the features are brought to the
      * level the model was trained on (cbrnn_model_feat_config). */
-    cbrnn_feat_config fc;
-    cbrnn_model_feat_config(m, c->sample_rate, &fc);
-    int rc = cbrnn_feat_config_check(&fc);
-    if (rc) {
-        *err = rc;
-        return NULL;
-    }
-    const int F = cbrnn_feat_config_dim(&fc);
+    cbrnn_model_feat_config(m, c->sample_rate, fc);
+    int rc = cbrnn_feat_config_check(fc);
+    if (rc)
+        return rc;
+    const int F = cbrnn_feat_config_dim(fc);
     const int O = mc->n_out;
     /* predict: the frame (with deltas, maybe its own features only: the
      * first F / 2); map: the teacher's frame */
     if (F != mc->n_in || (m->target == CBRNN_TARGET_MAP && O != F) ||
-        (m->target == CBRNN_TARGET_PREDICT && O != F && !(fc.deltas && 2 * O == F)) ||
+        (m->target == CBRNN_TARGET_PREDICT && O != F && !(fc->deltas && 2 * O == F)) ||
         (m->target == CBRNN_TARGET_CLASSIFY && (O != m->n_classes || O < 2)) ||
-        (m->target == CBRNN_TARGET_PREDICT && (m->horizon < 1 || m->horizon > 1000))) {
-        *err = CBRNN_ERR_SHAPE;
-        return NULL;
-    }
-    if (mc->wiring == CBRNN_WIRING_LOOP && m->n_cb_layers == 0) {
-        *err = CBRNN_ERR_UNSUPPORTED;
-        return NULL;
-    }
+        (m->target == CBRNN_TARGET_PREDICT && (m->horizon < 1 || m->horizon > 1000)))
+        return CBRNN_ERR_SHAPE;
+    if (mc->wiring == CBRNN_WIRING_LOOP && m->n_cb_layers == 0)
+        return CBRNN_ERR_UNSUPPORTED;
+    return CBRNN_OK;
+}
 
-    engine_simd_init();
-    cbrnn_engine *e = calloc(1, sizeof *e);
-    if (!e) {
-        *err = CBRNN_ERR_NOMEM;
-        return NULL;
-    }
-    *err = CBRNN_ERR_NOMEM;
+/* The engine's copy of the model and the sizes and settings taken from it
+ * and from c (F: features per frame). CBRNN_OK or CBRNN_ERR_NOMEM. */
+static int take_model(cbrnn_engine *e, const cbrnn_model *m, const cbrnn_engine_config *c, int F)
+{
+    const cbrnn_model_config *mc = &m->cfg;
+    int rc;
     e->cfg = *c;
     e->m = cbrnn_model_clone(m, &rc);
     e->loaded = cbrnn_model_clone(m, &rc);
     if (!e->m || !e->loaded)
-        goto fail;
+        return CBRNN_ERR_NOMEM;
     e->target = m->target;
     e->loop = mc->wiring == CBRNN_WIRING_LOOP;
     e->rule = c->rule != CBRNN_RULE_AUTO ? c->rule : m->online_rule;
@@ -249,16 +238,23 @@ cbrnn_engine *cbrnn_engine_create(const cbrnn_model *m, const cbrnn_engine_confi
     e->rls_forget = c->rls_forget > 0 ? c->rls_forget : m->rls_forget;
     e->F = F;
     e->N = mc->n_hidden;
-    e->O = O;
+    e->O = mc->n_out;
     e->horizon = m->target == CBRNN_TARGET_PREDICT ? m->horizon : 1;
     e->rate = c->sample_rate;
     e->act_fn = mc->act;
     e->alpha = mc->alpha;
+    return CBRNN_OK;
+}
 
-    /* The learned head: the cerebellum (readout wiring: y = CB(h); loop
-     * wiring: c = CB([h_{t-1}, x])), or the linear readout of a model
-     * without one. Its tensors are contiguous in the parameter block. */
+/* The learned head: the cerebellum (readout wiring: y = CB(h); loop
+ * wiring: c = CB([h_{t-1}, x])), or the linear readout of a model without
+ * one; its tensors are contiguous in the parameter block. Then how many
+ * frame slots the wiring needs, and the RLS state. CBRNN_OK or the error
+ * code. */
+static int take_head(cbrnn_engine *e)
+{
     cbrnn_model *wm = e->m;
+    const int F = e->F, O = e->O;
     if (wm->n_cb_layers > 0) {
         e->L = wm->n_cb_layers;
         for (int l = 0; l <= e->L; l++)
@@ -275,59 +271,65 @@ cbrnn_engine *cbrnn_engine_create(const cbrnn_model *m, const cbrnn_engine_confi
         e->b[0] = wm->out_b;
     }
     if (e->L > ENGINE_MAX_LAYERS || !e->w[0])
-        goto shape;
+        return CBRNN_ERR_SHAPE;
     e->head_off = (size_t)(e->w[0] - wm->params);
     e->head_n = (size_t)(e->b[e->L - 1] + e->dim[e->L] - e->w[0]);
     for (int l = 0; l < e->L; l++) /* contiguity, as the header promises */
         if (e->w[l] < e->w[0] || e->b[l] + e->dim[l + 1] > e->w[0] + e->head_n)
-            goto shape;
+            return CBRNN_ERR_SHAPE;
     if (e->loop) {
         if (e->dim[0] != e->N + F || e->dim[e->L] != e->N || !wm->out_w)
-            goto shape;
+            return CBRNN_ERR_SHAPE;
         /* the window of truncated BPTT, plus the frames a prediction waits */
-        e->n_slots = c->bptt_k + e->horizon;
+        e->n_slots = e->cfg.bptt_k + e->horizon;
     } else {
         if (e->dim[0] != e->N || e->dim[e->L] != O)
-            goto shape;
+            return CBRNN_ERR_SHAPE;
         /* predict: the update for the prediction made horizon frames ago is
          * fused with this frame's forward, which must not overwrite it
          * (SGD; RLS updates before the forward). */
-        e->fused = m->target == CBRNN_TARGET_PREDICT && e->rule == CBRNN_RULE_SGD;
+        e->fused = e->target == CBRNN_TARGET_PREDICT && e->rule == CBRNN_RULE_SGD;
         e->n_slots = e->horizon + e->fused;
     }
     if (e->n_slots > ENGINE_MAX_SLOTS)
-        goto shape;
+        return CBRNN_ERR_SHAPE;
     if (e->rule == CBRNN_RULE_RLS) {
         /* a squared error on a readout: RLS; too wide a last layer would
          * not keep up with the audio (n^2 work per frame) */
-        if (e->loop || e->target == CBRNN_TARGET_CLASSIFY) {
-            *err = CBRNN_ERR_UNSUPPORTED;
-            goto fail_set;
-        }
+        if (e->loop || e->target == CBRNN_TARGET_CLASSIFY)
+            return CBRNN_ERR_UNSUPPORTED;
         if (e->dim[e->L - 1] + 1 > CBRNN_RLS_MAX_DIM)
-            goto shape;
+            return CBRNN_ERR_SHAPE;
         if (engine_rls_alloc(e))
-            goto fail;
+            return CBRNN_ERR_NOMEM;
     }
+    return CBRNN_OK;
+}
 
-    e->feat = cbrnn_feat_create(&fc, &rc);
-    if (!e->feat) {
-        *err = rc;
-        goto fail_set;
-    }
+/* The streaming front ends (the input's, and a map model's teacher's) and
+ * the hop and window they give. CBRNN_OK or the error code. */
+static int open_front_ends(cbrnn_engine *e, const cbrnn_feat_config *fc)
+{
+    int rc;
+    e->feat = cbrnn_feat_create(fc, &rc);
+    if (!e->feat)
+        return rc;
     if (e->target == CBRNN_TARGET_MAP) {
-        e->tfeat = cbrnn_feat_create(&fc, &rc);
-        if (!e->tfeat) {
-            *err = rc;
-            goto fail_set;
-        }
+        e->tfeat = cbrnn_feat_create(fc, &rc);
+        if (!e->tfeat)
+            return rc;
     }
     e->hop = cbrnn_feat_hop(e->feat);
     e->win = cbrnn_feat_win(e->feat);
-    if (alloc_buffers(e))
-        goto fail;
+    return CBRNN_OK;
+}
 
-    e->rec_elem = sizeof(cbrnn_record) + (c->record_outputs ? (size_t)O * sizeof(float) : 0);
+/* The rings between the audio thread and the others: records, commands,
+ * the two snapshot slots (both free), events. CBRNN_OK or
+ * CBRNN_ERR_NOMEM. */
+static int open_rings(cbrnn_engine *e, const cbrnn_engine_config *c)
+{
+    e->rec_elem = sizeof(cbrnn_record) + (c->record_outputs ? (size_t)e->O * sizeof(float) : 0);
     e->rec_buf = calloc(1, e->rec_elem);
     e->rec_buf_rt = calloc(1, e->rec_elem);
     if (!e->rec_buf || !e->rec_buf_rt || spsc_init(&e->recs, (size_t)c->record_capacity, e->rec_elem) ||
@@ -335,11 +337,17 @@ cbrnn_engine *cbrnn_engine_create(const cbrnn_model *m, const cbrnn_engine_confi
         spsc_init(&e->snap_free, 2, sizeof(int)) ||
         spsc_init(&e->snap_full, 2, sizeof(struct snap_msg)) ||
         spsc_init(&e->events, (size_t)c->event_capacity, sizeof(cbrnn_event)))
-        goto fail;
+        return CBRNN_ERR_NOMEM;
     for (int s = 0; s < 2; s++)
         spsc_push(&e->snap_free, &s);
+    return CBRNN_OK;
+}
 
-    memcpy(e->good, wm->params + e->head_off, e->head_n * sizeof(float));
+/* The learning settings of c, the last good head (the loaded one), the
+ * counters at zero and the stream at its start. */
+static void start_learning(cbrnn_engine *e, const cbrnn_engine_config *c)
+{
+    memcpy(e->good, e->m->params + e->head_off, e->head_n * sizeof(float));
     e->learn = c->learn != 0;
     e->lr = c->lr;
     e->momentum = c->momentum;
@@ -357,17 +365,41 @@ cbrnn_engine *cbrnn_engine_create(const cbrnn_model *m, const cbrnn_engine_confi
     atomic_init(&e->st_dropped_events, 0);
     atomic_init(&e->st_mean_loss, 0.0f);
     cbrnn_engine_reset_stream(e);
+}
+
+cbrnn_engine *cbrnn_engine_create(const cbrnn_model *m, const cbrnn_engine_config *c, int *err)
+{
+    int dummy;
+    if (!err)
+        err = &dummy;
+    *err = CBRNN_ERR_ARG;
+    if (!m || !config_ok(c))
+        return NULL;
+    cbrnn_feat_config fc;
+    if ((*err = check_model(m, c, &fc)))
+        return NULL;
+    engine_simd_init();
+    cbrnn_engine *e = calloc(1, sizeof *e);
+    if (!e) {
+        *err = CBRNN_ERR_NOMEM;
+        return NULL;
+    }
+    /* Everything is allocated here, once: the audio thread never does. */
+    int rc = take_model(e, m, c, cbrnn_feat_config_dim(&fc));
+    if (!rc)
+        rc = take_head(e);
+    if (!rc)
+        rc = open_front_ends(e, &fc);
+    if (!rc)
+        rc = alloc_buffers(e) ? CBRNN_ERR_NOMEM : open_rings(e, c);
+    if (rc) {
+        *err = rc;
+        cbrnn_engine_destroy(e);
+        return NULL;
+    }
+    start_learning(e, c);
     *err = CBRNN_OK;
     return e;
-
-shape:
-    *err = CBRNN_ERR_SHAPE;
-    goto fail_set;
-fail:
-    *err = CBRNN_ERR_NOMEM;
-fail_set:
-    cbrnn_engine_destroy(e);
-    return NULL;
 }
 
 void cbrnn_engine_reset_stream(cbrnn_engine *e)
@@ -739,68 +771,77 @@ static float score_and_learn(cbrnn_engine *e, const struct slot *sl, const float
     return loss;
 }
 
-/* One complete frame: x (and tx for map) hold its raw features. */
-void engine_run_frame(cbrnn_engine *e)
-{
-    const int t_mod = (int)(e->frame % e->n_slots);
-    float loss = NAN, pers = NAN;
-    normalise_input(e);
+/* What one frame scored: its loss and the persistence baseline's (NaN
+ * when nothing was scored), and whether learning is on but this frame may
+ * not teach (bad input or gated). */
+struct frame_score {
+    float loss, pers;
+    int skipped;
+};
 
-    struct slot *cur = &e->slots[t_mod];
-    /* The level gate: the RMS of the samples that completed this frame. */
+/* The level gate: flags the frame gated when the RMS of the samples that
+ * completed it is below gate_db; starts the next frame's sum. */
+static void gate_frame(cbrnn_engine *e)
+{
     if (e->gate_db != 0 && e->gate_n > 0 &&
         10.0 * log10(e->gate_sumsq / (double)e->gate_n + 1e-30) < e->gate_db)
         e->flags |= CBRNN_REC_GATED;
     e->gate_sumsq = 0;
     e->gate_n = 0;
-    const int gated = (e->flags & CBRNN_REC_GATED) != 0;
-    /* bad input and gated frames neither teach nor are taught from */
-    cur->bad = (e->flags & (CBRNN_REC_BAD_INPUT | CBRNN_REC_GATED)) != 0;
-    e->frame_diverged = 0;
-    int skipped = 0; /* learning is on but this frame may not teach */
-    if (e->fused) {
-        /* readout + predict: score the prediction made horizon frames ago,
-         * step the cortex (the head does not feed it), then update the
-         * head and run it on the new state in one pass over its weights. */
-        const struct slot *old = NULL;
-        if (e->frame >= e->horizon) {
-            old = &e->slots[(e->frame - e->horizon) % e->n_slots];
-            pers = mse_only(old->base, e->xg, e->O);
-            loss = score(e, old, e->xg);
-            skipped = e->learn && (cur->bad || old->bad);
-            if (!isfinite(loss) || !e->learn || skipped || e->frame_diverged)
-                old = NULL;
-        }
-        engine_cortex_step(e, cur);
-        if (old) {
-            int ok = engine_fused_update_forward(e, old, cur);
-            after_update(e, ok);
-            if (!ok) /* the forward ran through bad weights: again, restored */
-                engine_head_forward(e, cur);
-        } else {
-            engine_head_forward(e, cur);
-        }
-    } else {
-        if (e->target == CBRNN_TARGET_PREDICT && e->frame >= e->horizon) {
-            const struct slot *sl = &e->slots[(e->frame - e->horizon) % e->n_slots];
-            pers = mse_only(sl->base, e->xg, e->O);
-            skipped = e->learn && (cur->bad || sl->bad);
-            loss = score_and_learn(e, sl, e->xg, e->learn && !skipped);
-        }
-        engine_forward(e, cur);
-    }
+}
 
+/* Readout + predict: scores the prediction made horizon frames ago, steps
+ * the cortex (the head does not feed it), then updates the head and runs
+ * it on the new state in one pass over its weights. */
+static void step_fused(cbrnn_engine *e, struct slot *cur, struct frame_score *fs)
+{
+    const struct slot *old = NULL;
+    if (e->frame >= e->horizon) {
+        old = &e->slots[(e->frame - e->horizon) % e->n_slots];
+        fs->pers = mse_only(old->base, e->xg, e->O);
+        fs->loss = score(e, old, e->xg);
+        fs->skipped = e->learn && (cur->bad || old->bad);
+        if (!isfinite(fs->loss) || !e->learn || fs->skipped || e->frame_diverged)
+            old = NULL;
+    }
+    engine_cortex_step(e, cur);
+    if (old) {
+        int ok = engine_fused_update_forward(e, old, cur);
+        after_update(e, ok);
+        if (!ok) /* the forward ran through bad weights: again, restored */
+            engine_head_forward(e, cur);
+    } else {
+        engine_head_forward(e, cur);
+    }
+}
+
+/* The other wirings and targets: a prediction made horizon frames ago is
+ * scored (and learned from) before the forward; a map or classify output
+ * after it, against this frame's teacher or label. */
+static void step_scored(cbrnn_engine *e, struct slot *cur, struct frame_score *fs)
+{
+    if (e->target == CBRNN_TARGET_PREDICT && e->frame >= e->horizon) {
+        const struct slot *sl = &e->slots[(e->frame - e->horizon) % e->n_slots];
+        fs->pers = mse_only(sl->base, e->xg, e->O);
+        fs->skipped = e->learn && (cur->bad || sl->bad);
+        fs->loss = score_and_learn(e, sl, e->xg, e->learn && !fs->skipped);
+    }
+    engine_forward(e, cur);
     if (e->target == CBRNN_TARGET_MAP && e->have_teacher) {
         normalise_teacher(e);
-        pers = mse_only(e->xg, e->tn, e->F);
-        skipped = e->learn && cur->bad;
-        loss = score_and_learn(e, cur, e->tn, e->learn && !skipped);
+        fs->pers = mse_only(e->xg, e->tn, e->F);
+        fs->skipped = e->learn && cur->bad;
+        fs->loss = score_and_learn(e, cur, e->tn, e->learn && !fs->skipped);
     } else if (e->target == CBRNN_TARGET_CLASSIFY) {
-        skipped = e->learn && cur->bad;
-        loss = score_and_learn(e, cur, NULL, e->learn && !skipped);
+        fs->skipped = e->learn && cur->bad;
+        fs->loss = score_and_learn(e, cur, NULL, e->learn && !fs->skipped);
     }
+}
 
-    /* Outputs: what this frame predicts (posteriors for classify). */
+/* The outputs this frame holds until the next: what it predicts
+ * (posteriors for classify); zeros if the forward went non-finite. */
+static void hold_outputs(cbrnn_engine *e, const struct slot *cur)
+{
     if (e->target == CBRNN_TARGET_CLASSIFY) {
         float mx = cur->y[0];
         for (int i = 1; i < e->O; i++)
@@ -820,15 +861,20 @@ void engine_run_frame(cbrnn_engine *e)
         held_ok &= isfinite(e->held[i]) != 0;
     if (!held_ok) /* weights went bad in this very forward: never emit NaN */
         memset(e->held, 0, (size_t)e->O * sizeof(float));
+}
 
+/* The surprise of loss against the running mean loss (cbrnn_engine.h
+ * defines it), which it then updates; NaN when there is none. */
+static float surprise_of(cbrnn_engine *e, float loss, int gated)
+{
     float surprise = NAN;
     if (isfinite(loss) && (e->have_mean || !gated)) {
         if (!e->have_mean) {
             e->mean_loss = loss;
             e->have_mean = 1;
         }
-        /* cbrnn_engine.h defines it. In double: loss may be near FLT_MAX;
-         * the comparison is false for NaN, which the clamp then replaces. */
+        /* In double: loss may be near FLT_MAX; the comparison is false for
+         * NaN, which the clamp then replaces. */
         const double f = e->cfg.surprise_floor;
         double s = ((double)loss + f) / ((double)e->mean_loss + f);
         surprise = s <= e->cfg.surprise_max ? (float)s : e->cfg.surprise_max;
@@ -836,16 +882,21 @@ void engine_run_frame(cbrnn_engine *e)
             e->mean_loss += (loss - e->mean_loss) / (float)e->cfg.surprise_frames;
         atomic_store_explicit(&e->st_mean_loss, e->mean_loss, memory_order_relaxed);
     }
-    e->held_surprise = isfinite(surprise) ? surprise : 0.0f;
+    return surprise;
+}
 
+/* The frame's record (and outputs) into the records ring; a full ring
+ * counts a dropped record. */
+static void push_record(cbrnn_engine *e, const struct frame_score *fs, float surprise)
+{
     cbrnn_record *r = (cbrnn_record *)e->rec_buf_rt;
     r->frame = e->frame;
     r->time = ((double)e->frame * e->hop + e->win - 1) / e->rate;
-    r->loss = loss;
-    r->persistence_loss = pers;
+    r->loss = fs->loss;
+    r->persistence_loss = fs->pers;
     r->surprise = surprise;
     r->lr = e->lr;
-    r->learning = e->learn && !skipped;
+    r->learning = e->learn && !fs->skipped;
     r->marker = e->n_markers ? e->markers[0] : -1;
     r->n_markers = e->n_markers;
     for (int i = 0; i < CBRNN_REC_MAX_MARKERS; i++)
@@ -856,6 +907,28 @@ void engine_run_frame(cbrnn_engine *e)
         memcpy(e->rec_buf_rt + sizeof *r, e->held, (size_t)e->O * sizeof(float));
     if (spsc_push(&e->recs, e->rec_buf_rt))
         add_stat(&e->st_dropped_records);
+}
+
+/* One complete frame: x (and tx for map) hold its raw features. Audio
+ * thread: no allocation, lock or wait. */
+void engine_run_frame(cbrnn_engine *e)
+{
+    struct slot *cur = &e->slots[(int)(e->frame % e->n_slots)];
+    struct frame_score fs = {NAN, NAN, 0};
+    normalise_input(e);
+    gate_frame(e);
+    const int gated = (e->flags & CBRNN_REC_GATED) != 0;
+    /* bad input and gated frames neither teach nor are taught from */
+    cur->bad = (e->flags & (CBRNN_REC_BAD_INPUT | CBRNN_REC_GATED)) != 0;
+    e->frame_diverged = 0;
+    if (e->fused)
+        step_fused(e, cur, &fs);
+    else
+        step_scored(e, cur, &fs);
+    hold_outputs(e, cur);
+    float surprise = surprise_of(e, fs.loss, gated);
+    e->held_surprise = isfinite(surprise) ? surprise : 0.0f;
+    push_record(e, &fs, surprise);
     if (e->flags & CBRNN_REC_BAD_INPUT)
         add_stat(&e->st_bad_input);
     e->n_markers = 0;
