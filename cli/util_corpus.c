@@ -160,14 +160,18 @@ static int is_blank(const char *s)
     return !*s;
 }
 
-int corpus_add(corpus *c, const char *spec, char *msg, size_t msglen)
+/* Reads the list file `list` (kind: "list", "pairs list": for the
+ * message when it cannot be opened) line by line, skipping blank lines
+ * and '#' comments, and hands each line (its end stripped; the callee may
+ * change it) to on_line, until one fails. 0, or -1 with msg. */
+static int read_list(const char *list, const char *kind,
+                     int (*on_line)(void *ctx, const char *list, char *line, int lineno,
+                                    char *msg, size_t msglen),
+                     void *ctx, char *msg, size_t msglen)
 {
-    if (spec[0] != '@')
-        return add_path(c, spec, msg, msglen);
-    const char *list = spec + 1;
     FILE *f = fopen(list, "r");
     if (!f) {
-        snprintf(msg, msglen, "%s: cannot open list: %s", list, strerror(errno));
+        snprintf(msg, msglen, "%s: cannot open %s: %s", list, kind, strerror(errno));
         return -1;
     }
     char *line = NULL;
@@ -178,16 +182,7 @@ int corpus_add(corpus *c, const char *spec, char *msg, size_t msglen)
         chomp(line);
         if (is_blank(line) || line[0] == '#')
             continue;
-        char *path = relative_to(list, line);
-        char why[1024];
-        if (!path) {
-            snprintf(msg, msglen, "%s:%d: out of memory", list, lineno);
-            rc = -1;
-        } else if (add_path(c, path, why, sizeof why)) {
-            snprintf(msg, msglen, "%s:%d: %s", list, lineno, why);
-            rc = -1;
-        }
-        free(path);
+        rc = on_line(ctx, list, line, lineno, msg, msglen);
     }
     if (!rc && ferror(f)) {
         snprintf(msg, msglen, "%s: read error", list);
@@ -196,6 +191,31 @@ int corpus_add(corpus *c, const char *spec, char *msg, size_t msglen)
     free(line);
     fclose(f);
     return rc;
+}
+
+/* An @list line: a file or folder, relative to the list. */
+static int add_list_line(void *ctx, const char *list, char *line, int lineno, char *msg,
+                         size_t msglen)
+{
+    char *path = relative_to(list, line);
+    char why[1024];
+    int rc = 0;
+    if (!path) {
+        snprintf(msg, msglen, "%s:%d: out of memory", list, lineno);
+        rc = -1;
+    } else if (add_path(ctx, path, why, sizeof why)) {
+        snprintf(msg, msglen, "%s:%d: %s", list, lineno, why);
+        rc = -1;
+    }
+    free(path);
+    return rc;
+}
+
+int corpus_add(corpus *c, const char *spec, char *msg, size_t msglen)
+{
+    if (spec[0] != '@')
+        return add_path(c, spec, msg, msglen);
+    return read_list(spec + 1, "list", add_list_line, c, msg, msglen);
 }
 
 /* Start of the name and of the extension ('.' or the end) in path. */
@@ -229,44 +249,33 @@ char *corpus_teacher_path(const char *input, const char *suffix)
     return out;
 }
 
+/* A pairs-list line: "input<TAB>teacher", both relative to the list. */
+static int add_pair_line(void *ctx, const char *list, char *line, int lineno, char *msg,
+                         size_t msglen)
+{
+    corpus **io = ctx; /* inputs, teachers */
+    char *tab = strchr(line, '\t');
+    if (!tab || tab == line || !tab[1] || strchr(tab + 1, '\t')) {
+        snprintf(msg, msglen, "%s:%d: expected 'input<TAB>teacher'", list, lineno);
+        return -1;
+    }
+    *tab = 0;
+    char *a = relative_to(list, line), *b = relative_to(list, tab + 1);
+    int rc = 0;
+    if (!a || !b || corpus_push(io[0], a) || corpus_push(io[1], b)) {
+        snprintf(msg, msglen, "%s:%d: out of memory", list, lineno);
+        rc = -1;
+    }
+    free(a);
+    free(b);
+    return rc;
+}
+
 int corpus_read_pairs(const char *list, corpus *inputs, corpus *teachers, char *msg,
                       size_t msglen)
 {
-    FILE *f = fopen(list, "r");
-    if (!f) {
-        snprintf(msg, msglen, "%s: cannot open pairs list: %s", list, strerror(errno));
-        return -1;
-    }
-    char *line = NULL;
-    size_t cap = 0;
-    int rc = 0, lineno = 0;
-    while (!rc && getline(&line, &cap, f) >= 0) {
-        lineno++;
-        chomp(line);
-        if (is_blank(line) || line[0] == '#')
-            continue;
-        char *tab = strchr(line, '\t');
-        if (!tab || tab == line || !tab[1] || strchr(tab + 1, '\t')) {
-            snprintf(msg, msglen, "%s:%d: expected 'input<TAB>teacher'", list, lineno);
-            rc = -1;
-            break;
-        }
-        *tab = 0;
-        char *a = relative_to(list, line), *b = relative_to(list, tab + 1);
-        if (!a || !b || corpus_push(inputs, a) || corpus_push(teachers, b)) {
-            snprintf(msg, msglen, "%s:%d: out of memory", list, lineno);
-            rc = -1;
-        }
-        free(a);
-        free(b);
-    }
-    if (!rc && ferror(f)) {
-        snprintf(msg, msglen, "%s: read error", list);
-        rc = -1;
-    }
-    free(line);
-    fclose(f);
-    return rc;
+    corpus *io[2] = {inputs, teachers};
+    return read_list(list, "pairs list", add_pair_line, io, msg, msglen);
 }
 
 char *labels_path_for(const char *labels_dir, const char *audio_path)
