@@ -649,9 +649,10 @@ static int parse_classes(const char *s, struct meta_parsed *p, char *msg, size_t
     return 0;
 }
 
-static int parse_meta(json_t *meta, struct meta_parsed *p, char *msg, size_t msglen)
+/* Every metadata value is a string, and there are at most CBRNN_MAX_META
+ * free-form ones. 0 or the error code (msg). */
+static int check_meta_entries(json_t *meta, char *msg, size_t msglen)
 {
-    int rc = 0;
     const char *key;
     json_t *val;
     int n_free = 0;
@@ -664,6 +665,13 @@ static int parse_meta(json_t *meta, struct meta_parsed *p, char *msg, size_t msg
             return fail(msg, msglen, CBRNN_ERR_FORMAT,
                         "more than %d free-form metadata entries", CBRNN_MAX_META);
     }
+    return 0;
+}
+
+/* The format is the one this build reads. 0 or the error code (msg). */
+static int check_format(json_t *meta, char *msg, size_t msglen)
+{
+    int rc = 0;
     const char *fmt = meta_str(meta, "format", &rc, msg, msglen);
     if (rc)
         return fail(msg, msglen, CBRNN_ERR_FORMAT,
@@ -674,78 +682,95 @@ static int parse_meta(json_t *meta, struct meta_parsed *p, char *msg, size_t msg
                         "format '%s' is newer than this build reads (%s)", fmt, FORMAT_NAME);
         return fail(msg, msglen, CBRNN_ERR_FORMAT, "format '%s' is not %s", fmt, FORMAT_NAME);
     }
+    return 0;
+}
+
+/* The network's configuration into p->cfg; *cb: the cb_hidden text. The
+ * first problem goes to *rc and msg (meta_*'s convention). */
+static void parse_net_meta(json_t *meta, struct meta_parsed *p, const char **cb, int *rc,
+                           char *msg, size_t msglen)
+{
     cbrnn_model_config *c = &p->cfg;
     memset(c, 0, sizeof *c);
     int arch = 0, wiring = 0, act = 0;
-    meta_enum(meta, "arch", arch_names, 3, &arch, &rc, msg, msglen);
-    meta_enum(meta, "wiring", wiring_names, 2, &wiring, &rc, msg, msglen);
-    meta_enum(meta, "activation", act_names, 3, &act, &rc, msg, msglen);
+    meta_enum(meta, "arch", arch_names, 3, &arch, rc, msg, msglen);
+    meta_enum(meta, "wiring", wiring_names, 2, &wiring, rc, msg, msglen);
+    meta_enum(meta, "activation", act_names, 3, &act, rc, msg, msglen);
     c->arch = (cbrnn_arch)arch;
     c->wiring = (cbrnn_wiring)wiring;
     c->act = (cbrnn_act)act;
     double alpha = 1, rho = 0;
-    meta_double(meta, "alpha", 0, 1, 1, &alpha, &rc, msg, msglen);
-    meta_long(meta, "n_in", 1, DIM_MAX, &c->n_in, &rc, msg, msglen);
-    meta_long(meta, "n_hidden", 1, DIM_MAX, &c->n_hidden, &rc, msg, msglen);
-    meta_long(meta, "n_out", 1, DIM_MAX, &c->n_out, &rc, msg, msglen);
-    const char *cb = meta_str(meta, "cb_hidden", &rc, msg, msglen);
-    if (!rc)
-        rc = parse_cb(cb, c, msg, msglen);
-    meta_double(meta, "spectral_radius", 0, 1e3, 0, &rho, &rc, msg, msglen);
+    meta_double(meta, "alpha", 0, 1, 1, &alpha, rc, msg, msglen);
+    meta_long(meta, "n_in", 1, DIM_MAX, &c->n_in, rc, msg, msglen);
+    meta_long(meta, "n_hidden", 1, DIM_MAX, &c->n_hidden, rc, msg, msglen);
+    meta_long(meta, "n_out", 1, DIM_MAX, &c->n_out, rc, msg, msglen);
+    *cb = meta_str(meta, "cb_hidden", rc, msg, msglen);
+    if (!*rc)
+        *rc = parse_cb(*cb, c, msg, msglen);
+    meta_double(meta, "spectral_radius", 0, 1e3, 0, &rho, rc, msg, msglen);
     c->alpha = (float)alpha;
     c->spectral_radius = (float)rho;
+}
 
+/* The front end's configuration into p->feat, the target and horizon. */
+static void parse_feat_meta(json_t *meta, struct meta_parsed *p, int *rc, char *msg,
+                            size_t msglen)
+{
     cbrnn_feat_config *f = &p->feat;
     memset(f, 0, sizeof *f);
-    meta_double(meta, "sample_rate", CBRNN_RATE_MIN, CBRNN_RATE_MAX, 0, &f->sample_rate, &rc, msg, msglen);
-    meta_double(meta, "win_ms", 0, 1e4, 1, &f->win_ms, &rc, msg, msglen);
-    meta_double(meta, "hop_ms", 0, 1e4, 1, &f->hop_ms, &rc, msg, msglen);
-    meta_long(meta, "n_mels", 1, 4096, &f->n_mels, &rc, msg, msglen);
-    meta_double(meta, "f_min", 0, CBRNN_RATE_MAX / 2, 0, &f->f_min, &rc, msg, msglen);
-    meta_double(meta, "f_max", 0, CBRNN_RATE_MAX / 2, 0, &f->f_max, &rc, msg, msglen);
-    meta_long(meta, "n_mfcc", 0, 4096, &f->n_mfcc, &rc, msg, msglen);
-    meta_long(meta, "deltas", 0, 1, &f->deltas, &rc, msg, msglen);
-    meta_enum(meta, "target", target_names, 4, &p->target, &rc, msg, msglen);
-    meta_long(meta, "horizon", 1, 100000, &p->horizon, &rc, msg, msglen);
-    /* Added after format cbrnn-1 first shipped: absent means the old
-     * behaviour (plain output, no running normaliser). */
+    meta_double(meta, "sample_rate", CBRNN_RATE_MIN, CBRNN_RATE_MAX, 0, &f->sample_rate, rc, msg, msglen);
+    meta_double(meta, "win_ms", 0, 1e4, 1, &f->win_ms, rc, msg, msglen);
+    meta_double(meta, "hop_ms", 0, 1e4, 1, &f->hop_ms, rc, msg, msglen);
+    meta_long(meta, "n_mels", 1, 4096, &f->n_mels, rc, msg, msglen);
+    meta_double(meta, "f_min", 0, CBRNN_RATE_MAX / 2, 0, &f->f_min, rc, msg, msglen);
+    meta_double(meta, "f_max", 0, CBRNN_RATE_MAX / 2, 0, &f->f_max, rc, msg, msglen);
+    meta_long(meta, "n_mfcc", 0, 4096, &f->n_mfcc, rc, msg, msglen);
+    meta_long(meta, "deltas", 0, 1, &f->deltas, rc, msg, msglen);
+    meta_enum(meta, "target", target_names, 4, &p->target, rc, msg, msglen);
+    meta_long(meta, "horizon", 1, 100000, &p->horizon, rc, msg, msglen);
+}
+
+/* The keys added after format cbrnn-1 first shipped: absent means the
+ * old behaviour (plain output, no running normaliser, online rule sgd).
+ * 0, or the error code of an rls rule the model cannot have. */
+static int parse_later_meta(json_t *meta, struct meta_parsed *p, int *rc, char *msg,
+                            size_t msglen)
+{
     int residual = 0;
     if (json_object_get(meta, "output"))
-        meta_enum(meta, "output", output_names, 2, &residual, &rc, msg, msglen);
-    c->residual = residual;
+        meta_enum(meta, "output", output_names, 2, &residual, rc, msg, msglen);
+    p->cfg.residual = residual;
     p->stream_norm = 0;
     p->stream_norm_floor = CBRNN_STREAM_NORM_FLOOR;
     if (json_object_get(meta, "stream_norm"))
-        meta_double(meta, "stream_norm", 0, 3600, 0, &p->stream_norm, &rc, msg, msglen);
+        meta_double(meta, "stream_norm", 0, 3600, 0, &p->stream_norm, rc, msg, msglen);
     if (json_object_get(meta, "stream_norm_floor"))
-        meta_double(meta, "stream_norm_floor", 0, 100, 1, &p->stream_norm_floor, &rc, msg, msglen);
+        meta_double(meta, "stream_norm_floor", 0, 100, 1, &p->stream_norm_floor, rc, msg, msglen);
     p->online_rule = 0;
     p->rls_prior = CBRNN_RLS_PRIOR;
     p->rls_forget = CBRNN_RLS_FORGET;
     if (json_object_get(meta, "online_rule"))
-        meta_enum(meta, "online_rule", rule_names, 2, &p->online_rule, &rc, msg, msglen);
+        meta_enum(meta, "online_rule", rule_names, 2, &p->online_rule, rc, msg, msglen);
     if (json_object_get(meta, "rls_prior"))
-        meta_double(meta, "rls_prior", 0, 1e9, 1, &p->rls_prior, &rc, msg, msglen);
+        meta_double(meta, "rls_prior", 0, 1e9, 1, &p->rls_prior, rc, msg, msglen);
     if (json_object_get(meta, "rls_forget"))
-        meta_double(meta, "rls_forget", 0.9, 1, 0, &p->rls_forget, &rc, msg, msglen);
-    if (!rc && p->online_rule &&
-        (c->wiring != CBRNN_WIRING_READOUT ||
+        meta_double(meta, "rls_forget", 0.9, 1, 0, &p->rls_forget, rc, msg, msglen);
+    if (!*rc && p->online_rule &&
+        (p->cfg.wiring != CBRNN_WIRING_READOUT ||
          (p->target != CBRNN_TARGET_PREDICT && p->target != CBRNN_TARGET_MAP)))
         return fail(msg, msglen, CBRNN_ERR_FORMAT,
                     "metadata online_rule: rls needs the readout wiring and a predict or map "
                     "target (a squared error)");
-    const char *cls = meta_str(meta, "classes", &rc, msg, msglen);
-    if (!rc)
-        rc = parse_classes(cls, p, msg, msglen);
-    const char *fr = meta_str(meta, "frozen", &rc, msg, msglen);
-    if (!rc)
-        rc = parse_frozen(fr, p->frozen, msg, msglen);
-    if (rc)
-        return rc;
-    if (c->arch == CBRNN_ARCH_RNN && c->n_cb_hidden > 0)
-        return fail(msg, msglen, CBRNN_ERR_FORMAT,
-                    "arch rnn has no cerebellum but cb_hidden is '%s'", cb);
+    return 0;
+}
 
+/* The parsed configuration holds together: valid network and front end,
+ * input and output sizes that fit the target, the output mode and the
+ * running normaliser where they apply. 0 or the error code (msg). */
+static int check_meta_parsed(const struct meta_parsed *p, char *msg, size_t msglen)
+{
+    const cbrnn_model_config *c = &p->cfg;
+    const cbrnn_feat_config *f = &p->feat;
     char why[256] = "";
     if (cbrnn_model_config_check(c, why, sizeof why))
         return fail(msg, msglen, CBRNN_ERR_FORMAT, "configuration: %s", why);
@@ -779,6 +804,36 @@ static int parse_meta(json_t *meta, struct meta_parsed *p, char *msg, size_t msg
         return fail(msg, msglen, CBRNN_ERR_FORMAT, "target classify with %d classes but n_out is %d",
                     p->n_classes, c->n_out);
     return 0;
+}
+
+/* The model file's metadata into p, checked: the entries, the format, the
+ * network, the front end, the later keys, the classes and frozen groups,
+ * and that they hold together. 0 or the error code (msg). */
+static int parse_meta(json_t *meta, struct meta_parsed *p, char *msg, size_t msglen)
+{
+    int rc = check_meta_entries(meta, msg, msglen);
+    if (!rc)
+        rc = check_format(meta, msg, msglen);
+    if (rc)
+        return rc;
+    const char *cb = NULL;
+    parse_net_meta(meta, p, &cb, &rc, msg, msglen);
+    parse_feat_meta(meta, p, &rc, msg, msglen);
+    int lrc = parse_later_meta(meta, p, &rc, msg, msglen);
+    if (lrc)
+        return lrc;
+    const char *cls = meta_str(meta, "classes", &rc, msg, msglen);
+    if (!rc)
+        rc = parse_classes(cls, p, msg, msglen);
+    const char *fr = meta_str(meta, "frozen", &rc, msg, msglen);
+    if (!rc)
+        rc = parse_frozen(fr, p->frozen, msg, msglen);
+    if (rc)
+        return rc;
+    if (p->cfg.arch == CBRNN_ARCH_RNN && p->cfg.n_cb_hidden > 0)
+        return fail(msg, msglen, CBRNN_ERR_FORMAT,
+                    "arch rnn has no cerebellum but cb_hidden is '%s'", cb);
+    return check_meta_parsed(p, msg, msglen);
 }
 
 /* One tensor entry of the header, after its checks. */
