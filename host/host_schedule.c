@@ -70,61 +70,104 @@ static int add_action(struct parsed *p, const struct action *a)
     return 0;
 }
 
-/* One line "AT ACTION [VALUE]" or "repeat N every DURATION"; 0, or -1 with
- * the reason in why. */
-static int parse_line(struct parsed *p, char *line, const char **why)
+/* Cuts line into at most three blank-separated words (tok) and, after a
+ * third, the rest of the line trimmed (*rest; NULL when empty): a name may
+ * hold spaces. The number of words. */
+static int split_words(char *line, char *tok[3], char **rest)
 {
-    char *save = NULL, *tok[4] = {NULL, NULL, NULL, NULL};
-    char *rest = NULL;
+    char *save = NULL, *t;
     int nt = 0;
-    char *t;
+    *rest = NULL;
     while (nt < 3 && (t = strtok_r(nt ? NULL : line, " \t\r\n", &save)))
         tok[nt++] = t;
-    if (nt == 3) { /* a name may hold spaces: the rest of the line, trimmed */
-        rest = strtok_r(NULL, "\r\n", &save);
-        while (rest && isspace((unsigned char)*rest))
-            rest++;
-        size_t l = rest ? strlen(rest) : 0;
-        while (l && isspace((unsigned char)rest[l - 1]))
-            rest[--l] = 0;
-        if (rest && !*rest)
-            rest = NULL;
+    if (nt == 3) {
+        char *r = strtok_r(NULL, "\r\n", &save);
+        while (r && isspace((unsigned char)*r))
+            r++;
+        size_t l = r ? strlen(r) : 0;
+        while (l && isspace((unsigned char)r[l - 1]))
+            r[--l] = 0;
+        *rest = r && *r ? r : NULL;
     }
-    if (!nt)
-        return 0;
-    if (!strcmp(tok[0], "repeat")) {
-        char *end;
-        long n = tok[1] ? strtol(tok[1], &end, 10) : 0;
-        if (!tok[1] || *end || n < 1 || n > MAX_TRIALS || p->n) {
-            *why = p->n ? "'repeat' must come before the first action"
-                        : "expected 'repeat N every DURATION' with N in 1..100000";
-            return -1;
-        }
-        p->trials = n;
-        if (!tok[2] && n == 1)
-            return 0;
-        char *every = rest;
-        while (every && isspace((unsigned char)*every))
-            every++;
-        if (!tok[2] || strcmp(tok[2], "every") || !every ||
-            parse_time(every, &p->every_sec, &p->every_frame) ||
-            (p->every_frame < 0 ? p->every_sec <= 0 : p->every_frame <= 0)) {
-            *why = "expected 'repeat N every DURATION' (DURATION > 0, e.g. 12s or 1200f)";
-            return -1;
-        }
-        return 0;
+    return nt;
+}
+
+/* "repeat N every DURATION" (before any action; "repeat 1" alone too). 0,
+ * or -1 with the reason in why. */
+static int parse_repeat(struct parsed *p, char *const tok[3], const char *rest, const char **why)
+{
+    char *end;
+    long n = tok[1] ? strtol(tok[1], &end, 10) : 0;
+    if (!tok[1] || *end || n < 1 || n > MAX_TRIALS || p->n) {
+        *why = p->n ? "'repeat' must come before the first action"
+                    : "expected 'repeat N every DURATION' with N in 1..100000";
+        return -1;
     }
+    p->trials = n;
+    if (!tok[2] && n == 1)
+        return 0;
+    const char *every = rest;
+    while (every && isspace((unsigned char)*every))
+        every++;
+    if (!tok[2] || strcmp(tok[2], "every") || !every ||
+        parse_time(every, &p->every_sec, &p->every_frame) ||
+        (p->every_frame < 0 ? p->every_sec <= 0 : p->every_frame <= 0)) {
+        *why = "expected 'repeat N every DURATION' (DURATION > 0, e.g. 12s or 1200f)";
+        return -1;
+    }
+    return 0;
+}
+
+/* The actions a line may name, and what value each takes: 'i' 0 or 1,
+ * 'f' a number, 's' a marker name, 'p' a phase name, 0 none. */
+static const struct {
+    const char *name;
+    int kind, value;
+} acts[] = {{"learn", CBRNN_CMD_LEARN, 'i'},    {"lr", CBRNN_CMD_LR, 'f'},
+            {"momentum", CBRNN_CMD_MOMENTUM, 'f'}, {"decay", CBRNN_CMD_DECAY, 'f'},
+            {"reset", CBRNN_CMD_RESET, 0},      {"mark", CBRNN_CMD_MARK, 's'},
+            {"phase", CBRNN_CMD_MARK, 'p'}};
+
+/* The number val of a learn, lr, momentum or decay action (value kind
+ * 'i' or 'f') into a's command, in its range; no words after it. 0, or
+ * -1 with the reason in why. */
+static int action_number(struct action *a, int value, const char *val, const char *rest,
+                         const char **why)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(val, &end);
+    int bad = errno || *end || rest || !isfinite(v) || v < 0;
+    if (value == 'i') {
+        bad |= v != 0 && v != 1;
+        a->cmd.i = (int)v;
+    } else {
+        double hi = a->cmd.kind == CBRNN_CMD_LR ? CBRNN_LR_MAX
+                    : a->cmd.kind == CBRNN_CMD_MOMENTUM ? CBRNN_MOMENTUM_MAX
+                                                       : CBRNN_DECAY_MAX;
+        bad |= v > hi;
+        a->cmd.f = (float)v;
+    }
+    if (bad) {
+        *why = value == 'i' ? "learn takes 0 or 1"
+               : a->cmd.kind == CBRNN_CMD_LR ? "lr takes a number in [0, 10]"
+               : a->cmd.kind == CBRNN_CMD_MOMENTUM ? "momentum takes a number in [0, 1)"
+                                                   : "decay takes a number in [0, 1000]";
+        return -1;
+    }
+    return 0;
+}
+
+/* "AT ACTION [VALUE]": one action at its time. 0, or -1 with the reason in
+ * why. */
+static int parse_action(struct parsed *p, char *const tok[3], const char *rest, const char **why)
+{
     struct action a;
     memset(&a, 0, sizeof a);
     if (!tok[1] || parse_time(tok[0], &a.sec, &a.frame)) {
         *why = "expected 'TIME ACTION [VALUE]' with TIME like 1.5, 1.5s or 150f";
         return -1;
     }
-    static const struct { const char *name; int kind, value; } acts[] = {
-        {"learn", CBRNN_CMD_LEARN, 'i'},    {"lr", CBRNN_CMD_LR, 'f'},
-        {"momentum", CBRNN_CMD_MOMENTUM, 'f'}, {"decay", CBRNN_CMD_DECAY, 'f'},
-        {"reset", CBRNN_CMD_RESET, 0},      {"mark", CBRNN_CMD_MARK, 's'},
-        {"phase", CBRNN_CMD_MARK, 'p'}};
     int k = -1;
     for (int i = 0; i < (int)(sizeof acts / sizeof *acts); i++)
         if (!strcmp(tok[1], acts[i].name))
@@ -140,41 +183,31 @@ static int parse_line(struct parsed *p, char *line, const char **why)
             *why = "reset takes no value";
             return -1;
         }
-        return add_action(p, &a) ? (*why = "out of memory", -1) : 0;
-    }
-    if (!val) {
+    } else if (!val) {
         *why = "this action needs a value";
         return -1;
-    }
-    if (acts[k].value == 's' || acts[k].value == 'p') {
+    } else if (acts[k].value == 's' || acts[k].value == 'p') {
         char name[MAX_NAME];
         snprintf(name, sizeof name, "%s%s%s%s", acts[k].value == 'p' ? "phase:" : "", val,
                  rest ? " " : "", rest ? rest : "");
         snprintf(a.name, sizeof a.name, "%s", name);
-        return add_action(p, &a) ? (*why = "out of memory", -1) : 0;
-    }
-    char *end;
-    errno = 0;
-    double v = strtod(val, &end);
-    int bad = errno || *end || rest || !isfinite(v) || v < 0;
-    if (acts[k].value == 'i') {
-        bad |= v != 0 && v != 1;
-        a.cmd.i = (int)v;
-    } else {
-        double hi = a.cmd.kind == CBRNN_CMD_LR ? CBRNN_LR_MAX
-                    : a.cmd.kind == CBRNN_CMD_MOMENTUM ? CBRNN_MOMENTUM_MAX
-                                                      : CBRNN_DECAY_MAX;
-        bad |= v > hi;
-        a.cmd.f = (float)v;
-    }
-    if (bad) {
-        *why = acts[k].value == 'i' ? "learn takes 0 or 1"
-               : a.cmd.kind == CBRNN_CMD_LR ? "lr takes a number in [0, 10]"
-               : a.cmd.kind == CBRNN_CMD_MOMENTUM ? "momentum takes a number in [0, 1)"
-                                                  : "decay takes a number in [0, 1000]";
+    } else if (action_number(&a, acts[k].value, val, rest, why)) {
         return -1;
     }
     return add_action(p, &a) ? (*why = "out of memory", -1) : 0;
+}
+
+/* One line "AT ACTION [VALUE]" or "repeat N every DURATION"; 0, or -1 with
+ * the reason in why. */
+static int parse_line(struct parsed *p, char *line, const char **why)
+{
+    char *tok[3] = {NULL, NULL, NULL}, *rest;
+    int nt = split_words(line, tok, &rest);
+    if (!nt)
+        return 0;
+    if (!strcmp(tok[0], "repeat"))
+        return parse_repeat(p, tok, rest, why);
+    return parse_action(p, tok, rest, why);
 }
 
 static int by_frame(const void *x, const void *y)
