@@ -94,27 +94,31 @@ out:
     return result;
 }
 
-audio_in *audio_in_open(const char *path, double target_rate, char *msg, size_t msglen)
+/* The problems stat() alone shows: no such file, a folder, 0 bytes. 0 or
+ * -1 (msg). */
+static int check_path(const char *path, char *msg, size_t msglen)
 {
     struct stat st;
     if (stat(path, &st) != 0) {
         snprintf(msg, msglen, "%s: %s", path,
                  errno == ENOENT ? "no such file" : strerror(errno));
-        return NULL;
+        return -1;
     }
     if (S_ISDIR(st.st_mode)) {
         snprintf(msg, msglen, "%s: is a directory, not an audio file", path);
-        return NULL;
+        return -1;
     }
     if (S_ISREG(st.st_mode) && st.st_size == 0) {
         snprintf(msg, msglen, "%s: empty file (0 bytes): no audio", path);
-        return NULL;
+        return -1;
     }
-    audio_in *a = calloc(1, sizeof *a);
-    if (!a) {
-        snprintf(msg, msglen, "%s: out of memory", path);
-        return NULL;
-    }
+    return 0;
+}
+
+/* libsndfile's view of the file (a->sf, a->info), and that it holds
+ * audio: frames, channels, no truncated RIFF data. 0 or -1 (msg). */
+static int open_sndfile(audio_in *a, const char *path, char *msg, size_t msglen)
+{
     a->sf = sf_open(path, SFM_READ, &a->info);
     if (!a->sf) {
         int e = sf_error(NULL);
@@ -126,60 +130,80 @@ audio_in *audio_in_open(const char *path, double target_rate, char *msg, size_t 
         else
             snprintf(msg, msglen, "%s: not a readable audio file (libsndfile: %s)", path,
                      sf_strerror(NULL));
-        free(a);
-        return NULL;
+        return -1;
     }
-    double frate = (double)a->info.samplerate;
     unsigned long long declared = 0, present = 0;
     if (a->info.frames == 0) {
         snprintf(msg, msglen, "%s: empty: the file holds no audio frames", path);
-        goto fail;
+        return -1;
     }
     if (a->info.channels < 1) {
         snprintf(msg, msglen, "%s: no audio channels", path);
-        goto fail;
+        return -1;
     }
     if (riff_truncated(path, &declared, &present)) {
         snprintf(msg, msglen,
                  "%s: truncated: the header declares %llu bytes of audio data but the file "
                  "holds only %llu",
                  path, declared, present);
-        goto fail;
+        return -1;
     }
+    return 0;
+}
+
+/* The rate a reads at: the file's (target_rate 0: it must be in range) or
+ * target_rate through a resampler. 0 or -1 (msg). */
+static int set_rate(audio_in *a, const char *path, double target_rate, char *msg, size_t msglen)
+{
+    double frate = (double)a->info.samplerate;
     if (target_rate == 0.0) {
         if (frate < CBRNN_RATE_MIN || frate > CBRNN_RATE_MAX) {
             snprintf(msg, msglen,
                      "%s: sample rate %.0f Hz is outside the supported %.0f..%.0f Hz "
                      "(resample it, e.g. cbrnn's --rate)",
                      path, frate, CBRNN_RATE_MIN, CBRNN_RATE_MAX);
-            goto fail;
+            return -1;
         }
         a->rate = frate;
-    } else {
-        if (!(target_rate >= CBRNN_RATE_MIN && target_rate <= CBRNN_RATE_MAX)) {
-            snprintf(msg, msglen, "%s: target sample rate %g Hz is outside %.0f..%.0f Hz", path,
-                     target_rate, CBRNN_RATE_MIN, CBRNN_RATE_MAX);
-            goto fail;
-        }
-        a->rate = target_rate;
-        if (target_rate != frate) {
-            a->ratio = target_rate / frate;
-            if (!src_is_valid_ratio(a->ratio)) {
-                snprintf(msg, msglen, "%s: cannot resample %.0f Hz to %g Hz (ratio beyond 1:256)",
-                         path, frate, target_rate);
-                goto fail;
-            }
-            int e = 0;
-            /* SINC_MEDIUM: 97 dB SNR, 90% bandwidth (libsamplerate docs);
-             * far below the features' 1e-6 log floor, at a fraction of
-             * SINC_BEST's cost for long training corpora. */
-            a->src = src_new(SRC_SINC_MEDIUM_QUALITY, 1, &e);
-            if (!a->src) {
-                snprintf(msg, msglen, "%s: resampler: %s", path, src_strerror(e));
-                goto fail;
-            }
-        }
+        return 0;
     }
+    if (!(target_rate >= CBRNN_RATE_MIN && target_rate <= CBRNN_RATE_MAX)) {
+        snprintf(msg, msglen, "%s: target sample rate %g Hz is outside %.0f..%.0f Hz", path,
+                 target_rate, CBRNN_RATE_MIN, CBRNN_RATE_MAX);
+        return -1;
+    }
+    a->rate = target_rate;
+    if (target_rate == frate)
+        return 0;
+    a->ratio = target_rate / frate;
+    if (!src_is_valid_ratio(a->ratio)) {
+        snprintf(msg, msglen, "%s: cannot resample %.0f Hz to %g Hz (ratio beyond 1:256)", path,
+                 frate, target_rate);
+        return -1;
+    }
+    int e = 0;
+    /* SINC_MEDIUM: 97 dB SNR, 90% bandwidth (libsamplerate docs); far
+     * below the features' 1e-6 log floor, at a fraction of SINC_BEST's
+     * cost for long training corpora. */
+    a->src = src_new(SRC_SINC_MEDIUM_QUALITY, 1, &e);
+    if (!a->src) {
+        snprintf(msg, msglen, "%s: resampler: %s", path, src_strerror(e));
+        return -1;
+    }
+    return 0;
+}
+
+audio_in *audio_in_open(const char *path, double target_rate, char *msg, size_t msglen)
+{
+    if (check_path(path, msg, msglen))
+        return NULL;
+    audio_in *a = calloc(1, sizeof *a);
+    if (!a) {
+        snprintf(msg, msglen, "%s: out of memory", path);
+        return NULL;
+    }
+    if (open_sndfile(a, path, msg, msglen) || set_rate(a, path, target_rate, msg, msglen))
+        goto fail;
     a->ibuf = malloc((size_t)AUDIO_BLOCK * (size_t)a->info.channels * sizeof *a->ibuf);
     a->mono = malloc(AUDIO_BLOCK * sizeof *a->mono);
     a->obuf = malloc(AUDIO_BLOCK * sizeof *a->obuf);
