@@ -182,29 +182,11 @@ static void *zalloc(size_t n)
     return calloc(1, n ? n : 1);
 }
 
-cbrnn_feat *cbrnn_feat_create(const cbrnn_feat_config *c, int *err)
+/* Every buffer of the frame pipeline, the DCT matrix (MFCC) and the
+ * analysis window. 0 or -1 (out of memory). */
+static int alloc_pipeline(cbrnn_feat *f)
 {
-    int e = cbrnn_feat_config_check(c);
-    if (e) {
-        if (err)
-            *err = e;
-        return NULL;
-    }
-    cbrnn_feat *f = zalloc(sizeof *f);
-    double *fb = NULL;
-    if (!f)
-        goto nomem;
-    f->win = cbrnn_feat_config_win(c);
-    f->hop = cbrnn_feat_config_hop(c);
-    f->nfft = dsp_next_pow2(f->win);
-    f->n_mels = c->n_mels;
-    f->n_mfcc = c->n_mfcc;
-    f->base_dim = c->n_mfcc > 0 ? c->n_mfcc : c->n_mels;
-    f->deltas = c->deltas;
-    f->dim = cbrnn_feat_config_dim(c);
-    f->level = level_factor(c);
     int n_freqs = f->nfft / 2 + 1;
-
     f->ring = zalloc(2 * (size_t)f->win * sizeof *f->ring);
     f->window = zalloc((size_t)f->win * sizeof *f->window);
     f->fft_in = fftw_alloc_real((size_t)f->nfft);
@@ -214,25 +196,32 @@ cbrnn_feat *cbrnn_feat_create(const cbrnn_feat_config *c, int *err)
     f->mel_off = zalloc((size_t)f->n_mels * sizeof *f->mel_off);
     f->logmel = zalloc((size_t)f->n_mels * sizeof *f->logmel);
     f->hist = zalloc((size_t)DELTA_HIST * f->base_dim * sizeof *f->hist);
-    fb = malloc((size_t)n_freqs * f->n_mels * sizeof *fb);
     if (!f->ring || !f->window || !f->fft_in || !f->fft_out || !f->mel_lo || !f->mel_len ||
-        !f->mel_off || !f->logmel || !f->hist || !fb)
-        goto nomem;
+        !f->mel_off || !f->logmel || !f->hist)
+        return -1;
     if (f->n_mfcc > 0) {
         f->dct = malloc((size_t)f->n_mfcc * f->n_mels * sizeof *f->dct);
         if (!f->dct)
-            goto nomem;
+            return -1;
         dsp_dct_ortho(f->dct, f->n_mfcc, f->n_mels);
     }
-
     /* torch.hann_window(win, periodic=True): 0.5 - 0.5 cos(2 pi n / win). */
     const double pi = 3.14159265358979323846;
     for (int i = 0; i < f->win; i++)
         f->window[i] = 0.5 - 0.5 * cos(2.0 * pi * (double)i / (double)f->win);
+    return 0;
+}
 
-    /* Dense bank -> sparse bands. A triangle is nonzero on one contiguous
-     * run of bins; an empty band (too many mels for the FFT resolution)
-     * gets length 0 and yields log(1e-6), as in torchaudio. */
+/* The mel filter bank as sparse bands: a triangle is nonzero on one
+ * contiguous run of bins; an empty band (too many mels for the FFT
+ * resolution) gets length 0 and yields log(1e-6), as in torchaudio. 0 or
+ * -1 (out of memory). */
+static int sparse_mel_bank(cbrnn_feat *f, const cbrnn_feat_config *c)
+{
+    int n_freqs = f->nfft / 2 + 1;
+    double *fb = malloc((size_t)n_freqs * f->n_mels * sizeof *fb);
+    if (!fb)
+        return -1;
     dsp_mel_bank(fb, c->sample_rate, f->nfft, f->n_mels, c->f_min, effective_fmax(c));
     int total = 0;
     for (int j = 0; j < f->n_mels; j++) {
@@ -252,32 +241,60 @@ cbrnn_feat *cbrnn_feat_create(const cbrnn_feat_config *c, int *err)
     }
     f->mel_w = zalloc((size_t)total * sizeof *f->mel_w);
     f->power = zalloc((size_t)(f->n_bins > 0 ? f->n_bins : 1) * sizeof *f->power);
-    if (!f->mel_w || !f->power)
-        goto nomem;
+    if (!f->mel_w || !f->power) {
+        free(fb);
+        return -1;
+    }
     for (int j = 0; j < f->n_mels; j++)
         for (int i = 0; i < f->mel_len[j]; i++)
             f->mel_w[f->mel_off[j] + i] = fb[(long)(f->mel_lo[j] + i) * f->n_mels + j];
     free(fb);
-    fb = NULL;
+    return 0;
+}
 
-    /* FFTW_ESTIMATE: the plan (hence every rounding) is the same on every
-     * run; MEASURE could pick different algorithms from run to run. */
+/* The FFT plan, made once under the planner's lock. FFTW_ESTIMATE: the
+ * plan (hence every rounding) is the same on every run; MEASURE could
+ * pick different algorithms from run to run. 0 or -1. */
+static int plan_fft(cbrnn_feat *f)
+{
     memset(f->fft_in, 0, (size_t)f->nfft * sizeof *f->fft_in);
     pthread_mutex_lock(&plan_mu);
     f->plan = fftw_plan_dft_r2c_1d(f->nfft, f->fft_in, f->fft_out, FFTW_ESTIMATE);
     pthread_mutex_unlock(&plan_mu);
-    if (!f->plan)
+    return f->plan ? 0 : -1;
+}
+
+cbrnn_feat *cbrnn_feat_create(const cbrnn_feat_config *c, int *err)
+{
+    int e = cbrnn_feat_config_check(c);
+    if (e) {
+        if (err)
+            *err = e;
+        return NULL;
+    }
+    cbrnn_feat *f = zalloc(sizeof *f);
+    if (!f)
+        goto nomem;
+    f->win = cbrnn_feat_config_win(c);
+    f->hop = cbrnn_feat_config_hop(c);
+    f->nfft = dsp_next_pow2(f->win);
+    f->n_mels = c->n_mels;
+    f->n_mfcc = c->n_mfcc;
+    f->base_dim = c->n_mfcc > 0 ? c->n_mfcc : c->n_mels;
+    f->deltas = c->deltas;
+    f->dim = cbrnn_feat_config_dim(c);
+    f->level = level_factor(c);
+    if (alloc_pipeline(f) || sparse_mel_bank(f, c) || plan_fft(f))
         goto nomem;
     /* Touch every buffer now so the audio thread takes no page faults. */
     memset(f->fft_in, 0, (size_t)f->nfft * sizeof *f->fft_in);
-    memset(f->fft_out, 0, (size_t)n_freqs * sizeof *f->fft_out);
+    memset(f->fft_out, 0, (size_t)(f->nfft / 2 + 1) * sizeof *f->fft_out);
     cbrnn_feat_reset(f);
     if (err)
         *err = CBRNN_OK;
     return f;
 
 nomem:
-    free(fb);
     cbrnn_feat_destroy(f);
     if (err)
         *err = CBRNN_ERR_NOMEM;
