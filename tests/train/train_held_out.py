@@ -11,21 +11,14 @@ usage: train_held_out.py CBRNN WORKDIR SAMPLES_DIR
 import json
 import os
 import shutil
-import subprocess
 import sys
 import wave
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from train_init import run  # noqa: E402  (runs a command, fails on another exit code)
 from train_rates import safetensors  # noqa: E402  (one safetensors reader for these tests)
-
-
-def run(cmd, code=0):
-    r = subprocess.run(cmd, capture_output=True, text=True)
-    if r.returncode != code:
-        sys.exit(f"FAIL: {' '.join(cmd)}: exit {r.returncode}, expected {code}\n{r.stderr}")
-    return r
 
 
 def write_clip(path, seed):
