@@ -75,7 +75,8 @@ static double memory_floor_us(const struct bench_args *a, size_t rw, size_t ro)
     return best;
 }
 
-/* Also called by item_infer.c. */
+/* Also called by item_infer.c (learn 0) and item_online_rls.c (learn 2:
+ * the RLS rule). */
 int bench_engine_item(const struct bench_args *a, const char *item, int learn);
 
 #define N_FRAMES 64 /* distinct input frames cycled through */
@@ -112,7 +113,8 @@ int bench_engine_item(const struct bench_args *a, const char *item, int learn)
         }
         cbrnn_engine_config ec;
         cbrnn_engine_config_default(&ec, 48000.0);
-        ec.learn = learn;
+        ec.learn = learn != 0;
+        ec.rule = learn == 2 ? CBRNN_RULE_RLS : CBRNN_RULE_SGD; /* 2: online-rls */
         ec.record_capacity = 16;
         cbrnn_engine *e = cbrnn_engine_create(m, &ec, &err);
         float *x = malloc((size_t)N_FRAMES * z->F * sizeof(float));

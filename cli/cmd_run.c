@@ -40,6 +40,9 @@ static void usage(FILE *f)
     fprintf(f,
 "usage: cbrnn run --model M --out-dir D [options] INPUTS...\n"
 "\n"
+"INPUTS: audio files, folders (every audio file below, in byte order) and\n"
+"@LIST files (one file or folder a line), as cbrnn train and eval take.\n"
+"\n"
 "Runs the real-time engine (the one cbrnn-jack uses) over audio files as if\n"
 "they arrived live, in blocks of --block samples; the cerebellum learns\n"
 "online with --learn. Several INPUTS form one continuous stream at the\n"
@@ -250,7 +253,8 @@ struct run {
     const char *teachers[MAX_INPUTS], *labels[MAX_INPUTS];
     int n_teachers, n_labels, reset_each, quiet, block;
     cbrnn_engine_config ec;
-    char **inputs;
+    corpus in;             /* INPUTS expanded (folders, @lists) */
+    char **inputs;         /* in.paths */
     int n_inputs;
     char msg[2048];
     /* the engine over the stream */
@@ -398,8 +402,20 @@ static int parse_opts(struct run *r, int argc, char **argv)
         usage(stderr);
         return -1;
     }
-    r->n_inputs = argc - optind;
-    r->inputs = argv + optind;
+    /* FILE, FOLDER or @LIST, as cbrnn train and eval take them */
+    for (int i = optind; i < argc; i++) {
+        char msg[1024];
+        if (corpus_add(&r->in, argv[i], msg, sizeof msg)) {
+            fprintf(stderr, PROG ": %s\n", msg);
+            return -1;
+        }
+    }
+    if (r->in.n == 0) {
+        fprintf(stderr, PROG ": no audio files in the inputs given\n");
+        return -1;
+    }
+    r->n_inputs = r->in.n;
+    r->inputs = r->in.paths;
     return 0;
 }
 
@@ -767,6 +783,7 @@ static int report(struct run *r)
 static int run_free(struct run *r, int status)
 {
     struct run_out *o = &r->o;
+    corpus_free(&r->in);
     if (o->wav && sf_close(o->wav) && status == 0) {
         fprintf(stderr, PROG ": %s/surprise.wav: close failed\n", r->out_dir);
         status = 1;

@@ -763,7 +763,7 @@ static float score_and_learn(cbrnn_engine *e, const struct slot *sl, const float
     if (!isfinite(loss) || !may_learn || e->frame_diverged)
         return loss;
     if (e->rule == CBRNN_RULE_RLS) {
-        after_update(e, engine_rls_update(e, sl, target));
+        after_update(e, engine_rls_update(e, sl, target, loss));
         return loss;
     }
     int ok = e->loop ? engine_backward_loop(e) : engine_backward_readout(e, sl);

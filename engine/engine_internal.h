@@ -130,7 +130,8 @@ void engine_head_forward(cbrnn_engine *e, struct slot *sl);
  * every updated weight is finite. */
 int engine_rls_alloc(cbrnn_engine *e);
 void engine_rls_begin(cbrnn_engine *e);
-int engine_rls_update(cbrnn_engine *e, const struct slot *sl, const float *target);
+int engine_rls_update(cbrnn_engine *e, const struct slot *sl, const float *target,
+                      float loss);
 int engine_fused_update_forward(cbrnn_engine *e, const struct slot *old, struct slot *cur);
 /* Head gradient (added into e->grad) of the loss whose dL/dy is e->dy,
  * for the prediction kept in sl: readout wiring, exact. 1 if finite. */

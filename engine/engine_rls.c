@@ -16,7 +16,13 @@
  *   row_o += (e_o / c) u;   P = (P - u u^T / c) / forget.
  * w is the frame's weight in the loss: the mean squared running scale of a
  * residual model (its loss is in the corpus-normalised space, scale^2
- * times the head's), else 1. Forgetting never makes P less certain than
+ * times the head's), else 1; times RLS_HUBER_K / sqrt(surprise) when the
+ * frame's surprise (its loss over the running mean, cbrnn_engine.h) is
+ * above RLS_HUBER_K^2: a Huber weight, so a burst of hostile input (a
+ * clipped or far over full-scale signal) does not rewrite the layer: with
+ * it, 16 s of such input leave the loss on speech afterwards 1.11x the
+ * undisturbed loss, without it 1.77x (tests/hardening); on the validation
+ * voices it changes the gain by +0.001. Forgetting never makes P less certain than
  * the prior in total (trace(P) <= n / prior): an input that stays silent
  * for hours cannot blow P up.
  *
@@ -27,6 +33,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include "engine_internal.h"
+
+#define RLS_HUBER_K 3.0 /* frames with a loss above 9x the running mean are outliers */
 
 int engine_rls_alloc(cbrnn_engine *e)
 {
@@ -107,7 +115,7 @@ static int update_rows(cbrnn_engine *e, const struct slot *sl, const float *targ
     return ok;
 }
 
-int engine_rls_update(cbrnn_engine *e, const struct slot *sl, const float *target)
+int engine_rls_update(cbrnn_engine *e, const struct slot *sl, const float *target, float loss)
 {
     const int n = e->rls_n, H = n - 1, L = e->L;
     const float *phi = L > 1 ? sl->a[L - 2] : sl->in;
@@ -117,7 +125,14 @@ int engine_rls_update(cbrnn_engine *e, const struct slot *sl, const float *targe
             e->rls_nz[nnz++] = j;
     const double q = gain_vector(e, phi, nnz);
     const double forget = e->rls_forget;
-    const double c = forget / frame_weight(e, sl) + q;
+    double w = frame_weight(e, sl);
+    if (e->have_mean) { /* an outlier frame counts less (see the top) */
+        const double f = e->cfg.surprise_floor;
+        const double surprise = ((double)loss + f) / ((double)e->mean_loss + f);
+        if (surprise > RLS_HUBER_K * RLS_HUBER_K)
+            w *= RLS_HUBER_K / sqrt(surprise);
+    }
+    const double c = forget / w + q;
     if (!(c > 0.0) || !isfinite(c)) { /* P lost its positivity: start over */
         engine_rls_begin(e);
         return 0;

@@ -13,7 +13,10 @@
 #   predict 1 frame (10 ms) ahead, residual output behind a running
 #   normaliser of 1 s, cortex 256, cerebellum 512 (228,392 parameters,
 #   0.9 MB); Adam 2e-3 with cosine decay, batch 32 x 100 frames, 800
-#   warm-up + 800 frozen-cortex steps. Model rate 16 kHz.
+#   warm-up + 800 frozen-cortex steps. Model rate 16 kHz. Online, its
+#   cerebellum learns by RLS on its last layer (prior 30, forgetting
+#   0.9999; chosen on the validation voices, docs/ADAPTATION.md): hosts
+#   run that unless given --rule sgd.
 #   Training runs OpenBLAS on 2 threads (both cores here: 300 steps of this
 #   model on a tenth of the corpus took 16.2 s against 22.8 s on one,
 #   2026-12-01). The thread count changes the rounding of the matrix
@@ -46,6 +49,7 @@ start=$(date +%s)
   --output-mode residual --stream-norm 1 --rate 16000 \
   --optimizer adam --lr 2e-3 --lr-decay cosine --clip 1 --batch 32 --seq-len 100 \
   --warmup-steps 800 --steps 800 --eval-every 100 --seed 1 \
+  --online-rule rls --rls-prior 30 --rls-forget 0.9999 \
   --val-files "@$lists/valid.txt" "@$lists/train.txt"
 echo "train_default.sh: trained in $(( $(date +%s) - start )) s wall time"
 "$cbrnn" info default.safetensors

@@ -6,8 +6,10 @@
 #   samples/real_el_tuxpaint.wav (Greek, 65.6 s), through `cbrnn run` (the
 #   engine cbrnn-jack runs):
 #     1. with the cerebellum frozen (--no-learn),
-#     2. learning online (--learn, the default lr 1e-3, momentum 0.9),
-#     3. learning online with a pull toward the warm-up weights (--decay);
+#     2. learning online with the model's rule (--learn: RLS on the
+#        cerebellum's last layer, prior 30, forgetting 0.9999),
+#     3. learning online by SGD (--learn --rule sgd: lr 1e-3, momentum 0.9),
+#     4. SGD with a pull toward the warm-up weights (--decay);
 #   beside persistence and the linear predictor fitted on the training split
 #   (cbrnn eval --linear-fit). Then the model adapted on a clip is scored
 #   frozen on the rest of that speaker's recordings (not in the clip) and
@@ -43,7 +45,9 @@ for v in it_carlo:asterisk:Carlo el_tuxpaint:tuxpaint:el; do
   "$cbrnn" run --quiet --model "$model" --no-learn --out-dir "$out/$name.frozen" "$clip"
   "$cbrnn" run --quiet --model "$model" --learn --out-dir "$out/$name.learn" \
     --save-model "$out/$name.adapted.safetensors" "$clip"
-  "$cbrnn" run --quiet --model "$model" --learn --decay $DECAY --out-dir "$out/$name.decay" "$clip"
+  "$cbrnn" run --quiet --model "$model" --learn --rule sgd --out-dir "$out/$name.sgd" "$clip"
+  "$cbrnn" run --quiet --model "$model" --learn --rule sgd --decay $DECAY \
+    --out-dir "$out/$name.decay" "$clip"
   "$cbrnn" eval "$model" "$clip" --linear-fit "@$out/train.txt" --json > "$out/$name.linear.json"
   for m in "$model" "$out/$name.adapted.safetensors"; do
     tag=$(basename "$m" .safetensors)

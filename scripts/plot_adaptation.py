@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """plot_adaptation.py: the figure and the numbers of docs/ADAPTATION.md
 from the runs scripts/adaptation.sh made: per clip NAME, the per-frame logs
-NAME.{frozen,learn,decay}/frames.csv of `cbrnn run`, NAME.linear.json
+NAME.{frozen,learn,sgd,decay}/frames.csv of `cbrnn run` (learn: the
+model's rule, RLS; sgd and decay: --rule sgd), NAME.linear.json
 (`cbrnn eval --linear-fit` of the default model on the clip) and the
 `cbrnn eval` JSON of the default and the adapted model on the speaker's
 held-out recordings and on the warm-up voices. Writes a PNG of the loss
@@ -57,7 +58,7 @@ def main():
     fig, axes = plt.subplots(len(CLIPS), 1, figsize=(9, 6.5), sharex=True)
     for ax, (name, label) in zip(axes, CLIPS):
         runs = {k: load(os.path.join(a.out_dir, "%s.%s" % (name, k), "frames.csv"))
-                for k in ("frozen", "learn", "decay")}
+                for k in ("frozen", "learn", "sgd", "decay")}
         t, _, pers = runs["frozen"]
         first = t < 60.0
         half = t >= t[-1] / 2
@@ -74,11 +75,11 @@ def main():
                     o = json.load(f)["overall"]
                 r["%s_%s" % (where, key)] = {"skill": o["skill"], "frames": o["frames"]}
         res[name] = r
-        for k, style in (("frozen", "-"), ("learn", "-"), ("decay", ":")):
+        for k, style in (("frozen", "-"), ("sgd", "-"), ("learn", "-")):
             tt, loss, _ = runs[k]
             ax.plot(tt, trailing(loss), style, lw=1.2,
-                    label={"frozen": "frozen cerebellum", "learn": "learning online",
-                           "decay": "learning, decay %g" % a.decay}[k])
+                    label={"frozen": "frozen cerebellum", "sgd": "learning online, SGD",
+                           "learn": "learning online, RLS (default)"}[k])
         ax.plot(t, trailing(pers), "k--", lw=1, label="persistence")
         ax.set_title("%s (never heard in training)" % label, fontsize=10)
         ax.set_ylabel("MSE, 5 s mean")
@@ -89,15 +90,16 @@ def main():
     fig.savefig(a.png, dpi=110)
     with open(a.json, "w") as f:
         json.dump(res, f, indent=1, sort_keys=True)
-    print("| voice | frozen | learning | learning, decay | linear | "
-          "frozen (2nd half) | learning (2nd half) |")
-    print("|---|---|---|---|---|---|---|")
+    print("| voice | frozen | RLS (default) | SGD | SGD, decay %g | linear | "
+          "frozen (2nd half) | RLS (2nd half) | SGD (2nd half) |" % a.decay)
+    print("|---|---|---|---|---|---|---|---|---|")
     for name, label in CLIPS:
         r = res[name]
-        print("| %s | %.3f | %.3f | %.3f | %.3f | %.3f | %.3f |" % (
+        print("| %s | %.3f | %.3f | %.3f | %.3f | %.3f | %.3f | %.3f | %.3f |" % (
             label, r["frozen"]["skill_first_60s"], r["learn"]["skill_first_60s"],
-            r["decay"]["skill_first_60s"], r["linear_skill_all"],
-            r["frozen"]["skill_second_half"], r["learn"]["skill_second_half"]))
+            r["sgd"]["skill_first_60s"], r["decay"]["skill_first_60s"], r["linear_skill_all"],
+            r["frozen"]["skill_second_half"], r["learn"]["skill_second_half"],
+            r["sgd"]["skill_second_half"]))
     print()
     print("| voice | held-out recordings: default | adapted | warm-up voices: default | adapted |")
     print("|---|---|---|---|---|")

@@ -12,7 +12,8 @@ layer,
     u = P phi, c = forget / w + phi.u, W += (r - W phi) u^T / c,
     P = (P - u u^T / c) / forget (w = mean s^2, r = (target - x) / s),
 from P = I / prior, forgetting only while trace(P) stays within the
-prior's (n / prior). Every frame's loss must agree with frames.csv to 1e-3
+prior's (n / prior), and w times 3 / sqrt(surprise) for a frame whose
+surprise ((loss + 0.01) / (running mean + 0.01), the engine's) is above 9. Every frame's loss must agree with frames.csv to 1e-3
 of the mean loss, and the adapted model (--save-model) must hold the
 reference's last layer to 1e-3 of its scale. The same run with --rule sgd
 must differ from the reference by far more (the test tells the rules
@@ -51,8 +52,8 @@ def read_safetensors(path):
 
 
 def reference(t, meta, feats):
-    """Per-frame losses (frame t scores the prediction of t - 1) and the
-    final last layer, in float64."""
+    """Per-frame losses (frame t scores the prediction of t - 1), the final
+    last layer, in float64, and how many frames got the Huber weight."""
     xg = (feats - t["frontend.mean"]) / t["frontend.std"]
     a = min(float(meta["hop_ms"]) / (1000.0 * float(meta["stream_norm"])), 1.0)
     fl2 = float(meta["stream_norm_floor"]) ** 2
@@ -65,7 +66,7 @@ def reference(t, meta, feats):
     P = np.eye(n) / prior
     F = xg.shape[1]
     mu, var, h = np.zeros(F), np.ones(F), np.zeros(Whh.shape[0])
-    losses, prev = [np.nan], None
+    losses, prev, mean, outliers = [np.nan], None, None, 0
     for k in range(len(xg)):
         d = xg[k] - mu
         mu = mu + a * d
@@ -74,10 +75,17 @@ def reference(t, meta, feats):
         z = (xg[k] - mu) / s
         if prev is not None:  # score and learn the prediction made at k - 1
             phi, y, base, sc = prev
-            losses.append(((y - xg[k]) ** 2).mean())
+            loss = float(np.float32(((y - xg[k]) ** 2).mean()))
+            losses.append(loss)
             r = (xg[k] - base) / sc
             u = P @ phi
-            c = forget / (sc ** 2).mean() + phi @ u
+            w = (sc ** 2).mean()
+            if mean is not None and (loss + 0.01) / (mean + 0.01) > 9:  # Huber
+                w *= 3 / np.sqrt((loss + 0.01) / (mean + 0.01))
+                outliers += 1
+            mean = loss if mean is None else mean
+            mean = float(np.float32(mean + (loss - mean) / 100))  # the surprise's running mean
+            c = forget / w + phi @ u
             W += np.outer(r - W @ phi, u) / c
             P = P - np.outer(u, u) / c
             if np.trace(P) / forget <= n / prior:  # forgetting stays within the prior
@@ -85,7 +93,7 @@ def reference(t, meta, feats):
         h = np.tanh(Wih @ z + bh + Whh @ h)
         phi = np.append(np.maximum(W1 @ h + b1, 0), 1.0)
         prev = (phi, xg[k] + s * (W @ phi), xg[k], s)
-    return np.array(losses), W
+    return np.array(losses), W, outliers
 
 
 def frame_losses(path):
@@ -113,7 +121,9 @@ def main():
     feats = os.path.join(work, "feats.npy")
     # at the model's level: it was trained at 16 kHz, the clip is 22.05 kHz
     run([cbrnn, "features", clip, "-o", feats, "--ref-rate", meta["sample_rate"]])
-    ref, W_ref = reference(t, meta, np.load(feats).astype(np.float64))
+    ref, W_ref, outliers = reference(t, meta, np.load(feats).astype(np.float64))
+    if outliers < 1:
+        sys.exit("FAIL: no frame of the clip reached the Huber weight: the test would not see it")
 
     out = os.path.join(work, "rls")
     adapted = os.path.join(work, "adapted.safetensors")
@@ -126,7 +136,7 @@ def main():
         sys.exit(f"FAIL: {got.shape[0]} frames in frames.csv, the reference has {ref.shape[0]}")
     scale = np.nanmean(ref)
     worst = np.nanmax(np.abs(got - ref)) / scale
-    print(f"rls: {len(got)} frames, mean loss {np.nanmean(got):.6f} (reference "
+    print(f"rls: {len(got)} frames ({outliers} down-weighted as outliers), mean loss {np.nanmean(got):.6f} (reference "
           f"{scale:.6f}); max |cbrnn - numpy| = {worst:.2e} of the mean loss")
     ta, _ = read_safetensors(adapted)
     W_got = np.hstack([ta["cerebellum.fc2.weight"], ta["cerebellum.fc2.bias"][:, None]])

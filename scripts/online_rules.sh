@@ -1,0 +1,45 @@
+#!/bin/sh
+# The online rules of docs/ADAPTATION.md on many voices, rerunnable: for
+# every speaker of a split with at least 30 s of audio, its first ~62 s
+# (whole files in manifest order) form one stream that the default model
+# hears through `cbrnn run` (the engine cbrnn-jack runs):
+#   frozen    --no-learn
+#   sgd       --learn --rule sgd (lr 1e-3, momentum 0.9)
+#   rls-P     --learn --rule rls --rls-prior P (forgetting 0.9999), for
+#             each P in PRIORS (valid: 10 30 100, where the prior is
+#             chosen; test: 30, the shipped choice)
+# and prints skill (1 - loss / persistence loss over the stream) per
+# speaker and the mean over speakers (scripts/online_report.py).
+# Needs the corpus (scripts/corpus.sh; fetched when missing).
+# FORGET=X in the environment sets the forgetting factor (default 0.9999).
+# Usage: scripts/online_rules.sh valid|test [OUT_DIR] [CORPUS_DIR]
+set -eu
+top=$(cd "$(dirname "$0")/.." && pwd)
+split=${1:?usage: online_rules.sh valid|test [OUT_DIR] [CORPUS_DIR]}
+out=${2:-$(mktemp -d)}
+corpus=${3:-"${XDG_CACHE_HOME:-$HOME/.cache}/cbrnn-corpus"}
+case $split in valid) priors="10 30 100" ;; test) priors=30 ;;
+  *) echo "online_rules.sh: split '$split': expected valid or test" >&2; exit 2 ;; esac
+"$top/scripts/build.sh" "$top/build" >/dev/null
+cbrnn="$top/build/cli/cbrnn"
+model="$top/samples/default.safetensors"
+[ -f "$corpus/splits.tsv" ] || "$top/scripts/corpus.sh" --dir "$corpus"
+# shellcheck source=scripts/lib/corpus_lists.sh
+. "$top/scripts/lib/corpus_lists.sh"
+mkdir -p "$out"
+echo "online_rules: runs in $out" >&2
+split_speakers "$corpus" "$split" 30 > "$out/speakers.txt"
+while IFS= read -r spk; do
+  d="$out/$(echo "$spk" | tr ':/' '__')"
+  mkdir -p "$d"
+  speaker_stream "$corpus" "$split" "$spk" 62 > "$d/files.txt"
+  # shellcheck disable=SC2046 # one argument per file (paths have no spaces)
+  set -- $(cat "$d/files.txt")
+  "$cbrnn" run --quiet --model "$model" --no-learn --out-dir "$d/frozen" "$@"
+  "$cbrnn" run --quiet --model "$model" --learn --rule sgd --out-dir "$d/sgd" "$@"
+  for p in $priors; do
+    "$cbrnn" run --quiet --model "$model" --learn --rule rls --rls-prior "$p" \
+      --rls-forget "${FORGET:-0.9999}" --out-dir "$d/rls-$p" "$@"
+  done
+done < "$out/speakers.txt"
+/usr/bin/python3 "$top/scripts/online_report.py" "$out"
