@@ -22,7 +22,5 @@ void npy_abort(npy_writer *w);
 const char *npy_tmp_path(const npy_writer *w);
 /* Whole array at once: shape (rows, cols). 0 or -1 (msg). */
 int npy_write(const char *path, const float *data, long rows, int cols, char *msg, size_t msglen);
-/* Reads a 2-D (or 1-D, as one column) float32 .npy; *data malloc'ed. */
-int npy_read(const char *path, float **data, long *rows, int *cols, char *msg, size_t msglen);
 
 #endif
