@@ -72,7 +72,7 @@ done
 
 echo "demo: model $(basename "$model") (real voices, 24 languages); playing $(basename "$clip") (a voice and"
 echo "      language it never heard) into"
-echo "      cbrnn-learn (cerebellum learning online) and cbrnn-frozen (no learning)"
+echo "      cbrnn-learn (cerebellum learning online, by the model's rule: RLS) and cbrnn-frozen (no learning)"
 "$bin/plugin/cbrnn-jackplay" --name cbrnn-demo-player --connect cbrnn-learn:input \
   --connect cbrnn-frozen:input "$clip" &
 player=$!
