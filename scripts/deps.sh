@@ -5,7 +5,7 @@
 set -eu
 PKGS="build-essential cmake pkg-config clang valgrind
 libjack-jackd2-dev jackd2 libsndfile1-dev libfftw3-dev libcmocka-dev
-libopenblas-dev libsamplerate0-dev liblo-dev liblo-tools libjansson-dev
+libopenblas-dev libsamplerate0-dev librubberband-dev liblo-dev liblo-tools libjansson-dev
 sndfile-tools espeak-ng sox ffmpeg time libclang-rt-14-dev
 lv2-dev liblilv-dev lilv-utils lv2file jalv sordi ardour
 python3-torch python3-torchaudio python3-numpy python3-matplotlib
