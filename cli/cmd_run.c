@@ -530,9 +530,9 @@ static int open_outputs(struct run *r)
     if (r->schedule_path && write_markers(out_dir, &r->sched))
         return 2;
     if (!r->events_path) { /* with --events, its own frame-0 settings are applied and logged */
-        cbrnn_event init[8];
-        int ni = cbrnn_events_from_config(init, 8, &r->ec);
-        for (int k = 0; k < ni && k < 8; k++) {
+        cbrnn_event init[16];
+        int ni = cbrnn_events_from_config(init, 16, &r->ec);
+        for (int k = 0; k < ni && k < 16; k++) {
             char line[128];
             fwrite(line, 1, (size_t)cbrnn_event_csv_row(line, sizeof line, &init[k]), o->events);
         }

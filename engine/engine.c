@@ -61,6 +61,9 @@ void cbrnn_engine_config_default(cbrnn_engine_config *c, double sample_rate)
     c->surprise_max = 1000.0f;
     c->diverge_ratio = 1e6f;
     c->checkpoint_frames = 100;
+    /* Half a second: beyond the delays of delayed-auditory-feedback studies
+     * (typically 50..200 ms), and 96 KB of delay line at 48 kHz. */
+    c->perturb_max_delay_ms = 500.0f;
 }
 
 /* Snapshot slot traffic: which slot, for which request, at which frame. */
@@ -92,7 +95,16 @@ static int config_ok(const cbrnn_engine_config *c)
            c->surprise_floor > 0 && isfinite(c->surprise_max) && c->surprise_max >= 1 &&
            isfinite(c->diverge_ratio) && (c->diverge_ratio == 0 || c->diverge_ratio >= 1) &&
            (unsigned)c->rule <= CBRNN_RULE_RLS && isfinite(c->rls_prior) && c->rls_prior >= 0 &&
-           c->rls_prior <= 1e9f && (c->rls_forget == 0 || (c->rls_forget >= 0.9f && c->rls_forget <= 1));
+           c->rls_prior <= 1e9f && (c->rls_forget == 0 || (c->rls_forget >= 0.9f && c->rls_forget <= 1)) &&
+           c->perturb >= 0 && c->perturb <= 2 && (c->perturb || !c->listen) &&
+           (!c->perturb ||
+            (isfinite(c->perturb_max_delay_ms) && c->perturb_max_delay_ms > 0 &&
+             c->perturb_max_delay_ms <= CBRNN_PERTURB_DELAY_MAX_MS &&
+             !cbrnn_perturb_check(CBRNN_PERTURB_DELAY, c->perturb_delay_ms, 0) &&
+             c->perturb_delay_ms <= c->perturb_max_delay_ms &&
+             !cbrnn_perturb_check(CBRNN_PERTURB_GAIN, c->perturb_gain_db, 0) &&
+             !cbrnn_perturb_check(CBRNN_PERTURB_PITCH, c->perturb_pitch, 0) &&
+             (c->perturb == 2 || c->perturb_pitch == 0)));
 }
 
 void cbrnn_engine_destroy(cbrnn_engine *e)
@@ -101,6 +113,7 @@ void cbrnn_engine_destroy(cbrnn_engine *e)
         return;
     cbrnn_feat_destroy(e->feat);
     cbrnn_feat_destroy(e->tfeat);
+    cbrnn_perturb_destroy(e->pert);
     cbrnn_model_destroy(e->m);
     cbrnn_model_destroy(e->loaded);
     spsc_free(&e->cmds);
@@ -139,6 +152,7 @@ static int alloc_buffers(cbrnn_engine *e)
     need += R16(e->head_n) * 5;          /* grad, vel, good, two snapshot slots */
     need += R16(e->hop);                     /* input scratch */
     need += R16(e->hop);                     /* teacher scratch */
+    need += R16(e->hop);                     /* feedback scratch */
     e->block = falloc(need);
     if (!e->block)
         return -1;
@@ -187,6 +201,7 @@ static int alloc_buffers(cbrnn_engine *e)
     TAKE(e->snap[1], e->head_n);
     TAKE(e->in_scr, e->hop);
     TAKE(e->t_scr, e->hop);
+    TAKE(e->fb_scr, e->hop);
 #undef TAKE
 #undef R16
     return 0;
@@ -343,6 +358,23 @@ static int open_rings(cbrnn_engine *e, const cbrnn_engine_config *c)
     return CBRNN_OK;
 }
 
+/* c->perturb: the perturbed feedback's DSP at its starting values.
+ * CBRNN_OK or the code of cbrnn_perturb_create. */
+static int open_perturb(cbrnn_engine *e, const cbrnn_engine_config *c)
+{
+    if (!c->perturb)
+        return CBRNN_OK;
+    int err;
+    e->pert = cbrnn_perturb_create(e->rate, c->perturb_max_delay_ms, c->perturb == 2, &err);
+    if (!e->pert)
+        return err;
+    cbrnn_perturb_set(e->pert, CBRNN_PERTURB_DELAY, c->perturb_delay_ms, 0);
+    cbrnn_perturb_set(e->pert, CBRNN_PERTURB_GAIN, c->perturb_gain_db, 0);
+    if (c->perturb == 2)
+        cbrnn_perturb_set(e->pert, CBRNN_PERTURB_PITCH, c->perturb_pitch, 0);
+    return CBRNN_OK;
+}
+
 /* The learning settings of c, the last good head (the loaded one), the
  * counters at zero and the stream at its start. */
 static void start_learning(cbrnn_engine *e, const cbrnn_engine_config *c)
@@ -353,6 +385,7 @@ static void start_learning(cbrnn_engine *e, const cbrnn_engine_config *c)
     e->momentum = c->momentum;
     e->decay = c->decay;
     e->gate_db = c->gate_db;
+    e->listen = c->listen != 0;
     e->label = -1;
     e->n_markers = 0;
     atomic_init(&e->st_frames, 0);
@@ -392,6 +425,8 @@ cbrnn_engine *cbrnn_engine_create(const cbrnn_model *m, const cbrnn_engine_confi
         rc = open_front_ends(e, &fc);
     if (!rc)
         rc = alloc_buffers(e) ? CBRNN_ERR_NOMEM : open_rings(e, c);
+    if (!rc)
+        rc = open_perturb(e, c);
     if (rc) {
         *err = rc;
         cbrnn_engine_destroy(e);
@@ -418,6 +453,8 @@ void cbrnn_engine_reset_stream(cbrnn_engine *e)
     e->have_mean = 0;
     e->gate_sumsq = 0;
     e->gate_n = 0;
+    e->spos = 0;
+    cbrnn_perturb_reset(e->pert);
 }
 
 /* Reports an applied command to the reader (audio thread: lock-free). */
@@ -470,16 +507,40 @@ int cbrnn_engine_check_command(const cbrnn_engine_cmd *c)
         if (!isfinite(c->f) || (c->f != 0 && (c->f < CBRNN_GATE_DB_MIN || c->f >= 0)))
             return CBRNN_ERR_ARG;
         break;
+    case CBRNN_CMD_DELAY:
+    case CBRNN_CMD_GAIN:
+    case CBRNN_CMD_PITCH:
+        return cbrnn_perturb_check(c->kind - CBRNN_CMD_DELAY + CBRNN_PERTURB_DELAY, c->f, c->i);
+    case CBRNN_CMD_LISTEN:
+        break;
     default:
         return CBRNN_ERR_ARG;
     }
     return 0;
 }
 
+/* 0 when this engine can apply c (checked, and a perturbation command
+ * only with a perturber that has what it asks for). */
+static int engine_accepts(const cbrnn_engine *e, const cbrnn_engine_cmd *c)
+{
+    if (cbrnn_engine_check_command(c))
+        return CBRNN_ERR_ARG;
+    if (c->kind >= CBRNN_CMD_DELAY && c->kind <= CBRNN_CMD_LISTEN) {
+        if (!e->pert || (c->kind == CBRNN_CMD_PITCH && e->cfg.perturb != 2))
+            return CBRNN_ERR_UNSUPPORTED;
+        if (c->kind == CBRNN_CMD_DELAY && c->f > e->cfg.perturb_max_delay_ms)
+            return CBRNN_ERR_ARG;
+    }
+    return 0;
+}
+
 int cbrnn_engine_send(cbrnn_engine *e, const cbrnn_engine_cmd *c)
 {
-    if (!e || !c || cbrnn_engine_check_command(c))
+    if (!e || !c)
         return CBRNN_ERR_ARG;
+    int rc = engine_accepts(e, c);
+    if (rc)
+        return rc;
     if (spsc_push(&e->cmds, c)) {
         atomic_fetch_add_explicit(&e->st_dropped_commands, 1, memory_order_relaxed);
         return CBRNN_ERR_FULL;
@@ -577,6 +638,11 @@ void cbrnn_engine_get_rule(const cbrnn_engine *e, cbrnn_engine_rule_info *r)
 int cbrnn_engine_hop(const cbrnn_engine *e) { return e ? e->hop : 0; }
 int cbrnn_engine_win(const cbrnn_engine *e) { return e ? e->win : 0; }
 int cbrnn_engine_latency(const cbrnn_engine *e) { return e ? e->win - 1 - e->win / 2 : 0; }
+int cbrnn_engine_perturb_latency(const cbrnn_engine *e) { return e ? cbrnn_perturb_latency(e->pert) : 0; }
+long long cbrnn_engine_perturb_underruns(const cbrnn_engine *e)
+{
+    return e ? cbrnn_perturb_underruns(e->pert) : 0;
+}
 int cbrnn_engine_feat_dim(const cbrnn_engine *e) { return e ? e->F : 0; }
 int cbrnn_engine_n_outputs(const cbrnn_engine *e) { return e ? 1 + e->O : 0; }
 double cbrnn_engine_rate(const cbrnn_engine *e) { return e ? e->rate : 0.0; }
@@ -642,6 +708,12 @@ static void apply_command(cbrnn_engine *e, const cbrnn_engine_cmd *c)
         break;
     case CBRNN_CMD_LABEL: cbrnn_engine_set_label(e, c->i); break;
     case CBRNN_CMD_GATE: e->gate_db = c->f; break;
+    case CBRNN_CMD_DELAY:
+    case CBRNN_CMD_GAIN:
+    case CBRNN_CMD_PITCH:
+        cbrnn_perturb_set(e->pert, c->kind - CBRNN_CMD_DELAY + CBRNN_PERTURB_DELAY, c->f, c->i);
+        break;
+    case CBRNN_CMD_LISTEN: e->listen = c->i != 0 && e->pert; break;
     default: break;
     }
 }
@@ -662,7 +734,7 @@ int cbrnn_engine_set_schedule(cbrnn_engine *e, const cbrnn_event *ev, size_t n)
     for (size_t i = 0; i < n; i++) {
         cbrnn_engine_cmd c = ev[i].cmd;
         if ((i && ev[i].frame < ev[i - 1].frame) || ev[i].frame < 0 ||
-            c.kind == CBRNN_CMD_SNAPSHOT || cbrnn_engine_check_command(&c))
+            c.kind == CBRNN_CMD_SNAPSHOT || engine_accepts(e, &c))
             return CBRNN_ERR_ARG;
     }
     e->sched = ev;
@@ -966,8 +1038,73 @@ static void write_held(cbrnn_engine *e, float *const *out, int n_out, int at, in
     }
 }
 
-int cbrnn_engine_process(cbrnn_engine *e, float *const *out, int n_out, const float *in,
-                         const float *teacher, int n)
+/* 1 when the stream stands right after a frame completed (or at its
+ * start): where commands that act on samples may take effect. */
+static int at_boundary(const cbrnn_engine *e)
+{
+    int64_t start = e->frame == 0 ? 0 : (e->frame - 1) * e->hop + e->win;
+    return e->spos == start;
+}
+
+static int acts_on_samples(int kind)
+{
+    return kind == CBRNN_CMD_GATE || (kind >= CBRNN_CMD_DELAY && kind <= CBRNN_CMD_LISTEN);
+}
+
+/* The queued commands, in order; one that acts on samples arriving off a
+ * frame boundary is held, with everything behind it, until the next one
+ * (cbrnn_engine.h). */
+static void take_commands(cbrnn_engine *e)
+{
+    if (e->have_held) {
+        if (!at_boundary(e))
+            return;
+        apply_command(e, &e->held_cmd);
+        e->have_held = 0;
+    }
+    cbrnn_engine_cmd c;
+    while (spsc_pop(&e->cmds, &c)) {
+        if (acts_on_samples(c.kind) && !at_boundary(e)) {
+            e->held_cmd = c;
+            e->have_held = 1;
+            return;
+        }
+        apply_command(e, &c);
+    }
+}
+
+/* seg samples of the sanitised input (e->in_scr) through the feature
+ * front end, running each frame that completes; src is what the model
+ * hears (the input, or the feedback with listen on). */
+static void feed_frames(cbrnn_engine *e, float *const *out, int n_out, const float *src, int at,
+                        int seg)
+{
+    int off = 0;
+    while (off < seg) {
+        int used = 0, tused = 0;
+        int r = cbrnn_feat_push(e->feat, e->x, src + off, seg - off, &used);
+        if (e->gate_db != 0) {
+            double ss = 0;
+            for (int i = 0; i < used; i++)
+                ss += (double)src[off + i] * src[off + i];
+            e->gate_sumsq += ss;
+            e->gate_n += used;
+        }
+        if (e->tfeat) /* same framing: completes on the same sample */
+            cbrnn_feat_push(e->tfeat, e->tx, e->t_scr + off, used, &tused);
+        if (r == 1) {
+            write_held(e, out, n_out, at + off, used - 1);
+            engine_run_frame(e);
+            write_held(e, out, n_out, at + off + used - 1, 1);
+        } else {
+            write_held(e, out, n_out, at + off, used);
+        }
+        off += used;
+    }
+}
+
+int cbrnn_engine_process_fb(cbrnn_engine *e, float *const *out, int n_out, float *feedback,
+                            const float *in, const float *teacher, int n)
 {
     if (!e || n < 0 || (n > 0 && !in) || n_out < 0 || n_out > 1 + e->O || (n_out > 0 && !out))
         return CBRNN_ERR_ARG;
@@ -978,51 +1115,49 @@ int cbrnn_engine_process(cbrnn_engine *e, float *const *out, int n_out, const fl
     unsigned int csr = _mm_getcsr();
     _mm_setcsr(csr | 0x8040u);
 #endif
-    cbrnn_engine_cmd c;
-    while (spsc_pop(&e->cmds, &c))
-        apply_command(e, &c);
-
+    take_commands(e);
     int pos = 0;
     while (pos < n) {
-        /* Chunks of at most one hop go through the scratch buffers, so
-         * outputs may alias the inputs and bad samples are zeroed. */
-        int chunk = n - pos < e->hop ? n - pos : e->hop;
-        if (sanitise(e->in_scr, in + pos, chunk))
+        if (at_boundary(e)) {
+            apply_scheduled(e);
+            take_commands(e);
+        }
+        /* Segments of at most one hop, ending where a frame completes,
+         * through the scratch buffers (outputs may alias the inputs; bad
+         * samples are zeroed). */
+        int64_t to_frame = e->frame * e->hop + e->win - e->spos;
+        int seg = n - pos < e->hop ? n - pos : e->hop;
+        if (to_frame > 0 && to_frame < seg)
+            seg = (int)to_frame;
+        if (sanitise(e->in_scr, in + pos, seg))
             e->flags |= CBRNN_REC_BAD_INPUT;
         e->have_teacher = teacher != NULL;
         if (e->tfeat) {
             if (teacher)
-                sanitise(e->t_scr, teacher + pos, chunk);
+                sanitise(e->t_scr, teacher + pos, seg);
             else
-                memset(e->t_scr, 0, (size_t)chunk * sizeof(float));
+                memset(e->t_scr, 0, (size_t)seg * sizeof(float));
         }
-        int off = 0;
-        while (off < chunk) {
-            int used = 0, tused = 0;
-            int r = cbrnn_feat_push(e->feat, e->x, e->in_scr + off, chunk - off, &used);
-            if (e->gate_db != 0) {
-                double ss = 0;
-                for (int i = 0; i < used; i++)
-                    ss += (double)e->in_scr[off + i] * e->in_scr[off + i];
-                e->gate_sumsq += ss;
-                e->gate_n += used;
-            }
-            if (e->tfeat) /* same framing: completes on the same sample */
-                cbrnn_feat_push(e->tfeat, e->tx, e->t_scr + off, used, &tused);
-            if (r == 1) {
-                write_held(e, out, n_out, pos + off, used - 1);
-                apply_scheduled(e);
-                engine_run_frame(e);
-                write_held(e, out, n_out, pos + off + used - 1, 1);
-            } else {
-                write_held(e, out, n_out, pos + off, used);
-            }
-            off += used;
+        const float *src = e->in_scr;
+        if (e->pert) {
+            cbrnn_perturb_process(e->pert, e->fb_scr, e->in_scr, seg);
+            if (e->listen)
+                src = e->fb_scr;
         }
-        pos += chunk;
+        if (feedback)
+            memcpy(feedback + pos, e->pert ? e->fb_scr : e->in_scr, (size_t)seg * sizeof(float));
+        feed_frames(e, out, n_out, src, pos, seg);
+        e->spos += seg;
+        pos += seg;
     }
 #if defined(__SSE__)
     _mm_setcsr(csr);
 #endif
     return 0;
+}
+
+int cbrnn_engine_process(cbrnn_engine *e, float *const *out, int n_out, const float *in,
+                         const float *teacher, int n)
+{
+    return cbrnn_engine_process_fb(e, out, n_out, NULL, in, teacher, n);
 }

@@ -11,6 +11,7 @@
 #include <stdio.h>
 
 #include "cbrnn/cbrnn_engine.h"
+#include "cbrnn/cbrnn_perturb.h"
 
 const char *cbrnn_record_csv_header(void)
 {
@@ -53,7 +54,8 @@ int cbrnn_record_csv_row(char *buf, int len, const cbrnn_record *r)
 }
 
 static const char *const event_names[] = {"learn", "lr", "momentum", "decay", "reset",
-                                          "snapshot", "mark", "label", "gate"};
+                                          "snapshot", "mark", "label", "gate", "delay",
+                                          "gain", "pitch", "listen"};
 #define N_EVENT_NAMES ((int)(sizeof event_names / sizeof *event_names))
 
 const char *cbrnn_event_csv_header(void)
@@ -74,6 +76,12 @@ int cbrnn_event_csv_row(char *buf, int len, const cbrnn_event *ev)
     case CBRNN_CMD_GATE:
         n = snprintf(buf, (size_t)len, "%lld,%s,%.9g\n", (long long)ev->frame, name,
                      (double)ev->cmd.f);
+        break;
+    case CBRNN_CMD_DELAY:
+    case CBRNN_CMD_GAIN:
+    case CBRNN_CMD_PITCH: /* the value, and ":R" for a ramp of R ms */
+        n = snprintf(buf, (size_t)len, ev->cmd.i ? "%lld,%s,%.9g:%d\n" : "%lld,%s,%.9g\n",
+                     (long long)ev->frame, name, (double)ev->cmd.f, ev->cmd.i);
         break;
     case CBRNN_CMD_RESET:
         n = snprintf(buf, (size_t)len, "%lld,%s,\n", (long long)ev->frame, name);
@@ -118,6 +126,18 @@ int cbrnn_event_csv_parse(cbrnn_event *ev, const char *line)
         if (errno || end == p || !isfinite(v))
             return CBRNN_ERR_FORMAT;
         c.f = v;
+    } else if (kind >= CBRNN_CMD_DELAY && kind <= CBRNN_CMD_PITCH) {
+        float v = strtof(p, &end);
+        if (errno || end == p || !isfinite(v))
+            return CBRNN_ERR_FORMAT;
+        c.f = v;
+        if (*end == ':') {
+            const char *r = end + 1;
+            long ramp = strtol(r, &end, 10);
+            if (errno || end == r || ramp < 0 || ramp > CBRNN_PERTURB_RAMP_MAX_MS)
+                return CBRNN_ERR_FORMAT;
+            c.i = (int)ramp;
+        }
     } else if (kind != CBRNN_CMD_RESET) {
         long v = strtol(p, &end, 10);
         if (errno || end == p || v < -1 || v > 0x7fffffffL)

@@ -10,6 +10,7 @@
 #include "cbrnn/cbrnn_dsp.h"
 #include "cbrnn/cbrnn_engine.h"
 #include "cbrnn/cbrnn_model.h"
+#include "cbrnn/cbrnn_perturb.h"
 #include "spsc.h"
 
 #define ENGINE_MAX_LAYERS (CBRNN_MAX_CB_HIDDEN + 1)
@@ -62,6 +63,12 @@ struct cbrnn_engine {
     float *held;                          /* outputs held over the hop */
     float held_surprise;
     float *in_scr, *t_scr;                /* one hop of sanitised input / teacher */
+    float *fb_scr;                        /* one hop of perturbed feedback */
+    cbrnn_perturb *pert;                  /* cfg.perturb: the feedback's DSP, or NULL */
+    int listen;                           /* the model hears the feedback */
+    int64_t spos;                         /* samples since the stream started */
+    int have_held;                        /* a sample-level command waits for */
+    cbrnn_engine_cmd held_cmd;            /* the next frame boundary */
     int have_teacher;
     int64_t frame;
     float mean_loss;

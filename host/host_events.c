@@ -41,7 +41,8 @@ int cbrnn_event_list_load(cbrnn_event_list *l, const char *path, char *msg, size
         if (r < 0) {
             line[strcspn(line, "\r\n")] = 0;
             snprintf(msg, msglen, "%s:%ld: '%.60s' is not an event (expected frame,event,value "
-                     "with event learn, lr, momentum, decay, reset, snapshot, mark or label)",
+                     "with event learn, lr, momentum, decay, reset, snapshot, mark, label, gate, "
+                     "delay, gain, pitch or listen)",
                      path, lineno, line);
             rc = CBRNN_ERR_FORMAT;
             break;
@@ -52,7 +53,9 @@ int cbrnn_event_list_load(cbrnn_event_list *l, const char *path, char *msg, size
              ((k == CBRNN_CMD_LR || k == CBRNN_CMD_DECAY || k == CBRNN_CMD_MOMENTUM) && v < 0) ||
              (k == CBRNN_CMD_MOMENTUM && v > CBRNN_MOMENTUM_MAX) ||
              (k == CBRNN_CMD_GATE && v != 0 && (v < CBRNN_GATE_DB_MIN || v >= 0)) ||
-             ((k == CBRNN_CMD_MARK || k == CBRNN_CMD_SNAPSHOT) && ev.cmd.i < 0))) {
+             ((k == CBRNN_CMD_MARK || k == CBRNN_CMD_SNAPSHOT) && ev.cmd.i < 0) ||
+             ((k == CBRNN_CMD_DELAY || k == CBRNN_CMD_GAIN || k == CBRNN_CMD_PITCH) &&
+              cbrnn_engine_check_command(&ev.cmd)))) {
             snprintf(msg, msglen, "%s:%ld: value out of range", path, lineno);
             rc = CBRNN_ERR_FORMAT;
             break;
@@ -121,9 +124,12 @@ long cbrnn_event_list_feed(cbrnn_event_list *l, cbrnn_engine *e, int64_t frames,
     }
     if (l->next == l->n)
         return -1;
-    /* Frame k completes with sample k * hop + win - 1 (0-based) of the
-     * stream: everything before it may be fed. */
-    int64_t due = l->ev[l->next].frame * cbrnn_engine_hop(e) + cbrnn_engine_win(e) - 1;
+    /* Frame k - 1 completes with sample (k - 1) * hop + win - 1 (0-based)
+     * of the stream: everything up to it may be fed, so that an event of
+     * frame k applies on the next sample, where a live engine applies
+     * commands that act on samples (cbrnn_engine.h). */
+    int64_t k = l->ev[l->next].frame;
+    int64_t due = k == 0 ? 0 : (k - 1) * cbrnn_engine_hop(e) + cbrnn_engine_win(e);
     /* (due <= samples only if the stream was restarted under the list:
      * then feed sample by sample until the frame count catches up) */
     return due > samples ? (long)(due - samples) : 1;
@@ -135,8 +141,13 @@ int cbrnn_events_from_config(cbrnn_event *out, int max, const cbrnn_engine_confi
                                 {0, {CBRNN_CMD_LR, 0, c->lr}},
                                 {0, {CBRNN_CMD_MOMENTUM, 0, c->momentum}},
                                 {0, {CBRNN_CMD_DECAY, 0, c->decay}},
-                                {0, {CBRNN_CMD_GATE, 0, c->gate_db}}};
-    const int n = (int)(sizeof init / sizeof *init);
+                                {0, {CBRNN_CMD_GATE, 0, c->gate_db}},
+                                {0, {CBRNN_CMD_DELAY, 0, c->perturb_delay_ms}},
+                                {0, {CBRNN_CMD_GAIN, 0, c->perturb_gain_db}},
+                                {0, {CBRNN_CMD_LISTEN, c->listen != 0, 0}},
+                                {0, {CBRNN_CMD_PITCH, 0, c->perturb_pitch}}};
+    /* the perturbation's settings only for an engine that has one */
+    const int n = c->perturb == 2 ? 9 : c->perturb ? 8 : 5;
     for (int i = 0; i < n && i < max; i++)
         out[i] = init[i];
     return n;
@@ -161,4 +172,23 @@ int cbrnn_marker_csv_row(char *buf, int len, int id, const char *name, double se
     if (n < len)
         n += snprintf(buf + n, (size_t)(len - n), "\",%.3f\n", seconds);
     return n < len ? n : len - 1;
+}
+
+void cbrnn_events_perturb_needs(const cbrnn_event *ev, size_t n, int *perturb, float *max_delay_ms)
+{
+    int need = 0;
+    float md = 0;
+    for (size_t i = 0; i < n; i++) {
+        int k = ev[i].cmd.kind;
+        if (k == CBRNN_CMD_PITCH)
+            need = 2;
+        else if ((k == CBRNN_CMD_DELAY || k == CBRNN_CMD_GAIN || k == CBRNN_CMD_LISTEN) && !need)
+            need = 1;
+        if (k == CBRNN_CMD_DELAY && ev[i].cmd.f > md)
+            md = ev[i].cmd.f;
+    }
+    if (perturb)
+        *perturb = need;
+    if (max_delay_ms)
+        *max_delay_ms = md;
 }

@@ -891,11 +891,11 @@ static int parse_float(const char *s, double lo, double hi, double *out)
  * it alone gives `cbrnn run --events` the whole control history. */
 static void write_initial_events(FILE *f, const cbrnn_engine_config *ec)
 {
-    cbrnn_event init[8];
+    cbrnn_event init[16];
     char line[128];
     fputs(cbrnn_event_csv_header(), f);
-    int n = cbrnn_events_from_config(init, 8, ec);
-    for (int i = 0; i < n && i < 8; i++)
+    int n = cbrnn_events_from_config(init, 16, ec);
+    for (int i = 0; i < n && i < 16; i++)
         fwrite(line, 1, (size_t)cbrnn_event_csv_row(line, sizeof line, &init[i]), f);
 }
 

@@ -60,9 +60,17 @@ CBRNN_API void cbrnn_event_list_free(cbrnn_event_list *l);
  * CBRNN_ERR_FULL: the command ring is full (give it a larger
  * command_capacity or feed smaller blocks). */
 /* The settings of c as events at frame 0 (learn, lr, momentum, decay,
- * gate), so an events file starts with the whole state its replay needs.
- * Writes at most max events to out; returns how many there are (5). */
+ * gate; with c->perturb also delay, gain, listen and, for 2, pitch), so an
+ * events file starts with the whole state its replay needs. Writes at
+ * most max events to out; returns how many there are (5, 8 or 9). */
 CBRNN_API int cbrnn_events_from_config(cbrnn_event *out, int max, const cbrnn_engine_config *c);
+
+/* What an engine needs to apply the n events ev: *perturb 0 (no
+ * perturbation event), 1 (delay, gain or listen) or 2 (pitch), and
+ * *max_delay_ms the largest delay asked for (0 if none). Either pointer
+ * may be NULL. Any thread. */
+CBRNN_API void cbrnn_events_perturb_needs(const cbrnn_event *ev, size_t n, int *perturb,
+                                          float *max_delay_ms);
 
 CBRNN_API long cbrnn_event_list_feed(cbrnn_event_list *l, cbrnn_engine *e, int64_t frames,
                                      int64_t samples);

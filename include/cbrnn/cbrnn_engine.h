@@ -104,6 +104,17 @@ typedef struct cbrnn_engine_config {
                             * weights, > 0; 0 (default): the model's */
     float rls_forget;      /* RLS: forgetting factor in [0.9, 1]; 0 (default):
                             * the model's */
+    /* Perturbed feedback (cbrnn_perturb.h): the input with a delay, a gain
+     * and a pitch shift applied, out of cbrnn_engine_process_fb's feedback
+     * channel, and what the model hears when `listen` is on. */
+    int perturb;           /* 0 (default): none; 1: delay and gain; 2: delay,
+                            * gain and pitch (adds cbrnn_engine_perturb_latency
+                            * samples, constant whatever the shift) */
+    float perturb_max_delay_ms; /* the largest delay, ms (default 500) */
+    float perturb_delay_ms, perturb_gain_db, perturb_pitch; /* at the start
+                            * (default 0: the feedback is the input) */
+    int listen;            /* 1: the model hears the feedback instead of the
+                            * input (needs perturb); CBRNN_CMD_LISTEN */
 } cbrnn_engine_config;
 
 /* Defaults above for sample_rate. Any thread. */
@@ -165,7 +176,13 @@ enum {
  * the engine's next frame is number k acts on frames k, k + 1, ... exactly
  * as if it had been applied right after frame k - 1. Each applied command
  * (and each label change) is reported as a cbrnn_event with that k, which
- * is how a host records a controlled run for exact replay. */
+ * is how a host records a controlled run for exact replay.
+ * Commands that act on samples (gate, delay, gain, pitch, listen) take
+ * effect on the sample right after frame k - 1 completed: one that arrives
+ * later within the hop waits for the next frame boundary (becoming an
+ * event of frame k + 1), and the commands queued behind it wait with it,
+ * so the order is kept. Scheduled commands (cbrnn_engine_set_schedule)
+ * act at that sample too. */
 typedef enum {
     CBRNN_CMD_LEARN = 0,    /* i: 0 off, 1 on */
     CBRNN_CMD_LR = 1,       /* f: learning rate >= 0 */
@@ -175,7 +192,13 @@ typedef enum {
     CBRNN_CMD_SNAPSHOT = 5, /* i: request id returned with the snapshot */
     CBRNN_CMD_MARK = 6,     /* i: marker id >= 0 put on the next frame's record */
     CBRNN_CMD_LABEL = 7,    /* i: classify label, -1 for none */
-    CBRNN_CMD_GATE = 8      /* f: gate_db, 0 (off) or in [-150, 0) */
+    CBRNN_CMD_GATE = 8,     /* f: gate_db, 0 (off) or in [-150, 0) */
+    /* Perturbed feedback (needs cbrnn_engine_config.perturb): f the new
+     * value, i the ramp to it in ms (0: at once; cbrnn_perturb_set) */
+    CBRNN_CMD_DELAY = 9,    /* f: ms, [0, perturb_max_delay_ms] */
+    CBRNN_CMD_GAIN = 10,    /* f: dB, [-60, 20] */
+    CBRNN_CMD_PITCH = 11,   /* f: semitones, [-12, 12] (perturb 2) */
+    CBRNN_CMD_LISTEN = 12   /* i: 1 the model hears the feedback, 0 the input */
 } cbrnn_cmd_kind;
 
 typedef struct cbrnn_engine_cmd {
@@ -228,6 +251,14 @@ CBRNN_API void cbrnn_engine_destroy(cbrnn_engine *e);
 CBRNN_API int cbrnn_engine_process(cbrnn_engine *e, float *const *out, int n_out,
                                    const float *in, const float *teacher, int n);
 
+/* cbrnn_engine_process with the perturbed feedback of `in` written to
+ * feedback (n floats, or NULL): the input through the perturbation
+ * (cbrnn_engine_config.perturb), or the input itself when the engine has
+ * none. It may alias in. Audio thread. */
+CBRNN_API int cbrnn_engine_process_fb(cbrnn_engine *e, float *const *out, int n_out,
+                                      float *feedback, const float *in, const float *teacher,
+                                      int n);
+
 /* Classify: the label from the next sample on (-1: none). Audio thread,
  * between process() calls, so a host can split a block at a MIDI event. */
 CBRNN_API void cbrnn_engine_set_label(cbrnn_engine *e, int label);
@@ -241,8 +272,10 @@ CBRNN_API void cbrnn_engine_reset_stream(cbrnn_engine *e);
  * checks), else CBRNN_ERR_ARG. Any thread. */
 CBRNN_API int cbrnn_engine_check_command(const cbrnn_engine_cmd *c);
 
-/* Queues a command. Control thread. 0, CBRNN_ERR_ARG (bad kind/value) or
- * CBRNN_ERR_FULL (ring full; counted in dropped_commands). */
+/* Queues a command. Control thread. 0, CBRNN_ERR_ARG (bad kind/value, or
+ * a delay above perturb_max_delay_ms), CBRNN_ERR_UNSUPPORTED (a perturbed-
+ * feedback command the engine was not made for) or CBRNN_ERR_FULL (ring
+ * full; counted in dropped_commands). */
 CBRNN_API int cbrnn_engine_send(cbrnn_engine *e, const cbrnn_engine_cmd *c);
 
 /* Takes the next record. Reader thread. Returns 1 and fills *r (and y with
@@ -308,6 +341,12 @@ CBRNN_API int cbrnn_engine_win(const cbrnn_engine *e);       /* samples per wind
 /* Samples from the centre of a frame's analysis window to the first output
  * sample carrying its value: the delay a host reports (win - 1 - win / 2). */
 CBRNN_API int cbrnn_engine_latency(const cbrnn_engine *e);
+/* Samples the perturbed feedback lags the input at delay 0 (the pitch
+ * shifter's; 0 without pitch or perturbation). With listen on, the model
+ * (and so every output) hears the input this much (plus the delay) later. */
+CBRNN_API int cbrnn_engine_perturb_latency(const cbrnn_engine *e);
+/* Feedback samples the pitch shifter produced too late (played as 0). */
+CBRNN_API long long cbrnn_engine_perturb_underruns(const cbrnn_engine *e);
 CBRNN_API int cbrnn_engine_feat_dim(const cbrnn_engine *e);  /* F */
 CBRNN_API int cbrnn_engine_n_outputs(const cbrnn_engine *e); /* 1 + O */
 CBRNN_API double cbrnn_engine_rate(const cbrnn_engine *e);
@@ -321,7 +360,9 @@ CBRNN_API int cbrnn_record_csv_row(char *buf, int len, const cbrnn_record *r);
 
 /* The events file (docs/FORMATS.md): CSV with the header line
  * "frame,event,value"; event one of learn, lr, momentum, decay, reset,
- * snapshot, mark, label; value the command's number (empty for reset).
+ * snapshot, mark, label, gate, delay, gain, pitch, listen; value the
+ * command's number (empty for reset; delay, gain and pitch: "X" or, with a
+ * ramp, "X:R", R the ramp in ms).
  * Floats are written with 9 significant digits, so they read back to the
  * same bits. The row formatter works like cbrnn_record_csv_row. The parser
  * takes one line (with or without its newline): 1 and *ev filled for an

@@ -178,16 +178,33 @@ static void events_files(void **state)
     cbrnn_engine *e = cbrnn_host_open(model_path, &c, 0, &err, msg, sizeof msg);
     assert_non_null(e);
     const int hop = cbrnn_engine_hop(e), win = cbrnn_engine_win(e);
-    /* frame 0: the gate is sent; up to frame 2's last sample may be fed */
-    assert_int_equal(cbrnn_event_list_feed(&l, e, 0, 0), 2 * hop + win - 1);
+    /* frame 0: the gate is sent; up to frame 1's last sample may be fed,
+     * so frame 2's events apply on the sample after it (where a live engine
+     * applies commands that act on samples) */
+    assert_int_equal(cbrnn_event_list_feed(&l, e, 0, 0), hop + win);
     assert_int_equal(l.next, 1);
-    assert_int_equal(cbrnn_event_list_feed(&l, e, 2, 2 * hop + win - 1), 3 * hop);
+    assert_int_equal(cbrnn_event_list_feed(&l, e, 2, hop + win), 3 * hop);
     assert_int_equal(l.next, 3);
-    assert_int_equal(cbrnn_event_list_feed(&l, e, 5, 5 * hop + win - 1), -1);
+    assert_int_equal(cbrnn_event_list_feed(&l, e, 5, 4 * hop + win), -1);
     cbrnn_engine_destroy(e);
     cbrnn_event_list_free(&l);
+    /* perturbation events: value, and ":R" for a ramp of R ms */
+    write_file("ev.csv", "0,pitch,2:150\n0,delay,50\n1,gain,-6.5:20\n1,listen,1\n");
+    assert_int_equal(cbrnn_event_list_load(&l, p, msg, sizeof msg), 0);
+    assert_true(l.n == 4 && l.ev[0].cmd.kind == CBRNN_CMD_PITCH && l.ev[0].cmd.f == 2.0f &&
+                l.ev[0].cmd.i == 150 && l.ev[1].cmd.i == 0 && l.ev[2].cmd.f == -6.5f &&
+                l.ev[2].cmd.i == 20 && l.ev[3].cmd.kind == CBRNN_CMD_LISTEN);
+    int need;
+    float md;
+    cbrnn_events_perturb_needs(l.ev, l.n, &need, &md);
+    assert_true(need == 2 && md == 50.0f);
+    char row[128];
+    cbrnn_event_csv_row(row, sizeof row, &l.ev[2]);
+    assert_string_equal(row, "1,gain,-6.5:20\n");
+    cbrnn_event_list_free(&l);
     static const char *const bad[] = {"3,jump,1\n", "x,lr,1\n", "3,lr,1e9\n", "3,mark,-4\n",
-                                      "3,lr,\n", "3,gate,5\n"};
+                                      "3,lr,\n", "3,gate,5\n", "3,pitch,13\n",
+                                      "3,delay,-1\n", "3,gain,5:-3\n", "3,gain,30\n"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         write_file("bad.csv", bad[i]);
         snprintf(p, sizeof p, "%s/bad.csv", dir);
