@@ -13,7 +13,6 @@
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
-#include <sndfile.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,6 +92,17 @@ static void usage(FILE *f)
 "  --schedule FILE    a trial schedule (docs/FORMATS.md) applied by the engine\n"
 "                     at its exact frames, as cbrnn-jack --schedule does;\n"
 "                     marker names go to D/markers.csv\n"
+"  --perturb-delay MS, --perturb-gain DB, --perturb-pitch SEMITONES\n"
+"                     perturbed feedback (docs/ADAPTATION.md): the input with\n"
+"                     a delay (0..2000 ms), gain (-60..20 dB) and pitch shift\n"
+"                     (-12..12 semitones; Rubber Band, the same code as\n"
+"                     cbrnn-jack's feedback port) at the start; changed by\n"
+"                     the schedule's delay, gain and pitch actions and by\n"
+"                     --events; written to D/feedback.wav\n"
+"  --perturb-max-delay MS  the largest delay (default 500)\n"
+"  --feedback-to-model  the model hears the perturbed feedback, not the input\n"
+"                     (an events file or schedule with perturbation changes\n"
+"                     turns the perturbation on by itself)\n"
 "  --reset-each       each input is its own stream: features, cortex state,\n"
 "                     frame count and the cerebellum start again from the\n"
 "                     loaded model\n"
@@ -146,7 +156,7 @@ struct run_out {
     FILE *events; /* events.csv */
     FILE *files;  /* files.csv */
     npy_writer *npy;
-    SNDFILE *wav;
+    cbrnn_wav *wav, *fb; /* surprise.wav, feedback.wav */
     cbrnn_record rec;
     float *y;
     long frames, kept, gated; /* all, not gated (losses[kept]), gated */
@@ -263,7 +273,7 @@ struct run {
     double rate;           /* the stream's: the first input's */
     int n_out;             /* the model's outputs (the engine's, less surprise) */
     audio_in *a, *t;       /* the current input and its teacher */
-    float *xbuf, *tbuf, *sbuf;
+    float *xbuf, *tbuf, *sbuf, *fbuf;
     struct run_out o;
     struct label_events ev;
     cbrnn_event_list evl;  /* --events */
@@ -275,7 +285,7 @@ struct run {
 
 enum { O_MODEL = 256, O_OUT, O_LEARN, O_NOLEARN, O_LR, O_MOM, O_DECAY, O_BPTT, O_BLOCK,
        O_TEACHER, O_LABELS, O_SAVE, O_RESET, O_QUIET, O_EVENTS, O_SCHEDULE, O_GATE, O_RULE,
-       O_RLS_PRIOR, O_RLS_FORGET };
+       O_RLS_PRIOR, O_RLS_FORGET, O_PERTURB_FIRST };
 
 /* The options that take a number. 0 taken, -1 bad value (said), 1 not
  * one of these. */
@@ -333,7 +343,18 @@ static int number_option(struct run *r, int c, const char *arg)
         }
         return 0;
     }
-    default: return 1;
+    default:
+        if (c >= O_PERTURB_FIRST && c <= O_PERTURB_FIRST + 4) {
+            static const char *const names[] = {"perturb-delay", "perturb-gain", "perturb-pitch",
+                                                "perturb-max-delay", "feedback-to-model"};
+            char msg[256];
+            if (cbrnn_host_perturb_option(ec, names[c - O_PERTURB_FIRST], arg, msg, sizeof msg)) {
+                fprintf(stderr, PROG ": %s\n", msg);
+                return -1;
+            }
+            return 0;
+        }
+        return 1;
     }
 }
 
@@ -352,6 +373,11 @@ static int parse_opts(struct run *r, int argc, char **argv)
         {"events", required_argument, NULL, O_EVENTS},
         {"schedule", required_argument, NULL, O_SCHEDULE},
         {"gate-db", required_argument, NULL, O_GATE},
+        {"perturb-delay", required_argument, NULL, O_PERTURB_FIRST},
+        {"perturb-gain", required_argument, NULL, O_PERTURB_FIRST + 1},
+        {"perturb-pitch", required_argument, NULL, O_PERTURB_FIRST + 2},
+        {"perturb-max-delay", required_argument, NULL, O_PERTURB_FIRST + 3},
+        {"feedback-to-model", no_argument, NULL, O_PERTURB_FIRST + 4},
         {"rule", required_argument, NULL, O_RULE},
         {"rls-prior", required_argument, NULL, O_RLS_PRIOR},
         {"rls-forget", required_argument, NULL, O_RLS_FORGET},
@@ -438,8 +464,40 @@ static int check_modes(struct run *r)
         fprintf(stderr, PROG ": %s\n", r->msg);
         return 2;
     }
+    /* an events file with perturbation changes needs the perturbation */
+    cbrnn_host_perturb_for_events(&r->ec, r->evl.ev, r->evl.n);
     if (r->save_path && cbrnn_control_check_output(r->save_path, r->msg, sizeof r->msg)) {
         fprintf(stderr, PROG ": --save-model %s\n", r->msg);
+        return 2;
+    }
+    return 0;
+}
+
+/* --schedule, compiled for the engine and set in it; a schedule with
+ * perturbation actions gets an engine that has the perturbation. */
+static int open_schedule(struct run *r)
+{
+    int err = 0;
+    if (!r->schedule_path)
+        return 0;
+    if (cbrnn_schedule_load(&r->sched, r->schedule_path, r->rate, cbrnn_engine_hop(r->e), 0,
+                            r->msg, sizeof r->msg)) {
+        fprintf(stderr, PROG ": --schedule %s\n", r->msg);
+        return 2;
+    }
+    int had = r->ec.perturb;
+    cbrnn_host_perturb_for_events(&r->ec, r->sched.events.ev, r->sched.events.n);
+    if (r->ec.perturb != had) {
+        cbrnn_engine_destroy(r->e);
+        if (!(r->e = cbrnn_host_open(r->model_path, &r->ec, r->block, &err, r->msg,
+                                     sizeof r->msg))) {
+            fprintf(stderr, PROG ": %s\n", r->msg);
+            return 2;
+        }
+        r->m = cbrnn_engine_model(r->e);
+    }
+    if (cbrnn_engine_set_schedule(r->e, r->sched.events.ev, r->sched.events.n)) {
+        fprintf(stderr, PROG ": --schedule %s: refused by the engine\n", r->schedule_path);
         return 2;
     }
     return 0;
@@ -488,14 +546,7 @@ static int open_engine(struct run *r)
         return 2;
     }
     r->n_out = cbrnn_engine_n_outputs(r->e) - 1;
-    if (r->schedule_path &&
-        (cbrnn_schedule_load(&r->sched, r->schedule_path, r->rate, cbrnn_engine_hop(r->e), 0,
-                             r->msg, sizeof r->msg) ||
-         cbrnn_engine_set_schedule(r->e, r->sched.events.ev, r->sched.events.n))) {
-        fprintf(stderr, PROG ": --schedule %s\n", r->msg);
-        return 2;
-    }
-    return 0;
+    return open_schedule(r);
 }
 
 /* Creates out_dir/name for writing, with its header line; NULL (said). */
@@ -543,21 +594,24 @@ static int open_outputs(struct run *r)
         fprintf(stderr, PROG ": %s\n", r->msg);
         return 2;
     }
-    snprintf(path, sizeof path, "%s/surprise.wav", out_dir);
-    SF_INFO si = {.samplerate = (int)lround(r->rate), .channels = 1,
-                  .format = SF_FORMAT_WAV | SF_FORMAT_FLOAT};
-    if (!(o->wav = sf_open(path, SFM_WRITE, &si))) {
-        fprintf(stderr, PROG ": %s: cannot create: %s\n", path, sf_strerror(NULL));
-        return 2;
+    /* Float WAV without libsndfile's PEAK chunk (a time stamp: runs that
+     * computed the same numbers write the same bytes) and with the fmt
+     * chunk sox reads without a warning (cbrnn_wav_create). */
+    for (int k = 0; k < (r->ec.perturb ? 2 : 1); k++) {
+        int err;
+        snprintf(path, sizeof path, "%s/%s", out_dir, k ? "feedback.wav" : "surprise.wav");
+        cbrnn_wav **w = k ? &o->fb : &o->wav;
+        if (!(*w = cbrnn_wav_create(path, (int)lround(r->rate), &err))) {
+            fprintf(stderr, PROG ": %s: cannot create: %s\n", path, strerror(errno));
+            return 2;
+        }
     }
-    /* No PEAK chunk: it carries a time stamp, and runs that computed the
-     * same numbers should write the same bytes. */
-    sf_command(o->wav, SFC_SET_ADD_PEAK_CHUNK, NULL, SF_FALSE);
     o->y = calloc((size_t)r->n_out + 1, sizeof(float));
     r->xbuf = malloc((size_t)r->block * sizeof(float));
     r->tbuf = malloc((size_t)r->block * sizeof(float));
     r->sbuf = malloc((size_t)r->block * sizeof(float));
-    if (!o->y || !r->xbuf || !r->tbuf || !r->sbuf) {
+    r->fbuf = malloc((size_t)r->block * sizeof(float));
+    if (!o->y || !r->xbuf || !r->tbuf || !r->sbuf || !r->fbuf) {
         fprintf(stderr, PROG ": out of memory\n");
         return 1;
     }
@@ -621,8 +675,8 @@ static int process_block(struct run *r, long n, long pos, long *next_ev)
                 end = off + room;
         }
         float *outs[1] = {r->sbuf + off};
-        cbrnn_engine_process(r->e, outs, 1, r->xbuf + off, r->t ? r->tbuf + off : NULL,
-                             (int)(end - off));
+        cbrnn_engine_process_fb(r->e, outs, 1, r->fbuf + off, r->xbuf + off,
+                                r->t ? r->tbuf + off : NULL, (int)(end - off));
         off = end;
     }
     return 0;
@@ -652,9 +706,10 @@ static int run_input(struct run *r, int i)
         }
         if (process_block(r, n, pos, &next_ev))
             return 1;
-        if (sf_writef_float(r->o.wav, r->sbuf, n) != n) {
-            fprintf(stderr, PROG ": %s/surprise.wav: write failed: %s\n", r->out_dir,
-                    sf_strerror(r->o.wav));
+        if (cbrnn_wav_write(r->o.wav, r->sbuf, n) ||
+            (r->o.fb && cbrnn_wav_write(r->o.fb, r->fbuf, n))) {
+            fprintf(stderr, PROG ": %s/%s.wav: write failed: %s\n", r->out_dir,
+                    r->o.fb ? "surprise or feedback" : "surprise", strerror(errno));
             return 1;
         }
         if (drain(r->e, &r->o, r->msg, sizeof r->msg)) {
@@ -784,8 +839,12 @@ static int run_free(struct run *r, int status)
 {
     struct run_out *o = &r->o;
     corpus_free(&r->in);
-    if (o->wav && sf_close(o->wav) && status == 0) {
+    if (o->wav && cbrnn_wav_close(o->wav) && status == 0) {
         fprintf(stderr, PROG ": %s/surprise.wav: close failed\n", r->out_dir);
+        status = 1;
+    }
+    if (o->fb && cbrnn_wav_close(o->fb) && status == 0) {
+        fprintf(stderr, PROG ": %s/feedback.wav: close failed\n", r->out_dir);
         status = 1;
     }
     if (o->csv)
@@ -806,6 +865,7 @@ static int run_free(struct run *r, int status)
     free(r->xbuf);
     free(r->tbuf);
     free(r->sbuf);
+    free(r->fbuf);
     if (r->a)
         audio_in_close(r->a);
     if (r->t)

@@ -1,10 +1,11 @@
 /* host_control.c: the save-path policy of control surfaces (see
- * cbrnn_control.h). A control message may name a file to save the adapted
+ * cbrnn_control.h), and the perturbed-feedback options both hosts take. A control message may name a file to save the adapted
  * model to; without these checks `/cbrnn/save s PATH` could overwrite any
  * file the process may write. Never prints, never on an audio thread. */
 #define _XOPEN_SOURCE 700 /* realpath */
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 
 #include "cbrnn/cbrnn_control.h"
 #include "cbrnn/cbrnn_model.h"
+#include "cbrnn/cbrnn_perturb.h"
 
 static void say(char *msg, size_t len, const char *fmt, const char *a, const char *b)
 {
@@ -126,4 +128,67 @@ int cbrnn_control_check_output(const char *path, char *msg, size_t msglen)
         return CBRNN_ERR_IO;
     }
     return existing_is_model(path, msg, msglen);
+}
+
+int cbrnn_host_perturb_option(cbrnn_engine_config *c, const char *opt, const char *arg,
+                              char *msg, size_t msglen)
+{
+    static const struct { const char *name; int param; const char *want; } opts[] = {
+        {"perturb-delay", CBRNN_PERTURB_DELAY, "ms in [0, 2000]"},
+        {"perturb-gain", CBRNN_PERTURB_GAIN, "dB in [-60, 20]"},
+        {"perturb-pitch", CBRNN_PERTURB_PITCH, "semitones in [-12, 12]"},
+        {"perturb-max-delay", -1, "ms in (0, 2000]"}};
+    if (!c || !opt)
+        return CBRNN_ERR_ARG;
+    if (!strcmp(opt, "feedback-to-model")) {
+        c->listen = 1;
+        if (!c->perturb)
+            c->perturb = 1;
+        return 0;
+    }
+    for (size_t k = 0; k < sizeof opts / sizeof *opts; k++) {
+        if (strcmp(opt, opts[k].name))
+            continue;
+        char *end;
+        errno = 0;
+        double v = arg ? strtod(arg, &end) : NAN;
+        int p = opts[k].param;
+        if (!arg || errno || end == arg || *end || !isfinite(v) ||
+            (p >= 0 ? cbrnn_perturb_check(p, (float)v, 0) != 0
+                    : !(v > 0 && v <= CBRNN_PERTURB_DELAY_MAX_MS))) {
+            if (msg && msglen)
+                snprintf(msg, msglen, "--%s '%s': expected %s", opt, arg ? arg : "",
+                         opts[k].want);
+            return CBRNN_ERR_ARG;
+        }
+        if (p == CBRNN_PERTURB_PITCH)
+            c->perturb = 2;
+        else if (!c->perturb)
+            c->perturb = 1;
+        if (p == CBRNN_PERTURB_DELAY)
+            c->perturb_delay_ms = (float)v;
+        else if (p == CBRNN_PERTURB_GAIN)
+            c->perturb_gain_db = (float)v;
+        else if (p == CBRNN_PERTURB_PITCH)
+            c->perturb_pitch = (float)v;
+        else
+            c->perturb_max_delay_ms = (float)v;
+        if (c->perturb_delay_ms > c->perturb_max_delay_ms)
+            c->perturb_max_delay_ms = c->perturb_delay_ms;
+        return 0;
+    }
+    if (msg && msglen)
+        snprintf(msg, msglen, "--%s: not a perturbation option", opt);
+    return CBRNN_ERR_ARG;
+}
+
+void cbrnn_host_perturb_for_events(cbrnn_engine_config *c, const cbrnn_event *ev, size_t n)
+{
+    int need;
+    float md;
+    cbrnn_events_perturb_needs(ev, n, &need, &md);
+    if (need > c->perturb)
+        c->perturb = need;
+    if (md > c->perturb_max_delay_ms)
+        c->perturb_max_delay_ms = md;
 }

@@ -119,14 +119,17 @@ static int parse_repeat(struct parsed *p, char *const tok[3], const char *rest, 
 }
 
 /* The actions a line may name, and what value each takes: 'i' 0 or 1,
- * 'f' a number, 's' a marker name, 'p' a phase name, 0 none. */
+ * 'f' a number, 's' a marker name, 'p' a phase name, 'r' a perturbation
+ * value with an optional ramp, 0 none. */
 static const struct {
     const char *name;
     int kind, value;
 } acts[] = {{"learn", CBRNN_CMD_LEARN, 'i'},    {"lr", CBRNN_CMD_LR, 'f'},
             {"momentum", CBRNN_CMD_MOMENTUM, 'f'}, {"decay", CBRNN_CMD_DECAY, 'f'},
             {"reset", CBRNN_CMD_RESET, 0},      {"mark", CBRNN_CMD_MARK, 's'},
-            {"phase", CBRNN_CMD_MARK, 'p'}};
+            {"phase", CBRNN_CMD_MARK, 'p'},     {"listen", CBRNN_CMD_LISTEN, 'i'},
+            {"delay", CBRNN_CMD_DELAY, 'r'},    {"gain", CBRNN_CMD_GAIN, 'r'},
+            {"pitch", CBRNN_CMD_PITCH, 'r'}};
 
 /* The number val of a learn, lr, momentum or decay action (value kind
  * 'i' or 'f') into a's command, in its range; no words after it. 0, or
@@ -149,10 +152,47 @@ static int action_number(struct action *a, int value, const char *val, const cha
         a->cmd.f = (float)v;
     }
     if (bad) {
-        *why = value == 'i' ? "learn takes 0 or 1"
+        *why = value == 'i' ? "learn and listen take 0 or 1"
                : a->cmd.kind == CBRNN_CMD_LR ? "lr takes a number in [0, 10]"
                : a->cmd.kind == CBRNN_CMD_MOMENTUM ? "momentum takes a number in [0, 1)"
                                                    : "decay takes a number in [0, 1000]";
+        return -1;
+    }
+    return 0;
+}
+
+/* The value of "delay MS", "gain DB" or "pitch SEMITONES" into a's
+ * command, with an optional "ramp DURATION" after it (seconds: 0.2 or
+ * 0.2s; or 200ms). 0, or -1 with the reason in why. */
+static int perturb_value(struct action *a, const char *val, const char *rest, const char **why)
+{
+    char *end, buf[64] = "";
+    errno = 0;
+    double v = strtod(val, &end);
+    double ramp = 0;
+    int bad = errno || *end || !isfinite(v);
+    if (!bad && rest) {
+        char kw[16], d[32], extra[2];
+        int n = sscanf(rest, "%15s %31s %1s", kw, d, extra);
+        bad = n != 2 || strcmp(kw, "ramp");
+        if (!bad) {
+            snprintf(buf, sizeof buf, "%s", d);
+            ramp = strtod(buf, &end);
+            if (!strcmp(end, "ms"))
+                ramp /= 1000.0;
+            else if (*end == 's' && !end[1])
+                end++;
+            bad = end == buf || (*end && strcmp(end, "ms")) || !isfinite(ramp) || ramp < 0 ||
+                  ramp > 1e6;
+        }
+    }
+    a->cmd.f = (float)v;
+    a->cmd.i = bad ? 0 : (int)lround(ramp * 1000.0);
+    if (bad || cbrnn_engine_check_command(&a->cmd)) {
+        *why = a->cmd.kind == CBRNN_CMD_DELAY  ? "delay takes ms in [0, 2000] [ramp DURATION]"
+               : a->cmd.kind == CBRNN_CMD_GAIN ? "gain takes dB in [-60, 20] [ramp DURATION]"
+                                               : "pitch takes semitones in [-12, 12] "
+                                                 "[ramp DURATION]";
         return -1;
     }
     return 0;
@@ -173,7 +213,8 @@ static int parse_action(struct parsed *p, char *const tok[3], const char *rest, 
         if (!strcmp(tok[1], acts[i].name))
             k = i;
     if (k < 0) {
-        *why = "unknown action (expected learn, lr, momentum, decay, reset, mark or phase)";
+        *why = "unknown action (expected learn, lr, momentum, decay, reset, mark, phase, "
+               "delay, gain, pitch or listen)";
         return -1;
     }
     a.cmd.kind = acts[k].kind;
@@ -191,6 +232,9 @@ static int parse_action(struct parsed *p, char *const tok[3], const char *rest, 
         snprintf(name, sizeof name, "%s%s%s%s", acts[k].value == 'p' ? "phase:" : "", val,
                  rest ? " " : "", rest ? rest : "");
         snprintf(a.name, sizeof a.name, "%s", name);
+    } else if (acts[k].value == 'r') {
+        if (perturb_value(&a, val, rest, why))
+            return -1;
     } else if (action_number(&a, acts[k].value, val, rest, why)) {
         return -1;
     }

@@ -1408,7 +1408,7 @@ static int open_recorders(const struct options *o)
          * through `cbrnn run` sees bit-identical input. */
         struct recorder *rc = &H.rec[k];
         SF_INFO si = {.samplerate = (int)o->ec.sample_rate, .channels = 1,
-                      .format = SF_FORMAT_WAV | SF_FORMAT_FLOAT};
+                      .format = SF_FORMAT_WAVEX | SF_FORMAT_FLOAT};
         if (!(rc->sf = sf_open(paths[k], SFM_WRITE, &si))) {
             fprintf(stderr, PROG ": %s: cannot create: %s\n", paths[k], sf_strerror(NULL));
             return 2;

@@ -75,6 +75,19 @@ CBRNN_API void cbrnn_events_perturb_needs(const cbrnn_event *ev, size_t n, int *
 CBRNN_API long cbrnn_event_list_feed(cbrnn_event_list *l, cbrnn_engine *e, int64_t frames,
                                      int64_t samples);
 
+/* ---- Perturbed feedback options (cbrnn-jack and cbrnn run alike) ----
+ * opt (without "--") one of perturb-delay MS, perturb-gain DB,
+ * perturb-pitch SEMITONES (initial values), perturb-max-delay MS, or
+ * feedback-to-model (arg NULL: the model hears the feedback). Sets c,
+ * raising c->perturb to what the option needs (pitch: 2) and the largest
+ * delay to the initial one. 0, or CBRNN_ERR_ARG with the reason in msg. */
+CBRNN_API int cbrnn_host_perturb_option(cbrnn_engine_config *c, const char *opt, const char *arg,
+                                        char *msg, size_t msglen);
+/* Raises c->perturb and c->perturb_max_delay_ms to what the n events ev
+ * (an events file, a schedule) need (cbrnn_events_perturb_needs). */
+CBRNN_API void cbrnn_host_perturb_for_events(cbrnn_engine_config *c, const cbrnn_event *ev,
+                                             size_t n);
+
 /* A row of a markers file (header "marker,name,seconds\n"): the id, the
  * name as a quoted CSV field ('"' doubled) and the seconds, with '\n'.
  * Returns the length written (truncated like snprintf). Any thread. */

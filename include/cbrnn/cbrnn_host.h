@@ -122,6 +122,18 @@ CBRNN_API int cbrnn_host_saves_now(cbrnn_host_saves *s, const cbrnn_engine *e, c
 /* Saves waiting for a snapshot. */
 CBRNN_API int cbrnn_host_saves_pending(const cbrnn_host_saves *s);
 
+/* ---- Float WAV files (cbrnn-jack --record, cbrnn run's surprise.wav) ----
+ * Mono 32-bit float WAV with the 18-byte fmt chunk and the fact chunk the
+ * spec gives non-PCM formats (libsndfile's shorter one makes sox warn);
+ * every libsndfile reader reads it. create: NULL with *err (CBRNN_ERR_IO:
+ * errno says why). write appends n samples. close fills in the sizes and
+ * closes; 0 or CBRNN_ERR_IO if anything failed (a write, the header).
+ * Not the audio thread. */
+typedef struct cbrnn_wav cbrnn_wav;
+CBRNN_API cbrnn_wav *cbrnn_wav_create(const char *path, int rate, int *err);
+CBRNN_API int cbrnn_wav_write(cbrnn_wav *w, const float *x, long n);
+CBRNN_API int cbrnn_wav_close(cbrnn_wav *w);
+
 #ifdef __cplusplus
 }
 #endif
