@@ -39,7 +39,6 @@
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
-#include <sndfile.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -53,6 +52,7 @@
 #include "cbrnn/cbrnn_engine.h"
 #include "cbrnn/cbrnn_host.h"
 #include "cbrnn/cbrnn_model.h"
+#include "cbrnn/cbrnn_perturb.h"
 
 #define PROG "cbrnn-jack"
 #define MAX_OUT 128      /* prediction/posterior ports at most */
@@ -153,6 +153,24 @@ static void usage(FILE *f)
 "  --osc-out-rate HZ   frames a second at most (default 20: every 5th frame\n"
 "                      at a 10 ms hop)\n"
 "  --osc-out-outputs   add the frame's outputs (predictions or posteriors)\n"
+"  --perturb-delay MS, --perturb-gain DB, --perturb-pitch SEMITONES\n"
+"                      perturbed feedback (Audapter-style; docs/ADAPTATION.md):\n"
+"                      an output port 'feedback' carrying the input with a\n"
+"                      delay (0..2000 ms), gain (-60..20 dB) and pitch shift\n"
+"                      (-12..12 semitones; Rubber Band R3 in real-time mode)\n"
+"                      starting at these values; changed by OSC and the\n"
+"                      schedule's delay, gain and pitch actions (with ramps),\n"
+"                      at frame boundaries; the changes go to the events file\n"
+"                      and 'cbrnn run --events' redoes them on --record's\n"
+"                      samples. --perturb-pitch (any value, 0 too) puts the\n"
+"                      pitch shifter in the path: a fixed latency, said at\n"
+"                      start and reported as the port's latency\n"
+"  --perturb-max-delay MS  the largest delay OSC may ask for (default 500)\n"
+"  --feedback-to-model the model hears the feedback instead of the input\n"
+"                      (/cbrnn/perturb/listen i switches it)\n"
+"                        /cbrnn/perturb/pitch f [ramp_ms], /cbrnn/perturb/delay\n"
+"                                         f [ramp_ms], /cbrnn/perturb/gain f\n"
+"                                         [ramp_ms], /cbrnn/perturb/listen i\n"
 "  --quiet             only errors on stderr\n"
 "%s"
 "\n"
@@ -166,6 +184,7 @@ static void usage(FILE *f)
 struct host {
     jack_client_t *client;
     jack_port_t *in, *teacher, *midi;
+    jack_port_t *fb; /* --perturb-*: the perturbed feedback */
     jack_port_t *out[1 + MAX_OUT];
     int n_out; /* audio outputs including surprise */
     _Atomic(cbrnn_engine *) engine;
@@ -177,6 +196,8 @@ struct host {
     /* the engine's rate and latency, for JACK's non-RT callbacks, which
      * must not touch an engine the control thread may be replacing */
     atomic_int engine_rate, latency;
+    atomic_int fb_latency; /* the feedback's lag behind the input (shifter + delay) */
+    atomic_int listen_latency; /* what the outputs lag more when the model hears it */
     char shutdown_reason[512];
     atomic_int rec_on;     /* 0 after a rate change: a WAV has one rate */
     cbrnn_midi_labels labels; /* audio thread only */
@@ -201,7 +222,7 @@ struct host {
      * audio thread and emptied by the disk thread */
     struct recorder {
         jack_ringbuffer_t *rb;
-        SNDFILE *sf;
+        cbrnn_wav *sf;
         const char *path;
         long written;
         int failed;
@@ -256,6 +277,7 @@ static int on_process(jack_nframes_t n, void *arg)
         outs[i] = jack_port_get_buffer(H.out[i], n);
     const float *in = jack_port_get_buffer(H.in, n);
     const float *teacher = H.teacher ? jack_port_get_buffer(H.teacher, n) : NULL;
+    float *fb = H.fb ? jack_port_get_buffer(H.fb, n) : NULL;
     if (n <= MAX_PERIOD) {
         memcpy(in_copy, in, (size_t)n * sizeof(float));
         in = in_copy;
@@ -267,6 +289,8 @@ static int on_process(jack_nframes_t n, void *arg)
     cbrnn_engine *e = atomic_load(&H.engine);
     if (atomic_load(&H.paused) || !e) {
         silence(outs, H.n_out, n);
+        if (fb)
+            silence(&fb, 1, n);
         atomic_store(&H.in_process, 0);
         return 0;
     }
@@ -301,15 +325,15 @@ static int on_process(jack_nframes_t n, void *arg)
             if (at > pos) {
                 for (int k = 0; k < H.n_out; k++)
                     o2[k] = outs[k] + pos;
-                cbrnn_engine_process(e, o2, H.n_out, in + pos, teacher ? teacher + pos : NULL,
-                                     (int)(at - pos));
+                cbrnn_engine_process_fb(e, o2, H.n_out, fb ? fb + pos : NULL, in + pos,
+                                        teacher ? teacher + pos : NULL, (int)(at - pos));
                 pos = at;
             }
             if (i < ne)
                 midi_event(e, &ev);
         }
     } else {
-        cbrnn_engine_process(e, outs, H.n_out, in, teacher, (int)n);
+        cbrnn_engine_process_fb(e, outs, H.n_out, fb, in, teacher, (int)n);
     }
     atomic_fetch_add_explicit(&H.samples, n, memory_order_relaxed);
     atomic_store(&H.in_process, 0);
@@ -350,27 +374,35 @@ static void on_latency(jack_latency_callback_mode_t mode, void *arg)
      * causes can call us back on ports being removed: leave them alone. */
     if (atomic_load(&H.closing))
         return;
-    jack_nframes_t lat = (jack_nframes_t)atomic_load(&H.latency);
+    jack_nframes_t lat = (jack_nframes_t)(atomic_load(&H.latency) + atomic_load(&H.listen_latency));
     jack_latency_range_t r;
     if (mode == JackCaptureLatency) {
         jack_port_get_latency_range(H.in, JackCaptureLatency, &r);
+        if (H.fb) { /* the feedback lags by the perturbation's own latency */
+            jack_latency_range_t f = r;
+            f.min += (jack_nframes_t)atomic_load(&H.fb_latency);
+            f.max += (jack_nframes_t)atomic_load(&H.fb_latency);
+            jack_port_set_latency_range(H.fb, JackCaptureLatency, &f);
+        }
         r.min += lat;
         r.max += lat;
         for (int i = 0; i < H.n_out; i++)
             jack_port_set_latency_range(H.out[i], JackCaptureLatency, &r);
     } else {
         jack_latency_range_t all = {UINT32_MAX, 0};
-        for (int i = 0; i < H.n_out; i++) {
-            jack_port_get_latency_range(H.out[i], JackPlaybackLatency, &r);
-            if (r.min < all.min)
-                all.min = r.min;
-            if (r.max > all.max)
-                all.max = r.max;
+        for (int i = 0; i <= H.n_out; i++) {
+            jack_port_t *p = i < H.n_out ? H.out[i] : H.fb;
+            if (!p)
+                continue;
+            jack_nframes_t add = i < H.n_out ? lat : (jack_nframes_t)atomic_load(&H.fb_latency);
+            jack_port_get_latency_range(p, JackPlaybackLatency, &r);
+            if (r.min + add < all.min)
+                all.min = r.min + add;
+            if (r.max + add > all.max)
+                all.max = r.max + add;
         }
         if (all.min > all.max)
             all.min = all.max = 0;
-        all.min += lat;
-        all.max += lat;
         jack_port_set_latency_range(H.in, JackPlaybackLatency, &all);
         if (H.teacher)
             jack_port_set_latency_range(H.teacher, JackPlaybackLatency, &all);
@@ -482,7 +514,7 @@ static void *disk_main(void *arg)
                 if (want > 4096)
                     want = 4096;
                 jack_ringbuffer_read(rc->rb, (char *)buf, want * sizeof(float));
-                if (!rc->failed && sf_writef_float(rc->sf, buf, (sf_count_t)want) != (sf_count_t)want)
+                if (!rc->failed && cbrnn_wav_write(rc->sf, buf, (long)want))
                     rc->failed = 1;
                 rc->written += (long)want;
             }
@@ -691,7 +723,11 @@ static int osc_unknown(const char *path, const char *types, lo_arg **argv, int a
     (void)argv, (void)argc, (void)m, (void)u;
     static const char *const known[] = {"/cbrnn/learn i", "/cbrnn/lr f", "/cbrnn/momentum f",
                                         "/cbrnn/decay f", "/cbrnn/gate f", "/cbrnn/reset", "/cbrnn/save s",
-                                        "/cbrnn/mark s", "/cbrnn/status [i]"};
+                                        "/cbrnn/mark s", "/cbrnn/status [i]",
+                                        "/cbrnn/perturb/pitch f [RAMP_MS]",
+                                        "/cbrnn/perturb/delay f [RAMP_MS]",
+                                        "/cbrnn/perturb/gain f [RAMP_MS]",
+                                        "/cbrnn/perturb/listen i"};
     for (size_t k = 0; k < sizeof known / sizeof *known; k++) {
         size_t n = strcspn(known[k], " ");
         if (strlen(path) == n && !strncmp(path, known[k], n)) {
@@ -701,7 +737,8 @@ static int osc_unknown(const char *path, const char *types, lo_arg **argv, int a
         }
     }
     osc_complain("OSC %s (arguments '%s') ignored: unknown address; cbrnn-jack takes "
-                 "/cbrnn/learn, lr, momentum, decay, gate, reset, save, mark, status",
+                 "/cbrnn/learn, lr, momentum, decay, gate, reset, save, mark, status, "
+                 "perturb/pitch, perturb/delay, perturb/gain, perturb/listen",
                  path, types);
     return 0;
 }
@@ -823,6 +860,53 @@ static int osc_status(const char *path, const char *types, lo_arg **argv, int ar
     return 0;
 }
 
+/* /cbrnn/perturb/pitch, delay, gain: f the value (semitones, ms, dB),
+ * with an optional ramp in ms (i or f); /cbrnn/perturb/listen i. Checked
+ * here and again by the engine (cbrnn_engine_send), which applies them at
+ * the next frame boundary and reports them to the events file. */
+static int osc_perturb(const char *path, const char *types, lo_arg **argv, int argc,
+                       lo_message m, void *u)
+{
+    (void)m, (void)u;
+    static const struct { const char *name; int kind; const char *want; } k[] = {
+        {"/cbrnn/perturb/delay", CBRNN_CMD_DELAY, "ms in [0, --perturb-max-delay]"},
+        {"/cbrnn/perturb/gain", CBRNN_CMD_GAIN, "dB in [-60, 20]"},
+        {"/cbrnn/perturb/pitch", CBRNN_CMD_PITCH, "semitones in [-12, 12]"},
+        {"/cbrnn/perturb/listen", CBRNN_CMD_LISTEN, "0 or 1"}};
+    int i = 0;
+    while (i < 3 && strcmp(path, k[i].name))
+        i++;
+    cbrnn_engine_cmd c = {k[i].kind, 0, 0.0f};
+    if (c.kind == CBRNN_CMD_LISTEN) {
+        c.i = argv[0]->i != 0;
+    } else {
+        c.f = argv[0]->f;
+        double ramp = argc < 2 ? 0 : types[1] == 'i' ? argv[1]->i : argv[1]->f;
+        if (!(ramp >= 0 && ramp <= CBRNN_PERTURB_RAMP_MAX_MS)) {
+            osc_complain("OSC %s %g %g refused: the ramp is ms in [0, %d]", path, (double)c.f,
+                         ramp, CBRNN_PERTURB_RAMP_MAX_MS);
+            return 0;
+        }
+        c.i = (int)lround(ramp);
+    }
+    cbrnn_engine *e = atomic_load(&H.engine);
+    int rc = e ? cbrnn_engine_send(e, &c) : CBRNN_ERR_ARG;
+    if (rc == CBRNN_ERR_UNSUPPORTED)
+        osc_complain("OSC %s refused: no %s (start cbrnn-jack with --perturb-%s)", path,
+                     c.kind == CBRNN_CMD_PITCH ? "pitch shift" : "perturbation",
+                     c.kind == CBRNN_CMD_PITCH ? "pitch 0" : "delay 0");
+    else if (rc == CBRNN_ERR_ARG)
+        osc_complain("OSC %s %g refused: expected %s", path,
+                     c.kind == CBRNN_CMD_LISTEN ? (double)c.i : (double)c.f, k[i].want);
+    else if (rc)
+        osc_complain("OSC %s: %s", path, cbrnn_strerror(rc));
+    else if (!C.quiet)
+        fprintf(stderr, PROG ": %s now %g%s\n", path + strlen("/cbrnn/"),
+                c.kind == CBRNN_CMD_LISTEN ? (double)c.i : (double)c.f,
+                c.i && c.kind != CBRNN_CMD_LISTEN ? " (ramped)" : "");
+    return 0;
+}
+
 /* Every OSC method, in one place: tests/fuzz/fuzz_osc.c dispatches fuzzed
  * packets through the same table. */
 static void osc_add_methods(lo_server osc)
@@ -838,6 +922,14 @@ static void osc_add_methods(lo_server osc)
     lo_server_add_method(osc, "/cbrnn/mark", "s", osc_mark, osc);
     lo_server_add_method(osc, "/cbrnn/status", "", osc_status, osc);
     lo_server_add_method(osc, "/cbrnn/status", "i", osc_status, osc);
+    static const char *const pp[] = {"/cbrnn/perturb/pitch", "/cbrnn/perturb/delay",
+                                     "/cbrnn/perturb/gain"};
+    for (int k = 0; k < 3; k++) {
+        lo_server_add_method(osc, pp[k], "f", osc_perturb, osc);
+        lo_server_add_method(osc, pp[k], "fi", osc_perturb, osc);
+        lo_server_add_method(osc, pp[k], "ff", osc_perturb, osc);
+    }
+    lo_server_add_method(osc, "/cbrnn/perturb/listen", "i", osc_perturb, osc);
     lo_server_add_method(osc, NULL, NULL, osc_unknown, osc);
 }
 
@@ -968,6 +1060,19 @@ static lo_server osc_open(const char *port, const char *bind_addr, char *msg, si
     return s;
 }
 
+/* The latencies the perturbation adds, for the latency callback: the
+ * feedback port lags the input by the pitch shifter's latency plus the
+ * starting delay; with --feedback-to-model every other output lags by
+ * that much more too. (A delay changed later by OSC or the schedule is
+ * not followed: the ports keep the starting figure.) */
+static void set_perturb_latency(const cbrnn_engine *e, const cbrnn_engine_config *ec)
+{
+    int fb = cbrnn_engine_perturb_latency(e) +
+             (ec->perturb ? (int)lround(ec->perturb_delay_ms * ec->sample_rate / 1000.0) : 0);
+    atomic_store(&H.fb_latency, fb);
+    atomic_store(&H.listen_latency, ec->listen ? fb : 0);
+}
+
 /* A new engine for a new server rate, carrying the adapted weights over. */
 static int rebuild_engine(int rate, const cbrnn_engine_config *base)
 {
@@ -1001,6 +1106,7 @@ static int rebuild_engine(int rate, const cbrnn_engine_config *base)
     atomic_store(&H.engine, e);
     atomic_store(&H.engine_rate, rate);
     atomic_store(&H.latency, cbrnn_engine_latency(e));
+    set_perturb_latency(e, &c);
     cbrnn_engine_destroy(old);
     jack_recompute_total_latencies(H.client); /* the window is in ms: its samples changed */
     pthread_mutex_unlock(&H.mu);
@@ -1030,7 +1136,7 @@ enum { O_MODEL = 256, O_NAME, O_OUTPUTS, O_CIN, O_COUT, O_LEARN, O_NOLEARN, O_LR
        O_DECAY, O_BPTT, O_BASE, O_LOG, O_RECORD, O_TRECORD, O_SAVE, O_AUTOSAVE, O_REPORT, O_OSC,
        O_OSC_BIND, O_SAVE_DIR, O_SCHEDULE, O_GATE, O_OSC_OUT, O_OSC_OUT_RATE, O_RULE,
        O_RLS_PRIOR, O_RLS_FORGET,
-       O_OSC_OUT_OUTPUTS, O_QUIET };
+       O_OSC_OUT_OUTPUTS, O_QUIET, O_PERTURB_FIRST };
 
 /* An integer option within [lo, hi] (through parse_float), or -1 after
  * "PROG: OPT 'ARG': expected WHAT". */
@@ -1043,6 +1149,21 @@ static int int_option(const char *opt, const char *arg, double lo, double hi, co
         return -1;
     }
     *out = (int)v;
+    return 0;
+}
+
+/* The perturbed-feedback options, k-th of --perturb-delay, --perturb-gain,
+ * --perturb-pitch, --perturb-max-delay, --feedback-to-model
+ * (cbrnn_host_perturb_option). 0, or -1 (said). */
+static int perturb_option(struct options *o, int k, const char *arg)
+{
+    static const char *const names[] = {"perturb-delay", "perturb-gain", "perturb-pitch",
+                                        "perturb-max-delay", "feedback-to-model"};
+    char msg[256];
+    if (cbrnn_host_perturb_option(&o->ec, names[k], arg, msg, sizeof msg)) {
+        fprintf(stderr, PROG ": %s\n", msg);
+        return -1;
+    }
     return 0;
 }
 
@@ -1118,7 +1239,10 @@ static int number_option(struct options *o, int c, const char *arg)
         }
         return 0;
     }
-    default: return 1;
+    default:
+        if (c >= O_PERTURB_FIRST && c <= O_PERTURB_FIRST + 4)
+            return perturb_option(o, c - O_PERTURB_FIRST, arg);
+        return 1;
     }
 }
 
@@ -1175,6 +1299,11 @@ static int parse_options(int argc, char **argv, struct options *o)
         {"osc-out-rate", required_argument, NULL, O_OSC_OUT_RATE},
         {"osc-out-outputs", no_argument, NULL, O_OSC_OUT_OUTPUTS},
         {"quiet", no_argument, NULL, O_QUIET},
+        {"perturb-delay", required_argument, NULL, O_PERTURB_FIRST},
+        {"perturb-gain", required_argument, NULL, O_PERTURB_FIRST + 1},
+        {"perturb-pitch", required_argument, NULL, O_PERTURB_FIRST + 2},
+        {"perturb-max-delay", required_argument, NULL, O_PERTURB_FIRST + 3},
+        {"feedback-to-model", no_argument, NULL, O_PERTURB_FIRST + 4},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     memset(o, 0, sizeof *o);
@@ -1316,33 +1445,50 @@ static int start_engine(const cbrnn_model *m, struct options *o)
         fprintf(stderr, PROG ": %s\n", msg);
         return 2;
     }
+    if (o->schedule_path) {
+        /* Its markers take ids 0.. ; OSC markers follow them. */
+        if (cbrnn_schedule_load(&C.schedule, o->schedule_path, o->ec.sample_rate,
+                                cbrnn_engine_hop(e), 0, msg, sizeof msg)) {
+            fprintf(stderr, PROG ": --schedule %s\n", msg);
+            cbrnn_engine_destroy(e);
+            return 2;
+        }
+        C.next_marker = C.schedule.n_marks;
+        int had = o->ec.perturb;
+        cbrnn_host_perturb_for_events(&o->ec, C.schedule.events.ev, C.schedule.events.n);
+        if (o->ec.perturb != had) { /* the schedule perturbs: an engine that can */
+            cbrnn_engine_destroy(e);
+            if (!(e = cbrnn_host_start(m, o->model_path, &o->ec, 0, &err, msg, sizeof msg))) {
+                fprintf(stderr, PROG ": %s\n", msg);
+                return 2;
+            }
+        }
+        if (cbrnn_engine_set_schedule(e, C.schedule.events.ev, C.schedule.events.n)) {
+            fprintf(stderr, PROG ": --schedule %s: refused by the engine\n", o->schedule_path);
+            cbrnn_engine_destroy(e);
+            return 2;
+        }
+    }
     atomic_init(&H.engine, e);
     atomic_store(&H.engine_rate, (int)o->ec.sample_rate);
     atomic_store(&H.latency, cbrnn_engine_latency(e));
+    set_perturb_latency(e, &o->ec);
     cbrnn_midi_labels_init(&H.labels, o->label_base);
     if (!(C.saves = cbrnn_host_saves_create(e, PROG, o->model_path, &err))) {
         fprintf(stderr, PROG ": out of memory\n");
         return 1;
     }
     C.learn = o->ec.learn;
-    if (o->schedule_path) {
-        /* Its markers take ids 0.. ; OSC markers follow them. */
-        if (cbrnn_schedule_load(&C.schedule, o->schedule_path, o->ec.sample_rate,
-                                cbrnn_engine_hop(e), 0, msg, sizeof msg)) {
-            fprintf(stderr, PROG ": --schedule %s\n", msg);
-            return 2;
-        }
-        C.next_marker = C.schedule.n_marks;
-        if (cbrnn_engine_set_schedule(e, C.schedule.events.ev, C.schedule.events.n)) {
-            fprintf(stderr, PROG ": --schedule %s: refused by the engine\n", o->schedule_path);
-            return 2;
-        }
-    }
     return 0;
 }
 
-static int register_ports(const cbrnn_model *m, int n_outputs)
+static int register_ports(const cbrnn_model *m, int n_outputs, int perturb)
 {
+    if (perturb && !(H.fb = jack_port_register(H.client, "feedback", JACK_DEFAULT_AUDIO_TYPE,
+                                               JackPortIsOutput, 0))) {
+        fprintf(stderr, PROG ": cannot register the JACK ports\n");
+        return -1;
+    }
     H.in = jack_port_register(H.client, "input", JACK_DEFAULT_AUDIO_TYPE, JackPortIsInput, 0);
     if (m->target == CBRNN_TARGET_MAP)
         H.teacher = jack_port_register(H.client, "teacher", JACK_DEFAULT_AUDIO_TYPE,
@@ -1407,13 +1553,11 @@ static int open_recorders(const struct options *o)
         /* Float samples, exactly as JACK delivered them, so that a replay
          * through `cbrnn run` sees bit-identical input. */
         struct recorder *rc = &H.rec[k];
-        SF_INFO si = {.samplerate = (int)o->ec.sample_rate, .channels = 1,
-                      .format = SF_FORMAT_WAVEX | SF_FORMAT_FLOAT};
-        if (!(rc->sf = sf_open(paths[k], SFM_WRITE, &si))) {
-            fprintf(stderr, PROG ": %s: cannot create: %s\n", paths[k], sf_strerror(NULL));
+        int err;
+        if (!(rc->sf = cbrnn_wav_create(paths[k], (int)o->ec.sample_rate, &err))) {
+            fprintf(stderr, PROG ": %s: cannot create: %s\n", paths[k], strerror(errno));
             return 2;
         }
-        sf_command(rc->sf, SFC_SET_ADD_PEAK_CHUNK, NULL, SF_FALSE);
         rc->path = paths[k];
         rc->rb = jack_ringbuffer_create(REC_RING_FLOATS * sizeof(float));
         if (!rc->rb) {
@@ -1527,6 +1671,15 @@ static void say_started(const struct options *o, int osc)
             jack_get_client_name(H.client), (unsigned)o->ec.sample_rate, cbrnn_engine_hop(e),
             cbrnn_engine_latency(e), atomic_load(&H.bufsize), o->model_path,
             o->ec.learn ? "on" : "off", rule);
+    if (o->ec.perturb)
+        fprintf(stderr, PROG ": perturbed feedback on %s:feedback (delay %g ms, gain %g dB%s%s): "
+                        "latency %d samples (%.1f ms) plus the delay%s; the model hears %s\n",
+                jack_get_client_name(H.client), (double)o->ec.perturb_delay_ms,
+                (double)o->ec.perturb_gain_db, o->ec.perturb == 2 ? ", pitch " : "",
+                o->ec.perturb == 2 ? "on" : "", cbrnn_engine_perturb_latency(e),
+                1000.0 * cbrnn_engine_perturb_latency(e) / o->ec.sample_rate,
+                o->ec.perturb == 2 ? " (the pitch shifter's, at any shift)" : "",
+                o->ec.listen ? "the feedback" : "the input");
     if (osc)
         fprintf(stderr, PROG ": OSC on UDP %s:%s (%s); /cbrnn/save writes only in %s\n",
                 o->osc_bind ? o->osc_bind : "127.0.0.1", o->osc_port,
@@ -1656,7 +1809,7 @@ static void close_outputs(const struct options *o)
         if (dropped || rc->failed)
             fprintf(stderr, PROG ": %s: incomplete (%lld samples dropped%s)\n", rc->path, dropped,
                     rc->failed ? ", write error" : "");
-        if (sf_close(rc->sf))
+        if (cbrnn_wav_close(rc->sf))
             fprintf(stderr, PROG ": %s: close failed\n", rc->path);
         else if (!C.quiet)
             fprintf(stderr, PROG ": recorded %ld samples to %s\n", rc->written, rc->path);
@@ -1714,7 +1867,7 @@ int main(int argc, char **argv)
         status = open_osc_out(&o);
     /* The ports last: once they exist (what scripts wait for), OSC
      * already listens and every file is open. */
-    if (!status && register_ports(m, o.n_outputs))
+    if (!status && register_ports(m, o.n_outputs, o.ec.perturb))
         status = 1;
     cbrnn_model_destroy(m);
     if (status)
