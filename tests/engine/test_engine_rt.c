@@ -10,7 +10,10 @@
  * wirings, while a control thread sends every kind of command (learn
  * on/off, lr, momentum, decay, reset, snapshot, marker, label), takes
  * snapshots and drains the record ring; for both online rules (SGD, and
- * RLS with its matrix update). Expected: zero calls.
+ * RLS with its matrix update), and once with the perturbed feedback
+ * (delay, gain, Rubber Band's pitch shifter) in the path, which the model
+ * hears, while pitch, delay, gain and listen commands flow. Expected: zero
+ * calls.
  * Not built under the sanitizers: ASan replaces the allocator itself. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -39,6 +42,7 @@ struct control {
     long records, markers, snapshots, learning_off_seen, events;
     int64_t last_event_frame; /* applied events come in frame order */
     int events_out_of_order;
+    int perturb;              /* also send perturbed-feedback commands */
 };
 
 static void *control_main(void *arg)
@@ -60,6 +64,18 @@ static void *control_main(void *arg)
         int n_cmds = (round % 7 == 6) ? 8 : 7; /* reset now and then */
         for (int i = 0; i < n_cmds; i++)
             cbrnn_engine_send(c->e, &cmds[i]);
+        if (c->perturb) {
+            /* pitch jumps and ramps over the whole range, delays, gains,
+             * and the model switching between input and feedback */
+            cbrnn_engine_cmd p[] = {
+                {CBRNN_CMD_PITCH, (int)(round % 3) * 20, (float)((round * 7) % 25) - 12.0f},
+                {CBRNN_CMD_DELAY, (int)(round % 2) * 30, (float)((round * 13) % 200)},
+                {CBRNN_CMD_GAIN, (int)(round % 4) * 10, (float)((round * 5) % 13) - 6.0f},
+                {CBRNN_CMD_LISTEN, (int)(round % 5 != 0), 0.0f}};
+            for (int i = 0; i < 4; i++)
+                if (cbrnn_engine_send(c->e, &p[i]) == CBRNN_ERR_ARG)
+                    fail_msg("perturbation command %d refused", p[i].kind);
+        }
         atomic_store(&c->rounds, ++round);
         while (cbrnn_engine_read_record(c->e, &r, NULL)) {
             c->records++;
@@ -83,7 +99,7 @@ static void *control_main(void *arg)
 }
 
 static void run_rt(int wiring, int target, int n_hidden, int cb_width, int n_blocks,
-                   cbrnn_rule rule)
+                   cbrnn_rule rule, int perturb)
 {
     long n;
     double rate;
@@ -96,6 +112,13 @@ static void run_rt(int wiring, int target, int n_hidden, int cb_width, int n_blo
     cfg.record_outputs = 1;
     cfg.gate_db = -30; /* the level gate's per-sample sums run too (and gate pauses) */
     cfg.rule = rule;
+    if (perturb) { /* perturbed feedback with the pitch shifter, which the model hears */
+        cfg.perturb = 2;
+        cfg.listen = 1;
+        /* pitch jumps every few milliseconds change the level a lot: no
+         * gate, so that the run still learns */
+        cfg.gate_db = 0;
+    }
     int err;
     cbrnn_engine *e = cbrnn_engine_create(m, &cfg, &err);
     assert_non_null(e);
@@ -112,7 +135,8 @@ static void run_rt(int wiring, int target, int n_hidden, int cb_width, int n_blo
     float *bufs[1 + CBRNN_MAX_CLASSES];
     for (int i = 0; i < n_out; i++)
         bufs[i] = calloc(4096, sizeof(float));
-    struct control c = {.e = e, .snap = cbrnn_model_clone(m, &err)};
+    struct control c = {.e = e, .snap = cbrnn_model_clone(m, &err), .perturb = perturb};
+    float *fb = calloc(4096, sizeof(float));
     atomic_init(&c.stop, 0);
     atomic_init(&c.rounds, 0);
     pthread_t th;
@@ -138,7 +162,7 @@ static void run_rt(int wiring, int target, int n_hidden, int cb_width, int n_blo
         rt_armed = 1;
         if (target == CBRNN_TARGET_CLASSIFY && b % 10 == 0)
             cbrnn_engine_set_label(e, b % 4 - 1);
-        int rc = cbrnn_engine_process(e, bufs, n_out, x + pos, NULL, size);
+        int rc = cbrnn_engine_process_fb(e, bufs, n_out, perturb ? fb : NULL, x + pos, NULL, size);
         rt_armed = 0;
         assert_int_equal(rc, 0);
         pos += size;
@@ -148,11 +172,15 @@ static void run_rt(int wiring, int target, int n_hidden, int cb_width, int n_blo
     pthread_join(th, NULL);
     cbrnn_engine_stats st;
     cbrnn_engine_get_stats(e, &st);
-    print_message("%s/%s N=%d CB=%d: %d blocks, %.1f s of audio, %lld frames, %lld updates, "
+    print_message("%s/%s N=%d CB=%d%s: %d blocks, %.1f s of audio, %lld frames, %lld updates, "
                   "%ld records, %ld markers, %ld snapshots, %lld restores\n",
                   wiring ? "loop" : "readout", target == CBRNN_TARGET_CLASSIFY ? "classify" : "predict",
-                  n_hidden, cb_width, n_blocks, total / rate, (long long)st.frames,
+                  n_hidden, cb_width, perturb ? ", perturbed feedback" : "", n_blocks,
+                  total / rate, (long long)st.frames,
                   (long long)st.updates, c.records, c.markers, c.snapshots, (long long)st.restores);
+    if (perturb)
+        print_message("perturbed feedback: %lld samples late (played as 0)\n",
+                      cbrnn_engine_perturb_underruns(e));
     long calls = atomic_load(&rt_calls);
     if (calls)
         fail_msg("audio path: expected 0 calls to allocator/lock/wait functions, got %ld "
@@ -168,6 +196,7 @@ static void run_rt(int wiring, int target, int n_hidden, int cb_width, int n_blo
     assert_int_equal(c.events_out_of_order, 0);
     for (int i = 0; i < n_out; i++)
         free(bufs[i]);
+    free(fb);
     cbrnn_model_destroy(c.snap);
     cbrnn_engine_destroy(e);
     cbrnn_model_destroy(m);
@@ -176,20 +205,26 @@ static void run_rt(int wiring, int target, int n_hidden, int cb_width, int n_blo
 
 static void readout_predict_default_size(void **state)
 {
-    run_rt(CBRNN_WIRING_READOUT, CBRNN_TARGET_PREDICT, 256, 512, 3000, CBRNN_RULE_SGD);
+    run_rt(CBRNN_WIRING_READOUT, CBRNN_TARGET_PREDICT, 256, 512, 3000, CBRNN_RULE_SGD, 0);
+}
+/* The perturbation path (delay line, gain, Rubber Band's pitch shifter)
+ * inside the engine, under pitch jumps and ramps across +-12 semitones. */
+static void readout_predict_perturbed(void **state)
+{
+    run_rt(CBRNN_WIRING_READOUT, CBRNN_TARGET_PREDICT, 64, 96, 3000, CBRNN_RULE_SGD, 1);
 }
 /* RLS: its matrix update, and its restart on reset and restore. */
 static void readout_predict_rls(void **state)
 {
-    run_rt(CBRNN_WIRING_READOUT, CBRNN_TARGET_PREDICT, 256, 512, 2000, CBRNN_RULE_RLS);
+    run_rt(CBRNN_WIRING_READOUT, CBRNN_TARGET_PREDICT, 256, 512, 2000, CBRNN_RULE_RLS, 0);
 }
 static void loop_predict(void **state)
 {
-    run_rt(CBRNN_WIRING_LOOP, CBRNN_TARGET_PREDICT, 64, 96, 3000, CBRNN_RULE_SGD);
+    run_rt(CBRNN_WIRING_LOOP, CBRNN_TARGET_PREDICT, 64, 96, 3000, CBRNN_RULE_SGD, 0);
 }
 static void readout_classify(void **state)
 {
-    run_rt(CBRNN_WIRING_READOUT, CBRNN_TARGET_CLASSIFY, 64, 96, 2000, CBRNN_RULE_SGD);
+    run_rt(CBRNN_WIRING_READOUT, CBRNN_TARGET_CLASSIFY, 64, 96, 2000, CBRNN_RULE_SGD, 0);
 }
 
 /* The interposers must see calls at all, or a zero means nothing: calls
@@ -226,6 +261,7 @@ int main(void)
         cmocka_unit_test(interposition_works),
         cmocka_unit_test(readout_predict_default_size),
         cmocka_unit_test(readout_predict_rls),
+        cmocka_unit_test(readout_predict_perturbed),
         cmocka_unit_test(loop_predict),
         cmocka_unit_test(readout_classify),
     };
