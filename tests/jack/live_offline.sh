@@ -47,6 +47,8 @@ rows = [r for r in csv.DictReader(open("live.csv")) if r["marker"] == "0"]
 sys.exit(0 if len(rows) == 1 else 1)
 PY
 
+w=$( { sox --i rec.wav >/dev/null; sox rec.wav -n stat; } 2>&1 | grep -i warn)
+[ -z "$w" ] || fail "sox warns about rec.wav: $w"
 note "offline replay of rec.wav"
 "$CBRNN" run --model "$MODEL" --learn --out-dir off --save-model off.safetensors rec.wav \
   || fail "cbrnn run on the recording"
