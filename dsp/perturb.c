@@ -115,7 +115,8 @@ void cbrnn_perturb_reset(cbrnn_perturb *p)
 static int make_shifter(cbrnn_perturb *p)
 {
     RubberBandOptions o = RubberBandOptionProcessRealTime | RubberBandOptionThreadingNever |
-                          RubberBandOptionEngineFiner | RubberBandOptionWindowShort;
+                          RubberBandOptionEngineFiner | RubberBandOptionWindowShort |
+                          RubberBandOptionPitchHighConsistency;
     p->rb = rubberband_new((unsigned)p->rate, 1, o, 1.0, 1.0);
     if (!p->rb)
         return -1;

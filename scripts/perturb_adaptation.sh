@@ -1,0 +1,49 @@
+#!/bin/sh
+# The perturbed-feedback experiment of docs/ADAPTATION.md ("Perturbed
+# feedback"), rerunnable in about a minute: the default model listens to
+# its own perturbed feedback (--feedback-to-model), a real voice it never
+# heard (samples/real_it_carlo.wav, brought to 48 kHz as a JACK server
+# runs), through `cbrnn run` (the engine and perturbation code cbrnn-jack
+# runs). Four runs over the same samples:
+#   adapt    learning on, the schedule: baseline 20 s at -1 semitone, the
+#            perturbation 30 s at +1 (a 2-semitone step up, 50 ms ramp),
+#            washout at -1 again;
+#   control  learning on, -1 semitone throughout (no step);
+#   frozen   learning off, the schedule;
+#   fcontrol learning off, -1 semitone throughout.
+# Baseline and washout sit at -1, not 0, so that the shifter processes the
+# signal alike in every phase (at exactly 0 semitones Rubber Band leaves
+# the signal nearly untouched, and its processing alone changes the loss
+# more than the pitch step does; see docs/ADAPTATION.md).
+# Writes docs/figures/perturb.png and docs/figures/perturb.json, and prints
+# the numbers. Usage: scripts/perturb_adaptation.sh [OUT_DIR]
+set -eu
+top=$(cd "$(dirname "$0")/.." && pwd)
+"$top/scripts/build.sh" "$top/build" >/dev/null
+cbrnn="$top/build/cli/cbrnn"
+model="$top/samples/default.safetensors"
+out=${1:-$(mktemp -d)}
+mkdir -p "$out"
+sox "$top/samples/real_it_carlo.wav" -r 48000 "$out/voice48.wav"
+cat > "$out/schedule.txt" <<'S'
+# baseline at -1 semitone, a 2-semitone step up, washout back at -1
+0      phase baseline
+0      pitch -1
+20s    phase perturbation
+20s    pitch 1 ramp 50ms
+50s    phase washout
+50s    pitch -1 ramp 50ms
+S
+run() { # NAME LEARN ARGS...
+  name=$1 learn=$2
+  shift 2
+  "$cbrnn" run --quiet --model "$model" "$learn" --feedback-to-model --out-dir "$out/$name" \
+    "$@" "$out/voice48.wav"
+}
+run adapt --learn --schedule "$out/schedule.txt"
+run control --learn --perturb-pitch -1
+run frozen --no-learn --schedule "$out/schedule.txt"
+run fcontrol --no-learn --perturb-pitch -1
+echo "perturb_adaptation: runs in $out" >&2
+/usr/bin/python3 "$top/scripts/plot_perturb.py" "$out" \
+  --png "$top/docs/figures/perturb.png" --json "$top/docs/figures/perturb.json"
