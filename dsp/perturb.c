@@ -24,10 +24,13 @@
  * needed was one chunk longer and the CPU cost the same). */
 #define CHUNK_MS 5.0
 /* The output queue's latency in start delays of the shifter, plus one
- * chunk: the shifter's output lagged its input by up to 3.1 start delays
- * (1792 samples at 16 kHz, 4013 at 48 kHz, 3931 at 44.1 kHz; pitch ramped
- * anywhere in +-12 semitones every 2 s over 2 minutes of tone and noise;
- * /tmp experiments recorded in docs/ADAPTATION.md); 3.25 leaves margin. */
+ * chunk. Measured with Rubber Band 3.1.2 (R3, short window): its output
+ * lagged its input by up to 3.1 start delays (1792 samples at 16 kHz, 4013
+ * at 48 kHz, 3931 at 44.1 kHz, start delays 576, 1280, 1280) with the
+ * pitch ramped anywhere in +-12 semitones every 2 s over 2 minutes of tone
+ * and noise; with 2.5 start delays the shifter was late for most samples.
+ * 3.25 leaves margin; tests/dsp/test_perturb.c holds it to no late sample
+ * under sudden switches of +-3 semitones. */
 #define LAT_START_DELAYS 3.25
 /* Rounding of pitch scales (see cbrnn_perturb.h): 1/1000 is at most 0.87
  * cents at the top of the range. */
