@@ -39,6 +39,7 @@ static void fz_setup(void)
     ec.learn = 1;
     ec.record_capacity = 64; /* small, so full rings and drops happen too */
     ec.command_capacity = 8;
+    ec.perturb = 2; /* /cbrnn/perturb/pitch, delay, gain, listen reach an engine that has them */
     cbrnn_engine *e = cbrnn_engine_create(m, &ec, &err);
     CHECK(e != NULL, "engine: %s", cbrnn_strerror(err));
     atomic_init(&H.engine, e);
