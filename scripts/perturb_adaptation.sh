@@ -16,7 +16,8 @@
 # the signal nearly untouched, and its processing alone changes the loss
 # more than the pitch step does; see docs/ADAPTATION.md).
 # Writes docs/figures/perturb.png and docs/figures/perturb.json, and prints
-# the numbers. Usage: scripts/perturb_adaptation.sh [OUT_DIR]
+# the numbers; with REPLICATES=N also docs/figures/perturb_spread.json.
+# Usage: [REPLICATES=N] scripts/perturb_adaptation.sh [OUT_DIR]
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 "$top/scripts/build.sh" "$top/build" >/dev/null
@@ -24,7 +25,11 @@ cbrnn="$top/build/cli/cbrnn"
 model="$top/samples/default.safetensors"
 out=${1:-$(mktemp -d)}
 mkdir -p "$out"
-sox "$top/samples/real_it_carlo.wav" -r 48000 "$out/voice48.wav"
+# Without dither (-D): the same bytes every run. Sox dithers by default,
+# and that noise (at -96 dBFS) moves the 10 s costs below by up to a few
+# thousandths: REPLICATES=N reruns the experiment on N dithered copies and
+# prints each number's mean and spread over them.
+sox "$top/samples/real_it_carlo.wav" -D -r 48000 "$out/voice48.wav"
 cat > "$out/schedule.txt" <<'S'
 # baseline at -1 semitone, a 2-semitone step up, washout back at -1
 0      phase baseline
@@ -34,16 +39,32 @@ cat > "$out/schedule.txt" <<'S'
 50s    phase washout
 50s    pitch -1 ramp 50ms
 S
-run() { # NAME LEARN ARGS...
-  name=$1 learn=$2
-  shift 2
-  "$cbrnn" run --quiet --model "$model" "$learn" --feedback-to-model --out-dir "$out/$name" \
-    "$@" "$out/voice48.wav"
+run() { # DIR WAV NAME LEARN ARGS...
+  dir=$1 wav=$2 name=$3 learn=$4
+  shift 4
+  "$cbrnn" run --quiet --model "$model" "$learn" --feedback-to-model --out-dir "$dir/$name" \
+    "$@" "$wav"
 }
-run adapt --learn --schedule "$out/schedule.txt"
-run control --learn --perturb-pitch -1
-run frozen --no-learn --schedule "$out/schedule.txt"
-run fcontrol --no-learn --perturb-pitch -1
+experiment() { # DIR WAV: the four runs
+  run "$1" "$2" adapt --learn --schedule "$out/schedule.txt"
+  run "$1" "$2" control --learn --perturb-pitch -1
+  run "$1" "$2" frozen --no-learn --schedule "$out/schedule.txt"
+  run "$1" "$2" fcontrol --no-learn --perturb-pitch -1
+}
+experiment "$out" "$out/voice48.wav"
 echo "perturb_adaptation: runs in $out" >&2
 /usr/bin/python3 "$top/scripts/plot_perturb.py" "$out" \
   --png "$top/docs/figures/perturb.png" --json "$top/docs/figures/perturb.json"
+k=1
+while [ "$k" -le "${REPLICATES:-0}" ]; do
+  mkdir -p "$out/rep$k"
+  sox "$top/samples/real_it_carlo.wav" -r 48000 "$out/rep$k/voice48.wav" # dithered: new noise
+  experiment "$out/rep$k" "$out/rep$k/voice48.wav"
+  /usr/bin/python3 "$top/scripts/plot_perturb.py" "$out/rep$k" --json "$out/rep$k/perturb.json" \
+    >/dev/null
+  k=$((k + 1))
+done
+if [ "${REPLICATES:-0}" -gt 0 ]; then
+  /usr/bin/python3 "$top/scripts/plot_perturb.py" --spread "$out"/rep*/perturb.json \
+    --json "$top/docs/figures/perturb_spread.json"
+fi

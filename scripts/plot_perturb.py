@@ -8,11 +8,13 @@ loss of the same model (learning or not) on the unperturbed schedule:
 adapt - control while learning, frozen - fcontrol while frozen. Both pairs
 hear the same samples before the onset, so the cost is exactly 0 there.
 Numbers: the mean surprise in the first 0.5 s of the perturbation and of
-the washout against the 5 s before; the cost over the first and the last
-5 s of the perturbation (adaptation: the learning model's cost falls,
-the frozen model's measures what the signal alone does); the cost over
-the first 5 s of the washout (an after-effect: the learning model is
-worse than its control on the very same samples). Debian's
+the washout against the 5 s before, and the step's effect on it (step
+minus no step); the cost over the first and the last 10 s of the
+perturbation and of the washout, for the learning and the frozen model
+and their difference (learning minus frozen: what learning adds to the
+cost, with what the speech itself does to both taken out; it falls while
+the cerebellum adapts, and a positive value in the washout is an
+after-effect). Debian's
 /usr/bin/python3 (numpy, matplotlib)."""
 import argparse
 import csv
@@ -59,18 +61,45 @@ def window(t, v, a, b):
     return float(v[w].mean())
 
 
+def spread(files, out):
+    """Mean, sd, min and max over replicates of every number in the JSONs."""
+    runs = [json.load(open(f)) for f in files]
+
+    def walk(xs):
+        if isinstance(xs[0], dict):
+            return {k: walk([x[k] for x in xs]) for k in xs[0]}
+        v = np.array(xs, dtype=float)
+        return {"mean": float(v.mean()), "sd": float(v.std(ddof=1)) if len(v) > 1 else 0.0,
+                "min": float(v.min()), "max": float(v.max())}
+    res = {"replicates": len(runs), "numbers": walk(runs)}
+    json.dump(res, open(out, "w"), indent=1)
+    c = res["numbers"]["cost"]
+    for k in c:
+        for w, v in c[k].items():
+            print("%-22s %-24s mean %+.5f sd %.5f [%+.5f, %+.5f]" % (k, w, v["mean"], v["sd"],
+                                                                     v["min"], v["max"]))
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("dir")
-    ap.add_argument("--png", required=True)
+    ap.add_argument("dir", nargs="+")
+    ap.add_argument("--png")
     ap.add_argument("--json", required=True)
+    ap.add_argument("--spread", action="store_true",
+                    help="the dirs are JSON files of replicates: mean, sd, min, max of each number")
     a = ap.parse_args()
+    if a.spread:
+        return spread(a.dir, a.json)
+    a.dir = a.dir[0]
     r = {k: load(os.path.join(a.dir, k)) for k in RUNS}
     t = r["adapt"][0]
     ph = phases(os.path.join(a.dir, "adapt"))
     on, off = ph["perturbation"], ph["washout"]
     cost_l = r["adapt"][1] - r["control"][1]
     cost_f = r["frozen"][1] - r["fcontrol"][1]
+    end = t[-1] + 0.01
+    wins = {"perturbation_first_10s": (on, on + 10), "perturbation_last_10s": (off - 10, off),
+            "washout_first_10s": (off, off + 10), "washout_last_10s": (end - 10, end)}
     ds_l = r["adapt"][2] - r["control"][2]   # the step's effect on surprise
     ds_f = r["frozen"][2] - r["fcontrol"][2]
     num = {
@@ -86,20 +115,19 @@ def main():
                 "washout_0.5s": window(t, d, off, off + 0.5),
                 "washout_2s": window(t, d, off, off + 2)}
             for k, d in (("learning", ds_l), ("frozen", ds_f))},
-        "cost_learning": {"perturb_first_5s": window(t, cost_l, on, on + 5),
-                          "perturb_last_5s": window(t, cost_l, off - 5, off),
-                          "washout_first_5s": window(t, cost_l, off, off + 5),
-                          "washout_last_10s": window(t, cost_l, t[-1] - 10, t[-1] + 1)},
-        "cost_frozen": {"perturb_first_5s": window(t, cost_f, on, on + 5),
-                        "perturb_last_5s": window(t, cost_f, off - 5, off),
-                        "washout_first_5s": window(t, cost_f, off, off + 5),
-                        "washout_last_10s": window(t, cost_f, t[-1] - 10, t[-1] + 1)},
+        # 10 s windows: the first and last of the perturbation, the first
+        # and last of the washout
+        "cost": {k: {w: window(t, d, a, b) for w, (a, b) in wins.items()}
+                 for k, d in (("learning", cost_l), ("frozen", cost_f),
+                              ("learning_minus_frozen", cost_l - cost_f))},
         "mean_loss": {k: {p: window(t, r[k][1], s, e) for p, (s, e) in
                           {"baseline": (0, on), "perturbation": (on, off),
                            "washout": (off, t[-1] + 1)}.items()} for k in RUNS},
     }
     json.dump(num, open(a.json, "w"), indent=1)
     print(json.dumps(num, indent=1))
+    if not a.png:
+        return
 
     fig, ax = plt.subplots(3, 1, figsize=(10, 8.5), sharex=True)
     n1, n3 = 100, 20  # 1 s and 0.2 s at a 10 ms hop
