@@ -881,7 +881,15 @@ static int osc_perturb(const char *path, const char *types, lo_arg **argv, int a
         c.i = argv[0]->i != 0;
     } else {
         c.f = argv[0]->f;
-        double ramp = argc < 2 ? 0 : types[1] == 'i' ? argv[1]->i : argv[1]->f;
+        /* The second argument sits 4 bytes into the message: lo_arg's
+         * 8-byte alignment does not hold there, so it is copied out. */
+        double ramp = 0;
+        if (argc >= 2) {
+            int32_t ri;
+            float rf;
+            memcpy(types[1] == 'i' ? (void *)&ri : (void *)&rf, argv[1], 4);
+            ramp = types[1] == 'i' ? ri : rf;
+        }
         if (!(ramp >= 0 && ramp <= CBRNN_PERTURB_RAMP_MAX_MS)) {
             osc_complain("OSC %s %g %g refused: the ramp is ms in [0, %d]", path, (double)c.f,
                          ramp, CBRNN_PERTURB_RAMP_MAX_MS);
