@@ -198,6 +198,10 @@ struct host {
     atomic_int engine_rate, latency;
     atomic_int fb_latency; /* the feedback's lag behind the input (shifter + delay) */
     atomic_int listen_latency; /* what the outputs lag more when the model hears it */
+    atomic_int shifter_latency; /* the pitch shifter's part of fb_latency */
+    atomic_int listening;       /* the model hears the feedback (CBRNN_CMD_LISTEN) */
+    atomic_int latency_dirty;   /* a delay or listen change: JACK must recompute */
+    atomic_int delay_ms_x1000;  /* the delay in force, microseconds */
     char shutdown_reason[512];
     atomic_int rec_on;     /* 0 after a rate change: a WAV has one rate */
     cbrnn_midi_labels labels; /* audio thread only */
@@ -437,6 +441,8 @@ static void stream_frame(const cbrnn_record *r)
     lo_message_free(m);
 }
 
+static void follow_perturb_latency(const cbrnn_event *ev);
+
 /* Drains records of e into the log and the report sums, and its applied
  * control changes into the events file. Caller holds H.mu. */
 static void drain_records(cbrnn_engine *e)
@@ -445,6 +451,7 @@ static void drain_records(cbrnn_engine *e)
     cbrnn_event ev;
     char line[512];
     while (cbrnn_engine_read_event(e, &ev)) {
+        follow_perturb_latency(&ev);
         int n = cbrnn_event_csv_row(line, sizeof line, &ev);
         if (H.events)
             fwrite(line, 1, (size_t)n, H.events);
@@ -1070,15 +1077,38 @@ static lo_server osc_open(const char *port, const char *bind_addr, char *msg, si
 
 /* The latencies the perturbation adds, for the latency callback: the
  * feedback port lags the input by the pitch shifter's latency plus the
- * starting delay; with --feedback-to-model every other output lags by
- * that much more too. (A delay changed later by OSC or the schedule is
- * not followed: the ports keep the starting figure.) */
+ * delay; while the model hears the feedback every other output lags by
+ * that much more too. Set at start, and again for each delay or listen
+ * change the engine applies (OSC or schedule: follow_perturb_latency,
+ * from the applied events); the control loop then has JACK recompute. */
+static void set_fb_latency(double delay_ms, int listen)
+{
+    int fb = atomic_load(&H.shifter_latency) +
+             (int)lround(delay_ms * atomic_load(&H.engine_rate) / 1000.0);
+    atomic_store(&H.fb_latency, fb);
+    atomic_store(&H.listening, listen);
+    atomic_store(&H.listen_latency, listen ? fb : 0);
+    atomic_store(&H.latency_dirty, 1);
+}
+
 static void set_perturb_latency(const cbrnn_engine *e, const cbrnn_engine_config *ec)
 {
-    int fb = cbrnn_engine_perturb_latency(e) +
-             (ec->perturb ? (int)lround(ec->perturb_delay_ms * ec->sample_rate / 1000.0) : 0);
-    atomic_store(&H.fb_latency, fb);
-    atomic_store(&H.listen_latency, ec->listen ? fb : 0);
+    const double delay = ec->perturb ? ec->perturb_delay_ms : 0.0;
+    atomic_store(&H.shifter_latency, cbrnn_engine_perturb_latency(e));
+    atomic_store(&H.delay_ms_x1000, (int)lround(delay * 1000.0));
+    set_fb_latency(delay, ec->listen);
+}
+
+/* An applied delay or listen change moves the ports' latencies (the
+ * delay's target value: a ramp ends there). */
+static void follow_perturb_latency(const cbrnn_event *ev)
+{
+    if (ev->cmd.kind == CBRNN_CMD_DELAY) {
+        set_fb_latency(ev->cmd.f, atomic_load(&H.listening));
+        atomic_store(&H.delay_ms_x1000, (int)lround(ev->cmd.f * 1000.0));
+    } else if (ev->cmd.kind == CBRNN_CMD_LISTEN) {
+        set_fb_latency(atomic_load(&H.delay_ms_x1000) / 1000.0, ev->cmd.i != 0);
+    }
 }
 
 /* A new engine for a new server rate, carrying the adapted weights over. */
@@ -1777,6 +1807,8 @@ static int control_loop(const struct options *o, const sigset_t *sigs, lo_server
             save_now("server shutdown");
             return 1;
         }
+        if (atomic_exchange(&H.latency_dirty, 0))
+            jack_recompute_total_latencies(H.client); /* a delay or listen change */
         int nr = atomic_exchange(&H.rate_changed, 0);
         if (nr) {
             atomic_store(&H.rec_on, 0); /* a WAV has one rate: keep what we have */

@@ -11,8 +11,9 @@
 #    replay's feedback.wav sample for sample (once aligned: the second
 #    client starts at another period, and an xrun can cost it whole
 #    periods);
-#  - the start-up message and the feedback port's latency give the pitch
-#    shifter's latency;
+#  - the start-up message gives the pitch shifter's latency, and the
+#    feedback port's latency follows a delay changed by OSC (shifter +
+#    delay);
 #  - rec.wav reads in sox without a warning (the 18-byte fmt chunk).
 # Bad perturbation options and OSC values are refused.
 . "$(dirname "$0")/jacklib.sh"
@@ -87,6 +88,8 @@ time.sleep(1.1)  # complaints are shown at most once a second
 send(osc.encode("/cbrnn/perturb/pitch", "f", [20.0]))
 time.sleep(1.1)
 send(osc.encode("/cbrnn/perturb/delay", "f", [300.0]))
+# a known delay last: the feedback port's latency must follow it
+send(osc.encode("/cbrnn/perturb/delay", "f", [40.0]))
 PY
 wait "$PLAY" || fail "cbrnn-jackplay failed"
 sleep 0.3
@@ -98,6 +101,11 @@ grep -o "latency [0-9]* samples ([0-9.]* ms) plus the delay" host.err | head -1
 grep -q "perturb/pitch 20 refused" host.err || { cat host.err; fail "pitch 20 not refused"; }
 grep -q "perturb/delay 300 refused" host.err || { cat host.err; fail "delay 300 not refused"; }
 note "feedback port latency: $LAT"
+# the shifter's latency plus the 40 ms delay sent last (1920 samples at 48 kHz)
+SHIFT=$(grep -o "latency [0-9]* samples ([0-9.]* ms) plus the delay" host.err | head -1 | awk '{print $2}')
+WANT=$((SHIFT + 1920))
+echo "$LAT" | grep -q "\[ $WANT $WANT \]" ||
+  fail "feedback port latency '$LAT' after /cbrnn/perturb/delay 40: expected $WANT ($SHIFT + 1920)"
 for ev in pitch delay gain listen; do
   n=$(grep -c ",$ev," live.csv.events)
   [ "$n" -ge 2 ] || fail "fewer than 2 $ev events (got $n)"
