@@ -125,6 +125,7 @@ void cbrnn_engine_destroy(cbrnn_engine *e)
     free(e->rls_P);
     free(e->rls_u);
     free(e->rls_nz);
+    free(e->rls_pd);
     free(e->rec_buf);
     free(e->rec_buf_rt);
     free(e);

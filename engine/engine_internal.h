@@ -79,9 +79,11 @@ struct cbrnn_engine {
     cbrnn_rule rule;                      /* SGD or RLS (resolved from AUTO) */
     float rls_prior, rls_forget;
     int rls_n;                            /* RLS: last-layer inputs + 1 (bias) */
-    double *rls_P;                        /* RLS: [rls_n x rls_n] inverse information */
+    double *rls_P;                        /* RLS: [rls_n x rls_n] inverse information
+                                           * (its upper triangle, j >= i) */
     double *rls_u;                        /* RLS: [rls_n] P phi */
     int *rls_nz;                          /* RLS: [rls_n] the nonzero inputs of phi */
+    double *rls_pd;                       /* RLS: [rls_n] phi and the bias's 1, in double */
     float *grad, *vel, *good;             /* [head_n] each */
     int since_good;
     int learn;

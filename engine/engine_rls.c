@@ -26,8 +26,9 @@
  * the prior in total (trace(P) <= n / prior): an input that stays silent
  * for hours cannot blow P up.
  *
- * Work per frame: n x nnz (phi is sparse after the ReLU) + O x n + n^2,
- * in double; n = the last hidden width + 1 (at most CBRNN_RLS_MAX_DIM).
+ * Work per frame: O x nnz + O x n + n^2 (two passes over P's upper
+ * triangle: P is symmetric and only j >= i is kept), in double; n = the
+ * last hidden width + 1 (at most CBRNN_RLS_MAX_DIM).
  * Nothing here allocates after engine_rls_alloc. */
 #include <math.h>
 #include <stdlib.h>
@@ -43,7 +44,8 @@ int engine_rls_alloc(cbrnn_engine *e)
     e->rls_P = malloc((size_t)n * (size_t)n * sizeof(double));
     e->rls_u = malloc((size_t)n * sizeof(double));
     e->rls_nz = malloc((size_t)n * sizeof(int));
-    if (!e->rls_P || !e->rls_u || !e->rls_nz)
+    e->rls_pd = malloc((size_t)n * sizeof(double));
+    if (!e->rls_P || !e->rls_u || !e->rls_nz || !e->rls_pd)
         return -1;
     engine_rls_begin(e);
     return 0;
@@ -68,23 +70,28 @@ static double frame_weight(const cbrnn_engine *e, const struct slot *sl)
     return s2 / e->O;
 }
 
-/* u = P phi over phi's nonzero entries (P is symmetric: rows suffice);
- * returns phi^T P phi. */
-static double gain_vector(cbrnn_engine *e, const float *phi, int nnz)
+/* u = P phi from P's upper triangle (P is symmetric and only its upper
+ * triangle, j >= i, is kept: half the bytes a frame reads and writes),
+ * in one pass over it, row by row; returns phi^T P phi. pd: phi with the
+ * bias's 1, in double. */
+static double gain_vector(cbrnn_engine *e, const double *pd)
 {
-    const int n = e->rls_n, H = n - 1;
-    const int *nz = e->rls_nz;
+    const int n = e->rls_n;
     double *u = e->rls_u;
+    memset(u, 0, (size_t)n * sizeof(double));
     for (int i = 0; i < n; i++) {
         const double *Pi = e->rls_P + (size_t)i * n;
-        double acc = Pi[H];
-        for (int k = 0; k < nnz; k++)
-            acc += Pi[nz[k]] * phi[nz[k]];
-        u[i] = acc;
+        const double pi = pd[i];
+        double acc = Pi[i] * pi;
+        for (int j = i + 1; j < n; j++) {
+            acc += Pi[j] * pd[j];
+            u[j] += Pi[j] * pi;
+        }
+        u[i] += acc;
     }
-    double q = u[H];
-    for (int k = 0; k < nnz; k++)
-        q += (double)phi[nz[k]] * u[nz[k]];
+    double q = 0.0;
+    for (int i = 0; i < n; i++)
+        q += pd[i] * u[i];
     return q;
 }
 
@@ -123,7 +130,11 @@ int engine_rls_update(cbrnn_engine *e, const struct slot *sl, const float *targe
     for (int j = 0; j < H; j++)
         if (phi[j] != 0.0f)
             e->rls_nz[nnz++] = j;
-    const double q = gain_vector(e, phi, nnz);
+    double *pd = e->rls_pd;
+    for (int j = 0; j < H; j++)
+        pd[j] = phi[j];
+    pd[H] = 1.0;
+    const double q = gain_vector(e, pd);
     const double forget = e->rls_forget;
     double w = frame_weight(e, sl);
     if (e->have_mean) { /* an outlier frame counts less (see the top) */
@@ -146,10 +157,10 @@ int engine_rls_update(cbrnn_engine *e, const struct slot *sl, const float *targe
     for (int i = 0; i < n; i++)
         tr += e->rls_P[(size_t)i * n + i] - u[i] * u[i] / c;
     const double f = (forget < 1.0 && tr / forget <= n / (double)e->rls_prior) ? 1.0 / forget : 1.0;
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < n; i++) { /* the upper triangle only */
         double *Pi = e->rls_P + (size_t)i * n;
         const double ui = u[i] / c;
-        for (int j = 0; j < n; j++)
+        for (int j = i; j < n; j++)
             Pi[j] = (Pi[j] - ui * u[j]) * f;
     }
     return 1;
