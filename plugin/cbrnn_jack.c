@@ -94,6 +94,8 @@ static void usage(FILE *f)
 "                      connected unless asked\n"
 "  --connect-output P  connect our outputs in order (surprise, out_1, ...)\n"
 "                      to P (repeatable)\n"
+"  --connect-feedback P  connect the feedback port (perturbed feedback) to P\n"
+"                      (repeatable: e.g. both playback channels)\n"
 "  --learn / --no-learn  online learning on or off at start (default off)\n"
 "  --lr X              learning rate (default 1e-3); --momentum X (0.9);\n"
 "                      --decay X (0): pull toward the loaded weights\n"
@@ -1164,13 +1166,13 @@ struct options {
     const char *osc_out;       /* [HOST:]PORT */
     double osc_out_rate;       /* frames a second at most */
     int osc_out_outputs;
-    const char *cin[MAX_CONNECT], *cout[MAX_CONNECT];
-    int n_cin, n_cout, n_outputs, label_base;
+    const char *cin[MAX_CONNECT], *cout[MAX_CONNECT], *cfb[MAX_CONNECT];
+    int n_cin, n_cout, n_cfb, n_outputs, label_base;
     double autosave, report;
     cbrnn_engine_config ec;
 };
 
-enum { O_MODEL = 256, O_NAME, O_OUTPUTS, O_CIN, O_COUT, O_LEARN, O_NOLEARN, O_LR, O_MOM,
+enum { O_MODEL = 256, O_NAME, O_OUTPUTS, O_CIN, O_COUT, O_CFB, O_LEARN, O_NOLEARN, O_LR, O_MOM,
        O_DECAY, O_BPTT, O_BASE, O_LOG, O_RECORD, O_TRECORD, O_SAVE, O_AUTOSAVE, O_REPORT, O_OSC,
        O_OSC_BIND, O_SAVE_DIR, O_SCHEDULE, O_GATE, O_OSC_OUT, O_OSC_OUT_RATE, O_RULE,
        O_RLS_PRIOR, O_RLS_FORGET,
@@ -1312,6 +1314,7 @@ static int parse_options(int argc, char **argv, struct options *o)
         {"outputs", required_argument, NULL, O_OUTPUTS},
         {"connect-input", required_argument, NULL, O_CIN},
         {"connect-output", required_argument, NULL, O_COUT},
+        {"connect-feedback", required_argument, NULL, O_CFB},
         {"learn", no_argument, NULL, O_LEARN},
         {"no-learn", no_argument, NULL, O_NOLEARN},
         {"lr", required_argument, NULL, O_LR},
@@ -1362,16 +1365,16 @@ static int parse_options(int argc, char **argv, struct options *o)
         case O_NAME: o->name = optarg; break;
         case O_CIN:
         case O_COUT:
-            if ((c == O_CIN ? o->n_cin : o->n_cout) == MAX_CONNECT) {
-                fprintf(stderr, PROG ": at most %d --connect-input/--connect-output each\n",
-                        MAX_CONNECT);
+        case O_CFB: {
+            int *n = c == O_CIN ? &o->n_cin : c == O_COUT ? &o->n_cout : &o->n_cfb;
+            if (*n == MAX_CONNECT) {
+                fprintf(stderr, PROG ": at most %d --connect-input/--connect-output/"
+                                "--connect-feedback each\n", MAX_CONNECT);
                 return 2;
             }
-            if (c == O_CIN)
-                o->cin[o->n_cin++] = optarg;
-            else
-                o->cout[o->n_cout++] = optarg;
+            (c == O_CIN ? o->cin : c == O_COUT ? o->cout : o->cfb)[(*n)++] = optarg;
             break;
+        }
         case O_LEARN: o->ec.learn = 1; break;
         case O_NOLEARN: o->ec.learn = 0; break;
         case O_LOG: o->log_path = optarg; break;
@@ -1694,6 +1697,12 @@ static void connect_ports(const struct options *o)
         if (jack_connect(H.client, jack_port_name(H.out[i]), o->cout[i]))
             fprintf(stderr, PROG ": cannot connect %s to %s\n", jack_port_name(H.out[i]),
                     o->cout[i]);
+    if (o->n_cfb && !H.fb)
+        fprintf(stderr, PROG ": --connect-feedback: no feedback port (the perturbation is off: "
+                        "give a --perturb-* option or a schedule that perturbs)\n");
+    for (int i = 0; H.fb && i < o->n_cfb; i++)
+        if (jack_connect(H.client, jack_port_name(H.fb), o->cfb[i]))
+            fprintf(stderr, PROG ": cannot connect %s to %s\n", jack_port_name(H.fb), o->cfb[i]);
 }
 
 static void say_started(const struct options *o, int osc)

@@ -15,7 +15,8 @@
 #    feedback port's latency follows a delay changed by OSC (shifter +
 #    delay);
 #  - rec.wav reads in sox without a warning (the 18-byte fmt chunk).
-# Bad perturbation options and OSC values are refused.
+# Bad perturbation options and OSC values are refused; --connect-feedback
+# connects the feedback port (and says so when there is none).
 . "$(dirname "$0")/jacklib.sh"
 pick_model
 start_jackd 256
@@ -41,6 +42,28 @@ printf '0 pitch 2 ramp 3 parsecs\n' >bad1.txt
 "$CBRNN" run --model "$MODEL" --schedule bad1.txt --out-dir x "$SAMPLES/voiceB_gb_female_2.wav" \
   >o 2>e && fail "bad1.txt accepted"
 grep -q "bad1.txt:1: pitch takes" e || { cat e; fail "bad1.txt: no file:line message"; }
+
+note "--connect-feedback"
+"$JACKHOST" --name cfb --model "$MODEL" --perturb-delay 10 --connect-feedback system:playback_1 \
+  >cfb.out 2>cfb.err &
+CFB=$!
+STARTED="$STARTED $CFB"
+wait_port cfb:feedback
+for _ in $(seq 50); do
+  jack_lsp -c cfb:feedback 2>/dev/null | grep -q "system:playback_1" && break
+  sleep 0.1
+done
+jack_lsp -c cfb:feedback 2>/dev/null | grep -q "system:playback_1" ||
+  { cat cfb.err; fail "--connect-feedback did not connect cfb:feedback"; }
+kill -TERM "$CFB"; wait "$CFB" || { cat cfb.err; fail "cfb exit status"; }
+"$JACKHOST" --name cfb2 --model "$MODEL" --connect-feedback system:playback_1 >cfb2.out 2>cfb2.err &
+CFB=$!
+STARTED="$STARTED $CFB"
+wait_port cfb2:input
+for _ in $(seq 50); do grep -q "no feedback port" cfb2.err && break; sleep 0.1; done
+kill -TERM "$CFB"; wait "$CFB"
+grep -q "connect-feedback: no feedback port" cfb2.err ||
+  { cat cfb2.err; fail "--connect-feedback without a perturbation: no message"; }
 
 OSC=$(free_udp_port)
 "$JACKHOST" --name cbt --model "$MODEL" --learn --perturb-pitch 0 --feedback-to-model \
