@@ -433,8 +433,7 @@ static int check_combinations(struct opts *o)
                         "residual (the running scale brings the output back)\n");
         return -1;
     }
-    if (o->online_rule && (o->mc.wiring != CBRNN_WIRING_READOUT ||
-                           (o->target != CBRNN_TARGET_PREDICT && o->target != CBRNN_TARGET_MAP))) {
+    if (o->online_rule && !cbrnn_rule_rls_fits(o->mc.wiring, (cbrnn_target)o->target)) {
         fprintf(stderr, PROG ": --online-rule rls is for the readout wiring with --target predict "
                         "or map (a squared error on the cerebellum's output)\n");
         return -1;

@@ -312,7 +312,7 @@ static int take_head(cbrnn_engine *e)
     if (e->rule == CBRNN_RULE_RLS) {
         /* a squared error on a readout: RLS; too wide a last layer would
          * not keep up with the audio (n^2 work per frame) */
-        if (e->loop || e->target == CBRNN_TARGET_CLASSIFY)
+        if (!cbrnn_rule_rls_fits(e->m->cfg.wiring, e->target))
             return CBRNN_ERR_UNSUPPORTED;
         if (e->dim[e->L - 1] + 1 > CBRNN_RLS_MAX_DIM)
             return CBRNN_ERR_SHAPE;

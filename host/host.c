@@ -44,9 +44,7 @@ cbrnn_engine *cbrnn_host_start(const cbrnn_model *m, const char *name,
     }
     cbrnn_rule rule = c->rule != CBRNN_RULE_AUTO ? c->rule : m->online_rule;
     const int last_in = m->n_cb_layers ? m->cb_dim[m->n_cb_layers - 1] : m->cfg.n_hidden;
-    if (rule == CBRNN_RULE_RLS &&
-        (m->cfg.wiring != CBRNN_WIRING_READOUT ||
-         (m->target != CBRNN_TARGET_PREDICT && m->target != CBRNN_TARGET_MAP))) {
+    if (rule == CBRNN_RULE_RLS && !cbrnn_rule_rls_fits(m->cfg.wiring, m->target)) {
         set_err(err, CBRNN_ERR_UNSUPPORTED);
         snprintf(msg, msglen, "%s: the rls online rule needs the readout wiring and a predict "
                               "or map target (a squared error); use --rule sgd", name);

@@ -756,8 +756,7 @@ static int parse_later_meta(json_t *meta, struct meta_parsed *p, int *rc, char *
     if (json_object_get(meta, "rls_forget"))
         meta_double(meta, "rls_forget", 0.9, 1, 0, &p->rls_forget, rc, msg, msglen);
     if (!*rc && p->online_rule &&
-        (p->cfg.wiring != CBRNN_WIRING_READOUT ||
-         (p->target != CBRNN_TARGET_PREDICT && p->target != CBRNN_TARGET_MAP)))
+        !cbrnn_rule_rls_fits(p->cfg.wiring, (cbrnn_target)p->target))
         return fail(msg, msglen, CBRNN_ERR_FORMAT,
                     "metadata online_rule: rls needs the readout wiring and a predict or map "
                     "target (a squared error)");

@@ -296,6 +296,12 @@ static char *dupstr(const char *s)
     return d;
 }
 
+int cbrnn_rule_rls_fits(cbrnn_wiring wiring, cbrnn_target target)
+{
+    return wiring == CBRNN_WIRING_READOUT &&
+           (target == CBRNN_TARGET_PREDICT || target == CBRNN_TARGET_MAP);
+}
+
 cbrnn_model *cbrnn_model_clone(const cbrnn_model *m, int *err)
 {
     int e = 0;

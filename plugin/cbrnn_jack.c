@@ -199,7 +199,6 @@ struct host {
      * must not touch an engine the control thread may be replacing */
     atomic_int engine_rate, latency;
     atomic_int fb_latency; /* the feedback's lag behind the input (shifter + delay) */
-    atomic_int listen_latency; /* what the outputs lag more when the model hears it */
     atomic_int shifter_latency; /* the pitch shifter's part of fb_latency */
     atomic_int listening;       /* the model hears the feedback (CBRNN_CMD_LISTEN) */
     atomic_int latency_dirty;   /* a delay or listen change: JACK must recompute */
@@ -380,7 +379,9 @@ static void on_latency(jack_latency_callback_mode_t mode, void *arg)
      * causes can call us back on ports being removed: leave them alone. */
     if (atomic_load(&H.closing))
         return;
-    jack_nframes_t lat = (jack_nframes_t)(atomic_load(&H.latency) + atomic_load(&H.listen_latency));
+    /* the outputs lag by the feedback's latency more when the model hears it */
+    jack_nframes_t lat = (jack_nframes_t)(atomic_load(&H.latency) +
+                                          (atomic_load(&H.listening) ? atomic_load(&H.fb_latency) : 0));
     jack_latency_range_t r;
     if (mode == JackCaptureLatency) {
         jack_port_get_latency_range(H.in, JackCaptureLatency, &r);
@@ -1089,7 +1090,6 @@ static void set_fb_latency(double delay_ms, int listen)
              (int)lround(delay_ms * atomic_load(&H.engine_rate) / 1000.0);
     atomic_store(&H.fb_latency, fb);
     atomic_store(&H.listening, listen);
-    atomic_store(&H.listen_latency, listen ? fb : 0);
     atomic_store(&H.latency_dirty, 1);
 }
 

@@ -91,6 +91,10 @@ typedef enum { CBRNN_RULE_AUTO = 0, CBRNN_RULE_SGD = 1, CBRNN_RULE_RLS = 2 } cbr
 #define CBRNN_RLS_FORGET 0.9999f /* a memory of about 10^4 frames (100 s at 10 ms) */
 #define CBRNN_RLS_MAX_DIM 1024   /* last-layer inputs RLS accepts: its n x n matrix
                                   * and n^2 work per frame */
+/* 1 where RLS applies: the readout wiring and a squared error on the
+ * output (target predict or map); the one rule the loader, the trainer,
+ * the hosts and the engine all check. */
+CBRNN_API int cbrnn_rule_rls_fits(cbrnn_wiring wiring, cbrnn_target target);
 
 /* The model. Fields are read-only for users outside model/ except params
  * (which optimisers and loaders write) and frozen[]. */
