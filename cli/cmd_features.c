@@ -26,7 +26,7 @@ static void usage(FILE *f)
 {
     fprintf(f,
 "usage: cbrnn features IN -o OUT.npy [--mels N] [--mfcc N] [--deltas]\n"
-"                      [--block N] [--rate HZ] [--ref-rate HZ]\n"
+"                      [--block N] [--rate HZ] [--ref-rate HZ] [--speed S]\n"
 "\n"
 "Computes the feature frames of the audio file IN with the streaming front\n"
 "end that cbrnn uses everywhere (training, `cbrnn run`, the live JACK host)\n"
@@ -76,6 +76,9 @@ static void usage(FILE *f)
 "               trained at HZ sees when cbrnn run, eval or cbrnn-jack run it\n"
 "               at another rate. Default: none (no change; equal rates are\n"
 "               no change either)\n"
+"  --speed S    read the file as if recorded at S times its rate (0.5..2):\n"
+"               pitch, formants and tempo scale by S. What `cbrnn train\n"
+"               --speed-perturb S` trains on (default 1: as recorded)\n"
 "  -h, --help   this text\n"
 "\n"
 "Prints a short summary (frames, features, rate, per-feature mean and std\n"
@@ -147,6 +150,7 @@ struct fopts {
     const char *in, *out;
     long mels, mfcc, block, deltas;
     double rate, ref_rate; /* --rate, --ref-rate (0: none) */
+    double speed;          /* --speed (1: as recorded) */
 };
 
 /* --rate or --ref-rate (c 'r' or 'R'): a sample rate in range. 0 or -1
@@ -165,6 +169,20 @@ static int parse_rate(int c, const char *arg, double *out)
     return 0;
 }
 
+/* --speed: within what the reader takes. 0 or -1 (said). */
+static int parse_speed(const char *arg, double *out)
+{
+    char *end;
+    double v = strtod(arg, &end);
+    if (end == arg || *end || !(v >= AUDIO_SPEED_MIN && v <= AUDIO_SPEED_MAX)) {
+        fprintf(stderr, "cbrnn features: --speed '%s': expected a number in %g..%g\n", arg,
+                AUDIO_SPEED_MIN, AUDIO_SPEED_MAX);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
 /* The options and the one input. 0 to go on, or 1 with *status the exit
  * status (--help: 0). */
 static int parse_opts(struct fopts *o, int argc, char **argv, int *status)
@@ -174,9 +192,9 @@ static int parse_opts(struct fopts *o, int argc, char **argv, int *status)
         {"mfcc", required_argument, 0, 'c'},   {"deltas", no_argument, 0, 'd'},
         {"block", required_argument, 0, 'b'},  {"rate", required_argument, 0, 'r'},
         {"ref-rate", required_argument, 0, 'R'}, {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
+        {"speed", required_argument, 0, 's'}, {0, 0, 0, 0}};
     int c, bad = 0;
-    *o = (struct fopts){.mels = 40, .block = 1024};
+    *o = (struct fopts){.mels = 40, .block = 1024, .speed = 1.0};
     *status = 2;
     optind = 1;
     opterr = 0;
@@ -189,6 +207,7 @@ static int parse_opts(struct fopts *o, int argc, char **argv, int *status)
         case 'b': bad = parse_int("--block", optarg, 1, 1L << 20, &o->block); break;
         case 'r': bad = parse_rate(c, optarg, &o->rate); break;
         case 'R': bad = parse_rate(c, optarg, &o->ref_rate); break;
+        case 's': bad = parse_speed(optarg, &o->speed); break;
         case 'h': usage(stdout); *status = 0; return 1;
         case ':':
             fprintf(stderr, "cbrnn features: %s needs a value (see cbrnn features --help)\n",
@@ -236,7 +255,7 @@ struct input_info {
 static int probe_input(const struct fopts *o, struct input_info *ii, cbrnn_feat_config *cfg)
 {
     char msg[1024];
-    audio_in *a = audio_in_open(o->in, o->rate, msg, sizeof msg);
+    audio_in *a = audio_in_open_speed(o->in, o->rate, o->speed, msg, sizeof msg);
     if (!a) {
         fprintf(stderr, "cbrnn features: %s\n", msg);
         return 2;
@@ -302,10 +321,10 @@ static int write_features(const struct fopts *o, const struct input_info *ii,
         fprintf(stderr, "cbrnn features: out of memory\n");
         return 1;
     }
-    double samples = (double)ii->file_frames * ii->srate / ii->frate;
+    double samples = (double)ii->file_frames * ii->srate / ii->frate / o->speed;
     s->expect = samples >= win ? (long)((samples - win) / hop) + 1 : 0;
     s->t0 = s->last = now_s();
-    int rc = audio_features_each(o->in, cfg, o->rate, (int)o->block, on_frames, s, msg,
+    int rc = audio_features_each(o->in, cfg, o->rate, o->speed, (int)o->block, on_frames, s, msg,
                                  sizeof msg);
     if (rc != 0) {
         cbrnn_stats_free(&s->stats);
@@ -337,11 +356,14 @@ static void report(const struct fopts *o, const struct input_info *ii,
                    const cbrnn_feat_config *cfg, const struct sink *s)
 {
     int dim = cbrnn_feat_config_dim(cfg);
-    double samples = (double)ii->file_frames * ii->srate / ii->frate;
-    printf("%s: %ld frames x %d features (%s%s), %.0f Hz%s, %.2f s, %d channel%s -> %s\n", o->in,
-           s->frames, dim, o->mfcc ? "MFCC" : "log-mel", o->deltas ? " + deltas" : "", ii->srate,
-           ii->srate != ii->frate ? " (resampled)" : "", samples / ii->srate, ii->channels,
-           ii->channels == 1 ? "" : "s mixed", o->out);
+    double samples = (double)ii->file_frames * ii->srate / ii->frate / o->speed;
+    char speed[48] = "";
+    if (o->speed != 1.0)
+        snprintf(speed, sizeof speed, " at speed %g", o->speed);
+    printf("%s: %ld frames x %d features (%s%s), %.0f Hz%s%s, %.2f s, %d channel%s -> %s\n",
+           o->in, s->frames, dim, o->mfcc ? "MFCC" : "log-mel", o->deltas ? " + deltas" : "",
+           ii->srate, ii->srate != ii->frate || o->speed != 1.0 ? " (resampled)" : "", speed,
+           samples / ii->srate, ii->channels, ii->channels == 1 ? "" : "s mixed", o->out);
     if (o->ref_rate != 0.0)
         printf("  mel energies at the level of %.0f Hz: %+.4f nats\n", o->ref_rate,
                cbrnn_feat_config_level_shift(cfg));

@@ -14,6 +14,7 @@
  * -> the current step finishes, a usable model is saved, exit 130. The
  * model file is only ever replaced atomically (cbrnn_model_save). */
 #include <errno.h>
+#include <limits.h>
 #include <getopt.h>
 #include <math.h>
 #include <signal.h>
@@ -42,6 +43,8 @@ const char cmd_train_summary[] = "train a model from audio files (warm-up, then 
  * the passes over whole files (statistics, normalisation): 2.5 MiB of
  * 40-mel frames. */
 #define RELEASE_FRAMES 16384
+/* Most speeds --speed-perturb takes. */
+#define MAX_SPEEDS 8
 
 static void usage(FILE *f)
 {
@@ -122,6 +125,10 @@ static void usage(FILE *f)
 "  --seed S              initialisation, split and batches (default 1)\n"
 "  --log FILE.csv        step,phase,train_loss,val_loss,val_persistence_loss,\n"
 "                        skill,val_accuracy (skill = 1 - val/persistence)\n"
+"  --speed-perturb S[,S...]  every training file is also heard at each speed S\n"
+"                        (0.5..2): read as if recorded at S times its rate, so\n"
+"                        pitch, formants and tempo scale by S, a new voice for\n"
+"                        each (predict; validation files as recorded)\n"
 "  --strict              a corpus file that cannot be read or holds no audio\n"
 "                        (empty, truncated, not audio, too short) stops the\n"
 "                        run; by default it is skipped with a warning naming\n"
@@ -155,6 +162,8 @@ struct opts {
     double val_fraction;
     corpus val_specs;
     int quiet, strict;
+    double speeds[MAX_SPEEDS];       /* --speed-perturb: extra speeds of every training file */
+    int n_speeds;
     struct { /* the optimiser options as given, made into tc.opt once all are read */
         int kind, lr_given, nesterov;
         double lr, mom, wd, clip;
@@ -229,12 +238,35 @@ static int parse_cb(const char *s, cbrnn_model_config *c)
     return 0;
 }
 
+/* --speed-perturb: comma-separated speeds, each within the reader's range
+ * and not 1 (the file as recorded is always there). */
+static int parse_speeds(const char *s, struct opts *o)
+{
+    o->n_speeds = 0;
+    const char *p = s;
+    for (;;) {
+        char *end;
+        double v = strtod(p, &end);
+        if (end == p || (*end && *end != ',') || !(v >= AUDIO_SPEED_MIN && v <= AUDIO_SPEED_MAX) ||
+            v == 1.0 || o->n_speeds == MAX_SPEEDS) {
+            fprintf(stderr, PROG ": --speed-perturb '%s': expected up to %d speeds in %g..%g "
+                            "other than 1, separated by commas (e.g. 0.9,1.1)\n",
+                    s, MAX_SPEEDS, AUDIO_SPEED_MIN, AUDIO_SPEED_MAX);
+            return -1;
+        }
+        o->speeds[o->n_speeds++] = v;
+        if (!*end)
+            return 0;
+        p = end + 1;
+    }
+}
+
 enum {
     O_TARGET = 256, O_HORIZON, O_TEACHER, O_PAIRS, O_LABELS, O_ARCH, O_WIRING, O_HIDDEN, O_CB,
     O_ACT, O_ALPHA, O_RHO, O_NOMATCH, O_MELS, O_MFCC, O_DELTAS, O_OPT, O_LR, O_MOM, O_NEST, O_WD,
     O_BATCH, O_SEQ, O_CARRY, O_WARM, O_STEPS, O_CLIP, O_VALF, O_VALFILES, O_EVAL, O_SEED, O_LOG, O_CACHE,
     O_OUTPUT, O_SNORM, O_SNORM_FLOOR, O_STRICT, O_RATE, O_INIT, O_LRDECAY, O_RULE, O_RLS_PRIOR,
-    O_RLS_FORGET
+    O_RLS_FORGET, O_SPEED
 };
 
 static const char *const target_names[] = {"predict", "map", "classify"};
@@ -379,6 +411,7 @@ static int training_option(struct opts *o, int c, const char *arg)
         return 0;
     case O_LOG: o->log = arg; return 0;
     case O_CACHE: o->cache_dir = arg; return 0;
+    case O_SPEED: return parse_speeds(arg, o);
     default: return 1;
     }
 }
@@ -436,6 +469,11 @@ static int check_combinations(struct opts *o)
     if (o->online_rule && !cbrnn_rule_rls_fits(o->mc.wiring, (cbrnn_target)o->target)) {
         fprintf(stderr, PROG ": --online-rule rls is for the readout wiring with --target predict "
                         "or map (a squared error on the cerebellum's output)\n");
+        return -1;
+    }
+    if (o->n_speeds && o->target != CBRNN_TARGET_PREDICT) {
+        fprintf(stderr, PROG ": --speed-perturb is for --target predict (a teacher or labels "
+                        "would have to change with the speed)\n");
         return -1;
     }
     if ((o->target == CBRNN_TARGET_CLASSIFY) != (o->labels_dir != NULL)) {
@@ -496,7 +534,8 @@ static int parse_opts(struct opts *o, int argc, char **argv)
         {"lr-decay", required_argument, NULL, O_LRDECAY},
         {"online-rule", required_argument, NULL, O_RULE},
         {"rls-prior", required_argument, NULL, O_RLS_PRIOR},
-        {"rls-forget", required_argument, NULL, O_RLS_FORGET}, {NULL, 0, NULL, 0}};
+        {"rls-forget", required_argument, NULL, O_RLS_FORGET},
+        {"speed-perturb", required_argument, NULL, O_SPEED}, {NULL, 0, NULL, 0}};
     opts_default(o);
     int c;
     while ((c = getopt_long(argc, argv, "o:qh", lo, NULL)) != -1) {
@@ -537,6 +576,7 @@ struct item {
     int *labels;                /* [T] classify */
     int T;
     double rate;
+    double speed;               /* 1: as recorded; else a --speed-perturb copy */
     label_file lf;
     int skip; /* unreadable or without audio: left out (bad_file) */
 };
@@ -680,12 +720,13 @@ static int reserve_cache(feat_cache *c, size_t *off, size_t n, char *msg, size_t
     return 0;
 }
 
-static int features_to_cache(feat_cache *c, const char *path, const cbrnn_feat_config *fc,
-                             size_t *off, int *T, int *dim, char *msg, size_t msglen)
+static int features_to_cache(feat_cache *c, const char *path, double speed,
+                             const cbrnn_feat_config *fc, size_t *off, int *T, int *dim, char *msg,
+                             size_t msglen)
 {
     struct to_cache tc = {c, 0, 0, 0, ""};
     *off = feat_cache_size(c);
-    int rc = audio_features_each(path, fc, 0, FEAT_BLOCK, on_frames, &tc, msg, msglen);
+    int rc = audio_features_each(path, fc, 0, speed, FEAT_BLOCK, on_frames, &tc, msg, msglen);
     if (rc < 0)
         return -1;
     if (tc.failed) {
@@ -822,6 +863,7 @@ struct run {
     corpus inputs, teachers, valc;
     struct item *it;
     int n, n_skipped;
+    int n_copies;       /* --speed-perturb items among the n */
     char **classes;
     int n_classes;
     char *out_dir;
@@ -903,6 +945,7 @@ static int make_items(struct run *r)
             continue;
         it[n].path = p;
         it[n].val = is_val;
+        it[n].speed = 1.0;
         if (o->pairs) {
             it[n].teacher = NULL;
             for (int k = 0; k < r->inputs.n; k++)
@@ -996,6 +1039,36 @@ static int split_validation(struct run *r)
     return 0;
 }
 
+/* --speed-perturb: every training item again at each speed, appended
+ * (validation items stay as recorded). */
+static int add_speed_copies(struct run *r)
+{
+    const struct opts *o = &r->o;
+    if (!o->n_speeds)
+        return 0;
+    int n_train = 0;
+    for (int i = 0; i < r->n; i++)
+        n_train += !r->it[i].val;
+    if ((long)n_train * (o->n_speeds + 1) + (r->n - n_train) > INT_MAX / 2)
+        return out_of_memory();
+    int n_all = r->n + n_train * o->n_speeds;
+    struct item *it = realloc(r->it, (size_t)n_all * sizeof *it);
+    if (!it)
+        return out_of_memory();
+    r->it = it;
+    int n = r->n;
+    for (int k = 0; k < o->n_speeds; k++)
+        for (int i = 0; i < r->n; i++)
+            if (!it[i].val) {
+                it[n] = it[i];
+                it[n].speed = o->speeds[k];
+                n++;
+            }
+    r->n_copies = n - r->n;
+    r->n = n;
+    return 0;
+}
+
 /* From here on Ctrl-C (and SIGTERM) only asks the run to stop (g_stop). */
 static int catch_signals(struct run *r)
 {
@@ -1060,8 +1133,8 @@ static int choose_rate(struct run *r)
 static int teacher_features(struct run *r, struct item *t)
 {
     int tT = 0, tdim = 0;
-    int frc = features_to_cache(r->cache, t->teacher, &r->o.fc, &t->toff, &tT, &tdim, r->msg,
-                                sizeof r->msg);
+    int frc = features_to_cache(r->cache, t->teacher, t->speed, &r->o.fc, &t->toff, &tT, &tdim,
+                                r->msg, sizeof r->msg);
     if (frc > 0) {
         fprintf(stderr, PROG ": interrupted while computing features; no model written\n");
         return 128 + (int)g_stop;
@@ -1095,8 +1168,8 @@ static int item_features(struct run *r, struct item *t)
     const struct opts *o = &r->o;
     int dim = 0;
     int frc = g_stop ? 1
-                     : features_to_cache(r->cache, t->path, &o->fc, &t->xoff, &t->T, &dim,
-                                         r->msg, sizeof r->msg);
+                     : features_to_cache(r->cache, t->path, t->speed, &o->fc, &t->xoff, &t->T,
+                                         &dim, r->msg, sizeof r->msg);
     if (frc > 0) {
         fprintf(stderr, "%s" PROG ": interrupted while computing features; no model written\n",
                 r->interactive ? "\n" : "");
@@ -1110,8 +1183,9 @@ static int item_features(struct run *r, struct item *t)
         return bad_file(o, t, r->msg, &r->n_skipped) ? 2 : 0;
     int need = (o->target == CBRNN_TARGET_PREDICT ? o->horizon : 0) + 2;
     if (t->T < need) {
-        snprintf(r->msg, sizeof r->msg, "%s: only %d feature frames (%g ms hop); at least %d needed",
-                 t->path, t->T, o->fc.hop_ms, need);
+        snprintf(r->msg, sizeof r->msg,
+                 "%s: only %d feature frames (%g ms hop%s); at least %d needed", t->path, t->T,
+                 o->fc.hop_ms, t->speed != 1.0 ? ", a --speed-perturb copy" : "", need);
         return bad_file(o, t, r->msg, &r->n_skipped) ? 2 : 0;
     }
     r->F = dim;
@@ -1216,9 +1290,11 @@ static int collect_classes(struct run *r)
     return 0;
 }
 
-/* The corpus normaliser from the training files only (--init: the model's
- * own, as it was trained and adapted with), applied in place to every
- * file's features and teacher. */
+/* The corpus normaliser from the training files only, as recorded: not
+ * their --speed-perturb copies, so models with and without them are
+ * scored in the same space (--init: the model's own, as it was trained
+ * and adapted with). Applied in place to every file's features and
+ * teacher. */
 static int normalise(struct run *r)
 {
     int F = r->F;
@@ -1233,6 +1309,8 @@ static int normalise(struct run *r)
             continue;
         }
         r->train_frames += t->T;
+        if (t->speed != 1.0) /* the normaliser describes the recordings as they are */
+            continue;
         for (int k = 0; k < t->T; k++) {
             cbrnn_stats_add(&r->st, t->x + (size_t)k * F);
             if ((k + 1) % RELEASE_FRAMES == 0 || k + 1 == t->T)
@@ -1384,10 +1462,15 @@ static int announce(struct run *r)
     if (o->quiet && n_skipped) /* warnings are not progress: -q keeps the count */
         fprintf(stderr, PROG ": %d file%s skipped (unreadable or no audio)\n", n_skipped,
                 n_skipped == 1 ? "" : "s");
+    char copies_note[64] = "";
+    if (r->n_copies)
+        snprintf(copies_note, sizeof copies_note, " and %d speed-perturbed cop%s", r->n_copies,
+                 r->n_copies == 1 ? "y" : "ies");
+    int n_files = r->n_train - r->n_copies;
     if (!o->quiet)
-        fprintf(stderr, PROG ": %d training file%s (%ld frames), %d validation (%ld frames)%s; "
+        fprintf(stderr, PROG ": %d training file%s%s (%ld frames), %d validation (%ld frames)%s; "
                         "%zu parameters; %ld warm-up + %ld frozen-cortex steps\n",
-                r->n_train, r->n_train == 1 ? "" : "s", r->train_frames, r->n - r->n_train,
+                n_files, n_files == 1 ? "" : "s", copies_note, r->train_frames, r->n - r->n_train,
                 r->val_frames, skipped_note, r->m->n_params, o->warmup, o->steps);
     return 0;
 }
@@ -1573,6 +1656,18 @@ static void run_date(char *buf, size_t cap)
 
 /* Provenance in the model's metadata: the command, date and version, the
  * corpus split, the training settings and the final losses. */
+/* --speed-perturb's speeds ("0.9,1.1"), or no key without it. */
+static int record_speeds(struct run *r)
+{
+    const struct opts *o = &r->o;
+    if (!o->n_speeds)
+        return set_meta_or_clear(r->m, "speed_perturb", "");
+    char b[MAX_SPEEDS * 24] = "";
+    for (int k = 0; k < o->n_speeds; k++)
+        snprintf(b + strlen(b), sizeof b - strlen(b), "%s%g", k ? "," : "", o->speeds[k]);
+    return cbrnn_model_set_meta(r->m, "speed_perturb", b);
+}
+
 static int record_provenance(struct run *r)
 {
     const struct opts *o = &r->o;
@@ -1589,7 +1684,8 @@ static int record_provenance(struct run *r)
         snprintf(b, sizeof b, fmt, val);                                                          \
         mrc |= cbrnn_model_set_meta(m, key, b);                                                   \
     } while (0)
-    META_F("train_files", "%d", r->n_train);
+    META_F("train_files", "%d", r->n_train - r->n_copies);
+    mrc |= record_speeds(r);
     META_F("val_files", "%d", r->n - r->n_train);
     mrc |= record_held_out(r);
     META_F("skipped_files", "%d", r->n_skipped);
@@ -1697,7 +1793,7 @@ int cmd_train(int argc, char **argv)
     r.argv = argv;
     /* The steps, in order; each says what it does above its definition. */
     static int (*const steps[])(struct run *) = {
-        read_inputs, make_items, probe_files, split_validation, catch_signals,
+        read_inputs, make_items, probe_files, split_validation, add_speed_copies, catch_signals,
         open_cache, choose_rate, compute_features, collect_classes, normalise,
         make_sequences, configure_model, build_model, announce, train,
         record_provenance, save_and_report,

@@ -152,8 +152,11 @@ static int open_sndfile(audio_in *a, const char *path, char *msg, size_t msglen)
 }
 
 /* The rate a reads at: the file's (target_rate 0: it must be in range) or
- * target_rate through a resampler. 0 or -1 (msg). */
-static int set_rate(audio_in *a, const char *path, double target_rate, char *msg, size_t msglen)
+ * target_rate through a resampler. speed != 1 reads the file as if it had
+ * been recorded at speed times its rate, always through the resampler.
+ * 0 or -1 (msg). */
+static int set_rate(audio_in *a, const char *path, double target_rate, double speed, char *msg,
+                    size_t msglen)
 {
     double frate = (double)a->info.samplerate;
     if (target_rate == 0.0) {
@@ -165,7 +168,9 @@ static int set_rate(audio_in *a, const char *path, double target_rate, char *msg
             return -1;
         }
         a->rate = frate;
-        return 0;
+        if (speed == 1.0)
+            return 0;
+        target_rate = frate;
     }
     if (!(target_rate >= CBRNN_RATE_MIN && target_rate <= CBRNN_RATE_MAX)) {
         snprintf(msg, msglen, "%s: target sample rate %g Hz is outside %.0f..%.0f Hz", path,
@@ -173,12 +178,17 @@ static int set_rate(audio_in *a, const char *path, double target_rate, char *msg
         return -1;
     }
     a->rate = target_rate;
-    if (target_rate == frate)
+    if (target_rate == frate && speed == 1.0)
         return 0;
-    a->ratio = target_rate / frate;
+    if (!(speed >= AUDIO_SPEED_MIN && speed <= AUDIO_SPEED_MAX)) {
+        snprintf(msg, msglen, "%s: speed %g is outside %g..%g", path, speed, AUDIO_SPEED_MIN,
+                 AUDIO_SPEED_MAX);
+        return -1;
+    }
+    a->ratio = target_rate / (frate * speed);
     if (!src_is_valid_ratio(a->ratio)) {
         snprintf(msg, msglen, "%s: cannot resample %.0f Hz to %g Hz (ratio beyond 1:256)", path,
-                 frate, target_rate);
+                 frate * speed, target_rate);
         return -1;
     }
     int e = 0;
@@ -195,6 +205,12 @@ static int set_rate(audio_in *a, const char *path, double target_rate, char *msg
 
 audio_in *audio_in_open(const char *path, double target_rate, char *msg, size_t msglen)
 {
+    return audio_in_open_speed(path, target_rate, 1.0, msg, msglen);
+}
+
+audio_in *audio_in_open_speed(const char *path, double target_rate, double speed, char *msg,
+                              size_t msglen)
+{
     if (check_path(path, msg, msglen))
         return NULL;
     audio_in *a = calloc(1, sizeof *a);
@@ -202,7 +218,7 @@ audio_in *audio_in_open(const char *path, double target_rate, char *msg, size_t 
         snprintf(msg, msglen, "%s: out of memory", path);
         return NULL;
     }
-    if (open_sndfile(a, path, msg, msglen) || set_rate(a, path, target_rate, msg, msglen))
+    if (open_sndfile(a, path, msg, msglen) || set_rate(a, path, target_rate, speed, msg, msglen))
         goto fail;
     a->ibuf = malloc((size_t)AUDIO_BLOCK * (size_t)a->info.channels * sizeof *a->ibuf);
     a->mono = malloc(AUDIO_BLOCK * sizeof *a->mono);
@@ -341,14 +357,14 @@ long audio_in_read(audio_in *a, float *buf, long n, char *msg, size_t msglen)
 }
 
 int audio_features_each(const char *path, const cbrnn_feat_config *cfg, double target_rate,
-                        int block, audio_frames_fn on_frames, void *ctx, char *msg,
+                        double speed, int block, audio_frames_fn on_frames, void *ctx, char *msg,
                         size_t msglen)
 {
     if (block < 1 || !cfg) {
         snprintf(msg, msglen, "%s: invalid block size %d", path, block);
         return -1;
     }
-    audio_in *a = audio_in_open(path, target_rate, msg, msglen);
+    audio_in *a = audio_in_open_speed(path, target_rate, speed, msg, msglen);
     if (!a)
         return -1;
     cbrnn_feat_config c = *cfg;
@@ -447,7 +463,7 @@ int audio_features(const char *path, const cbrnn_feat_config *cfg, double target
                    float **frames, int *n_frames, int *dim, char *msg, size_t msglen)
 {
     struct collect c = {NULL, 0, 0, cbrnn_feat_config_dim(cfg)};
-    int rc = audio_features_each(path, cfg, target_rate, block, collect_frames, &c, msg, msglen);
+    int rc = audio_features_each(path, cfg, target_rate, 1.0, block, collect_frames, &c, msg, msglen);
     if (rc != 0) {
         if (rc == 1) /* collect_frames stops only when realloc fails */
             snprintf(msg, msglen, "%s: out of memory", path);

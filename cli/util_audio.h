@@ -15,6 +15,14 @@ typedef struct audio_in audio_in;
  * resampled to it. Refuses rates outside 8..192 kHz, empty or unreadable
  * files. NULL on failure with msg filled ("FILE: what is wrong"). */
 audio_in *audio_in_open(const char *path, double target_rate, char *msg, size_t msglen);
+/* The same, the file read as if recorded at speed times its rate: pitch,
+ * formants and tempo all scale by speed (speed perturbation, a training
+ * augmentation; 1 = as recorded). With target_rate 0 the stream keeps the
+ * file's rate. speed within AUDIO_SPEED_MIN..MAX. */
+#define AUDIO_SPEED_MIN 0.5
+#define AUDIO_SPEED_MAX 2.0
+audio_in *audio_in_open_speed(const char *path, double target_rate, double speed, char *msg,
+                              size_t msglen);
 /* Rate of the samples audio_in_read returns. */
 double audio_in_rate(const audio_in *a);
 /* The file's own rate and its length in frames at that rate. */
@@ -39,10 +47,11 @@ int audio_features(const char *path, const cbrnn_feat_config *cfg, double target
 typedef int (*audio_frames_fn)(void *ctx, const float *frames, long n, int dim);
 /* Streams a file's features to on_frames as they complete, in bounded
  * memory, pushing `block` samples at a time into the extractor (block >= 1;
- * frames do not depend on it). Returns 0 at the end of the file, 1 when
+ * frames do not depend on it); the file is read at speed (as
+ * audio_in_open_speed; 1 = as recorded). Returns 0 at the end of the file, 1 when
  * on_frames stopped it, -1 on an error (msg: "FILE: what is wrong"). */
 int audio_features_each(const char *path, const cbrnn_feat_config *cfg, double target_rate,
-                        int block, audio_frames_fn on_frames, void *ctx, char *msg,
+                        double speed, int block, audio_frames_fn on_frames, void *ctx, char *msg,
                         size_t msglen);
 
 #endif

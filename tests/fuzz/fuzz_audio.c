@@ -51,7 +51,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const char *path = fz_write("input", data + 1, size - 1);
     char msg[1024] = "";
     struct sink s = {0, cbrnn_feat_config_dim(&fc)};
-    int rc = audio_features_each(path, &fc, rate, block, on_frames, &s, msg, sizeof msg);
+    int rc = audio_features_each(path, &fc, rate, 1.0, block, on_frames, &s, msg, sizeof msg);
     if (rc < 0) {
         CHECK(strncmp(msg, path, strlen(path)) == 0, "message does not name the file: %s", msg);
         return 0;
