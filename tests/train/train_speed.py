@@ -13,6 +13,8 @@ together), checked against sox's `speed` effect as reference.
   frames as on voice A plus sox's two copies (within 2 per copy), and its
   corpus normaliser is voice A's alone, bit for bit (it describes the
   recordings, so models with and without copies are scored alike).
+- A 44.1 kHz copy of voice A with --rate 16000 gives as many training
+  frames (its perturbed copies are resampled straight to the model's rate).
 - The validation file is not perturbed: its frame count is the same with
   and without the option; the model records train_files 1 and
   speed_perturb "0.9,1.1"; the summary line names the copies.
@@ -105,6 +107,16 @@ def main():
     if meta_o.get("train_files") != "1" or meta_o.get("speed_perturb") != "0.9,1.1":
         fails.append(f"metadata train_files {meta_o.get('train_files')}, speed_perturb "
                      f"{meta_o.get('speed_perturb')}")
+    # a 44.1 kHz recording's copies go straight to the model's rate: the
+    # same frames, and a normaliser near the 16 kHz file's
+    a44 = os.path.join(work, "a44.wav")
+    run(["sox", "-D", a, "-r", "44100", "-e", "floating-point", "-b", "32", a44])
+    m44 = os.path.join(work, "m44.safetensors")
+    run([cbrnn, *common, "--rate", "16000", "-o", m44, "--speed-perturb", "0.9,1.1", a44])
+    meta_44, _ = safetensors(m44)
+    print(f"training frames from a 44.1 kHz file: {meta_44['train_frames']}")
+    if abs(int(meta_44["train_frames"]) - fo) > 4:
+        fails.append(f"a 44.1 kHz file gives {meta_44['train_frames']} training frames, not {fo}")
     if "speed_perturb" in meta_p:
         fails.append("a model trained without the option records speed_perturb")
     if "1 training file and 2 speed-perturbed copies" not in r_opt.stderr:
