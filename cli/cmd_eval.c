@@ -116,7 +116,7 @@ static int model_features(const cbrnn_model *m, const cbrnn_feat_config *fe, con
 {
     int dim = 0;
     feats_free(f);
-    if (audio_features(path, fe, 0, FEAT_BLOCK, &f->x, &f->T, &dim, msg, msglen))
+    if (audio_features(path, fe, 0, 1.0, FEAT_BLOCK, &f->x, &f->T, &dim, msg, msglen))
         return 2;
     f->z = f->x;
     if (dim != m->cfg.n_in) {
@@ -428,7 +428,7 @@ static int teacher_features(struct eval *ev, const char *path, const char *teach
     int tT = 0, tdim = 0;
     free(ev->t);
     ev->t = NULL;
-    if (audio_features(teacher_path, &ev->fe, 0, FEAT_BLOCK, &ev->t, &tT, &tdim, ev->msg,
+    if (audio_features(teacher_path, &ev->fe, 0, 1.0, FEAT_BLOCK, &ev->t, &tT, &tdim, ev->msg,
                        sizeof ev->msg)) {
         char why[sizeof ev->msg + 64];
         snprintf(why, sizeof why, "%s: its teacher %s", path, ev->msg);

@@ -17,6 +17,7 @@
 #include <limits.h>
 #include <getopt.h>
 #include <math.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -720,17 +721,79 @@ static int reserve_cache(feat_cache *c, size_t *off, size_t n, char *msg, size_t
     return 0;
 }
 
+/* The rate a file's features are computed at: its own (0), but a
+ * speed-perturbed copy goes through the resampler anyway, so straight down
+ * to the model's rate, where its features cost least (a 44.1 kHz file's
+ * copy: a third of the samples and of the FFT size). */
+static double features_rate(double rate, double speed, const cbrnn_feat_config *fc)
+{
+    return speed != 1.0 && fc->ref_rate > 0 && rate > fc->ref_rate ? fc->ref_rate : 0;
+}
+
+/* A file's features computed on a second thread while the main one works
+ * on the file before it: both cores, where the corpus's features would
+ * otherwise take one (memory: one file's features). */
+struct prefetch {
+    int i;                       /* the item (-1: none) */
+    const char *path;
+    double to, speed;
+    const cbrnn_feat_config *fc;
+    pthread_t th;
+    float *x;                    /* [T, dim] malloc'ed */
+    int T, dim, rc;
+    char msg[1024];
+};
+
+static void *prefetch_main(void *arg)
+{
+    struct prefetch *p = arg;
+    p->rc = audio_features(p->path, p->fc, p->to, p->speed, FEAT_BLOCK, &p->x, &p->T, &p->dim,
+                           p->msg, sizeof p->msg);
+    return NULL;
+}
+
+/* Starts computing item i's features on a thread; 0, or -1 when no thread
+ * could be made (the item is then computed on the main thread). */
+static int prefetch_start(struct prefetch *p, int i, const struct item *t,
+                          const cbrnn_feat_config *fc)
+{
+    memset(p, 0, sizeof *p);
+    p->i = i;
+    p->path = t->path;
+    p->speed = t->speed;
+    p->to = features_rate(t->rate, t->speed, fc);
+    p->fc = fc;
+    if (pthread_create(&p->th, NULL, prefetch_main, p)) {
+        p->i = -1;
+        return -1;
+    }
+    return 0;
+}
+
+/* Appends a prefetched file's features: as features_to_cache. */
+static int prefetched_to_cache(feat_cache *c, const struct prefetch *p, size_t *off, int *T,
+                               int *dim, char *msg, size_t msglen)
+{
+    *off = feat_cache_size(c);
+    if (p->rc) {
+        snprintf(msg, msglen, "%s", p->msg);
+        return -1;
+    }
+    if (feat_cache_append(c, p->x, (size_t)p->T * (size_t)p->dim, msg, msglen))
+        return -2;
+    *T = p->T;
+    *dim = p->dim;
+    return 0;
+}
+
 static int features_to_cache(feat_cache *c, const char *path, double rate, double speed,
                              const cbrnn_feat_config *fc, size_t *off, int *T, int *dim, char *msg,
                              size_t msglen)
 {
     struct to_cache tc = {c, 0, 0, 0, ""};
     *off = feat_cache_size(c);
-    /* A speed-perturbed copy goes through the resampler anyway: straight
-     * down to the model's rate, where its features cost least (a 44.1 kHz
-     * file's copy: a third of the samples and FFT size). */
-    double to = speed != 1.0 && fc->ref_rate > 0 && rate > fc->ref_rate ? fc->ref_rate : 0;
-    int rc = audio_features_each(path, fc, to, speed, FEAT_BLOCK, on_frames, &tc, msg, msglen);
+    int rc = audio_features_each(path, fc, features_rate(rate, speed, fc), speed, FEAT_BLOCK,
+                                 on_frames, &tc, msg, msglen);
     if (rc < 0)
         return -1;
     if (tc.failed) {
@@ -1167,11 +1230,13 @@ static int teacher_features(struct run *r, struct item *t)
 /* Item t's features into the cache, with room for the running normaliser,
  * its teacher's features and its labels. 0 (also when the item was
  * skipped: t->skip) or the exit status. */
-static int item_features(struct run *r, struct item *t)
+static int item_features(struct run *r, struct item *t, const struct prefetch *pre)
 {
     const struct opts *o = &r->o;
     int dim = 0;
     int frc = g_stop ? 1
+              : pre  ? prefetched_to_cache(r->cache, pre, &t->xoff, &t->T, &dim, r->msg,
+                                           sizeof r->msg)
                      : features_to_cache(r->cache, t->path, t->rate, t->speed, &o->fc,
                                          &t->xoff, &t->T, &dim, r->msg, sizeof r->msg);
     if (frc > 0) {
@@ -1223,14 +1288,32 @@ static int compute_features(struct run *r)
 {
     r->interactive = !r->o.quiet && term_is_interactive(stderr);
     r->t0 = now_s();
+    struct prefetch pf = {.i = -1}, next;
     for (int i = 0; i < r->n; i++) {
         if (r->it[i].skip)
             continue;
         if (r->interactive)
             term_progress(stderr, "features", i, r->n, now_s() - r->t0, r->it[i].path);
-        int rc = item_features(r, &r->it[i]);
-        if (rc)
+        /* Files in pairs: the next one on a second thread meanwhile. */
+        int j = i + 1;
+        while (j < r->n && r->it[j].skip)
+            j++;
+        int started = pf.i != i && j < r->n && !g_stop &&
+                      prefetch_start(&next, j, &r->it[j], &r->o.fc) == 0;
+        int rc = item_features(r, &r->it[i], pf.i == i ? &pf : NULL);
+        if (pf.i == i) {
+            free(pf.x);
+            pf.x = NULL;
+            pf.i = -1;
+        }
+        if (started) {
+            pthread_join(next.th, NULL);
+            pf = next;
+        }
+        if (rc) {
+            free(pf.x);
             return rc;
+        }
     }
     if (r->interactive)
         term_progress(stderr, "features", r->n, r->n, now_s() - r->t0, "");

@@ -459,11 +459,13 @@ static int collect_frames(void *ctx, const float *frames, long n, int dim)
     return 0;
 }
 
-int audio_features(const char *path, const cbrnn_feat_config *cfg, double target_rate, int block,
-                   float **frames, int *n_frames, int *dim, char *msg, size_t msglen)
+int audio_features(const char *path, const cbrnn_feat_config *cfg, double target_rate,
+                   double speed, int block, float **frames, int *n_frames, int *dim, char *msg,
+                   size_t msglen)
 {
     struct collect c = {NULL, 0, 0, cbrnn_feat_config_dim(cfg)};
-    int rc = audio_features_each(path, cfg, target_rate, 1.0, block, collect_frames, &c, msg, msglen);
+    int rc = audio_features_each(path, cfg, target_rate, speed, block, collect_frames, &c, msg,
+                                 msglen);
     if (rc != 0) {
         if (rc == 1) /* collect_frames stops only when realloc fails */
             snprintf(msg, msglen, "%s: out of memory", path);

@@ -37,10 +37,12 @@ int audio_in_channels(const audio_in *a);
 
 /* Features of a whole file, computed by streaming it through the dsp
  * front end in blocks of `block` samples. cfg gives everything but the
- * sample rate (taken from the file, or resampled to target_rate if > 0).
+ * sample rate (taken from the file, or resampled to target_rate if > 0);
+ * speed as audio_in_open_speed (1 = as recorded).
  * *frames: malloc'ed [*n_frames, *dim]; caller frees. 0 or -1 (msg). */
-int audio_features(const char *path, const cbrnn_feat_config *cfg, double target_rate, int block,
-                   float **frames, int *n_frames, int *dim, char *msg, size_t msglen);
+int audio_features(const char *path, const cbrnn_feat_config *cfg, double target_rate,
+                   double speed, int block, float **frames, int *n_frames, int *dim, char *msg,
+                   size_t msglen);
 
 /* Receives n frames of dim floats each (valid only during the call);
  * returns 0 to go on, nonzero to stop. */

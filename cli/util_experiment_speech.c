@@ -399,7 +399,7 @@ static int compute_features(cbrnn_exp_speech_file *files, int n_files, const cbr
     for (int k = 0; k < n_files; k++) {
         float *x = NULL;
         int dim = 0, T = 0;
-        if (audio_features(files[k].path, fc, 0, FEAT_BLOCK, &x, &T, &dim, msg, sizeof msg)) {
+        if (audio_features(files[k].path, fc, 0, 1.0, FEAT_BLOCK, &x, &T, &dim, msg, sizeof msg)) {
             fprintf(stderr, PROG ": %s\n", msg);
             return 2;
         }
