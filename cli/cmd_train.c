@@ -110,6 +110,10 @@ static void usage(FILE *f)
 "  --seq-len T           BPTT window in frames (default 100)\n"
 "  --carry-state         walk each file in order, carrying the state across\n"
 "                        windows (default: random windows from zero state)\n"
+"  --windows frames|positions  random windows: each file drawn as often as it\n"
+"                        has frames (every voice in proportion to its share),\n"
+"                        or each window position equally likely (a file\n"
+"                        shorter than --seq-len counts once); default positions\n"
 "  --warmup-steps N      steps training everything (default 300; 0 for reservoir)\n"
 "  --steps M             then steps with the cortex frozen (default 600)\n"
 "  --clip C              global gradient-norm clip (default 1; 0 = off)\n"
@@ -267,7 +271,7 @@ enum {
     O_ACT, O_ALPHA, O_RHO, O_NOMATCH, O_MELS, O_MFCC, O_DELTAS, O_OPT, O_LR, O_MOM, O_NEST, O_WD,
     O_BATCH, O_SEQ, O_CARRY, O_WARM, O_STEPS, O_CLIP, O_VALF, O_VALFILES, O_EVAL, O_SEED, O_LOG, O_CACHE,
     O_OUTPUT, O_SNORM, O_SNORM_FLOOR, O_STRICT, O_RATE, O_INIT, O_LRDECAY, O_RULE, O_RLS_PRIOR,
-    O_RLS_FORGET, O_SPEED
+    O_RLS_FORGET, O_SPEED, O_WINDOWS
 };
 
 static const char *const target_names[] = {"predict", "map", "classify"};
@@ -278,6 +282,7 @@ static const char *const opt_names[] = {"sgd", "adam"};
 static const char *const output_names[] = {"plain", "residual"};
 static const char *const rule_names[] = {"sgd", "rls"};
 static const char *const decay_names[] = {"none", "cosine"};
+static const char *const windows_names[] = {"positions", "frames"};
 
 /* The defaults of every option. */
 static void opts_default(struct opts *o)
@@ -397,6 +402,7 @@ static int training_option(struct opts *o, int c, const char *arg)
         o->tc.seq_len = (int)v;
         return 0;
     case O_CARRY: o->tc.carry_state = 1; return 0;
+    case O_WINDOWS: return parse_name("--windows", arg, windows_names, 2, &o->tc.windows);
     case O_WARM:
         if (parse_long("--warmup-steps", arg, 0, 100000000, &o->warmup)) return -1;
         o->warmup_given = 1;
@@ -536,7 +542,8 @@ static int parse_opts(struct opts *o, int argc, char **argv)
         {"online-rule", required_argument, NULL, O_RULE},
         {"rls-prior", required_argument, NULL, O_RLS_PRIOR},
         {"rls-forget", required_argument, NULL, O_RLS_FORGET},
-        {"speed-perturb", required_argument, NULL, O_SPEED}, {NULL, 0, NULL, 0}};
+        {"speed-perturb", required_argument, NULL, O_SPEED},
+        {"windows", required_argument, NULL, O_WINDOWS}, {NULL, 0, NULL, 0}};
     opts_default(o);
     int c;
     while ((c = getopt_long(argc, argv, "o:qh", lo, NULL)) != -1) {
@@ -1782,6 +1789,7 @@ static int record_provenance(struct run *r)
     META_F("lr", "%g", (double)o->tc.opt.lr);
     META_F("batch", "%d", o->tc.batch);
     META_F("seq_len", "%d", o->tc.seq_len);
+    META_F("windows", "%s", o->tc.carry_state ? "carry" : windows_names[o->tc.windows]);
     META_F("steps_warmup", "%ld", o->warmup);
     META_F("steps_frozen", "%ld", o->steps);
     META_F("steps_done", "%ld", r->step);

@@ -57,7 +57,8 @@ void cbrnn_trainer_destroy(cbrnn_trainer *t)
 cbrnn_trainer *cbrnn_trainer_create(cbrnn_model *m, const cbrnn_train_config *c, int *err)
 {
     int e = CBRNN_ERR_ARG;
-    if (!m || !c || c->batch < 1 || c->seq_len < 1 || c->batch > 65536 || c->seq_len > 1000000)
+    if (!m || !c || c->batch < 1 || c->seq_len < 1 || c->batch > 65536 || c->seq_len > 1000000 ||
+        (c->windows != CBRNN_WINDOWS_POSITIONS && c->windows != CBRNN_WINDOWS_FRAMES))
         goto fail_early;
     cbrnn_trainer *t = calloc(1, sizeof *t);
     e = CBRNN_ERR_NOMEM;
@@ -155,14 +156,23 @@ static void load_row(cbrnn_trainer *t, int b, const cbrnn_seq *s, int pos, int n
     t->len[b] = n;
 }
 
-/* Random windows: each window of the corpus equally likely (a sequence is
- * drawn with weight = its number of windows), starting from h = 0. */
+/* A sequence's weight in the random draw: its number of window positions
+ * (at least 1), or its number of frames (CBRNN_WINDOWS_FRAMES). */
+static double draw_weight(const cbrnn_trainer *t, const cbrnn_seq *s, int L)
+{
+    if (t->cfg.windows == CBRNN_WINDOWS_FRAMES)
+        return (double)s->T;
+    return s->T >= L ? (double)(s->T - L + 1) : 1.0;
+}
+
+/* Random windows (cbrnn_train_config.windows says how likely each
+ * sequence is), starting from h = 0. */
 static void draw_random(cbrnn_trainer *t, const cbrnn_seq *seqs, int n, int L)
 {
     double total = 0.0;
     for (int i = 0; i < n; i++)
         if (seqs[i].T > 0)
-            total += seqs[i].T >= L ? (double)(seqs[i].T - L + 1) : 1.0;
+            total += draw_weight(t, &seqs[i], L);
     for (int b = 0; b < t->B; b++) {
         double u = cbrnn_rng_uniform(&t->rng) * total;
         int i = 0, last = 0;
@@ -170,7 +180,7 @@ static void draw_random(cbrnn_trainer *t, const cbrnn_seq *seqs, int n, int L)
             if (seqs[i].T <= 0)
                 continue;
             last = i;
-            double w = seqs[i].T >= L ? (double)(seqs[i].T - L + 1) : 1.0;
+            double w = draw_weight(t, &seqs[i], L);
             if (u < w)
                 break;
             u -= w;

@@ -341,12 +341,20 @@ typedef struct cbrnn_seq {
     const float *scale;  /* [T, F] the running normaliser's s; NULL: 1 */
 } cbrnn_seq;
 
+/* How random windows are drawn (cbrnn_train_config.windows). */
+enum {
+    CBRNN_WINDOWS_POSITIONS = 0, /* every window position equally likely */
+    CBRNN_WINDOWS_FRAMES = 1     /* every sequence as often as its frames */
+};
+
 typedef struct cbrnn_train_config {
     int batch;           /* sequences per step */
     int seq_len;         /* BPTT window, frames */
     int carry_state;     /* 1: each batch row walks through the corpus in
                           * order, carrying h across windows (truncated
                           * BPTT); 0: random windows starting from h = 0 */
+    int windows;         /* random windows: CBRNN_WINDOWS_POSITIONS or
+                          * CBRNN_WINDOWS_FRAMES (see cbrnn_trainer_step) */
     uint64_t seed;       /* same seed, same result */
     cbrnn_optim_config opt;
 } cbrnn_train_config;
@@ -359,8 +367,13 @@ CBRNN_API void cbrnn_trainer_destroy(cbrnn_trainer *t);
  * loss (before the step). All sequences must have the same kind of target
  * (y for all, or labels for all). Windows are min(seq_len, longest T)
  * frames; a window cut short by the end of a sequence is padded and the
- * padding carries no loss. Random windows: every window position in the
- * corpus equally likely. carry_state: batch row b starts b/B of the way
+ * padding carries no loss. Random windows, CBRNN_WINDOWS_POSITIONS: every
+ * window position in the corpus equally likely, so a sequence of T >= L
+ * frames is drawn T - L + 1 times as often as one shorter than L (short
+ * files, a corpus of words, are rarely seen); CBRNN_WINDOWS_FRAMES: a
+ * sequence is drawn as often as it has frames (T), its window start
+ * uniform over 0..T-L (0 when T <= L), so every voice is heard in
+ * proportion to its share of the corpus. carry_state: batch row b starts b/B of the way
  * through the concatenated corpus and walks on by one window per step;
  * h is carried, and reset to 0 when the row enters the next sequence (the
  * corpus wraps around). Pass the same seqs every call. Returns

@@ -669,6 +669,62 @@ static void test_trainer_carry_semantics(void **state)
         free(xs[i]), free(out[i]);
 }
 
+/* How often random windows come from a short file: with lr 0 the model
+ * never changes, and a file whose targets are 100 (the outputs are O(1))
+ * makes any batch that holds one of its windows show a loss above 100.
+ * A 10-frame file beside a 1000-frame one, windows of 20: drawn once per
+ * 991 window positions (CBRNN_WINDOWS_POSITIONS, about 8 of 8000 draws),
+ * or once per 101 frames (CBRNN_WINDOWS_FRAMES, about 79). */
+static void test_trainer_window_draw(void **state)
+{
+    (void)state;
+    enum { F = 2, SHORT = 10, LONG = 1000, STEPS = 2000 };
+    float *xs = calloc((SHORT + 1) * F, sizeof(float)), *ys = malloc(SHORT * F * sizeof(float));
+    float *xl = make_sines(LONG, F, 0.3);
+    for (int i = 0; i < SHORT * F; i++)
+        ys[i] = 100.0f;
+    cbrnn_seq seqs[2] = {{.x = xl, .y = xl + F, .T = LONG}, {.x = xs, .y = ys, .T = SHORT}};
+    int hits[2];
+    for (int mode = 0; mode < 2; mode++) {
+        cbrnn_model *m = make(CBRNN_WIRING_READOUT, CBRNN_ARCH_CBRNN, F, 8, F, 6, 0);
+        cbrnn_model_init(m, 3);
+        cbrnn_train_config tc;
+        train_setup(&tc, 0, 11);
+        tc.seq_len = 20;
+        tc.windows = mode ? CBRNN_WINDOWS_FRAMES : CBRNN_WINDOWS_POSITIONS;
+        cbrnn_optim_config_default(&tc.opt, CBRNN_OPT_SGD);
+        tc.opt.lr = 0.0f;
+        cbrnn_trainer *t = cbrnn_trainer_create(m, &tc, NULL);
+        assert_non_null(t);
+        hits[mode] = 0;
+        for (int s = 0; s < STEPS; s++) {
+            float l;
+            assert_int_equal(cbrnn_trainer_step(t, seqs, 2, &l), 0);
+            hits[mode] += l > 100.0f;
+        }
+        cbrnn_trainer_destroy(t);
+        cbrnn_model_destroy(m);
+    }
+    print_message("short file in %d (positions) and %d (frames) of %d batches\n", hits[0],
+                  hits[1], STEPS);
+    /* Batches of 4: P(a batch holds the short file) = 1 - (1 - p)^4. */
+    if (hits[0] > 25)
+        fail_msg("positions: %d of %d batches held the short file (expected about 8)", hits[0],
+                 STEPS);
+    if (hits[1] < 50 || hits[1] > 110)
+        fail_msg("frames: %d of %d batches held the short file (expected about 78)", hits[1],
+                 STEPS);
+    cbrnn_train_config bad;
+    train_setup(&bad, 0, 1);
+    bad.windows = 2;
+    cbrnn_model *m = make(CBRNN_WIRING_READOUT, CBRNN_ARCH_CBRNN, F, 8, F, 6, 0);
+    int err = 0;
+    assert_null(cbrnn_trainer_create(m, &bad, &err));
+    assert_int_equal(err, CBRNN_ERR_ARG);
+    cbrnn_model_destroy(m);
+    free(xs), free(ys), free(xl);
+}
+
 /* Classification with labels (CE) in the loop wiring. Task: the sign of
  * the input 3 frames ago, so the answer needs the recurrent state. */
 static void test_trainer_classify(void **state)
@@ -759,6 +815,7 @@ int main(void)
         cmocka_unit_test(test_forward_batch_and_chunks),
         cmocka_unit_test(test_trainer_determinism_and_learning),
         cmocka_unit_test(test_trainer_carry_semantics),
+        cmocka_unit_test(test_trainer_window_draw),
         cmocka_unit_test(test_trainer_classify),
         cmocka_unit_test(test_eval_seq),
     };
