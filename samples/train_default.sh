@@ -13,7 +13,10 @@
 #   predict 1 frame (10 ms) ahead, residual output behind a running
 #   normaliser of 1 s, cortex 256, cerebellum 512 (228,392 parameters,
 #   0.9 MB); Adam 2e-3 with cosine decay, batch 32 x 100 frames, 800
-#   warm-up + 800 frozen-cortex steps. Model rate 16 kHz. Online, its
+#   warm-up + 800 frozen-cortex steps. Windows drawn per file as often as
+#   it has frames (every voice in proportion to its share, not the long
+#   prompts' voices first), every file also heard at speeds 0.9 and 1.1
+#   (new pitches and vocal tracts). Model rate 16 kHz. Online, its
 #   cerebellum learns by RLS on its last layer (prior 30, forgetting
 #   0.9999; chosen on the validation voices, docs/ADAPTATION.md): hosts
 #   run that unless given --rule sgd.
@@ -49,6 +52,7 @@ start=$(date +%s)
   --output-mode residual --stream-norm 1 --rate 16000 \
   --optimizer adam --lr 2e-3 --lr-decay cosine --clip 1 --batch 32 --seq-len 100 \
   --warmup-steps 800 --steps 800 --eval-every 100 --seed 1 \
+  --windows frames --speed-perturb 0.9,1.1 \
   --online-rule rls --rls-prior 30 --rls-forget 0.9999 \
   --val-files "@$lists/valid.txt" "@$lists/train.txt"
 echo "train_default.sh: trained in $(( $(date +%s) - start )) s wall time"

@@ -11,7 +11,8 @@
 # and prints skill (1 - loss / persistence loss over the stream) per
 # speaker and the mean over speakers (scripts/online_report.py).
 # Needs the corpus (scripts/corpus.sh; fetched when missing).
-# FORGET=X in the environment sets the forgetting factor (default 0.9999).
+# FORGET=X in the environment sets the forgetting factor (default 0.9999);
+# MODEL=M another model than samples/default.safetensors.
 # Usage: scripts/online_rules.sh valid|test [OUT_DIR] [CORPUS_DIR]
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -22,7 +23,7 @@ case $split in valid) priors="10 30 100" ;; test) priors=30 ;;
   *) echo "online_rules.sh: split '$split': expected valid or test" >&2; exit 2 ;; esac
 "$top/scripts/build.sh" "$top/build" >/dev/null
 cbrnn="$top/build/cli/cbrnn"
-model="$top/samples/default.safetensors"
+model=${MODEL:-"$top/samples/default.safetensors"}
 [ -f "$corpus/splits.tsv" ] || "$top/scripts/corpus.sh" --dir "$corpus"
 # shellcheck source=scripts/lib/corpus_lists.sh
 . "$top/scripts/lib/corpus_lists.sh"
