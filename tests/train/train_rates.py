@@ -14,32 +14,11 @@ usage: train_rates.py CBRNN WORKDIR SAMPLES_DIR
 import json
 import os
 import shutil
-import subprocess
 import sys
 
 import numpy as np
 
-
-def safetensors(path):
-    with open(path, "rb") as f:
-        raw = f.read()
-    n = int.from_bytes(raw[:8], "little")
-    hdr = json.loads(raw[8:8 + n])
-    data = raw[8 + n:]
-    out = {}
-    for name, t in hdr.items():
-        if name == "__metadata__":
-            continue
-        a, b = t["data_offsets"]
-        out[name] = np.frombuffer(data[a:b], dtype="<f4").reshape(t["shape"])
-    return hdr["__metadata__"], out
-
-
-def run(cmd):
-    r = subprocess.run(cmd, capture_output=True, text=True)
-    if r.returncode:
-        sys.exit(f"FAIL: {' '.join(cmd)}: exit {r.returncode}\n{r.stderr}")
-    return r.stdout
+from trainlib import run, safetensors
 
 
 def main():
@@ -71,7 +50,7 @@ def main():
         fails.append(f"normaliser std ratio {rs.min():.3f}..{rs.max():.3f}")
     if float(meta_m["sample_rate"]) != 16000:
         fails.append(f"model rate {meta_m['sample_rate']}, expected 16000")
-    ev = json.loads(run([cbrnn, "eval", "--json", m_mixed, a16, b44]))
+    ev = json.loads(run([cbrnn, "eval", "--json", m_mixed, a16, b44]).stdout)
     losses = {os.path.basename(f["file"]): f["loss"] for f in ev["files"]}
     print(f"eval: {losses}")
     if losses["b44.wav"] > 1.25 * losses["a16.wav"]:

@@ -24,7 +24,6 @@ together), checked against sox's `speed` effect as reference.
 
 usage: train_speed.py CBRNN WORKDIR SAMPLES_DIR
 """
-import json
 import os
 import shutil
 import subprocess
@@ -32,27 +31,7 @@ import sys
 
 import numpy as np
 
-
-def safetensors(path):
-    with open(path, "rb") as f:
-        raw = f.read()
-    n = int.from_bytes(raw[:8], "little")
-    hdr = json.loads(raw[8:8 + n])
-    data = raw[8 + n:]
-    out = {}
-    for name, t in hdr.items():
-        if name == "__metadata__":
-            continue
-        a, b = t["data_offsets"]
-        out[name] = np.frombuffer(data[a:b], dtype="<f4").reshape(t["shape"])
-    return hdr["__metadata__"], out
-
-
-def run(cmd):
-    r = subprocess.run(cmd, capture_output=True, text=True)
-    if r.returncode:
-        sys.exit(f"FAIL: {' '.join(cmd)}: exit {r.returncode}\n{r.stderr}")
-    return r
+from trainlib import run, safetensors
 
 
 def main():

@@ -1,0 +1,32 @@
+"""Helpers shared by the tests/train scripts: read a safetensors model
+(metadata and float32 tensors, without the safetensors package) and run a
+command that must succeed."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+
+
+def safetensors(path):
+    """(metadata dict, {name: float32 array}) of a model file."""
+    with open(path, "rb") as f:
+        raw = f.read()
+    n = int.from_bytes(raw[:8], "little")
+    hdr = json.loads(raw[8:8 + n])
+    data = raw[8 + n:]
+    out = {}
+    for name, t in hdr.items():
+        if name == "__metadata__":
+            continue
+        a, b = t["data_offsets"]
+        out[name] = np.frombuffer(data[a:b], dtype="<f4").reshape(t["shape"])
+    return hdr["__metadata__"], out
+
+
+def run(cmd):
+    """Runs cmd; exits the test with its stderr unless it succeeds."""
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode:
+        sys.exit(f"FAIL: {' '.join(cmd)}: exit {r.returncode}\n{r.stderr}")
+    return r
