@@ -742,8 +742,7 @@ static double features_rate(double rate, double speed, const cbrnn_feat_config *
  * otherwise take one (memory: one file's features). */
 struct prefetch {
     int i;                       /* the item (-1: none) */
-    const char *path;
-    double to, speed;
+    const struct item *t;
     const cbrnn_feat_config *fc;
     pthread_t th;
     float *x;                    /* [T, dim] malloc'ed */
@@ -754,8 +753,9 @@ struct prefetch {
 static void *prefetch_main(void *arg)
 {
     struct prefetch *p = arg;
-    p->rc = audio_features(p->path, p->fc, p->to, p->speed, FEAT_BLOCK, &p->x, &p->T, &p->dim,
-                           p->msg, sizeof p->msg);
+    const struct item *t = p->t;
+    p->rc = audio_features(t->path, p->fc, features_rate(t->rate, t->speed, p->fc), t->speed,
+                           FEAT_BLOCK, &p->x, &p->T, &p->dim, p->msg, sizeof p->msg);
     return NULL;
 }
 
@@ -766,9 +766,7 @@ static int prefetch_start(struct prefetch *p, int i, const struct item *t,
 {
     memset(p, 0, sizeof *p);
     p->i = i;
-    p->path = t->path;
-    p->speed = t->speed;
-    p->to = features_rate(t->rate, t->speed, fc);
+    p->t = t;
     p->fc = fc;
     if (pthread_create(&p->th, NULL, prefetch_main, p)) {
         p->i = -1;
@@ -937,7 +935,7 @@ struct run {
     corpus inputs, teachers, valc;
     struct item *it;
     int n, n_skipped;
-    int n_copies;       /* --speed-perturb items among the n */
+    int n_copies;       /* --speed-perturb items among the n_train (make_sequences) */
     char **classes;
     int n_classes;
     char *out_dir;
@@ -1138,7 +1136,6 @@ static int add_speed_copies(struct run *r)
                 it[n].speed = o->speeds[k];
                 n++;
             }
-    r->n_copies = n - r->n;
     r->n = n;
     return 0;
 }
@@ -1457,8 +1454,10 @@ static int make_sequences(struct run *r)
         } else {
             s->labels = t->labels;
         }
-        if (!t->val)
+        if (!t->val) {
             r->train_seqs[r->n_train++] = *s;
+            r->n_copies += t->speed != 1.0;
+        }
     }
     return 0;
 }

@@ -25,19 +25,15 @@ together), checked against sox's `speed` effect as reference.
 usage: train_speed.py CBRNN WORKDIR SAMPLES_DIR
 """
 import os
-import shutil
 import subprocess
-import sys
 
 import numpy as np
 
-from trainlib import run, safetensors
+from trainlib import args, report, run, safetensors
 
 
 def main():
-    cbrnn, work, samples = (os.path.abspath(a) for a in sys.argv[1:4])
-    shutil.rmtree(work, ignore_errors=True)
-    os.makedirs(work)
+    cbrnn, work, samples = args()
     a = os.path.join(samples, "voiceA_us_male_1.wav")
     val = os.path.join(samples, "voiceB_gb_female_1.wav")
     copies = []
@@ -124,11 +120,7 @@ def main():
         fails.append(f"features --speed 0.3: exit {r.returncode}: {r.stderr.strip()}")
     if os.path.exists(os.path.join(work, "bad.safetensors")):
         fails.append("a refused run wrote a model")
-    for f in fails:
-        print("FAIL", f)
-    if fails:
-        sys.exit(1)
-    print("train --speed-perturb: ok")
+    report(fails, "train --speed-perturb: ok")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,10 @@
-"""Helpers shared by the tests/train scripts: read a safetensors model
-(metadata and float32 tensors, without the safetensors package) and run a
-command that must succeed."""
+"""Helpers shared by the tests/train scripts: their arguments and work
+folder, reading a safetensors model (metadata and float32 tensors, without
+the safetensors package), running a command that must succeed, and the
+final report."""
 import json
+import os
+import shutil
 import subprocess
 import sys
 
@@ -30,3 +33,20 @@ def run(cmd):
     if r.returncode:
         sys.exit(f"FAIL: {' '.join(cmd)}: exit {r.returncode}\n{r.stderr}")
     return r
+
+
+def args():
+    """(cbrnn, work, samples) from the command line, absolute; work emptied."""
+    cbrnn, work, samples = (os.path.abspath(a) for a in sys.argv[1:4])
+    shutil.rmtree(work, ignore_errors=True)
+    os.makedirs(work)
+    return cbrnn, work, samples
+
+
+def report(fails, ok):
+    """Prints each failure and exits 1, or prints ok."""
+    for f in fails:
+        print("FAIL", f)
+    if fails:
+        sys.exit(1)
+    print(ok)
