@@ -1,7 +1,10 @@
 /* midi_send.c: a JACK MIDI test client for tests/jack/classify_live.sh:
  * `midi_send --connect PORT T:on:NOTE T:off:NOTE ...` sends each note-on
  * (velocity 100) or note-off at T seconds after its output got connected,
- * on the exact frame, then exits. The process callback only writes events
+ * on the exact frame, then exits. Each note-off is sent again 2 and 4
+ * periods later: a cycle lost to an xrun loses its MIDI events, and a lost
+ * note-off would hold its label until the next note-on (a note-off for a
+ * note not held changes nothing). The process callback only writes events
  * from a fixed schedule: no allocation, lock or wait. */
 #include <jack/jack.h>
 #include <jack/midiport.h>
@@ -11,7 +14,7 @@
 #include <string.h>
 #include <time.h>
 
-#define MAX_EV 64
+#define MAX_EV 192
 
 struct ev {
     jack_nframes_t at; /* frames after the start */
@@ -45,6 +48,24 @@ static int on_process(jack_nframes_t n, void *arg)
     return 0;
 }
 
+static int by_time(const void *a, const void *b)
+{
+    const struct ev *x = a, *y = b;
+    return (x->at > y->at) - (x->at < y->at);
+}
+
+/* The repeats of each note-off, then every event in time order. */
+static void sort_events(jack_nframes_t period)
+{
+    int n = n_ev;
+    for (int i = 0; i < n; i++)
+        for (int k = 1; k <= 2 && evs[i].msg[0] == 0x80; k++) {
+            evs[n_ev] = evs[i];
+            evs[n_ev++].at += 2 * k * period;
+        }
+    qsort(evs, n_ev, sizeof evs[0], by_time);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 4 || strcmp(argv[1], "--connect")) {
@@ -57,7 +78,7 @@ int main(int argc, char **argv)
         return 1;
     }
     double rate = jack_get_sample_rate(c);
-    for (int i = 3; i < argc && n_ev < MAX_EV; i++) {
+    for (int i = 3; i < argc && n_ev < MAX_EV / 3; i++) {
         double t;
         char kind[8];
         int note;
@@ -71,6 +92,7 @@ int main(int argc, char **argv)
         evs[n_ev].msg[2] = strcmp(kind, "on") ? 0 : 100;
         n_ev++;
     }
+    sort_events(jack_get_buffer_size(c));
     port = jack_port_register(c, "out", JACK_DEFAULT_MIDI_TYPE, JackPortIsOutput, 0);
     jack_set_process_callback(c, on_process, NULL);
     if (!port || jack_activate(c) || jack_connect(c, jack_port_name(port), argv[2])) {
