@@ -1,25 +1,51 @@
 #!/usr/bin/python3
-"""online_report.py OUT_DIR: the table of scripts/online_rules.sh. For each
-speaker folder of OUT_DIR (its runs frozen, sgd, rls-P: frames.csv of
-`cbrnn run`), skill = 1 - loss / persistence loss pooled over the stream,
-and each learning run's gain over frozen; last row, the mean over
-speakers. Markdown on stdout."""
+"""online_report.py OUT_DIR: the tables of scripts/online_rules.sh. For each
+speaker folder of OUT_DIR (its runs frozen, sgd, rls-P and hindsight:
+frames.csv of `cbrnn run`), skill = 1 - loss / persistence loss pooled
+over a window of the stream, and each run's gain over frozen in it; last
+row, the mean over speakers. Two windows: the first 60 s (the rules learn
+from nothing), and 60-90 s (after a minute, still learning; speakers with
+at least 20 s there). Markdown on stdout."""
 import csv
 import os
 import sys
 
+WINDOWS = (("first 60 s", 0.0, 60.0, 0.0), ("60-90 s, after a minute of learning", 60.0, 90.0, 20.0))
 
-def skill(path):
+
+def skill(path, lo, hi):
     loss = pers = 0.0
     n = 0
     with open(path) as f:
         for r in csv.DictReader(f):
             if r["loss"] in ("", "nan") or r["persistence_loss"] in ("", "nan"):
                 continue
+            if not lo <= float(r["time"]) < hi:
+                continue
             loss += float(r["loss"])
             pers += float(r["persistence_loss"])
             n += 1
-    return 1.0 - loss / pers, n
+    return (1.0 - loss / pers if pers > 0 else float("nan")), n
+
+
+def table(out, speakers, runs, title, lo, hi, min_seconds):
+    print("\n%s:\n" % title)
+    print("| speaker | seconds | " + " | ".join(runs) + " |")
+    print("|---|---|" + "---|" * len(runs))
+    sums, k = [0.0] * len(runs), 0
+    for spk in speakers:
+        d = os.path.join(out, spk.replace(":", "_").replace("/", "_"))
+        vals = [skill(os.path.join(d, r, "frames.csv"), lo, hi) for r in runs]
+        if vals[0][1] < 100 * max(min_seconds, 1):
+            continue
+        cells = ["%.3f" % vals[0][0]] + ["%.3f (%+.3f)" % (v, v - vals[0][0]) for v, _ in vals[1:]]
+        print("| %s | %.0f | %s |" % (spk, vals[0][1] / 100.0, " | ".join(cells)))
+        for i, (v, _) in enumerate(vals):
+            sums[i] += v - (vals[0][0] if i else 0.0)
+        k += 1
+    if k:
+        print("| mean of %d | | %.3f | %s |" % (k, sums[0] / k,
+                                               " | ".join("%+.3f" % (s / k) for s in sums[1:])))
 
 
 def main():
@@ -27,21 +53,10 @@ def main():
     with open(os.path.join(out, "speakers.txt")) as f:
         speakers = [s.strip() for s in f if s.strip()]
     first = os.path.join(out, speakers[0].replace(":", "_").replace("/", "_"))
-    runs = ["frozen", "sgd"] + sorted((r for r in os.listdir(first) if r.startswith("rls-")),
-                                      key=lambda r: float(r[4:]))
-    print("| speaker | seconds | " + " | ".join(runs) + " |")
-    print("|---|---|" + "---|" * len(runs))
-    sums = [0.0] * len(runs)
-    for spk in speakers:
-        d = os.path.join(out, spk.replace(":", "_").replace("/", "_"))
-        vals = [skill(os.path.join(d, r, "frames.csv")) for r in runs]
-        cells = ["%.3f" % vals[0][0]] + ["%.3f (%+.3f)" % (v, v - vals[0][0]) for v, _ in vals[1:]]
-        print("| %s | %.0f | %s |" % (spk, vals[0][1] / 100.0, " | ".join(cells)))
-        for i, (v, _) in enumerate(vals):
-            sums[i] += v - (vals[0][0] if i else 0.0)
-    k = len(speakers)
-    print("| mean of %d | | %.3f | %s |" % (k, sums[0] / k,
-                                           " | ".join("%+.3f" % (s / k) for s in sums[1:])))
+    rls = sorted((r for r in os.listdir(first) if r.startswith("rls-")), key=lambda r: float(r[4:]))
+    for i, (title, lo, hi, min_seconds) in enumerate(WINDOWS):
+        runs = ["frozen", "sgd"] + rls + (["hindsight"] if i == 0 else [])
+        table(out, speakers, runs, title, lo, hi, min_seconds)
 
 
 if __name__ == "__main__":
