@@ -284,8 +284,8 @@ struct run {
 };
 
 enum { O_MODEL = 256, O_OUT, O_LEARN, O_NOLEARN, O_LR, O_MOM, O_DECAY, O_BPTT, O_BLOCK,
-       O_TEACHER, O_LABELS, O_SAVE, O_RESET, O_QUIET, O_EVENTS, O_SCHEDULE, O_GATE, O_RULE,
-       O_RLS_PRIOR, O_RLS_FORGET, O_PERTURB_FIRST };
+       O_TEACHER, O_LABELS, O_SAVE, O_RESET, O_QUIET, O_EVENTS, O_SCHEDULE, O_GATE,
+       O_ENGINE_FIRST /* CBRNN_HOST_ENGINE_LONGOPTS */ };
 
 /* The options that take a number. 0 taken, -1 bad value (said), 1 not
  * one of these. */
@@ -332,23 +332,10 @@ static int number_option(struct run *r, int c, const char *arg)
             return -1;
         }
         return 0;
-    case O_RULE:
-    case O_RLS_PRIOR:
-    case O_RLS_FORGET: {
-        char msg[256];
-        const char *name = c == O_RULE ? "rule" : c == O_RLS_PRIOR ? "rls-prior" : "rls-forget";
-        if (cbrnn_host_rule_option(ec, name, arg, msg, sizeof msg) < 0) {
-            fprintf(stderr, PROG ": %s\n", msg);
-            return -1;
-        }
-        return 0;
-    }
     default:
-        if (c >= O_PERTURB_FIRST && c <= O_PERTURB_FIRST + 4) {
-            static const char *const names[] = {"perturb-delay", "perturb-gain", "perturb-pitch",
-                                                "perturb-max-delay", "feedback-to-model"};
+        if (c >= O_ENGINE_FIRST && c < O_ENGINE_FIRST + CBRNN_HOST_ENGINE_NOPTS) {
             char msg[256];
-            if (cbrnn_host_perturb_option(ec, names[c - O_PERTURB_FIRST], arg, msg, sizeof msg)) {
+            if (cbrnn_host_engine_option(ec, c - O_ENGINE_FIRST, arg, msg, sizeof msg)) {
                 fprintf(stderr, PROG ": %s\n", msg);
                 return -1;
             }
@@ -373,14 +360,7 @@ static int parse_opts(struct run *r, int argc, char **argv)
         {"events", required_argument, NULL, O_EVENTS},
         {"schedule", required_argument, NULL, O_SCHEDULE},
         {"gate-db", required_argument, NULL, O_GATE},
-        {"perturb-delay", required_argument, NULL, O_PERTURB_FIRST},
-        {"perturb-gain", required_argument, NULL, O_PERTURB_FIRST + 1},
-        {"perturb-pitch", required_argument, NULL, O_PERTURB_FIRST + 2},
-        {"perturb-max-delay", required_argument, NULL, O_PERTURB_FIRST + 3},
-        {"feedback-to-model", no_argument, NULL, O_PERTURB_FIRST + 4},
-        {"rule", required_argument, NULL, O_RULE},
-        {"rls-prior", required_argument, NULL, O_RLS_PRIOR},
-        {"rls-forget", required_argument, NULL, O_RLS_FORGET},
+        CBRNN_HOST_ENGINE_LONGOPTS(O_ENGINE_FIRST),
         {"reset-each", no_argument, NULL, O_RESET},   {"quiet", no_argument, NULL, O_QUIET},
         {"help", no_argument, NULL, 'h'},             {NULL, 0, NULL, 0}};
     r->block = 256;

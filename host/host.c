@@ -96,6 +96,22 @@ cbrnn_engine *cbrnn_host_open(const char *path, const cbrnn_engine_config *c, in
     return e;
 }
 
+int cbrnn_host_engine_option(cbrnn_engine_config *c, int k, const char *arg, char *msg,
+                             size_t msglen)
+{
+    static const char *const names[CBRNN_HOST_ENGINE_NOPTS] = {
+        "rule", "rls-prior", "rls-forget", /* cbrnn_host_rule_option */
+        "perturb-delay", "perturb-gain", "perturb-pitch", "perturb-max-delay",
+        "feedback-to-model"}; /* cbrnn_host_perturb_option */
+    if (k < 0 || k >= CBRNN_HOST_ENGINE_NOPTS) {
+        snprintf(msg, msglen, "engine option %d: no such option", k);
+        return -1;
+    }
+    if (k < 3)
+        return cbrnn_host_rule_option(c, names[k], arg, msg, msglen) < 0 ? -1 : 0;
+    return cbrnn_host_perturb_option(c, names[k], arg, msg, msglen) ? -1 : 0;
+}
+
 int cbrnn_host_rule_option(cbrnn_engine_config *c, const char *name, const char *arg,
                            char *msg, size_t msglen)
 {

@@ -1174,9 +1174,8 @@ struct options {
 
 enum { O_MODEL = 256, O_NAME, O_OUTPUTS, O_CIN, O_COUT, O_CFB, O_LEARN, O_NOLEARN, O_LR, O_MOM,
        O_DECAY, O_BPTT, O_BASE, O_LOG, O_RECORD, O_TRECORD, O_SAVE, O_AUTOSAVE, O_REPORT, O_OSC,
-       O_OSC_BIND, O_SAVE_DIR, O_SCHEDULE, O_GATE, O_OSC_OUT, O_OSC_OUT_RATE, O_RULE,
-       O_RLS_PRIOR, O_RLS_FORGET,
-       O_OSC_OUT_OUTPUTS, O_QUIET, O_PERTURB_FIRST };
+       O_OSC_BIND, O_SAVE_DIR, O_SCHEDULE, O_GATE, O_OSC_OUT, O_OSC_OUT_RATE,
+       O_OSC_OUT_OUTPUTS, O_QUIET, O_ENGINE_FIRST /* CBRNN_HOST_ENGINE_LONGOPTS */ };
 
 /* An integer option within [lo, hi] (through parse_float), or -1 after
  * "PROG: OPT 'ARG': expected WHAT". */
@@ -1189,21 +1188,6 @@ static int int_option(const char *opt, const char *arg, double lo, double hi, co
         return -1;
     }
     *out = (int)v;
-    return 0;
-}
-
-/* The perturbed-feedback options, k-th of --perturb-delay, --perturb-gain,
- * --perturb-pitch, --perturb-max-delay, --feedback-to-model
- * (cbrnn_host_perturb_option). 0, or -1 (said). */
-static int perturb_option(struct options *o, int k, const char *arg)
-{
-    static const char *const names[] = {"perturb-delay", "perturb-gain", "perturb-pitch",
-                                        "perturb-max-delay", "feedback-to-model"};
-    char msg[256];
-    if (cbrnn_host_perturb_option(&o->ec, names[k], arg, msg, sizeof msg)) {
-        fprintf(stderr, PROG ": %s\n", msg);
-        return -1;
-    }
     return 0;
 }
 
@@ -1268,20 +1252,15 @@ static int number_option(struct options *o, int c, const char *arg)
         }
         o->ec.gate_db = (float)v;
         return 0;
-    case O_RULE:
-    case O_RLS_PRIOR:
-    case O_RLS_FORGET: {
-        char msg[256];
-        const char *name = c == O_RULE ? "rule" : c == O_RLS_PRIOR ? "rls-prior" : "rls-forget";
-        if (cbrnn_host_rule_option(&o->ec, name, arg, msg, sizeof msg) < 0) {
-            fprintf(stderr, PROG ": %s\n", msg);
-            return -1;
-        }
-        return 0;
-    }
     default:
-        if (c >= O_PERTURB_FIRST && c <= O_PERTURB_FIRST + 4)
-            return perturb_option(o, c - O_PERTURB_FIRST, arg);
+        if (c >= O_ENGINE_FIRST && c < O_ENGINE_FIRST + CBRNN_HOST_ENGINE_NOPTS) {
+            char msg[256];
+            if (cbrnn_host_engine_option(&o->ec, c - O_ENGINE_FIRST, arg, msg, sizeof msg)) {
+                fprintf(stderr, PROG ": %s\n", msg);
+                return -1;
+            }
+            return 0;
+        }
         return 1;
     }
 }
@@ -1333,18 +1312,11 @@ static int parse_options(int argc, char **argv, struct options *o)
         {"save-dir", required_argument, NULL, O_SAVE_DIR},
         {"schedule", required_argument, NULL, O_SCHEDULE},
         {"gate-db", required_argument, NULL, O_GATE},
-        {"rule", required_argument, NULL, O_RULE},
-        {"rls-prior", required_argument, NULL, O_RLS_PRIOR},
-        {"rls-forget", required_argument, NULL, O_RLS_FORGET},
         {"osc-out", required_argument, NULL, O_OSC_OUT},
         {"osc-out-rate", required_argument, NULL, O_OSC_OUT_RATE},
         {"osc-out-outputs", no_argument, NULL, O_OSC_OUT_OUTPUTS},
         {"quiet", no_argument, NULL, O_QUIET},
-        {"perturb-delay", required_argument, NULL, O_PERTURB_FIRST},
-        {"perturb-gain", required_argument, NULL, O_PERTURB_FIRST + 1},
-        {"perturb-pitch", required_argument, NULL, O_PERTURB_FIRST + 2},
-        {"perturb-max-delay", required_argument, NULL, O_PERTURB_FIRST + 3},
-        {"feedback-to-model", no_argument, NULL, O_PERTURB_FIRST + 4},
+        CBRNN_HOST_ENGINE_LONGOPTS(O_ENGINE_FIRST),
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     memset(o, 0, sizeof *o);

@@ -46,6 +46,25 @@ CBRNN_API cbrnn_engine *cbrnn_host_start(const cbrnn_model *m, const char *name,
 CBRNN_API int cbrnn_host_rule_option(cbrnn_engine_config *c, const char *name, const char *arg,
                                      char *msg, size_t msglen);
 CBRNN_API const char *cbrnn_host_rule_help(void);
+
+/* ---- Every engine option both command-line hosts take ----
+ * The rule's (above) and the perturbed feedback's (cbrnn_host_perturb_option,
+ * cbrnn_control.h): CBRNN_HOST_ENGINE_LONGOPTS(FIRST) are their getopt_long
+ * entries (<getopt.h>), whose values run FIRST .. FIRST +
+ * CBRNN_HOST_ENGINE_NOPTS - 1; cbrnn_host_engine_option takes the k-th
+ * (value - FIRST) with its argument. 0, or -1 with the reason in msg. */
+#define CBRNN_HOST_ENGINE_NOPTS 8
+#define CBRNN_HOST_ENGINE_LONGOPTS(first)                                 \
+    {"rule", required_argument, NULL, (first)},                           \
+    {"rls-prior", required_argument, NULL, (first) + 1},                  \
+    {"rls-forget", required_argument, NULL, (first) + 2},                 \
+    {"perturb-delay", required_argument, NULL, (first) + 3},              \
+    {"perturb-gain", required_argument, NULL, (first) + 4},               \
+    {"perturb-pitch", required_argument, NULL, (first) + 5},              \
+    {"perturb-max-delay", required_argument, NULL, (first) + 6},          \
+    {"feedback-to-model", no_argument, NULL, (first) + 7}
+CBRNN_API int cbrnn_host_engine_option(cbrnn_engine_config *c, int k, const char *arg, char *msg,
+                                       size_t msglen);
 /* "rls, prior 30, forget 0.9999" or "sgd": the rule an engine runs. */
 CBRNN_API void cbrnn_host_rule_describe(const cbrnn_engine *e, char *buf, size_t len);
 

@@ -2,7 +2,8 @@
  * folder: the save-path policy (every way out of the folder, non-model
  * files, symlinks), the re-check right before a confined save is written,
  * events files (errors with file:line, order), event feeding limits, and
- * schedules (frames, repeats, markers, errors). */
+ * schedules (frames, repeats, markers, errors), and the engine options
+ * both command-line hosts share (getopt table and setter). */
 #define _XOPEN_SOURCE 700 /* mkdtemp, symlink */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,6 +11,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -250,6 +252,40 @@ static void schedules(void **state)
     }
 }
 
+/* CBRNN_HOST_ENGINE_LONGOPTS names each option once, in the order
+ * cbrnn_host_engine_option takes them, and each sets what it says. */
+static void engine_options(void **state)
+{
+    (void)state;
+    static const struct option lo[] = {CBRNN_HOST_ENGINE_LONGOPTS(100), {NULL, 0, NULL, 0}};
+    static const struct { const char *name, *arg; } want[CBRNN_HOST_ENGINE_NOPTS] = {
+        {"rule", "rls"}, {"rls-prior", "12"}, {"rls-forget", "0.99"}, {"perturb-delay", "40"},
+        {"perturb-gain", "-6"}, {"perturb-pitch", "2"}, {"perturb-max-delay", "300"},
+        {"feedback-to-model", NULL}};
+    cbrnn_engine_config c;
+    cbrnn_engine_config_default(&c, 16000.0);
+    char msg[256];
+    for (int k = 0; k < CBRNN_HOST_ENGINE_NOPTS; k++) {
+        assert_string_equal(lo[k].name, want[k].name);
+        assert_int_equal(lo[k].val, 100 + k);
+        assert_int_equal(lo[k].has_arg, want[k].arg ? required_argument : no_argument);
+        assert_int_equal(cbrnn_host_engine_option(&c, k, want[k].arg, msg, sizeof msg), 0);
+    }
+    assert_null(lo[CBRNN_HOST_ENGINE_NOPTS].name);
+    assert_int_equal(c.rule, CBRNN_RULE_RLS);
+    assert_true(c.rls_prior == 12.0f && c.rls_forget == 0.99f);
+    assert_true(c.perturb_delay_ms == 40.0f && c.perturb_gain_db == -6.0f);
+    assert_true(c.perturb_pitch == 2.0f && c.perturb_max_delay_ms == 300.0f);
+    assert_int_equal(c.perturb, 2);
+    assert_int_equal(c.listen, 1);
+    assert_int_equal(cbrnn_host_engine_option(&c, 1, "0", msg, sizeof msg), -1);
+    assert_non_null(strstr(msg, "--rls-prior '0'"));
+    assert_int_equal(cbrnn_host_engine_option(&c, 5, "13", msg, sizeof msg), -1);
+    assert_non_null(strstr(msg, "--perturb-pitch '13'"));
+    assert_int_equal(cbrnn_host_engine_option(&c, CBRNN_HOST_ENGINE_NOPTS, "1", msg, sizeof msg), -1);
+    assert_int_equal(cbrnn_host_engine_option(&c, -1, "1", msg, sizeof msg), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -257,6 +293,7 @@ int main(void)
         cmocka_unit_test(confined_save_rechecked),
         cmocka_unit_test(events_files),
         cmocka_unit_test(schedules),
+        cmocka_unit_test(engine_options),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
