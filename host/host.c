@@ -107,8 +107,9 @@ int cbrnn_host_engine_option(cbrnn_engine_config *c, int k, const char *arg, cha
         snprintf(msg, msglen, "engine option %d: no such option", k);
         return -1;
     }
-    if (k < 3)
-        return cbrnn_host_rule_option(c, names[k], arg, msg, msglen) < 0 ? -1 : 0;
+    const int rule = cbrnn_host_rule_option(c, names[k], arg, msg, msglen); /* 0: not a rule option */
+    if (rule)
+        return rule < 0 ? -1 : 0;
     return cbrnn_host_perturb_option(c, names[k], arg, msg, msglen) ? -1 : 0;
 }
 

@@ -12,7 +12,6 @@ usage: train_init.py CBRNN WORKDIR SAMPLES_DIR
 """
 import json
 import os
-import shutil
 import subprocess
 import sys
 
@@ -20,6 +19,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from train_rates import safetensors  # noqa: E402  (one safetensors reader for these tests)
+from trainlib import args  # noqa: E402
 
 
 def run(cmd, code=0):
@@ -30,9 +30,7 @@ def run(cmd, code=0):
 
 
 def main():
-    cbrnn, work, samples = (os.path.abspath(a) for a in sys.argv[1:4])
-    shutil.rmtree(work, ignore_errors=True)
-    os.makedirs(work)
+    cbrnn, work, samples = args()
     s = lambda n: os.path.join(samples, n)
     j = lambda n: os.path.join(work, n)
     a = [s("voiceA_us_male_%d.wav" % i) for i in (1, 2)]
