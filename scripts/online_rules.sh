@@ -12,9 +12,10 @@
 #             30) over the speaker's first ~62 s saved (--save-model),
 #             then that model frozen over the stream: the last layer that
 #             fits the whole minute, known in advance
-# and prints skill (1 - loss / persistence loss) over the first 60 s and
-# over 60-90 s (speakers with that much) per speaker and the mean over
-# speakers (scripts/online_report.py).
+# and prints skill (1 - loss / persistence loss) over the first 60 s,
+# over 60-90 s, and over the 30 s after the minute's files (hindsight on
+# frames it was not fitted to; speakers with that much) per speaker and
+# the mean over speakers (scripts/online_report.py).
 # Needs the corpus (scripts/corpus.sh; fetched when missing).
 # FORGET=X in the environment sets the forgetting factor (default 0.9999);
 # MODEL=M another model than samples/default.safetensors.
