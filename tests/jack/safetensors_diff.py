@@ -4,25 +4,17 @@
 that differ and their largest absolute difference; exit 0 if all are the
 same, 1 if any differs, 2 if a file cannot be read. Used by the JACK
 integration tests to tell adapted weights from loaded ones."""
-import json
-import struct
+import os
 import sys
 
 import numpy as np
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "train"))
+from trainlib import safetensors  # noqa: E402
+
 
 def load(path):
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        head = json.loads(f.read(n))
-        data = f.read()
-    out = {}
-    for name, t in head.items():
-        if name == "__metadata__":
-            continue
-        a, b = t["data_offsets"]
-        out[name] = np.frombuffer(data[a:b], dtype="<f4").reshape(t["shape"])
-    return out
+    return safetensors(path)[1]
 
 
 def main():

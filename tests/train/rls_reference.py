@@ -22,12 +22,14 @@ apart), and bad --rule values and rls on a classify model are refused.
 usage: rls_reference.py CBRNN WORKDIR SAMPLES_DIR
 """
 import csv
-import json
 import os
 import subprocess
 import sys
 
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from trainlib import safetensors  # noqa: E402
 
 
 def run(cmd, ok=True):
@@ -38,17 +40,9 @@ def run(cmd, ok=True):
 
 
 def read_safetensors(path):
-    with open(path, "rb") as f:
-        b = f.read()
-    n = int.from_bytes(b[:8], "little")
-    header = json.loads(b[8:8 + n])
-    meta = header.pop("__metadata__")
-    data = b[8 + n:]
-    t = {}
-    for name, d in header.items():
-        lo, hi = d["data_offsets"]
-        t[name] = np.frombuffer(data[lo:hi], dtype="<f4").reshape(d["shape"]).astype(np.float64)
-    return t, meta
+    """({name: float64 array}, metadata) of a model file."""
+    meta, t = safetensors(path)
+    return {k: v.astype(np.float64) for k, v in t.items()}, meta
 
 
 def reference(t, meta, feats):
