@@ -26,6 +26,8 @@ streams; features by `cbrnn features`), with variants of the rule:
                      of the frozen model's errors on 7 training voices
   sgd1:LR            also SGD (lr LR) on the first cerebellar layer
   forget:F           forgetting F without the trace guard
+  inxf:LR            also an input transform z + A z + b before the cortex,
+                     learned by SGD (lr LR) through one cortex step
   hindsight:PRIOR    the bound: the last layer fitted (weighted ridge) to the
                      whole stream, scored on it
 
@@ -151,6 +153,51 @@ def rls_skill(t, st, X, P0, forget=0.9999, guard=True, U=None, lr1=0.0):
     return 1 - loss_sum / pers_sum
 
 
+def rls_inxf_skill(t, meta, st, lr):
+    """RLS (prior 30) as the engine's, and an input transform learned beside
+    it: the cortex hears z + A z + b (A, b from 0), A and b moved by SGD
+    (lr) on each frame's loss through one step of the cortex (speaker
+    adaptation of the input, as feature-space MLLR does for recognisers)."""
+    xg, S, Z = st["xg"], st["s"], st["z"]
+    Wih, Whh = t["cortex.rnn.weight_ih_l0"], t["cortex.rnn.weight_hh_l0"]
+    bh = t["cortex.rnn.bias_ih_l0"] + t["cortex.rnn.bias_hh_l0"]
+    W1, b1 = t["cerebellum.fc1.weight"], t["cerebellum.fc1.bias"]
+    W = loaded_last(t).copy()
+    n = W.shape[1]
+    P, bound = np.eye(n) / 30.0, n / 30.0
+    A, b = np.zeros((Z.shape[1], Z.shape[1])), np.zeros(Z.shape[1])
+    h = np.zeros(Whh.shape[0])
+    loss_sum = pers_sum = 0.0
+    mean = None
+    for k in range(1, len(xg)):
+        z = Z[k - 1]
+        zin = z + A @ z + b
+        h_prev = h
+        h = np.tanh(Wih @ zin + bh + Whh @ h_prev)
+        pre = W1 @ h + b1
+        phi = np.append(np.maximum(pre, 0), 1.0)
+        base, sc = xg[k - 1], S[k - 1]
+        y = base + sc * (W @ phi)
+        loss = ((y - xg[k]) ** 2).mean()
+        loss_sum += loss
+        pers_sum += ((base - xg[k]) ** 2).mean()
+        g = (W[:, :-1].T @ (sc * (y - xg[k]))) * (2.0 / len(sc)) * (pre > 0)
+        gz = Wih.T @ ((W1.T @ g) * (1 - h * h))
+        A -= lr * np.outer(gz, z)
+        b -= lr * gz
+        w = (sc ** 2).mean()
+        if mean is not None and (loss + 0.01) / (mean + 0.01) > 9:
+            w *= 3 / np.sqrt((loss + 0.01) / (mean + 0.01))
+        mean = loss if mean is None else mean + (loss - mean) / 100
+        u = P @ phi
+        c = 0.9999 / w + phi @ u
+        W += np.outer((xg[k] - base) / sc - W @ phi, u) / c
+        P = P - np.outer(u, u) / c
+        if np.trace(P) / 0.9999 <= bound:
+            P = P / 0.9999
+    return 1 - loss_sum / pers_sum
+
+
 def frozen_skill(t, st):
     xg, S = st["xg"], st["s"]
     y = xg[:-1] + S[:-1] * (with_bias(st["phi"])[:-1] @ loaded_last(t).T)
@@ -245,6 +292,8 @@ def variant(spec, t, st, train):
         return rls_skill(t, st, X, iso, lr1=float(a[0]))
     if kind == "forget":
         return rls_skill(t, st, X, iso, forget=float(a[0]), guard=False)
+    if kind == "inxf":
+        return rls_inxf_skill(t, None, st, float(a[0]))
     if kind == "hindsight":
         W = hindsight(t, st, float(a[0]))
         xg, S = st["xg"], st["s"]
