@@ -105,6 +105,9 @@ static void usage(FILE *f)
 "  --optimizer adam|sgd  (default adam)\n"
 "  --lr X                learning rate (default 1e-3 adam, 1e-2 sgd)\n"
 "  --lr-decay none|cosine  cosine: from --lr down to 0 over each phase\n"
+"  --average F           end with the mean of the weights over the last\n"
+"                        fraction F (0..1] of the last phase's steps, not\n"
+"                        the last step's (weight averaging; default 0: off)\n"
 "  --momentum M, --nesterov, --weight-decay W   (sgd momentum; L2)\n"
 "  --batch B             sequences per step (default 16)\n"
 "  --seq-len T           BPTT window in frames (default 100)\n"
@@ -159,6 +162,7 @@ struct opts {
     const char *init;                /* --init MODEL */
     cbrnn_model *init_m;             /* ... loaded: what training continues from */
     int lr_decay;                    /* 1: cosine from --lr to 0 over each phase */
+    double average;                  /* --average: fraction of the last phase averaged (0 off) */
     int match;
     cbrnn_feat_config fc;
     cbrnn_train_config tc;
@@ -271,7 +275,7 @@ enum {
     O_ACT, O_ALPHA, O_RHO, O_NOMATCH, O_MELS, O_MFCC, O_DELTAS, O_OPT, O_LR, O_MOM, O_NEST, O_WD,
     O_BATCH, O_SEQ, O_CARRY, O_WARM, O_STEPS, O_CLIP, O_VALF, O_VALFILES, O_EVAL, O_SEED, O_LOG, O_CACHE,
     O_OUTPUT, O_SNORM, O_SNORM_FLOOR, O_STRICT, O_RATE, O_INIT, O_LRDECAY, O_RULE, O_RLS_PRIOR,
-    O_RLS_FORGET, O_SPEED, O_WINDOWS
+    O_RLS_FORGET, O_SPEED, O_WINDOWS, O_AVERAGE
 };
 
 static const char *const target_names[] = {"predict", "map", "classify"};
@@ -382,6 +386,7 @@ static int training_option(struct opts *o, int c, const char *arg)
     case 'q': o->quiet = 1; return 0;
     case O_STRICT: o->strict = 1; return 0;
     case O_LRDECAY: return parse_name("--lr-decay", arg, decay_names, 2, &o->lr_decay);
+    case O_AVERAGE: return parse_double("--average", arg, 0, 1, &o->average);
     case O_RULE: return parse_name("--online-rule", arg, rule_names, 2, &o->online_rule);
     case O_RLS_PRIOR: return parse_double("--rls-prior", arg, 1e-9, 1e9, &o->rls_prior);
     case O_RLS_FORGET: return parse_double("--rls-forget", arg, 0.9, 1, &o->rls_forget);
@@ -539,6 +544,7 @@ static int parse_opts(struct opts *o, int argc, char **argv)
         {"strict", no_argument, NULL, O_STRICT},
         {"rate", required_argument, NULL, O_RATE}, {"init", required_argument, NULL, O_INIT},
         {"lr-decay", required_argument, NULL, O_LRDECAY},
+        {"average", required_argument, NULL, O_AVERAGE},
         {"online-rule", required_argument, NULL, O_RULE},
         {"rls-prior", required_argument, NULL, O_RLS_PRIOR},
         {"rls-forget", required_argument, NULL, O_RLS_FORGET},
@@ -1585,26 +1591,22 @@ static int validate_and_log(struct run *r, const char *pname, int say)
     return 0;
 }
 
-/* One phase (0: warm-up, every parameter; 1: the cortex frozen) of
- * nsteps steps, validating every --eval-every steps, at its end and when
- * Ctrl-C stops it (r->interrupted). */
-static int train_phase(struct run *r, int phase, long nsteps)
+/* The last phase with steps ends, with --average, on the mean of its last
+ * steps' weights: validated and logged as phase "average". */
+static int end_on_average(struct run *r, cbrnn_param_avg *avg)
+{
+    if (!avg || cbrnn_param_avg_count(avg) == 0)
+        return 0;
+    cbrnn_param_avg_apply(avg, r->m);
+    return validate_and_log(r, "average", 1);
+}
+
+/* The steps of one phase (train_phase), adding each state from step
+ * avg_from on to avg (may be NULL). */
+static int train_steps(struct run *r, int phase, long nsteps, cbrnn_param_avg *avg, long avg_from)
 {
     const struct opts *o = &r->o;
     const char *pname = phase == 0 ? "warmup" : "frozen";
-    /* Phase 2 freezes the cortex; the trainer (its optimiser moments
-     * and batch stream) starts afresh for the new set of parameters,
-     * with seed + phase so the two phases draw different batches. */
-    r->m->frozen[CBRNN_GROUP_CORTEX] = phase == 1 || r->mc.arch == CBRNN_ARCH_RESERVOIR;
-    cbrnn_train_config tc = o->tc;
-    tc.seed = o->tc.seed + (uint64_t)phase;
-    cbrnn_trainer_destroy(r->tr);
-    int err = 0;
-    r->tr = cbrnn_trainer_create(r->m, &tc, &err);
-    if (!r->tr) {
-        fprintf(stderr, PROG ": cannot start training: %s\n", cbrnn_strerror(err));
-        return 1;
-    }
     double acc = 0, last_draw = 0;
     long since = 0;
     for (long s = 0; s < nsteps; s++) {
@@ -1622,6 +1624,8 @@ static int train_phase(struct run *r, int phase, long nsteps)
         r->step++;
         acc += loss;
         since++;
+        if (avg && s >= avg_from)
+            cbrnn_param_avg_add(avg, r->m);
         /* A step touched batch x (seq-len + horizon) frames of the
          * cache (258 KiB at the defaults): give them back, so feature
          * memory stays one batch whatever the corpus size. Refaulting
@@ -1650,6 +1654,39 @@ static int train_phase(struct run *r, int phase, long nsteps)
     return 0;
 }
 
+/* One phase (0: warm-up, every parameter; 1: the cortex frozen) of
+ * nsteps steps, validating every --eval-every steps, at its end and when
+ * Ctrl-C stops it (r->interrupted); averaging its last steps if last
+ * (--average). */
+static int train_phase(struct run *r, int phase, long nsteps, int last)
+{
+    const struct opts *o = &r->o;
+    /* Phase 2 freezes the cortex; the trainer (its optimiser moments
+     * and batch stream) starts afresh for the new set of parameters,
+     * with seed + phase so the two phases draw different batches. */
+    r->m->frozen[CBRNN_GROUP_CORTEX] = phase == 1 || r->mc.arch == CBRNN_ARCH_RESERVOIR;
+    cbrnn_train_config tc = o->tc;
+    tc.seed = o->tc.seed + (uint64_t)phase;
+    cbrnn_trainer_destroy(r->tr);
+    int err = 0;
+    r->tr = cbrnn_trainer_create(r->m, &tc, &err);
+    if (!r->tr) {
+        fprintf(stderr, PROG ": cannot start training: %s\n", cbrnn_strerror(err));
+        return 1;
+    }
+    cbrnn_param_avg *avg = NULL;
+    long avg_from = nsteps - (long)ceil(o->average * (double)nsteps);
+    if (last && o->average > 0 && !(avg = cbrnn_param_avg_create(r->m, &err))) {
+        fprintf(stderr, PROG ": cannot start training: %s\n", cbrnn_strerror(err));
+        return 1;
+    }
+    int rc = train_steps(r, phase, nsteps, avg, avg_from);
+    if (!rc)
+        rc = end_on_average(r, avg);
+    cbrnn_param_avg_destroy(avg);
+    return rc;
+}
+
 /* Training: the first validation, then the warm-up and frozen-cortex
  * phases. A failure from here on is a failure while working (1). */
 static int train(struct run *r)
@@ -1663,7 +1700,7 @@ static int train(struct run *r)
         long nsteps = phase == 0 ? r->o.warmup : r->o.steps;
         if (nsteps == 0)
             continue;
-        if (train_phase(r, phase, nsteps))
+        if (train_phase(r, phase, nsteps, phase == 1 || r->o.steps == 0))
             return 1;
     }
     if (r->interactive && r->interrupted)
@@ -1792,6 +1829,8 @@ static int record_provenance(struct run *r)
     META_F("steps_warmup", "%ld", o->warmup);
     META_F("steps_frozen", "%ld", o->steps);
     META_F("steps_done", "%ld", r->step);
+    if (o->average > 0)
+        META_F("average", "%g", o->average);
     if (isfinite(r->last_train))
         META_F("final_train_loss", "%.6g", r->last_train);
     if (r->vr.have) {

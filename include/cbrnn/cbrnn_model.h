@@ -325,6 +325,18 @@ CBRNN_API void cbrnn_optim_reset(cbrnn_optim *o); /* zero moments and step */
  * No allocation: RT-safe. */
 CBRNN_API int cbrnn_optim_step(cbrnn_optim *o, cbrnn_model *m, float *grad, float *grad_norm);
 
+/* ---- Weight averaging (Polyak-Ruppert / SWA) ----
+ * The running mean of the whole parameter block over the states it is
+ * shown (add after each optimiser step of the window); apply writes the
+ * mean into the model (CBRNN_ERR_ARG if nothing was added or the model's
+ * size differs). Frozen groups do not move, so their mean is their value. */
+typedef struct cbrnn_param_avg cbrnn_param_avg;
+CBRNN_API cbrnn_param_avg *cbrnn_param_avg_create(const cbrnn_model *m, int *err);
+CBRNN_API void cbrnn_param_avg_destroy(cbrnn_param_avg *a);
+CBRNN_API void cbrnn_param_avg_add(cbrnn_param_avg *a, const cbrnn_model *m);
+CBRNN_API long cbrnn_param_avg_count(const cbrnn_param_avg *a);
+CBRNN_API int cbrnn_param_avg_apply(const cbrnn_param_avg *a, cbrnn_model *m);
+
 /* ---- Training over a corpus of sequences (truncated BPTT) ---- */
 /* One training sequence (a file): the model's inputs and their targets,
  * all with T rows. MSE when y is set, cross-entropy when labels is set.

@@ -398,6 +398,40 @@ static void ref_opt(double *p, double *mo, double *v, const double *g0, size_t n
     free(g);
 }
 
+/* Weight averaging: the mean of the states added, in double; refused
+ * before any state and for a model of another size. */
+static void test_param_average(void **state)
+{
+    (void)state;
+    cbrnn_model *m = make(CBRNN_WIRING_READOUT, CBRNN_ARCH_CBRNN, 2, 4, 2, 3, 0);
+    cbrnn_model *other = make(CBRNN_WIRING_READOUT, CBRNN_ARCH_CBRNN, 2, 5, 2, 3, 0);
+    cbrnn_model_init(m, 3);
+    int err = -99;
+    cbrnn_param_avg *a = cbrnn_param_avg_create(m, &err);
+    assert_non_null(a);
+    assert_int_equal(err, 0);
+    assert_int_equal(cbrnn_param_avg_apply(a, m), CBRNN_ERR_ARG);
+    size_t n = m->n_params;
+    double *sum = calloc(n, sizeof *sum);
+    for (int k = 0; k < 7; k++) {
+        for (size_t i = 0; i < n; i++) {
+            m->params[i] = (float)(i % 5) * 0.25f + 1e-4f * (float)(k * k) - (float)k;
+            sum[i] += m->params[i];
+        }
+        cbrnn_param_avg_add(a, m);
+    }
+    assert_int_equal(cbrnn_param_avg_count(a), 7);
+    assert_int_equal(cbrnn_param_avg_apply(a, other), CBRNN_ERR_ARG);
+    assert_int_equal(cbrnn_param_avg_apply(a, m), 0);
+    for (size_t i = 0; i < n; i++)
+        assert_float_equal(m->params[i], (float)(sum[i] / 7), 1e-6);
+    free(sum);
+    cbrnn_param_avg_destroy(a);
+    cbrnn_param_avg_destroy(NULL);
+    cbrnn_model_destroy(m);
+    cbrnn_model_destroy(other);
+}
+
 static void test_optimisers(void **state)
 {
     (void)state;
@@ -812,6 +846,7 @@ int main(void)
         cmocka_unit_test(test_attachments_and_clone),
         cmocka_unit_test(test_losses),
         cmocka_unit_test(test_optimisers),
+        cmocka_unit_test(test_param_average),
         cmocka_unit_test(test_forward_batch_and_chunks),
         cmocka_unit_test(test_trainer_determinism_and_learning),
         cmocka_unit_test(test_trainer_carry_semantics),
