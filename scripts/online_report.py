@@ -49,8 +49,10 @@ def table(out, speakers, runs, title, lo, hi, min_seconds):
     sums, k = [0.0] * len(runs), 0
     for spk in speakers:
         d = os.path.join(out, spk.replace(":", "_").replace("/", "_"))
-        a, b = (lo, hi) if lo is not None else \
-            (lambda e: (e, e + hi))(stream_end(os.path.join(d, "minute", "frames.csv")))
+        a, b = lo, hi
+        if lo is None:  # hi seconds from the end of the speaker's minute
+            a = stream_end(os.path.join(d, "minute", "frames.csv"))
+            b = a + hi
         vals = [skill(os.path.join(d, r, "frames.csv"), a, b) for r in runs]
         if vals[0][1] < 100 * max(min_seconds, 1):
             continue

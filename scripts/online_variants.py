@@ -110,11 +110,13 @@ def with_bias(phi):
     return np.hstack([phi, np.ones((len(phi), 1))])
 
 
-def rls_skill(t, st, X, P0, forget=0.9999, guard=True, U=None, lr1=0.0):
+def rls_skill(t, st, X, P0, forget=0.9999, guard=True, U=None, lr1=0.0, lr_in=0.0):
     """Skill over the stream of RLS from P0 on inputs X (the bias's 1 last;
     weights beyond the loaded layer's start at 0). U: output directions
     the change is kept to; lr1 > 0: SGD on the first layer too (X is then
-    recomputed from it)."""
+    recomputed from it); lr_in > 0: the cortex hears z + A z + b (A, b from
+    0) moved by SGD through one cortex step (X recomputed: the input-side
+    speaker adaptation of feature-space MLLR)."""
     xg, S = st["xg"], st["s"]
     W0 = loaded_last(t)
     n = X.shape[1]
@@ -122,11 +124,17 @@ def rls_skill(t, st, X, P0, forget=0.9999, guard=True, U=None, lr1=0.0):
     W[:, :W0.shape[1] - 1], W[:, -1] = W0[:, :-1], W0[:, -1]
     W1, b1 = t["cerebellum.fc1.weight"].copy(), t["cerebellum.fc1.bias"].copy()
     P, bound = P0.copy(), np.trace(P0)
+    if lr_in > 0:
+        Z, Wih, Whh = st["z"], t["cortex.rnn.weight_ih_l0"], t["cortex.rnn.weight_hh_l0"]
+        bh = t["cortex.rnn.bias_ih_l0"] + t["cortex.rnn.bias_hh_l0"]
+        A, b_in, h = np.zeros((Z.shape[1], Z.shape[1])), np.zeros(Z.shape[1]), np.zeros(Whh.shape[0])
     loss_sum = pers_sum = 0.0
     mean = None
     for k in range(1, len(xg)):
-        if lr1 > 0:
-            pre = W1 @ st["h"][k - 1] + b1
+        if lr_in > 0:
+            h = np.tanh(Wih @ (Z[k - 1] + A @ Z[k - 1] + b_in) + bh + Whh @ h)
+        if lr1 > 0 or lr_in > 0:
+            pre = W1 @ (h if lr_in > 0 else st["h"][k - 1]) + b1
             phi = np.append(np.maximum(pre, 0), 1.0)
         else:
             phi = X[k - 1]
@@ -135,10 +143,15 @@ def rls_skill(t, st, X, P0, forget=0.9999, guard=True, U=None, lr1=0.0):
         loss = ((y - xg[k]) ** 2).mean()
         loss_sum += loss
         pers_sum += ((base - xg[k]) ** 2).mean()
-        if lr1 > 0:
+        if lr1 > 0 or lr_in > 0:
             g = (W[:, :-1].T @ (sc * (y - xg[k]))) * (2.0 / len(sc)) * (pre > 0)
+        if lr1 > 0:
             W1 -= lr1 * np.outer(g, st["h"][k - 1])
             b1 -= lr1 * g
+        if lr_in > 0:
+            gz = Wih.T @ ((W1.T @ g) * (1 - h * h))
+            A -= lr_in * np.outer(gz, Z[k - 1])
+            b_in -= lr_in * gz
         w = (sc ** 2).mean()
         if mean is not None and (loss + 0.01) / (mean + 0.01) > 9:  # Huber
             w *= 3 / np.sqrt((loss + 0.01) / (mean + 0.01))
@@ -150,51 +163,6 @@ def rls_skill(t, st, X, P0, forget=0.9999, guard=True, U=None, lr1=0.0):
         P = P - np.outer(u, u) / c
         if not guard or np.trace(P) / forget <= bound:
             P = P / forget
-    return 1 - loss_sum / pers_sum
-
-
-def rls_inxf_skill(t, meta, st, lr):
-    """RLS (prior 30) as the engine's, and an input transform learned beside
-    it: the cortex hears z + A z + b (A, b from 0), A and b moved by SGD
-    (lr) on each frame's loss through one step of the cortex (speaker
-    adaptation of the input, as feature-space MLLR does for recognisers)."""
-    xg, S, Z = st["xg"], st["s"], st["z"]
-    Wih, Whh = t["cortex.rnn.weight_ih_l0"], t["cortex.rnn.weight_hh_l0"]
-    bh = t["cortex.rnn.bias_ih_l0"] + t["cortex.rnn.bias_hh_l0"]
-    W1, b1 = t["cerebellum.fc1.weight"], t["cerebellum.fc1.bias"]
-    W = loaded_last(t).copy()
-    n = W.shape[1]
-    P, bound = np.eye(n) / 30.0, n / 30.0
-    A, b = np.zeros((Z.shape[1], Z.shape[1])), np.zeros(Z.shape[1])
-    h = np.zeros(Whh.shape[0])
-    loss_sum = pers_sum = 0.0
-    mean = None
-    for k in range(1, len(xg)):
-        z = Z[k - 1]
-        zin = z + A @ z + b
-        h_prev = h
-        h = np.tanh(Wih @ zin + bh + Whh @ h_prev)
-        pre = W1 @ h + b1
-        phi = np.append(np.maximum(pre, 0), 1.0)
-        base, sc = xg[k - 1], S[k - 1]
-        y = base + sc * (W @ phi)
-        loss = ((y - xg[k]) ** 2).mean()
-        loss_sum += loss
-        pers_sum += ((base - xg[k]) ** 2).mean()
-        g = (W[:, :-1].T @ (sc * (y - xg[k]))) * (2.0 / len(sc)) * (pre > 0)
-        gz = Wih.T @ ((W1.T @ g) * (1 - h * h))
-        A -= lr * np.outer(gz, z)
-        b -= lr * gz
-        w = (sc ** 2).mean()
-        if mean is not None and (loss + 0.01) / (mean + 0.01) > 9:
-            w *= 3 / np.sqrt((loss + 0.01) / (mean + 0.01))
-        mean = loss if mean is None else mean + (loss - mean) / 100
-        u = P @ phi
-        c = 0.9999 / w + phi @ u
-        W += np.outer((xg[k] - base) / sc - W @ phi, u) / c
-        P = P - np.outer(u, u) / c
-        if np.trace(P) / 0.9999 <= bound:
-            P = P / 0.9999
     return 1 - loss_sum / pers_sum
 
 
@@ -293,7 +261,7 @@ def variant(spec, t, st, train):
     if kind == "forget":
         return rls_skill(t, st, X, iso, forget=float(a[0]), guard=False)
     if kind == "inxf":
-        return rls_inxf_skill(t, None, st, float(a[0]))
+        return rls_skill(t, st, X, iso, lr_in=float(a[0]))
     if kind == "hindsight":
         W = hindsight(t, st, float(a[0]))
         xg, S = st["xg"], st["s"]
