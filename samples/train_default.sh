@@ -16,7 +16,10 @@
 #   warm-up + 1500 frozen-cortex steps. Windows drawn per file as often as
 #   it has frames (every voice in proportion to its share, not the long
 #   prompts' voices first), every file also heard at speeds 0.9 and 1.1
-#   (new pitches and vocal tracts). Model rate 16 kHz. Online, its
+#   (new pitches and vocal tracts). The model kept is the mean of the
+#   weights over the whole frozen-cortex phase (--average 1: validation
+#   skill 0.177 -> 0.184, every validation language up; docs/SPEECH.md).
+#   Model rate 16 kHz. Online, its
 #   cerebellum learns by RLS on its last layer (prior 30, forgetting
 #   0.9999; chosen on the validation voices, docs/ADAPTATION.md): hosts
 #   run that unless given --rule sgd.
@@ -52,7 +55,7 @@ start=$(date +%s)
   --output-mode residual --stream-norm 1 --rate 16000 \
   --optimizer adam --lr 2e-3 --lr-decay cosine --clip 1 --batch 32 --seq-len 100 \
   --warmup-steps 1500 --steps 1500 --eval-every 100 --seed 1 \
-  --windows frames --speed-perturb 0.9,1.1 \
+  --windows frames --speed-perturb 0.9,1.1 --average 1 \
   --online-rule rls --rls-prior 30 --rls-forget 0.9999 \
   --val-files "@$lists/valid.txt" "@$lists/train.txt"
 echo "train_default.sh: trained in $(( $(date +%s) - start )) s wall time"

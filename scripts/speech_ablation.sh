@@ -40,9 +40,10 @@ row res_stream_deltas --hidden 128 --cb 256 --output-mode residual --stream-norm
 # At cortex 256, cerebellum 512: the earlier defaults' recipes (every
 # window position equally likely; then each file drawn as often as it has
 # frames, and every file also at speeds 0.9 and 1.1: the default until
-# 2026-12-01 16:38). The last row is the shipped default
-# (samples/train_default.sh: cortex 384, 1500 + 1500 steps), scored the
-# same way.
+# 2026-12-01 16:38); then that at cortex 384 with 1500 + 1500 steps (the
+# default until 2026-12-01 21:00). The last row is the shipped default
+# (samples/train_default.sh: the same with the weights averaged over the
+# frozen-cortex phase), scored the same way.
 big="--hidden 256 --cb 512 --output-mode residual --stream-norm 1"
 # shellcheck disable=SC2086
 row size256 $big
@@ -50,10 +51,13 @@ row size256 $big
 row size256_frames $big --windows frames
 # shellcheck disable=SC2086
 row size256_speed $big --windows frames --speed-perturb 0.9,1.1
+# shellcheck disable=SC2086
+row size384_speed $big --windows frames --speed-perturb 0.9,1.1 --hidden 384 \
+  --warmup-steps 1500 --steps 1500
 "$cbrnn" eval "$top/samples/default.safetensors" "@$out/$split.txt" --linear-fit "@$out/train.txt" \
   --json > "$out/default.$split.json"
 /usr/bin/python3 "$top/scripts/speech_report.py" "$corpus/splits.tsv" --md \
   "$out"/plain."$split".json "$out"/residual."$split".json "$out"/res_stream."$split".json \
   "$out"/res_stream_deltas."$split".json "$out"/size256."$split".json \
   "$out"/size256_frames."$split".json "$out"/size256_speed."$split".json \
-  "$out"/default."$split".json | tee "$out/table.md"
+  "$out"/size384_speed."$split".json "$out"/default."$split".json | tee "$out/table.md"
