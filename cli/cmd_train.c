@@ -1,7 +1,7 @@
 /* cmd_train.c: `cbrnn train -o MODEL.safetensors [options] INPUTS...`: the
  * offline warm-up training. Features of every file are computed once with
  * the streaming front end the live host uses (audio_features_each) into a
- * disk cache that training reads through a mapping (util_featcache.h: a
+ * disk cache that training reads through a mapping (train/featcache.h: a
  * corpus larger than memory trains in bounded memory), at the level of
  * the first training file's rate (the model's; ref_rate), normalised there
  * with statistics of the TRAINING files (stored in the model), then the
@@ -26,9 +26,9 @@
 
 #include "cbrnn/cbrnn_control.h"
 #include "cbrnn/cbrnn_model.h"
-#include "util_audio.h"
-#include "util_corpus.h"
-#include "util_featcache.h"
+#include "corpus.h"
+#include "host_audio.h"
+#include "featcache.h"
 #include "util_term.h"
 
 const char cmd_train_summary[] = "train a model from audio files (warm-up, then cortex frozen)";
