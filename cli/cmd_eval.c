@@ -18,8 +18,9 @@
 #include <unistd.h>
 
 #include "cbrnn/cbrnn_model.h"
-#include "util_audio.h"
-#include "util_corpus.h"
+#include "corpus.h"
+#include "host_audio.h"
+#include "util_json.h"
 #include "util_npy.h"
 
 const char cmd_eval_summary[] = "evaluate a model on audio files (loss, persistence, skill/accuracy)";

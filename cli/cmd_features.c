@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "cbrnn/cbrnn_dsp.h"
-#include "util_audio.h"
+#include "host_audio.h"
 #include "util_npy.h"
 #include "util_term.h"
 

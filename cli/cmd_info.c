@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "cbrnn/cbrnn_model.h"
-#include "util_corpus.h"
+#include "util_json.h"
 
 const char cmd_info_summary[] = "show a model file's configuration, sizes, features and provenance";
 

@@ -14,8 +14,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "util_audio.h"
-#include "util_corpus.h"
+#include "corpus.h"
+#include "host_audio.h"
 #include "util_experiment.h"
 #include "util_parse.h"
 

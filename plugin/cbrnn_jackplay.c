@@ -1,6 +1,6 @@
 /* cbrnn_jackplay.c: `cbrnn-jackplay FILE --connect PORT...`: plays an audio
  * file into JACK, resampled to the server's rate (libsamplerate through
- * cli/util_audio), and exits when it has been played. The live demo and
+ * host/host_audio), and exits when it has been played. The live demo and
  * the JACK integration tests use it to speak into cbrnn-jack. Playback
  * starts only once the output is connected, so nothing is lost to the
  * time connections take.
@@ -20,7 +20,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "util_audio.h"
+#include "host_audio.h"
 
 #define PROG "cbrnn-jackplay"
 #define MAX_CONNECT 16

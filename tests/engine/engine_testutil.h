@@ -1,5 +1,5 @@
 /* engine_testutil.h: helpers shared by the engine's C tests: real audio
- * from samples/ (libsndfile through cli/util_audio), small models with
+ * from samples/ (libsndfile through host/host_audio), small models with
  * normalisation statistics measured on that audio, and a runner that
  * feeds the engine in a given pattern of block sizes and collects every
  * record and per-frame output. Header-only; tests only. */
@@ -14,7 +14,7 @@
 #include "cbrnn/cbrnn_dsp.h"
 #include "cbrnn/cbrnn_engine.h"
 #include "cbrnn/cbrnn_model.h"
-#include "util_audio.h"
+#include "host_audio.h"
 
 #ifndef CBRNN_SAMPLES
 #error "CBRNN_SAMPLES (the samples/ folder) must be defined by the build"

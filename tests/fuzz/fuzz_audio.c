@@ -1,5 +1,5 @@
 /* fuzz_audio.c: libFuzzer target for the CLI's audio-reading path
- * (cli/util_audio.c: libsndfile open, truncation checks, channel mixing,
+ * (host/host_audio.c: libsndfile open, truncation checks, channel mixing,
  * libsamplerate resampling) and the feature extraction that follows it
  * (audio_features_each through the dsp front end), as `cbrnn features`,
  * `train`, `eval` and `run` use them. The first byte chooses the reading:
@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "fuzz_util.h"
-#include "util_audio.h"
+#include "host_audio.h"
 
 #define MAX_FRAMES 200 /* 2 s at the 10 ms hop */
 

@@ -1,5 +1,5 @@
 /* fuzz_labels.c: libFuzzer target for the text files `cbrnn train/eval`
- * read besides audio (cli/util_corpus.c): Audacity label files
+ * read besides audio (train/corpus.c): Audacity label files
  * (labels_read, then labels_collect and labels_to_frames as classify
  * training uses them) and map pairs lists (corpus_read_pairs). The first
  * byte picks the parser (even: labels, odd: pairs); the rest is the file.
@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "fuzz_util.h"
-#include "util_corpus.h"
+#include "corpus.h"
 
 /* Frames labels_to_frames fills: 10 s at a 10 ms hop. */
 #define N_FRAMES 1000

@@ -28,7 +28,7 @@
 
 #include "cbrnn/cbrnn_engine.h"
 #include "cbrnn/cbrnn_model.h"
-#include "util_audio.h"
+#include "host_audio.h"
 
 #ifndef CBRNN_SAMPLES
 #error "CBRNN_SAMPLES (the samples/ folder) must be defined by the build"

@@ -1,13 +1,12 @@
-/* util_corpus.h: finding the inputs of `cbrnn train` / `cbrnn eval`:
+/* corpus.h: finding the inputs of `cbrnn train` / `cbrnn eval`:
  * files, folders (searched recursively for audio), @list.txt files; the
  * teacher of each input (map target); Audacity label files (classify).
  * Errors come back as a message naming the file (and line) and the problem;
  * the caller prints it. */
-#ifndef CBRNN_UTIL_CORPUS_H
-#define CBRNN_UTIL_CORPUS_H
+#ifndef CBRNN_TRAIN_CORPUS_H
+#define CBRNN_TRAIN_CORPUS_H
 
 #include <stddef.h>
-#include <stdio.h>
 
 typedef struct corpus {
     int n;
@@ -96,8 +95,5 @@ int labels_to_events(label_events *ev, const char *path, const char *const *name
                      double rate, char *msg, size_t msglen);
 /* Frees ev's arrays and empties it. */
 void label_events_free(label_events *ev);
-
-/* Writes s as a JSON string literal (quotes and escapes) to f. */
-void fput_json_string(FILE *f, const char *s);
 
 #endif

@@ -1,9 +1,12 @@
-/* util_audio.h: reading audio files for the hosts: any format libsndfile
- * reads, channels mixed to mono (mean), optionally resampled with
- * libsamplerate, streamed in bounded memory. Errors come back as a message
- * that names the file and the problem (the caller prints it). */
-#ifndef CBRNN_UTIL_AUDIO_H
-#define CBRNN_UTIL_AUDIO_H
+/* host_audio.h: reading audio files for the hosts (cbrnn run, eval and
+ * features, cbrnn-jackplay) and for training: any format libsndfile reads,
+ * channels mixed to mono (mean), optionally resampled with libsamplerate,
+ * streamed in bounded memory; and a file's features through the dsp front
+ * end. Errors come back as a message that names the file and the problem
+ * (the caller prints it). An in-tree header of the host module (not
+ * installed; its names are not cbrnn_-prefixed API). */
+#ifndef CBRNN_HOST_AUDIO_H
+#define CBRNN_HOST_AUDIO_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,10 +1,10 @@
-/* util_audio.c: audio files for the hosts: any format libsndfile reads,
- * channels mixed to mono by their mean, optionally resampled with
- * libsamplerate, streamed through fixed-size buffers so a file of any
- * length needs bounded memory. Every failure a user can cause (missing,
+/* host_audio.c: audio files for the hosts and for training: any format
+ * libsndfile reads, channels mixed to mono by their mean, optionally
+ * resampled with libsamplerate, streamed through fixed-size buffers so a
+ * file of any length needs bounded memory. Every failure a user can cause (missing,
  * not audio, empty, truncated, unsupported rate) comes back as one message
  * naming the file; nothing here prints or exits. Not for audio threads. */
-#include "util_audio.h"
+#include "host_audio.h"
 
 #include <errno.h>
 #include <limits.h>

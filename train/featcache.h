@@ -1,12 +1,12 @@
-/* util_featcache.h: a corpus's feature frames kept on disk instead of in
+/* featcache.h: a corpus's feature frames kept on disk instead of in
  * memory (cbrnn train). Frames are appended file by file to a temporary
  * file in a chosen folder, then mapped: training reads its windows through
  * the mapping and the kernel pages them in and out, so a corpus larger than
  * memory trains in bounded resident memory. The file is unlinked the moment
  * it is created, so nothing is left behind whatever way the process ends.
  * Errors come back as a message naming the folder and the reason. */
-#ifndef CBRNN_UTIL_FEATCACHE_H
-#define CBRNN_UTIL_FEATCACHE_H
+#ifndef CBRNN_TRAIN_FEATCACHE_H
+#define CBRNN_TRAIN_FEATCACHE_H
 #include <stddef.h>
 
 typedef struct feat_cache feat_cache;

@@ -1,12 +1,14 @@
-/* util_corpus.c: gathering input files (files, folders, @lists), pairing
- * inputs with teachers, reading Audacity label files. Host-side helper:
- * reports problems through msg, never prints or exits itself. */
-#include "util_corpus.h"
+/* corpus.c: gathering input files (files, folders, @lists), pairing
+ * inputs with teachers, reading Audacity label files (corpus.h). Library
+ * code of the train module: reports problems through msg, never prints or
+ * exits itself. */
+#include "corpus.h"
 
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -533,22 +535,4 @@ fail:
     labels_free(&lf);
     label_events_free(ev);
     return -1;
-}
-
-void fput_json_string(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            fprintf(f, "\\%c", *p);
-        else if (*p == '\n')
-            fputs("\\n", f);
-        else if (*p == '\t')
-            fputs("\\t", f);
-        else if (*p < 0x20)
-            fprintf(f, "\\u%04x", *p);
-        else
-            fputc(*p, f);
-    }
-    fputc('"', f);
 }

@@ -1,9 +1,10 @@
-/* util_featcache.c: feature frames on disk behind a mapping (see
- * util_featcache.h). Appends go through a 1 MiB buffer with write(2), so a
- * full disk is reported where it happens (never as SIGBUS through the
- * mapping later): the mapping only ever covers bytes already written. */
+/* featcache.c: feature frames on disk behind a mapping (see featcache.h).
+ * Appends go through a 1 MiB buffer with write(2), so a full disk is
+ * reported where it happens (never as SIGBUS through the mapping later):
+ * the mapping only ever covers bytes already written. Library code: never
+ * prints or exits. */
 #define _GNU_SOURCE
-#include "util_featcache.h"
+#include "featcache.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -1,0 +1,222 @@
+/* items.c: the corpus of a training run (train_internal.h): the inputs,
+ * --pairs and --val-files read as path lists, one item per distinct file
+ * with its teacher, every file probed (its rate; unreadable ones left out
+ * or, with --strict, an error), the validation split by file, and the
+ * --speed-perturb copies. Library code: messages go through train_say. */
+#include <limits.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "host_audio.h"
+#include "train_internal.h"
+
+/* A corpus file that cannot be read or holds no usable audio (why: "PATH:
+ * what is wrong"): with --strict the run stops (-1); otherwise the file is
+ * marked to be left out, with a warning, and counted (0). One bad file
+ * among thousands must not cost a long run. */
+int train_bad_file(struct run *r, struct item *t, const char *why)
+{
+    if (r->o.strict) {
+        train_say(r, CBRNN_TRAIN_MSG_ERROR, "%s (--strict: a bad file is an error)", why);
+        return -1;
+    }
+    train_say(r, CBRNN_TRAIN_MSG_WARNING, "skipping %s", why);
+    t->skip = 1;
+    r->n_skipped++;
+    return 0;
+}
+
+void train_say_none_left(struct run *r)
+{
+    int n_skipped = r->n_skipped;
+    train_say(r, CBRNN_TRAIN_MSG_ERROR, "no training file left: %d file%s skipped (unreadable "
+              "or no audio; see the warnings)", n_skipped, n_skipped == 1 ? "" : "s");
+}
+
+/* They own nothing yet (see train_internal.h). */
+int train_drop_skipped(struct item *it, int n)
+{
+    int k = 0;
+    for (int i = 0; i < n; i++)
+        if (!it[i].skip)
+            it[k++] = it[i];
+    return k;
+}
+
+/* The corpus: INPUTS, the --pairs list and --val-files, as path lists. */
+int train_read_inputs(struct run *r)
+{
+    for (int i = 0; i < r->o.n_inputs; i++)
+        if (corpus_add(&r->inputs, r->o.inputs[i], r->msg, sizeof r->msg)) {
+            train_say(r, CBRNN_TRAIN_MSG_ERROR, "%s", r->msg);
+            return CBRNN_TRAIN_BAD_INPUT;
+        }
+    if (r->o.pairs &&
+        corpus_read_pairs(r->o.pairs, &r->inputs, &r->teachers, r->msg, sizeof r->msg)) {
+        train_say(r, CBRNN_TRAIN_MSG_ERROR, "%s", r->msg);
+        return CBRNN_TRAIN_BAD_INPUT;
+    }
+    if (r->o.pairs && r->teachers.n != r->inputs.n) {
+        train_say(r, CBRNN_TRAIN_MSG_ERROR, "with --pairs, give the inputs in the pairs list only");
+        return CBRNN_TRAIN_BAD_INPUT;
+    }
+    for (int i = 0; i < r->o.n_val_files; i++)
+        if (corpus_add(&r->valc, r->o.val_files[i], r->msg, sizeof r->msg)) {
+            train_say(r, CBRNN_TRAIN_MSG_ERROR, "--val-files: %s", r->msg);
+            return CBRNN_TRAIN_BAD_INPUT;
+        }
+    return 0;
+}
+
+/* One item per distinct file (inputs, then --val-files), each with its
+ * teacher (map). With a teacher suffix, files named like teachers are not
+ * inputs; a file named in --val-files is validation even if also an input. */
+int train_make_items(struct run *r)
+{
+    const cbrnn_train_opts *o = &r->o;
+    int n_all = r->inputs.n + r->valc.n;
+    r->it = calloc((size_t)(n_all ? n_all : 1), sizeof *r->it);
+    if (!r->it)
+        return train_out_of_memory(r);
+    struct item *it = r->it;
+    int n = 0;
+    for (int i = 0; i < n_all; i++) {
+        int is_val = i >= r->inputs.n;
+        const char *p = is_val ? r->valc.paths[i - r->inputs.n] : r->inputs.paths[i];
+        if (o->teacher_suffix && corpus_stem_has_suffix(p, o->teacher_suffix))
+            continue;
+        int dup = 0;
+        for (int k = 0; k < n && !dup; k++)
+            if (!strcmp(it[k].path, p)) {
+                dup = 1;
+                it[k].val |= is_val;
+            }
+        if (dup)
+            continue;
+        it[n].path = p;
+        it[n].val = is_val;
+        it[n].speed = 1.0;
+        if (o->pairs) {
+            it[n].teacher = NULL;
+            for (int k = 0; k < r->inputs.n; k++)
+                if (!strcmp(r->inputs.paths[k], p))
+                    it[n].teacher = r->teachers.paths[k];
+            if (!it[n].teacher) {
+                train_say(r, CBRNN_TRAIN_MSG_ERROR, "--val-files %s is not in the pairs list %s, "
+                          "so it has no teacher", p, o->pairs);
+                return CBRNN_TRAIN_BAD_INPUT;
+            }
+        }
+        r->n = ++n;
+    }
+    if (n == 0) {
+        train_say(r, CBRNN_TRAIN_MSG_ERROR, "no audio files to train on (empty corpus)%s",
+                  o->n_inputs == 0 && !o->pairs ? ": give INPUTS" : "");
+        return CBRNN_TRAIN_BAD_INPUT;
+    }
+    if (o->teacher_suffix)
+        for (int i = 0; i < n; i++) {
+            /* Kept alive in the teachers corpus so the item can point at it. */
+            char *t = corpus_teacher_path(it[i].path, o->teacher_suffix);
+            if (!t || corpus_push(&r->teachers, t)) {
+                free(t);
+                return train_out_of_memory(r);
+            }
+            free(t);
+            it[i].teacher = r->teachers.paths[r->teachers.n - 1];
+        }
+    return 0;
+}
+
+/* Every file opened once, before the split: its rate, and the files that
+ * cannot be read or hold no audio left out (or --strict stops). */
+int train_probe_files(struct run *r)
+{
+    for (int i = 0; i < r->n; i++) {
+        audio_in *a = audio_in_open(r->it[i].path, 0, r->msg, sizeof r->msg);
+        if (!a) {
+            if (train_bad_file(r, &r->it[i], r->msg))
+                return CBRNN_TRAIN_BAD_INPUT;
+            continue;
+        }
+        r->it[i].rate = audio_in_file_rate(a);
+        audio_in_close(a);
+    }
+    r->n = train_drop_skipped(r->it, r->n);
+    if (r->n == 0) {
+        train_say_none_left(r);
+        return CBRNN_TRAIN_BAD_INPUT;
+    }
+    return 0;
+}
+
+/* The validation split, by file: --val-files, or --val-fraction of the
+ * files chosen by a shuffle that is deterministic for the seed. */
+int train_split_validation(struct run *r)
+{
+    int n = r->n, n_val = 0;
+    for (int i = 0; i < n; i++)
+        n_val += r->it[i].val;
+    if (r->valc.n == 0 && r->o.val_fraction > 0 && n >= 2) {
+        n_val = (int)lround(r->o.val_fraction * n);
+        if (n_val < 1)
+            n_val = 1;
+        if (n_val > n - 1)
+            n_val = n - 1;
+        int *perm = malloc((size_t)n * sizeof *perm);
+        if (!perm)
+            return train_out_of_memory(r);
+        for (int i = 0; i < n; i++)
+            perm[i] = i;
+        cbrnn_rng rng;
+        /* A stream of its own (seed xor a fixed constant), so the split does
+         * not reuse the initialisation's random numbers. */
+        cbrnn_rng_seed(&rng, r->o.tc.seed ^ 0x5b1175eedULL);
+        for (int i = n - 1; i > 0; i--) {
+            int j = (int)(cbrnn_rng_u64(&rng) % (uint64_t)(i + 1));
+            int t = perm[i];
+            perm[i] = perm[j];
+            perm[j] = t;
+        }
+        for (int i = 0; i < n_val; i++)
+            r->it[perm[i]].val = 1;
+        free(perm);
+    }
+    if (n_val == n) {
+        train_say(r, CBRNN_TRAIN_MSG_ERROR, "every file is a validation file: nothing left to "
+                  "train on");
+        return CBRNN_TRAIN_BAD_INPUT;
+    }
+    return 0;
+}
+
+/* --speed-perturb: every training item again at each speed, appended
+ * (validation items stay as recorded). */
+int train_add_speed_copies(struct run *r)
+{
+    const cbrnn_train_opts *o = &r->o;
+    if (!o->n_speeds)
+        return 0;
+    int n_train = 0;
+    for (int i = 0; i < r->n; i++)
+        n_train += !r->it[i].val;
+    if ((long)n_train * (o->n_speeds + 1) + (r->n - n_train) > INT_MAX / 2)
+        return train_out_of_memory(r);
+    int n_all = r->n + n_train * o->n_speeds;
+    struct item *it = realloc(r->it, (size_t)n_all * sizeof *it);
+    if (!it)
+        return train_out_of_memory(r);
+    r->it = it;
+    int n = r->n;
+    for (int k = 0; k < o->n_speeds; k++)
+        for (int i = 0; i < r->n; i++)
+            if (!it[i].val) {
+                it[n] = it[i];
+                it[n].speed = o->speeds[k];
+                n++;
+            }
+    r->n = n;
+    return 0;
+}
