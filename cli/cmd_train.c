@@ -438,64 +438,15 @@ static int check_output_and_init(struct opts *o)
 }
 
 /* The options that only make sense together. 0, or -1 (message printed). */
+/* Options that only go together: the library's check, said as ours. A
+ * reservoir's warm-up is 0 unless given (then the check refuses it). */
 static int check_combinations(struct opts *o)
 {
-    if (o->og.nesterov && (o->og.kind != CBRNN_OPT_SGD || o->og.mom <= 0)) {
-        fprintf(stderr, PROG ": --nesterov needs --optimizer sgd and --momentum > 0\n");
-        return -1;
-    }
-    if (o->t.fc.n_mfcc > o->t.fc.n_mels) {
-        fprintf(stderr, PROG ": --mfcc %d is more than --mels %d\n", o->t.fc.n_mfcc, o->t.fc.n_mels);
-        return -1;
-    }
-    if (o->t.target == CBRNN_TARGET_MAP && !o->t.teacher_suffix == !o->t.pairs) {
-        fprintf(stderr, PROG ": --target map needs exactly one of --teacher-suffix or --pairs\n");
-        return -1;
-    }
-    if (o->t.target != CBRNN_TARGET_MAP && (o->t.teacher_suffix || o->t.pairs)) {
-        fprintf(stderr, PROG ": --teacher-suffix and --pairs are for --target map\n");
-        return -1;
-    }
-    if (o->t.teacher_suffix && !*o->t.teacher_suffix) {
-        fprintf(stderr, PROG ": --teacher-suffix is empty\n");
-        return -1;
-    }
-    if (o->t.mc.residual && o->t.target == CBRNN_TARGET_CLASSIFY) {
-        fprintf(stderr, PROG ": --output-mode residual is for --target predict or map (it adds "
-                        "the input frame to the output)\n");
-        return -1;
-    }
-    if (o->t.stream_norm > 0 && (o->t.target != CBRNN_TARGET_PREDICT || !o->t.mc.residual)) {
-        fprintf(stderr, PROG ": --stream-norm is for --target predict with --output-mode "
-                        "residual (the running scale brings the output back)\n");
-        return -1;
-    }
-    if (o->t.online_rule && !cbrnn_rule_rls_fits(o->t.mc.wiring, (cbrnn_target)o->t.target)) {
-        fprintf(stderr, PROG ": --online-rule rls is for the readout wiring with --target predict "
-                        "or map (a squared error on the cerebellum's output)\n");
-        return -1;
-    }
-    if (o->t.n_speeds && o->t.target != CBRNN_TARGET_PREDICT) {
-        fprintf(stderr, PROG ": --speed-perturb is for --target predict (a teacher or labels "
-                        "would have to change with the speed)\n");
-        return -1;
-    }
-    if ((o->t.target == CBRNN_TARGET_CLASSIFY) != (o->t.labels_dir != NULL)) {
-        fprintf(stderr, PROG ": --target classify and --labels-dir DIR go together\n");
-        return -1;
-    }
-    if (o->t.mc.arch == CBRNN_ARCH_RESERVOIR) {
-        if (o->warmup_given && o->t.warmup > 0) {
-            fprintf(stderr, PROG ": a reservoir's cortex is never trained: --warmup-steps must be 0\n");
-            return -1;
-        }
+    if (o->t.mc.arch == CBRNN_ARCH_RESERVOIR && !o->warmup_given)
         o->t.warmup = 0;
-    } else if (o->t.mc.arch == CBRNN_ARCH_CBRNN && o->t.mc.n_cb_hidden == 0) {
-        fprintf(stderr, PROG ": --cb 0 (no cerebellum) is for --arch reservoir; use --arch rnn\n");
-        return -1;
-    }
-    if (o->t.warmup + o->t.steps == 0) {
-        fprintf(stderr, PROG ": nothing to do: --warmup-steps and --steps are both 0\n");
+    char why[256];
+    if (cbrnn_train_opts_check(&o->t, why, sizeof why)) {
+        fprintf(stderr, PROG ": %s\n", why);
         return -1;
     }
     return 0;

@@ -133,6 +133,12 @@ int cbrnn_train_run(const cbrnn_train_opts *o, const cbrnn_train_report *rep)
     r->o = *o;
     r->rep = rep;
     r->interactive = !o->quiet && rep && rep->progress;
+    char why[256];
+    if (cbrnn_train_opts_check(o, why, sizeof why)) {
+        train_say(r, CBRNN_TRAIN_MSG_ERROR, "%s", why);
+        free(r);
+        return CBRNN_TRAIN_BAD_INPUT;
+    }
     /* The steps, in order; each says what it does above its definition. */
     static int (*const steps[])(struct run *) = {
         train_read_inputs, train_make_items, train_probe_files, train_split_validation,

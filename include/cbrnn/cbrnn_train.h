@@ -72,6 +72,12 @@ typedef struct cbrnn_train_opts {
 /* The defaults of `cbrnn train` (see its --help). */
 CBRNN_API void cbrnn_train_opts_default(cbrnn_train_opts *o);
 
+/* Whether the options go together (a map target has one teacher source,
+ * a classify target its labels, a reservoir no warm-up, ...). 0, or -1
+ * with msg (may be NULL) saying which options clash. cbrnn_train_run
+ * checks this first. */
+CBRNN_API int cbrnn_train_opts_check(const cbrnn_train_opts *o, char *msg, size_t len);
+
 /* The kinds of line a run gives its host. */
 typedef enum cbrnn_train_msg {
     CBRNN_TRAIN_MSG_ERROR,   /* why the run stops */

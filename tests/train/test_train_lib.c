@@ -1,0 +1,197 @@
+/* test_train_lib.c: the training run as a library (cbrnn_train.h), driven
+ * the way a host other than `cbrnn train` would: options that clash are
+ * refused by cbrnn_train_opts_check and by the run itself (one ERROR line,
+ * nothing written); a small real run on the sample clips trains, saves a
+ * model that loads, and reports through the host's callbacks only; a run
+ * stopped before training begins writes nothing.
+ *   test_train_lib SAMPLES_DIR WORK_DIR */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "cbrnn/cbrnn_train.h"
+
+static const char *samples, *work;
+
+struct seen {
+    int n[5];          /* lines per cbrnn_train_msg kind */
+    char last[5][512]; /* the last line of each kind */
+    int stop;          /* what stop() answers */
+    int begun;
+};
+
+static void on_message(void *user, cbrnn_train_msg kind, const char *text)
+{
+    struct seen *s = user;
+    s->n[kind]++;
+    snprintf(s->last[kind], sizeof s->last[kind], "%s", text);
+}
+
+static void on_begin(void *user) { ((struct seen *)user)->begun = 1; }
+static int on_stop(void *user) { return ((struct seen *)user)->stop; }
+
+static int exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+/* A small predict run on the sample clips, writing work/NAME. */
+static void small_opts(cbrnn_train_opts *o, const char *const *inputs, char *out, size_t cap,
+                       const char *name)
+{
+    cbrnn_train_opts_default(o);
+    snprintf(out, cap, "%s/%s", work, name);
+    o->out = out;
+    o->inputs = inputs;
+    o->n_inputs = 1;
+    o->mc.n_hidden = 8;
+    o->mc.n_cb_hidden = 1;
+    o->mc.cb_hidden[0] = 8;
+    o->warmup = 2;
+    o->steps = 2;
+    o->eval_every = 2;
+    o->tc.batch = 2;
+    o->tc.seq_len = 20;
+    o->model_rate = 16000;
+    o->quiet = 1;
+}
+
+static void clash(cbrnn_train_opts *o, const char *names)
+{
+    char msg[256] = "";
+    assert_int_equal(cbrnn_train_opts_check(o, msg, sizeof msg), -1);
+    if (!strstr(msg, names))
+        fail_msg("the message '%s' does not name %s", msg, names);
+    assert_int_equal(cbrnn_train_opts_check(o, NULL, 0), -1);
+}
+
+static void options_that_clash(void **state)
+{
+    (void)state;
+    cbrnn_train_opts o;
+    cbrnn_train_opts_default(&o);
+    assert_int_equal(cbrnn_train_opts_check(&o, NULL, 0), 0);
+
+    o.target = CBRNN_TARGET_MAP;
+    clash(&o, "--teacher-suffix or --pairs");
+    o.teacher_suffix = "_clean";
+    assert_int_equal(cbrnn_train_opts_check(&o, NULL, 0), 0);
+    o.pairs = "pairs.txt";
+    clash(&o, "--teacher-suffix or --pairs");
+
+    cbrnn_train_opts_default(&o);
+    o.target = CBRNN_TARGET_CLASSIFY;
+    clash(&o, "--labels-dir");
+    o.labels_dir = "labels";
+    assert_int_equal(cbrnn_train_opts_check(&o, NULL, 0), 0);
+    o.mc.residual = 1;
+    clash(&o, "--output-mode residual");
+
+    cbrnn_train_opts_default(&o);
+    o.stream_norm = 1;
+    clash(&o, "--stream-norm");
+    o.mc.residual = 1;
+    assert_int_equal(cbrnn_train_opts_check(&o, NULL, 0), 0);
+
+    cbrnn_train_opts_default(&o);
+    o.tc.opt.nesterov = 1;
+    clash(&o, "--nesterov");
+
+    cbrnn_train_opts_default(&o);
+    o.mc.arch = CBRNN_ARCH_RESERVOIR;
+    clash(&o, "--warmup-steps must be 0");
+    o.warmup = 0;
+    assert_int_equal(cbrnn_train_opts_check(&o, NULL, 0), 0);
+
+    cbrnn_train_opts_default(&o);
+    o.warmup = o.steps = 0;
+    clash(&o, "nothing to do");
+}
+
+static void run_refuses_a_clash(void **state)
+{
+    (void)state;
+    char in[1024], out[1024];
+    snprintf(in, sizeof in, "%s/voiceA_us_male_1.wav", samples);
+    const char *inputs[] = {in};
+    cbrnn_train_opts o;
+    small_opts(&o, inputs, out, sizeof out, "clash.safetensors");
+    o.target = CBRNN_TARGET_MAP; /* and no teacher */
+    struct seen s = {0};
+    const cbrnn_train_report rep = {.user = &s, .message = on_message, .begin = on_begin,
+                                    .stop = on_stop};
+    unlink(out);
+    assert_int_equal(cbrnn_train_run(&o, &rep), CBRNN_TRAIN_BAD_INPUT);
+    assert_int_equal(s.n[CBRNN_TRAIN_MSG_ERROR], 1);
+    assert_non_null(strstr(s.last[CBRNN_TRAIN_MSG_ERROR], "--target map"));
+    assert_int_equal(s.begun, 0);
+    assert_false(exists(out));
+}
+
+static void run_trains_and_saves(void **state)
+{
+    (void)state;
+    char out[1024];
+    const char *inputs[] = {samples};
+    cbrnn_train_opts o;
+    small_opts(&o, inputs, out, sizeof out, "small.safetensors");
+    o.val_fraction = 0.25;
+    struct seen s = {0};
+    const cbrnn_train_report rep = {.user = &s, .message = on_message, .begin = on_begin,
+                                    .stop = on_stop};
+    unlink(out);
+    assert_int_equal(cbrnn_train_run(&o, &rep), CBRNN_TRAIN_DONE);
+    assert_int_equal(s.n[CBRNN_TRAIN_MSG_ERROR], 0);
+    assert_int_equal(s.n[CBRNN_TRAIN_MSG_RESULT], 1);
+    assert_non_null(strstr(s.last[CBRNN_TRAIN_MSG_RESULT], out));
+    assert_int_equal(s.n[CBRNN_TRAIN_MSG_STEP], 0); /* quiet */
+    assert_int_equal(s.begun, 1);
+    int err = 0;
+    char msg[256];
+    cbrnn_model *m = cbrnn_model_load(out, &err, msg, sizeof msg);
+    if (!m)
+        fail_msg("%s does not load: %s", out, msg);
+    assert_int_equal(m->cfg.n_hidden, 8);
+    assert_int_equal(m->cfg.cb_hidden[0], 8);
+    cbrnn_model_destroy(m);
+}
+
+static void run_stopped_before_training_writes_nothing(void **state)
+{
+    (void)state;
+    char out[1024];
+    const char *inputs[] = {samples};
+    cbrnn_train_opts o;
+    small_opts(&o, inputs, out, sizeof out, "stopped.safetensors");
+    struct seen s = {.stop = 1};
+    const cbrnn_train_report rep = {.user = &s, .message = on_message, .begin = on_begin,
+                                    .stop = on_stop};
+    unlink(out);
+    assert_int_equal(cbrnn_train_run(&o, &rep), CBRNN_TRAIN_STOPPED);
+    assert_false(exists(out));
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 3) {
+        fprintf(stderr, "usage: test_train_lib SAMPLES_DIR WORK_DIR\n");
+        return 2;
+    }
+    samples = argv[1];
+    work = argv[2];
+    mkdir(work, 0777);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(options_that_clash),
+        cmocka_unit_test(run_refuses_a_clash),
+        cmocka_unit_test(run_trains_and_saves),
+        cmocka_unit_test(run_stopped_before_training_writes_nothing),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

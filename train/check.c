@@ -1,0 +1,62 @@
+/* check.c: cbrnn_train_opts_check (cbrnn_train.h): which options of a
+ * training run go together. `cbrnn train` calls it once its options are
+ * parsed; cbrnn_train_run calls it again first, so a host that fills the
+ * options itself cannot start a run that contradicts itself. Messages
+ * name the options as `cbrnn train` spells them. */
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "train_internal.h"
+
+static int refuse(char *msg, size_t len, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    if (msg && len)
+        vsnprintf(msg, len, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+/* The options that choose what is learnt and from what. */
+static int check_target(const cbrnn_train_opts *o, char *msg, size_t len)
+{
+    if (o->target == CBRNN_TARGET_MAP && !o->teacher_suffix == !o->pairs)
+        return refuse(msg, len, "--target map needs exactly one of --teacher-suffix or --pairs");
+    if (o->target != CBRNN_TARGET_MAP && (o->teacher_suffix || o->pairs))
+        return refuse(msg, len, "--teacher-suffix and --pairs are for --target map");
+    if (o->teacher_suffix && !*o->teacher_suffix)
+        return refuse(msg, len, "--teacher-suffix is empty");
+    if (o->mc.residual && o->target == CBRNN_TARGET_CLASSIFY)
+        return refuse(msg, len, "--output-mode residual is for --target predict or map (it adds "
+                                "the input frame to the output)");
+    if (o->stream_norm > 0 && (o->target != CBRNN_TARGET_PREDICT || !o->mc.residual))
+        return refuse(msg, len, "--stream-norm is for --target predict with --output-mode "
+                                "residual (the running scale brings the output back)");
+    if (o->online_rule && !cbrnn_rule_rls_fits(o->mc.wiring, (cbrnn_target)o->target))
+        return refuse(msg, len, "--online-rule rls is for the readout wiring with --target predict "
+                                "or map (a squared error on the cerebellum's output)");
+    if (o->n_speeds && o->target != CBRNN_TARGET_PREDICT)
+        return refuse(msg, len, "--speed-perturb is for --target predict (a teacher or labels "
+                                "would have to change with the speed)");
+    if ((o->target == CBRNN_TARGET_CLASSIFY) != (o->labels_dir != NULL))
+        return refuse(msg, len, "--target classify and --labels-dir DIR go together");
+    return 0;
+}
+
+int cbrnn_train_opts_check(const cbrnn_train_opts *o, char *msg, size_t len)
+{
+    if (o->tc.opt.nesterov && (o->tc.opt.kind != CBRNN_OPT_SGD || o->tc.opt.momentum <= 0))
+        return refuse(msg, len, "--nesterov needs --optimizer sgd and --momentum > 0");
+    if (o->fc.n_mfcc > o->fc.n_mels)
+        return refuse(msg, len, "--mfcc %d is more than --mels %d", o->fc.n_mfcc, o->fc.n_mels);
+    if (check_target(o, msg, len))
+        return -1;
+    if (o->mc.arch == CBRNN_ARCH_RESERVOIR && o->warmup > 0)
+        return refuse(msg, len, "a reservoir's cortex is never trained: --warmup-steps must be 0");
+    if (o->mc.arch == CBRNN_ARCH_CBRNN && o->mc.n_cb_hidden == 0)
+        return refuse(msg, len, "--cb 0 (no cerebellum) is for --arch reservoir; use --arch rnn");
+    if (o->warmup + o->steps == 0)
+        return refuse(msg, len, "nothing to do: --warmup-steps and --steps are both 0");
+    return 0;
+}
