@@ -301,6 +301,17 @@ static int fill_mono(audio_in *a, char *msg, size_t msglen)
     return 0;
 }
 
+/* Copies up to room samples of src[*pos..avail) to dst, moving *pos; how many. */
+static long take(float *dst, long room, const float *src, long *pos, long avail)
+{
+    long m = avail - *pos;
+    if (m > room)
+        m = room;
+    memcpy(dst, src + *pos, (size_t)m * sizeof *dst);
+    *pos += m;
+    return m;
+}
+
 long audio_in_read(audio_in *a, float *buf, long n, char *msg, size_t msglen)
 {
     long got = 0;
@@ -313,12 +324,7 @@ long audio_in_read(audio_in *a, float *buf, long n, char *msg, size_t msglen)
                     return -1;
                 continue;
             }
-            long m = a->mono_n - a->mono_pos;
-            if (m > n - got)
-                m = n - got;
-            memcpy(buf + got, a->mono + a->mono_pos, (size_t)m * sizeof *buf);
-            a->mono_pos += m;
-            got += m;
+            got += take(buf + got, n - got, a->mono, &a->mono_pos, a->mono_n);
             continue;
         }
         if (a->o_pos == a->o_n) {
@@ -346,12 +352,7 @@ long audio_in_read(audio_in *a, float *buf, long n, char *msg, size_t msglen)
                 a->done = 1;
             continue;
         }
-        long m = a->o_n - a->o_pos;
-        if (m > n - got)
-            m = n - got;
-        memcpy(buf + got, a->obuf + a->o_pos, (size_t)m * sizeof *buf);
-        a->o_pos += m;
-        got += m;
+        got += take(buf + got, n - got, a->obuf, &a->o_pos, a->o_n);
     }
     return got;
 }
