@@ -437,19 +437,12 @@ static int check_output_and_init(struct opts *o)
     return 0;
 }
 
-/* The options that only make sense together. 0, or -1 (message printed). */
-/* Options that only go together: the library's check, said as ours. A
- * reservoir's warm-up is 0 unless given (then the check refuses it). */
-static int check_combinations(struct opts *o)
+/* A reservoir's warm-up is 0 unless given; given, the run's option
+ * check (cbrnn_train_opts_check) refuses it like every other clash. */
+static void settle_warmup(struct opts *o)
 {
     if (o->t.mc.arch == CBRNN_ARCH_RESERVOIR && !o->warmup_given)
         o->t.warmup = 0;
-    char why[256];
-    if (cbrnn_train_opts_check(&o->t, why, sizeof why)) {
-        fprintf(stderr, PROG ": %s\n", why);
-        return -1;
-    }
-    return 0;
 }
 
 /* 0 ok, 1 --help shown, -1 error (message printed). */
@@ -519,9 +512,8 @@ static int parse_opts(struct opts *o, int argc, char **argv)
     o->t.n_inputs = argc - optind;
     o->t.val_files = (const char *const *)o->val_specs.paths;
     o->t.n_val_files = o->val_specs.n;
-    if (check_output_and_init(o) || check_combinations(o))
-        return -1;
-    return 0;
+    settle_warmup(o);
+    return check_output_and_init(o);
 }
 
 /* ---- the run: cbrnn_train_run (cbrnn_train.h), its lines printed here ---- */

@@ -1,8 +1,8 @@
 /* check.c: cbrnn_train_opts_check (cbrnn_train.h): which options of a
- * training run go together. `cbrnn train` calls it once its options are
- * parsed; cbrnn_train_run calls it again first, so a host that fills the
- * options itself cannot start a run that contradicts itself. Messages
- * name the options as `cbrnn train` spells them. */
+ * training run go together. cbrnn_train_run calls it before anything
+ * else, so no host can start a run that contradicts itself; a host may
+ * call it earlier to refuse its options sooner. Messages name the options
+ * as `cbrnn train` spells them. */
 #include <stdarg.h>
 #include <stdio.h>
 

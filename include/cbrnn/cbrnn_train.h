@@ -26,9 +26,9 @@ extern "C" {
 #define CBRNN_TRAIN_MAX_SPEEDS 8
 
 /* What a run is given. cbrnn_train_opts_default fills in the defaults;
- * the host then sets what the user chose. The host checks the options
- * against each other (`cbrnn train` does it while parsing); the run
- * checks the inputs and the model configuration. Strings are borrowed for
+ * the host then sets what the user chose. The run checks the options
+ * against each other (cbrnn_train_opts_check), then the inputs and the
+ * model configuration. Strings are borrowed for
  * the length of the run. Messages name options as `cbrnn train` spells
  * them (--teacher-suffix, --strict, ...). */
 typedef struct cbrnn_train_opts {

@@ -36,6 +36,13 @@ static void on_message(void *user, cbrnn_train_msg kind, const char *text)
 static void on_begin(void *user) { ((struct seen *)user)->begun = 1; }
 static int on_stop(void *user) { return ((struct seen *)user)->stop; }
 
+/* A report whose every callback writes into s. */
+static cbrnn_train_report report_to(struct seen *s)
+{
+    return (cbrnn_train_report){.user = s, .message = on_message, .begin = on_begin,
+                                .stop = on_stop};
+}
+
 static int exists(const char *path)
 {
     struct stat st;
@@ -125,8 +132,7 @@ static void run_refuses_a_clash(void **state)
     small_opts(&o, inputs, out, sizeof out, "clash.safetensors");
     o.target = CBRNN_TARGET_MAP; /* and no teacher */
     struct seen s = {0};
-    const cbrnn_train_report rep = {.user = &s, .message = on_message, .begin = on_begin,
-                                    .stop = on_stop};
+    const cbrnn_train_report rep = report_to(&s);
     unlink(out);
     assert_int_equal(cbrnn_train_run(&o, &rep), CBRNN_TRAIN_BAD_INPUT);
     assert_int_equal(s.n[CBRNN_TRAIN_MSG_ERROR], 1);
@@ -144,8 +150,7 @@ static void run_trains_and_saves(void **state)
     small_opts(&o, inputs, out, sizeof out, "small.safetensors");
     o.val_fraction = 0.25;
     struct seen s = {0};
-    const cbrnn_train_report rep = {.user = &s, .message = on_message, .begin = on_begin,
-                                    .stop = on_stop};
+    const cbrnn_train_report rep = report_to(&s);
     unlink(out);
     assert_int_equal(cbrnn_train_run(&o, &rep), CBRNN_TRAIN_DONE);
     assert_int_equal(s.n[CBRNN_TRAIN_MSG_ERROR], 0);
@@ -171,8 +176,7 @@ static void run_stopped_before_training_writes_nothing(void **state)
     cbrnn_train_opts o;
     small_opts(&o, inputs, out, sizeof out, "stopped.safetensors");
     struct seen s = {.stop = 1};
-    const cbrnn_train_report rep = {.user = &s, .message = on_message, .begin = on_begin,
-                                    .stop = on_stop};
+    const cbrnn_train_report rep = report_to(&s);
     unlink(out);
     assert_int_equal(cbrnn_train_run(&o, &rep), CBRNN_TRAIN_STOPPED);
     assert_false(exists(out));
