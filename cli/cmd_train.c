@@ -10,6 +10,7 @@
  * -> the current step finishes, a usable model is saved, exit 130 (128 +
  * the signal: the handler is installed once the corpus is read, so an
  * interrupt before ends the process the default way). */
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
@@ -126,6 +127,8 @@ static void usage(FILE *f)
 "  -q, --quiet           no progress output\n"
 "\n"
 "Ctrl-C finishes the current step, saves the model and exits with 130.\n"
+"SOURCE_DATE_EPOCH (seconds since 1970 UTC), when set, is the model's \"date\":\n"
+"the same run then writes the same bytes.\n"
 "Exit status: 0 done; 1 failure while working; 2 bad options or input.\n");
 }
 
@@ -626,12 +629,32 @@ static int exit_status(int status)
     }
 }
 
+/* SOURCE_DATE_EPOCH (reproducible-builds.org): the date written into the
+ * model, so a rebuilt model comes out the same bytes. Unset or empty: -1
+ * (the time of saving). -2 if it is not a count of seconds. */
+static long long source_date(void)
+{
+    const char *s = getenv("SOURCE_DATE_EPOCH");
+    if (!s || !*s)
+        return -1;
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || *end || v < 0 || !isdigit((unsigned char)s[0])) {
+        fprintf(stderr, PROG ": SOURCE_DATE_EPOCH '%s': expected seconds since 1970-01-01 UTC\n", s);
+        return -2;
+    }
+    return v;
+}
+
 int cmd_train(int argc, char **argv)
 {
     struct opts o;
     int pr = parse_opts(&o, argc, argv);
     int status = pr > 0 ? 0 : 2;
-    if (!pr) {
+    if (!pr && (o.t.date = source_date()) == -2)
+        status = 2;
+    else if (!pr) {
         char cmdline[4096];
         command_line(cmdline, sizeof cmdline, argc, argv);
         o.t.command = cmdline;

@@ -71,15 +71,12 @@ out:
     return rc;
 }
 
-/* The date of the run (or of SOURCE_DATE_EPOCH: reproducible-builds.org's
- * convention), ISO 8601 in UTC; "" if it cannot be told. */
-static void run_date(char *buf, size_t cap)
+/* The date the host gave (o->date) or now, ISO 8601 in UTC; "" if it
+ * cannot be told. */
+static void run_date(const cbrnn_train_opts *o, char *buf, size_t cap)
 {
     buf[0] = '\0';
-    time_t now = time(NULL);
-    const char *sde = getenv("SOURCE_DATE_EPOCH");
-    if (sde && *sde)
-        now = (time_t)strtoll(sde, NULL, 10);
+    time_t now = o->date >= 0 ? (time_t)o->date : time(NULL);
     struct tm tmv;
     if (gmtime_r(&now, &tmv))
         strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tmv);
@@ -104,7 +101,7 @@ int train_record_provenance(struct run *r)
     const cbrnn_train_opts *o = &r->o;
     cbrnn_model *m = r->m;
     char date[32];
-    run_date(date, sizeof date);
+    run_date(o, date, sizeof date);
     char b[64];
     int mrc = set_meta_or_clear(m, "command", o->command ? o->command : "");
     mrc |= cbrnn_model_set_meta(m, "date", date);

@@ -15,6 +15,7 @@ void cbrnn_train_opts_default(cbrnn_train_opts *o)
 {
     memset(o, 0, sizeof *o);
     o->horizon = 1;
+    o->date = -1;
     cbrnn_model_config_default(&o->mc);
     o->stream_floor = CBRNN_STREAM_NORM_FLOOR;
     o->rls_prior = CBRNN_RLS_PRIOR;

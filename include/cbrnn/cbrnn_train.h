@@ -44,6 +44,7 @@ typedef struct cbrnn_train_opts {
     const char *labels_dir;           /* classify: DIR/NAME.txt for NAME.wav */
     const char *cache_dir;            /* where the feature cache lives; NULL: the folder of out */
     const char *command;              /* the command line, recorded in the model ("command") */
+    long long date;                   /* the model's "date", seconds since 1970 UTC; < 0: when it is saved */
     /* ---- what is learnt ---- */
     int target;                       /* cbrnn_target: predict, map or classify */
     int horizon;                      /* predict: frames ahead */

@@ -128,6 +128,11 @@ def main():
     check("train -o into a missing folder", [cbrnn, "train", "-q", "-o", j("nodir/x.safetensors"), a2],
           2, "the folder", "nodir does not exist")
     check("info a folder", [cbrnn, "info", work], 2, "not a regular file")
+    check("train with a SOURCE_DATE_EPOCH that is not seconds",
+          ["env", "SOURCE_DATE_EPOCH=yesterday", cbrnn, "train", "-o", j("sde.safetensors"), *tiny, a1],
+          2, "SOURCE_DATE_EPOCH 'yesterday'")
+    if os.path.exists(j("sde.safetensors")):
+        FAILS.append("train with a bad SOURCE_DATE_EPOCH wrote a model")
 
     # Training inputs.
     os.makedirs(j("empty_dir"))

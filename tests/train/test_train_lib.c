@@ -149,6 +149,7 @@ static void run_trains_and_saves(void **state)
     cbrnn_train_opts o;
     small_opts(&o, inputs, out, sizeof out, "small.safetensors");
     o.val_fraction = 0.25;
+    o.date = 1700000000; /* the host's SOURCE_DATE_EPOCH */
     struct seen s = {0};
     const cbrnn_train_report rep = report_to(&s);
     unlink(out);
@@ -165,6 +166,7 @@ static void run_trains_and_saves(void **state)
         fail_msg("%s does not load: %s", out, msg);
     assert_int_equal(m->cfg.n_hidden, 8);
     assert_int_equal(m->cfg.cb_hidden[0], 8);
+    assert_string_equal(cbrnn_model_get_meta(m, "date"), "2023-11-14T22:13:20Z");
     cbrnn_model_destroy(m);
 }
 
