@@ -111,7 +111,9 @@ typedef struct cbrnn_train_report {
     int (*stop)(void *user);
 } cbrnn_train_report;
 
-/* How a run ended. */
+/* How a run ended: a status, not a negative CBRNN_ERR_* code (a stopped
+ * run is not an error, and a failure may come from many codes); a host
+ * maps each to its own answer, as cbrnn train does to its exit status. */
 typedef enum cbrnn_train_status {
     CBRNN_TRAIN_DONE = 0,      /* trained and saved */
     CBRNN_TRAIN_FAILED = 1,    /* a failure while working: no memory, a full disk, a non-finite loss */
