@@ -886,6 +886,8 @@ static void step_fused(cbrnn_engine *e, struct slot *cur, struct frame_score *fs
     } else {
         engine_head_forward(e, cur);
     }
+    if (e->flags & CBRNN_REC_GATED)
+        engine_head_forward_loaded(e, cur);
 }
 
 /* The other wirings and targets: a prediction made horizon frames ago is
@@ -900,6 +902,8 @@ static void step_scored(cbrnn_engine *e, struct slot *cur, struct frame_score *f
         fs->loss = score_and_learn(e, sl, e->xg, e->learn && !fs->skipped);
     }
     engine_forward(e, cur);
+    if ((e->flags & CBRNN_REC_GATED) && !e->loop)
+        engine_head_forward_loaded(e, cur);
     if (e->target == CBRNN_TARGET_MAP && e->have_teacher) {
         normalise_teacher(e);
         fs->pers = mse_only(e->xg, e->tn, e->F);

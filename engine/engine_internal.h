@@ -127,6 +127,9 @@ void engine_cortex_step(cbrnn_engine *e, struct slot *sl);
  * y = base + scale * y (cbrnn_model_output). */
 void engine_add_skip(const cbrnn_engine *e, struct slot *sl);
 void engine_head_forward(cbrnn_engine *e, struct slot *sl);
+/* The same through the head as loaded (e->loaded): what a frame below the
+ * level gate predicts, since the adapted head never learned from one. */
+void engine_head_forward_loaded(cbrnn_engine *e, struct slot *sl);
 /* Readout wiring, predict: the update for the prediction kept in `old`
  * (dL/dy in e->dy) fused with the head forward of `cur` (whose cortex step
  * is done) through the updated weights. Same numbers as

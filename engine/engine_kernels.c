@@ -25,11 +25,15 @@ static const float *loaded_at(const cbrnn_engine *e, const float *p)
     return e->loaded->params + (p - e->m->params);
 }
 
-void engine_head_forward(cbrnn_engine *e, struct slot *sl)
+/* The head forward through the weights of src (e->m: as adapted;
+ * e->loaded: as loaded), whose layout is e->m's. */
+static void head_forward_from(cbrnn_engine *e, struct slot *sl, const cbrnn_model *src)
 {
     const float *in = sl->in;
     for (int l = 0; l < e->L; l++) {
-        k_linear_fwd(sl->a[l], in, e->w[l], e->b[l], e->dim[l], e->dim[l + 1]);
+        const float *w = src->params + (e->w[l] - e->m->params);
+        const float *b = src->params + (e->b[l] - e->m->params);
+        k_linear_fwd(sl->a[l], in, w, b, e->dim[l], e->dim[l + 1]);
         if (l < e->L - 1)
             cbrnn_relu_forward(sl->a[l], sl->a[l], (size_t)e->dim[l + 1]);
         in = sl->a[l];
@@ -38,6 +42,16 @@ void engine_head_forward(cbrnn_engine *e, struct slot *sl)
         memcpy(sl->y, sl->a[e->L - 1], (size_t)e->O * sizeof(float));
         engine_add_skip(e, sl);
     }
+}
+
+void engine_head_forward(cbrnn_engine *e, struct slot *sl)
+{
+    head_forward_from(e, sl, e->m);
+}
+
+void engine_head_forward_loaded(cbrnn_engine *e, struct slot *sl)
+{
+    head_forward_from(e, sl, e->loaded);
 }
 
 void engine_add_skip(const cbrnn_engine *e, struct slot *sl)

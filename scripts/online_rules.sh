@@ -18,7 +18,9 @@
 # the mean over speakers (scripts/online_report.py).
 # Needs the corpus (scripts/corpus.sh; fetched when missing).
 # FORGET=X in the environment sets the forgetting factor (default 0.9999);
-# MODEL=M another model than samples/default.safetensors.
+# MODEL=M another model than samples/default.safetensors. GATE_DB=DB (e.g.
+# -50) gives every learning run --gate-db DB (learn only from frames above
+# it); skill still counts every frame.
 # Usage: scripts/online_rules.sh valid|test [OUT_DIR] [CORPUS_DIR]
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -43,15 +45,15 @@ while IFS= read -r spk; do
   speaker_stream "$corpus" "$split" "$spk" 92 > "$d/files.txt"
   # shellcheck disable=SC2046 # one argument per file (paths have no spaces)
   "$cbrnn" run --quiet --model "$model" --learn --rule rls --rls-prior 30 \
-    --rls-forget "${FORGET:-0.9999}" --save-model "$d/minute.safetensors" \
+    --rls-forget "${FORGET:-0.9999}" ${GATE_DB:+--gate-db "$GATE_DB"} --save-model "$d/minute.safetensors" \
     --out-dir "$d/minute" $(cat "$d/minute.txt")
   # shellcheck disable=SC2046 # one argument per file (paths have no spaces)
   set -- $(cat "$d/files.txt")
   "$cbrnn" run --quiet --model "$model" --no-learn --out-dir "$d/frozen" "$@"
-  "$cbrnn" run --quiet --model "$model" --learn --rule sgd --out-dir "$d/sgd" "$@"
+  "$cbrnn" run --quiet --model "$model" --learn --rule sgd ${GATE_DB:+--gate-db "$GATE_DB"} --out-dir "$d/sgd" "$@"
   for p in $priors; do
     "$cbrnn" run --quiet --model "$model" --learn --rule rls --rls-prior "$p" \
-      --rls-forget "${FORGET:-0.9999}" --out-dir "$d/rls-$p" "$@"
+      --rls-forget "${FORGET:-0.9999}" ${GATE_DB:+--gate-db "$GATE_DB"} --out-dir "$d/rls-$p" "$@"
   done
   "$cbrnn" run --quiet --model "$d/minute.safetensors" --no-learn --out-dir "$d/hindsight" "$@"
 done < "$out/speakers.txt"

@@ -92,8 +92,11 @@ typedef struct cbrnn_engine_config {
                             * learned from (nor is the frame that its
                             * prediction scores) and kept out of the
                             * surprise's running mean, so silence neither
-                            * teaches nor skews; 0 (default): no gate, else
-                            * in [-150, 0). CBRNN_CMD_GATE changes it. */
+                            * teaches nor skews; it is predicted by the
+                            * head as loaded (readout wiring), since the
+                            * adapted head never learned from such frames;
+                            * 0 (default): no gate, else in [-150, 0).
+                            * CBRNN_CMD_GATE changes it. */
     cbrnn_rule rule;       /* the online learning rule (cbrnn_model.h):
                             * CBRNN_RULE_AUTO (default) takes the model's
                             * (model->online_rule; SGD for files that name
@@ -160,7 +163,7 @@ enum {
     CBRNN_REC_RESTORED = 1u << 2,  /* non-finite loss/weights, or a loss past
                                     * diverge_ratio: last good CB restored */
     CBRNN_REC_RESET = 1u << 3,     /* a reset command took effect before this frame */
-    CBRNN_REC_GATED = 1u << 4      /* below the level gate (gate_db): not learned from */
+    CBRNN_REC_GATED = 1u << 4      /* below the level gate (gate_db): not learned from, predicted by the loaded head */
 };
 
 /* The ranges every host accepts for the learning controls, from the

@@ -6,13 +6,18 @@
 # not gated; the summary's mean loss is the mean over the frames not
 # gated, and its halves are halves of those (so trailing silence cannot
 # pass for adaptation). Without the gate the padding is learned from. The
-# gate is in the events file and `cbrnn run --events` replays it.
+# gate is in the events file and `cbrnn run --events` replays it. A gated
+# frame is predicted by the head as loaded (the adapted one never learned
+# from such frames): its outputs equal a frozen run's bit for bit, while
+# the speech after a few seconds of learning is predicted differently.
 . "$(dirname "$0")/jacklib.sh"
 MODEL="$SAMPLES/default.safetensors"
 sox "$SAMPLES/voiceB_gb_female_2.wav" pad.wav pad 2 5 || fail sox
 "$CBRNN" run --model "$MODEL" --learn --gate-db -50 --out-dir gate pad.wav >gate.out \
   || fail "cbrnn run --gate-db"
 "$CBRNN" run --model "$MODEL" --learn --out-dir nogate pad.wav >nogate.out || fail "cbrnn run"
+"$CBRNN" run --model "$MODEL" --no-learn --gate-db -50 --out-dir frozen pad.wav >/dev/null \
+  || fail "cbrnn run --no-learn --gate-db"
 cat gate.out
 "$CBRNN" run --model "$MODEL" --events gate/events.csv --out-dir replay pad.wav >/dev/null \
   || fail "cbrnn run --events"
@@ -48,6 +53,18 @@ if not m or abs(float(m.group(1)) - mean) > 1e-5:
     bad.append("summary mean %s, mean over frames not gated %.5f" % (m and m.group(1), mean))
 print("gated frames: %d of %d; mean loss not gated %.5f" %
       (sum(1 for r in g if int(r["flags"]) & 16), total, mean))
+import numpy as np
+go, fo = np.load("gate/outputs.npy"), np.load("frozen/outputs.npy")
+gated = np.array([int(r["flags"]) & 16 != 0 for r in g])
+if go.shape != fo.shape or len(gated) != len(go):
+    bad.append("outputs %s and %s for %d frames" % (go.shape, fo.shape, len(gated)))
+else:
+    if not np.array_equal(go[gated], fo[gated]):
+        bad.append("gated frames not predicted by the loaded head: max difference %g"
+                   % np.abs(go[gated] - fo[gated]).max())
+    late = ~gated & (np.arange(len(g)) > len(g) // 2)
+    if np.array_equal(go[late], fo[late]):
+        bad.append("speech in the second half predicted as frozen: learning did nothing")
 for b in bad[:10]:
     print("FAIL", b)
 sys.exit(1 if bad else 0)
