@@ -115,6 +115,9 @@ static void print_text(const char *path, const cbrnn_model *m)
                (double)m->rls_prior, (double)m->rls_forget);
     else
         printf("online rule:  sgd: per-frame gradient (lr, momentum, decay from the host)\n");
+    if (m->rls_P)
+        printf("rls state:    saved (rls.P, %d x %d): learning by RLS goes on from it, "
+               "not from the prior\n", m->rls_n, m->rls_n);
     if (m->n_meta) {
         printf("provenance:\n");
         for (int i = 0; i < m->n_meta; i++)

@@ -126,6 +126,8 @@ void cbrnn_engine_destroy(cbrnn_engine *e)
     free(e->rls_u);
     free(e->rls_nz);
     free(e->rls_pd);
+    free(e->rls_snap[0]);
+    free(e->rls_snap[1]);
     free(e->rec_buf);
     free(e->rec_buf_rt);
     free(e);
@@ -247,10 +249,12 @@ static int take_model(cbrnn_engine *e, const cbrnn_model *m, const cbrnn_engine_
     e->loaded = cbrnn_model_clone(m, &rc);
     if (!e->m || !e->loaded)
         return CBRNN_ERR_NOMEM;
+    cbrnn_model_drop_rls_state(e->m); /* the loaded copy keeps it for begin and reset */
     e->target = m->target;
     e->loop = mc->wiring == CBRNN_WIRING_LOOP;
     e->rule = c->rule != CBRNN_RULE_AUTO ? c->rule : m->online_rule;
     e->rls_prior = c->rls_prior > 0 ? c->rls_prior : m->rls_prior;
+    e->rls_saved = !(c->rls_prior > 0) && m->rls_P; /* a prior asked for: a fresh start */
     e->rls_forget = c->rls_forget > 0 ? c->rls_forget : m->rls_forget;
     e->F = F;
     e->N = mc->n_hidden;
@@ -561,6 +565,17 @@ int cbrnn_engine_read_record(cbrnn_engine *e, cbrnn_record *r, float *y)
     return 1;
 }
 
+/* The RLS state that goes with weights handed out (packed: a snapshot
+ * slot's, NULL: the engine's own): under SGD none (the weights moved away
+ * from any saved state); if there is no memory for it, none either: the
+ * weights are still whole, and learning on from them starts from the
+ * prior. */
+static void rls_state_out(const cbrnn_engine *e, const float *packed, cbrnn_model *dst)
+{
+    if (e->rule != CBRNN_RULE_RLS || engine_rls_export(e, packed, dst))
+        cbrnn_model_drop_rls_state(dst);
+}
+
 static int same_layout(const cbrnn_engine *e, const cbrnn_model *dst)
 {
     return dst && dst->n_params == e->m->n_params && dst->n_tensors == e->m->n_tensors &&
@@ -578,6 +593,7 @@ int cbrnn_engine_take_snapshot(cbrnn_engine *e, cbrnn_model *dst, int *id, int64
     memcpy(dst->params + e->head_off, e->snap[msg.slot], e->head_n * sizeof(float));
     size_t tail = e->head_off + e->head_n;
     memcpy(dst->params + tail, e->m->params + tail, (e->m->n_params - tail) * sizeof(float));
+    rls_state_out(e, e->rule == CBRNN_RULE_RLS ? e->rls_snap[msg.slot] : NULL, dst);
     if (id)
         *id = msg.id;
     if (frame)
@@ -591,6 +607,7 @@ int cbrnn_engine_copy_params(const cbrnn_engine *e, cbrnn_model *dst)
     if (!e || !same_layout(e, dst))
         return CBRNN_ERR_SHAPE;
     memcpy(dst->params, e->m->params, e->m->n_params * sizeof(float));
+    rls_state_out(e, NULL, dst);
     return 0;
 }
 
@@ -599,6 +616,8 @@ int cbrnn_engine_set_params(cbrnn_engine *e, const cbrnn_model *src)
     if (!e || !same_layout(e, src))
         return CBRNN_ERR_SHAPE;
     memcpy(e->m->params, src->params, e->m->n_params * sizeof(float));
+    if (e->rule == CBRNN_RULE_RLS)
+        engine_rls_set(e, src);
     memcpy(e->good, e->m->params + e->head_off, e->head_n * sizeof(float));
     memset(e->vel, 0, e->head_n * sizeof(float));
     memset(e->grad, 0, e->head_n * sizeof(float));
@@ -634,6 +653,7 @@ void cbrnn_engine_get_rule(const cbrnn_engine *e, cbrnn_engine_rule_info *r)
     r->rule = e->rule;
     r->rls_prior = e->rls_prior;
     r->rls_forget = e->rls_forget;
+    r->rls_saved = e->rule == CBRNN_RULE_RLS && e->rls_saved;
 }
 
 int cbrnn_engine_hop(const cbrnn_engine *e) { return e ? e->hop : 0; }
@@ -698,6 +718,8 @@ static void apply_command(cbrnn_engine *e, const cbrnn_engine_cmd *c)
             break;
         }
         memcpy(e->snap[slot], e->m->params + e->head_off, e->head_n * sizeof(float));
+        if (e->rule == CBRNN_RULE_RLS)
+            engine_rls_pack(e, e->rls_snap[slot]);
         struct snap_msg msg = {slot, c->i, atomic_load_explicit(&e->st_frames, memory_order_relaxed)};
         spsc_push(&e->snap_full, &msg); /* cannot fail: two slots, two places */
         break;

@@ -78,12 +78,15 @@ struct cbrnn_engine {
     /* Learning */
     cbrnn_rule rule;                      /* SGD or RLS (resolved from AUTO) */
     float rls_prior, rls_forget;
+    int rls_saved;                        /* RLS: begins from the loaded model's rls_P */
     int rls_n;                            /* RLS: last-layer inputs + 1 (bias) */
     double *rls_P;                        /* RLS: [rls_n x rls_n] inverse information
                                            * (its upper triangle, j >= i) */
     double *rls_u;                        /* RLS: [rls_n] P phi */
     int *rls_nz;                          /* RLS: [rls_n] the nonzero inputs of phi */
     double *rls_pd;                       /* RLS: [rls_n] phi and the bias's 1, in double */
+    float *rls_snap[2];                   /* RLS: P's upper triangle, packed by rows,
+                                           * in each snapshot slot */
     float *grad, *vel, *good;             /* [head_n] each */
     int since_good;
     int learn;
@@ -136,12 +139,20 @@ void engine_head_forward_loaded(cbrnn_engine *e, struct slot *sl);
  * engine_backward_readout + engine_update + engine_head_forward. 1 if
  * every updated weight is finite. */
 /* RLS on the head's last layer (engine_rls.c). alloc: at create (the
- * matrix and scratch; then engine_rls_begin). begin: P = I / prior (at
- * create, reset and restore). update: one step for the prediction kept in
- * sl against target (its input phi = the last hidden layer of sl); 1 if
- * every updated weight is finite. */
+ * matrix, scratch and snapshot slots; then engine_rls_begin). begin: P =
+ * the loaded model's saved state, else I / prior (at create, reset and
+ * restore). update: one step for the prediction kept in sl against target
+ * (its input phi = the last hidden layer of sl); 1 if every updated weight
+ * is finite. pack (audio thread): P's upper triangle into a snapshot
+ * slot. export: P into dst's RLS state from the engine (packed NULL) or
+ * from a packed slot; CBRNN_ERR_NOMEM if dst's state cannot be had (then
+ * dst has none). set: P from src's saved state, if it has one of this
+ * width. */
 int engine_rls_alloc(cbrnn_engine *e);
 void engine_rls_begin(cbrnn_engine *e);
+void engine_rls_pack(const cbrnn_engine *e, float *packed);
+int engine_rls_export(const cbrnn_engine *e, const float *packed, cbrnn_model *dst);
+void engine_rls_set(cbrnn_engine *e, const cbrnn_model *src);
 int engine_rls_update(cbrnn_engine *e, const struct slot *sl, const float *target,
                       float loss);
 int engine_fused_update_forward(cbrnn_engine *e, const struct slot *old, struct slot *cur);

@@ -45,18 +45,64 @@ int engine_rls_alloc(cbrnn_engine *e)
     e->rls_u = malloc((size_t)n * sizeof(double));
     e->rls_nz = malloc((size_t)n * sizeof(int));
     e->rls_pd = malloc((size_t)n * sizeof(double));
-    if (!e->rls_P || !e->rls_u || !e->rls_nz || !e->rls_pd)
+    const size_t tri = (size_t)n * (size_t)(n + 1) / 2;
+    for (int s = 0; s < 2; s++) /* touched now: no page fault at a snapshot */
+        if ((e->rls_snap[s] = malloc(tri * sizeof(float))))
+            memset(e->rls_snap[s], 0, tri * sizeof(float));
+    if (!e->rls_P || !e->rls_u || !e->rls_nz || !e->rls_pd || !e->rls_snap[0] || !e->rls_snap[1])
         return -1;
     engine_rls_begin(e);
     return 0;
 }
 
+void engine_rls_set(cbrnn_engine *e, const cbrnn_model *src)
+{
+    const int n = e->rls_n;
+    if (!src->rls_P || src->rls_n != n)
+        return;
+    for (size_t k = 0; k < (size_t)n * (size_t)n; k++)
+        e->rls_P[k] = src->rls_P[k];
+}
+
 void engine_rls_begin(cbrnn_engine *e)
 {
     const int n = e->rls_n;
+    if (e->rls_saved && e->loaded->rls_n == n) { /* learning goes on where it stopped */
+        engine_rls_set(e, e->loaded);
+        return;
+    }
     memset(e->rls_P, 0, (size_t)n * (size_t)n * sizeof(double));
     for (int i = 0; i < n; i++)
         e->rls_P[(size_t)i * n + i] = 1.0 / e->rls_prior;
+}
+
+void engine_rls_pack(const cbrnn_engine *e, float *packed)
+{
+    const int n = e->rls_n;
+    for (int i = 0; i < n; i++) {
+        const double *Pi = e->rls_P + (size_t)i * n;
+        for (int j = i; j < n; j++)
+            *packed++ = (float)Pi[j];
+    }
+}
+
+int engine_rls_export(const cbrnn_engine *e, const float *packed, cbrnn_model *dst)
+{
+    const int n = e->rls_n;
+    float *P = dst->rls_n == n ? dst->rls_P : NULL;
+    if (!P) {
+        cbrnn_model_drop_rls_state(dst);
+        if (!(P = cbrnn_model_rls_state(dst)) || dst->rls_n != n) {
+            cbrnn_model_drop_rls_state(dst);
+            return CBRNN_ERR_NOMEM;
+        }
+    }
+    for (int i = 0; i < n; i++)
+        for (int j = i; j < n; j++) {
+            const float v = packed ? *packed++ : (float)e->rls_P[(size_t)i * n + j];
+            P[(size_t)i * n + j] = P[(size_t)j * n + i] = v;
+        }
+    return 0;
 }
 
 /* The frame's weight in the loss (see the top). */

@@ -156,7 +156,9 @@ const char *cbrnn_host_rule_help(void)
            "                     models with a predict or map target), or auto (default:\n"
            "                     what the model file says; sgd if it says nothing)\n"
            "  --rls-prior X      rls: how strongly the loaded weights hold, > 0 (default:\n"
-           "                     the model's, else 30)\n"
+           "                     the model's, else 30). A model saved while learning by\n"
+           "                     RLS carries the rule's state and learning goes on from\n"
+           "                     it, unless --rls-prior is given (a fresh start)\n"
            "  --rls-forget X     rls: forgetting factor in [0.9, 1]; 0.9999 remembers about\n"
            "                     10^4 frames (default: the model's, else 0.9999)\n";
 }
@@ -165,7 +167,9 @@ void cbrnn_host_rule_describe(const cbrnn_engine *e, char *buf, size_t len)
 {
     cbrnn_engine_rule_info info;
     cbrnn_engine_get_rule(e, &info);
-    if (info.rule == CBRNN_RULE_RLS)
+    if (info.rule == CBRNN_RULE_RLS && info.rls_saved)
+        snprintf(buf, len, "rls, from the model's saved state, forget %g", (double)info.rls_forget);
+    else if (info.rule == CBRNN_RULE_RLS)
         snprintf(buf, len, "rls, prior %g, forget %g", (double)info.rls_prior,
                  (double)info.rls_forget);
     else

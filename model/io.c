@@ -288,6 +288,12 @@ static int serialise(const cbrnn_model *m, unsigned char **out, size_t *outlen, 
         rc = rc ? rc : add_tensor(root, "frontend.std", 1, nin, pos, pos + 4 * (size_t)nin[0], msg, msglen);
         pos += 4 * (size_t)nin[0];
     }
+    const int nrls[2] = {m->rls_n, m->rls_n};
+    const size_t rls_count = m->rls_P ? (size_t)m->rls_n * (size_t)m->rls_n : 0;
+    if (!rc && rls_count) {
+        rc = add_tensor(root, "rls.P", 2, nrls, pos, pos + 4 * rls_count, msg, msglen);
+        pos += 4 * rls_count;
+    }
     char *hdr = rc ? NULL : json_dumps(root, JSON_COMPACT);
     json_decref(root);
     if (rc)
@@ -317,7 +323,10 @@ static int serialise(const cbrnn_model *m, unsigned char **out, size_t *outlen, 
     if (has_norm) {
         f32_to_le(p, m->norm_mean, (size_t)nin[0]);
         f32_to_le(p + 4 * (size_t)nin[0], m->norm_std, (size_t)nin[0]);
+        p += 8 * (size_t)nin[0];
     }
+    if (rls_count)
+        f32_to_le(p, m->rls_P, rls_count);
     *out = buf;
     *outlen = total;
     return 0;
@@ -839,8 +848,11 @@ static int parse_meta(json_t *meta, struct meta_parsed *p, char *msg, size_t msg
 struct entry {
     const char *name;
     uint64_t begin, end;
-    int slot; /* index in m->tensors, or n_tensors + 0/1 for frontend.mean/std */
+    int slot; /* index in m->tensors, or n_tensors + SLOT_* */
 };
+
+/* The tensors beyond the configuration's, as slots after m->tensors. */
+enum { SLOT_MEAN, SLOT_STD, SLOT_RLS, N_EXTRA_SLOTS };
 
 static void shape_text(char *buf, size_t len, const int64_t *dims, int nd)
 {
@@ -875,9 +887,14 @@ static int parse_entry(const char *name, json_t *v, const cbrnn_model *m, uint64
             exp[1] = m->tensors[i].shape[1];
         }
     if (!strcmp(name, "frontend.mean") || !strcmp(name, "frontend.std")) {
-        slot = m->n_tensors + (name[9] == 's');
+        slot = m->n_tensors + (name[9] == 's' ? SLOT_STD : SLOT_MEAN);
         exp_nd = 1;
         exp[0] = m->cfg.n_in;
+    }
+    if (!strcmp(name, "rls.P")) {
+        slot = m->n_tensors + SLOT_RLS;
+        exp_nd = 2;
+        exp[0] = exp[1] = cbrnn_model_rls_dim(m);
     }
     if (slot < 0)
         return fail(msg, msglen, CBRNN_ERR_FORMAT,
@@ -955,6 +972,31 @@ static int copy_checked(float *dst, const unsigned char *src, size_t n, const ch
     return 0;
 }
 
+/* rls.P (shape already checked): finite, symmetric, a positive diagonal,
+ * as the RLS rule leaves it. */
+static int load_rls_state(cbrnn_model *m, const unsigned char *src, char *msg, size_t msglen)
+{
+    float *P = cbrnn_model_rls_state(m);
+    if (!P)
+        return fail(msg, msglen, CBRNN_ERR_NOMEM, "out of memory");
+    const size_t n = (size_t)m->rls_n;
+    int rc = copy_checked(P, src, n * n, "rls.P", msg, msglen);
+    for (size_t i = 0; !rc && i < n; i++) {
+        if (!(P[i * n + i] > 0.0f))
+            rc = fail(msg, msglen, CBRNN_ERR_FORMAT,
+                      "tensor rls.P: diagonal element %zu is %g; it must be positive", i,
+                      (double)P[i * n + i]);
+        for (size_t j = i + 1; !rc && j < n; j++)
+            if (P[i * n + j] != P[j * n + i])
+                rc = fail(msg, msglen, CBRNN_ERR_FORMAT,
+                          "tensor rls.P: not symmetric (elements [%zu,%zu] and [%zu,%zu] differ)",
+                          i, j, j, i);
+    }
+    if (rc)
+        cbrnn_model_drop_rls_state(m);
+    return rc;
+}
+
 /* After the metadata: build the model, check every tensor against it and
  * copy the data in. */
 static cbrnn_model *load_tensors(json_t *root, const struct meta_parsed *p,
@@ -977,9 +1019,9 @@ static cbrnn_model *load_tensors(json_t *root, const struct meta_parsed *p,
                     cbrnn_strerror(e ? e : CBRNN_ERR_NOMEM));
         return NULL;
     }
-    const int n_slots = m->n_tensors + 2;
-    struct entry ent[CBRNN_MAX_TENSORS + 2];
-    int seen[CBRNN_MAX_TENSORS + 2] = {0};
+    const int x0 = m->n_tensors; /* the first extra slot */
+    struct entry ent[CBRNN_MAX_TENSORS + N_EXTRA_SLOTS];
+    int seen[CBRNN_MAX_TENSORS + N_EXTRA_SLOTS] = {0};
     int n = 0, rc = 0;
     const char *key;
     json_t *v;
@@ -998,9 +1040,9 @@ static cbrnn_model *load_tensors(json_t *root, const struct meta_parsed *p,
             rc = fail(msg, msglen, CBRNN_ERR_FORMAT, "missing tensor %s", m->tensors[i].name);
             goto bad;
         }
-    if (seen[n_slots - 2] != seen[n_slots - 1]) {
+    if (seen[x0 + SLOT_MEAN] != seen[x0 + SLOT_STD]) {
         rc = fail(msg, msglen, CBRNN_ERR_FORMAT, "frontend.%s without frontend.%s",
-                  seen[n_slots - 2] ? "mean" : "std", seen[n_slots - 2] ? "std" : "mean");
+                  seen[x0 + SLOT_MEAN] ? "mean" : "std", seen[x0 + SLOT_MEAN] ? "std" : "mean");
         goto bad;
     }
     /* The tensors must tile the data section exactly: no gap, no overlap,
@@ -1036,6 +1078,8 @@ static cbrnn_model *load_tensors(json_t *root, const struct meta_parsed *p,
         if (t->slot < m->n_tensors) {
             rc = copy_checked(m->params + m->tensors[t->slot].offset, data + t->begin, cnt,
                               t->name, msg, msglen);
+        } else if (t->slot == x0 + SLOT_RLS) {
+            rc = load_rls_state(m, data + t->begin, msg, msglen);
         } else {
             if (!norm && !(norm = calloc(2 * (size_t)m->cfg.n_in, sizeof *norm))) {
                 rc = fail(msg, msglen, CBRNN_ERR_NOMEM, "out of memory");
@@ -1043,7 +1087,7 @@ static cbrnn_model *load_tensors(json_t *root, const struct meta_parsed *p,
             }
             float *dst = norm + (size_t)(t->slot - m->n_tensors) * (size_t)m->cfg.n_in;
             rc = copy_checked(dst, data + t->begin, cnt, t->name, msg, msglen);
-            for (size_t k = 0; !rc && t->slot == n_slots - 1 && k < cnt; k++)
+            for (size_t k = 0; !rc && t->slot == x0 + SLOT_STD && k < cnt; k++)
                 if (!(dst[k] > 0))
                     rc = fail(msg, msglen, CBRNN_ERR_FORMAT,
                               "tensor frontend.std: element %zu is %g; standard deviations must "

@@ -269,6 +269,7 @@ void cbrnn_model_destroy(cbrnn_model *m)
     free(m->params);
     free(m->norm_mean);
     free(m->norm_std);
+    free(m->rls_P);
     for (int i = 0; i < m->n_classes; i++)
         free(m->class_names[i]);
     for (int i = 0; i < m->n_meta; i++) {
@@ -325,6 +326,13 @@ cbrnn_model *cbrnn_model_clone(const cbrnn_model *m, int *err)
         e = cbrnn_model_set_norm(d, m->norm_mean, m->norm_std);
     if (!e && m->n_classes)
         e = cbrnn_model_set_classes(d, m->n_classes, (const char *const *)m->class_names);
+    if (!e && m->rls_P) {
+        float *P = cbrnn_model_rls_state(d);
+        if (P)
+            memcpy(P, m->rls_P, (size_t)d->rls_n * (size_t)d->rls_n * sizeof(float));
+        else
+            e = CBRNN_ERR_NOMEM;
+    }
     for (int i = 0; !e && i < m->n_meta; i++)
         e = cbrnn_model_set_meta(d, m->meta_key[i], m->meta_val[i]);
     if (e) {
@@ -353,6 +361,34 @@ const cbrnn_tensor *cbrnn_model_tensor(const cbrnn_model *m, const char *name)
         if (!strcmp(m->tensors[i].name, name))
             return &m->tensors[i];
     return NULL;
+}
+
+int cbrnn_model_rls_dim(const cbrnn_model *m)
+{
+    if (!m)
+        return 0;
+    return (m->n_cb_layers > 0 ? m->cb_dim[m->n_cb_layers - 1] : m->cfg.n_hidden) + 1;
+}
+
+float *cbrnn_model_rls_state(cbrnn_model *m)
+{
+    if (!m)
+        return NULL;
+    if (!m->rls_P) {
+        const int n = cbrnn_model_rls_dim(m);
+        m->rls_P = malloc((size_t)n * (size_t)n * sizeof(float));
+        m->rls_n = m->rls_P ? n : 0;
+    }
+    return m->rls_P;
+}
+
+void cbrnn_model_drop_rls_state(cbrnn_model *m)
+{
+    if (!m)
+        return;
+    free(m->rls_P);
+    m->rls_P = NULL;
+    m->rls_n = 0;
 }
 
 int cbrnn_model_set_norm(cbrnn_model *m, const float *mean, const float *std)

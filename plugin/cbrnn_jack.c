@@ -786,7 +786,7 @@ static int osc_float(const char *path, const char *types, lo_arg **argv, int arg
         return 0;
     }
     send_cmd(kind, 0, v, path);
-    cbrnn_engine_rule_info rule = {CBRNN_RULE_SGD, 0, 0};
+    cbrnn_engine_rule_info rule = {.rule = CBRNN_RULE_SGD};
     cbrnn_engine_get_rule(atomic_load(&H.engine), &rule);
     if (!C.quiet)
         fprintf(stderr, PROG ": %s now %g%s\n", path + strlen("/cbrnn/"), (double)v,

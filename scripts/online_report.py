@@ -8,8 +8,10 @@ from nothing), and 60-90 s (after a minute, still learning; speakers with
 at least 20 s there). A third window, the 30 s after the speaker's minute
 (the files of the hindsight run's minute, which end at 62 s or later),
 sets the hindsight layer against the learners on frames it never saw:
-what a last layer fitted to the minute carries to what comes next.
-Markdown on stdout."""
+what a last layer fitted to the minute carries to what comes next. Last,
+the files after the minute: the minute's saved model learning on over
+them (from its saved RLS state, and from the prior) against learning
+straight on. Markdown on stdout."""
 import csv
 import os
 import sys
@@ -75,6 +77,36 @@ def main():
     for i, (title, lo, hi, min_seconds) in enumerate(WINDOWS):
         runs = ["frozen", "sgd"] + rls + (["hindsight"] if i != 1 else [])
         table(out, speakers, runs, title, lo, hi, min_seconds)
+    resumed_table(out, speakers)
+
+
+def resumed_table(out, speakers):
+    """The files after the minute (speakers with at least 20 s of them):
+    frozen and rls-30 (learning straight on) from the minute's end in
+    their streams, against the minute's saved
+    model learning on over them as a new stream (resumed: from its saved
+    RLS state; resumed-prior: from the prior around its weights)."""
+    print("\nthe files after the minute, learning on from the minute's saved model:\n")
+    print("| speaker | seconds | frozen | rls-30, straight on | resumed-prior | resumed |")
+    print("|---|---|---|---|---|---|")
+    sums, k = [0.0] * 3, 0
+    for spk in speakers:
+        d = os.path.join(out, spk.replace(":", "_").replace("/", "_"))
+        if not os.path.exists(os.path.join(d, "resumed", "frames.csv")):
+            continue
+        a = stream_end(os.path.join(d, "minute", "frames.csv"))
+        fz, n = skill(os.path.join(d, "frozen", "frames.csv"), a, float("inf"))
+        if n < 100 * 20:  # at least 20 s, as the windows above
+            continue
+        vals = [skill(os.path.join(d, "rls-30", "frames.csv"), a, float("inf"))[0]] + \
+            [skill(os.path.join(d, r, "frames.csv"), 0.0, float("inf"))[0]
+             for r in ("resumed-prior", "resumed")]
+        print("| %s | %.0f | %.3f | %s |" % (spk, n / 100.0, fz,
+                                           " | ".join("%.3f (%+.3f)" % (v, v - fz) for v in vals)))
+        sums = [s + v - fz for s, v in zip(sums, vals)]
+        k += 1
+    if k:
+        print("| mean of %d | | | %s |" % (k, " | ".join("%+.3f" % (s / k) for s in sums)))
 
 
 if __name__ == "__main__":

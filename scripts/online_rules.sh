@@ -12,10 +12,16 @@
 #             30) over the speaker's first ~62 s saved (--save-model),
 #             then that model frozen over the stream: the last layer that
 #             fits the whole minute, known in advance
+#   resumed   the minute's saved model (weights and RLS state) learning on
+#             over the files after the minute, as a new stream; and
+#             resumed-prior, the same from the prior around its weights
+#             (--rls-prior 30: what a saved model gave before it kept the
+#             rule's state)
 # and prints skill (1 - loss / persistence loss) over the first 60 s,
 # over 60-90 s, and over the 30 s after the minute's files (hindsight on
 # frames it was not fitted to; speakers with that much) per speaker and
-# the mean over speakers (scripts/online_report.py).
+# the mean over speakers, and over the files after the minute, the
+# resumed runs against learning straight on (scripts/online_report.py).
 # Needs the corpus (scripts/corpus.sh; fetched when missing).
 # FORGET=X in the environment sets the forgetting factor (default 0.9999);
 # MODEL=M another model than samples/default.safetensors. GATE_DB=DB (e.g.
@@ -56,5 +62,16 @@ while IFS= read -r spk; do
       --rls-forget "${FORGET:-0.9999}" ${GATE_DB:+--gate-db "$GATE_DB"} --out-dir "$d/rls-$p" "$@"
   done
   "$cbrnn" run --quiet --model "$d/minute.safetensors" --no-learn --out-dir "$d/hindsight" "$@"
+  # learning on from the minute's saved model (its RLS state), and from the
+  # prior around its weights, over the files after the minute
+  awk 'NR == FNR { m[$0] = 1; next } !($0 in m)' "$d/minute.txt" "$d/files.txt" > "$d/rest.txt"
+  if [ -s "$d/rest.txt" ]; then
+    # shellcheck disable=SC2046 # one argument per file (paths have no spaces)
+    set -- $(cat "$d/rest.txt")
+    "$cbrnn" run --quiet --model "$d/minute.safetensors" --learn ${GATE_DB:+--gate-db "$GATE_DB"} \
+      --out-dir "$d/resumed" "$@"
+    "$cbrnn" run --quiet --model "$d/minute.safetensors" --learn --rls-prior 30 \
+      ${GATE_DB:+--gate-db "$GATE_DB"} --out-dir "$d/resumed-prior" "$@"
+  fi
 done < "$out/speakers.txt"
 /usr/bin/python3 "$top/scripts/online_report.py" "$out"

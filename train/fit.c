@@ -92,6 +92,7 @@ int train_build_model(struct run *r)
         train_say(r, CBRNN_TRAIN_MSG_ERROR, "cannot create the model: %s", cbrnn_strerror(err));
         return CBRNN_TRAIN_FAILED;
     }
+    cbrnn_model_drop_rls_state(m); /* an adapted init's: training moves the weights away from it */
     m->feat = o->fc;
     m->feat.sample_rate = o->fc.ref_rate; /* the rate it was trained at */
     m->feat.ref_rate = 0;

@@ -104,7 +104,10 @@ typedef struct cbrnn_engine_config {
                             * predict or map target; lr, momentum and decay
                             * do not apply to it. */
     float rls_prior;       /* RLS: precision of the prior around the loaded
-                            * weights, > 0; 0 (default): the model's */
+                            * weights, > 0: start from it even when the model
+                            * carries the rule's saved state (rls_P); 0
+                            * (default): the saved state if there is one,
+                            * else the model's prior */
     float rls_forget;      /* RLS: forgetting factor in [0.9, 1]; 0 (default):
                             * the model's */
     /* Perturbed feedback (cbrnn_perturb.h): the input with a delay, a gain
@@ -127,6 +130,7 @@ CBRNN_API void cbrnn_engine_config_default(cbrnn_engine_config *c, double sample
 typedef struct cbrnn_engine_rule_info {
     cbrnn_rule rule; /* CBRNN_RULE_SGD or CBRNN_RULE_RLS */
     float rls_prior, rls_forget;
+    int rls_saved;   /* RLS: 1 when it began from the model's saved state */
 } cbrnn_engine_rule_info;
 
 /* The marker ids one record keeps; more in one frame are counted in

@@ -129,6 +129,13 @@ typedef struct cbrnn_model {
      * or CBRNN_RULE_RLS with its prior precision and forgetting factor. */
     cbrnn_rule online_rule;
     float rls_prior, rls_forget;
+    /* The RLS rule's state as a host left it (an adapted model; NULL in a
+     * trained one): P, the symmetric [rls_n x rls_n] inverse information
+     * matrix of the last layer's inputs (cbrnn_model_rls_dim). A host that
+     * learns by RLS from this model goes on from it instead of the prior.
+     * File tensor "rls.P". */
+    float *rls_P;
+    int rls_n;
     cbrnn_target target;
     int horizon;                               /* predict: frames ahead */
     int n_classes;                             /* classify */
@@ -232,6 +239,16 @@ CBRNN_API size_t cbrnn_model_group_params(const cbrnn_model *m, int group);
 CBRNN_API const cbrnn_tensor *cbrnn_model_tensor(const cbrnn_model *m, const char *name);
 /* Stores normalisation statistics (copies n_in floats each). */
 CBRNN_API int cbrnn_model_set_norm(cbrnn_model *m, const float *mean, const float *std);
+/* The width of the RLS state: the last hidden layer of the head (the
+ * cerebellum's, or the cortex for a model without one) plus 1 (bias). */
+CBRNN_API int cbrnn_model_rls_dim(const cbrnn_model *m);
+/* The RLS state's [rls_dim x rls_dim] storage, allocated on first use
+ * (contents then undefined until the caller fills them, symmetric); NULL
+ * if memory ran out. Not for an audio thread. */
+CBRNN_API float *cbrnn_model_rls_state(cbrnn_model *m);
+/* Removes the RLS state (the weights then no longer match it, e.g. after
+ * training on). */
+CBRNN_API void cbrnn_model_drop_rls_state(cbrnn_model *m);
 /* Sets / replaces a metadata string (copied). */
 CBRNN_API int cbrnn_model_set_meta(cbrnn_model *m, const char *key, const char *val);
 CBRNN_API const char *cbrnn_model_get_meta(const cbrnn_model *m, const char *key);

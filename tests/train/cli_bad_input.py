@@ -124,6 +124,29 @@ def main():
     lo = header["cerebellum.fc2.bias"]["data_offsets"][0]
     nan_data = data[:lo + 8] + struct.pack("<f", float("nan")) + data[lo + 12:]
     bad_model("nan", join_model(header, nan_data), "tensor cerebellum.fc2.bias: element 2 is NaN")
+    # The RLS rule's saved state (rls.P, [17,17] for --cb 16: last layer inputs + bias).
+    def with_rls(P, shape=None):
+        h2 = json.loads(json.dumps(header))
+        h2["rls.P"] = {"dtype": "F32", "shape": list(shape or P.shape),
+                       "data_offsets": [len(data), len(data) + 4 * P.size]}
+        return join_model(h2, data + P.astype("<f4").tobytes())
+    eye = np.eye(17) / 30
+    p_ok = j("rls_ok.safetensors")
+    open(p_ok, "wb").write(with_rls(eye))
+    check("info a model with rls.P", [cbrnn, "info", p_ok], 0)
+    bad_model("rls_shape", with_rls(np.eye(16) / 30),
+              "tensor rls.P: shape [16,16] but the configuration needs [17,17]")
+    p_nan = eye.copy()
+    p_nan[2, 3] = np.nan
+    bad_model("rls_nan", with_rls(p_nan), "tensor rls.P: element 37 is NaN")
+    p_asym = eye.copy()
+    p_asym[1, 4] = 0.5
+    bad_model("rls_asymmetric", with_rls(p_asym),
+              "tensor rls.P: not symmetric (elements [1,4] and [4,1] differ)")
+    p_diag = eye.copy()
+    p_diag[5, 5] = 0
+    bad_model("rls_diagonal", with_rls(p_diag),
+              "tensor rls.P: diagonal element 5 is 0; it must be positive")
     check("info missing file", [cbrnn, "info", j("none.safetensors")], 2, "none.safetensors")
     check("train -o into a missing folder", [cbrnn, "train", "-q", "-o", j("nodir/x.safetensors"), a2],
           2, "the folder", "nodir does not exist")

@@ -18,6 +18,9 @@ of the mean loss, and the adapted model (--save-model) must hold the
 reference's last layer to 1e-3 of its scale. The same run with --rule sgd
 must differ from the reference by far more (the test tells the rules
 apart), and bad --rule values and rls on a classify model are refused.
+The adapted model carries the rule's state (rls.P, the reference's P);
+learning on from it on another clip is the reference going on from that
+P, and with --rls-prior the reference starting afresh from the prior.
 
 usage: rls_reference.py CBRNN WORKDIR SAMPLES_DIR
 """
@@ -45,9 +48,10 @@ def read_safetensors(path):
     return {k: v.astype(np.float64) for k, v in t.items()}, meta
 
 
-def reference(t, meta, feats):
+def reference(t, meta, feats, P0=None):
     """Per-frame losses (frame t scores the prediction of t - 1), the final
-    last layer, in float64, and how many frames got the Huber weight."""
+    last layer and P, in float64, and how many frames got the Huber weight.
+    P0: the rule's saved state to go on from, else I / prior."""
     xg = (feats - t["frontend.mean"]) / t["frontend.std"]
     a = min(float(meta["hop_ms"]) / (1000.0 * float(meta["stream_norm"])), 1.0)
     fl2 = float(meta["stream_norm_floor"]) ** 2
@@ -57,7 +61,7 @@ def reference(t, meta, feats):
     W1, b1 = t["cerebellum.fc1.weight"], t["cerebellum.fc1.bias"]
     W = np.hstack([t["cerebellum.fc2.weight"], t["cerebellum.fc2.bias"][:, None]])
     n = W.shape[1]
-    P = np.eye(n) / prior
+    P = np.eye(n) / prior if P0 is None else P0.copy()
     F = xg.shape[1]
     mu, var, h = np.zeros(F), np.ones(F), np.zeros(Whh.shape[0])
     losses, prev, mean, outliers = [np.nan], None, None, 0
@@ -87,13 +91,54 @@ def reference(t, meta, feats):
         h = np.tanh(Wih @ z + bh + Whh @ h)
         phi = np.append(np.maximum(W1 @ h + b1, 0), 1.0)
         prev = (phi, xg[k] + s * (W @ phi), xg[k], s)
-    return np.array(losses), W, outliers
+    return np.array(losses), W, P, outliers
 
 
 def frame_losses(path):
     with open(path) as f:
         return np.array([float(r["loss"]) if r["loss"] not in ("", "nan") else np.nan
                          for r in csv.DictReader(f)])
+
+
+def check_resume(cbrnn, work, samples, adapted, P_ref):
+    """The adapted model carries the rule's state (rls.P, the reference's P
+    to float precision; `cbrnn info` says so), and learning on from it on
+    another clip is the reference going on from that P, not from the
+    prior."""
+    ta, meta = read_safetensors(adapted)
+    if "rls.P" not in ta:
+        sys.exit("FAIL: the adapted model holds no rls.P")
+    pdiff = np.abs(ta["rls.P"] - P_ref).max() / np.abs(P_ref).max()
+    print(f"saved rls.P {ta['rls.P'].shape}: max |cbrnn - numpy| = {pdiff:.2e} of its scale")
+    if pdiff > 1e-3 or not np.array_equal(ta["rls.P"], ta["rls.P"].T):
+        sys.exit("FAIL: the saved rls.P is not the rule's state")
+    if "rls state:    saved (rls.P" not in run([cbrnn, "info", adapted]).stdout:
+        sys.exit("FAIL: cbrnn info does not show the saved rule state")
+    clip2 = os.path.join(samples, "voiceA_us_male_2.wav")
+    feats2 = os.path.join(work, "feats2.npy")
+    run([cbrnn, "features", clip2, "-o", feats2, "--ref-rate", meta["sample_rate"]])
+    x2 = np.load(feats2).astype(np.float64)
+    ref2 = reference(ta, meta, x2, P0=ta["rls.P"])[0]
+    prior2 = reference(ta, meta, x2)[0]
+    out2 = os.path.join(work, "resumed")
+    r = run([cbrnn, "run", "--model", adapted, "--learn", "--out-dir", out2, clip2])
+    if "from the model's saved state" not in r.stdout:
+        sys.exit(f"FAIL: cbrnn run does not say it goes on from the saved state:\n{r.stdout}")
+    got2 = frame_losses(os.path.join(out2, "frames.csv"))
+    scale = np.nanmean(ref2)
+    worst = np.nanmax(np.abs(got2 - ref2)) / scale
+    apart = np.nanmax(np.abs(prior2 - ref2)) / scale
+    print(f"learning on from the adapted model: max |cbrnn - numpy| = {worst:.2e} of the mean "
+          f"loss; from the prior instead it would differ by {apart:.2e}")
+    if got2.shape != ref2.shape or worst > 1e-3 or apart < 100 * max(worst, 1e-6):
+        sys.exit("FAIL: learning on from a saved model does not go on from its rls.P")
+    out3 = os.path.join(work, "fresh")  # a prior asked for: a fresh start from it
+    r = run([cbrnn, "run", "--model", adapted, "--learn", "--rls-prior", meta["rls_prior"],
+             "--out-dir", out3, clip2])
+    fresh = np.nanmax(np.abs(frame_losses(os.path.join(out3, "frames.csv")) - prior2)) / scale
+    print(f"--rls-prior {meta['rls_prior']} on it: max |cbrnn - numpy from the prior| = {fresh:.2e}")
+    if fresh > 1e-3 or "from the model's saved state" in r.stdout:
+        sys.exit("FAIL: --rls-prior does not start afresh from the prior")
 
 
 def main():
@@ -115,7 +160,7 @@ def main():
     feats = os.path.join(work, "feats.npy")
     # at the model's level: it was trained at 16 kHz, the clip is 22.05 kHz
     run([cbrnn, "features", clip, "-o", feats, "--ref-rate", meta["sample_rate"]])
-    ref, W_ref, outliers = reference(t, meta, np.load(feats).astype(np.float64))
+    ref, W_ref, P_ref, outliers = reference(t, meta, np.load(feats).astype(np.float64))
     if outliers < 1:
         sys.exit("FAIL: no frame of the clip reached the Huber weight: the test would not see it")
 
@@ -144,6 +189,8 @@ def main():
     for k in ("fc1.weight", "fc1.bias"):  # earlier layers keep their loaded weights
         if not np.array_equal(ta["cerebellum." + k], t["cerebellum." + k]):
             sys.exit(f"FAIL: rls changed cerebellum.{k}")
+
+    check_resume(cbrnn, work, samples, adapted, P_ref)
 
     sgd = os.path.join(work, "sgd")
     r = run([cbrnn, "run", "--model", model, "--learn", "--rule", "sgd", "--out-dir", sgd, clip])

@@ -67,6 +67,16 @@ def main():
              *b_train], 2)
     if "none.safetensors" not in r.stderr:
         fails.append(f"--init missing file: {r.stderr.strip()}")
+    # a model adapted live by RLS carries the rule's state (rls.P); training
+    # on from it moves the weights, so the state is not carried into the result
+    run([cbrnn, "run", "--quiet", "--model", j("a.safetensors"), "--learn", "--rule", "rls",
+         "--out-dir", j("adapt"), "--save-model", j("adapted.safetensors"), b_test])
+    if "rls.P" not in safetensors(j("adapted.safetensors"))[1]:
+        fails.append("the RLS-adapted model holds no rls.P: the check below proves nothing")
+    run([cbrnn, "train", "-q", "-o", j("ad2.safetensors"), "--init", j("adapted.safetensors"),
+         "--warmup-steps", "0", "--steps", "5", "--val-fraction", "0", *b_train])
+    if "rls.P" in safetensors(j("ad2.safetensors"))[1]:
+        fails.append("train --init carried the adapted model's rls.P into a retrained model")
     # train records which files it held out (issue 13)
     run([cbrnn, "train", "-q", "-o", j("h.safetensors"), "--hidden", "8", "--cb", "8",
          "--warmup-steps", "2", "--steps", "2", "--val-fraction", "0.5", *a])
