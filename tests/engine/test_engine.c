@@ -729,6 +729,102 @@ static void commands_and_queues(void **state)
     cbrnn_model_destroy(m);
 }
 
+/* An RLS engine from m, learning; prior 0: the model's (its saved state
+ * if it has one). */
+static cbrnn_engine *rls_engine(const cbrnn_model *m, float prior)
+{
+    cbrnn_engine_config c;
+    cbrnn_engine_config_default(&c, rateB);
+    c.learn = 1;
+    c.rule = CBRNN_RULE_RLS;
+    c.rls_prior = prior;
+    int err;
+    cbrnn_engine *e = cbrnn_engine_create(m, &c, &err);
+    if (!e)
+        fail_msg("rls engine: %s", cbrnn_strerror(err));
+    return e;
+}
+
+/* m's RLS state P is n x n, symmetric, and differs from I / prior
+ * (learned) or equals it. */
+static void check_P(const cbrnn_model *m, int n, double prior, int learned)
+{
+    assert_non_null(m->rls_P);
+    assert_int_equal(m->rls_n, n);
+    int is_prior = 1;
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < n; j++) {
+            const float v = m->rls_P[i * n + j];
+            assert_true(v == m->rls_P[j * n + i]);
+            is_prior &= v == (i == j ? (float)(1.0 / prior) : 0.0f);
+        }
+    assert_int_equal(is_prior, !learned);
+}
+
+/* The RLS rule's state goes out with the weights (snapshots taken on the
+ * audio thread, copy_params), an engine from such a model begins from it
+ * (reset returns to it), an explicit prior begins afresh, and SGD hands
+ * out no state. */
+static void rls_state_goes_with_the_weights(void **state)
+{
+    (void)state;
+    cbrnn_model *m = tu_model(CBRNN_WIRING_READOUT, CBRNN_TARGET_PREDICT, 16, 24, 23, voiceA, nA,
+                              rateB);
+    const int n = 25, hop = 221;
+    assert_int_equal(cbrnn_model_rls_dim(m), n);
+    assert_null(m->rls_P);
+    cbrnn_engine *e = rls_engine(m, 0);
+    cbrnn_engine_process(e, NULL, 0, voiceB, NULL, 551 + 200 * hop);
+    cbrnn_engine_cmd cmd = {CBRNN_CMD_SNAPSHOT, 1, 0};
+    assert_int_equal(cbrnn_engine_send(e, &cmd), 0);
+    cbrnn_engine_process(e, NULL, 0, voiceB, NULL, 0);
+    int err;
+    cbrnn_model *snap = cbrnn_model_clone(m, &err), *now = cbrnn_model_clone(m, &err);
+    assert_int_equal(cbrnn_engine_take_snapshot(e, snap, NULL, NULL), 1);
+    check_P(snap, n, m->rls_prior, 1);
+    cbrnn_engine_copy_params(e, now);
+    assert_memory_equal(now->rls_P, snap->rls_P, (size_t)n * n * sizeof(float));
+    cbrnn_engine_rule_info info;
+    cbrnn_engine_get_rule(e, &info);
+    assert_int_equal(info.rls_saved, 0);
+
+    /* From the adapted model: its state, also after a reset. */
+    cbrnn_engine *e2 = rls_engine(snap, 0);
+    cbrnn_engine_get_rule(e2, &info);
+    assert_int_equal(info.rls_saved, 1);
+    cbrnn_engine_copy_params(e2, now);
+    assert_memory_equal(now->rls_P, snap->rls_P, (size_t)n * n * sizeof(float));
+    assert_memory_equal(now->params, snap->params, m->n_params * sizeof(float));
+    cbrnn_engine_process(e2, NULL, 0, voiceB + 300 * hop, NULL, 551 + 50 * hop);
+    cbrnn_engine_copy_params(e2, now);
+    assert_memory_not_equal(now->rls_P, snap->rls_P, (size_t)n * n * sizeof(float));
+    cmd = (cbrnn_engine_cmd){CBRNN_CMD_RESET, 0, 0};
+    cbrnn_engine_send(e2, &cmd);
+    cbrnn_engine_process(e2, NULL, 0, voiceB, NULL, 0);
+    cbrnn_engine_copy_params(e2, now);
+    assert_memory_equal(now->rls_P, snap->rls_P, (size_t)n * n * sizeof(float));
+
+    /* An explicit prior: a fresh start from it. */
+    cbrnn_engine *e3 = rls_engine(snap, 20.0f);
+    cbrnn_engine_get_rule(e3, &info);
+    assert_int_equal(info.rls_saved, 0);
+    cbrnn_engine_copy_params(e3, now);
+    check_P(now, n, 20.0, 0);
+
+    /* SGD moves the weights away from any saved state: none goes out. */
+    cbrnn_engine *e4 = make_engine(snap, rateB, 1, 1e-3f, 0.9f, 1);
+    cbrnn_engine_copy_params(e4, now);
+    assert_null(now->rls_P);
+
+    cbrnn_engine_destroy(e4);
+    cbrnn_engine_destroy(e3);
+    cbrnn_engine_destroy(e2);
+    cbrnn_engine_destroy(e);
+    cbrnn_model_destroy(snap);
+    cbrnn_model_destroy(now);
+    cbrnn_model_destroy(m);
+}
+
 static void create_refuses_bad_input(void **state)
 {
     cbrnn_model *m = tu_model(CBRNN_WIRING_READOUT, CBRNN_TARGET_PREDICT, 16, 24, 19, voiceA, nA,
@@ -861,6 +957,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(create_refuses_bad_input),
         cmocka_unit_test(commands_and_queues),
+        cmocka_unit_test(rls_state_goes_with_the_weights),
         cmocka_unit_test(several_markers_in_one_frame),
         cmocka_unit_test(gradient_readout),
         cmocka_unit_test(residual_stream_norm_live_equals_offline),
