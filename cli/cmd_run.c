@@ -795,7 +795,7 @@ static int report(struct run *r)
     char pers[64] = "";
     if (o->all.n_pers)
         snprintf(pers, sizeof pers, ", persistence %.5f", o->all.pers / (double)o->all.n_pers);
-    char rule[64] = "", how[48];
+    char rule[96] = "", how[80];
     if (r->ec.learn) {
         cbrnn_host_rule_describe(r->e, how, sizeof how);
         snprintf(rule, sizeof rule, " (rule %s)", how);

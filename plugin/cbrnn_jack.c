@@ -1682,7 +1682,7 @@ static void say_started(const struct options *o, int osc)
     cbrnn_engine *e = atomic_load(&H.engine);
     if (C.quiet)
         return;
-    char rule[48];
+    char rule[96];
     cbrnn_host_rule_describe(e, rule, sizeof rule);
     fprintf(stderr,
             PROG ": %s running at %u Hz (hop %d samples, latency %d samples, period %d): "

@@ -65,7 +65,8 @@ CBRNN_API const char *cbrnn_host_rule_help(void);
     {"feedback-to-model", no_argument, NULL, (first) + 7}
 CBRNN_API int cbrnn_host_engine_option(cbrnn_engine_config *c, int k, const char *arg, char *msg,
                                        size_t msglen);
-/* "rls, prior 30, forget 0.9999" or "sgd": the rule an engine runs. */
+/* "rls, prior 30, forget 0.9999", "rls, from the model's saved state,
+ * forget 0.9999" or "sgd": the rule an engine runs (64 bytes hold it). */
 CBRNN_API void cbrnn_host_rule_describe(const cbrnn_engine *e, char *buf, size_t len);
 
 /* ---- MIDI notes as classify labels (audio thread; no allocation) ----
