@@ -666,6 +666,8 @@ static int check_meta_entries(json_t *meta, char *msg, size_t msglen)
     json_t *val;
     int n_free = 0;
     json_object_foreach(meta, key, val) {
+        if (!*key) /* the saver could not write it back */
+            return fail(msg, msglen, CBRNN_ERR_FORMAT, "metadata has an empty key");
         if (!json_is_string(val))
             return fail(msg, msglen, CBRNN_ERR_FORMAT,
                         "metadata '%s' is not a string (safetensors metadata maps strings to strings)",

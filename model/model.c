@@ -528,7 +528,7 @@ void cbrnn_model_output_backward(const cbrnn_model *m, float *dy, const float *s
 
 int cbrnn_model_set_meta(cbrnn_model *m, const char *key, const char *val)
 {
-    if (!m || !key || !val)
+    if (!m || !key || !*key || !val)
         return CBRNN_ERR_ARG;
     char *v = dupstr(val);
     if (!v)

@@ -249,7 +249,7 @@ CBRNN_API float *cbrnn_model_rls_state(cbrnn_model *m);
 /* Removes the RLS state (the weights then no longer match it, e.g. after
  * training on). */
 CBRNN_API void cbrnn_model_drop_rls_state(cbrnn_model *m);
-/* Sets / replaces a metadata string (copied). */
+/* Sets / replaces a metadata string (copied); the key must not be empty. */
 CBRNN_API int cbrnn_model_set_meta(cbrnn_model *m, const char *key, const char *val);
 CBRNN_API const char *cbrnn_model_get_meta(const cbrnn_model *m, const char *key);
 /* Sets class names (copied), n <= CBRNN_MAX_CLASSES. */

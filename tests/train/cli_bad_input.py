@@ -119,6 +119,9 @@ def main():
     h2["cerebellum.fc1.weight"]["dtype"] = "F16"
     bad_model("dtype", join_model(h2, data), "dtype F16")
     h2 = json.loads(json.dumps(header))
+    h2["__metadata__"][""] = "2026-11-27"  # a fuzzer's find: loaded, then could not be saved
+    bad_model("empty_meta_key", join_model(h2, data), "metadata has an empty key")
+    h2 = json.loads(json.dumps(header))
     del h2["__metadata__"]["target"]
     bad_model("no_target", join_model(h2, data), "missing metadata 'target'")
     lo = header["cerebellum.fc2.bias"]["data_offsets"][0]
