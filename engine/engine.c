@@ -593,7 +593,7 @@ int cbrnn_engine_take_snapshot(cbrnn_engine *e, cbrnn_model *dst, int *id, int64
     memcpy(dst->params + e->head_off, e->snap[msg.slot], e->head_n * sizeof(float));
     size_t tail = e->head_off + e->head_n;
     memcpy(dst->params + tail, e->m->params + tail, (e->m->n_params - tail) * sizeof(float));
-    rls_state_out(e, e->rule == CBRNN_RULE_RLS ? e->rls_snap[msg.slot] : NULL, dst);
+    rls_state_out(e, e->rls_snap[msg.slot], dst);
     if (id)
         *id = msg.id;
     if (frame)
@@ -908,8 +908,6 @@ static void step_fused(cbrnn_engine *e, struct slot *cur, struct frame_score *fs
     } else {
         engine_head_forward(e, cur);
     }
-    if (e->flags & CBRNN_REC_GATED)
-        engine_head_forward_loaded(e, cur);
 }
 
 /* The other wirings and targets: a prediction made horizon frames ago is
@@ -924,8 +922,6 @@ static void step_scored(cbrnn_engine *e, struct slot *cur, struct frame_score *f
         fs->loss = score_and_learn(e, sl, e->xg, e->learn && !fs->skipped);
     }
     engine_forward(e, cur);
-    if ((e->flags & CBRNN_REC_GATED) && !e->loop)
-        engine_head_forward_loaded(e, cur);
     if (e->target == CBRNN_TARGET_MAP && e->have_teacher) {
         normalise_teacher(e);
         fs->pers = mse_only(e->xg, e->tn, e->F);

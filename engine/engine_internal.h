@@ -129,10 +129,10 @@ void engine_cortex_step(cbrnn_engine *e, struct slot *sl);
 /* The model's output from the head's, after a forward: a residual model's
  * y = base + scale * y (cbrnn_model_output). */
 void engine_add_skip(const cbrnn_engine *e, struct slot *sl);
+/* The head forward of sl through the weights as adapted; for a frame
+ * below the level gate (readout wiring) through the head as loaded
+ * (e->loaded), since the adapted head never learned from such frames. */
 void engine_head_forward(cbrnn_engine *e, struct slot *sl);
-/* The same through the head as loaded (e->loaded): what a frame below the
- * level gate predicts, since the adapted head never learned from one. */
-void engine_head_forward_loaded(cbrnn_engine *e, struct slot *sl);
 /* Readout wiring, predict: the update for the prediction kept in `old`
  * (dL/dy in e->dy) fused with the head forward of `cur` (whose cortex step
  * is done) through the updated weights. Same numbers as
@@ -147,12 +147,12 @@ void engine_head_forward_loaded(cbrnn_engine *e, struct slot *sl);
  * slot. export: P into dst's RLS state from the engine (packed NULL) or
  * from a packed slot; CBRNN_ERR_NOMEM if dst's state cannot be had (then
  * dst has none). set: P from src's saved state, if it has one of this
- * width. */
+ * width (1), else nothing (0). */
 int engine_rls_alloc(cbrnn_engine *e);
 void engine_rls_begin(cbrnn_engine *e);
 void engine_rls_pack(const cbrnn_engine *e, float *packed);
 int engine_rls_export(const cbrnn_engine *e, const float *packed, cbrnn_model *dst);
-void engine_rls_set(cbrnn_engine *e, const cbrnn_model *src);
+int engine_rls_set(cbrnn_engine *e, const cbrnn_model *src);
 int engine_rls_update(cbrnn_engine *e, const struct slot *sl, const float *target,
                       float loss);
 int engine_fused_update_forward(cbrnn_engine *e, const struct slot *old, struct slot *cur);

@@ -46,12 +46,8 @@ static void head_forward_from(cbrnn_engine *e, struct slot *sl, const cbrnn_mode
 
 void engine_head_forward(cbrnn_engine *e, struct slot *sl)
 {
-    head_forward_from(e, sl, e->m);
-}
-
-void engine_head_forward_loaded(cbrnn_engine *e, struct slot *sl)
-{
-    head_forward_from(e, sl, e->loaded);
+    const int gated = (e->flags & CBRNN_REC_GATED) && !e->loop;
+    head_forward_from(e, sl, gated ? e->loaded : e->m);
 }
 
 void engine_add_skip(const cbrnn_engine *e, struct slot *sl)

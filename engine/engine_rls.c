@@ -55,22 +55,21 @@ int engine_rls_alloc(cbrnn_engine *e)
     return 0;
 }
 
-void engine_rls_set(cbrnn_engine *e, const cbrnn_model *src)
+int engine_rls_set(cbrnn_engine *e, const cbrnn_model *src)
 {
     const int n = e->rls_n;
     if (!src->rls_P || src->rls_n != n)
-        return;
+        return 0;
     for (size_t k = 0; k < (size_t)n * (size_t)n; k++)
         e->rls_P[k] = src->rls_P[k];
+    return 1;
 }
 
 void engine_rls_begin(cbrnn_engine *e)
 {
     const int n = e->rls_n;
-    if (e->rls_saved && e->loaded->rls_n == n) { /* learning goes on where it stopped */
-        engine_rls_set(e, e->loaded);
+    if (e->rls_saved && engine_rls_set(e, e->loaded)) /* learning goes on where it stopped */
         return;
-    }
     memset(e->rls_P, 0, (size_t)n * (size_t)n * sizeof(double));
     for (int i = 0; i < n; i++)
         e->rls_P[(size_t)i * n + i] = 1.0 / e->rls_prior;
@@ -88,15 +87,10 @@ void engine_rls_pack(const cbrnn_engine *e, float *packed)
 
 int engine_rls_export(const cbrnn_engine *e, const float *packed, cbrnn_model *dst)
 {
-    const int n = e->rls_n;
-    float *P = dst->rls_n == n ? dst->rls_P : NULL;
-    if (!P) {
-        cbrnn_model_drop_rls_state(dst);
-        if (!(P = cbrnn_model_rls_state(dst)) || dst->rls_n != n) {
-            cbrnn_model_drop_rls_state(dst);
-            return CBRNN_ERR_NOMEM;
-        }
-    }
+    const int n = e->rls_n; /* dst has the engine's layout: its rls_dim is n */
+    float *P = cbrnn_model_rls_state(dst);
+    if (!P)
+        return CBRNN_ERR_NOMEM;
     for (int i = 0; i < n; i++)
         for (int j = i; j < n; j++) {
             const float v = packed ? *packed++ : (float)e->rls_P[(size_t)i * n + j];
