@@ -18,6 +18,12 @@
  *     compare-and-swap, never a wait (a run() that finds the engine busy
  *     outputs silence for that block and counts it).
  *   - instantiate/restore/cleanup: not concurrent with run().
+ * Errors reach the user twice: a cbrnn:Error on notify (for a host's UI)
+ * and the host's log:log (jalv prints it; lilv ignores restore()'s status,
+ * so without the log a damaged state would go unnoticed), or stderr when
+ * the host gives no log. Only instantiate, restore, save and work() log:
+ * a host's log may lock or print, so run() and work_response() never do;
+ * their refusals (no worker, a full queue) go to notify only.
  * Without urid:map (lv2apply passes no features) the atom ports are
  * unused; without the worker a patch:Set is refused on notify.
  * The .so exports only lv2_descriptor (lv2/exports.map) and links no BLAS. */
@@ -35,6 +41,8 @@
 #include <lv2/atom/forge.h>
 #include <lv2/atom/util.h>
 #include <lv2/core/lv2.h>
+#include <lv2/log/log.h>
+#include <lv2/log/logger.h>
 #include <lv2/midi/midi.h>
 #include <lv2/patch/patch.h>
 #include <lv2/state/state.h>
@@ -50,6 +58,7 @@
 #define MAX_PATH_LEN 2048 /* longest model path a patch:Set may carry */
 #define MSG_LEN 512
 #define STATE_FILE "cbrnn-model.safetensors"
+#define LOG_PFX "cbrnn.lv2: " /* every log line names the plugin: hosts print them bare */
 /* How long save() waits for run() to hand over a snapshot before it takes
  * the weights itself: several periods of any host (a 8192-sample period at
  * 44.1 kHz is 186 ms). */
@@ -97,6 +106,7 @@ typedef struct {
     void *port[N_PORTS];
     LV2_URID_Map *map;
     LV2_Worker_Schedule *schedule;
+    LV2_Log_Logger log; /* the host's log:log, or stderr; never used by run() */
     struct uris u;
     LV2_Atom_Forge forge;
     double rate;
@@ -221,10 +231,18 @@ static const void *feature(const LV2_Feature *const *features, const char *uri)
 static LV2_Handle instantiate(const LV2_Descriptor *d, double rate, const char *bundle,
                               const LV2_Feature *const *features)
 {
+    LV2_URID_Map *map = (LV2_URID_Map *)feature(features, LV2_URID__map);
+    LV2_Log_Logger log;
+    /* The log's entry types are URIDs: a log without urid:map cannot be
+     * used, so stderr it is. */
+    lv2_log_logger_init(&log, map, map ? (LV2_Log_Log *)feature(features, LV2_LOG__log) : NULL);
     Plugin *p = calloc(1, sizeof *p);
-    if (!p)
+    if (!p) {
+        lv2_log_error(&log, LOG_PFX "not instantiated: out of memory\n");
         return NULL;
-    p->map = (LV2_URID_Map *)feature(features, LV2_URID__map);
+    }
+    p->map = map;
+    p->log = log;
     p->schedule = (LV2_Worker_Schedule *)feature(features, LV2_WORKER__schedule);
     if (p->map)
         map_uris(p);
@@ -235,6 +253,7 @@ static LV2_Handle instantiate(const LV2_Descriptor *d, double rate, const char *
              bundle[0] && bundle[strlen(bundle) - 1] == '/' ? "" : "/");
     struct slot *s = slot_open(path, rate, msg, sizeof msg);
     if (!s) {
+        lv2_log_error(&log, LOG_PFX "not instantiated: the bundle's default model: %s\n", msg);
         pthread_mutex_destroy(&p->state_mu);
         free(p);
         return NULL;
@@ -578,8 +597,11 @@ static LV2_Worker_Status work(LV2_Handle h, LV2_Worker_Respond_Function respond,
         pthread_mutex_unlock(&p->state_mu);
         return LV2_WORKER_SUCCESS;
     }
-    if (kind != W_LOAD || size <= offsetof(struct wload, path))
+    if (kind != W_LOAD || size <= offsetof(struct wload, path)) {
+        lv2_log_warning(&p->log, LOG_PFX "worker: unknown request ignored (kind %d, %u bytes)\n",
+                        kind, size);
         return LV2_WORKER_ERR_UNKNOWN;
+    }
     const struct wload *w = data;
     char path[MAX_PATH_LEN];
     size_t len = size - offsetof(struct wload, path);
@@ -589,7 +611,16 @@ static LV2_Worker_Status work(LV2_Handle h, LV2_Worker_Respond_Function respond,
     path[len - 1] = '\0';
     out.slot = slot_open(path, p->rate, out.text, sizeof out.text);
     out.kind = out.slot ? W_LOADED : W_FAILED;
-    return respond(rh, sizeof out, &out);
+    if (!out.slot)
+        lv2_log_error(&p->log, LOG_PFX "model not loaded: %s; the current model stays\n",
+                      out.text);
+    LV2_Worker_Status st = respond(rh, sizeof out, &out);
+    if (st != LV2_WORKER_SUCCESS && out.slot) {
+        lv2_log_error(&p->log, LOG_PFX "%s: loaded but not used: the host's worker refused the "
+                      "response (status %d); the current model stays\n", path, (int)st);
+        slot_free(out.slot);
+    }
+    return st;
 }
 
 static LV2_Worker_Status work_response(LV2_Handle h, uint32_t size, const void *data)
@@ -654,6 +685,43 @@ static void take_weights(Plugin *p, struct slot *s, cbrnn_model *dst, int64_t *f
     atomic_store(&p->busy, 0);
 }
 
+/* The learned weights of s as a normal model file in the session
+ * (state:makePath); *file: the path the host made (the caller frees it). */
+static LV2_State_Status save_model_file(Plugin *p, struct slot *s, const LV2_State_Make_Path *make,
+                                        char **file)
+{
+    char msg[MSG_LEN];
+    int64_t frames = 0;
+    *file = make->path(make->handle, STATE_FILE);
+    if (!*file) {
+        lv2_log_error(&p->log, LOG_PFX "state not saved: the host's state:makePath gave no path "
+                      "for %s\n", STATE_FILE);
+        return LV2_STATE_ERR_UNKNOWN;
+    }
+    cbrnn_model *snap = cbrnn_model_clone(cbrnn_engine_model(s->e), NULL);
+    if (!snap) {
+        lv2_log_error(&p->log, LOG_PFX "state not saved: %s: out of memory copying the weights\n",
+                      *file);
+        return LV2_STATE_ERR_UNKNOWN;
+    }
+    take_weights(p, s, snap, &frames);
+    int rc = cbrnn_host_save_adapted(snap, *file, "cbrnn.lv2", s->path, frames, msg, sizeof msg);
+    cbrnn_model_destroy(snap);
+    if (rc) {
+        lv2_log_error(&p->log, LOG_PFX "state not saved: %s\n", msg);
+        return LV2_STATE_ERR_UNKNOWN;
+    }
+    return LV2_STATE_SUCCESS;
+}
+
+static void free_host_path(const LV2_State_Free_Path *freep, char *path)
+{
+    if (freep && path)
+        freep->free_path(freep->handle, path);
+    else
+        free(path);
+}
+
 static LV2_State_Status save(LV2_Handle h, LV2_State_Store_Function store,
                              LV2_State_Handle sh, uint32_t flags,
                              const LV2_Feature *const *features)
@@ -662,47 +730,39 @@ static LV2_State_Status save(LV2_Handle h, LV2_State_Store_Function store,
     const LV2_State_Make_Path *make = feature(features, LV2_STATE__makePath);
     const LV2_State_Map_Path *mapp = feature(features, LV2_STATE__mapPath);
     const LV2_State_Free_Path *freep = feature(features, LV2_STATE__freePath);
-    if (!p->map)
+    if (!p->map) {
+        lv2_log_error(&p->log, LOG_PFX "state not saved: the host gave the plugin no urid:map\n");
         return LV2_STATE_ERR_NO_FEATURE;
+    }
     pthread_mutex_lock(&p->state_mu);
     struct slot *s = atomic_load(&p->cur);
-    LV2_State_Status rc = LV2_STATE_SUCCESS;
     char *file = NULL, *abstract = NULL;
-    cbrnn_model *snap = NULL;
-    if (make) {
-        /* The learned weights, as a normal model file in the session. */
-        char msg[MSG_LEN];
-        int64_t frames = 0;
-        snap = cbrnn_model_clone(cbrnn_engine_model(s->e), NULL);
-        file = make->path(make->handle, STATE_FILE);
-        if (!snap || !file) {
-            rc = LV2_STATE_ERR_UNKNOWN;
-            goto out;
-        }
-        take_weights(p, s, snap, &frames);
-        if (cbrnn_host_save_adapted(snap, file, "cbrnn.lv2", s->path, frames, msg, sizeof msg)) {
-            rc = LV2_STATE_ERR_UNKNOWN;
-            goto out;
-        }
-    }
     /* Without makePath only the model's own path is kept. */
-    const char *keep = file ? file : s->path;
-    abstract = mapp ? mapp->abstract_path(mapp->handle, keep) : NULL;
-    const char *v = abstract ? abstract : keep;
-    rc = store(sh, p->u.model, v, strlen(v) + 1, p->u.atom_Path,
-               LV2_STATE_IS_POD | LV2_STATE_IS_PORTABLE);
-out:
-    if (freep) {
-        if (file)
-            freep->free_path(freep->handle, file);
-        if (abstract)
-            freep->free_path(freep->handle, abstract);
-    } else {
-        free(file);
-        free(abstract);
+    LV2_State_Status rc = make ? save_model_file(p, s, make, &file) : LV2_STATE_SUCCESS;
+    if (rc == LV2_STATE_SUCCESS) {
+        const char *keep = file ? file : s->path;
+        abstract = mapp ? mapp->abstract_path(mapp->handle, keep) : NULL;
+        const char *v = abstract ? abstract : keep;
+        rc = store(sh, p->u.model, v, strlen(v) + 1, p->u.atom_Path,
+                   LV2_STATE_IS_POD | LV2_STATE_IS_PORTABLE);
+        if (rc != LV2_STATE_SUCCESS)
+            lv2_log_error(&p->log, LOG_PFX "state not saved: the host did not store cbrnn:model "
+                          "= %s (status %d)\n", v, (int)rc);
     }
-    cbrnn_model_destroy(snap);
+    free_host_path(freep, file);
+    free_host_path(freep, abstract);
     pthread_mutex_unlock(&p->state_mu);
+    return rc;
+}
+
+/* A state that cannot be restored: logged and reported on notify; the
+ * plugin keeps the model (and the weights learned on it) it had. */
+static LV2_State_Status restore_failed(Plugin *p, LV2_State_Status rc, const char *why)
+{
+    const struct slot *s = atomic_load(&p->cur);
+    lv2_log_error(&p->log, LOG_PFX "state not restored: %s; the plugin keeps the weights it had "
+                  "(from %s)\n", why, s->path);
+    snprintf(p->error, sizeof p->error, "state not restored: %.480s", why);
     return rc;
 }
 
@@ -711,30 +771,29 @@ static LV2_State_Status restore(LV2_Handle h, LV2_State_Retrieve_Function retrie
                                 const LV2_Feature *const *features)
 {
     Plugin *p = h;
-    if (!p->map)
+    if (!p->map) {
+        lv2_log_error(&p->log, LOG_PFX "state not restored: the host gave the plugin no "
+                      "urid:map\n");
         return LV2_STATE_ERR_NO_FEATURE;
+    }
     const LV2_State_Map_Path *mapp = feature(features, LV2_STATE__mapPath);
     const LV2_State_Free_Path *freep = feature(features, LV2_STATE__freePath);
     size_t size;
     uint32_t type, vflags;
     const char *v = retrieve(sh, p->u.model, &size, &type, &vflags);
+    /* Nothing saved: the current model stays, quietly. The state spec asks
+     * a plugin to fall back when a value cannot be retrieved, so that a
+     * host may reset it with an empty state (or a preset of port values). */
     if (!v)
-        return LV2_STATE_SUCCESS; /* nothing saved: keep the current model */
+        return LV2_STATE_SUCCESS;
     if (type != p->u.atom_Path || size == 0 || v[size - 1] != '\0')
-        return LV2_STATE_ERR_BAD_TYPE;
+        return restore_failed(p, LV2_STATE_ERR_BAD_TYPE, "cbrnn:model is not an atom:Path");
     char *abs = mapp ? mapp->absolute_path(mapp->handle, v) : NULL;
     char msg[MSG_LEN];
     struct slot *s = slot_open(abs ? abs : v, p->rate, msg, sizeof msg);
-    if (abs) {
-        if (freep)
-            freep->free_path(freep->handle, abs);
-        else
-            free(abs);
-    }
-    if (!s) {
-        snprintf(p->error, sizeof p->error, "%s", msg);
-        return LV2_STATE_ERR_UNKNOWN;
-    }
+    free_host_path(freep, abs);
+    if (!s)
+        return restore_failed(p, LV2_STATE_ERR_UNKNOWN, msg);
     /* Not concurrent with run() (the Instantiation class). */
     pthread_mutex_lock(&p->state_mu);
     struct slot *old = atomic_exchange(&p->cur, s);
