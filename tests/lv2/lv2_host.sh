@@ -7,12 +7,20 @@
 #   C = A through a small classify model, labels from a label file (the
 #       test host sends the same segments as MIDI notes);
 #   M = A with a teacher through a small map model.
+# Also two copies of the bundle, one without default.safetensors and one
+# with a text file in its place (WORKDIR/nodefault, WORKDIR/textdefault).
 # Arguments: TEST_LV2_HOST CBRNN LV2_DIR SAMPLES WORKDIR.
 set -u
 HOSTPROG=$1 CBRNN=$2 LV2DIR=$3 SAMPLES=$4 WORK=$5
 rm -rf "$WORK" && mkdir -p "$WORK" && cd "$WORK" || exit 1
 fail() { echo "FAIL: $*" >&2; exit 1; }
 MODEL=$LV2DIR/cbrnn.lv2/default.safetensors
+for c in nodefault textdefault; do
+  mkdir "$c" || fail "mkdir $c"
+  cp -r "$LV2DIR/cbrnn.lv2" "$c/" || fail "copying the bundle"
+done
+rm nodefault/cbrnn.lv2/default.safetensors || fail "rm default.safetensors"
+echo "not a model, just some text" >textdefault/cbrnn.lv2/default.safetensors
 sox "$SAMPLES/voiceA_us_male_2.wav" a.wav trim 0 5 || fail "sox"
 sox "$SAMPLES/voiceB_gb_female_2.wav" b.wav trim 0 4 || fail "sox"
 "$CBRNN" run --quiet --model "$MODEL" --learn --out-dir refA \

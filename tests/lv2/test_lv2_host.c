@@ -25,10 +25,25 @@
  *     teacher_on): frames.csv of `cbrnn run --teacher`;
  *   - concurrent_instances: four threads instantiate and run instances at
  *     once (FFTW planning is serialised by the plugin).
+ *   - damaged_state: a state saved by lilv (lilv_state_save, the plugin's
+ *     file made through lilv's makePath) whose model file is then
+ *     truncated, replaced by text or deleted is refused on restore: the
+ *     host's log:log gets an error naming the file and the reason, restore
+ *     returns LV2_STATE_ERR_UNKNOWN, notify carries a cbrnn:Error and the
+ *     model that was running runs on; a bad type is LV2_STATE_ERR_BAD_TYPE,
+ *     an empty state changes nothing and logs nothing; a save that cannot
+ *     write its file logs why;
+ *   - bundle_without_model: a copy of the bundle without (or with a text
+ *     file for) default.safetensors does not instantiate, and says why
+ *     naming the file: in the host's log, or on stderr when the host has
+ *     no log:log (lv2_host.sh makes the copies).
+ * Every host here has a log:log feature that keeps what the plugin logs;
+ * patch_set also checks that the refusals reach it (from the worker).
  * usage: test_lv2_host LV2_DIR A.wav B.wav REF_A REF_B WORKDIR CLS REF_C
  *        MAP T.wav REF_M */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -41,11 +56,13 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include <lilv/lilv.h>
 #include <lv2/atom/forge.h>
 #include <lv2/atom/util.h>
+#include <lv2/log/log.h>
 #include <lv2/midi/midi.h>
 #include <lv2/patch/patch.h>
 #include <lv2/state/state.h>
@@ -94,6 +111,83 @@ static LV2_URID map_uri(LV2_URID_Map_Handle h, const char *uri)
 }
 static LV2_URID_Map map = {NULL, map_uri};
 #define U(s) map_uri(NULL, s)
+
+static const char *unmap_uri(LV2_URID_Unmap_Handle h, LV2_URID id)
+{
+    pthread_mutex_lock(&map_mu);
+    const char *u = id >= 1 && (int)id <= n_uris ? uri_tab[id - 1] : NULL;
+    pthread_mutex_unlock(&map_mu);
+    return u;
+}
+static LV2_URID_Unmap unmap = {NULL, unmap_uri};
+
+/* ---------------- log:log: what the plugin logs, kept ----------------
+ * Lines as "error: ...", "warning: ..."; the plugin never logs from run()
+ * (the RT check would see this lock). */
+static char log_text[16384];
+static size_t log_len;
+static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static int log_vprintf(LV2_Log_Handle h, LV2_URID type, const char *fmt, va_list ap)
+{
+    const char *kind = type == U(LV2_LOG__Error)     ? "error: "
+                       : type == U(LV2_LOG__Warning) ? "warning: "
+                                                     : "other: ";
+    pthread_mutex_lock(&log_mu);
+    int n = 0;
+    if (log_len < sizeof log_text)
+        n = snprintf(log_text + log_len, sizeof log_text - log_len, "%s", kind);
+    if (n > 0 && log_len + (size_t)n < sizeof log_text) {
+        log_len += (size_t)n;
+        n = vsnprintf(log_text + log_len, sizeof log_text - log_len, fmt, ap);
+        log_len = n > 0 && log_len + (size_t)n < sizeof log_text ? log_len + (size_t)n
+                                                                  : sizeof log_text - 1;
+    }
+    pthread_mutex_unlock(&log_mu);
+    return n;
+}
+static int log_printf(LV2_Log_Handle h, LV2_URID type, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = log_vprintf(h, type, fmt, ap);
+    va_end(ap);
+    return n;
+}
+static LV2_Log_Log host_log = {NULL, log_printf, log_vprintf};
+
+static void log_clear(void)
+{
+    pthread_mutex_lock(&log_mu);
+    log_len = 0;
+    log_text[0] = '\0';
+    pthread_mutex_unlock(&log_mu);
+}
+
+/* The log must hold an error line with every one of the strings given
+ * (NULL-terminated). */
+static void expect_logged(const char *what, ...)
+{
+    pthread_mutex_lock(&log_mu);
+    char text[sizeof log_text];
+    memcpy(text, log_text, sizeof text);
+    pthread_mutex_unlock(&log_mu);
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        if (strncmp(line, "error: cbrnn.lv2: ", 18))
+            continue;
+        va_list ap;
+        va_start(ap, what);
+        const char *s;
+        while ((s = va_arg(ap, const char *)) && strstr(line, s))
+            ;
+        va_end(ap);
+        if (!s) {
+            print_message("logged: %s\n", line + 7);
+            return;
+        }
+    }
+    fail_msg("%s: no error logged naming all of it; the log holds:\n%s", what, log_text);
+}
 
 /* ---------------- the worker: two lock-free SPSC queues ---------------- */
 #define QN 64
@@ -252,12 +346,12 @@ static void host_open(struct host *H, double rate)
     H->plugin = lilv_plugins_get_by_uri(lilv_world_get_all_plugins(H->world), uri);
     lilv_node_free(uri);
     assert_non_null(H->plugin);
-    static LV2_Feature fmap = {LV2_URID__map, &map};
+    static LV2_Feature fmap = {LV2_URID__map, &map}, flog = {LV2_LOG__log, &host_log};
     static LV2_Worker_Schedule sched;
     sched.handle = H;
     sched.schedule_work = schedule_work;
     LV2_Feature fsched = {LV2_WORKER__schedule, &sched};
-    const LV2_Feature *feats[] = {&fmap, &fsched, NULL};
+    const LV2_Feature *feats[] = {&fmap, &fsched, &flog, NULL};
     H->inst = lilv_plugin_instantiate(H->plugin, rate, feats);
     assert_non_null(H->inst);
     H->wi = lilv_instance_get_extension_data(H->inst, LV2_WORKER__interface);
@@ -565,6 +659,16 @@ static void expect_same_weights(const char *a, const char *b)
     cbrnn_model_destroy(y);
 }
 
+/* What the model loader says of a file it refuses ("PATH: reason"): what
+ * the plugin must pass on. */
+static const char *load_error(const char *path, char *msg, size_t len)
+{
+    cbrnn_model *m = cbrnn_model_load(path, NULL, msg, len);
+    if (m)
+        fail_msg("%s loads: it should not", path);
+    return msg;
+}
+
 static void expect_rt_clean(const char *what)
 {
     long calls = atomic_load(&rt_calls);
@@ -711,13 +815,17 @@ static void patch_set(void **state)
     snprintf(good, sizeof good, "%s/final/cbrnn-model.safetensors", work);
     const char *bad[] = {missing, text};
     for (int i = 0; i < 2; i++) {
+        char why[1024];
         H->last_error[0] = '\0';
+        log_clear();
         control_seq(H, bad[i]);
         int64_t before = H->frames_seen;
         RUN_UNTIL(H, x, H->last_error[0]);
         print_message("refused: %s\n", H->last_error);
         if (!strstr(H->last_error, bad[i]))
             fail_msg("the error '%s' does not name %s", H->last_error, bad[i]);
+        expect_logged("patch:Set of a bad file", "model not loaded: ",
+                      load_error(bad[i], why, sizeof why), "; the current model stays", NULL);
         RUN_UNTIL(H, x, H->frames_seen > before + 10); /* the old model runs on */
     }
     assert_int_equal(H->restarts, 0);
@@ -909,6 +1017,192 @@ static void concurrent_instances(void **state)
     free(H);
 }
 
+/* ---------------- damaged states, a bundle without its model ---------------- */
+
+static void write_file(const char *path, const void *d, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        fail_msg("%s: %s", path, strerror(errno));
+    assert_int_equal(fwrite(d, 1, n, f), n);
+    fclose(f);
+}
+
+/* Restores the state lilv saved in dir into H the way jalv -l does: lilv
+ * reads state.ttl, maps the model's path into dir and calls the plugin's
+ * restore, whose status it drops (the log is all a user can see). */
+static void lilv_restore_dir(struct host *H, const char *dir)
+{
+    char p[4096];
+    snprintf(p, sizeof p, "%s/state.ttl", dir);
+    LilvState *st = lilv_state_new_from_file(H->world, &map, NULL, p);
+    assert_non_null(st);
+    lilv_state_restore(st, H->inst, NULL, NULL, 0, NULL);
+    lilv_state_free(st);
+}
+
+/* A state saved by lilv from H's instance into dir (makePath: lilv's). */
+static void lilv_save_dir(struct host *H, const char *dir)
+{
+    static LV2_Feature fmap = {LV2_URID__map, &map};
+    const LV2_Feature *feats[] = {&fmap, NULL};
+    LilvState *st = lilv_state_new_from_instance(H->plugin, H->inst, &map, NULL, dir, dir, dir,
+                                                 NULL, NULL,
+                                                 LV2_STATE_IS_POD | LV2_STATE_IS_PORTABLE, feats);
+    assert_non_null(st);
+    assert_int_equal(lilv_state_save(H->world, &map, &unmap, st, NULL, dir, "state.ttl"), 0);
+    lilv_state_free(st);
+}
+
+/* The good state restores on a fresh instance and logs nothing. */
+static void expect_state_restores(const char *dir, const char *model, double rate)
+{
+    long len;
+    double r;
+    float *x = read_wav(wav_a, &len, &r);
+    struct host *H = calloc(1, sizeof *H);
+    host_open(H, rate);
+    log_clear();
+    lilv_restore_dir(H, dir);
+    control_seq(H, NULL);
+    RUN_UNTIL(H, x, H->last_model[0]);
+    assert_string_equal(H->last_model, model);
+    if (log_len)
+        fail_msg("a good state logged: %s", log_text);
+    host_close(H);
+    free(H);
+    free(x);
+}
+
+static void damaged_state(void **state)
+{
+    long len;
+    double rate;
+    float *x = read_wav(wav_a, &len, &rate);
+    struct host *H = calloc(1, sizeof *H);
+    host_open(H, rate);
+    H->ctl[P_LEARN] = 1;
+    control_seq(H, NULL);
+    for (int k = 0; k < 40; k++)
+        run_block(H, x + k * 512, 512);
+    char dir[2048], model[4096], def[4096];
+    snprintf(dir, sizeof dir, "%s/lilv_state", work);
+    snprintf(model, sizeof model, "%s/cbrnn-model.safetensors", dir);
+    snprintf(def, sizeof def, "%s/cbrnn.lv2/default.safetensors", lv2_dir);
+    lilv_save_dir(H, dir);
+    expect_state_restores(dir, model, rate);
+    size_t n;
+    char *good = slurp(model, &n);
+    const char *text = "not a model, just some text\n";
+    const char *what[] = {"truncated", "replaced by text", "deleted"};
+    const LV2_Feature *none[] = {NULL};
+    for (int i = 0; i < 3; i++) {
+        if (i == 0)
+            write_file(model, good, n / 2);
+        else if (i == 1)
+            write_file(model, text, strlen(text));
+        else
+            assert_int_equal(unlink(model), 0);
+        char why[1024];
+        load_error(model, why, sizeof why);
+        log_clear();
+        H->last_error[0] = '\0';
+        int64_t before = H->frames_seen, restarts = H->restarts;
+        lilv_restore_dir(H, dir);
+        expect_logged(what[i], "state not restored: ", why,
+                      "; the plugin keeps the weights it had (from ", def, NULL);
+        RUN_UNTIL(H, x, H->last_error[0]);
+        if (!strstr(H->last_error, why))
+            fail_msg("%s: notify's error '%s' is not '%s'", what[i], H->last_error, why);
+        RUN_UNTIL(H, x, H->frames_seen > before + 10);
+        assert_int_equal(H->restarts, restarts); /* the same engine runs on */
+        /* the plugin's status, which lilv drops */
+        struct saved sv = {U(NS "model"), U(LV2_ATOM__Path), ""};
+        snprintf(sv.value, sizeof sv.value, "%s", model);
+        assert_int_equal(H->si->restore(lilv_instance_get_handle(H->inst), retrieve, &sv, 0, none),
+                         LV2_STATE_ERR_UNKNOWN);
+    }
+    struct saved bad = {U(NS "model"), U(LV2_ATOM__String), "x"};
+    log_clear();
+    assert_int_equal(H->si->restore(lilv_instance_get_handle(H->inst), retrieve, &bad, 0, none),
+                     LV2_STATE_ERR_BAD_TYPE);
+    expect_logged("a cbrnn:model of type atom:String", "cbrnn:model is not an atom:Path", NULL);
+    /* An empty state: the spec's reset; nothing changes, nothing is logged. */
+    struct saved empty = {U(NS "no-such-key"), U(LV2_ATOM__Path), ""};
+    log_clear();
+    assert_int_equal(H->si->restore(lilv_instance_get_handle(H->inst), retrieve, &empty, 0, none),
+                     LV2_STATE_SUCCESS);
+    if (log_len)
+        fail_msg("an empty state logged: %s", log_text);
+    expect_rt_clean("restores refused");
+    /* A save that cannot write its file says so too. */
+    struct saved st;
+    log_clear();
+    assert_int_equal(save_state(H, "/proc/cbrnn-no-such-dir", &st), LV2_STATE_ERR_UNKNOWN);
+    expect_logged("a save into /proc", "state not saved: ",
+                  "/proc/cbrnn-no-such-dir/cbrnn-model.safetensors", NULL);
+    free(good);
+    host_close(H);
+    free(H);
+    free(x);
+}
+
+/* Instantiates the plugin of the bundle at dir with these features into
+ * *inst, with stderr in the file err. */
+static void instantiate_to(const char *dir, const LV2_Feature *const *feats, const char *err,
+                           LilvInstance **inst)
+{
+    LilvWorld *w = lilv_world_new();
+    LilvNode *bn = lilv_new_file_uri(w, NULL, dir);
+    lilv_world_load_bundle(w, bn);
+    lilv_node_free(bn);
+    LilvNode *uri = lilv_new_uri(w, URI);
+    const LilvPlugin *pl = lilv_plugins_get_by_uri(lilv_world_get_all_plugins(w), uri);
+    lilv_node_free(uri);
+    assert_non_null(pl);
+    fflush(stderr);
+    int saved = dup(2), fd = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    assert_true(saved >= 0 && fd >= 0);
+    dup2(fd, 2);
+    close(fd);
+    *inst = lilv_plugin_instantiate(pl, 48000, feats);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    if (*inst)
+        lilv_instance_free(*inst);
+    lilv_world_free(w);
+}
+
+static void bundle_without_model(void **state)
+{
+    const char *copy[] = {"nodefault", "textdefault"};
+    static LV2_Feature fmap = {LV2_URID__map, &map}, flog = {LV2_LOG__log, &host_log};
+    const LV2_Feature *with_log[] = {&fmap, &flog, NULL}, *with_map[] = {&fmap, NULL};
+    for (int i = 0; i < 2; i++) {
+        char b[2048], model[4096], err[4096], why[1024];
+        snprintf(b, sizeof b, "%s/%s/cbrnn.lv2/", work, copy[i]);
+        snprintf(model, sizeof model, "%sdefault.safetensors", b);
+        snprintf(err, sizeof err, "%s/%s.stderr", work, copy[i]);
+        load_error(model, why, sizeof why);
+        LilvInstance *in;
+        log_clear();
+        instantiate_to(b, with_log, err, &in);
+        assert_null(in);
+        expect_logged(copy[i], "not instantiated: the bundle's default model: ", why, NULL);
+        /* Hosts without log:log (lv2apply gives no features at all): stderr. */
+        for (int k = 0; k < 2; k++) {
+            instantiate_to(b, k ? with_map : NULL, err, &in);
+            assert_null(in);
+            size_t n;
+            char *t = slurp(err, &n);
+            if (!strstr(t, "cbrnn.lv2: not instantiated: ") || !strstr(t, why))
+                fail_msg("%s, no log:log: stderr says '%s'", copy[i], t);
+            free(t);
+        }
+    }
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 12) {
@@ -927,6 +1221,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(classify_midi),
         cmocka_unit_test(map_teacher),
         cmocka_unit_test(concurrent_instances),
+        cmocka_unit_test(damaged_state),
+        cmocka_unit_test(bundle_without_model),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
