@@ -795,14 +795,29 @@ static void restore_continues(void **state)
             fail_msg("never: %s", #cond);                                       \
     } while (0)
 
-static void patch_set(void **state)
+/* A host at voice A's rate, with A's samples in *x (*len of them). */
+static struct host *host_on_a(float **x, long *len)
 {
-    long len;
     double rate;
-    float *x = read_wav(wav_a, &len, &rate);
+    *x = read_wav(wav_a, len, &rate);
     struct host *H = calloc(1, sizeof *H);
     host_open(H, rate);
     control_seq(H, NULL);
+    return H;
+}
+
+static void host_done(struct host *H, float *x)
+{
+    host_close(H);
+    free(H);
+    free(x);
+}
+
+static void patch_set(void **state)
+{
+    long len;
+    float *x;
+    struct host *H = host_on_a(&x, &len);
     atomic_store(&rt_calls, 0);
     run_block(H, x, 512);
     char missing[4096], text[4096], good[4096];
@@ -834,9 +849,7 @@ static void patch_set(void **state)
     assert_string_equal(H->last_model, good);
     RUN_UNTIL(H, x, H->restarts == 1); /* a new engine: frames from 0 */
     expect_rt_clean("patch:Set loads");
-    host_close(H);
-    free(H);
-    free(x);
+    host_done(H, x);
 }
 
 /* The row of the CSV decoded so far that belongs to frame `frame`, or NULL. */
@@ -859,11 +872,8 @@ static const char *csv_row(const struct host *H, int64_t frame)
 static void controls(void **state)
 {
     long len;
-    double rate;
-    float *x = read_wav(wav_a, &len, &rate);
-    struct host *H = calloc(1, sizeof *H);
-    host_open(H, rate);
-    control_seq(H, NULL);
+    float *x;
+    struct host *H = host_on_a(&x, &len);
     atomic_store(&rt_calls, 0);
     for (int k = 0; k < 40; k++)
         run_block(H, x + k * 256, 256);
@@ -898,9 +908,7 @@ static void controls(void **state)
         fail_msg("frame %lld after cbrnn:Mark 42: '%s' has no marker 42", (long long)before + 1,
                  line);
     expect_rt_clean("controls");
-    host_close(H);
-    free(H);
-    free(x);
+    host_done(H, x);
 }
 
 /* A classify model (put in by a restored state) takes its labels from MIDI
@@ -1055,34 +1063,26 @@ static void lilv_save_dir(struct host *H, const char *dir)
 }
 
 /* The good state restores on a fresh instance and logs nothing. */
-static void expect_state_restores(const char *dir, const char *model, double rate)
+static void expect_state_restores(const char *dir, const char *model)
 {
     long len;
-    double r;
-    float *x = read_wav(wav_a, &len, &r);
-    struct host *H = calloc(1, sizeof *H);
-    host_open(H, rate);
+    float *x;
+    struct host *H = host_on_a(&x, &len);
     log_clear();
     lilv_restore_dir(H, dir);
-    control_seq(H, NULL);
     RUN_UNTIL(H, x, H->last_model[0]);
     assert_string_equal(H->last_model, model);
     if (log_len)
         fail_msg("a good state logged: %s", log_text);
-    host_close(H);
-    free(H);
-    free(x);
+    host_done(H, x);
 }
 
 static void damaged_state(void **state)
 {
     long len;
-    double rate;
-    float *x = read_wav(wav_a, &len, &rate);
-    struct host *H = calloc(1, sizeof *H);
-    host_open(H, rate);
+    float *x;
+    struct host *H = host_on_a(&x, &len);
     H->ctl[P_LEARN] = 1;
-    control_seq(H, NULL);
     for (int k = 0; k < 40; k++)
         run_block(H, x + k * 512, 512);
     char dir[2048], model[4096], def[4096];
@@ -1090,7 +1090,7 @@ static void damaged_state(void **state)
     snprintf(model, sizeof model, "%s/cbrnn-model.safetensors", dir);
     snprintf(def, sizeof def, "%s/cbrnn.lv2/default.safetensors", lv2_dir);
     lilv_save_dir(H, dir);
-    expect_state_restores(dir, model, rate);
+    expect_state_restores(dir, model);
     size_t n;
     char *good = slurp(model, &n);
     const char *text = "not a model, just some text\n";
@@ -1142,9 +1142,7 @@ static void damaged_state(void **state)
     expect_logged("a save into /proc", "state not saved: ",
                   "/proc/cbrnn-no-such-dir/cbrnn-model.safetensors", NULL);
     free(good);
-    host_close(H);
-    free(H);
-    free(x);
+    host_done(H, x);
 }
 
 /* Instantiates the plugin of the bundle at dir with these features into
