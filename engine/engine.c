@@ -200,6 +200,7 @@ static int alloc_buffers(cbrnn_engine *e)
     TAKE(e->grad, e->head_n);
     TAKE(e->vel, e->head_n);
     TAKE(e->good, e->head_n);
+    _Static_assert(CBRNN_ENGINE_SNAPSHOT_SLOTS == 2, "the block above sizes two slots");
     TAKE(e->snap[0], e->head_n);
     TAKE(e->snap[1], e->head_n);
     TAKE(e->in_scr, e->hop);
@@ -354,11 +355,11 @@ static int open_rings(cbrnn_engine *e, const cbrnn_engine_config *c)
     e->rec_buf_rt = calloc(1, e->rec_elem);
     if (!e->rec_buf || !e->rec_buf_rt || spsc_init(&e->recs, (size_t)c->record_capacity, e->rec_elem) ||
         spsc_init(&e->cmds, (size_t)c->command_capacity, sizeof(cbrnn_engine_cmd)) ||
-        spsc_init(&e->snap_free, 2, sizeof(int)) ||
-        spsc_init(&e->snap_full, 2, sizeof(struct snap_msg)) ||
+        spsc_init(&e->snap_free, CBRNN_ENGINE_SNAPSHOT_SLOTS, sizeof(int)) ||
+        spsc_init(&e->snap_full, CBRNN_ENGINE_SNAPSHOT_SLOTS, sizeof(struct snap_msg)) ||
         spsc_init(&e->events, (size_t)c->event_capacity, sizeof(cbrnn_event)))
         return CBRNN_ERR_NOMEM;
-    for (int s = 0; s < 2; s++)
+    for (int s = 0; s < CBRNN_ENGINE_SNAPSHOT_SLOTS; s++)
         spsc_push(&e->snap_free, &s);
     return CBRNN_OK;
 }
@@ -622,6 +623,7 @@ int cbrnn_engine_set_params(cbrnn_engine *e, const cbrnn_model *src)
     memset(e->vel, 0, e->head_n * sizeof(float));
     memset(e->grad, 0, e->head_n * sizeof(float));
     e->since_good = 0;
+    e->reset_done = 0;
     return 0;
 }
 
@@ -702,6 +704,13 @@ static void apply_command(cbrnn_engine *e, const cbrnn_engine_cmd *c)
     case CBRNN_CMD_MOMENTUM: e->momentum = c->f; break;
     case CBRNN_CMD_DECAY: e->decay = c->f; break;
     case CBRNN_CMD_RESET:
+        /* Only the first of a run of resets between two frames does the
+         * work (under RLS a megabyte of copying): a burst of them cannot
+         * hold the audio thread past its period. */
+        e->flags |= CBRNN_REC_RESET;
+        if (e->reset_done)
+            break;
+        e->reset_done = 1;
         memcpy(e->m->params + e->head_off, e->loaded->params + e->head_off,
                e->head_n * sizeof(float));
         memcpy(e->good, e->loaded->params + e->head_off, e->head_n * sizeof(float));
@@ -709,7 +718,6 @@ static void apply_command(cbrnn_engine *e, const cbrnn_engine_cmd *c)
         e->since_good = 0;
         if (e->rule == CBRNN_RULE_RLS)
             engine_rls_begin(e);
-        e->flags |= CBRNN_REC_RESET;
         break;
     case CBRNN_CMD_SNAPSHOT: {
         int slot;
@@ -1028,6 +1036,7 @@ void engine_run_frame(cbrnn_engine *e)
         add_stat(&e->st_bad_input);
     e->n_markers = 0;
     e->flags = 0;
+    e->reset_done = 0;
     e->frame++;
     add_stat(&e->st_frames);
 }

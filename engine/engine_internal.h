@@ -85,10 +85,12 @@ struct cbrnn_engine {
     double *rls_u;                        /* RLS: [rls_n] P phi */
     int *rls_nz;                          /* RLS: [rls_n] the nonzero inputs of phi */
     double *rls_pd;                       /* RLS: [rls_n] phi and the bias's 1, in double */
-    float *rls_snap[2];                   /* RLS: P's upper triangle, packed by rows,
-                                           * in each snapshot slot */
+    float *rls_snap[CBRNN_ENGINE_SNAPSHOT_SLOTS]; /* RLS: P's upper triangle, packed
+                                                   * by rows, in each snapshot slot */
     float *grad, *vel, *good;             /* [head_n] each */
     int since_good;
+    int reset_done;                       /* the cerebellum is as a reset left it: no frame,
+                                           * no new weights since (a second reset is a no-op) */
     int learn;
     float lr, momentum, decay;
     int label;
@@ -107,7 +109,7 @@ struct cbrnn_engine {
     size_t rec_elem;
     unsigned char *rec_buf;               /* reader side */
     unsigned char *rec_buf_rt;            /* audio side */
-    float *snap[2];
+    float *snap[CBRNN_ENGINE_SNAPSHOT_SLOTS];
 
     atomic_int_least64_t st_frames, st_updates, st_restores, st_bad_input, st_dropped_records,
         st_dropped_commands, st_dropped_snapshots, st_dropped_events;

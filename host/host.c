@@ -4,6 +4,7 @@
  * never exits; the MIDI function runs on the audio thread and must not
  * allocate, lock or call the kernel. */
 #include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -200,7 +201,8 @@ int cbrnn_midi_labels_event(cbrnn_midi_labels *s, const uint8_t *msg, size_t len
     return 0;
 }
 
-int cbrnn_host_save_adapted(cbrnn_model *m, const char *path, const char *by, const char *from,
+/* The provenance of an adapted model (docs/FORMATS.md). */
+static int set_adapted_meta(cbrnn_model *m, const char *path, const char *by, const char *from,
                             int64_t frames, char *msg, size_t msglen)
 {
     char val[64];
@@ -211,13 +213,32 @@ int cbrnn_host_save_adapted(cbrnn_model *m, const char *path, const char *by, co
         snprintf(msg, msglen, "%s: out of memory", path);
         return CBRNN_ERR_NOMEM;
     }
-    return cbrnn_model_save(m, path, msg, msglen);
+    return 0;
+}
+
+int cbrnn_host_save_adapted(cbrnn_model *m, const char *path, const char *by, const char *from,
+                            int64_t frames, char *msg, size_t msglen)
+{
+    int rc = set_adapted_meta(m, path, by, from, frames, msg, msglen);
+    /* checked at start too, but a file may have appeared there since */
+    if (!rc)
+        rc = cbrnn_control_check_output(path, msg, msglen);
+    return rc ? rc : cbrnn_model_save(m, path, msg, msglen);
+}
+
+/* 1 when path is the file `from` (the model the host loaded). */
+static int is_loaded_model(const char *path, const char *from)
+{
+    struct stat a, b;
+    return from && stat(path, &a) == 0 && stat(from, &b) == 0 && a.st_dev == b.st_dev &&
+           a.st_ino == b.st_ino;
 }
 
 /* ---- the snapshot/save handshake ---- */
 
 struct pending_save {
     int id;
+    int sent; /* the snapshot command is with the engine */
     const char *why;
     char path[PATH_LEN];
     char dir[PATH_LEN]; /* non-empty: checked against it again before writing */
@@ -228,6 +249,7 @@ struct cbrnn_host_saves {
     char *by, *from;
     struct pending_save pend[MAX_SAVES];
     int n_pend, next_id;
+    int n_sent; /* pending saves whose snapshot command the engine has */
 };
 
 static char *dup_or_null(const char *s, int *bad)
@@ -285,6 +307,24 @@ int cbrnn_host_saves_request(cbrnn_host_saves *s, cbrnn_engine *e, const char *p
     return cbrnn_host_saves_request_in(s, e, path, why, NULL);
 }
 
+/* Hands the engine the snapshot commands of waiting saves, oldest first,
+ * while it has a free slot for each (CBRNN_ENGINE_SNAPSHOT_SLOTS): a
+ * command beyond them would be dropped by the audio thread. The rest wait
+ * for cbrnn_host_saves_collect to free slots, a few milliseconds. */
+static void send_waiting(cbrnn_host_saves *s, cbrnn_engine *e)
+{
+    for (int i = 0; i < s->n_pend && s->n_sent < CBRNN_ENGINE_SNAPSHOT_SLOTS; i++) {
+        struct pending_save *p = &s->pend[i];
+        if (p->sent)
+            continue;
+        cbrnn_engine_cmd c = {CBRNN_CMD_SNAPSHOT, p->id, 0};
+        if (cbrnn_engine_send(e, &c))
+            return; /* the command ring is full: next time */
+        p->sent = 1;
+        s->n_sent++;
+    }
+}
+
 int cbrnn_host_saves_request_in(cbrnn_host_saves *s, cbrnn_engine *e, const char *path,
                                 const char *why, const char *dir)
 {
@@ -292,30 +332,38 @@ int cbrnn_host_saves_request_in(cbrnn_host_saves *s, cbrnn_engine *e, const char
         return CBRNN_ERR_ARG;
     if (s->n_pend == MAX_SAVES)
         return CBRNN_ERR_FULL;
-    struct pending_save *p = &s->pend[s->n_pend];
+    struct pending_save *p = &s->pend[s->n_pend++];
     p->id = s->next_id++;
+    p->sent = 0;
     p->why = why;
     snprintf(p->path, sizeof p->path, "%s", path);
     snprintf(p->dir, sizeof p->dir, "%s", dir ? dir : "");
-    cbrnn_engine_cmd c = {CBRNN_CMD_SNAPSHOT, p->id, 0};
-    if (cbrnn_engine_send(e, &c))
-        return CBRNN_ERR_FULL;
-    s->n_pend++;
+    send_waiting(s, e);
     return 0;
 }
 
 static void write_one(cbrnn_host_saves *s, int i, int64_t frame, cbrnn_host_saved_fn fn,
                       void *ctx)
 {
-    char msg[PATH_LEN + 256], ok[PATH_LEN];
+    char msg[PATH_LEN + 256];
     struct pending_save *p = &s->pend[i];
-    /* A confined save: the folder or the file may have changed since the
-     * request (cbrnn_control_check_save), so check again right here. */
-    int rc = p->dir[0] ? cbrnn_control_check_save(ok, sizeof ok, p->dir, p->path, msg, sizeof msg)
-                       : 0;
-    if (!rc)
+    int rc;
+    if (!p->dir[0]) {
         rc = cbrnn_host_save_adapted(s->scratch, p->path, s->by, s->from, frame, msg,
                                      sizeof msg);
+    } else if (is_loaded_model(p->path, s->from)) {
+        /* a control message never replaces the model the host runs */
+        snprintf(msg, sizeof msg, "%s is the model this host loaded: not overwritten by a "
+                                  "control message", p->path);
+        rc = CBRNN_ERR_ARG;
+    } else {
+        /* A confined save: checked again and written beneath the folder
+         * without following links (cbrnn_control_save_in), since the file
+         * system may have changed since the request. */
+        rc = set_adapted_meta(s->scratch, p->path, s->by, s->from, frame, msg, sizeof msg);
+        if (!rc)
+            rc = cbrnn_control_save_in(s->scratch, p->dir, p->path, msg, sizeof msg);
+    }
     if (fn)
         fn(ctx, p->path, p->why, frame, rc, rc ? msg : NULL);
 }
@@ -329,11 +377,16 @@ int cbrnn_host_saves_collect(cbrnn_host_saves *s, cbrnn_engine *e, cbrnn_host_sa
         for (int i = 0; i < s->n_pend; i++)
             if (s->pend[i].id == id) {
                 write_one(s, i, frame, fn, ctx);
-                s->pend[i] = s->pend[--s->n_pend];
+                /* keep the order: waiting saves go to the engine oldest first */
+                memmove(&s->pend[i], &s->pend[i + 1], (size_t)(s->n_pend - i - 1) * sizeof *s->pend);
+                s->n_pend--;
+                s->n_sent--;
                 done++;
                 break;
             }
     }
+    if (s && e)
+        send_waiting(s, e);
     return done;
 }
 
@@ -348,7 +401,7 @@ int cbrnn_host_saves_flush(cbrnn_host_saves *s, cbrnn_engine *e, cbrnn_host_save
     cbrnn_engine_copy_params(e, s->scratch);
     for (int i = 0; i < s->n_pend; i++)
         write_one(s, i, st.frames, fn, ctx);
-    s->n_pend = 0;
+    s->n_pend = s->n_sent = 0;
     return done;
 }
 

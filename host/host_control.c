@@ -4,6 +4,7 @@
  * file the process may write. Never prints, never on an audio thread. */
 #define _XOPEN_SOURCE 700 /* realpath */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -59,11 +60,27 @@ static int existing_is_model(const char *path, char *msg, size_t msglen)
     return 0;
 }
 
+int cbrnn_control_check_name(const char *name, size_t max)
+{
+    size_t n = name ? strlen(name) : 0;
+    if (n == 0 || n > max)
+        return CBRNN_ERR_ARG;
+    for (const unsigned char *c = (const unsigned char *)name; *c; c++)
+        if (*c < 0x20 || *c == 0x7f)
+            return CBRNN_ERR_ARG;
+    return 0;
+}
+
 int cbrnn_control_check_save(char *out, size_t outlen, const char *dir, const char *path,
                              char *msg, size_t msglen)
 {
     if (!out || !outlen || !path || !*path) {
         say(msg, msglen, "empty save path%s%s", "", NULL);
+        return CBRNN_ERR_ARG;
+    }
+    if (cbrnn_control_check_name(path, PATH_MAX - 1)) {
+        say(msg, msglen, "a save path with control characters (newline, tab, ...) is not "
+                         "accepted%s%s", "", NULL);
         return CBRNN_ERR_ARG;
     }
     if (!dir) {
@@ -81,6 +98,10 @@ int cbrnn_control_check_save(char *out, size_t outlen, const char *dir, const ch
     const char *base = strrchr(full, '/') ? strrchr(full, '/') + 1 : full;
     if (!strcmp(base, ".") || !strcmp(base, "..")) {
         say(msg, msglen, "%s: not a file name%s", path, NULL);
+        return CBRNN_ERR_ARG;
+    }
+    if (strlen(base) > NAME_MAX - 40) { /* room for the temporary's name */
+        say(msg, msglen, "%s: the file name is too long (at most 215 bytes)%s", path, NULL);
         return CBRNN_ERR_ARG;
     }
     if (!realpath(dir, rdir)) {
@@ -104,6 +125,63 @@ int cbrnn_control_check_save(char *out, size_t outlen, const char *dir, const ch
         return CBRNN_ERR_ARG;
     }
     return existing_is_model(out, msg, msglen);
+}
+
+/* The folder rdir/rel opened one component at a time, following no
+ * symbolic link: -1 (errno) when a component is not a real folder now. */
+static int open_beneath(const char *rdir, const char *rel)
+{
+    int fd = open(rdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    char part[NAME_MAX + 1];
+    while (fd >= 0 && *rel) {
+        size_t n = strcspn(rel, "/");
+        if (n > NAME_MAX) {
+            close(fd);
+            errno = ENAMETOOLONG;
+            return -1;
+        }
+        memcpy(part, rel, n);
+        part[n] = 0;
+        rel += n + (rel[n] == '/');
+        if (n == 0)
+            continue;
+        int next = openat(fd, part, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        close(fd);
+        fd = next;
+    }
+    return fd;
+}
+
+int cbrnn_control_save_in(const cbrnn_model *m, const char *dir, const char *path, char *msg,
+                          size_t msglen)
+{
+    char ok[PATH_MAX], rdir[PATH_MAX];
+    int rc = cbrnn_control_check_save(ok, sizeof ok, dir, path, msg, msglen);
+    if (rc)
+        return rc;
+    if (!realpath(dir, rdir)) {
+        say(msg, msglen, "save folder %s: %s", dir, strerror(errno));
+        return CBRNN_ERR_ARG;
+    }
+    /* ok is rdir/SUB.../NAME with no symbolic link in it (the check made
+     * it so); walk it again from rdir without following any, so a folder
+     * swapped for a link since the check cannot take the file elsewhere. */
+    size_t dl = strlen(rdir);
+    const char *rel = ok + dl + (ok[dl] == '/');
+    const char *slash = strrchr(rel, '/');
+    char sub[PATH_MAX];
+    size_t sl = slash ? (size_t)(slash - rel) : 0;
+    memcpy(sub, rel, sl);
+    sub[sl] = 0;
+    int dfd = open_beneath(rdir, sub);
+    if (dfd < 0) {
+        say(msg, msglen, "%s: its folder changed while saving (%s): not saved", path,
+            strerror(errno));
+        return CBRNN_ERR_ARG;
+    }
+    rc = cbrnn_model_save_at(m, dfd, slash ? slash + 1 : rel, ok, msg, msglen);
+    close(dfd);
+    return rc;
 }
 
 int cbrnn_control_check_output(const char *path, char *msg, size_t msglen)

@@ -22,6 +22,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdarg.h>
@@ -347,15 +348,20 @@ static int write_all(int fd, const unsigned char *p, size_t n)
     return 0;
 }
 
-/* Removes `.BASE.PID.N.tmp` files in dir that a save of the same target
- * left behind when its process was killed mid-write (its PID no longer
- * exists). Temporaries of live processes, and every other file, stay.
- * Best effort: errors are ignored (the save itself does not need this). */
-static void sweep_stale_temporaries(const char *dir, const char *base)
+/* Removes `.BASE.PID.N.tmp` files in the folder dfd that a save of the
+ * same target left behind when its process was killed mid-write (its PID
+ * no longer exists). Temporaries of live processes, and every other file,
+ * stay. Best effort: errors are ignored (the save itself does not need
+ * this). */
+static void sweep_stale_temporaries(int dfd, const char *base)
 {
-    DIR *d = opendir(dir);
-    if (!d)
+    int fd = dup(dfd);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    if (!d) {
+        if (fd >= 0)
+            close(fd);
         return;
+    }
     size_t blen = strlen(base);
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
@@ -378,75 +384,96 @@ static void sweep_stale_temporaries(const char *dir, const char *base)
     closedir(d);
 }
 
-/* Writes buf to path atomically: a new temporary file beside path, fsync,
- * rename over path, fsync of the folder so the rename itself is durable.
- * On any failure the temporary file is removed and path is untouched. */
-static int write_atomic(const char *path, const unsigned char *buf, size_t len, char *msg,
-                        size_t msglen)
+/* Writes buf to the file base in the folder dfd atomically: a new
+ * temporary file beside it, fsync, rename over it, fsync of the folder so
+ * the rename itself is durable. Every step is relative to dfd and follows
+ * no symbolic link, so the file lands in that folder whatever happens to
+ * the names around it meanwhile. On any failure the temporary file is
+ * removed and the target is untouched. shown: the path for messages. */
+static int write_atomic_at(int dfd, const char *base, const char *shown,
+                           const unsigned char *buf, size_t len, char *msg, size_t msglen)
 {
-    const char *slash = strrchr(path, '/');
-    size_t dirlen = slash ? (size_t)(slash - path) : 0;
-    const char *base = slash ? slash + 1 : path;
-    if (!*base)
-        return fail(msg, msglen, CBRNN_ERR_ARG, "%s: the path names a folder, not a file", path);
-    size_t tlen = strlen(path) + 64;
-    char *tmp = malloc(tlen);
-    char *dir = malloc(dirlen + 2);
-    if (!tmp || !dir) {
-        free(tmp);
-        free(dir);
-        return fail(msg, msglen, CBRNN_ERR_NOMEM, "out of memory");
-    }
-    if (slash) {
-        memcpy(dir, path, dirlen ? dirlen : 1); /* "/name" lives in "/" */
-        dir[dirlen ? dirlen : 1] = 0;
-    } else {
-        strcpy(dir, ".");
-    }
-    sweep_stale_temporaries(dir, base);
+    char tmp[NAME_MAX + 1];
+    if (strlen(base) + 40 > NAME_MAX)
+        return fail(msg, msglen, CBRNN_ERR_ARG,
+                    "%s: the file name is too long (at most %d bytes here)", shown,
+                    NAME_MAX - 40);
+    sweep_stale_temporaries(dfd, base);
     /* O_EXCL with a pid-and-counter name instead of mkstemp so that the
      * file gets the usual 0666 & ~umask permissions. */
     static unsigned counter;
     int fd = -1;
     for (int attempt = 0; attempt < 100 && fd < 0; attempt++) {
-        snprintf(tmp, tlen, "%.*s%s.%s.%ld.%u.tmp", (int)dirlen, path, slash ? "/" : "", base,
-                 (long)getpid(), counter++);
-        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        snprintf(tmp, sizeof tmp, ".%s.%ld.%u.tmp", base, (long)getpid(), counter++);
+        fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
         if (fd < 0 && errno != EEXIST)
             break;
     }
-    int rc = 0;
-    if (fd < 0) {
-        rc = fail(msg, msglen, CBRNN_ERR_IO, "%s: cannot create a temporary file in %s: %s", path,
-                  dir, strerror(errno));
-        goto out;
+    if (fd < 0)
+        return fail(msg, msglen, CBRNN_ERR_IO, "%s: cannot create a temporary file beside it: %s",
+                    shown, strerror(errno));
+    const char *step = "writing";
+    int bad = write_all(fd, buf, len) || fsync(fd);
+    if (close(fd) && !bad) {
+        bad = 1;
+        step = "closing";
     }
-    if (write_all(fd, buf, len) || fsync(fd)) {
-        rc = fail(msg, msglen, CBRNN_ERR_IO, "%s: writing %s failed: %s", path, tmp, strerror(errno));
-        close(fd);
-        unlink(tmp);
-        goto out;
+    if (!bad && renameat(dfd, tmp, dfd, base)) {
+        int e = errno;
+        unlinkat(dfd, tmp, 0);
+        return fail(msg, msglen, CBRNN_ERR_IO, "%s: cannot replace it: %s", shown, strerror(e));
     }
-    if (close(fd)) {
-        rc = fail(msg, msglen, CBRNN_ERR_IO, "%s: closing %s failed: %s", path, tmp, strerror(errno));
-        unlink(tmp);
-        goto out;
-    }
-    if (rename(tmp, path)) {
-        rc = fail(msg, msglen, CBRNN_ERR_IO, "%s: cannot replace it: %s", path, strerror(errno));
-        unlink(tmp);
-        goto out;
+    if (bad) {
+        int e = errno;
+        unlinkat(dfd, tmp, 0);
+        return fail(msg, msglen, CBRNN_ERR_IO, "%s: %s %s failed: %s", shown, step, tmp,
+                    strerror(e));
     }
     /* The data is safe; a folder that cannot be fsynced (some file systems
      * refuse) only weakens durability of the rename, so it is not an error. */
-    int dfd = open(dir, O_RDONLY | O_CLOEXEC);
-    if (dfd >= 0) {
-        fsync(dfd);
-        close(dfd);
+    fsync(dfd);
+    return 0;
+}
+
+/* The serialised model, checked by reading it back: a file that would not
+ * load is never written, so a bad model (NaN weights, inconsistent
+ * settings) leaves the previous file in place. */
+static int serialise_checked(const cbrnn_model *m, const char *shown, unsigned char **buf,
+                             size_t *len, char *msg, size_t msglen)
+{
+    char why[512];
+    int rc = serialise(m, buf, len, why, sizeof why);
+    if (rc)
+        return fail(msg, msglen, rc, "%s: cannot save: %s", shown, why);
+    int err = 0;
+    cbrnn_model *check = cbrnn_model_load_mem(*buf, *len, &err, why, sizeof why);
+    if (!check) {
+        free(*buf);
+        *buf = NULL;
+        return fail(msg, msglen, err ? err : CBRNN_ERR_ARG, "%s: refusing to save: %s", shown,
+                    why);
     }
-out:
-    free(tmp);
-    free(dir);
+    cbrnn_model_destroy(check);
+    return 0;
+}
+
+int cbrnn_model_save_at(const cbrnn_model *m, int dfd, const char *name, const char *shown,
+                        char *msg, size_t msglen)
+{
+    if (!shown)
+        shown = name;
+    if (!m || dfd < 0 || !name || !*name || strchr(name, '/') || !strcmp(name, ".") ||
+        !strcmp(name, ".."))
+        return fail(msg, msglen, CBRNN_ERR_ARG, "%s: not a file name", shown ? shown : "");
+    struct stat st;
+    if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode))
+        return fail(msg, msglen, CBRNN_ERR_IO, "%s: is a folder, not a model file", shown);
+    unsigned char *buf = NULL;
+    size_t len = 0;
+    int rc = serialise_checked(m, shown, &buf, &len, msg, msglen);
+    if (!rc)
+        rc = write_atomic_at(dfd, name, shown, buf, len, msg, msglen);
+    free(buf);
     return rc;
 }
 
@@ -457,24 +484,23 @@ int cbrnn_model_save(const cbrnn_model *m, const char *path, char *msg, size_t m
     struct stat st;
     if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
         return fail(msg, msglen, CBRNN_ERR_IO, "%s: is a folder, not a model file", path);
-    unsigned char *buf = NULL;
-    size_t len = 0;
-    char why[512];
-    int rc = serialise(m, &buf, &len, why, sizeof why);
-    if (rc)
-        return fail(msg, msglen, rc, "%s: cannot save: %s", path, why);
-    /* Read our own output back: a file that would not load is never
-     * written, so a bad model (NaN weights, inconsistent settings) leaves
-     * the previous file in place. */
-    int err = 0;
-    cbrnn_model *check = cbrnn_model_load_mem(buf, len, &err, why, sizeof why);
-    if (!check) {
-        free(buf);
-        return fail(msg, msglen, err ? err : CBRNN_ERR_ARG, "%s: refusing to save: %s", path, why);
-    }
-    cbrnn_model_destroy(check);
-    rc = write_atomic(path, buf, len, msg, msglen);
-    free(buf);
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    if (!*base)
+        return fail(msg, msglen, CBRNN_ERR_ARG, "%s: the path names a folder, not a file", path);
+    char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
+    if (!dir)
+        return fail(msg, msglen, CBRNN_ERR_NOMEM, "out of memory");
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int rc;
+    if (dfd < 0)
+        rc = fail(msg, msglen, CBRNN_ERR_IO, "%s: cannot open its folder %s: %s", path, dir,
+                  strerror(errno));
+    else
+        rc = cbrnn_model_save_at(m, dfd, base, path, msg, msglen);
+    if (dfd >= 0)
+        close(dfd);
+    free(dir);
     return rc;
 }
 

@@ -574,15 +574,16 @@ static void on_saved(void *ctx, const char *path, const char *why, int64_t frame
 /* Asks the audio thread for a snapshot to be saved to path; dir (or NULL):
  * the folder a path from a control message must stay in, checked again
  * right before the write. */
-static void request_save(const char *path, const char *why, const char *dir)
+static int request_save(const char *path, const char *why, const char *dir)
 {
     cbrnn_engine *e = atomic_load(&H.engine);
     if (!path || !e)
-        return;
+        return 0;
     int rc = cbrnn_host_saves_request_in(C.saves, e, path, why, dir);
-    if (rc)
+    if (rc && !dir)
         fprintf(stderr, PROG ": %s not saved: %s\n", path,
-                rc == CBRNN_ERR_FULL ? "too many saves in flight" : cbrnn_strerror(rc));
+                rc == CBRNN_ERR_FULL ? "too many saves waiting" : cbrnn_strerror(rc));
+    return rc;
 }
 
 /* Saves every snapshot the audio thread has handed over. */
@@ -635,30 +636,62 @@ static int save_now(const char *why)
 
 /* ---------------- OSC (control thread) ---------------- */
 
-/* Every complaint about an OSC message goes through here. At most one line
- * a second reaches stderr, so garbage sent to the port cannot flood the
- * terminal; the main loop reports how many were held back
- * (osc_errors_flush). */
+/* Every line an OSC message makes goes through osc_say, so no sender can
+ * flood the terminal: complaints (refused messages) reach stderr at most
+ * once a second, the notes of messages acted on ("learning on", "marker
+ * 3 = ...") at most OSC_NOTES_PER_S a second; the main loop reports how
+ * many were held back (osc_errors_flush). */
+#define OSC_NOTES_PER_S 10
 static struct {
-    double last; /* when the last line was printed */
-    long held;   /* complaints since then not printed */
-} osc_err = {-1e9, 0};
+    double last;      /* when the last complaint was printed */
+    long held;        /* complaints since then not printed */
+    double note_sec;  /* the second notes are being counted in */
+    int notes;        /* notes printed in it */
+    long notes_held;  /* notes not printed */
+} osc_err = {-1e9, 0, -1e9, 0, 0};
+
+static void osc_vsay(int complaint, const char *fmt, va_list ap)
+{
+    double now = now_s();
+    if (complaint) {
+        if (now - osc_err.last < 1.0) {
+            osc_err.held++;
+            return;
+        }
+        osc_err.last = now;
+    } else {
+        if (C.quiet)
+            return;
+        if (now - osc_err.note_sec >= 1.0) {
+            osc_err.note_sec = now;
+            osc_err.notes = 0;
+        }
+        if (osc_err.notes++ >= OSC_NOTES_PER_S) {
+            osc_err.notes_held++;
+            return;
+        }
+    }
+    fputs(PROG ": ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+}
 
 static void osc_complain(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void osc_complain(const char *fmt, ...)
 {
-    double now = now_s();
-    if (now - osc_err.last < 1.0) {
-        osc_err.held++;
-        return;
-    }
     va_list ap;
     va_start(ap, fmt);
-    fputs(PROG ": ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    osc_vsay(1, fmt, ap);
     va_end(ap);
-    osc_err.last = now;
+}
+
+static void osc_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void osc_note(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    osc_vsay(0, fmt, ap);
+    va_end(ap);
 }
 
 /* liblo reports each malformed packet here. */
@@ -677,15 +710,22 @@ static void osc_errors_flush(void)
         osc_err.held = 0;
         osc_err.last = now;
     }
+    if (osc_err.notes_held && now - osc_err.note_sec >= 1.0) {
+        fprintf(stderr, PROG ": %ld more OSC message%s acted on (not shown)\n",
+                osc_err.notes_held, osc_err.notes_held == 1 ? "" : "s");
+        osc_err.notes_held = 0;
+    }
 }
 
-static void send_cmd(int kind, int i, float f, const char *what)
+/* 0 when the engine took the command; otherwise says why (rate-limited). */
+static int send_cmd(int kind, int i, float f, const char *what)
 {
     cbrnn_engine *e = atomic_load(&H.engine);
     cbrnn_engine_cmd c = {kind, i, f};
     int rc = e ? cbrnn_engine_send(e, &c) : CBRNN_ERR_ARG;
     if (rc)
-        fprintf(stderr, PROG ": %s: %s\n", what, cbrnn_strerror(rc));
+        osc_complain("%s: %s", what, cbrnn_strerror(rc));
+    return rc;
 }
 
 /* 1 when host (a numeric address as liblo reports a sender) is this
@@ -704,29 +744,7 @@ static int is_loopback(const char *host)
     return 0;
 }
 
-/* First in the method table: a message from another machine (unless
- * --osc-bind opened the port to the network) or with an address pattern
- * (one message could fire save, reset and learn at once) goes no further.
- * Returning 1 passes the message on to the real methods. */
-static int osc_guard(const char *path, const char *types, lo_arg **argv, int argc,
-                     lo_message m, void *u)
-{
-    (void)types, (void)argv, (void)argc, (void)u;
-    lo_address src = lo_message_get_source(m);
-    const char *host = src ? lo_address_get_hostname(src) : NULL;
-    if (!C.osc_remote_ok && !is_loopback(host)) {
-        osc_complain("OSC %s from %s refused: only this machine may control cbrnn-jack "
-                     "(see --osc-bind)", path, host ? host : "an unknown address");
-        return 0;
-    }
-    if (strpbrk(path, "*?[]{}")) {
-        osc_complain("OSC %s refused: address patterns are not accepted", path);
-        return 0;
-    }
-    return 1;
-}
-
-/* Last in the method table: whatever no method took. */
+/* Whatever no method took. */
 static int osc_unknown(const char *path, const char *types, lo_arg **argv, int argc,
                        lo_message m, void *u)
 {
@@ -756,9 +774,12 @@ static int osc_unknown(const char *path, const char *types, lo_arg **argv, int a
 static int osc_learn(const char *path, const char *types, lo_arg **argv, int argc,
                      lo_message m, void *u)
 {
-    send_cmd(CBRNN_CMD_LEARN, argv[0]->i != 0, 0, "/cbrnn/learn");
-    if (!C.quiet)
-        fprintf(stderr, PROG ": learning %s\n", argv[0]->i ? "on" : "off");
+    if (argv[0]->i != 0 && argv[0]->i != 1) {
+        osc_complain("OSC /cbrnn/learn %d refused: expected 0 (off) or 1 (on)", argv[0]->i);
+        return 0;
+    }
+    if (!send_cmd(CBRNN_CMD_LEARN, argv[0]->i, 0, "/cbrnn/learn"))
+        osc_note("learning %s", argv[0]->i ? "on" : "off");
     return 0;
 }
 
@@ -785,23 +806,22 @@ static int osc_float(const char *path, const char *types, lo_arg **argv, int arg
         osc_complain("OSC %s %g refused: expected %s", path, (double)v, ranges[k].range);
         return 0;
     }
-    send_cmd(kind, 0, v, path);
+    if (send_cmd(kind, 0, v, path))
+        return 0;
     cbrnn_engine_rule_info rule = {.rule = CBRNN_RULE_SGD};
     cbrnn_engine_get_rule(atomic_load(&H.engine), &rule);
-    if (!C.quiet)
-        fprintf(stderr, PROG ": %s now %g%s\n", path + strlen("/cbrnn/"), (double)v,
-                kind != CBRNN_CMD_GATE && rule.rule == CBRNN_RULE_RLS
-                    ? " (no effect while the cerebellum learns by rls: --rule sgd uses it)"
-                    : "");
+    osc_note("%s now %g%s", path + strlen("/cbrnn/"), (double)v,
+             kind != CBRNN_CMD_GATE && rule.rule == CBRNN_RULE_RLS
+                 ? " (no effect while the cerebellum learns by rls: --rule sgd uses it)"
+                 : "");
     return 0;
 }
 
 static int osc_reset(const char *path, const char *types, lo_arg **argv, int argc, lo_message m,
                      void *u)
 {
-    send_cmd(CBRNN_CMD_RESET, 0, 0, "/cbrnn/reset");
-    if (!C.quiet)
-        fprintf(stderr, PROG ": cerebellum reset to the loaded model\n");
+    if (!send_cmd(CBRNN_CMD_RESET, 0, 0, "/cbrnn/reset"))
+        osc_note("cerebellum reset to the loaded model");
     return 0;
 }
 
@@ -815,24 +835,61 @@ static int osc_save(const char *path, const char *types, lo_arg **argv, int argc
         osc_complain("/cbrnn/save refused: %s", msg);
         return 0;
     }
-    request_save(ok, "/cbrnn/save", C.save_dir);
+    struct stat a, b;
+    if (stat(ok, &a) == 0 && stat(C.model_path, &b) == 0 && a.st_dev == b.st_dev &&
+        a.st_ino == b.st_ino) {
+        osc_complain("/cbrnn/save refused: %s is the model cbrnn-jack loaded: a control "
+                     "message does not overwrite it", ok);
+        return 0;
+    }
+    int rc = request_save(ok, "/cbrnn/save", C.save_dir);
+    if (rc)
+        osc_complain("/cbrnn/save %s refused: %s", ok,
+                     rc == CBRNN_ERR_FULL ? "too many saves waiting" : cbrnn_strerror(rc));
     return 0;
 }
 
 static int osc_mark(const char *path, const char *types, lo_arg **argv, int argc, lo_message m,
                     void *u)
 {
-    int id = C.next_marker++;
-    send_cmd(CBRNN_CMD_MARK, id, 0, "/cbrnn/mark");
+    const char *name = &argv[0]->s;
+    if (cbrnn_control_check_name(name, CBRNN_MARKER_NAME_MAX)) {
+        osc_complain("OSC /cbrnn/mark refused: a marker name is 1 to %d bytes without control "
+                     "characters", CBRNN_MARKER_NAME_MAX);
+        return 0;
+    }
+    int id = C.next_marker;
+    if (send_cmd(CBRNN_CMD_MARK, id, 0, "/cbrnn/mark"))
+        return 0; /* not applied: not in the markers file either */
+    C.next_marker++;
     if (C.markers) {
-        char row[1024];
-        int n = cbrnn_marker_csv_row(row, sizeof row, id, &argv[0]->s, now_s() - C.t0);
+        char row[4 * CBRNN_MARKER_NAME_MAX];
+        int n = cbrnn_marker_csv_row(row, sizeof row, id, name, now_s() - C.t0);
         fwrite(row, 1, (size_t)n, C.markers);
         fflush(C.markers);
     }
-    if (!C.quiet)
-        fprintf(stderr, PROG ": marker %d = '%s'\n", id, &argv[0]->s);
+    osc_note("marker %d = '%s'", id, name);
     return 0;
+}
+
+/* Sends message r to host:port (numeric, as liblo reports a sender) from
+ * the server's own socket, IPv4 or IPv6 alike (liblo 0.31 cannot reply
+ * over the IPv6 socket osc_open gives it). */
+static void osc_reply(lo_server s, const char *host, const char *port, const char *path,
+                      lo_message r)
+{
+    struct addrinfo hints, *ai = NULL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_socktype = SOCK_DGRAM;
+    hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
+    if (getaddrinfo(host, port, &hints, &ai))
+        return;
+    size_t len = 0;
+    void *data = lo_message_serialise(r, path, NULL, &len);
+    if (data)
+        sendto(lo_server_get_socket_fd(s), data, len, 0, ai->ai_addr, ai->ai_addrlen);
+    free(data);
+    freeaddrinfo(ai);
 }
 
 static int osc_status(const char *path, const char *types, lo_arg **argv, int argc,
@@ -849,24 +906,26 @@ static int osc_status(const char *path, const char *types, lo_arg **argv, int ar
         sum += H.recent[i];
     float recent = H.recent_n ? (float)(sum / H.recent_n) : NAN;
     pthread_mutex_unlock(&H.mu);
-    lo_address src = lo_message_get_source(m), to = src;
-    if (!src)
+    lo_address src = lo_message_get_source(m);
+    const char *host = src ? lo_address_get_hostname(src) : NULL;
+    if (!host)
         return 0;
+    char port[16];
+    snprintf(port, sizeof port, "%s", lo_address_get_port(src));
     if (argc == 1) { /* "/cbrnn/status i PORT": reply to PORT of the sender's address */
         if (argv[0]->i < 1 || argv[0]->i > 65535) {
             osc_complain("OSC /cbrnn/status %d refused: expected a UDP port 1..65535",
                          argv[0]->i);
             return 0;
         }
-        char port[16];
         snprintf(port, sizeof port, "%d", argv[0]->i);
-        to = lo_address_new(lo_address_get_hostname(src), port);
     }
-    if (to)
-        lo_send_from(to, s, LO_TT_IMMEDIATE, "/cbrnn/status", "hfhh", (int64_t)st.frames, recent,
-                     (int64_t)atomic_load(&H.xruns), (int64_t)st.dropped_records);
-    if (to && to != src)
-        lo_address_free(to);
+    lo_message r = lo_message_new();
+    if (r && !lo_message_add(r, "hfhh", (int64_t)st.frames, recent,
+                             (int64_t)atomic_load(&H.xruns), (int64_t)st.dropped_records))
+        osc_reply(s, host, port, "/cbrnn/status", r);
+    if (r)
+        lo_message_free(r);
     return 0;
 }
 
@@ -888,7 +947,11 @@ static int osc_perturb(const char *path, const char *types, lo_arg **argv, int a
         i++;
     cbrnn_engine_cmd c = {k[i].kind, 0, 0.0f};
     if (c.kind == CBRNN_CMD_LISTEN) {
-        c.i = argv[0]->i != 0;
+        c.i = argv[0]->i;
+        if (c.i != 0 && c.i != 1) {
+            osc_complain("OSC %s %d refused: expected 0 or 1", path, c.i);
+            return 0;
+        }
     } else {
         c.f = argv[0]->f;
         /* The second argument sits 4 bytes into the message: lo_arg's
@@ -918,37 +981,103 @@ static int osc_perturb(const char *path, const char *types, lo_arg **argv, int a
                      c.kind == CBRNN_CMD_LISTEN ? (double)c.i : (double)c.f, k[i].want);
     else if (rc)
         osc_complain("OSC %s: %s", path, cbrnn_strerror(rc));
-    else if (!C.quiet)
-        fprintf(stderr, PROG ": %s now %g%s\n", path + strlen("/cbrnn/"),
-                c.kind == CBRNN_CMD_LISTEN ? (double)c.i : (double)c.f,
-                c.i && c.kind != CBRNN_CMD_LISTEN ? " (ramped)" : "");
+    else
+        osc_note("%s now %g%s", path + strlen("/cbrnn/"),
+                 c.kind == CBRNN_CMD_LISTEN ? (double)c.i : (double)c.f,
+                 c.i && c.kind != CBRNN_CMD_LISTEN ? " (ramped)" : "");
     return 0;
 }
 
+typedef int (*osc_fn)(const char *path, const char *types, lo_arg **argv, int argc,
+                      lo_message m, void *u);
+
 /* Every OSC method, in one place: tests/fuzz/fuzz_osc.c dispatches fuzzed
  * packets through the same table. */
+static const struct osc_method {
+    const char *path, *types;
+    osc_fn fn;
+} osc_methods[] = {
+    {"/cbrnn/learn", "i", osc_learn},
+    {"/cbrnn/lr", "f", osc_float},
+    {"/cbrnn/momentum", "f", osc_float},
+    {"/cbrnn/decay", "f", osc_float},
+    {"/cbrnn/gate", "f", osc_float},
+    {"/cbrnn/reset", "", osc_reset},
+    {"/cbrnn/save", "s", osc_save},
+    {"/cbrnn/mark", "s", osc_mark},
+    {"/cbrnn/status", "", osc_status},
+    {"/cbrnn/status", "i", osc_status},
+    {"/cbrnn/perturb/pitch", "f", osc_perturb},
+    {"/cbrnn/perturb/pitch", "fi", osc_perturb},
+    {"/cbrnn/perturb/pitch", "ff", osc_perturb},
+    {"/cbrnn/perturb/delay", "f", osc_perturb},
+    {"/cbrnn/perturb/delay", "fi", osc_perturb},
+    {"/cbrnn/perturb/delay", "ff", osc_perturb},
+    {"/cbrnn/perturb/gain", "f", osc_perturb},
+    {"/cbrnn/perturb/gain", "fi", osc_perturb},
+    {"/cbrnn/perturb/gain", "ff", osc_perturb},
+    {"/cbrnn/perturb/listen", "i", osc_perturb},
+};
+
+/* 1 when the arguments of types can stand for want: the same, or numbers
+ * where numbers are wanted (an integer 1 for a float, as liblo coerces);
+ * the coerced values land in buf, argv in out. */
+static int osc_coerce(const char *want, const char *types, lo_arg **argv, lo_arg *buf,
+                      lo_arg **out)
+{
+    size_t n = strlen(want);
+    if (strlen(types) != n)
+        return 0;
+    for (size_t k = 0; k < n; k++) {
+        out[k] = argv[k];
+        if (types[k] == want[k])
+            continue;
+        if (!lo_is_numerical_type((lo_type)types[k]) || !lo_is_numerical_type((lo_type)want[k]))
+            return 0;
+        /* argv[k] may sit 4 bytes off lo_arg's alignment: copy it out */
+        lo_arg from;
+        memcpy(&from, argv[k], lo_arg_size((lo_type)types[k], argv[k]));
+        if (!lo_coerce((lo_type)want[k], &buf[k], (lo_type)types[k], &from))
+            return 0;
+        out[k] = &buf[k];
+    }
+    return 1;
+}
+
+/* The one method liblo knows. It refuses a message from another machine
+ * (unless --osc-bind opened the port to the network) and any address
+ * pattern: liblo hands a pattern to every method it matches whatever the
+ * first one answers, so one message could fire save, reset and learn at
+ * once; here a path must equal a method's exactly. */
+static int osc_dispatch(const char *path, const char *types, lo_arg **argv, int argc,
+                        lo_message m, void *u)
+{
+    lo_address src = lo_message_get_source(m);
+    const char *host = src ? lo_address_get_hostname(src) : NULL;
+    if (!C.osc_remote_ok && !is_loopback(host)) {
+        osc_complain("OSC %s from %s refused: only this machine may control cbrnn-jack "
+                     "(see --osc-bind)", path, host ? host : "an unknown address");
+        return 0;
+    }
+    if (strpbrk(path, "*?[]{}")) {
+        osc_complain("OSC %s refused: address patterns are not accepted", path);
+        return 0;
+    }
+    lo_arg buf[2], *args[2];
+    for (size_t k = 0; k < sizeof osc_methods / sizeof *osc_methods; k++) {
+        const struct osc_method *me = &osc_methods[k];
+        if (!strcmp(path, me->path) && osc_coerce(me->types, types, argv, buf, args))
+            return me->fn(path, me->types, args, argc, m, u);
+    }
+    return osc_unknown(path, types, argv, argc, m, u);
+}
+
 static void osc_add_methods(lo_server osc)
 {
-    lo_server_add_method(osc, NULL, NULL, osc_guard, osc);
-    lo_server_add_method(osc, "/cbrnn/learn", "i", osc_learn, osc);
-    lo_server_add_method(osc, "/cbrnn/lr", "f", osc_float, osc);
-    lo_server_add_method(osc, "/cbrnn/momentum", "f", osc_float, osc);
-    lo_server_add_method(osc, "/cbrnn/decay", "f", osc_float, osc);
-    lo_server_add_method(osc, "/cbrnn/gate", "f", osc_float, osc);
-    lo_server_add_method(osc, "/cbrnn/reset", "", osc_reset, osc);
-    lo_server_add_method(osc, "/cbrnn/save", "s", osc_save, osc);
-    lo_server_add_method(osc, "/cbrnn/mark", "s", osc_mark, osc);
-    lo_server_add_method(osc, "/cbrnn/status", "", osc_status, osc);
-    lo_server_add_method(osc, "/cbrnn/status", "i", osc_status, osc);
-    static const char *const pp[] = {"/cbrnn/perturb/pitch", "/cbrnn/perturb/delay",
-                                     "/cbrnn/perturb/gain"};
-    for (int k = 0; k < 3; k++) {
-        lo_server_add_method(osc, pp[k], "f", osc_perturb, osc);
-        lo_server_add_method(osc, pp[k], "fi", osc_perturb, osc);
-        lo_server_add_method(osc, pp[k], "ff", osc_perturb, osc);
-    }
-    lo_server_add_method(osc, "/cbrnn/perturb/listen", "i", osc_perturb, osc);
-    lo_server_add_method(osc, NULL, NULL, osc_unknown, osc);
+    lo_server_add_method(osc, NULL, NULL, osc_dispatch, osc);
+    /* Time tags are not honoured: a bundle acts when it arrives (a queue
+     * of bundles timed days ahead would grow without bound). */
+    lo_server_enable_queue(osc, 0, 1);
 }
 
 /* ---------------- setup helpers ---------------- */
@@ -1126,6 +1255,10 @@ static int rebuild_engine(int rate, const cbrnn_engine_config *base)
     atomic_store(&H.paused, 1);
     while (atomic_load(&H.in_process))
         sleep_ms(1);
+    /* saves asked of the old engine are written now, from the weights it
+     * stopped with: its snapshot slots go with it */
+    collect_snapshots();
+    flush_pending();
     pthread_mutex_lock(&H.mu);
     drain_records(old);
     cbrnn_engine_copy_params(old, adapted);

@@ -27,6 +27,20 @@ extern "C" {
 CBRNN_API int cbrnn_control_check_save(char *out, size_t outlen, const char *dir,
                                        const char *path, char *msg, size_t msglen);
 
+/* Saves m to `path` confined to `dir`: cbrnn_control_check_save, then the
+ * write itself through descriptors opened beneath dir that follow no
+ * symbolic link (cbrnn_model_save_at), so a folder swapped for a link
+ * between the check and the write cannot carry the file outside dir. 0 or
+ * a negative code with the reason in msg. Control thread. */
+CBRNN_API int cbrnn_control_save_in(const cbrnn_model *m, const char *dir, const char *path,
+                                    char *msg, size_t msglen);
+
+/* 0 when name is 1..max bytes with no control character (below 0x20, or
+ * 0x7f): what a marker name or a save path from a control message may be
+ * (a newline in either would break a log line or a CSV row). */
+#define CBRNN_MARKER_NAME_MAX 200
+CBRNN_API int cbrnn_control_check_name(const char *name, size_t max);
+
 /* May the process overwrite `path` with a model (a path from the command
  * line, checked at start)? 0 when its folder exists and is writable and
  * `path` is absent or a cbrnn model; else a negative code and the reason

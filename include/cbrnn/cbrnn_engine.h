@@ -314,6 +314,12 @@ CBRNN_API int cbrnn_engine_read_event(cbrnn_engine *e, cbrnn_event *ev);
  * schedule). Only while process() cannot run. 0 or CBRNN_ERR_ARG. */
 CBRNN_API int cbrnn_engine_set_schedule(cbrnn_engine *e, const cbrnn_event *ev, size_t n);
 
+/* Snapshots the audio thread can hold at once: a CBRNN_CMD_SNAPSHOT that
+ * finds them all taken is dropped (counted in dropped_snapshots), so a
+ * host keeps at most this many requests in flight
+ * (cbrnn_host_saves_request queues the rest). */
+#define CBRNN_ENGINE_SNAPSHOT_SLOTS 2
+
 /* Takes the next weight snapshot made for a CBRNN_CMD_SNAPSHOT command.
  * Control thread. dst: a model with the engine's configuration (e.g. from
  * cbrnn_model_clone(cbrnn_engine_model(e))); its trained parameters are

@@ -115,9 +115,12 @@ CBRNN_API cbrnn_host_saves *cbrnn_host_saves_create(const cbrnn_engine *e, const
                                                     const char *from, int *err);
 CBRNN_API void cbrnn_host_saves_destroy(cbrnn_host_saves *s);
 /* Asks the audio thread of e for a snapshot to be written to path (why: a
- * static string such as "osc" or "autosave"). 0, CBRNN_ERR_FULL (too many
- * saves in flight, or the command ring is full: nothing is queued) or
- * CBRNN_ERR_ARG. */
+ * static string such as "osc" or "autosave"). At most
+ * CBRNN_ENGINE_SNAPSHOT_SLOTS requests go to the engine at once; later
+ * ones wait here and go as cbrnn_host_saves_collect frees slots (a burst
+ * of saves is served a few milliseconds apart, each with the weights of
+ * the frame it was taken at, never dropped). 0, CBRNN_ERR_FULL (16 saves
+ * already waiting: nothing is queued) or CBRNN_ERR_ARG. */
 CBRNN_API int cbrnn_host_saves_request(cbrnn_host_saves *s, cbrnn_engine *e, const char *path,
                                        const char *why);
 /* The same for a path from a control message: it is checked against dir

@@ -261,6 +261,12 @@ CBRNN_API int cbrnn_model_set_classes(cbrnn_model *m, int n, const char *const *
  * in __metadata__, dtype F32, finite values; it never trusts a size from
  * the file before checking it. On failure msg says what is wrong. */
 CBRNN_API int cbrnn_model_save(const cbrnn_model *m, const char *path, char *msg, size_t msglen);
+/* The same into the file name (no '/') in the open folder dirfd: every
+ * step is relative to dirfd and follows no symbolic link, so the file
+ * lands in that folder whatever is renamed around it meanwhile. shown: the
+ * path for messages (NULL: name). */
+CBRNN_API int cbrnn_model_save_at(const cbrnn_model *m, int dirfd, const char *name,
+                                  const char *shown, char *msg, size_t msglen);
 CBRNN_API cbrnn_model *cbrnn_model_load(const char *path, int *err, char *msg, size_t msglen);
 /* The same from memory (the loader's core; used by fuzzing). */
 CBRNN_API cbrnn_model *cbrnn_model_load_mem(const unsigned char *buf, size_t len, int *err,

@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <fcntl.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
@@ -152,13 +153,181 @@ static void confined_save_rechecked(void **state)
     assert_non_null(fgets(line, sizeof line, f));
     fclose(f);
     assert_string_equal(line, "a text file now\n");
-    /* the same request unconfined, or to a fresh name, writes */
+    /* unconfined (a --save path checked at start) it is refused too: the
+     * text file appeared after the start check */
     assert_int_equal(cbrnn_host_saves_request_in(s, e, p, "test", NULL), 0);
+    cbrnn_engine_process(e, NULL, 0, in, NULL, 512);
+    assert_int_equal(cbrnn_host_saves_collect(s, e, on_saved, &r), 1);
+    assert_int_not_equal(r.rc, 0);
+    f = fopen(p, "r");
+    assert_non_null(fgets(line, sizeof line, f));
+    fclose(f);
+    assert_string_equal(line, "a text file now\n");
+    /* a fresh name writes */
+    snprintf(p, sizeof p, "%s/saves/fresh.safetensors", dir);
+    assert_int_equal(cbrnn_host_saves_request_in(s, e, p, "test", sd), 0);
     cbrnn_engine_process(e, NULL, 0, in, NULL, 512);
     assert_int_equal(cbrnn_host_saves_collect(s, e, on_saved, &r), 1);
     assert_int_equal(r.rc, 0);
     cbrnn_host_saves_destroy(s);
     cbrnn_engine_destroy(e);
+}
+
+/* A burst of saves: more than the engine's snapshot slots at once. Each is
+ * written, in order, with the weights of a frame at or after its request;
+ * the engine drops none (before: the third and later were dropped by the
+ * audio thread and written at exit with the final weights). */
+static void save_burst(void **state)
+{
+    cbrnn_engine_config c;
+    cbrnn_engine_config_default(&c, 16000);
+    char msg[1024], p[256];
+    int err;
+    cbrnn_engine *e = cbrnn_host_open(model_path, &c, 0, &err, msg, sizeof msg);
+    assert_non_null(e);
+    cbrnn_host_saves *s = cbrnn_host_saves_create(e, "test", model_path, &err);
+    assert_non_null(s);
+    enum { N = 7 };
+    for (int i = 0; i < N; i++) {
+        snprintf(p, sizeof p, "%s/saves/b%d.safetensors", dir, i);
+        assert_int_equal(cbrnn_host_saves_request(s, e, p, "test"), 0);
+    }
+    float in[512] = {0};
+    struct saved r = {0, 0};
+    int done = 0;
+    for (int round = 0; round < 20 && done < N; round++) {
+        cbrnn_engine_process(e, NULL, 0, in, NULL, 512);
+        done += cbrnn_host_saves_collect(s, e, on_saved, &r);
+    }
+    assert_int_equal(done, N);
+    assert_int_equal(r.rc, 0);
+    assert_int_equal(cbrnn_host_saves_pending(s), 0);
+    cbrnn_engine_stats st;
+    cbrnn_engine_get_stats(e, &st);
+    assert_int_equal(st.dropped_snapshots, 0);
+    for (int i = 0; i < N; i++) {
+        snprintf(p, sizeof p, "%s/saves/b%d.safetensors", dir, i);
+        cbrnn_model *m = cbrnn_model_load(p, &err, msg, sizeof msg);
+        assert_non_null(m);
+        cbrnn_model_destroy(m);
+    }
+    cbrnn_host_saves_destroy(s);
+    cbrnn_engine_destroy(e);
+}
+
+/* The race the re-check alone cannot close: a folder inside the save
+ * folder swapped for a link to elsewhere after the check. The write walks
+ * the folders without following links, so it is refused and nothing lands
+ * outside. And a control message never overwrites the loaded model. */
+static void confined_save_race(void **state)
+{
+    cbrnn_engine_config c;
+    cbrnn_engine_config_default(&c, 16000);
+    char msg[1024], sd[256], p[256], q[256], ok[4096];
+    int err;
+    cbrnn_engine *e = cbrnn_host_open(model_path, &c, 0, &err, msg, sizeof msg);
+    assert_non_null(e);
+    snprintf(sd, sizeof sd, "%s/saves", dir);
+    snprintf(p, sizeof p, "%s/saves/sub", dir);
+    assert_int_equal(mkdir(p, 0700), 0);
+    copy_model("saves/loaded.safetensors");
+    snprintf(q, sizeof q, "%s/saves/loaded.safetensors", dir);
+    cbrnn_host_saves *s = cbrnn_host_saves_create(e, "test", q, &err);
+    assert_non_null(s);
+    assert_int_equal(cbrnn_control_check_save(ok, sizeof ok, sd, "sub/r.safetensors", msg,
+                                              sizeof msg), 0);
+    assert_int_equal(cbrnn_host_saves_request_in(s, e, ok, "test", sd), 0);
+    snprintf(q, sizeof q, "%s/saves/realsub", dir);
+    assert_int_equal(rename(p, q), 0);
+    assert_int_equal(symlink("../outside", p), 0);
+    float in[512] = {0};
+    cbrnn_engine_process(e, NULL, 0, in, NULL, 512);
+    struct saved r = {0, 0};
+    assert_int_equal(cbrnn_host_saves_collect(s, e, on_saved, &r), 1);
+    assert_int_not_equal(r.rc, 0);
+    snprintf(q, sizeof q, "%s/outside/r.safetensors", dir);
+    assert_int_not_equal(access(q, F_OK), 0);
+    /* the loaded model, by a confined request */
+    snprintf(q, sizeof q, "%s/saves/loaded.safetensors", dir);
+    struct stat before, after;
+    assert_int_equal(stat(q, &before), 0);
+    assert_int_equal(cbrnn_host_saves_request_in(s, e, q, "test", sd), 0);
+    cbrnn_engine_process(e, NULL, 0, in, NULL, 512);
+    assert_int_equal(cbrnn_host_saves_collect(s, e, on_saved, &r), 1);
+    assert_int_not_equal(r.rc, 0);
+    assert_int_equal(stat(q, &after), 0);
+    assert_true(before.st_ino == after.st_ino && before.st_mtime == after.st_mtime);
+    cbrnn_host_saves_destroy(s);
+    cbrnn_engine_destroy(e);
+}
+
+/* What closes the race between the check and the write: the write goes
+ * through a descriptor of the folder the check saw (cbrnn_model_save_at,
+ * which cbrnn_control_save_in uses after walking to it without following
+ * links), so a folder renamed away and replaced by a link to elsewhere in
+ * between does not take the file with it. A save by path at that moment
+ * would land outside (checked too, to show the test can fail). */
+static void save_at_holds_the_folder(void **state)
+{
+    cbrnn_model_config c;
+    cbrnn_model_config_default(&c);
+    c.n_hidden = 4;
+    c.cb_hidden[0] = 4;
+    int err;
+    cbrnn_model *m = cbrnn_model_create(&c, &err);
+    assert_non_null(m);
+    char sub[128], real[128], p[512], msg[1024];
+    snprintf(sub, sizeof sub, "%s/saves/asub", dir);
+    snprintf(real, sizeof real, "%s/saves/asub.real", dir);
+    assert_int_equal(mkdir(sub, 0700), 0);
+    int dfd = open(sub, O_RDONLY | O_DIRECTORY);
+    assert_true(dfd >= 0);
+    /* the swap, after the check and before the write */
+    assert_int_equal(rename(sub, real), 0);
+    assert_int_equal(symlink("../outside", sub), 0);
+    assert_int_equal(cbrnn_model_save_at(m, dfd, "x.safetensors", "asub/x.safetensors", msg,
+                                         sizeof msg), 0);
+    close(dfd);
+    snprintf(p, sizeof p, "%s/x.safetensors", real);
+    assert_int_equal(access(p, F_OK), 0);
+    snprintf(p, sizeof p, "%s/outside/x.safetensors", dir);
+    assert_int_not_equal(access(p, F_OK), 0);
+    /* by path, the same moment lands outside */
+    snprintf(p, sizeof p, "%s/y.safetensors", sub);
+    assert_int_equal(cbrnn_model_save(m, p, msg, sizeof msg), 0);
+    snprintf(p, sizeof p, "%s/outside/y.safetensors", dir);
+    assert_int_equal(access(p, F_OK), 0);
+    unlink(p);
+    /* and a confined save through the link is refused */
+    char sd[256];
+    snprintf(sd, sizeof sd, "%s/saves", dir);
+    assert_int_not_equal(cbrnn_control_save_in(m, sd, "asub/z.safetensors", msg, sizeof msg), 0);
+    print_message("refused: %s\n", msg);
+    cbrnn_model_destroy(m);
+}
+
+/* Names from control messages: no control characters, bounded length. */
+static void control_names(void **state)
+{
+    char ok[4096], msg[512], sd[256], longname[300];
+    assert_int_equal(cbrnn_control_check_name("baseline", CBRNN_MARKER_NAME_MAX), 0);
+    assert_int_equal(cbrnn_control_check_name("zwei Wörter", CBRNN_MARKER_NAME_MAX), 0);
+    assert_int_not_equal(cbrnn_control_check_name("", CBRNN_MARKER_NAME_MAX), 0);
+    assert_int_not_equal(cbrnn_control_check_name("a\nb", CBRNN_MARKER_NAME_MAX), 0);
+    assert_int_not_equal(cbrnn_control_check_name("tab\there", CBRNN_MARKER_NAME_MAX), 0);
+    assert_int_not_equal(cbrnn_control_check_name("del\x7f", CBRNN_MARKER_NAME_MAX), 0);
+    memset(longname, 'm', 201);
+    longname[201] = 0;
+    assert_int_not_equal(cbrnn_control_check_name(longname, CBRNN_MARKER_NAME_MAX), 0);
+    snprintf(sd, sizeof sd, "%s/saves", dir);
+    assert_int_not_equal(cbrnn_control_check_save(ok, sizeof ok, sd, "a\nb.safetensors", msg,
+                                                  sizeof msg), 0);
+    print_message("refused a newline: %s\n", msg);
+    memset(longname, 'a', 250);
+    strcpy(longname + 250, ".st");
+    assert_int_not_equal(cbrnn_control_check_save(ok, sizeof ok, sd, longname, msg, sizeof msg),
+                         0);
+    assert_non_null(strstr(msg, "too long"));
 }
 
 static void events_files(void **state)
@@ -291,6 +460,10 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(save_paths),
         cmocka_unit_test(confined_save_rechecked),
+        cmocka_unit_test(save_burst),
+        cmocka_unit_test(confined_save_race),
+        cmocka_unit_test(save_at_holds_the_folder),
+        cmocka_unit_test(control_names),
         cmocka_unit_test(events_files),
         cmocka_unit_test(schedules),
         cmocka_unit_test(engine_options),

@@ -11,7 +11,17 @@
 #    the folder works (so the refusals are not a broken save);
 #  - with --osc-bind 0.0.0.0, /cbrnn/status i PORT from a non-loopback
 #    address answers that address only, not the same port on loopback;
-#  - unknown addresses, wrong types and out-of-range values are reported.
+#  - unknown addresses, wrong types and out-of-range values are reported;
+#  - an address pattern (/cbrnn/*) fires nothing (liblo would hand it to
+#    every method it matches: save, reset and learn at once);
+#  - control characters in save or marker names, and 0/1 values out of
+#    range, are refused; a marker refused is not in the markers file;
+#  - a burst of saves is written while running, each one, none dropped;
+#  - a bundle timed days ahead acts on arrival, not queued;
+#  - the --save file turned into a text file while running is not
+#    overwritten at exit; a control message never overwrites the loaded
+#    model;
+#  - with --osc-bind ::1, /cbrnn/status answers over IPv6.
 . "$(dirname "$0")/jacklib.sh"
 pick_model
 start_jackd 256
@@ -75,12 +85,33 @@ say /cbrnn/Learn i 0
 say /cbrnn/lr s 0.003
 say /cbrnn/mark i 3
 say /cbrnn/mark
+say '/cbrnn/*' s pattern.safetensors
+say /cbrnn/learn i 5
+say /cbrnn/mark s "$(printf 'two\nlines')"
+say /cbrnn/save s "$(printf 'a\nb.safetensors')"
+say /cbrnn/save s "$(head -c 230 /dev/zero | tr '\0' a).safetensors"
 "$PY" -c 'import socket, sys, osc
 socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(osc.encode("/cbrnn/status", "i", [0]), ("127.0.0.1", int(sys.argv[1])))' "$OSC"
 sleep 1.1
 osc /cbrnn/save s inside.safetensors
 osc /cbrnn/lr f 0.002
 osc /cbrnn/reset
+# six saves back to back (the engine holds two snapshots at once), and a
+# bundle timed eleven days ahead
+"$PY" - "$OSC" <<'PY' || fail "sending the burst"
+import socket, struct, sys, osc
+port = int(sys.argv[1])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for i in range(6):
+    s.sendto(osc.encode("/cbrnn/save", "s", ["burst%d.safetensors" % i]), ("127.0.0.1", port))
+late = (int(__import__("time").time()) + 2208988800 + 11 * 86400) << 32
+m = osc.encode("/cbrnn/mark", "s", ["from the future"])
+s.sendto(osc.pad(b"#bundle") + struct.pack(">Q", late) + struct.pack(">i", len(m)) + m,
+         ("127.0.0.1", port))
+PY
+saved() { find saves -maxdepth 1 -name "$1" | wc -l; }
+for _ in $(seq 50); do [ "$(saved 'burst*')" -eq 6 ] && break; sleep 0.1; done
+[ "$(saved 'burst*')" -eq 6 ] || fail "the burst: $(saved 'burst*') of 6 saved while running"
 sleep 0.5
 kill -TERM "$HOST"; wait "$HOST"; rc=$?
 cat host.err
@@ -98,11 +129,22 @@ expect "/cbrnn/mark with arguments '' ignored: expected /cbrnn/mark s"
 expect "/cbrnn/status 0 refused"
 expect "lr now 0.002"
 expect "cerebellum reset to the loaded model"
+expect "OSC /cbrnn/* refused: address patterns are not accepted"
+expect "OSC /cbrnn/learn 5 refused: expected 0 (off) or 1 (on)"
+expect "OSC /cbrnn/mark refused: a marker name is 1 to 200 bytes without control characters"
+expect "a save path with control characters (newline, tab, ...) is not accepted"
+expect "the file name is too long"
+expect "marker 0 = 'from the future'"
+grep -q "= 'pattern" host.err && fail "the pattern message set a marker"
+[ "$(saved 'pattern*')" -eq 0 ] || fail "a pattern message saved a file"
+grep -qx "cbrnn-jack: learning on" host.err && fail "learn 5 turned learning on"
+[ "$(saved 'a*')" -eq 0 ] || fail "a save name with a newline (or a too long one) was written"
+[ "$(grep -c "burst.*(/cbrnn/save" host.err)" -eq 6 ] || fail "not all six burst saves reported"
 grep -q "saved $PWD/saves/inside.safetensors (/cbrnn/save" host.err || fail "a save inside the folder failed"
 [ -n "$LAN" ] && expect "/cbrnn/save from $LAN refused: only this machine"
-ls outside | grep -q . && fail "a file was written outside the save folder: $(ls outside)"
+[ -z "$(ls -A outside)" ] || fail "a file was written outside the save folder: $(ls -A outside)"
 [ "$(cat saves/notes.txt)" = "keep me" ] || fail "saves/notes.txt was overwritten"
-ls saves | grep -q remote && fail "a save from a non-loopback address was written"
+[ "$(saved 'remote*')" -eq 0 ] || fail "a save from a non-loopback address was written"
 "$CBRNN" info saves/final.safetensors >/dev/null || fail "the final save does not load"
 
 if [ -n "$LAN" ]; then
@@ -136,4 +178,36 @@ except socket.timeout:
 PY
   kill -TERM "$HOST"; wait "$HOST"
 fi
+note "--save replaced by a text file while running; the loaded model; IPv6"
+mkdir -p s2
+cp "$MODEL" s2/loaded.safetensors
+OSC=$(free_udp_port)
+"$JACKHOST" --name cbt3 --model s2/loaded.safetensors --save s2/final.safetensors --osc "$OSC" \
+  --osc-bind ::1 >host3.out 2>host3.err &
+HOST=$!
+STARTED="$STARTED $HOST"
+wait_port cbt3:input
+for _ in $(seq 50); do grep -q "OSC on UDP" host3.err && break; sleep 0.1; done
+before=$(md5sum <s2/loaded.safetensors)
+"$PY" - "$OSC" <<'PY' || fail "no status reply over IPv6"
+import socket, sys, osc
+port = int(sys.argv[1])
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.bind(("::1", 0))
+s.sendto(osc.encode("/cbrnn/save", "s", ["loaded.safetensors"]), ("::1", port))
+s.sendto(osc.encode("/cbrnn/status", "", []), ("::1", port))
+s.settimeout(5)
+data, src = s.recvfrom(1024)
+assert osc.decode(data)[0] == "/cbrnn/status", data
+PY
+echo "my thesis" >s2/final.safetensors
+sleep 0.5
+kill -TERM "$HOST"; wait "$HOST"; rc=$?
+cat host3.err
+[ "$rc" -ne 0 ] || fail "the exit save over a text file: exit 0"
+[ "$(cat s2/final.safetensors)" = "my thesis" ] || fail "the --save target, now a text file, was overwritten"
+grep -qF "s2/final.safetensors exists and is not a cbrnn model: not overwritten" host3.err \
+  || fail "no message for the --save target turned text file"
+[ "$(md5sum <s2/loaded.safetensors)" = "$before" ] || fail "the loaded model was overwritten"
+grep -qF "is the model cbrnn-jack loaded" host3.err || fail "no message for a save over the loaded model"
 echo "osc_safety: passed"
