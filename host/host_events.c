@@ -162,16 +162,26 @@ int cbrnn_marker_csv_row(char *buf, int len, int id, const char *name, double se
 {
     if (!buf || len <= 0)
         return 0;
+    /* The row stays well formed whatever the name's length: the closing
+     * quote, the seconds and the newline are kept room for, and a name
+     * too long for buf is cut (never in the middle of a doubled quote). */
+    char tail[64];
+    int tn = snprintf(tail, sizeof tail, "\",%.3f\n", seconds);
     int n = snprintf(buf, (size_t)len, "%d,\"", id);
-    for (const char *c = name ? name : ""; *c && n < len - 2; c++) {
+    if (n + tn >= len) {
+        buf[0] = 0;
+        return 0;
+    }
+    for (const char *c = name ? name : ""; *c; c++) {
+        int need = *c == '"' ? 2 : 1;
+        if (n + need + tn >= len)
+            break;
         if (*c == '"')
             buf[n++] = '"';
-        if (n < len - 2)
-            buf[n++] = *c;
+        buf[n++] = *c;
     }
-    if (n < len)
-        n += snprintf(buf + n, (size_t)(len - n), "\",%.3f\n", seconds);
-    return n < len ? n : len - 1;
+    memcpy(buf + n, tail, (size_t)tn + 1);
+    return n + tn;
 }
 
 void cbrnn_events_perturb_needs(const cbrnn_event *ev, size_t n, int *perturb, float *max_delay_ms)

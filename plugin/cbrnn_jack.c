@@ -1150,6 +1150,11 @@ static int check_save_options(struct control *c)
         fprintf(stderr, PROG ": --save %s\n", msg);
         return -1;
     }
+    struct stat sm;
+    if (c->save_path && c->model_path && stat(c->save_path, &sb) == 0 &&
+        stat(c->model_path, &sm) == 0 && sb.st_dev == sm.st_dev && sb.st_ino == sm.st_ino)
+        fprintf(stderr, PROG ": note: --save %s is the model being loaded: the adapted model "
+                        "will replace it (keep a copy to go back)\n", c->save_path);
     if (c->save_dir && (stat(c->save_dir, &sb) || !S_ISDIR(sb.st_mode))) {
         fprintf(stderr, PROG ": --save-dir %s: not a folder\n", c->save_dir);
         return -1;
@@ -1413,6 +1418,7 @@ static int check_options(const struct options *o)
         fprintf(stderr, PROG ": --osc-bind needs --osc PORT\n");
         return 2;
     }
+    C.model_path = o->model_path; /* NULL: the default, found later */
     return check_save_options(&C) ? 2 : 0;
 }
 

@@ -104,7 +104,8 @@ CBRNN_API void cbrnn_host_perturb_for_events(cbrnn_engine_config *c, const cbrnn
 
 /* A row of a markers file (header "marker,name,seconds\n"): the id, the
  * name as a quoted CSV field ('"' doubled) and the seconds, with '\n'.
- * Returns the length written (truncated like snprintf). Any thread. */
+ * Returns the length written: always a whole row (a name too long for
+ * buf is cut), or 0 when not even an empty name fits. Any thread. */
 CBRNN_API const char *cbrnn_marker_csv_header(void);
 CBRNN_API int cbrnn_marker_csv_row(char *buf, int len, int id, const char *name, double seconds);
 

@@ -306,6 +306,26 @@ static void save_at_holds_the_folder(void **state)
     cbrnn_model_destroy(m);
 }
 
+/* A markers row is always whole: a name too long for the buffer is cut,
+ * the closing quote, seconds and newline stay (a 1000-byte name once gave
+ * a row without them, and the next row was glued to it). */
+static void marker_rows(void **state)
+{
+    char row[48], name[1000];
+    int n = cbrnn_marker_csv_row(row, sizeof row, 3, "say \"a\"", 1.5);
+    assert_string_equal(row, "3,\"say \"\"a\"\"\",1.500\n");
+    assert_int_equal(n, (int)strlen(row));
+    memset(name, '"', sizeof name - 1);
+    name[sizeof name - 1] = 0;
+    n = cbrnn_marker_csv_row(row, sizeof row, 12, name, 2.25);
+    assert_int_equal(n, (int)strlen(row));
+    assert_true(n < (int)sizeof row);
+    assert_int_equal(strncmp(row, "12,\"", 4), 0);
+    assert_string_equal(row + n - 8, "\",2.250\n");
+    assert_int_equal((n - 4 - 8) % 2, 0); /* only whole doubled quotes */
+    assert_int_equal(cbrnn_marker_csv_row(row, 8, 1, "x", 1.0), 0);
+}
+
 /* Names from control messages: no control characters, bounded length. */
 static void control_names(void **state)
 {
@@ -464,6 +484,7 @@ int main(void)
         cmocka_unit_test(confined_save_race),
         cmocka_unit_test(save_at_holds_the_folder),
         cmocka_unit_test(control_names),
+        cmocka_unit_test(marker_rows),
         cmocka_unit_test(events_files),
         cmocka_unit_test(schedules),
         cmocka_unit_test(engine_options),
