@@ -492,6 +492,10 @@ int cbrnn_engine_check_command(const cbrnn_engine_cmd *c)
         return CBRNN_ERR_ARG;
     switch (c->kind) {
     case CBRNN_CMD_LEARN:
+    case CBRNN_CMD_LISTEN:
+        if (c->i != 0 && c->i != 1) /* a switch: an events file's "learn,5" is a mistake */
+            return CBRNN_ERR_ARG;
+        break;
     case CBRNN_CMD_RESET:
     case CBRNN_CMD_SNAPSHOT:
     case CBRNN_CMD_LABEL:
@@ -517,8 +521,6 @@ int cbrnn_engine_check_command(const cbrnn_engine_cmd *c)
     case CBRNN_CMD_GAIN:
     case CBRNN_CMD_PITCH:
         return cbrnn_perturb_check(c->kind - CBRNN_CMD_DELAY + CBRNN_PERTURB_DELAY, c->f, c->i);
-    case CBRNN_CMD_LISTEN:
-        break;
     default:
         return CBRNN_ERR_ARG;
     }

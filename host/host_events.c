@@ -54,7 +54,8 @@ int cbrnn_event_list_load(cbrnn_event_list *l, const char *path, char *msg, size
              (k == CBRNN_CMD_MOMENTUM && v > CBRNN_MOMENTUM_MAX) ||
              (k == CBRNN_CMD_GATE && v != 0 && (v < CBRNN_GATE_DB_MIN || v >= 0)) ||
              ((k == CBRNN_CMD_MARK || k == CBRNN_CMD_SNAPSHOT) && ev.cmd.i < 0) ||
-             ((k == CBRNN_CMD_DELAY || k == CBRNN_CMD_GAIN || k == CBRNN_CMD_PITCH) &&
+             ((k == CBRNN_CMD_DELAY || k == CBRNN_CMD_GAIN || k == CBRNN_CMD_PITCH ||
+               k == CBRNN_CMD_LEARN || k == CBRNN_CMD_LISTEN) &&
               cbrnn_engine_check_command(&ev.cmd)))) {
             snprintf(msg, msglen, "%s:%ld: value out of range", path, lineno);
             rc = CBRNN_ERR_FORMAT;

@@ -395,7 +395,8 @@ static void events_files(void **state)
     cbrnn_event_list_free(&l);
     static const char *const bad[] = {"3,jump,1\n", "x,lr,1\n", "3,lr,1e9\n", "3,mark,-4\n",
                                       "3,lr,\n", "3,gate,5\n", "3,pitch,13\n",
-                                      "3,delay,-1\n", "3,gain,5:-3\n", "3,gain,30\n"};
+                                      "3,delay,-1\n", "3,gain,5:-3\n", "3,gain,30\n",
+                                      "0,learn,5\n", "0,learn,-1\n", "0,listen,2\n"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         write_file("bad.csv", bad[i]);
         snprintf(p, sizeof p, "%s/bad.csv", dir);
