@@ -136,10 +136,10 @@ int train_announce(struct run *r)
     int n_skipped = r->n_skipped;
     char skipped_note[64] = "";
     if (n_skipped)
-        snprintf(skipped_note, sizeof skipped_note, ", %d skipped (unreadable or no audio)",
+        snprintf(skipped_note, sizeof skipped_note, ", %d skipped (unreadable, no audio or too short)",
                  n_skipped);
     if (o->quiet && n_skipped) /* warnings are not progress: -q keeps the count */
-        train_say(r, CBRNN_TRAIN_MSG_NOTE, "%d file%s skipped (unreadable or no audio)",
+        train_say(r, CBRNN_TRAIN_MSG_NOTE, "%d file%s skipped (unreadable, no audio or too short)",
                   n_skipped, n_skipped == 1 ? "" : "s");
     char copies_note[64] = "";
     if (r->n_copies)

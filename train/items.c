@@ -1,13 +1,15 @@
 /* items.c: the corpus of a training run (train_internal.h): the inputs,
  * --pairs and --val-files read as path lists, one item per distinct file
- * with its teacher, every file probed (its rate; unreadable ones left out
- * or, with --strict, an error), the validation split by file, and the
+ * (the same file under two names is one) with its teacher, every file
+ * probed (its rate; unreadable or too short ones left out or, with
+ * --strict, an error), the validation split by file, and the
  * --speed-perturb copies. Library code: messages go through train_say. */
 #include <limits.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "host_audio.h"
 #include "train_internal.h"
@@ -31,8 +33,8 @@ int train_bad_file(struct run *r, struct item *t, const char *why)
 void train_say_none_left(struct run *r)
 {
     int n_skipped = r->n_skipped;
-    train_say(r, CBRNN_TRAIN_MSG_ERROR, "no training file left: %d file%s skipped (unreadable "
-              "or no audio; see the warnings)", n_skipped, n_skipped == 1 ? "" : "s");
+    train_say(r, CBRNN_TRAIN_MSG_ERROR, "no training file left: %d file%s skipped (unreadable, "
+              "no audio or too short; see the warnings)", n_skipped, n_skipped == 1 ? "" : "s");
 }
 
 /* They own nothing yet (see train_internal.h). */
@@ -87,14 +89,24 @@ int train_make_items(struct run *r)
         const char *p = is_val ? r->valc.paths[i - r->inputs.n] : r->inputs.paths[i];
         if (o->teacher_suffix && corpus_stem_has_suffix(p, o->teacher_suffix))
             continue;
+        /* The same file under two names (a/b.wav and ./a/b.wav, a link)
+         * is one item: it cannot train and validate at once. */
+        struct stat sb;
+        unsigned long long dev = 0, ino = 0;
+        if (stat(p, &sb) == 0) {
+            dev = (unsigned long long)sb.st_dev;
+            ino = (unsigned long long)sb.st_ino;
+        }
         int dup = 0;
         for (int k = 0; k < n && !dup; k++)
-            if (!strcmp(it[k].path, p)) {
+            if (ino ? it[k].dev == dev && it[k].ino == ino : !strcmp(it[k].path, p)) {
                 dup = 1;
                 it[k].val |= is_val;
             }
         if (dup)
             continue;
+        it[n].dev = dev;
+        it[n].ino = ino;
         it[n].path = p;
         it[n].val = is_val;
         it[n].speed = 1.0;
@@ -130,8 +142,31 @@ int train_make_items(struct run *r)
     return 0;
 }
 
+/* 1 (with the reason in msg) when a file of len samples at rate is
+ * surely too short to train on: fewer feature frames than a target needs
+ * (frames are counted in ms, so at any rate), with one frame to spare so
+ * that the feature pass, which counts exactly, stays the judge of files
+ * near the limit. Found before the validation split, so the split does
+ * not pick a file that is then dropped. */
+static int too_short(const struct run *r, int64_t len, double rate, char *msg, size_t msglen,
+                     const char *path)
+{
+    const cbrnn_train_opts *o = &r->o;
+    if (!(rate > 0) || !(o->fc.hop_ms > 0))
+        return 0;
+    double ms = 1000.0 * (double)len / rate;
+    double frames = ms < o->fc.win_ms ? 0 : floor((ms - o->fc.win_ms) / o->fc.hop_ms) + 1;
+    int need = (o->target == CBRNN_TARGET_PREDICT ? o->horizon : 0) + 2;
+    if (frames + 1 >= need)
+        return 0;
+    snprintf(msg, msglen, "%s: %.0f ms of audio, about %.0f feature frames (%g ms hop); at least "
+             "%d needed", path, ms, frames, o->fc.hop_ms, need);
+    return 1;
+}
+
 /* Every file opened once, before the split: its rate, and the files that
- * cannot be read or hold no audio left out (or --strict stops). */
+ * cannot be read, hold no audio or are too short left out (or --strict
+ * stops). */
 int train_probe_files(struct run *r)
 {
     for (int i = 0; i < r->n; i++) {
@@ -142,7 +177,11 @@ int train_probe_files(struct run *r)
             continue;
         }
         r->it[i].rate = audio_in_file_rate(a);
+        int64_t len = audio_in_file_frames(a);
         audio_in_close(a);
+        if (len >= 0 && too_short(r, len, r->it[i].rate, r->msg, sizeof r->msg, r->it[i].path) &&
+            train_bad_file(r, &r->it[i], r->msg))
+            return CBRNN_TRAIN_BAD_INPUT;
     }
     r->n = train_drop_skipped(r->it, r->n);
     if (r->n == 0) {

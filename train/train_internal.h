@@ -28,6 +28,7 @@ struct item {
     double speed;               /* 1: as recorded; else a --speed-perturb copy */
     label_file lf;
     int skip; /* unreadable or without audio: left out (train_bad_file) */
+    unsigned long long dev, ino; /* the file's identity (0, 0: stat failed) */
 };
 
 /* Validation sums over the validation items. */

@@ -13,6 +13,9 @@ files read through libsndfile; what must hold:
   already saved at -o is untouched;
 - only bad files: exit 2, "no training file left", each one named;
 - a bad file given as a validation file (--val-files) is skipped too;
+- a too-short file is left out before the validation split (the split
+  never picks a file that is then dropped), and one file under several
+  names (./, a symbolic link) is one file;
 - one empty file among 3000 good ones does not abort the run;
 - `cbrnn eval` (and its --linear-fit corpus) skips, names and counts bad
   files the same way, with overall numbers equal to the good files' alone;
@@ -157,6 +160,25 @@ def main():
     expect(r.returncode == 0 and "1 validation" in r.stderr and "1 skipped" in r.stderr and
            "c_truncated.wav" in r.stderr, "a bad --val-files file is skipped (%s)" %
            r.stderr.strip()[-300:])
+
+    # A too-short file is found before the validation split: with it and
+    # three good files every seed still validates on one (seed 3 once
+    # split off the short file, then dropped it: no validation at all).
+    # The same file under two names is one file.
+    for seed in ("1", "2", "3", "4"):
+        r = train(cbrnn, j("s.safetensors"), [os.path.join(mixed, "e_short.wav")] +
+                  [os.path.join(good, "g%d.wav" % i) for i in range(3)], ["--seed", seed])
+        expect(r.returncode == 0 and "2 training files (" in r.stderr and
+               "1 validation (" in r.stderr and
+               "1 skipped" in r.stderr, "seed %s: a short file does not empty the validation "
+               "split (%s)" % (seed, r.stderr.strip()[-200:]))
+    g0 = os.path.join(good, "g0.wav")
+    os.symlink(g0, j("g0_link.wav"))
+    r = train(cbrnn, j("d.safetensors"), [g0, os.path.join(good, ".", "g0.wav"),
+                                          j("g0_link.wav"), os.path.join(good, "g1.wav")])
+    expect(r.returncode == 0 and "1 training file (" in r.stderr and
+           "1 validation (" in r.stderr,
+           "one file under three names is one file (%s)" % r.stderr.strip()[-200:])
 
     # cbrnn eval: the same rules (skipped, named, counted; --strict an error).
     if os.path.exists(ref):
