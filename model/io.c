@@ -965,10 +965,14 @@ static int parse_entry(const char *name, json_t *v, const cbrnn_model *m, uint64
                     "tensor %s: data_offsets is not a list of two integers", name);
     json_int_t b = json_integer_value(json_array_get(off, 0));
     json_int_t en = json_integer_value(json_array_get(off, 1));
-    if (b < 0 || en < b || (uint64_t)en > data_len)
+    if (b >= 0 && en >= b && (uint64_t)en > data_len)
         return fail(msg, msglen, CBRNN_ERR_FORMAT,
-                    "tensor %s: data_offsets [%lld,%lld] outside the data section (%llu bytes)",
+                    "tensor %s: data_offsets [%lld,%lld] end past the data section (%llu bytes): "
+                    "the file is truncated or damaged",
                     name, (long long)b, (long long)en, (unsigned long long)data_len);
+    if (b < 0 || en < b)
+        return fail(msg, msglen, CBRNN_ERR_FORMAT, "tensor %s: data_offsets [%lld,%lld] are not "
+                    "a range", name, (long long)b, (long long)en);
     /* The expected shape is at most DIM_MAX^2, so this product fits. */
     uint64_t bytes = 4 * (uint64_t)exp[0] * (uint64_t)(exp_nd == 2 ? exp[1] : 1);
     if ((uint64_t)(en - b) != bytes)

@@ -584,7 +584,7 @@ static void loader_refuses_damage(void **state)
             hlen |= (uint64_t)good[i] << (8 * i);
         expect_refusal(good, 8 + hlen / 2, CBRNN_ERR_FORMAT, "larger than the rest of the file",
                        "cut inside the header");
-        expect_refusal(good, 8 + hlen, CBRNN_ERR_FORMAT, "outside the data section", "header only");
+        expect_refusal(good, 8 + hlen, CBRNN_ERR_FORMAT, "the file is truncated or damaged", "header only");
     }
     /* Header length beyond the file, and beyond any sane size. */
     {
@@ -635,7 +635,7 @@ static void loader_refuses_damage(void **state)
     f = fresh(good, len);
     set_offsets(&f, "frontend.std", f.dlen - 160 + 4, f.dlen + 4);
     expect_file_refusal(&f, CBRNN_ERR_FORMAT, "tensor frontend.std: data_offsets", "offset range");
-    expect_file_refusal(&f, CBRNN_ERR_FORMAT, "outside the data section", "offset range");
+    expect_file_refusal(&f, CBRNN_ERR_FORMAT, "end past the data section", "offset range");
     free_file(&f);
     /* Offsets that disagree with the shape. */
     f = fresh(good, len);

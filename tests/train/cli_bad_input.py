@@ -98,7 +98,7 @@ def main():
         check(f"info {name}", [cbrnn, "info", p], 2, p, *want)
         check(f"eval {name}", [cbrnn, "eval", p, a2], 2, p, *want)
 
-    bad_model("truncated", b[:len(b) // 2], "outside the data section")
+    bad_model("truncated", b[:len(b) // 2], "the file is truncated or damaged")
     bad_model("truncated_header", b[:40], "larger than the rest of the file")
     bad_model("empty", b"", "too short")
     # eval's arguments swapped: audio where the model belongs
