@@ -1,6 +1,7 @@
 /* bench.c: option parsing and dispatch for `cbrnn bench`. The items live
  * in item_<name>.c; see bench.h. */
 #include "bench.h"
+#include "util_parse.h"
 
 #include <getopt.h>
 #include <stdlib.h>
@@ -65,9 +66,42 @@ static void usage(FILE *f)
                "  --batch B      training batch (default 32)\n"
                "  --seq T        training sequence length in frames (default 100)\n"
                "  --rate HZ      sample rate for front-end items (default 48000)\n"
-               "  --seconds S    minimum seconds per timing round (default 1)\n"
-               "  --repeats R    timing rounds, best reported (default 3)\n"
+               "  --seconds S    minimum seconds per timing round (default 1; 0.001..3600)\n"
+               "  --repeats R    timing rounds, best reported (default 3; 1..1000)\n"
                "  --json         one JSON object per line\n");
+}
+
+/* --batch, --seq, --rate, --seconds, --repeats (c: their short codes)
+ * with the strict parsers every cbrnn command uses (cli/util_parse.h):
+ * whole numbers in range, nothing after them, no NaN or infinity. The
+ * bounds: 1 hour per round at most (a round longer is a mistake, and
+ * `inf` never ended), the sample rates the front end takes. 0 or -1
+ * (said). */
+static int number_option(struct bench_args *a, int c, const char *arg)
+{
+    static const struct { int c; const char *name; double lo, hi; } opt[] = {
+        {'b', "--batch", 1, 1 << 20},      {'t', "--seq", 1, 1 << 20},
+        {'r', "--rate", 8000, 192000},     {'S', "--seconds", 0.001, 3600},
+        {'R', "--repeats", 1, 1000}};
+    size_t k = 0;
+    while (opt[k].c != c)
+        k++;
+    double v = 0;
+    int n = 0, whole = c == 'b' || c == 't' || c == 'R';
+    if (whole ? cli_parse_int(arg, (long)opt[k].lo, (long)opt[k].hi, &n)
+              : cli_parse_double(arg, opt[k].lo, opt[k].hi, &v)) {
+        fprintf(stderr, "cbrnn bench: %s '%s': expected %s in %.10g..%.10g\n", opt[k].name, arg,
+                whole ? "an integer" : "a number", opt[k].lo, opt[k].hi);
+        return -1;
+    }
+    switch (c) {
+    case 'b': a->batch = n; break;
+    case 't': a->seq = n; break;
+    case 'R': a->repeats = n; break;
+    case 'r': a->rate = v; break;
+    default: a->seconds = v; break;
+    }
+    return 0;
 }
 
 int bench_main(int argc, char **argv)
@@ -93,20 +127,18 @@ int bench_main(int argc, char **argv)
                 return 2;
             }
             break;
-        case 'b': a.batch = atoi(optarg); break;
-        case 't': a.seq = atoi(optarg); break;
-        case 'r': a.rate = atof(optarg); break;
-        case 'S': a.seconds = atof(optarg); break;
-        case 'R': a.repeats = atoi(optarg); break;
+        case 'b': case 't': case 'r': case 'S': case 'R':
+            if (number_option(&a, c, optarg))
+                return 2;
+            break;
         case 'j': a.json = 1; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
     }
-    if (optind < argc || a.batch <= 0 || a.seq <= 0 || a.seconds <= 0 || a.repeats <= 0 ||
-        a.rate < 8000 || a.rate > 192000) {
-        fprintf(stderr, "cbrnn bench: bad arguments (batch, seq, repeats > 0; seconds > 0; "
-                        "rate in 8000..192000)\n");
+    if (optind < argc) {
+        fprintf(stderr, "cbrnn bench: unexpected argument '%s' (see cbrnn bench --help)\n",
+                argv[optind]);
         return 2;
     }
     if (!item_list) {

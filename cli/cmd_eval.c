@@ -15,13 +15,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "cbrnn/cbrnn_model.h"
 #include "corpus.h"
 #include "host_audio.h"
 #include "util_json.h"
 #include "util_npy.h"
+#include "util_output.h"
 
 const char cmd_eval_summary[] = "evaluate a model on audio files (loss, persistence, skill/accuracy)";
 
@@ -382,6 +382,32 @@ static int load_model(struct eval *ev)
     return 0;
 }
 
+/* --outputs through the guard of every command (util_output.h): not the
+ * model, an input, a teacher, a label file or a --linear-fit file, and
+ * not an existing model or audio file. 0 or the exit status (said). */
+static int check_outputs(struct eval *ev)
+{
+    if (!ev->outputs)
+        return 0;
+    cli_files f = {0};
+    int rc = 0;
+    if (cli_files_input(&f, ev->model_path) ||
+        cli_files_corpus(&f, (const char *const *)ev->argv + optind, ev->argc - optind, ev->pairs,
+                         ev->suffix, ev->labels_dir) ||
+        cli_files_corpus(&f, (const char *const *)ev->lin_spec.paths, ev->lin_spec.n, NULL, NULL,
+                         NULL)) {
+        snprintf(ev->msg, sizeof ev->msg, "out of memory");
+        rc = 1;
+    }
+    if (!rc && cli_files_output(&f, "--outputs", ev->outputs, CLI_OUT_DATA, ev->msg,
+                                sizeof ev->msg))
+        rc = 2;
+    if (rc)
+        fprintf(stderr, PROG ": %s\n", ev->msg);
+    cli_files_free(&f);
+    return rc;
+}
+
 /* The inputs (and --pairs' teachers), room for their results, the
  * --outputs file and the --linear-fit baseline. */
 static int prepare(struct eval *ev)
@@ -405,13 +431,16 @@ static int prepare(struct eval *ev)
         fprintf(stderr, PROG ": out of memory\n");
         return 1;
     }
+    int status = check_outputs(ev);
+    if (status)
+        return status;
     if (ev->outputs && !(ev->npy = npy_open(ev->outputs, ev->m->cfg.n_out, ev->msg, sizeof ev->msg))) {
         fprintf(stderr, PROG ": %s\n", ev->msg);
         return 2;
     }
+    cli_catch_signals(NULL); /* Ctrl-C removes the --outputs temporary */
     /* audio_features takes each file's own rate; ref_rate stays the model's. */
     cbrnn_model_feat_config(ev->m, ev->m->feat.sample_rate, &ev->fe);
-    int status = 0;
     if (ev->lin_spec.n &&
         !(ev->lin = fit_linear(ev->m, &ev->fe, &ev->lin_spec, ev->lin_order, ev->strict,
                                &ev->n_skipped, &status, ev->msg, sizeof ev->msg))) {
@@ -660,18 +689,15 @@ static int report(struct eval *ev)
     if (ev->n_skipped)
         fprintf(stderr, PROG ": %d file%s skipped (unreadable or no audio)\n", ev->n_skipped,
                 ev->n_skipped == 1 ? "" : "s");
-    return fflush(stdout) ? 1 : 0;
+    return 0; /* a failed write to stdout: main's cli_finish_stdout says so */
 }
 
 /* Gives back everything; an unfinished --outputs file is removed (no
- * partial output is left behind). The exit status. */
+ * partial output is left behind, an earlier one is kept). The exit
+ * status. */
 static int eval_free(struct eval *ev, int status)
 {
-    if (ev->npy) {
-        char ignore[256];
-        npy_close(ev->npy, ignore, sizeof ignore);
-        unlink(ev->outputs);
-    }
+    npy_abort(ev->npy); /* an unfinished --outputs: the earlier file stays */
     labels_free(&ev->lf);
     free(ev->labels);
     free(ev->out);

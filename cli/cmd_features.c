@@ -7,17 +7,16 @@
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "cbrnn/cbrnn_dsp.h"
 #include "host_audio.h"
 #include "util_npy.h"
+#include "util_output.h"
 #include "util_term.h"
 
 const char cmd_features_summary[] = "write an audio file's log-mel/MFCC feature frames to .npy";
@@ -85,18 +84,6 @@ static void usage(FILE *f)
 "ranges) to stdout; progress goes to stderr when it is a terminal.\n"
 "Exit status: 0 success; 2 bad options or bad input (the message names the\n"
 "file and the problem); 1 a failure while working (e.g. disk full).\n");
-}
-
-/* The temporary output, removed if the user interrupts us. */
-static volatile sig_atomic_t g_have_tmp;
-static char g_tmp[4096];
-
-static void on_signal(int sig)
-{
-    if (g_have_tmp)
-        unlink(g_tmp);
-    signal(sig, SIG_DFL);
-    raise(sig);
 }
 
 static int parse_int(const char *opt, const char *s, long lo, long hi, long *out)
@@ -279,22 +266,24 @@ static int probe_input(const struct fopts *o, struct input_info *ii, cbrnn_feat_
     return 0;
 }
 
-/* The output must be a file name, and not the input itself. 0 or 2 (said). */
+/* The output passes the guard every command uses (util_output.h): a
+ * regular file or none, not the input, not a model or audio file. 0 or 2
+ * (said). */
 static int check_output(const struct fopts *o)
 {
-    struct stat si, so;
-    if (stat(o->out, &so) == 0) {
-        if (S_ISDIR(so.st_mode)) {
-            fprintf(stderr, "cbrnn features: %s: is a directory; give a file name for the output\n",
-                    o->out);
-            return 2;
-        }
-        if (stat(o->in, &si) == 0 && si.st_dev == so.st_dev && si.st_ino == so.st_ino) {
-            fprintf(stderr, "cbrnn features: %s: the output would overwrite the input\n", o->out);
-            return 2;
-        }
+    cli_files f = {0};
+    char msg[1024];
+    int rc = 0;
+    if (cli_files_input(&f, o->in)) {
+        snprintf(msg, sizeof msg, "out of memory");
+        rc = 1;
+    } else if (cli_files_output(&f, "-o", o->out, CLI_OUT_DATA, msg, sizeof msg)) {
+        rc = 2;
     }
-    return 0;
+    cli_files_free(&f);
+    if (rc)
+        fprintf(stderr, "cbrnn features: %s\n", msg);
+    return rc;
 }
 
 /* The frames into OUT.npy (a temporary file, removed on Ctrl-C, renamed
@@ -312,10 +301,7 @@ static int write_features(const struct fopts *o, const struct input_info *ii,
         fprintf(stderr, "cbrnn features: %s\n", msg);
         return 2;
     }
-    snprintf(g_tmp, sizeof g_tmp, "%s", npy_tmp_path(s->w));
-    g_have_tmp = 1;
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
+    cli_catch_signals(NULL); /* Ctrl-C removes the temporary */
     if (cbrnn_stats_init(&s->stats, dim) != 0) {
         npy_abort(s->w);
         fprintf(stderr, "cbrnn features: out of memory\n");
@@ -330,22 +316,18 @@ static int write_features(const struct fopts *o, const struct input_info *ii,
         cbrnn_stats_free(&s->stats);
         if (rc == 1) { /* on_frames stops only when writing failed */
             npy_close(s->w, msg, sizeof msg); /* reports why and removes */
-            g_have_tmp = 0;
             fprintf(stderr, "cbrnn features: %s\n", msg);
             return 1;
         }
         npy_abort(s->w);
-        g_have_tmp = 0;
         fprintf(stderr, "cbrnn features: %s\n", msg);
         return 2;
     }
     if (npy_close(s->w, msg, sizeof msg) != 0) {
-        g_have_tmp = 0;
         cbrnn_stats_free(&s->stats);
         fprintf(stderr, "cbrnn features: %s\n", msg);
         return 1;
     }
-    g_have_tmp = 0;
     term_progress(stderr, "features", 1.0, 1.0, now_s() - s->t0, NULL);
     return 0;
 }

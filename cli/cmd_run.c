@@ -9,15 +9,20 @@
  * a live run's control changes are applied at the frames they were live.
  *
  * Talks to the user (this is cli/): bad input -> one message naming the
- * file and the problem, exit 2; a failure while working -> exit 1. */
+ * file and the problem, exit 2; a failure while working -> exit 1. Never
+ * loses what D already holds: inputs are checked first, outputs pass the
+ * guard of util_output.h and are renamed into place only at the end. */
+#define _XOPEN_SOURCE 700 /* realpath */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cbrnn/cbrnn_control.h"
 #include "cbrnn/cbrnn_engine.h"
@@ -26,6 +31,7 @@
 #include "corpus.h"
 #include "host_audio.h"
 #include "util_npy.h"
+#include "util_output.h"
 #include "util_parse.h"
 #include "util_term.h"
 
@@ -109,6 +115,13 @@ static void usage(FILE *f)
 "  --quiet            no summary on stdout\n"
 "%s"
 "\n"
+"Every input is opened before anything is written. The files of D are\n"
+"written under NAME.tmp.PID and put in place only when the run succeeds;\n"
+"a failed run or Ctrl-C (exit 130) leaves D as it was, and a successful\n"
+"run removes the markers.csv and feedback.wav an earlier run left when it\n"
+"writes none. A folder of INPUTS never contributes files from inside D;\n"
+"D may not be an input folder itself.\n"
+"\n"
 "Exit status: 0 done; 1 failure while working; 2 bad options or input.\n",
             cbrnn_host_rule_help());
 }
@@ -151,12 +164,20 @@ struct sums {
     long n_loss, n_pers;
 };
 
+/* The files of D a run owns, in the order they are committed: each is
+ * written under NAME.tmp.PID and renamed into place only when the whole
+ * run succeeded; one an earlier run left that this run does not write
+ * (markers.csv, feedback.wav) is removed then. */
+enum { F_NPY, F_FRAMES, F_EVENTS, F_FILES, F_MARKERS, F_SURPRISE, F_FEEDBACK, N_OWNED };
+static const char *const owned[N_OWNED] = {"outputs.npy", "frames.csv",   "events.csv",
+                                           "files.csv",   "markers.csv",  "surprise.wav",
+                                           "feedback.wav"};
+
 struct run_out {
-    FILE *csv;
-    FILE *events; /* events.csv */
-    FILE *files;  /* files.csv */
+    cli_outfile *txt[N_OWNED]; /* frames.csv, events.csv, files.csv, markers.csv */
     npy_writer *npy;
-    cbrnn_wav *wav, *fb; /* surprise.wav, feedback.wav */
+    cbrnn_wav *wav, *fb;       /* surprise.wav, feedback.wav */
+    char wav_tmp[2][4096];     /* their temporaries ("" when not created) */
     cbrnn_record rec;
     float *y;
     long frames, kept, gated; /* all, not gated (losses[kept]), gated */
@@ -173,14 +194,14 @@ static int drain(cbrnn_engine *e, struct run_out *o, char *msg, size_t msglen)
     cbrnn_event ev;
     while (cbrnn_engine_read_event(e, &ev)) {
         int n = cbrnn_event_csv_row(line, sizeof line, &ev);
-        if (fwrite(line, 1, (size_t)n, o->events) != (size_t)n) {
+        if (fwrite(line, 1, (size_t)n, o->txt[F_EVENTS]->f) != (size_t)n) {
             snprintf(msg, msglen, "events.csv: write failed: %s", strerror(errno));
             return -1;
         }
     }
     while (cbrnn_engine_read_record(e, &o->rec, o->y)) {
         int n = cbrnn_record_csv_row(line, sizeof line, &o->rec);
-        if (fwrite(line, 1, (size_t)n, o->csv) != (size_t)n) {
+        if (fwrite(line, 1, (size_t)n, o->txt[F_FRAMES]->f) != (size_t)n) {
             snprintf(msg, msglen, "frames.csv: write failed: %s", strerror(errno));
             return -1;
         }
@@ -216,28 +237,17 @@ static int drain(cbrnn_engine *e, struct run_out *o, char *msg, size_t msglen)
     return 0;
 }
 
-/* D/markers.csv: the schedule's marker names (the live markers file's
- * format). 0 or -1 (said). */
-static int write_markers(const char *out_dir, const cbrnn_schedule *s)
+/* markers.csv: the schedule's marker names (the live markers file's
+ * format). */
+static void write_markers(FILE *f, const cbrnn_schedule *s)
 {
-    char path[4096], row[1024];
-    snprintf(path, sizeof path, "%s/markers.csv", out_dir);
-    FILE *f = fopen(path, "w");
-    if (!f) {
-        fprintf(stderr, PROG ": %s: cannot create: %s\n", path, strerror(errno));
-        return -1;
-    }
+    char row[1024];
     fputs(cbrnn_marker_csv_header(), f);
     for (int i = 0; i < s->n_marks; i++)
         fwrite(row, 1,
                (size_t)cbrnn_marker_csv_row(row, sizeof row, s->first_mark + i, s->mark_names[i],
                                             s->mark_seconds[i]),
                f);
-    if (fclose(f)) {
-        fprintf(stderr, PROG ": %s: write failed\n", path);
-        return -1;
-    }
-    return 0;
 }
 
 static double mean_range(const float *v, long a, long b)
@@ -281,7 +291,12 @@ struct run {
     double t0, done;       /* progress: when it started, inputs done */
     cbrnn_engine_stats st; /* at the end */
     cbrnn_model *adapted;  /* --save-model */
+    cli_files files;       /* what the run reads and writes (the output guard) */
 };
+
+/* Set by Ctrl-C (SIGINT) or SIGTERM once the outputs are open: the run
+ * stops after the block at hand and removes its temporaries. */
+static volatile sig_atomic_t g_stop;
 
 enum { O_MODEL = 256, O_OUT, O_LEARN, O_NOLEARN, O_LR, O_MOM, O_DECAY, O_BPTT, O_BLOCK,
        O_TEACHER, O_LABELS, O_SAVE, O_RESET, O_QUIET, O_EVENTS, O_SCHEDULE, O_GATE,
@@ -343,6 +358,79 @@ static int number_option(struct run *r, int c, const char *arg)
         }
         return 1;
     }
+}
+
+/* Is the real path p inside the real folder dir (or dir itself)? */
+static int inside(const char *p, const char *dir)
+{
+    size_t n = strlen(dir);
+    return !strncmp(p, dir, n) && (p[n] == '/' || p[n] == 0 || (n == 1 && dir[0] == '/'));
+}
+
+/* A folder of inputs that is the output folder or inside it would be all
+ * results: refused. 0 or -1 (said). */
+static int folder_outside(const char *folder, const char *out_dir)
+{
+    char dir[PATH_MAX], real[PATH_MAX];
+    if (realpath(out_dir, dir) && realpath(folder, real) && inside(real, dir)) {
+        fprintf(stderr, PROG ": the input folder %s is the output folder %s or inside it: give an "
+                        "--out-dir outside the inputs\n", folder, out_dir);
+        return -1;
+    }
+    return 0;
+}
+
+/* Drops the files of c from index `from` on that lie inside out_dir (its
+ * real path; symbolic links resolved), so a folder scan never takes a
+ * run's own results as its inputs. How many were dropped. */
+static int leave_out_dir(corpus *c, int from, const char *out_dir)
+{
+    char dir[PATH_MAX], real[PATH_MAX];
+    if (!realpath(out_dir, dir))
+        return 0; /* not there yet: nothing inside it */
+    size_t kept = (size_t)from;
+    int dropped = 0;
+    for (int i = from; i < c->n; i++) {
+        if (realpath(c->paths[i], real) && inside(real, dir)) {
+            free(c->paths[i]);
+            dropped++;
+        } else {
+            c->paths[kept++] = c->paths[i];
+        }
+    }
+    c->n = (int)kept;
+    return dropped;
+}
+
+/* INPUTS: FILE, FOLDER or @LIST, as cbrnn train and eval take them; what
+ * a folder or list brings from inside D (earlier results) is left out. 0
+ * or -1 (said). */
+static int read_inputs(struct run *r, int argc, char **argv)
+{
+    int left_out = 0;
+    for (int i = optind; i < argc; i++) {
+        char msg[1024];
+        struct stat st;
+        int before = r->in.n, dir = stat(argv[i], &st) == 0 && S_ISDIR(st.st_mode);
+        if (dir && folder_outside(argv[i], r->out_dir))
+            return -1;
+        if (corpus_add(&r->in, argv[i], msg, sizeof msg)) {
+            fprintf(stderr, PROG ": %s\n", msg);
+            return -1;
+        }
+        if (argv[i][0] == '@' || dir)
+            left_out += leave_out_dir(&r->in, before, r->out_dir);
+    }
+    if (left_out)
+        fprintf(stderr, PROG ": left out %d file%s found inside the output folder %s (results "
+                        "of an earlier run)\n", left_out, left_out == 1 ? "" : "s", r->out_dir);
+    if (r->in.n == 0) {
+        fprintf(stderr, PROG ": no audio files in the inputs given\n");
+        return -1;
+    }
+    r->n_inputs = r->in.n;
+    r->inputs = r->in.paths;
+    return 0;
 }
 
 /* 0 ok, 1 --help shown, -1 error (said). */
@@ -408,21 +496,7 @@ static int parse_opts(struct run *r, int argc, char **argv)
         usage(stderr);
         return -1;
     }
-    /* FILE, FOLDER or @LIST, as cbrnn train and eval take them */
-    for (int i = optind; i < argc; i++) {
-        char msg[1024];
-        if (corpus_add(&r->in, argv[i], msg, sizeof msg)) {
-            fprintf(stderr, PROG ": %s\n", msg);
-            return -1;
-        }
-    }
-    if (r->in.n == 0) {
-        fprintf(stderr, PROG ": no audio files in the inputs given\n");
-        return -1;
-    }
-    r->n_inputs = r->in.n;
-    r->inputs = r->in.paths;
-    return 0;
+    return read_inputs(r, argc, argv);
 }
 
 /* The options that do not go together; --events' file and the
@@ -529,23 +603,130 @@ static int open_engine(struct run *r)
     return open_schedule(r);
 }
 
-/* Creates out_dir/name for writing, with its header line; NULL (said). */
-static FILE *create_csv(const char *out_dir, const char *name, const char *header)
+/* D/NAME of the owned file k. */
+static void out_path(const struct run *r, int k, char *path, size_t n)
 {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s", out_dir, name);
-    FILE *f = fopen(path, "w");
-    if (!f) {
-        fprintf(stderr, PROG ": %s: cannot create: %s\n", path, strerror(errno));
-        return NULL;
-    }
-    fputs(header, f);
-    return f;
+    snprintf(path, n, "%s/%s", r->out_dir, owned[k]);
 }
 
-/* The output folder and its files: frames.csv, events.csv (with the
- * settings in force at frame 0), files.csv, markers.csv, outputs.npy and
- * surprise.wav; and the block buffers. */
+/* Does this run write the owned file k? */
+static int writes(const struct run *r, int k)
+{
+    return k == F_MARKERS ? r->schedule_path != NULL : k == F_FEEDBACK ? r->ec.perturb : 1;
+}
+
+/* Every input, teacher and label file opened and its header read before
+ * anything is written, so bad input costs no earlier result. 0 or 2
+ * (said). */
+static int check_inputs(struct run *r)
+{
+    struct label_events ev = {0};
+    for (int i = 0; i < r->n_inputs; i++) {
+        const char *path[2] = {r->inputs[i], r->n_teachers ? r->teachers[i] : NULL};
+        for (int k = 0; k < 2 && path[k]; k++) {
+            audio_in *a = audio_in_open(path[k], r->rate, r->msg, sizeof r->msg);
+            if (!a) {
+                fprintf(stderr, PROG ": %s\n", r->msg);
+                return 2;
+            }
+            audio_in_close(a);
+        }
+        int bad = r->n_labels &&
+                  labels_to_events(&ev, r->labels[i], (const char *const *)r->m->class_names,
+                                   r->m->n_classes, r->rate, r->msg, sizeof r->msg);
+        label_events_free(&ev);
+        if (bad) {
+            fprintf(stderr, PROG ": %s\n", r->msg);
+            return 2;
+        }
+    }
+    return 0;
+}
+
+/* The files of D and --save-model through the guard of every command
+ * (util_output.h): none may be the model, an input, a teacher, a label,
+ * events or schedule file; the WAVs replace no model, the rest no model
+ * or audio file. 0 or 2 (said). */
+static int check_outputs(struct run *r)
+{
+    cli_files *f = &r->files;
+    const char *more[] = {r->model_path, r->events_path, r->schedule_path};
+    int rc = cli_files_inputs(f, &r->in);
+    for (int i = 0; i < r->n_teachers && !rc; i++)
+        rc = cli_files_input(f, r->teachers[i]);
+    for (int i = 0; i < r->n_labels && !rc; i++)
+        rc = cli_files_input(f, r->labels[i]);
+    for (size_t i = 0; i < sizeof more / sizeof *more && !rc; i++)
+        rc = cli_files_input(f, more[i]);
+    if (rc) {
+        fprintf(stderr, PROG ": out of memory\n");
+        return 1;
+    }
+    char path[4096];
+    for (int k = 0; k < N_OWNED && !rc; k++) {
+        out_path(r, k, path, sizeof path);
+        rc = cli_files_output(f, "--out-dir", path,
+                              k >= F_SURPRISE ? CLI_OUT_AUDIO : CLI_OUT_DATA, r->msg,
+                              sizeof r->msg);
+    }
+    if (!rc && r->save_path)
+        rc = cli_files_output(f, "--save-model", r->save_path, CLI_OUT_MODEL, r->msg,
+                              sizeof r->msg);
+    if (rc)
+        fprintf(stderr, PROG ": %s\n", r->msg);
+    return rc ? 2 : 0;
+}
+
+/* The temporaries of the CSV files (k: F_FRAMES..F_MARKERS), each with
+ * its header line. 0 or 2 (said). */
+static int open_text(struct run *r)
+{
+    static const char *const none = "";
+    const char *head[N_OWNED] = {none, cbrnn_record_csv_header(), cbrnn_event_csv_header(),
+                                 "file,first_row\n", none, none, none};
+    char path[4096];
+    for (int k = F_FRAMES; k <= F_MARKERS; k++) {
+        if (!writes(r, k))
+            continue;
+        out_path(r, k, path, sizeof path);
+        if (!(r->o.txt[k] = cli_out_open(path, r->msg, sizeof r->msg))) {
+            fprintf(stderr, PROG ": %s\n", r->msg);
+            return 2;
+        }
+        fputs(head[k], r->o.txt[k]->f);
+    }
+    if (r->schedule_path)
+        write_markers(r->o.txt[F_MARKERS]->f, &r->sched);
+    return 0;
+}
+
+/* The temporaries of surprise.wav and (with the perturbation)
+ * feedback.wav. 0 or 2 (said). */
+static int open_wavs(struct run *r)
+{
+    struct run_out *o = &r->o;
+    /* Float WAV without libsndfile's PEAK chunk (a time stamp: runs that
+     * computed the same numbers write the same bytes) and with the fmt
+     * chunk sox reads without a warning (cbrnn_wav_create). */
+    for (int k = 0; k < (r->ec.perturb ? 2 : 1); k++) {
+        int err;
+        char path[4096];
+        out_path(r, k ? F_FEEDBACK : F_SURPRISE, path, sizeof path);
+        cbrnn_wav **w = k ? &o->fb : &o->wav;
+        if (cli_tmp_name(o->wav_tmp[k], sizeof o->wav_tmp[k], path) ||
+            cli_tmp_add(o->wav_tmp[k]) ||
+            !(*w = cbrnn_wav_create(o->wav_tmp[k], (int)lround(r->rate), &err))) {
+            fprintf(stderr, PROG ": %s: cannot create: %s\n", path, strerror(errno));
+            return 2;
+        }
+    }
+    return 0;
+}
+
+/* The output folder and the temporaries of its files: frames.csv,
+ * events.csv (with the settings in force at frame 0), files.csv,
+ * markers.csv, outputs.npy and surprise.wav; and the block buffers. From
+ * here Ctrl-C stops the run (g_stop). */
 static int open_outputs(struct run *r)
 {
     const char *out_dir = r->out_dir;
@@ -554,38 +735,27 @@ static int open_outputs(struct run *r)
         fprintf(stderr, PROG ": %s: cannot create the folder: %s\n", out_dir, strerror(errno));
         return 2;
     }
-    if (!(o->csv = create_csv(out_dir, "frames.csv", cbrnn_record_csv_header())) ||
-        !(o->events = create_csv(out_dir, "events.csv", cbrnn_event_csv_header())) ||
-        !(o->files = create_csv(out_dir, "files.csv", "file,first_row\n")))
-        return 2;
-    if (r->schedule_path && write_markers(out_dir, &r->sched))
-        return 2;
+    cli_catch_signals(&g_stop);
+    int rc = open_text(r);
+    if (rc)
+        return rc;
     if (!r->events_path) { /* with --events, its own frame-0 settings are applied and logged */
         cbrnn_event init[16];
         int ni = cbrnn_events_from_config(init, 16, &r->ec);
         for (int k = 0; k < ni && k < 16; k++) {
             char line[128];
-            fwrite(line, 1, (size_t)cbrnn_event_csv_row(line, sizeof line, &init[k]), o->events);
+            fwrite(line, 1, (size_t)cbrnn_event_csv_row(line, sizeof line, &init[k]),
+                   o->txt[F_EVENTS]->f);
         }
     }
     char path[4096];
-    snprintf(path, sizeof path, "%s/outputs.npy", out_dir);
+    out_path(r, F_NPY, path, sizeof path);
     if (!(o->npy = npy_open(path, r->n_out, r->msg, sizeof r->msg))) {
         fprintf(stderr, PROG ": %s\n", r->msg);
         return 2;
     }
-    /* Float WAV without libsndfile's PEAK chunk (a time stamp: runs that
-     * computed the same numbers write the same bytes) and with the fmt
-     * chunk sox reads without a warning (cbrnn_wav_create). */
-    for (int k = 0; k < (r->ec.perturb ? 2 : 1); k++) {
-        int err;
-        snprintf(path, sizeof path, "%s/%s", out_dir, k ? "feedback.wav" : "surprise.wav");
-        cbrnn_wav **w = k ? &o->fb : &o->wav;
-        if (!(*w = cbrnn_wav_create(path, (int)lround(r->rate), &err))) {
-            fprintf(stderr, PROG ": %s: cannot create: %s\n", path, strerror(errno));
-            return 2;
-        }
-    }
+    if ((rc = open_wavs(r)))
+        return rc;
     o->y = calloc((size_t)r->n_out + 1, sizeof(float));
     r->xbuf = malloc((size_t)r->block * sizeof(float));
     r->tbuf = malloc((size_t)r->block * sizeof(float));
@@ -604,7 +774,7 @@ static int open_outputs(struct run *r)
  * that straddles two inputs counts for the earlier). */
 static int open_input(struct run *r, int i)
 {
-    fprintf(r->o.files, "\"%s\",%ld\n", r->inputs[i], r->o.frames);
+    fprintf(r->o.txt[F_FILES]->f, "\"%s\",%ld\n", r->inputs[i], r->o.frames);
     if (i > 0) {
         audio_in_close(r->a);
         if (!(r->a = audio_in_open(r->inputs[i], r->rate, r->msg, sizeof r->msg))) {
@@ -686,6 +856,12 @@ static int run_input(struct run *r, int i)
         }
         if (process_block(r, n, pos, &next_ev))
             return 1;
+        if (g_stop) {
+            fprintf(stderr, "\n" PROG ": interrupted: stopped at %s; nothing written, the "
+                            "files of earlier runs in %s are as they were\n", r->inputs[i],
+                    r->out_dir);
+            return 128 + (int)g_stop;
+        }
         if (cbrnn_wav_write(r->o.wav, r->sbuf, n) ||
             (r->o.fb && cbrnn_wav_write(r->o.fb, r->fbuf, n))) {
             fprintf(stderr, PROG ": %s/%s.wav: write failed: %s\n", r->out_dir,
@@ -727,20 +903,66 @@ static int run_inputs(struct run *r)
     return 0;
 }
 
-/* Closes one output file, saying so when the write failed. 0 or 1. */
-static int close_csv(FILE **f, const char *out_dir, const char *name)
+/* Every temporary complete on disk (flushed, synced, closed): until one
+ * is renamed, a failure leaves D as it was. 0 or 1 (said). */
+static int finish_temporaries(struct run *r)
 {
-    int rc = fclose(*f);
-    *f = NULL;
-    if (rc) {
-        fprintf(stderr, PROG ": %s/%s: write failed: %s\n", out_dir, name, strerror(errno));
-        return 1;
+    struct run_out *o = &r->o;
+    for (int k = F_FRAMES; k <= F_MARKERS; k++)
+        if (o->txt[k] && cli_out_finish(o->txt[k], r->msg, sizeof r->msg)) {
+            fprintf(stderr, PROG ": %s\n", r->msg);
+            return 1;
+        }
+    for (int k = 0; k < 2; k++) {
+        cbrnn_wav **w = k ? &o->fb : &o->wav;
+        if (!*w)
+            continue;
+        int rc = cbrnn_wav_close(*w);
+        *w = NULL;
+        if (rc || cli_sync_file(o->wav_tmp[k], r->msg, sizeof r->msg)) {
+            if (rc)
+                snprintf(r->msg, sizeof r->msg, "%s/%s: write failed: %s", r->out_dir,
+                         owned[k ? F_FEEDBACK : F_SURPRISE], strerror(errno));
+            fprintf(stderr, PROG ": %s\n", r->msg);
+            return 1;
+        }
     }
     return 0;
 }
 
-/* The engine's final counts, and outputs.npy, frames.csv and events.csv
- * completed (a failed write shows here). */
+/* The temporaries renamed into place, outputs.npy first, and what an
+ * earlier run left that this one does not write removed, so D holds one
+ * run's results. A rename that fails is said with what D holds then. 0
+ * or 1. */
+static int rename_outputs(struct run *r)
+{
+    struct run_out *o = &r->o;
+    char path[4096];
+    int rc = npy_close(o->npy, r->msg, sizeof r->msg);
+    o->npy = NULL;
+    if (rc)
+        fprintf(stderr, PROG ": %s; nothing replaced in %s\n", r->msg, r->out_dir);
+    for (int k = F_FRAMES; k < N_OWNED && !rc; k++) {
+        out_path(r, k, path, sizeof path);
+        const char *tmp = k < F_SURPRISE ? (o->txt[k] ? o->txt[k]->tmp : NULL)
+                                         : o->wav_tmp[k - F_SURPRISE];
+        if (tmp && !*tmp)
+            tmp = NULL;
+        if (tmp) {
+            rc = cli_replace(tmp, path, r->msg, sizeof r->msg);
+        } else if (!writes(r, k) && unlink(path) == 0) {
+            fprintf(stderr, PROG ": removed %s: an earlier run left it, this run writes none\n",
+                    path);
+        }
+        if (rc)
+            fprintf(stderr, PROG ": %s; %s holds the new %s and earlier files from %s on\n",
+                    r->msg, r->out_dir, k == F_FRAMES ? "outputs.npy" : "files before it", path);
+    }
+    return rc ? 1 : 0;
+}
+
+/* The engine's final counts, and the outputs completed and put in place
+ * (a failed write shows here). */
 static int finish_outputs(struct run *r)
 {
     cbrnn_engine_get_stats(r->e, &r->st);
@@ -749,16 +971,14 @@ static int finish_outputs(struct run *r)
                 (long long)r->st.dropped_records);
         return 1;
     }
-    int rc = npy_close(r->o.npy, r->msg, sizeof r->msg);
-    r->o.npy = NULL;
-    if (rc) {
-        fprintf(stderr, PROG ": %s\n", r->msg);
+    if (finish_temporaries(r))
         return 1;
+    if (g_stop) {
+        fprintf(stderr, PROG ": interrupted: nothing written, the files of earlier runs in %s "
+                        "are as they were\n", r->out_dir);
+        return 128 + (int)g_stop;
     }
-    if (close_csv(&r->o.csv, r->out_dir, "frames.csv") ||
-        close_csv(&r->o.events, r->out_dir, "events.csv"))
-        return 1;
-    return 0;
+    return rename_outputs(r);
 }
 
 /* --save-model: the engine's adapted weights in a copy of the model, with
@@ -813,32 +1033,24 @@ static int report(struct run *r)
     return 0;
 }
 
-/* Gives back everything the run holds; closing surprise.wav and files.csv
- * can still fail a run that had succeeded. The exit status. */
+/* Gives back everything the run holds; outputs not put in place (a
+ * failure, Ctrl-C) are removed with their temporaries, so D keeps the
+ * files of earlier runs. The exit status. */
 static int run_free(struct run *r, int status)
 {
     struct run_out *o = &r->o;
     corpus_free(&r->in);
-    if (o->wav && cbrnn_wav_close(o->wav) && status == 0) {
-        fprintf(stderr, PROG ": %s/surprise.wav: close failed\n", r->out_dir);
-        status = 1;
+    cli_files_free(&r->files);
+    for (int k = 0; k < 2; k++) {
+        cbrnn_wav_close(k ? o->fb : o->wav); /* failed or not, the temporary goes */
+        if (o->wav_tmp[k][0])
+            cli_tmp_drop(o->wav_tmp[k]); /* renamed already: nothing to remove */
     }
-    if (o->fb && cbrnn_wav_close(o->fb) && status == 0) {
-        fprintf(stderr, PROG ": %s/feedback.wav: close failed\n", r->out_dir);
-        status = 1;
-    }
-    if (o->csv)
-        fclose(o->csv);
-    if (o->events)
-        fclose(o->events);
-    if (o->files && fclose(o->files) && status == 0) {
-        fprintf(stderr, PROG ": %s/files.csv: write failed\n", r->out_dir);
-        status = 1;
-    }
+    for (int k = 0; k < N_OWNED; k++)
+        cli_out_abort(o->txt[k]);
+    npy_abort(o->npy);
     cbrnn_event_list_free(&r->evl);
     cbrnn_schedule_free(&r->sched);
-    if (o->npy)
-        npy_close(o->npy, r->msg, sizeof r->msg);
     free(o->y);
     free(o->losses);
     label_events_free(&r->ev);
@@ -864,7 +1076,8 @@ int cmd_run(int argc, char **argv)
         return pr > 0 ? 0 : 2;
     /* The steps, in order; each says what it does above its definition. */
     static int (*const steps[])(struct run *) = {
-        check_modes, open_engine, open_outputs, run_inputs, finish_outputs, save_adapted, report,
+        check_modes, open_engine, check_inputs, check_outputs, open_outputs, run_inputs,
+        finish_outputs, save_adapted, report,
     };
     int status = 0;
     for (size_t i = 0; i < sizeof steps / sizeof *steps && !status; i++)

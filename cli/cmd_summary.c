@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util_output.h"
 #include "util_summary.h"
 
 const char cmd_summary_summary[] = "per-phase/marker/trial/file numbers and learning curve of a log";
@@ -49,6 +50,52 @@ static void num(double v)
         fputs(",", stdout);
     else
         printf(",%.6g", v);
+}
+
+/* --curve through the guard of every command (util_output.h): not the
+ * log nor the markers and files lists read beside it, not a model or
+ * audio file. 0 or -1 (said). */
+static int check_curve(const char *log, const char *curve)
+{
+    char msg[4096], path[4096];
+    const char *slash = strrchr(log, '/');
+    int dir = slash ? (int)(slash - log) + 1 : 0;
+    cli_files f = {0};
+    int rc = cli_files_input(&f, log);
+    snprintf(path, sizeof path, "%s.markers", log);
+    rc = rc || cli_files_input(&f, path);
+    snprintf(path, sizeof path, "%.*smarkers.csv", dir, log);
+    rc = rc || cli_files_input(&f, path);
+    snprintf(path, sizeof path, "%.*sfiles.csv", dir, log);
+    rc = rc || cli_files_input(&f, path);
+    if (rc)
+        snprintf(msg, sizeof msg, "out of memory");
+    rc = rc || cli_files_output(&f, "--curve", curve, CLI_OUT_DATA, msg, sizeof msg);
+    if (rc)
+        fprintf(stderr, PROG ": %s\n", msg);
+    cli_files_free(&f);
+    return rc ? -1 : 0;
+}
+
+/* The learning curve to path, written through a temporary. The exit
+ * status (said). */
+static int write_curve(const summary *s, const char *path)
+{
+    char msg[4096];
+    cli_outfile *o = cli_out_open(path, msg, sizeof msg);
+    if (!o) {
+        fprintf(stderr, PROG ": %s\n", msg);
+        return 2;
+    }
+    fprintf(o->f, "time,mean_loss,mean_surprise,frames\n");
+    for (int i = 0; i < s->n_bins; i++)
+        fprintf(o->f, "%.3f,%.6g,%.6g,%ld\n", s->bins[i].t0, s->bins[i].loss,
+                s->bins[i].surprise, s->bins[i].n);
+    if (cli_out_commit(o, msg, sizeof msg)) {
+        fprintf(stderr, PROG ": %s\n", msg);
+        return 1;
+    }
+    return 0;
 }
 
 int cmd_summary(int argc, char **argv)
@@ -101,6 +148,8 @@ int cmd_summary(int argc, char **argv)
     }
     summary s;
     char msg[4096];
+    if (curve && check_curve(argv[optind], curve))
+        return 2;
     if (summary_compute(&s, argv[optind], by, bin, msg, sizeof msg)) {
         fprintf(stderr, PROG ": %s\n", msg);
         return 2;
@@ -122,23 +171,7 @@ int cmd_summary(int argc, char **argv)
         num(g->second_half);
         printf(",%.3f,%.3f\n", g->t0, g->t1);
     }
-    int status = 0;
-    if (curve) {
-        FILE *f = fopen(curve, "w");
-        if (!f) {
-            fprintf(stderr, PROG ": %s: cannot create\n", curve);
-            status = 2;
-        } else {
-            fprintf(f, "time,mean_loss,mean_surprise,frames\n");
-            for (int i = 0; i < s.n_bins; i++)
-                fprintf(f, "%.3f,%.6g,%.6g,%ld\n", s.bins[i].t0, s.bins[i].loss,
-                        s.bins[i].surprise, s.bins[i].n);
-            if (fclose(f)) {
-                fprintf(stderr, PROG ": %s: write failed\n", curve);
-                status = 1;
-            }
-        }
-    }
+    int status = curve ? write_curve(&s, curve) : 0;
     summary_free(&s);
     return status;
 }

@@ -24,6 +24,7 @@
 #include "cbrnn/cbrnn_train.h"
 #include "corpus.h"
 #include "host_audio.h"
+#include "util_output.h"
 #include "util_term.h"
 
 const char cmd_train_summary[] = "train a model from audio files (warm-up, then cortex frozen)";
@@ -440,6 +441,34 @@ static int check_output_and_init(struct opts *o)
     return 0;
 }
 
+/* -o and --log through the guard of every command (util_output.h): not
+ * a training or validation file, teacher, label file, pairs list or the
+ * --init model, not the same file twice; --log replaces no model or audio
+ * file, -o no audio file. 0 or -1 (said). */
+static int check_train_files(const struct opts *o)
+{
+    const cbrnn_train_opts *t = &o->t;
+    char msg[4096];
+    cli_files f = {0};
+    int rc = 0;
+    if (cli_files_input(&f, t->init) ||
+        cli_files_corpus(&f, t->inputs, t->n_inputs, t->pairs, t->teacher_suffix,
+                         t->labels_dir) ||
+        cli_files_corpus(&f, t->val_files, t->n_val_files, NULL, t->teacher_suffix,
+                         t->labels_dir)) {
+        snprintf(msg, sizeof msg, "out of memory");
+        rc = -1;
+    }
+    if (!rc)
+        rc = cli_files_output(&f, "-o", t->out, CLI_OUT_MODEL, msg, sizeof msg);
+    if (!rc && t->log)
+        rc = cli_files_output(&f, "--log", t->log, CLI_OUT_DATA, msg, sizeof msg);
+    if (rc)
+        fprintf(stderr, PROG ": %s\n", msg);
+    cli_files_free(&f);
+    return rc;
+}
+
 /* A reservoir's warm-up is 0 unless given; given, the run's option
  * check (cbrnn_train_opts_check) refuses it like every other clash. */
 static void settle_warmup(struct opts *o)
@@ -516,7 +545,7 @@ static int parse_opts(struct opts *o, int argc, char **argv)
     o->t.val_files = (const char *const *)o->val_specs.paths;
     o->t.n_val_files = o->val_specs.n;
     settle_warmup(o);
-    return check_output_and_init(o);
+    return check_output_and_init(o) || check_train_files(o) ? -1 : 0;
 }
 
 /* ---- the run: cbrnn_train_run (cbrnn_train.h), its lines printed here ---- */

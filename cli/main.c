@@ -1,9 +1,11 @@
 /* main.c: the `cbrnn` command: dispatches to one subcommand per file
  * (cmd_<name>.c). Only cli/ and plugin/ talk to the user. Exit status:
- * 0 success, 1 a failure while working, 2 bad usage or bad input. */
+ * 0 success, 1 a failure while working, 2 bad usage or bad input. A
+ * failed write to stdout is a failure of every command (cli_finish_stdout). */
 #include <stdio.h>
 #include <string.h>
 #include "cbrnn/cbrnn.h"
+#include "util_output.h"
 
 #define CBRNN_CMD(n) int cmd_##n(int argc, char **argv); extern const char cmd_##n##_summary[];
 #include "cmd_table.h"
@@ -45,15 +47,15 @@ int main(int argc, char **argv)
     }
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         usage(stdout);
-        return 0;
+        return cli_finish_stdout("help", 0);
     }
     if (!strcmp(argv[1], "--version")) {
         printf("cbrnn %s\n", CBRNN_VERSION_STRING);
-        return 0;
+        return cli_finish_stdout("--version", 0);
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (!strcmp(argv[1], commands[i].name))
-            return commands[i].fn(argc - 1, argv + 1);
+            return cli_finish_stdout(argv[1], commands[i].fn(argc - 1, argv + 1));
     fprintf(stderr, "cbrnn: unknown command '%s'\n\n", argv[1]);
     usage(stderr);
     return 2;

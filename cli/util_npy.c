@@ -1,19 +1,18 @@
 /* util_npy.c: float32 .npy files (NumPy format version 1.0: magic, 2-byte
  * header length, a Python dict literal padded to a 64-byte boundary, then
  * raw little-endian data; numpy/lib/format.py). The writer streams rows to
- * a temporary file beside the target and renames it into place on close,
- * so a failed run never leaves a half-written OUT.npy. Host-side code: it
+ * a temporary file beside the target (util_output.h: PATH.tmp.PID, synced
+ * to disk) and renames it into place on close, so a failed run never
+ * leaves a half-written OUT.npy and never loses the earlier one. Host-side code: it
  * may allocate and do I/O, never on an audio thread. */
 #include "util_npy.h"
+#include "util_output.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 /* Fixed header size (magic + length + dict + padding). 128 bytes hold the
  * dict with a 20-digit row count, so patching the shape on close never
@@ -21,9 +20,8 @@
 #define NPY_HEADER_BYTES 128
 
 struct npy_writer {
+    cli_outfile *o; /* the temporary until close; o->f the stream */
     FILE *f;
-    char *path;     /* final name */
-    char *tmp;      /* name written until close */
     int cols;
     long rows;
     int failed;     /* an append failed: close reports and removes */
@@ -69,15 +67,6 @@ static void make_header(char *h, long rows, int cols)
     h[NPY_HEADER_BYTES - 1] = '\n';
 }
 
-static char *dupstr(const char *s)
-{
-    size_t n = strlen(s) + 1;
-    char *d = malloc(n);
-    if (d)
-        memcpy(d, s, n);
-    return d;
-}
-
 npy_writer *npy_open(const char *path, int cols, char *msg, size_t msglen)
 {
     npy_writer *w = calloc(1, sizeof *w);
@@ -87,43 +76,19 @@ npy_writer *npy_open(const char *path, int cols, char *msg, size_t msglen)
         return NULL;
     }
     w->cols = cols;
-    w->path = dupstr(path);
-    size_t tn = strlen(path) + 32;
-    w->tmp = malloc(tn);
-    if (!w->path || !w->tmp) {
-        snprintf(msg, msglen, "%s: out of memory", path);
-        goto fail;
+    if (!(w->o = cli_out_open(path, msg, msglen))) {
+        free(w);
+        return NULL;
     }
-    /* Same directory as the target, so the final rename is atomic. The
-     * pid keeps concurrent runs apart; O_EXCL never clobbers a stranger's
-     * file; 0666 lets the umask decide the permissions as for any file. */
-    snprintf(w->tmp, tn, "%s.tmp.%ld", path, (long)getpid());
-    int fd = open(w->tmp, O_WRONLY | O_CREAT | O_EXCL, 0666);
-    if (fd < 0) {
-        snprintf(msg, msglen, "%s: cannot create output: %s", path, strerror(errno));
-        goto fail;
-    }
-    w->f = fdopen(fd, "wb");
-    if (!w->f) {
-        snprintf(msg, msglen, "%s: cannot create output: %s", path, strerror(errno));
-        close(fd);
-        unlink(w->tmp);
-        goto fail;
-    }
+    w->f = w->o->f;
     char h[NPY_HEADER_BYTES];
     make_header(h, 0, cols);
     if (fwrite(h, 1, sizeof h, w->f) != sizeof h) {
         snprintf(msg, msglen, "%s: cannot write: %s", path, strerror(errno));
-        fclose(w->f);
-        unlink(w->tmp);
-        goto fail;
+        npy_abort(w);
+        return NULL;
     }
     return w;
-fail:
-    free(w->path);
-    free(w->tmp);
-    free(w);
-    return NULL;
 }
 
 int npy_append(npy_writer *w, const float *rows, long n_rows)
@@ -156,17 +121,14 @@ fail:
 
 const char *npy_tmp_path(const npy_writer *w)
 {
-    return w->tmp;
+    return w->o->tmp;
 }
 
 void npy_abort(npy_writer *w)
 {
     if (!w)
         return;
-    fclose(w->f);
-    unlink(w->tmp);
-    free(w->path);
-    free(w->tmp);
+    cli_out_abort(w->o);
     free(w);
 }
 
@@ -175,32 +137,20 @@ int npy_close(npy_writer *w, char *msg, size_t msglen)
     if (!w)
         return -1;
     if (w->failed) {
-        snprintf(msg, msglen, "%s: cannot write: %s", w->path, strerror(w->err));
+        snprintf(msg, msglen, "%s: cannot write: %s", w->o->path, strerror(w->err));
         npy_abort(w);
         return -1;
     }
     char h[NPY_HEADER_BYTES];
     make_header(h, w->rows, w->cols);
-    if (fseek(w->f, 0, SEEK_SET) != 0 || fwrite(h, 1, sizeof h, w->f) != sizeof h ||
-        fflush(w->f) != 0) {
-        snprintf(msg, msglen, "%s: cannot write: %s", w->path, strerror(errno));
+    if (fseek(w->f, 0, SEEK_SET) != 0 || fwrite(h, 1, sizeof h, w->f) != sizeof h) {
+        snprintf(msg, msglen, "%s: cannot write: %s", w->o->path, strerror(errno));
         npy_abort(w);
         return -1;
     }
-    int e = fclose(w->f);
-    w->f = NULL;
-    if (e != 0 || rename(w->tmp, w->path) != 0) {
-        snprintf(msg, msglen, "%s: cannot write: %s", w->path, strerror(errno));
-        unlink(w->tmp);
-        free(w->path);
-        free(w->tmp);
-        free(w);
-        return -1;
-    }
-    free(w->path);
-    free(w->tmp);
+    int rc = cli_out_commit(w->o, msg, msglen); /* flushed, synced, renamed; or removed */
     free(w);
-    return 0;
+    return rc;
 }
 
 int npy_write(const char *path, const float *data, long rows, int cols, char *msg, size_t msglen)

@@ -2,6 +2,7 @@
 #include "util_parse.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 
 int cli_parse_int(const char *s, long lo, long hi, int *out)
@@ -12,5 +13,16 @@ int cli_parse_int(const char *s, long lo, long hi, int *out)
     if (errno || end == s || *end || v < lo || v > hi)
         return -1;
     *out = (int)v;
+    return 0;
+}
+
+int cli_parse_double(const char *s, double lo, double hi, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !isfinite(v) || v < lo || v > hi)
+        return -1;
+    *out = v;
     return 0;
 }
