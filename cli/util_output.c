@@ -127,7 +127,7 @@ static const char *not_regular(const struct stat *st)
     if (S_ISREG(st->st_mode))
         return NULL;
     return S_ISLNK(st->st_mode)   ? "is a symbolic link (the output would replace the link)"
-           : S_ISDIR(st->st_mode) ? "is a folder; give a file name"
+           : S_ISDIR(st->st_mode) ? "is a directory; give a file name"
            : S_ISFIFO(st->st_mode) ? "is a FIFO (named pipe); outputs must be regular files"
            : S_ISCHR(st->st_mode) || S_ISBLK(st->st_mode)
                ? "is a device; outputs must be regular files"
@@ -142,8 +142,9 @@ static int check_existing(const cli_files *f, const char *opt, const char *path,
 {
     for (int i = 0; i < f->n_in; i++)
         if (f->in[i].dev == st->st_dev && f->in[i].ino == st->st_ino) {
-            snprintf(msg, msglen, "%s %s: is the same file as the input %s; it would be overwritten",
-                     opt, path, f->in[i].path);
+            snprintf(msg, msglen,
+                     "%s %s: is the same file as the input %s; the output would overwrite it", opt,
+                     path, f->in[i].path);
             return -1;
         }
     for (int i = 0; i < f->n_out; i++)

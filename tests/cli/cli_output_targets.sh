@@ -23,7 +23,7 @@ for cmd in "features $IN -o" "eval $MODEL $IN --outputs"; do
   [ -L link.npy ] || fail "$cmd replaced the link"
   [ "$(cat target.npy)" = earlier ] || fail "$cmd wrote through the link"
   # shellcheck disable=SC2086
-  expect 2 "folder.npy: is a folder" "$CBRNN" $cmd folder.npy
+  expect 2 "folder.npy: is a directory" "$CBRNN" $cmd folder.npy
   [ -d folder.npy ] || fail "$cmd replaced the folder"
   no_tmp
 done
