@@ -100,13 +100,26 @@ static char *canonical(const char *path)
     return c;
 }
 
+/* Does path start as a safetensors file does (an 8-byte little-endian
+ * header length, then '{')? The model loader reads a whole file before
+ * judging it; a big CSV of an earlier run is told apart by 9 bytes. */
+static int safetensors_start(const char *path)
+{
+    unsigned char b[9];
+    FILE *f = fopen(path, "rb");
+    size_t n = f ? fread(b, 1, sizeof b, f) : 0;
+    if (f)
+        fclose(f);
+    return n == sizeof b && b[8] == '{';
+}
+
 /* What an existing output would destroy: "a cbrnn model", "an audio
  * file" or NULL (replacing it loses nothing of ours). */
 static const char *precious(const char *path)
 {
     int err = 0;
     char msg[256];
-    cbrnn_model *m = cbrnn_model_load(path, &err, msg, sizeof msg);
+    cbrnn_model *m = safetensors_start(path) ? cbrnn_model_load(path, &err, msg, sizeof msg) : NULL;
     if (m) {
         cbrnn_model_destroy(m);
         return "a cbrnn model";
