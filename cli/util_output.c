@@ -3,6 +3,7 @@
 #define _XOPEN_SOURCE 700 /* realpath */
 #include "util_output.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -232,8 +233,38 @@ static char g_tmp[MAX_TMP][4096];
 static volatile sig_atomic_t g_used[MAX_TMP];
 static volatile sig_atomic_t *g_stop;
 
+/* Removes PATH.tmp.PID files beside path whose process is gone (killed
+ * by SIGKILL or a crash, which no handler sees), as model saves do
+ * (model/io.c); a process that is alive, or not ours to ask, keeps its. */
+static void sweep_stale(const char *path)
+{
+    char dir[PATH_MAX], full[PATH_MAX + 256];
+    const char *slash = strrchr(path, '/'), *base = slash ? slash + 1 : path;
+    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path) + (slash == path) : 1,
+             slash ? path : ".");
+    size_t blen = strlen(base);
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    while (d && (e = readdir(d)) != NULL) {
+        const char *name = e->d_name, *num = name + blen + 5;
+        if (strncmp(name, base, blen) || strncmp(name + blen, ".tmp.", 5))
+            continue;
+        char *end;
+        errno = 0;
+        long pid = strtol(num, &end, 10);
+        if (errno || end == num || *end || pid <= 0 || pid == (long)getpid() ||
+            kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+            continue;
+        snprintf(full, sizeof full, "%s/%s", dir, name);
+        unlink(full);
+    }
+    if (d)
+        closedir(d);
+}
+
 int cli_tmp_name(char *tmp, size_t n, const char *path)
 {
+    sweep_stale(path);
     int k = snprintf(tmp, n, "%s.tmp.%ld", path, (long)getpid());
     return k < 0 || (size_t)k >= n ? -1 : 0;
 }

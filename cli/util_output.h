@@ -58,7 +58,8 @@ void cli_files_free(cli_files *f);
 
 /* ---- Temporaries: PATH.tmp.PID, removed on failure and on a signal ---- */
 
-/* tmp = path + ".tmp." + pid; 0, or -1 if it does not fit. */
+/* tmp = path + ".tmp." + pid; 0, or -1 if it does not fit. Removes the
+ * temporaries of path that processes now gone (killed) left. */
 int cli_tmp_name(char *tmp, size_t n, const char *path);
 /* Remembers tmp so that SIGINT/SIGTERM (once cli_catch_signals ran)
  * removes it; at most 16 at a time. 0 or -1 (table full). */

@@ -3,7 +3,8 @@
 # features -o`, `cbrnn eval --outputs`) refuse a target that exists and is
 # not a regular file (FIFO, symbolic link, folder) with exit 2 and leave it
 # as it was; a write that fails (a 64 KiB tmpfs, when this user may mount
-# one) exits 1 and keeps the earlier file; Ctrl-C leaves no temporary.
+# one) exits 1 and keeps the earlier file; Ctrl-C leaves no temporary,
+# and one a SIGKILL left is removed by the next write.
 # Never aimed at a real /dev node: every target is made here.
 set -u
 CBRNN=$1 SAMPLES=$2 WORK=$3
@@ -59,6 +60,21 @@ else
   [ "$(cat e.npy)" = earlier ] || fail "eval interrupted lost the earlier file"
   no_tmp
   echo "ok   eval interrupted: exit 130, earlier e.npy kept, no temporary"
+fi
+
+# SIGKILL leaves the temporary (no handler sees it); the next write of
+# the same output removes it, since its process is gone.
+"$CBRNN" eval "$MODEL" long.wav --outputs k.npy >/dev/null 2>&1 &
+pid=$!
+sleep 0.5
+kill -KILL "$pid"
+wait "$pid"
+if [ -e "k.npy.tmp.$pid" ]; then
+  "$CBRNN" features "$IN" -o k.npy >/dev/null 2>err.txt || fail "features -o k.npy: $(cat err.txt)"
+  no_tmp
+  echo "ok   a killed writer's temporary removed by the next write"
+else
+  echo "skip the SIGKILL case: eval had not created its temporary yet"
 fi
 
 # And a normal run still replaces a regular .npy, leaving no temporary.

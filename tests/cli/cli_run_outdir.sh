@@ -52,6 +52,21 @@ no_tmp
 rm in/long.wav
 echo "ok   Ctrl-C: exit 130, in/res as it was, no temporary"
 
+# A run that fails while writing (a 256 KiB tmpfs: room for the results
+# of 0.3 s, not of 20 s): exit 1, the earlier results intact.
+mkdir small
+if mount -t tmpfs -o size=256k tmpfs small 2>/dev/null; then
+  trap 'umount "$WORK/small"' EXIT
+  sox -n -r 16000 -b 16 short.wav synth 0.3 sine 300 2>/dev/null || fail "sox"
+  run --out-dir small/res short.wav 2>err.txt || fail "the short run: $(cat err.txt)"
+  sums small/res >short.md5
+  expect 1 "No space left on device" run --out-dir small/res "$IN"
+  sums small/res | diff short.md5 - || fail "a run that failed on a full disk changed small/res"
+  no_tmp
+else
+  echo "skip the disk-full case: cannot mount a tmpfs here"
+fi
+
 # A run with feedback and a schedule, then a plain one: the stale
 # feedback.wav and markers.csv go.
 printf '0 phase baseline\n0.5s mark half\n' >sched.txt
