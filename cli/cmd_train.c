@@ -676,6 +676,35 @@ static long long source_date(void)
     return v;
 }
 
+/* The run, its --log written under LOG.tmp.PID and renamed over LOG when
+ * a model was saved (done, or stopped by Ctrl-C); a run that fails
+ * removes it, so the log of an earlier run stays. The exit status. */
+static int train_with_log(struct opts *o, const cbrnn_train_report *rep)
+{
+    char tmp[4096], msg[4096];
+    const char *log = o->t.log;
+    if (log && (cli_tmp_name(tmp, sizeof tmp, log) || cli_tmp_add(tmp))) {
+        fprintf(stderr, PROG ": --log %s: path too long\n", log);
+        return 2;
+    }
+    if (log)
+        o->t.log = tmp;
+    int rc = cbrnn_train_run(&o->t, rep);
+    o->t.log = log;
+    if (!log)
+        return exit_status(rc);
+    if (rc != CBRNN_TRAIN_DONE && rc != CBRNN_TRAIN_STOPPED) {
+        cli_tmp_drop(tmp);
+        return exit_status(rc);
+    }
+    if (cli_sync_file(tmp, msg, sizeof msg) || cli_replace(tmp, log, msg, sizeof msg)) {
+        fprintf(stderr, PROG ": --log %s\n", msg);
+        cli_tmp_drop(tmp);
+        return 1;
+    }
+    return exit_status(rc);
+}
+
 int cmd_train(int argc, char **argv)
 {
     struct opts o;
@@ -693,7 +722,7 @@ int cmd_train(int argc, char **argv)
             .begin = catch_signals,
             .stop = stop_asked,
         };
-        status = exit_status(cbrnn_train_run(&o.t, &rep));
+        status = train_with_log(&o, &rep);
     }
     cbrnn_model_destroy(o.init_m);
     corpus_free(&o.val_specs);

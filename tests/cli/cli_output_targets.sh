@@ -3,7 +3,8 @@
 # features -o`, `cbrnn eval --outputs`) refuse a target that exists and is
 # not a regular file (FIFO, symbolic link, folder) with exit 2 and leave it
 # as it was; a write that fails (a 64 KiB tmpfs, when this user may mount
-# one) exits 1 and keeps the earlier file; Ctrl-C leaves no temporary,
+# one) exits 1 and keeps the earlier file (and a training that cannot save
+# its model keeps the earlier --log); Ctrl-C leaves no temporary,
 # and one a SIGKILL left is removed by the next write.
 # Never aimed at a real /dev node: every target is made here.
 set -u
@@ -40,6 +41,13 @@ if mount -t tmpfs -o size=64k tmpfs small 2>/dev/null; then
   expect 1 "small/f.npy" "$CBRNN" eval "$MODEL" "$IN" --outputs small/f.npy
   [ "$(cat small/f.npy)" = earlier ] || fail "eval on a full disk lost the earlier file"
   [ "$(ls small)" = f.npy ] || fail "a temporary was left on the full disk: $(ls small)"
+  # A training whose model cannot be saved keeps the earlier --log.
+  head -c 60000 /dev/zero >small/fill
+  echo earlier >log.csv
+  mkdir cache
+  expect 1 "No space left on device" "$CBRNN" train -q "${TINY[@]}" --cache-dir cache \
+    --log log.csv -o small/m.safetensors "$IN"
+  [ "$(cat log.csv)" = earlier ] || fail "a training that failed replaced the earlier log"
 else
   echo "skip the disk-full case: cannot mount a tmpfs here"
 fi
