@@ -825,6 +825,46 @@ static void rls_state_goes_with_the_weights(void **state)
     cbrnn_model_destroy(m);
 }
 
+/* Resets between two frames: only the first does the work (a burst of
+ * /cbrnn/reset once held the audio thread past its period). What that
+ * must not change: each is reported, in order with the commands between
+ * them, and they leave what one reset leaves, the loaded weights and RLS
+ * state; a reset after frames works again. */
+static void a_run_of_resets_is_one(void **state)
+{
+    (void)state;
+    cbrnn_model *m = tu_model(CBRNN_WIRING_READOUT, CBRNN_TARGET_PREDICT, 16, 24, 23, voiceA, nA,
+                              rateB);
+    const int n = 25, hop = 221;
+    cbrnn_engine *e = rls_engine(m, 0);
+    int err;
+    cbrnn_model *now = cbrnn_model_clone(m, &err);
+    for (int round = 0; round < 2; round++) {
+        cbrnn_engine_process(e, NULL, 0, voiceB + round * 100 * hop, NULL, 551 + 60 * hop);
+        cbrnn_engine_copy_params(e, now);
+        assert_memory_not_equal(now->params, m->params, m->n_params * sizeof(float));
+        cbrnn_event ev;
+        while (cbrnn_engine_read_event(e, &ev) == 1)
+            ;
+        const int kinds[] = {CBRNN_CMD_RESET, CBRNN_CMD_RESET, CBRNN_CMD_LEARN, CBRNN_CMD_RESET};
+        for (int k = 0; k < 4; k++) {
+            cbrnn_engine_cmd c = {kinds[k], kinds[k] == CBRNN_CMD_LEARN, 0};
+            assert_int_equal(cbrnn_engine_send(e, &c), 0);
+        }
+        cbrnn_engine_process(e, NULL, 0, voiceB, NULL, 0); /* applied, no frame */
+        cbrnn_engine_copy_params(e, now);
+        assert_memory_equal(now->params, m->params, m->n_params * sizeof(float));
+        check_P(now, n, m->rls_prior, 0);
+        for (int k = 0; k < 4; k++) {
+            assert_int_equal(cbrnn_engine_read_event(e, &ev), 1);
+            assert_int_equal(ev.cmd.kind, kinds[k]);
+        }
+    }
+    cbrnn_engine_destroy(e);
+    cbrnn_model_destroy(now);
+    cbrnn_model_destroy(m);
+}
+
 static void create_refuses_bad_input(void **state)
 {
     cbrnn_model *m = tu_model(CBRNN_WIRING_READOUT, CBRNN_TARGET_PREDICT, 16, 24, 19, voiceA, nA,
@@ -958,6 +998,7 @@ int main(void)
         cmocka_unit_test(create_refuses_bad_input),
         cmocka_unit_test(commands_and_queues),
         cmocka_unit_test(rls_state_goes_with_the_weights),
+        cmocka_unit_test(a_run_of_resets_is_one),
         cmocka_unit_test(several_markers_in_one_frame),
         cmocka_unit_test(gradient_readout),
         cmocka_unit_test(residual_stream_norm_live_equals_offline),
