@@ -94,7 +94,10 @@ static void usage(FILE *f)
 "                     X.csv writes X.csv.events) at their frames: the replay\n"
 "                     of a controlled live run, bit for bit; one input only\n"
 "                     (its recording); its frame-0 settings replace --learn,\n"
-"                     --lr, --momentum, --decay, --gate-db\n"
+"                     --lr, --momentum, --decay, --gate-db. The names of its\n"
+"                     markers come from the names file beside it (X.csv.markers\n"
+"                     for X.csv.events, DIR/markers.csv for DIR/events.csv)\n"
+"                     and go to D/markers.csv\n"
 "  --schedule FILE    a trial schedule (docs/FORMATS.md) applied by the engine\n"
 "                     at its exact frames, as cbrnn-jack --schedule does;\n"
 "                     marker names go to D/markers.csv\n"
@@ -287,6 +290,8 @@ struct run {
     struct run_out o;
     struct label_events ev;
     cbrnn_event_list evl;  /* --events */
+    char names_path[4096]; /* --events: its marker names file ("" none) */
+    char *names;           /* its rows after the header (NULL: none) */
     cbrnn_schedule sched;  /* --schedule */
     double t0, done;       /* progress: when it started, inputs done */
     cbrnn_engine_stats st; /* at the end */
@@ -499,6 +504,93 @@ static int parse_opts(struct run *r, int argc, char **argv)
     return read_inputs(r, argc, argv);
 }
 
+/* The marker ids of the --events file, as "0, 1, ..." into ids (the
+ * first few). How many mark events it has. */
+static int event_marks(const cbrnn_event_list *l, char *ids, size_t len)
+{
+    int n = 0;
+    size_t at = 0;
+    ids[0] = 0;
+    for (size_t i = 0; i < l->n; i++) {
+        if (l->ev[i].cmd.kind != CBRNN_CMD_MARK)
+            continue;
+        if (n < 16 && at < len)
+            at += (size_t)snprintf(ids + at, len - at, "%s%d", n ? ", " : "", l->ev[i].cmd.i);
+        else if (n == 16 && at < len)
+            at += (size_t)snprintf(ids + at, len - at, ", ...");
+        n++;
+    }
+    return n;
+}
+
+/* The names file of an events file: X.markers for X.events (cbrnn-jack
+ * --log), else markers.csv in its folder (cbrnn run's D). */
+static void names_beside(const char *events, char *path, size_t len)
+{
+    size_t l = strlen(events);
+    const char *slash = strrchr(events, '/');
+    if (l > 7 && !strcmp(events + l - 7, ".events"))
+        snprintf(path, len, "%.*s.markers", (int)(l - 7), events);
+    else
+        snprintf(path, len, "%.*s%smarkers.csv", slash ? (int)(slash - events) : 0, events,
+                 slash ? "/" : "");
+}
+
+/* The rest of f as a string (malloc'd), or NULL (read error, out of
+ * memory). */
+static char *read_rest(FILE *f)
+{
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap);
+    while (buf) {
+        n += fread(buf + n, 1, cap - n - 1, f);
+        if (n < cap - 1)
+            break;
+        char *nb = realloc(buf, cap *= 2);
+        if (!nb)
+            free(buf);
+        buf = nb;
+    }
+    if (buf && ferror(f)) {
+        free(buf);
+        return NULL;
+    }
+    if (buf)
+        buf[n] = 0;
+    return buf;
+}
+
+/* --events with markers: their names file, read whole (its header
+ * checked) for D/markers.csv. None found is a note (summary --by phase
+ * then says what is missing); a file that is not a names file is
+ * refused. 0 or 2 (said). */
+static int read_event_names(struct run *r)
+{
+    char ids[160];
+    if (!event_marks(&r->evl, ids, sizeof ids))
+        return 0;
+    names_beside(r->events_path, r->names_path, sizeof r->names_path);
+    FILE *f = fopen(r->names_path, "r");
+    if (!f) {
+        fprintf(stderr, PROG ": note: %s has markers (ids %s) but their names file %s cannot be "
+                "read (%s): no markers.csv is written, so `cbrnn summary --by phase` cannot "
+                "name them\n", r->events_path, ids, r->names_path, strerror(errno));
+        r->names_path[0] = 0;
+        return 0;
+    }
+    char head[64];
+    int is_names = fgets(head, sizeof head, f) && !strcmp(head, cbrnn_marker_csv_header());
+    r->names = is_names ? read_rest(f) : NULL;
+    fclose(f);
+    if (!r->names) {
+        fprintf(stderr, PROG ": %s (the marker names of --events %s): %s\n", r->names_path,
+                r->events_path, is_names ? "cannot read" : "not a markers file (header "
+                "marker,name,seconds)");
+        return 2;
+    }
+    return 0;
+}
+
 /* The options that do not go together; --events' file and the
  * --save-model path, checked before any work. */
 static int check_modes(struct run *r)
@@ -518,6 +610,8 @@ static int check_modes(struct run *r)
         fprintf(stderr, PROG ": %s\n", r->msg);
         return 2;
     }
+    if (r->events_path && read_event_names(r))
+        return 2;
     /* an events file with perturbation changes needs the perturbation */
     cbrnn_host_perturb_for_events(&r->ec, r->evl.ev, r->evl.n);
     if (r->save_path && cbrnn_control_check_output(r->save_path, r->msg, sizeof r->msg)) {
@@ -612,7 +706,9 @@ static void out_path(const struct run *r, int k, char *path, size_t n)
 /* Does this run write the owned file k? */
 static int writes(const struct run *r, int k)
 {
-    return k == F_MARKERS ? r->schedule_path != NULL : k == F_FEEDBACK ? r->ec.perturb : 1;
+    return k == F_MARKERS    ? r->schedule_path != NULL || r->names != NULL
+           : k == F_FEEDBACK ? r->ec.perturb
+                             : 1;
 }
 
 /* Every input, teacher and label file opened and its header read before
@@ -650,7 +746,8 @@ static int check_inputs(struct run *r)
 static int check_outputs(struct run *r)
 {
     cli_files *f = &r->files;
-    const char *more[] = {r->model_path, r->events_path, r->schedule_path};
+    const char *more[] = {r->model_path, r->events_path, r->schedule_path,
+                          r->names_path[0] ? r->names_path : NULL};
     int rc = cli_files_inputs(f, &r->in);
     for (int i = 0; i < r->n_teachers && !rc; i++)
         rc = cli_files_input(f, r->teachers[i]);
@@ -697,6 +794,8 @@ static int open_text(struct run *r)
     }
     if (r->schedule_path)
         write_markers(r->o.txt[F_MARKERS]->f, &r->sched);
+    else if (r->names) /* --events: the names of its markers, as they were */
+        fprintf(r->o.txt[F_MARKERS]->f, "%s%s", cbrnn_marker_csv_header(), r->names);
     return 0;
 }
 
@@ -1016,14 +1115,20 @@ static int report(struct run *r)
     if (o->all.n_pers)
         snprintf(pers, sizeof pers, ", persistence %.5f", o->all.pers / (double)o->all.n_pers);
     char rule[96] = "", how[80];
-    if (r->ec.learn) {
+    if (r->ec.learn || r->st.updates) {
         cbrnn_host_rule_describe(r->e, how, sizeof how);
         snprintf(rule, sizeof rule, " (rule %s)", how);
     }
+    /* A schedule or events file switches learning itself: the options'
+     * setting is not what happened. */
+    const char *learning = r->schedule_path ? "by the schedule"
+                           : r->events_path ? "by the events file"
+                           : r->ec.learn    ? "on"
+                                            : "off";
     printf("%s: %ld frames at %g Hz (hop %d), learning %s%s: mean loss %.5f (first half "
            "%.5f, second half %.5f)%s; %lld updates, %lld restores, %lld frames with bad "
            "input\n",
-           PROG, o->frames, r->rate, cbrnn_engine_hop(r->e), r->ec.learn ? "on" : "off", rule,
+           PROG, o->frames, r->rate, cbrnn_engine_hop(r->e), learning, rule,
            o->all.n_loss ? o->all.loss / (double)o->all.n_loss : NAN,
            mean_range(o->losses, 0, h), mean_range(o->losses, h, o->kept), pers,
            (long long)r->st.updates, (long long)r->st.restores, (long long)r->st.bad_input);
@@ -1050,6 +1155,7 @@ static int run_free(struct run *r, int status)
         cli_out_abort(o->txt[k]);
     npy_abort(o->npy);
     cbrnn_event_list_free(&r->evl);
+    free(r->names);
     cbrnn_schedule_free(&r->sched);
     free(o->y);
     free(o->losses);

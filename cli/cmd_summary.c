@@ -24,7 +24,9 @@ static void usage(FILE *f)
 "\n"
 "Numbers per group of frames of a per-frame log (cbrnn-jack --log FILE.csv,\n"
 "or frames.csv of cbrnn run), as CSV on stdout: group, frames, learned\n"
-"(frames the cerebellum learned from), gated (below the level gate),\n"
+"(frames the cerebellum was updated on, flag 1: what cbrnn run counts as\n"
+"updates; frame 0 and frames with learning off have none), gated (below\n"
+"the level gate),\n"
 "mean_loss, mean_persistence, skill (1 - loss / persistence), loss of the\n"
 "first and second half of the group's frames, start and end time (s).\n"
 "Gated frames are in no mean.\n"
@@ -33,7 +35,8 @@ static void usage(FILE *f)
 "               next; trial: from each trial:K marker; marker: from each\n"
 "               marker; file: each input of cbrnn run (its files.csv).\n"
 "               Marker names come from LOG.csv.markers (cbrnn-jack) or\n"
-"               markers.csv beside the log (cbrnn run). Default: one group.\n"
+"               markers.csv beside the log (cbrnn run); a log with markers\n"
+"               and no names file is refused. Default: one group.\n"
 "  --bin SEC    learning-curve bin (default 1 s)\n"
 "  --curve F    write the learning curve to F: time,mean_loss,mean_surprise,\n"
 "               frames\n"
@@ -41,6 +44,8 @@ static void usage(FILE *f)
 "The picture (loss and surprise over time, phases shaded, markers):\n"
 "/usr/bin/python3 scripts/plot_log.py LOG.csv OUT.png\n"
 "\n"
+"Every number of the log is checked: a malformed one (trailing text, nan,\n"
+"inf, out of range) is refused with FILE:LINE and the column.\n"
 "Exit status: 0 done; 1 failure while working; 2 bad options or input.\n");
 }
 
@@ -154,6 +159,8 @@ int cmd_summary(int argc, char **argv)
         fprintf(stderr, PROG ": %s\n", msg);
         return 2;
     }
+    if (s.note[0])
+        fprintf(stderr, PROG ": note: %s\n", s.note);
     printf("group,frames,learned,gated,mean_loss,mean_persistence,skill,first_half_loss,"
            "second_half_loss,t_start,t_end\n");
     for (int i = 0; i < s.n_groups; i++) {

@@ -4,15 +4,72 @@
  * marker), or to the file its row came from (files.csv of cbrnn run).
  * Gated frames (flag 16) count as frames and gated, never in a mean. */
 #include <errno.h>
+#include <float.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
+#include "util_parse.h"
 #include "util_summary.h"
 
 #define MAX_COLS 32
+#define REC_UPDATED 1u
 #define REC_GATED 16u
+#define MAX_TIME 1e8 /* s: three years of frames; a larger time is no log's */
+#define MAX_UNNAMED 16
+
+/* Reads the next line of f into line (len bytes). 1 read, 0 end of file,
+ * -1 a line longer than len - 1 (msg names where). */
+static int read_line(FILE *f, char *line, size_t len, const char *path, long lineno, char *msg,
+                     size_t msglen)
+{
+    if (!fgets(line, (int)len, f))
+        return 0;
+    size_t l = strlen(line);
+    if (l == len - 1 && line[l - 1] != '\n' && !feof(f)) {
+        snprintf(msg, msglen, "%s:%ld: line longer than %zu characters", path, lineno, len - 2);
+        return -1;
+    }
+    return 1;
+}
+
+/* Field `what` of path:lineno as a finite number in [lo, hi] (empty
+ * allowed when *empty_ok: then NAN). 0 or -1 (msg names file, line,
+ * field and value). */
+static int field_num(const char *s, const char *what, double lo, double hi, int empty_ok,
+                     double *out, const char *path, long lineno, char *msg, size_t msglen)
+{
+    if (!*s && empty_ok) {
+        *out = NAN;
+        return 0;
+    }
+    if (cli_parse_double(s, lo, hi, out)) {
+        char range[64];
+        if (hi < DBL_MAX)
+            snprintf(range, sizeof range, "a number in %g..%g", lo, hi);
+        else
+            snprintf(range, sizeof range, "a finite number%s", lo == 0 ? " >= 0" : "");
+        snprintf(msg, msglen, "%s:%ld: %s '%.40s%s': expected %s%s", path, lineno, what, s,
+                 strlen(s) > 40 ? "..." : "", range, empty_ok ? " or empty" : "");
+        return -1;
+    }
+    return 0;
+}
+
+/* Field `what` of path:lineno as an integer in [lo, hi]. 0 or -1 (msg). */
+static int field_int(const char *s, const char *what, long lo, long hi, int *out,
+                     const char *path, long lineno, char *msg, size_t msglen)
+{
+    if (cli_parse_int(s, lo, hi, out)) {
+        snprintf(msg, msglen, "%s:%ld: %s '%.40s%s': expected an integer in %ld..%ld", path,
+                 lineno, what, s, strlen(s) > 40 ? "..." : "", lo, hi);
+        return -1;
+    }
+    return 0;
+}
 
 /* Splits a CSV line in place (quoted fields: "" is a quote). */
 static int split_csv(char *line, char **f, int max)
@@ -54,44 +111,64 @@ struct marker {
     char name[200];
 };
 
+/* One row "id,name,..." of a names file into out[*n] (grown). 0 or -1
+ * (msg). */
+static int add_marker(struct marker **out, int *n, int *cap, char **fl, const char *path,
+                      long lineno, char *msg, size_t msglen)
+{
+    if (*n == *cap) {
+        *cap = *cap ? 2 * *cap : 64;
+        struct marker *m = realloc(*out, (size_t)*cap * sizeof *m);
+        if (!m) {
+            snprintf(msg, msglen, "%s: out of memory", path);
+            return -1;
+        }
+        *out = m;
+    }
+    if (field_int(fl[0], "marker", 0, INT_MAX, &(*out)[*n].id, path, lineno, msg, msglen))
+        return -1;
+    snprintf((*out)[*n].name, sizeof (*out)[*n].name, "%s", fl[1]);
+    (*n)++;
+    return 0;
+}
+
 /* The marker names beside log: LOG.markers (cbrnn-jack) or markers.csv in
- * the log's folder (cbrnn run). None is not an error. */
-static int read_markers(const char *log, struct marker **out, int *n, char *msg, size_t msglen)
+ * the log's folder (cbrnn run), the one found into found (""
+ * when none; tried: the paths looked at). None is not an error here. */
+static int read_markers(const char *log, struct marker **out, int *n, char *found,
+                        char *tried, size_t pathlen, char *msg, size_t msglen)
 {
     char path[4096], line[1024];
+    const char *slash = strrchr(log, '/');
     *out = NULL;
     *n = 0;
+    *found = 0;
     snprintf(path, sizeof path, "%s.markers", log);
     FILE *f = fopen(path, "r");
     if (!f) {
-        const char *slash = strrchr(log, '/');
         snprintf(path, sizeof path, "%.*s%smarkers.csv", slash ? (int)(slash - log) : 0, log,
                  slash ? "/" : "");
         f = fopen(path, "r");
     }
+    snprintf(tried, pathlen, "%s.markers, %.*s%smarkers.csv", log, slash ? (int)(slash - log) : 0,
+             log, slash ? "/" : "");
     if (!f)
         return 0;
-    int cap = 0;
-    while (fgets(line, sizeof line, f)) {
+    snprintf(found, pathlen, "%s", path);
+    int cap = 0, rc = 0;
+    long lineno = 0;
+    while (!rc && (rc = read_line(f, line, sizeof line, path, lineno + 1, msg, msglen)) > 0) {
         char *fl[3];
-        if (split_csv(line, fl, 3) < 2 || !strcmp(fl[0], "marker"))
-            continue;
-        if (*n == cap) {
-            cap = cap ? 2 * cap : 64;
-            struct marker *m = realloc(*out, (size_t)cap * sizeof *m);
-            if (!m) {
-                fclose(f);
-                snprintf(msg, msglen, "%s: out of memory", path);
-                return -1;
-            }
-            *out = m;
-        }
-        (*out)[*n].id = atoi(fl[0]);
-        snprintf((*out)[*n].name, sizeof (*out)[*n].name, "%s", fl[1]);
-        (*n)++;
+        lineno++;
+        rc = 0;
+        if (split_csv(line, fl, 3) < 2) {
+            snprintf(msg, msglen, "%s:%ld: expected marker,name,seconds", path, lineno);
+            rc = -1;
+        } else if (lineno > 1 || strcmp(fl[0], "marker"))
+            rc = add_marker(out, n, &cap, fl, path, lineno, msg, msglen);
     }
     fclose(f);
-    return 0;
+    return rc < 0 ? -1 : 0;
 }
 
 static const char *marker_name(const struct marker *m, int n, int id)
@@ -155,22 +232,28 @@ static int read_files(const char *log, struct file_rows **out, int *n, char *msg
                               "writes beside frames.csv): %s", path, strerror(errno));
         return -1;
     }
-    while (fgets(line, sizeof line, f)) {
+    long lineno = 0;
+    int rc = 0;
+    while (!rc && (rc = read_line(f, line, sizeof line, path, lineno + 1, msg, msglen)) > 0) {
         char *fl[3];
-        if (split_csv(line, fl, 3) < 2 || !strcmp(fl[0], "file"))
+        rc = 0;
+        if (split_csv(line, fl, 3) < 2 || (++lineno == 1 && !strcmp(fl[0], "file")))
             continue;
         struct file_rows *r = realloc(*out, (size_t)(*n + 1) * sizeof *r);
         if (!r) {
-            fclose(f);
-            return -1;
+            snprintf(msg, msglen, "out of memory");
+            rc = -1;
+            break;
         }
         *out = r;
         snprintf(r[*n].name, sizeof r[*n].name, "%s", fl[0]);
-        r[*n].first = atol(fl[1]);
+        int first;
+        rc = field_int(fl[1], "first_row", 0, INT_MAX, &first, path, lineno, msg, msglen);
+        r[*n].first = first;
         (*n)++;
     }
     fclose(f);
-    return 0;
+    return rc < 0 ? -1 : 0;
 }
 
 /* Second pass: the halves of each group's scored frames. */
@@ -206,6 +289,10 @@ struct reader {
     size_t msglen;
     struct marker *mk;          /* its marker names */
     int n_mk;
+    char names[4096];           /* the names file read ("" none) */
+    char tried[4096];           /* where it was looked for */
+    int unnamed[MAX_UNNAMED];   /* marker ids seen that have no name */
+    int n_unnamed;
     struct file_rows *files;    /* --by file: where each input starts */
     int n_files, next_file;
     int nh;                     /* columns of the header */
@@ -227,8 +314,18 @@ static int read_header(struct reader *rd)
     for (int k = 0; k < 6; k++)
         rd->col[k] = -1;
     rd->c_flags = -1;
-    if (!fgets(line, sizeof line, rd->f)) {
-        snprintf(rd->msg, rd->msglen, "%s: empty", rd->log);
+    struct stat st;
+    if (!fstat(fileno(rd->f), &st) && S_ISDIR(st.st_mode)) {
+        snprintf(rd->msg, rd->msglen, "%s: is a directory (expected a per-frame log: frames.csv "
+                 "or cbrnn-jack --log FILE.csv)", rd->log);
+        return -1;
+    }
+    int got = read_line(rd->f, line, sizeof line, rd->log, 1, rd->msg, rd->msglen);
+    if (got <= 0) {
+        if (!got && ferror(rd->f))
+            snprintf(rd->msg, rd->msglen, "%s: cannot read: %s", rd->log, strerror(errno));
+        else if (!got)
+            snprintf(rd->msg, rd->msglen, "%s: empty", rd->log);
         return -1;
     }
     rd->lineno = 1;
@@ -249,25 +346,44 @@ static int read_header(struct reader *rd)
     return 0;
 }
 
+/* Remembers marker id as one without a name (the first MAX_UNNAMED). */
+static void note_unnamed(struct reader *rd, int id)
+{
+    for (int i = 0; i < rd->n_unnamed; i++)
+        if (rd->unnamed[i] == id)
+            return;
+    if (rd->n_unnamed < MAX_UNNAMED)
+        rd->unnamed[rd->n_unnamed++] = id;
+}
+
 /* The group of the row with fields fl: a marker on it may open one (by
- * phase, trial or marker), or a new input start (by file). NULL when out
- * of memory. */
+ * phase, trial or marker), or a new input start (by file). NULL with msg
+ * (a bad marker id, out of memory). */
 static summary_group *row_group(summary *s, struct reader *rd, char **fl)
 {
     char *mp = fl[rd->col[5]];
     while (*mp) {
         char buf[256];
-        int id = atoi(mp);
-        if (opens_group(rd->by, marker_name(rd->mk, rd->n_mk, id), id, buf, sizeof buf))
+        int id;
+        size_t l = strcspn(mp, ";");
+        char c = mp[l];
+        mp[l] = 0;
+        if (field_int(mp, "marker", 0, INT_MAX, &id, rd->log, rd->lineno, rd->msg, rd->msglen))
+            return NULL;
+        mp += l + (c != 0);
+        const char *name = marker_name(rd->mk, rd->n_mk, id);
+        if (!name)
+            note_unnamed(rd, id);
+        if (opens_group(rd->by, name, id, buf, sizeof buf))
             snprintf(rd->cur, sizeof rd->cur, "%s", buf);
-        mp += strcspn(mp, ";");
-        if (*mp)
-            mp++;
     }
     while (rd->by == BY_FILE && rd->next_file < rd->n_files &&
            rd->files[rd->next_file].first <= rd->rows)
         snprintf(rd->cur, sizeof rd->cur, "%s", rd->files[rd->next_file++].name);
-    return group(s, rd->cur);
+    summary_group *g = group(s, rd->cur);
+    if (!g)
+        snprintf(rd->msg, rd->msglen, "out of memory");
+    return g;
 }
 
 /* Room for one more row in gi and losses. 0 or -1. */
@@ -285,9 +401,9 @@ static int grow_rows(struct reader *rd)
     return ng && nl ? 0 : -1;
 }
 
-/* Adds a frame at time t with loss l (NAN: none) and surprise field sp to
- * its bin of the learning curve. 0 or -1 (out of memory). */
-static int add_to_bin(summary *s, double bin, double t, double l, const char *sp)
+/* Adds a frame at time t with loss l and surprise sp (NAN: none) to its
+ * bin of the learning curve. 0 or -1 (out of memory). */
+static int add_to_bin(summary *s, double bin, double t, double l, double sp)
 {
     int b = bin > 0 ? (int)(t / bin) : 0;
     if (b < 0 || b >= 10000000)
@@ -305,45 +421,76 @@ static int add_to_bin(summary *s, double bin, double t, double l, const char *sp
         s->bins[b].loss += l;
         s->bins[b].n++;
     }
-    if (*sp) {
-        s->bins[b].surprise += atof(sp);
+    if (!isnan(sp)) {
+        s->bins[b].surprise += sp;
         s->bins[b].n_surprise++;
     }
     return 0;
 }
 
+/* The numbers of one row (fields fl), each checked: a bad one is refused
+ * with the file, line, column and value. */
+struct row {
+    double t, loss, pers, surprise;
+    int learning, flags;
+};
+
+static int parse_row(struct reader *rd, char **fl, struct row *w)
+{
+    const int *col = rd->col;
+    const char *log = rd->log;
+    long ln = rd->lineno;
+    w->flags = 0;
+    return field_num(fl[col[0]], "time", 0, MAX_TIME, 0, &w->t, log, ln, rd->msg, rd->msglen) ||
+           field_num(fl[col[1]], "loss", 0, DBL_MAX, 1, &w->loss, log, ln, rd->msg,
+                     rd->msglen) ||
+           field_num(fl[col[2]], "persistence_loss", 0, DBL_MAX, 1, &w->pers, log, ln, rd->msg,
+                     rd->msglen) ||
+           field_num(fl[col[3]], "surprise", -DBL_MAX, DBL_MAX, 1, &w->surprise, log, ln,
+                     rd->msg, rd->msglen) ||
+           field_int(fl[col[4]], "learning", 0, 1, &w->learning, log, ln, rd->msg,
+                     rd->msglen) ||
+           (rd->c_flags >= 0 && field_int(fl[rd->c_flags], "flags", 0, 65535, &w->flags, log,
+                                          ln, rd->msg, rd->msglen))
+               ? -1
+               : 0;
+}
+
 /* One row of the log (fields fl) into its group, the rows and its bin.
+ * "learned" counts the frames the cerebellum was updated on (flag 1; in
+ * older logs without flags, learning on), as the hosts count updates.
  * 0 or -1 (msg). */
 static int add_row(summary *s, struct reader *rd, char **fl)
 {
-    const int *col = rd->col;
+    struct row w;
+    if (parse_row(rd, fl, &w))
+        return -1;
     summary_group *g = row_group(s, rd, fl);
-    if (!g || grow_rows(rd)) {
+    if (!g)
+        return -1;
+    if (grow_rows(rd)) {
         snprintf(rd->msg, rd->msglen, "out of memory");
         return -1;
     }
-    double t = atof(fl[col[0]]);
-    unsigned flags = rd->c_flags >= 0 ? (unsigned)strtoul(fl[rd->c_flags], NULL, 10) : 0;
-    int gated = (flags & REC_GATED) != 0;
+    int gated = (w.flags & REC_GATED) != 0;
     g->frames++;
-    g->learned += atoi(fl[col[4]]) == 1;
+    g->learned += rd->c_flags >= 0 ? (w.flags & REC_UPDATED) != 0 : w.learning == 1;
     g->gated += gated;
     if (isnan(g->t0))
-        g->t0 = t;
-    g->t1 = t;
-    double l = NAN;
-    if (*fl[col[1]] && !gated) {
-        l = strtod(fl[col[1]], NULL);
+        g->t0 = w.t;
+    g->t1 = w.t;
+    double l = gated ? NAN : w.loss;
+    if (!isnan(l)) {
         g->loss += l;
         g->scored++;
-        if (*fl[col[2]]) {
-            g->pers += atof(fl[col[2]]);
+        if (!isnan(w.pers)) {
+            g->pers += w.pers;
             g->pers_n++;
         }
     }
     rd->gi[rd->rows] = (int)(g - s->g);
     rd->losses[rd->rows++] = l;
-    if (!gated && add_to_bin(s, rd->bin, t, l, fl[col[3]])) {
+    if (!gated && add_to_bin(s, rd->bin, w.t, l, w.surprise)) {
         snprintf(rd->msg, rd->msglen, "out of memory");
         return -1;
     }
@@ -357,7 +504,9 @@ static int read_rows(summary *s, struct reader *rd)
     snprintf(rd->cur, sizeof rd->cur, "all");
     if (rd->by == BY_PHASE || rd->by == BY_TRIAL || rd->by == BY_MARKER)
         snprintf(rd->cur, sizeof rd->cur, "(before the first)");
-    while (fgets(line, sizeof line, rd->f)) {
+    int got;
+    while ((got = read_line(rd->f, line, sizeof line, rd->log, rd->lineno + 1, rd->msg,
+                            rd->msglen)) > 0) {
         rd->lineno++;
         int n = split_csv(line, fl, MAX_COLS);
         if (n < rd->nh) {
@@ -368,6 +517,36 @@ static int read_rows(summary *s, struct reader *rd)
         if (add_row(s, rd, fl))
             return -1;
     }
+    if (!got && ferror(rd->f)) {
+        snprintf(rd->msg, rd->msglen, "%s: cannot read: %s", rd->log, strerror(errno));
+        return -1;
+    }
+    return got < 0 ? -1 : 0;
+}
+
+/* Markers seen that have no name: --by phase, trial or marker cannot
+ * group by them. No names file at all is an error (the groups would all
+ * be "(before the first)"); a names file without some ids, a note. 0 or
+ * -1 (msg). */
+static int check_names(summary *s, const struct reader *rd)
+{
+    char ids[256] = "";
+    size_t l = 0;
+    for (int i = 0; i < rd->n_unnamed && l < sizeof ids; i++)
+        l += (size_t)snprintf(ids + l, sizeof ids - l, "%s%d", i ? ", " : "", rd->unnamed[i]);
+    const char *more = rd->n_unnamed == MAX_UNNAMED ? ", ..." : "";
+    if (rd->by == BY_ALL || rd->by == BY_FILE || !rd->n_unnamed)
+        return 0;
+    if (!rd->names[0]) {
+        snprintf(rd->msg, rd->msglen, "%s has markers (ids %s%s) but no marker names file (looked "
+                 "for %s): --by %s needs their names (cbrnn run writes markers.csv with "
+                 "--schedule, and with --events when the events file has its markers file "
+                 "beside it)", rd->log, ids, more, rd->tried,
+                 rd->by == BY_PHASE ? "phase" : rd->by == BY_TRIAL ? "trial" : "marker");
+        return -1;
+    }
+    snprintf(s->note, sizeof s->note, "markers %s%s of %s have no name in %s", ids, more, rd->log,
+             rd->names);
     return 0;
 }
 
@@ -382,9 +561,9 @@ int summary_compute(summary *s, const char *log, enum summary_by by, double bin,
         snprintf(msg, msglen, "%s: cannot open: %s", log, strerror(errno));
         return -1;
     }
-    if (read_markers(log, &rd.mk, &rd.n_mk, msg, msglen) ||
+    if (read_markers(log, &rd.mk, &rd.n_mk, rd.names, rd.tried, sizeof rd.names, msg, msglen) ||
         (by == BY_FILE && read_files(log, &rd.files, &rd.n_files, msg, msglen)) ||
-        read_header(&rd) || read_rows(s, &rd))
+        read_header(&rd) || read_rows(s, &rd) || check_names(s, &rd))
         goto out;
     halves(s, rd.gi, rd.losses, rd.rows);
     for (int i = 0; i < s->n_bins; i++) {

@@ -29,11 +29,14 @@ typedef struct summary {
     int n_groups;
     summary_bin *bins;
     int n_bins;
+    char note[1024];   /* "" or something the reader should be told */
 } summary;
 
 /* Reads log (and log.markers or markers.csv beside it, files.csv beside
- * it for BY_FILE) and fills s. 0, or -1 with msg naming the file and the
- * problem. */
+ * it for BY_FILE) and fills s. Every number is checked (finite, in
+ * range, nothing after it). 0, or -1 with msg naming the file, the line,
+ * the field and the problem. BY_PHASE, BY_TRIAL and BY_MARKER refuse a
+ * log with markers but no names file. */
 int summary_compute(summary *s, const char *log, enum summary_by by, double bin, char *msg,
                     size_t msglen);
 void summary_free(summary *s);
