@@ -22,6 +22,7 @@
 #include "util_json.h"
 #include "util_npy.h"
 #include "util_output.h"
+#include "util_parse.h"
 
 const char cmd_eval_summary[] = "evaluate a model on audio files (loss, persistence, skill/accuracy)";
 
@@ -64,7 +65,8 @@ static void usage(FILE *f)
 "                       INPUT (files, folders or @lists; repeatable: the\n"
 "                       model's training files) and report its loss and skill\n"
 "                       beside the model's\n"
-"  --linear-order K     frames the linear predictor sees (default 8)\n"
+"  --linear-order K     frames the linear predictor sees (default 8; with\n"
+"                       --linear-fit only)\n"
 "  --strict             a file that cannot be read or holds no audio (empty,\n"
 "                       truncated, not audio, too short) is an error; by\n"
 "                       default it is skipped with a warning naming it and\n"
@@ -301,8 +303,7 @@ static int parse_opts(struct eval *ev, int argc, char **argv, int *status)
         {"linear-fit", required_argument, NULL, O_LINFIT},
         {"linear-order", required_argument, NULL, O_LINORD},
         {"strict", no_argument, NULL, O_STRICT}, {NULL, 0, NULL, 0}};
-    int c;
-    char *end;
+    int c, order_given = 0;
     ev->lin_order = 8;
     *status = 2;
     while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
@@ -321,8 +322,8 @@ static int parse_opts(struct eval *ev, int argc, char **argv, int *status)
             }
             break;
         case O_LINORD:
-            ev->lin_order = (int)strtol(optarg, &end, 10);
-            if (end == optarg || *end || ev->lin_order < 1 || ev->lin_order > 64) {
+            order_given = 1;
+            if (cli_parse_int(optarg, 1, 64, &ev->lin_order)) {
                 fprintf(stderr, PROG ": --linear-order: expected an integer in 1..64, got '%s'\n",
                         optarg);
                 return 1;
@@ -331,6 +332,11 @@ static int parse_opts(struct eval *ev, int argc, char **argv, int *status)
         case 'h': usage(stdout); *status = 0; return 1;
         default: usage(stderr); return 1;
         }
+    }
+    if (order_given && !ev->lin_spec.n) { /* it would be ignored */
+        fprintf(stderr, PROG ": --linear-order is for --linear-fit INPUT (the order of the "
+                        "linear-predictor baseline it fits)\n");
+        return 1;
     }
     if (optind >= argc) {
         fprintf(stderr, PROG ": expected MODEL and INPUTS\n");

@@ -62,8 +62,8 @@ static void usage(FILE *f)
 "                        paper's module; 0 = none, reservoir only)\n"
 "  --activation tanh|relu|leaky_relu  (default tanh)\n"
 "  --alpha A             cortex leak 1/tau in (0,1] (default 1: torch.nn.RNN)\n"
-"  --spectral-radius R   reservoir (default 0.9)\n"
-"  --no-match            rnn: use --hidden as given\n"
+"  --spectral-radius R   reservoir only (default 0.9)\n"
+"  --no-match            rnn only: use --hidden as given\n"
 "  --output-mode plain|residual  plain: the output is the head's (the seed's\n"
 "                        CBRNN); residual: the input frame plus the head's,\n"
 "                        which then learns the change (predict, map)\n"
@@ -80,8 +80,9 @@ static void usage(FILE *f)
 "  --mels N (40)  --mfcc N (off)  --deltas\n"
 "  --init MODEL          continue training MODEL (e.g. one adapted live): its\n"
 "                        features, normaliser, architecture and weights are\n"
-"                        kept (give its --target; the feature and\n"
-"                        architecture options are taken from it)\n"
+"                        kept (give its --target; the feature, rate,\n"
+"                        horizon and architecture options are refused\n"
+"                        with it: the model has its own)\n"
 "  --rate HZ             the model's sample rate: files at other rates get\n"
 "                        their features at its level, as live (default: the\n"
 "                        rate of the first training file)\n"
@@ -92,7 +93,7 @@ static void usage(FILE *f)
 "  --average F           end with the mean of the weights over the last\n"
 "                        fraction F (0..1] of the last phase's steps, not\n"
 "                        the last step's (weight averaging; default 0: off)\n"
-"  --momentum M, --nesterov, --weight-decay W   (sgd momentum; L2)\n"
+"  --momentum M, --nesterov   (sgd only)   --weight-decay W   (L2)\n"
 "  --batch B             sequences per step (default 16)\n"
 "  --seq-len T           BPTT window in frames (default 100)\n"
 "  --carry-state         walk each file in order, carrying the state across\n"
@@ -130,15 +131,27 @@ static void usage(FILE *f)
 "Ctrl-C finishes the current step, saves the model and exits with 130.\n"
 "SOURCE_DATE_EPOCH (seconds since 1970 UTC), when set, is the model's \"date\":\n"
 "the same run then writes the same bytes.\n"
+"An option that would have no effect (--spectral-radius without --arch\n"
+"reservoir, --no-match without --arch rnn, --momentum without sgd, ...) is\n"
+"refused, not ignored.\n"
 "Exit status: 0 done; 1 failure while working; 2 bad options or input.\n");
 }
 
 /* ---- options ---- */
+enum {
+    O_TARGET = 256, O_HORIZON, O_TEACHER, O_PAIRS, O_LABELS, O_ARCH, O_WIRING, O_HIDDEN, O_CB,
+    O_ACT, O_ALPHA, O_RHO, O_NOMATCH, O_MELS, O_MFCC, O_DELTAS, O_OPT, O_LR, O_MOM, O_NEST, O_WD,
+    O_BATCH, O_SEQ, O_CARRY, O_WARM, O_STEPS, O_CLIP, O_VALF, O_VALFILES, O_EVAL, O_SEED, O_LOG, O_CACHE,
+    O_OUTPUT, O_SNORM, O_SNORM_FLOOR, O_STRICT, O_RATE, O_INIT, O_LRDECAY, O_RULE, O_RLS_PRIOR,
+    O_RLS_FORGET, O_SPEED, O_WINDOWS, O_AVERAGE, O_LAST = O_AVERAGE
+};
+
 struct opts {
     cbrnn_train_opts t;              /* what the run is given */
     cbrnn_model *init_m;             /* --init's model, loaded: t.init_model */
     corpus val_specs;                /* --val-files as given: t.val_files */
     int warmup_given;
+    unsigned char given[O_LAST - O_TARGET + 1]; /* option c was on the command line */
     struct { /* the optimiser options as given, made into t.tc.opt once all are read */
         int kind, lr_given, nesterov;
         double lr, mom, wd, clip;
@@ -236,13 +249,6 @@ static int parse_speeds(const char *s, struct opts *o)
     }
 }
 
-enum {
-    O_TARGET = 256, O_HORIZON, O_TEACHER, O_PAIRS, O_LABELS, O_ARCH, O_WIRING, O_HIDDEN, O_CB,
-    O_ACT, O_ALPHA, O_RHO, O_NOMATCH, O_MELS, O_MFCC, O_DELTAS, O_OPT, O_LR, O_MOM, O_NEST, O_WD,
-    O_BATCH, O_SEQ, O_CARRY, O_WARM, O_STEPS, O_CLIP, O_VALF, O_VALFILES, O_EVAL, O_SEED, O_LOG, O_CACHE,
-    O_OUTPUT, O_SNORM, O_SNORM_FLOOR, O_STRICT, O_RATE, O_INIT, O_LRDECAY, O_RULE, O_RLS_PRIOR,
-    O_RLS_FORGET, O_SPEED, O_WINDOWS, O_AVERAGE
-};
 
 static const char *const target_names[] = {"predict", "map", "classify"};
 static const char *const arch_names[] = {"cbrnn", "rnn", "reservoir"};
@@ -477,54 +483,114 @@ static void settle_warmup(struct opts *o)
         o->t.warmup = 0;
 }
 
+static const struct option long_opts[] = {
+    {"output", required_argument, NULL, 'o'}, {"quiet", no_argument, NULL, 'q'},
+    {"help", no_argument, NULL, 'h'}, {"target", required_argument, NULL, O_TARGET},
+    {"horizon", required_argument, NULL, O_HORIZON},
+    {"teacher-suffix", required_argument, NULL, O_TEACHER},
+    {"pairs", required_argument, NULL, O_PAIRS},
+    {"labels-dir", required_argument, NULL, O_LABELS},
+    {"arch", required_argument, NULL, O_ARCH}, {"wiring", required_argument, NULL, O_WIRING},
+    {"hidden", required_argument, NULL, O_HIDDEN}, {"cb", required_argument, NULL, O_CB},
+    {"activation", required_argument, NULL, O_ACT},
+    {"alpha", required_argument, NULL, O_ALPHA},
+    {"spectral-radius", required_argument, NULL, O_RHO},
+    {"no-match", no_argument, NULL, O_NOMATCH}, {"mels", required_argument, NULL, O_MELS},
+    {"mfcc", required_argument, NULL, O_MFCC}, {"deltas", no_argument, NULL, O_DELTAS},
+    {"optimizer", required_argument, NULL, O_OPT}, {"lr", required_argument, NULL, O_LR},
+    {"momentum", required_argument, NULL, O_MOM}, {"nesterov", no_argument, NULL, O_NEST},
+    {"weight-decay", required_argument, NULL, O_WD},
+    {"batch", required_argument, NULL, O_BATCH}, {"seq-len", required_argument, NULL, O_SEQ},
+    {"carry-state", no_argument, NULL, O_CARRY},
+    {"warmup-steps", required_argument, NULL, O_WARM},
+    {"steps", required_argument, NULL, O_STEPS}, {"clip", required_argument, NULL, O_CLIP},
+    {"val-fraction", required_argument, NULL, O_VALF},
+    {"val-files", required_argument, NULL, O_VALFILES},
+    {"eval-every", required_argument, NULL, O_EVAL},
+    {"seed", required_argument, NULL, O_SEED}, {"log", required_argument, NULL, O_LOG},
+    {"cache-dir", required_argument, NULL, O_CACHE},
+    {"output-mode", required_argument, NULL, O_OUTPUT},
+    {"stream-norm", required_argument, NULL, O_SNORM},
+    {"stream-norm-floor", required_argument, NULL, O_SNORM_FLOOR},
+    {"strict", no_argument, NULL, O_STRICT},
+    {"rate", required_argument, NULL, O_RATE}, {"init", required_argument, NULL, O_INIT},
+    {"lr-decay", required_argument, NULL, O_LRDECAY},
+    {"average", required_argument, NULL, O_AVERAGE},
+    {"online-rule", required_argument, NULL, O_RULE},
+    {"rls-prior", required_argument, NULL, O_RLS_PRIOR},
+    {"rls-forget", required_argument, NULL, O_RLS_FORGET},
+    {"speed-perturb", required_argument, NULL, O_SPEED},
+    {"windows", required_argument, NULL, O_WINDOWS}, {NULL, 0, NULL, 0}};
+
+static const char *opt_name(int c)
+{
+    for (const struct option *l = long_opts; l->name; l++)
+        if (l->val == c)
+            return l->name;
+    return "?";
+}
+
+/* --init MODEL takes everything that shapes the model's inputs and
+ * outputs from MODEL (load_init): an option that would set one of them is
+ * refused, not silently dropped. -1 (said) or 0. */
+static int check_init_clash(const struct opts *o)
+{
+    static const int taken[] = {O_HORIZON, O_ARCH, O_WIRING, O_HIDDEN, O_CB, O_ACT, O_ALPHA,
+                                O_RHO, O_NOMATCH, O_OUTPUT, O_SNORM, O_SNORM_FLOOR, O_MELS,
+                                O_MFCC, O_DELTAS, O_RATE};
+    char list[512] = "";
+    size_t l = 0;
+    int n = 0;
+    for (size_t i = 0; i < sizeof taken / sizeof *taken; i++)
+        if (o->given[taken[i] - O_TARGET] && l < sizeof list)
+            l += (size_t)snprintf(list + l, sizeof list - l, "%s--%s", n++ ? ", " : "",
+                                  opt_name(taken[i]));
+    if (!o->t.init || !n)
+        return 0;
+    fprintf(stderr, PROG ": --init %s takes the architecture, features, rate and horizon from "
+                    "the model: %s would be ignored (drop %s, or train a new model without "
+                    "--init)\n", o->t.init, list, n > 1 ? "them" : "it");
+    return -1;
+}
+
+/* An option given where it has no effect (it would be silently ignored)
+ * is refused, as cbrnn_train_opts_check refuses --nesterov without sgd.
+ * -1 (said) or 0. */
+static int check_ignored(const struct opts *o)
+{
+    const unsigned char *g = o->given;
+    const cbrnn_train_opts *t = &o->t;
+    const char *why =
+        g[O_RHO - O_TARGET] && t->mc.arch != CBRNN_ARCH_RESERVOIR
+            ? "--spectral-radius is for --arch reservoir (the other cortices are trained)"
+        : g[O_NOMATCH - O_TARGET] && t->mc.arch != CBRNN_ARCH_RNN
+            ? "--no-match is for --arch rnn (only its size is matched to the cbrnn model's)"
+        : g[O_MOM - O_TARGET] && o->og.kind != CBRNN_OPT_SGD
+            ? "--momentum is for --optimizer sgd (adam has its own moments)"
+        : g[O_HORIZON - O_TARGET] && t->target != CBRNN_TARGET_PREDICT
+            ? "--horizon is for --target predict"
+        : g[O_SNORM_FLOOR - O_TARGET] && !(t->stream_norm > 0)
+            ? "--stream-norm-floor is for --stream-norm SEC > 0"
+        : (g[O_RLS_PRIOR - O_TARGET] || g[O_RLS_FORGET - O_TARGET]) && !t->online_rule
+            ? "--rls-prior and --rls-forget are for --online-rule rls"
+            : NULL;
+    if (why)
+        fprintf(stderr, PROG ": %s\n", why);
+    return why ? -1 : 0;
+}
+
 /* 0 ok, 1 --help shown, -1 error (message printed). */
 static int parse_opts(struct opts *o, int argc, char **argv)
 {
-    static const struct option lo[] = {
-        {"output", required_argument, NULL, 'o'}, {"quiet", no_argument, NULL, 'q'},
-        {"help", no_argument, NULL, 'h'}, {"target", required_argument, NULL, O_TARGET},
-        {"horizon", required_argument, NULL, O_HORIZON},
-        {"teacher-suffix", required_argument, NULL, O_TEACHER},
-        {"pairs", required_argument, NULL, O_PAIRS},
-        {"labels-dir", required_argument, NULL, O_LABELS},
-        {"arch", required_argument, NULL, O_ARCH}, {"wiring", required_argument, NULL, O_WIRING},
-        {"hidden", required_argument, NULL, O_HIDDEN}, {"cb", required_argument, NULL, O_CB},
-        {"activation", required_argument, NULL, O_ACT},
-        {"alpha", required_argument, NULL, O_ALPHA},
-        {"spectral-radius", required_argument, NULL, O_RHO},
-        {"no-match", no_argument, NULL, O_NOMATCH}, {"mels", required_argument, NULL, O_MELS},
-        {"mfcc", required_argument, NULL, O_MFCC}, {"deltas", no_argument, NULL, O_DELTAS},
-        {"optimizer", required_argument, NULL, O_OPT}, {"lr", required_argument, NULL, O_LR},
-        {"momentum", required_argument, NULL, O_MOM}, {"nesterov", no_argument, NULL, O_NEST},
-        {"weight-decay", required_argument, NULL, O_WD},
-        {"batch", required_argument, NULL, O_BATCH}, {"seq-len", required_argument, NULL, O_SEQ},
-        {"carry-state", no_argument, NULL, O_CARRY},
-        {"warmup-steps", required_argument, NULL, O_WARM},
-        {"steps", required_argument, NULL, O_STEPS}, {"clip", required_argument, NULL, O_CLIP},
-        {"val-fraction", required_argument, NULL, O_VALF},
-        {"val-files", required_argument, NULL, O_VALFILES},
-        {"eval-every", required_argument, NULL, O_EVAL},
-        {"seed", required_argument, NULL, O_SEED}, {"log", required_argument, NULL, O_LOG},
-        {"cache-dir", required_argument, NULL, O_CACHE},
-        {"output-mode", required_argument, NULL, O_OUTPUT},
-        {"stream-norm", required_argument, NULL, O_SNORM},
-        {"stream-norm-floor", required_argument, NULL, O_SNORM_FLOOR},
-        {"strict", no_argument, NULL, O_STRICT},
-        {"rate", required_argument, NULL, O_RATE}, {"init", required_argument, NULL, O_INIT},
-        {"lr-decay", required_argument, NULL, O_LRDECAY},
-        {"average", required_argument, NULL, O_AVERAGE},
-        {"online-rule", required_argument, NULL, O_RULE},
-        {"rls-prior", required_argument, NULL, O_RLS_PRIOR},
-        {"rls-forget", required_argument, NULL, O_RLS_FORGET},
-        {"speed-perturb", required_argument, NULL, O_SPEED},
-        {"windows", required_argument, NULL, O_WINDOWS}, {NULL, 0, NULL, 0}};
     opts_default(o);
     int c;
-    while ((c = getopt_long(argc, argv, "o:qh", lo, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "o:qh", long_opts, NULL)) != -1) {
         if (c == 'h') {
             usage(stdout);
             return 1;
         }
+        if (c >= O_TARGET && c <= O_LAST)
+            o->given[c - O_TARGET] = 1;
         int rc = model_option(o, c, optarg);
         if (rc > 0)
             rc = training_option(o, c, optarg);
@@ -545,6 +611,8 @@ static int parse_opts(struct opts *o, int argc, char **argv)
     o->t.val_files = (const char *const *)o->val_specs.paths;
     o->t.n_val_files = o->val_specs.n;
     settle_warmup(o);
+    if (check_init_clash(o) || check_ignored(o))
+        return -1;
     return check_output_and_init(o) || check_train_files(o) ? -1 : 0;
 }
 

@@ -6,7 +6,8 @@ rate, architecture and normaliser (frontend.mean/std bit for bit), keep the
 cortex weights bit for bit, record init_from, and lower its `cbrnn eval`
 loss on a held-out voice-B file. Also: train records the files it held out
 (metadata held_out). Refused: a model of another target, a
-task model path that is not a model, and --init with a missing file.
+task model path that is not a model, --init with a missing file, and
+--init with options it would ignore (--hidden, --mels).
 
 usage: train_init.py CBRNN WORKDIR SAMPLES_DIR
 """
@@ -39,8 +40,7 @@ def main():
     run([cbrnn, "train", "-q", "-o", j("a.safetensors"), "--hidden", "32", "--cb", "64",
          "--warmup-steps", "100", "--steps", "100", "--val-fraction", "0", "--seed", "3", *a])
     run([cbrnn, "train", "-q", "-o", j("ab.safetensors"), "--init", j("a.safetensors"),
-         "--warmup-steps", "0", "--steps", "200", "--val-fraction", "0", "--mels", "20",
-         *b_train])
+         "--warmup-steps", "0", "--steps", "200", "--val-fraction", "0", *b_train])
     ma, ta = safetensors(j("a.safetensors"))
     mb, tb = safetensors(j("ab.safetensors"))
     fails = []
@@ -63,6 +63,11 @@ def main():
              "--target", "map", "--teacher-suffix", "_t", *b_train], 2)
     if "another target" not in r.stderr:
         fails.append(f"--init with another --target: {r.stderr.strip()}")
+    # options --init would ignore (the model has its own) are refused, naming them
+    r = run([cbrnn, "train", "-q", "-o", j("x.safetensors"), "--init", j("a.safetensors"),
+             "--hidden", "64", "--mels", "20", *b_train], 2)
+    if "--hidden, --mels would be ignored" not in r.stderr:
+        fails.append(f"--init with --hidden/--mels: {r.stderr.strip()}")
     r = run([cbrnn, "train", "-q", "-o", j("x.safetensors"), "--init", j("none.safetensors"),
              *b_train], 2)
     if "none.safetensors" not in r.stderr:
