@@ -30,6 +30,7 @@
 #include "cbrnn/cbrnn_model.h"
 #include "corpus.h"
 #include "host_audio.h"
+#include "util_audio.h"
 #include "util_npy.h"
 #include "util_output.h"
 #include "util_parse.h"
@@ -656,7 +657,13 @@ static int open_schedule(struct run *r)
 static int open_engine(struct run *r)
 {
     int err = 0;
-    if (!(r->a = audio_in_open(r->inputs[0], 0, r->msg, sizeof r->msg))) {
+    /* The stream runs at the first input's rate: one out of range needs
+     * resampling before the run (cbrnn run has no --rate). */
+    if (!(r->a = cli_audio_open_own_rate(r->inputs[0],
+                                         "the stream runs at the first input's rate: resample "
+                                         "the file first (e.g. sox IN.wav -r 16000 OUT.wav), or "
+                                         "put an input at a supported rate first (later inputs "
+                                         "are resampled to its rate)", r->msg, sizeof r->msg))) {
         fprintf(stderr, PROG ": %s\n", r->msg);
         return 2;
     }

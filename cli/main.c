@@ -35,8 +35,21 @@ static void usage(FILE *out)
             "commands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(out, "  %-12s %s\n", commands[i].name, commands[i].summary);
-    fprintf(out, "\n'cbrnn <command> --help' explains a command.\n"
+    fprintf(out, "\n'cbrnn <command> --help' (or 'cbrnn help <command>') explains a command.\n"
                  "Exit status: 0 success, 1 failure while working, 2 bad usage or input.\n");
+}
+
+/* `cbrnn help CMD`: what `cbrnn CMD --help` prints. */
+static int help_command(const char *name)
+{
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(name, commands[i].name)) {
+            char *args[] = {(char *)name, "--help", NULL};
+            return cli_finish_stdout(name, commands[i].fn(2, args));
+        }
+    fprintf(stderr, "cbrnn help: unknown command '%s'\n\n", name);
+    usage(stderr);
+    return 2;
 }
 
 int main(int argc, char **argv)
@@ -45,6 +58,8 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    if (!strcmp(argv[1], "help") && argc > 2) /* help CMD: CMD's own --help */
+        return help_command(argv[2]);
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         usage(stdout);
         return cli_finish_stdout("help", 0);
