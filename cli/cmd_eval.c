@@ -20,6 +20,7 @@
 #include "corpus.h"
 #include "host_audio.h"
 #include "util_json.h"
+#include "util_msg.h"
 #include "util_npy.h"
 #include "util_output.h"
 #include "util_parse.h"
@@ -83,11 +84,14 @@ static const char *const target_names[] = {"predict", "map", "classify", "task"}
  * the whole evaluation. */
 static int bad_file(int strict, const char *why, int *n_skipped)
 {
+    char line[2 * CLI_MSG_LEN]; /* why may be a whole CLI_MSG_LEN */
     if (strict) {
-        fprintf(stderr, PROG ": %s (--strict: a bad file is an error)\n", why);
+        snprintf(line, sizeof line, "%s (--strict: a bad file is an error)", why);
+        cli_say(PROG, line);
         return -1;
     }
-    fprintf(stderr, PROG ": warning: skipping %s\n", why);
+    snprintf(line, sizeof line, "warning: skipping %s", why);
+    cli_say(PROG, line);
     (*n_skipped)++;
     return 0;
 }
@@ -269,7 +273,7 @@ struct eval {
     int argc;
     char **argv;
     const char *model_path;
-    char msg[2048];
+    char msg[CLI_MSG_LEN];
     cbrnn_model *m;
     cbrnn_feat_config fe; /* the model's features at each file's own rate */
     cbrnn_linpred *lin;
@@ -356,7 +360,7 @@ static int load_model(struct eval *ev)
     int err = 0;
     ev->m = cbrnn_model_load(ev->argv[optind], &err, ev->msg, sizeof ev->msg);
     if (!ev->m) {
-        fprintf(stderr, PROG ": %s\n", ev->msg);
+        cli_say(PROG, ev->msg);
         return 2;
     }
     ev->model_path = ev->argv[optind++];
@@ -411,7 +415,7 @@ static int check_outputs(struct eval *ev)
                                 sizeof ev->msg))
         rc = 2;
     if (rc)
-        fprintf(stderr, PROG ": %s\n", ev->msg);
+        cli_say(PROG, ev->msg);
     cli_files_free(&f);
     return rc;
 }
@@ -421,13 +425,14 @@ static int check_outputs(struct eval *ev)
 static int prepare(struct eval *ev)
 {
     for (int i = optind; i < ev->argc; i++)
-        if (corpus_add(&ev->inputs, ev->argv[i], ev->msg, sizeof ev->msg)) {
-            fprintf(stderr, PROG ": %s\n", ev->msg);
+        if (cli_check_path_length(ev->argv[i], ev->msg, sizeof ev->msg) ||
+            corpus_add(&ev->inputs, ev->argv[i], ev->msg, sizeof ev->msg)) {
+            cli_say(PROG, ev->msg);
             return 2;
         }
     if (ev->pairs && corpus_read_pairs(ev->pairs, &ev->inputs, &ev->teachers, ev->msg,
                                        sizeof ev->msg)) {
-        fprintf(stderr, PROG ": %s\n", ev->msg);
+        cli_say(PROG, ev->msg);
         return 2;
     }
     if (ev->pairs && ev->teachers.n != ev->inputs.n) {
@@ -443,7 +448,7 @@ static int prepare(struct eval *ev)
     if (status)
         return status;
     if (ev->outputs && !(ev->npy = npy_open(ev->outputs, ev->m->cfg.n_out, ev->msg, sizeof ev->msg))) {
-        fprintf(stderr, PROG ": %s\n", ev->msg);
+        cli_say(PROG, ev->msg);
         return 2;
     }
     cli_catch_signals(NULL); /* Ctrl-C removes the --outputs temporary */
@@ -452,7 +457,7 @@ static int prepare(struct eval *ev)
     if (ev->lin_spec.n &&
         !(ev->lin = fit_linear(ev->m, &ev->fe, &ev->lin_spec, ev->lin_order, ev->strict,
                                &ev->n_skipped, &status, ev->msg, sizeof ev->msg))) {
-        fprintf(stderr, PROG ": %s\n", ev->msg);
+        cli_say(PROG, ev->msg);
         return status;
     }
     return 0;
@@ -500,7 +505,7 @@ static int file_features(struct eval *ev, int i, int *T)
     if (rc == 2)
         rc = bad_file(ev->strict, ev->msg, &ev->n_skipped) ? 2 : SKIPPED;
     else if (rc)
-        fprintf(stderr, PROG ": %s\n", ev->msg);
+        cli_say(PROG, ev->msg);
     else if (teacher_path)
         rc = teacher_features(ev, path, teacher_path, T);
     free(teacher_path);
@@ -522,7 +527,7 @@ static int file_labels(struct eval *ev, const char *path, int T, cbrnn_seq *s)
     free(lp);
     audio_in *a = audio_in_open(path, 0, ev->msg, sizeof ev->msg);
     if (!a) {
-        fprintf(stderr, PROG ": %s\n", ev->msg);
+        cli_say(PROG, ev->msg);
         return 2;
     }
     cbrnn_feat_config fr = m->feat;
@@ -537,7 +542,7 @@ static int file_labels(struct eval *ev, const char *path, int T, cbrnn_seq *s)
     if (labels_to_frames(ev->labels, &ev->lf, (const char *const *)m->class_names, m->n_classes,
                          fr.sample_rate, cbrnn_feat_config_hop(&fr), cbrnn_feat_config_win(&fr),
                          T, ev->msg, sizeof ev->msg)) {
-        fprintf(stderr, PROG ": %s\n", ev->msg);
+        cli_say(PROG, ev->msg);
         return 2;
     }
     s->labels = ev->labels;
@@ -637,7 +642,7 @@ static int eval_all(struct eval *ev)
         npy_writer *w = ev->npy;
         ev->npy = NULL;
         if (npy_close(w, ev->msg, sizeof ev->msg)) {
-            fprintf(stderr, PROG ": %s\n", ev->msg);
+            cli_say(PROG, ev->msg);
             return 1;
         }
     }

@@ -15,6 +15,7 @@
 
 #include "cbrnn/cbrnn_dsp.h"
 #include "host_audio.h"
+#include "util_msg.h"
 #include "util_npy.h"
 #include "util_output.h"
 #include "util_term.h"
@@ -243,10 +244,11 @@ struct input_info {
  * the file) and the feature configuration at its rate. 0 or 2 (said). */
 static int probe_input(const struct fopts *o, struct input_info *ii, cbrnn_feat_config *cfg)
 {
-    char msg[1024];
-    audio_in *a = audio_in_open_speed(o->in, o->rate, o->speed, msg, sizeof msg);
-    if (!a) {
-        fprintf(stderr, "cbrnn features: %s\n", msg);
+    char msg[CLI_MSG_LEN];
+    audio_in *a = NULL;
+    if (cli_check_path_length(o->in, msg, sizeof msg) ||
+        !(a = audio_in_open_speed(o->in, o->rate, o->speed, msg, sizeof msg))) {
+        cli_say("cbrnn features", msg);
         return 2;
     }
     ii->srate = audio_in_rate(a);
@@ -274,9 +276,11 @@ static int probe_input(const struct fopts *o, struct input_info *ii, cbrnn_feat_
 static int check_output(const struct fopts *o)
 {
     cli_files f = {0};
-    char msg[1024];
+    char msg[CLI_MSG_LEN];
     int rc = 0;
-    if (cli_files_input(&f, o->in)) {
+    if (cli_check_path_length(o->out, msg, sizeof msg)) {
+        rc = 2;
+    } else if (cli_files_input(&f, o->in)) {
         snprintf(msg, sizeof msg, "out of memory");
         rc = 1;
     } else if (cli_files_output(&f, "-o", o->out, CLI_OUT_DATA, msg, sizeof msg)) {
@@ -284,7 +288,7 @@ static int check_output(const struct fopts *o)
     }
     cli_files_free(&f);
     if (rc)
-        fprintf(stderr, "cbrnn features: %s\n", msg);
+        cli_say("cbrnn features", msg);
     return rc;
 }
 
@@ -294,13 +298,13 @@ static int check_output(const struct fopts *o)
 static int write_features(const struct fopts *o, const struct input_info *ii,
                           const cbrnn_feat_config *cfg, struct sink *s)
 {
-    char msg[1024];
+    char msg[CLI_MSG_LEN];
     int dim = cbrnn_feat_config_dim(cfg), win = cbrnn_feat_config_win(cfg),
         hop = cbrnn_feat_config_hop(cfg);
     s->in = o->in;
     s->w = npy_open(o->out, dim, msg, sizeof msg);
     if (!s->w) {
-        fprintf(stderr, "cbrnn features: %s\n", msg);
+        cli_say("cbrnn features", msg);
         return 2;
     }
     cli_catch_signals(NULL); /* Ctrl-C removes the temporary */
@@ -318,16 +322,16 @@ static int write_features(const struct fopts *o, const struct input_info *ii,
         cbrnn_stats_free(&s->stats);
         if (rc == 1) { /* on_frames stops only when writing failed */
             npy_close(s->w, msg, sizeof msg); /* reports why and removes */
-            fprintf(stderr, "cbrnn features: %s\n", msg);
+            cli_say("cbrnn features", msg);
             return 1;
         }
         npy_abort(s->w);
-        fprintf(stderr, "cbrnn features: %s\n", msg);
+        cli_say("cbrnn features", msg);
         return 2;
     }
     if (npy_close(s->w, msg, sizeof msg) != 0) {
         cbrnn_stats_free(&s->stats);
-        fprintf(stderr, "cbrnn features: %s\n", msg);
+        cli_say("cbrnn features", msg);
         return 1;
     }
     term_progress(stderr, "features", 1.0, 1.0, now_s() - s->t0, NULL);

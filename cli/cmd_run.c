@@ -31,6 +31,7 @@
 #include "corpus.h"
 #include "host_audio.h"
 #include "util_audio.h"
+#include "util_msg.h"
 #include "util_npy.h"
 #include "util_output.h"
 #include "util_parse.h"
@@ -280,7 +281,7 @@ struct run {
     corpus in;             /* INPUTS expanded (folders, @lists) */
     char **inputs;         /* in.paths */
     int n_inputs;
-    char msg[2048];
+    char msg[CLI_MSG_LEN];
     /* the engine over the stream */
     cbrnn_engine *e;
     const cbrnn_model *m;
@@ -415,13 +416,14 @@ static int read_inputs(struct run *r, int argc, char **argv)
 {
     int left_out = 0;
     for (int i = optind; i < argc; i++) {
-        char msg[1024];
+        char msg[CLI_MSG_LEN];
         struct stat st;
         int before = r->in.n, dir = stat(argv[i], &st) == 0 && S_ISDIR(st.st_mode);
         if (dir && folder_outside(argv[i], r->out_dir))
             return -1;
-        if (corpus_add(&r->in, argv[i], msg, sizeof msg)) {
-            fprintf(stderr, PROG ": %s\n", msg);
+        if (cli_check_path_length(argv[i], msg, sizeof msg) ||
+            corpus_add(&r->in, argv[i], msg, sizeof msg)) {
+            cli_say(PROG, msg);
             return -1;
         }
         if (argv[i][0] == '@' || dir)
@@ -608,7 +610,7 @@ static int check_modes(struct run *r)
         return 2;
     }
     if (r->events_path && cbrnn_event_list_load(&r->evl, r->events_path, r->msg, sizeof r->msg)) {
-        fprintf(stderr, PROG ": %s\n", r->msg);
+        cli_say(PROG, r->msg);
         return 2;
     }
     if (r->events_path && read_event_names(r))
@@ -640,7 +642,7 @@ static int open_schedule(struct run *r)
         cbrnn_engine_destroy(r->e);
         if (!(r->e = cbrnn_host_open(r->model_path, &r->ec, r->block, &err, r->msg,
                                      sizeof r->msg))) {
-            fprintf(stderr, PROG ": %s\n", r->msg);
+            cli_say(PROG, r->msg);
             return 2;
         }
         r->m = cbrnn_engine_model(r->e);
@@ -664,7 +666,7 @@ static int open_engine(struct run *r)
                                          "the file first (e.g. sox IN.wav -r 16000 OUT.wav), or "
                                          "put an input at a supported rate first (later inputs "
                                          "are resampled to its rate)", r->msg, sizeof r->msg))) {
-        fprintf(stderr, PROG ": %s\n", r->msg);
+        cli_say(PROG, r->msg);
         return 2;
     }
     r->rate = audio_in_rate(r->a);
@@ -675,7 +677,7 @@ static int open_engine(struct run *r)
         if (err == CBRNN_ERR_RATE)
             fprintf(stderr, PROG ": %s: %s\n", r->inputs[0], r->msg);
         else
-            fprintf(stderr, PROG ": %s\n", r->msg);
+            cli_say(PROG, r->msg);
         return 2;
     }
     const cbrnn_model *m = r->m = cbrnn_engine_model(r->e);
@@ -729,7 +731,7 @@ static int check_inputs(struct run *r)
         for (int k = 0; k < 2 && path[k]; k++) {
             audio_in *a = audio_in_open(path[k], r->rate, r->msg, sizeof r->msg);
             if (!a) {
-                fprintf(stderr, PROG ": %s\n", r->msg);
+                cli_say(PROG, r->msg);
                 return 2;
             }
             audio_in_close(a);
@@ -739,7 +741,7 @@ static int check_inputs(struct run *r)
                                    r->m->n_classes, r->rate, r->msg, sizeof r->msg);
         label_events_free(&ev);
         if (bad) {
-            fprintf(stderr, PROG ": %s\n", r->msg);
+            cli_say(PROG, r->msg);
             return 2;
         }
     }
@@ -777,7 +779,7 @@ static int check_outputs(struct run *r)
         rc = cli_files_output(f, "--save-model", r->save_path, CLI_OUT_MODEL, r->msg,
                               sizeof r->msg);
     if (rc)
-        fprintf(stderr, PROG ": %s\n", r->msg);
+        cli_say(PROG, r->msg);
     return rc ? 2 : 0;
 }
 
@@ -794,7 +796,7 @@ static int open_text(struct run *r)
             continue;
         out_path(r, k, path, sizeof path);
         if (!(r->o.txt[k] = cli_out_open(path, r->msg, sizeof r->msg))) {
-            fprintf(stderr, PROG ": %s\n", r->msg);
+            cli_say(PROG, r->msg);
             return 2;
         }
         fputs(head[k], r->o.txt[k]->f);
@@ -857,7 +859,7 @@ static int open_outputs(struct run *r)
     char path[4096];
     out_path(r, F_NPY, path, sizeof path);
     if (!(o->npy = npy_open(path, r->n_out, r->msg, sizeof r->msg))) {
-        fprintf(stderr, PROG ": %s\n", r->msg);
+        cli_say(PROG, r->msg);
         return 2;
     }
     if ((rc = open_wavs(r)))
@@ -884,7 +886,7 @@ static int open_input(struct run *r, int i)
     if (i > 0) {
         audio_in_close(r->a);
         if (!(r->a = audio_in_open(r->inputs[i], r->rate, r->msg, sizeof r->msg))) {
-            fprintf(stderr, PROG ": %s\n", r->msg);
+            cli_say(PROG, r->msg);
             return 2;
         }
         if (r->reset_each) {
@@ -894,13 +896,13 @@ static int open_input(struct run *r, int i)
         }
     }
     if (r->n_teachers && !(r->t = audio_in_open(r->teachers[i], r->rate, r->msg, sizeof r->msg))) {
-        fprintf(stderr, PROG ": %s\n", r->msg);
+        cli_say(PROG, r->msg);
         return 2;
     }
     if (r->n_labels &&
         labels_to_events(&r->ev, r->labels[i], (const char *const *)r->m->class_names,
                          r->m->n_classes, r->rate, r->msg, sizeof r->msg)) {
-        fprintf(stderr, PROG ": %s\n", r->msg);
+        cli_say(PROG, r->msg);
         return 2;
     }
     return 0;
@@ -947,7 +949,7 @@ static int run_input(struct run *r, int i)
     for (;;) {
         long n = read_full(r->a, r->xbuf, r->block, r->msg, sizeof r->msg);
         if (n < 0) {
-            fprintf(stderr, PROG ": %s\n", r->msg);
+            cli_say(PROG, r->msg);
             return 1;
         }
         if (n == 0)
@@ -955,7 +957,7 @@ static int run_input(struct run *r, int i)
         if (r->t) {
             long nt = read_full(r->t, r->tbuf, n, r->msg, sizeof r->msg);
             if (nt < 0) {
-                fprintf(stderr, PROG ": %s\n", r->msg);
+                cli_say(PROG, r->msg);
                 return 1;
             }
             memset(r->tbuf + nt, 0, (size_t)(n - nt) * sizeof(float)); /* teacher ended: silence */
@@ -1016,7 +1018,7 @@ static int finish_temporaries(struct run *r)
     struct run_out *o = &r->o;
     for (int k = F_FRAMES; k <= F_MARKERS; k++)
         if (o->txt[k] && cli_out_finish(o->txt[k], r->msg, sizeof r->msg)) {
-            fprintf(stderr, PROG ": %s\n", r->msg);
+            cli_say(PROG, r->msg);
             return 1;
         }
     for (int k = 0; k < 2; k++) {
@@ -1029,7 +1031,7 @@ static int finish_temporaries(struct run *r)
             if (rc)
                 snprintf(r->msg, sizeof r->msg, "%s/%s: write failed: %s", r->out_dir,
                          owned[k ? F_FEEDBACK : F_SURPRISE], strerror(errno));
-            fprintf(stderr, PROG ": %s\n", r->msg);
+            cli_say(PROG, r->msg);
             return 1;
         }
     }
@@ -1104,7 +1106,7 @@ static int save_adapted(struct run *r)
     if (cbrnn_model_set_meta(r->adapted, "adapted_updates", val) ||
         cbrnn_host_save_adapted(r->adapted, r->save_path, "cbrnn run", r->model_path,
                                 r->st.frames, r->msg, sizeof r->msg)) {
-        fprintf(stderr, PROG ": %s\n", r->msg);
+        cli_say(PROG, r->msg);
         return 1;
     }
     return 0;

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util_msg.h"
 #include "util_output.h"
 #include "util_summary.h"
 
@@ -152,11 +153,12 @@ int cmd_summary(int argc, char **argv)
         return 2;
     }
     summary s;
-    char msg[4096];
+    char msg[CLI_MSG_LEN];
     if (curve && check_curve(argv[optind], curve))
         return 2;
-    if (summary_compute(&s, argv[optind], by, bin, msg, sizeof msg)) {
-        fprintf(stderr, PROG ": %s\n", msg);
+    if (cli_check_path_length(argv[optind], msg, sizeof msg) ||
+        summary_compute(&s, argv[optind], by, bin, msg, sizeof msg)) {
+        cli_say(PROG, msg);
         return 2;
     }
     if (s.note[0])

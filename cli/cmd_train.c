@@ -24,6 +24,7 @@
 #include "cbrnn/cbrnn_train.h"
 #include "corpus.h"
 #include "host_audio.h"
+#include "util_msg.h"
 #include "util_output.h"
 #include "util_term.h"
 
@@ -579,6 +580,20 @@ static int check_ignored(const struct opts *o)
     return why ? -1 : 0;
 }
 
+/* Paths the system refuses for their length, named shortened with that
+ * reason (the training library would print them whole). -1 (said) or 0. */
+static int check_path_lengths(const struct opts *o)
+{
+    char msg[CLI_MSG_LEN];
+    const cbrnn_train_opts *t = &o->t;
+    int bad = t->out && cli_check_path_length(t->out, msg, sizeof msg);
+    for (int i = 0; i < t->n_inputs && !bad; i++)
+        bad = cli_check_path_length(t->inputs[i], msg, sizeof msg);
+    if (bad)
+        fprintf(stderr, PROG ": %s\n", msg);
+    return bad ? -1 : 0;
+}
+
 /* 0 ok, 1 --help shown, -1 error (message printed). */
 static int parse_opts(struct opts *o, int argc, char **argv)
 {
@@ -611,7 +626,7 @@ static int parse_opts(struct opts *o, int argc, char **argv)
     o->t.val_files = (const char *const *)o->val_specs.paths;
     o->t.n_val_files = o->val_specs.n;
     settle_warmup(o);
-    if (check_init_clash(o) || check_ignored(o))
+    if (check_init_clash(o) || check_ignored(o) || check_path_lengths(o))
         return -1;
     return check_output_and_init(o) || check_train_files(o) ? -1 : 0;
 }

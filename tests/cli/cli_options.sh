@@ -1,0 +1,82 @@
+#!/bin/bash
+# cli_options: options that clash or would be silently ignored are
+# refused, and messages say what happened:
+#  - train --init with architecture/feature options, --spectral-radius
+#    without reservoir, --no-match without rnn, --momentum without sgd;
+#    eval --linear-order without --linear-fit (exit 2, naming the option);
+#  - `cbrnn help CMD` prints CMD's help;
+#  - experiment into a folder of other settings names the differing keys
+#    with both values, whole;
+#  - run on a first input at an unsupported rate says the remedy (run has
+#    no --rate);
+#  - paths too long for the system: the message names the path (shortened)
+#    and the reason, for features, eval, run, summary and train; a long
+#    path that exists keeps the reason of its real problem in view.
+# usage: cli_options.sh CBRNN SAMPLES WORKDIR
+set -u
+CBRNN=$1 SAMPLES=$2 WORK=$3
+# shellcheck source=tests/cli/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+# 3. clashing or ignored options
+"$CBRNN" train -q -o m.safetensors "${TINY[@]}" --val-fraction 0 "$IN" >/dev/null ||
+  fail "tiny training"
+expect 2 "--hidden, --mels would be ignored" \
+  "$CBRNN" train -q -o m2.safetensors --init m.safetensors --hidden 64 --mels 20 "$IN"
+[ -e m2.safetensors ] && fail "--init with ignored options wrote a model"
+expect 2 "--spectral-radius is for --arch reservoir" \
+  "$CBRNN" train -q -o m3.safetensors "${TINY[@]}" --spectral-radius 5 "$IN"
+expect 2 "--no-match is for --arch rnn" \
+  "$CBRNN" train -q -o m3.safetensors "${TINY[@]}" --no-match "$IN"
+expect 2 "--momentum is for --optimizer sgd" \
+  "$CBRNN" train -q -o m3.safetensors "${TINY[@]}" --momentum 0.9 "$IN"
+expect 2 "--linear-order is for --linear-fit" "$CBRNN" eval --linear-order 4 "$MODEL" "$IN"
+# what stays allowed: the option with what it is for
+"$CBRNN" train -q -o m4.safetensors "${TINY[@]}" --val-fraction 0 --arch rnn --no-match "$IN" \
+  >/dev/null 2>err.txt || fail "--arch rnn --no-match refused: $(cat err.txt)"
+"$CBRNN" eval --linear-fit "$IN" --linear-order 4 "$MODEL" "$IN" >/dev/null 2>err.txt ||
+  fail "--linear-fit --linear-order refused: $(cat err.txt)"
+echo "ok   allowed combinations still run"
+
+# 4. help CMD
+"$CBRNN" help train >help.txt || fail "help train: exit $?"
+grep -q "^usage: cbrnn train" help.txt || fail "help train printed: $(head -n 2 help.txt)"
+expect 2 "unknown command 'nope'" "$CBRNN" help nope
+
+# experiment: a folder of other settings (no training: refused first)
+mkdir -p ex
+printf 'task dms\nmax_n 0\ntrain_steps 200\ntest_batches 1\nprotocol issue-5 v1\n' >ex/settings.txt
+expect 2 "train_steps: stored 200, asked 2" "$CBRNN" experiment --task dms --out-dir ex \
+  --variants cbrnn --seeds 1 --epochs 1 --train-steps 2 --test-batches 1 --no-figure --jobs 1
+grep -q "protocol issue-5 v(" err.txt && fail "cut settings: $(cat err.txt)"
+expect 2 "task: stored dms, asked parity" "$CBRNN" experiment --task parity --out-dir ex \
+  --variants cbrnn --seeds 1 --epochs 1 --train-steps 200 --test-batches 1 --no-figure --jobs 1
+
+# run at an unsupported rate: the remedy, not another command's option
+/usr/bin/python3 - <<'EOF' || fail "writing r4k.wav"
+import math, struct, wave
+w = wave.open("r4k.wav", "wb")
+w.setnchannels(1); w.setsampwidth(2); w.setframerate(4000)
+w.writeframes(b"".join(struct.pack("<h", int(3000 * math.sin(i * 0.3))) for i in range(8000)))
+w.close()
+EOF
+expect 2 "resample the file first" "$CBRNN" run --model "$MODEL" --out-dir o1 r4k.wav
+grep -q "cbrnn's --rate" err.txt && fail "run points to an option it lacks: $(cat err.txt)"
+
+# 5. long paths: the reason stays in view
+long=/tmp/$(printf 'a%.0s' $(seq 1 1100)).wav
+for cmd in "features $long -o f.npy" "eval $MODEL $long" "run --model $MODEL --out-dir o2 $long" \
+           "summary $long" "train -q -o m5.safetensors $long"; do
+  # shellcheck disable=SC2086 # the words of cmd
+  expect 2 "File name too long" "$CBRNN" $cmd
+  grep -q "(1109 characters)" err.txt || fail "$cmd: the path is not shortened: $(cat err.txt)"
+  [ "$(wc -c <err.txt)" -lt 600 ] || fail "$cmd: a message of $(wc -c <err.txt) bytes"
+done
+deep=deep
+for _ in 1 2 3 4 5 6 7 8 9; do deep=$deep/$(printf 'b%.0s' $(seq 1 200)); done
+mkdir -p "$deep" && echo "not audio" >"$deep/bad.wav"
+expect 2 "missing.wav: no such file" "$CBRNN" features "$deep/missing.wav" -o f.npy
+expect 2 "bad.wav: not a readable audio file" "$CBRNN" features "$deep/bad.wav" -o f.npy
+expect 2 "bad.wav: not a readable audio file" "$CBRNN" run --model "$MODEL" --out-dir o3 \
+  "$deep/bad.wav"
+echo "PASS cli_options"
