@@ -104,6 +104,28 @@ static int write_curve(const summary *s, const char *path)
     return 0;
 }
 
+/* The groups as CSV on stdout. */
+static void print_groups(const summary *s)
+{
+    printf("group,frames,learned,gated,mean_loss,mean_persistence,skill,first_half_loss,"
+           "second_half_loss,t_start,t_end\n");
+    for (int i = 0; i < s->n_groups; i++) {
+        const summary_group *g = &s->g[i];
+        double ml = g->scored ? g->loss / (double)g->scored : NAN;
+        double mp = g->pers_n ? g->pers / (double)g->pers_n : NAN;
+        putchar('"');
+        for (const char *p = g->name; *p; p++) /* a CSV field: quotes doubled */
+            fputs(*p == '"' ? "\"\"" : (char[2]){*p, 0}, stdout);
+        printf("\",%ld,%ld,%ld", g->frames, g->learned, g->gated);
+        num(ml);
+        num(mp);
+        num(mp > 0 ? 1.0 - ml / mp : NAN);
+        num(g->first_half);
+        num(g->second_half);
+        printf(",%.3f,%.3f\n", g->t0, g->t1);
+    }
+}
+
 int cmd_summary(int argc, char **argv)
 {
     static const struct option lo[] = {{"by", required_argument, NULL, 'b'},
@@ -163,23 +185,7 @@ int cmd_summary(int argc, char **argv)
     }
     if (s.note[0])
         fprintf(stderr, PROG ": note: %s\n", s.note);
-    printf("group,frames,learned,gated,mean_loss,mean_persistence,skill,first_half_loss,"
-           "second_half_loss,t_start,t_end\n");
-    for (int i = 0; i < s.n_groups; i++) {
-        const summary_group *g = &s.g[i];
-        double ml = g->scored ? g->loss / (double)g->scored : NAN;
-        double mp = g->pers_n ? g->pers / (double)g->pers_n : NAN;
-        putchar('"');
-        for (const char *p = g->name; *p; p++) /* a CSV field: quotes doubled */
-            fputs(*p == '"' ? "\"\"" : (char[2]){*p, 0}, stdout);
-        printf("\",%ld,%ld,%ld", g->frames, g->learned, g->gated);
-        num(ml);
-        num(mp);
-        num(mp > 0 ? 1.0 - ml / mp : NAN);
-        num(g->first_half);
-        num(g->second_half);
-        printf(",%.3f,%.3f\n", g->t0, g->t1);
-    }
+    print_groups(&s);
     int status = curve ? write_curve(&s, curve) : 0;
     summary_free(&s);
     return status;
