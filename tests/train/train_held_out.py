@@ -32,7 +32,9 @@ def write_clip(path, seed):
 
 
 def train(cbrnn, out, *args):
-    run([cbrnn, "train", "-q", "-o", out, "--hidden", "8", "--cb", "8", "--warmup-steps", "1",
+    # --init takes the architecture from its model (the sizes would be refused)
+    size = [] if "--init" in args else ["--hidden", "8", "--cb", "8"]
+    run([cbrnn, "train", "-q", "-o", out, *size, "--warmup-steps", "1",
          "--steps", "1", "--seq-len", "8", "--batch", "2", *args])
     return safetensors(out)[0]
 
