@@ -375,66 +375,6 @@ static int slurm(cbrnn_exp *e, const experiment_run *how)
     return 0;
 }
 
-/* The value of key in settings text s ("key value" lines) into out, or
- * "(none)". */
-static void setting_of(const char *s, const char *key, size_t klen, char *out, size_t len)
-{
-    for (const char *p = s; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
-        if (!strncmp(p, key, klen) && (p[klen] == ' ' || p[klen] == '\n' || !p[klen])) {
-            const char *v = p + klen + (p[klen] == ' ');
-            snprintf(out, len, "%.*s", (int)strcspn(v, "\n"), v);
-            return;
-        }
-    snprintf(out, len, "(none)");
-}
-
-/* Appends to out the keys of a whose value in b differs (or is missing). */
-static size_t diff_keys(const char *a, const char *b, int a_stored, char *out, size_t at,
-                        size_t len)
-{
-    for (const char *p = a; p && *p && at < len; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
-        size_t kl = strcspn(p, " \n");
-        char va[256], vb[256], key[128];
-        snprintf(key, sizeof key, "%.*s", (int)kl, p);
-        setting_of(a, key, kl, va, sizeof va);
-        setting_of(b, key, kl, vb, sizeof vb);
-        if (!kl || !strcmp(va, vb) || (!a_stored && strcmp(vb, "(none)")))
-            continue; /* the same; or seen from the stored side already */
-        at += (size_t)snprintf(out + at, len - at, "\n  %s: stored %s, asked %s", key,
-                               a_stored ? va : vb, a_stored ? vb : va);
-    }
-    return at;
-}
-
-/* cbrnn_exp_prepare's refusal of a folder of other settings says the
- * stored settings cut to the length of the asked ones: the message
- * rebuilt from the whole settings.txt and the asked settings it quotes,
- * as the keys that differ with both values. msg kept when it is another
- * refusal or the file cannot be read. */
-static void explain_settings(const cbrnn_exp *e, char *msg, size_t len)
-{
-    const char *tag = "(asked for:\n", *end = "); use another --out-dir";
-    char *ask = strstr(msg, tag), *stop = ask ? strstr(ask, end) : NULL;
-    char path[4096], have[4096], want[4096];
-    if (!strstr(msg, "holds results of other settings") || !stop)
-        return;
-    snprintf(want, sizeof want, "%.*s", (int)(stop - ask - strlen(tag)), ask + strlen(tag));
-    snprintf(path, sizeof path, "%s/settings.txt", cbrnn_exp_out_dir(e));
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return;
-    size_t n = fread(have, 1, sizeof have - 1, f);
-    fclose(f);
-    have[n] = 0;
-    size_t at = (size_t)snprintf(msg, len, "%s: this folder holds results of other settings; "
-                                 "they differ in:", path);
-    at = diff_keys(have, want, 1, msg, at, len);
-    at = diff_keys(want, have, 0, msg, at, len);
-    if (at < len)
-        snprintf(msg + at, len - at, "\nuse another --out-dir (or remove %s to start again)",
-                 cbrnn_exp_out_dir(e));
-}
-
 int experiment_drive(cbrnn_exp *e, const experiment_run *how)
 {
     int status = 0;
@@ -445,8 +385,6 @@ int experiment_drive(cbrnn_exp *e, const experiment_run *how)
     }
     char msg[8704];
     int rc = cbrnn_exp_prepare(e, msg, sizeof msg);
-    if (rc == CBRNN_ERR_ARG)
-        explain_settings(e, msg, sizeof msg);
     if (rc) {
         fprintf(stderr, "%s: %s\n", how->prog, msg);
         cbrnn_exp_destroy(e);

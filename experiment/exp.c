@@ -117,6 +117,37 @@ static int make_dir(const char *path)
 
 /* <out>/settings.txt: written on the first run; a rerun must ask for
  * exactly the same, or its results would mix with others. */
+/* The value of key in settings text s ("key value" lines) into out, or
+ * "(none)". */
+static void setting_of(const char *s, const char *key, size_t klen, char *out, size_t len)
+{
+    for (const char *p = s; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+        if (!strncmp(p, key, klen) && (p[klen] == ' ' || p[klen] == '\n' || !p[klen])) {
+            const char *v = p + klen + (p[klen] == ' ');
+            snprintf(out, len, "%.*s", (int)strcspn(v, "\n"), v);
+            return;
+        }
+    snprintf(out, len, "(none)");
+}
+
+/* Appends to out the keys of a whose value in b differs (or is missing). */
+static size_t diff_keys(const char *a, const char *b, int a_stored, char *out, size_t at,
+                        size_t len)
+{
+    for (const char *p = a; p && *p && at < len; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+        size_t kl = strcspn(p, " \n");
+        char va[256], vb[256], key[128];
+        snprintf(key, sizeof key, "%.*s", (int)kl, p);
+        setting_of(a, key, kl, va, sizeof va);
+        setting_of(b, key, kl, vb, sizeof vb);
+        if (!kl || !strcmp(va, vb) || (!a_stored && strcmp(vb, "(none)")))
+            continue; /* the same; or seen from the stored side already */
+        at += (size_t)snprintf(out + at, len - at, "\n  %s: stored %s, asked %s", key,
+                               a_stored ? va : vb, a_stored ? vb : va);
+    }
+    return at;
+}
+
 static int check_settings(const cbrnn_exp *e, char *msg, size_t msglen)
 {
     char path[EXP_PATH];
@@ -124,20 +155,27 @@ static int check_settings(const cbrnn_exp *e, char *msg, size_t msglen)
     const char *want = e->settings;
     FILE *f = fopen(path, "r");
     if (f) {
-        size_t cap = strlen(want) + 2; /* one byte more than want: a longer file differs */
-        char *have = calloc(cap, 1);
+        enum { CAP = 1 << 16 }; /* settings are a few hundred bytes */
+        char *have = calloc(CAP + 1, 1);
         if (!have) {
             fclose(f);
             return exp_fail(msg, msglen, CBRNN_ERR_NOMEM, "out of memory");
         }
-        size_t n = fread(have, 1, cap - 1, f);
+        size_t n = fread(have, 1, CAP, f);
         fclose(f);
         have[n] = 0;
         int rc = 0;
-        if (strcmp(have, want))
-            rc = exp_fail(msg, msglen, CBRNN_ERR_ARG,
-                          "%s: this folder holds results of other settings:\n"
-                          "%s(asked for:\n%s); use another --out-dir", path, have, want);
+        if (strcmp(have, want)) {
+            /* the keys that differ, each with both values */
+            size_t at = (size_t)snprintf(msg, msglen, "%s: this folder holds results of other "
+                                         "settings; they differ in:", path);
+            at = diff_keys(have, want, 1, msg, at, msglen);
+            at = diff_keys(want, have, 0, msg, at, msglen);
+            if (at < msglen)
+                snprintf(msg + at, msglen - at, "\nuse another --out-dir (or remove %s to "
+                         "start again)", e->out);
+            rc = CBRNN_ERR_ARG;
+        }
         free(have);
         return rc;
     }

@@ -163,7 +163,7 @@ static int set_rate(audio_in *a, const char *path, double target_rate, double sp
         if (frate < CBRNN_RATE_MIN || frate > CBRNN_RATE_MAX) {
             snprintf(msg, msglen,
                      "%s: sample rate %.0f Hz is outside the supported %.0f..%.0f Hz "
-                     "(resample it, e.g. cbrnn's --rate)",
+                     "(resample it first, e.g. sox IN.wav -r 16000 OUT.wav)",
                      path, frate, CBRNN_RATE_MIN, CBRNN_RATE_MAX);
             return -1;
         }

@@ -197,6 +197,9 @@ static void test_refusals(void **state)
     assert_non_null(e);
     assert_int_equal(cbrnn_exp_prepare(e, msg, sizeof msg), CBRNN_ERR_ARG);
     assert_non_null(strstr(msg, "other settings"));
+    /* the library names the keys that differ, both values whole */
+    print_message("%s\n", msg);
+    assert_non_null(strstr(msg, "they differ in:\n  task: stored parity, asked dms"));
     cbrnn_exp_destroy(e);
 }
 
