@@ -3,7 +3,7 @@
 (issue 6, big input). What must hold:
 
 - a corpus larger than the memory it is given trains: 192 names of the
-  eight 17 s sample clips (symlinks; 55 min of audio, 331k frames, 51 MiB
+  eight 17 s sample clips (copies; 55 min of audio, 331k frames, 51 MiB
   of features if loaded naively) train inside a memory cgroup limited to
   40 MiB (the kernel's own accounting, page cache included; the loader
   that held every feature in memory was OOM-killed there). Skipped, and
@@ -86,7 +86,8 @@ def main():
     os.makedirs(big)
     for k in range(24):
         for c in clips:
-            os.symlink(c, os.path.join(big, f"r{k}_{os.path.basename(c)}"))
+            # copies, not links: training takes a file under two names once
+            shutil.copyfile(c, os.path.join(big, f"r{k}_{os.path.basename(c)}"))
     cache = os.path.join(work, "cache")
     os.makedirs(cache)
     cg = make_memory_cgroup(40 << 20)
