@@ -68,6 +68,8 @@
  * 10 ms hop. */
 #define RECENT 100
 
+static const char *default_model(char *buf, size_t len);
+
 static void usage(FILE *f)
 {
     fprintf(f,
@@ -179,6 +181,8 @@ static void usage(FILE *f)
 "Signals: SIGINT/SIGTERM save (to --save) and exit 0; SIGUSR1 saves now.\n"
 "Exit status: 0 stopped by a signal; 1 the JACK server went away or a\n"
 "failure while working; 2 bad options or input.\n", cbrnn_host_rule_help());
+    char buf[PATH_MAX];
+    fprintf(f, "\nThe default model of this binary: %s\n", default_model(buf, sizeof buf));
 }
 
 /* ---------------- state shared across threads ---------------- */
@@ -1088,8 +1092,11 @@ static int file_exists(const char *p)
     return stat(p, &sb) == 0 && S_ISREG(sb.st_mode);
 }
 
-/* The default model: next to an installed binary (../share/cbrnn), the
- * install prefix chosen at build time, or this build's source tree. */
+/* The default model: a binary run from its build folder takes its own
+ * source tree's samples/ (an install elsewhere may hold an older model,
+ * and a replay with samples/default.safetensors must match); an installed
+ * one the model next to it (../share/cbrnn), then the install prefix
+ * chosen at build time. */
 static const char *default_model(char *buf, size_t len)
 {
     char exe[PATH_MAX];
@@ -1099,6 +1106,12 @@ static const char *default_model(char *buf, size_t len)
         char *slash = strrchr(exe, '/');
         if (slash) {
             *slash = 0;
+            struct stat here, built;
+            if (stat(exe, &here) == 0 && stat(CBRNN_BUILD_BIN, &built) == 0 &&
+                here.st_dev == built.st_dev && here.st_ino == built.st_ino) {
+                snprintf(buf, len, "%s", CBRNN_SOURCE_SAMPLES "/default.safetensors");
+                return buf;
+            }
             static const char rel[] = "/../share/cbrnn/default.safetensors";
             if (strlen(exe) + sizeof rel <= len) {
                 memcpy(buf, exe, strlen(exe));

@@ -35,6 +35,14 @@ for b in cli/cbrnn plugin/cbrnn-jack plugin/cbrnn-jackplay; do
 done
 MODEL=$(pkg-config --variable=datadir cbrnn)/default.safetensors
 [ -f "$MODEL" ] || fail "default model not installed ($MODEL)"
+# The default model: the build-tree cbrnn-jack takes its source tree's
+# samples/ (whatever an install holds), the installed one its prefix's.
+if [ -x "$BUILD/plugin/cbrnn-jack" ]; then
+  "$BUILD/plugin/cbrnn-jack" --help | grep -qF "default model of this binary: $SRC/samples/default.safetensors" \
+    || fail "the build-tree cbrnn-jack does not default to $SRC/samples"
+  "$PREFIX/bin/cbrnn-jack" --help | grep -qF "default model of this binary: $PREFIX/bin/../share/cbrnn/default.safetensors" \
+    || { "$PREFIX/bin/cbrnn-jack" --help | tail -1; fail "the installed cbrnn-jack does not default to its prefix's model"; }
+fi
 if [ -d "$BUILD/lib/lv2/cbrnn.lv2" ]; then
   for f in manifest.ttl cbrnn.ttl cbrnn.so default.safetensors; do
     [ -f "$LIBDIR/lv2/cbrnn.lv2/$f" ] || fail "LV2 bundle: $f not installed"
