@@ -360,22 +360,13 @@ int cbrnn_exp_summarise(cbrnn_exp *e, int partial, char *msg, size_t msglen)
 
 /* figure.png through scripts/plot_experiment.py (matplotlib, Debian's
  * /usr/bin/python3). CBRNN_PLOT_SCRIPT overrides where the script is; by
- * default it is found beside this source file in the source tree. */
+ * default it is this build's source tree's, or, once that is gone, the
+ * copy installed in share/cbrnn. */
 int cbrnn_exp_figure(const cbrnn_exp *e, char *msg, size_t msglen)
 {
     const char *script = getenv("CBRNN_PLOT_SCRIPT");
-    char def[4200];
-    if (!script) {
-        snprintf(def, sizeof def, "%s", __FILE__);
-        char *slash = strrchr(def, '/');
-        if (slash) {
-            *slash = 0;
-            slash = strrchr(def, '/');
-        }
-        if (slash)
-            snprintf(slash, sizeof def - (size_t)(slash - def), "/scripts/plot_experiment.py");
-        script = def;
-    }
+    if (!script)
+        script = access(CBRNN_PLOT_SOURCE, R_OK) == 0 ? CBRNN_PLOT_SOURCE : CBRNN_PLOT_INSTALLED;
     if (access(script, R_OK) || access("/usr/bin/python3", X_OK))
         return exp_fail(msg, msglen, CBRNN_ERR_UNSUPPORTED,
                         "no figure (needs /usr/bin/python3 and %s; set "

@@ -33,6 +33,7 @@ for b in cli/cbrnn plugin/cbrnn-jack plugin/cbrnn-jackplay; do
   [ -x "$BUILD/$b" ] || continue # not built in this configuration (e.g. no JACK)
   [ -x "$PREFIX/bin/${b#*/}" ] || fail "binary ${b#*/} not installed"
 done
+[ -f "$(pkg-config --variable=datadir cbrnn)/plot_experiment.py" ] || fail "the figure script is not installed"
 MODEL=$(pkg-config --variable=datadir cbrnn)/default.safetensors
 [ -f "$MODEL" ] || fail "default model not installed ($MODEL)"
 # The default model: the build-tree cbrnn-jack takes its source tree's
