@@ -65,7 +65,10 @@ const char *cbrnn_event_csv_header(void)
 
 int cbrnn_event_csv_row(char *buf, int len, const cbrnn_event *ev)
 {
-    if (!buf || len <= 0 || !ev || ev->cmd.kind < 0 || ev->cmd.kind >= N_EVENT_NAMES)
+    if (!buf || len <= 0)
+        return 0;
+    buf[0] = 0; /* a refused event leaves an empty string, never garbage */
+    if (!ev || ev->cmd.kind < 0 || ev->cmd.kind >= N_EVENT_NAMES)
         return 0;
     const char *name = event_names[ev->cmd.kind];
     int n;

@@ -372,6 +372,8 @@ void cbrnn_exp_paper_config_default(cbrnn_exp_paper_config *c, int task)
 
 static int check_config(const cbrnn_exp_paper_config *c, char *msg, size_t msglen)
 {
+    if (!c)
+        return exp_fail(msg, msglen, CBRNN_ERR_ARG, "no configuration");
     if (c->task < 0 || c->task >= CBRNN_NTASKS)
         return exp_fail(msg, msglen, CBRNN_ERR_ARG, "unknown task %d", c->task);
     if (c->n_variants < 1 || c->n_variants > CBRNN_NVARIANTS)

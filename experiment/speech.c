@@ -849,6 +849,8 @@ static char *settings_text(const cbrnn_exp_speech_config *o, const cbrnn_exp_spe
 static int check_config(const cbrnn_exp_speech_config *c, int n_files, int F, char *msg,
                         size_t msglen)
 {
+    if (!c)
+        return exp_fail(msg, msglen, CBRNN_ERR_ARG, "no configuration");
     if (c->n_variants < 1 || c->n_variants > N_VARIANTS)
         return exp_fail(msg, msglen, CBRNN_ERR_ARG, "%d variants", c->n_variants);
     for (int i = 0; i < c->n_variants; i++) {
@@ -1024,6 +1026,12 @@ cbrnn_exp *cbrnn_exp_speech_create(const cbrnn_exp_speech_config *c,
                                    size_t msglen)
 {
     int rc = check_config(c, n_files, F, msg, msglen);
+    for (int i = 0; !rc && i < n_files; i++)
+        if (!files || !files[i].path || !files[i].x || files[i].T < 1)
+            rc = exp_fail(msg, msglen, CBRNN_ERR_ARG, "file %d has no frames", i);
+    if (!rc && (!fc || cbrnn_feat_config_dim(fc) != F))
+        rc = exp_fail(msg, msglen, CBRNN_ERR_ARG, "%d features a frame, but the feature "
+                      "settings give %d", F, fc ? cbrnn_feat_config_dim(fc) : 0);
     cbrnn_exp *e = NULL;
     if (!rc) {
         e = calloc(1, sizeof *e);

@@ -10,6 +10,7 @@
 #include "cbrnn/cbrnn_experiment.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -60,7 +61,10 @@ int cbrnn_task_at_level(int task, int N)
 
 int cbrnn_task_draw_len(cbrnn_rng *r, int N)
 {
-    /* [N+2, 4N+2): 3N values. */
+    /* [N+2, 4N+2): 3N values (N at most INT_MAX / 4: the sequence's length
+     * 4N+1 must fit an int). */
+    if (!r || N < 1 || N > INT_MAX / 4)
+        return N < 1 ? 2 : INT_MAX / 4;
     int span = 3 * N;
     int k = (int)(cbrnn_rng_uniform(r) * span);
     if (k >= span) /* uniform() < 1, but stay safe against rounding */
@@ -111,13 +115,15 @@ int cbrnn_task_batch(float *x, int *labels, cbrnn_rng *r, int task, int N, int B
 
 void cbrnn_task_h0(float *h0, cbrnn_rng *r, int B, int H, float scale)
 {
+    if (!h0 || !r || B <= 0 || H <= 0)
+        return;
     for (size_t i = 0; i < (size_t)B * H; i++)
         h0[i] = scale * (float)cbrnn_rng_uniform(r);
 }
 
 int cbrnn_curriculum_next(int N, double accuracy, double threshold, int cap)
 {
-    if (accuracy >= threshold && (cap <= 0 || N < cap))
+    if (accuracy >= threshold && (cap <= 0 || N < cap) && N < INT_MAX / 4)
         return N + 1;
     return N;
 }
@@ -466,7 +472,7 @@ const cbrnn_paper_config *cbrnn_paper_run_config(const cbrnn_paper_run *r)
 
 int cbrnn_paper_run_set_level(cbrnn_paper_run *r, int N)
 {
-    if (!r || N < 1 || (r->cfg.max_n > 0 && N > r->cfg.max_n))
+    if (!r || N < 1 || N > CBRNN_PAPER_MAX_LEVEL || (r->cfg.max_n > 0 && N > r->cfg.max_n))
         return CBRNN_ERR_ARG;
     int e = ensure_len(r, 4 * N + 1);
     if (e)

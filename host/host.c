@@ -118,6 +118,13 @@ int cbrnn_host_rule_option(cbrnn_engine_config *c, const char *name, const char 
                            char *msg, size_t msglen)
 {
     char *end = NULL;
+    if (!name || (strcmp(name, "rule") && strcmp(name, "rls-prior") && strcmp(name, "rls-forget")))
+        return 0; /* not a rule option */
+    if (!c || !arg) {
+        if (msg && msglen)
+            snprintf(msg, msglen, "--%s: needs a value", name);
+        return -1;
+    }
     if (!strcmp(name, "rule")) {
         static const char *const names[] = {"auto", "sgd", "rls"}; /* cbrnn_rule order */
         for (int i = 0; i < 3; i++)
@@ -185,7 +192,7 @@ void cbrnn_midi_labels_init(cbrnn_midi_labels *s, int base)
 
 int cbrnn_midi_labels_event(cbrnn_midi_labels *s, const uint8_t *msg, size_t len, int *label)
 {
-    if (!s || !msg || len < 3)
+    if (!s || !msg || len < 3 || !label)
         return 0;
     unsigned st = msg[0] & 0xF0u, note = msg[1] & 0x7Fu, vel = msg[2] & 0x7Fu;
     if (st == 0x90 && vel > 0) {
@@ -219,6 +226,11 @@ static int set_adapted_meta(cbrnn_model *m, const char *path, const char *by, co
 int cbrnn_host_save_adapted(cbrnn_model *m, const char *path, const char *by, const char *from,
                             int64_t frames, char *msg, size_t msglen)
 {
+    if (!m || !path) {
+        if (msg && msglen)
+            snprintf(msg, msglen, "no model or no path to save to");
+        return CBRNN_ERR_ARG;
+    }
     int rc = set_adapted_meta(m, path, by, from, frames, msg, msglen);
     /* checked at start too, but a file may have appeared there since */
     if (!rc)

@@ -34,6 +34,8 @@ double cbrnn_spectral_radius(const float *w, int n)
     /* The exact eigenvalues (dgeev) rather than power iteration: a random
      * non-symmetric W has complex leading pairs, where power iteration
      * oscillates instead of converging. */
+    if (!w || n <= 0)
+        return n == 0 ? 0.0 : -1.0;
     size_t nn = (size_t)n * (size_t)n;
     int lwork = 4 * n + 64, info = 0, one = 1;
     double *a = malloc((nn + 2 * (size_t)n + (size_t)lwork) * sizeof(double));

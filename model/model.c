@@ -357,6 +357,8 @@ size_t cbrnn_model_group_params(const cbrnn_model *m, int group)
 
 const cbrnn_tensor *cbrnn_model_tensor(const cbrnn_model *m, const char *name)
 {
+    if (!m || !name)
+        return NULL;
     for (int i = 0; i < m->n_tensors; i++)
         if (!strcmp(m->tensors[i].name, name))
             return &m->tensors[i];

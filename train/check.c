@@ -46,6 +46,10 @@ static int check_target(const cbrnn_train_opts *o, char *msg, size_t len)
 
 int cbrnn_train_opts_check(const cbrnn_train_opts *o, char *msg, size_t len)
 {
+    if (!o)
+        return refuse(msg, len, "no options");
+    if (o->n_inputs < 0 || (o->n_inputs > 0 && !o->inputs))
+        return refuse(msg, len, "inputs: %d named but none given", o->n_inputs);
     if (o->tc.opt.nesterov && (o->tc.opt.kind != CBRNN_OPT_SGD || o->tc.opt.momentum <= 0))
         return refuse(msg, len, "--nesterov needs --optimizer sgd and --momentum > 0");
     if (o->fc.n_mfcc > o->fc.n_mels)

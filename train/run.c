@@ -125,6 +125,11 @@ static int run_free(struct run *r, int status)
 
 int cbrnn_train_run(const cbrnn_train_opts *o, const cbrnn_train_report *rep)
 {
+    if (!o) {
+        if (rep && rep->message)
+            rep->message(rep->user, CBRNN_TRAIN_MSG_ERROR, "no options");
+        return CBRNN_TRAIN_BAD_INPUT;
+    }
     struct run *r = calloc(1, sizeof *r);
     if (!r) {
         if (rep && rep->message)

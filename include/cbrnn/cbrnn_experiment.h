@@ -168,7 +168,11 @@ CBRNN_API int cbrnn_paper_run_train_batch(cbrnn_paper_run *r, const float *x, co
 CBRNN_API int cbrnn_paper_run_level(const cbrnn_paper_run *r);
 CBRNN_API int cbrnn_paper_run_phase(const cbrnn_paper_run *r);
 CBRNN_API int cbrnn_paper_run_epochs(const cbrnn_paper_run *r);
-/* Forces the level (benchmarks: time an epoch at N = 10). 0 or ERR_ARG. */
+/* Forces the level (benchmarks: time an epoch at N = 10), 1 to
+ * CBRNN_PAPER_MAX_LEVEL (the paper's runs reach about 150; a level's
+ * sequences are 4N+1 steps long and memory grows with them). 0, ERR_ARG
+ * or ERR_NOMEM. */
+#define CBRNN_PAPER_MAX_LEVEL 2000
 CBRNN_API int cbrnn_paper_run_set_level(cbrnn_paper_run *r, int N);
 /* Forces the phase (cbrnn_phase; benchmarks: time frozen's epochs with the
  * core frozen) and the groups it trains. Variants other than frozen and

@@ -231,7 +231,8 @@ CBRNN_API cbrnn_model *cbrnn_model_clone(const cbrnn_model *m, int *err);
  *   starts at zero, so the model starts as persistence (y = x). */
 CBRNN_API int cbrnn_model_init(cbrnn_model *m, uint64_t seed);
 /* Largest |eigenvalue| of the row-major n x n matrix w (exact, LAPACK
- * dgeev); < 0 if memory ran out. The reservoir's scaling uses it. */
+ * dgeev); 0 for n == 0; < 0 if memory ran out or w is NULL or n < 0.
+ * The reservoir's scaling uses it. */
 CBRNN_API double cbrnn_spectral_radius(const float *w, int n);
 /* Parameters in a group (0 if absent). */
 CBRNN_API size_t cbrnn_model_group_params(const cbrnn_model *m, int group);

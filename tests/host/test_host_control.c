@@ -444,6 +444,28 @@ static void schedules(void **state)
 
 /* CBRNN_HOST_ENGINE_LONGOPTS names each option once, in the order
  * cbrnn_host_engine_option takes them, and each sets what it says. */
+/* Misuse of the host API: refused, never a crash or garbage. */
+static void host_api_misuse(void **state)
+{
+    cbrnn_engine_config c;
+    cbrnn_engine_config_default(&c, 16000.0);
+    char msg[256];
+    assert_int_equal(cbrnn_host_rule_option(&c, "rule", NULL, msg, sizeof msg), -1);
+    assert_int_equal(cbrnn_host_rule_option(&c, NULL, "rls", msg, sizeof msg), 0);
+    assert_int_not_equal(cbrnn_host_engine_option(&c, 0, NULL, msg, sizeof msg), 0);
+    cbrnn_midi_labels s;
+    cbrnn_midi_labels_init(&s, 36);
+    const uint8_t on[3] = {0x90, 40, 100};
+    assert_int_equal(cbrnn_midi_labels_event(&s, on, 3, NULL), 0);
+    assert_int_equal(cbrnn_host_save_adapted(NULL, "x.safetensors", NULL, NULL, 0, msg, sizeof msg),
+                     CBRNN_ERR_ARG);
+    char row[64];
+    memset(row, 'x', sizeof row);
+    cbrnn_event ev = {0, {99, 0, 0}};
+    assert_int_equal(cbrnn_event_csv_row(row, sizeof row, &ev), 0);
+    assert_string_equal(row, "");
+}
+
 static void engine_options(void **state)
 {
     (void)state;
@@ -486,6 +508,7 @@ int main(void)
         cmocka_unit_test(save_at_holds_the_folder),
         cmocka_unit_test(control_names),
         cmocka_unit_test(marker_rows),
+        cmocka_unit_test(host_api_misuse),
         cmocka_unit_test(events_files),
         cmocka_unit_test(schedules),
         cmocka_unit_test(engine_options),

@@ -28,6 +28,24 @@ static cbrnn_model *make(cbrnn_wiring w, cbrnn_arch a, int F, int N, int O, int 
 
 /* ---------------- configuration and layout ---------------- */
 
+/* Misuse: NULL names and matrices are refused, not dereferenced. */
+static void test_api_misuse(void **state)
+{
+    (void)state;
+    cbrnn_model_config c;
+    cbrnn_model_config_default(&c);
+    c.n_hidden = 4;
+    c.cb_hidden[0] = 4;
+    int err;
+    cbrnn_model *m = cbrnn_model_create(&c, &err);
+    assert_non_null(m);
+    assert_null(cbrnn_model_tensor(m, NULL));
+    assert_null(cbrnn_model_tensor(NULL, "cortex.weight_hh_l0"));
+    assert_true(cbrnn_spectral_radius(NULL, 3) < 0);
+    assert_true(cbrnn_spectral_radius(NULL, 0) == 0.0);
+    cbrnn_model_destroy(m);
+}
+
 static void test_config_check(void **state)
 {
     (void)state;
@@ -838,6 +856,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_config_check),
+        cmocka_unit_test(test_api_misuse),
         cmocka_unit_test(test_layout_readout),
         cmocka_unit_test(test_layout_loop_and_baselines),
         cmocka_unit_test(test_rnn_hidden_for_params),

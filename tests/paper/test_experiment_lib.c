@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -168,6 +169,28 @@ static void test_units_and_states(void **state)
     cbrnn_exp_destroy(p);
 }
 
+/* Misuse of the API: an error, never a crash or an overflow. */
+static void test_misuse(void **state)
+{
+    (void)state;
+    char msg[256];
+    int err = 0;
+    assert_null(cbrnn_exp_paper_create(NULL, &err, msg, sizeof msg));
+    assert_int_equal(err, CBRNN_ERR_ARG);
+    cbrnn_task_h0(NULL, NULL, 1, 1, 1.0f); /* nothing to do, no crash */
+    cbrnn_rng r;
+    cbrnn_rng_seed(&r, 1);
+    assert_true(cbrnn_task_draw_len(&r, INT_MAX) > 0);
+    assert_int_equal(cbrnn_curriculum_next(INT_MAX, 1.0, 0.9, 0), INT_MAX);
+    cbrnn_paper_config pc;
+    cbrnn_paper_config_default(&pc, CBRNN_TASK_PARITY, CBRNN_VARIANT_RNN);
+    cbrnn_paper_run *run = cbrnn_paper_run_create(&pc, &err);
+    assert_non_null(run);
+    assert_int_equal(cbrnn_paper_run_set_level(run, 100000), CBRNN_ERR_ARG);
+    assert_int_equal(cbrnn_paper_run_set_level(run, 10), 0);
+    cbrnn_paper_run_destroy(run);
+}
+
 static void test_refusals(void **state)
 {
     (void)state;
@@ -242,6 +265,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_units_and_states),
         cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_misuse),
         cmocka_unit_test(test_silent),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -141,6 +141,26 @@ static void run_refuses_a_clash(void **state)
     assert_false(exists(out));
 }
 
+/* Misuse of the API is refused with a message, never a crash. */
+static void api_misuse(void **state)
+{
+    (void)state;
+    char msg[256];
+    assert_int_not_equal(cbrnn_train_opts_check(NULL, msg, sizeof msg), 0);
+    char out[1024];
+    const char *inputs[] = {samples};
+    cbrnn_train_opts o;
+    small_opts(&o, inputs, out, sizeof out, "misuse.safetensors");
+    o.inputs = NULL;
+    o.n_inputs = 3;
+    assert_int_not_equal(cbrnn_train_opts_check(&o, msg, sizeof msg), 0);
+    struct seen s = {0};
+    const cbrnn_train_report rep = report_to(&s);
+    assert_int_equal(cbrnn_train_run(&o, &rep), CBRNN_TRAIN_BAD_INPUT);
+    assert_int_equal(cbrnn_train_run(NULL, &rep), CBRNN_TRAIN_BAD_INPUT);
+    assert_false(exists(out));
+}
+
 static void run_trains_and_saves(void **state)
 {
     (void)state;
@@ -196,6 +216,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(options_that_clash),
         cmocka_unit_test(run_refuses_a_clash),
+        cmocka_unit_test(api_misuse),
         cmocka_unit_test(run_trains_and_saves),
         cmocka_unit_test(run_stopped_before_training_writes_nothing),
     };
