@@ -71,12 +71,16 @@ int cli_files_corpus(cli_files *f, const char *const *specs, int n, const char *
 {
     corpus c = {0, NULL}, teachers = {0, NULL};
     char msg[1024];
-    for (int i = 0; i < n; i++)
+    int rc = 0;
+    for (int i = 0; i < n; i++) {
         corpus_add(&c, specs[i], msg, sizeof msg); /* a bad spec: reported by its reader */
+        if (specs[i][0] == '@') /* the list file itself is read too */
+            rc = rc || cli_files_input(f, specs[i] + 1);
+    }
     if (pairs)
         corpus_read_pairs(pairs, &c, &teachers, msg, sizeof msg);
-    int rc = cli_files_input(f, pairs) || cli_files_inputs(f, &c) ||
-             cli_files_inputs(f, &teachers) || companions(f, &c, suffix, labels_dir);
+    rc = rc || cli_files_input(f, pairs) || cli_files_inputs(f, &c) ||
+         cli_files_inputs(f, &teachers) || companions(f, &c, suffix, labels_dir);
     corpus_free(&c);
     corpus_free(&teachers);
     return rc ? -1 : 0;

@@ -33,6 +33,12 @@ expect 2 "-o M.safetensors: is the same file as the input M.safetensors" \
   "$CBRNN" train -q --warmup-steps 0 --steps 5 --init M.safetensors -o M.safetensors v3.wav
 expect 2 "--log ev.wav: exists and is an audio file" \
   "$CBRNN" train -q "${TINY[@]}" --log ev.wav -o x.safetensors v3.wav
+printf 'v3.wav\nev.wav\n' >in.lst && cp in.lst in.orig
+expect 2 "--log in.lst: is the same file as the input in.lst" \
+  "$CBRNN" train -q "${TINY[@]}" --log in.lst -o x.safetensors @in.lst
+expect 2 "--outputs in.lst: is the same file as the input in.lst" \
+  "$CBRNN" eval M.safetensors @in.lst --outputs in.lst
+cmp -s in.lst in.orig || fail "an @LIST input was overwritten"
 if [ -e X ] || [ -e x.safetensors ]; then fail "a refused training wrote its model"; fi
 
 # eval --outputs
