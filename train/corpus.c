@@ -301,17 +301,40 @@ void labels_free(label_file *lf)
     memset(lf, 0, sizeof *lf);
 }
 
-/* A decimal number in seconds, the whole field. */
+/* A decimal number in seconds, the whole field (no hex, no inf/nan). */
 static int parse_seconds(const char *s, double *out)
 {
     char *end;
-    if (!*s || isspace((unsigned char)*s))
+    if (!*s || isspace((unsigned char)*s) || s[strspn(s, "0123456789.+-eE")])
         return -1;
     double v = strtod(s, &end);
     if (end == s || *end || !isfinite(v))
         return -1;
     *out = v;
     return 0;
+}
+
+/* What is wrong with a label's text, or NULL: it becomes a class name in
+ * the model file (UTF-8) and a field of CSV logs, so no control character
+ * (a tab, a CR of old Mac line endings) and valid UTF-8 only. */
+static const char *label_text_problem(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        if (*p < 0x20 || *p == 0x7f)
+            return *p == '\r' ? "a carriage return (old Mac line endings?)"
+                   : *p == '\t' ? "a tab (a label has none: start<TAB>end<TAB>label)"
+                                : "a control character";
+        int n = *p < 0x80 ? 0 : (*p & 0xe0) == 0xc0 ? 1 : (*p & 0xf0) == 0xe0 ? 2
+                : (*p & 0xf8) == 0xf0 ? 3 : -1;
+        if (n < 0 || (n == 1 && *p < 0xc2) || (n == 3 && *p > 0xf4))
+            return "bytes that are not UTF-8";
+        for (int k = 1; k <= n; k++)
+            if ((p[k] & 0xc0) != 0x80)
+                return "bytes that are not UTF-8";
+        p += n + 1;
+    }
+    return NULL;
 }
 
 int labels_read(const char *path, label_file *lf, char *msg, size_t msglen)
@@ -328,8 +351,14 @@ int labels_read(const char *path, label_file *lf, char *msg, size_t msglen)
     int rc = lf->path ? 0 : -1, lineno = 0;
     if (rc)
         snprintf(msg, msglen, "%s: out of memory", path);
-    while (!rc && getline(&line, &cap, f) >= 0) {
+    ssize_t got;
+    while (!rc && (got = getline(&line, &cap, f)) >= 0) {
         lineno++;
+        if ((size_t)got != strlen(line)) {
+            snprintf(msg, msglen, "%s:%d: a NUL byte: not a text label file", path, lineno);
+            rc = -1;
+            break;
+        }
         chomp(line);
         if (is_blank(line) || line[0] == '\\')
             continue;
@@ -358,6 +387,12 @@ int labels_read(const char *path, label_file *lf, char *msg, size_t msglen)
         const char *name = t2 + 1;
         if (is_blank(name)) {
             snprintf(msg, msglen, "%s:%d: empty label", path, lineno);
+            rc = -1;
+            break;
+        }
+        const char *bad = label_text_problem(name);
+        if (bad) {
+            snprintf(msg, msglen, "%s:%d: the label holds %s", path, lineno, bad);
             rc = -1;
             break;
         }

@@ -193,6 +193,20 @@ def main():
     check("train label reversed", [cbrnn, "train", "-o", j("x.safetensors"), *tiny,
                                    "--target", "classify", "--labels-dir", j("labels"), a1],
           2, "voiceA_us_male_1.txt:2:", "reversed")
+    # A label's text becomes a class name (UTF-8) and a CSV field: control
+    # characters, a NUL, bytes that are not UTF-8 and hex times are refused
+    # where the file is read, naming the line.
+    for what, body, line, why in (
+            ("tab", b"0.0\t1.5\tspeech\n1.5\t2.0\tno\tise\n", 2, "a tab"),
+            ("CR", b"0.0\t0.5\tnoise\r0.5\t1.5\tspeech\r", 1, "carriage return"),
+            ("NUL", b"0.0\t1.5\tspe\0ech\n", 1, "NUL"),
+            ("not UTF-8", b"0.0\t0.5\tno\xffise\n0.5\t1.5\tspeech\n", 1, "not UTF-8"),
+            ("hex", b"0x1\t1.5\tspeech\n", 1, "seconds")):
+        with open(j("labels", "voiceA_us_male_1.txt"), "wb") as f:
+            f.write(body)
+        check("train label " + what, [cbrnn, "train", "-o", j("x.safetensors"), *tiny,
+                                      "--target", "classify", "--labels-dir", j("labels"), a1],
+              2, "voiceA_us_male_1.txt:%d:" % line, why)
     with open(j("labels", "voiceA_us_male_1.txt"), "w") as f:
         f.write("0.0\t1.5\tspeech\n")
     check("train one class", [cbrnn, "train", "-o", j("x.safetensors"), *tiny,
