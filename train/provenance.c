@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "train_internal.h"
@@ -154,13 +155,26 @@ int train_record_provenance(struct run *r)
 int train_save_and_report(struct run *r)
 {
     const cbrnn_train_opts *o = &r->o;
-    if (cbrnn_model_save(r->m, o->out, r->msg, sizeof r->msg)) {
+    /* An interrupted run never replaces a model already at -o (a finished
+     * one, say, being trained again): it goes beside it. */
+    char beside[4096];
+    const char *out = o->out;
+    struct stat st;
+    if (r->interrupted && stat(o->out, &st) == 0) {
+        size_t n = strlen(o->out), k = strlen(".safetensors");
+        int cut = n > k && !strcmp(o->out + n - k, ".safetensors") ? (int)(n - k) : (int)n;
+        if (snprintf(beside, sizeof beside, "%.*s.interrupted.safetensors", cut, o->out) <
+            (int)sizeof beside)
+            out = beside;
+    }
+    if (cbrnn_model_save(r->m, out, r->msg, sizeof r->msg)) {
         train_say(r, CBRNN_TRAIN_MSG_ERROR, "%s", r->msg);
         return CBRNN_TRAIN_FAILED;
     }
     if (r->interrupted) {
         train_say(r, CBRNN_TRAIN_MSG_ERROR, "interrupted at step %ld of %ld; saved the model so "
-                  "far to %s", r->step, r->total, o->out);
+                  "far to %s%s", r->step, r->total, out,
+                  out == beside ? " (the model already at -o is kept)" : "");
         return CBRNN_TRAIN_STOPPED;
     }
     /* room for any double in %.4f (309 digits before the point) */

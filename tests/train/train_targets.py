@@ -17,6 +17,7 @@ lists and folders, and Ctrl-C during training.
 usage: train_targets.py CBRNN WORKDIR SAMPLES_DIR
 """
 import csv
+import glob
 import json
 import os
 import shutil
@@ -153,17 +154,24 @@ def main():
     # ---- Ctrl-C ----
     im = j("int.safetensors")
     log = j("int.csv")
-    p = subprocess.Popen([cbrnn, "train", "-o", im, *small, "--warmup-steps", "1000000",
-                          "--eval-every", "1", "--log", log, a[0]],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    # Wait (without a time limit on correctness) until training is under way.
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        if os.path.exists(log) and sum(1 for _ in open(log)) >= 3:
-            break
-        time.sleep(0.05)
-    p.send_signal(signal.SIGINT)
-    _, err = p.communicate(timeout=60)
+
+    def interrupt(out):
+        p = subprocess.Popen([cbrnn, "train", "-o", out, *small, "--warmup-steps", "1000000",
+                              "--eval-every", "1", "--log", log, a[0]],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        # Wait (without a time limit on correctness) until training is under
+        # way: the log, written as LOG.tmp.PID until the model is saved, has rows.
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            tmp = glob.glob(log + ".tmp.*")
+            if tmp and sum(1 for _ in open(tmp[0])) >= 3:
+                break
+            time.sleep(0.05)
+        p.send_signal(signal.SIGINT)
+        _, err = p.communicate(timeout=60)
+        return p, err
+
+    p, err = interrupt(im)
     print("interrupt:", err.strip().splitlines()[-1])
     expect(p.returncode == 130, f"SIGINT: exit status {p.returncode}, expected 130")
     expect("interrupted at step" in err, f"SIGINT: message {err!r}")
@@ -175,6 +183,19 @@ def main():
         expect(np.isfinite(ev["overall"]["loss"]), "SIGINT: saved model does not evaluate")
     else:
         expect(False, "SIGINT: no model saved")
+    # Interrupted again, with a model at -o now: that one is kept, the new
+    # one goes beside it.
+    if os.path.exists(im):
+        with open(im, "rb") as f:
+            before = f.read()
+        p, err = interrupt(im)
+        beside = j("int.interrupted.safetensors")
+        with open(im, "rb") as f:
+            kept = f.read() == before
+        expect(p.returncode == 130 and kept and os.path.exists(beside) and
+               "the model already at -o is kept" in err,
+               f"SIGINT over an existing model: kept {kept}, beside {os.path.exists(beside)} "
+               f"({err.strip().splitlines()[-1] if err.strip() else ''})")
     leftovers = [f for f in os.listdir(work) if f.endswith(".tmp")]
     expect(not leftovers, f"temporary files left: {leftovers}")
 
