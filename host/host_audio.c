@@ -108,7 +108,15 @@ static int check_path(const char *path, char *msg, size_t msglen)
         snprintf(msg, msglen, "%s: is a directory, not an audio file", path);
         return -1;
     }
-    if (S_ISREG(st.st_mode) && st.st_size == 0) {
+    if (!S_ISREG(st.st_mode)) {
+        /* a pipe or a device: opening one could block for ever (a FIFO
+         * with no writer), and its length is unknown */
+        snprintf(msg, msglen, "%s: not a regular file (%s): give an audio file", path,
+                 S_ISFIFO(st.st_mode) ? "a named pipe" : S_ISCHR(st.st_mode) ? "a device"
+                 : S_ISSOCK(st.st_mode) ? "a socket" : "not a plain file");
+        return -1;
+    }
+    if (st.st_size == 0) {
         snprintf(msg, msglen, "%s: empty file (0 bytes): no audio", path);
         return -1;
     }

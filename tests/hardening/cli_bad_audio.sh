@@ -4,7 +4,8 @@
 # samples is refused by name (exit 2, no output file) by the commands that
 # compute features, while `cbrnn run` feeds it to the engine, which zeroes
 # and counts the bad samples as the live host does; a label file whose
-# times are huge but finite is read without undefined behaviour.
+# times are huge but finite is read without undefined behaviour; named
+# pipes are refused, not opened.
 set -u
 CBRNN=$1 SAMPLES=$2 WORK=$3
 PY=${CBRNN_PYTHON:-/usr/bin/python3}
@@ -59,4 +60,19 @@ printf '0\t0.3\tb\n0.3\t1\ta\n' >lab/tone2.txt
 "$CBRNN" train -q -o c.safetensors --target classify --labels-dir lab --hidden 4 --cb 4 \
   --warmup-steps 1 --steps 1 --val-fraction 0 tone.wav tone2.wav 2>err.txt ||
   fail "cbrnn train with a 1e68 s label: $(cat err.txt)"
+# A named pipe given as audio, or found as a map model's teacher, is
+# refused by name at once (opening one with no writer blocked for ever, and
+# the stop handler swallowed the first SIGTERM around it).
+mkfifo pipe.wav
+timeout 20 "$CBRNN" features pipe.wav -o p.npy 2>err.txt; rc=$?
+if [ "$rc" -ne 2 ] || ! grep -q "pipe.wav: not a regular file (a named pipe)" err.txt; then
+  fail "cbrnn features on a FIFO: exit $rc ($(cat err.txt))"
+fi
+mkdir -p m && cp "$SAMPLES/voiceA_us_male_1.wav" m/a.wav && cp "$SAMPLES/voiceA_us_male_2.wav" m/b.wav &&
+  cp m/b.wav m/b_t.wav && mkfifo m/a_t.wav
+timeout 60 "$CBRNN" train -q -o mt.safetensors --target map --teacher-suffix _t --hidden 4 --cb 4 \
+  --warmup-steps 1 --steps 1 --val-fraction 0 m 2>err.txt; rc=$?
+if [ "$rc" -ne 0 ] || ! grep -q "a_t.wav: not a regular file (a named pipe)" err.txt; then
+  fail "cbrnn train with a FIFO teacher: exit $rc ($(cat err.txt))"
+fi
 echo "cli_bad_audio: passed"
