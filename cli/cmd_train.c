@@ -575,6 +575,9 @@ static int check_ignored(const struct opts *o)
             ? "--stream-norm-floor is for --stream-norm SEC > 0"
         : (g[O_RLS_PRIOR - O_TARGET] || g[O_RLS_FORGET - O_TARGET]) && !t->online_rule
             ? "--rls-prior and --rls-forget are for --online-rule rls"
+        : g[O_VALF - O_TARGET] && g[O_VALFILES - O_TARGET]
+            ? "--val-files and --val-fraction: give one (--val-files names the validation "
+              "files, the fraction is not used then)"
             : NULL;
     if (why)
         fprintf(stderr, PROG ": %s\n", why);

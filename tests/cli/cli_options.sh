@@ -30,6 +30,8 @@ expect 2 "--no-match is for --arch rnn" \
   "$CBRNN" train -q -o m3.safetensors "${TINY[@]}" --no-match "$IN"
 expect 2 "--momentum is for --optimizer sgd" \
   "$CBRNN" train -q -o m3.safetensors "${TINY[@]}" --momentum 0.9 "$IN"
+expect 2 "--val-files and --val-fraction: give one" \
+  "$CBRNN" train -q -o m3.safetensors "${TINY[@]}" --val-fraction 0.3 --val-files "$IN" "$IN"
 expect 2 "--linear-order is for --linear-fit" "$CBRNN" eval --linear-order 4 "$MODEL" "$IN"
 # what stays allowed: the option with what it is for
 "$CBRNN" train -q -o m4.safetensors "${TINY[@]}" --val-fraction 0 --arch rnn --no-match "$IN" \
