@@ -29,26 +29,61 @@
 #   products, so it is pinned here and the model comes out the same bytes
 #   on any machine (OPENBLAS_NUM_THREADS overrides it).
 #
-#   samples/train_default.sh [CBRNN] [CORPUS_DIR]
-# Writes samples/default.safetensors (atomically) and the training log to
-# samples/default_train.csv, and prints the wall time.
+#   samples/train_default.sh [--fetch] [CBRNN] [CORPUS_DIR]
+#
+#   CBRNN       the cbrnn binary (default build/cli/cbrnn, or $CBRNN)
+#   CORPUS_DIR  the fetched corpus (default $XDG_CACHE_HOME/cbrnn-corpus,
+#               else ~/.cache/cbrnn-corpus; fetched there when missing)
+#   --fetch     fetch the corpus (scripts/corpus.sh) into CORPUS_DIR when it
+#               holds none; without it only the default folder is fetched into
+#
+# Trains into a temporary folder in samples/ and moves the model over
+# samples/default.safetensors and the training log over
+# samples/default_train.csv only when the run completed: a failed or
+# interrupted run (Ctrl-C: cbrnn saves what it has, marked interrupted)
+# leaves the shipped files as they were. Prints the wall time.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
+usage() { sed -n '/^#   samples\/train_default.sh \[/,/^set -eu/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
+fetch=0
+while [ $# -gt 0 ]; do
+  case $1 in
+    --fetch) fetch=1; shift ;;
+    -h|--help) usage; exit 0 ;;
+    --) shift; break ;;
+    -*) echo "train_default.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
+    *) break ;;
+  esac
+done
+[ $# -le 2 ] || { echo "train_default.sh: too many arguments (see --help)" >&2; exit 2; }
 cbrnn=${1:-${CBRNN:-$here/../build/cli/cbrnn}}
-corpus=${2:-"${XDG_CACHE_HOME:-$HOME/.cache}/cbrnn-corpus"}
+if [ -d "$cbrnn" ]; then
+  echo "train_default.sh: '$cbrnn' is a folder, not the cbrnn binary: the binary comes first," \
+    "then CORPUS_DIR (see --help)" >&2
+  exit 2
+fi
 [ -x "$cbrnn" ] || { echo "train_default.sh: $cbrnn not found: build first (scripts/build.sh)" >&2; exit 2; }
-case $cbrnn in /*) ;; *) cbrnn=$(pwd)/$cbrnn ;; esac
-[ -f "$corpus/splits.tsv" ] || "$here/../scripts/corpus.sh" --dir "$corpus"
-lists=$(mktemp -d)
-trap 'rm -rf "$lists"' EXIT
+# shellcheck source=scripts/lib/corpus_dir.sh
+. "$here/../scripts/lib/corpus_dir.sh"
+cbrnn=$(abs_path "$cbrnn")
+corpus=$(abs_path "${2:-$(corpus_default)}")
+corpus_ready train_default.sh "$here/.." "$corpus" "$fetch"
+# The lists and the run's outputs, in samples/ so the final moves are
+# renames on one file system; removed however the script ends.
+work=$(mktemp -d "$here/.train_default.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 # shellcheck source=scripts/lib/corpus_lists.sh
 . "$here/../scripts/lib/corpus_lists.sh"
 for s in train valid; do
-  split_files "$corpus" "$s" > "$lists/$s.txt"
+  split_files "$corpus" "$s" > "$work/$s.txt"
 done
-cd "$here"
-export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-2}
+export OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-2}"
 start=$(date +%s)
+# Relative names from inside the work folder: the command stored in the
+# model's provenance names no temporary path.
+cd "$work"
 "$cbrnn" train -o default.safetensors --log default_train.csv \
   --target predict --horizon 1 --wiring readout --arch cbrnn \
   --hidden 384 --cb 512 --activation tanh --alpha 1 \
@@ -57,6 +92,9 @@ start=$(date +%s)
   --warmup-steps 1500 --steps 1500 --eval-every 100 --seed 1 \
   --windows frames --speed-perturb 0.9,1.1 --average 1 \
   --online-rule rls --rls-prior 30 --rls-forget 0.9999 \
-  --val-files "@$lists/valid.txt" "@$lists/train.txt"
+  --val-files @valid.txt @train.txt
 echo "train_default.sh: trained in $(( $(date +%s) - start )) s wall time"
 "$cbrnn" info default.safetensors
+mv -f default.safetensors "$here/default.safetensors"
+mv -f default_train.csv "$here/default_train.csv"
+echo "train_default.sh: wrote $here/default.safetensors and $here/default_train.csv"
