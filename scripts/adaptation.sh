@@ -14,18 +14,41 @@
 #   (cbrnn eval --linear-fit). Then the model adapted on a clip is scored
 #   frozen on the rest of that speaker's recordings (not in the clip) and
 #   on the warm-up voices (every 40th file of the training split).
-# Needs the corpus (scripts/corpus.sh; fetched when missing).
+# Needs the corpus (scripts/corpus.sh): fetched when missing into the
+# default folder, into another CORPUS_DIR only with --fetch.
 # Writes docs/figures/adaptation.png and docs/figures/adaptation.json and
 # prints the tables of docs/ADAPTATION.md.
-# Usage: scripts/adaptation.sh [OUT_DIR] [CORPUS_DIR]
+# Usage: scripts/adaptation.sh [--fetch] [OUT_DIR] [CORPUS_DIR]
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
+usage() { sed -n '2,/^set -eu/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
+fetch=0
+while [ $# -gt 0 ]; do
+  case $1 in
+    --fetch) fetch=1; shift ;;
+    -h|--help) usage; exit 0 ;;
+    --) shift; break ;;
+    -*) echo "adaptation.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
+    *) break ;;
+  esac
+done
+[ $# -le 2 ] || { echo "adaptation.sh: too many arguments (see --help)" >&2; exit 2; }
+# shellcheck source=scripts/lib/corpus_dir.sh
+. "$top/scripts/lib/corpus_dir.sh"
+out=""
+if [ -n "${1:-}" ]; then
+  out=$(abs_path "$1")
+  if [ -f "$out/splits.tsv" ]; then
+    echo "adaptation.sh: OUT_DIR '$out' holds a corpus (splits.tsv): the order is" \
+      "[OUT_DIR] [CORPUS_DIR] (see --help)" >&2; exit 2
+  fi
+fi
+corpus=$(abs_path "${2:-$(corpus_default)}")
+corpus_ready adaptation.sh "$top" "$corpus" "$fetch"
 "$top/scripts/build.sh" "$top/build" >/dev/null
 cbrnn="$top/build/cli/cbrnn"
 model="$top/samples/default.safetensors"
-out=${1:-$(mktemp -d)}
-corpus=${2:-"${XDG_CACHE_HOME:-$HOME/.cache}/cbrnn-corpus"}
-[ -f "$corpus/splits.tsv" ] || "$top/scripts/corpus.sh" --dir "$corpus"
+[ -n "$out" ] || out=$(mktemp -d)
 mkdir -p "$out"
 DECAY=1e-1
 # shellcheck source=scripts/lib/corpus_lists.sh

@@ -22,25 +22,57 @@
 # frames it was not fitted to; speakers with that much) per speaker and
 # the mean over speakers, and over the files after the minute, the
 # resumed runs against learning straight on (scripts/online_report.py).
-# Needs the corpus (scripts/corpus.sh; fetched when missing).
+# Needs the corpus (scripts/corpus.sh): fetched when missing into the
+# default folder, into another CORPUS_DIR only with --fetch.
 # FORGET=X in the environment sets the forgetting factor (default 0.9999);
 # MODEL=M another model than samples/default.safetensors. GATE_DB=DB (e.g.
 # -50) gives every learning run --gate-db DB (learn only from frames above
 # it); skill still counts every frame.
-# Usage: scripts/online_rules.sh valid|test [OUT_DIR] [CORPUS_DIR]
+# Usage: scripts/online_rules.sh [--fetch] valid|test [OUT_DIR] [CORPUS_DIR]
+#   OUT_DIR defaults to a new temporary folder; CORPUS_DIR to
+#   $XDG_CACHE_HOME/cbrnn-corpus, else ~/.cache/cbrnn-corpus.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
-split=${1:?usage: online_rules.sh valid|test [OUT_DIR] [CORPUS_DIR]}
-out=${2:-$(mktemp -d)}
-corpus=${3:-"${XDG_CACHE_HOME:-$HOME/.cache}/cbrnn-corpus"}
+usage() { sed -n '2,/^set -eu/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
+fetch=0
+while [ $# -gt 0 ]; do
+  case $1 in
+    --fetch) fetch=1; shift ;;
+    -h|--help) usage; exit 0 ;;
+    --) shift; break ;;
+    -*) echo "online_rules.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
+    *) break ;;
+  esac
+done
+if [ $# -lt 1 ] || [ $# -gt 3 ]; then
+  echo "usage: online_rules.sh [--fetch] valid|test [OUT_DIR] [CORPUS_DIR] (see --help)" >&2; exit 2
+fi
+split=$1
 case $split in valid) priors="10 30 100" ;; test) priors=30 ;;
-  *) echo "online_rules.sh: split '$split': expected valid or test" >&2; exit 2 ;; esac
+  *) echo "online_rules.sh: split '$split': expected valid or test first," \
+       "then [OUT_DIR] [CORPUS_DIR] (see --help)" >&2; exit 2 ;; esac
+# shellcheck source=scripts/lib/corpus_dir.sh
+. "$top/scripts/lib/corpus_dir.sh"
+out=""
+if [ -n "${2:-}" ]; then
+  out=$(abs_path "$2")
+  if [ -f "$out/splits.tsv" ]; then
+    echo "online_rules.sh: OUT_DIR '$out' holds a corpus (splits.tsv): the order is" \
+      "valid|test [OUT_DIR] [CORPUS_DIR] (see --help)" >&2; exit 2
+  fi
+  if [ -e "$out" ] && [ ! -d "$out" ]; then
+    echo "online_rules.sh: OUT_DIR '$out' is not a folder" >&2; exit 2
+  fi
+fi
+corpus=$(abs_path "${3:-$(corpus_default)}")
+model=$(abs_path "${MODEL:-$top/samples/default.safetensors}")
+[ -f "$model" ] || { echo "online_rules.sh: model '$model' not found" >&2; exit 2; }
+corpus_ready online_rules.sh "$top" "$corpus" "$fetch"
 "$top/scripts/build.sh" "$top/build" >/dev/null
 cbrnn="$top/build/cli/cbrnn"
-model=${MODEL:-"$top/samples/default.safetensors"}
-[ -f "$corpus/splits.tsv" ] || "$top/scripts/corpus.sh" --dir "$corpus"
 # shellcheck source=scripts/lib/corpus_lists.sh
 . "$top/scripts/lib/corpus_lists.sh"
+[ -n "$out" ] || out=$(mktemp -d)
 mkdir -p "$out"
 echo "online_rules: runs in $out" >&2
 split_speakers "$corpus" "$split" 30 > "$out/speakers.txt"
@@ -49,12 +81,11 @@ while IFS= read -r spk; do
   mkdir -p "$d"
   speaker_stream "$corpus" "$split" "$spk" 62 > "$d/minute.txt"
   speaker_stream "$corpus" "$split" "$spk" 92 > "$d/files.txt"
-  # shellcheck disable=SC2046 # one argument per file (paths have no spaces)
+  # The streams go to cbrnn as @lists (one path a line): paths may hold spaces.
   "$cbrnn" run --quiet --model "$model" --learn --rule rls --rls-prior 30 \
     --rls-forget "${FORGET:-0.9999}" ${GATE_DB:+--gate-db "$GATE_DB"} --save-model "$d/minute.safetensors" \
-    --out-dir "$d/minute" $(cat "$d/minute.txt")
-  # shellcheck disable=SC2046 # one argument per file (paths have no spaces)
-  set -- $(cat "$d/files.txt")
+    --out-dir "$d/minute" "@$d/minute.txt"
+  set -- "@$d/files.txt"
   "$cbrnn" run --quiet --model "$model" --no-learn --out-dir "$d/frozen" "$@"
   "$cbrnn" run --quiet --model "$model" --learn --rule sgd ${GATE_DB:+--gate-db "$GATE_DB"} --out-dir "$d/sgd" "$@"
   for p in $priors; do
@@ -66,8 +97,7 @@ while IFS= read -r spk; do
   # prior around its weights, over the files after the minute
   awk 'NR == FNR { m[$0] = 1; next } !($0 in m)' "$d/minute.txt" "$d/files.txt" > "$d/rest.txt"
   if [ -s "$d/rest.txt" ]; then
-    # shellcheck disable=SC2046 # one argument per file (paths have no spaces)
-    set -- $(cat "$d/rest.txt")
+    set -- "@$d/rest.txt"
     "$cbrnn" run --quiet --model "$d/minute.safetensors" --learn ${GATE_DB:+--gate-db "$GATE_DB"} \
       --out-dir "$d/resumed" "$@"
     "$cbrnn" run --quiet --model "$d/minute.safetensors" --learn --rls-prior 30 \

@@ -6,17 +6,54 @@
 # as train's held-out set, then scores each on SPLIT (default test) per
 # language group with cbrnn eval, beside persistence and the linear
 # predictor fitted on the training split in that model's own inputs.
-#   scripts/speech_ablation.sh [CORPUS_DIR] [OUT_DIR] [SPLIT]
+#   scripts/speech_ablation.sh [--fetch] [CORPUS_DIR] [OUT_DIR] [SPLIT]
+#
+#   CORPUS_DIR  the fetched corpus (default $XDG_CACHE_HOME/cbrnn-corpus,
+#               else ~/.cache/cbrnn-corpus; fetched there when missing)
+#   OUT_DIR     results (default build/speech-ablation)
+#   SPLIT       the split scored: test (default) or valid
+#   --fetch     fetch the corpus (scripts/corpus.sh) into CORPUS_DIR when it
+#               holds none; without it only the default folder is fetched into
+#   CBRNN=PATH in the environment: the cbrnn binary (default build/cli/cbrnn)
+#
 # Writes OUT_DIR/ROW.safetensors, ROW.csv (training log), ROW.SPLIT.json
 # and table.md (scripts/speech_report.py). Choices were made on the
 # validation split (docs/SPEECH.md); the test split is only ever scored.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
-corpus=${1:-"${XDG_CACHE_HOME:-$HOME/.cache}/cbrnn-corpus"}
-out=${2:-"$top/build/speech-ablation"}
+usage() { sed -n '/^#   scripts\/speech_ablation.sh \[/,/^set -eu/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
+fetch=0
+while [ $# -gt 0 ]; do
+  case $1 in
+    --fetch) fetch=1; shift ;;
+    -h|--help) usage; exit 0 ;;
+    --) shift; break ;;
+    -*) echo "speech_ablation.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
+    *) break ;;
+  esac
+done
+[ $# -le 3 ] || { echo "speech_ablation.sh: too many arguments (see --help)" >&2; exit 2; }
+# Every argument is checked before the first of the hours of training.
+case ${1:-} in train|valid|test)
+  echo "speech_ablation.sh: '$1' is a split, not a corpus folder: the order is" \
+    "[CORPUS_DIR] [OUT_DIR] [SPLIT] (see --help)" >&2; exit 2 ;; esac
 split=${3:-test}
+case $split in valid|test) ;;
+  *) echo "speech_ablation.sh: split '$split': expected valid or test (see --help)" >&2; exit 2 ;; esac
+# shellcheck source=scripts/lib/corpus_dir.sh
+. "$top/scripts/lib/corpus_dir.sh"
+corpus=$(abs_path "${1:-$(corpus_default)}")
+out=$(abs_path "${2:-$top/build/speech-ablation}")
+if [ -f "$out/splits.tsv" ]; then
+  echo "speech_ablation.sh: OUT_DIR '$out' holds a corpus (splits.tsv): the order is" \
+    "[CORPUS_DIR] [OUT_DIR] [SPLIT] (see --help)" >&2; exit 2
+fi
+if [ -e "$out" ] && [ ! -d "$out" ]; then
+  echo "speech_ablation.sh: OUT_DIR '$out' is not a folder" >&2; exit 2
+fi
 cbrnn=${CBRNN:-"$top/build/cli/cbrnn"}
-[ -f "$corpus/splits.tsv" ] || "$top/scripts/corpus.sh" --dir "$corpus"
+[ -x "$cbrnn" ] || { echo "speech_ablation.sh: $cbrnn not found: build first (scripts/build.sh)" >&2; exit 2; }
+corpus_ready speech_ablation.sh "$top" "$corpus" "$fetch"
 mkdir -p "$out"
 # Lists with absolute paths, 16 kHz and up.
 # shellcheck source=scripts/lib/corpus_lists.sh
