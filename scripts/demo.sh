@@ -11,13 +11,23 @@
 #   - prints, second by second, the prediction loss of each, so you see the
 #     learning one fall below the frozen one as its cerebellum adapts;
 #   - stops everything it started.
+# Fails (non-zero exit, with a message) when the clip is missing or not
+# audio, or when the player fails; stops what it started either way.
+# Installs only what the build and the demo need (scripts/deps.sh --demo).
 # Usage: scripts/demo.sh [AUDIO_FILE]   (default samples/real_it_carlo.wav)
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
-"$top/scripts/deps.sh"
+case ${1:-} in -h|--help) sed -n '2,/^set -eu/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;; esac
+[ $# -le 1 ] || { echo "demo: one audio file at most (usage: scripts/demo.sh [AUDIO_FILE])" >&2; exit 2; }
+clip=${1:-"$top/samples/real_it_carlo.wav"}
+# Before installing or building anything: a mistyped name costs nothing.
+if [ ! -f "$clip" ] || [ ! -r "$clip" ]; then
+  echo "demo: audio file '$clip' not found or not readable" >&2
+  exit 2
+fi
+"$top/scripts/deps.sh" --demo
 "$top/scripts/build.sh" "$top/build"
 bin="$top/build"
-clip=${1:-"$top/samples/real_it_carlo.wav"}
 model="$top/samples/default.safetensors"
 work=$(mktemp -d)
 started=""
@@ -34,6 +44,14 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+
+# The clip must be audio libsndfile reads (the player's front end): its
+# features, computed the way cbrnn-jack will, say so before JACK starts.
+if ! "$bin/cli/cbrnn" features "$clip" -o "$work/clip.npy" >"$work/clip.log" 2>&1; then
+  cat "$work/clip.log" >&2
+  echo "demo: '$clip' is not audio cbrnn can read" >&2
+  exit 2
+fi
 
 export JACK_NO_AUDIO_RESERVATION=1
 if jack_lsp >/dev/null 2>&1; then
@@ -146,5 +164,10 @@ if n >= 2:
     print("(loss: mean squared error of the next-frame prediction of the normalised log-mel")
     print(" features; persistence: the loss of predicting that nothing changes)")
 PY
-wait "$player" 2>/dev/null || true
+status=0
+wait "$player" || status=$?
+if [ "$status" -ne 0 ]; then
+  echo "demo: the player (cbrnn-jackplay) failed with exit status $status; stopping what it started" >&2
+  exit 1
+fi
 echo "demo: done; stopping what it started"
