@@ -71,7 +71,9 @@ make_corpus() {
 
 # write_fake_cbrnn PATH: FAKE_LOG (file) gets one line per call and one
 # "input PATH" line per input; FAKE_MODE=interrupt makes train save its -o
-# and exit 130 (as cbrnn does on Ctrl-C), FAKE_MODE=fail exit 1 without one.
+# and exit 130 (as cbrnn does on Ctrl-C), FAKE_MODE=fail exit 1 without one,
+# FAKE_MODE=wait train until SIGINT (touching FAKE_LOG.training when it
+# starts), then save and exit 130.
 write_fake_cbrnn() {
   cat > "$1" <<'FAKE'
 #!/bin/bash
@@ -110,6 +112,11 @@ case $cmd in
   train)
     for p in "${pos[@]}"; do input "$p"; done
     [ "${FAKE_MODE:-ok}" = fail ] && { echo "fake cbrnn: training failed" >&2; exit 1; }
+    if [ "${FAKE_MODE:-ok}" = wait ]; then # until SIGINT, then what cbrnn does
+      trap 'echo half > "$o"; echo half > "$trainlog"; exit 130' INT
+      touch "$log.training"
+      while :; do sleep 0.1; done
+    fi
     printf 'model %s\n' "${FAKE_MODE:-ok}" > "$o"
     [ -z "$trainlog" ] || printf 'log %s\n' "${FAKE_MODE:-ok}" > "$trainlog"
     [ "${FAKE_MODE:-ok}" = interrupt ] && { echo "cbrnn train: interrupted: saved $o" >&2; exit 130; }

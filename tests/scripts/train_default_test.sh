@@ -27,6 +27,26 @@ shipped() { # WHAT: the shipped files are untouched and no temporary is left
 FAKE_MODE=interrupt "$t/samples/train_default.sh" "$cb" "my corpus" > out.txt 2>&1
 expect_status "interrupted run" 130 $?
 shipped "interrupted run"
+# A real Ctrl-C: SIGINT to the script's process group while cbrnn trains
+# (run from python: a background job of a script ignores SIGINT).
+FAKE_MODE="wait" /usr/bin/python3 - "$t/samples/train_default.sh" "$cb" "my corpus" > out.txt 2>&1 <<'PY'
+import os, signal, subprocess, sys, time
+def child():
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    os.setsid()
+p = subprocess.Popen(sys.argv[1:], preexec_fn=child)
+flag = os.environ["FAKE_LOG"] + ".training"
+for _ in range(200):
+    if os.path.exists(flag) or p.poll() is not None:
+        break
+    time.sleep(0.1)
+if p.poll() is None:
+    os.killpg(p.pid, signal.SIGINT)
+sys.exit(p.wait())
+PY
+expect_status "Ctrl-C" 130 $?
+[ -e "$FAKE_LOG.training" ] || fail "Ctrl-C: the fake never trained: $(cat out.txt)"
+shipped "Ctrl-C"
 FAKE_MODE=fail "$t/samples/train_default.sh" "$cb" "my corpus" > out.txt 2>&1
 expect_status "failed run" 1 $?
 shipped "failed run"
