@@ -44,18 +44,10 @@
 # leaves the shipped files as they were. Prints the wall time.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
-usage() { sed -n '/^#   samples\/train_default.sh \[/,/^set -eu/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
-fetch=0
-while [ $# -gt 0 ]; do
-  case $1 in
-    --fetch) fetch=1; shift ;;
-    -h|--help) usage; exit 0 ;;
-    --) shift; break ;;
-    -*) echo "train_default.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
-    *) break ;;
-  esac
-done
-[ $# -le 2 ] || { echo "train_default.sh: too many arguments (see --help)" >&2; exit 2; }
+# shellcheck source=scripts/lib/corpus_dir.sh
+. "$here/../scripts/lib/corpus_dir.sh"
+corpus_options train_default.sh "$0" '/^#   samples\/train_default.sh \[/' 2 "$@"
+shift "$opts_used"
 cbrnn=${1:-${CBRNN:-$here/../build/cli/cbrnn}}
 if [ -d "$cbrnn" ]; then
   echo "train_default.sh: '$cbrnn' is a folder, not the cbrnn binary: the binary comes first," \
@@ -63,8 +55,6 @@ if [ -d "$cbrnn" ]; then
   exit 2
 fi
 [ -x "$cbrnn" ] || { echo "train_default.sh: $cbrnn not found: build first (scripts/build.sh)" >&2; exit 2; }
-# shellcheck source=scripts/lib/corpus_dir.sh
-. "$here/../scripts/lib/corpus_dir.sh"
 cbrnn=$(abs_path "$cbrnn")
 corpus=$(abs_path "${2:-$(corpus_default)}")
 corpus_ready train_default.sh "$here/.." "$corpus" "$fetch"

@@ -21,27 +21,14 @@
 # Usage: scripts/adaptation.sh [--fetch] [OUT_DIR] [CORPUS_DIR]
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
-usage() { sed -n '2,/^set -eu/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
-fetch=0
-while [ $# -gt 0 ]; do
-  case $1 in
-    --fetch) fetch=1; shift ;;
-    -h|--help) usage; exit 0 ;;
-    --) shift; break ;;
-    -*) echo "adaptation.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
-    *) break ;;
-  esac
-done
-[ $# -le 2 ] || { echo "adaptation.sh: too many arguments (see --help)" >&2; exit 2; }
 # shellcheck source=scripts/lib/corpus_dir.sh
 . "$top/scripts/lib/corpus_dir.sh"
+corpus_options adaptation.sh "$0" '2' 2 "$@"
+shift "$opts_used"
 out=""
 if [ -n "${1:-}" ]; then
   out=$(abs_path "$1")
-  if [ -f "$out/splits.tsv" ]; then
-    echo "adaptation.sh: OUT_DIR '$out' holds a corpus (splits.tsv): the order is" \
-      "[OUT_DIR] [CORPUS_DIR] (see --help)" >&2; exit 2
-  fi
+  out_dir_check adaptation.sh "$out" "[OUT_DIR] [CORPUS_DIR]"
 fi
 corpus=$(abs_path "${2:-$(corpus_default)}")
 corpus_ready adaptation.sh "$top" "$corpus" "$fetch"

@@ -33,36 +33,21 @@
 #   $XDG_CACHE_HOME/cbrnn-corpus, else ~/.cache/cbrnn-corpus.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
-usage() { sed -n '2,/^set -eu/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
-fetch=0
-while [ $# -gt 0 ]; do
-  case $1 in
-    --fetch) fetch=1; shift ;;
-    -h|--help) usage; exit 0 ;;
-    --) shift; break ;;
-    -*) echo "online_rules.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
-    *) break ;;
-  esac
-done
-if [ $# -lt 1 ] || [ $# -gt 3 ]; then
+# shellcheck source=scripts/lib/corpus_dir.sh
+. "$top/scripts/lib/corpus_dir.sh"
+corpus_options online_rules.sh "$0" '2' 3 "$@"
+shift "$opts_used"
+if [ $# -lt 1 ]; then
   echo "usage: online_rules.sh [--fetch] valid|test [OUT_DIR] [CORPUS_DIR] (see --help)" >&2; exit 2
 fi
 split=$1
 case $split in valid) priors="10 30 100" ;; test) priors=30 ;;
   *) echo "online_rules.sh: split '$split': expected valid or test first," \
        "then [OUT_DIR] [CORPUS_DIR] (see --help)" >&2; exit 2 ;; esac
-# shellcheck source=scripts/lib/corpus_dir.sh
-. "$top/scripts/lib/corpus_dir.sh"
 out=""
 if [ -n "${2:-}" ]; then
   out=$(abs_path "$2")
-  if [ -f "$out/splits.tsv" ]; then
-    echo "online_rules.sh: OUT_DIR '$out' holds a corpus (splits.tsv): the order is" \
-      "valid|test [OUT_DIR] [CORPUS_DIR] (see --help)" >&2; exit 2
-  fi
-  if [ -e "$out" ] && [ ! -d "$out" ]; then
-    echo "online_rules.sh: OUT_DIR '$out' is not a folder" >&2; exit 2
-  fi
+  out_dir_check online_rules.sh "$out" "valid|test [OUT_DIR] [CORPUS_DIR]"
 fi
 corpus=$(abs_path "${3:-$(corpus_default)}")
 model=$(abs_path "${MODEL:-$top/samples/default.safetensors}")

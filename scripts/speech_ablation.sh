@@ -21,18 +21,10 @@
 # validation split (docs/SPEECH.md); the test split is only ever scored.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
-usage() { sed -n '/^#   scripts\/speech_ablation.sh \[/,/^set -eu/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
-fetch=0
-while [ $# -gt 0 ]; do
-  case $1 in
-    --fetch) fetch=1; shift ;;
-    -h|--help) usage; exit 0 ;;
-    --) shift; break ;;
-    -*) echo "speech_ablation.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
-    *) break ;;
-  esac
-done
-[ $# -le 3 ] || { echo "speech_ablation.sh: too many arguments (see --help)" >&2; exit 2; }
+# shellcheck source=scripts/lib/corpus_dir.sh
+. "$top/scripts/lib/corpus_dir.sh"
+corpus_options speech_ablation.sh "$0" '/^#   scripts\/speech_ablation.sh \[/' 3 "$@"
+shift "$opts_used"
 # Every argument is checked before the first of the hours of training.
 case ${1:-} in train|valid|test)
   echo "speech_ablation.sh: '$1' is a split, not a corpus folder: the order is" \
@@ -40,17 +32,9 @@ case ${1:-} in train|valid|test)
 split=${3:-test}
 case $split in valid|test) ;;
   *) echo "speech_ablation.sh: split '$split': expected valid or test (see --help)" >&2; exit 2 ;; esac
-# shellcheck source=scripts/lib/corpus_dir.sh
-. "$top/scripts/lib/corpus_dir.sh"
 corpus=$(abs_path "${1:-$(corpus_default)}")
 out=$(abs_path "${2:-$top/build/speech-ablation}")
-if [ -f "$out/splits.tsv" ]; then
-  echo "speech_ablation.sh: OUT_DIR '$out' holds a corpus (splits.tsv): the order is" \
-    "[CORPUS_DIR] [OUT_DIR] [SPLIT] (see --help)" >&2; exit 2
-fi
-if [ -e "$out" ] && [ ! -d "$out" ]; then
-  echo "speech_ablation.sh: OUT_DIR '$out' is not a folder" >&2; exit 2
-fi
+out_dir_check speech_ablation.sh "$out" "[CORPUS_DIR] [OUT_DIR] [SPLIT]"
 cbrnn=${CBRNN:-"$top/build/cli/cbrnn"}
 [ -x "$cbrnn" ] || { echo "speech_ablation.sh: $cbrnn not found: build first (scripts/build.sh)" >&2; exit 2; }
 corpus_ready speech_ablation.sh "$top" "$corpus" "$fetch"

@@ -47,3 +47,42 @@ corpus_ready() {
     "or add --fetch to fetch the corpus (about 300 MB to download) into '$3'" >&2
   exit 2
 }
+
+# corpus_options SCRIPT FILE FROM MAX "$@": the options every corpus script
+# takes before its arguments. Sets fetch (1 with --fetch, else 0) and
+# opts_used (how many arguments the options took: the caller shifts them).
+# --help prints FILE's header from the line at sed address FROM to
+# `set -eu` and exits 0; an unknown option, or more than MAX arguments
+# after the options, exits 2.
+# shellcheck disable=SC2034 # fetch and opts_used are read by the caller
+corpus_options() {
+  _name=$1 _file=$2 _from=$3 _max=$4
+  shift 4
+  fetch=0 opts_used=0
+  while [ $# -gt 0 ]; do
+    case $1 in
+      --fetch) fetch=1 ;;
+      -h|--help) sed -n "$_from,/^set -eu/p" "$_file" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
+      --) opts_used=$((opts_used + 1)); shift; break ;;
+      -*) echo "$_name: unknown option '$1' (see --help)" >&2; exit 2 ;;
+      *) break ;;
+    esac
+    opts_used=$((opts_used + 1))
+    shift
+  done
+  [ $# -le "$_max" ] || { echo "$_name: too many arguments (see --help)" >&2; exit 2; }
+}
+
+# out_dir_check SCRIPT OUT ORDER: stops the caller (exit 2) when OUT, its
+# output folder, is the corpus (arguments given in the wrong ORDER, which
+# the message spells out) or is not a folder.
+out_dir_check() {
+  if [ -f "$2/splits.tsv" ]; then
+    echo "$1: OUT_DIR '$2' holds a corpus (splits.tsv): the order is $3 (see --help)" >&2
+    exit 2
+  fi
+  if [ -e "$2" ] && [ ! -d "$2" ]; then
+    echo "$1: OUT_DIR '$2' is not a folder" >&2
+    exit 2
+  fi
+}

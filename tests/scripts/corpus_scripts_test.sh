@@ -7,14 +7,8 @@
 # corpus is refused without fetching; --help, a bad split and a wrong
 # argument order are answered before anything runs.
 set -u
-src=$1 work=$2
-. "$src/tests/scripts/lib.sh"
-rm -rf "$work"; mkdir -p "$work" || fail "cannot make $work"
-t=$work/tree
-make_tree "$src" "$t"
-make_corpus "$work/my corpus"
-export FAKE_LOG=$work/cbrnn.log XDG_CACHE_HOME=$work/cache
-cd "$work" || fail "cd $work"
+. "$1/tests/scripts/lib.sh"
+start_test "$1" "$2"
 nothing_ran() { # WHAT
   { [ ! -e "$FAKE_LOG" ] && [ ! -e "$t/corpus.calls" ] && [ ! -e "$t/build.calls" ]; } ||
     fail "$1: cbrnn, corpus.sh or build.sh ran"

@@ -8,11 +8,9 @@
 # that plays ends in "demo: done" with status 0. deps.sh is asked for the
 # demo's set only.
 set -u
-src=$1 work=$2
-. "$src/tests/scripts/lib.sh"
-rm -rf "$work"; mkdir -p "$work/bin" || fail "cannot make $work"
-t=$work/tree
-make_tree "$src" "$t"
+. "$1/tests/scripts/lib.sh"
+start_test "$1" "$2"
+mkdir -p "$work/bin"
 printf '#!/bin/sh\n' > "$t/scripts/jack_clean.sh"   # never touch the real /dev/shm
 export FAKEJACK=$work/jack
 mkdir -p "$FAKEJACK"
@@ -42,7 +40,6 @@ sleep 1
 F
 chmod +x "$work"/bin/* "$t"/build/plugin/*
 export PATH="$work/bin:$PATH"
-cd "$work" || fail "cd $work"
 printf 'RIFF fake audio\n' > clip.wav
 printf 'not audio\n' > notes.txt
 reset_jack() { rm -f "$FAKEJACK"/*; }

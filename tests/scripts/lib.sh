@@ -23,6 +23,19 @@ expect_same() {
   [ "$(cat "$2")" = "$3" ] || fail "$1: $2: expected '$3', got '$(cat "$2")'"
 }
 
+# start_test SRC WORK: a fresh WORK holding the tree (t=WORK/tree) and a
+# corpus "WORK/my corpus"; FAKE_LOG and XDG_CACHE_HOME point into WORK;
+# the test goes on in WORK.
+start_test() {
+  work=$2 t=$2/tree
+  rm -rf "$work"
+  mkdir -p "$work" || fail "cannot make $work"
+  make_tree "$1" "$t"
+  make_corpus "$work/my corpus"
+  export FAKE_LOG=$work/cbrnn.log XDG_CACHE_HOME=$work/cache
+  cd "$work" || fail "cd $work"
+}
+
 # make_tree SRC TREE: copies the scripts under test and writes the stubs
 # and the fake cbrnn. corpus.sh stub: logs its call to TREE/corpus.calls and
 # writes a small corpus (make_corpus) into its --dir.

@@ -8,15 +8,9 @@
 # default folder is fetched into; --help, a wrong argument order and an
 # unknown option are answered before anything runs.
 set -u
-src=$1 work=$2
-. "$src/tests/scripts/lib.sh"
-rm -rf "$work"; mkdir -p "$work" || fail "cannot make $work"
-t=$work/tree
-make_tree "$src" "$t"
-make_corpus "$work/my corpus"
-export FAKE_LOG=$work/cbrnn.log XDG_CACHE_HOME=$work/cache
+. "$1/tests/scripts/lib.sh"
+start_test "$1" "$2"
 cb=$t/build/cli/cbrnn
-cd "$work" || fail "cd $work"
 shipped() { # WHAT: the shipped files are untouched and no temporary is left
   expect_same "$1" "$t/samples/default.safetensors" "shipped model"
   expect_same "$1" "$t/samples/default_train.csv" "shipped log"
