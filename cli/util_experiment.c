@@ -336,12 +336,24 @@ static int slurm(cbrnn_exp *e, const experiment_run *how)
     cbrnn_exp_slurm s = {.argv = av, .unit_arg = "--unit", .collect_arg = "--collect",
                          .sbatch_args = how->sbatch_args, .limit = how->limit, .job_name = name};
     long array_id = 0, merge_id = 0;
-    int rc = cbrnn_exp_slurm_submit(e, &s, &array_id, &merge_id, msg, sizeof msg);
+    /* The folder lock (taken: no local run, no unit of an earlier array
+     * running) down to a reader's before sbatch: the array's tasks lock
+     * their units and may start at once; we keep only a local run out. */
+    int rc = cbrnn_exp_lock(e, CBRNN_EXP_LOCK_READ, NULL, msg, sizeof msg);
+    if (rc == CBRNN_ERR_IO)
+        fprintf(stderr, "%s: %s\n", how->prog, msg);
+    rc = cbrnn_exp_slurm_submit(e, &s, &array_id, &merge_id, msg, sizeof msg);
     free(av);
     if (rc) {
         fprintf(stderr, "%s: %s\n", how->prog, msg);
-        return 1;
+        if (array_id > 0)
+            fprintf(stderr, "%s: the units were submitted as job array %ld and will run "
+                            "without a merge job: once they have finished, --collect (the same "
+                            "command with --collect instead of --slurm) summarises them; or "
+                            "cancel them: scancel %ld\n", how->prog, array_id, array_id);
+        return rc == CBRNN_ERR_ARG ? 2 : 1;
     }
+
     const char *d = cbrnn_exp_out_dir(e);
     printf("submitted: units as job array %ld (%d tasks), merge as job %ld after them\n"
            "logs: %s/slurm/unit-K.log, %s/slurm/collect.log; results: %s/summary.md\n",
@@ -375,26 +387,71 @@ static int slurm(cbrnn_exp *e, const experiment_run *how)
     return 0;
 }
 
+/* The lock how->mode needs (cbrnn_exp_lock): 0 to go on, else the exit
+ * status after a message. A file system without locks is only warned of. */
+static int lock_folder(cbrnn_exp *e, const experiment_run *how)
+{
+    int what = CBRNN_EXP_LOCK_FOLDER; /* a local run; --slurm while it submits */
+    if (how->mode == EXPERIMENT_UNIT) {
+        if (how->unit >= cbrnn_exp_n_units(e))
+            return 0; /* one_unit says so */
+        what = how->unit;
+    } else if (how->mode == EXPERIMENT_COLLECT) {
+        what = CBRNN_EXP_LOCK_READ;
+    }
+    char msg[8704];
+    int rc = cbrnn_exp_lock(e, what, NULL, msg, sizeof msg);
+    if (rc == CBRNN_ERR_UNSUPPORTED) {
+        fprintf(stderr, "%s: %s: nothing keeps a second run out of this folder\n", how->prog,
+                msg);
+        return 0;
+    }
+    if (rc)
+        fprintf(stderr, "%s: %s\n", how->prog, msg);
+    return rc == 1 ? 2 : rc ? 1 : 0;
+}
+
 int experiment_drive(cbrnn_exp *e, const experiment_run *how)
 {
     int status = 0;
-    if (how->mode == EXPERIMENT_PLAN) {
-        status = plan(e);
-        cbrnn_exp_destroy(e);
-        return status;
-    }
     char msg[8704];
+    if (how->mode == EXPERIMENT_PLAN) {
+        status = cbrnn_exp_check_settings(e, msg, sizeof msg);
+        if (status)
+            fprintf(stderr, "%s: %s\n", how->prog, msg);
+        else
+            plan(e);
+        cbrnn_exp_destroy(e);
+        return status == CBRNN_ERR_ARG ? 2 : status ? 1 : 0;
+    }
+    if (how->mode == EXPERIMENT_SLURM) {
+        cbrnn_exp_slurm s = {.sbatch_args = how->sbatch_args};
+        if (cbrnn_exp_slurm_check(e, &s, msg, sizeof msg)) {
+            fprintf(stderr, "%s: %s\n", how->prog, msg);
+            cbrnn_exp_destroy(e);
+            return 2;
+        }
+    }
     int rc = cbrnn_exp_prepare(e, msg, sizeof msg);
     if (rc) {
         fprintf(stderr, "%s: %s\n", how->prog, msg);
         cbrnn_exp_destroy(e);
         return rc == CBRNN_ERR_ARG ? 2 : 1;
     }
+    if ((status = lock_folder(e, how))) {
+        cbrnn_exp_destroy(e);
+        return status;
+    }
     switch (how->mode) {
     case EXPERIMENT_UNIT: status = one_unit(e, how); break;
     case EXPERIMENT_COLLECT: status = collect(e, how); break;
     case EXPERIMENT_SLURM: status = slurm(e, how); break;
-    default: status = run_pool(e, how) ? 1 : summarise(e, how, 0); break;
+    default:
+        rc = run_pool(e, how);
+        if (rc && rc != 1)
+            name_unfinished(e, how, 0);
+        status = rc ? 1 : summarise(e, how, 0);
+        break;
     }
     cbrnn_exp_destroy(e);
     return status;

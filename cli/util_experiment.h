@@ -41,7 +41,8 @@
     "                      succeeded (afterok; a failed unit cancels it); prints the\n"   \
     "                      job ids, then waits and reports. Scripts and logs:\n"          \
     "                      D/slurm/units.sh, collect.sh, unit-K.log, collect.log\n"       \
-    "  --sbatch-args \"...\" more sbatch options for both jobs (split at blanks), e.g.\n" \
+    "  --sbatch-args \"...\" more sbatch options for both jobs, split at blanks (no\n"   \
+    "                      quoting; at most 4095 characters, 240 words), e.g.\n"         \
     "                      \"--partition=cpu --time=12:00:00 --mem=1G\"\n"                \
     "  --array-limit L     at most L units running at once (--array=0-(n-1)%%L)\n"        \
     "  --no-wait           return once submitted (then: --plan to watch, --collect\n"     \

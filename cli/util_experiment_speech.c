@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "corpus.h"
@@ -257,6 +258,42 @@ static int grow(cbrnn_exp_speech_file **fl, int *cap)
     return p != NULL;
 }
 
+/* lines grown to n (freed and NULL if that fails). */
+static int *realloc_lines(int *lines, int n)
+{
+    int *p = realloc(lines, (size_t)n * sizeof *p);
+    if (!p)
+        free(lines);
+    return p;
+}
+
+/* 2 after a message if two of the manifest's n files (paths resolved
+ * against its folder; lines[k] the line of file k) are one file (device
+ * and inode: another name, a link): it would train on what it tests, or
+ * count twice. Files that cannot be seen are left to the feature pass to
+ * name. 0 otherwise. */
+static int manifest_repeats(const sp_front *f, const int *lines, int n)
+{
+    struct stat *st = calloc((size_t)(n > 0 ? n : 1), sizeof *st);
+    char *seen = calloc((size_t)(n > 0 ? n : 1), 1);
+    int status = st && seen ? 0 : 1;
+    for (int k = 0; !status && k < n; k++) {
+        seen[k] = stat(f->mpaths.paths[k], &st[k]) == 0;
+        for (int j = 0; seen[k] && j < k && !status; j++)
+            if (seen[j] && st[j].st_dev == st[k].st_dev && st[j].st_ino == st[k].st_ino) {
+                fprintf(stderr, PROG ": %s:%d and line %d name the same file (%s, %s): a "
+                                     "manifest lists each file once\n", f->manifest, lines[j],
+                        lines[k], f->mpaths.paths[j], f->mpaths.paths[k]);
+                status = 2;
+            }
+    }
+    if (status == 1)
+        fprintf(stderr, PROG ": out of memory\n");
+    free(st);
+    free(seen);
+    return status;
+}
+
 /* The manifest's files into fl (split and group); 0 or an exit status. */
 static int read_manifest(sp_front *f, cbrnn_exp_speech_file **files, int *n_files)
 {
@@ -269,6 +306,7 @@ static int read_manifest(sp_front *f, cbrnn_exp_speech_file **files, int *n_file
     int dirlen = slash ? (int)(slash - f->manifest) + 1 : 0;
     char line[8192];
     int cols[3] = {-1, -1, -1}, lineno = 1, status = 0, cap = 0, n = 0;
+    int *lines = NULL; /* each file's line, for messages */
     cbrnn_exp_speech_file *fl = NULL;
     if (fgets(line, sizeof line, in)) {
         line[strcspn(line, "\r\n")] = 0;
@@ -301,7 +339,8 @@ static int read_manifest(sp_front *f, cbrnn_exp_speech_file **files, int *n_file
             fprintf(stderr, PROG ": %s:%d: expected a path, a group and a split (train, valid or "
                                  "test)\n", f->manifest, lineno);
             status = 2;
-        } else if (n == cap && !grow(&fl, &cap)) {
+        } else if ((n == cap && !grow(&fl, &cap)) ||
+                   !(lines = realloc_lines(lines, n + 1))) {
             status = 1;
         } else if (snprintf(path, sizeof path, "%.*s%s", fld[0][0] == '/' ? 0 : dirlen,
                             f->manifest, fld[0]) < 0 ||
@@ -309,7 +348,7 @@ static int read_manifest(sp_front *f, cbrnn_exp_speech_file **files, int *n_file
             status = 1;
         } else {
             fl[n] = (cbrnn_exp_speech_file){.path = NULL, .val = val, .test = test};
-            n++;
+            lines[n++] = lineno;
         }
         for (int c = 0; c < 3; c++)
             free(fld[c]);
@@ -323,6 +362,9 @@ static int read_manifest(sp_front *f, cbrnn_exp_speech_file **files, int *n_file
     *n_files = n;
     if (status == 1)
         fprintf(stderr, PROG ": out of memory\n");
+    if (!status)
+        status = manifest_repeats(f, lines, n);
+    free(lines);
     return status;
 }
 

@@ -82,6 +82,7 @@ void cbrnn_exp_destroy(cbrnn_exp *e)
 {
     if (!e)
         return;
+    cbrnn_exp_unlock(e);
     if (e->ops && e->ops->destroy)
         e->ops->destroy(e);
     free(e->units);
@@ -148,39 +149,58 @@ static size_t diff_keys(const char *a, const char *b, int a_stored, char *out, s
     return at;
 }
 
-static int check_settings(const cbrnn_exp *e, char *msg, size_t msglen)
+/* Compares <out>/settings.txt, if there is one, with e's: 0 the same, 1
+ * no file, CBRNN_ERR_ARG other settings (msg names the keys that differ). */
+static int compare_settings(const cbrnn_exp *e, char *msg, size_t msglen)
 {
     char path[EXP_PATH];
     snprintf(path, sizeof path, "%s/settings.txt", e->out);
     const char *want = e->settings;
     FILE *f = fopen(path, "r");
-    if (f) {
-        enum { CAP = 1 << 16 }; /* settings are a few hundred bytes */
-        char *have = calloc(CAP + 1, 1);
-        if (!have) {
-            fclose(f);
-            return exp_fail(msg, msglen, CBRNN_ERR_NOMEM, "out of memory");
-        }
-        size_t n = fread(have, 1, CAP, f);
+    if (!f)
+        return 1;
+    enum { CAP = 1 << 16 }; /* settings are a few hundred bytes */
+    char *have = calloc(CAP + 1, 1);
+    if (!have) {
         fclose(f);
-        have[n] = 0;
-        int rc = 0;
-        if (strcmp(have, want)) {
-            /* the keys that differ, each with both values */
-            size_t at = (size_t)snprintf(msg, msglen, "%s: this folder holds results of other "
-                                         "settings; they differ in:", path);
-            at = diff_keys(have, want, 1, msg, at, msglen);
-            at = diff_keys(want, have, 0, msg, at, msglen);
-            if (at < msglen)
-                snprintf(msg + at, msglen - at, "\nuse another --out-dir (or remove %s to "
-                         "start again)", e->out);
-            rc = CBRNN_ERR_ARG;
-        }
-        free(have);
-        return rc;
+        return exp_fail(msg, msglen, CBRNN_ERR_NOMEM, "out of memory");
     }
-    f = fopen(path, "w");
-    if (!f || fputs(want, f) < 0 || fclose(f))
+    size_t n = fread(have, 1, CAP, f);
+    fclose(f);
+    have[n] = 0;
+    int rc = 0;
+    if (strcmp(have, want)) {
+        /* the keys that differ, each with both values */
+        size_t at = (size_t)snprintf(msg, msglen, "%s: this folder holds results of other "
+                                     "settings; they differ in:", path);
+        at = diff_keys(have, want, 1, msg, at, msglen);
+        at = diff_keys(want, have, 0, msg, at, msglen);
+        if (at < msglen)
+            snprintf(msg + at, msglen - at, "\nuse another --out-dir (or remove %s to "
+                     "start again)", e->out);
+        rc = CBRNN_ERR_ARG;
+    }
+    free(have);
+    return rc;
+}
+
+int cbrnn_exp_check_settings(const cbrnn_exp *e, char *msg, size_t msglen)
+{
+    if (!e)
+        return CBRNN_ERR_ARG;
+    int rc = compare_settings(e, msg, msglen);
+    return rc == 1 ? 0 : rc;
+}
+
+static int check_settings(const cbrnn_exp *e, char *msg, size_t msglen)
+{
+    int rc = compare_settings(e, msg, msglen);
+    if (rc != 1)
+        return rc;
+    char path[EXP_PATH];
+    snprintf(path, sizeof path, "%s/settings.txt", e->out);
+    FILE *f = fopen(path, "w");
+    if (!f || fputs(e->settings, f) < 0 || fclose(f))
         return exp_fail(msg, msglen, CBRNN_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
     return 0;
 }

@@ -45,6 +45,8 @@ struct cbrnn_exp {
     /* While a partial summary is written: 1 for each unit left out (NULL
      * when none is). */
     const int *left_out;
+    /* cbrnn_exp_lock's descriptor of <out>/.lock, valid while has_lock. */
+    int has_lock, lock_fd;
 };
 
 /* Allocates e with its units (seeds outer, variants inner) named by

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -27,12 +28,19 @@ static double since(const struct timespec *t0)
 /* Forks a worker for unit k; its pid, or -1. */
 static pid_t start_worker(cbrnn_exp *e, int k, const cbrnn_exp_report *r)
 {
+    pid_t parent = getpid();
     fflush(NULL);
     pid_t c = fork();
     if (c == 0) {
         /* A worker stops at once on SIGINT/SIGTERM: its checkpoint stays usable. */
         signal(SIGINT, SIG_DFL);
         signal(SIGTERM, SIG_DFL);
+        /* ... and dies with its parent (SIGKILL, SIGHUP of a closed
+         * terminal): an orphan would go on writing the folder, which the
+         * parent's lock no longer guards, and race a rerun. The parent may
+         * have died before prctl: then we are already someone else's. */
+        if (prctl(PR_SET_PDEATHSIG, SIGTERM) || getppid() != parent)
+            _exit(1);
         int rc = cbrnn_exp_run_unit(e, k, r);
         fflush(NULL);
         _exit(rc ? 1 : 0);

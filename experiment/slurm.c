@@ -21,6 +21,10 @@
 #include "exp_internal.h"
 
 #define MAX_ARGS 256
+/* --sbatch-args fits sbatch()'s buffer and argument list (ours take at most
+ * 8 of MAX_ARGS + 8) or is refused: never cut. */
+#define MAX_EXTRA_LEN 4095
+#define MAX_EXTRA_WORDS (MAX_ARGS - 16)
 
 /* Runs argv (found on PATH) and collects its stdout and stderr into out
  * (NUL-terminated, cut to outlen). Its exit status, 127 if it could not
@@ -82,7 +86,20 @@ static void put_quoted(FILE *f, const char *s)
     fputc('\'', f);
 }
 
-/* <out>/slurm/<name>: exec of argv plus `tail` (written unquoted). */
+/* Appends s to f for a comment line: printable ASCII as it is, every
+ * other byte as \ooo, so no text of ours can end the comment and start a
+ * command (cbrnn_exp_slurm_check refuses such folders anyway). */
+static void put_comment(FILE *f, const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (*p >= 0x20 && *p < 0x7f && *p != '\\')
+            fputc(*p, f);
+        else
+            fprintf(f, "\\%03o", *p);
+}
+
+/* <out>/slurm/<name>: exec of argv plus `tail` (written unquoted: the
+ * caller's option and a variable of ours). */
 static int write_script(const cbrnn_exp *e, const char *name, const cbrnn_exp_slurm *s,
                         const char *what, const char *tail, char *path, size_t pathlen,
                         char *msg, size_t msglen)
@@ -91,8 +108,9 @@ static int write_script(const cbrnn_exp *e, const char *name, const cbrnn_exp_sl
     FILE *f = fopen(path, "w");
     if (!f)
         return exp_fail(msg, msglen, CBRNN_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
-    fprintf(f, "#!/bin/sh\n# Written by cbrnn_exp_slurm_submit: %s of the comparison in %s.\n",
-            what, e->out);
+    fprintf(f, "#!/bin/sh\n# Written by cbrnn_exp_slurm_submit: %s of the comparison in ", what);
+    put_comment(f, e->out);
+    fputs(".\n", f);
     fputs("exec", f);
     for (int i = 0; s->argv[i]; i++) {
         fputc(' ', f);
@@ -101,6 +119,61 @@ static int write_script(const cbrnn_exp *e, const char *name, const cbrnn_exp_sl
     fprintf(f, " %s\n", tail);
     if (fclose(f) || chmod(path, 0755))
         return exp_fail(msg, msglen, CBRNN_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
+    return 0;
+}
+
+int cbrnn_exp_slurm_check(const cbrnn_exp *e, const cbrnn_exp_slurm *s, char *msg, size_t msglen)
+{
+    if (!e || !s)
+        return exp_fail(msg, msglen, CBRNN_ERR_ARG, "incomplete Slurm settings");
+    for (const unsigned char *p = (const unsigned char *)e->out; *p; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            return exp_fail(msg, msglen, CBRNN_ERR_ARG,
+                            "--out-dir: the folder name has a control character (byte 0x%02x "
+                            "at offset %d); it cannot go safely into Slurm's job scripts and "
+                            "options: use another folder name", *p, (int)(p - (const unsigned char *)e->out));
+    if (strchr(e->out, '\\'))
+        return exp_fail(msg, msglen, CBRNN_ERR_ARG,
+                        "--out-dir %s: the folder name has a '\\', which sbatch takes as "
+                        "'no %% patterns' in the log file name (--output): use another folder "
+                        "name", e->out);
+    const char *a = s->sbatch_args ? s->sbatch_args : "";
+    if (strlen(a) > MAX_EXTRA_LEN)
+        return exp_fail(msg, msglen, CBRNN_ERR_ARG, "--sbatch-args: %zu characters, at most %d",
+                        strlen(a), MAX_EXTRA_LEN);
+    const char *q = strpbrk(a, "'\"\\");
+    if (q)
+        return exp_fail(msg, msglen, CBRNN_ERR_ARG,
+                        "--sbatch-args: %c is not understood: the options are split at blanks, "
+                        "each word one sbatch argument, with no quoting (put an option whose "
+                        "value has blanks in an #SBATCH line of a wrapper, or drop the blanks)",
+                        *q);
+    int words = 0;
+    for (const char *p = a; *p;) {
+        p += strspn(p, " \t\n");
+        if (*p)
+            words++;
+        p += strcspn(p, " \t\n");
+    }
+    if (words > MAX_EXTRA_WORDS)
+        return exp_fail(msg, msglen, CBRNN_ERR_ARG, "--sbatch-args: %d words, at most %d", words,
+                        MAX_EXTRA_WORDS);
+    return 0;
+}
+
+/* src into dst with every '%' doubled: sbatch replaces %-patterns in
+ * --output. 0, or -1 if it does not fit. */
+static int percent_escaped(char *dst, size_t len, const char *src)
+{
+    size_t n = 0;
+    for (; *src; src++) {
+        if (n + 3 > len)
+            return -1;
+        if (*src == '%')
+            dst[n++] = '%';
+        dst[n++] = *src;
+    }
+    dst[n] = 0;
     return 0;
 }
 
@@ -117,7 +190,7 @@ static int sbatch(const cbrnn_exp_slurm *s, const char *const *ours, int n_ours,
     for (int i = 0; i < n_ours; i++)
         argv[n++] = (char *)ours[i];
     snprintf(extra, sizeof extra, "%s", s->sbatch_args ? s->sbatch_args : "");
-    for (char *tok = strtok(extra, " \t\n"); tok && n < MAX_ARGS; tok = strtok(NULL, " \t\n"))
+    for (char *tok = strtok(extra, " \t\n"); tok; tok = strtok(NULL, " \t\n"))
         argv[n++] = tok;
     argv[n++] = (char *)script;
     argv[n] = NULL;
@@ -141,6 +214,10 @@ int cbrnn_exp_slurm_submit(const cbrnn_exp *e, const cbrnn_exp_slurm *s, long *a
 {
     if (!e || !s || !s->argv || !s->argv[0] || !s->unit_arg || !s->collect_arg)
         return exp_fail(msg, msglen, CBRNN_ERR_ARG, "incomplete Slurm settings");
+    *array_id = *merge_id = 0;
+    int rc = cbrnn_exp_slurm_check(e, s, msg, msglen);
+    if (rc)
+        return rc;
     char dir[EXP_PATH], cwd[EXP_PATH], units[EXP_PATH], collect[EXP_PATH];
     snprintf(dir, sizeof dir, "%s/slurm", e->out);
     if (mkdir(dir, 0777) && errno != EEXIST)
@@ -150,7 +227,7 @@ int cbrnn_exp_slurm_submit(const cbrnn_exp *e, const cbrnn_exp_slurm *s, long *a
     char unit_tail[256], collect_tail[256];
     snprintf(unit_tail, sizeof unit_tail, "%s \"$SLURM_ARRAY_TASK_ID\"", s->unit_arg);
     snprintf(collect_tail, sizeof collect_tail, "%s", s->collect_arg);
-    int rc = write_script(e, "units.sh", s, "one unit (the array task's)", unit_tail, units,
+    rc = write_script(e, "units.sh", s, "one unit (the array task's)", unit_tail, units,
                           sizeof units, msg, msglen);
     if (!rc)
         rc = write_script(e, "collect.sh", s, "the merge", collect_tail, collect,
@@ -159,16 +236,18 @@ int cbrnn_exp_slurm_submit(const cbrnn_exp *e, const cbrnn_exp_slurm *s, long *a
         return rc;
     /* Our options: the array, logs in the results folder, the folder the
      * relative paths of the command are relative to. */
-    char array[64], chdir_opt[EXP_PATH + 16], name[160], ulog[EXP_PATH + 32],
-        clog[EXP_PATH + 32], dep[64];
+    char array[64], chdir_opt[EXP_PATH + 16], name[160], ulog[2 * EXP_PATH + 32],
+        clog[2 * EXP_PATH + 32], dep[64], dir_pc[2 * EXP_PATH];
+    if (percent_escaped(dir_pc, sizeof dir_pc, dir))
+        return exp_fail(msg, msglen, CBRNN_ERR_ARG, "%s: folder name too long", dir);
     if (s->limit > 0)
         snprintf(array, sizeof array, "--array=0-%d%%%d", e->n_units - 1, s->limit);
     else
         snprintf(array, sizeof array, "--array=0-%d", e->n_units - 1);
     snprintf(chdir_opt, sizeof chdir_opt, "--chdir=%s", cwd);
     snprintf(name, sizeof name, "--job-name=%s", s->job_name ? s->job_name : "cbrnn");
-    snprintf(ulog, sizeof ulog, "--output=%s/unit-%%a.log", dir);
-    snprintf(clog, sizeof clog, "--output=%s/collect.log", dir);
+    snprintf(ulog, sizeof ulog, "--output=%s/unit-%%a.log", dir_pc);
+    snprintf(clog, sizeof clog, "--output=%s/collect.log", dir_pc);
     const char *a_opts[] = {array, chdir_opt, name, ulog};
     if ((rc = sbatch(s, a_opts, 4, units, array_id, msg, msglen)))
         return rc;

@@ -315,6 +315,29 @@ CBRNN_API void cbrnn_exp_destroy(cbrnn_exp *e);
  * first time and refuses (CBRNN_ERR_ARG) a folder of other settings or a
  * path that cannot be a folder. */
 CBRNN_API int cbrnn_exp_prepare(cbrnn_exp *e, char *msg, size_t msglen);
+/* What cbrnn_exp_prepare checks of settings.txt, without writing anything:
+ * CBRNN_ERR_ARG with msg (the same words) if the folder holds results of
+ * other settings; 0 if it holds these or none (or does not exist). */
+CBRNN_API int cbrnn_exp_check_settings(const cbrnn_exp *e, char *msg, size_t msglen);
+
+/* Locks for cbrnn_exp_lock's `what` (>= 0: a unit). */
+#define CBRNN_EXP_LOCK_FOLDER (-1) /* the whole folder: a local run */
+#define CBRNN_EXP_LOCK_READ (-2)   /* shared with units and other readers */
+/* Takes a lock on the results folder (<out>/.lock; call after
+ * cbrnn_exp_prepare) for as long as e lives or until cbrnn_exp_unlock:
+ * CBRNN_EXP_LOCK_FOLDER excludes every other lock; unit k (what = k)
+ * excludes the folder lock and unit k elsewhere, not other units (the
+ * tasks of a Slurm array run together); CBRNN_EXP_LOCK_READ excludes only
+ * the folder lock. Never waits. Asking for CBRNN_EXP_LOCK_READ while
+ * holding another lock converts it without letting go in between. 0 taken; 1 if another process holds a
+ * conflicting lock (*holder, may be NULL, gets its pid or 0 if unknown;
+ * msg says "folder in use by another cbrnn experiment (pid N)");
+ * CBRNN_ERR_UNSUPPORTED if the file system has no locks (then nothing
+ * guards the folder); CBRNN_ERR_IO / CBRNN_ERR_ARG with msg. Workers of
+ * cbrnn_exp_run_pool do not hold it: they die with their parent. */
+CBRNN_API int cbrnn_exp_lock(cbrnn_exp *e, int what, long *holder, char *msg, size_t msglen);
+/* Drops cbrnn_exp_lock's lock (if any). */
+CBRNN_API void cbrnn_exp_unlock(cbrnn_exp *e);
 
 CBRNN_API int cbrnn_exp_n_units(const cbrnn_exp *e);
 /* "<variant>-seed<k>" of unit k. */
@@ -386,9 +409,20 @@ typedef struct cbrnn_exp_slurm {
     const char *job_name;     /* e.g. "cbrnn-parity" */
 } cbrnn_exp_slurm;
 
+/* Checks, before anything is written, that the results folder and
+ * s->sbatch_args can go to Slurm as they are: CBRNN_ERR_ARG with msg for a
+ * folder name with a control character or a '\\' (sbatch's --output
+ * takes it as "no %-patterns"; a '%' is doubled, so it is fine), or
+ * sbatch_args longer than 4095 characters, of more than 240 words, or
+ * with a quote or backslash (it is split at blanks, without quoting). */
+CBRNN_API int cbrnn_exp_slurm_check(const cbrnn_exp *e, const cbrnn_exp_slurm *s, char *msg,
+                                    size_t msglen);
 /* Writes the job scripts and submits both jobs from the current folder
- * (their working folder). 0 and the ids, or CBRNN_ERR_IO /
- * CBRNN_ERR_UNSUPPORTED (no sbatch) with msg (sbatch's own words). */
+ * (their working folder); refuses what cbrnn_exp_slurm_check refuses
+ * first. 0 and the ids, or CBRNN_ERR_IO / CBRNN_ERR_UNSUPPORTED (no
+ * sbatch) with msg (sbatch's own words). *array_id is set (> 0) as soon as
+ * the array is submitted, also when the merge job then fails: its units
+ * run and can be collected, or cancelled. */
 CBRNN_API int cbrnn_exp_slurm_submit(const cbrnn_exp *e, const cbrnn_exp_slurm *s,
                                      long *array_id, long *merge_id, char *msg, size_t msglen);
 /* Waits, polling scontrol every second, until the merge job has ended;
