@@ -242,7 +242,8 @@ static int name_unfinished(const cbrnn_exp *e, const experiment_run *how, int wi
         if (st == CBRNN_EXP_UNIT_FAILED)
             fprintf(stderr, "failed: %s", why);
         else if (st == CBRNN_EXP_UNIT_PARTIAL)
-            fprintf(stderr, "not finished (%ld of %ld)", done, total);
+            fprintf(stderr, "not finished (%ld of %ld)%s%s", done, total, why[0] ? ": " : "",
+                    why);
         else
             fprintf(stderr, "missing (never run)");
         if (with_logs)

@@ -319,8 +319,17 @@ int cbrnn_exp_unit_state(const cbrnn_exp *e, int k, long *done, long *total, cha
         *total = e->work_per_unit;
     if (why && whylen)
         why[0] = 0;
-    if (have >= e->work_per_unit)
-        return CBRNN_EXP_UNIT_DONE;
+    if (have >= e->work_per_unit) {
+        long sure = e->ops->confirmed ? e->ops->confirmed(e, k) : have;
+        if (sure >= e->work_per_unit)
+            return CBRNN_EXP_UNIT_DONE;
+        if (done)
+            *done = sure;
+        if (why && whylen)
+            snprintf(why, whylen, "its curve goes past its last checkpoint (%ld of %ld); "
+                     "running it again redoes the rest", sure, e->work_per_unit);
+        return CBRNN_EXP_UNIT_PARTIAL;
+    }
     char path[EXP_PATH];
     failed_path(e, k, path, sizeof path);
     FILE *f = fopen(path, "r");

@@ -24,6 +24,11 @@ typedef struct exp_ops {
      * exp_summary_has (e->left_out says which are left out). */
     int (*summarise)(cbrnn_exp *e, char *msg, size_t msglen);
     void (*destroy)(cbrnn_exp *e);
+    /* Work units that unit k's saved state (paper: its checkpoint) covers,
+     * to confirm a complete curve: rows past it were not made by the run
+     * that saved it (forged, or written by a run killed before its last
+     * checkpoint). NULL: the curve is trusted. */
+    long (*confirmed)(const cbrnn_exp *e, int k);
 } exp_ops;
 
 typedef struct exp_unit {

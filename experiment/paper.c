@@ -161,6 +161,22 @@ static cbrnn_paper_run *open_run(const cbrnn_exp *e, const exp_unit *u, const cb
     return run;
 }
 
+/* The epochs unit k's checkpoint holds (0 if it has none usable). */
+static long paper_confirmed(const cbrnn_exp *e, int k)
+{
+    const exp_unit *u = &e->units[k];
+    cbrnn_paper_config c;
+    unit_config(e, u, &c);
+    char msg[8704];
+    int err = 0;
+    cbrnn_paper_run *run = access(u->state, F_OK) == 0
+                               ? cbrnn_paper_run_load(u->state, &c, &err, msg, sizeof msg)
+                               : NULL;
+    long n = run ? cbrnn_paper_run_epochs(run) : 0;
+    cbrnn_paper_run_destroy(run);
+    return n;
+}
+
 /* Runs (or resumes) unit k to the configured number of epochs. */
 static int paper_run_unit(cbrnn_exp *e, int k, const cbrnn_exp_report *r)
 {
@@ -174,8 +190,8 @@ static int paper_run_unit(cbrnn_exp *e, int k, const cbrnn_exp_report *r)
         exp_say(r, "%s: not a curve file (header must be '%s')", u->curve, curve_header);
         return CBRNN_ERR_FORMAT;
     }
-    if (have >= o->epochs)
-        return 0;
+    if (have >= o->epochs && paper_confirmed(e, k) >= o->epochs)
+        return 0; /* else resumed from the checkpoint: its curve is cut back to it */
     int start = 0;
     cbrnn_paper_run *run = open_run(e, u, &c, have, &start, r);
     if (!run)
@@ -359,7 +375,8 @@ out:
 
 static void paper_destroy(cbrnn_exp *e) { free(e->kind); }
 
-static const exp_ops paper_ops = {paper_run_unit, paper_progress, paper_summarise, paper_destroy};
+static const exp_ops paper_ops = {paper_run_unit, paper_progress, paper_summarise, paper_destroy,
+                                  paper_confirmed};
 
 void cbrnn_exp_paper_config_default(cbrnn_exp_paper_config *c, int task)
 {

@@ -56,15 +56,17 @@ int cbrnn_exp_run_pool(cbrnn_exp *e, int jobs, const cbrnn_exp_report *r)
     pid_t *pid = calloc((size_t)(n > 0 ? n : 1), sizeof *pid);
     if (!pid)
         return CBRNN_ERR_NOMEM;
-    int next = 0, running = 0, failed = 0, done_units = 0, stopped = 0;
+    /* A failed unit does not stop the others (each is independent; the
+     * host names the failed ones at the end); a failed fork does. */
+    int next = 0, running = 0, failed = 0, broken = 0, done_units = 0, stopped = 0;
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    while ((next < n && !stopped && !failed) || running > 0) {
-        while (next < n && running < jobs && !stopped && !failed) {
+    while ((next < n && !stopped && !broken) || running > 0) {
+        while (next < n && running < jobs && !stopped && !broken) {
             pid_t c = start_worker(e, next, r);
             if (c < 0) {
                 exp_say(r, "fork: %s", strerror(errno));
-                failed = 1;
+                failed = broken = 1;
                 break;
             }
             pid[next++] = c;

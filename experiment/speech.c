@@ -807,8 +807,10 @@ static void speech_destroy(cbrnn_exp *e)
     free(s);
 }
 
+/* No confirmed: a partial speech unit restarts from step 0 (no checkpoint
+ * to hold its curve to). */
 static const exp_ops speech_ops = {speech_run_unit, speech_progress, speech_summarise,
-                                   speech_destroy};
+                                   speech_destroy, NULL};
 
 void cbrnn_exp_speech_config_default(cbrnn_exp_speech_config *c)
 {

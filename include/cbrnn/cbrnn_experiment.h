@@ -353,10 +353,11 @@ CBRNN_API const char *cbrnn_exp_unit_curve(const cbrnn_exp *e, int k);
 CBRNN_API int cbrnn_exp_run_unit(cbrnn_exp *e, int k, const cbrnn_exp_report *r);
 
 /* Runs every unfinished unit, up to `jobs` at a time, each in a forked
- * worker process. Stops starting new units after a failure or when
- * r->stop says so; on a stop the running workers get SIGTERM (their
- * checkpoints stay usable). 0 if every unit succeeded, CBRNN_ERR_IO if one
- * failed (named through r->message), 1 if stopped. */
+ * worker process that dies with the calling process (SIGTERM). A failed
+ * unit does not stop the others; a failed fork or r->stop does: on a stop
+ * the running workers get SIGTERM (their checkpoints stay usable). 0 if
+ * every unit succeeded, CBRNN_ERR_IO if any failed (each named through
+ * r->message as it fails), 1 if stopped. */
 CBRNN_API int cbrnn_exp_run_pool(cbrnn_exp *e, int jobs, const cbrnn_exp_report *r);
 
 /* What the results folder says about a unit. */

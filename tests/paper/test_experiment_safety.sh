@@ -8,7 +8,8 @@
 # array and how to collect or cancel it. Locally: a second run on a folder
 # in use is refused at once (a unit beside another unit is not); workers
 # die with a killed parent; --plan refuses a folder of other settings; a
-# manifest naming one file twice is refused.
+# manifest naming one file twice is refused; a failed unit does not stop
+# the others; curve rows past the last checkpoint do not count as done.
 # (A run that should be refused at once but is not is stopped after 20 s.)
 # usage: test_experiment_safety.sh CBRNN_BINARY SAMPLES_DIR
 set -u
@@ -167,6 +168,30 @@ ln -s voiceA_us_male_1.wav "$T/man/clips/again.wav"
   --seeds 1 --no-figure --out-dir "$T/man/out" >"$T/out" 2>"$T/err"; rc=$?
 [ $rc -eq 2 ] || fail "manifest with a file twice: exit $rc, expected 2"
 grep -q "m.tsv:2 and line 6 name the same file" "$T/err" || fail "manifest with a file twice: $(cat "$T/err")"
+
+# 9. a failed unit does not keep the others from running; they are named
+mkdir -p "$T/f/curves"
+echo garbage >"$T/f/curves/frozen-seed0.csv"
+# shellcheck disable=SC2086
+"$CBRNN" experiment $Q --seeds 2 --jobs 1 --out-dir "$T/f" >"$T/out" 2>"$T/err"; rc=$?
+[ $rc -eq 1 ] || fail "a run with a failing unit: exit $rc, expected 1"
+grep -q "unit 1 (frozen-seed0): failed: .*not a curve file" "$T/err" || fail "failed unit not named: $(cat "$T/err")"
+# shellcheck disable=SC2086
+"$CBRNN" experiment $Q --seeds 2 --out-dir "$T/f" --plan >"$T/plan" 2>&1
+[ "$(grep -c '	done	4/4' "$T/plan")" -eq 3 ] || fail "the other units did not all run: $(cat "$T/plan")"
+
+# 9. curve rows past the last checkpoint are not taken for done
+# shellcheck disable=SC2086
+"$CBRNN" experiment $Q --epochs 2 --out-dir "$T/g" --unit 0 >/dev/null 2>&1 || fail "--unit 0 (2 epochs): exit $?"
+c="$T/g/curves/rnn-seed0.csv"
+last=$(tail -1 "$c")
+{ echo "$last" | sed 's/^2,/3,/'; echo "$last" | sed 's/^2,/4,/'; } >>"$c"
+# shellcheck disable=SC2086
+"$CBRNN" experiment $Q --out-dir "$T/g" --plan >"$T/plan" 2>&1
+grep -q "^0	rnn-seed0	partial	2/4	.*past its last checkpoint" "$T/plan" || fail "forged rows counted: $(cat "$T/plan")"
+# shellcheck disable=SC2086
+"$CBRNN" experiment $Q --out-dir "$T/g" --unit 0 >/dev/null 2>"$T/err" || fail "--unit 0 after forged rows: exit $? ($(cat "$T/err"))"
+cmp -s "$c" "$T/f/curves/rnn-seed0.csv" || fail "forged rows not redone: $(cat "$c")"
 
 if [ $fails -ne 0 ]; then
   echo "$fails failure(s)"
