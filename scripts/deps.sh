@@ -23,8 +23,10 @@ libjack-jackd2-dev jackd2 libsndfile1-dev libfftw3-dev libcmocka-dev
 libopenblas-dev libsamplerate0-dev librubberband-dev liblo-dev libjansson-dev
 python3 procps"
 # The rest of the test suite and experiments: tests/ (sanitizers, parity
-# against PyTorch, LV2 hosts, OSC, Slurm), scripts/corpus.sh, the plots.
-TEST="clang valgrind liblo-tools
+# against PyTorch, LV2 hosts, OSC, Slurm; ss and ip for the OSC binding
+# check and the Slurm test's private network: iproute2, absent from a
+# minimal Debian 12), scripts/corpus.sh, the plots.
+TEST="clang valgrind liblo-tools iproute2
 sndfile-tools espeak-ng sox ffmpeg time libclang-rt-14-dev
 lv2-dev liblilv-dev lilv-utils lv2file jalv sordi ardour
 python3-torch python3-torchaudio python3-numpy python3-matplotlib
