@@ -122,14 +122,14 @@ while [ "$(date +%s)" -lt "$end" ]; do
   jack_bufsize "$bs" >/dev/null 2>&1 && n_bs=$((n_bs + 1))
   i=$((i + 1))
   if [ "$control" = 1 ]; then sleep "$((RANDOM % 5 + 2))"; continue; fi
-  oscsend localhost "$port" /cbrnn/lr f "0.00$((RANDOM % 2 + 1))" && n_osc=$((n_osc + 1))
-  oscsend localhost "$port" /cbrnn/mark s "soak $i bufsize $bs" && n_osc=$((n_osc + 1))
-  oscsend localhost "$port" /cbrnn/status && n_osc=$((n_osc + 1))
-  oscsend localhost "$port" /cbrnn/save s "$work/snap$((i % 3)).safetensors" &&
+  oscsend 127.0.0.1 "$port" /cbrnn/lr f "0.00$((RANDOM % 2 + 1))" && n_osc=$((n_osc + 1))
+  oscsend 127.0.0.1 "$port" /cbrnn/mark s "soak $i bufsize $bs" && n_osc=$((n_osc + 1))
+  oscsend 127.0.0.1 "$port" /cbrnn/status && n_osc=$((n_osc + 1))
+  oscsend 127.0.0.1 "$port" /cbrnn/save s "$work/snap$((i % 3)).safetensors" &&
     n_snap=$((n_snap + 1)) && n_osc=$((n_osc + 1))
   if [ $((i % 5)) -eq 0 ]; then
-    oscsend localhost "$port" /cbrnn/learn i 0; sleep 0.5
-    oscsend localhost "$port" /cbrnn/learn i 1
+    oscsend 127.0.0.1 "$port" /cbrnn/learn i 0; sleep 0.5
+    oscsend 127.0.0.1 "$port" /cbrnn/learn i 1
     n_osc=$((n_osc + 2))
   fi
   if [ $((i % 7)) -eq 0 ]; then kill -USR1 "$HOST" && n_usr1=$((n_usr1 + 1)); fi
