@@ -238,12 +238,11 @@ int cbrnn_host_save_adapted(cbrnn_model *m, const char *path, const char *by, co
     return rc ? rc : cbrnn_model_save(m, path, msg, msglen);
 }
 
-/* 1 when path is the file `from` (the model the host loaded). */
-static int is_loaded_model(const char *path, const char *from)
+int cbrnn_host_same_file(const char *a, const char *b)
 {
-    struct stat a, b;
-    return from && stat(path, &a) == 0 && stat(from, &b) == 0 && a.st_dev == b.st_dev &&
-           a.st_ino == b.st_ino;
+    struct stat sa, sb;
+    return a && b && stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+           sa.st_ino == sb.st_ino;
 }
 
 /* ---- the snapshot/save handshake ---- */
@@ -363,7 +362,7 @@ static void write_one(cbrnn_host_saves *s, int i, int64_t frame, cbrnn_host_save
     if (!p->dir[0]) {
         rc = cbrnn_host_save_adapted(s->scratch, p->path, s->by, s->from, frame, msg,
                                      sizeof msg);
-    } else if (is_loaded_model(p->path, s->from)) {
+    } else if (cbrnn_host_same_file(p->path, s->from)) {
         /* a control message never replaces the model the host runs */
         snprintf(msg, sizeof msg, "%s is the model this host loaded: not overwritten by a "
                                   "control message", p->path);

@@ -839,9 +839,7 @@ static int osc_save(const char *path, const char *types, lo_arg **argv, int argc
         osc_complain("/cbrnn/save refused: %s", msg);
         return 0;
     }
-    struct stat a, b;
-    if (stat(ok, &a) == 0 && stat(C.model_path, &b) == 0 && a.st_dev == b.st_dev &&
-        a.st_ino == b.st_ino) {
+    if (cbrnn_host_same_file(ok, C.model_path)) {
         osc_complain("/cbrnn/save refused: %s is the model cbrnn-jack loaded: a control "
                      "message does not overwrite it", ok);
         return 0;
@@ -1106,9 +1104,7 @@ static const char *default_model(char *buf, size_t len)
         char *slash = strrchr(exe, '/');
         if (slash) {
             *slash = 0;
-            struct stat here, built;
-            if (stat(exe, &here) == 0 && stat(CBRNN_BUILD_BIN, &built) == 0 &&
-                here.st_dev == built.st_dev && here.st_ino == built.st_ino) {
+            if (cbrnn_host_same_file(exe, CBRNN_BUILD_BIN)) {
                 snprintf(buf, len, "%s", CBRNN_SOURCE_SAMPLES "/default.safetensors");
                 return buf;
             }
@@ -1163,9 +1159,7 @@ static int check_save_options(struct control *c)
         fprintf(stderr, PROG ": --save %s\n", msg);
         return -1;
     }
-    struct stat sm;
-    if (c->save_path && c->model_path && stat(c->save_path, &sb) == 0 &&
-        stat(c->model_path, &sm) == 0 && sb.st_dev == sm.st_dev && sb.st_ino == sm.st_ino)
+    if (cbrnn_host_same_file(c->save_path, c->model_path))
         fprintf(stderr, PROG ": note: --save %s is the model being loaded: the adapted model "
                         "will replace it (keep a copy to go back)\n", c->save_path);
     if (c->save_dir && (stat(c->save_dir, &sb) || !S_ISDIR(sb.st_mode))) {

@@ -94,6 +94,10 @@ CBRNN_API int cbrnn_host_save_adapted(cbrnn_model *m, const char *path, const ch
                                       const char *from, int64_t frames, char *msg,
                                       size_t msglen);
 
+/* 1 when paths a and b name the same file (device and inode: ./x, hard
+ * and symbolic links count); 0 otherwise or when either is missing. */
+CBRNN_API int cbrnn_host_same_file(const char *a, const char *b);
+
 /* ---- The snapshot/save handshake ----
  * A host asks for a save from its control thread; the audio thread takes
  * a copy of the weights between two frames (CBRNN_CMD_SNAPSHOT) and the
