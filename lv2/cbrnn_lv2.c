@@ -57,6 +57,7 @@
 #define CHUNK 1024        /* samples per engine call (results do not depend on it) */
 #define MAX_PATH_LEN 2048 /* longest model path a patch:Set may carry */
 #define MSG_LEN 512
+#define RETIRED_MAX 8 /* engines let go, waiting for a worker to free them */
 #define STATE_FILE "cbrnn-model.safetensors"
 #define LOG_PFX "cbrnn.lv2: " /* every log line names the plugin: hosts print them bare */
 /* How long save() waits for run() to hand over a snapshot before it takes
@@ -93,7 +94,7 @@ struct uris {
 enum { W_LOAD, W_FREE, W_LOADED, W_FAILED };
 struct wmsg {
     int kind;
-    struct slot *slot;    /* W_FREE, W_LOADED */
+    struct slot *slot;    /* W_LOADED (W_FREE frees every retired engine) */
     char text[MSG_LEN];   /* W_LOAD: the path (longer ones use wload); W_FAILED: the message */
 };
 struct wload {
@@ -111,6 +112,11 @@ typedef struct {
     LV2_Atom_Forge forge;
     double rate;
     struct slot *_Atomic cur;
+    /* Engines run() let go (work_response), until a worker job frees them.
+     * Each such job frees every one parked here, and cleanup() frees what
+     * is left: a host may refuse the job (a full queue) or drop it when it
+     * closes the instance, and neither may leak an engine. */
+    struct slot *_Atomic retired[RETIRED_MAX];
     /* save() vs the worker's frees and restore's swap; never taken by run() */
     pthread_mutex_t state_mu;
     atomic_int busy;      /* 1: run() inside the engine; 2: save() copying weights */
@@ -137,6 +143,13 @@ static void slot_free(struct slot *s)
     free(s->delay);
     free(s->y);
     free(s);
+}
+
+/* Frees every engine parked in p->retired (a worker job, or cleanup). */
+static void free_retired(Plugin *p)
+{
+    for (int i = 0; i < RETIRED_MAX; i++)
+        slot_free(atomic_exchange(&p->retired[i], NULL));
 }
 
 static struct slot *slot_open(const char *path, double rate, char *msg, size_t msglen)
@@ -274,6 +287,7 @@ static void connect_port(LV2_Handle h, uint32_t port, void *data)
 static void cleanup(LV2_Handle h)
 {
     Plugin *p = h;
+    free_retired(p);
     slot_free(atomic_load(&p->cur));
     pthread_mutex_destroy(&p->state_mu);
     free(p);
@@ -589,11 +603,9 @@ static LV2_Worker_Status work(LV2_Handle h, LV2_Worker_Respond_Function respond,
     if (size < sizeof(int))
         return LV2_WORKER_ERR_UNKNOWN;
     memcpy(&kind, data, sizeof kind);
-    if (kind == W_FREE && size >= offsetof(struct wmsg, text)) {
-        struct wmsg m;
-        memcpy(&m, data, offsetof(struct wmsg, text));
+    if (kind == W_FREE) {
         pthread_mutex_lock(&p->state_mu);
-        slot_free(m.slot);
+        free_retired(p);
         pthread_mutex_unlock(&p->state_mu);
         return LV2_WORKER_SUCCESS;
     }
@@ -639,12 +651,18 @@ static LV2_Worker_Status work_response(LV2_Handle h, uint32_t size, const void *
     p->report_model = 1;
     if (p->midi.held_note >= 0)
         cbrnn_engine_set_label(m.slot->e, p->midi.held_note - p->midi.base);
+    /* The old engine is parked and freed by a second worker job (or the
+     * next one, or cleanup(), if the host refuses or drops this one). With
+     * every place taken (RETIRED_MAX loads whose free jobs all failed) it
+     * is kept (leaked) rather than freed on the audio thread. */
+    for (int i = 0; i < RETIRED_MAX && old; i++) {
+        struct slot *none = NULL;
+        if (atomic_compare_exchange_strong(&p->retired[i], &none, old))
+            old = NULL;
+    }
     struct wmsg f;
     memset(&f, 0, sizeof f);
     f.kind = W_FREE;
-    f.slot = old;
-    /* The old engine is freed by a second worker job; if the queue is
-     * full it is kept (leaked) rather than freed on the audio thread. */
     p->schedule->schedule_work(p->schedule->handle, offsetof(struct wmsg, text), &f);
     return LV2_WORKER_SUCCESS;
 }
