@@ -32,6 +32,14 @@ double dsp_linspace(double start, double end, int steps, int i);
 void dsp_mel_bank(double *fb, double sample_rate, int n_fft, int n_mels, double f_min,
                   double f_max);
 
+/* The pieces of dsp_mel_bank, for building the bank one band at a time
+ * (feat.c keeps only each band's nonzero run): f_pts, out [n_mels + 2],
+ * the triangles' corners in Hz; the frequency of bin k of the grid; the
+ * weight of band j at frequency f. */
+void dsp_mel_points(double *f_pts, int n_mels, double f_min, double f_max);
+double dsp_bin_hz(double sample_rate, int n_fft, int k);
+double dsp_mel_weight(const double *f_pts, int j, double f);
+
 /* Orthonormal DCT-II rows as torchaudio.functional.create_dct(n_mfcc,
  * n_mels, norm="ortho") (transposed): dct[k * n_mels + n] =
  * s_k sqrt(2 / n_mels) cos(pi / n_mels * (n + 0.5) * k), s_0 = 1/sqrt(2),

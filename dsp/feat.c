@@ -219,15 +219,16 @@ static int alloc_pipeline(cbrnn_feat *f)
 static int sparse_mel_bank(cbrnn_feat *f, const cbrnn_feat_config *c)
 {
     int n_freqs = f->nfft / 2 + 1;
-    double *fb = malloc((size_t)n_freqs * f->n_mels * sizeof *fb);
-    if (!fb)
-        return -1;
-    dsp_mel_bank(fb, c->sample_rate, f->nfft, f->n_mels, c->f_min, effective_fmax(c));
+    double f_pts[DSP_MAX_MELS + 2];
+    dsp_mel_points(f_pts, f->n_mels, c->f_min, effective_fmax(c));
+    /* Band j's run of nonzero weights, without the dense [n_freqs][n_mels]
+     * table: at a long window and many bands that table alone would be
+     * gigabytes (a model file chooses both). */
     int total = 0;
     for (int j = 0; j < f->n_mels; j++) {
         int lo = -1, hi = -1;
         for (int k = 0; k < n_freqs; k++)
-            if (fb[(long)k * f->n_mels + j] > 0.0) {
+            if (dsp_mel_weight(f_pts, j, dsp_bin_hz(c->sample_rate, f->nfft, k)) > 0.0) {
                 if (lo < 0)
                     lo = k;
                 hi = k;
@@ -241,14 +242,12 @@ static int sparse_mel_bank(cbrnn_feat *f, const cbrnn_feat_config *c)
     }
     f->mel_w = zalloc((size_t)total * sizeof *f->mel_w);
     f->power = zalloc((size_t)(f->n_bins > 0 ? f->n_bins : 1) * sizeof *f->power);
-    if (!f->mel_w || !f->power) {
-        free(fb);
+    if (!f->mel_w || !f->power)
         return -1;
-    }
     for (int j = 0; j < f->n_mels; j++)
         for (int i = 0; i < f->mel_len[j]; i++)
-            f->mel_w[f->mel_off[j] + i] = fb[(long)(f->mel_lo[j] + i) * f->n_mels + j];
-    free(fb);
+            f->mel_w[f->mel_off[j] + i] =
+                dsp_mel_weight(f_pts, j, dsp_bin_hz(c->sample_rate, f->nfft, f->mel_lo[j] + i));
     return 0;
 }
 

@@ -37,26 +37,38 @@ double dsp_linspace(double start, double end, int steps, int i)
     return end - step * (double)(steps - i - 1);
 }
 
-void dsp_mel_bank(double *fb, double sample_rate, int n_fft, int n_mels, double f_min,
-                  double f_max)
+void dsp_mel_points(double *f_pts, int n_mels, double f_min, double f_max)
 {
-    int n_freqs = n_fft / 2 + 1;
+    double m_min = dsp_hz_to_mel(f_min), m_max = dsp_hz_to_mel(f_max);
+    for (int j = 0; j < n_mels + 2; j++)
+        f_pts[j] = dsp_mel_to_hz(dsp_linspace(m_min, m_max, n_mels + 2, j));
+}
+
+double dsp_bin_hz(double sample_rate, int n_fft, int k)
+{
     /* torchaudio grids the bins over [0, sample_rate // 2] (integer
      * division for an integer rate), not over k * rate / n_fft; for even
      * rates the two agree. Follow torchaudio for parity. */
-    double top = floor(sample_rate / 2.0);
-    double m_min = dsp_hz_to_mel(f_min), m_max = dsp_hz_to_mel(f_max);
+    return dsp_linspace(0.0, floor(sample_rate / 2.0), n_fft / 2 + 1, k);
+}
+
+double dsp_mel_weight(const double *f_pts, int j, double f)
+{
+    double down = -(f_pts[j] - f) / (f_pts[j + 1] - f_pts[j]);
+    double up = (f_pts[j + 2] - f) / (f_pts[j + 2] - f_pts[j + 1]);
+    double w = down < up ? down : up;
+    return w > 0.0 ? w : 0.0;
+}
+
+void dsp_mel_bank(double *fb, double sample_rate, int n_fft, int n_mels, double f_min,
+                  double f_max)
+{
     double f_pts[DSP_MAX_MELS + 2];
-    for (int j = 0; j < n_mels + 2; j++)
-        f_pts[j] = dsp_mel_to_hz(dsp_linspace(m_min, m_max, n_mels + 2, j));
-    for (int k = 0; k < n_freqs; k++) {
-        double f = dsp_linspace(0.0, top, n_freqs, k);
-        for (int j = 0; j < n_mels; j++) {
-            double down = -(f_pts[j] - f) / (f_pts[j + 1] - f_pts[j]);
-            double up = (f_pts[j + 2] - f) / (f_pts[j + 2] - f_pts[j + 1]);
-            double w = down < up ? down : up;
-            fb[(long)k * n_mels + j] = w > 0.0 ? w : 0.0;
-        }
+    dsp_mel_points(f_pts, n_mels, f_min, f_max);
+    for (int k = 0; k < n_fft / 2 + 1; k++) {
+        double f = dsp_bin_hz(sample_rate, n_fft, k);
+        for (int j = 0; j < n_mels; j++)
+            fb[(long)k * n_mels + j] = dsp_mel_weight(f_pts, j, f);
     }
 }
 

@@ -14,6 +14,9 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "cbrnn/cbrnn_dsp.h"
 #include "dsp_internal.h"
@@ -298,6 +301,40 @@ static void test_mel_bank_properties(void **state)
         }
         free(fb);
     }
+}
+
+/* A model file chooses the window and the number of bands, so the bank is
+ * built band by band and never as the dense [n_freqs][n_mels] table (2 GB
+ * at 96 kHz, a 10 s window and 1024 bands). A child creates that front end
+ * under a 512 MB address-space limit (not under ASan, whose shadow memory
+ * alone needs more). */
+#ifndef __has_feature
+#define __has_feature(x) 0
+#endif
+static void test_large_bank_memory(void **state)
+{
+    (void)state;
+#if defined(__SANITIZE_ADDRESS__) || __has_feature(address_sanitizer)
+    skip();
+#endif
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        struct rlimit lim = {512L << 20, 512L << 20};
+        setrlimit(RLIMIT_AS, &lim);
+        cbrnn_feat_config c;
+        cbrnn_feat_config_default(&c, 96000);
+        c.n_mels = DSP_MAX_MELS;
+        c.win_ms = 10000;
+        int err = 0;
+        cbrnn_feat *f = cbrnn_feat_create(&c, &err);
+        _exit(f ? 0 : 10 + err);
+    }
+    int st = 0;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+        fail_msg("a 1024-band front end at 96 kHz, 10 s window, not created in 512 MB (status %d)",
+                 st);
 }
 
 static void test_dct_orthonormal(void **state)
@@ -836,6 +873,7 @@ int main(void)
         cmocka_unit_test(test_push_errors),
         cmocka_unit_test(test_strerror),
         cmocka_unit_test(test_mel_bank_properties),
+        cmocka_unit_test(test_large_bank_memory),
         cmocka_unit_test(test_dct_orthonormal),
         cmocka_unit_test(test_frame_timing),
         cmocka_unit_test(test_against_plain_dft),
