@@ -898,17 +898,18 @@ static void gate_frame(cbrnn_engine *e)
 /* Readout + predict: scores the prediction made horizon frames ago, steps
  * the cortex (the head does not feed it), then updates the head and runs
  * it on the new state in one pass over its weights. */
-static void step_fused(cbrnn_engine *e, struct slot *cur, struct frame_score *fs)
+static void step_fused(cbrnn_engine *e, struct slot *cur, int bad, struct frame_score *fs)
 {
     const struct slot *old = NULL;
     if (e->frame >= e->horizon) {
         old = &e->slots[(e->frame - e->horizon) % e->n_slots];
         fs->pers = mse_only(old->base, e->xg, e->O);
         fs->loss = score(e, old, e->xg);
-        fs->skipped = e->learn && (cur->bad || old->bad);
+        fs->skipped = e->learn && (bad || old->bad);
         if (!isfinite(fs->loss) || !e->learn || fs->skipped || e->frame_diverged)
             old = NULL;
     }
+    cur->bad = bad;
     engine_cortex_step(e, cur);
     if (old) {
         int ok = engine_fused_update_forward(e, old, cur);
@@ -922,23 +923,26 @@ static void step_fused(cbrnn_engine *e, struct slot *cur, struct frame_score *fs
 
 /* The other wirings and targets: a prediction made horizon frames ago is
  * scored (and learned from) before the forward; a map or classify output
- * after it, against this frame's teacher or label. */
-static void step_scored(cbrnn_engine *e, struct slot *cur, struct frame_score *fs)
+ * after it, against this frame's teacher or label. The slot scored may be
+ * cur itself (RLS keeps horizon slots): its `bad` still says whether the
+ * frame that made the prediction was bad until the forward reuses it. */
+static void step_scored(cbrnn_engine *e, struct slot *cur, int bad, struct frame_score *fs)
 {
     if (e->target == CBRNN_TARGET_PREDICT && e->frame >= e->horizon) {
         const struct slot *sl = &e->slots[(e->frame - e->horizon) % e->n_slots];
         fs->pers = mse_only(sl->base, e->xg, e->O);
-        fs->skipped = e->learn && (cur->bad || sl->bad);
+        fs->skipped = e->learn && (bad || sl->bad);
         fs->loss = score_and_learn(e, sl, e->xg, e->learn && !fs->skipped);
     }
+    cur->bad = bad;
     engine_forward(e, cur);
     if (e->target == CBRNN_TARGET_MAP && e->have_teacher) {
         normalise_teacher(e);
         fs->pers = mse_only(e->xg, e->tn, e->F);
-        fs->skipped = e->learn && cur->bad;
+        fs->skipped = e->learn && bad;
         fs->loss = score_and_learn(e, cur, e->tn, e->learn && !fs->skipped);
     } else if (e->target == CBRNN_TARGET_CLASSIFY) {
-        fs->skipped = e->learn && cur->bad;
+        fs->skipped = e->learn && bad;
         fs->loss = score_and_learn(e, cur, NULL, e->learn && !fs->skipped);
     }
 }
@@ -1024,12 +1028,12 @@ void engine_run_frame(cbrnn_engine *e)
     gate_frame(e);
     const int gated = (e->flags & CBRNN_REC_GATED) != 0;
     /* bad input and gated frames neither teach nor are taught from */
-    cur->bad = (e->flags & (CBRNN_REC_BAD_INPUT | CBRNN_REC_GATED)) != 0;
+    const int bad = (e->flags & (CBRNN_REC_BAD_INPUT | CBRNN_REC_GATED)) != 0;
     e->frame_diverged = 0;
     if (e->fused)
-        step_fused(e, cur, &fs);
+        step_fused(e, cur, bad, &fs);
     else
-        step_scored(e, cur, &fs);
+        step_scored(e, cur, bad, &fs);
     hold_outputs(e, cur);
     float surprise = surprise_of(e, fs.loss, gated);
     e->held_surprise = isfinite(surprise) ? surprise : 0.0f;

@@ -32,11 +32,12 @@ static int teardown(void **state)
     return 0;
 }
 
-static cbrnn_engine *make_engine(const cbrnn_model *m, double rate, int learn, float lr,
-                                 float momentum, int k)
+static cbrnn_engine *make_engine_rule(const cbrnn_model *m, double rate, int learn, float lr,
+                                      float momentum, int k, int rule)
 {
     cbrnn_engine_config c;
     cbrnn_engine_config_default(&c, rate);
+    c.rule = rule;
     c.learn = learn;
     c.lr = lr;
     c.momentum = momentum;
@@ -48,6 +49,12 @@ static cbrnn_engine *make_engine(const cbrnn_model *m, double rate, int learn, f
     if (!e)
         fail_msg("cbrnn_engine_create: %s", cbrnn_strerror(err));
     return e;
+}
+
+static cbrnn_engine *make_engine(const cbrnn_model *m, double rate, int learn, float lr,
+                                 float momentum, int k)
+{
+    return make_engine_rule(m, rate, learn, lr, momentum, k, CBRNN_RULE_SGD);
 }
 
 /* Same bytes everywhere: records, per-frame outputs, audio outputs, weights. */
@@ -185,11 +192,13 @@ static void learning_lowers_loss(void **state)
 /* Non-finite samples are zeroed and their frames flagged; outputs stay
  * finite; a flagged frame, and the frame that scores the prediction made
  * from one, is never learned from (learning 0, no update); learning goes
- * on after. Both wirings: readout runs the fused update, loop the other. */
-static void nonfinite_input_for(int wiring)
+ * on after. Both wirings: readout runs the fused update, loop the other;
+ * and RLS, whose readout keeps a single slot (the prediction scored and
+ * the new frame share it). */
+static void nonfinite_input_for(int wiring, int rule)
 {
     cbrnn_model *m = tu_model(wiring, CBRNN_TARGET_PREDICT, 32, 48, 5, voiceA, nA, rateB);
-    cbrnn_engine *e = make_engine(m, rateB, 1, 1e-3f, 0.9f, 1);
+    cbrnn_engine *e = make_engine_rule(m, rateB, 1, 1e-3f, 0.9f, 1, rule);
     long n = 6 * 22050;
     float *x = malloc((size_t)n * sizeof(float));
     memcpy(x, voiceB, (size_t)n * sizeof(float));
@@ -225,8 +234,8 @@ static void nonfinite_input_for(int wiring)
         skipped += bad != 0;
         updated += !bad && (r.rec[i].flags & CBRNN_REC_UPDATED);
     }
-    print_message("%s: %lld frames flagged bad, %ld not learned from, %ld updated of %ld\n",
-                  wiring ? "loop" : "readout", (long long)st.bad_input, skipped, updated,
+    print_message("%s%s: %lld frames flagged bad, %ld not learned from, %ld updated of %ld\n",
+                  wiring ? "loop" : "readout", rule == CBRNN_RULE_RLS ? " (RLS)" : "", (long long)st.bad_input, skipped, updated,
                   r.n_rec);
     if (skipped < st.bad_input || updated < r.n_rec - 1 - skipped)
         fail_msg("non-finite input: %ld skipped (flagged %lld), %ld of the other %ld updated",
@@ -249,8 +258,9 @@ static void nonfinite_input_for(int wiring)
 
 static void nonfinite_input_is_survived(void **state)
 {
-    nonfinite_input_for(CBRNN_WIRING_READOUT);
-    nonfinite_input_for(CBRNN_WIRING_LOOP);
+    nonfinite_input_for(CBRNN_WIRING_READOUT, CBRNN_RULE_SGD);
+    nonfinite_input_for(CBRNN_WIRING_LOOP, CBRNN_RULE_SGD);
+    nonfinite_input_for(CBRNN_WIRING_READOUT, CBRNN_RULE_RLS);
 }
 
 /* A learning rate far too large makes the loss and weights blow up: the
