@@ -386,7 +386,8 @@ static int open_perturb(cbrnn_engine *e, const cbrnn_engine_config *c)
 static void start_learning(cbrnn_engine *e, const cbrnn_engine_config *c)
 {
     memcpy(e->good, e->m->params + e->head_off, e->head_n * sizeof(float));
-    e->learn = c->learn != 0;
+    e->can_learn = !e->m->frozen[cbrnn_engine_learned_group(e->m)];
+    e->learn = c->learn != 0 && e->can_learn;
     e->lr = c->lr;
     e->momentum = c->momentum;
     e->decay = c->decay;
@@ -406,6 +407,11 @@ static void start_learning(cbrnn_engine *e, const cbrnn_engine_config *c)
     cbrnn_engine_reset_stream(e);
 }
 
+int cbrnn_engine_learned_group(const cbrnn_model *m)
+{
+    return m && m->n_cb_layers > 0 ? CBRNN_GROUP_CEREBELLUM : CBRNN_GROUP_READOUT;
+}
+
 cbrnn_engine *cbrnn_engine_create(const cbrnn_model *m, const cbrnn_engine_config *c, int *err)
 {
     int dummy;
@@ -417,6 +423,11 @@ cbrnn_engine *cbrnn_engine_create(const cbrnn_model *m, const cbrnn_engine_confi
     cbrnn_feat_config fc;
     if ((*err = check_model(m, c, &fc)))
         return NULL;
+    const int can_learn = !m->frozen[cbrnn_engine_learned_group(m)];
+    if (c->learn && !can_learn) {
+        *err = CBRNN_ERR_UNSUPPORTED;
+        return NULL;
+    }
     engine_simd_init();
     cbrnn_engine *e = calloc(1, sizeof *e);
     if (!e) {
@@ -701,7 +712,7 @@ static void apply_command(cbrnn_engine *e, const cbrnn_engine_cmd *c)
     if (c->kind != CBRNN_CMD_LABEL) /* set_label reports label changes */
         report_event(e, c->kind, c->i, c->f);
     switch (c->kind) {
-    case CBRNN_CMD_LEARN: e->learn = c->i != 0; break;
+    case CBRNN_CMD_LEARN: e->learn = c->i != 0 && e->can_learn; break;
     case CBRNN_CMD_LR: e->lr = c->f; break;
     case CBRNN_CMD_MOMENTUM: e->momentum = c->f; break;
     case CBRNN_CMD_DECAY: e->decay = c->f; break;

@@ -92,6 +92,7 @@ struct cbrnn_engine {
     int reset_done;                       /* the cerebellum is as a reset left it: no frame,
                                            * no new weights since (a second reset is a no-op) */
     int learn;
+    int can_learn; /* 0: the model freezes the learned group (learn stays 0) */
     float lr, momentum, decay;
     int label;
     int n_markers;                        /* markers for the next record */

@@ -58,6 +58,14 @@ cbrnn_engine *cbrnn_host_start(const cbrnn_model *m, const char *name,
                  last_in);
         return NULL;
     }
+    const int g = cbrnn_engine_learned_group(m);
+    if (c->learn && m->frozen[g]) {
+        set_err(err, CBRNN_ERR_UNSUPPORTED);
+        snprintf(msg, msglen, "%s: its %s, what online learning changes, is frozen (model "
+                 "metadata `frozen`): run it without learning", name,
+                 g == CBRNN_GROUP_CEREBELLUM ? "cerebellum" : "readout");
+        return NULL;
+    }
     cbrnn_engine_config ec = *c;
     if (max_block > 0) {
         /* What the engine builds: its hop at this rate. */

@@ -310,6 +310,11 @@ static int train_phase(struct run *r, int phase, long nsteps, int last)
      * and batch stream) starts afresh for the new set of parameters,
      * with seed + phase so the two phases draw different batches. */
     r->m->frozen[CBRNN_GROUP_CORTEX] = phase == 1 || r->mc.arch == CBRNN_ARCH_RESERVOIR;
+    /* The phase decides what trains, not a --init model's `frozen` list
+     * (what online learning leaves alone): a frozen cerebellum there would
+     * make the frozen phase train nothing. The output says cortex only. */
+    r->m->frozen[CBRNN_GROUP_CEREBELLUM] = 0;
+    r->m->frozen[CBRNN_GROUP_READOUT] = 0;
     cbrnn_train_config tc = o->tc;
     tc.seed = o->tc.seed + (uint64_t)phase;
     cbrnn_trainer_destroy(r->tr);

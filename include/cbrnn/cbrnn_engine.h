@@ -237,11 +237,18 @@ typedef struct cbrnn_engine cbrnn_engine;
  * Not RT-safe; do not run concurrently with another create (FFTW's planner).
  * NULL on failure with *err (may be NULL): CBRNN_ERR_ARG (bad config),
  * CBRNN_ERR_RATE, CBRNN_ERR_SHAPE (model and feature dimensions disagree),
- * CBRNN_ERR_UNSUPPORTED (a target/wiring the engine cannot run),
- * CBRNN_ERR_NOMEM. */
+ * CBRNN_ERR_UNSUPPORTED (a target/wiring the engine cannot run, or
+ * c->learn on a model whose learned group is frozen), CBRNN_ERR_NOMEM.
+ * A model that freezes its learned group (cbrnn_engine_learned_group)
+ * never learns: a learn command leaves learning off. */
 CBRNN_API cbrnn_engine *cbrnn_engine_create(const cbrnn_model *m, const cbrnn_engine_config *c,
                                             int *err);
 CBRNN_API void cbrnn_engine_destroy(cbrnn_engine *e);
+
+/* The parameter group (cbrnn_group) online learning changes: the
+ * cerebellum, or the linear readout of a model without one. The model's
+ * `frozen` list (m->frozen) naming it means: never learn online. */
+CBRNN_API int cbrnn_engine_learned_group(const cbrnn_model *m);
 
 /* Processes n >= 0 samples. Audio thread.
  * out: n_out channel pointers (n_out <= cbrnn_engine_n_outputs()), each

@@ -81,4 +81,28 @@ expect 2 "missing.wav: no such file" "$CBRNN" features "$deep/missing.wav" -o f.
 expect 2 "bad.wav: not a readable audio file" "$CBRNN" features "$deep/bad.wav" -o f.npy
 expect 2 "bad.wav: not a readable audio file" "$CBRNN" run --model "$MODEL" --out-dir o3 \
   "$deep/bad.wav"
+
+# A model whose `frozen` list names the cerebellum (what online learning
+# changes) is run without learning; --learn says why. Training from it
+# decides its own phases: the frozen phase still trains the cerebellum,
+# and the result says `frozen` cortex.
+/usr/bin/python3 - m.safetensors fz.safetensors <<'PY' || fail "writing fz.safetensors"
+import json, struct, sys
+d = open(sys.argv[1], "rb").read()
+n = struct.unpack("<Q", d[:8])[0]
+h = json.loads(d[8:8 + n])
+h["__metadata__"]["frozen"] = "cortex,cerebellum"
+b = json.dumps(h).encode()
+b += b" " * (-len(b) % 8)
+open(sys.argv[2], "wb").write(struct.pack("<Q", len(b)) + b + d[8 + n:])
+PY
+expect 2 "fz.safetensors: its cerebellum, what online learning changes, is frozen" \
+  "$CBRNN" run --learn --model fz.safetensors --out-dir fz "$IN"
+"$CBRNN" run --quiet --no-learn --model fz.safetensors --out-dir fz2 "$IN" 2>err.txt ||
+  fail "a frozen model without learning: $(cat err.txt)"
+"$CBRNN" train -q -o fz3.safetensors --init fz.safetensors --warmup-steps 0 --steps 5 \
+  --seq-len 20 --batch 4 --val-fraction 0 "$IN" >/dev/null 2>err.txt ||
+  fail "train --init from a frozen model: $(cat err.txt)"
+"$CBRNN" info --json fz3.safetensors | grep -q '"frozen": *\["cortex"\]' ||
+  fail "train --init: frozen is not cortex: $("$CBRNN" info --json fz3.safetensors | grep -A2 frozen)"
 echo "PASS cli_options"

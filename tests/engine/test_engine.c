@@ -164,6 +164,38 @@ static void learning_off_keeps_weights(void **state)
     cbrnn_model_destroy(m);
 }
 
+/* A model whose `frozen` list names what online learning changes (its
+ * cerebellum; the readout of a model without one) never learns: create
+ * refuses learn on, and a learn command leaves learning off. */
+static void frozen_head_never_learns(void **state)
+{
+    cbrnn_model *m = tu_model(CBRNN_WIRING_READOUT, CBRNN_TARGET_PREDICT, 32, 48, 3, voiceA, nA,
+                              rateB);
+    assert_int_equal(cbrnn_engine_learned_group(m), CBRNN_GROUP_CEREBELLUM);
+    m->frozen[CBRNN_GROUP_CEREBELLUM] = 1;
+    cbrnn_engine_config c;
+    cbrnn_engine_config_default(&c, rateB);
+    c.learn = 1;
+    int err = 0;
+    assert_null(cbrnn_engine_create(m, &c, &err));
+    assert_int_equal(err, CBRNN_ERR_UNSUPPORTED);
+    cbrnn_engine *e = make_engine(m, rateB, 0, 1e-2f, 0.9f, 1);
+    cbrnn_engine_cmd on = {CBRNN_CMD_LEARN, 1, 0};
+    assert_int_equal(cbrnn_engine_send(e, &on), 0);
+    struct tu_run r;
+    tu_run(e, voiceB, NULL, nB / 4, 0, &r);
+    cbrnn_engine_stats st;
+    cbrnn_engine_get_stats(e, &st);
+    assert_int_equal(st.updates, 0);
+    for (long i = 0; i < r.n_rec; i++)
+        if (r.rec[i].learning || (r.rec[i].flags & CBRNN_REC_UPDATED))
+            fail_msg("frozen cerebellum: frame %ld learning %d flags %u", i, r.rec[i].learning,
+                     r.rec[i].flags);
+    tu_run_free(&r);
+    cbrnn_engine_destroy(e);
+    cbrnn_model_destroy(m);
+}
+
 /* A model never trained on voice B: online learning must beat the frozen
  * model clearly over the second half of the clip. */
 static void learning_lowers_loss(void **state)
@@ -1021,6 +1053,7 @@ int main(void)
         cmocka_unit_test(block_invariance_map),
         cmocka_unit_test(block_invariance_classify),
         cmocka_unit_test(learning_off_keeps_weights),
+        cmocka_unit_test(frozen_head_never_learns),
         cmocka_unit_test(learning_lowers_loss),
         cmocka_unit_test(nonfinite_input_is_survived),
         cmocka_unit_test(divergence_restores),
