@@ -118,23 +118,29 @@ static int safetensors_start(const char *path)
     return n == sizeof b && b[8] == '{';
 }
 
-/* What an existing output would destroy: "a cbrnn model", "an audio
- * file" or NULL (replacing it loses nothing of ours). */
+static const char *const A_MODEL = "a cbrnn model";
+static const char *const AUDIO = "an audio file";
+
+/* What an existing output would destroy: A_MODEL, another safetensors
+ * file (a model of a newer format, a damaged one, someone else's
+ * tensors: never replaced), AUDIO or NULL (replacing it loses nothing of
+ * ours). */
 static const char *precious(const char *path)
 {
     int err = 0;
     char msg[256];
-    cbrnn_model *m = safetensors_start(path) ? cbrnn_model_load(path, &err, msg, sizeof msg) : NULL;
-    if (m) {
+    if (safetensors_start(path)) {
+        cbrnn_model *m = cbrnn_model_load(path, &err, msg, sizeof msg);
         cbrnn_model_destroy(m);
-        return "a cbrnn model";
+        return m ? A_MODEL : "a safetensors file that this build cannot load as a model (a newer "
+                             "format, a damaged model or other tensors)";
     }
     SF_INFO info;
     memset(&info, 0, sizeof info);
     SNDFILE *s = sf_open(path, SFM_READ, &info);
     if (s) {
         sf_close(s);
-        return "an audio file";
+        return AUDIO;
     }
     return NULL;
 }
@@ -177,8 +183,8 @@ static int check_existing(const cli_files *f, const char *opt, const char *path,
         return -1;
     }
     const char *what = precious(path);
-    int ok = !what || (kind == CLI_OUT_MODEL && strstr(what, "model")) ||
-             (kind == CLI_OUT_AUDIO && strstr(what, "audio"));
+    int ok = !what || (kind == CLI_OUT_MODEL && what == A_MODEL) ||
+             (kind == CLI_OUT_AUDIO && what == AUDIO);
     if (!ok) {
         snprintf(msg, msglen, "%s %s: exists and is %s; not overwriting it (remove it first or "
                               "choose another name)", opt, path, what);
