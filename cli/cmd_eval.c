@@ -566,6 +566,15 @@ static int score(struct eval *ev, const char *path, const cbrnn_seq *s)
         fprintf(stderr, PROG ": %s: evaluation failed: %s\n", path, cbrnn_strerror(rc));
         return 1;
     }
+    /* A model that diverges on this input: no number of it means anything
+     * (the engine, live or in `cbrnn run`, would reset and restore). */
+    for (size_t i = 0; i < (size_t)s->T * (size_t)O; i++)
+        if (!isfinite(ev->out[i])) {
+            fprintf(stderr, PROG ": %s: the model's output %zu is %g at frame %zu: it diverges on "
+                            "this input; nothing scored\n", path, i % (size_t)O,
+                    (double)ev->out[i], i / (size_t)O);
+            return 1;
+        }
     if (ev->npy && npy_append(ev->npy, ev->out, s->T)) {
         fprintf(stderr, PROG ": %s: writing failed: %s\n", ev->outputs, strerror(errno));
         return 1;

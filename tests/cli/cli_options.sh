@@ -105,4 +105,24 @@ expect 2 "fz.safetensors: its cerebellum, what online learning changes, is froze
   fail "train --init from a frozen model: $(cat err.txt)"
 "$CBRNN" info --json fz3.safetensors | grep -q '"frozen": *\["cortex"\]' ||
   fail "train --init: frozen is not cortex: $("$CBRNN" info --json fz3.safetensors | grep -A2 frozen)"
+
+# A model that diverges on its input (a ReLU cortex with recurrent weights
+# 100x too large): eval says so and scores nothing, instead of a loss of
+# nan and NaN rows with exit 0.
+"$CBRNN" train -q -o relu.safetensors "${TINY[@]}" --activation relu --val-fraction 0 "$IN" \
+  >/dev/null 2>err.txt || fail "tiny relu training: $(cat err.txt)"
+/usr/bin/python3 - relu.safetensors big.safetensors <<'PY' || fail "writing big.safetensors"
+import json, struct, sys
+import numpy as np
+d = bytearray(open(sys.argv[1], "rb").read())
+n = struct.unpack("<Q", d[:8])[0]
+a, b = json.loads(d[8:8 + n])["cortex.rnn.weight_hh_l0"]["data_offsets"]
+w = np.frombuffer(bytes(d[8 + n + a:8 + n + b]), "<f4") * 100
+d[8 + n + a:8 + n + b] = w.astype("<f4").tobytes()
+open(sys.argv[2], "wb").write(bytes(d))
+PY
+expect 1 "it diverges on this input; nothing scored" "$CBRNN" eval big.safetensors "$IN"
+expect 1 "it diverges on this input; nothing scored" "$CBRNN" eval big.safetensors "$IN" \
+  --outputs big.npy
+[ -e big.npy ] && fail "eval of a diverging model left big.npy"
 echo "PASS cli_options"
