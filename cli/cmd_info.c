@@ -32,14 +32,32 @@ static void usage(FILE *f)
 /* Characters of a ';'-separated list value that the text output shows. */
 #define META_LIST_SHOWN 200
 
+/* n bytes of s as text a terminal shows as they are: control bytes
+ * (an escape sequence in a hostile file could retitle or clear the
+ * terminal) and the backslash as \xHH; everything else, UTF-8 too, as is. */
+static void put_text(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n && s[i]; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || c == 0x7f || c == '\\')
+            printf("\\x%02x", c);
+        else
+            putchar(c);
+    }
+}
+
 /* One provenance line. A long list (held_out: ';'-separated names) shows
  * the names that fit in META_LIST_SHOWN characters and how many more there
  * are; --json gives the whole value. */
 static void print_meta(const char *key, const char *val)
 {
     size_t len = strlen(val);
+    printf("  ");
+    put_text(key, strlen(key));
+    printf("%*s ", strlen(key) < 26 ? (int)(26 - strlen(key)) : 0, "");
     if (len <= META_LIST_SHOWN || !strchr(val, ';')) {
-        printf("  %-26s %s\n", key, val);
+        put_text(val, len);
+        printf("\n");
         return;
     }
     size_t cut = 0;
@@ -51,7 +69,8 @@ static void print_meta(const char *key, const char *val)
         more += *p == ';';
     if (cut == 0) /* a first name longer than the line: shown whole */
         cut = strcspn(val, ";");
-    printf("  %-26s %.*s; ... (%d more; --json shows all)\n", key, (int)cut, val, more);
+    put_text(val, cut);
+    printf("; ... (%d more; --json shows all)\n", more);
 }
 
 static void print_text(const char *path, const cbrnn_model *m)
@@ -105,8 +124,11 @@ static void print_text(const char *path, const cbrnn_model *m)
         printf(", %d frame%s ahead", m->horizon, m->horizon == 1 ? "" : "s");
     if (m->target == CBRNN_TARGET_CLASSIFY) {
         printf(", %d classes:", m->n_classes);
-        for (int i = 0; i < m->n_classes; i++)
-            printf(" %s", m->class_names[i]);
+        for (int i = 0; i < m->n_classes; i++) { /* quoted: a name may hold spaces */
+            printf("%s\"", i ? ", " : " ");
+            put_text(m->class_names[i], strlen(m->class_names[i]));
+            printf("\"");
+        }
     }
     printf("\n");
     if (m->online_rule == CBRNN_RULE_RLS)

@@ -106,6 +106,25 @@ expect 2 "fz.safetensors: its cerebellum, what online learning changes, is froze
 "$CBRNN" info --json fz3.safetensors | grep -q '"frozen": *\["cortex"\]' ||
   fail "train --init: frozen is not cortex: $("$CBRNN" info --json fz3.safetensors | grep -A2 frozen)"
 
+# info shows metadata from the file, which may be hostile: control bytes
+# come out escaped, never raw to the terminal.
+/usr/bin/python3 - m.safetensors esc.safetensors <<'PY' || fail "writing esc.safetensors"
+import json, struct, sys
+d = open(sys.argv[1], "rb").read()
+n = struct.unpack("<Q", d[:8])[0]
+h = json.loads(d[8:8 + n])
+h["__metadata__"]["note"] = "\x1b]0;PWNED\x07 and \x1b[2J"
+h["__metadata__"]["k\x1b[2J"] = "v"
+b = json.dumps(h).encode()
+b += b" " * (-len(b) % 8)
+open(sys.argv[2], "wb").write(struct.pack("<Q", len(b)) + b + d[8 + n:])
+PY
+"$CBRNN" info esc.safetensors >info.txt 2>err.txt || fail "info esc.safetensors: $(cat err.txt)"
+LC_ALL=C grep -q "$(printf '\033')" info.txt && fail "info printed an escape byte raw"
+grep -qF 'note                       \x1b]0;PWNED\x07 and \x1b[2J' info.txt ||
+  fail "info: the note is not shown escaped: $(grep note info.txt)"
+grep -qF 'k\x1b[2J' info.txt || fail "info: the key is not shown escaped"
+
 # A model that diverges on its input (a ReLU cortex with recurrent weights
 # 100x too large): eval says so and scores nothing, instead of a loss of
 # nan and NaN rows with exit 0.
