@@ -77,7 +77,7 @@ static void print_text(const char *path, const cbrnn_model *m)
 {
     const cbrnn_model_config *c = &m->cfg;
     const cbrnn_feat_config *f = &m->feat;
-    printf("model:        %s (format cbrnn-1)\n", path);
+    printf("model:        %s (format cbrnn-%d)\n", path, m->file_format);
     printf("architecture: %s, %s wiring, %s, alpha %g", arch_names[c->arch],
            wiring_names[c->wiring], act_names[c->act], (double)c->alpha);
     if (c->arch == CBRNN_ARCH_RESERVOIR)
@@ -138,8 +138,9 @@ static void print_text(const char *path, const cbrnn_model *m)
     else
         printf("online rule:  sgd: per-frame gradient (lr, momentum, decay from the host)\n");
     if (m->rls_P)
-        printf("rls state:    saved (rls.P, %d x %d): learning by RLS goes on from it, "
-               "not from the prior\n", m->rls_n, m->rls_n);
+        printf("rls state:    saved (rls.P, %d x %d): learning by RLS%s goes on from it, "
+               "not from the prior\n", m->rls_n, m->rls_n,
+               m->online_rule == CBRNN_RULE_RLS ? "" : " (a host's --rule rls)");
     if (m->n_meta) {
         printf("provenance:\n");
         for (int i = 0; i < m->n_meta; i++)
@@ -153,9 +154,9 @@ static void print_json(const char *path, const cbrnn_model *m)
     const cbrnn_feat_config *f = &m->feat;
     printf("{\"file\":");
     fput_json_string(stdout, path);
-    printf(",\"format\":\"cbrnn-1\",\"arch\":\"%s\",\"wiring\":\"%s\",\"activation\":\"%s\","
+    printf(",\"format\":\"cbrnn-%d\",\"arch\":\"%s\",\"wiring\":\"%s\",\"activation\":\"%s\","
            "\"alpha\":%.9g,\"n_in\":%d,\"n_hidden\":%d,\"n_out\":%d,\"cb_hidden\":[",
-           arch_names[c->arch], wiring_names[c->wiring], act_names[c->act], (double)c->alpha,
+           m->file_format, arch_names[c->arch], wiring_names[c->wiring], act_names[c->act], (double)c->alpha,
            c->n_in, c->n_hidden, c->n_out);
     for (int i = 0; i < c->n_cb_hidden; i++)
         printf("%s%d", i ? "," : "", c->cb_hidden[i]);
@@ -186,7 +187,11 @@ static void print_json(const char *path, const cbrnn_model *m)
             putchar(',');
         fput_json_string(stdout, m->class_names[i]);
     }
-    printf("],\"metadata\":{");
+    /* the saved RLS state (rls.P): its size, or null */
+    if (m->rls_P)
+        printf("],\"rls_state\":{\"tensor\":\"rls.P\",\"n\":%d},\"metadata\":{", m->rls_n);
+    else
+        printf("],\"rls_state\":null,\"metadata\":{");
     for (int i = 0; i < m->n_meta; i++) {
         if (i)
             putchar(',');

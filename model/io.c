@@ -22,6 +22,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <float.h>
 #include <limits.h>
 #include <jansson.h>
 #include <math.h>
@@ -33,11 +34,23 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define FORMAT_NAME "cbrnn-1"
-/* The reference implementation refuses headers above 100 MB; a cbrnn header
- * is a few kB (about 200 bytes per tensor plus provenance strings), so 16 MiB
- * is generous and bounds what a hostile length can make us parse. */
-#define HEADER_CAP ((uint64_t)16 << 20)
+/* Format names are "cbrnn-N", N = 1 .. CBRNN_FORMAT_NEWEST. */
+#define FORMAT_PREFIX "cbrnn-"
+/* The reference implementation refuses headers above 100 MB. A cbrnn header
+ * is a few kB: about 150 bytes per tensor (at most 21), 1 kB of
+ * configuration, the tools' provenance (the longest values: the command
+ * line, 4 kB; held_out, 8 kB; two paths of 4 kB), the class names (128
+ * labels of a few hundred bytes, escaped twice) and 32 keys of a user's
+ * own: 1 MiB holds all of that several times over. */
+#define HEADER_CAP ((uint64_t)1 << 20)
+/* JSON values (objects, arrays, and members or elements after a comma)
+ * the header may have, and how deep it may nest, checked by a scan before
+ * jansson builds anything: jansson spends about 230 bytes on an empty
+ * object, so 5.6 M "{}" in a 16 MiB header cost 1.3 GB. A cbrnn header
+ * has at most about 400 (21 tensors of 7, and the metadata's members) and
+ * nests 3 deep (root, tensor, shape list). */
+#define HEADER_MAX_VALUES 4096
+#define HEADER_MAX_DEPTH 3
 /* Whole files above 1 GiB (250 M parameters) are refused before reading. */
 #define FILE_CAP ((uint64_t)1 << 30)
 /* The configuration may ask for at most this many floats more than the file
@@ -47,6 +60,8 @@
 /* Largest width accepted for any layer: far above live use (a 65536-unit
  * cortex is 16 GiB of W_hh) and small enough that products cannot overflow. */
 #define DIM_MAX 65536
+/* Mel bands: the front end's limit (dsp/ DSP_MAX_MELS). */
+#define MELS_MAX 1024
 
 static int fail(char *msg, size_t msglen, int code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -182,7 +197,8 @@ static int build_meta(json_t *meta, const cbrnn_model *m, char *msg, size_t msgl
             size_t l = strlen(frozen);
             snprintf(frozen + l, sizeof frozen - l, "%s%s", l ? "," : "", group_names[g]);
         }
-    rc = rc ? rc : meta_set(meta, "format", FORMAT_NAME, msg, msglen);
+    const int version = cbrnn_model_format_version(m);
+    rc = rc ? rc : meta_setf(meta, "format", msg, msglen, FORMAT_PREFIX "%d", version);
     rc = rc ? rc : meta_set(meta, "arch", arch_names[c->arch], msg, msglen);
     rc = rc ? rc : meta_set(meta, "wiring", wiring_names[c->wiring], msg, msglen);
     rc = rc ? rc : meta_set(meta, "activation", act_names[c->act], msg, msglen);
@@ -202,12 +218,22 @@ static int build_meta(json_t *meta, const cbrnn_model *m, char *msg, size_t msgl
     rc = rc ? rc : meta_setf(meta, "deltas", msg, msglen, "%d", f->deltas);
     rc = rc ? rc : meta_set(meta, "target", target_names[m->target], msg, msglen);
     rc = rc ? rc : meta_setf(meta, "horizon", msg, msglen, "%d", m->horizon);
-    rc = rc ? rc : meta_set(meta, "output", output_names[c->residual != 0], msg, msglen);
-    rc = rc ? rc : meta_setf(meta, "stream_norm", msg, msglen, "%.9g", (double)m->stream_norm_s);
-    rc = rc ? rc : meta_setf(meta, "stream_norm_floor", msg, msglen, "%.9g",
-                             (double)m->stream_norm_floor);
-    if (m->online_rule == CBRNN_RULE_RLS) { /* absent: SGD, as before the key existed */
+    /* The keys of cbrnn-2 go only into cbrnn-2 files: a cbrnn-1 build would
+     * take them for provenance (and at their defaults they say nothing). */
+    if (version >= 2) {
+        rc = rc ? rc : meta_set(meta, "output", output_names[c->residual != 0], msg, msglen);
+        rc = rc ? rc : meta_setf(meta, "stream_norm", msg, msglen, "%.9g",
+                                 (double)m->stream_norm_s);
+        rc = rc ? rc : meta_setf(meta, "stream_norm_floor", msg, msglen, "%.9g",
+                                 (double)m->stream_norm_floor);
+    }
+    if (m->online_rule == CBRNN_RULE_RLS) /* absent: SGD, as before the key existed */
         rc = rc ? rc : meta_set(meta, "online_rule", rule_names[1], msg, msglen);
+    /* RLS settings also under SGD when they differ from the defaults: a host
+     * asked for --rule rls uses them (no output changes without it, so a
+     * cbrnn-1 file may carry them). */
+    if (m->online_rule == CBRNN_RULE_RLS || m->rls_prior != CBRNN_RLS_PRIOR ||
+        m->rls_forget != CBRNN_RLS_FORGET) {
         rc = rc ? rc : meta_setf(meta, "rls_prior", msg, msglen, "%.9g", (double)m->rls_prior);
         rc = rc ? rc : meta_setf(meta, "rls_forget", msg, msglen, "%.9g", (double)m->rls_forget);
     }
@@ -513,9 +539,11 @@ struct meta_parsed {
     int target, horizon, frozen[CBRNN_NGROUPS];
     int n_classes;
     json_t *classes; /* array of strings (owned), or NULL */
-    double stream_norm, stream_norm_floor;
+    int version;     /* the file's format version */
+    float stream_norm, stream_norm_floor;
+    double stream_norm_text; /* stream_norm as written, before the float */
     int online_rule; /* index into rule_names */
-    double rls_prior, rls_forget;
+    float rls_prior, rls_forget;
 };
 
 static const char *meta_str(json_t *meta, const char *key, int *rc, char *msg, size_t msglen)
@@ -570,6 +598,37 @@ static void meta_double(json_t *meta, const char *key, double lo, double hi, int
         return;
     }
     *out = v;
+}
+
+/* A setting the model keeps as a float: the range is checked on the float
+ * it becomes, so "1e-50" (0 as a float) cannot pass a check that 0 fails.
+ * *text (may be NULL): the value as written. */
+static void meta_float(json_t *meta, const char *key, float lo, float hi, int lo_open,
+                       float *out, double *text, int *rc, char *msg, size_t msglen)
+{
+    const char *s = meta_str(meta, key, rc, msg, msglen);
+    if (!s)
+        return;
+    char *end;
+    double v = strtod(s, &end);
+    if (end == s || *end || !isfinite(v)) {
+        *rc = fail(msg, msglen, CBRNN_ERR_FORMAT, "metadata %s: '%s' is not a finite number",
+                   key, s);
+        return;
+    }
+    const int fits = fabs(v) <= FLT_MAX; /* a double beyond float's range has no float */
+    const float f = fits ? (float)v : 0.0f;
+    if (!fits || f < lo || f > hi || (lo_open && f == lo)) {
+        char as[64] = "";
+        if (fits && (double)f != v)
+            snprintf(as, sizeof as, " (as the float it is kept in: %g)", (double)f);
+        *rc = fail(msg, msglen, CBRNN_ERR_FORMAT, "metadata %s: %s%s is outside %s%g..%g]", key,
+                   s, as, lo_open ? "(" : "[", (double)lo, (double)hi);
+        return;
+    }
+    *out = f;
+    if (text)
+        *text = v;
 }
 
 static void meta_enum(json_t *meta, const char *key, const char *const *names, int n, int *out,
@@ -684,13 +743,14 @@ static int parse_classes(const char *s, struct meta_parsed *p, char *msg, size_t
     return 0;
 }
 
-/* Every metadata value is a string, and there are at most CBRNN_MAX_META
- * free-form ones. 0 or the error code (msg). */
+/* Every metadata value is a string, and there are at most
+ * CBRNN_MAX_META_OWN free-form ones besides the tools' keys (so that the
+ * tools can always add theirs). 0 or the error code (msg). */
 static int check_meta_entries(json_t *meta, char *msg, size_t msglen)
 {
     const char *key;
     json_t *val;
-    int n_free = 0;
+    int n_own = 0;
     json_object_foreach(meta, key, val) {
         if (!*key) /* the saver could not write it back */
             return fail(msg, msglen, CBRNN_ERR_FORMAT, "metadata has an empty key");
@@ -698,27 +758,37 @@ static int check_meta_entries(json_t *meta, char *msg, size_t msglen)
             return fail(msg, msglen, CBRNN_ERR_FORMAT,
                         "metadata '%s' is not a string (safetensors metadata maps strings to strings)",
                         key);
-        if (!is_reserved(key) && ++n_free > CBRNN_MAX_META)
+        if (!is_reserved(key) && !cbrnn_meta_is_tool_key(key) && ++n_own > CBRNN_MAX_META_OWN)
             return fail(msg, msglen, CBRNN_ERR_FORMAT,
-                        "more than %d free-form metadata entries", CBRNN_MAX_META);
+                        "more than %d free-form metadata entries besides the ones cbrnn's tools "
+                        "write (docs/FORMATS.md): remove some", CBRNN_MAX_META_OWN);
     }
     return 0;
 }
 
-/* The format is the one this build reads. 0 or the error code (msg). */
-static int check_format(json_t *meta, char *msg, size_t msglen)
+/* The format is one this build reads: cbrnn-N, N = 1 .. CBRNN_FORMAT_NEWEST
+ * (*version = N). cbrnn-N with a larger N is newer (CBRNN_ERR_UNSUPPORTED);
+ * anything else ("cbrnn-0", "cbrnn-1.1", "cbrnn-01") is no cbrnn format.
+ * 0 or the error code (msg). */
+static int check_format(json_t *meta, int *version, char *msg, size_t msglen)
 {
     int rc = 0;
     const char *fmt = meta_str(meta, "format", &rc, msg, msglen);
     if (rc)
         return fail(msg, msglen, CBRNN_ERR_FORMAT,
                     "missing metadata 'format': not a cbrnn model file");
-    if (strcmp(fmt, FORMAT_NAME)) {
-        if (!strncmp(fmt, "cbrnn-", 6))
-            return fail(msg, msglen, CBRNN_ERR_UNSUPPORTED,
-                        "format '%s' is newer than this build reads (%s)", fmt, FORMAT_NAME);
-        return fail(msg, msglen, CBRNN_ERR_FORMAT, "format '%s' is not %s", fmt, FORMAT_NAME);
-    }
+    const size_t pl = strlen(FORMAT_PREFIX);
+    const char *num = fmt + pl;
+    size_t digits = strncmp(fmt, FORMAT_PREFIX, pl) ? 0 : strspn(num, "0123456789");
+    if (digits == 0 || num[digits] || num[0] == '0')
+        return fail(msg, msglen, CBRNN_ERR_FORMAT,
+                    "not a cbrnn model format (format '%s'; this build reads " FORMAT_PREFIX
+                    "1 to " FORMAT_PREFIX "%d)", fmt, CBRNN_FORMAT_NEWEST);
+    if (digits > 4 || atoi(num) > CBRNN_FORMAT_NEWEST)
+        return fail(msg, msglen, CBRNN_ERR_UNSUPPORTED,
+                    "format '%s' is newer than this build reads (" FORMAT_PREFIX "1 to "
+                    FORMAT_PREFIX "%d): use a newer cbrnn", fmt, CBRNN_FORMAT_NEWEST);
+    *version = atoi(num);
     return 0;
 }
 
@@ -736,17 +806,14 @@ static void parse_net_meta(json_t *meta, struct meta_parsed *p, const char **cb,
     c->arch = (cbrnn_arch)arch;
     c->wiring = (cbrnn_wiring)wiring;
     c->act = (cbrnn_act)act;
-    double alpha = 1, rho = 0;
-    meta_double(meta, "alpha", 0, 1, 1, &alpha, rc, msg, msglen);
+    meta_float(meta, "alpha", 1e-6f, 1, 0, &c->alpha, NULL, rc, msg, msglen);
     meta_long(meta, "n_in", 1, DIM_MAX, &c->n_in, rc, msg, msglen);
     meta_long(meta, "n_hidden", 1, DIM_MAX, &c->n_hidden, rc, msg, msglen);
     meta_long(meta, "n_out", 1, DIM_MAX, &c->n_out, rc, msg, msglen);
     *cb = meta_str(meta, "cb_hidden", rc, msg, msglen);
     if (!*rc)
         *rc = parse_cb(*cb, c, msg, msglen);
-    meta_double(meta, "spectral_radius", 0, 1e3, 0, &rho, rc, msg, msglen);
-    c->alpha = (float)alpha;
-    c->spectral_radius = (float)rho;
+    meta_float(meta, "spectral_radius", 0, 1e3f, 0, &c->spectral_radius, NULL, rc, msg, msglen);
 }
 
 /* The front end's configuration into p->feat, the target and horizon. */
@@ -758,13 +825,13 @@ static void parse_feat_meta(json_t *meta, struct meta_parsed *p, int *rc, char *
     meta_double(meta, "sample_rate", CBRNN_RATE_MIN, CBRNN_RATE_MAX, 0, &f->sample_rate, rc, msg, msglen);
     meta_double(meta, "win_ms", 0, 1e4, 1, &f->win_ms, rc, msg, msglen);
     meta_double(meta, "hop_ms", 0, 1e4, 1, &f->hop_ms, rc, msg, msglen);
-    meta_long(meta, "n_mels", 1, 4096, &f->n_mels, rc, msg, msglen);
+    meta_long(meta, "n_mels", 1, MELS_MAX, &f->n_mels, rc, msg, msglen);
     meta_double(meta, "f_min", 0, CBRNN_RATE_MAX / 2, 0, &f->f_min, rc, msg, msglen);
     meta_double(meta, "f_max", 0, CBRNN_RATE_MAX / 2, 0, &f->f_max, rc, msg, msglen);
-    meta_long(meta, "n_mfcc", 0, 4096, &f->n_mfcc, rc, msg, msglen);
+    meta_long(meta, "n_mfcc", 0, MELS_MAX, &f->n_mfcc, rc, msg, msglen);
     meta_long(meta, "deltas", 0, 1, &f->deltas, rc, msg, msglen);
     meta_enum(meta, "target", target_names, 4, &p->target, rc, msg, msglen);
-    meta_long(meta, "horizon", 1, 100000, &p->horizon, rc, msg, msglen);
+    meta_long(meta, "horizon", 1, CBRNN_MAX_HORIZON, &p->horizon, rc, msg, msglen);
 }
 
 /* The keys added after format cbrnn-1 first shipped: absent means the
@@ -778,20 +845,25 @@ static int parse_later_meta(json_t *meta, struct meta_parsed *p, int *rc, char *
         meta_enum(meta, "output", output_names, 2, &residual, rc, msg, msglen);
     p->cfg.residual = residual;
     p->stream_norm = 0;
+    p->stream_norm_text = 0;
     p->stream_norm_floor = CBRNN_STREAM_NORM_FLOOR;
     if (json_object_get(meta, "stream_norm"))
-        meta_double(meta, "stream_norm", 0, 3600, 0, &p->stream_norm, rc, msg, msglen);
+        meta_float(meta, "stream_norm", 0, 3600, 0, &p->stream_norm, &p->stream_norm_text, rc,
+                   msg, msglen);
+    /* floor: the smallest cbrnn train --stream-norm-floor takes */
     if (json_object_get(meta, "stream_norm_floor"))
-        meta_double(meta, "stream_norm_floor", 0, 100, 1, &p->stream_norm_floor, rc, msg, msglen);
+        meta_float(meta, "stream_norm_floor", 1e-6f, 100, 0, &p->stream_norm_floor, NULL, rc,
+                   msg, msglen);
     p->online_rule = 0;
     p->rls_prior = CBRNN_RLS_PRIOR;
     p->rls_forget = CBRNN_RLS_FORGET;
     if (json_object_get(meta, "online_rule"))
         meta_enum(meta, "online_rule", rule_names, 2, &p->online_rule, rc, msg, msglen);
+    /* prior: the range of cbrnn train --rls-prior; its inverse starts P */
     if (json_object_get(meta, "rls_prior"))
-        meta_double(meta, "rls_prior", 0, 1e9, 1, &p->rls_prior, rc, msg, msglen);
+        meta_float(meta, "rls_prior", 1e-9f, 1e9f, 0, &p->rls_prior, NULL, rc, msg, msglen);
     if (json_object_get(meta, "rls_forget"))
-        meta_double(meta, "rls_forget", 0.9, 1, 0, &p->rls_forget, rc, msg, msglen);
+        meta_float(meta, "rls_forget", 0.9f, 1, 0, &p->rls_forget, NULL, rc, msg, msglen);
     if (!*rc && p->online_rule &&
         !cbrnn_rule_rls_fits(p->cfg.wiring, (cbrnn_target)p->target))
         return fail(msg, msglen, CBRNN_ERR_FORMAT,
@@ -830,6 +902,14 @@ static int check_meta_parsed(const struct meta_parsed *p, char *msg, size_t msgl
     if (p->target == CBRNN_TARGET_MAP && c->n_out != c->n_in)
         return fail(msg, msglen, CBRNN_ERR_FORMAT, "target %s needs n_out = n_in, got %d and %d",
                     target_names[p->target], c->n_out, c->n_in);
+    /* A time constant written as > 0 but 0 as a float would switch the
+     * normaliser off; one shorter than CBRNN_STREAM_NORM_MIN_HOPS hops
+     * follows the frame itself (a = hop / tau near 1: z near 0). */
+    const double min_tau = CBRNN_STREAM_NORM_MIN_HOPS * f->hop_ms / 1000.0;
+    if (p->stream_norm_text != 0 && !((double)p->stream_norm >= min_tau))
+        return fail(msg, msglen, CBRNN_ERR_FORMAT, "metadata stream_norm: %g s is shorter than "
+                    "%d hops (%g s); 0 switches the running normaliser off",
+                    p->stream_norm_text, CBRNN_STREAM_NORM_MIN_HOPS, min_tau);
     if (p->stream_norm > 0 && (p->target != CBRNN_TARGET_PREDICT || !c->residual))
         return fail(msg, msglen, CBRNN_ERR_FORMAT, "stream_norm needs target predict and output "
                     "residual (its output is brought back with the running scale)");
@@ -849,7 +929,7 @@ static int parse_meta(json_t *meta, struct meta_parsed *p, char *msg, size_t msg
 {
     int rc = check_meta_entries(meta, msg, msglen);
     if (!rc)
-        rc = check_format(meta, msg, msglen);
+        rc = check_format(meta, &p->version, msg, msglen);
     if (rc)
         return rc;
     const char *cb = NULL;
@@ -1072,6 +1152,21 @@ static cbrnn_model *load_tensors(json_t *root, const struct meta_parsed *p,
             rc = fail(msg, msglen, CBRNN_ERR_FORMAT, "missing tensor %s", m->tensors[i].name);
             goto bad;
         }
+    /* An RLS state where no host could learn by RLS (hosts take it up only
+     * under that rule; under SGD it waits for --rule rls). */
+    if (seen[x0 + SLOT_RLS] && !cbrnn_rule_rls_fits(p->cfg.wiring, (cbrnn_target)p->target)) {
+        rc = fail(msg, msglen, CBRNN_ERR_FORMAT,
+                  "tensor rls.P: an RLS state, but RLS does not apply to a model with the %s "
+                  "wiring and target %s (it needs the readout wiring and a predict or map "
+                  "target)", wiring_names[p->cfg.wiring], target_names[p->target]);
+        goto bad;
+    }
+    if (seen[x0 + SLOT_RLS] && cbrnn_model_rls_dim(m) > CBRNN_RLS_MAX_DIM) {
+        rc = fail(msg, msglen, CBRNN_ERR_FORMAT,
+                  "tensor rls.P: an RLS state of %d x %d, but RLS takes at most %d inputs",
+                  cbrnn_model_rls_dim(m), cbrnn_model_rls_dim(m), CBRNN_RLS_MAX_DIM);
+        goto bad;
+    }
     if (seen[x0 + SLOT_MEAN] != seen[x0 + SLOT_STD]) {
         rc = fail(msg, msglen, CBRNN_ERR_FORMAT, "frontend.%s without frontend.%s",
                   seen[x0 + SLOT_MEAN] ? "mean" : "std", seen[x0 + SLOT_MEAN] ? "std" : "mean");
@@ -1145,6 +1240,79 @@ bad:
     return NULL;
 }
 
+/* The file's first bytes (avail of its len; avail >= min(len, PREFIX_LEN)):
+ * not audio, a header length that fits the file and HEADER_CAP, a header
+ * that starts with '{'. *hlen: the header length. 0 or the error code. */
+#define PREFIX_LEN 9
+static int check_prefix(const unsigned char *buf, size_t avail, uint64_t len, uint64_t *hlen,
+                        char *msg, size_t msglen)
+{
+    if (len < 8)
+        return fail(msg, msglen, CBRNN_ERR_FORMAT,
+                    "%llu bytes: too short for a safetensors file (the header length alone is 8)",
+                    (unsigned long long)len);
+    /* Audio given where a model belongs (e.g. `cbrnn eval` with its
+     * arguments swapped): say so rather than report a huge header length. */
+    static const struct { const char *magic, *what; } audio[] = {
+        {"RIFF", "a WAV (RIFF) audio file"}, {"RF64", "a WAV (RF64) audio file"},
+        {"fLaC", "a FLAC audio file"},       {"OggS", "an Ogg audio file"},
+        {"FORM", "an AIFF audio file"},      {"ID3", "an MP3 audio file"}};
+    for (size_t k = 0; k < sizeof audio / sizeof *audio; k++)
+        if (!memcmp(buf, audio[k].magic, strlen(audio[k].magic)))
+            return fail(msg, msglen, CBRNN_ERR_FORMAT,
+                        "this is %s, not a cbrnn model (.safetensors)", audio[k].what);
+    uint64_t h = 0;
+    for (int b = 0; b < 8; b++)
+        h |= (uint64_t)buf[b] << (8 * b);
+    if (h > len - 8)
+        return fail(msg, msglen, CBRNN_ERR_FORMAT,
+                    "header length %llu is larger than the rest of the file (%llu bytes): "
+                    "truncated or not a safetensors file",
+                    (unsigned long long)h, (unsigned long long)(len - 8));
+    if (h > HEADER_CAP)
+        return fail(msg, msglen, CBRNN_ERR_FORMAT, "header length %llu exceeds the %llu-byte limit",
+                    (unsigned long long)h, (unsigned long long)HEADER_CAP);
+    if (h < 2 || avail < PREFIX_LEN || buf[8] != '{')
+        return fail(msg, msglen, CBRNN_ERR_FORMAT,
+                    "the header does not start with '{': not a safetensors file");
+    *hlen = h;
+    return 0;
+}
+
+/* The header's shape before jansson builds it: at most HEADER_MAX_VALUES
+ * values, nested at most HEADER_MAX_DEPTH deep (strings skipped whole). A
+ * header that passes costs jansson a few times its own size at most. */
+static int prescan_header(const unsigned char *h, size_t n, char *msg, size_t msglen)
+{
+    size_t values = 0;
+    int depth = 0;
+    for (size_t i = 0; i < n; i++) {
+        const unsigned char c = h[i];
+        if (c == '"') { /* to the closing quote; JSON escapes are \x or \uXXXX */
+            for (i++; i < n && h[i] != '"'; i++)
+                i += h[i] == '\\';
+            continue;
+        }
+        if (c == '{' || c == '[') {
+            if (++depth > HEADER_MAX_DEPTH)
+                return fail(msg, msglen, CBRNN_ERR_FORMAT,
+                            "the header nests deeper than %d levels (a safetensors header nests "
+                            "%d: the header, a tensor, its shape)", HEADER_MAX_DEPTH,
+                            HEADER_MAX_DEPTH);
+            values++;
+        } else if (c == '}' || c == ']') {
+            depth--;
+        } else if (c == ',') {
+            values++;
+        }
+        if (values > HEADER_MAX_VALUES)
+            return fail(msg, msglen, CBRNN_ERR_FORMAT,
+                        "the header has more than %d JSON values (a cbrnn header has a few "
+                        "hundred)", HEADER_MAX_VALUES);
+    }
+    return 0;
+}
+
 cbrnn_model *cbrnn_model_load_mem(const unsigned char *buf, size_t len, int *err, char *msg,
                                   size_t msglen)
 {
@@ -1157,44 +1325,10 @@ cbrnn_model *cbrnn_model_load_mem(const unsigned char *buf, size_t len, int *err
         *err = fail(msg, msglen, CBRNN_ERR_ARG, "no buffer");
         return NULL;
     }
-    if (len < 8) {
-        *err = fail(msg, msglen, CBRNN_ERR_FORMAT,
-                    "%zu bytes: too short for a safetensors file (the header length alone is 8)",
-                    len);
-        return NULL;
-    }
-    /* Audio given where a model belongs (e.g. `cbrnn eval` with its
-     * arguments swapped): say so rather than report a huge header length. */
-    static const struct { const char *magic, *what; } audio[] = {
-        {"RIFF", "a WAV (RIFF) audio file"}, {"RF64", "a WAV (RF64) audio file"},
-        {"fLaC", "a FLAC audio file"},       {"OggS", "an Ogg audio file"},
-        {"FORM", "an AIFF audio file"},      {"ID3", "an MP3 audio file"}};
-    for (size_t k = 0; k < sizeof audio / sizeof *audio; k++)
-        if (!memcmp(buf, audio[k].magic, strlen(audio[k].magic))) {
-            *err = fail(msg, msglen, CBRNN_ERR_FORMAT,
-                        "this is %s, not a cbrnn model (.safetensors)", audio[k].what);
-            return NULL;
-        }
     uint64_t hlen = 0;
-    for (int b = 0; b < 8; b++)
-        hlen |= (uint64_t)buf[b] << (8 * b);
-    if (hlen > (uint64_t)(len - 8)) {
-        *err = fail(msg, msglen, CBRNN_ERR_FORMAT,
-                    "header length %llu is larger than the rest of the file (%zu bytes): "
-                    "truncated or not a safetensors file",
-                    (unsigned long long)hlen, len - 8);
+    if ((*err = check_prefix(buf, len, len, &hlen, msg, msglen)) != 0 ||
+        (*err = prescan_header(buf + 8, (size_t)hlen, msg, msglen)) != 0)
         return NULL;
-    }
-    if (hlen > HEADER_CAP) {
-        *err = fail(msg, msglen, CBRNN_ERR_FORMAT, "header length %llu exceeds the %llu-byte limit",
-                    (unsigned long long)hlen, (unsigned long long)HEADER_CAP);
-        return NULL;
-    }
-    if (hlen < 2 || buf[8] != '{') {
-        *err = fail(msg, msglen, CBRNN_ERR_FORMAT,
-                    "the header does not start with '{': not a safetensors file");
-        return NULL;
-    }
     json_error_t je;
     json_t *root = json_loadb((const char *)buf + 8, (size_t)hlen, JSON_REJECT_DUPLICATES, &je);
     if (!root) {
@@ -1218,11 +1352,12 @@ cbrnn_model *cbrnn_model_load_mem(const unsigned char *buf, size_t len, int *err
     }
     if (m) {
         m->feat = p.feat;
-        m->stream_norm_s = (float)p.stream_norm;
-        m->stream_norm_floor = (float)p.stream_norm_floor;
+        m->file_format = p.version;
+        m->stream_norm_s = p.stream_norm;
+        m->stream_norm_floor = p.stream_norm_floor;
         m->online_rule = p.online_rule ? CBRNN_RULE_RLS : CBRNN_RULE_SGD;
-        m->rls_prior = (float)p.rls_prior;
-        m->rls_forget = (float)p.rls_forget;
+        m->rls_prior = p.rls_prior;
+        m->rls_forget = p.rls_forget;
         m->target = (cbrnn_target)p.target;
         m->horizon = p.horizon;
         for (int g = 0; g < CBRNN_NGROUPS; g++)
@@ -1250,6 +1385,46 @@ cbrnn_model *cbrnn_model_load_mem(const unsigned char *buf, size_t len, int *err
     return m;
 }
 
+/* Reads n bytes at the file's current position; 0, or -1 (errno) / short. */
+static int read_full(int fd, unsigned char *buf, size_t n, size_t *got)
+{
+    *got = 0;
+    while (*got < n) {
+        ssize_t r = read(fd, buf + *got, n - *got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return -1;
+        *got += (size_t)r;
+    }
+    return 0;
+}
+
+/* Opens path for reading if it is a regular file. O_NONBLOCK so that a
+ * named pipe without a writer (or a device) cannot block the open; it is
+ * cleared before reading. -1 and the error (msg) otherwise. */
+static int open_regular(const char *path, struct stat *st, int *err, char *msg, size_t msglen)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) {
+        *err = fail(msg, msglen, CBRNN_ERR_IO, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    int fl = -1;
+    st->st_mode = 0;
+    if (fstat(fd, st) || !S_ISREG(st->st_mode) || (fl = fcntl(fd, F_GETFL)) < 0 ||
+        fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
+        *err = fail(msg, msglen, CBRNN_ERR_IO, "%s: not a regular file%s", path,
+                    fl < 0 && S_ISDIR(st->st_mode)   ? " (a folder)"
+                    : fl < 0 && S_ISFIFO(st->st_mode) ? " (a named pipe)"
+                    : fl < 0 && (S_ISCHR(st->st_mode) || S_ISBLK(st->st_mode)) ? " (a device)"
+                                                                               : "");
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
 cbrnn_model *cbrnn_model_load(const char *path, int *err, char *msg, size_t msglen)
 {
     int e = 0;
@@ -1259,48 +1434,42 @@ cbrnn_model *cbrnn_model_load(const char *path, int *err, char *msg, size_t msgl
         *err = fail(msg, msglen, CBRNN_ERR_ARG, "no path");
         return NULL;
     }
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        *err = fail(msg, msglen, CBRNN_ERR_IO, "%s: %s", path, strerror(errno));
-        return NULL;
-    }
     struct stat st;
-    if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
-        close(fd);
-        *err = fail(msg, msglen, CBRNN_ERR_IO, "%s: not a regular file", path);
+    int fd = open_regular(path, &st, err, msg, msglen);
+    if (fd < 0)
         return NULL;
-    }
-    if ((uint64_t)st.st_size > FILE_CAP) {
-        close(fd);
-        *err = fail(msg, msglen, CBRNN_ERR_FORMAT, "%s: %lld bytes, above the %llu-byte limit",
-                    path, (long long)st.st_size, (unsigned long long)FILE_CAP);
-        return NULL;
-    }
-    size_t len = (size_t)st.st_size;
-    unsigned char *buf = malloc(len ? len : 1);
-    if (!buf) {
-        close(fd);
-        *err = fail(msg, msglen, CBRNN_ERR_NOMEM, "%s: out of memory", path);
-        return NULL;
-    }
-    size_t got = 0;
-    while (got < len) {
-        ssize_t r = read(fd, buf + got, len - got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break;
-        got += (size_t)r;
-    }
-    close(fd);
-    if (got != len) {
-        free(buf);
-        *err = fail(msg, msglen, CBRNN_ERR_IO, "%s: read %zu of %zu bytes", path, got, len);
-        return NULL;
-    }
+    /* The first bytes decide whether the rest is worth reading (a big
+     * audio or text file is told apart without reading it). */
     char why[512];
     why[0] = 0;
-    cbrnn_model *m = cbrnn_model_load_mem(buf, len, err, why, sizeof why);
+    const uint64_t flen = (uint64_t)st.st_size;
+    unsigned char head[PREFIX_LEN];
+    size_t got = 0, want = flen < PREFIX_LEN ? (size_t)flen : PREFIX_LEN;
+    uint64_t hlen = 0;
+    int rc = read_full(fd, head, want, &got) ? CBRNN_ERR_IO
+             : check_prefix(head, got, flen, &hlen, why, sizeof why);
+    if (!rc && flen > FILE_CAP)
+        rc = fail(why, sizeof why, CBRNN_ERR_FORMAT, "%llu bytes, above the %llu-byte limit",
+                  (unsigned long long)flen, (unsigned long long)FILE_CAP);
+    unsigned char *buf = NULL;
+    if (!rc && !(buf = malloc((size_t)flen)))
+        rc = fail(why, sizeof why, CBRNN_ERR_NOMEM, "out of memory");
+    if (!rc) {
+        memcpy(buf, head, got);
+        size_t more = 0;
+        if (read_full(fd, buf + got, (size_t)flen - got, &more))
+            rc = fail(why, sizeof why, CBRNN_ERR_IO, "read %zu of %llu bytes", got + more,
+                      (unsigned long long)flen);
+    }
+    close(fd);
+    if (rc) {
+        if (!why[0])
+            snprintf(why, sizeof why, "read %zu of %llu bytes", got, (unsigned long long)flen);
+        free(buf);
+        *err = fail(msg, msglen, rc, "%s: %s", path, why);
+        return NULL;
+    }
+    cbrnn_model *m = cbrnn_model_load_mem(buf, (size_t)flen, err, why, sizeof why);
     free(buf);
     if (!m)
         fail(msg, msglen, *err, "%s: %s", path, why);

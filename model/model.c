@@ -322,6 +322,7 @@ cbrnn_model *cbrnn_model_clone(const cbrnn_model *m, int *err)
     d->rls_prior = m->rls_prior;
     d->rls_forget = m->rls_forget;
     d->horizon = m->horizon;
+    d->file_format = m->file_format;
     if (m->norm_mean && m->norm_std)
         e = cbrnn_model_set_norm(d, m->norm_mean, m->norm_std);
     if (!e && m->n_classes)
@@ -528,6 +529,29 @@ void cbrnn_model_output_backward(const cbrnn_model *m, float *dy, const float *s
             dy[(size_t)r * O + o] *= scale[(size_t)r * ld + o];
 }
 
+/* The free-form keys cbrnn's tools write (docs/FORMATS.md): cbrnn train's
+ * provenance (train/provenance.c, train/fit.c), the hosts' record of an
+ * adapted model (host/host.c, cli/cmd_run.c) and the experiments' labels
+ * (experiment/). A tool that writes a new key adds it here. */
+static const char *const tool_keys[] = {
+    "command", "date", "cbrnn_version", "train_files", "speed_perturb", "val_files",
+    "held_out_dir", "held_out", "held_out_truncated", "skipped_files", "train_frames", "seed",
+    "optimizer", "lr", "batch", "seq_len", "windows", "steps_warmup", "steps_frozen",
+    "steps_done", "average", "final_train_loss", "final_val_loss", "final_val_accuracy",
+    "final_val_persistence_loss", "final_skill", "interrupted", "init_from",
+    "adapted_by", "adapted_from", "adapted_frames", "adapted_updates",
+    "experiment", "task", "variant"};
+_Static_assert(sizeof tool_keys / sizeof tool_keys[0] == CBRNN_META_TOOL_KEYS,
+               "CBRNN_META_TOOL_KEYS counts tool_keys");
+
+int cbrnn_meta_is_tool_key(const char *key)
+{
+    for (size_t i = 0; key && i < sizeof tool_keys / sizeof tool_keys[0]; i++)
+        if (!strcmp(key, tool_keys[i]))
+            return 1;
+    return 0;
+}
+
 int cbrnn_model_set_meta(cbrnn_model *m, const char *key, const char *val)
 {
     if (!m || !key || !*key || !val)
@@ -535,13 +559,18 @@ int cbrnn_model_set_meta(cbrnn_model *m, const char *key, const char *val)
     char *v = dupstr(val);
     if (!v)
         return CBRNN_ERR_NOMEM;
-    for (int i = 0; i < m->n_meta; i++)
+    int own = 0;
+    for (int i = 0; i < m->n_meta; i++) {
         if (!strcmp(m->meta_key[i], key)) {
             free(m->meta_val[i]);
             m->meta_val[i] = v;
             return 0;
         }
-    if (m->n_meta >= CBRNN_MAX_META) {
+        own += !cbrnn_meta_is_tool_key(m->meta_key[i]);
+    }
+    /* Own keys are bounded so the tool keys always fit beside them. */
+    if (m->n_meta >= CBRNN_MAX_META ||
+        (!cbrnn_meta_is_tool_key(key) && own >= CBRNN_MAX_META_OWN)) {
         free(v);
         return CBRNN_ERR_FULL;
     }
@@ -554,6 +583,36 @@ int cbrnn_model_set_meta(cbrnn_model *m, const char *key, const char *val)
     m->meta_val[m->n_meta] = v;
     m->n_meta++;
     return 0;
+}
+
+void cbrnn_model_del_meta(cbrnn_model *m, const char *key)
+{
+    for (int i = 0; m && key && i < m->n_meta; i++)
+        if (!strcmp(m->meta_key[i], key)) {
+            free(m->meta_key[i]);
+            free(m->meta_val[i]);
+            for (int j = i + 1; j < m->n_meta; j++) { /* keeps the order */
+                m->meta_key[j - 1] = m->meta_key[j];
+                m->meta_val[j - 1] = m->meta_val[j];
+            }
+            m->n_meta--;
+            m->meta_key[m->n_meta] = m->meta_val[m->n_meta] = NULL;
+            return;
+        }
+}
+
+void cbrnn_model_drop_tool_meta(cbrnn_model *m)
+{
+    for (size_t i = 0; m && i < sizeof tool_keys / sizeof tool_keys[0]; i++)
+        cbrnn_model_del_meta(m, tool_keys[i]);
+}
+
+int cbrnn_model_format_version(const cbrnn_model *m)
+{
+    return m->cfg.residual || m->stream_norm_s > 0.0f || m->online_rule == CBRNN_RULE_RLS ||
+                   m->rls_P
+               ? 2
+               : 1;
 }
 
 const char *cbrnn_model_get_meta(const cbrnn_model *m, const char *key)

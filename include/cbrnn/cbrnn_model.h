@@ -51,7 +51,21 @@ typedef enum { CBRNN_TARGET_PREDICT = 0, CBRNN_TARGET_MAP = 1, CBRNN_TARGET_CLAS
 #define CBRNN_MAX_CB_HIDDEN 6
 #define CBRNN_MAX_TENSORS (4 + 2 * (CBRNN_MAX_CB_HIDDEN + 1) + 2)
 #define CBRNN_MAX_CLASSES 128
-#define CBRNN_MAX_META 32
+/* Free-form metadata (provenance). cbrnn's own tools write a fixed set of
+ * CBRNN_META_TOOL_KEYS keys (cbrnn_meta_is_tool_key: cbrnn train's, the
+ * hosts' adapted_*, the experiments'); besides those a model holds at most
+ * CBRNN_MAX_META_OWN keys of its own (the loader refuses more, and so does
+ * cbrnn_model_set_meta), so a tool always has room for its keys. */
+#define CBRNN_MAX_META_OWN 32
+#define CBRNN_META_TOOL_KEYS 35
+#define CBRNN_MAX_META (CBRNN_MAX_META_OWN + CBRNN_META_TOOL_KEYS)
+/* Predict: frames ahead, at most (the engine keeps one slot per frame). */
+#define CBRNN_MAX_HORIZON 1000
+/* Model file format versions (docs/FORMATS.md): cbrnn-1, and cbrnn-2 for
+ * the semantics added since (residual output, running normaliser, online
+ * rule rls, a saved RLS state); a save writes the lowest that holds the
+ * model, so older builds read what they compute correctly. */
+#define CBRNN_FORMAT_NEWEST 2
 
 typedef struct cbrnn_model_config {
     cbrnn_arch arch;
@@ -142,6 +156,9 @@ typedef struct cbrnn_model {
     char *class_names[CBRNN_MAX_CLASSES];
     int n_meta;                                /* free-form provenance */
     char *meta_key[CBRNN_MAX_META], *meta_val[CBRNN_MAX_META];
+    int file_format;                           /* the format version of the file it
+                                                * was loaded from (1, 2); 0: not
+                                                * loaded from a file */
 } cbrnn_model;
 
 /* Defaults: arch cbrnn, readout wiring, tanh, alpha 1, F = O = 40,
@@ -218,6 +235,10 @@ CBRNN_API void cbrnn_model_output_backward(const cbrnn_model *m, float *dy, cons
  * so hostile input (far above full scale) cannot scale the output and the
  * online gradient without bound (tests/hardening over_full_scale). */
 #define CBRNN_STREAM_NORM_CAP 5.0f
+/* Its shortest time constant, in hops (a = hop / tau <= 0.1): a shorter one
+ * follows the frame itself, and near a = 1 the model's input is all but
+ * zero. Model files and cbrnn train refuse shorter ones (0: off). */
+#define CBRNN_STREAM_NORM_MIN_HOPS 10
 
 /* Deep copy (parameters, normaliser, names, metadata). */
 CBRNN_API cbrnn_model *cbrnn_model_clone(const cbrnn_model *m, int *err);
@@ -250,9 +271,22 @@ CBRNN_API float *cbrnn_model_rls_state(cbrnn_model *m);
 /* Removes the RLS state (the weights then no longer match it, e.g. after
  * training on). */
 CBRNN_API void cbrnn_model_drop_rls_state(cbrnn_model *m);
-/* Sets / replaces a metadata string (copied); the key must not be empty. */
+/* Sets / replaces a metadata string (copied); the key must not be empty.
+ * CBRNN_ERR_FULL for a new key that is not a tool key when the model
+ * already has CBRNN_MAX_META_OWN of those (a tool key always fits). */
 CBRNN_API int cbrnn_model_set_meta(cbrnn_model *m, const char *key, const char *val);
 CBRNN_API const char *cbrnn_model_get_meta(const cbrnn_model *m, const char *key);
+/* Removes a metadata key (nothing if absent). */
+CBRNN_API void cbrnn_model_del_meta(cbrnn_model *m, const char *key);
+/* 1 if cbrnn's own tools write key (docs/FORMATS.md lists them). */
+CBRNN_API int cbrnn_meta_is_tool_key(const char *key);
+/* Removes every tool key: the provenance of how this model was made, which
+ * a model trained on from it (cbrnn train --init) no longer has. */
+CBRNN_API void cbrnn_model_drop_tool_meta(cbrnn_model *m);
+/* The format version a save writes for m: 1 unless it uses what cbrnn-2
+ * added (residual output, the running normaliser, online rule rls, a
+ * saved RLS state), then 2. */
+CBRNN_API int cbrnn_model_format_version(const cbrnn_model *m);
 /* Sets class names (copied), n <= CBRNN_MAX_CLASSES. */
 CBRNN_API int cbrnn_model_set_classes(cbrnn_model *m, int n, const char *const *names);
 

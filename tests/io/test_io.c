@@ -722,7 +722,7 @@ static void loader_refuses_damage(void **state)
     expect_file_refusal(&f, CBRNN_ERR_FORMAT, "not a cbrnn model file", "no format");
     free_file(&f);
     f = fresh(good, len);
-    set_meta(&f, "format", "cbrnn-2");
+    set_meta(&f, "format", "cbrnn-3");
     expect_file_refusal(&f, CBRNN_ERR_UNSUPPORTED, "newer than this build", "new format");
     free_file(&f);
     f = fresh(good, len);
@@ -731,7 +731,7 @@ static void loader_refuses_damage(void **state)
     free_file(&f);
     f = fresh(good, len);
     set_meta(&f, "alpha", "1.5");
-    expect_file_refusal(&f, CBRNN_ERR_FORMAT, "metadata alpha: 1.5 is outside (0..1]", "alpha");
+    expect_file_refusal(&f, CBRNN_ERR_FORMAT, "metadata alpha: 1.5 is outside [1e-06..1]", "alpha");
     free_file(&f);
     f = fresh(good, len);
     set_meta(&f, "alpha", "nan");
@@ -908,6 +908,467 @@ static void load_from_path_errors(void **state)
         fail_msg("empty file: message '%s'", msg);
 }
 
+/* ---- format versions, limits and ranges (the format audit) ---- */
+
+/* The metadata of a saved model as a JSON object (owned). */
+static json_t *saved_meta(const cbrnn_model *m)
+{
+    size_t len;
+    unsigned char *b = saved_bytes(m, &len);
+    struct sfile f = parse_file(b, len);
+    json_t *meta = json_incref(json_object_get(f.root, "__metadata__"));
+    free_file(&f);
+    free(b);
+    return meta;
+}
+
+static const char *meta_of(json_t *meta, const char *key)
+{
+    return json_string_value(json_object_get(meta, key));
+}
+
+/* A save writes the lowest format that holds the model: cbrnn-1 (which a
+ * build from before residual output, the running normaliser and RLS
+ * computes the same) unless it uses one of those; the loader reads both,
+ * and a cbrnn-1 file with the newer keys (an exporter's) as before. */
+static void format_version_is_the_lowest(void **state)
+{
+    (void)state;
+    cbrnn_model *m = make_model(M_READOUT, 4);
+    json_t *meta = saved_meta(m);
+    assert_string_equal(meta_of(meta, "format"), "cbrnn-1");
+    const char *newer[] = {"output", "stream_norm", "stream_norm_floor", "online_rule",
+                           "rls_prior", "rls_forget"};
+    for (size_t i = 0; i < sizeof newer / sizeof *newer; i++)
+        if (json_object_get(meta, newer[i]))
+            fail_msg("a cbrnn-1 file carries '%s'", newer[i]);
+    json_decref(meta);
+    for (int use = 0; use < 4; use++) {
+        cbrnn_model *u = make_model(M_READOUT, 5);
+        if (use == 0)
+            u->cfg.residual = 1;
+        if (use == 1) {
+            u->cfg.residual = 1;
+            u->stream_norm_s = 1.0f;
+        }
+        if (use == 2)
+            u->online_rule = CBRNN_RULE_RLS;
+        if (use == 3) {
+            float *P = cbrnn_model_rls_state(u);
+            assert_non_null(P);
+            const int n = u->rls_n;
+            for (int i = 0; i < n * n; i++)
+                P[i] = i % (n + 1) == 0 ? 1.0f / 30 : 0.0f;
+        }
+        meta = saved_meta(u);
+        if (strcmp(meta_of(meta, "format"), "cbrnn-2"))
+            fail_msg("use %d: format %s, expected cbrnn-2", use, meta_of(meta, "format"));
+        json_decref(meta);
+        size_t len;
+        unsigned char *b = saved_bytes(u, &len);
+        char msg[512];
+        cbrnn_model *l = cbrnn_model_load_mem(b, len, NULL, msg, sizeof msg);
+        if (!l)
+            fail_msg("use %d: %s", use, msg);
+        assert_int_equal(l->file_format, 2);
+        assert_int_equal(l->cfg.residual, u->cfg.residual);
+        assert_true(l->stream_norm_s == u->stream_norm_s);
+        assert_int_equal(l->online_rule, u->online_rule);
+        assert_int_equal(l->rls_P != NULL, u->rls_P != NULL);
+        /* the same file labelled cbrnn-1 (an exporter): read the same */
+        struct sfile f = parse_file(b, len);
+        set_meta(&f, "format", "cbrnn-1");
+        size_t l2;
+        unsigned char *b1 = build_file(&f, &l2);
+        cbrnn_model *l1 = cbrnn_model_load_mem(b1, l2, NULL, msg, sizeof msg);
+        if (!l1)
+            fail_msg("use %d as cbrnn-1: %s", use, msg);
+        assert_int_equal(l1->file_format, 1);
+        assert_int_equal(l1->cfg.residual, u->cfg.residual);
+        assert_true(l1->stream_norm_s == u->stream_norm_s);
+        assert_int_equal(l1->online_rule, u->online_rule);
+        cbrnn_model_destroy(l1);
+        free(b1);
+        free_file(&f);
+        cbrnn_model_destroy(l);
+        free(b);
+        cbrnn_model_destroy(u);
+    }
+    /* a plain model loaded from its file says cbrnn-1 */
+    size_t len;
+    unsigned char *b = saved_bytes(m, &len);
+    cbrnn_model *l = cbrnn_model_load_mem(b, len, NULL, NULL, 0);
+    assert_non_null(l);
+    assert_int_equal(l->file_format, 1);
+    assert_int_equal(cbrnn_model_format_version(l), 1);
+    cbrnn_model_destroy(l);
+    free(b);
+    cbrnn_model_destroy(m);
+}
+
+/* Only cbrnn-N with N above the newest known is newer; other names are
+ * no cbrnn format. */
+static void format_names(void **state)
+{
+    (void)state;
+    cbrnn_model *m = make_model(M_READOUT, 6);
+    size_t len;
+    unsigned char *good = saved_bytes(m, &len);
+    const char *other[] = {"cbrnn-0", "cbrnn-1.1", "cbrnn-01", "cbrnn-", "cbrnn-2x", "cbrnn-+3",
+                           "CBRNN-1", "safetensors"};
+    for (size_t i = 0; i < sizeof other / sizeof *other; i++) {
+        struct sfile f = fresh(good, len);
+        set_meta(&f, "format", other[i]);
+        expect_file_refusal(&f, CBRNN_ERR_FORMAT, "not a cbrnn model format", other[i]);
+        free_file(&f);
+    }
+    const char *newer[] = {"cbrnn-3", "cbrnn-10", "cbrnn-99999999999999999999"};
+    for (size_t i = 0; i < sizeof newer / sizeof *newer; i++) {
+        struct sfile f = fresh(good, len);
+        set_meta(&f, "format", newer[i]);
+        expect_file_refusal(&f, CBRNN_ERR_UNSUPPORTED, "newer than this build reads", newer[i]);
+        free_file(&f);
+    }
+    struct sfile f = fresh(good, len);
+    set_meta(&f, "format", "cbrnn-2");
+    size_t l2;
+    unsigned char *b = build_file(&f, &l2);
+    cbrnn_model *l = cbrnn_model_load_mem(b, l2, NULL, NULL, 0);
+    assert_non_null(l);
+    cbrnn_model_destroy(l);
+    free(b);
+    free_file(&f);
+    free(good);
+    cbrnn_model_destroy(m);
+}
+
+/* Settings are checked as the floats they are kept in, with minimums that
+ * make sense; horizon at most CBRNN_MAX_HORIZON. */
+static void ranges_as_stored(void **state)
+{
+    (void)state;
+    cbrnn_model *m = make_model(M_READOUT, 7);
+    m->cfg.residual = 1;
+    size_t len;
+    unsigned char *good = saved_bytes(m, &len);
+    static const struct { const char *key, *val, *want; } bad[] = {
+        {"rls_prior", "1e-50", "as the float it is kept in: 0"},
+        {"rls_prior", "0", "outside [1e-09..1e+09]"},
+        {"rls_prior", "1e10", "outside"},
+        {"stream_norm", "1e-50", "shorter than 10 hops"},
+        {"stream_norm", "1e-30", "shorter than 10 hops"},
+        {"stream_norm", "0.05", "shorter than 10 hops (0.1 s)"},
+        {"stream_norm", "1e39", "outside [0..3600]"},
+        {"stream_norm_floor", "1e-50", "outside [1e-06..100]"},
+        {"alpha", "1e-50", "as the float it is kept in: 0"},
+        {"rls_forget", "0.89", "outside [0.9..1]"},
+        {"horizon", "1001", "outside 1..1000"},
+        {"horizon", "100000", "outside 1..1000"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        struct sfile f = fresh(good, len);
+        set_meta(&f, bad[i].key, bad[i].val);
+        char what[64];
+        snprintf(what, sizeof what, "%s %s", bad[i].key, bad[i].val);
+        expect_file_refusal(&f, CBRNN_ERR_FORMAT, bad[i].want, what);
+        free_file(&f);
+    }
+    static const struct { const char *key, *val; } ok[] = {
+        {"rls_prior", "1e-9"}, {"stream_norm", "0"}, {"stream_norm", "0.1"},
+        {"stream_norm_floor", "1e-6"}, {"horizon", "1000"}, {"alpha", "1e-6"}};
+    for (size_t i = 0; i < sizeof ok / sizeof *ok; i++) {
+        struct sfile f = fresh(good, len);
+        set_meta(&f, ok[i].key, ok[i].val);
+        size_t l2;
+        unsigned char *b = build_file(&f, &l2);
+        char msg[512];
+        cbrnn_model *l = cbrnn_model_load_mem(b, l2, NULL, msg, sizeof msg);
+        if (!l)
+            fail_msg("%s %s refused: %s", ok[i].key, ok[i].val, msg);
+        cbrnn_model_destroy(l);
+        free(b);
+        free_file(&f);
+    }
+    free(good);
+    cbrnn_model_destroy(m);
+}
+
+/* RLS settings survive a save under SGD (a host's --rule rls uses them). */
+static void rls_settings_kept_under_sgd(void **state)
+{
+    (void)state;
+    cbrnn_model *m = make_model(M_READOUT, 8);
+    m->rls_prior = 10.0f;
+    m->rls_forget = 0.999f;
+    size_t len;
+    unsigned char *b = saved_bytes(m, &len);
+    cbrnn_model *l = cbrnn_model_load_mem(b, len, NULL, NULL, 0);
+    assert_non_null(l);
+    assert_int_equal(l->online_rule, CBRNN_RULE_SGD);
+    assert_true(l->rls_prior == 10.0f);
+    assert_true(l->rls_forget == 0.999f);
+    assert_int_equal(l->file_format, 1); /* SGD: a cbrnn-1 build computes it the same */
+    cbrnn_model_destroy(l);
+    free(b);
+    cbrnn_model_destroy(m);
+}
+
+/* rls.P only where RLS can apply. */
+static void rls_state_only_where_rls_applies(void **state)
+{
+    (void)state;
+    cbrnn_model *m = make_model(M_READOUT, 9);
+    float *P = cbrnn_model_rls_state(m);
+    assert_non_null(P);
+    for (int i = 0; i < m->rls_n * m->rls_n; i++)
+        P[i] = i % (m->rls_n + 1) == 0 ? 0.5f : 0.0f;
+    size_t len;
+    unsigned char *good = saved_bytes(m, &len);
+    struct sfile f = fresh(good, len);
+    set_meta(&f, "target", "task");
+    expect_file_refusal(&f, CBRNN_ERR_FORMAT, "RLS does not apply to a model with the readout "
+                        "wiring and target task", "rls.P on a task model");
+    free_file(&f);
+    /* and a save of such a model is refused before it is written */
+    m->target = CBRNN_TARGET_TASK;
+    char path[512], msg[512];
+    snprintf(path, sizeof path, "%s/rlstask.safetensors", tmpdir);
+    assert_int_equal(cbrnn_model_save(m, path, msg, sizeof msg), CBRNN_ERR_FORMAT);
+    assert_non_null(strstr(msg, "rls.P"));
+    free(good);
+    cbrnn_model_destroy(m);
+}
+
+/* Free-form metadata: at most CBRNN_MAX_META_OWN keys besides the tools',
+ * so a tool always has room for its own; a file with more names the
+ * problem. */
+static void metadata_room_for_the_tools(void **state)
+{
+    (void)state;
+    cbrnn_model *m = make_model(M_READOUT, 10); /* command (a tool key) and note */
+    char k[32];
+    for (int i = 1; i < CBRNN_MAX_META_OWN; i++) {
+        snprintf(k, sizeof k, "own_%d", i);
+        assert_int_equal(cbrnn_model_set_meta(m, k, "x"), 0);
+    }
+    assert_int_equal(cbrnn_model_set_meta(m, "one_too_many", "x"), CBRNN_ERR_FULL);
+    size_t len;
+    unsigned char *b = saved_bytes(m, &len);
+    char msg[512];
+    cbrnn_model *l = cbrnn_model_load_mem(b, len, NULL, msg, sizeof msg);
+    if (!l)
+        fail_msg("32 own keys refused: %s", msg);
+    /* every tool key fits beside the 32 */
+    const char *tools[] = {"command", "date", "cbrnn_version", "train_files", "speed_perturb",
+                           "val_files", "held_out_dir", "held_out", "held_out_truncated",
+                           "skipped_files", "train_frames", "seed", "optimizer", "lr", "batch",
+                           "seq_len", "windows", "steps_warmup", "steps_frozen", "steps_done",
+                           "average", "final_train_loss", "final_val_loss",
+                           "final_val_accuracy", "final_val_persistence_loss", "final_skill",
+                           "interrupted", "init_from", "adapted_by", "adapted_from",
+                           "adapted_frames", "adapted_updates", "experiment", "task", "variant"};
+    assert_int_equal(sizeof tools / sizeof *tools, CBRNN_META_TOOL_KEYS);
+    for (size_t i = 0; i < sizeof tools / sizeof *tools; i++) {
+        assert_true(cbrnn_meta_is_tool_key(tools[i]));
+        if (cbrnn_model_set_meta(l, tools[i], "1"))
+            fail_msg("tool key %s does not fit", tools[i]);
+    }
+    size_t len2;
+    unsigned char *b2 = saved_bytes(l, &len2);
+    cbrnn_model *l2 = cbrnn_model_load_mem(b2, len2, NULL, msg, sizeof msg);
+    if (!l2)
+        fail_msg("the tools' keys beside 32 own: %s", msg);
+    assert_int_equal(l2->n_meta, CBRNN_MAX_META);
+    /* dropping the tools' provenance keeps the model's own */
+    cbrnn_model_drop_tool_meta(l2);
+    assert_int_equal(l2->n_meta, CBRNN_MAX_META_OWN);
+    assert_null(cbrnn_model_get_meta(l2, "command"));
+    assert_string_equal(cbrnn_model_get_meta(l2, "own_31"), "x");
+    cbrnn_model_del_meta(l2, "own_1");
+    assert_int_equal(l2->n_meta, CBRNN_MAX_META_OWN - 1);
+    assert_null(cbrnn_model_get_meta(l2, "own_1"));
+    cbrnn_model_destroy(l2);
+    /* one more own key in the file: refused with a message that says so */
+    struct sfile f = fresh(b, len);
+    free(b2);
+    set_meta(&f, "own_extra", "x");
+    expect_file_refusal(&f, CBRNN_ERR_FORMAT, "more than 32 free-form metadata entries besides",
+                        "33 own keys");
+    free_file(&f);
+    cbrnn_model_destroy(l);
+    free(b);
+    cbrnn_model_destroy(m);
+}
+
+/* Resident memory of this process now, kB (/proc/self/statm). */
+static long rss_now_kb(void)
+{
+    long pages = 0, res = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (f) {
+        if (fscanf(f, "%ld %ld", &pages, &res) != 2)
+            res = 0;
+        fclose(f);
+    }
+    return res * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+/* What loading path costs a child: its peak resident memory above what it
+ * held before (kB; the parent's pages, counted in the child's peak after
+ * fork, are not the loader's); *out gets the loader's message. */
+static long child_load_rss(const char *path, char *out, size_t outlen)
+{
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(fds[0]);
+        alarm(20); /* a load that hangs fails the test */
+        long before = rss_now_kb();
+        char msg[512] = "";
+        cbrnn_model *m = cbrnn_model_load(path, NULL, msg, sizeof msg);
+        if (m)
+            snprintf(msg, sizeof msg, "loaded");
+        struct rusage ru;
+        getrusage(RUSAGE_SELF, &ru);
+        char line[600];
+        int n = snprintf(line, sizeof line, "%ld\n%s", ru.ru_maxrss - before, msg);
+        ssize_t w = write(fds[1], line, (size_t)n);
+        (void)w;
+        _exit(0);
+    }
+    close(fds[1]);
+    char line[600];
+    ssize_t n = read(fds[0], line, sizeof line - 1);
+    line[n > 0 ? n : 0] = 0;
+    close(fds[0]);
+    int st = 0;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    if (!WIFEXITED(st))
+        fail_msg("%s: the loading child died (signal %d)", path,
+                 WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+    char *nl = strchr(line, '\n');
+    snprintf(out, outlen, "%s", nl ? nl + 1 : "");
+    return strtol(line, NULL, 10);
+}
+
+static void write_bytes(const char *path, const void *b, size_t n, off_t total)
+{
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(b, 1, n, f), n);
+    if (total > (off_t)n) { /* sparse up to total bytes */
+        assert_int_equal(fseeko(f, total - 1, SEEK_SET), 0);
+        assert_int_equal(fputc(0, f), 0);
+    }
+    fclose(f);
+}
+
+/* What a hostile or wrong file can cost: a named pipe is refused without
+ * blocking; a big non-model file is told apart by its first bytes; a
+ * header of millions of tiny JSON values or one nested deep is refused
+ * before jansson builds it; the header cap is 1 MiB. */
+static void hostile_files_cost_little(void **state)
+{
+    (void)state;
+    char path[512], msg[512];
+    snprintf(path, sizeof path, "%s/fifo.safetensors", tmpdir);
+    assert_int_equal(mkfifo(path, 0600), 0);
+    long rss = child_load_rss(path, msg, sizeof msg);
+    if (!strstr(msg, "not a regular file (a named pipe)"))
+        fail_msg("fifo: '%s'", msg);
+    unlink(path);
+    /* 600 MB of "audio" (sparse): the loader must not read it to say so */
+    snprintf(path, sizeof path, "%s/big.wav", tmpdir);
+    write_bytes(path, "RIFF\x24\x00\x00\x00WAVEfmt ", 16, (off_t)600 << 20);
+    rss = child_load_rss(path, msg, sizeof msg);
+    if (!strstr(msg, "this is a WAV (RIFF) audio file") || rss > 100 * 1024)
+        fail_msg("big WAV: '%s', %ld kB at peak", msg, rss);
+    unlink(path);
+    /* a header just under the cap made of empty objects */
+    size_t hl = (size_t)1 << 20;
+    unsigned char *b = malloc(8 + hl);
+    assert_non_null(b);
+    for (int i = 0; i < 8; i++)
+        b[i] = (unsigned char)((uint64_t)hl >> (8 * i));
+    memcpy(b + 8, "{\"a\":[", 6);
+    for (size_t i = 6; i + 3 <= hl - 2; i += 3)
+        memcpy(b + 8 + i, "{},", 3);
+    memset(b + 8 + hl - 4, ' ', 2);
+    memcpy(b + 8 + hl - 2, "]}", 2);
+    b[8 + hl - 5] = ' '; /* the last comma */
+    snprintf(path, sizeof path, "%s/objects.safetensors", tmpdir);
+    write_bytes(path, b, 8 + hl, 0);
+    rss = child_load_rss(path, msg, sizeof msg);
+    if (!strstr(msg, "more than 4096 JSON values") || rss > 100 * 1024)
+        fail_msg("1 MiB of {}: '%s', %ld kB at peak", msg, rss);
+    /* nested lists */
+    memcpy(b + 8, "{\"a\":[[[", 8);
+    snprintf(path, sizeof path, "%s/deep.safetensors", tmpdir);
+    write_bytes(path, b, 8 + hl, 0);
+    child_load_rss(path, msg, sizeof msg);
+    if (!strstr(msg, "nests deeper than 3"))
+        fail_msg("deep header: '%s'", msg);
+    free(b);
+    /* the cap: a header of 1 MiB + 8 */
+    hl = ((size_t)1 << 20) + 8;
+    b = calloc(1, 8 + hl);
+    assert_non_null(b);
+    for (int i = 0; i < 8; i++)
+        b[i] = (unsigned char)((uint64_t)hl >> (8 * i));
+    b[8] = '{';
+    expect_refusal(b, 8 + hl, CBRNN_ERR_FORMAT, "exceeds the 1048576-byte limit", "header cap");
+    free(b);
+}
+
+/* The largest header a real model has fits the cap: 128 classes with long
+ * names full of characters JSON escapes, the tools' longest values and
+ * 32 keys of the model's own of 4 kB each. */
+static void largest_real_header_fits(void **state)
+{
+    (void)state;
+    cbrnn_model *m = make_model(M_CLASSIFY, 11);
+    cbrnn_model_config c = m->cfg;
+    cbrnn_model_destroy(m);
+    c.n_out = CBRNN_MAX_CLASSES;
+    m = cbrnn_model_create(&c, NULL);
+    assert_non_null(m);
+    assert_int_equal(cbrnn_model_init(m, 1), 0);
+    m->target = CBRNN_TARGET_CLASSIFY;
+    static char names[CBRNN_MAX_CLASSES][1001];
+    const char *np[CBRNN_MAX_CLASSES];
+    for (int i = 0; i < CBRNN_MAX_CLASSES; i++) {
+        for (int j = 0; j < 1000; j++)
+            names[i][j] = "\"\\"[j % 2]; /* each escaped twice: 4 bytes */
+        snprintf(names[i], 8, "%05d", i);
+        names[i][5] = 'x';
+        np[i] = names[i];
+    }
+    assert_int_equal(cbrnn_model_set_classes(m, CBRNN_MAX_CLASSES, np), 0);
+    static char big[8193];
+    memset(big, 'a', 8192);
+    assert_int_equal(cbrnn_model_set_meta(m, "held_out", big), 0);
+    big[4096] = 0;
+    const char *paths[] = {"command", "held_out_dir", "adapted_from", "init_from"};
+    for (size_t i = 0; i < sizeof paths / sizeof *paths; i++)
+        assert_int_equal(cbrnn_model_set_meta(m, paths[i], big), 0);
+    char k[32];
+    for (int i = 0; i < CBRNN_MAX_META_OWN - 1; i++) { /* note is one */
+        snprintf(k, sizeof k, "own_%d", i);
+        assert_int_equal(cbrnn_model_set_meta(m, k, big), 0);
+    }
+    size_t len;
+    unsigned char *b = saved_bytes(m, &len);
+    uint64_t hlen = 0;
+    for (int i = 0; i < 8; i++)
+        hlen |= (uint64_t)b[i] << (8 * i);
+    print_message("largest real header: %llu bytes\n", (unsigned long long)hlen);
+    assert_true(hlen < ((uint64_t)1 << 20));
+    free(b);
+    cbrnn_model_destroy(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -918,6 +1379,14 @@ int main(void)
         cmocka_unit_test(loader_refuses_damage),
         cmocka_unit_test(loader_survives_random_damage),
         cmocka_unit_test(load_from_path_errors),
+        cmocka_unit_test(format_version_is_the_lowest),
+        cmocka_unit_test(format_names),
+        cmocka_unit_test(ranges_as_stored),
+        cmocka_unit_test(rls_settings_kept_under_sgd),
+        cmocka_unit_test(rls_state_only_where_rls_applies),
+        cmocka_unit_test(metadata_room_for_the_tools),
+        cmocka_unit_test(hostile_files_cost_little),
+        cmocka_unit_test(largest_real_header_fits),
     };
     return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
 }

@@ -289,12 +289,15 @@ static void test_attachments_and_clone(void **state)
     c->params[0] += 1.0f;
     assert_true(c->params[0] != m->params[0]);
     cbrnn_model_destroy(c);
-    for (int i = 0; i < CBRNN_MAX_META - 2; i++) {
+    for (int i = 0; i < CBRNN_MAX_META_OWN - 2; i++) {
         char k[16];
         snprintf(k, sizeof k, "k%d", i);
         assert_int_equal(cbrnn_model_set_meta(m, k, "v"), 0);
     }
     assert_int_equal(cbrnn_model_set_meta(m, "one-too-many", "v"), CBRNN_ERR_FULL);
+    /* the tools' keys still fit beside a full set of the model's own */
+    assert_int_equal(cbrnn_model_set_meta(m, "adapted_updates", "7"), 0);
+    assert_int_equal(cbrnn_model_set_meta(m, "final_skill", "0.2"), 0);
     cbrnn_model_destroy(m);
 }
 
