@@ -1103,8 +1103,11 @@ static int save_adapted(struct run *r)
     }
     char val[64];
     snprintf(val, sizeof val, "%lld", (long long)r->st.updates);
-    if (cbrnn_model_set_meta(r->adapted, "adapted_updates", val) ||
-        cbrnn_host_save_adapted(r->adapted, r->save_path, "cbrnn run", r->model_path,
+    int mrc = cbrnn_model_set_meta(r->adapted, "adapted_updates", val);
+    if (mrc)
+        snprintf(r->msg, sizeof r->msg, "%s: cannot record adapted_updates: %s", r->save_path,
+                 cbrnn_strerror(mrc));
+    if (mrc || cbrnn_host_save_adapted(r->adapted, r->save_path, "cbrnn run", r->model_path,
                                 r->st.frames, r->msg, sizeof r->msg)) {
         cli_say(PROG, r->msg);
         return 1;

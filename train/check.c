@@ -36,6 +36,23 @@ static int check_target(const cbrnn_train_opts *o, char *msg, size_t len)
     if (o->online_rule && !cbrnn_rule_rls_fits(o->mc.wiring, (cbrnn_target)o->target))
         return refuse(msg, len, "--online-rule rls is for the readout wiring with --target predict "
                                 "or map (a squared error on the cerebellum's output)");
+    if (o->horizon < 1 || o->horizon > CBRNN_MAX_HORIZON)
+        return refuse(msg, len, "--horizon %d is outside 1..%d (frames ahead that a model file "
+                                "and the engine take)", o->horizon, CBRNN_MAX_HORIZON);
+    /* as the model file will hold it (a float), so the save at the end
+     * cannot refuse what training was allowed to start */
+    const double min_tau = CBRNN_STREAM_NORM_MIN_HOPS * o->fc.hop_ms / 1000.0;
+    if (o->stream_norm != 0 && !((double)(float)o->stream_norm >= min_tau))
+        return refuse(msg, len, "--stream-norm %g: at least %d hops (%g s) or 0 (off): a "
+                                "shorter running normaliser follows the frame itself",
+                      (double)o->stream_norm, CBRNN_STREAM_NORM_MIN_HOPS, min_tau);
+    if (o->stream_norm != 0 && !(o->stream_floor >= 1e-6f && o->stream_floor <= 100))
+        return refuse(msg, len, "--stream-norm-floor %g is outside [1e-06, 100]",
+                      (double)o->stream_floor);
+    if (!((float)o->rls_prior >= 1e-9f && (float)o->rls_prior <= 1e9f) ||
+        !((float)o->rls_forget >= 0.9f && (float)o->rls_forget <= 1))
+        return refuse(msg, len, "--rls-prior %g or --rls-forget %g is outside [1e-09, 1e+09] "
+                      "and [0.9, 1]", o->rls_prior, o->rls_forget);
     if (o->n_speeds && o->target != CBRNN_TARGET_PREDICT)
         return refuse(msg, len, "--speed-perturb is for --target predict (a teacher or labels "
                                 "would have to change with the speed)");

@@ -87,9 +87,17 @@ int train_build_model(struct run *r)
     r->m = o->init_model ? cbrnn_model_clone(o->init_model, &err)
                          : cbrnn_model_create(&r->mc, &err);
     cbrnn_model *m = r->m;
-    if (!m || (!o->init_model && cbrnn_model_init(m, o->tc.seed)) ||
-        (o->init_model && cbrnn_model_set_meta(m, "init_from", o->init))) {
-        train_say(r, CBRNN_TRAIN_MSG_ERROR, "cannot create the model: %s", cbrnn_strerror(err));
+    if (m && o->init_model) {
+        /* --init's provenance (its training's losses, its adaptation)
+         * describes that model, not this one: init_from names it. */
+        cbrnn_model_drop_tool_meta(m);
+        err = cbrnn_model_set_meta(m, "init_from", o->init ? o->init : "");
+    } else if (m) {
+        err = cbrnn_model_init(m, o->tc.seed);
+    }
+    if (!m || err) {
+        train_say(r, CBRNN_TRAIN_MSG_ERROR, "cannot create the model: %s",
+                  cbrnn_strerror(err ? err : CBRNN_ERR_NOMEM));
         return CBRNN_TRAIN_FAILED;
     }
     cbrnn_model_drop_rls_state(m); /* an adapted init's: training moves the weights away from it */

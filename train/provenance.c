@@ -24,12 +24,21 @@ static const char *const windows_names[] = {"positions", "frames"};
 #define HELD_OUT_NAMES 50
 #define HELD_OUT_BYTES 8192
 
-/* Sets key to val; an empty val only clears a value the model already
- * has (one --init brought along), so a new model has no empty keys. */
+/* *acc keeps the first error code. */
+static void keep(int *acc, int rc)
+{
+    if (!*acc)
+        *acc = rc;
+}
+
+/* Sets key to val, or removes it when val is empty: the keys that appear
+ * only when they apply (docs/FORMATS.md). */
 static int set_meta_or_clear(cbrnn_model *m, const char *key, const char *val)
 {
-    if (!*val && !cbrnn_model_get_meta(m, key))
+    if (!*val) {
+        cbrnn_model_del_meta(m, key);
         return 0;
+    }
     return cbrnn_model_set_meta(m, key, val);
 }
 
@@ -42,7 +51,7 @@ static int record_held_out(struct run *r)
     /* zeroed: gcc 12 takes the list for read uninitialised when n_val is 0 */
     const char **val = calloc((size_t)r->n + 1, sizeof *val);
     char *held = calloc(HELD_OUT_BYTES, 1);
-    int n_val = 0, shown = 0, rc = -1;
+    int n_val = 0, shown = 0, rc = CBRNN_ERR_NOMEM;
     if (!val || !held)
         goto out;
     for (int i = 0; i < r->n; i++)
@@ -64,8 +73,8 @@ static int record_held_out(struct run *r)
     if (shown < n_val)
         snprintf(b, sizeof b, "%d of %d names", shown, n_val);
     rc = set_meta_or_clear(r->m, "held_out_dir", d);
-    rc |= cbrnn_model_set_meta(r->m, "held_out", held);
-    rc |= set_meta_or_clear(r->m, "held_out_truncated", b);
+    keep(&rc, cbrnn_model_set_meta(r->m, "held_out", held));
+    keep(&rc, set_meta_or_clear(r->m, "held_out_truncated", b));
 out:
     free(val);
     free(held);
@@ -105,17 +114,17 @@ int train_record_provenance(struct run *r)
     run_date(o, date, sizeof date);
     char b[64];
     int mrc = set_meta_or_clear(m, "command", o->command ? o->command : "");
-    mrc |= cbrnn_model_set_meta(m, "date", date);
-    mrc |= cbrnn_model_set_meta(m, "cbrnn_version", CBRNN_VERSION_STRING);
+    keep(&mrc, cbrnn_model_set_meta(m, "date", date));
+    keep(&mrc, cbrnn_model_set_meta(m, "cbrnn_version", CBRNN_VERSION_STRING));
 #define META_F(key, fmt, val)                                                                     \
     do {                                                                                          \
         snprintf(b, sizeof b, fmt, val);                                                          \
-        mrc |= cbrnn_model_set_meta(m, key, b);                                                   \
+        keep(&mrc, cbrnn_model_set_meta(m, key, b));                                              \
     } while (0)
     META_F("train_files", "%d", r->n_train - r->n_copies);
-    mrc |= record_speeds(r);
+    keep(&mrc, record_speeds(r));
     META_F("val_files", "%d", r->n - r->n_train);
-    mrc |= record_held_out(r);
+    keep(&mrc, record_held_out(r));
     META_F("skipped_files", "%d", r->n_skipped);
     META_F("train_frames", "%ld", r->train_frames);
     META_F("seed", "%llu", (unsigned long long)o->tc.seed);
@@ -141,10 +150,11 @@ int train_record_provenance(struct run *r)
         }
     }
     if (r->interrupted)
-        mrc |= cbrnn_model_set_meta(m, "interrupted", "yes");
+        keep(&mrc, cbrnn_model_set_meta(m, "interrupted", "yes"));
 #undef META_F
-    if (mrc) {
-        train_say(r, CBRNN_TRAIN_MSG_ERROR, "cannot record the provenance");
+    if (mrc) { /* tool keys always fit (CBRNN_MAX_META_OWN) */
+        train_say(r, CBRNN_TRAIN_MSG_ERROR, "cannot record the provenance: %s",
+                  cbrnn_strerror(mrc));
         return CBRNN_TRAIN_FAILED;
     }
     return 0;

@@ -27,7 +27,12 @@ FAILS = []
 
 
 def check(name, cmd, want_status, *want_in_stderr):
-    r = subprocess.run(cmd, capture_output=True, text=True)
+    try:  # a load that blocks (a named pipe) fails instead of hanging the suite
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    except subprocess.TimeoutExpired:
+        FAILS.append(f"{name}: still running after 120 s\n    cmd: {' '.join(cmd)}")
+        print(f"FAIL {name}")
+        return
     err = r.stderr
     problems = []
     if r.returncode != want_status:
@@ -137,6 +142,52 @@ def main():
     p_ok = j("rls_ok.safetensors")
     open(p_ok, "wb").write(with_rls(eye))
     check("info a model with rls.P", [cbrnn, "info", p_ok], 0)
+    # info --json says whether a model holds an RLS state, and the format
+    info = lambda p: json.loads(subprocess.run([cbrnn, "info", "--json", p], capture_output=True,
+                                               text=True).stdout or "{}")
+    if info(p_ok).get("rls_state") != {"tensor": "rls.P", "n": 17}:
+        FAILS.append(f"info --json rls_state of a model with rls.P: {info(p_ok).get('rls_state')}")
+    if "rls_state" not in info(good) or info(good)["rls_state"] is not None:
+        FAILS.append(f"info --json rls_state of a model without: {info(good).get('rls_state', '?')}")
+    if info(good).get("format") != "cbrnn-1":
+        FAILS.append(f"info --json format of a plain model: {info(good).get('format')}")
+    h2 = json.loads(json.dumps(header))
+    h2["__metadata__"]["format"] = "cbrnn-2"
+    p2 = j("format2.safetensors")
+    open(p2, "wb").write(join_model(h2, data))
+    if info(p2).get("format") != "cbrnn-2":
+        FAILS.append(f"info --json format of a cbrnn-2 file: {info(p2).get('format')}")
+    # an RLS state where RLS cannot apply (a sequence-task model)
+    h2 = json.loads(json.dumps(header))
+    h2["__metadata__"]["target"] = "task"
+    h2["rls.P"] = {"dtype": "F32", "shape": [17, 17],
+                   "data_offsets": [len(data), len(data) + 4 * 17 * 17]}
+    bad_model("rls_task", join_model(h2, data + eye.astype("<f4").tobytes()),
+              "tensor rls.P: an RLS state, but RLS does not apply")
+    # format names: only cbrnn-N above the newest is newer
+    for name, fmt, want in (("format_point", "cbrnn-1.1", "not a cbrnn model format"),
+                            ("format_zero", "cbrnn-0", "not a cbrnn model format"),
+                            ("format_newer", "cbrnn-3", "is newer than this build reads")):
+        h2 = json.loads(json.dumps(header))
+        h2["__metadata__"]["format"] = fmt
+        bad_model(name, join_model(h2, data), want)
+    # a horizon the engine cannot take, and settings that vanish as floats
+    for name, key, val, want in (("horizon", "horizon", "1001", "outside 1..1000"),
+                                 ("rls_prior_tiny", "rls_prior", "1e-50", "outside")):
+        h2 = json.loads(json.dumps(header))
+        h2["__metadata__"][key] = val
+        bad_model(name, join_model(h2, data), want)
+    # training that the save at its end would refuse is refused before it starts
+    check("train --horizon past the engine's", [cbrnn, "train", "-o", j("h.safetensors"), *tiny,
+          "--horizon", "1001", a1], 2, "--horizon 1001 is outside 1..1000")
+    check("train --stream-norm under 10 hops",
+          [cbrnn, "train", "-o", j("s.safetensors"), *tiny, "--output-mode", "residual",
+           "--stream-norm", "0.05", a1], 2, "--stream-norm 0.05: at least 10 hops (0.1 s)")
+    # a named pipe given as a model: refused at once, not waited on
+    fifo = j("pipe.safetensors")
+    os.mkfifo(fifo)
+    check("info a named pipe", [cbrnn, "info", fifo], 2, "not a regular file (a named pipe)")
+    check("eval a named pipe", [cbrnn, "eval", fifo, a2], 2, "not a regular file")
     bad_model("rls_shape", with_rls(np.eye(16) / 30),
               "tensor rls.P: shape [16,16] but the configuration needs [17,17]")
     p_nan = eye.copy()
