@@ -80,7 +80,7 @@ static float *falloc(size_t n)
     size_t bytes = ((n + 1) * sizeof(float) + 63) & ~(size_t)63;
     float *p = aligned_alloc(64, bytes);
     if (p)
-        memset(p, 0, bytes);
+        rt_touch_zero(p, bytes);
     return p;
 }
 
@@ -353,6 +353,8 @@ static int open_rings(cbrnn_engine *e, const cbrnn_engine_config *c)
     e->rec_elem = sizeof(cbrnn_record) + (c->record_outputs ? (size_t)e->O * sizeof(float) : 0);
     e->rec_buf = calloc(1, e->rec_elem);
     e->rec_buf_rt = calloc(1, e->rec_elem);
+    if (e->rec_buf_rt) /* the audio thread's (calloc may map lazily) */
+        rt_touch_zero(e->rec_buf_rt, e->rec_elem);
     if (!e->rec_buf || !e->rec_buf_rt || spsc_init(&e->recs, (size_t)c->record_capacity, e->rec_elem) ||
         spsc_init(&e->cmds, (size_t)c->command_capacity, sizeof(cbrnn_engine_cmd)) ||
         spsc_init(&e->snap_free, CBRNN_ENGINE_SNAPSHOT_SLOTS, sizeof(int)) ||

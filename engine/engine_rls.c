@@ -41,16 +41,22 @@ int engine_rls_alloc(cbrnn_engine *e)
 {
     const int n = e->dim[e->L - 1] + 1;
     e->rls_n = n;
+    const size_t tri = (size_t)n * (size_t)(n + 1) / 2;
     e->rls_P = malloc((size_t)n * (size_t)n * sizeof(double));
     e->rls_u = malloc((size_t)n * sizeof(double));
     e->rls_nz = malloc((size_t)n * sizeof(int));
     e->rls_pd = malloc((size_t)n * sizeof(double));
-    const size_t tri = (size_t)n * (size_t)(n + 1) / 2;
-    for (int s = 0; s < 2; s++) /* touched now: no page fault at a snapshot */
-        if ((e->rls_snap[s] = malloc(tri * sizeof(float))))
-            memset(e->rls_snap[s], 0, tri * sizeof(float));
+    for (int s = 0; s < 2; s++)
+        e->rls_snap[s] = malloc(tri * sizeof(float));
     if (!e->rls_P || !e->rls_u || !e->rls_nz || !e->rls_pd || !e->rls_snap[0] || !e->rls_snap[1])
         return -1;
+    /* touched now: no page fault in the audio thread (a snapshot, a frame) */
+    rt_touch_zero(e->rls_P, (size_t)n * (size_t)n * sizeof(double));
+    rt_touch_zero(e->rls_u, (size_t)n * sizeof(double));
+    rt_touch_zero(e->rls_nz, (size_t)n * sizeof(int));
+    rt_touch_zero(e->rls_pd, (size_t)n * sizeof(double));
+    for (int s = 0; s < 2; s++)
+        rt_touch_zero(e->rls_snap[s], tri * sizeof(float));
     engine_rls_begin(e);
     return 0;
 }

@@ -7,6 +7,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+void rt_touch_zero(void *p, size_t n)
+{
+    volatile unsigned char *touch = p;
+    for (size_t i = 0; i < n; i++)
+        touch[i] = 0;
+}
+
 int spsc_init(spsc *r, size_t capacity, size_t elem)
 {
     memset(r, 0, sizeof *r);
@@ -17,16 +24,12 @@ int spsc_init(spsc *r, size_t capacity, size_t elem)
         cap <<= 1;
     if (elem > (size_t)-1 / cap)
         return -1;
-    /* Touched now (calloc may map lazily) so the first pushes in the audio
-     * thread take no page fault. GCC turns malloc + memset(0) into calloc,
-     * which leaves fresh pages untouched, so the zeros are written through
-     * a volatile pointer (found by tests/hardening/test_pagefaults.c). */
+    /* Touched now so the first pushes in the audio thread take no page
+     * fault. */
     r->buf = malloc(cap * elem);
     if (!r->buf)
         return -1;
-    volatile unsigned char *touch = r->buf;
-    for (size_t i = 0; i < cap * elem; i++)
-        touch[i] = 0;
+    rt_touch_zero(r->buf, cap * elem);
     r->mask = cap - 1;
     r->elem = elem;
     atomic_init(&r->head, 0);

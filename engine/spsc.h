@@ -24,6 +24,12 @@ typedef struct spsc {
     unsigned char *buf;                     /* capacity * elem bytes */
 } spsc;
 
+/* Writes n zero bytes at p through a volatile pointer, so every page of
+ * p is resident before an audio thread uses it. Not memset: GCC turns
+ * malloc + memset(0) into calloc, which leaves fresh pages untouched (found
+ * by tests/hardening/test_pagefaults.c and a live RLS save). */
+void rt_touch_zero(void *p, size_t n);
+
 /* Allocates room for at least `capacity` elements of `elem` bytes (rounded
  * up to a power of two). 0, or -1 when out of memory or arguments are bad. */
 int spsc_init(spsc *r, size_t capacity, size_t elem);
