@@ -281,7 +281,7 @@ static int model_option(struct opts *o, int c, const char *arg)
     switch (c) {
     case O_TARGET: return parse_name("--target", arg, target_names, 3, &o->t.target);
     case O_HORIZON:
-        if (parse_long("--horizon", arg, 1, 10000, &v)) return -1;
+        if (parse_long("--horizon", arg, 1, CBRNN_MAX_HORIZON, &v)) return -1;
         o->t.horizon = (int)v;
         return 0;
     case O_TEACHER: o->t.teacher_suffix = arg; return 0;

@@ -232,7 +232,7 @@ static int check_model(const cbrnn_model *m, const cbrnn_engine_config *c, cbrnn
     if (F != mc->n_in || (m->target == CBRNN_TARGET_MAP && O != F) ||
         (m->target == CBRNN_TARGET_PREDICT && O != F && !(fc->deltas && 2 * O == F)) ||
         (m->target == CBRNN_TARGET_CLASSIFY && (O != m->n_classes || O < 2)) ||
-        (m->target == CBRNN_TARGET_PREDICT && (m->horizon < 1 || m->horizon > 1000)))
+        (m->target == CBRNN_TARGET_PREDICT && (m->horizon < 1 || m->horizon > CBRNN_MAX_HORIZON)))
         return CBRNN_ERR_SHAPE;
     if (mc->wiring == CBRNN_WIRING_LOOP && m->n_cb_layers == 0)
         return CBRNN_ERR_UNSUPPORTED;

@@ -145,8 +145,9 @@ int cbrnn_host_rule_option(cbrnn_engine_config *c, const char *name, const char 
     }
     if (!strcmp(name, "rls-prior")) {
         double v = strtod(arg, &end);
-        if (end == arg || *end || !(v > 0 && v <= 1e9)) {
-            snprintf(msg, msglen, "--rls-prior '%s': expected a number in (0, 1e9]", arg);
+        /* checked as the float it becomes (1e-50 would be 0: "the model's") */
+        if (end == arg || *end || !((float)v >= 1e-9f && (float)v <= 1e9f)) {
+            snprintf(msg, msglen, "--rls-prior '%s': expected a number in [1e-9, 1e9]", arg);
             return -1;
         }
         c->rls_prior = (float)v;

@@ -106,6 +106,12 @@ expect 2 "fz.safetensors: its cerebellum, what online learning changes, is froze
 "$CBRNN" info --json fz3.safetensors | grep -q '"frozen": *\["cortex"\]' ||
   fail "train --init: frozen is not cortex: $("$CBRNN" info --json fz3.safetensors | grep -A2 frozen)"
 
+# numbers checked as the float they become: a prior of 1e-50 would be 0
+expect 2 "--rls-prior '1e-50': expected a number in [1e-9, 1e9]" \
+  "$CBRNN" run --rls-prior 1e-50 --model "$MODEL" --out-dir rp "$IN"
+expect 2 "--horizon '5000': expected an integer in 1..1000" \
+  "$CBRNN" train -q -o h.safetensors --horizon 5000 "$IN"
+
 # info shows metadata from the file, which may be hostile: control bytes
 # come out escaped, never raw to the terminal.
 /usr/bin/python3 - m.safetensors esc.safetensors <<'PY' || fail "writing esc.safetensors"
