@@ -1,12 +1,19 @@
 #!/bin/sh
 # Trains samples/default.safetensors, the model cbrnn ships: the recorded
 # command, so anyone can rebuild it (same seed, same corpus, same
-# parameters; only the date in its metadata changes unless
-# SOURCE_DATE_EPOCH is set).
+# parameters, hence the same weights). Its metadata differs from the
+# shipped file's in the date (unless SOURCE_DATE_EPOCH is set), in
+# held_out_dir (the corpus folder used: CORPUS_DIR/pkg) and in the
+# stored command: the shipped model was trained before commit af00a31,
+# when the lists lived in a mktemp folder, so its command names
+# @/tmp/tmp.XXXXXXXXXX/valid.txt and .../train.txt; this script now
+# passes @valid.txt and @train.txt (`cbrnn info samples/default.safetensors`
+# shows both fields).
 #
 #   Corpus: the TRAINING split of the real multi-speaker corpus
-#   (scripts/corpus.sh: 24 languages, 41 speaker groups from Debian
-#   packages; docs/CORPUS.md), 16 kHz files and up; the validation split is
+#   (scripts/corpus.sh, from Debian packages; docs/CORPUS.md), its files
+#   at 16 kHz and up: 22 languages, 38 speakers (the split's Finnish and
+#   Swedish files are 8 kHz only and left out); the validation split is
 #   train's held-out set. The test split's speakers and languages (it, da,
 #   bg, el) are never used: samples/real_*.wav come from there.
 #   Model (chosen on the validation split, docs/SPEECH.md): readout wiring,
@@ -24,8 +31,10 @@
 #   0.9999; chosen on the validation voices, docs/ADAPTATION.md): hosts
 #   run that unless given --rule sgd.
 #   Training runs OpenBLAS on 2 threads (both cores here: 300 steps of the
-#   earlier cortex-256 default on a tenth of the corpus took 16.2 s against 22.8 s on one,
-#   2026-12-01). The thread count changes the rounding of the matrix
+#   earlier cortex-256 default on a tenth of the corpus took 16.2 s against
+#   22.8 s on one, 2026-12-01; the command was not recorded: README.md,
+#   "What it does", gives one to remeasure it). The thread count changes
+#   the rounding of the matrix
 #   products, so it is pinned here and the model comes out the same bytes
 #   on any machine (OPENBLAS_NUM_THREADS overrides it).
 #
