@@ -16,8 +16,17 @@
 # Prints the figures and a JSON line. Uses build/ (or $CBRNN_BUILD);
 # needs sox and GNU time.
 set -uo pipefail
-top=$(cd "$(dirname "$0")/.." && pwd)
+usage() { echo "usage: scripts/bigfile.sh [HOURS] (HOURS > 0, default 2; see --help)" >&2; exit 2; }
+case ${1:-} in
+  -h|--help) sed -n '2,/^set -uo pipefail/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -*) echo "bigfile.sh: unknown option '$1'" >&2; usage ;;
+esac
+[ $# -le 1 ] || { echo "bigfile.sh: one argument at most" >&2; usage; }
 hours=${1:-2}
+if ! [[ $hours =~ ^[0-9]+([.][0-9]+)?$ ]] || ! awk -v h="$hours" 'BEGIN { exit !(h > 0) }'; then
+  echo "bigfile.sh: HOURS '$hours' is not a positive number" >&2; usage
+fi
+top=$(cd "$(dirname "$0")/.." && pwd)
 build=${CBRNN_BUILD:-$top/build}
 CBRNN=$build/cli/cbrnn
 MODEL=$top/samples/default.safetensors

@@ -13,9 +13,22 @@
 # Prints one line per target and a JSON line per target (executions,
 # executions per second, corpus size, crashes) for docs/RELIABILITY.md.
 set -euo pipefail
-top=$(cd "$(dirname "$0")/.." && pwd)
+usage() { echo "usage: scripts/fuzz.sh [SECONDS] [TARGET...] (targets: model labels audio osc; see --help)" >&2; exit 2; }
+case ${1:-} in
+  -h|--help) sed -n '2,/^set -euo pipefail/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
+esac
 secs=${1:-60}
+if ! [[ $secs =~ ^[0-9]+$ ]] || [ "$secs" -eq 0 ]; then
+  echo "fuzz.sh: SECONDS '$secs' is not a positive whole number" >&2; usage
+fi
 [ $# -gt 0 ] && shift
+for t in "$@"; do
+  case $t in
+    model|labels|audio|osc) ;;
+    *) echo "fuzz.sh: unknown target '$t'" >&2; usage ;;
+  esac
+done
+top=$(cd "$(dirname "$0")/.." && pwd)
 build=${CBRNN_FUZZ_BUILD:-$top/build-fuzz}
 fz=$top/tests/fuzz
 

@@ -11,7 +11,16 @@
 #   MAXN_PARITY= MAXN_DMS=        (caps; empty: none)
 #   CBRNN=build/cli/cbrnn  OUT=build/paper  DOCS=1 (copy figures into docs/)
 # Never edits docs/PAPER.md itself (its prose is written from these tables).
+# Usage: [VAR=VALUE...] scripts/paper.sh   (no arguments; -h, --help: this)
 set -eu
+case ${1:-} in
+  -h|--help) sed -n '2,/^set -eu/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
+esac
+if [ $# -gt 0 ]; then
+  echo "paper.sh: takes no arguments, got '$1' (the budget is set by environment" \
+    "variables: SEEDS=4 EPOCHS_PARITY=300 ... scripts/paper.sh; see --help)" >&2
+  exit 2
+fi
 top=$(cd "$(dirname "$0")/.." && pwd)
 SEEDS=${SEEDS:-4}
 EPOCHS_PARITY=${EPOCHS_PARITY:-300}

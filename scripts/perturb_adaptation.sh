@@ -19,6 +19,15 @@
 # the numbers; with REPLICATES=N also docs/figures/perturb_spread.json.
 # Usage: [REPLICATES=N] scripts/perturb_adaptation.sh [OUT_DIR]
 set -eu
+usage() { echo "usage: [REPLICATES=N] scripts/perturb_adaptation.sh [OUT_DIR] (see --help)" >&2; exit 2; }
+case ${1:-} in
+  -h|--help) sed -n '2,/^set -eu/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -*) echo "perturb_adaptation.sh: unknown option '$1'" >&2; usage ;;
+esac
+[ $# -le 1 ] || { echo "perturb_adaptation.sh: one OUT_DIR at most" >&2; usage; }
+if [ $# -eq 1 ] && [ -e "$1" ] && [ ! -d "$1" ]; then
+  echo "perturb_adaptation.sh: OUT_DIR '$1' is not a folder" >&2; usage
+fi
 top=$(cd "$(dirname "$0")/.." && pwd)
 "$top/scripts/build.sh" "$top/build" >/dev/null
 cbrnn="$top/build/cli/cbrnn"

@@ -29,10 +29,22 @@
 # host.err, cbtime.json, soak.csv, where the models are saved) is kept on
 # failure, or always with CBRNN_SOAK_KEEP=1.
 set -uo pipefail
-top=$(cd "$(dirname "$0")/.." && pwd)
+usage() { echo "usage: scripts/soak.sh [--control] [SECONDS] (see --help)" >&2; exit 2; }
 control=0
-[ "${1:-}" = --control ] && { control=1; shift; }
+while [ $# -gt 0 ]; do
+  case $1 in
+    -h|--help) sed -n '2,/^set -uo pipefail/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --control) control=1; shift ;;
+    -*) echo "soak.sh: unknown option '$1'" >&2; usage ;;
+    *) break ;;
+  esac
+done
+[ $# -le 1 ] || { echo "soak.sh: one SECONDS at most" >&2; usage; }
 secs=${1:-600}
+if ! [[ $secs =~ ^[0-9]+$ ]] || [ "$secs" -eq 0 ]; then
+  echo "soak.sh: SECONDS '$secs' is not a positive whole number" >&2; usage
+fi
+top=$(cd "$(dirname "$0")/.." && pwd)
 build=${CBRNN_BUILD:-$top/build}
 JACKHOST=$build/plugin/cbrnn-jack CBRNN=$build/cli/cbrnn
 CBTIME=$build/tests/hardening/libcbrnn_cbtime.so
