@@ -579,19 +579,31 @@ static void meta_long(json_t *meta, const char *key, long lo, long hi, int *out,
     *out = (int)v;
 }
 
-static void meta_double(json_t *meta, const char *key, double lo, double hi, int lo_open,
-                        double *out, int *rc, char *msg, size_t msglen)
+/* The finite number metadata key holds, into *v: its text, or NULL (*rc
+ * and msg say why). */
+static const char *meta_number(json_t *meta, const char *key, double *v, int *rc, char *msg,
+                               size_t msglen)
 {
     const char *s = meta_str(meta, key, rc, msg, msglen);
     if (!s)
-        return;
+        return NULL;
     char *end;
-    double v = strtod(s, &end);
-    if (end == s || *end || !isfinite(v)) {
+    *v = strtod(s, &end);
+    if (end == s || *end || !isfinite(*v)) {
         *rc = fail(msg, msglen, CBRNN_ERR_FORMAT, "metadata %s: '%s' is not a finite number",
                    key, s);
-        return;
+        return NULL;
     }
+    return s;
+}
+
+static void meta_double(json_t *meta, const char *key, double lo, double hi, int lo_open,
+                        double *out, int *rc, char *msg, size_t msglen)
+{
+    double v;
+    const char *s = meta_number(meta, key, &v, rc, msg, msglen);
+    if (!s)
+        return;
     if (v < lo || v > hi || (lo_open && v == lo)) {
         *rc = fail(msg, msglen, CBRNN_ERR_FORMAT, "metadata %s: %s is outside %s%g..%g]", key, s,
                    lo_open ? "(" : "[", lo, hi);
@@ -606,16 +618,10 @@ static void meta_double(json_t *meta, const char *key, double lo, double hi, int
 static void meta_float(json_t *meta, const char *key, float lo, float hi, int lo_open,
                        float *out, double *text, int *rc, char *msg, size_t msglen)
 {
-    const char *s = meta_str(meta, key, rc, msg, msglen);
+    double v;
+    const char *s = meta_number(meta, key, &v, rc, msg, msglen);
     if (!s)
         return;
-    char *end;
-    double v = strtod(s, &end);
-    if (end == s || *end || !isfinite(v)) {
-        *rc = fail(msg, msglen, CBRNN_ERR_FORMAT, "metadata %s: '%s' is not a finite number",
-                   key, s);
-        return;
-    }
     const int fits = fabs(v) <= FLT_MAX; /* a double beyond float's range has no float */
     const float f = fits ? (float)v : 0.0f;
     if (!fits || f < lo || f > hi || (lo_open && f == lo)) {

@@ -86,16 +86,7 @@ expect 2 "bad.wav: not a readable audio file" "$CBRNN" run --model "$MODEL" --ou
 # changes) is run without learning; --learn says why. Training from it
 # decides its own phases: the frozen phase still trains the cerebellum,
 # and the result says `frozen` cortex.
-/usr/bin/python3 - m.safetensors fz.safetensors <<'PY' || fail "writing fz.safetensors"
-import json, struct, sys
-d = open(sys.argv[1], "rb").read()
-n = struct.unpack("<Q", d[:8])[0]
-h = json.loads(d[8:8 + n])
-h["__metadata__"]["frozen"] = "cortex,cerebellum"
-b = json.dumps(h).encode()
-b += b" " * (-len(b) % 8)
-open(sys.argv[2], "wb").write(struct.pack("<Q", len(b)) + b + d[8 + n:])
-PY
+set_meta m.safetensors fz.safetensors frozen cortex,cerebellum || fail "writing fz.safetensors"
 expect 2 "fz.safetensors: its cerebellum, what online learning changes, is frozen" \
   "$CBRNN" run --learn --model fz.safetensors --out-dir fz "$IN"
 "$CBRNN" run --quiet --no-learn --model fz.safetensors --out-dir fz2 "$IN" 2>err.txt ||
@@ -114,17 +105,8 @@ expect 2 "--horizon '5000': expected an integer in 1..1000" \
 
 # info shows metadata from the file, which may be hostile: control bytes
 # come out escaped, never raw to the terminal.
-/usr/bin/python3 - m.safetensors esc.safetensors <<'PY' || fail "writing esc.safetensors"
-import json, struct, sys
-d = open(sys.argv[1], "rb").read()
-n = struct.unpack("<Q", d[:8])[0]
-h = json.loads(d[8:8 + n])
-h["__metadata__"]["note"] = "\x1b]0;PWNED\x07 and \x1b[2J"
-h["__metadata__"]["k\x1b[2J"] = "v"
-b = json.dumps(h).encode()
-b += b" " * (-len(b) % 8)
-open(sys.argv[2], "wb").write(struct.pack("<Q", len(b)) + b + d[8 + n:])
-PY
+set_meta m.safetensors esc.safetensors note "$(printf '\033]0;PWNED\007 and \033[2J')" \
+  "$(printf 'k\033[2J')" v || fail "writing esc.safetensors"
 "$CBRNN" info esc.safetensors >info.txt 2>err.txt || fail "info esc.safetensors: $(cat err.txt)"
 LC_ALL=C grep -q "$(printf '\033')" info.txt && fail "info printed an escape byte raw"
 grep -qF 'note                       \x1b]0;PWNED\x07 and \x1b[2J' info.txt ||

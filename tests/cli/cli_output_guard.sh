@@ -94,16 +94,7 @@ expect 2 "--curve r/files.csv: is the same file as the input r/files.csv" \
 # A safetensors file this build cannot load (a newer format, a damaged
 # model) is no less precious: only a model output may replace a model, and
 # none replaces one it cannot read.
-/usr/bin/python3 - M.safetensors N.safetensors <<'PY' || fail "writing N.safetensors"
-import json, struct, sys
-d = open(sys.argv[1], "rb").read()
-n = struct.unpack("<Q", d[:8])[0]
-h = json.loads(d[8:8 + n])
-h["__metadata__"]["format"] = "cbrnn-9"
-b = json.dumps(h).encode()
-b += b" " * (-len(b) % 8)
-open(sys.argv[2], "wb").write(struct.pack("<Q", len(b)) + b + d[8 + n:])
-PY
+set_meta M.safetensors N.safetensors format cbrnn-9 || fail "writing N.safetensors"
 cp N.safetensors N.orig
 expect 2 "--outputs N.safetensors: exists and is a safetensors file that this build cannot load" \
   "$CBRNN" eval M.safetensors ev.wav --outputs N.safetensors

@@ -30,3 +30,20 @@ no_tmp() {
 
 # same FILE COPY: FILE still holds what COPY holds.
 same() { cmp -s "$1" "$2" || fail "$1 changed"; }
+
+# set_meta IN OUT KEY VALUE [KEY VALUE ...]: a copy of the model IN with
+# these metadata keys set (a foreign, newer or hostile file for a test).
+set_meta() {
+  /usr/bin/python3 - "$@" <<'PY'
+import json, struct, sys
+src, dst, kv = sys.argv[1], sys.argv[2], sys.argv[3:]
+d = open(src, "rb").read()
+n = struct.unpack("<Q", d[:8])[0]
+h = json.loads(d[8:8 + n])
+for k, v in zip(kv[::2], kv[1::2]):
+    h["__metadata__"][k] = v
+b = json.dumps(h).encode()
+b += b" " * (-len(b) % 8)
+open(dst, "wb").write(struct.pack("<Q", len(b)) + b + d[8 + n:])
+PY
+}
