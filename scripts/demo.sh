@@ -88,7 +88,7 @@ for mode in learn frozen; do
   done
 done
 
-echo "demo: model $(basename "$model") (real voices, 24 languages); playing $(basename "$clip") (a voice and"
+echo "demo: model $(basename "$model") (real voices, 22 languages); playing $(basename "$clip") (a voice and"
 echo "      language it never heard) into"
 echo "      cbrnn-learn (cerebellum learning online, by the model's rule: RLS) and cbrnn-frozen (no learning)"
 "$bin/plugin/cbrnn-jackplay" --name cbrnn-demo-player --connect cbrnn-learn:input \
