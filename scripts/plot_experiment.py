@@ -26,10 +26,21 @@ import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 
 COLORS = {"cbrnn": "#1f77b4", "rnn": "#d62728", "frozen": "#2ca02c", "interleaved": "#9467bd",
-          "cbrnn-full": "#17becf", "reservoir": "#7f7f7f"}
+          "cbrnn-full": "#17becf", "reservoir": "#7f7f7f", "cbrnn-res": "#ff7f0e"}
+SPARE = ["#8c564b", "#e377c2", "#bcbd22", "#393b79", "#637939"]  # variants not named above
 LABELS = {"cbrnn": "CB-RNN", "cbrnn@speech": "CB-RNN, warm-up then frozen cortex", "rnn": "RNN (param-matched)", "frozen": "CB-RNN, frozen core",
           "interleaved": "CB-RNN, interleaved core", "cbrnn-full": "CB-RNN, all trained",
-          "reservoir": "reservoir + CB"}
+          "reservoir": "reservoir + CB",
+          "cbrnn-res": "CB-RNN, residual output + running normaliser"}
+
+
+def color_of(variant, seen):
+    """One colour per variant (every seed's line, and the legend, share it)."""
+    if variant in COLORS:
+        return COLORS[variant]
+    if variant not in seen:
+        seen[variant] = SPARE[len(seen) % len(SPARE)]
+    return seen[variant]
 
 
 def read_csv(path):
@@ -51,13 +62,14 @@ def plot_tasks(folder, summary, out, title):
     curves = curves_by_variant(folder)
     epochs = summary["epochs"]
     fig, ax = plt.subplots(figsize=(7, 4.2))
+    spare = {}
     for variant in summary["variants"]:
         runs = [r[:epochs] for r in curves.get(variant, []) if len(r) >= epochs]
         if not runs:
             continue
         n = np.array([[int(row["N"]) for row in r] for r in runs], dtype=float)
         x = np.arange(1, epochs + 1)
-        c = COLORS.get(variant)
+        c = color_of(variant, spare)
         # interleaved equals frozen until N = 12: dashed, so both stay visible
         ax.plot(x, n.mean(0), color=c, lw=1.6, ls="--" if variant == "interleaved" else "-",
                 label="%s (%d seed%s)" % (LABELS.get(variant, variant), len(runs),
@@ -121,9 +133,9 @@ def levels_table(folder, summary, path, step=1):
 def plot_speech(folder, summary, out, title):
     curves = curves_by_variant(folder)
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    low, high = [], []
+    low, high, spare = [], [], {}
     for variant, runs in curves.items():
-        c = COLORS.get(variant)
+        c = color_of(variant, spare)
         for i, r in enumerate(runs):
             if not r:
                 continue
