@@ -179,7 +179,7 @@ def main():
         bad_model(name, join_model(h2, data), want)
     # training that the save at its end would refuse is refused before it starts
     check("train --horizon past the engine's", [cbrnn, "train", "-o", j("h.safetensors"), *tiny,
-          "--horizon", "1001", a1], 2, "--horizon 1001 is outside 1..1000")
+          "--horizon", "1001", a1], 2, "--horizon '1001': expected an integer in 1..1000")
     check("train --stream-norm under 10 hops",
           [cbrnn, "train", "-o", j("s.safetensors"), *tiny, "--output-mode", "residual",
            "--stream-norm", "0.05", a1], 2, "--stream-norm 0.05: at least 10 hops (0.1 s)")

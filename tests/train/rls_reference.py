@@ -201,7 +201,7 @@ def main():
 
     for bad, want in ((["--rule", "fast"], "--rule 'fast': expected auto, sgd or rls"),
                       (["--rls-forget", "2"], "--rls-forget '2': expected a number in [0.9, 1]"),
-                      (["--rls-prior", "0"], "--rls-prior '0': expected a number in (0, 1e9]")):
+                      (["--rls-prior", "0"], "--rls-prior '0': expected a number in [1e-9, 1e9]")):
         r = run([cbrnn, "run", "--model", model, "--learn", "--out-dir", sgd] + bad + [clip],
                 ok=False)
         if r.returncode != 2 or want not in r.stderr:

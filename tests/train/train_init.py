@@ -13,21 +13,14 @@ usage: train_init.py CBRNN WORKDIR SAMPLES_DIR
 """
 import json
 import os
-import subprocess
 import sys
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from train_rates import safetensors  # noqa: E402  (one safetensors reader for these tests)
-from trainlib import args  # noqa: E402
+from trainlib import args, run  # noqa: E402
 
-
-def run(cmd, code=0):
-    r = subprocess.run(cmd, capture_output=True, text=True)
-    if r.returncode != code:
-        sys.exit(f"FAIL: {' '.join(cmd)}: exit {r.returncode}, expected {code}\n{r.stderr}")
-    return r
 
 
 def main():

@@ -17,18 +17,11 @@ usage: train_provenance.py CBRNN WORKDIR SAMPLES_DIR
 """
 import json
 import os
-import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from trainlib import args, report, safetensors  # noqa: E402
+from trainlib import args, report, run, safetensors  # noqa: E402
 
-
-def run(cmd, code=0):
-    r = subprocess.run(cmd, capture_output=True, text=True)
-    if r.returncode != code:
-        sys.exit(f"FAIL: {' '.join(cmd)}: exit {r.returncode}, expected {code}\n{r.stderr}")
-    return r
 
 
 def edit_metadata(src, dst, change):

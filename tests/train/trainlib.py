@@ -27,11 +27,11 @@ def safetensors(path):
     return hdr["__metadata__"], out
 
 
-def run(cmd):
-    """Runs cmd; exits the test with its stderr unless it succeeds."""
+def run(cmd, code=0):
+    """Runs cmd; exits the test with its stderr unless it exits with code."""
     r = subprocess.run(cmd, capture_output=True, text=True)
-    if r.returncode:
-        sys.exit(f"FAIL: {' '.join(cmd)}: exit {r.returncode}\n{r.stderr}")
+    if r.returncode != code:
+        sys.exit(f"FAIL: {' '.join(cmd)}: exit {r.returncode}, expected {code}\n{r.stderr}")
     return r
 
 
