@@ -12,21 +12,29 @@
  *     anywhere), commands to the engine, snapshots out of it and every
  *     save (cbrnn_model_save is atomic: temporary file, fsync, rename),
  *     autosave and status reports;
- *   - a log thread draining the engine's per-frame records into --log;
+ *   - a log thread draining the engine's per-frame records (the report
+ *     sums, --osc-out) and handing their rows to the writer threads of
+ *     --log and its events and markers files (host_output.h), which alone
+ *     wait on those files: a stalled destination loses rows (said), never
+ *     holds up the control thread;
  *   - a disk thread writing --record from its ring.
  * What every host shares (model loading and engine start, MIDI labels,
  * the snapshot/save handshake, the save-path policy, the events file)
  * lives in the host module (cbrnn_host.h, cbrnn_control.h); this file is
  * the JACK and OSC plumbing. main() reads top to bottom as named steps:
  * parse_options, open_model, block_signals, open_jack_client,
- * start_engine, register_ports, open_log, open_recorders, start_osc,
+ * start_engine, open_log, open_recorders, start_osc, register_ports,
  * set_callbacks, the log and disk threads, connect_ports, control_loop,
- * close_outputs.
+ * close_outputs. Stopping never waits more than STOP_LIMIT_S on a log or
+ * a recording: past it, the model already saved, the process says what
+ * it gave up on and leaves (_exit).
  * Only the main thread talks to the user. Exit status: 0 after
  * SIGINT/SIGTERM (model saved), 1 when the JACK server went away or a
- * failure while working (model saved when possible), 2 bad options or
- * input. */
+ * failure while working (model saved when possible; a write that failed,
+ * a log or recording not finished), 2 bad options or input. */
+#define _GNU_SOURCE /* pthread_timedjoin_np */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <jack/jack.h>
 #include <jack/midiport.h>
@@ -53,6 +61,7 @@
 #include "cbrnn/cbrnn_host.h"
 #include "cbrnn/cbrnn_model.h"
 #include "cbrnn/cbrnn_perturb.h"
+#include "host_output.h"
 
 #define PROG "cbrnn-jack"
 #define MAX_OUT 128      /* prediction/posterior ports at most */
@@ -213,10 +222,13 @@ struct host {
     atomic_int rec_on;     /* 0 after a rate change: a WAV has one rate */
     cbrnn_midi_labels labels; /* audio thread only */
 
-    /* non-RT: log thread vs control thread */
+    /* non-RT: log thread vs control thread. mu guards the report sums and
+     * the engine swap (rebuild_engine), never a file write: the files are
+     * written by writer threads of their own (host_output.h), so a stalled
+     * destination cannot hold up the control thread. */
     pthread_mutex_t mu;
-    FILE *log;
-    FILE *events; /* --log FILE.csv: the applied control changes, FILE.csv.events */
+    out_writer *log;
+    out_writer *events; /* --log FILE.csv: the applied control changes, FILE.csv.events */
     /* --osc-out: frames streamed out by the log thread */
     lo_address osc_out;
     int osc_out_every;  /* send frames whose index is a multiple of this */
@@ -236,7 +248,8 @@ struct host {
         cbrnn_wav *sf;
         const char *path;
         long written;
-        int failed;
+        atomic_int failed; /* errno of the first failed write (the disk thread's) */
+        int said;          /* the failure was reported */
         atomic_llong dropped;
     } rec[2];
     int n_rec;
@@ -452,26 +465,54 @@ static void stream_frame(const cbrnn_record *r)
 
 static void follow_perturb_latency(const cbrnn_event *ev);
 
+/* Rows gathered for one writer and handed over in batches (a put per
+ * batch, not per row). */
+struct batch {
+    out_writer *w;
+    size_t len;
+    long rows;
+    char buf[16384];
+};
+
+static void batch_flush(struct batch *b)
+{
+    if (b->w && b->len)
+        out_writer_put(b->w, b->buf, b->len, b->rows);
+    b->len = 0;
+    b->rows = 0;
+}
+
+static void batch_add(struct batch *b, const char *row, int n)
+{
+    if (!b->w || n <= 0)
+        return;
+    if (b->len + (size_t)n > sizeof b->buf)
+        batch_flush(b);
+    memcpy(b->buf + b->len, row, (size_t)n);
+    b->len += (size_t)n;
+    b->rows++;
+}
+
 /* Drains records of e into the log and the report sums, and its applied
- * control changes into the events file. Caller holds H.mu. */
+ * control changes into the events file. Caller holds H.mu; no file I/O
+ * here (the writers' queues take the rows). */
 static void drain_records(cbrnn_engine *e)
 {
     cbrnn_record r;
     cbrnn_event ev;
     char line[512];
+    static struct batch logb, evb; /* the caller holds H.mu: one drain at a time */
+    logb.w = H.log;
+    evb.w = H.events;
     while (cbrnn_engine_read_event(e, &ev)) {
         follow_perturb_latency(&ev);
-        int n = cbrnn_event_csv_row(line, sizeof line, &ev);
-        if (H.events)
-            fwrite(line, 1, (size_t)n, H.events);
+        batch_add(&evb, line, cbrnn_event_csv_row(line, sizeof line, &ev));
     }
+    batch_flush(&evb);
     while (cbrnn_engine_read_record(e, &r, H.y)) {
         if (H.osc_out && r.frame % H.osc_out_every == 0)
             stream_frame(&r);
-        if (H.log) {
-            int n = cbrnn_record_csv_row(line, sizeof line, &r);
-            fwrite(line, 1, (size_t)n, H.log);
-        }
+        batch_add(&logb, line, cbrnn_record_csv_row(line, sizeof line, &r));
         H.last_frame = r.frame;
         H.report_frames++;
         if (isfinite(r.loss) && !(r.flags & CBRNN_REC_GATED)) { /* silence does not count */
@@ -485,6 +526,7 @@ static void drain_records(cbrnn_engine *e)
         if (isfinite(r.persistence_loss) && !(r.flags & CBRNN_REC_GATED))
             H.report_pers += r.persistence_loss;
     }
+    batch_flush(&logb);
 }
 
 static void sleep_ms(int ms)
@@ -493,22 +535,17 @@ static void sleep_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
+/* The log thread: drains the engine every POLL_MS; the writers write
+ * what it gathers as it comes (`tail -f` and the demo see it live). */
 static void *log_main(void *arg)
 {
     (void)arg;
-    int ticks = 0;
     for (;;) {
         int stop = atomic_load(&H.stop_log);
         pthread_mutex_lock(&H.mu);
         cbrnn_engine *e = atomic_load(&H.engine);
         if (e)
             drain_records(e);
-        /* flushed every ~0.2 s so that `tail -f` and the demo see it live */
-        if (H.log && (stop || ++ticks % 10 == 0)) {
-            fflush(H.log);
-            if (H.events)
-                fflush(H.events);
-        }
         pthread_mutex_unlock(&H.mu);
         if (stop)
             return NULL;
@@ -530,8 +567,9 @@ static void *disk_main(void *arg)
                 if (want > 4096)
                     want = 4096;
                 jack_ringbuffer_read(rc->rb, (char *)buf, want * sizeof(float));
-                if (!rc->failed && cbrnn_wav_write(rc->sf, buf, (long)want))
-                    rc->failed = 1;
+                errno = 0;
+                if (!atomic_load(&rc->failed) && cbrnn_wav_write(rc->sf, buf, (long)want))
+                    atomic_store(&rc->failed, errno ? errno : EIO);
                 rc->written += (long)want;
             }
         }
@@ -550,11 +588,12 @@ struct control {
     int osc_remote_ok;    /* 1: accept OSC from any address (--osc-bind not loopback) */
     cbrnn_host_saves *saves; /* the snapshot/save handshake (cbrnn_host.h) */
     int quiet;
-    FILE *markers;
+    out_writer *markers;
     int next_marker;
     cbrnn_schedule schedule; /* --schedule: applied by the engine itself */
     double t0;
     int learn;
+    int failed;                /* a failure while working (exit 1) */
 };
 
 static struct control C;
@@ -869,8 +908,7 @@ static int osc_mark(const char *path, const char *types, lo_arg **argv, int argc
     if (C.markers) {
         char row[4 * CBRNN_MARKER_NAME_MAX];
         int n = cbrnn_marker_csv_row(row, sizeof row, id, name, now_s() - C.t0);
-        fwrite(row, 1, (size_t)n, C.markers);
-        fflush(C.markers);
+        out_writer_put(C.markers, row, (size_t)n, 1);
     }
     osc_note("marker %d = '%s'", id, name);
     return 0;
@@ -1139,14 +1177,15 @@ static int parse_float(const char *s, double lo, double hi, double *out)
 
 /* The events file starts with the settings in force at frame 0, so that
  * it alone gives `cbrnn run --events` the whole control history. */
-static void write_initial_events(FILE *f, const cbrnn_engine_config *ec)
+static void write_initial_events(out_writer *w, const cbrnn_engine_config *ec)
 {
     cbrnn_event init[16];
     char line[128];
-    fputs(cbrnn_event_csv_header(), f);
+    const char *h = cbrnn_event_csv_header();
+    out_writer_put(w, h, strlen(h), 0);
     int n = cbrnn_events_from_config(init, 16, ec);
     for (int i = 0; i < n && i < 16; i++)
-        fwrite(line, 1, (size_t)cbrnn_event_csv_row(line, sizeof line, &init[i]), f);
+        out_writer_put(w, line, (size_t)cbrnn_event_csv_row(line, sizeof line, &init[i]), 1);
 }
 
 /* --save and --save-dir, checked before anything runs: a save that can
@@ -1295,9 +1334,9 @@ static int rebuild_engine(int rate, const cbrnn_engine_config *base)
     atomic_store(&H.latency, cbrnn_engine_latency(e));
     set_perturb_latency(e, &c);
     cbrnn_engine_destroy(old);
-    jack_recompute_total_latencies(H.client); /* the window is in ms: its samples changed */
     pthread_mutex_unlock(&H.mu);
     atomic_store(&H.paused, 0);
+    jack_recompute_total_latencies(H.client); /* the window is in ms: its samples changed */
     fprintf(stderr, PROG ": the server's sample rate is now %d Hz: features follow it "
                     "(frames count from 0 again%s%s)\n", rate,
             H.n_rec ? "; recording stopped: a WAV file has one rate" : "",
@@ -1676,28 +1715,50 @@ static int register_ports(const cbrnn_model *m, int n_outputs, int perturb)
     return 0;
 }
 
-/* --log FILE.csv with FILE.csv.markers and FILE.csv.events. 0 or 2. */
+/* Bytes of log rows held while the file does not take them: 1 MiB, about
+ * 150 s of rows (~70 bytes each, 100 a second); the environment variable
+ * CBRNN_JACK_LOG_BUFFER (bytes, at least 4096) changes it, for the tests
+ * of a stalled log. */
+static size_t log_buffer_bytes(void)
+{
+    const char *v = getenv("CBRNN_JACK_LOG_BUFFER");
+    double b;
+    if (v && !parse_float(v, 4096, 1 << 30, &b))
+        return (size_t)b;
+    return 1u << 20;
+}
+
+/* --log FILE.csv with FILE.csv.markers and FILE.csv.events, each written
+ * by a writer thread. 0 or 2. */
 static int open_log(const struct options *o)
 {
     if (!o->log_path)
         return 0;
     char path[PATH_MAX];
-    FILE **f[3] = {&H.log, &C.markers, &H.events};
+    out_writer **w[3] = {&H.log, &C.markers, &H.events};
     static const char *const suffix[3] = {"", ".markers", ".events"};
+    static const size_t cap[3] = {0, 1u << 16, 1u << 18};
     for (int k = 0; k < 3; k++) {
         snprintf(path, sizeof path, "%s%s", o->log_path, suffix[k]);
-        if (!(*f[k] = fopen(path, "w"))) {
+        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (fd < 0) {
             fprintf(stderr, PROG ": %s: cannot create: %s\n", path, strerror(errno));
             return 2;
         }
+        if (!(*w[k] = out_writer_start(fd, path, k ? cap[k] : log_buffer_bytes()))) {
+            fprintf(stderr, PROG ": %s: cannot start its writer thread\n", path);
+            return 2;
+        }
     }
-    fputs(cbrnn_record_csv_header(), H.log);
-    fputs(cbrnn_marker_csv_header(), C.markers);
+    const char *h = cbrnn_record_csv_header();
+    out_writer_put(H.log, h, strlen(h), 0);
+    h = cbrnn_marker_csv_header();
+    out_writer_put(C.markers, h, strlen(h), 0);
     for (int i = 0; i < C.schedule.n_marks; i++) { /* the schedule's, at their times */
         char row[1024];
         int n = cbrnn_marker_csv_row(row, sizeof row, C.schedule.first_mark + i,
                                      C.schedule.mark_names[i], C.schedule.mark_seconds[i]);
-        fwrite(row, 1, (size_t)n, C.markers);
+        out_writer_put(C.markers, row, (size_t)n, 1);
     }
     write_initial_events(H.events, &o->ec);
     return 0;
@@ -1875,6 +1936,76 @@ static void report_line(double t, long long xruns)
     fflush(stdout);
 }
 
+/* Log rows lost (the log's queue full: its destination stalled; or
+ * records the engine could not hand over), said at most every 10 s. */
+#define LOST_NOTE_S 10.0
+
+/* What went wrong with the output files while running, said as it
+ * happens: a failed write of the log, its events or markers file, or a
+ * recording, once each (the file is incomplete from there; exit status
+ * 1); log rows and recorded samples lost, at most every LOST_NOTE_S. */
+static void watch_outputs(double t)
+{
+    static int said_err[3];
+    static long long said_lost[3];
+    static double next_lost[3];
+    out_writer *w[3] = {H.log, H.events, C.markers};
+    for (int k = 0; k < 3; k++) {
+        if (!w[k])
+            continue;
+        out_writer_stats st;
+        out_writer_get_stats(w[k], &st);
+        if (st.error && !said_err[k]) {
+            fprintf(stderr, PROG ": %s: write failed: %s; the file is incomplete from here\n",
+                    out_writer_name(w[k]), strerror(st.error));
+            said_err[k] = 1;
+            C.failed = 1;
+        }
+        if (!st.error && st.lost > said_lost[k] && t >= next_lost[k]) {
+            fprintf(stderr, PROG ": %s: %lld row%s lost so far: the file does not take them as "
+                            "fast as they come (a stalled reader or disk?)\n",
+                    out_writer_name(w[k]), st.lost, st.lost == 1 ? "" : "s");
+            said_lost[k] = st.lost;
+            next_lost[k] = t + LOST_NOTE_S;
+        }
+    }
+    static long long said_records;
+    static double next_records;
+    cbrnn_engine *e = atomic_load(&H.engine);
+    if (e && H.log) { /* the engine's ring was full: the log thread fell behind */
+        cbrnn_engine_stats st;
+        cbrnn_engine_get_stats(e, &st);
+        if (st.dropped_records > said_records && t >= next_records) {
+            fprintf(stderr, PROG ": %lld frame records dropped so far (the log thread fell "
+                            "behind): missing from %s\n", (long long)st.dropped_records,
+                    out_writer_name(H.log));
+            said_records = st.dropped_records;
+            next_records = t + LOST_NOTE_S;
+        }
+    }
+    static long long said_dropped[2];
+    static double next_dropped[2];
+    for (int k = 0; k < 2; k++) {
+        struct recorder *rc = &H.rec[k];
+        if (!rc->sf)
+            continue;
+        int err = atomic_load(&rc->failed);
+        if (err && !rc->said) {
+            fprintf(stderr, PROG ": %s: write failed: %s; the recording is incomplete from here\n",
+                    rc->path, strerror(err));
+            rc->said = 1;
+            C.failed = 1;
+        }
+        long long d = atomic_load(&rc->dropped);
+        if (d > said_dropped[k] && t >= next_dropped[k]) {
+            fprintf(stderr, PROG ": %s: %lld samples dropped so far (the disk does not keep up)\n",
+                    rc->path, d);
+            said_dropped[k] = d;
+            next_dropped[k] = t + LOST_NOTE_S;
+        }
+    }
+}
+
 /* Signals fetched since the last call: *usr1 set for SIGUSR1; returns the
  * stopping signal (SIGINT, SIGTERM, SIGHUP) or 0. */
 static int take_signals(const sigset_t *sigs, int *usr1)
@@ -1960,6 +2091,7 @@ static int control_loop(const struct options *o, const sigset_t *sigs, lo_server
             last_xruns = xr;
             next_xrun_note = t + 5.0;
         }
+        watch_outputs(t);
         if (o->report > 0 && t >= next_report) {
             report_line(t, xr);
             next_report += o->report;
@@ -1967,41 +2099,109 @@ static int control_loop(const struct options *o, const sigset_t *sigs, lo_server
     }
 }
 
-/* Closes the recordings and the log, saying what was lost. */
-static void close_outputs(const struct options *o)
+/* ---------------- stopping ---------------- */
+
+/* How long each step of stopping may wait for a destination that does
+ * not answer: finishing the log files, finishing the recordings. A
+ * healthy one takes milliseconds. */
+#define STOP_LIMIT_S 3.0
+
+/* Ends a writer within the time left until deadline. 0 finished; 1 a
+ * write failed (said); 2 given up on (said; its thread is left blocked). */
+static int finish_writer(out_writer *w, double deadline)
 {
+    char name[PATH_MAX];
+    snprintf(name, sizeof name, "%s", out_writer_name(w));
+    double left = deadline - now_s();
+    out_writer_stats st;
+    int rc = out_writer_finish(w, left > 0.05 ? left : 0.05, &st);
+    if (rc == 1) {
+        fprintf(stderr, PROG ": %s: not finished: the destination took nothing for %.0f s (a "
+                        "stalled reader or disk?); %lld bytes not written\n", name, STOP_LIMIT_S,
+                st.pending);
+        return 2;
+    }
+    if (rc)
+        fprintf(stderr, PROG ": %s: write failed: %s; the file is incomplete\n", name,
+                strerror(st.error));
+    return rc ? 1 : 0;
+}
+
+/* Stops the log thread and finishes the log files, the disk thread and
+ * the recordings, each within STOP_LIMIT_S. Returns 1 when any of them
+ * failed or was given up on; *abandon set when a thread is left blocked
+ * (the caller must leave with _exit: that thread holds a file). */
+static int close_outputs(pthread_t *log_th, pthread_t *disk_th,
+                         long long *log_lost, int *abandon)
+{
+    int failed = 0;
+    if (log_th) { /* the log thread does no file I/O: it ends within a period */
+        atomic_store(&H.stop_log, 1);
+        pthread_join(*log_th, NULL);
+    }
+    double deadline = now_s() + STOP_LIMIT_S;
+    out_writer **w[3] = {&H.log, &H.events, &C.markers};
+    for (int k = 0; k < 3; k++) {
+        if (!*w[k])
+            continue;
+        out_writer_stats st;
+        out_writer_get_stats(*w[k], &st);
+        if (k == 0)
+            *log_lost = st.lost;
+        int rc = finish_writer(*w[k], deadline);
+        failed |= rc != 0;
+        *abandon |= rc == 2;
+        *w[k] = NULL;
+    }
+    if (disk_th) {
+        atomic_store(&H.stop_disk, 1);
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += (time_t)STOP_LIMIT_S;
+        if (pthread_timedjoin_np(*disk_th, NULL, &until)) {
+            fprintf(stderr, PROG ": the recording%s not finished: writing blocked for %.0f s (a "
+                            "stalled reader or disk?)\n", H.n_rec > 1 ? "s were" : " was",
+                    STOP_LIMIT_S);
+            *abandon = 1;
+            return 1;
+        }
+    }
     for (int k = 0; k < 2; k++) {
         struct recorder *rc = &H.rec[k];
         if (!rc->sf)
             continue;
         long long dropped = atomic_load(&rc->dropped);
-        if (dropped || rc->failed)
-            fprintf(stderr, PROG ": %s: incomplete (%lld samples dropped%s)\n", rc->path, dropped,
-                    rc->failed ? ", write error" : "");
-        if (cbrnn_wav_close(rc->sf))
+        int e = atomic_load(&rc->failed);
+        if (dropped || e)
+            fprintf(stderr, PROG ": %s: incomplete (%lld samples dropped%s%s)\n", rc->path, dropped,
+                    e ? ", write error: " : "", e ? strerror(e) : "");
+        failed |= e != 0;
+        if (cbrnn_wav_close(rc->sf)) {
             fprintf(stderr, PROG ": %s: close failed\n", rc->path);
-        else if (!C.quiet)
+            failed = 1;
+        } else if (!C.quiet) {
             fprintf(stderr, PROG ": recorded %ld samples to %s\n", rc->written, rc->path);
+        }
+        rc->sf = NULL;
     }
-    if (H.log && fclose(H.log))
-        fprintf(stderr, PROG ": %s: write failed\n", o->log_path);
-    if (H.events && fclose(H.events))
-        fprintf(stderr, PROG ": %s.events: write failed\n", o->log_path);
-    if (C.markers)
-        fclose(C.markers);
+    return failed;
 }
 
-static void say_final(int log_started)
+static void say_final(int log_started, long long log_lost)
 {
     cbrnn_engine *fin = atomic_load(&H.engine);
     if (!fin || C.quiet || !log_started)
         return;
     cbrnn_engine_stats st;
     cbrnn_engine_get_stats(fin, &st);
+    char lost[64] = "";
+    if (log_lost)
+        snprintf(lost, sizeof lost, ", %lld log rows lost", log_lost);
     fprintf(stderr, PROG ": %lld frames, %lld updates, %lld restores, %lld xruns, %lld "
-                    "dropped records%s\n",
-            (long long)st.frames, (long long)st.updates, (long long)st.restores,
-            (long long)atomic_load(&H.xruns), (long long)st.dropped_records,
+                    "dropped records%s%s\n",
+            (long long)st.frames, (long long)st.updates,
+            (long long)st.restores, (long long)atomic_load(&H.xruns),
+            (long long)st.dropped_records, lost,
             (C.learn && !C.save_path) ? "; adapted weights not saved (use --save PATH)" : "");
 }
 
@@ -2063,21 +2263,27 @@ int main(int argc, char **argv)
     say_started(&o, osc != NULL);
     status = control_loop(&o, &sigs, osc);
 
-close:
+close:;
+    /* The model is saved by now (control_loop); what remains may wait on
+     * others (a log's reader, a disk), each for STOP_LIMIT_S at most. */
     atomic_store(&H.closing, 1);
     jack_client_close(H.client);
-    if (log_started) {
-        atomic_store(&H.stop_log, 1);
-        pthread_join(log_th, NULL);
-    }
-    if (disk_started) {
-        atomic_store(&H.stop_disk, 1);
-        pthread_join(disk_th, NULL);
-    }
-    close_outputs(&o);
+    int abandon = 0;
+    long long log_lost = 0;
+    if (close_outputs(log_started ? &log_th : NULL, disk_started ? &disk_th : NULL,
+                      &log_lost, &abandon) ||
+        C.failed)
+        status = status ? status : 1;
     if (osc)
         lo_server_free(osc);
-    say_final(log_started);
+    say_final(log_started, log_lost);
+    if (abandon) {
+        /* A thread is still blocked in the server or on a file: exit()
+         * would flush stdio streams it may hold locked. */
+        fflush(stdout);
+        fflush(stderr);
+        _exit(status);
+    }
     cbrnn_engine_destroy(atomic_load(&H.engine));
     cbrnn_host_saves_destroy(C.saves);
     cbrnn_schedule_free(&C.schedule);
