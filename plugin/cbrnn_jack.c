@@ -24,10 +24,11 @@
  * the JACK and OSC plumbing. main() reads top to bottom as named steps:
  * parse_options, open_model, block_signals, open_jack_client,
  * start_engine, open_log, open_recorders, start_osc, register_ports,
- * set_callbacks, the log and disk threads, connect_ports, control_loop,
- * close_outputs. Stopping never waits more than STOP_LIMIT_S on a log or
- * a recording: past it, the model already saved, the process says what
- * it gave up on and leaves (_exit).
+ * set_callbacks, the log and disk threads, connect_ports, control_loop
+ * (which saves on a stop signal before any call to the server),
+ * close_jack, close_outputs. Stopping never waits more than STOP_LIMIT_S
+ * on the server, a log or a recording: past it, the model already saved,
+ * the process says what it gave up on and leaves (_exit).
  * Only the main thread talks to the user. Exit status: 0 after
  * SIGINT/SIGTERM (model saved), 1 when the JACK server went away or a
  * failure while working (model saved when possible; a write that failed,
@@ -659,9 +660,15 @@ static void flush_pending(void)
  * wait at most a second. */
 static void pause_stream(void)
 {
+    static int said;
     atomic_store(&H.paused, 1);
     for (int i = 0; i < 1000 && atomic_load(&H.in_process); i++)
         sleep_ms(1);
+    if (atomic_load(&H.in_process) && !said) {
+        fprintf(stderr, PROG ": the audio thread did not leave the engine within 1 s: the "
+                        "weights are read as they are (an update may be half done)\n");
+        said = 1;
+    }
 }
 
 /* Direct save to --save once the audio thread can no longer run the engine. */
@@ -2047,10 +2054,12 @@ static int control_loop(const struct options *o, const sigset_t *sigs, lo_server
                 fprintf(stderr, PROG ": SIGUSR1: no --save PATH to save to\n");
         }
         if (stop_sig) {
-            /* After jack_deactivate the process callback no longer runs:
-             * the weights can be read directly. */
+            /* Saved before any call to the server: a stalled server (or
+             * one that never answers) would hold jack_deactivate forever.
+             * Once paused, the process callback no longer enters the
+             * engine, so the weights can be read directly; JACK is closed
+             * afterwards with a time limit (close_jack). */
             pause_stream();
-            jack_deactivate(H.client);
             collect_snapshots();
             flush_pending();
             return save_now(stop_sig == SIGINT    ? "SIGINT"
@@ -2101,10 +2110,46 @@ static int control_loop(const struct options *o, const sigset_t *sigs, lo_server
 
 /* ---------------- stopping ---------------- */
 
-/* How long each step of stopping may wait for a destination that does
- * not answer: finishing the log files, finishing the recordings. A
- * healthy one takes milliseconds. */
+/* How long each step of stopping may wait for a server or a destination
+ * that does not answer: closing the JACK client, finishing the log files,
+ * finishing the recordings. A healthy one takes milliseconds. */
 #define STOP_LIMIT_S 3.0
+
+static void *close_jack_main(void *arg)
+{
+    (void)arg;
+    jack_client_close(H.client);
+    return NULL;
+}
+
+/* Closes the JACK client from a thread of its own, waiting STOP_LIMIT_S
+ * at most (a stalled server never answers; a further stop signal gives up
+ * at once). 0 closed; 1 given up on: the client is left open. */
+static int close_jack(const sigset_t *sigs)
+{
+    pthread_t th;
+    atomic_store(&H.closing, 1);
+    if (pthread_create(&th, NULL, close_jack_main, NULL)) {
+        jack_client_close(H.client);
+        return 0;
+    }
+    for (double t0 = now_s(); now_s() - t0 < STOP_LIMIT_S;) {
+        if (!pthread_tryjoin_np(th, NULL))
+            return 0;
+        int usr1;
+        if (take_signals(sigs, &usr1)) {
+            fprintf(stderr, PROG ": another stop signal: leaving without closing the JACK "
+                            "client\n");
+            return 1;
+        }
+        sleep_ms(POLL_MS);
+    }
+    if (!pthread_tryjoin_np(th, NULL))
+        return 0;
+    fprintf(stderr, PROG ": the JACK server did not answer for %.0f s (stopped or hung?): "
+                    "leaving without closing the client\n", STOP_LIMIT_S);
+    return 1;
+}
 
 /* Ends a writer within the time left until deadline. 0 finished; 1 a
  * write failed (said); 2 given up on (said; its thread is left blocked). */
@@ -2265,10 +2310,9 @@ int main(int argc, char **argv)
 
 close:;
     /* The model is saved by now (control_loop); what remains may wait on
-     * others (a log's reader, a disk), each for STOP_LIMIT_S at most. */
-    atomic_store(&H.closing, 1);
-    jack_client_close(H.client);
-    int abandon = 0;
+     * others (the server, a log's reader, a disk), each for STOP_LIMIT_S
+     * at most. */
+    int abandon = close_jack(&sigs);
     long long log_lost = 0;
     if (close_outputs(log_started ? &log_th : NULL, disk_started ? &disk_th : NULL,
                       &log_lost, &abandon) ||
