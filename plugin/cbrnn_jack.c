@@ -594,6 +594,8 @@ struct control {
     cbrnn_schedule schedule; /* --schedule: applied by the engine itself */
     double t0;
     int learn;
+    long long updates_before;  /* updates made by engines replaced at a rate change */
+    int autosave_skip_said;
     int failed;                /* a failure while working (exit 1) */
 };
 
@@ -671,13 +673,35 @@ static void pause_stream(void)
     }
 }
 
-/* Direct save to --save once the audio thread can no longer run the engine. */
+static int file_exists(const char *p);
+
+/* 1 when the weights are still the loaded ones: no update since the load
+ * (across engine rebuilds), so a save would only copy the loaded model. */
+static int nothing_learned(void)
+{
+    cbrnn_engine *e = atomic_load(&H.engine);
+    cbrnn_engine_stats st = {0};
+    if (e)
+        cbrnn_engine_get_stats(e, &st);
+    return C.updates_before + st.updates == 0;
+}
+
+/* Direct save to --save once the audio thread can no longer run the engine.
+ * After a run that learned nothing, an existing file is left alone: it
+ * may be an adapted model from an earlier session, which the loaded
+ * weights would replace (explicit saves, SIGUSR1 and /cbrnn/save, still
+ * write whatever the weights are). */
 static int save_now(const char *why)
 {
     cbrnn_engine *e = atomic_load(&H.engine);
     pause_stream();
     if (!C.save_path || !e)
         return 0;
+    if (nothing_learned() && file_exists(C.save_path)) {
+        if (!C.quiet)
+            fprintf(stderr, PROG ": nothing learned: %s left as it was (%s)\n", C.save_path, why);
+        return 0;
+    }
     char msg[1024];
     cbrnn_engine_stats st;
     cbrnn_engine_get_stats(e, &st);
@@ -1322,6 +1346,8 @@ static int rebuild_engine(int rate, const cbrnn_engine_config *base)
     pthread_mutex_lock(&H.mu);
     drain_records(old);
     cbrnn_engine_copy_params(old, adapted);
+    cbrnn_engine_stats ost;
+    cbrnn_engine_get_stats(old, &ost);
     cbrnn_engine_config c = *base;
     c.sample_rate = rate;
     char msg[1024];
@@ -1336,6 +1362,7 @@ static int rebuild_engine(int rate, const cbrnn_engine_config *base)
     }
     cbrnn_engine_set_params(e, adapted);
     cbrnn_model_destroy(adapted);
+    C.updates_before += ost.updates; /* the new engine counts from 0 */
     atomic_store(&H.engine, e);
     atomic_store(&H.engine_rate, rate);
     atomic_store(&H.latency, cbrnn_engine_latency(e));
@@ -1943,6 +1970,21 @@ static void report_line(double t, long long xruns)
     fflush(stdout);
 }
 
+/* Autosave to --save: not while nothing has been learned over an existing
+ * file (the loaded weights would replace an earlier session's adapted
+ * model, as at exit: save_now). */
+static void autosave(void)
+{
+    if (nothing_learned() && file_exists(C.save_path)) {
+        if (!C.autosave_skip_said && !C.quiet)
+            fprintf(stderr, PROG ": autosave: nothing learned yet: %s left as it was\n",
+                    C.save_path);
+        C.autosave_skip_said = 1;
+        return;
+    }
+    request_save(C.save_path, "autosave", NULL);
+}
+
 /* Log rows lost (the log's queue full: its destination stalled; or
  * records the engine could not hand over), said at most every 10 s. */
 #define LOST_NOTE_S 10.0
@@ -2086,7 +2128,7 @@ static int control_loop(const struct options *o, const sigset_t *sigs, lo_server
         collect_snapshots();
         double t = now_s();
         if (o->autosave > 0 && t >= next_autosave) {
-            request_save(C.save_path, "autosave", NULL);
+            autosave();
             next_autosave += o->autosave;
         }
         int bs = atomic_load(&H.bufsize);
@@ -2244,7 +2286,7 @@ static void say_final(int log_started, long long log_lost)
         snprintf(lost, sizeof lost, ", %lld log rows lost", log_lost);
     fprintf(stderr, PROG ": %lld frames, %lld updates, %lld restores, %lld xruns, %lld "
                     "dropped records%s%s\n",
-            (long long)st.frames, (long long)st.updates,
+            (long long)st.frames, C.updates_before + (long long)st.updates,
             (long long)st.restores, (long long)atomic_load(&H.xruns),
             (long long)st.dropped_records, lost,
             (C.learn && !C.save_path) ? "; adapted weights not saved (use --save PATH)" : "");

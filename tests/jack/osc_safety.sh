@@ -182,8 +182,10 @@ note "--save replaced by a text file while running; the loaded model; IPv6"
 mkdir -p s2
 cp "$MODEL" s2/loaded.safetensors
 OSC=$(free_udp_port)
-"$JACKHOST" --name cbt3 --model s2/loaded.safetensors --save s2/final.safetensors --osc "$OSC" \
-  --osc-bind ::1 >host3.out 2>host3.err &
+# --learn: a run that learned nothing leaves an existing --save file alone
+# anyway (save_guard.sh); here the exit save must refuse the text file.
+"$JACKHOST" --name cbt3 --model s2/loaded.safetensors --learn --save s2/final.safetensors \
+  --osc "$OSC" --osc-bind ::1 >host3.out 2>host3.err &
 HOST=$!
 STARTED="$STARTED $HOST"
 wait_port cbt3:input
