@@ -22,17 +22,20 @@
  * the snapshot/save handshake, the save-path policy, the events file)
  * lives in the host module (cbrnn_host.h, cbrnn_control.h); this file is
  * the JACK and OSC plumbing. main() reads top to bottom as named steps:
- * parse_options, open_model, block_signals, open_jack_client,
+ * parse_options, open_model, block_signals, lock_save, open_jack_client,
  * start_engine, open_log, open_recorders, start_osc, register_ports,
  * set_callbacks, the log and disk threads, connect_ports, control_loop
  * (which saves on a stop signal before any call to the server),
- * close_jack, close_outputs. Stopping never waits more than STOP_LIMIT_S
- * on the server, a log or a recording: past it, the model already saved,
- * the process says what it gave up on and leaves (_exit).
+ * close_jack, close_outputs. Output files are locked against a second
+ * instance (--save by a lock file beside it, --log and --record
+ * themselves). Stopping never waits more than STOP_LIMIT_S on the
+ * server, a log or a recording: past it, the model already saved, the
+ * process says what it gave up on and leaves (_exit).
  * Only the main thread talks to the user. Exit status: 0 after
  * SIGINT/SIGTERM (model saved), 1 when the JACK server went away or a
  * failure while working (model saved when possible; a write that failed,
- * a log or recording not finished), 2 bad options or input. */
+ * a log or recording not finished), 2 bad options or input (a file in
+ * use by another instance too). */
 #define _GNU_SOURCE /* pthread_timedjoin_np */
 #include <errno.h>
 #include <fcntl.h>
@@ -251,6 +254,7 @@ struct host {
         long written;
         atomic_int failed; /* errno of the first failed write (the disk thread's) */
         int said;          /* the failure was reported */
+        int lock_fd;       /* open_locked: held until exit */
         atomic_llong dropped;
     } rec[2];
     int n_rec;
@@ -594,6 +598,7 @@ struct control {
     cbrnn_schedule schedule; /* --schedule: applied by the engine itself */
     double t0;
     int learn;
+    int save_lock;             /* out_lock_beside(save_path): held until exit */
     long long updates_before;  /* updates made by engines replaced at a rate change */
     int autosave_skip_said;
     int failed;                /* a failure while working (exit 1) */
@@ -1749,6 +1754,34 @@ static int register_ports(const cbrnn_model *m, int n_outputs, int perturb)
     return 0;
 }
 
+/* Opens path for writing without truncating it, locked for this process
+ * (out_lock_fd) when it is a regular file: devices and FIFOs are shared
+ * as their owner wishes. *regular: 1 for a regular file. The descriptor,
+ * or -1 after saying why (another process holds the file: exit 2). */
+static int open_locked(const char *opt, const char *path, int *regular)
+{
+    struct stat sb;
+    int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0 || fstat(fd, &sb)) {
+        fprintf(stderr, PROG ": %s %s: cannot create: %s\n", opt, path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    *regular = S_ISREG(sb.st_mode);
+    long pid;
+    if (*regular && out_lock_fd(fd, &pid)) {
+        if (pid >= 0)
+            fprintf(stderr, PROG ": %s %s: in use by process %ld (another cbrnn-jack writing "
+                            "it?): left as it is; give another name\n", opt, path, pid);
+        else
+            fprintf(stderr, PROG ": %s %s: cannot lock: %s\n", opt, path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
 /* Bytes of log rows held while the file does not take them: 1 MiB, about
  * 150 s of rows (~70 bytes each, 100 a second); the environment variable
  * CBRNN_JACK_LOG_BUFFER (bytes, at least 4096) changes it, for the tests
@@ -1763,7 +1796,8 @@ static size_t log_buffer_bytes(void)
 }
 
 /* --log FILE.csv with FILE.csv.markers and FILE.csv.events, each written
- * by a writer thread. 0 or 2. */
+ * by a writer thread; FILE.csv is locked against a second instance (which
+ * covers the other two) before anything is truncated. 0 or 2. */
 static int open_log(const struct options *o)
 {
     if (!o->log_path)
@@ -1774,9 +1808,16 @@ static int open_log(const struct options *o)
     static const size_t cap[3] = {0, 1u << 16, 1u << 18};
     for (int k = 0; k < 3; k++) {
         snprintf(path, sizeof path, "%s%s", o->log_path, suffix[k]);
-        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        if (fd < 0) {
+        int regular = 1, fd;
+        if (k == 0)
+            fd = open_locked("--log", path, &regular);
+        else if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0)
             fprintf(stderr, PROG ": %s: cannot create: %s\n", path, strerror(errno));
+        if (fd < 0)
+            return 2;
+        if (k == 0 && regular && ftruncate(fd, 0)) {
+            fprintf(stderr, PROG ": %s: cannot truncate: %s\n", path, strerror(errno));
+            close(fd);
             return 2;
         }
         if (!(*w[k] = out_writer_start(fd, path, k ? cap[k] : log_buffer_bytes()))) {
@@ -1809,7 +1850,11 @@ static int open_recorders(const struct options *o)
         /* Float samples, exactly as JACK delivered them, so that a replay
          * through `cbrnn run` sees bit-identical input. */
         struct recorder *rc = &H.rec[k];
-        int err;
+        int err, regular;
+        /* locked first (kept open for the lock), then truncated by create */
+        if ((rc->lock_fd = open_locked(k ? "--record-teacher" : "--record", paths[k],
+                                       &regular)) < 0)
+            return 2;
         if (!(rc->sf = cbrnn_wav_create(paths[k], (int)o->ec.sample_rate, &err))) {
             fprintf(stderr, PROG ": %s: cannot create: %s\n", paths[k], strerror(errno));
             return 2;
@@ -2270,6 +2315,7 @@ static int close_outputs(pthread_t *log_th, pthread_t *disk_th,
             fprintf(stderr, PROG ": recorded %ld samples to %s\n", rc->written, rc->path);
         }
         rc->sf = NULL;
+        close(rc->lock_fd);
     }
     return failed;
 }
@@ -2292,6 +2338,26 @@ static void say_final(int log_started, long long log_lost)
             (C.learn && !C.save_path) ? "; adapted weights not saved (use --save PATH)" : "");
 }
 
+/* --save: locked against a second instance before anything is written
+ * (a lock file beside it: a save replaces the file, and with it any lock
+ * on the file itself). 0 or 2 (said). */
+static int lock_save(void)
+{
+    C.save_lock = -1;
+    if (!C.save_path)
+        return 0;
+    long pid;
+    if ((C.save_lock = out_lock_beside(C.save_path, &pid)) >= 0)
+        return 0;
+    if (pid >= 0)
+        fprintf(stderr, PROG ": --save %s: in use by process %ld (another cbrnn-jack saving "
+                        "there?): give another name\n", C.save_path, pid);
+    else
+        fprintf(stderr, PROG ": --save %s: cannot make its lock file %s.lock: %s\n", C.save_path,
+                C.save_path, strerror(errno));
+    return 2;
+}
+
 int main(int argc, char **argv)
 {
     struct options o;
@@ -2304,8 +2370,13 @@ int main(int argc, char **argv)
         return 2;
     sigset_t sigs;
     block_signals(&sigs);
+    if (lock_save()) {
+        cbrnn_model_destroy(m);
+        return 2;
+    }
     if (open_jack_client(o.name)) {
         cbrnn_model_destroy(m);
+        out_unlock_beside(C.save_path, C.save_lock);
         return 1;
     }
     status = start_engine(m, &o);
@@ -2363,6 +2434,7 @@ close:;
     if (osc)
         lo_server_free(osc);
     say_final(log_started, log_lost);
+    out_unlock_beside(C.save_path, C.save_lock);
     if (abandon) {
         /* A thread is still blocked in the server or on a file: exit()
          * would flush stdio streams it may hold locked. */

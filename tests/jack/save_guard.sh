@@ -1,10 +1,15 @@
 #!/bin/bash
 # save_guard.sh: what cbrnn-jack's outputs must not destroy.
-# A run that learned nothing (learning off; or on with every frame
-# gated) leaves an existing --save file as it was at exit and at
-# autosave, saying so; a path with no file yet is still written; an
-# explicit SIGUSR1 save still writes (as documented). Before: the exit
-# save replaced an adapted model with the loaded weights.
+# (1) A run that learned nothing (learning off; or on with every frame
+#     gated) leaves an existing --save file as it was at exit and at
+#     autosave, saying so; a path with no file yet is still written; an
+#     explicit SIGUSR1 save still writes (as documented). Before: the exit
+#     save replaced an adapted model with the loaded weights.
+# (2) A second instance naming the same --save, --log or --record refuses
+#     at start (exit 2), naming the file and the process that holds it,
+#     and leaves the first one's files alone; once the first exits (or is
+#     killed), the names are free again. Before: logs were truncated and
+#     saves overwritten silently.
 . "$(dirname "$0")/jacklib.sh"
 pick_model
 start_jackd 256
@@ -22,6 +27,7 @@ run_host() {
   wait "$pid"; rc=$?
 }
 
+note "1: nothing learned"
 "$JACKHOST" --name cbt --model "$MODEL" --learn --save adapted.safetensors >a.out 2>a.err &
 HOST=$!
 STARTED="$STARTED $HOST"
@@ -60,4 +66,42 @@ cat usr1.err
 grep -q "saved adapted.safetensors (SIGUSR1" usr1.err || fail "SIGUSR1 did not save"
 cmp -s adapted.safetensors before.safetensors && fail "SIGUSR1 did not write the weights in force"
 
+note "2: a second instance on the same files"
+"$JACKHOST" --name cbA --model "$MODEL" --learn --log same.csv --save same.safetensors \
+  --record same.wav >A.out 2>A.err &
+A=$!
+STARTED="$STARTED $A"
+wait_port cbA:input
+sleep 1
+# expect_refused NAME FILE ARGS...: exit 2 with FILE and A's pid named.
+expect_refused() {
+  local name=$1 file=$2
+  shift 2
+  timeout 20 "$JACKHOST" --name "$name" --model "$MODEL" "$@" >"$name.out" 2>"$name.err"
+  local r=$?
+  cat "$name.err"
+  [ "$r" -eq 2 ] || fail "$name: expected exit 2, got $r"
+  grep -q "$file.*process $A" "$name.err" || fail "$name: $file and process $A not named"
+}
+expect_refused cbB same.safetensors --save same.safetensors --log same.csv
+expect_refused cbC same.csv --log same.csv --save other.safetensors
+expect_refused cbD same.wav --record same.wav
+kill -0 "$A" 2>/dev/null || fail "the first instance stopped"
+kill -TERM "$A"; wait "$A" || fail "the first instance: exit status"
+grep -q "saved same.safetensors (SIGTERM" A.err || fail "the first instance did not save"
+"$PY" - <<'PY' || fail "the first instance's log was disturbed"
+import csv, sys
+frames = [int(r["frame"]) for r in csv.DictReader(open("same.csv"))]
+print("same.csv: %d frames" % len(frames))
+sys.exit(0 if frames == list(range(len(frames))) and len(frames) > 100 else 1)
+PY
+[ -e same.safetensors.lock ] && fail "the lock file was left behind"
+"$JACKHOST" --name cbE --model "$MODEL" --learn --save same.safetensors --log same.csv >E.out 2>E.err &
+E=$!
+STARTED="$STARTED $E"
+wait_port cbE:input
+kill -KILL "$E"; wait "$E" 2>/dev/null
+run_host F 0.5 --save same.safetensors --log same.csv --record same.wav
+cat F.err
+[ "$rc" -eq 0 ] || fail "after the holder was killed, the names were still refused (exit $rc)"
 echo "save_guard: passed"
