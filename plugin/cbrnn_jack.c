@@ -23,14 +23,14 @@
  * lives in the host module (cbrnn_host.h, cbrnn_control.h); this file is
  * the JACK and OSC plumbing. main() reads top to bottom as named steps:
  * parse_options, open_model, block_signals, lock_save, open_jack_client,
- * start_engine, open_log, open_recorders, start_osc, register_ports,
- * set_callbacks, the log and disk threads, connect_ports, control_loop
- * (which saves on a stop signal before any call to the server),
- * close_jack, close_outputs. Output files are locked against a second
- * instance (--save by a lock file beside it, --log and --record
- * themselves). Stopping never waits more than STOP_LIMIT_S on the
- * server, a log or a recording: past it, the model already saved, the
- * process says what it gave up on and leaves (_exit).
+ * touch_period_buffers, start_engine, open_log, open_recorders,
+ * start_osc, register_ports, set_callbacks, the log and disk threads,
+ * connect_ports, control_loop (which saves on a stop signal before any
+ * call to the server), close_jack, close_outputs. Output files are
+ * locked against a second instance (--save by a lock file beside it,
+ * --log and --record themselves). Stopping never waits more than
+ * STOP_LIMIT_S on the server, a log or a recording: past it, the model
+ * already saved, the process says what it gave up on and leaves (_exit).
  * Only the main thread talks to the user. Exit status: 0 after
  * SIGINT/SIGTERM (model saved), 1 when the JACK server went away or a
  * failure while working (model saved when possible; a write that failed,
@@ -1947,6 +1947,21 @@ static void set_callbacks(void)
     atomic_store(&H.bufsize, (int)jack_get_buffer_size(H.client));
 }
 
+/* The period copies (in_copy, teacher_copy) are static and zero-filled:
+ * their pages are mapped only when first written, which would happen in
+ * the process callback on the first period longer than any before (after
+ * `jack_bufsize 4096`: 4 page faults). Written here, nonzero then zero,
+ * through a volatile pointer so the compiler keeps every store. */
+static void touch_period_buffers(void)
+{
+    volatile float *b[2] = {in_copy, teacher_copy};
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; i < MAX_PERIOD; i++) {
+            b[k][i] = 1.0f;
+            b[k][i] = 0.0f;
+        }
+}
+
 static void connect_ports(const struct options *o)
 {
     const char *cname = jack_get_client_name(H.client);
@@ -2379,6 +2394,7 @@ int main(int argc, char **argv)
         out_unlock_beside(C.save_path, C.save_lock);
         return 1;
     }
+    touch_period_buffers();
     status = start_engine(m, &o);
     pthread_mutex_init(&H.mu, NULL);
     pthread_t log_th, disk_th;
