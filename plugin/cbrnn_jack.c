@@ -132,7 +132,12 @@ static void usage(FILE *f)
 "  --save PATH         where the adapted model goes: on exit, on SIGUSR1,\n"
 "                      every --autosave SEC seconds, and when the server\n"
 "                      shuts down (its folder must exist; an existing file\n"
-"                      there must be a cbrnn model)\n"
+"                      there must be a cbrnn model). When nothing was\n"
+"                      learned since the load (0 updates), the exit save and\n"
+"                      autosave leave an existing file as it was. Locked\n"
+"                      while running (PATH.lock beside it): a second\n"
+"                      cbrnn-jack with the same --save, --log or --record\n"
+"                      file refuses to start (exit 2)\n"
 "  --save-dir DIR      the folder /cbrnn/save may write in (default: the\n"
 "                      folder of --save; without either, /cbrnn/save is\n"
 "                      refused)\n"
@@ -194,9 +199,15 @@ static void usage(FILE *f)
 "  --quiet             only errors on stderr\n"
 "%s"
 "\n"
-"Signals: SIGINT/SIGTERM save (to --save) and exit 0; SIGUSR1 saves now.\n"
-"Exit status: 0 stopped by a signal; 1 the JACK server went away or a\n"
-"failure while working; 2 bad options or input.\n", cbrnn_host_rule_help());
+"Signals: SIGINT/SIGTERM pause the audio, save (to --save), then close\n"
+"JACK (waiting at most 3 s for a server that does not answer) and exit 0;\n"
+"a second signal gives up waiting at once; SIGUSR1 saves now. The log\n"
+"gets 3 s to finish at exit. With learning on, a period too short for one\n"
+"learning frame (more than a quarter of it) is warned about at start.\n"
+"Exit status: 0 stopped by a signal; 1 the JACK server went away, or a\n"
+"failure while working (a save, the log or a recording that could not be\n"
+"written or finished); 2 bad options or input, or an output in use by\n"
+"another cbrnn-jack.\n", cbrnn_host_rule_help());
     char buf[PATH_MAX];
     fprintf(f, "\nThe default model of this binary: %s\n", default_model(buf, sizeof buf));
 }
