@@ -111,6 +111,12 @@ int bench_engine_item(const struct bench_args *a, const char *item, int learn)
             m->target = CBRNN_TARGET_CLASSIFY;
             cbrnn_model_set_classes(m, z->O, names);
         }
+        if (learn == 2 && z->H + 1 > CBRNN_RLS_MAX_DIM) {
+            fprintf(stderr, "bench %s: %d,%d,%d,%d: RLS takes a last layer of at most %d inputs "
+                            "(this one has %d)\n", item, z->F, z->N, z->H, z->O,
+                    CBRNN_RLS_MAX_DIM - 1, z->H);
+            return 1;
+        }
         cbrnn_engine_config ec;
         cbrnn_engine_config_default(&ec, 48000.0);
         ec.learn = learn != 0;
