@@ -283,14 +283,14 @@ static float in_copy[MAX_PERIOD], teacher_copy[MAX_PERIOD];
 /* A signal that reaches a thread which unblocked it (libjack's own threads
  * may) lands here instead of killing the process; the control loop reads
  * these flags along with the signals it fetches itself. */
-static volatile sig_atomic_t sig_stop, sig_usr1;
+static atomic_int sig_stop, sig_usr1; /* lock-free: safe in a handler */
 
 static void on_signal(int sig)
 {
     if (sig == SIGUSR1)
-        sig_usr1 = 1;
+        atomic_store(&sig_usr1, 1);
     else
-        sig_stop = sig;
+        atomic_store(&sig_stop, sig);
 }
 
 /* ---------------- JACK callbacks ---------------- */
@@ -2233,9 +2233,10 @@ static void watch_outputs(double t)
 static int take_signals(const sigset_t *sigs, int *usr1)
 {
     struct timespec zero = {0, 0};
-    int sig, stop_sig = sig_stop;
-    *usr1 = sig_usr1;
-    sig_usr1 = 0;
+    /* Both flags are taken, not only read: a stop that came through the
+     * handler must not count again as "another stop signal" later. */
+    int sig, stop_sig = atomic_exchange(&sig_stop, 0);
+    *usr1 = atomic_exchange(&sig_usr1, 0);
     while ((sig = sigtimedwait(sigs, NULL, &zero)) > 0) {
         if (sig == SIGUSR1)
             *usr1 = 1;

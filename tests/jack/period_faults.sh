@@ -26,23 +26,27 @@ busiest_thread() {
   done | sort -n | tail -1 | cut -d' ' -f2
 }
 
-note "1: page faults in the process thread when the period grows"
-start_jackd 256
-"$JACKHOST" --name cbt --model "$MODEL" --learn >h1.out 2>h1.err &
-HOST=$!
-STARTED="$STARTED $HOST"
-wait_port cbt:input
-sleep 2
-TID=$(busiest_thread "$HOST")
-f0=$(minflt_of "$HOST" "$TID")
-jack_bufsize 4096 >/dev/null || fail "jack_bufsize 4096"
-sleep 2
-f1=$(minflt_of "$HOST" "$TID")
-grep -q "buffer size now 4096" h1.err || { cat h1.err; fail "the change to 4096 was not noticed"; }
-note "process thread $TID: $f0 -> $f1 minor faults across the change to 4096"
-[ "$f1" -eq "$f0" ] || fail "the process thread took $((f1 - f0)) page faults when the period grew"
-kill -TERM "$HOST"; wait "$HOST" || fail "exit status"
-kill -TERM "$JACKD"; wait "$JACKD" 2>/dev/null
+if [ "${CBRNN_SANITIZED:-0}" = 1 ]; then
+  note "1: skipped in a sanitizer build (ASan maps its shadow memory lazily: faults mean nothing)"
+else
+  note "1: page faults in the process thread when the period grows"
+  start_jackd 256
+  "$JACKHOST" --name cbt --model "$MODEL" --learn >h1.out 2>h1.err &
+  HOST=$!
+  STARTED="$STARTED $HOST"
+  wait_port cbt:input
+  sleep 2
+  TID=$(busiest_thread "$HOST")
+  f0=$(minflt_of "$HOST" "$TID")
+  jack_bufsize 4096 >/dev/null || fail "jack_bufsize 4096"
+  sleep 2
+  f1=$(minflt_of "$HOST" "$TID")
+  grep -q "buffer size now 4096" h1.err || { cat h1.err; fail "the change to 4096 was not noticed"; }
+  note "process thread $TID: $f0 -> $f1 minor faults across the change to 4096"
+  [ "$f1" -eq "$f0" ] || fail "the process thread took $((f1 - f0)) page faults when the period grew"
+  kill -TERM "$HOST"; wait "$HOST" || fail "exit status"
+  kill -TERM "$JACKD"; wait "$JACKD" 2>/dev/null
+fi
 
 note "2: steady xruns"
 start_jackd 256
@@ -80,5 +84,7 @@ warned() {
 }
 [ "$(warned 16 --learn)" -eq 1 ] || fail "no warning (once) at a 16-sample period with learning"
 [ "$(warned 16 --no-learn)" -eq 0 ] || fail "a warning at 16 samples without learning"
-[ "$(warned 1024 --learn)" -eq 0 ] || fail "a warning at a 1024-sample period"
+# (a sanitizer build's frame can take a quarter of 1024 samples: not checked there)
+[ "${CBRNN_SANITIZED:-0}" = 1 ] || [ "$(warned 1024 --learn)" -eq 0 ] ||
+  fail "a warning at a 1024-sample period"
 echo "period_faults: passed"
