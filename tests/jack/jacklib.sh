@@ -59,6 +59,25 @@ wait_port() {
 
 # The model under test: the shipped default model, or (while it is not in
 # the tree yet) a small one trained here on voice A.
+# term_stalled PID STALLED WHY: SIGTERM to the host PID while STALLED (a
+# stopped process: jackd, a log's reader) holds it up; it must exit within
+# 15 s (else STALLED is resumed and the test fails naming WHY). Sets RC to
+# its exit status, resumes STALLED and prints the host's stderr.
+term_stalled() {
+  local start=$SECONDS
+  kill -TERM "$1"
+  for _ in $(seq 150); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
+  if kill -0 "$1" 2>/dev/null; then
+    kill -CONT "$2"
+    cat host.err
+    fail "cbrnn-jack still running 15 s after SIGTERM with $3"
+  fi
+  wait "$1"; RC=$?
+  kill -CONT "$2"
+  cat host.err
+  note "exit $RC after $((SECONDS - start)) s"
+}
+
 pick_model() {
   if [ -f "$SAMPLES/default.safetensors" ]; then
     MODEL="$SAMPLES/default.safetensors"

@@ -41,19 +41,8 @@ note "status during the stall: $STATUS; reports $reports0 -> $reports1"
 [ $((reports1 - reports0)) -ge 3 ] || { kill -CONT "$CAT"; fail "reports stopped while the log is stalled"; }
 grep -qE "fifo.csv: [0-9]+ rows? lost so far" host.err ||
   { kill -CONT "$CAT"; cat host.err; fail "no note of lost rows while running"; }
-kill -TERM "$HOST"
-start=$SECONDS
-for _ in $(seq 150); do kill -0 "$HOST" 2>/dev/null || break; sleep 0.1; done
-if kill -0 "$HOST" 2>/dev/null; then
-  kill -CONT "$CAT"
-  cat host.err
-  fail "cbrnn-jack still running 15 s after SIGTERM with its log stalled"
-fi
-wait "$HOST"; rc=$?
-kill -CONT "$CAT"
-cat host.err
-note "exit $rc after $((SECONDS - start)) s"
-[ "$rc" -eq 1 ] || fail "expected exit 1 (the log is incomplete), got $rc"
+term_stalled "$HOST" "$CAT" "its log stalled"
+[ "$RC" -eq 1 ] || fail "expected exit 1 (the log is incomplete), got $RC"
 grep -q "saved st.safetensors (SIGTERM" host.err || fail "SIGTERM did not save"
 grep -q "fifo.csv: not finished" host.err || fail "the stalled log was not said at exit"
 [ "$(grep -cE 'rows? lost so far' host.err)" -eq 1 ] || fail "lost rows said more than once in 6 s"

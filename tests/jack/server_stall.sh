@@ -21,20 +21,8 @@ STARTED="$STARTED $!"
 sleep 2.5
 kill -STOP "$JACKD"
 sleep 0.5
-kill -TERM "$HOST"
-start=$SECONDS
-for _ in $(seq 150); do kill -0 "$HOST" 2>/dev/null || break; sleep 0.1; done
-if kill -0 "$HOST" 2>/dev/null; then
-  kill -CONT "$JACKD"
-  cat host.err
-  ls -l
-  fail "cbrnn-jack still running 15 s after SIGTERM with the server stopped"
-fi
-wait "$HOST"; rc=$?
-kill -CONT "$JACKD"
-cat host.err
-note "exit $rc after $((SECONDS - start)) s"
-[ "$rc" -eq 0 ] || fail "expected exit 0 (saved), got $rc"
+term_stalled "$HOST" "$JACKD" "the server stopped"
+[ "$RC" -eq 0 ] || fail "expected exit 0 (saved), got $RC"
 [ "$(grep -c 'saved stalled.safetensors' host.err)" -eq 1 ] || fail "expected exactly one save"
 grep -q "saved stalled.safetensors (SIGTERM" host.err || fail "SIGTERM did not save"
 grep -q "did not answer" host.err || fail "the stalled server was not said"
