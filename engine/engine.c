@@ -383,12 +383,23 @@ static int open_perturb(cbrnn_engine *e, const cbrnn_engine_config *c)
     return CBRNN_OK;
 }
 
+int cbrnn_engine_learned_group(const cbrnn_model *m)
+{
+    return m && m->n_cb_layers > 0 ? CBRNN_GROUP_CEREBELLUM : CBRNN_GROUP_READOUT;
+}
+
+/* 0 when the model's `frozen` list names what online learning changes. */
+static int can_learn(const cbrnn_model *m)
+{
+    return !m->frozen[cbrnn_engine_learned_group(m)];
+}
+
 /* The learning settings of c, the last good head (the loaded one), the
  * counters at zero and the stream at its start. */
 static void start_learning(cbrnn_engine *e, const cbrnn_engine_config *c)
 {
     memcpy(e->good, e->m->params + e->head_off, e->head_n * sizeof(float));
-    e->can_learn = !e->m->frozen[cbrnn_engine_learned_group(e->m)];
+    e->can_learn = can_learn(e->m);
     e->learn = c->learn != 0 && e->can_learn;
     e->lr = c->lr;
     e->momentum = c->momentum;
@@ -409,10 +420,6 @@ static void start_learning(cbrnn_engine *e, const cbrnn_engine_config *c)
     cbrnn_engine_reset_stream(e);
 }
 
-int cbrnn_engine_learned_group(const cbrnn_model *m)
-{
-    return m && m->n_cb_layers > 0 ? CBRNN_GROUP_CEREBELLUM : CBRNN_GROUP_READOUT;
-}
 
 cbrnn_engine *cbrnn_engine_create(const cbrnn_model *m, const cbrnn_engine_config *c, int *err)
 {
@@ -425,8 +432,7 @@ cbrnn_engine *cbrnn_engine_create(const cbrnn_model *m, const cbrnn_engine_confi
     cbrnn_feat_config fc;
     if ((*err = check_model(m, c, &fc)))
         return NULL;
-    const int can_learn = !m->frozen[cbrnn_engine_learned_group(m)];
-    if (c->learn && !can_learn) {
+    if (c->learn && !can_learn(m)) {
         *err = CBRNN_ERR_UNSUPPORTED;
         return NULL;
     }

@@ -2008,7 +2008,8 @@ static double frame_cost_s(const cbrnn_model *m, const struct options *o)
             x[i] = 0.1f * ((float)(seed >> 8) / 8388608.0f - 1.0f);
         }
         double t0 = now_s();
-        cbrnn_engine_process(e, NULL, 0, x, c.learn ? x : NULL, hop); /* one frame each */
+        /* one frame each; a map model hears the noise as its teacher too */
+        cbrnn_engine_process(e, NULL, 0, x, m->target == CBRNN_TARGET_MAP ? x : NULL, hop);
         if (f >= COST_WARM)
             t[f - COST_WARM] = now_s() - t0;
     }
