@@ -535,7 +535,8 @@ void cbrnn_model_output_backward(const cbrnn_model *m, float *dy, const float *s
  * (experiment/). A tool that writes a new key adds it here. */
 static const char *const tool_keys[] = {
     "command", "date", "cbrnn_version", "train_files", "speed_perturb", "val_files",
-    "held_out_dir", "held_out", "held_out_truncated", "skipped_files", "train_frames", "seed",
+    "held_out_dir", "held_out", "held_out_truncated", "train_set_sha256", "val_set_sha256",
+    "skipped_files", "train_frames", "seed",
     "optimizer", "lr", "batch", "seq_len", "windows", "steps_warmup", "steps_frozen",
     "steps_done", "average", "final_train_loss", "final_val_loss", "final_val_accuracy",
     "final_val_persistence_loss", "final_skill", "interrupted", "init_from",

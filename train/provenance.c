@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "digest.h"
 #include "train_internal.h"
 
 /* The names of cbrnn_optim_config.kind and cbrnn_train_config.windows, as
@@ -81,6 +82,36 @@ out:
     return rc;
 }
 
+/* The content digests of the recordings that trained the model and of
+ * those held out (digest.h: sha256_file_set), so a model can prove its
+ * lists: train_set_sha256, val_set_sha256 (when any was held out). The
+ * --speed-perturb copies are the same recordings and are not counted. A
+ * file that cannot be read again now is said and its digest left out:
+ * the training it ends is not lost for it. */
+static int record_digests(struct run *r)
+{
+    static const char *const keys[2] = {"train_set_sha256", "val_set_sha256"};
+    const char **paths = malloc((size_t)(r->n > 0 ? r->n : 1) * sizeof *paths);
+    if (!paths)
+        return CBRNN_ERR_NOMEM;
+    int rc = 0;
+    for (int v = 0; v < 2 && !rc; v++) {
+        int k = 0;
+        for (int i = 0; i < r->n; i++)
+            if (r->it[i].val == v && r->it[i].speed == 1.0)
+                paths[k++] = r->it[i].path;
+        char hex[SHA256_HEX] = "";
+        if (k && sha256_file_set(paths, k, hex, r->msg, sizeof r->msg)) {
+            train_say(r, CBRNN_TRAIN_MSG_WARNING, "%s; the model records no %s", r->msg,
+                      keys[v]);
+            hex[0] = '\0';
+        }
+        rc = set_meta_or_clear(r->m, keys[v], hex);
+    }
+    free(paths);
+    return rc;
+}
+
 /* The date the host gave (o->date) or now, ISO 8601 in UTC; "" if it
  * cannot be told. */
 static void run_date(const cbrnn_train_opts *o, char *buf, size_t cap)
@@ -125,6 +156,7 @@ int train_record_provenance(struct run *r)
     keep(&mrc, record_speeds(r));
     META_F("val_files", "%d", r->n - r->n_train);
     keep(&mrc, record_held_out(r));
+    keep(&mrc, record_digests(r));
     META_F("skipped_files", "%d", r->n_skipped);
     META_F("train_frames", "%ld", r->train_frames);
     META_F("seed", "%llu", (unsigned long long)o->tc.seed);

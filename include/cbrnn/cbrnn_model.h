@@ -57,7 +57,7 @@ typedef enum { CBRNN_TARGET_PREDICT = 0, CBRNN_TARGET_MAP = 1, CBRNN_TARGET_CLAS
  * CBRNN_MAX_META_OWN keys of its own (the loader refuses more, and so does
  * cbrnn_model_set_meta), so a tool always has room for its keys. */
 #define CBRNN_MAX_META_OWN 32
-#define CBRNN_META_TOOL_KEYS 35
+#define CBRNN_META_TOOL_KEYS 37
 #define CBRNN_MAX_META (CBRNN_MAX_META_OWN + CBRNN_META_TOOL_KEYS)
 /* Predict: frames ahead, at most (the engine keeps one slot per frame). */
 #define CBRNN_MAX_HORIZON 1000

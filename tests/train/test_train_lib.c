@@ -3,7 +3,8 @@
  * refused by cbrnn_train_opts_check and by the run itself (one ERROR line,
  * nothing written); a small real run on the sample clips trains, saves a
  * model that loads, and reports through the host's callbacks only; a run
- * stopped before training begins writes nothing.
+ * stopped before training begins writes nothing; SHA-256 (the provenance's
+ * content digests, train/digest.h) gives FIPS 180-4's answers.
  *   test_train_lib SAMPLES_DIR WORK_DIR */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,6 +17,7 @@
 #include <cmocka.h>
 
 #include "cbrnn/cbrnn_train.h"
+#include "digest.h"
 
 static const char *samples, *work;
 
@@ -204,6 +206,41 @@ static void run_stopped_before_training_writes_nothing(void **state)
     assert_false(exists(out));
 }
 
+/* SHA-256 against FIPS 180-4's examples and a million 'a's fed in odd
+ * pieces (every split of a block and the padding's two cases: 55 and 56
+ * bytes left in the last block). */
+static void sha256_known_answers(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in, *hex;
+    } kat[] = {
+        {"", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"},
+        {"abc", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"},
+        {"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq",
+         "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"},
+    };
+    unsigned char d[SHA256_BYTES];
+    char hex[SHA256_HEX];
+    for (size_t i = 0; i < sizeof kat / sizeof kat[0]; i++) {
+        sha256_ctx c;
+        sha256_init(&c);
+        sha256_update(&c, kat[i].in, strlen(kat[i].in));
+        sha256_final(&c, d);
+        sha256_hex(d, hex);
+        assert_string_equal(hex, kat[i].hex);
+    }
+    static char a[1000000];
+    memset(a, 'a', sizeof a);
+    sha256_ctx c;
+    sha256_init(&c);
+    for (size_t at = 0, k = 1; at < sizeof a; at += k, k = k % 97 + 1)
+        sha256_update(&c, a + at, at + k > sizeof a ? sizeof a - at : k);
+    sha256_final(&c, d);
+    sha256_hex(d, hex);
+    assert_string_equal(hex, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 3) {
@@ -214,6 +251,7 @@ int main(int argc, char **argv)
     work = argv[2];
     mkdir(work, 0777);
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(sha256_known_answers),
         cmocka_unit_test(options_that_clash),
         cmocka_unit_test(run_refuses_a_clash),
         cmocka_unit_test(api_misuse),

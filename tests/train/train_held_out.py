@@ -4,10 +4,15 @@
 ';'-separated), relative to their common folder (held_out_dir), says when
 the list is cut (held_out_truncated "50 of N names"; val_files is N), and
 `cbrnn info` shows a long list in one readable line (--json in full). A
-model continued with --init gets its own list, not its start's.
+model continued with --init gets its own list, not its start's. The
+content digests of the training and held-out recordings
+(train_set_sha256, val_set_sha256) are those `sha256sum FILES | cut -c1-64
+| LC_ALL=C sort | sha256sum` gives, whatever the files' names and order;
+--speed-perturb copies do not change them.
 
 usage: train_held_out.py CBRNN WORKDIR SAMPLES_DIR
 """
+import hashlib
 import json
 import os
 import shutil
@@ -29,6 +34,19 @@ def write_clip(path, seed):
         w.setsampwidth(2)
         w.setframerate(16000)
         w.writeframes(x.tobytes())
+
+
+def set_digest(files):
+    """The digest of a set of files by content (docs/FORMATS.md)."""
+    lines = sorted(hashlib.sha256(open(f, "rb").read()).hexdigest() for f in files)
+    return hashlib.sha256("".join(l + "\n" for l in lines).encode()).hexdigest()
+
+
+def check_digests(meta, train_files, val_files, what, fails):
+    for key, files in (("train_set_sha256", train_files), ("val_set_sha256", val_files)):
+        want = set_digest(files) if files else None
+        if meta.get(key) != want:
+            fails.append(f"{what}: {key} {meta.get(key)!r}, expected {want!r}")
 
 
 def train(cbrnn, out, *args):
@@ -86,6 +104,25 @@ def main():
     if not all(os.path.join(meta.get("held_out_dir", ""), n) in paths[:4] for n in names):
         fails.append(f"held_out {names} not relative to held_out_dir "
                      f"{meta.get('held_out_dir')!r}")
+    held = [os.path.join(meta.get("held_out_dir", ""), n) for n in names]
+    check_digests(meta, [p for p in paths[:4] if p not in held], held, "4 files", fails)
+
+    # the same recordings named otherwise, in another order, with --speed-perturb
+    # copies: the same digests
+    links = os.path.join(work, "links")
+    os.makedirs(links, exist_ok=True)
+    named = []
+    for i, p in enumerate(reversed(paths[:4])):
+        named.append(os.path.join(links, f"x{i}.wav"))
+        shutil.copy(p, named[-1])
+    trained = [n for n, p in zip(named, reversed(paths[:4])) if p not in held]
+    held2 = [n for n, p in zip(named, reversed(paths[:4])) if p in held]
+    meta2 = train(cbrnn, os.path.join(work, "renamed.safetensors"), "--speed-perturb", "0.9,1.1",
+                  *[a for h in held2 for a in ("--val-files", h)], *trained)
+    for key in ("train_set_sha256", "val_set_sha256"):
+        if meta2.get(key) != meta.get(key):
+            fails.append(f"renamed, reordered, speed copies: {key} {meta2.get(key)!r}, "
+                         f"expected {meta.get(key)!r}")
 
     # --init from the big model, nothing held out: no list is carried over
     meta = train(cbrnn, os.path.join(work, "init.safetensors"), "--init", big,
@@ -94,12 +131,14 @@ def main():
              if meta.get(k)}
     if stale:
         fails.append(f"--init with nothing held out kept its start's list: {stale}")
+    check_digests(meta, paths[:2], [], "--init, nothing held out", fails)
 
     for f in fails:
         print("FAIL", f)
     if fails:
         sys.exit(1)
-    print("train held_out: 50 of 60 names kept, relative to their folder; info shows one line")
+    print("train held_out: 50 of 60 names kept, relative to their folder; info shows one line; "
+          "content digests as sha256sum gives them")
 
 
 if __name__ == "__main__":
