@@ -2,13 +2,12 @@
 # Trains samples/default.safetensors, the model cbrnn ships: the recorded
 # command, so anyone can rebuild it (same seed, same corpus, same
 # parameters, hence the same weights). Its metadata differs from the
-# shipped file's in the date (unless SOURCE_DATE_EPOCH is set), in
-# held_out_dir (the corpus folder used: CORPUS_DIR/pkg) and in the
-# stored command: the shipped model was trained before commit af00a31,
-# when the lists lived in a mktemp folder, so its command names
-# @/tmp/tmp.XXXXXXXXXX/valid.txt and .../train.txt; this script now
-# passes @valid.txt and @train.txt (`cbrnn info samples/default.safetensors`
-# shows both fields).
+# shipped file's in the date (unless SOURCE_DATE_EPOCH is set) and in
+# held_out_dir (the corpus folder used: CORPUS_DIR/pkg). The shipped file
+# is this script's output of 2026-12-02, whose tensors are bit for bit
+# those of the model first trained on 2026-12-01 (before the model
+# recorded the content digests of its lists): `scripts/check_lists.sh`
+# checks it against the corpus's splits.
 #
 #   Corpus: the TRAINING split of the real multi-speaker corpus
 #   (scripts/corpus.sh, from Debian packages; docs/CORPUS.md), its files
@@ -33,10 +32,16 @@
 #   Training runs OpenBLAS on 2 threads (both cores here: 300 steps of the
 #   earlier cortex-256 default on a tenth of the corpus took 16.2 s against
 #   22.8 s on one, 2026-12-01; the command was not recorded: README.md,
-#   "What it does", gives one to remeasure it). The thread count changes
-#   the rounding of the matrix
-#   products, so it is pinned here and the model comes out the same bytes
-#   on any machine (OPENBLAS_NUM_THREADS overrides it).
+#   "What it does", gives one to remeasure it). The thread count and the
+#   CPU kernels OpenBLAS picks change the rounding of the matrix products,
+#   so both are pinned here: 2 threads and, on x86-64 with AVX2 and FMA,
+#   OpenBLAS's Zen kernels (the CPU the shipped model was trained on).
+#   The model then comes out the same bytes on any such machine: on
+#   2026-12-02 an Intel Xeon with AVX-512 gave the shipped tensors bit for
+#   bit with the Zen kernels, and different ones with its own SkylakeX
+#   kernels (validation skill 0.18441 against 0.18439).
+#   OPENBLAS_NUM_THREADS and OPENBLAS_CORETYPE override them; elsewhere
+#   (no AVX2, another architecture) the script says the bytes will differ.
 #
 #   samples/train_default.sh [--fetch] [CBRNN] [CORPUS_DIR]
 #
@@ -79,6 +84,14 @@ for s in train valid; do
   split_files "$corpus" "$s" > "$work/$s.txt"
 done
 export OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-2}"
+if [ -z "${OPENBLAS_CORETYPE:-}" ]; then
+  if [ "$(uname -m)" = x86_64 ] && grep -qw avx2 /proc/cpuinfo && grep -qw fma /proc/cpuinfo; then
+    export OPENBLAS_CORETYPE=Zen
+  else
+    echo "train_default.sh: no AVX2 and FMA on this CPU: OpenBLAS uses other kernels, so the" \
+      "model will not be the shipped one bit for bit (the same recipe, rounded differently)" >&2
+  fi
+fi
 start=$(date +%s)
 # Relative names from inside the work folder: the command stored in the
 # model's provenance names no temporary path.

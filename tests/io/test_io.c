@@ -1161,6 +1161,7 @@ static void metadata_room_for_the_tools(void **state)
     /* every tool key fits beside the 32 */
     const char *tools[] = {"command", "date", "cbrnn_version", "train_files", "speed_perturb",
                            "val_files", "held_out_dir", "held_out", "held_out_truncated",
+                           "train_set_sha256", "val_set_sha256",
                            "skipped_files", "train_frames", "seed", "optimizer", "lr", "batch",
                            "seq_len", "windows", "steps_warmup", "steps_frozen", "steps_done",
                            "average", "final_train_loss", "final_val_loss",
