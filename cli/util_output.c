@@ -7,13 +7,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <sndfile.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "cbrnn/cbrnn_model.h"
+#include "host_audio.h"
 
 /* ---- the guard ---- */
 
@@ -135,14 +135,7 @@ static const char *precious(const char *path)
         return m ? A_MODEL : "a safetensors file that this build cannot load as a model (a newer "
                              "format, a damaged model or other tensors)";
     }
-    SF_INFO info;
-    memset(&info, 0, sizeof info);
-    SNDFILE *s = sf_open(path, SFM_READ, &info);
-    if (s) {
-        sf_close(s);
-        return AUDIO;
-    }
-    return NULL;
+    return audio_file_is_audio(path) ? AUDIO : NULL;
 }
 
 /* Why an existing file at path may not be an output, or NULL. */

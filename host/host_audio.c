@@ -7,6 +7,7 @@
 #include "host_audio.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <math.h>
 #include <samplerate.h>
@@ -15,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 /* Frames per libsndfile read and per resampler call: small enough to stay
  * in cache, large enough to amortise the calls. */
@@ -22,6 +24,7 @@
 
 struct audio_in {
     SNDFILE *sf;
+    int fd;             /* ours to close after sf (sndfile_open); -1: sf's own */
     SF_INFO info;
     char *path;
     double rate;        /* rate of what audio_in_read returns */
@@ -123,11 +126,54 @@ static int check_path(const char *path, char *msg, size_t msglen)
     return 0;
 }
 
+/* libsndfile refuses names of 1024 bytes and more ("Supplied filename too
+ * long"; SF_FILENAME_LEN). Such a path is opened here and handed over as
+ * a descriptor (*fd, ours to close after sf_close; -1 otherwise). Only
+ * for those: libsndfile also guesses headerless formats by a file's
+ * extension, which a descriptor does not carry. */
+#define SNDFILE_NAME_MAX 1000
+static SNDFILE *sndfile_open(const char *path, SF_INFO *info, int *fd, int *open_errno)
+{
+    *fd = -1;
+    *open_errno = 0;
+    if (strlen(path) < SNDFILE_NAME_MAX)
+        return sf_open(path, SFM_READ, info);
+    *fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (*fd < 0) { /* sf_strerror(NULL) would not say why: the caller does */
+        *open_errno = errno;
+        return NULL;
+    }
+    SNDFILE *sf = sf_open_fd(*fd, SFM_READ, info, SF_FALSE);
+    if (!sf) {
+        close(*fd);
+        *fd = -1;
+    }
+    return sf;
+}
+
+int audio_file_is_audio(const char *path)
+{
+    SF_INFO info;
+    memset(&info, 0, sizeof info);
+    int fd, err;
+    SNDFILE *sf = sndfile_open(path, &info, &fd, &err);
+    if (sf)
+        sf_close(sf);
+    if (fd >= 0)
+        close(fd);
+    return sf != NULL;
+}
+
 /* libsndfile's view of the file (a->sf, a->info), and that it holds
  * audio: frames, channels, no truncated RIFF data. 0 or -1 (msg). */
 static int open_sndfile(audio_in *a, const char *path, char *msg, size_t msglen)
 {
-    a->sf = sf_open(path, SFM_READ, &a->info);
+    int err;
+    a->sf = sndfile_open(path, &a->info, &a->fd, &err);
+    if (err) {
+        snprintf(msg, msglen, "%s: cannot open: %s", path, strerror(err));
+        return -1;
+    }
     if (!a->sf) {
         int e = sf_error(NULL);
         if (e == SF_ERR_UNRECOGNISED_FORMAT)
@@ -226,6 +272,7 @@ audio_in *audio_in_open_speed(const char *path, double target_rate, double speed
         snprintf(msg, msglen, "%s: out of memory", path);
         return NULL;
     }
+    a->fd = -1;
     if (open_sndfile(a, path, msg, msglen) || set_rate(a, path, target_rate, speed, msg, msglen))
         goto fail;
     a->ibuf = malloc((size_t)AUDIO_BLOCK * (size_t)a->info.channels * sizeof *a->ibuf);
@@ -255,6 +302,8 @@ void audio_in_close(audio_in *a)
         return;
     if (a->sf)
         sf_close(a->sf);
+    if (a->fd >= 0)
+        close(a->fd);
     if (a->src)
         src_delete(a->src);
     free(a->ibuf);

@@ -37,6 +37,9 @@ long audio_in_read(audio_in *a, float *buf, long n, char *msg, size_t msglen);
 void audio_in_close(audio_in *a);
 /* Channels in the file (they are mixed to one by their mean). */
 int audio_in_channels(const audio_in *a);
+/* 1 when libsndfile reads path as audio (any format it knows), else 0:
+ * what an output must never silently replace. Any path length. */
+int audio_file_is_audio(const char *path);
 
 /* Features of a whole file, computed by streaming it through the dsp
  * front end in blocks of `block` samples. cfg gives everything but the

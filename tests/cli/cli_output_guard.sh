@@ -4,8 +4,8 @@
 # command reads (by device and inode: ./a, hard links and symbolic links
 # to it are caught), nor the same file as another output of the command,
 # nor an existing cbrnn model or audio file unless it is an output of that
-# kind (train -o and run --save-model may replace a model). Each refusal
-# exits 2 naming the file, and the file is unchanged.
+# kind (train -o and run --save-model may replace a model), at any path
+# length. Each refusal exits 2 naming the file, and the file is unchanged.
 set -u
 CBRNN=$1 SAMPLES=$2 WORK=$3
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -101,5 +101,18 @@ expect 2 "--outputs N.safetensors: exists and is a safetensors file that this bu
 expect 2 "-o N.safetensors: exists and is a safetensors file that this build cannot load" \
   "$CBRNN" features ev.wav -o N.safetensors
 cmp -s N.safetensors N.orig || fail "N.safetensors changed"
+# A path of 1024 bytes and more, which libsndfile refuses by name: a
+# recording there is read like any other, and still never replaced.
+long=.
+for _ in 1 2 3 4 5 6 7 8 9 10 11; do long=$long/$(printf '%0100d' 0); done
+mkdir -p "$long" && cp ev.wav "$long/ev.wav"
+"$CBRNN" eval M.safetensors "$long/ev.wav" >long.txt 2>err.txt ||
+  fail "eval of a file at a ${#long}-byte path: $(cat err.txt)"
+"$CBRNN" eval M.safetensors ev.wav >short.txt 2>&1
+[ "$(tail -n1 long.txt)" = "$(tail -n1 short.txt)" ] ||
+  fail "a ${#long}-byte path scored otherwise: $(tail -n1 long.txt) / $(tail -n1 short.txt)"
+expect 2 "ev.wav: exists and is an audio file" \
+  "$CBRNN" eval M.safetensors v3.wav --outputs "$long/ev.wav"
+cmp -s "$long/ev.wav" ev.orig || fail "the recording at a long path was replaced"
 no_tmp
 echo "cli_output_guard: ok"
