@@ -13,6 +13,7 @@
 #include "cbrnn/cbrnn_control.h"
 
 #define MAX_TRIALS 100000
+#define MAX_FRAME 1000000000000000LL /* a time in frames, at most (1e15) */
 #define MAX_NAME 200
 
 /* One action of the file, before repeats: at `sec` seconds (or `frame`
@@ -41,7 +42,7 @@ static int parse_time(const char *tok, double *sec, long long *frame)
     if (errno || end == tok || !isfinite(v) || v < 0)
         return -1;
     if (*end == 'f' && end[1] == 0) {
-        if (v != floor(v) || v > 1e15)
+        if (v != floor(v) || v > (double)MAX_FRAME)
             return -1;
         *frame = (long long)v;
         *sec = 0;
@@ -141,15 +142,19 @@ static int action_number(struct action *a, int value, const char *val, const cha
     errno = 0;
     double v = strtod(val, &end);
     int bad = errno || *end || rest || !isfinite(v) || v < 0;
+    /* converted only once in range: a double past int's or float's range
+     * does not convert (undefined behaviour; the fuzzer's 2.2e42) */
     if (value == 'i') {
         bad |= v != 0 && v != 1;
-        a->cmd.i = (int)v;
+        if (!bad)
+            a->cmd.i = (int)v;
     } else {
         double hi = a->cmd.kind == CBRNN_CMD_LR ? CBRNN_LR_MAX
                     : a->cmd.kind == CBRNN_CMD_MOMENTUM ? CBRNN_MOMENTUM_MAX
                                                        : CBRNN_DECAY_MAX;
         bad |= v > hi;
-        a->cmd.f = (float)v;
+        if (!bad)
+            a->cmd.f = (float)v;
     }
     if (bad) {
         *why = value == 'i' ? "learn and listen take 0 or 1"
@@ -186,7 +191,8 @@ static int perturb_value(struct action *a, const char *val, const char *rest, co
                   ramp > 1e6;
         }
     }
-    a->cmd.f = (float)v;
+    bad |= fabs(v) > 1e30; /* past float's range it would not convert */
+    a->cmd.f = bad ? 0.0f : (float)v;
     a->cmd.i = bad ? 0 : (int)lround(ramp * 1000.0);
     if (bad || cbrnn_engine_check_command(&a->cmd)) {
         *why = a->cmd.kind == CBRNN_CMD_DELAY  ? "delay takes ms in [0, 2000] [ramp DURATION]"
@@ -273,6 +279,10 @@ static int compile(cbrnn_schedule *s, const struct parsed *p, double rate, int h
     size_t n_marks = (size_t)p->trials * (n_marks_per + trial_marks);
     if (n_ev > 10000000 || n_marks > 0x7fffffff - (size_t)s->first_mark)
         return CBRNN_ERR_ARG;
+    /* the last trial's start, in frames, stays within a time's own limit
+     * (1e15 frames): (trials - 1) x every could pass LLONG_MAX */
+    if (p->trials > 1 && every > MAX_FRAME / (p->trials - 1))
+        return CBRNN_ERR_FORMAT;
     s->events.ev = calloc(n_ev ? n_ev : 1, sizeof *s->events.ev);
     s->mark_names = calloc(n_marks ? n_marks : 1, sizeof *s->mark_names);
     s->mark_seconds = calloc(n_marks ? n_marks : 1, sizeof *s->mark_seconds);
@@ -355,8 +365,11 @@ int cbrnn_schedule_load(cbrnn_schedule *s, const char *path, double rate, int ho
         rc = CBRNN_ERR_FORMAT;
     }
     if (!rc && (rc = compile(s, &p, rate, hop)))
-        snprintf(msg, msglen, "%s: %s", path, rc == CBRNN_ERR_NOMEM ? "out of memory"
-                                                                    : "too many events");
+        snprintf(msg, msglen, "%s: %s", path,
+                 rc == CBRNN_ERR_NOMEM   ? "out of memory"
+                 : rc == CBRNN_ERR_FORMAT ? "the last trial starts past frame 1e15 (repeat N "
+                                           "every D: N x D too long)"
+                                         : "too many events");
     s->trials = (int)p.trials;
     free(p.a);
     if (rc)

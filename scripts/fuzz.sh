@@ -4,7 +4,7 @@
 # build-fuzz/ or $CBRNN_FUZZ_BUILD) and runs each for SECONDS (default 60)
 # from its committed seeds and regression inputs plus the corpus it grew
 # in earlier runs (build-fuzz/fuzz-corpus/TARGET). Targets: model labels
-# audio osc (default: all that were built).
+# audio control osc (default: all that were built).
 # Fails (exit 1) on any crash, leak, timeout, sanitizer report or broken
 # invariant; the input that caused it is left in
 # build-fuzz/fuzz-artifacts/TARGET/ with the command that replays it.
@@ -13,7 +13,7 @@
 # Prints one line per target and a JSON line per target (executions,
 # executions per second, corpus size, crashes) for docs/RELIABILITY.md.
 set -euo pipefail
-usage() { echo "usage: scripts/fuzz.sh [SECONDS] [TARGET...] (targets: model labels audio osc; see --help)" >&2; exit 2; }
+usage() { echo "usage: scripts/fuzz.sh [SECONDS] [TARGET...] (targets: model labels audio control osc; see --help)" >&2; exit 2; }
 case ${1:-} in
   -h|--help) sed -n '2,/^set -euo pipefail/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
 esac
@@ -24,7 +24,7 @@ fi
 [ $# -gt 0 ] && shift
 for t in "$@"; do
   case $t in
-    model|labels|audio|osc) ;;
+    model|labels|audio|control|osc) ;;
     *) echo "fuzz.sh: unknown target '$t'" >&2; usage ;;
   esac
 done
@@ -41,7 +41,7 @@ cmake --build "$build" --target fuzz_all -j2 -- --no-print-directory >"$build/fu
 
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  for t in model labels audio osc; do
+  for t in model labels audio control osc; do
     [ -x "$build/tests/fuzz/fuzz_$t" ] && targets+=("$t")
   done
 fi

@@ -10,6 +10,9 @@
 #           CAF, W64, Ogg), each behind fuzz_audio.c's one mode byte;
 #   labels/ Audacity label files as tests/train writes them (CRLF, frequency
 #           lines) and a pairs list, behind fuzz_labels.c's selector byte;
+#   control/ events files as a live run logs them (every event kind, ramps,
+#           comments, rows out of order) and the schedules of
+#           docs/FORMATS.md, behind fuzz_control.c's selector byte;
 #   osc/    every command cbrnn-jack's --help lists, encoded to OSC 1.0, and
 #           a bundle of two of them.
 # Needs sox and /usr/bin/python3 (standard library only).
@@ -19,7 +22,7 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 S=$top/samples
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-mkdir -p "$OUT"/{model,audio,labels,osc}
+mkdir -p "$OUT"/{model,audio,labels,control,osc}
 
 # ---- models: tiny (8 mel bands, 4 cortex units) so the seeds stay ~1 kB
 A1=$S/voiceA_us_male_1.wav A2=$S/voiceA_us_male_2.wav
@@ -69,6 +72,16 @@ printf '0.000000\t0.100000\tloud speech\r\n0.100000\t0.200000\tquiet\r\n0.200000
 printf '\x00# not a comment in Audacity files\n' >"$OUT/labels/bad_line"
 printf '\x001.5\t2.25\ta\n\n0\t0.5\tb\n2\t1e1\tc\n' >"$OUT/labels/lf_mixed"
 printf '\x01# pairs\nnoisy/a.wav\tclean/a.wav\n\nb.wav\t/abs/b_clean.wav\n' >"$OUT/labels/pairs"
+
+# ---- control: selector byte 0 = events file, 1 = schedule
+printf '\x00frame,event,value\n0,learn,1\n0,lr,0.00100000005\n0,momentum,0.899999976\n0,decay,0\n0,gate,0\n12,mark,0\n12,mark,1\n30,reset,\n31,snapshot,1\n40,learn,0\n45,lr,0.00400000019\n' \
+  >"$OUT/control/events_live"
+printf '\x00frame,event,value\n0,learn,1\n0,delay,0\n0,gain,0\n0,listen,0\n0,pitch,0\n# a perturbation block\n20,pitch,1:100\n25,delay,120\n25,gain,-6:50\n10,listen,1\n\n50,gate,-50\n' \
+  >"$OUT/control/events_perturb"
+printf '\x01# three 2-second trials\nrepeat 3 every 2s\n0      phase baseline\n0      learn 0\n0.5s   phase perturb\n0.5s   learn 1\n0.5s   lr 0.004\n1.2    lr 0.001\n150f   phase washout\n150f   reset\n1.9s   mark end of trial\n' \
+  >"$OUT/control/schedule_trials"
+printf '\x010      phase baseline\n0      pitch -1\n0.2s   phase perturbation\n0.2s   pitch 1 ramp 50ms\n0.3s   delay 40 ramp 0.1\n0.4s   gain -3\n0.4s   listen 1\n0.5s   phase washout\n0.5s   pitch -1 ramp 50ms\n' \
+  >"$OUT/control/schedule_adaptation"
 
 # ---- OSC packets (OSC 1.0: padded strings, big-endian numbers)
 /usr/bin/python3 - "$OUT/osc" <<'PY'
