@@ -404,9 +404,9 @@ static int check_outputs(struct eval *ev)
 {
     if (!ev->outputs)
         return 0;
-    cli_files f = {0};
+    host_files f = {0};
     int rc = 0;
-    if (cli_files_input(&f, ev->model_path) ||
+    if (host_files_input(&f, ev->model_path) ||
         cli_files_corpus(&f, (const char *const *)ev->argv + optind, ev->argc - optind, ev->pairs,
                          ev->suffix, ev->labels_dir) ||
         cli_files_corpus(&f, (const char *const *)ev->lin_spec.paths, ev->lin_spec.n, NULL, NULL,
@@ -414,12 +414,12 @@ static int check_outputs(struct eval *ev)
         snprintf(ev->msg, sizeof ev->msg, "out of memory");
         rc = 1;
     }
-    if (!rc && cli_files_output(&f, "--outputs", ev->outputs, CLI_OUT_DATA, ev->msg,
+    if (!rc && host_files_output(&f, "--outputs", ev->outputs, HOST_OUT_DATA, ev->msg,
                                 sizeof ev->msg))
         rc = 2;
     if (rc)
         cli_say(PROG, ev->msg);
-    cli_files_free(&f);
+    host_files_free(&f);
     return rc;
 }
 

@@ -275,18 +275,18 @@ static int probe_input(const struct fopts *o, struct input_info *ii, cbrnn_feat_
  * (said). */
 static int check_output(const struct fopts *o)
 {
-    cli_files f = {0};
+    host_files f = {0};
     char msg[CLI_MSG_LEN];
     int rc = 0;
     if (cli_check_path_length(o->out, msg, sizeof msg)) {
         rc = 2;
-    } else if (cli_files_input(&f, o->in)) {
+    } else if (host_files_input(&f, o->in)) {
         snprintf(msg, sizeof msg, "out of memory");
         rc = 1;
-    } else if (cli_files_output(&f, "-o", o->out, CLI_OUT_DATA, msg, sizeof msg)) {
+    } else if (host_files_output(&f, "-o", o->out, HOST_OUT_DATA, msg, sizeof msg)) {
         rc = 2;
     }
-    cli_files_free(&f);
+    host_files_free(&f);
     if (rc)
         cli_say("cbrnn features", msg);
     return rc;

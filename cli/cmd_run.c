@@ -298,7 +298,7 @@ struct run {
     double t0, done;       /* progress: when it started, inputs done */
     cbrnn_engine_stats st; /* at the end */
     cbrnn_model *adapted;  /* --save-model */
-    cli_files files;       /* what the run reads and writes (the output guard) */
+    host_files files;       /* what the run reads and writes (the output guard) */
 };
 
 /* Set by Ctrl-C (SIGINT) or SIGTERM once the outputs are open: the run
@@ -754,16 +754,16 @@ static int check_inputs(struct run *r)
  * or audio file. 0 or 2 (said). */
 static int check_outputs(struct run *r)
 {
-    cli_files *f = &r->files;
+    host_files *f = &r->files;
     const char *more[] = {r->model_path, r->events_path, r->schedule_path,
                           r->names_path[0] ? r->names_path : NULL};
     int rc = cli_files_inputs(f, &r->in);
     for (int i = 0; i < r->n_teachers && !rc; i++)
-        rc = cli_files_input(f, r->teachers[i]);
+        rc = host_files_input(f, r->teachers[i]);
     for (int i = 0; i < r->n_labels && !rc; i++)
-        rc = cli_files_input(f, r->labels[i]);
+        rc = host_files_input(f, r->labels[i]);
     for (size_t i = 0; i < sizeof more / sizeof *more && !rc; i++)
-        rc = cli_files_input(f, more[i]);
+        rc = host_files_input(f, more[i]);
     if (rc) {
         fprintf(stderr, PROG ": out of memory\n");
         return 1;
@@ -771,12 +771,12 @@ static int check_outputs(struct run *r)
     char path[4096];
     for (int k = 0; k < N_OWNED && !rc; k++) {
         out_path(r, k, path, sizeof path);
-        rc = cli_files_output(f, "--out-dir", path,
-                              k >= F_SURPRISE ? CLI_OUT_AUDIO : CLI_OUT_DATA, r->msg,
+        rc = host_files_output(f, "--out-dir", path,
+                              k >= F_SURPRISE ? HOST_OUT_AUDIO : HOST_OUT_DATA, r->msg,
                               sizeof r->msg);
     }
     if (!rc && r->save_path)
-        rc = cli_files_output(f, "--save-model", r->save_path, CLI_OUT_MODEL, r->msg,
+        rc = host_files_output(f, "--save-model", r->save_path, HOST_OUT_MODEL, r->msg,
                               sizeof r->msg);
     if (rc)
         cli_say(PROG, r->msg);
@@ -1157,7 +1157,7 @@ static int run_free(struct run *r, int status)
 {
     struct run_out *o = &r->o;
     corpus_free(&r->in);
-    cli_files_free(&r->files);
+    host_files_free(&r->files);
     for (int k = 0; k < 2; k++) {
         cbrnn_wav_close(k ? o->fb : o->wav); /* failed or not, the temporary goes */
         if (o->wav_tmp[k][0])

@@ -66,20 +66,20 @@ static int check_curve(const char *log, const char *curve)
     char msg[4096], path[4096];
     const char *slash = strrchr(log, '/');
     int dir = slash ? (int)(slash - log) + 1 : 0;
-    cli_files f = {0};
-    int rc = cli_files_input(&f, log);
+    host_files f = {0};
+    int rc = host_files_input(&f, log);
     snprintf(path, sizeof path, "%s.markers", log);
-    rc = rc || cli_files_input(&f, path);
+    rc = rc || host_files_input(&f, path);
     snprintf(path, sizeof path, "%.*smarkers.csv", dir, log);
-    rc = rc || cli_files_input(&f, path);
+    rc = rc || host_files_input(&f, path);
     snprintf(path, sizeof path, "%.*sfiles.csv", dir, log);
-    rc = rc || cli_files_input(&f, path);
+    rc = rc || host_files_input(&f, path);
     if (rc)
         snprintf(msg, sizeof msg, "out of memory");
-    rc = rc || cli_files_output(&f, "--curve", curve, CLI_OUT_DATA, msg, sizeof msg);
+    rc = rc || host_files_output(&f, "--curve", curve, HOST_OUT_DATA, msg, sizeof msg);
     if (rc)
         fprintf(stderr, PROG ": %s\n", msg);
-    cli_files_free(&f);
+    host_files_free(&f);
     return rc ? -1 : 0;
 }
 

@@ -459,9 +459,9 @@ static int check_train_files(const struct opts *o)
 {
     const cbrnn_train_opts *t = &o->t;
     char msg[4096];
-    cli_files f = {0};
+    host_files f = {0};
     int rc = 0;
-    if (cli_files_input(&f, t->init) ||
+    if (host_files_input(&f, t->init) ||
         cli_files_corpus(&f, t->inputs, t->n_inputs, t->pairs, t->teacher_suffix,
                          t->labels_dir) ||
         cli_files_corpus(&f, t->val_files, t->n_val_files, NULL, t->teacher_suffix,
@@ -470,12 +470,12 @@ static int check_train_files(const struct opts *o)
         rc = -1;
     }
     if (!rc)
-        rc = cli_files_output(&f, "-o", t->out, CLI_OUT_MODEL, msg, sizeof msg);
+        rc = host_files_output(&f, "-o", t->out, HOST_OUT_MODEL, msg, sizeof msg);
     if (!rc && t->log)
-        rc = cli_files_output(&f, "--log", t->log, CLI_OUT_DATA, msg, sizeof msg);
+        rc = host_files_output(&f, "--log", t->log, HOST_OUT_DATA, msg, sizeof msg);
     if (rc)
         fprintf(stderr, PROG ": %s\n", msg);
-    cli_files_free(&f);
+    host_files_free(&f);
     return rc;
 }
 

@@ -1,5 +1,6 @@
 /* util_output.h: the one guard every cbrnn command puts its output files
- * through, and the atomic way they are written. The rule (docs/
+ * through (host_files.h, here with the commands' corpora), and the atomic
+ * way they are written. The rule (docs/
  * RELIABILITY.md): nothing already saved is lost. So an output may not be
  * a file the same command reads (compared by device and inode, so ./a,
  * hard links and symbolic links are caught), nor the same file as another
@@ -18,43 +19,20 @@
 #include <sys/types.h>
 
 #include "corpus.h"
+#include "host_files.h"
 
-/* What an output holds: which existing files it may replace. */
-enum cli_out_kind {
-    CLI_OUT_DATA,  /* .npy, .csv: replaces neither a model nor audio */
-    CLI_OUT_MODEL, /* a cbrnn model: may replace a model, not audio */
-    CLI_OUT_AUDIO, /* a WAV of results: may replace audio, not a model */
-};
+/* The guard itself (host_files.h, shared with cbrnn-jack) and the corpora
+ * of cbrnn train and eval. */
 
-/* The files one command reads and writes (cli_files_free gives it back). */
-typedef struct cli_files {
-    struct cli_file {
-        dev_t dev;
-        ino_t ino;
-        int exists;
-        char *path;  /* as given */
-        char *canon; /* outputs: the real folder + the name */
-    } *in, *out;
-    int n_in, n_out;
-} cli_files;
-
-/* Records a file the command reads (one that does not exist is left out:
- * the reader reports it). 0, or -1 out of memory. */
-int cli_files_input(cli_files *f, const char *path);
 /* Every file of c (an expanded corpus). 0 or -1 (out of memory). */
-int cli_files_inputs(cli_files *f, const corpus *c);
+int cli_files_inputs(host_files *f, const corpus *c);
 /* Every file a training or evaluation corpus reads: the files of the n
  * specs (files, folders, @lists), of the --pairs list (and the list),
  * each input's teacher (suffix) and label file (labels_dir); NULL or 0 for
  * what is not given. A spec that cannot be expanded is left out (the
  * command reports it when it reads it). 0 or -1 (out of memory). */
-int cli_files_corpus(cli_files *f, const char *const *specs, int n, const char *pairs,
+int cli_files_corpus(host_files *f, const char *const *specs, int n, const char *pairs,
                      const char *suffix, const char *labels_dir);
-/* May the command write path (named by option opt, e.g. "-o")? 0 and the
- * output recorded; or -1 with msg "OPT PATH: why" (bad input: exit 2). */
-int cli_files_output(cli_files *f, const char *opt, const char *path, enum cli_out_kind kind,
-                     char *msg, size_t msglen);
-void cli_files_free(cli_files *f);
 
 /* ---- Temporaries: PATH.tmp.PID, removed on failure and on a signal ---- */
 

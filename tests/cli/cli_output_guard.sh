@@ -1,6 +1,6 @@
 #!/bin/bash
 # cli_output_guard.sh CBRNN SAMPLES WORKDIR: every command's outputs go
-# through one guard (cli/util_output.c): an output may not be a file the
+# through one guard (host/host_files.c): an output may not be a file the
 # command reads (by device and inode: ./a, hard links and symbolic links
 # to it are caught), nor the same file as another output of the command,
 # nor an existing cbrnn model or audio file unless it is an output of that
