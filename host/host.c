@@ -3,10 +3,13 @@
  * files and the snapshot/save handshake. Library code: never prints,
  * never exits; the MIDI function runs on the audio thread and must not
  * allocate, lock or call the kernel. */
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cbrnn/cbrnn_control.h"
 #include "cbrnn/cbrnn_host.h"
@@ -247,6 +250,64 @@ int cbrnn_host_save_adapted(cbrnn_model *m, const char *path, const char *by, co
     return rc ? rc : cbrnn_model_save(m, path, msg, msglen);
 }
 
+/* A private folder for a rescue save under base (created 0700; an
+ * existing one must be ours and not a link), into dir. 0 or -1. */
+static int rescue_dir(const char *base, const char *sub, char *dir, size_t len)
+{
+    if (!base || !*base || snprintf(dir, len, "%s/%s", base, sub) >= (int)len)
+        return -1;
+    for (char *p = dir + 1; *p; p++) /* like mkdir -p, each level 0700 */
+        if (*p == '/') {
+            *p = '\0';
+            if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+                return -1;
+            *p = '/';
+        }
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+        return -1;
+    struct stat st;
+    return lstat(dir, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == geteuid() ? 0 : -1;
+}
+
+int cbrnn_host_save_rescue(cbrnn_model *m, const char *path, const char *by, const char *from,
+                           int64_t frames, char *where, size_t where_len, char *msg,
+                           size_t msglen)
+{
+    if (!m || !path || !where || !where_len)
+        return CBRNN_ERR_ARG;
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    char state[PATH_MAX] = "";
+    const char *xdg = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
+    if (xdg && *xdg == '/')
+        snprintf(state, sizeof state, "%s", xdg);
+    else if (home && *home == '/')
+        snprintf(state, sizeof state, "%s/.local/state", home);
+    const char *tmp = getenv("TMPDIR");
+    char user[64];
+    snprintf(user, sizeof user, "cbrnn-rescue-%ld", (long)geteuid());
+    const char *bases[2][2] = {{state, "cbrnn/rescue"},
+                               {tmp && *tmp == '/' ? tmp : "/tmp", user}};
+    int rc = CBRNN_ERR_IO;
+    for (int i = 0; i < 2 && rc; i++) {
+        char dir[PATH_MAX];
+        if (rescue_dir(bases[i][0], bases[i][1], dir, sizeof dir))
+            continue;
+        if (snprintf(where, where_len, "%s/%ld-%lld-%s", dir, (long)getpid(), (long long)frames,
+                     base) >= (int)where_len)
+            continue;
+        rc = cbrnn_host_save_adapted(m, where, by, from, frames, msg, msglen);
+    }
+    if (rc) {
+        where[0] = '\0';
+        if (msg && msglen)
+            snprintf(msg, msglen, "%s: no rescue copy either (tried %s/cbrnn/rescue and %s/%s)",
+                     path, state[0] ? state : "$XDG_STATE_HOME", tmp && *tmp == '/' ? tmp : "/tmp",
+                     user);
+    }
+    return rc;
+}
+
 int cbrnn_host_same_file(const char *a, const char *b)
 {
     struct stat sa, sb;
@@ -425,11 +486,11 @@ int cbrnn_host_saves_flush(cbrnn_host_saves *s, cbrnn_engine *e, cbrnn_host_save
     return done;
 }
 
-int cbrnn_host_saves_now(cbrnn_host_saves *s, const cbrnn_engine *e, const char *path, char *msg,
-                         size_t msglen)
+/* e's weights into s->scratch, and the frames e has run (*frames). 0, or
+ * a negative code with msg naming path. */
+static int take_weights(cbrnn_host_saves *s, const cbrnn_engine *e, const char *path,
+                        int64_t *frames, char *msg, size_t msglen)
 {
-    if (!s || !e || !path)
-        return CBRNN_ERR_ARG;
     int rc = cbrnn_engine_copy_params(e, s->scratch);
     if (rc) {
         snprintf(msg, msglen, "%s: %s", path, cbrnn_strerror(rc));
@@ -437,5 +498,38 @@ int cbrnn_host_saves_now(cbrnn_host_saves *s, const cbrnn_engine *e, const char 
     }
     cbrnn_engine_stats st;
     cbrnn_engine_get_stats(e, &st);
-    return cbrnn_host_save_adapted(s->scratch, path, s->by, s->from, st.frames, msg, msglen);
+    *frames = st.frames;
+    return 0;
+}
+
+int cbrnn_host_saves_now(cbrnn_host_saves *s, const cbrnn_engine *e, const char *path, char *msg,
+                         size_t msglen)
+{
+    if (!s || !e || !path)
+        return CBRNN_ERR_ARG;
+    int64_t frames;
+    int rc = take_weights(s, e, path, &frames, msg, msglen);
+    return rc ? rc : cbrnn_host_save_adapted(s->scratch, path, s->by, s->from, frames, msg, msglen);
+}
+
+int cbrnn_host_saves_last_chance(cbrnn_host_saves *s, const cbrnn_engine *e, const char *path,
+                                 char *where, size_t where_len, char *msg, size_t msglen)
+{
+    if (!s || !e || !path || !where || !where_len)
+        return CBRNN_ERR_ARG;
+    where[0] = '\0';
+    int64_t frames;
+    int rc = take_weights(s, e, path, &frames, msg, msglen);
+    if (rc)
+        return rc;
+    if (!(rc = cbrnn_host_save_adapted(s->scratch, path, s->by, s->from, frames, msg, msglen)))
+        return 0;
+    char why[1024];
+    if (cbrnn_host_save_rescue(s->scratch, path, s->by, s->from, frames, where, where_len,
+                               why, sizeof why)) {
+        size_t n = strlen(msg);
+        snprintf(msg + n, msglen - n, "; %s", why);
+        return rc;
+    }
+    return 1;
 }

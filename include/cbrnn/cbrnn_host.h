@@ -94,6 +94,17 @@ CBRNN_API int cbrnn_host_save_adapted(cbrnn_model *m, const char *path, const ch
                                       const char *from, int64_t frames, char *msg,
                                       size_t msglen);
 
+/* When a save to path failed (a full disk, a folder gone read-only): the
+ * same model saved where it can still be kept, so a session's learning is
+ * not lost: $XDG_STATE_HOME/cbrnn/rescue (default ~/.local/state), else
+ * $TMPDIR (or /tmp)/cbrnn-rescue-UID, each a folder of this user only
+ * (0700), as PID-FRAMES-NAME (NAME: path's last part). where gets the
+ * path written. 0, or a negative code with msg naming both tries. Not the
+ * audio thread. */
+CBRNN_API int cbrnn_host_save_rescue(cbrnn_model *m, const char *path, const char *by,
+                                     const char *from, int64_t frames, char *where,
+                                     size_t where_len, char *msg, size_t msglen);
+
 /* 1 when paths a and b name the same file (device and inode: ./x, hard
  * and symbolic links count); 0 otherwise or when either is missing. */
 CBRNN_API int cbrnn_host_same_file(const char *a, const char *b);
@@ -146,6 +157,13 @@ CBRNN_API int cbrnn_host_saves_flush(cbrnn_host_saves *s, cbrnn_engine *e,
  * 0 or a negative code with msg. */
 CBRNN_API int cbrnn_host_saves_now(cbrnn_host_saves *s, const cbrnn_engine *e, const char *path,
                                    char *msg, size_t msglen);
+/* The save at the end of a session, the last chance to keep what was
+ * learned: cbrnn_host_saves_now, and when that fails, the same weights
+ * through cbrnn_host_save_rescue. 0 saved at path; 1 saved at where (msg
+ * says why path failed); a negative code when neither (msg says both). */
+CBRNN_API int cbrnn_host_saves_last_chance(cbrnn_host_saves *s, const cbrnn_engine *e,
+                                           const char *path, char *where, size_t where_len,
+                                           char *msg, size_t msglen);
 /* Saves waiting for a snapshot. */
 CBRNN_API int cbrnn_host_saves_pending(const cbrnn_host_saves *s);
 

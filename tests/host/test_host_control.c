@@ -2,8 +2,9 @@
  * folder: the save-path policy (every way out of the folder, non-model
  * files, symlinks), the re-check right before a confined save is written,
  * events files (errors with file:line, order), event feeding limits, and
- * schedules (frames, repeats, markers, errors), and the engine options
- * both command-line hosts share (getopt table and setter). */
+ * schedules (frames, repeats, markers, errors), the engine options
+ * both command-line hosts share (getopt table and setter), and the rescue
+ * copy when the last save of a session fails. */
 #define _XOPEN_SOURCE 700 /* mkdtemp, symlink */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -169,6 +170,67 @@ static void confined_save_rechecked(void **state)
     cbrnn_engine_process(e, NULL, 0, in, NULL, 512);
     assert_int_equal(cbrnn_host_saves_collect(s, e, on_saved, &r), 1);
     assert_int_equal(r.rc, 0);
+    cbrnn_host_saves_destroy(s);
+    cbrnn_engine_destroy(e);
+}
+
+/* The save at the end of a session, when its path cannot be written (a
+ * folder that is gone): the same weights go to the rescue folder of
+ * $XDG_STATE_HOME, else of $TMPDIR, each made for this user only, and
+ * loads; when neither can be written either, a negative code names both. */
+static void last_chance_save(void **state)
+{
+    (void)state;
+    cbrnn_engine_config c;
+    cbrnn_engine_config_default(&c, 16000);
+    char msg[2048], where[4096], p[256], xdg[256], tmpd[256];
+    int err;
+    cbrnn_engine *e = cbrnn_host_open(model_path, &c, 0, &err, msg, sizeof msg);
+    assert_non_null(e);
+    cbrnn_host_saves *s = cbrnn_host_saves_create(e, "test", model_path, &err);
+    assert_non_null(s);
+    snprintf(p, sizeof p, "%s/gone/adapted.safetensors", dir);
+    snprintf(xdg, sizeof xdg, "%s/state", dir);
+    setenv("XDG_STATE_HOME", xdg, 1);
+    assert_int_equal(cbrnn_host_saves_last_chance(s, e, p, where, sizeof where, msg, sizeof msg),
+                     1);
+    assert_non_null(strstr(msg, "gone/adapted.safetensors"));
+    char want[512];
+    snprintf(want, sizeof want, "%s/cbrnn/rescue/", xdg);
+    assert_memory_equal(where, want, strlen(want));
+    assert_non_null(strstr(where, "adapted.safetensors"));
+    struct stat st;
+    snprintf(want, sizeof want, "%s/cbrnn/rescue", xdg);
+    assert_int_equal(stat(want, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0700);
+    cbrnn_model *m = cbrnn_model_load(where, &err, msg, sizeof msg);
+    assert_non_null(m);
+    const cbrnn_model *live = cbrnn_engine_model(e);
+    assert_int_equal(m->n_params, live->n_params);
+    assert_memory_equal(m->params, live->params, m->n_params * sizeof(float));
+    cbrnn_model_destroy(m);
+    /* the state folder unusable (a file in its place): the temporary folder */
+    snprintf(xdg, sizeof xdg, "%s/state_is_a_file", dir);
+    write_file("state_is_a_file", "x\n");
+    setenv("XDG_STATE_HOME", xdg, 1);
+    snprintf(tmpd, sizeof tmpd, "%s/tmp", dir);
+    mkdir(tmpd, 0700);
+    setenv("TMPDIR", tmpd, 1);
+    assert_int_equal(cbrnn_host_saves_last_chance(s, e, p, where, sizeof where, msg, sizeof msg),
+                     1);
+    snprintf(want, sizeof want, "%s/cbrnn-rescue-%ld/", tmpd, (long)geteuid());
+    assert_memory_equal(where, want, strlen(want));
+    /* neither: a negative code, both tries named */
+    setenv("TMPDIR", xdg, 1);
+    assert_true(cbrnn_host_saves_last_chance(s, e, p, where, sizeof where, msg, sizeof msg) < 0);
+    assert_non_null(strstr(msg, "no rescue copy either"));
+    assert_string_equal(where, "");
+    /* a path that can be written: saved there, nothing rescued */
+    snprintf(p, sizeof p, "%s/fine.safetensors", dir);
+    assert_int_equal(cbrnn_host_saves_last_chance(s, e, p, where, sizeof where, msg, sizeof msg),
+                     0);
+    unsetenv("XDG_STATE_HOME");
+    unsetenv("TMPDIR");
     cbrnn_host_saves_destroy(s);
     cbrnn_engine_destroy(e);
 }
@@ -504,6 +566,7 @@ int main(void)
         cmocka_unit_test(save_paths),
         cmocka_unit_test(confined_save_rechecked),
         cmocka_unit_test(save_burst),
+        cmocka_unit_test(last_chance_save),
         cmocka_unit_test(confined_save_race),
         cmocka_unit_test(save_at_holds_the_folder),
         cmocka_unit_test(control_names),
