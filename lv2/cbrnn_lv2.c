@@ -88,7 +88,8 @@ struct slot {
 struct uris {
     LV2_URID atom_Float, atom_Double, atom_Long, atom_Int, atom_Path, atom_String, atom_URID,
         atom_Vector, atom_Object, atom_Blank, atom_Sequence, atom_Chunk, midi_Event, patch_Set,
-        patch_Get, patch_property, patch_value, model, Frame, Error, Mark, message, frame, time,
+        patch_Get, patch_property, patch_value, model, adaptedModel, Frame, Error, Mark, message,
+        frame, time,
         loss, persistence_loss, surprise, learning, lr, marker, n_markers, markers, label, flags,
         outputs;
 };
@@ -233,6 +234,7 @@ static void map_uris(Plugin *p)
     MAP(patch_property, LV2_PATCH__property);
     MAP(patch_value, LV2_PATCH__value);
     MAP(model, CBRNN_NS "model");
+    MAP(adaptedModel, CBRNN_NS "adaptedModel");
     MAP(Frame, CBRNN_NS "Frame");
     MAP(Error, CBRNN_NS "Error");
     MAP(Mark, CBRNN_NS "Mark");
@@ -815,19 +817,23 @@ static int adapted_bytes(cbrnn_model *m, const struct slot *s, int64_t frames,
 /* Without state:makePath there is no file to write: makePath is optional
  * in the LV2 state spec, and lilv itself gives none when a host keeps a
  * state in memory (lilv_state_new_from_instance without a save folder).
- * So the learned model goes into the state itself: cbrnn:model as an
+ * So the learned model goes into the state itself: cbrnn:adaptedModel, an
  * atom:Chunk holding the bytes of the model file a save with makePath
  * would write (written out, `cbrnn info` opens them). POD values are what
  * every host keeps, and the bytes are portable (safetensors is
  * little-endian by definition): lilv writes them into its Turtle as
  * xsd:base64Binary and reads them back as an atom:Chunk (test_lv2_host
- * lilv_state_in_memory). They are large (2.6 MB for the default model,
- * 1 MB of it the RLS state; 3.5 MB of lilv's Turtle), so a model that
- * learned nothing since it was loaded from a file is kept as that file's
- * path instead, as every state was before. A host that
- * refuses the chunk gets LV2_STATE_ERR_NO_FEATURE and an error in its log
- * naming what is lost (lilv drops save()'s status: the log is what a user
- * sees), and the path, so that the session reopens on the model it ran. */
+ * lilv_state_in_memory). A key of its own, not cbrnn:model, because
+ * cbrnn:model is a patch:writable parameter whose range is atom:Path
+ * (cbrnn.ttl), which hosts may rely on; cbrnn:model still names the file
+ * the weights were adapted from, which a plugin from before this restores.
+ * The chunk is large (2.6 MB for the default model, 1 MB of it the RLS
+ * state; 3.5 MB of lilv's Turtle), so a model that learned nothing since
+ * it was loaded from a file is kept as that file's path alone, as every
+ * state was before. A host that refuses the chunk gets
+ * LV2_STATE_ERR_NO_FEATURE and an error in its log naming what is lost
+ * (lilv drops save()'s status: the log is what a user sees); the path is
+ * stored first, so that the session reopens on the model it ran. */
 static LV2_State_Status save_inline(Plugin *p, struct slot *s, LV2_State_Store_Function store,
                                     LV2_State_Handle sh, const LV2_State_Map_Path *mapp,
                                     const LV2_State_Free_Path *freep)
@@ -839,10 +845,14 @@ static LV2_State_Status save_inline(Plugin *p, struct slot *s, LV2_State_Store_F
     const cbrnn_model *loaded = cbrnn_engine_model(s->e);
     cbrnn_engine_stats st;
     cbrnn_engine_get_stats(s->e, &st); /* read after the weights: an update since only adds */
-    if (s->path[0] && st.updates == 0 &&
-        !memcmp(snap->params, loaded->params, loaded->n_params * sizeof(float))) {
+    int learned = !s->path[0] || st.updates > 0 ||
+                  memcmp(snap->params, loaded->params, loaded->n_params * sizeof(float));
+    LV2_State_Status r = LV2_STATE_SUCCESS;
+    if (s->path[0])
+        r = store_path(p, store, sh, mapp, freep, s->path);
+    if (!learned || r != LV2_STATE_SUCCESS) {
         cbrnn_model_destroy(snap);
-        return store_path(p, store, sh, mapp, freep, s->path);
+        return r;
     }
     char msg[MSG_LEN];
     unsigned char *buf = NULL;
@@ -854,23 +864,22 @@ static LV2_State_Status save_inline(Plugin *p, struct slot *s, LV2_State_Store_F
                       "plugin learned since loading %s is not in the state\n", msg, slot_name(s));
         return LV2_STATE_ERR_UNKNOWN;
     }
-    LV2_State_Status r = store(sh, p->u.model, buf, len, p->u.atom_Chunk,
-                               LV2_STATE_IS_POD | LV2_STATE_IS_PORTABLE);
+    r = store(sh, p->u.adaptedModel, buf, len, p->u.atom_Chunk,
+              LV2_STATE_IS_POD | LV2_STATE_IS_PORTABLE);
     free(buf);
     if (r == LV2_STATE_SUCCESS)
         return r;
-    if (!s->path[0]) {
-        lv2_log_error(&p->log, LOG_PFX "state not saved: the host refused cbrnn:model, the "
-                      "weights as an atom:Chunk of %zu bytes (status %d), and gives no "
+    if (!s->path[0])
+        lv2_log_error(&p->log, LOG_PFX "state not saved: the host refused cbrnn:adaptedModel, "
+                      "the weights as an atom:Chunk of %zu bytes (status %d), and gives no "
                       "state:makePath to write them to a file: the weights restored from a "
                       "state, and what the plugin learned since, are lost\n", len, (int)r);
-        return LV2_STATE_ERR_NO_FEATURE;
-    }
-    lv2_log_error(&p->log, LOG_PFX "state not saved whole: the host refused cbrnn:model, the "
-                  "learned weights as an atom:Chunk of %zu bytes (status %d), and gives no "
-                  "state:makePath to write them to a file: what the plugin learned since loading "
-                  "%s is lost; the state names that file only\n", len, (int)r, s->path);
-    store_path(p, store, sh, mapp, freep, s->path);
+    else
+        lv2_log_error(&p->log, LOG_PFX "state not saved whole: the host refused "
+                      "cbrnn:adaptedModel, the learned weights as an atom:Chunk of %zu bytes "
+                      "(status %d), and gives no state:makePath to write them to a file: what "
+                      "the plugin learned since loading %s is lost; the state names that file "
+                      "only\n", len, (int)r, s->path);
     return LV2_STATE_ERR_NO_FEATURE;
 }
 
@@ -924,8 +933,8 @@ static struct slot *slot_inline(Plugin *p, const void *v, size_t size, char *msg
     char why[MSG_LEN - 96];
     cbrnn_model *m = cbrnn_model_load_mem(v, size, NULL, why, sizeof why);
     if (!m) {
-        snprintf(msg, msglen, "cbrnn:model, a model kept inline in the state (%zu bytes): %s",
-                 size, why);
+        snprintf(msg, msglen, "cbrnn:adaptedModel, the model kept inline in the state (%zu "
+                 "bytes): %s", size, why);
         return NULL;
     }
     struct slot *s = slot_start(m, NULL, "the model kept inline in the state", p->rate, msg,
@@ -948,23 +957,31 @@ static LV2_State_Status restore(LV2_Handle h, LV2_State_Retrieve_Function retrie
     const LV2_State_Free_Path *freep = feature(features, LV2_STATE__freePath);
     size_t size;
     uint32_t type, vflags;
-    const char *v = retrieve(sh, p->u.model, &size, &type, &vflags);
-    /* Nothing saved: the current model stays, quietly. The state spec asks
-     * a plugin to fall back when a value cannot be retrieved, so that a
-     * host may reset it with an empty state (or a preset of port values). */
-    if (!v)
-        return LV2_STATE_SUCCESS;
     char msg[MSG_LEN];
     struct slot *s;
-    if (type == p->u.atom_Chunk) {
-        s = slot_inline(p, v, size, msg, sizeof msg);
-    } else if (type == p->u.atom_Path && size > 0 && v[size - 1] == '\0') {
+    /* The learned model kept inline comes first: cbrnn:model then only
+     * names the file it was adapted from. A damaged one is refused (and
+     * logged), not passed over for that file, which lacks what was
+     * learned. */
+    const void *chunk = retrieve(sh, p->u.adaptedModel, &size, &type, &vflags);
+    if (chunk) {
+        if (type != p->u.atom_Chunk)
+            return restore_failed(p, LV2_STATE_ERR_BAD_TYPE,
+                                  "cbrnn:adaptedModel is not an atom:Chunk");
+        s = slot_inline(p, chunk, size, msg, sizeof msg);
+    } else {
+        const char *v = retrieve(sh, p->u.model, &size, &type, &vflags);
+        /* Nothing saved: the current model stays, quietly. The state spec
+         * asks a plugin to fall back when a value cannot be retrieved, so
+         * that a host may reset it with an empty state (or a preset of
+         * port values). */
+        if (!v)
+            return LV2_STATE_SUCCESS;
+        if (type != p->u.atom_Path || size == 0 || v[size - 1] != '\0')
+            return restore_failed(p, LV2_STATE_ERR_BAD_TYPE, "cbrnn:model is not an atom:Path");
         char *abs = mapp ? mapp->absolute_path(mapp->handle, v) : NULL;
         s = slot_open(abs ? abs : v, p->rate, msg, sizeof msg);
         free_host_path(freep, abs);
-    } else {
-        return restore_failed(p, LV2_STATE_ERR_BAD_TYPE, "cbrnn:model is not an atom:Path (a "
-                              "model file), nor an atom:Chunk (a model kept inline)");
     }
     if (!s)
         return restore_failed(p, LV2_STATE_ERR_UNKNOWN, msg);

@@ -35,11 +35,11 @@
  *     write its file logs why;
  *   - learned_state_without_makepath: a host without state:makePath
  *     (optional in LV2) saves after learning: the state holds the learned
- *     model inline (an atom:Chunk, the bytes of the file a save with
- *     makePath writes); a fresh instance restored from it has the learned
- *     weights bit for bit and gives the frames (learning on) of an
- *     instance restored from that file; before learning the state still
- *     names the model file;
+ *     model inline (cbrnn:adaptedModel, an atom:Chunk, the bytes of the
+ *     file a save with makePath writes); a fresh instance restored from it
+ *     has the learned weights bit for bit and gives the frames (learning
+ *     on) of an instance restored from that file; before learning the
+ *     state only names the model file;
  *   - lilv_state_in_memory: the same through lilv alone: a state made
  *     without a save folder (lilv then gives no makePath), written as
  *     Turtle, read back and restored into a fresh instance;
@@ -47,8 +47,9 @@
  *     gives no makePath: save() returns LV2_STATE_ERR_NO_FEATURE and logs
  *     what is lost, and the state names the model file;
  *   - damaged_inline_state: inline models truncated, empty, text or of a
- *     later format are refused as damaged files are (log, notify, status)
- *     and the running engine keeps its learned weights bit for bit;
+ *     later format are refused as damaged files are (log, notify, status),
+ *     not passed over for the file cbrnn:model names, and the running
+ *     engine keeps its learned weights bit for bit;
  *   - bundle_without_model: a copy of the bundle without (or with a text
  *     file for) default.safetensors does not instantiate, and says why
  *     naming the file: in the host's log, or on stderr when the host has
@@ -1186,13 +1187,18 @@ static void damaged_state(void **state)
  * without it (and lilv does when it keeps a state in memory, with no save
  * folder). The learned weights must still reach the state. */
 
-/* A host's store keeping one value of any size (the inline model is about
- * 1.5 MB); cap > 0: values above cap bytes are refused, as by a host that
- * keeps only small values. */
-struct blob {
+/* A host's store keeping values of any size (the inline model is 2.6 MB)
+ * under a few keys; cap > 0: values above cap bytes are refused, as by a
+ * host that keeps only small values. */
+struct value {
     uint32_t key, type, flags;
-    unsigned char *value;
-    size_t size, cap;
+    unsigned char *data;
+    size_t size;
+};
+struct blob {
+    struct value v[4];
+    int n;
+    size_t cap;
 };
 
 static LV2_State_Status store_blob(LV2_State_Handle h, uint32_t key, const void *v, size_t size,
@@ -1201,24 +1207,58 @@ static LV2_State_Status store_blob(LV2_State_Handle h, uint32_t key, const void 
     struct blob *b = h;
     if (b->cap && size > b->cap)
         return LV2_STATE_ERR_UNKNOWN;
+    int i;
+    for (i = 0; i < b->n && b->v[i].key != key; i++)
+        ;
+    assert_true(i < 4);
     unsigned char *c = malloc(size ? size : 1);
     assert_non_null(c);
     memcpy(c, v, size);
-    free(b->value);
-    *b = (struct blob){key, type, flags, c, size, b->cap};
+    if (i < b->n)
+        free(b->v[i].data);
+    else
+        b->n++;
+    b->v[i] = (struct value){key, type, flags, c, size};
     return LV2_STATE_SUCCESS;
+}
+
+static const struct value *blob_get(const struct blob *b, const char *key)
+{
+    for (int i = 0; i < b->n; i++)
+        if (b->v[i].key == U(key))
+            return &b->v[i];
+    return NULL;
 }
 
 static const void *retrieve_blob(LV2_State_Handle h, uint32_t key, size_t *size, uint32_t *type,
                                  uint32_t *flags)
 {
-    struct blob *b = h;
-    if (key != b->key || !b->value)
-        return NULL;
-    *size = b->size;
-    *type = b->type;
-    *flags = b->flags;
-    return b->value;
+    const struct blob *b = h;
+    for (int i = 0; i < b->n; i++)
+        if (b->v[i].key == key) {
+            *size = b->v[i].size;
+            *type = b->v[i].type;
+            *flags = b->v[i].flags;
+            return b->v[i].data;
+        }
+    return NULL;
+}
+
+static void blob_free(struct blob *b)
+{
+    for (int i = 0; i < b->n; i++)
+        free(b->v[i].data);
+    b->n = 0;
+}
+
+/* b must name the model file path under cbrnn:model (an atom:Path). */
+static void expect_path(const struct blob *b, const char *path)
+{
+    const struct value *m = blob_get(b, NS "model");
+    if (!m)
+        fail_msg("the state has no cbrnn:model");
+    assert_int_equal(m->type, U(LV2_ATOM__Path));
+    assert_string_equal((const char *)m->data, path);
 }
 
 /* save() and restore() as a host without makePath calls them: no features. */
@@ -1283,11 +1323,11 @@ static void expect_no_log(const char *what)
 }
 
 /* A save without makePath: before any learning the state names the model
- * file (as it did); after learning it holds the learned model itself, an
- * atom:Chunk with the bytes of the model file a save with makePath writes
- * at that moment; restored into a fresh instance it gives those weights
- * bit for bit, and the same frames (bit for bit, learning on) as an
- * instance restored from that file. */
+ * file (as it did); after learning it also holds the learned model itself
+ * (cbrnn:adaptedModel, an atom:Chunk with the bytes of the model file a
+ * save with makePath writes at that moment); restored into a fresh
+ * instance it gives those weights bit for bit, and the same frames (bit
+ * for bit, learning on) as an instance restored from that file. */
 static void learned_state_without_makepath(void **state)
 {
     long len;
@@ -1298,28 +1338,32 @@ static void learned_state_without_makepath(void **state)
     struct blob b = {0};
     log_clear();
     assert_int_equal(save_bare(H, &b), LV2_STATE_SUCCESS);
-    assert_int_equal(b.type, U(LV2_ATOM__Path));
-    assert_string_equal((const char *)b.value, def);
+    assert_int_equal(b.n, 1);
+    expect_path(&b, def);
     expect_no_log("a save before learning");
+    blob_free(&b);
     atomic_store(&rt_calls, 0);
     learn_a(H, x, len);
     log_clear();
     LV2_State_Status rc = save_bare(H, &b);
-    if (b.type == U(LV2_ATOM__Path))
-        fail_msg("after learning, save() without makePath returned %d and stored the path %s: "
-                 "the learned weights are not in the state", (int)rc, (const char *)b.value);
+    const struct value *am = blob_get(&b, NS "adaptedModel");
+    if (!am)
+        fail_msg("after learning, save() without makePath returned %d and stored %d value(s) "
+                 "but no cbrnn:adaptedModel: the learned weights are not in the state", (int)rc,
+                 b.n);
     assert_int_equal(rc, LV2_STATE_SUCCESS);
-    assert_int_equal(b.key, U(NS "model"));
-    assert_int_equal(b.type, U(LV2_ATOM__Chunk));
-    assert_int_equal(b.flags, LV2_STATE_IS_POD | LV2_STATE_IS_PORTABLE);
+    assert_int_equal(am->type, U(LV2_ATOM__Chunk));
+    assert_int_equal(am->flags, LV2_STATE_IS_POD | LV2_STATE_IS_PORTABLE);
+    expect_path(&b, def); /* what it was adapted from */
     expect_no_log("a save of the learned weights");
     weights_file(H, "inline_ref", learned, sizeof learned);
     size_t changed = count_changed(learned, def);
-    print_message("inline state: %zu bytes; learning changed %zu parameters\n", b.size, changed);
+    print_message("inline state: %zu bytes; learning changed %zu parameters\n", am->size,
+                  changed);
     if (!changed)
         fail_msg("learning changed nothing: the test shows nothing");
     snprintf(chunk, sizeof chunk, "%s/inline_chunk.safetensors", work);
-    write_file(chunk, b.value, b.size);
+    write_file(chunk, am->data, am->size);
     expect_same_weights(chunk, learned);
     /* a fresh instance restored from the chunk */
     struct host *G = host_on_a(&x2, &len);
@@ -1343,7 +1387,7 @@ static void learned_state_without_makepath(void **state)
     if (memcmp(G->csv, F->csv, G->csv_len))
         fail_msg("restored inline and restored from the file: the frames differ");
     expect_rt_clean("learning, then running restored states");
-    free(b.value);
+    blob_free(&b);
     host_done(F, x3);
     host_done(G, x2);
     host_done(H, x);
@@ -1389,8 +1433,8 @@ static void lilv_state_in_memory(void **state)
 
 /* A host that takes no large value and gives no makePath: the learned
  * weights cannot be kept. save() says so (LV2_STATE_ERR_NO_FEATURE and an
- * error in the log naming what is lost) and stores the model's path, so
- * that the session at least reopens on the model it ran. */
+ * error in the log naming what is lost); the state names the model file,
+ * so that the session at least reopens on the model it ran. */
 static void host_refuses_inline_state(void **state)
 {
     long len;
@@ -1403,23 +1447,24 @@ static void host_refuses_inline_state(void **state)
     log_clear();
     LV2_State_Status rc = save_bare(H, &b);
     if (rc == LV2_STATE_SUCCESS)
-        fail_msg("save() claimed success; it stored %s", b.type == U(LV2_ATOM__Path)
-                                                             ? (const char *)b.value
-                                                             : "a value of another type");
+        fail_msg("save() claimed success; it stored %d value(s), the first %s", b.n,
+                 b.n && b.v[0].type == U(LV2_ATOM__Path) ? (const char *)b.v[0].data : "-");
     assert_int_equal(rc, LV2_STATE_ERR_NO_FEATURE);
     expect_logged("learned weights the host would not keep", "state not saved whole: ",
                   "state:makePath", "what the plugin learned since loading ", def, "is lost", NULL);
-    assert_int_equal(b.type, U(LV2_ATOM__Path));
-    assert_string_equal((const char *)b.value, def);
-    free(b.value);
+    assert_int_equal(b.n, 1);
+    expect_path(&b, def);
+    blob_free(&b);
     host_done(H, x);
 }
 
-/* Inline states that are damaged (truncated, empty, text) or of a format
+/* Inline models that are damaged (truncated, empty, text) or of a format
  * this plugin does not know (a later cbrnn-N) are refused like a damaged
- * model file: LV2_STATE_ERR_UNKNOWN, an error in the log naming the
- * reason, a cbrnn:Error on notify, and the running engine (with the
- * weights it learned) runs on, unchanged. The intact state then restores. */
+ * model file, not passed over for the file cbrnn:model names beside them:
+ * LV2_STATE_ERR_UNKNOWN, an error in the log naming the reason, a
+ * cbrnn:Error on notify, and the running engine (with the weights it
+ * learned) runs on, unchanged. A value of another type is
+ * LV2_STATE_ERR_BAD_TYPE. The intact bytes then restore. */
 static void damaged_inline_state(void **state)
 {
     long len;
@@ -1455,8 +1500,11 @@ static void damaged_inline_state(void **state)
         cbrnn_model *m = cbrnn_model_load_mem(bad, size, NULL, why, sizeof why);
         if (m)
             fail_msg("%s: the model loads: it should not", what[i]);
-        struct blob b = {U(NS "model"), U(LV2_ATOM__Chunk),
-                         LV2_STATE_IS_POD | LV2_STATE_IS_PORTABLE, bad, size, 0};
+        struct blob b = {{{U(NS "adaptedModel"), U(LV2_ATOM__Chunk),
+                           LV2_STATE_IS_POD | LV2_STATE_IS_PORTABLE, bad, size},
+                          {U(NS "model"), U(LV2_ATOM__Path), LV2_STATE_IS_POD, (unsigned char *)def,
+                           strlen(def) + 1}},
+                         2, 0};
         log_clear();
         H->last_error[0] = '\0';
         int64_t frames = H->frames_seen, restarts = H->restarts;
@@ -1471,9 +1519,17 @@ static void damaged_inline_state(void **state)
     }
     weights_file(H, "damaged_inline_after", after, sizeof after);
     expect_same_weights(before, after);
+    /* a cbrnn:adaptedModel of another type */
+    struct blob b = {{{U(NS "adaptedModel"), U(LV2_ATOM__Path), LV2_STATE_IS_POD,
+                       (unsigned char *)def, strlen(def) + 1}},
+                     1, 0};
+    log_clear();
+    assert_int_equal(restore_bare(H, &b), LV2_STATE_ERR_BAD_TYPE);
+    expect_logged("an atom:Path as cbrnn:adaptedModel", "cbrnn:adaptedModel is not an atom:Chunk",
+                  NULL);
     /* the intact bytes restore: a new engine, frames from 0 */
-    struct blob b = {U(NS "model"), U(LV2_ATOM__Chunk), LV2_STATE_IS_POD | LV2_STATE_IS_PORTABLE,
-                     good, n, 0};
+    b.v[0] = (struct value){U(NS "adaptedModel"), U(LV2_ATOM__Chunk),
+                            LV2_STATE_IS_POD | LV2_STATE_IS_PORTABLE, good, n};
     int64_t restarts = H->restarts;
     log_clear();
     assert_int_equal(restore_bare(H, &b), LV2_STATE_SUCCESS);
