@@ -1326,8 +1326,10 @@ static void expect_no_log(const char *what)
  * file (as it did); after learning it also holds the learned model itself
  * (cbrnn:adaptedModel, an atom:Chunk with the bytes of the model file a
  * save with makePath writes at that moment); restored into a fresh
- * instance it gives those weights bit for bit, and the same frames (bit
- * for bit, learning on) as an instance restored from that file. */
+ * instance it gives those weights bit for bit (and saved again without
+ * makePath, having no file behind them, they stay inline), and the same
+ * frames (bit for bit, learning on) as an instance restored from that
+ * file. */
 static void learned_state_without_makepath(void **state)
 {
     long len;
@@ -1372,6 +1374,16 @@ static void learned_state_without_makepath(void **state)
     expect_no_log("restoring the inline state");
     weights_file(G, "inline_restored", again, sizeof again);
     expect_same_weights(learned, again);
+    /* saved again without makePath, with no file behind it: inline only */
+    struct blob b2 = {0};
+    assert_int_equal(save_bare(G, &b2), LV2_STATE_SUCCESS);
+    assert_int_equal(b2.n, 1);
+    am = blob_get(&b2, NS "adaptedModel");
+    assert_non_null(am);
+    write_file(chunk, am->data, am->size);
+    expect_same_weights(chunk, learned);
+    blob_free(&b2);
+    expect_no_log("saving the restored inline state again");
     /* its frames, learning on, against an instance restored from the file */
     struct host *F = host_on_a(&x3, &len);
     struct saved st = {U(NS "model"), U(LV2_ATOM__Path), ""};
