@@ -9,14 +9,16 @@
  *     command producer (controls, markers, snapshot requests) and its
  *     record reader (notify).
  *   - work() is the worker: it loads a model and starts an engine for it
- *     (cbrnn_host_open), or frees an engine the audio thread let go.
+ *     (slot_open), or frees an engine the audio thread let go.
  *   - save() may run while run() does: it asks run() for a snapshot of the
  *     weights (the engine's snapshot handshake) and writes a normal cbrnn
- *     model file through state:makePath. If run() does not serve the
- *     request (the host is not running the plugin), it copies the weights
- *     itself while run() is kept off the engine by the `busy` flag: a
- *     compare-and-swap, never a wait (a run() that finds the engine busy
- *     outputs silence for that block and counts it).
+ *     model file through state:makePath, or, when the host gives no
+ *     makePath (it is optional), keeps the same bytes in the state itself
+ *     (save_inline). If run() does not serve the request (the host is
+ *     not running the plugin), it copies the weights itself while run()
+ *     is kept off the engine by the `busy` flag: a compare-and-swap, never
+ *     a wait (a run() that finds the engine busy outputs silence for that
+ *     block and counts it).
  *   - instantiate/restore/cleanup: not concurrent with run().
  * Errors reach the user twice: a cbrnn:Error on notify (for a host's UI)
  * and the host's log:log (jalv prints it; lilv ignores restore()'s status,
@@ -80,14 +82,16 @@ struct slot {
     int delay_pos;
     float *y;     /* [n_y]: one record's outputs */
     int64_t pos;  /* samples processed by this engine */
-    char path[MAX_PATH_LEN];
+    char path[MAX_PATH_LEN]; /* the model file; "" for a model a state kept inline */
 };
 
 struct uris {
     LV2_URID atom_Float, atom_Double, atom_Long, atom_Int, atom_Path, atom_String, atom_URID,
-        atom_Vector, atom_Object, atom_Blank, atom_Sequence, midi_Event, patch_Set, patch_Get,
-        patch_property, patch_value, model, Frame, Error, Mark, message, frame, time, loss,
-        persistence_loss, surprise, learning, lr, marker, n_markers, markers, label, flags, outputs;
+        atom_Vector, atom_Object, atom_Blank, atom_Sequence, atom_Chunk, midi_Event, patch_Set,
+        patch_Get, patch_property, patch_value, model, adaptedModel, Frame, Error, Mark, message,
+        frame, time,
+        loss, persistence_loss, surprise, learning, lr, marker, n_markers, markers, label, flags,
+        outputs;
 };
 
 /* Worker messages (audio thread -> worker -> audio thread). */
@@ -152,21 +156,26 @@ static void free_retired(Plugin *p)
         slot_free(atomic_exchange(&p->retired[i], NULL));
 }
 
-static struct slot *slot_open(const char *path, double rate, char *msg, size_t msglen)
+/* How messages call the model a slot runs. */
+static const char *slot_name(const struct slot *s)
 {
-    if (strlen(path) >= MAX_PATH_LEN) {
-        snprintf(msg, msglen, "model path too long (at most %d bytes)", MAX_PATH_LEN - 1);
-        return NULL;
-    }
+    return s->path[0] ? s->path : "a model a saved state kept inline";
+}
+
+/* A slot running model m (copied); path: the file m came from, or NULL
+ * for a model a state kept inline; name: how messages call it. */
+static struct slot *slot_start(const cbrnn_model *m, const char *path, const char *name,
+                               double rate, char *msg, size_t msglen)
+{
     cbrnn_engine_config c;
     cbrnn_engine_config_default(&c, rate);
     c.record_outputs = 1;
     struct slot *s = calloc(1, sizeof *s);
     if (!s) {
-        snprintf(msg, msglen, "%s: out of memory", path);
+        snprintf(msg, msglen, "%s: out of memory", name);
         return NULL;
     }
-    s->e = cbrnn_host_open(path, &c, 0, NULL, msg, msglen);
+    s->e = cbrnn_host_start(m, name, &c, 0, NULL, msg, msglen);
     if (!s->e) {
         free(s);
         return NULL;
@@ -179,10 +188,24 @@ static struct slot *slot_open(const char *path, double rate, char *msg, size_t m
     s->y = calloc((size_t)s->n_y + 1, sizeof(float));
     if (!s->delay || !s->y) {
         slot_free(s);
-        snprintf(msg, msglen, "%s: out of memory", path);
+        snprintf(msg, msglen, "%s: out of memory", name);
         return NULL;
     }
-    snprintf(s->path, sizeof s->path, "%s", path);
+    snprintf(s->path, sizeof s->path, "%s", path ? path : "");
+    return s;
+}
+
+static struct slot *slot_open(const char *path, double rate, char *msg, size_t msglen)
+{
+    if (strlen(path) >= MAX_PATH_LEN) {
+        snprintf(msg, msglen, "model path too long (at most %d bytes)", MAX_PATH_LEN - 1);
+        return NULL;
+    }
+    cbrnn_model *m = cbrnn_model_load(path, NULL, msg, msglen);
+    if (!m)
+        return NULL;
+    struct slot *s = slot_start(m, path, path, rate, msg, msglen);
+    cbrnn_model_destroy(m);
     return s;
 }
 
@@ -204,12 +227,14 @@ static void map_uris(Plugin *p)
     MAP(atom_Object, LV2_ATOM__Object);
     MAP(atom_Blank, LV2_ATOM__Blank);
     MAP(atom_Sequence, LV2_ATOM__Sequence);
+    MAP(atom_Chunk, LV2_ATOM__Chunk);
     MAP(midi_Event, LV2_MIDI__MidiEvent);
     MAP(patch_Set, LV2_PATCH__Set);
     MAP(patch_Get, LV2_PATCH__Get);
     MAP(patch_property, LV2_PATCH__property);
     MAP(patch_value, LV2_PATCH__value);
     MAP(model, CBRNN_NS "model");
+    MAP(adaptedModel, CBRNN_NS "adaptedModel");
     MAP(Frame, CBRNN_NS "Frame");
     MAP(Error, CBRNN_NS "Error");
     MAP(Mark, CBRNN_NS "Mark");
@@ -573,8 +598,10 @@ static void run(LV2_Handle h, uint32_t n)
             forge_text(p, 1, p->error);
             p->error[0] = '\0';
         }
+        /* A model a state kept inline has no file to name. */
         if (p->report_model) {
-            forge_text(p, 0, s->path);
+            if (s->path[0])
+                forge_text(p, 0, s->path);
             p->report_model = 0;
         }
     }
@@ -703,6 +730,28 @@ static void take_weights(Plugin *p, struct slot *s, cbrnn_model *dst, int64_t *f
     atomic_store(&p->busy, 0);
 }
 
+static void free_host_path(const LV2_State_Free_Path *freep, char *path)
+{
+    if (freep && path)
+        freep->free_path(freep->handle, path);
+    else
+        free(path);
+}
+
+/* A copy of the weights s runs now (its loaded model with the learned
+ * parameters, and the frames behind them), or NULL: logged. */
+static cbrnn_model *weights_now(Plugin *p, struct slot *s, int64_t *frames)
+{
+    cbrnn_model *snap = cbrnn_model_clone(cbrnn_engine_model(s->e), NULL);
+    if (!snap) {
+        lv2_log_error(&p->log, LOG_PFX "state not saved: out of memory copying the weights; what "
+                      "the plugin learned since loading %s is not in the state\n", slot_name(s));
+        return NULL;
+    }
+    take_weights(p, s, snap, frames);
+    return snap;
+}
+
 /* The learned weights of s as a normal model file in the session
  * (state:makePath); *file: the path the host made (the caller frees it). */
 static LV2_State_Status save_model_file(Plugin *p, struct slot *s, const LV2_State_Make_Path *make,
@@ -716,14 +765,12 @@ static LV2_State_Status save_model_file(Plugin *p, struct slot *s, const LV2_Sta
                       "for %s\n", STATE_FILE);
         return LV2_STATE_ERR_UNKNOWN;
     }
-    cbrnn_model *snap = cbrnn_model_clone(cbrnn_engine_model(s->e), NULL);
-    if (!snap) {
-        lv2_log_error(&p->log, LOG_PFX "state not saved: %s: out of memory copying the weights\n",
-                      *file);
+    cbrnn_model *snap = weights_now(p, s, &frames);
+    if (!snap)
         return LV2_STATE_ERR_UNKNOWN;
-    }
-    take_weights(p, s, snap, &frames);
-    int rc = cbrnn_host_save_adapted(snap, *file, "cbrnn.lv2", s->path, frames, msg, sizeof msg);
+    /* A model a state kept inline keeps its own adapted_from. */
+    int rc = cbrnn_host_save_adapted(snap, *file, "cbrnn.lv2", s->path[0] ? s->path : NULL,
+                                     frames, msg, sizeof msg);
     cbrnn_model_destroy(snap);
     if (rc) {
         lv2_log_error(&p->log, LOG_PFX "state not saved: %s\n", msg);
@@ -732,12 +779,108 @@ static LV2_State_Status save_model_file(Plugin *p, struct slot *s, const LV2_Sta
     return LV2_STATE_SUCCESS;
 }
 
-static void free_host_path(const LV2_State_Free_Path *freep, char *path)
+/* cbrnn:model = path, an atom:Path (abstract when the host maps paths). */
+static LV2_State_Status store_path(Plugin *p, LV2_State_Store_Function store, LV2_State_Handle sh,
+                                   const LV2_State_Map_Path *mapp,
+                                   const LV2_State_Free_Path *freep, const char *path)
 {
-    if (freep && path)
-        freep->free_path(freep->handle, path);
+    char *abstract = mapp ? mapp->abstract_path(mapp->handle, path) : NULL;
+    const char *v = abstract ? abstract : path;
+    LV2_State_Status rc = store(sh, p->u.model, v, strlen(v) + 1, p->u.atom_Path,
+                                LV2_STATE_IS_POD | LV2_STATE_IS_PORTABLE);
+    if (rc != LV2_STATE_SUCCESS)
+        lv2_log_error(&p->log, LOG_PFX "state not saved: the host did not store cbrnn:model "
+                      "= %s (status %d)\n", v, (int)rc);
+    free_host_path(freep, abstract);
+    return rc;
+}
+
+/* m as the bytes of a model file, with the provenance a file gets
+ * (cbrnn_host_save_adapted's metadata); 0, or a code with msg. */
+static int adapted_bytes(cbrnn_model *m, const struct slot *s, int64_t frames,
+                         unsigned char **buf, size_t *len, char *msg, size_t msglen)
+{
+    char val[32];
+    snprintf(val, sizeof val, "%lld", (long long)frames);
+    int rc = cbrnn_model_set_meta(m, "adapted_by", "cbrnn.lv2");
+    if (!rc && s->path[0])
+        rc = cbrnn_model_set_meta(m, "adapted_from", s->path);
+    if (!rc)
+        rc = cbrnn_model_set_meta(m, "adapted_frames", val);
+    if (rc) {
+        snprintf(msg, msglen, "%s", cbrnn_strerror(rc));
+        return rc;
+    }
+    return cbrnn_model_save_mem(m, buf, len, msg, msglen);
+}
+
+/* Without state:makePath there is no file to write: makePath is optional
+ * in the LV2 state spec, and lilv itself gives none when a host keeps a
+ * state in memory (lilv_state_new_from_instance without a save folder).
+ * So the learned model goes into the state itself: cbrnn:adaptedModel, an
+ * atom:Chunk holding the bytes of the model file a save with makePath
+ * would write (written out, `cbrnn info` opens them). POD values are what
+ * every host keeps, and the bytes are portable (safetensors is
+ * little-endian by definition): lilv writes them into its Turtle as
+ * xsd:base64Binary and reads them back as an atom:Chunk (test_lv2_host
+ * lilv_state_in_memory). A key of its own, not cbrnn:model, because
+ * cbrnn:model is a patch:writable parameter whose range is atom:Path
+ * (cbrnn.ttl), which hosts may rely on; cbrnn:model still names the file
+ * the weights were adapted from, which a plugin from before this restores.
+ * The chunk is large (2.6 MB for the default model, 1 MB of it the RLS
+ * state; 3.5 MB of lilv's Turtle), so a model that learned nothing since
+ * it was loaded from a file is kept as that file's path alone, as every
+ * state was before. A host that refuses the chunk gets
+ * LV2_STATE_ERR_NO_FEATURE and an error in its log naming what is lost
+ * (lilv drops save()'s status: the log is what a user sees); the path is
+ * stored first, so that the session reopens on the model it ran. */
+static LV2_State_Status save_inline(Plugin *p, struct slot *s, LV2_State_Store_Function store,
+                                    LV2_State_Handle sh, const LV2_State_Map_Path *mapp,
+                                    const LV2_State_Free_Path *freep)
+{
+    int64_t frames = 0;
+    cbrnn_model *snap = weights_now(p, s, &frames);
+    if (!snap)
+        return LV2_STATE_ERR_UNKNOWN;
+    const cbrnn_model *loaded = cbrnn_engine_model(s->e);
+    cbrnn_engine_stats st;
+    cbrnn_engine_get_stats(s->e, &st); /* read after the weights: an update since only adds */
+    int learned = !s->path[0] || st.updates > 0 ||
+                  memcmp(snap->params, loaded->params, loaded->n_params * sizeof(float));
+    LV2_State_Status r = LV2_STATE_SUCCESS;
+    if (s->path[0])
+        r = store_path(p, store, sh, mapp, freep, s->path);
+    if (!learned || r != LV2_STATE_SUCCESS) {
+        cbrnn_model_destroy(snap);
+        return r;
+    }
+    char msg[MSG_LEN];
+    unsigned char *buf = NULL;
+    size_t len = 0;
+    int rc = adapted_bytes(snap, s, frames, &buf, &len, msg, sizeof msg);
+    cbrnn_model_destroy(snap);
+    if (rc) {
+        lv2_log_error(&p->log, LOG_PFX "state not saved: the learned weights: %s; what the "
+                      "plugin learned since loading %s is not in the state\n", msg, slot_name(s));
+        return LV2_STATE_ERR_UNKNOWN;
+    }
+    r = store(sh, p->u.adaptedModel, buf, len, p->u.atom_Chunk,
+              LV2_STATE_IS_POD | LV2_STATE_IS_PORTABLE);
+    free(buf);
+    if (r == LV2_STATE_SUCCESS)
+        return r;
+    if (!s->path[0])
+        lv2_log_error(&p->log, LOG_PFX "state not saved: the host refused cbrnn:adaptedModel, "
+                      "the weights as an atom:Chunk of %zu bytes (status %d), and gives no "
+                      "state:makePath to write them to a file: the weights restored from a "
+                      "state, and what the plugin learned since, are lost\n", len, (int)r);
     else
-        free(path);
+        lv2_log_error(&p->log, LOG_PFX "state not saved whole: the host refused "
+                      "cbrnn:adaptedModel, the learned weights as an atom:Chunk of %zu bytes "
+                      "(status %d), and gives no state:makePath to write them to a file: what "
+                      "the plugin learned since loading %s is lost; the state names that file "
+                      "only\n", len, (int)r, s->path);
+    return LV2_STATE_ERR_NO_FEATURE;
 }
 
 static LV2_State_Status save(LV2_Handle h, LV2_State_Store_Function store,
@@ -754,21 +897,19 @@ static LV2_State_Status save(LV2_Handle h, LV2_State_Store_Function store,
     }
     pthread_mutex_lock(&p->state_mu);
     struct slot *s = atomic_load(&p->cur);
-    char *file = NULL, *abstract = NULL;
-    /* Without makePath only the model's own path is kept. */
-    LV2_State_Status rc = make ? save_model_file(p, s, make, &file) : LV2_STATE_SUCCESS;
-    if (rc == LV2_STATE_SUCCESS) {
-        const char *keep = file ? file : s->path;
-        abstract = mapp ? mapp->abstract_path(mapp->handle, keep) : NULL;
-        const char *v = abstract ? abstract : keep;
-        rc = store(sh, p->u.model, v, strlen(v) + 1, p->u.atom_Path,
-                   LV2_STATE_IS_POD | LV2_STATE_IS_PORTABLE);
-        if (rc != LV2_STATE_SUCCESS)
-            lv2_log_error(&p->log, LOG_PFX "state not saved: the host did not store cbrnn:model "
-                          "= %s (status %d)\n", v, (int)rc);
+    LV2_State_Status rc;
+    if (make) {
+        /* A file in the session (Ardour, jalv and every lilv host that
+         * saves into a folder): `cbrnn info` and `cbrnn run --model` open
+         * it where it is. */
+        char *file = NULL;
+        rc = save_model_file(p, s, make, &file);
+        if (rc == LV2_STATE_SUCCESS)
+            rc = store_path(p, store, sh, mapp, freep, file);
+        free_host_path(freep, file);
+    } else {
+        rc = save_inline(p, s, store, sh, mapp, freep);
     }
-    free_host_path(freep, file);
-    free_host_path(freep, abstract);
     pthread_mutex_unlock(&p->state_mu);
     return rc;
 }
@@ -779,9 +920,27 @@ static LV2_State_Status restore_failed(Plugin *p, LV2_State_Status rc, const cha
 {
     const struct slot *s = atomic_load(&p->cur);
     lv2_log_error(&p->log, LOG_PFX "state not restored: %s; the plugin keeps the weights it had "
-                  "(from %s)\n", why, s->path);
+                  "(from %s)\n", why, slot_name(s));
     snprintf(p->error, sizeof p->error, "state not restored: %.480s", why);
     return rc;
+}
+
+/* A slot for the model a state kept inline (save_inline): the bytes of a
+ * model file, checked by the same loader as a file (damage, an unknown
+ * format version, shapes, non-finite values), whole or not at all. */
+static struct slot *slot_inline(Plugin *p, const void *v, size_t size, char *msg, size_t msglen)
+{
+    char why[MSG_LEN - 96];
+    cbrnn_model *m = cbrnn_model_load_mem(v, size, NULL, why, sizeof why);
+    if (!m) {
+        snprintf(msg, msglen, "cbrnn:adaptedModel, the model kept inline in the state (%zu "
+                 "bytes): %s", size, why);
+        return NULL;
+    }
+    struct slot *s = slot_start(m, NULL, "the model kept inline in the state", p->rate, msg,
+                                msglen);
+    cbrnn_model_destroy(m);
+    return s;
 }
 
 static LV2_State_Status restore(LV2_Handle h, LV2_State_Retrieve_Function retrieve,
@@ -798,18 +957,32 @@ static LV2_State_Status restore(LV2_Handle h, LV2_State_Retrieve_Function retrie
     const LV2_State_Free_Path *freep = feature(features, LV2_STATE__freePath);
     size_t size;
     uint32_t type, vflags;
-    const char *v = retrieve(sh, p->u.model, &size, &type, &vflags);
-    /* Nothing saved: the current model stays, quietly. The state spec asks
-     * a plugin to fall back when a value cannot be retrieved, so that a
-     * host may reset it with an empty state (or a preset of port values). */
-    if (!v)
-        return LV2_STATE_SUCCESS;
-    if (type != p->u.atom_Path || size == 0 || v[size - 1] != '\0')
-        return restore_failed(p, LV2_STATE_ERR_BAD_TYPE, "cbrnn:model is not an atom:Path");
-    char *abs = mapp ? mapp->absolute_path(mapp->handle, v) : NULL;
     char msg[MSG_LEN];
-    struct slot *s = slot_open(abs ? abs : v, p->rate, msg, sizeof msg);
-    free_host_path(freep, abs);
+    struct slot *s;
+    /* The learned model kept inline comes first: cbrnn:model then only
+     * names the file it was adapted from. A damaged one is refused (and
+     * logged), not passed over for that file, which lacks what was
+     * learned. */
+    const void *chunk = retrieve(sh, p->u.adaptedModel, &size, &type, &vflags);
+    if (chunk) {
+        if (type != p->u.atom_Chunk)
+            return restore_failed(p, LV2_STATE_ERR_BAD_TYPE,
+                                  "cbrnn:adaptedModel is not an atom:Chunk");
+        s = slot_inline(p, chunk, size, msg, sizeof msg);
+    } else {
+        const char *v = retrieve(sh, p->u.model, &size, &type, &vflags);
+        /* Nothing saved: the current model stays, quietly. The state spec
+         * asks a plugin to fall back when a value cannot be retrieved, so
+         * that a host may reset it with an empty state (or a preset of
+         * port values). */
+        if (!v)
+            return LV2_STATE_SUCCESS;
+        if (type != p->u.atom_Path || size == 0 || v[size - 1] != '\0')
+            return restore_failed(p, LV2_STATE_ERR_BAD_TYPE, "cbrnn:model is not an atom:Path");
+        char *abs = mapp ? mapp->absolute_path(mapp->handle, v) : NULL;
+        s = slot_open(abs ? abs : v, p->rate, msg, sizeof msg);
+        free_host_path(freep, abs);
+    }
     if (!s)
         return restore_failed(p, LV2_STATE_ERR_UNKNOWN, msg);
     /* Not concurrent with run() (the Instantiation class). */

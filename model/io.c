@@ -503,6 +503,21 @@ int cbrnn_model_save_at(const cbrnn_model *m, int dfd, const char *name, const c
     return rc;
 }
 
+int cbrnn_model_save_mem(const cbrnn_model *m, unsigned char **buf, size_t *len, char *msg,
+                         size_t msglen)
+{
+    if (!buf || !len)
+        return fail(msg, msglen, CBRNN_ERR_ARG, "no buffer to save into");
+    *buf = NULL;
+    *len = 0;
+    if (!m)
+        return fail(msg, msglen, CBRNN_ERR_ARG, "no model to save");
+    int rc = serialise_checked(m, "the model", buf, len, msg, msglen);
+    if (rc)
+        *len = 0;
+    return rc;
+}
+
 int cbrnn_model_save(const cbrnn_model *m, const char *path, char *msg, size_t msglen)
 {
     if (!m || !path || !*path)

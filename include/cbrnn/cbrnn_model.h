@@ -302,6 +302,13 @@ CBRNN_API int cbrnn_model_save(const cbrnn_model *m, const char *path, char *msg
  * path for messages (NULL: name). */
 CBRNN_API int cbrnn_model_save_at(const cbrnn_model *m, int dirfd, const char *name,
                                   const char *shown, char *msg, size_t msglen);
+/* The bytes cbrnn_model_save would write, in memory: *buf (malloc'ed; the
+ * caller frees it) of *len bytes, checked by the loader first as a save
+ * is. For hosts that keep a model inside their own state (the LV2 plugin
+ * when the host gives no state:makePath). 0, or a negative code with msg
+ * and *buf NULL. Any thread but an audio thread (allocates). */
+CBRNN_API int cbrnn_model_save_mem(const cbrnn_model *m, unsigned char **buf, size_t *len,
+                                   char *msg, size_t msglen);
 CBRNN_API cbrnn_model *cbrnn_model_load(const char *path, int *err, char *msg, size_t msglen);
 /* The same from memory (the loader's core; used by fuzzing). */
 CBRNN_API cbrnn_model *cbrnn_model_load_mem(const unsigned char *buf, size_t len, int *err,

@@ -263,6 +263,48 @@ static void roundtrip_without_normaliser(void **state)
     cbrnn_model_destroy(m);
 }
 
+/* cbrnn_model_save_mem gives the bytes of the file cbrnn_model_save writes
+ * (every kind, an RLS state too), and refuses what a save refuses. */
+static void save_mem_is_the_file(void **state)
+{
+    for (int kind = 0; kind < M_KINDS; kind++) {
+        cbrnn_model *m = make_model(kind, 300 + (uint64_t)kind);
+        if (kind == M_READOUT) {
+            m->online_rule = CBRNN_RULE_RLS;
+            float *P = cbrnn_model_rls_state(m);
+            assert_non_null(P);
+            memset(P, 0, (size_t)m->rls_n * (size_t)m->rls_n * sizeof(float));
+            for (int i = 0; i < m->rls_n; i++)
+                P[(size_t)i * (size_t)m->rls_n + (size_t)i] = 1.0f / 30.0f;
+        }
+        size_t n_file, n_mem;
+        unsigned char *file = saved_bytes(m, &n_file), *mem = NULL;
+        char msg[512];
+        int rc = cbrnn_model_save_mem(m, &mem, &n_mem, msg, sizeof msg);
+        if (rc)
+            fail_msg("kind %d: %s", kind, msg);
+        assert_int_equal(n_mem, n_file);
+        assert_memory_equal(mem, file, n_file);
+        free(mem);
+        free(file);
+        m->params[5] = NAN;
+        mem = (unsigned char *)&rc;
+        n_mem = 1;
+        assert_int_equal(cbrnn_model_save_mem(m, &mem, &n_mem, msg, sizeof msg),
+                         CBRNN_ERR_NONFINITE);
+        assert_null(mem);
+        assert_int_equal(n_mem, 0);
+        if (!strstr(msg, "refusing to save") || !strstr(msg, "element 5 is NaN"))
+            fail_msg("kind %d, a NaN: message '%s'", kind, msg);
+        cbrnn_model_destroy(m);
+    }
+    unsigned char *buf;
+    size_t len;
+    char msg[512];
+    assert_int_equal(cbrnn_model_save_mem(NULL, &buf, &len, msg, sizeof msg), CBRNN_ERR_ARG);
+    assert_null(buf);
+}
+
 /* ---- atomic save ---- */
 
 static int count_entries(const char *dir)
@@ -1375,6 +1417,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(roundtrip_all_kinds),
         cmocka_unit_test(roundtrip_without_normaliser),
+        cmocka_unit_test(save_mem_is_the_file),
         cmocka_unit_test(atomic_save_keeps_previous),
         cmocka_unit_test(save_sweeps_stale_temporaries),
         cmocka_unit_test(loader_refuses_damage),

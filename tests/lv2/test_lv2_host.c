@@ -33,6 +33,23 @@
  *     model that was running runs on; a bad type is LV2_STATE_ERR_BAD_TYPE,
  *     an empty state changes nothing and logs nothing; a save that cannot
  *     write its file logs why;
+ *   - learned_state_without_makepath: a host without state:makePath
+ *     (optional in LV2) saves after learning: the state holds the learned
+ *     model inline (cbrnn:adaptedModel, an atom:Chunk, the bytes of the
+ *     file a save with makePath writes); a fresh instance restored from it
+ *     has the learned weights bit for bit and gives the frames (learning
+ *     on) of an instance restored from that file; before learning the
+ *     state only names the model file;
+ *   - lilv_state_in_memory: the same through lilv alone: a state made
+ *     without a save folder (lilv then gives no makePath), written as
+ *     Turtle, read back and restored into a fresh instance;
+ *   - host_refuses_inline_state: a host that keeps no value that large and
+ *     gives no makePath: save() returns LV2_STATE_ERR_NO_FEATURE and logs
+ *     what is lost, and the state names the model file;
+ *   - damaged_inline_state: inline models truncated, empty, text or of a
+ *     later format are refused as damaged files are (log, notify, status),
+ *     not passed over for the file cbrnn:model names, and the running
+ *     engine keeps its learned weights bit for bit;
  *   - bundle_without_model: a copy of the bundle without (or with a text
  *     file for) default.safetensors does not instantiate, and says why
  *     naming the file: in the host's log, or on stderr when the host has
@@ -720,8 +737,8 @@ static void blocks_notify_rt_save(void **state)
     H->ctl[P_LEARN] = 1;
     control_seq(H, NULL);
     /* The interposer must see the plugin's own calls, or a zero means
-     * nothing: save() without makePath only takes the plugin's state lock
-     * and calls store (which allocates nothing). */
+     * nothing: save() without makePath takes the plugin's state lock (and,
+     * nothing learned yet, stores the model's path). */
     struct saved st;
     const LV2_Feature *none[] = {NULL};
     atomic_store(&rt_calls, 0);
@@ -1165,6 +1182,377 @@ static void damaged_state(void **state)
     host_done(H, x);
 }
 
+/* ---------------- states without state:makePath ----------------
+ * makePath is optional in the LV2 state spec: a host may call save()
+ * without it (and lilv does when it keeps a state in memory, with no save
+ * folder). The learned weights must still reach the state. */
+
+/* A host's store keeping values of any size (the inline model is 2.6 MB)
+ * under a few keys; cap > 0: values above cap bytes are refused, as by a
+ * host that keeps only small values. */
+struct value {
+    uint32_t key, type, flags;
+    unsigned char *data;
+    size_t size;
+};
+struct blob {
+    struct value v[4];
+    int n;
+    size_t cap;
+};
+
+static LV2_State_Status store_blob(LV2_State_Handle h, uint32_t key, const void *v, size_t size,
+                                   uint32_t type, uint32_t flags)
+{
+    struct blob *b = h;
+    if (b->cap && size > b->cap)
+        return LV2_STATE_ERR_UNKNOWN;
+    int i;
+    for (i = 0; i < b->n && b->v[i].key != key; i++)
+        ;
+    assert_true(i < 4);
+    unsigned char *c = malloc(size ? size : 1);
+    assert_non_null(c);
+    memcpy(c, v, size);
+    if (i < b->n)
+        free(b->v[i].data);
+    else
+        b->n++;
+    b->v[i] = (struct value){key, type, flags, c, size};
+    return LV2_STATE_SUCCESS;
+}
+
+static const struct value *blob_get(const struct blob *b, const char *key)
+{
+    for (int i = 0; i < b->n; i++)
+        if (b->v[i].key == U(key))
+            return &b->v[i];
+    return NULL;
+}
+
+static const void *retrieve_blob(LV2_State_Handle h, uint32_t key, size_t *size, uint32_t *type,
+                                 uint32_t *flags)
+{
+    const struct blob *b = h;
+    for (int i = 0; i < b->n; i++)
+        if (b->v[i].key == key) {
+            *size = b->v[i].size;
+            *type = b->v[i].type;
+            *flags = b->v[i].flags;
+            return b->v[i].data;
+        }
+    return NULL;
+}
+
+static void blob_free(struct blob *b)
+{
+    for (int i = 0; i < b->n; i++)
+        free(b->v[i].data);
+    b->n = 0;
+}
+
+/* b must name the model file path under cbrnn:model (an atom:Path). */
+static void expect_path(const struct blob *b, const char *path)
+{
+    const struct value *m = blob_get(b, NS "model");
+    if (!m)
+        fail_msg("the state has no cbrnn:model");
+    assert_int_equal(m->type, U(LV2_ATOM__Path));
+    assert_string_equal((const char *)m->data, path);
+}
+
+/* save() and restore() as a host without makePath calls them: no features. */
+static LV2_State_Status save_bare(struct host *H, struct blob *b)
+{
+    const LV2_Feature *none[] = {NULL};
+    return H->si->save(lilv_instance_get_handle(H->inst), store_blob, b,
+                       LV2_STATE_IS_POD | LV2_STATE_IS_PORTABLE, none);
+}
+
+static LV2_State_Status restore_bare(struct host *H, struct blob *b)
+{
+    const LV2_Feature *none[] = {NULL};
+    return H->si->restore(lilv_instance_get_handle(H->inst), retrieve_blob, b, 0, none);
+}
+
+/* The weights H runs now, as the model file a save with makePath writes in
+ * WORKDIR/name; its path in out. */
+static void weights_file(struct host *H, const char *name, char *out, size_t n)
+{
+    char dir[4096];
+    struct saved st;
+    snprintf(dir, sizeof dir, "%s/%s", work, name);
+    assert_int_equal(save_state(H, dir, &st), LV2_STATE_SUCCESS);
+    snprintf(out, n, "%s", st.value);
+}
+
+/* Parameters that differ between the model files a and b. */
+static size_t count_changed(const char *a, const char *b)
+{
+    char msg[1024];
+    cbrnn_model *x = cbrnn_model_load(a, NULL, msg, sizeof msg);
+    if (!x)
+        fail_msg("%s", msg);
+    cbrnn_model *y = cbrnn_model_load(b, NULL, msg, sizeof msg);
+    if (!y)
+        fail_msg("%s", msg);
+    assert_int_equal(x->n_params, y->n_params);
+    size_t n = 0;
+    for (size_t i = 0; i < x->n_params; i++)
+        n += memcmp(&x->params[i], &y->params[i], sizeof(float)) != 0;
+    cbrnn_model_destroy(x);
+    cbrnn_model_destroy(y);
+    return n;
+}
+
+/* All of voice A (5 s) with learning on, then a block with it off (the
+ * weights stay as they are from then on). */
+static void learn_a(struct host *H, const float *x, long len)
+{
+    H->ctl[P_LEARN] = 1;
+    for (long k = 0; k + 512 <= len; k += 512)
+        run_block(H, x + k, 512);
+    H->ctl[P_LEARN] = 0;
+    run_block(H, x, 512);
+}
+
+static void expect_no_log(const char *what)
+{
+    if (log_len)
+        fail_msg("%s logged: %s", what, log_text);
+}
+
+/* A save without makePath: before any learning the state names the model
+ * file (as it did); after learning it also holds the learned model itself
+ * (cbrnn:adaptedModel, an atom:Chunk with the bytes of the model file a
+ * save with makePath writes at that moment); restored into a fresh
+ * instance it gives those weights bit for bit (and saved again without
+ * makePath, having no file behind them, they stay inline), and the same
+ * frames (bit for bit, learning on) as an instance restored from that
+ * file. */
+static void learned_state_without_makepath(void **state)
+{
+    long len;
+    float *x, *x2, *x3;
+    struct host *H = host_on_a(&x, &len);
+    char def[4096], learned[4096], again[4096], chunk[4096];
+    snprintf(def, sizeof def, "%s/cbrnn.lv2/default.safetensors", lv2_dir);
+    struct blob b = {0};
+    log_clear();
+    assert_int_equal(save_bare(H, &b), LV2_STATE_SUCCESS);
+    assert_int_equal(b.n, 1);
+    expect_path(&b, def);
+    expect_no_log("a save before learning");
+    blob_free(&b);
+    atomic_store(&rt_calls, 0);
+    learn_a(H, x, len);
+    log_clear();
+    LV2_State_Status rc = save_bare(H, &b);
+    const struct value *am = blob_get(&b, NS "adaptedModel");
+    if (!am)
+        fail_msg("after learning, save() without makePath returned %d and stored %d value(s) "
+                 "but no cbrnn:adaptedModel: the learned weights are not in the state", (int)rc,
+                 b.n);
+    assert_int_equal(rc, LV2_STATE_SUCCESS);
+    assert_int_equal(am->type, U(LV2_ATOM__Chunk));
+    assert_int_equal(am->flags, LV2_STATE_IS_POD | LV2_STATE_IS_PORTABLE);
+    expect_path(&b, def); /* what it was adapted from */
+    expect_no_log("a save of the learned weights");
+    weights_file(H, "inline_ref", learned, sizeof learned);
+    size_t changed = count_changed(learned, def);
+    print_message("inline state: %zu bytes; learning changed %zu parameters\n", am->size,
+                  changed);
+    if (!changed)
+        fail_msg("learning changed nothing: the test shows nothing");
+    snprintf(chunk, sizeof chunk, "%s/inline_chunk.safetensors", work);
+    write_file(chunk, am->data, am->size);
+    expect_same_weights(chunk, learned);
+    /* a fresh instance restored from the chunk */
+    struct host *G = host_on_a(&x2, &len);
+    log_clear();
+    assert_int_equal(restore_bare(G, &b), LV2_STATE_SUCCESS);
+    expect_no_log("restoring the inline state");
+    weights_file(G, "inline_restored", again, sizeof again);
+    expect_same_weights(learned, again);
+    /* saved again without makePath, with no file behind it: inline only */
+    struct blob b2 = {0};
+    assert_int_equal(save_bare(G, &b2), LV2_STATE_SUCCESS);
+    assert_int_equal(b2.n, 1);
+    am = blob_get(&b2, NS "adaptedModel");
+    assert_non_null(am);
+    write_file(chunk, am->data, am->size);
+    expect_same_weights(chunk, learned);
+    blob_free(&b2);
+    expect_no_log("saving the restored inline state again");
+    /* its frames, learning on, against an instance restored from the file */
+    struct host *F = host_on_a(&x3, &len);
+    struct saved st = {U(NS "model"), U(LV2_ATOM__Path), ""};
+    snprintf(st.value, sizeof st.value, "%s", learned);
+    restore_state(F, &st);
+    G->ctl[P_LEARN] = F->ctl[P_LEARN] = 1;
+    for (long k = 0; k + 1024 <= len; k += 1024) {
+        run_block(G, x + k, 1024);
+        run_block(F, x + k, 1024);
+    }
+    assert_true(G->frames_seen > 400);
+    assert_int_equal(G->csv_len, F->csv_len);
+    if (memcmp(G->csv, F->csv, G->csv_len))
+        fail_msg("restored inline and restored from the file: the frames differ");
+    expect_rt_clean("learning, then running restored states");
+    blob_free(&b);
+    host_done(F, x3);
+    host_done(G, x2);
+    host_done(H, x);
+}
+
+/* lilv keeps a state in memory when a host gives it no save folder
+ * (lilv_state_new_from_instance with save_dir NULL: no makePath), and
+ * writes it as Turtle (lilv_state_to_string) in the host's own session
+ * file; read back (lilv_state_new_from_string) and restored into a fresh
+ * instance, it gives the learned weights bit for bit. */
+static void lilv_state_in_memory(void **state)
+{
+    long len;
+    float *x, *x2;
+    struct host *H = host_on_a(&x, &len);
+    learn_a(H, x, len);
+    static LV2_Feature fmap = {LV2_URID__map, &map};
+    const LV2_Feature *feats[] = {&fmap, NULL};
+    log_clear();
+    LilvState *st = lilv_state_new_from_instance(H->plugin, H->inst, &map, NULL, NULL, NULL, NULL,
+                                                 NULL, NULL,
+                                                 LV2_STATE_IS_POD | LV2_STATE_IS_PORTABLE, feats);
+    assert_non_null(st);
+    char *ttl = lilv_state_to_string(H->world, &map, &unmap, st, "urn:cbrnn:test#state", NULL);
+    assert_non_null(ttl);
+    lilv_state_free(st);
+    expect_no_log("lilv's save in memory");
+    char learned[4096], again[4096];
+    weights_file(H, "lilv_memory_ref", learned, sizeof learned);
+    print_message("lilv's Turtle: %zu bytes\n", strlen(ttl));
+    struct host *G = host_on_a(&x2, &len);
+    LilvState *back = lilv_state_new_from_string(G->world, &map, ttl);
+    assert_non_null(back);
+    lilv_state_restore(back, G->inst, NULL, NULL, 0, NULL);
+    lilv_state_free(back);
+    lilv_free(ttl);
+    expect_no_log("lilv's restore from Turtle");
+    weights_file(G, "lilv_memory_restored", again, sizeof again);
+    expect_same_weights(learned, again);
+    host_done(G, x2);
+    host_done(H, x);
+}
+
+/* A host that takes no large value and gives no makePath: the learned
+ * weights cannot be kept. save() says so (LV2_STATE_ERR_NO_FEATURE and an
+ * error in the log naming what is lost); the state names the model file,
+ * so that the session at least reopens on the model it ran. */
+static void host_refuses_inline_state(void **state)
+{
+    long len;
+    float *x;
+    struct host *H = host_on_a(&x, &len);
+    char def[4096];
+    snprintf(def, sizeof def, "%s/cbrnn.lv2/default.safetensors", lv2_dir);
+    learn_a(H, x, len);
+    struct blob b = {.cap = 4096};
+    log_clear();
+    LV2_State_Status rc = save_bare(H, &b);
+    if (rc == LV2_STATE_SUCCESS)
+        fail_msg("save() claimed success; it stored %d value(s), the first %s", b.n,
+                 b.n && b.v[0].type == U(LV2_ATOM__Path) ? (const char *)b.v[0].data : "-");
+    assert_int_equal(rc, LV2_STATE_ERR_NO_FEATURE);
+    expect_logged("learned weights the host would not keep", "state not saved whole: ",
+                  "state:makePath", "what the plugin learned since loading ", def, "is lost", NULL);
+    assert_int_equal(b.n, 1);
+    expect_path(&b, def);
+    blob_free(&b);
+    host_done(H, x);
+}
+
+/* Inline models that are damaged (truncated, empty, text) or of a format
+ * this plugin does not know (a later cbrnn-N) are refused like a damaged
+ * model file, not passed over for the file cbrnn:model names beside them:
+ * LV2_STATE_ERR_UNKNOWN, an error in the log naming the reason, a
+ * cbrnn:Error on notify, and the running engine (with the weights it
+ * learned) runs on, unchanged. A value of another type is
+ * LV2_STATE_ERR_BAD_TYPE. The intact bytes then restore. */
+static void damaged_inline_state(void **state)
+{
+    long len;
+    float *x;
+    struct host *H = host_on_a(&x, &len);
+    char def[4096], before[4096], after[4096];
+    snprintf(def, sizeof def, "%s/cbrnn.lv2/default.safetensors", lv2_dir);
+    atomic_store(&rt_calls, 0);
+    learn_a(H, x, len);
+    weights_file(H, "damaged_inline_before", before, sizeof before);
+    size_t n;
+    unsigned char *good = (unsigned char *)slurp(before, &n);
+    unsigned char *bad = malloc(n);
+    assert_non_null(bad);
+    const char *text = "not a model, just some text\n";
+    const char *what[] = {"truncated", "a later format", "text", "empty"};
+    for (int i = 0; i < 4; i++) {
+        size_t size = n;
+        memcpy(bad, good, n);
+        if (i == 0) {
+            size = n / 2;
+        } else if (i == 1) {
+            unsigned char *f = memmem(bad, 4096, "\"format\":\"cbrnn-", 16);
+            assert_non_null(f);
+            f[16] = '9';
+        } else if (i == 2) {
+            size = strlen(text);
+            memcpy(bad, text, size);
+        } else {
+            size = 0;
+        }
+        char why[1024];
+        cbrnn_model *m = cbrnn_model_load_mem(bad, size, NULL, why, sizeof why);
+        if (m)
+            fail_msg("%s: the model loads: it should not", what[i]);
+        struct blob b = {{{U(NS "adaptedModel"), U(LV2_ATOM__Chunk),
+                           LV2_STATE_IS_POD | LV2_STATE_IS_PORTABLE, bad, size},
+                          {U(NS "model"), U(LV2_ATOM__Path), LV2_STATE_IS_POD, (unsigned char *)def,
+                           strlen(def) + 1}},
+                         2, 0};
+        log_clear();
+        H->last_error[0] = '\0';
+        int64_t frames = H->frames_seen, restarts = H->restarts;
+        assert_int_equal(restore_bare(H, &b), LV2_STATE_ERR_UNKNOWN);
+        expect_logged(what[i], "state not restored: ", "kept inline in the state", why,
+                      "; the plugin keeps the weights it had (from ", def, NULL);
+        RUN_UNTIL(H, x, H->last_error[0]);
+        if (!strstr(H->last_error, why))
+            fail_msg("%s: notify's error '%s' is not '%s'", what[i], H->last_error, why);
+        RUN_UNTIL(H, x, H->frames_seen > frames + 10);
+        assert_int_equal(H->restarts, restarts); /* the same engine runs on */
+    }
+    weights_file(H, "damaged_inline_after", after, sizeof after);
+    expect_same_weights(before, after);
+    /* a cbrnn:adaptedModel of another type */
+    struct blob b = {{{U(NS "adaptedModel"), U(LV2_ATOM__Path), LV2_STATE_IS_POD,
+                       (unsigned char *)def, strlen(def) + 1}},
+                     1, 0};
+    log_clear();
+    assert_int_equal(restore_bare(H, &b), LV2_STATE_ERR_BAD_TYPE);
+    expect_logged("an atom:Path as cbrnn:adaptedModel", "cbrnn:adaptedModel is not an atom:Chunk",
+                  NULL);
+    /* the intact bytes restore: a new engine, frames from 0 */
+    b.v[0] = (struct value){U(NS "adaptedModel"), U(LV2_ATOM__Chunk),
+                            LV2_STATE_IS_POD | LV2_STATE_IS_PORTABLE, good, n};
+    int64_t restarts = H->restarts;
+    log_clear();
+    assert_int_equal(restore_bare(H, &b), LV2_STATE_SUCCESS);
+    expect_no_log("the intact inline state");
+    RUN_UNTIL(H, x, H->restarts == restarts + 1);
+    expect_rt_clean("inline states refused and restored");
+    free(bad);
+    free(good);
+    host_done(H, x);
+}
+
 /* Instantiates the plugin of the bundle at dir with these features into
  * *inst, with stderr in the file err. */
 static void instantiate_to(const char *dir, const LV2_Feature *const *feats, const char *err,
@@ -1240,6 +1628,10 @@ int main(int argc, char **argv)
         cmocka_unit_test(map_teacher),
         cmocka_unit_test(concurrent_instances),
         cmocka_unit_test(damaged_state),
+        cmocka_unit_test(learned_state_without_makepath),
+        cmocka_unit_test(lilv_state_in_memory),
+        cmocka_unit_test(host_refuses_inline_state),
+        cmocka_unit_test(damaged_inline_state),
         cmocka_unit_test(bundle_without_model),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
