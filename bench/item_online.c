@@ -98,7 +98,7 @@ int bench_engine_item(const struct bench_args *a, const char *item, int learn)
         m->feat.n_mels = z->F; /* the engine checks the feature dimension */
         if (z->O != z->F) {    /* predict needs O == F; otherwise classify */
             static const char *names[CBRNN_MAX_CLASSES];
-            static char buf[CBRNN_MAX_CLASSES][8];
+            static char buf[CBRNN_MAX_CLASSES][16]; /* "c" and any int: no truncation warning */
             if (z->O > CBRNN_MAX_CLASSES) {
                 fprintf(stderr, "bench %s: O != F needs O <= %d classes\n", item,
                         CBRNN_MAX_CLASSES);
