@@ -127,6 +127,9 @@ static void usage(FILE *f)
 "writes none. A folder of INPUTS never contributes files from inside D;\n"
 "D may not be an input folder itself.\n"
 "\n"
+"A file whose WAV header was never finished (a recording cut short by a\n"
+"crash or kill) is read to its end with a warning.\n"
+"\n"
 "Exit status: 0 done; 1 failure while working; 2 bad options or input.\n",
             cbrnn_host_rule_help());
 }
@@ -734,6 +737,8 @@ static int check_inputs(struct run *r)
                 cli_say(PROG, r->msg);
                 return 2;
             }
+            if (audio_in_warning(a)) /* a recording cut short: read, and said once */
+                fprintf(stderr, PROG ": warning: %s\n", audio_in_warning(a));
             audio_in_close(a);
         }
         int bad = r->n_labels &&
