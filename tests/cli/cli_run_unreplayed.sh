@@ -11,7 +11,7 @@
 #    frame 0): events.csv lacks some, said, exit 1.
 set -u
 CBRNN=$1 SAMPLES=$2 WORK=$3
-# shellcheck source=tests/cli/lib.sh
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
 # 5 s at 16 kHz: 498 frames of the default model (10 ms hops, 25 ms window)
