@@ -143,19 +143,17 @@ cbrnn_wav *cbrnn_wav_create(const char *path, int rate, int *err)
         free(w);
         return NULL;
     }
+    /* A header that cannot be written (a full disk) is the first write's
+     * failure, not create's: hosts say a recording's write failure while
+     * they run (tests/jack/log_stall.sh records to /dev/full). */
     unsigned char h[HEADER_BYTES];
     header(h, rate, 0);
     ssize_t k;
     do
         k = write(w->fd, h, sizeof h);
     while (k < 0 && errno == EINTR);
-    if (k != (ssize_t)sizeof h) {
-        int e = k < 0 ? errno : ENOSPC;
-        close(w->fd);
-        free(w);
-        errno = e;
-        return NULL;
-    }
+    if (k != (ssize_t)sizeof h)
+        fail(w, k < 0 ? errno : ENOSPC);
     *err = 0;
     return w;
 }

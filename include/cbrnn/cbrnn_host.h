@@ -153,7 +153,8 @@ CBRNN_API int cbrnn_host_saves_pending(const cbrnn_host_saves *s);
  * Mono 32-bit float WAV with the 18-byte fmt chunk and the fact chunk the
  * spec gives non-PCM formats (libsndfile's shorter one makes sox warn);
  * every libsndfile reader reads it. create: NULL with *err (CBRNN_ERR_IO:
- * errno says why). write appends n samples; once per second of audio
+ * errno says why) when the file cannot be opened; a header that cannot be
+ * written (a full disk) fails the first write instead. write appends n samples; once per second of audio
  * (rate samples) it writes them out and rewrites the header's sizes to
  * what the file holds, so a writer killed mid-recording leaves a WAV
  * short of at most a second; CBRNN_ERR_IO with errno (ENOSPC, EFBIG when
