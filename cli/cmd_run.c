@@ -127,7 +127,13 @@ static void usage(FILE *f)
 "writes none. A folder of INPUTS never contributes files from inside D;\n"
 "D may not be an input folder itself.\n"
 "\n"
-"Exit status: 0 done; 1 failure while working; 2 bad options or input.\n",
+"A file whose WAV header was never finished (a recording cut short by a\n"
+"crash or kill) is read to its end with a warning.\n"
+"\n"
+"Exit status: 0 done; 1 failure while working, or a run that is not the\n"
+"whole replay: events of --events past the end of the input, or control\n"
+"changes missing from events.csv (said; the files are written); 2 bad\n"
+"options or input.\n",
             cbrnn_host_rule_help());
 }
 
@@ -594,6 +600,19 @@ static int read_event_names(struct run *r)
     return 0;
 }
 
+/* The engine's ring of applied control changes (events.csv) made large
+ * enough for n events to all apply between two drains (a schedule's 1200
+ * marks at frame 0 lost 176 rows to the default 1024), up to 65536 (1.5
+ * MiB); past that a loss is still counted and said (say_unreplayed).
+ * The 64: the frame-0 settings and slack. */
+static void size_events_ring(cbrnn_engine_config *ec, size_t n)
+{
+    const size_t most = 65536;
+    size_t want = n > most - 64 ? most : n + 64;
+    if ((size_t)ec->event_capacity < want)
+        ec->event_capacity = (int)want;
+}
+
 /* The options that do not go together; --events' file and the
  * --save-model path, checked before any work. */
 static int check_modes(struct run *r)
@@ -617,6 +636,7 @@ static int check_modes(struct run *r)
         return 2;
     /* an events file with perturbation changes needs the perturbation */
     cbrnn_host_perturb_for_events(&r->ec, r->evl.ev, r->evl.n);
+    size_events_ring(&r->ec, r->evl.n);
     if (r->save_path && cbrnn_control_check_output(r->save_path, r->msg, sizeof r->msg)) {
         fprintf(stderr, PROG ": --save-model %s\n", r->msg);
         return 2;
@@ -636,9 +656,10 @@ static int open_schedule(struct run *r)
         fprintf(stderr, PROG ": --schedule %s\n", r->msg);
         return 2;
     }
-    int had = r->ec.perturb;
+    int had = r->ec.perturb, had_events = r->ec.event_capacity;
     cbrnn_host_perturb_for_events(&r->ec, r->sched.events.ev, r->sched.events.n);
-    if (r->ec.perturb != had) {
+    size_events_ring(&r->ec, r->sched.events.n);
+    if (r->ec.perturb != had || r->ec.event_capacity != had_events) {
         cbrnn_engine_destroy(r->e);
         if (!(r->e = cbrnn_host_open(r->model_path, &r->ec, r->block, &err, r->msg,
                                      sizeof r->msg))) {
@@ -734,6 +755,8 @@ static int check_inputs(struct run *r)
                 cli_say(PROG, r->msg);
                 return 2;
             }
+            if (audio_in_warning(a)) /* a recording cut short: read, and said once */
+                fprintf(stderr, PROG ": warning: %s\n", audio_in_warning(a));
             audio_in_close(a);
         }
         int bad = r->n_labels &&
@@ -1150,6 +1173,41 @@ static int report(struct run *r)
     return 0;
 }
 
+/* What the run did not replay, said after its files are in place: the
+ * events of --events that the input ended before (a live run logged past
+ * the end of its recording, or the wrong recording), and control changes
+ * applied but missing from events.csv. A replay that silently differs
+ * from the live run is the worst outcome, so either is exit 1. */
+static int say_unreplayed(struct run *r)
+{
+    int rc = 0;
+    size_t left = 0;
+    int64_t first = -1;
+    for (size_t i = r->evl.next; i < r->evl.n; i++)
+        if (r->evl.ev[i].cmd.kind != CBRNN_CMD_SNAPSHOT) {
+            if (!left++)
+                first = r->evl.ev[i].frame;
+        }
+    if (left) {
+        fprintf(stderr,
+                PROG ": %s: %zu event%s from frame %lld on never reached: the input has %lld "
+                "frames; the run is not the whole replay (a recording cut short, or not "
+                "this events file's?)\n",
+                r->events_path, left, left == 1 ? " was" : "s were", (long long)first,
+                (long long)r->st.frames);
+        rc = 1;
+    }
+    if (r->st.dropped_events) {
+        fprintf(stderr,
+                PROG ": %s/events.csv lacks %lld of the control changes applied (more in one "
+                "block than the engine's event ring holds): the run's numbers are right, its "
+                "events.csv is not\n",
+                r->out_dir, (long long)r->st.dropped_events);
+        rc = 1;
+    }
+    return rc;
+}
+
 /* Gives back everything the run holds; outputs not put in place (a
  * failure, Ctrl-C) are removed with their temporaries, so D keeps the
  * files of earlier runs. The exit status. */
@@ -1195,7 +1253,7 @@ int cmd_run(int argc, char **argv)
     /* The steps, in order; each says what it does above its definition. */
     static int (*const steps[])(struct run *) = {
         check_modes, open_engine, check_inputs, check_outputs, open_outputs, run_inputs,
-        finish_outputs, save_adapted, report,
+        finish_outputs, save_adapted, report, say_unreplayed,
     };
     int status = 0;
     for (size_t i = 0; i < sizeof steps / sizeof *steps && !status; i++)

@@ -22,6 +22,16 @@
  * in cache, large enough to amortise the calls. */
 #define AUDIO_BLOCK 4096
 
+/* A file read through libsndfile's virtual I/O with the two sizes of an
+ * unfinished RIFF header (riff_check) replaced by what the file holds:
+ * libsndfile then reads it as any complete WAV. */
+struct vfile {
+    int fd;
+    sf_count_t len, pos;
+    sf_count_t at[2];        /* where the two sizes are */
+    unsigned char val[2][4]; /* and what they are read as */
+};
+
 struct audio_in {
     SNDFILE *sf;
     int fd;             /* ours to close after sf (sndfile_open); -1: sf's own */
@@ -38,55 +48,108 @@ struct audio_in {
     int64_t delivered;  /* frames libsndfile has given us */
     int eof;            /* the file is exhausted */
     int done;           /* nothing more will come out (after the resampler's tail) */
+    struct vfile vf;    /* an unfinished RIFF header read with its sizes completed */
+    char *warning;      /* what the caller should tell the user (NULL: nothing) */
 };
 
-/* Size libsndfile's header promises for the audio data of a RIFF/WAVE
- * file versus what the file holds. libsndfile opens a WAV whose data
- * chunk was cut short and quietly shortens it (its log says "should
- * be ..."), so a copy interrupted half-way would pass for a complete
- * recording; catch it here. Returns 1 when truncated (filling declared
- * and present), 0 otherwise (including non-RIFF files). */
-static int riff_truncated(const char *path, unsigned long long *declared,
-                          unsigned long long *present)
+/* What a RIFF/WAVE file's data chunk declares against what the file
+ * holds. libsndfile opens a WAV whose data chunk was cut short and quietly
+ * shortens it (its log says "should be ..."), so a copy interrupted
+ * half-way would pass for a complete recording: RIFF_TRUNCATED. The
+ * other way round, a data chunk that declares less than what follows it
+ * where what follows is not a chain of chunks (a LIST or id3 chunk after
+ * the data is common and fine) is a header its writer never finished: a
+ * recording whose writer was killed or crashed (cbrnn_wav rewrites its
+ * sizes once a second; other recorders only at the end) and
+ * libsndfile would read only the declared part, none at all of a 0:
+ * RIFF_UNFINISHED, read to the end of the file with a warning. Any
+ * RIFF/WAVE, not only ours: a cut recording is the same whoever wrote
+ * it, and the warning says what is read. */
+enum { RIFF_OK, RIFF_TRUNCATED, RIFF_UNFINISHED };
+struct riff_check {
+    unsigned long long declared, present; /* data bytes */
+    long long riff_at, data_at;           /* offsets of the two sizes */
+    unsigned long long fsize;
+    int be;
+};
+
+static uint32_t get32(const unsigned char *c, int be)
+{
+    return be ? (uint32_t)c[0] << 24 | (uint32_t)c[1] << 16 | (uint32_t)c[2] << 8 | c[3]
+              : (uint32_t)c[3] << 24 | (uint32_t)c[2] << 16 | (uint32_t)c[1] << 8 | c[0];
+}
+
+/* Do the bytes from off to the end of f form whole chunks (printable ids,
+ * each ending within the file; a missing last pad byte allowed)? */
+static int chunk_chain(FILE *f, unsigned long long off, unsigned long long fsize, int be)
+{
+    while (off + 8 <= fsize) {
+        unsigned char c[8];
+        if (fseeko(f, (off_t)off, SEEK_SET) != 0 || fread(c, 1, 8, f) != 8)
+            return 0;
+        for (int i = 0; i < 4; i++)
+            if (c[i] < 0x20 || c[i] > 0x7e)
+                return 0;
+        unsigned long long size = get32(c + 4, be);
+        if (off + 8 + size > fsize)
+            return 0;
+        off += 8 + size + (size & 1);
+    }
+    return 1;
+}
+
+static int riff_check(const char *path, struct riff_check *r)
 {
     FILE *f = fopen(path, "rb");
     if (!f)
-        return 0;
+        return RIFF_OK;
     unsigned char h[12];
-    int result = 0;
+    int result = RIFF_OK, block = 0;
     if (fread(h, 1, 12, f) != 12 || memcmp(h + 8, "WAVE", 4) != 0)
         goto out;
-    int be;
     if (!memcmp(h, "RIFF", 4))
-        be = 0;
+        r->be = 0;
     else if (!memcmp(h, "RIFX", 4))
-        be = 1;
+        r->be = 1;
     else
         goto out; /* RF64 and others: libsndfile's own checks only */
-    if (fseek(f, 0, SEEK_END) != 0)
+    if (fseeko(f, 0, SEEK_END) != 0)
         goto out;
-    long fsize = ftell(f);
+    off_t fsize = ftello(f);
     if (fsize < 0)
         goto out;
+    r->fsize = (unsigned long long)fsize;
     unsigned long long off = 12;
-    while (off + 8 <= (unsigned long long)fsize) {
+    while (off + 8 <= r->fsize) {
         unsigned char c[8];
-        if (fseek(f, (long)off, SEEK_SET) != 0 || fread(c, 1, 8, f) != 8)
+        if (fseeko(f, (off_t)off, SEEK_SET) != 0 || fread(c, 1, 8, f) != 8)
             goto out;
-        unsigned long long size =
-            be ? ((unsigned long long)c[4] << 24 | (unsigned long long)c[5] << 16 |
-                  (unsigned long long)c[6] << 8 | c[7])
-               : ((unsigned long long)c[7] << 24 | (unsigned long long)c[6] << 16 |
-                  (unsigned long long)c[5] << 8 | c[4]);
+        unsigned long long size = get32(c + 4, r->be);
+        if (!memcmp(c, "fmt ", 4) && size >= 14) {
+            unsigned char fmt[14];
+            if (fread(fmt, 1, 14, f) != 14)
+                goto out;
+            block = (int)(r->be ? fmt[12] << 8 | fmt[13] : fmt[13] << 8 | fmt[12]);
+        }
         if (!memcmp(c, "data", 4)) {
-            unsigned long long avail = (unsigned long long)fsize - (off + 8);
+            unsigned long long avail = r->fsize - (off + 8);
+            r->declared = size;
+            r->present = avail;
             /* Programs writing WAV to a pipe cannot seek back, so they
              * leave a placeholder near 2^31 or 2^32 (espeak-ng writes
              * 0x7ffff000); such a length means "unknown", not "cut". */
             if (size < 0x7fff0000ull && size > avail) {
-                *declared = size;
-                *present = avail;
-                result = 1;
+                result = RIFF_TRUNCATED;
+            } else if (block > 0 && size < avail) {
+                unsigned long long end = off + 8 + size + (size & 1);
+                /* at least one more whole frame, and not chunks */
+                if (avail - size >= (unsigned long long)block &&
+                    !chunk_chain(f, end, r->fsize, r->be)) {
+                    r->present = avail - avail % (unsigned)block;
+                    r->riff_at = 4;
+                    r->data_at = (long long)off + 4;
+                    result = RIFF_UNFINISHED;
+                }
             }
             goto out;
         }
@@ -95,6 +158,76 @@ static int riff_truncated(const char *path, unsigned long long *declared,
 out:
     fclose(f);
     return result;
+}
+
+/* struct vfile's callbacks (SF_VIRTUAL_IO) */
+
+static sf_count_t vf_len(void *u) { return ((struct vfile *)u)->len; }
+static sf_count_t vf_tell(void *u) { return ((struct vfile *)u)->pos; }
+static sf_count_t vf_seek(sf_count_t off, int whence, void *u)
+{
+    struct vfile *v = u;
+    sf_count_t base = whence == SEEK_SET ? 0 : whence == SEEK_CUR ? v->pos : v->len;
+    if (base + off < 0)
+        return -1;
+    return v->pos = base + off;
+}
+static sf_count_t vf_read(void *ptr, sf_count_t count, void *u)
+{
+    struct vfile *v = u;
+    ssize_t got;
+    do
+        got = pread(v->fd, ptr, (size_t)count, (off_t)v->pos);
+    while (got < 0 && errno == EINTR);
+    if (got <= 0)
+        return 0;
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; i < 4; i++) {
+            sf_count_t at = v->at[k] + i;
+            if (at >= v->pos && at < v->pos + got)
+                ((unsigned char *)ptr)[at - v->pos] = v->val[k][i];
+        }
+    v->pos += got;
+    return got;
+}
+static sf_count_t vf_write(const void *ptr, sf_count_t count, void *u)
+{
+    (void)ptr;
+    (void)count;
+    (void)u;
+    return 0;
+}
+
+static void put32(unsigned char *c, unsigned long long v, int be)
+{
+    uint32_t x = v > 0xffffffffull ? 0xffffffffu : (uint32_t)v;
+    for (int i = 0; i < 4; i++)
+        c[be ? 3 - i : i] = (unsigned char)(x >> (8 * i));
+}
+
+/* Opens an unfinished RIFF file (riff_check) with its sizes completed. */
+static SNDFILE *open_unfinished(const char *path, const struct riff_check *r, struct vfile *v,
+                                SF_INFO *info, int *fd, int *open_errno)
+{
+    *open_errno = 0;
+    if ((*fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+        *open_errno = errno;
+        return NULL;
+    }
+    v->fd = *fd;
+    v->len = (sf_count_t)r->fsize;
+    v->pos = 0;
+    v->at[0] = r->riff_at;
+    put32(v->val[0], r->fsize - 8, r->be);
+    v->at[1] = r->data_at;
+    put32(v->val[1], r->present, r->be);
+    static SF_VIRTUAL_IO io = {vf_len, vf_seek, vf_read, vf_write, vf_tell};
+    SNDFILE *sf = sf_open_virtual(&io, SFM_READ, info, v);
+    if (!sf) {
+        close(*fd);
+        *fd = -1;
+    }
+    return sf;
 }
 
 /* The problems stat() alone shows: no such file, a folder, 0 bytes. 0 or
@@ -169,7 +302,12 @@ int audio_file_is_audio(const char *path)
 static int open_sndfile(audio_in *a, const char *path, char *msg, size_t msglen)
 {
     int err;
-    a->sf = sndfile_open(path, &a->info, &a->fd, &err);
+    struct riff_check rc = {0};
+    int riff = riff_check(path, &rc);
+    if (riff == RIFF_UNFINISHED)
+        a->sf = open_unfinished(path, &rc, &a->vf, &a->info, &a->fd, &err);
+    else
+        a->sf = sndfile_open(path, &a->info, &a->fd, &err);
     if (err) {
         snprintf(msg, msglen, "%s: cannot open: %s", path, strerror(err));
         return -1;
@@ -186,7 +324,6 @@ static int open_sndfile(audio_in *a, const char *path, char *msg, size_t msglen)
                      sf_strerror(NULL));
         return -1;
     }
-    unsigned long long declared = 0, present = 0;
     if (a->info.frames == 0) {
         snprintf(msg, msglen, "%s: empty: the file holds no audio frames", path);
         return -1;
@@ -195,12 +332,21 @@ static int open_sndfile(audio_in *a, const char *path, char *msg, size_t msglen)
         snprintf(msg, msglen, "%s: no audio channels", path);
         return -1;
     }
-    if (riff_truncated(path, &declared, &present)) {
+    if (riff == RIFF_TRUNCATED) {
         snprintf(msg, msglen,
                  "%s: truncated: the header declares %llu bytes of audio data but the file "
                  "holds only %llu",
-                 path, declared, present);
+                 path, rc.declared, rc.present);
         return -1;
+    }
+    if (riff == RIFF_UNFINISHED) {
+        char w[64];
+        int n = snprintf(w, sizeof w, "%lld", (long long)a->info.frames);
+        size_t len = strlen(path) + (size_t)n + 128;
+        if ((a->warning = malloc(len)))
+            snprintf(a->warning, len,
+                     "%s: header not finished (a recording cut short?): reading the %s %s "
+                     "present", path, w, a->info.channels > 1 ? "sample frames" : "samples");
     }
     return 0;
 }
@@ -295,6 +441,7 @@ double audio_in_rate(const audio_in *a) { return a->rate; }
 double audio_in_file_rate(const audio_in *a) { return (double)a->info.samplerate; }
 int64_t audio_in_file_frames(const audio_in *a) { return (int64_t)a->info.frames; }
 int audio_in_channels(const audio_in *a) { return a->info.channels; }
+const char *audio_in_warning(const audio_in *a) { return a->warning; }
 
 void audio_in_close(audio_in *a)
 {
@@ -310,6 +457,7 @@ void audio_in_close(audio_in *a)
     free(a->mono);
     free(a->obuf);
     free(a->path);
+    free(a->warning);
     free(a);
 }
 

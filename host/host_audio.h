@@ -35,6 +35,11 @@ int64_t audio_in_file_frames(const audio_in *a);
  * or -1 on a read error (msg filled). */
 long audio_in_read(audio_in *a, float *buf, long n, char *msg, size_t msglen);
 void audio_in_close(audio_in *a);
+/* What the caller should tell the user about the file it opened, though
+ * it reads (a RIFF header never finished: a recording cut short, read to
+ * the end of the file), as "FILE: what"; NULL when nothing. Valid until
+ * audio_in_close. */
+const char *audio_in_warning(const audio_in *a);
 /* Channels in the file (they are mixed to one by their mean). */
 int audio_in_channels(const audio_in *a);
 /* 1 when libsndfile reads path as audio (any format it knows), else 0:

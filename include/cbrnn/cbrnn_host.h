@@ -171,9 +171,16 @@ CBRNN_API int cbrnn_host_saves_pending(const cbrnn_host_saves *s);
  * Mono 32-bit float WAV with the 18-byte fmt chunk and the fact chunk the
  * spec gives non-PCM formats (libsndfile's shorter one makes sox warn);
  * every libsndfile reader reads it. create: NULL with *err (CBRNN_ERR_IO:
- * errno says why). write appends n samples. close fills in the sizes and
- * closes; 0 or CBRNN_ERR_IO if anything failed (a write, the header).
- * Not the audio thread. */
+ * errno says why) when the file cannot be opened; a header that cannot be
+ * written (a full disk) fails the first write instead. write appends n samples; once per second of audio
+ * (rate samples) it writes them out and rewrites the header's sizes to
+ * what the file holds, so a writer killed mid-recording leaves a WAV
+ * short of at most a second; CBRNN_ERR_IO with errno (ENOSPC, EFBIG when
+ * the data would pass the 4 GiB a RIFF header can declare: what fits is
+ * kept) on failure, after which nothing more is written. close writes the
+ * rest and the final sizes and closes; 0 or CBRNN_ERR_IO (errno) if
+ * anything failed. The sizes are always those of what reached the file.
+ * Not the audio thread; one thread at a time per file. */
 typedef struct cbrnn_wav cbrnn_wav;
 CBRNN_API cbrnn_wav *cbrnn_wav_create(const char *path, int rate, int *err);
 CBRNN_API int cbrnn_wav_write(cbrnn_wav *w, const float *x, long n);
