@@ -233,6 +233,9 @@ struct host {
     atomic_int shifter_latency; /* the pitch shifter's part of fb_latency */
     atomic_int listening;       /* the model hears the feedback (CBRNN_CMD_LISTEN) */
     atomic_int latency_dirty;   /* a delay or listen change: JACK must recompute */
+    atomic_int stop_latency;    /* latency_main: end */
+    pthread_t latency_th;       /* latency_main, when latency_started */
+    int latency_started;
     atomic_int delay_ms_x1000;  /* the delay in force, microseconds */
     char shutdown_reason[512];
     atomic_int rec_on;     /* 0 after a rate change: a WAV has one rate */
@@ -677,6 +680,29 @@ static void *disk_main(void *arg)
             return NULL;
         sleep_ms(POLL_MS);
     }
+}
+
+/* The latency thread: has JACK recompute the ports' latencies after a
+ * delay or listen change (follow_perturb_latency) or a rate change
+ * (rebuild_engine), which set H.latency_dirty. jack_recompute_total_latencies
+ * waits for the server, forever when it is stalled (SIGSTOP, hung), so the
+ * control thread never makes the call: it must stay free to take a stop
+ * signal and save. A thread for the whole run polling the flag every
+ * POLL_MS, as the log and disk threads poll their work: changes that come
+ * while a recompute is in flight are covered by the next one, a burst of
+ * them costs one. Only the thread that closes the client joins it
+ * (close_jack_main), so stopping waits on it STOP_LIMIT_S at most; stuck
+ * in a stalled server, it is left there and the process leaves with
+ * _exit. */
+static void *latency_main(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&H.stop_latency)) {
+        if (atomic_exchange(&H.latency_dirty, 0))
+            jack_recompute_total_latencies(H.client);
+        sleep_ms(POLL_MS);
+    }
+    return NULL;
 }
 
 /* ---------------- saving (control thread only) ---------------- */
@@ -1396,7 +1422,8 @@ static lo_server osc_open(const char *port, const char *bind_addr, char *msg, si
  * delay; while the model hears the feedback every other output lags by
  * that much more too. Set at start, and again for each delay or listen
  * change the engine applies (OSC or schedule: follow_perturb_latency,
- * from the applied events); the control loop then has JACK recompute. */
+ * from the applied events); the latency thread then has JACK recompute
+ * (latency_main). */
 static void set_fb_latency(double delay_ms, int listen)
 {
     int fb = atomic_load(&H.shifter_latency) +
@@ -1466,11 +1493,13 @@ static int rebuild_engine(int rate, const cbrnn_engine_config *base)
     atomic_store(&H.engine, e);
     atomic_store(&H.engine_rate, rate);
     atomic_store(&H.latency, cbrnn_engine_latency(e));
+    /* the window is in ms: its samples changed; this marks the latencies
+     * for the latency thread to have recomputed (never here: see
+     * latency_main) */
     set_perturb_latency(e, &c);
     cbrnn_engine_destroy(old);
     pthread_mutex_unlock(&H.mu);
     atomic_store(&H.paused, 0);
-    jack_recompute_total_latencies(H.client); /* the window is in ms: its samples changed */
     say(PROG ": the server's sample rate is now %d Hz: features follow it "
         "(frames count from 0 again%s%s)\n", rate,
         H.n_rec ? "; recording stopped: a WAV file has one rate" : "",
@@ -2438,8 +2467,6 @@ static int control_loop(const struct options *o, const sigset_t *sigs, lo_server
             save_now("server shutdown");
             return 1;
         }
-        if (atomic_exchange(&H.latency_dirty, 0))
-            jack_recompute_total_latencies(H.client); /* a delay or listen change */
         int nr = atomic_exchange(&H.rate_changed, 0);
         if (nr) {
             atomic_store(&H.rec_on, 0); /* a WAV has one rate: keep what we have */
@@ -2473,9 +2500,16 @@ static int control_loop(const struct options *o, const sigset_t *sigs, lo_server
  * finishing the recordings. A healthy one takes milliseconds. */
 #define STOP_LIMIT_S 3.0
 
+/* The latency thread ends first (no recompute in flight while the client
+ * closes): stuck in a stalled server, it holds this thread up with it,
+ * which close_jack gives up on after STOP_LIMIT_S. */
 static void *close_jack_main(void *arg)
 {
     (void)arg;
+    if (H.latency_started) {
+        atomic_store(&H.stop_latency, 1);
+        pthread_join(H.latency_th, NULL);
+    }
     jack_client_close(H.client);
     return NULL;
 }
@@ -2488,7 +2522,7 @@ static int close_jack(const sigset_t *sigs)
     pthread_t th;
     atomic_store(&H.closing, 1);
     if (pthread_create(&th, NULL, close_jack_main, NULL)) {
-        jack_client_close(H.client);
+        close_jack_main(NULL);
         return 0;
     }
     for (double t0 = now_s(); now_s() - t0 < STOP_LIMIT_S;) {
@@ -2724,6 +2758,11 @@ static int run_host(struct options *o, int *abandon)
         say(PROG ": cannot activate the JACK client\n");
         goto close;
     }
+    if (pthread_create(&H.latency_th, NULL, latency_main, NULL)) {
+        say(PROG ": cannot start the latency thread\n");
+        goto close;
+    }
+    H.latency_started = 1;
     connect_ports(o);
     say_started(o, osc != NULL);
     status = control_loop(o, &sigs, osc);
