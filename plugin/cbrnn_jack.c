@@ -11,32 +11,44 @@
  *     every thread and fetched with sigtimedwait, so no handler runs
  *     anywhere), commands to the engine, snapshots out of it and every
  *     save (cbrnn_model_save is atomic: temporary file, fsync, rename),
- *     autosave and status reports;
+ *     autosave and status reports. It never waits on the server nor on a
+ *     destination, so that it can always take a stop signal and save;
  *   - a log thread draining the engine's per-frame records (the report
  *     sums, --osc-out) and handing their rows to the writer threads of
  *     --log and its events and markers files (host_output.h), which alone
  *     wait on those files: a stalled destination loses rows (said), never
  *     holds up the control thread;
+ *   - writer threads for stderr and stdout: every message and --report
+ *     line (libjack's messages too) is queued for them (say, report), so
+ *     a terminal or pipe that stopped reading loses messages (counted,
+ *     said once it reads again) instead of holding up the control thread;
+ *   - a latency thread asking the server to recompute the ports'
+ *     latencies after a delay, listen or rate change (a call that waits
+ *     forever on a stalled server);
  *   - a disk thread writing --record from its ring.
  * What every host shares (model loading and engine start, MIDI labels,
  * the snapshot/save handshake, the save-path policy, the events file)
  * lives in the host module (cbrnn_host.h, cbrnn_control.h); this file is
  * the JACK and OSC plumbing. main() reads top to bottom as named steps:
- * parse_options, open_model, block_signals, lock_save, open_jack_client,
- * touch_period_buffers, start_engine, open_log, open_recorders,
- * start_osc, warn_short_period, register_ports, set_callbacks, the log
- * and disk threads, connect_ports, control_loop (which saves on a stop
- * signal before any call to the server), close_jack, close_outputs.
+ * parse_options, start_messages, then run_host: open_model,
+ * block_signals, lock_save, open_jack_client, touch_period_buffers,
+ * start_engine, open_log, open_recorders, start_osc, warn_short_period,
+ * register_ports, set_callbacks, the log and disk threads, the latency
+ * thread, connect_ports, control_loop (which saves on a stop signal
+ * before any call to the server), close_jack, close_outputs; last
+ * finish_messages.
  * Output files are locked against a second instance (--save by a lock
  * file beside it, --log and --record themselves). Stopping never waits
- * more than STOP_LIMIT_S on the server, a log or a recording: past it,
- * the model already saved, the process says what it gave up on and
- * leaves (_exit).
- * Only the main thread talks to the user. Exit status: 0 after
+ * more than STOP_LIMIT_S on the server (a latency recompute in flight
+ * included), a log or a recording, and STOP_LIMIT_S more on stderr and
+ * stdout: past it, the model already saved, the process says what it
+ * gave up on (where it still can) and leaves (_exit).
+ * Only the main thread talks to the user (besides libjack's own
+ * messages; the writers only write what was queued). Exit status: 0 after
  * SIGINT/SIGTERM (model saved), 1 when the JACK server went away or a
  * failure while working (model saved when possible; a write that failed,
- * a log or recording not finished), 2 bad options or input (a file in
- * use by another instance too). */
+ * a log, a recording, stderr or stdout not finished), 2 bad options or
+ * input (a file in use by another instance too). */
 #define _GNU_SOURCE /* pthread_timedjoin_np */
 #include <errno.h>
 #include <fcntl.h>
@@ -202,12 +214,14 @@ static void usage(FILE *f)
 "Signals: SIGINT/SIGTERM pause the audio, save (to --save), then close\n"
 "JACK (waiting at most 3 s for a server that does not answer) and exit 0;\n"
 "a second signal gives up waiting at once; SIGUSR1 saves now. The log\n"
-"gets 3 s to finish at exit. With learning on, a period too short for one\n"
-"learning frame (more than a quarter of it) is warned about at start.\n"
+"gets 3 s to finish at exit, then stderr and stdout 3 s (a terminal or\n"
+"pipe that stopped reading never holds up the save). With learning on, a\n"
+"period too short for one learning frame (more than a quarter of it) is\n"
+"warned about at start.\n"
 "Exit status: 0 stopped by a signal; 1 the JACK server went away, or a\n"
 "failure while working (a save, the log or a recording that could not be\n"
-"written or finished); 2 bad options or input, or an output in use by\n"
-"another cbrnn-jack.\n", cbrnn_host_rule_help());
+"written or finished, stderr or stdout not finished); 2 bad options or\n"
+"input, or an output in use by another cbrnn-jack.\n", cbrnn_host_rule_help());
     char buf[PATH_MAX];
     fprintf(f, "\nThe default model of this binary: %s\n", default_model(buf, sizeof buf));
 }
