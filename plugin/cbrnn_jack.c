@@ -1507,9 +1507,9 @@ static int rebuild_engine(int rate, const cbrnn_engine_config *base)
     atomic_store(&H.engine, e);
     atomic_store(&H.engine_rate, rate);
     atomic_store(&H.latency, cbrnn_engine_latency(e));
-    /* the window is in ms: its samples changed; this marks the latencies
-     * for the latency thread to have recomputed (never here: see
-     * latency_main) */
+    /* the window is in ms, so its samples changed: set_perturb_latency
+     * marks the latencies, which the latency thread has JACK recompute
+     * (not this thread: see latency_main) */
     set_perturb_latency(e, &c);
     cbrnn_engine_destroy(old);
     pthread_mutex_unlock(&H.mu);

@@ -57,8 +57,6 @@ wait_port() {
   fail "port $1 never appeared"
 }
 
-# The model under test: the shipped default model, or (while it is not in
-# the tree yet) a small one trained here on voice A.
 # term_stalled PID STALLED WHY [ERR]: SIGTERM to the host PID while STALLED
 # (a stopped process: jackd, a log's reader) holds it up; it must exit
 # within 15 s (else STALLED is resumed and the test fails naming WHY). Sets
@@ -111,6 +109,8 @@ refill_fifo() {
   timeout 1 yes pipe-filler-xyz >"$1"
 }
 
+# The model under test: the shipped default model, or (while it is not in
+# the tree yet) a small one trained here on voice A.
 pick_model() {
   if [ -f "$SAMPLES/default.safetensors" ]; then
     MODEL="$SAMPLES/default.safetensors"
