@@ -11,32 +11,44 @@
  *     every thread and fetched with sigtimedwait, so no handler runs
  *     anywhere), commands to the engine, snapshots out of it and every
  *     save (cbrnn_model_save is atomic: temporary file, fsync, rename),
- *     autosave and status reports;
+ *     autosave and status reports. It never waits on the server nor on a
+ *     destination, so that it can always take a stop signal and save;
  *   - a log thread draining the engine's per-frame records (the report
  *     sums, --osc-out) and handing their rows to the writer threads of
  *     --log and its events and markers files (host_output.h), which alone
  *     wait on those files: a stalled destination loses rows (said), never
  *     holds up the control thread;
+ *   - writer threads for stderr and stdout: every message and --report
+ *     line (libjack's messages too) is queued for them (say, report), so
+ *     a terminal or pipe that stopped reading loses messages (counted,
+ *     said once it reads again) instead of holding up the control thread;
+ *   - a latency thread asking the server to recompute the ports'
+ *     latencies after a delay, listen or rate change (a call that waits
+ *     forever on a stalled server);
  *   - a disk thread writing --record from its ring.
  * What every host shares (model loading and engine start, MIDI labels,
  * the snapshot/save handshake, the save-path policy, the events file)
  * lives in the host module (cbrnn_host.h, cbrnn_control.h); this file is
  * the JACK and OSC plumbing. main() reads top to bottom as named steps:
- * parse_options, open_model, block_signals, lock_save, open_jack_client,
- * touch_period_buffers, start_engine, open_log, open_recorders,
- * start_osc, warn_short_period, register_ports, set_callbacks, the log
- * and disk threads, connect_ports, control_loop (which saves on a stop
- * signal before any call to the server), close_jack, close_outputs.
+ * parse_options, start_messages, then run_host: open_model,
+ * block_signals, lock_save, open_jack_client, touch_period_buffers,
+ * start_engine, open_log, open_recorders, start_osc, warn_short_period,
+ * register_ports, set_callbacks, the log and disk threads, the latency
+ * thread, connect_ports, control_loop (which saves on a stop signal
+ * before any call to the server), close_jack, close_outputs; last
+ * finish_messages.
  * Output files are locked against a second instance (--save by a lock
  * file beside it, --log and --record themselves). Stopping never waits
- * more than STOP_LIMIT_S on the server, a log or a recording: past it,
- * the model already saved, the process says what it gave up on and
- * leaves (_exit).
- * Only the main thread talks to the user. Exit status: 0 after
+ * more than STOP_LIMIT_S on the server (a latency recompute in flight
+ * included), a log or a recording, and STOP_LIMIT_S more on stderr and
+ * stdout: past it, the model already saved, the process says what it
+ * gave up on (where it still can) and leaves (_exit).
+ * Only the main thread talks to the user (besides libjack's own
+ * messages; the writers only write what was queued). Exit status: 0 after
  * SIGINT/SIGTERM (model saved), 1 when the JACK server went away or a
  * failure while working (model saved when possible; a write that failed,
- * a log or recording not finished), 2 bad options or input (a file in
- * use by another instance too). */
+ * a log, a recording, stderr or stdout not finished), 2 bad options or
+ * input (a file in use by another instance too). */
 #define _GNU_SOURCE /* pthread_timedjoin_np */
 #include <errno.h>
 #include <fcntl.h>
@@ -202,12 +214,14 @@ static void usage(FILE *f)
 "Signals: SIGINT/SIGTERM pause the audio, save (to --save), then close\n"
 "JACK (waiting at most 3 s for a server that does not answer) and exit 0;\n"
 "a second signal gives up waiting at once; SIGUSR1 saves now. The log\n"
-"gets 3 s to finish at exit. With learning on, a period too short for one\n"
-"learning frame (more than a quarter of it) is warned about at start.\n"
+"gets 3 s to finish at exit, then stderr and stdout 3 s (a terminal or\n"
+"pipe that stopped reading never holds up the save). With learning on, a\n"
+"period too short for one learning frame (more than a quarter of it) is\n"
+"warned about at start.\n"
 "Exit status: 0 stopped by a signal; 1 the JACK server went away, or a\n"
 "failure while working (a save, the log or a recording that could not be\n"
-"written or finished); 2 bad options or input, or an output in use by\n"
-"another cbrnn-jack.\n", cbrnn_host_rule_help());
+"written or finished, stderr or stdout not finished); 2 bad options or\n"
+"input, or an output in use by another cbrnn-jack.\n", cbrnn_host_rule_help());
     char buf[PATH_MAX];
     fprintf(f, "\nThe default model of this binary: %s\n", default_model(buf, sizeof buf));
 }
@@ -233,6 +247,9 @@ struct host {
     atomic_int shifter_latency; /* the pitch shifter's part of fb_latency */
     atomic_int listening;       /* the model hears the feedback (CBRNN_CMD_LISTEN) */
     atomic_int latency_dirty;   /* a delay or listen change: JACK must recompute */
+    atomic_int stop_latency;    /* latency_main: end */
+    pthread_t latency_th;       /* latency_main, when latency_started */
+    int latency_started;
     atomic_int delay_ms_x1000;  /* the delay in force, microseconds */
     char shutdown_reason[512];
     atomic_int rec_on;     /* 0 after a rate change: a WAV has one rate */
@@ -291,6 +308,89 @@ static void on_signal(int sig)
         atomic_store(&sig_usr1, 1);
     else
         atomic_store(&sig_stop, sig);
+}
+
+/* ---------------- messages to the user ---------------- */
+
+/* From start_messages on (right after the options are read) stderr and
+ * stdout are written by writer threads of their own (host_output.h), from
+ * copies of their descriptors: say() and report() only queue, never wait.
+ * A terminal or pipe that stopped reading (`cbrnn-jack 2>&1 | tee log`
+ * with tee stopped, a frozen ssh session) then stalls those threads
+ * alone, never the control thread, which must stay free to take a stop
+ * signal and save. What does not fit in a queue is lost and counted
+ * (note_lost_messages). One queue per stream keeps the order of its
+ * messages. Before the writers start (usage, option errors) and after
+ * they end, messages are written directly, as before. libjack's own
+ * messages (its error and info functions, called from any of its
+ * threads) take the same queues (jack_said). */
+enum { MSG_ERR, MSG_OUT };
+static out_writer *msg_w[2]; /* stderr, stdout; NULL: written directly */
+/* Guards msg_w against finish_messages: a libjack thread may be queueing
+ * a message while the control thread ends the writers. Held only around
+ * a put (a memcpy), never across a write. */
+static pthread_mutex_t msg_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void put_message(int k, const char *s, size_t n)
+{
+    pthread_mutex_lock(&msg_mu);
+    out_writer *w = msg_w[k];
+    if (w)
+        out_writer_put(w, s, n, 1);
+    pthread_mutex_unlock(&msg_mu);
+    if (!w) {
+        FILE *f = k == MSG_OUT ? stdout : stderr;
+        fwrite(s, 1, n, f);
+        fflush(f);
+    }
+}
+
+/* One message, formatted on the stack (8 KiB: the longest, a path and a
+ * loader's message, take about 5; a longer one is cut, marked [...]). */
+static void vmessage(int k, const char *fmt, va_list ap)
+{
+    char buf[8192];
+    int n = vsnprintf(buf, sizeof buf, fmt, ap);
+    if (n < 0)
+        return;
+    if ((size_t)n >= sizeof buf) {
+        static const char cut[] = "[...]\n";
+        memcpy(buf + sizeof buf - sizeof cut, cut, sizeof cut);
+        n = (int)sizeof buf - 1;
+    }
+    put_message(k, buf, (size_t)n);
+}
+
+/* A message on stderr: fmt as fprintf's, newline included. */
+static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void say(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vmessage(MSG_ERR, fmt, ap);
+    va_end(ap);
+}
+
+/* A --report line on stdout. */
+static void report(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void report(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vmessage(MSG_OUT, fmt, ap);
+    va_end(ap);
+}
+
+/* libjack's messages, where its defaults put them (errors on stderr, notes
+ * on stdout), in order with ours. */
+static void jack_error_said(const char *msg)
+{
+    say("%s\n", msg);
+}
+
+static void jack_info_said(const char *msg)
+{
+    report("%s\n", msg);
 }
 
 /* ---------------- JACK callbacks ---------------- */
@@ -596,6 +696,29 @@ static void *disk_main(void *arg)
     }
 }
 
+/* The latency thread: has JACK recompute the ports' latencies after a
+ * delay or listen change (follow_perturb_latency) or a rate change
+ * (rebuild_engine), which set H.latency_dirty. jack_recompute_total_latencies
+ * waits for the server, forever when it is stalled (SIGSTOP, hung), so the
+ * control thread never makes the call: it must stay free to take a stop
+ * signal and save. A thread for the whole run polling the flag every
+ * POLL_MS, as the log and disk threads poll their work: changes that come
+ * while a recompute is in flight are covered by the next one, a burst of
+ * them costs one. Only the thread that closes the client joins it
+ * (close_jack_main), so stopping waits on it STOP_LIMIT_S at most; stuck
+ * in a stalled server, it is left there and the process leaves with
+ * _exit. */
+static void *latency_main(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&H.stop_latency)) {
+        if (atomic_exchange(&H.latency_dirty, 0))
+            jack_recompute_total_latencies(H.client);
+        sleep_ms(POLL_MS);
+    }
+    return NULL;
+}
+
 /* ---------------- saving (control thread only) ---------------- */
 
 struct control {
@@ -631,9 +754,9 @@ static void on_saved(void *ctx, const char *path, const char *why, int64_t frame
 {
     (void)ctx;
     if (rc)
-        fprintf(stderr, PROG ": %s\n", msg);
+        say(PROG ": %s\n", msg);
     else if (!C.quiet)
-        fprintf(stderr, PROG ": saved %s (%s, after %lld frames)\n", path, why, (long long)frame);
+        say(PROG ": saved %s (%s, after %lld frames)\n", path, why, (long long)frame);
 }
 
 /* Asks the audio thread for a snapshot to be saved to path; dir (or NULL):
@@ -646,8 +769,8 @@ static int request_save(const char *path, const char *why, const char *dir)
         return 0;
     int rc = cbrnn_host_saves_request_in(C.saves, e, path, why, dir);
     if (rc && !dir)
-        fprintf(stderr, PROG ": %s not saved: %s\n", path,
-                rc == CBRNN_ERR_FULL ? "too many saves waiting" : cbrnn_strerror(rc));
+        say(PROG ": %s not saved: %s\n", path,
+            rc == CBRNN_ERR_FULL ? "too many saves waiting" : cbrnn_strerror(rc));
     return rc;
 }
 
@@ -684,8 +807,8 @@ static void pause_stream(void)
     for (int i = 0; i < 1000 && atomic_load(&H.in_process); i++)
         sleep_ms(1);
     if (atomic_load(&H.in_process) && !said) {
-        fprintf(stderr, PROG ": the audio thread did not leave the engine within 1 s: the "
-                        "weights are read as they are (an update may be half done)\n");
+        say(PROG ": the audio thread did not leave the engine within 1 s: the "
+            "weights are read as they are (an update may be half done)\n");
         said = 1;
     }
 }
@@ -716,7 +839,7 @@ static int save_now(const char *why)
         return 0;
     if (nothing_learned() && file_exists(C.save_path)) {
         if (!C.quiet)
-            fprintf(stderr, PROG ": nothing learned: %s left as it was (%s)\n", C.save_path, why);
+            say(PROG ": nothing learned: %s left as it was (%s)\n", C.save_path, why);
         return 0;
     }
     char msg[1024];
@@ -764,9 +887,9 @@ static void osc_vsay(int complaint, const char *fmt, va_list ap)
             return;
         }
     }
-    fputs(PROG ": ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    char line[PATH_MAX + 1024]; /* a refused path and why */
+    vsnprintf(line, sizeof line, fmt, ap);
+    say(PROG ": %s\n", line);
 }
 
 static void osc_complain(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -798,14 +921,14 @@ static void osc_errors_flush(void)
 {
     double now = now_s();
     if (osc_err.held && now - osc_err.last >= 1.0) {
-        fprintf(stderr, PROG ": %ld more OSC error%s in the last %.0f s (not shown)\n",
-                osc_err.held, osc_err.held == 1 ? "" : "s", now - osc_err.last);
+        say(PROG ": %ld more OSC error%s in the last %.0f s (not shown)\n",
+            osc_err.held, osc_err.held == 1 ? "" : "s", now - osc_err.last);
         osc_err.held = 0;
         osc_err.last = now;
     }
     if (osc_err.notes_held && now - osc_err.note_sec >= 1.0) {
-        fprintf(stderr, PROG ": %ld more OSC message%s acted on (not shown)\n",
-                osc_err.notes_held, osc_err.notes_held == 1 ? "" : "s");
+        say(PROG ": %ld more OSC message%s acted on (not shown)\n",
+            osc_err.notes_held, osc_err.notes_held == 1 ? "" : "s");
         osc_err.notes_held = 0;
     }
 }
@@ -1245,14 +1368,14 @@ static int check_save_options(struct control *c)
     char msg[PATH_MAX + 256];
     struct stat sb;
     if (c->save_path && cbrnn_control_check_output(c->save_path, msg, sizeof msg)) {
-        fprintf(stderr, PROG ": --save %s\n", msg);
+        say(PROG ": --save %s\n", msg);
         return -1;
     }
     if (cbrnn_host_same_file(c->save_path, c->model_path))
-        fprintf(stderr, PROG ": note: --save %s is the model being loaded: the adapted model "
-                        "will replace it (keep a copy to go back)\n", c->save_path);
+        say(PROG ": note: --save %s is the model being loaded: the adapted model "
+            "will replace it (keep a copy to go back)\n", c->save_path);
     if (c->save_dir && (stat(c->save_dir, &sb) || !S_ISDIR(sb.st_mode))) {
-        fprintf(stderr, PROG ": --save-dir %s: not a folder\n", c->save_dir);
+        say(PROG ": --save-dir %s: not a folder\n", c->save_dir);
         return -1;
     }
     if (!c->save_dir && c->save_path) {
@@ -1313,7 +1436,8 @@ static lo_server osc_open(const char *port, const char *bind_addr, char *msg, si
  * delay; while the model hears the feedback every other output lags by
  * that much more too. Set at start, and again for each delay or listen
  * change the engine applies (OSC or schedule: follow_perturb_latency,
- * from the applied events); the control loop then has JACK recompute. */
+ * from the applied events); the latency thread then has JACK recompute
+ * (latency_main). */
 static void set_fb_latency(double delay_ms, int listen)
 {
     int fb = atomic_load(&H.shifter_latency) +
@@ -1350,7 +1474,7 @@ static int rebuild_engine(int rate, const cbrnn_engine_config *base)
     int err;
     cbrnn_model *adapted = cbrnn_model_clone(cbrnn_engine_model(old), &err);
     if (!adapted) {
-        fprintf(stderr, PROG ": the server's rate changed to %d Hz: out of memory\n", rate);
+        say(PROG ": the server's rate changed to %d Hz: out of memory\n", rate);
         return -1;
     }
     atomic_store(&H.paused, 1);
@@ -1373,8 +1497,8 @@ static int rebuild_engine(int rate, const cbrnn_engine_config *base)
     if (!e) {
         pthread_mutex_unlock(&H.mu);
         cbrnn_model_destroy(adapted);
-        fprintf(stderr, PROG ": the server's rate changed to %d Hz and the model cannot run at "
-                        "it (%s); the outputs stay silent\n", rate, msg);
+        say(PROG ": the server's rate changed to %d Hz and the model cannot run at "
+            "it (%s); the outputs stay silent\n", rate, msg);
         return -1;
     }
     cbrnn_engine_set_params(e, adapted);
@@ -1383,15 +1507,17 @@ static int rebuild_engine(int rate, const cbrnn_engine_config *base)
     atomic_store(&H.engine, e);
     atomic_store(&H.engine_rate, rate);
     atomic_store(&H.latency, cbrnn_engine_latency(e));
+    /* the window is in ms, so its samples changed: set_perturb_latency
+     * marks the latencies, which the latency thread has JACK recompute
+     * (not this thread: see latency_main) */
     set_perturb_latency(e, &c);
     cbrnn_engine_destroy(old);
     pthread_mutex_unlock(&H.mu);
     atomic_store(&H.paused, 0);
-    jack_recompute_total_latencies(H.client); /* the window is in ms: its samples changed */
-    fprintf(stderr, PROG ": the server's sample rate is now %d Hz: features follow it "
-                    "(frames count from 0 again%s%s)\n", rate,
-            H.n_rec ? "; recording stopped: a WAV file has one rate" : "",
-            C.schedule.events.n ? "; the schedule stops" : "");
+    say(PROG ": the server's sample rate is now %d Hz: features follow it "
+        "(frames count from 0 again%s%s)\n", rate,
+        H.n_rec ? "; recording stopped: a WAV file has one rate" : "",
+        C.schedule.events.n ? "; the schedule stops" : "");
     return 0;
 }
 
@@ -1421,7 +1547,7 @@ static int int_option(const char *opt, const char *arg, double lo, double hi, co
 {
     double v;
     if (parse_float(arg, lo, hi, &v) || v != floor(v)) {
-        fprintf(stderr, PROG ": %s '%s': expected %s\n", opt, arg, what);
+        say(PROG ": %s '%s': expected %s\n", opt, arg, what);
         return -1;
     }
     *out = (int)v;
@@ -1445,15 +1571,15 @@ static int number_option(struct options *o, int c, const char *arg)
     case O_LR:
     case O_DECAY:
         if (parse_float(arg, 0, c == O_LR ? CBRNN_LR_MAX : CBRNN_DECAY_MAX, &v)) {
-            fprintf(stderr, PROG ": --%s '%s': expected a number in [0, %g]\n",
-                    c == O_LR ? "lr" : "decay", arg, c == O_LR ? CBRNN_LR_MAX : CBRNN_DECAY_MAX);
+            say(PROG ": --%s '%s': expected a number in [0, %g]\n",
+                c == O_LR ? "lr" : "decay", arg, c == O_LR ? CBRNN_LR_MAX : CBRNN_DECAY_MAX);
             return -1;
         }
         *(c == O_LR ? &o->ec.lr : &o->ec.decay) = (float)v;
         return 0;
     case O_MOM:
         if (parse_float(arg, 0, CBRNN_MOMENTUM_MAX, &v)) {
-            fprintf(stderr, PROG ": --momentum '%s': expected a number in [0, 1)\n", arg);
+            say(PROG ": --momentum '%s': expected a number in [0, 1)\n", arg);
             return -1;
         }
         o->ec.momentum = (float)v;
@@ -1461,8 +1587,8 @@ static int number_option(struct options *o, int c, const char *arg)
     case O_AUTOSAVE:
     case O_REPORT:
         if (parse_float(arg, 0.1, 1e6, &v)) {
-            fprintf(stderr, PROG ": --%s '%s': expected seconds >= 0.1\n",
-                    c == O_AUTOSAVE ? "autosave" : "report", arg);
+            say(PROG ": --%s '%s': expected seconds >= 0.1\n",
+                c == O_AUTOSAVE ? "autosave" : "report", arg);
             return -1;
         }
         *(c == O_AUTOSAVE ? &o->autosave : &o->report) = v;
@@ -1476,15 +1602,15 @@ static int number_option(struct options *o, int c, const char *arg)
     }
     case O_OSC_OUT_RATE:
         if (parse_float(arg, 0.1, 1000, &o->osc_out_rate)) {
-            fprintf(stderr, PROG ": --osc-out-rate '%s': expected frames a second in "
-                            "[0.1, 1000]\n", arg);
+            say(PROG ": --osc-out-rate '%s': expected frames a second in "
+                "[0.1, 1000]\n", arg);
             return -1;
         }
         return 0;
     case O_GATE:
         if (parse_float(arg, CBRNN_GATE_DB_MIN, -1e-9, &v)) {
-            fprintf(stderr, PROG ": --gate-db '%s': expected dBFS in [%g, 0)\n", arg,
-                    CBRNN_GATE_DB_MIN);
+            say(PROG ": --gate-db '%s': expected dBFS in [%g, 0)\n", arg,
+                CBRNN_GATE_DB_MIN);
             return -1;
         }
         o->ec.gate_db = (float)v;
@@ -1493,7 +1619,7 @@ static int number_option(struct options *o, int c, const char *arg)
         if (c >= O_ENGINE_FIRST && c < O_ENGINE_FIRST + CBRNN_HOST_ENGINE_NOPTS) {
             char msg[256];
             if (cbrnn_host_engine_option(&o->ec, c - O_ENGINE_FIRST, arg, msg, sizeof msg)) {
-                fprintf(stderr, PROG ": %s\n", msg);
+                say(PROG ": %s\n", msg);
                 return -1;
             }
             return 0;
@@ -1506,15 +1632,15 @@ static int number_option(struct options *o, int c, const char *arg)
 static int check_options(const struct options *o)
 {
     if (o->autosave > 0 && !C.save_path) {
-        fprintf(stderr, PROG ": --autosave needs --save PATH\n");
+        say(PROG ": --autosave needs --save PATH\n");
         return 2;
     }
     if ((o->osc_out_outputs || o->osc_out_rate != 20) && !o->osc_out) {
-        fprintf(stderr, PROG ": --osc-out-rate and --osc-out-outputs need --osc-out\n");
+        say(PROG ": --osc-out-rate and --osc-out-outputs need --osc-out\n");
         return 2;
     }
     if (o->osc_bind && !o->osc_port) {
-        fprintf(stderr, PROG ": --osc-bind needs --osc PORT\n");
+        say(PROG ": --osc-bind needs --osc PORT\n");
         return 2;
     }
     C.model_path = o->model_path; /* NULL: the default, found later */
@@ -1578,8 +1704,8 @@ static int parse_options(int argc, char **argv, struct options *o)
         case O_CFB: {
             int *n = c == O_CIN ? &o->n_cin : c == O_COUT ? &o->n_cout : &o->n_cfb;
             if (*n == MAX_CONNECT) {
-                fprintf(stderr, PROG ": at most %d --connect-input/--connect-output/"
-                                "--connect-feedback each\n", MAX_CONNECT);
+                say(PROG ": at most %d --connect-input/--connect-output/"
+                    "--connect-feedback each\n", MAX_CONNECT);
                 return 2;
             }
             (c == O_CIN ? o->cin : c == O_COUT ? o->cout : o->cfb)[(*n)++] = optarg;
@@ -1602,7 +1728,7 @@ static int parse_options(int argc, char **argv, struct options *o)
         }
     }
     if (optind < argc) {
-        fprintf(stderr, PROG ": unexpected argument '%s'\n", argv[optind]);
+        say(PROG ": unexpected argument '%s'\n", argv[optind]);
         usage(stderr);
         return 2;
     }
@@ -1619,7 +1745,7 @@ static cbrnn_model *open_model(struct options *o, char *defbuf, size_t deflen)
     C.model_path = o->model_path;
     cbrnn_model *m = cbrnn_model_load(o->model_path, &err, msg, sizeof msg);
     if (!m) {
-        fprintf(stderr, PROG ": %s\n", msg);
+        say(PROG ": %s\n", msg);
         return NULL;
     }
     const int O = m->cfg.n_out;
@@ -1634,8 +1760,8 @@ static cbrnn_model *open_model(struct options *o, char *defbuf, size_t deflen)
                           ? "has no teacher input (--record-teacher is for map models)"
                           : NULL;
     if (bad) {
-        fprintf(stderr, PROG ": %s %s (outputs: %d model, %d asked, %d connections)\n",
-                o->model_path, bad, O, o->n_outputs, o->n_cout);
+        say(PROG ": %s %s (outputs: %d model, %d asked, %d connections)\n",
+            o->model_path, bad, O, o->n_outputs, o->n_cout);
         cbrnn_model_destroy(m);
         return NULL;
     }
@@ -1672,13 +1798,13 @@ static int open_jack_client(const char *name)
     if (H.client)
         return 0;
     const char *srv = getenv("JACK_DEFAULT_SERVER");
-    fprintf(stderr, PROG ": cannot connect to the JACK server '%s' (%s; status 0x%x)%s\n",
-            srv && *srv ? srv : "default",
-            srv && *srv ? "from JACK_DEFAULT_SERVER" : "JACK_DEFAULT_SERVER is not set",
-            (unsigned)js,
-            (js & JackServerFailed) ? ": none is running under that name (start one, e.g. "
-                                      "'jackd -d dummy' or 'jackd -d alsa')"
-                                    : "");
+    say(PROG ": cannot connect to the JACK server '%s' (%s; status 0x%x)%s\n",
+        srv && *srv ? srv : "default",
+        srv && *srv ? "from JACK_DEFAULT_SERVER" : "JACK_DEFAULT_SERVER is not set",
+        (unsigned)js,
+        (js & JackServerFailed) ? ": none is running under that name (start one, e.g. "
+                                  "'jackd -d dummy' or 'jackd -d alsa')"
+                                : "");
     return -1;
 }
 
@@ -1693,14 +1819,14 @@ static int start_engine(const cbrnn_model *m, struct options *o)
     o->ec.record_outputs = o->osc_out_outputs;
     cbrnn_engine *e = cbrnn_host_start(m, o->model_path, &o->ec, 0, &err, msg, sizeof msg);
     if (!e) {
-        fprintf(stderr, PROG ": %s\n", msg);
+        say(PROG ": %s\n", msg);
         return 2;
     }
     if (o->schedule_path) {
         /* Its markers take ids 0.. ; OSC markers follow them. */
         if (cbrnn_schedule_load(&C.schedule, o->schedule_path, o->ec.sample_rate,
                                 cbrnn_engine_hop(e), 0, msg, sizeof msg)) {
-            fprintf(stderr, PROG ": --schedule %s\n", msg);
+            say(PROG ": --schedule %s\n", msg);
             cbrnn_engine_destroy(e);
             return 2;
         }
@@ -1710,12 +1836,12 @@ static int start_engine(const cbrnn_model *m, struct options *o)
         if (o->ec.perturb != had) { /* the schedule perturbs: an engine that can */
             cbrnn_engine_destroy(e);
             if (!(e = cbrnn_host_start(m, o->model_path, &o->ec, 0, &err, msg, sizeof msg))) {
-                fprintf(stderr, PROG ": %s\n", msg);
+                say(PROG ": %s\n", msg);
                 return 2;
             }
         }
         if (cbrnn_engine_set_schedule(e, C.schedule.events.ev, C.schedule.events.n)) {
-            fprintf(stderr, PROG ": --schedule %s: refused by the engine\n", o->schedule_path);
+            say(PROG ": --schedule %s: refused by the engine\n", o->schedule_path);
             cbrnn_engine_destroy(e);
             return 2;
         }
@@ -1726,7 +1852,7 @@ static int start_engine(const cbrnn_model *m, struct options *o)
     set_perturb_latency(e, &o->ec);
     cbrnn_midi_labels_init(&H.labels, o->label_base);
     if (!(C.saves = cbrnn_host_saves_create(e, PROG, o->model_path, &err))) {
-        fprintf(stderr, PROG ": out of memory\n");
+        say(PROG ": out of memory\n");
         return 1;
     }
     C.learn = o->ec.learn;
@@ -1737,7 +1863,7 @@ static int register_ports(const cbrnn_model *m, int n_outputs, int perturb)
 {
     if (perturb && !(H.fb = jack_port_register(H.client, "feedback", JACK_DEFAULT_AUDIO_TYPE,
                                                JackPortIsOutput, 0))) {
-        fprintf(stderr, PROG ": cannot register the JACK ports\n");
+        say(PROG ": cannot register the JACK ports\n");
         return -1;
     }
     H.in = jack_port_register(H.client, "input", JACK_DEFAULT_AUDIO_TYPE, JackPortIsInput, 0);
@@ -1760,7 +1886,7 @@ static int register_ports(const cbrnn_model *m, int n_outputs, int perturb)
         ok &= H.out[i] != NULL;
     if (!ok || (m->target == CBRNN_TARGET_MAP && !H.teacher) ||
         (m->target == CBRNN_TARGET_CLASSIFY && !H.midi)) {
-        fprintf(stderr, PROG ": cannot register the JACK ports\n");
+        say(PROG ": cannot register the JACK ports\n");
         return -1;
     }
     return 0;
@@ -1775,7 +1901,7 @@ static int open_locked(const char *opt, const char *path, int *regular)
     struct stat sb;
     int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0 || fstat(fd, &sb)) {
-        fprintf(stderr, PROG ": %s %s: cannot create: %s\n", opt, path, strerror(errno));
+        say(PROG ": %s %s: cannot create: %s\n", opt, path, strerror(errno));
         if (fd >= 0)
             close(fd);
         return -1;
@@ -1784,27 +1910,93 @@ static int open_locked(const char *opt, const char *path, int *regular)
     long pid;
     if (*regular && out_lock_fd(fd, &pid)) {
         if (pid >= 0)
-            fprintf(stderr, PROG ": %s %s: in use by process %ld (another cbrnn-jack writing "
-                            "it?): left as it is; give another name\n", opt, path, pid);
+            say(PROG ": %s %s: in use by process %ld (another cbrnn-jack writing "
+                "it?): left as it is; give another name\n", opt, path, pid);
         else
-            fprintf(stderr, PROG ": %s %s: cannot lock: %s\n", opt, path, strerror(errno));
+            say(PROG ": %s %s: cannot lock: %s\n", opt, path, strerror(errno));
         close(fd);
         return -1;
     }
     return fd;
 }
 
-/* Bytes of log rows held while the file does not take them: 1 MiB, about
- * 150 s of rows (~70 bytes each, 100 a second); the environment variable
- * CBRNN_JACK_LOG_BUFFER (bytes, at least 4096) changes it, for the tests
- * of a stalled log. */
-static size_t log_buffer_bytes(void)
+/* The bytes a writer's queue holds while its destination takes nothing:
+ * dflt, or the environment variable var (bytes, at least 4096), which the
+ * tests of stalled outputs set to see losses within seconds. */
+static size_t queue_bytes(const char *var, size_t dflt)
 {
-    const char *v = getenv("CBRNN_JACK_LOG_BUFFER");
+    const char *v = getenv(var);
     double b;
     if (v && !parse_float(v, 4096, 1 << 30, &b))
         return (size_t)b;
-    return 1u << 20;
+    return dflt;
+}
+
+/* Log rows: 1 MiB, about 150 s of rows (~70 bytes each, 100 a second). */
+static size_t log_buffer_bytes(void)
+{
+    return queue_bytes("CBRNN_JACK_LOG_BUFFER", 1u << 20);
+}
+
+/* Messages and report lines: 64 KiB each, about 600 report lines (10 min
+ * at --report 1) or 500 messages; CBRNN_JACK_MSG_BUFFER changes it. */
+#define MSG_QUEUE_BYTES (1u << 16)
+
+/* Starts the writers of stderr and stdout (see say()) on copies of the
+ * descriptors, and hands libjack's messages to them. A writer that cannot
+ * start leaves its stream written directly, as before (said). */
+static void start_messages(void)
+{
+    size_t cap = queue_bytes("CBRNN_JACK_MSG_BUFFER", MSG_QUEUE_BYTES);
+    /* started before block_signals: their threads take no signal either */
+    sigset_t all, was;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &was);
+    for (int k = MSG_ERR; k <= MSG_OUT; k++) {
+        const char *name = k == MSG_OUT ? "stdout" : "stderr";
+        int fd = fcntl(k == MSG_OUT ? STDOUT_FILENO : STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
+        if (fd < 0) /* closed by the caller (2>&-): nothing to write to anyway */
+            continue;
+        out_writer *w = out_writer_start(fd, name, cap);
+        if (!w)
+            say(PROG ": cannot start the writer thread of %s: written directly (a stalled "
+                "terminal could hold up saving)\n", name);
+        pthread_mutex_lock(&msg_mu);
+        msg_w[k] = w;
+        pthread_mutex_unlock(&msg_mu);
+    }
+    pthread_sigmask(SIG_SETMASK, &was, NULL);
+    jack_set_error_function(jack_error_said);
+    jack_set_info_function(jack_info_said);
+}
+
+/* Messages lost while stderr or stdout took nothing (a queue full), said
+ * on stderr with the count so far once that stream has taken everything
+ * queued again (so the note itself gets through), or at exit. A failed
+ * write of stdout (its reader gone: `cbrnn-jack --report 1 | head`) is
+ * said once; of stderr, nowhere to say it. */
+static void note_lost_messages(int at_exit)
+{
+    static long long said[2];
+    static int said_error;
+    for (int k = MSG_ERR; k <= MSG_OUT; k++) {
+        if (!msg_w[k])
+            continue;
+        out_writer_stats st;
+        out_writer_get_stats(msg_w[k], &st);
+        if (k == MSG_OUT && st.error && !said_error) {
+            say(PROG ": stdout: write failed: %s; report lines from here are dropped\n",
+                strerror(st.error));
+            said_error = 1;
+        }
+        if (st.error || st.lost <= said[k] || (st.pending && !at_exit))
+            continue;
+        said[k] = st.lost;
+        say(PROG ": %s: %lld %s lost so far: it took nothing for a while (a stalled terminal "
+            "or pipe?)\n", out_writer_name(msg_w[k]), st.lost,
+            k == MSG_OUT ? (st.lost == 1 ? "report line" : "report lines")
+                         : (st.lost == 1 ? "message" : "messages"));
+    }
 }
 
 /* --log FILE.csv with FILE.csv.markers and FILE.csv.events, each written
@@ -1824,16 +2016,16 @@ static int open_log(const struct options *o)
         if (k == 0)
             fd = open_locked("--log", path, &regular);
         else if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0)
-            fprintf(stderr, PROG ": %s: cannot create: %s\n", path, strerror(errno));
+            say(PROG ": %s: cannot create: %s\n", path, strerror(errno));
         if (fd < 0)
             return 2;
         if (k == 0 && regular && ftruncate(fd, 0)) {
-            fprintf(stderr, PROG ": %s: cannot truncate: %s\n", path, strerror(errno));
+            say(PROG ": %s: cannot truncate: %s\n", path, strerror(errno));
             close(fd);
             return 2;
         }
         if (!(*w[k] = out_writer_start(fd, path, k ? cap[k] : log_buffer_bytes()))) {
-            fprintf(stderr, PROG ": %s: cannot start its writer thread\n", path);
+            say(PROG ": %s: cannot start its writer thread\n", path);
             return 2;
         }
     }
@@ -1868,13 +2060,13 @@ static int open_recorders(const struct options *o)
                                        &regular)) < 0)
             return 2;
         if (!(rc->sf = cbrnn_wav_create(paths[k], (int)o->ec.sample_rate, &err))) {
-            fprintf(stderr, PROG ": %s: cannot create: %s\n", paths[k], strerror(errno));
+            say(PROG ": %s: cannot create: %s\n", paths[k], strerror(errno));
             return 2;
         }
         rc->path = paths[k];
         rc->rb = jack_ringbuffer_create(REC_RING_FLOATS * sizeof(float));
         if (!rc->rb) {
-            fprintf(stderr, PROG ": out of memory\n");
+            say(PROG ": out of memory\n");
             return 1;
         }
         /* mlock may be refused (RLIMIT_MEMLOCK); the ring works without,
@@ -1893,7 +2085,7 @@ static lo_server start_osc(const struct options *o)
     lo_server osc = osc_open(o->osc_port, o->osc_bind ? o->osc_bind : "127.0.0.1", msg,
                              sizeof msg);
     if (!osc) {
-        fprintf(stderr, PROG ": %s\n", msg);
+        say(PROG ": %s\n", msg);
         return NULL;
     }
     C.osc_remote_ok = o->osc_bind && !is_loopback(o->osc_bind);
@@ -1920,13 +2112,13 @@ static int open_osc_out(struct options *o)
     struct in6_addr a6;
     if (parse_float(p, 1, 65535, &v) || v != floor(v) ||
         (inet_pton(AF_INET, host, &a4) != 1 && inet_pton(AF_INET6, host, &a6) != 1)) {
-        fprintf(stderr, PROG ": --osc-out '%s': expected PORT or HOST:PORT (HOST a numeric "
-                        "address, PORT 1..65535)\n", o->osc_out);
+        say(PROG ": --osc-out '%s': expected PORT or HOST:PORT (HOST a numeric "
+            "address, PORT 1..65535)\n", o->osc_out);
         return 2;
     }
     snprintf(port, sizeof port, "%d", (int)v);
     if (!(H.osc_out = lo_address_new(host, port))) {
-        fprintf(stderr, PROG ": --osc-out %s: cannot make the address\n", o->osc_out);
+        say(PROG ": --osc-out %s: cannot make the address\n", o->osc_out);
         return 2;
     }
     cbrnn_engine *e = atomic_load(&H.engine);
@@ -1937,14 +2129,14 @@ static int open_osc_out(struct options *o)
     H.osc_out_outputs = o->osc_out_outputs;
     H.n_y = cbrnn_engine_n_outputs(e) - 1;
     if (!(H.y = calloc((size_t)H.n_y + 1, sizeof *H.y))) {
-        fprintf(stderr, PROG ": out of memory\n");
+        say(PROG ": out of memory\n");
         return 1;
     }
     if (!C.quiet)
-        fprintf(stderr, PROG ": OSC out to %s:%s: /cbrnn/frame every %d frame%s (frame, loss, "
-                        "surprise, learning%s)%s\n", host, port, H.osc_out_every,
-                H.osc_out_every == 1 ? "" : "s", H.osc_out_outputs ? ", outputs" : "",
-                is_loopback(host) ? "" : "; to another machine");
+        say(PROG ": OSC out to %s:%s: /cbrnn/frame every %d frame%s (frame, loss, "
+            "surprise, learning%s)%s\n", host, port, H.osc_out_every,
+            H.osc_out_every == 1 ? "" : "s", H.osc_out_outputs ? ", outputs" : "",
+            is_loopback(host) ? "" : "; to another machine");
     return 0;
 }
 
@@ -2046,11 +2238,11 @@ static void warn_short_period(const cbrnn_model *m, const struct options *o)
     int fit = 16;
     while (fit < MAX_PERIOD && FRAME_SHARE_MAX * fit / o->ec.sample_rate < cost)
         fit *= 2;
-    fprintf(stderr, PROG ": warning: the period (%d samples, %.2f ms) is too short for learning: "
-                    "a frame takes %.2f ms here, more than %.0f%% of it, so the callbacks that "
-                    "compute a frame will overrun (xruns); use a period of %d samples or more, "
-                    "or --no-learn\n",
-            period, 1e3 * period_s, 1e3 * cost, 100 * FRAME_SHARE_MAX, fit);
+    say(PROG ": warning: the period (%d samples, %.2f ms) is too short for learning: "
+        "a frame takes %.2f ms here, more than %.0f%% of it, so the callbacks that "
+        "compute a frame will overrun (xruns); use a period of %d samples or more, "
+        "or --no-learn\n",
+        period, 1e3 * period_s, 1e3 * cost, 100 * FRAME_SHARE_MAX, fit);
 }
 
 static void connect_ports(const struct options *o)
@@ -2058,17 +2250,17 @@ static void connect_ports(const struct options *o)
     const char *cname = jack_get_client_name(H.client);
     for (int i = 0; i < o->n_cin; i++)
         if (jack_connect(H.client, o->cin[i], jack_port_name(H.in)))
-            fprintf(stderr, PROG ": cannot connect %s to %s:input\n", o->cin[i], cname);
+            say(PROG ": cannot connect %s to %s:input\n", o->cin[i], cname);
     for (int i = 0; i < o->n_cout; i++)
         if (jack_connect(H.client, jack_port_name(H.out[i]), o->cout[i]))
-            fprintf(stderr, PROG ": cannot connect %s to %s\n", jack_port_name(H.out[i]),
-                    o->cout[i]);
+            say(PROG ": cannot connect %s to %s\n", jack_port_name(H.out[i]),
+                o->cout[i]);
     if (o->n_cfb && !H.fb)
-        fprintf(stderr, PROG ": --connect-feedback: no feedback port (the perturbation is off: "
-                        "give a --perturb-* option or a schedule that perturbs)\n");
+        say(PROG ": --connect-feedback: no feedback port (the perturbation is off: "
+            "give a --perturb-* option or a schedule that perturbs)\n");
     for (int i = 0; H.fb && i < o->n_cfb; i++)
         if (jack_connect(H.client, jack_port_name(H.fb), o->cfb[i]))
-            fprintf(stderr, PROG ": cannot connect %s to %s\n", jack_port_name(H.fb), o->cfb[i]);
+            say(PROG ": cannot connect %s to %s\n", jack_port_name(H.fb), o->cfb[i]);
 }
 
 static void say_started(const struct options *o, int osc)
@@ -2078,28 +2270,27 @@ static void say_started(const struct options *o, int osc)
         return;
     char rule[96];
     cbrnn_host_rule_describe(e, rule, sizeof rule);
-    fprintf(stderr,
-            PROG ": %s running at %u Hz (hop %d samples, latency %d samples, period %d): "
-                 "model %s, learning %s (rule %s)\n",
-            jack_get_client_name(H.client), (unsigned)o->ec.sample_rate, cbrnn_engine_hop(e),
-            cbrnn_engine_latency(e), atomic_load(&H.bufsize), o->model_path,
-            o->ec.learn ? "on" : "off", rule);
+    say(PROG ": %s running at %u Hz (hop %d samples, latency %d samples, period %d): "
+        "model %s, learning %s (rule %s)\n",
+        jack_get_client_name(H.client), (unsigned)o->ec.sample_rate, cbrnn_engine_hop(e),
+        cbrnn_engine_latency(e), atomic_load(&H.bufsize), o->model_path,
+        o->ec.learn ? "on" : "off", rule);
     if (o->ec.perturb)
-        fprintf(stderr, PROG ": perturbed feedback on %s:feedback (delay %g ms, gain %g dB%s%s): "
-                        "latency %d samples (%.1f ms) plus the delay%s; the model hears %s\n",
-                jack_get_client_name(H.client), (double)o->ec.perturb_delay_ms,
-                (double)o->ec.perturb_gain_db, o->ec.perturb == 2 ? ", pitch " : "",
-                o->ec.perturb == 2 ? "on" : "", cbrnn_engine_perturb_latency(e),
-                1000.0 * cbrnn_engine_perturb_latency(e) / o->ec.sample_rate,
-                o->ec.perturb == 2 ? " (the pitch shifter's, at any shift)" : "",
-                o->ec.listen ? "the feedback" : "the input");
+        say(PROG ": perturbed feedback on %s:feedback (delay %g ms, gain %g dB%s%s): "
+            "latency %d samples (%.1f ms) plus the delay%s; the model hears %s\n",
+            jack_get_client_name(H.client), (double)o->ec.perturb_delay_ms,
+            (double)o->ec.perturb_gain_db, o->ec.perturb == 2 ? ", pitch " : "",
+            o->ec.perturb == 2 ? "on" : "", cbrnn_engine_perturb_latency(e),
+            1000.0 * cbrnn_engine_perturb_latency(e) / o->ec.sample_rate,
+            o->ec.perturb == 2 ? " (the pitch shifter's, at any shift)" : "",
+            o->ec.listen ? "the feedback" : "the input");
     if (osc)
-        fprintf(stderr, PROG ": OSC on UDP %s:%s (%s); /cbrnn/save writes only in %s\n",
-                o->osc_bind ? o->osc_bind : "127.0.0.1", o->osc_port,
-                C.osc_remote_ok ? "open to the network: any host that reaches this port "
-                                  "controls learning"
-                                : "this machine only",
-                C.save_dir ? C.save_dir : "(nowhere: no --save or --save-dir)");
+        say(PROG ": OSC on UDP %s:%s (%s); /cbrnn/save writes only in %s\n",
+            o->osc_bind ? o->osc_bind : "127.0.0.1", o->osc_port,
+            C.osc_remote_ok ? "open to the network: any host that reaches this port "
+                              "controls learning"
+                            : "this machine only",
+            C.save_dir ? C.save_dir : "(nowhere: no --save or --save-dir)");
 }
 
 /* --report: the mean loss since the last line, on stdout. */
@@ -2115,10 +2306,9 @@ static void report_line(double t, long long xruns)
     pthread_mutex_unlock(&H.mu);
     cbrnn_engine_stats st;
     cbrnn_engine_get_stats(atomic_load(&H.engine), &st);
-    printf("t=%7.1fs frames=%-7lld loss=%.5f persistence=%.5f frames_in_window=%ld "
+    report("t=%7.1fs frames=%-7lld loss=%.5f persistence=%.5f frames_in_window=%ld "
            "updates=%lld xruns=%lld\n",
            t - C.t0, (long long)frame + 1, ml, mp, nf, (long long)st.updates, xruns);
-    fflush(stdout);
 }
 
 /* Autosave to --save: not while nothing has been learned over an existing
@@ -2128,8 +2318,8 @@ static void autosave(void)
 {
     if (nothing_learned() && file_exists(C.save_path)) {
         if (!C.autosave_skip_said && !C.quiet)
-            fprintf(stderr, PROG ": autosave: nothing learned yet: %s left as it was\n",
-                    C.save_path);
+            say(PROG ": autosave: nothing learned yet: %s left as it was\n",
+                C.save_path);
         C.autosave_skip_said = 1;
         return;
     }
@@ -2153,7 +2343,7 @@ static void xrun_note(double t, long long xr)
         return;
     }
     if (!C.quiet)
-        fprintf(stderr, PROG ": %lld xrun%s so far\n", xr, xr == 1 ? "" : "s");
+        say(PROG ": %lld xrun%s so far\n", xr, xr == 1 ? "" : "s");
     said = xr;
     next = t + gap;
     gap = gap * 2 < XRUN_NOTE_MAX_S ? gap * 2 : XRUN_NOTE_MAX_S;
@@ -2179,15 +2369,15 @@ static void watch_outputs(double t)
         out_writer_stats st;
         out_writer_get_stats(w[k], &st);
         if (st.error && !said_err[k]) {
-            fprintf(stderr, PROG ": %s: write failed: %s; the file is incomplete from here\n",
-                    out_writer_name(w[k]), strerror(st.error));
+            say(PROG ": %s: write failed: %s; the file is incomplete from here\n",
+                out_writer_name(w[k]), strerror(st.error));
             said_err[k] = 1;
             C.failed = 1;
         }
         if (!st.error && st.lost > said_lost[k] && t >= next_lost[k]) {
-            fprintf(stderr, PROG ": %s: %lld row%s lost so far: the file does not take them as "
-                            "fast as they come (a stalled reader or disk?)\n",
-                    out_writer_name(w[k]), st.lost, st.lost == 1 ? "" : "s");
+            say(PROG ": %s: %lld row%s lost so far: the file does not take them as "
+                "fast as they come (a stalled reader or disk?)\n",
+                out_writer_name(w[k]), st.lost, st.lost == 1 ? "" : "s");
             said_lost[k] = st.lost;
             next_lost[k] = t + LOST_NOTE_S;
         }
@@ -2199,9 +2389,9 @@ static void watch_outputs(double t)
         cbrnn_engine_stats st;
         cbrnn_engine_get_stats(e, &st);
         if (st.dropped_records > said_records && t >= next_records) {
-            fprintf(stderr, PROG ": %lld frame records dropped so far (the log thread fell "
-                            "behind): missing from %s\n", (long long)st.dropped_records,
-                    out_writer_name(H.log));
+            say(PROG ": %lld frame records dropped so far (the log thread fell "
+                "behind): missing from %s\n", (long long)st.dropped_records,
+                out_writer_name(H.log));
             said_records = st.dropped_records;
             next_records = t + LOST_NOTE_S;
         }
@@ -2214,15 +2404,15 @@ static void watch_outputs(double t)
             continue;
         int err = atomic_load(&rc->failed);
         if (err && !rc->said) {
-            fprintf(stderr, PROG ": %s: write failed: %s; the recording is incomplete from here\n",
-                    rc->path, strerror(err));
+            say(PROG ": %s: write failed: %s; the recording is incomplete from here\n",
+                rc->path, strerror(err));
             rc->said = 1;
             C.failed = 1;
         }
         long long d = atomic_load(&rc->dropped);
         if (d > said_dropped[k] && t >= next_dropped[k]) {
-            fprintf(stderr, PROG ": %s: %lld samples dropped so far (the disk does not keep up)\n",
-                    rc->path, d);
+            say(PROG ": %s: %lld samples dropped so far (the disk does not keep up)\n",
+                rc->path, d);
             said_dropped[k] = d;
             next_dropped[k] = t + LOST_NOTE_S;
         }
@@ -2266,7 +2456,7 @@ static int control_loop(const struct options *o, const sigset_t *sigs, lo_server
             if (C.save_path)
                 request_save(C.save_path, "SIGUSR1", NULL);
             else
-                fprintf(stderr, PROG ": SIGUSR1: no --save PATH to save to\n");
+                say(PROG ": SIGUSR1: no --save PATH to save to\n");
         }
         if (stop_sig) {
             /* Saved before any call to the server: a stalled server (or
@@ -2284,15 +2474,13 @@ static int control_loop(const struct options *o, const sigset_t *sigs, lo_server
                        : 0;
         }
         if (atomic_load(&H.shutdown)) {
-            fprintf(stderr, PROG ": the JACK server shut down: %s\n", H.shutdown_reason);
+            say(PROG ": the JACK server shut down: %s\n", H.shutdown_reason);
             collect_snapshots();
             pause_stream();
             flush_pending();
             save_now("server shutdown");
             return 1;
         }
-        if (atomic_exchange(&H.latency_dirty, 0))
-            jack_recompute_total_latencies(H.client); /* a delay or listen change */
         int nr = atomic_exchange(&H.rate_changed, 0);
         if (nr) {
             atomic_store(&H.rec_on, 0); /* a WAV has one rate: keep what we have */
@@ -2306,11 +2494,12 @@ static int control_loop(const struct options *o, const sigset_t *sigs, lo_server
         }
         int bs = atomic_load(&H.bufsize);
         if (bs != last_bufsize && !C.quiet)
-            fprintf(stderr, PROG ": buffer size now %d samples\n", bs);
+            say(PROG ": buffer size now %d samples\n", bs);
         last_bufsize = bs;
         long long xr = atomic_load(&H.xruns);
         xrun_note(t, xr);
         watch_outputs(t);
+        note_lost_messages(0);
         if (o->report > 0 && t >= next_report) {
             report_line(t, xr);
             next_report += o->report;
@@ -2325,9 +2514,16 @@ static int control_loop(const struct options *o, const sigset_t *sigs, lo_server
  * finishing the recordings. A healthy one takes milliseconds. */
 #define STOP_LIMIT_S 3.0
 
+/* The latency thread ends first (no recompute in flight while the client
+ * closes): stuck in a stalled server, it holds this thread up with it,
+ * which close_jack gives up on after STOP_LIMIT_S. */
 static void *close_jack_main(void *arg)
 {
     (void)arg;
+    if (H.latency_started) {
+        atomic_store(&H.stop_latency, 1);
+        pthread_join(H.latency_th, NULL);
+    }
     jack_client_close(H.client);
     return NULL;
 }
@@ -2340,7 +2536,7 @@ static int close_jack(const sigset_t *sigs)
     pthread_t th;
     atomic_store(&H.closing, 1);
     if (pthread_create(&th, NULL, close_jack_main, NULL)) {
-        jack_client_close(H.client);
+        close_jack_main(NULL);
         return 0;
     }
     for (double t0 = now_s(); now_s() - t0 < STOP_LIMIT_S;) {
@@ -2348,16 +2544,16 @@ static int close_jack(const sigset_t *sigs)
             return 0;
         int usr1;
         if (take_signals(sigs, &usr1)) {
-            fprintf(stderr, PROG ": another stop signal: leaving without closing the JACK "
-                            "client\n");
+            say(PROG ": another stop signal: leaving without closing the JACK "
+                "client\n");
             return 1;
         }
         sleep_ms(POLL_MS);
     }
     if (!pthread_tryjoin_np(th, NULL))
         return 0;
-    fprintf(stderr, PROG ": the JACK server did not answer for %.0f s (stopped or hung?): "
-                    "leaving without closing the client\n", STOP_LIMIT_S);
+    say(PROG ": the JACK server did not answer for %.0f s (stopped or hung?): "
+        "leaving without closing the client\n", STOP_LIMIT_S);
     return 1;
 }
 
@@ -2371,14 +2567,14 @@ static int finish_writer(out_writer *w, double deadline)
     out_writer_stats st;
     int rc = out_writer_finish(w, left > 0.05 ? left : 0.05, &st);
     if (rc == 1) {
-        fprintf(stderr, PROG ": %s: not finished: the destination took nothing for %.0f s (a "
-                        "stalled reader or disk?); %lld bytes not written\n", name, STOP_LIMIT_S,
-                st.pending);
+        say(PROG ": %s: not finished: the destination took nothing for %.0f s (a "
+            "stalled reader or disk?); %lld bytes not written\n", name, STOP_LIMIT_S,
+            st.pending);
         return 2;
     }
     if (rc)
-        fprintf(stderr, PROG ": %s: write failed: %s; the file is incomplete\n", name,
-                strerror(st.error));
+        say(PROG ": %s: write failed: %s; the file is incomplete\n", name,
+            strerror(st.error));
     return rc ? 1 : 0;
 }
 
@@ -2414,9 +2610,9 @@ static int close_outputs(pthread_t *log_th, pthread_t *disk_th,
         clock_gettime(CLOCK_REALTIME, &until);
         until.tv_sec += (time_t)STOP_LIMIT_S;
         if (pthread_timedjoin_np(*disk_th, NULL, &until)) {
-            fprintf(stderr, PROG ": the recording%s not finished: writing blocked for %.0f s (a "
-                            "stalled reader or disk?)\n", H.n_rec > 1 ? "s were" : " was",
-                    STOP_LIMIT_S);
+            say(PROG ": the recording%s not finished: writing blocked for %.0f s (a "
+                "stalled reader or disk?)\n", H.n_rec > 1 ? "s were" : " was",
+                STOP_LIMIT_S);
             *abandon = 1;
             return 1;
         }
@@ -2428,19 +2624,53 @@ static int close_outputs(pthread_t *log_th, pthread_t *disk_th,
         long long dropped = atomic_load(&rc->dropped);
         int e = atomic_load(&rc->failed);
         if (dropped || e)
-            fprintf(stderr, PROG ": %s: incomplete (%lld samples dropped%s%s)\n", rc->path, dropped,
-                    e ? ", write error: " : "", e ? strerror(e) : "");
+            say(PROG ": %s: incomplete (%lld samples dropped%s%s)\n", rc->path, dropped,
+                e ? ", write error: " : "", e ? strerror(e) : "");
         failed |= e != 0;
         if (cbrnn_wav_close(rc->sf)) {
-            fprintf(stderr, PROG ": %s: close failed\n", rc->path);
+            say(PROG ": %s: close failed\n", rc->path);
             failed = 1;
         } else if (!C.quiet) {
-            fprintf(stderr, PROG ": recorded %ld samples to %s\n", rc->written, rc->path);
+            say(PROG ": recorded %ld samples to %s\n", rc->written, rc->path);
         }
         rc->sf = NULL;
         close(rc->lock_fd);
     }
     return failed;
+}
+
+/* Ends the writers of stdout and stderr at exit, within STOP_LIMIT_S
+ * together: stdout's first, so that stderr can still say it stalled. A
+ * stream that does not finish in time (its reader stopped) makes the
+ * status 1 (2 stays 2): the messages or reports queued are lost. Returns
+ * the status, or leaves with _exit when a thread is left blocked (one of
+ * these writers, or one that abandon says of): exit() would flush stdio
+ * streams that thread may hold locked. The model is saved by now. */
+static int finish_messages(int status, int abandon)
+{
+    note_lost_messages(1);
+    double deadline = now_s() + STOP_LIMIT_S;
+    for (int k = MSG_OUT; k >= MSG_ERR; k--) {
+        pthread_mutex_lock(&msg_mu);
+        out_writer *w = msg_w[k];
+        msg_w[k] = NULL; /* from here on written directly (libjack's too) */
+        pthread_mutex_unlock(&msg_mu);
+        if (!w)
+            continue;
+        double left = deadline - now_s();
+        out_writer_stats st;
+        if (out_writer_finish(w, left > 0.05 ? left : 0.05, &st) != 1)
+            continue; /* a failed write of our own output is not a failure of the run */
+        if (k == MSG_OUT)
+            say(PROG ": stdout: not finished: it took nothing for %.0f s (a stalled terminal "
+                "or pipe?); %lld bytes of report lines not written\n", STOP_LIMIT_S,
+                st.pending);
+        status = status ? status : 1;
+        abandon = 1;
+    }
+    if (abandon)
+        _exit(status);
+    return status;
 }
 
 static void say_final(int log_started, long long log_lost)
@@ -2453,12 +2683,12 @@ static void say_final(int log_started, long long log_lost)
     char lost[64] = "";
     if (log_lost)
         snprintf(lost, sizeof lost, ", %lld log rows lost", log_lost);
-    fprintf(stderr, PROG ": %lld frames, %lld updates, %lld restores, %lld xruns, %lld "
-                    "dropped records%s%s\n",
-            (long long)st.frames, C.updates_before + (long long)st.updates,
-            (long long)st.restores, (long long)atomic_load(&H.xruns),
-            (long long)st.dropped_records, lost,
-            (C.learn && !C.save_path) ? "; adapted weights not saved (use --save PATH)" : "");
+    say(PROG ": %lld frames, %lld updates, %lld restores, %lld xruns, %lld "
+        "dropped records%s%s\n",
+        (long long)st.frames, C.updates_before + (long long)st.updates,
+        (long long)st.restores, (long long)atomic_load(&H.xruns),
+        (long long)st.dropped_records, lost,
+        (C.learn && !C.save_path) ? "; adapted weights not saved (use --save PATH)" : "");
 }
 
 /* --save: locked against a second instance before anything is written
@@ -2473,22 +2703,21 @@ static int lock_save(void)
     if ((C.save_lock = out_lock_beside(C.save_path, &pid)) >= 0)
         return 0;
     if (pid >= 0)
-        fprintf(stderr, PROG ": --save %s: in use by process %ld (another cbrnn-jack saving "
-                        "there?): give another name\n", C.save_path, pid);
+        say(PROG ": --save %s: in use by process %ld (another cbrnn-jack saving "
+            "there?): give another name\n", C.save_path, pid);
     else
-        fprintf(stderr, PROG ": --save %s: cannot make its lock file %s.lock: %s\n", C.save_path,
-                C.save_path, strerror(errno));
+        say(PROG ": --save %s: cannot make its lock file %s.lock: %s\n", C.save_path,
+            C.save_path, strerror(errno));
     return 2;
 }
 
-int main(int argc, char **argv)
+/* Everything after the options: the named steps, the control loop, then
+ * stopping. Returns the exit status; *abandon set when a thread is left
+ * blocked in the server or on a file (the caller must leave with _exit). */
+static int run_host(struct options *o, int *abandon)
 {
-    struct options o;
-    int status = parse_options(argc, argv, &o);
-    if (status)
-        return status == 1 ? 0 : status;
     char defbuf[PATH_MAX];
-    cbrnn_model *m = open_model(&o, defbuf, sizeof defbuf);
+    cbrnn_model *m = open_model(o, defbuf, sizeof defbuf);
     if (!m)
         return 2;
     sigset_t sigs;
@@ -2497,30 +2726,30 @@ int main(int argc, char **argv)
         cbrnn_model_destroy(m);
         return 2;
     }
-    if (open_jack_client(o.name)) {
+    if (open_jack_client(o->name)) {
         cbrnn_model_destroy(m);
         out_unlock_beside(C.save_path, C.save_lock);
         return 1;
     }
     touch_period_buffers();
-    status = start_engine(m, &o);
+    int status = start_engine(m, o);
     pthread_mutex_init(&H.mu, NULL);
     pthread_t log_th, disk_th;
     int log_started = 0, disk_started = 0;
     lo_server osc = NULL;
     if (!status)
-        status = open_log(&o);
+        status = open_log(o);
     if (!status)
-        status = open_recorders(&o);
-    if (!status && o.osc_port && !(osc = start_osc(&o)))
+        status = open_recorders(o);
+    if (!status && o->osc_port && !(osc = start_osc(o)))
         status = 2;
     if (!status)
-        status = open_osc_out(&o);
+        status = open_osc_out(o);
     if (!status)
-        warn_short_period(m, &o);
+        warn_short_period(m, o);
     /* The ports last: once they exist (what scripts wait for), OSC
      * already listens and every file is open. */
-    if (!status && register_ports(m, o.n_outputs, o.ec.perturb))
+    if (!status && register_ports(m, o->n_outputs, o->ec.perturb))
         status = 1;
     cbrnn_model_destroy(m);
     if (status)
@@ -2528,46 +2757,46 @@ int main(int argc, char **argv)
     status = 1;
     set_callbacks();
     if (pthread_create(&log_th, NULL, log_main, NULL)) {
-        fprintf(stderr, PROG ": cannot start the log thread\n");
+        say(PROG ": cannot start the log thread\n");
         goto close;
     }
     log_started = 1;
     if (H.n_rec) {
         if (pthread_create(&disk_th, NULL, disk_main, NULL)) {
-            fprintf(stderr, PROG ": cannot start the disk thread\n");
+            say(PROG ": cannot start the disk thread\n");
             goto close;
         }
         disk_started = 1;
     }
     if (jack_activate(H.client)) {
-        fprintf(stderr, PROG ": cannot activate the JACK client\n");
+        say(PROG ": cannot activate the JACK client\n");
         goto close;
     }
-    connect_ports(&o);
-    say_started(&o, osc != NULL);
-    status = control_loop(&o, &sigs, osc);
+    if (pthread_create(&H.latency_th, NULL, latency_main, NULL)) {
+        say(PROG ": cannot start the latency thread\n");
+        goto close;
+    }
+    H.latency_started = 1;
+    connect_ports(o);
+    say_started(o, osc != NULL);
+    status = control_loop(o, &sigs, osc);
 
 close:;
     /* The model is saved by now (control_loop); what remains may wait on
      * others (the server, a log's reader, a disk), each for STOP_LIMIT_S
      * at most. */
-    int abandon = close_jack(&sigs);
+    *abandon = close_jack(&sigs);
     long long log_lost = 0;
     if (close_outputs(log_started ? &log_th : NULL, disk_started ? &disk_th : NULL,
-                      &log_lost, &abandon) ||
+                      &log_lost, abandon) ||
         C.failed)
         status = status ? status : 1;
     if (osc)
         lo_server_free(osc);
     say_final(log_started, log_lost);
     out_unlock_beside(C.save_path, C.save_lock);
-    if (abandon) {
-        /* A thread is still blocked in the server or on a file: exit()
-         * would flush stdio streams it may hold locked. */
-        fflush(stdout);
-        fflush(stderr);
-        _exit(status);
-    }
+    if (*abandon) /* a blocked thread may still use what is left */
+        return status;
     cbrnn_engine_destroy(atomic_load(&H.engine));
     cbrnn_host_saves_destroy(C.saves);
     cbrnn_schedule_free(&C.schedule);
@@ -2578,4 +2807,16 @@ close:;
         if (H.rec[k].rb)
             jack_ringbuffer_free(H.rec[k].rb);
     return status;
+}
+
+int main(int argc, char **argv)
+{
+    struct options o;
+    int status = parse_options(argc, argv, &o);
+    if (status)
+        return status == 1 ? 0 : status;
+    start_messages();
+    int abandon = 0;
+    status = run_host(&o, &abandon);
+    return finish_messages(status, abandon);
 }

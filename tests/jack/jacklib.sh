@@ -57,27 +57,60 @@ wait_port() {
   fail "port $1 never appeared"
 }
 
-# The model under test: the shipped default model, or (while it is not in
-# the tree yet) a small one trained here on voice A.
-# term_stalled PID STALLED WHY: SIGTERM to the host PID while STALLED (a
-# stopped process: jackd, a log's reader) holds it up; it must exit within
-# 15 s (else STALLED is resumed and the test fails naming WHY). Sets RC to
-# its exit status, resumes STALLED and prints the host's stderr.
+# term_stalled PID STALLED WHY [ERR]: SIGTERM to the host PID while STALLED
+# (a stopped process: jackd, a log's reader) holds it up; it must exit
+# within 15 s (else STALLED is resumed and the test fails naming WHY). Sets
+# RC to its exit status, resumes STALLED and prints the host's stderr (the
+# file ERR, host.err unless given; /dev/null when stderr itself is the
+# stalled FIFO: the caller prints it once read).
 term_stalled() {
-  local start=$SECONDS
+  local start=$SECONDS err=${4:-host.err}
   kill -TERM "$1"
   for _ in $(seq 150); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
   if kill -0 "$1" 2>/dev/null; then
     kill -CONT "$2"
-    cat host.err
+    cat "$err"
     fail "cbrnn-jack still running 15 s after SIGTERM with $3"
   fi
   wait "$1"; RC=$?
   kill -CONT "$2"
-  cat host.err
+  cat "$err"
   note "exit $RC after $((SECONDS - start)) s"
 }
 
+# stopped PID: 0 once the process is stopped (state T), within 5 s.
+stopped() {
+  for _ in $(seq 50); do
+    [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" = T ] && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+# stall_fifo FIFO OUT: makes FIFO with a reader (a cat into OUT, its pid in
+# READER) that holds it open but is stopped, and fills the pipe (64 KiB)
+# with lines 'pipe-filler-xyz' (16 bytes: a whole number of lines), so the
+# first write of whoever opens FIFO next blocks. `kill -CONT "$READER"`
+# lets it read again: OUT gets the filler, then what was written after.
+stall_fifo() {
+  mkfifo "$1" || fail "mkfifo $1"
+  cat "$1" >"$2" &
+  READER=$!
+  STARTED="$STARTED $READER"
+  exec 9>"$1" # returns once cat has its end open
+  kill -STOP "$READER"
+  stopped "$READER" || fail "the reader of $1 did not stop"
+  timeout 1 yes pipe-filler-xyz >&9
+  exec 9>&-
+}
+
+# refill_fifo FIFO: the pipe full again (its reader stopped beforehand).
+refill_fifo() {
+  timeout 1 yes pipe-filler-xyz >"$1"
+}
+
+# The model under test: the shipped default model, or (while it is not in
+# the tree yet) a small one trained here on voice A.
 pick_model() {
   if [ -f "$SAMPLES/default.safetensors" ]; then
     MODEL="$SAMPLES/default.safetensors"
