@@ -6,9 +6,11 @@
  * no event carries, so a replay that cannot give the recorded numbers is
  * told so. Never prints; never on an audio thread. */
 #include <errno.h>
+#include <float.h>
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,36 +33,45 @@ static int by_frame(const void *a, const void *b)
 
 static const char *const rule_names[] = {"auto", "sgd", "rls"}; /* cbrnn_rule order */
 
-/* The keys with the CBRNN_EVH_* bit each sets, in the order written. */
+/* The keys with the CBRNN_EVH_* bit each sets, in the order written.
+ * Plain ones (kind 'i' an int, 'f' a float of the config at off, in
+ * [lo, hi], or 0 where zero_ok: the ranges cbrnn_engine_create takes) are
+ * read, written, applied and compared as they are; the others (kind 0)
+ * have code of their own. */
+#define CFG(field) offsetof(cbrnn_engine_config, field)
 static const struct {
     const char *key;
     unsigned bit;
+    char kind;
+    size_t off;
+    double lo, hi;
+    int zero_ok;
 } header_keys[] = {
-    {"model", CBRNN_EVH_MODEL},
-    {"model_sha256", CBRNN_EVH_MODEL_SHA256},
-    {"sample_rate", CBRNN_EVH_RATE},
-    {"rule", CBRNN_EVH_RULE},
-    {"rls_prior", CBRNN_EVH_RLS_PRIOR},
-    {"rls_forget", CBRNN_EVH_RLS_FORGET},
-    {"bptt", CBRNN_EVH_BPTT},
-    {"surprise_frames", CBRNN_EVH_SURPRISE_FRAMES},
-    {"surprise_floor", CBRNN_EVH_SURPRISE_FLOOR},
-    {"surprise_max", CBRNN_EVH_SURPRISE_MAX},
-    {"diverge_ratio", CBRNN_EVH_DIVERGE_RATIO},
-    {"checkpoint_frames", CBRNN_EVH_CHECKPOINT_FRAMES},
+    {"model", CBRNN_EVH_MODEL, 0, 0, 0, 0, 0},
+    {"model_sha256", CBRNN_EVH_MODEL_SHA256, 0, 0, 0, 0, 0},
+    {"sample_rate", CBRNN_EVH_RATE, 0, 0, 0, 0, 0},
+    {"rule", CBRNN_EVH_RULE, 0, 0, 0, 0, 0},
+    {"rls_prior", CBRNN_EVH_RLS_PRIOR, 0, 0, 0, 0, 0},
+    {"rls_forget", CBRNN_EVH_RLS_FORGET, 0, 0, 0, 0, 0},
+    {"bptt", CBRNN_EVH_BPTT, 'i', CFG(bptt_k), 1, 1024, 0},
+    {"surprise_frames", CBRNN_EVH_SURPRISE_FRAMES, 'i', CFG(surprise_frames), 1, INT_MAX, 0},
+    {"surprise_floor", CBRNN_EVH_SURPRISE_FLOOR, 'f', CFG(surprise_floor), FLT_MIN, FLT_MAX, 0},
+    {"surprise_max", CBRNN_EVH_SURPRISE_MAX, 'f', CFG(surprise_max), 1, FLT_MAX, 0},
+    {"diverge_ratio", CBRNN_EVH_DIVERGE_RATIO, 'f', CFG(diverge_ratio), 1, FLT_MAX, 1},
+    {"checkpoint_frames", CBRNN_EVH_CHECKPOINT_FRAMES, 'i', CFG(checkpoint_frames), 1, INT_MAX,
+     0},
 };
 #define N_HEADER_KEYS ((int)(sizeof header_keys / sizeof *header_keys))
 
-/* v as a whole number in [lo, hi] (trailing blanks allowed). */
-static int header_int(const char *v, long lo, long hi, int *out)
+/* Plain key i's value in c, as a double (exact for an int or a float). */
+static double plain_value(const cbrnn_engine_config *c, int i)
 {
-    char *end;
-    errno = 0;
-    long x = strtol(v, &end, 10);
-    if (errno || end == v || end[strspn(end, " \t")] || x < lo || x > hi)
-        return -1;
-    *out = (int)x;
-    return 0;
+    const char *p = (const char *)c + header_keys[i].off;
+    int v;
+    float f;
+    if (header_keys[i].kind == 'i')
+        return memcpy(&v, p, sizeof v), (double)v;
+    return memcpy(&f, p, sizeof f), (double)f;
 }
 
 /* v as a finite number; trailing blanks allowed. */
@@ -75,15 +86,38 @@ static int header_num(const char *v, double *out)
     return 0;
 }
 
-/* The value of key bit (v: the text after '=', without its newline) into
+/* The value of plain key i (v: the text after '=') into c. 0, or -1 with
+ * what is expected in why. */
+static int plain_parse(cbrnn_engine_config *c, int i, const char *v, char *why, size_t len)
+{
+    double x;
+    const int is_int = header_keys[i].kind == 'i';
+    const double lo = header_keys[i].lo, hi = header_keys[i].hi;
+    if (header_num(v, &x) || (is_int && x != floor(x)) ||
+        !((x >= lo && x <= hi) || (header_keys[i].zero_ok && x == 0))) {
+        snprintf(why, len, "'%.40s' is not %s in [%.9g, %.9g]%s", v,
+                 is_int ? "a whole number" : "a number", lo, hi,
+                 header_keys[i].zero_ok ? " or 0" : "");
+        return -1;
+    }
+    int n = (int)x;
+    float f = (float)x;
+    memcpy((char *)c + header_keys[i].off, is_int ? (const void *)&n : (const void *)&f,
+           is_int ? sizeof n : sizeof f);
+    return 0;
+}
+
+/* The value of key i (v: the text after '=', without its newline) into
  * h; the ranges are those an engine config takes (cbrnn_engine.h). 0, or
  * -1 with what is expected in why. */
-static int header_value(cbrnn_events_info *h, unsigned bit, const char *v, char *why, size_t len)
+static int header_value(cbrnn_events_info *h, int i, const char *v, char *why, size_t len)
 {
     cbrnn_engine_config *c = &h->ec;
     double x = 0;
     const char *want = NULL;
-    switch (bit) {
+    if (header_keys[i].kind)
+        return plain_parse(c, i, v, why, len);
+    switch (header_keys[i].bit) {
     case CBRNN_EVH_MODEL:
         snprintf(h->model, sizeof h->model, "%s", v);
         return 0;
@@ -109,37 +143,10 @@ static int header_value(cbrnn_events_info *h, unsigned bit, const char *v, char 
             want = "saved or a number in (0, 1e9]";
         c->rls_prior = (float)x;
         break;
-    case CBRNN_EVH_RLS_FORGET:
+    default: /* CBRNN_EVH_RLS_FORGET */
         if (header_num(v, &x) || x < 0.9 || x > 1)
             want = "a number in [0.9, 1]";
         c->rls_forget = (float)x;
-        break;
-    case CBRNN_EVH_BPTT:
-        if (header_int(v, 1, 1024, &c->bptt_k))
-            want = "an integer in 1..1024";
-        break;
-    case CBRNN_EVH_SURPRISE_FRAMES:
-        if (header_int(v, 1, INT_MAX, &c->surprise_frames))
-            want = "a whole number of frames >= 1";
-        break;
-    case CBRNN_EVH_CHECKPOINT_FRAMES:
-        if (header_int(v, 1, INT_MAX, &c->checkpoint_frames))
-            want = "a whole number of frames >= 1";
-        break;
-    case CBRNN_EVH_SURPRISE_FLOOR:
-        if (header_num(v, &x) || !(x > 0 && x <= 3.4e38))
-            want = "a number > 0";
-        c->surprise_floor = (float)x;
-        break;
-    case CBRNN_EVH_SURPRISE_MAX:
-        if (header_num(v, &x) || x < 1 || x > 3.4e38)
-            want = "a number >= 1";
-        c->surprise_max = (float)x;
-        break;
-    default: /* CBRNN_EVH_DIVERGE_RATIO */
-        if (header_num(v, &x) || (x != 0 && (x < 1 || x > 3.4e38)))
-            want = "0 or a number >= 1";
-        c->diverge_ratio = (float)x;
         break;
     }
     if (want)
@@ -166,7 +173,7 @@ static int header_line(cbrnn_events_info *h, const char *p, char *why, size_t le
         }
         char v[sizeof h->model];
         snprintf(v, sizeof v, "%.*s", (int)strcspn(p + k + 1, "\r\n"), p + k + 1);
-        if (header_value(h, header_keys[i].bit, v, why, len)) {
+        if (header_value(h, i, v, why, len)) {
             char what[160];
             snprintf(what, sizeof what, "%s: %s", key, why);
             snprintf(why, len, "%s", what);
@@ -220,10 +227,9 @@ int cbrnn_events_header(char *buf, size_t len, const char *model_path, const cbr
             put(buf, len, &n, "# rls_prior=%.9g\n", (double)ri.rls_prior);
         put(buf, len, &n, "# rls_forget=%.9g\n", (double)ri.rls_forget);
     }
-    put(buf, len, &n, "# bptt=%d\n# surprise_frames=%d\n# surprise_floor=%.9g\n"
-                      "# surprise_max=%.9g\n# diverge_ratio=%.9g\n# checkpoint_frames=%d\n",
-        c->bptt_k, c->surprise_frames, (double)c->surprise_floor, (double)c->surprise_max,
-        (double)c->diverge_ratio, c->checkpoint_frames);
+    for (int i = 0; i < N_HEADER_KEYS; i++)
+        if (header_keys[i].kind) /* %.9g: an int whole, a float to the same bits */
+            put(buf, len, &n, "# %s=%.9g\n", header_keys[i].key, plain_value(c, i));
     if (n >= len) {
         if (len)
             buf[0] = 0;
@@ -247,18 +253,10 @@ void cbrnn_events_apply(cbrnn_engine_config *c, const cbrnn_events_info *h, unsi
         c->rls_prior = f->rls_prior;
     if (use & CBRNN_EVH_RLS_FORGET)
         c->rls_forget = f->rls_forget;
-    if (use & CBRNN_EVH_BPTT)
-        c->bptt_k = f->bptt_k;
-    if (use & CBRNN_EVH_SURPRISE_FRAMES)
-        c->surprise_frames = f->surprise_frames;
-    if (use & CBRNN_EVH_SURPRISE_FLOOR)
-        c->surprise_floor = f->surprise_floor;
-    if (use & CBRNN_EVH_SURPRISE_MAX)
-        c->surprise_max = f->surprise_max;
-    if (use & CBRNN_EVH_DIVERGE_RATIO)
-        c->diverge_ratio = f->diverge_ratio;
-    if (use & CBRNN_EVH_CHECKPOINT_FRAMES)
-        c->checkpoint_frames = f->checkpoint_frames;
+    for (int i = 0; i < N_HEADER_KEYS; i++) /* ints and floats: 4 bytes either way */
+        if (header_keys[i].kind && (use & header_keys[i].bit))
+            memcpy((char *)c + header_keys[i].off, (const char *)f + header_keys[i].off,
+                   header_keys[i].kind == 'i' ? sizeof(int) : sizeof(float));
 }
 
 /* One difference into msg: "NAME HERE here, RECORDED recorded". */
@@ -312,23 +310,15 @@ int cbrnn_events_compare(char *msg, size_t msglen, const cbrnn_events_info *h,
         if ((have & CBRNN_EVH_RLS_FORGET) && ri.rls_forget != f->rls_forget)
             differs_num(msg, msglen, &n, &count, "rls forget", ri.rls_forget, f->rls_forget);
     }
-    if ((have & CBRNN_EVH_BPTT) && cbrnn_engine_model(e)->cfg.wiring == CBRNN_WIRING_LOOP &&
-        c->bptt_k != f->bptt_k)
-        differs_num(msg, msglen, &n, &count, "bptt", c->bptt_k, f->bptt_k);
-    if ((have & CBRNN_EVH_SURPRISE_FRAMES) && c->surprise_frames != f->surprise_frames)
-        differs_num(msg, msglen, &n, &count, "surprise_frames", c->surprise_frames,
-                    f->surprise_frames);
-    if ((have & CBRNN_EVH_SURPRISE_FLOOR) && c->surprise_floor != f->surprise_floor)
-        differs_num(msg, msglen, &n, &count, "surprise_floor", c->surprise_floor,
-                    f->surprise_floor);
-    if ((have & CBRNN_EVH_SURPRISE_MAX) && c->surprise_max != f->surprise_max)
-        differs_num(msg, msglen, &n, &count, "surprise_max", c->surprise_max, f->surprise_max);
-    if ((have & CBRNN_EVH_DIVERGE_RATIO) && c->diverge_ratio != f->diverge_ratio)
-        differs_num(msg, msglen, &n, &count, "diverge_ratio", c->diverge_ratio,
-                    f->diverge_ratio);
-    if ((have & CBRNN_EVH_CHECKPOINT_FRAMES) && c->checkpoint_frames != f->checkpoint_frames)
-        differs_num(msg, msglen, &n, &count, "checkpoint_frames", c->checkpoint_frames,
-                    f->checkpoint_frames);
+    /* the BPTT window matters to the loop wiring only */
+    const int loop = cbrnn_engine_model(e)->cfg.wiring == CBRNN_WIRING_LOOP;
+    for (int i = 0; i < N_HEADER_KEYS; i++) {
+        unsigned bit = header_keys[i].bit;
+        if (header_keys[i].kind && (have & bit) && (loop || bit != CBRNN_EVH_BPTT) &&
+            plain_value(c, i) != plain_value(f, i))
+            differs_num(msg, msglen, &n, &count, header_keys[i].key, plain_value(c, i),
+                        plain_value(f, i));
+    }
     return count;
 }
 
