@@ -100,10 +100,14 @@ static int plain_parse(cbrnn_engine_config *c, int i, const char *v, char *why, 
                  header_keys[i].zero_ok ? " or 0" : "");
         return -1;
     }
-    int n = (int)x;
-    float f = (float)x;
-    memcpy((char *)c + header_keys[i].off, is_int ? (const void *)&n : (const void *)&f,
-           is_int ? sizeof n : sizeof f);
+    char *at = (char *)c + header_keys[i].off;
+    if (is_int) { /* converted only for an int key: a float's range is wider */
+        int n = (int)x;
+        memcpy(at, &n, sizeof n);
+    } else {
+        float f = (float)x;
+        memcpy(at, &f, sizeof f);
+    }
     return 0;
 }
 

@@ -567,6 +567,10 @@ static void events_header(void **state)
     assert_int_equal(l.info.have, CBRNN_EVH_MODEL);
     assert_int_equal(strlen(l.info.model), sizeof l.info.model - 1);
     cbrnn_event_list_free(&l);
+    /* a float past int's range (fuzz_control found it cast to int) */
+    header_file("big.csv", "# surprise_max=1.0001e12\n", &l);
+    assert_true(l.info.ec.surprise_max == 1.0001e12f);
+    cbrnn_event_list_free(&l);
     /* errors: no model file; a buffer too small */
     assert_int_equal(cbrnn_events_header(head, sizeof head, "/nonexistent/m.safetensors", e, &c,
                                          msg, sizeof msg),
