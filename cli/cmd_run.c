@@ -99,7 +99,14 @@ static void usage(FILE *f)
 "                     --lr, --momentum, --decay, --gate-db. The names of its\n"
 "                     markers come from the names file beside it (X.csv.markers\n"
 "                     for X.csv.events, DIR/markers.csv for DIR/events.csv)\n"
-"                     and go to D/markers.csv\n"
+"                     and go to D/markers.csv. The file names the model it\n"
+"                     was recorded with (SHA-256) and the engine options no\n"
+"                     event carries (--rule, --rls-prior, --rls-forget,\n"
+"                     --bptt): these are taken from it unless given here\n"
+"                     (a value that differs is warned of); a different\n"
+"                     model is refused\n"
+"  --events-any-model  replay --events with a model other than the one it was\n"
+"                     recorded with (a warning: the numbers may differ)\n"
 "  --schedule FILE    a trial schedule (docs/FORMATS.md) applied by the engine\n"
 "                     at its exact frames, as cbrnn-jack --schedule does;\n"
 "                     marker names go to D/markers.csv\n"
@@ -298,6 +305,8 @@ struct run {
     struct run_out o;
     struct label_events ev;
     cbrnn_event_list evl;  /* --events */
+    unsigned given;        /* CBRNN_EVH_* of the engine options given here */
+    int any_model;         /* --events-any-model */
     char names_path[4096]; /* --events: its marker names file ("" none) */
     char *names;           /* its rows after the header (NULL: none) */
     cbrnn_schedule sched;  /* --schedule */
@@ -313,7 +322,7 @@ static volatile sig_atomic_t g_stop;
 
 enum { O_MODEL = 256, O_OUT, O_LEARN, O_NOLEARN, O_LR, O_MOM, O_DECAY, O_BPTT, O_BLOCK,
        O_TEACHER, O_LABELS, O_SAVE, O_RESET, O_QUIET, O_EVENTS, O_SCHEDULE, O_GATE,
-       O_ENGINE_FIRST /* CBRNN_HOST_ENGINE_LONGOPTS */ };
+       O_ANY_MODEL, O_ENGINE_FIRST /* CBRNN_HOST_ENGINE_LONGOPTS */ };
 
 /* The options that take a number. 0 taken, -1 bad value (said), 1 not
  * one of these. */
@@ -447,6 +456,17 @@ static int read_inputs(struct run *r, int argc, char **argv)
     return 0;
 }
 
+/* The events file's key (CBRNN_EVH_*) that option c sets, or 0: an
+ * option given here wins over the file's value. */
+static unsigned events_key_of(int c)
+{
+    return c == O_BPTT                 ? CBRNN_EVH_BPTT
+           : c == O_ENGINE_FIRST       ? CBRNN_EVH_RULE /* CBRNN_HOST_ENGINE_LONGOPTS order */
+           : c == O_ENGINE_FIRST + 1   ? CBRNN_EVH_RLS_PRIOR
+           : c == O_ENGINE_FIRST + 2   ? CBRNN_EVH_RLS_FORGET
+                                       : 0;
+}
+
 /* 0 ok, 1 --help shown, -1 error (said). */
 static int parse_opts(struct run *r, int argc, char **argv)
 {
@@ -462,6 +482,7 @@ static int parse_opts(struct run *r, int argc, char **argv)
         {"events", required_argument, NULL, O_EVENTS},
         {"schedule", required_argument, NULL, O_SCHEDULE},
         {"gate-db", required_argument, NULL, O_GATE},
+        {"events-any-model", no_argument, NULL, O_ANY_MODEL},
         CBRNN_HOST_ENGINE_LONGOPTS(O_ENGINE_FIRST),
         {"reset-each", no_argument, NULL, O_RESET},   {"quiet", no_argument, NULL, O_QUIET},
         {"help", no_argument, NULL, 'h'},             {NULL, 0, NULL, 0}};
@@ -470,6 +491,7 @@ static int parse_opts(struct run *r, int argc, char **argv)
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+        r->given |= events_key_of(c);
         int rc = number_option(r, c, optarg);
         if (rc < 0)
             return -1;
@@ -497,6 +519,7 @@ static int parse_opts(struct run *r, int argc, char **argv)
         case O_SAVE: r->save_path = optarg; break;
         case O_EVENTS: r->events_path = optarg; break;
         case O_SCHEDULE: r->schedule_path = optarg; break;
+        case O_ANY_MODEL: r->any_model = 1; break;
         case O_RESET: r->reset_each = 1; break;
         case O_QUIET: r->quiet = 1; break;
         case 'h': usage(stdout); return 1;
@@ -613,6 +636,52 @@ static void size_events_ring(cbrnn_engine_config *ec, size_t n)
         ec->event_capacity = (int)want;
 }
 
+/* --events: the model must be the one the file was recorded with (its
+ * SHA-256), unless --events-any-model; the engine options the file
+ * records are taken unless given here. A file without them (older) is a
+ * note. 0 or 2 (said). */
+static int replay_model(struct run *r)
+{
+    char why[CLI_MSG_LEN - 256];
+    if (!r->events_path) {
+        if (!r->any_model)
+            return 0;
+        fprintf(stderr, PROG ": --events-any-model applies to --events only\n");
+        return 2;
+    }
+    int rc = cbrnn_events_check_model(&r->evl.info, r->events_path, r->model_path, why,
+                                      sizeof why);
+    if (rc < 0 || (rc == 1 && !r->any_model)) {
+        snprintf(r->msg, sizeof r->msg, "%s%s", why,
+                 rc < 0 ? "" : ": its replay would not give the recorded numbers (give the "
+                               "model it names, or --events-any-model to run it anyway)");
+        cli_say(PROG, r->msg);
+        return 2;
+    }
+    if (rc) {
+        snprintf(r->msg, sizeof r->msg, "%s: %s%s", rc == 1 ? "warning" : "note", why,
+                 rc == 1 ? "; replaying anyway (--events-any-model): the numbers may differ "
+                           "from the recorded run's" : "");
+        cli_say(PROG, r->msg);
+    }
+    cbrnn_events_apply(&r->ec, &r->evl.info, r->given);
+    return 0;
+}
+
+/* --events: what of the engine made for the replay differs from the
+ * recorded run (an option given here, another model, another rate) is
+ * warned of. Always 0. */
+static int replay_differences(struct run *r)
+{
+    char why[CLI_MSG_LEN - 256];
+    if (r->events_path && cbrnn_events_compare(why, sizeof why, &r->evl.info, r->e, &r->ec)) {
+        snprintf(r->msg, sizeof r->msg, "warning: this run is not the one %s recorded (%s): "
+                 "its numbers will differ", r->events_path, why);
+        cli_say(PROG, r->msg);
+    }
+    return 0;
+}
+
 /* The options that do not go together; --events' file and the
  * --save-model path, checked before any work. */
 static int check_modes(struct run *r)
@@ -634,6 +703,9 @@ static int check_modes(struct run *r)
     }
     if (r->events_path && read_event_names(r))
         return 2;
+    int rc = replay_model(r);
+    if (rc)
+        return rc;
     /* an events file with perturbation changes needs the perturbation */
     cbrnn_host_perturb_for_events(&r->ec, r->evl.ev, r->evl.n);
     size_events_ring(&r->ec, r->evl.n);
@@ -724,7 +796,8 @@ static int open_engine(struct run *r)
         return 2;
     }
     r->n_out = cbrnn_engine_n_outputs(r->e) - 1;
-    return open_schedule(r);
+    int rc = open_schedule(r);
+    return rc ? rc : replay_differences(r);
 }
 
 /* D/NAME of the owned file k. */
@@ -806,6 +879,22 @@ static int check_outputs(struct run *r)
     return rc ? 2 : 0;
 }
 
+/* events.csv's first lines: the model (by its SHA-256) and the engine
+ * options no event carries, which `--events` checks and takes. 0 or 2
+ * (said). */
+static int events_header(struct run *r)
+{
+    char head[CBRNN_EVENTS_HEADER_MAX];
+    int n = cbrnn_events_header(head, sizeof head, r->model_path, r->e, &r->ec, r->msg,
+                                sizeof r->msg);
+    if (n < 0) {
+        cli_say(PROG, r->msg);
+        return 2;
+    }
+    fwrite(head, 1, (size_t)n, r->o.txt[F_EVENTS]->f);
+    return 0;
+}
+
 /* The temporaries of the CSV files (k: F_FRAMES..F_MARKERS), each with
  * its header line. 0 or 2 (said). */
 static int open_text(struct run *r)
@@ -822,6 +911,8 @@ static int open_text(struct run *r)
             cli_say(PROG, r->msg);
             return 2;
         }
+        if (k == F_EVENTS && events_header(r))
+            return 2;
         fputs(head[k], r->o.txt[k]->f);
     }
     if (r->schedule_path)

@@ -53,12 +53,92 @@ CBRNN_API int cbrnn_control_check_output(const char *path, char *msg, size_t msg
  * order), fed to an engine so that each is applied exactly when the
  * engine's next frame is its frame: the replay of a recorded live run
  * (`cbrnn run --events`) and, later, schedules. */
+/* ---- The run an events file was recorded from ----
+ * An events file starts with "# key=value" lines (docs/FORMATS.md
+ * "Events file") naming what its replay needs besides the events: the
+ * model (its path and the SHA-256 of its bytes), the sample rate and the
+ * engine options that change numbers and are no event (the online rule
+ * as resolved, its prior and forgetting factor, the BPTT window, the
+ * surprise and divergence settings). Files written before these lines
+ * existed have none (have == 0). */
+enum {
+    CBRNN_EVH_MODEL = 1u << 0,             /* model= */
+    CBRNN_EVH_MODEL_SHA256 = 1u << 1,      /* model_sha256= */
+    CBRNN_EVH_RATE = 1u << 2,              /* sample_rate= */
+    CBRNN_EVH_RULE = 1u << 3,              /* rule= */
+    CBRNN_EVH_RLS_PRIOR = 1u << 4,         /* rls_prior= */
+    CBRNN_EVH_RLS_FORGET = 1u << 5,        /* rls_forget= */
+    CBRNN_EVH_BPTT = 1u << 6,              /* bptt= */
+    CBRNN_EVH_SURPRISE_FRAMES = 1u << 7,   /* surprise_frames= */
+    CBRNN_EVH_SURPRISE_FLOOR = 1u << 8,    /* surprise_floor= */
+    CBRNN_EVH_SURPRISE_MAX = 1u << 9,      /* surprise_max= */
+    CBRNN_EVH_DIVERGE_RATIO = 1u << 10,    /* diverge_ratio= */
+    CBRNN_EVH_CHECKPOINT_FRAMES = 1u << 11 /* checkpoint_frames= */
+};
+
+typedef struct cbrnn_events_info {
+    unsigned have;             /* CBRNN_EVH_* of the keys the file gave */
+    char model[4096];          /* the model's path as the run was given it
+                                * (cut to fit; informative only) */
+    char model_sha256[65];     /* 64 lowercase hex digits */
+    /* The settings, in the fields an engine config has them: sample_rate,
+     * rule (SGD or RLS: resolved), rls_prior (0: the model's saved RLS
+     * state, as the run began from it), rls_forget, bptt_k,
+     * surprise_frames, surprise_floor, surprise_max, diverge_ratio,
+     * checkpoint_frames; the rest unused. */
+    cbrnn_engine_config ec;
+} cbrnn_events_info;
+
+/* A buffer this long always holds cbrnn_events_header's lines. */
+#define CBRNN_EVENTS_HEADER_MAX 8192
+
+/* The "# key=value" lines an events file starts with (each ending in
+ * '\n'; the "frame,event,value" line comes after them) for a run of the
+ * engine e, made with config c from the model file at model_path: the
+ * file is read and hashed (SHA-256) here, so call it before anything may
+ * overwrite that file (a --save to the same path). Control characters of
+ * the path are written as '?'. Returns the length written to buf, or a
+ * negative code with the reason in msg: CBRNN_ERR_IO (the model file
+ * cannot be read), CBRNN_ERR_ARG (a NULL argument, or len too small:
+ * give CBRNN_EVENTS_HEADER_MAX). Not the audio thread (file I/O). */
+CBRNN_API int cbrnn_events_header(char *buf, size_t len, const char *model_path,
+                                  const cbrnn_engine *e, const cbrnn_engine_config *c,
+                                  char *msg, size_t msglen);
+
+/* Sets the settings of c that the file gives (h->have) to the file's,
+ * except those whose CBRNN_EVH_* bit is in keep (options the user gave:
+ * CBRNN_EVH_RULE, _RLS_PRIOR, _RLS_FORGET, _BPTT). The sample rate is
+ * left alone (it is the recording's). Any thread. */
+CBRNN_API void cbrnn_events_apply(cbrnn_engine_config *c, const cbrnn_events_info *h,
+                                  unsigned keep);
+
+/* Compares the run the file records with the engine e (made with c for
+ * its replay): the sample rate, the rule as resolved with its prior,
+ * saved state and forgetting factor (RLS only), the BPTT window (loop
+ * wiring only) and the surprise and divergence settings, each only where
+ * the file gives it. Returns how many differ and lists them in msg
+ * ("rule sgd here, rls recorded; ..."; "" when none). Any thread. */
+CBRNN_API int cbrnn_events_compare(char *msg, size_t msglen, const cbrnn_events_info *h,
+                                   const cbrnn_engine *e, const cbrnn_engine_config *c);
+
+/* Is the model file at model_path the one the events file at events_path
+ * (read into h) was recorded with? 0 same bytes (SHA-256); 1 different
+ * bytes, with msg naming both files and both digests; 2 the file names no
+ * model (recorded before events files did), with msg saying that the
+ * model and options cannot be checked; CBRNN_ERR_IO the model cannot be
+ * read (msg). Not the audio thread (reads the model file). */
+CBRNN_API int cbrnn_events_check_model(const cbrnn_events_info *h, const char *events_path,
+                                       const char *model_path, char *msg, size_t msglen);
+
 typedef struct cbrnn_event_list {
     cbrnn_event *ev;
     size_t n, next; /* events, and the first not yet sent */
+    cbrnn_events_info info; /* an events file's header lines (have 0: none) */
 } cbrnn_event_list;
 
-/* Reads an events file (cbrnn_event_csv_parse; docs/FORMATS.md). 0, or a
+/* Reads an events file (cbrnn_event_csv_parse; docs/FORMATS.md) with its
+ * header lines (cbrnn_events_info: a known key with a bad value is an
+ * error; unknown keys and other '#' lines are skipped). 0, or a
  * negative code with msg naming the file, the line and what is wrong.
  * Snapshot events are kept (they change no numbers; feed skips them). */
 CBRNN_API int cbrnn_event_list_load(cbrnn_event_list *l, const char *path, char *msg,

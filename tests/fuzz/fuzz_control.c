@@ -5,7 +5,8 @@
  * schedule); the rest is the file. A bad file must be refused with a
  * message naming the file; a good one must give events sorted by frame,
  * each a command an engine takes, and an engine made for them (as
- * `cbrnn run` makes it: the perturbation they need turned on) must run
+ * `cbrnn run` makes it: the perturbation they need turned on, the
+ * settings of an events file's header lines applied) must run
  * their first frames on a tone with only finite outputs. Only the scratch
  * folder is touched. */
 #include <math.h>
@@ -56,6 +57,7 @@ static void replay(cbrnn_event_list *l, int schedule)
     cbrnn_engine_config c;
     cbrnn_engine_config_default(&c, RATE);
     cbrnn_host_perturb_for_events(&c, l->ev, l->n);
+    cbrnn_events_apply(&c, &l->info, 0); /* the header's settings (events files only) */
     int err = 0;
     cbrnn_engine *e = cbrnn_engine_create(small_model(), &c, &err);
     if (!e) { /* e.g. a delay too long for memory: refused, with a code */

@@ -10,8 +10,8 @@
 #           CAF, W64, Ogg), each behind fuzz_audio.c's one mode byte;
 #   labels/ Audacity label files as tests/train writes them (CRLF, frequency
 #           lines) and a pairs list, behind fuzz_labels.c's selector byte;
-#   control/ events files as a live run logs them (every event kind, ramps,
-#           comments, rows out of order) and the schedules of
+#   control/ events files as a live run logs them (header lines, every
+#           event kind, ramps, comments, rows out of order) and the schedules of
 #           docs/FORMATS.md, behind fuzz_control.c's selector byte;
 #   osc/    every command cbrnn-jack's --help lists, encoded to OSC 1.0, and
 #           a bundle of two of them.
@@ -78,6 +78,8 @@ printf '\x00frame,event,value\n0,learn,1\n0,lr,0.00100000005\n0,momentum,0.89999
   >"$OUT/control/events_live"
 printf '\x00frame,event,value\n0,learn,1\n0,delay,0\n0,gain,0\n0,listen,0\n0,pitch,0\n# a perturbation block\n20,pitch,1:100\n25,delay,120\n25,gain,-6:50\n10,listen,1\n\n50,gate,-50\n' \
   >"$OUT/control/events_perturb"
+printf '\x00# the run these events were recorded from (docs/FORMATS.md, Events file)\n# model=samples/default.safetensors\n# model_sha256=66b152070d91583f85c5c82ae9ee4f79a1dcefab734721fa1e45681a36823405\n# sample_rate=16000\n# rule=rls\n# rls_prior=saved\n# rls_forget=0.999899983\n# bptt=4\n# surprise_frames=100\n# surprise_floor=0.00999999978\n# surprise_max=1000\n# diverge_ratio=1000000\n# checkpoint_frames=100\nframe,event,value\n0,learn,1\n0,lr,0.00100000005\n0,momentum,0.899999976\n0,decay,0\n0,gate,0\n20,learn,0\n' \
+  >"$OUT/control/events_header"
 printf '\x01# three 2-second trials\nrepeat 3 every 2s\n0      phase baseline\n0      learn 0\n0.5s   phase perturb\n0.5s   learn 1\n0.5s   lr 0.004\n1.2    lr 0.001\n150f   phase washout\n150f   reset\n1.9s   mark end of trial\n' \
   >"$OUT/control/schedule_trials"
 printf '\x010      phase baseline\n0      pitch -1\n0.2s   phase perturbation\n0.2s   pitch 1 ramp 50ms\n0.3s   delay 40 ramp 0.1\n0.4s   gain -3\n0.4s   listen 1\n0.5s   phase washout\n0.5s   pitch -1 ramp 50ms\n' \

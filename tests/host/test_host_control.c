@@ -3,8 +3,10 @@
  * files, symlinks), the re-check right before a confined save is written,
  * events files (errors with file:line, order), event feeding limits, and
  * schedules (frames, repeats, markers, errors), the engine options
- * both command-line hosts share (getopt table and setter), and the rescue
- * copy when the last save of a session fails. */
+ * both command-line hosts share (getopt table and setter), the rescue
+ * copy when the last save of a session fails, and the header lines of
+ * events files (the model's SHA-256, the options no event carries:
+ * written, read back, applied, compared; bad values refused). */
 #define _XOPEN_SOURCE 700 /* mkdtemp, symlink */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -23,6 +25,7 @@
 
 #include "cbrnn/cbrnn_control.h"
 #include "cbrnn/cbrnn_host.h"
+#include "host_sha256.h"
 
 static char dir[64];
 static const char *model_path = CBRNN_SAMPLES "/default.safetensors";
@@ -467,6 +470,142 @@ static void events_files(void **state)
     }
 }
 
+/* header + "frame,event,value" + one event into dir/name; loads it into l. */
+static void header_file(const char *name, const char *head, cbrnn_event_list *l)
+{
+    char p[256], msg[1024], text[CBRNN_EVENTS_HEADER_MAX + 64];
+    snprintf(text, sizeof text, "%sframe,event,value\n0,learn,1\n", head);
+    write_file(name, text);
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    if (cbrnn_event_list_load(l, p, msg, sizeof msg))
+        fail_msg("%s: %s", name, msg);
+    assert_int_equal(l->n, 1);
+}
+
+static void events_header(void **state)
+{
+    char p[256], msg[1024], head[CBRNN_EVENTS_HEADER_MAX], hex[SHA256_HEX];
+    cbrnn_event_list l;
+    cbrnn_engine_config c;
+    cbrnn_engine_config_default(&c, 16000);
+    c.rule = CBRNN_RULE_SGD;
+    c.bptt_k = 7;
+    c.surprise_floor = 0.02f;
+    int err;
+    cbrnn_engine *e = cbrnn_host_open(model_path, &c, 0, &err, msg, sizeof msg);
+    assert_non_null(e);
+    /* written and read back: every key, the SGD rule without RLS keys */
+    int n = cbrnn_events_header(head, sizeof head, model_path, e, &c, msg, sizeof msg);
+    assert_true(n > 0 && (size_t)n == strlen(head) && head[n - 1] == '\n');
+    assert_null(strstr(head, "rls_"));
+    header_file("h.csv", head, &l);
+    const cbrnn_events_info *h = &l.info;
+    assert_int_equal(h->have, CBRNN_EVH_MODEL | CBRNN_EVH_MODEL_SHA256 | CBRNN_EVH_RATE |
+                                  CBRNN_EVH_RULE | CBRNN_EVH_BPTT | CBRNN_EVH_SURPRISE_FRAMES |
+                                  CBRNN_EVH_SURPRISE_FLOOR | CBRNN_EVH_SURPRISE_MAX |
+                                  CBRNN_EVH_DIVERGE_RATIO | CBRNN_EVH_CHECKPOINT_FRAMES);
+    assert_int_equal(sha256_file(model_path, hex, msg, sizeof msg), 0);
+    assert_string_equal(h->model_sha256, hex);
+    assert_string_equal(h->model, model_path);
+    assert_true(h->ec.sample_rate == 16000 && h->ec.rule == CBRNN_RULE_SGD &&
+                h->ec.bptt_k == 7 && h->ec.surprise_floor == 0.02f);
+    /* the same engine compares equal; the model is the same file */
+    assert_int_equal(cbrnn_events_compare(msg, sizeof msg, h, e, &c), 0);
+    assert_string_equal(msg, "");
+    assert_int_equal(cbrnn_events_check_model(h, "h.csv", model_path, msg, sizeof msg), 0);
+    /* applied to a default config, except what the user gave (the rule) */
+    cbrnn_engine_config d;
+    cbrnn_engine_config_default(&d, 44100);
+    cbrnn_events_apply(&d, h, CBRNN_EVH_RULE);
+    assert_true(d.rule == CBRNN_RULE_AUTO && d.bptt_k == 7 && d.surprise_floor == 0.02f &&
+                d.sample_rate == 44100);
+    /* an engine with the model's own rule (RLS) differs, and says how */
+    cbrnn_engine *e2 = cbrnn_host_open(model_path, &d, 0, &err, msg, sizeof msg);
+    assert_non_null(e2);
+    assert_int_equal(cbrnn_events_compare(msg, sizeof msg, h, e2, &d), 2);
+    assert_non_null(strstr(msg, "sample rate 44100 here, 16000 recorded"));
+    assert_non_null(strstr(msg, "rule rls here, sgd recorded"));
+    /* RLS: its prior and forgetting factor round-trip to the same floats */
+    n = cbrnn_events_header(head, sizeof head, model_path, e2, &d, msg, sizeof msg);
+    assert_true(n > 0);
+    cbrnn_event_list_free(&l);
+    header_file("h.csv", head, &l);
+    cbrnn_engine_rule_info ri;
+    cbrnn_engine_get_rule(e2, &ri);
+    assert_true(h->ec.rule == CBRNN_RULE_RLS && h->ec.rls_prior == ri.rls_prior &&
+                h->ec.rls_forget == ri.rls_forget && (h->have & CBRNN_EVH_RLS_PRIOR));
+    assert_int_equal(cbrnn_events_compare(msg, sizeof msg, h, e2, &d), 0);
+    cbrnn_engine_destroy(e2);
+    /* another model file: both named; a file without the lines: a note */
+    copy_model("other.safetensors");
+    snprintf(p, sizeof p, "%s/other.safetensors", dir);
+    FILE *f = fopen(p, "ab");
+    fputc(0, f);
+    fclose(f);
+    assert_int_equal(cbrnn_events_check_model(h, "h.csv", p, msg, sizeof msg), 1);
+    assert_true(strstr(msg, "other.safetensors") && strstr(msg, "h.csv") &&
+                strstr(msg, model_path));
+    cbrnn_event_list_free(&l);
+    header_file("old.csv", "# a comment\n", &l);
+    assert_int_equal(l.info.have, 0);
+    assert_int_equal(cbrnn_events_check_model(&l.info, "old.csv", p, msg, sizeof msg), 2);
+    assert_non_null(strstr(msg, "cannot be checked"));
+    cbrnn_event_list_free(&l);
+    /* a model path with a newline stays on its line; a long one is read
+     * whole (up to the field's size), unknown keys are skipped */
+    snprintf(p, sizeof p, "%s/new\nline.safetensors", dir);
+    copy_model("new\nline.safetensors");
+    n = cbrnn_events_header(head, sizeof head, p, e, &c, msg, sizeof msg);
+    assert_true(n > 0 && strstr(head, "/new?line.safetensors\n"));
+    char *longhead = malloc(6000);
+    assert_non_null(longhead);
+    memcpy(longhead, "# later_key=1\n# model=", 22);
+    memset(longhead + 22, 'a', 5000);
+    strcpy(longhead + 5022, "\n");
+    header_file("long.csv", longhead, &l);
+    free(longhead);
+    assert_int_equal(l.info.have, CBRNN_EVH_MODEL);
+    assert_int_equal(strlen(l.info.model), sizeof l.info.model - 1);
+    cbrnn_event_list_free(&l);
+    /* a float past int's range (fuzz_control found it cast to int) */
+    header_file("big.csv", "# surprise_max=1.0001e12\n", &l);
+    assert_true(l.info.ec.surprise_max == 1.0001e12f);
+    cbrnn_event_list_free(&l);
+    /* errors: no model file; a buffer too small */
+    assert_int_equal(cbrnn_events_header(head, sizeof head, "/nonexistent/m.safetensors", e, &c,
+                                         msg, sizeof msg),
+                     CBRNN_ERR_IO);
+    assert_non_null(strstr(msg, "/nonexistent/m.safetensors"));
+    assert_int_equal(cbrnn_events_header(head, 100, model_path, e, &c, msg, sizeof msg),
+                     CBRNN_ERR_ARG);
+    assert_string_equal(head, "");
+    cbrnn_engine_destroy(e);
+    /* bad values and keys given twice: refused with file:line and the key */
+    static const char *const bad[] = {
+        "# rule=auto\n", "# rule=\n", "# model_sha256=abc\n", "# rls_prior=0\n",
+        "# rls_prior=-1\n", "# rls_forget=0.5\n", "# rls_forget=1.5\n", "# bptt=0\n",
+        "# bptt=4x\n", "# sample_rate=nan\n", "# surprise_frames=0\n", "# surprise_floor=0\n",
+        "# surprise_max=0.5\n", "# diverge_ratio=0.5\n", "# checkpoint_frames=-3\n",
+        "# model_sha256=" "0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef\n",
+        "# bptt=4\n# bptt=4\n"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        char text[256];
+        snprintf(text, sizeof text, "%s0,learn,1\n", bad[i]);
+        write_file("bad.csv", text);
+        snprintf(p, sizeof p, "%s/bad.csv", dir);
+        if (cbrnn_event_list_load(&l, p, msg, sizeof msg) == 0)
+            fail_msg("header line accepted: %s", bad[i]);
+        assert_non_null(strstr(msg, "bad.csv:"));
+    }
+    /* an event row past the longest read is still refused */
+    char row[400];
+    memset(row, ' ', 300);
+    strcpy(row + 300, "0,learn,1\n");
+    write_file("bad.csv", row);
+    assert_int_not_equal(cbrnn_event_list_load(&l, p, msg, sizeof msg), 0);
+    assert_non_null(strstr(msg, "line too long"));
+}
+
 static void schedules(void **state)
 {
     char p[256], msg[1024];
@@ -573,6 +712,7 @@ int main(void)
         cmocka_unit_test(marker_rows),
         cmocka_unit_test(host_api_misuse),
         cmocka_unit_test(events_files),
+        cmocka_unit_test(events_header),
         cmocka_unit_test(schedules),
         cmocka_unit_test(engine_options),
     };
