@@ -2039,6 +2039,15 @@ static int open_log(const struct options *o)
                                      C.schedule.mark_names[i], C.schedule.mark_seconds[i]);
         out_writer_put(C.markers, row, (size_t)n, 1);
     }
+    /* the model (SHA-256) and engine options the replay needs, first */
+    char head[CBRNN_EVENTS_HEADER_MAX], msg[1024];
+    int hn = cbrnn_events_header(head, sizeof head, o->model_path, atomic_load(&H.engine), &o->ec,
+                                 msg, sizeof msg);
+    if (hn < 0) {
+        say(PROG ": %s.events: %s\n", o->log_path, msg);
+        return 2;
+    }
+    out_writer_put(H.events, head, (size_t)hn, 0);
     write_initial_events(H.events, &o->ec);
     return 0;
 }

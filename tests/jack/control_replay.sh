@@ -79,4 +79,29 @@ same_weights live.safetensors off.safetensors \
 # Without the events the replay differs (the control changes mattered).
 "$CBRNN" run --model "$MODEL" --learn --out-dir plain rec.wav >/dev/null 2>&1 || fail "cbrnn run"
 cmp -s live.csv plain/frames.csv && fail "a replay without --events matched: the test proves nothing"
+
+# The engine options no event carries, and the model, are in the events
+# file's header lines: a live --rule sgd run (the default model's rule is
+# rls) replays without --rule; its model file, overwritten by --save with
+# the adapted weights, is refused; the original bytes replay it.
+note "live --rule sgd with --save over its model, replayed without --rule"
+cp "$MODEL" own.safetensors
+"$JACKHOST" --name cbs --model own.safetensors --save own.safetensors --learn --rule sgd \
+  --record sgd.wav --log sgd.csv >sgd.out 2>sgd.err &
+HOST=$!
+STARTED="$STARTED $HOST"
+wait_port cbs:input
+"$JACKPLAY" --name player2 --connect cbs:input --duration 3 "$SAMPLES/voiceB_gb_female_2.wav" \
+  || fail "cbrnn-jackplay failed (sgd)"
+sleep 0.3
+kill -TERM "$HOST"; wait "$HOST" || { cat sgd.err; fail "cbrnn-jack --rule sgd"; }
+grep -qx '# rule=sgd' sgd.csv.events || fail "sgd.csv.events does not say rule=sgd"
+"$CBRNN" run --model own.safetensors --events sgd.csv.events --out-dir sgdown sgd.wav \
+  >sgdown.out 2>&1 && fail "the model overwritten by --save was not refused"
+grep -q "own.safetensors is not the model sgd.csv.events was recorded with" sgdown.out \
+  || { cat sgdown.out; fail "the refusal does not say which model"; }
+"$CBRNN" run --model "$MODEL" --events sgd.csv.events --out-dir sgdoff sgd.wav >sgdoff.out 2>&1 \
+  || { cat sgdoff.out; fail "cbrnn run --events (sgd)"; }
+cmp sgd.csv sgdoff/frames.csv || {
+  diff sgd.csv sgdoff/frames.csv | head -5; fail "a live --rule sgd run did not replay without --rule"; }
 echo "control_replay: passed"
