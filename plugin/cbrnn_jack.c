@@ -78,6 +78,7 @@
 #include "cbrnn/cbrnn_host.h"
 #include "cbrnn/cbrnn_model.h"
 #include "cbrnn/cbrnn_perturb.h"
+#include "host_files.h"
 #include "host_output.h"
 
 #define PROG "cbrnn-jack"
@@ -220,8 +221,10 @@ static void usage(FILE *f)
 "warned about at start.\n"
 "Exit status: 0 stopped by a signal; 1 the JACK server went away, or a\n"
 "failure while working (a save, the log or a recording that could not be\n"
-"written or finished, stderr or stdout not finished); 2 bad options or\n"
-"input, or an output in use by another cbrnn-jack.\n", cbrnn_host_rule_help());
+"written or finished, a recording that dropped samples, an exit save that\n"
+"went to a rescue copy, stderr or stdout not finished); 2 bad options or\n"
+"input (an output that is the model, another output, or an existing\n"
+"model), or an output in use by another cbrnn-jack.\n", cbrnn_host_rule_help());
     char buf[PATH_MAX];
     fprintf(f, "\nThe default model of this binary: %s\n", default_model(buf, sizeof buf));
 }
@@ -842,10 +845,17 @@ static int save_now(const char *why)
             say(PROG ": nothing learned: %s left as it was (%s)\n", C.save_path, why);
         return 0;
     }
-    char msg[1024];
+    char msg[2048], where[PATH_MAX];
     cbrnn_engine_stats st;
     cbrnn_engine_get_stats(e, &st);
-    int rc = cbrnn_host_saves_now(C.saves, e, C.save_path, msg, sizeof msg);
+    /* the last chance to keep the session: a copy elsewhere if need be */
+    int rc = cbrnn_host_saves_last_chance(C.saves, e, C.save_path, where, sizeof where, msg,
+                                          sizeof msg);
+    if (rc == 1) {
+        say(PROG ": %s\n" PROG ": saved a rescue copy instead: %s (%s, after %lld frames)\n",
+            msg, where, why, (long long)st.frames);
+        return -1; /* not where asked: exit status 1 */
+    }
     on_saved(NULL, C.save_path, why, st.frames, rc, msg);
     return rc ? -1 : 0;
 }
@@ -1768,6 +1778,61 @@ static cbrnn_model *open_model(struct options *o, char *defbuf, size_t deflen)
     return m;
 }
 
+/* The output files through the guard every cbrnn command uses
+ * (host_files.h), before anything is opened: --log (and its .markers and
+ * .events), --record and --record-teacher may not be the model, the
+ * schedule, each other or --save, nor an existing model or other
+ * safetensors file, nor (--log) an audio file: they are truncated at
+ * start. A FIFO or a device (a live reader of the log) is taken as it is.
+ * --save is checked first, so that it may be the model (a note says so).
+ * 0 or 2. */
+static int check_outputs(const struct options *o)
+{
+    char marks[PATH_MAX], events[PATH_MAX], msg[PATH_MAX + 512];
+    const char *log = o->log_path;
+    if (log && (snprintf(marks, sizeof marks, "%s.markers", log) >= (int)sizeof marks ||
+                snprintf(events, sizeof events, "%s.events", log) >= (int)sizeof events)) {
+        say(PROG ": --log %s: path too long\n", log);
+        return 2;
+    }
+    const struct {
+        const char *opt, *path;
+        enum host_out_kind kind;
+    } outs[] = {{"--log", log, HOST_OUT_DATA},
+                {"--log (its markers)", log ? marks : NULL, HOST_OUT_DATA},
+                {"--log (its events)", log ? events : NULL, HOST_OUT_DATA},
+                {"--record", o->rec_path, HOST_OUT_AUDIO},
+                {"--record-teacher", o->trec_path, HOST_OUT_AUDIO}};
+    host_files f = {0};
+    int rc = (C.save_path && host_files_output(&f, "--save", C.save_path, HOST_OUT_MODEL, msg,
+                                               sizeof msg)) ||
+             host_files_input(&f, o->model_path) ||
+             (o->schedule_path && host_files_input(&f, o->schedule_path));
+    for (size_t i = 0; !rc && i < sizeof outs / sizeof outs[0]; i++) {
+        struct stat st;
+        if (!outs[i].path ||
+            (lstat(outs[i].path, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode))))
+            continue;
+        rc = host_files_output(&f, outs[i].opt, outs[i].path, outs[i].kind, msg, sizeof msg);
+    }
+    host_files_free(&f);
+    if (rc)
+        say(PROG ": %s\n", msg);
+    return rc ? 2 : 0;
+}
+
+/* What a later `cbrnn run --events` could not replay, said at start. */
+static void warn_unreplayable(const cbrnn_model *m, const struct options *o)
+{
+    if (o->rec_path && m->target == CBRNN_TARGET_MAP && !o->trec_path)
+        say(PROG ": note: --record without --record-teacher: the teacher input is not kept, so "
+            "this run cannot be replayed exactly\n");
+    if (o->rec_path && !o->log_path && (o->osc_port || m->target == CBRNN_TARGET_CLASSIFY ||
+                                        o->schedule_path))
+        say(PROG ": note: --record without --log: the control changes (OSC, MIDI labels, the "
+            "schedule) are kept nowhere, so this run cannot be replayed exactly\n");
+}
+
 /* Blocks the signals in this thread before JACK and our threads exist, so
  * every thread inherits the mask and only sigtimedwait in the control
  * loop takes them: no handler ever interrupts the audio thread. */
@@ -2632,12 +2697,16 @@ static int close_outputs(pthread_t *log_th, pthread_t *disk_th,
             continue;
         long long dropped = atomic_load(&rc->dropped);
         int e = atomic_load(&rc->failed);
+        /* samples dropped leave a gap the file does not show: its replay
+         * would differ from the live run from there, so it is a failure */
         if (dropped || e)
-            say(PROG ": %s: incomplete (%lld samples dropped%s%s)\n", rc->path, dropped,
+            say(PROG ": %s: incomplete (%lld samples dropped%s%s): `cbrnn run` replays it "
+                "exactly only up to the first gap\n", rc->path, dropped,
                 e ? ", write error: " : "", e ? strerror(e) : "");
-        failed |= e != 0;
+        failed |= e != 0 || dropped != 0;
         if (cbrnn_wav_close(rc->sf)) {
-            say(PROG ": %s: close failed\n", rc->path);
+            if (!e) /* after a write error the close fails too: said once */
+                say(PROG ": %s: close failed\n", rc->path);
             failed = 1;
         } else if (!C.quiet) {
             say(PROG ": recorded %ld samples to %s\n", rc->written, rc->path);
@@ -2729,6 +2798,11 @@ static int run_host(struct options *o, int *abandon)
     cbrnn_model *m = open_model(o, defbuf, sizeof defbuf);
     if (!m)
         return 2;
+    if (check_outputs(o)) {
+        cbrnn_model_destroy(m);
+        return 2;
+    }
+    warn_unreplayable(m, o);
     sigset_t sigs;
     block_signals(&sigs);
     if (lock_save()) {

@@ -10,6 +10,13 @@
 #     and leaves the first one's files alone; once the first exits (or is
 #     killed), the names are free again. Before: logs were truncated and
 #     saves overwritten silently.
+# (3) --log, --record and --save go through the commands' output guard:
+#     the model, an existing model or take as --log, and two outputs
+#     that are one file, are refused (exit 2) with the model intact; a
+#     FIFO --log is taken. Before: each was truncated.
+# (4) An exit save that cannot be written (its folder is a full 400 KiB
+#     tmpfs) goes to a rescue copy under $XDG_STATE_HOME, said, exit 1;
+#     the copy loads and holds what was learned. Before: lost.
 . "$(dirname "$0")/jacklib.sh"
 pick_model
 start_jackd 256
@@ -104,4 +111,53 @@ kill -KILL "$E"; wait "$E" 2>/dev/null
 run_host F 0.5 --save same.safetensors --log same.csv --record same.wav
 cat F.err
 [ "$rc" -eq 0 ] || fail "after the holder was killed, the names were still refused (exit $rc)"
+note "3: the output guard"
+cp "$MODEL" own.safetensors && cp own.safetensors own.orig
+cp "$SAMPLES/voiceB_gb_female_3.wav" take.wav
+guarded() { # NAME WANT ARGS...
+  local name=$1 want=$2
+  shift 2
+  "$JACKHOST" --name "$name" --model own.safetensors "$@" >"$name.out" 2>"$name.err"
+  local r=$?
+  [ "$r" -eq 2 ] || fail "$name ($*): expected exit 2, got $r: $(cat "$name.err")"
+  grep -qF -- "$want" "$name.err" || fail "$name ($*): no '$want': $(cat "$name.err")"
+}
+guarded g1 "--log own.safetensors: is the same file as the input own.safetensors" \
+  --log own.safetensors
+guarded g2 "--record own.safetensors: is the same file as the input" --record own.safetensors
+guarded g3 "--log take.wav: exists and is an audio file" --log take.wav
+guarded g4 "--record both.out: is the same file as the output both.out" \
+  --log both.out --record both.out
+guarded g5 "--log x.safetensors: is the same file as the output x.safetensors" \
+  --save x.safetensors --log x.safetensors
+cp "$MODEL" lg.csv.events
+guarded g6 "--log (its events) lg.csv.events: exists and is a cbrnn model" --log lg.csv
+cmp -s own.safetensors own.orig || fail "a refused output changed the model"
+[ -e x.safetensors ] && fail "a refused run wrote its --save"
+mkfifo live.fifo
+cat live.fifo >/dev/null &
+STARTED="$STARTED $!"
+run_host G 0.5 --log live.fifo
+[ "$rc" -eq 0 ] || fail "a FIFO --log was refused (exit $rc): $(cat G.err)"
+
+note "4: the exit save on a full disk"
+mkdir -p full state
+mount -t tmpfs -o size=400k tmpfs full || fail "cannot mount a tmpfs (run as root)"
+trap 'umount "$WORK/full" 2>/dev/null; cleanup' EXIT
+head -c 300000 /dev/zero >full/filler 2>/dev/null
+XDG_STATE_HOME=$WORK/state "$JACKHOST" --name cbR --model "$MODEL" --learn \
+  --save full/adapted.safetensors >R.out 2>R.err &
+R=$!
+STARTED="$STARTED $R"
+wait_port cbR:input
+"$JACKPLAY" --name playerR --connect cbR:input --duration 2 "$SAMPLES/voiceB_gb_female_3.wav" \
+  >/dev/null 2>&1
+kill -TERM "$R"; wait "$R"; r=$?
+cat R.err
+[ "$r" -eq 1 ] || fail "a rescued save: expected exit 1, got $r"
+copy=$(sed -n 's/.*saved a rescue copy instead: \(.*\) (SIGTERM.*/\1/p' R.err)
+case $copy in "$WORK/state/cbrnn/rescue/"*adapted.safetensors) ;; *) fail "rescue copy '$copy'" ;; esac
+"$CBRNN" info "$copy" >/dev/null || fail "the rescue copy does not load"
+same_weights "$MODEL" "$copy" && fail "the rescue copy holds the loaded weights"
+umount full
 echo "save_guard: passed"
