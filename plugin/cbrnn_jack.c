@@ -1783,7 +1783,8 @@ static cbrnn_model *open_model(struct options *o, char *defbuf, size_t deflen)
  * .events), --record and --record-teacher may not be the model, the
  * schedule, each other or --save, nor an existing model or other
  * safetensors file, nor (--log) an audio file: they are truncated at
- * start. A FIFO or a device (a live reader of the log) is taken as it is.
+ * start. A FIFO or a device, or a link to one (a live reader of the log,
+ * /dev/null), is taken as it is.
  * --save is checked first, so that it may be the model (a note says so).
  * 0 or 2. */
 static int check_outputs(const struct options *o)
@@ -1811,7 +1812,7 @@ static int check_outputs(const struct options *o)
     for (size_t i = 0; !rc && i < sizeof outs / sizeof outs[0]; i++) {
         struct stat st;
         if (!outs[i].path ||
-            (lstat(outs[i].path, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode))))
+            (stat(outs[i].path, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode))))
             continue;
         rc = host_files_output(&f, outs[i].opt, outs[i].path, outs[i].kind, msg, sizeof msg);
     }
