@@ -502,6 +502,25 @@ int cbrnn_events_from_config(cbrnn_event *out, int max, const cbrnn_engine_confi
     return n;
 }
 
+void cbrnn_config_apply_event(cbrnn_engine_config *c, const cbrnn_event *ev)
+{
+    if (!c || !ev)
+        return;
+    const cbrnn_engine_cmd *k = &ev->cmd;
+    switch (k->kind) {
+    case CBRNN_CMD_LEARN: c->learn = k->i != 0; break;
+    case CBRNN_CMD_LR: c->lr = k->f; break;
+    case CBRNN_CMD_MOMENTUM: c->momentum = k->f; break;
+    case CBRNN_CMD_DECAY: c->decay = k->f; break;
+    case CBRNN_CMD_GATE: c->gate_db = k->f; break;
+    case CBRNN_CMD_DELAY: c->perturb_delay_ms = k->f; break;
+    case CBRNN_CMD_GAIN: c->perturb_gain_db = k->f; break;
+    case CBRNN_CMD_PITCH: c->perturb_pitch = k->f; break;
+    case CBRNN_CMD_LISTEN: c->listen = k->i != 0; break;
+    default: break; /* reset, marks, labels, snapshots: no setting */
+    }
+}
+
 const char *cbrnn_marker_csv_header(void)
 {
     return "marker,name,seconds\n";

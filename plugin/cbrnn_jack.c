@@ -235,6 +235,13 @@ struct host {
     jack_client_t *client;
     jack_port_t *in, *teacher, *midi;
     jack_port_t *fb; /* --perturb-*: the perturbed feedback */
+    /* the engine's settings as the applied events left them (drain_records,
+     * under mu): what an engine rebuilt after a rate change starts with */
+    cbrnn_engine_config in_force;
+    /* 1 after a rate change: the new engine's frames count from 0 again,
+     * which the events file cannot tell from the first engine's, so it
+     * ends at the change (as the recording does) */
+    int events_ended;
     jack_port_t *out[1 + MAX_OUT];
     int n_out; /* audio outputs including surprise */
     _Atomic(cbrnn_engine *) engine;
@@ -623,9 +630,10 @@ static void drain_records(cbrnn_engine *e)
     char line[512];
     static struct batch logb, evb; /* the caller holds H.mu: one drain at a time */
     logb.w = H.log;
-    evb.w = H.events;
+    evb.w = H.events_ended ? NULL : H.events;
     while (cbrnn_engine_read_event(e, &ev)) {
         follow_perturb_latency(&ev);
+        cbrnn_config_apply_event(&H.in_force, &ev);
         batch_add(&evb, line, cbrnn_event_csv_row(line, sizeof line, &ev));
     }
     batch_flush(&evb);
@@ -1499,7 +1507,10 @@ static int rebuild_engine(int rate, const cbrnn_engine_config *base)
     cbrnn_engine_copy_params(old, adapted);
     cbrnn_engine_stats ost;
     cbrnn_engine_get_stats(old, &ost);
-    cbrnn_engine_config c = *base;
+    /* the settings in force (OSC, a schedule), not those of the start:
+     * learning went off and lr back to the option's after a rate change */
+    (void)base;
+    cbrnn_engine_config c = H.in_force;
     c.sample_rate = rate;
     char msg[1024];
     cbrnn_engine *e = cbrnn_host_start(cbrnn_engine_model(old), C.model_path, &c, 0, &err, msg,
@@ -1522,11 +1533,13 @@ static int rebuild_engine(int rate, const cbrnn_engine_config *base)
      * (not this thread: see latency_main) */
     set_perturb_latency(e, &c);
     cbrnn_engine_destroy(old);
+    H.events_ended = 1;
     pthread_mutex_unlock(&H.mu);
     atomic_store(&H.paused, 0);
     say(PROG ": the server's sample rate is now %d Hz: features follow it "
-        "(frames count from 0 again%s%s)\n", rate,
+        "(frames count from 0 again; the settings in force go on%s%s%s)\n", rate,
         H.n_rec ? "; recording stopped: a WAV file has one rate" : "",
+        H.events ? "; the events file ends here: it replays the part before" : "",
         C.schedule.events.n ? "; the schedule stops" : "");
     return 0;
 }
@@ -1912,6 +1925,7 @@ static int start_engine(const cbrnn_model *m, struct options *o)
             return 2;
         }
     }
+    H.in_force = o->ec;
     atomic_init(&H.engine, e);
     atomic_store(&H.engine_rate, (int)o->ec.sample_rate);
     atomic_store(&H.latency, cbrnn_engine_latency(e));

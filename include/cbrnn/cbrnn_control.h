@@ -158,6 +158,12 @@ CBRNN_API void cbrnn_event_list_free(cbrnn_event_list *l);
  * events file starts with the whole state its replay needs. Writes at
  * most max events to out; returns how many there are (5, 8 or 9). */
 CBRNN_API int cbrnn_events_from_config(cbrnn_event *out, int max, const cbrnn_engine_config *c);
+/* The reverse: the setting an applied event changes, changed in c (learn,
+ * lr, momentum, decay, gate and the perturbation's delay, gain, pitch and
+ * listen; other events change no setting). A host that must build a new
+ * engine mid-run (a server's rate change) starts it with the settings in
+ * force, not those it started with. */
+CBRNN_API void cbrnn_config_apply_event(cbrnn_engine_config *c, const cbrnn_event *ev);
 
 /* What an engine needs to apply the n events ev: *perturb 0 (no
  * perturbation event), 1 (delay, gain or listen) or 2 (pitch), and
