@@ -2688,6 +2688,12 @@ static int close_outputs(pthread_t *log_th, pthread_t *disk_th,
         out_writer_get_stats(*w[k], &st);
         if (k == 0)
             *log_lost = st.lost;
+        if (k == 1 && st.lost) { /* a replay without them differs from the live run */
+            say(PROG ": %s: %lld control change%s lost (its queue was full): `cbrnn run "
+                "--events` cannot replay this run exactly\n", out_writer_name(*w[k]), st.lost,
+                st.lost == 1 ? "" : "s");
+            failed = 1;
+        }
         int rc = finish_writer(*w[k], deadline);
         failed |= rc != 0;
         *abandon |= rc == 2;
