@@ -30,6 +30,7 @@
 #include "cbrnn/cbrnn_model.h"
 #include "corpus.h"
 #include "host_audio.h"
+#include "host_output.h"
 #include "util_audio.h"
 #include "util_msg.h"
 #include "util_npy.h"
@@ -313,6 +314,7 @@ struct run {
     double t0, done;       /* progress: when it started, inputs done */
     cbrnn_engine_stats st; /* at the end */
     cbrnn_model *adapted;  /* --save-model */
+    int save_lock;         /* its lock (out_lock_output), -1 when not taken */
     host_files files;       /* what the run reads and writes (the output guard) */
 };
 
@@ -711,6 +713,12 @@ static int check_modes(struct run *r)
     size_events_ring(&r->ec, r->evl.n);
     if (r->save_path && cbrnn_control_check_output(r->save_path, r->msg, sizeof r->msg)) {
         fprintf(stderr, PROG ": --save-model %s\n", r->msg);
+        return 2;
+    }
+    /* the lock every saving program takes (a cbrnn-jack --save there too) */
+    if (r->save_path &&
+        (r->save_lock = out_lock_output("--save-model", r->save_path, r->msg, sizeof r->msg)) < 0) {
+        cli_say(PROG, r->msg);
         return 2;
     }
     return 0;
@@ -1305,6 +1313,8 @@ static int say_unreplayed(struct run *r)
 static int run_free(struct run *r, int status)
 {
     struct run_out *o = &r->o;
+    if (r->save_lock >= 0)
+        out_unlock_beside(r->save_path, r->save_lock);
     corpus_free(&r->in);
     host_files_free(&r->files);
     for (int k = 0; k < 2; k++) {
@@ -1338,6 +1348,7 @@ int cmd_run(int argc, char **argv)
 {
     static struct run r; /* ~70 KiB of input lists: not on the stack */
     memset(&r, 0, sizeof r);
+    r.save_lock = -1;
     int pr = parse_opts(&r, argc, argv);
     if (pr)
         return pr > 0 ? 0 : 2;

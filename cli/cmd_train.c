@@ -13,6 +13,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -24,6 +25,7 @@
 #include "cbrnn/cbrnn_train.h"
 #include "corpus.h"
 #include "host_audio.h"
+#include "host_output.h"
 #include "util_msg.h"
 #include "util_output.h"
 #include "util_term.h"
@@ -811,7 +813,17 @@ int cmd_train(int argc, char **argv)
             .begin = catch_signals,
             .stop = stop_asked,
         };
-        status = train_with_log(&o, &rep);
+        /* the lock every saving program takes (a cbrnn-jack --save or a
+         * cbrnn run --save-model there too) */
+        char msg[PATH_MAX + 256];
+        int lock = out_lock_output("-o", o.t.out, msg, sizeof msg);
+        if (lock < 0) {
+            fprintf(stderr, PROG ": %s\n", msg);
+            status = 2;
+        } else {
+            status = train_with_log(&o, &rep);
+            out_unlock_beside(o.t.out, lock);
+        }
     }
     cbrnn_model_destroy(o.init_m);
     corpus_free(&o.val_specs);

@@ -231,3 +231,18 @@ void out_unlock_beside(const char *path, int fd)
         unlink(lp);
     close(fd);
 }
+
+int out_lock_output(const char *opt, const char *path, char *msg, size_t msglen)
+{
+    long pid;
+    int fd = out_lock_beside(path, &pid);
+    if (fd >= 0)
+        return fd;
+    if (pid >= 0)
+        snprintf(msg, msglen, "%s %s: in use by process %ld (another cbrnn program saving "
+                 "there?): give another name", opt, path, pid);
+    else
+        snprintf(msg, msglen, "%s %s: cannot make its lock file %s.lock: %s", opt, path, path,
+                 strerror(errno));
+    return -1;
+}

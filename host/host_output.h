@@ -60,5 +60,10 @@ int out_lock_fd(int fd, long *pid);
  * *pid as out_lock_fd gives and errno. out_unlock_beside removes it. */
 int out_lock_beside(const char *path, long *pid);
 void out_unlock_beside(const char *path, int fd);
+/* out_lock_beside for an output named by option opt (e.g. "--save"), with
+ * the message for a person when it cannot be taken ("OPT PATH: in use by
+ * process N ..."). Every cbrnn program that saves a model takes it, so
+ * two never write one file. Its descriptor, or -1 with msg. */
+int out_lock_output(const char *opt, const char *path, char *msg, size_t msglen);
 
 #endif

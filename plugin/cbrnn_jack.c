@@ -2798,15 +2798,10 @@ static int lock_save(void)
     C.save_lock = -1;
     if (!C.save_path)
         return 0;
-    long pid;
-    if ((C.save_lock = out_lock_beside(C.save_path, &pid)) >= 0)
+    char msg[PATH_MAX + 256];
+    if ((C.save_lock = out_lock_output("--save", C.save_path, msg, sizeof msg)) >= 0)
         return 0;
-    if (pid >= 0)
-        say(PROG ": --save %s: in use by process %ld (another cbrnn-jack saving "
-            "there?): give another name\n", C.save_path, pid);
-    else
-        say(PROG ": --save %s: cannot make its lock file %s.lock: %s\n", C.save_path,
-            C.save_path, strerror(errno));
+    say(PROG ": %s\n", msg);
     return 2;
 }
 

@@ -9,7 +9,8 @@
 #     at start (exit 2), naming the file and the process that holds it,
 #     and leaves the first one's files alone; once the first exits (or is
 #     killed), the names are free again. Before: logs were truncated and
-#     saves overwritten silently.
+#     saves overwritten silently. `cbrnn run --save-model` and `cbrnn
+#     train -o` take the same lock (before: they wrote under it).
 # (3) --log, --record and --save go through the commands' output guard:
 #     the model, an existing model or take as --log, and two outputs
 #     that are one file, are refused (exit 2) with the model intact; a
@@ -93,6 +94,17 @@ expect_refused() {
 expect_refused cbB same.safetensors --save same.safetensors --log same.csv
 expect_refused cbC same.csv --log same.csv --save other.safetensors
 expect_refused cbD same.wav --record same.wav
+# the other programs that save a model take the same lock
+"$CBRNN" run --model "$MODEL" --learn --save-model same.safetensors --out-dir runD \
+  "$SAMPLES/voiceB_gb_female_3.wav" >runD.out 2>runD.err
+r=$?
+[ "$r" -eq 2 ] || fail "cbrnn run --save-model on a held --save: exit $r, expected 2"
+grep -q "same.safetensors: in use by process $A" runD.err || fail "cbrnn run: $(cat runD.err)"
+"$CBRNN" train -q -o same.safetensors --hidden 8 --cb 8 --warmup-steps 1 --steps 1 \
+  "$SAMPLES/voiceB_gb_female_3.wav" >trainD.out 2>trainD.err
+r=$?
+[ "$r" -eq 2 ] || fail "cbrnn train -o on a held --save: exit $r, expected 2"
+grep -q "same.safetensors: in use by process $A" trainD.err || fail "cbrnn train: $(cat trainD.err)"
 kill -0 "$A" 2>/dev/null || fail "the first instance stopped"
 kill -TERM "$A"; wait "$A" || fail "the first instance: exit status"
 grep -q "saved same.safetensors (SIGTERM" A.err || fail "the first instance did not save"
