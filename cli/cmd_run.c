@@ -625,19 +625,6 @@ static int read_event_names(struct run *r)
     return 0;
 }
 
-/* The engine's ring of applied control changes (events.csv) made large
- * enough for n events to all apply between two drains (a schedule's 1200
- * marks at frame 0 lost 176 rows to the default 1024), up to 65536 (1.5
- * MiB); past that a loss is still counted and said (say_unreplayed).
- * The 64: the frame-0 settings and slack. */
-static void size_events_ring(cbrnn_engine_config *ec, size_t n)
-{
-    const size_t most = 65536;
-    size_t want = n > most - 64 ? most : n + 64;
-    if ((size_t)ec->event_capacity < want)
-        ec->event_capacity = (int)want;
-}
-
 /* --events: the model must be the one the file was recorded with (its
  * SHA-256), unless --events-any-model; the engine options the file
  * records are taken unless given here. A file without them (older) is a
@@ -710,7 +697,7 @@ static int check_modes(struct run *r)
         return rc;
     /* an events file with perturbation changes needs the perturbation */
     cbrnn_host_perturb_for_events(&r->ec, r->evl.ev, r->evl.n);
-    size_events_ring(&r->ec, r->evl.n);
+    cbrnn_host_size_event_ring(&r->ec, r->evl.n);
     if (r->save_path && cbrnn_control_check_output(r->save_path, r->msg, sizeof r->msg)) {
         fprintf(stderr, PROG ": --save-model %s\n", r->msg);
         return 2;
@@ -738,7 +725,7 @@ static int open_schedule(struct run *r)
     }
     int had = r->ec.perturb, had_events = r->ec.event_capacity;
     cbrnn_host_perturb_for_events(&r->ec, r->sched.events.ev, r->sched.events.n);
-    size_events_ring(&r->ec, r->sched.events.n);
+    cbrnn_host_size_event_ring(&r->ec, r->sched.events.n);
     if (r->ec.perturb != had || r->ec.event_capacity != had_events) {
         cbrnn_engine_destroy(r->e);
         if (!(r->e = cbrnn_host_open(r->model_path, &r->ec, r->block, &err, r->msg,

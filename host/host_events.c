@@ -502,6 +502,14 @@ int cbrnn_events_from_config(cbrnn_event *out, int max, const cbrnn_engine_confi
     return n;
 }
 
+void cbrnn_host_size_event_ring(cbrnn_engine_config *c, size_t n)
+{
+    const size_t most = 65536;
+    size_t want = n > most - 64 ? most : n + 64; /* the frame-0 settings and slack */
+    if (c && (size_t)c->event_capacity < want)
+        c->event_capacity = (int)want;
+}
+
 void cbrnn_config_apply_event(cbrnn_engine_config *c, const cbrnn_event *ev)
 {
     if (!c || !ev)

@@ -1910,9 +1910,11 @@ static int start_engine(const cbrnn_model *m, struct options *o)
             return 2;
         }
         C.next_marker = C.schedule.n_marks;
-        int had = o->ec.perturb;
+        int had = o->ec.perturb, had_ring = o->ec.event_capacity;
         cbrnn_host_perturb_for_events(&o->ec, C.schedule.events.ev, C.schedule.events.n);
-        if (o->ec.perturb != had) { /* the schedule perturbs: an engine that can */
+        cbrnn_host_size_event_ring(&o->ec, C.schedule.events.n);
+        /* the schedule perturbs, or holds many changes: an engine that can */
+        if (o->ec.perturb != had || o->ec.event_capacity != had_ring) {
             cbrnn_engine_destroy(e);
             if (!(e = cbrnn_host_start(m, o->model_path, &o->ec, 0, &err, msg, sizeof msg))) {
                 say(PROG ": %s\n", msg);
@@ -2688,6 +2690,17 @@ static int close_outputs(pthread_t *log_th, pthread_t *disk_th,
         out_writer_get_stats(*w[k], &st);
         if (k == 0)
             *log_lost = st.lost;
+        cbrnn_engine *eng = atomic_load(&H.engine);
+        cbrnn_engine_stats es = {0};
+        if (k == 1 && eng)
+            cbrnn_engine_get_stats(eng, &es);
+        if (k == 1 && es.dropped_events) { /* the engine's event ring was full */
+            say(PROG ": %s: %lld applied control change%s never reported (too many in one "
+                "moment): `cbrnn run --events` cannot replay this run exactly\n",
+                out_writer_name(*w[k]), (long long)es.dropped_events,
+                es.dropped_events == 1 ? "" : "s");
+            failed = 1;
+        }
         if (k == 1 && st.lost) { /* a replay without them differs from the live run */
             say(PROG ": %s: %lld control change%s lost (its queue was full): `cbrnn run "
                 "--events` cannot replay this run exactly\n", out_writer_name(*w[k]), st.lost,

@@ -187,6 +187,12 @@ CBRNN_API int cbrnn_host_perturb_option(cbrnn_engine_config *c, const char *opt,
  * (an events file, a schedule) need (cbrnn_events_perturb_needs). */
 CBRNN_API void cbrnn_host_perturb_for_events(cbrnn_engine_config *c, const cbrnn_event *ev,
                                              size_t n);
+/* Raises c->event_capacity (the ring of applied control changes a host
+ * drains into its events file) so that n events (an events file, a
+ * schedule) can all apply between two drains, up to 65536 (1.5 MiB): a
+ * schedule's 1200 marks at frame 0 lost 176 rows to the default 1024.
+ * Past that a loss is still counted (cbrnn_engine_stats.dropped_events). */
+CBRNN_API void cbrnn_host_size_event_ring(cbrnn_engine_config *c, size_t n);
 
 /* A row of a markers file (header "marker,name,seconds\n"): the id, the
  * name as a quoted CSV field ('"' doubled) and the seconds, with '\n'.

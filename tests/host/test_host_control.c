@@ -586,7 +586,7 @@ static void events_header(void **state)
         "# rls_prior=-1\n", "# rls_forget=0.5\n", "# rls_forget=1.5\n", "# bptt=0\n",
         "# bptt=4x\n", "# sample_rate=nan\n", "# surprise_frames=0\n", "# surprise_floor=0\n",
         "# surprise_max=0.5\n", "# diverge_ratio=0.5\n", "# checkpoint_frames=-3\n",
-        "# model_sha256=" "0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef\n",
+        "# model_sha256=0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef\n",
         "# bptt=4\n# bptt=4\n"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         char text[256];

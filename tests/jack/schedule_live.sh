@@ -6,6 +6,9 @@
 #     (phases, trials) sit on the frames the file names;
 # (2) the schedule plus random OSC changes: `cbrnn run --events` on the
 #     recording gives the same frames.csv byte for byte.
+# (3) a schedule of 1300 marks at frame 0: the engine's ring of applied
+#     changes is sized for it, so all reach the events file (before: 1023,
+#     the rest silently lost; a loss is now said, exit 1).
 # Bad schedules are refused with the file, line and reason.
 . "$(dirname "$0")/jacklib.sh"
 pick_model
@@ -111,4 +114,14 @@ live s2 "$OSC"
   || { cat run2.out; fail "cbrnn run --events"; }
 cmp s2.csv off2/frames.csv || { diff s2.csv off2/frames.csv | head -5; fail "live and offline differ (schedule + OSC)"; }
 grep -q "osc" s2.csv.markers || fail "no OSC marker reached the run"
+note "3: 1300 marks at frame 0 all reach the events file"
+{ echo "0 learn 1"; for i in $(seq 1300); do echo "0 mark m$i"; done; } >many.txt
+"$JACKHOST" --name cb3 --model "$MODEL" --schedule many.txt --log s3.csv >s3.out 2>s3.err &
+S3=$!
+STARTED="$STARTED $S3"
+wait_port cb3:input
+sleep 1
+kill -TERM "$S3"; wait "$S3" || fail "1300 marks: exit status $?: $(cat s3.err)"
+[ "$(grep -c ',mark,' s3.csv.events)" -eq 1300 ] ||
+  fail "1300 marks: $(grep -c ',mark,' s3.csv.events) in the events file (the ring dropped some)"
 echo "schedule_live: passed"
