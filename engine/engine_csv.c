@@ -108,9 +108,8 @@ int cbrnn_event_csv_parse(cbrnn_event *ev, const char *line)
     char *end;
     errno = 0;
     long long frame = strtoll(p, &end, 10);
-    /* at most 1e15 frames (a schedule's limit too): hosts multiply a frame by
-     * the hop, which must not pass LLONG_MAX (the fuzzer's 4.3e17) */
-    if (errno || end == p || *end != ',' || frame < 0 || frame > 1000000000000000LL)
+    /* the fuzzer's 4.3e17 overflowed frame x hop in a host */
+    if (errno || end == p || *end != ',' || frame < 0 || frame > CBRNN_MAX_EVENT_FRAME)
         return CBRNN_ERR_FORMAT;
     p = end + 1;
     int kind = -1;

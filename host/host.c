@@ -125,6 +125,13 @@ int cbrnn_host_engine_option(cbrnn_engine_config *c, int k, const char *arg, cha
     return cbrnn_host_perturb_option(c, names[k], arg, msg, msglen) ? -1 : 0;
 }
 
+static const char *const rule_names[] = {"auto", "sgd", "rls"}; /* cbrnn_rule order */
+
+const char *cbrnn_rule_name(cbrnn_rule r)
+{
+    return (int)r >= 0 && (int)r < 3 ? rule_names[r] : NULL;
+}
+
 int cbrnn_host_rule_option(cbrnn_engine_config *c, const char *name, const char *arg,
                            char *msg, size_t msglen)
 {
@@ -137,9 +144,8 @@ int cbrnn_host_rule_option(cbrnn_engine_config *c, const char *name, const char 
         return -1;
     }
     if (!strcmp(name, "rule")) {
-        static const char *const names[] = {"auto", "sgd", "rls"}; /* cbrnn_rule order */
         for (int i = 0; i < 3; i++)
-            if (!strcmp(arg, names[i])) {
+            if (!strcmp(arg, rule_names[i])) {
                 c->rule = (cbrnn_rule)i;
                 return 1;
             }
@@ -193,7 +199,7 @@ void cbrnn_host_rule_describe(const cbrnn_engine *e, char *buf, size_t len)
         snprintf(buf, len, "rls, prior %g, forget %g", (double)info.rls_prior,
                  (double)info.rls_forget);
     else
-        snprintf(buf, len, "sgd");
+        snprintf(buf, len, "%s", cbrnn_rule_name(CBRNN_RULE_SGD));
 }
 
 void cbrnn_midi_labels_init(cbrnn_midi_labels *s, int base)

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "cbrnn/cbrnn_control.h"
+#include "cbrnn/cbrnn_host.h"
 #include "host_sha256.h"
 
 /* The longest event row read: far beyond any the hosts write (a frame
@@ -31,7 +32,11 @@ static int by_frame(const void *a, const void *b)
 
 /* ---- The header lines ---- */
 
-static const char *const rule_names[] = {"auto", "sgd", "rls"}; /* cbrnn_rule order */
+/* A rule as a run resolved it (an engine learns by sgd or rls). */
+static const char *resolved_rule(cbrnn_rule r)
+{
+    return cbrnn_rule_name(r == CBRNN_RULE_RLS ? CBRNN_RULE_RLS : CBRNN_RULE_SGD);
+}
 
 /* The keys with the CBRNN_EVH_* bit each sets, in the order written.
  * Plain ones (kind 'i' an int, 'f' a float of the config at off, in
@@ -137,8 +142,9 @@ static int header_value(cbrnn_events_info *h, int i, const char *v, char *why, s
         c->sample_rate = x;
         break;
     case CBRNN_EVH_RULE:
-        if (!strcmp(v, rule_names[CBRNN_RULE_SGD]) || !strcmp(v, rule_names[CBRNN_RULE_RLS]))
-            c->rule = !strcmp(v, "sgd") ? CBRNN_RULE_SGD : CBRNN_RULE_RLS;
+        if (!strcmp(v, cbrnn_rule_name(CBRNN_RULE_SGD)) ||
+            !strcmp(v, cbrnn_rule_name(CBRNN_RULE_RLS)))
+            c->rule = !strcmp(v, cbrnn_rule_name(CBRNN_RULE_SGD)) ? CBRNN_RULE_SGD : CBRNN_RULE_RLS;
         else
             want = "sgd or rls";
         break;
@@ -223,7 +229,7 @@ int cbrnn_events_header(char *buf, size_t len, const char *model_path, const cbr
     size_t n = 0;
     put(buf, len, &n, "# the run these events were recorded from (docs/FORMATS.md, Events file)\n"
                       "# model=%s\n# model_sha256=%s\n# sample_rate=%.17g\n# rule=%s\n",
-        m, hex, cbrnn_engine_rate(e), rule_names[ri.rule == CBRNN_RULE_RLS ? 2 : 1]);
+        m, hex, cbrnn_engine_rate(e), resolved_rule(ri.rule));
     if (ri.rule == CBRNN_RULE_RLS) {
         if (ri.rls_saved)
             put(buf, len, &n, "# rls_prior=saved\n");
@@ -301,8 +307,8 @@ int cbrnn_events_compare(char *msg, size_t msglen, const cbrnn_events_info *h,
     cbrnn_engine_get_rule(e, &ri);
     const int rls = ri.rule == CBRNN_RULE_RLS;
     if ((have & CBRNN_EVH_RULE) && ri.rule != f->rule)
-        differs(msg, msglen, &n, &count, "rule", rule_names[rls ? 2 : 1],
-                rule_names[f->rule == CBRNN_RULE_RLS ? 2 : 1]);
+        differs(msg, msglen, &n, &count, "rule", resolved_rule(ri.rule),
+                resolved_rule(f->rule));
     else if (rls && (have & CBRNN_EVH_RULE)) {
         if ((have & CBRNN_EVH_RLS_PRIOR) &&
             (ri.rls_saved != !(f->rls_prior > 0) || (!ri.rls_saved && ri.rls_prior != f->rls_prior))) {

@@ -13,7 +13,6 @@
 #include "cbrnn/cbrnn_control.h"
 
 #define MAX_TRIALS 100000
-#define MAX_FRAME 1000000000000000LL /* a time in frames, at most (1e15) */
 #define MAX_NAME 200
 
 /* One action of the file, before repeats: at `sec` seconds (or `frame`
@@ -42,7 +41,7 @@ static int parse_time(const char *tok, double *sec, long long *frame)
     if (errno || end == tok || !isfinite(v) || v < 0)
         return -1;
     if (*end == 'f' && end[1] == 0) {
-        if (v != floor(v) || v > (double)MAX_FRAME)
+        if (v != floor(v) || v > (double)CBRNN_MAX_EVENT_FRAME)
             return -1;
         *frame = (long long)v;
         *sec = 0;
@@ -281,7 +280,7 @@ static int compile(cbrnn_schedule *s, const struct parsed *p, double rate, int h
         return CBRNN_ERR_ARG;
     /* the last trial's start, in frames, stays within a time's own limit
      * (1e15 frames): (trials - 1) x every could pass LLONG_MAX */
-    if (p->trials > 1 && every > MAX_FRAME / (p->trials - 1))
+    if (p->trials > 1 && every > CBRNN_MAX_EVENT_FRAME / (p->trials - 1))
         return CBRNN_ERR_FORMAT;
     s->events.ev = calloc(n_ev ? n_ev : 1, sizeof *s->events.ev);
     s->mark_names = calloc(n_marks ? n_marks : 1, sizeof *s->mark_names);

@@ -2669,6 +2669,25 @@ static int finish_writer(out_writer *w, double deadline)
     return rc ? 1 : 0;
 }
 
+/* Says what the events file lacks, if anything: changes the engine could
+ * not report (its ring was full) or the file's queue could not take
+ * (lost). 1 when something is lacking: a replay would differ. */
+static int events_incomplete(out_writer *w, long long lost)
+{
+    cbrnn_engine *e = atomic_load(&H.engine);
+    cbrnn_engine_stats es = {0};
+    if (e)
+        cbrnn_engine_get_stats(e, &es);
+    long long n[2] = {es.dropped_events, lost};
+    static const char *const why[2] = {"never reported (too many in one moment)",
+                                       "lost (its queue was full)"};
+    for (int i = 0; i < 2; i++)
+        if (n[i])
+            say(PROG ": %s: %lld control change%s %s: `cbrnn run --events` cannot replay "
+                "this run exactly\n", out_writer_name(w), n[i], n[i] == 1 ? "" : "s", why[i]);
+    return n[0] || n[1];
+}
+
 /* Stops the log thread and finishes the log files, the disk thread and
  * the recordings, each within STOP_LIMIT_S. Returns 1 when any of them
  * failed or was given up on; *abandon set when a thread is left blocked
@@ -2690,23 +2709,8 @@ static int close_outputs(pthread_t *log_th, pthread_t *disk_th,
         out_writer_get_stats(*w[k], &st);
         if (k == 0)
             *log_lost = st.lost;
-        cbrnn_engine *eng = atomic_load(&H.engine);
-        cbrnn_engine_stats es = {0};
-        if (k == 1 && eng)
-            cbrnn_engine_get_stats(eng, &es);
-        if (k == 1 && es.dropped_events) { /* the engine's event ring was full */
-            say(PROG ": %s: %lld applied control change%s never reported (too many in one "
-                "moment): `cbrnn run --events` cannot replay this run exactly\n",
-                out_writer_name(*w[k]), (long long)es.dropped_events,
-                es.dropped_events == 1 ? "" : "s");
-            failed = 1;
-        }
-        if (k == 1 && st.lost) { /* a replay without them differs from the live run */
-            say(PROG ": %s: %lld control change%s lost (its queue was full): `cbrnn run "
-                "--events` cannot replay this run exactly\n", out_writer_name(*w[k]), st.lost,
-                st.lost == 1 ? "" : "s");
-            failed = 1;
-        }
+        if (*w[k] == H.events)
+            failed |= events_incomplete(H.events, st.lost);
         int rc = finish_writer(*w[k], deadline);
         failed |= rc != 0;
         *abandon |= rc == 2;

@@ -300,6 +300,9 @@ CBRNN_API int cbrnn_engine_read_record(cbrnn_engine *e, cbrnn_record *r, float *
 /* A control change as the engine applied it: cmd took effect before the
  * frame numbered `frame` (after frame - 1 had run). Label changes (from
  * cbrnn_engine_set_label or CBRNN_CMD_LABEL) come as CBRNN_CMD_LABEL. */
+/* The largest frame an event or a schedule may name (1e15: 317 years of
+ * 10 ms frames), so that a host's frame x hop stays far inside int64. */
+#define CBRNN_MAX_EVENT_FRAME 1000000000000000LL
 typedef struct cbrnn_event {
     int64_t frame;
     cbrnn_engine_cmd cmd;

@@ -68,6 +68,9 @@ CBRNN_API int cbrnn_host_engine_option(cbrnn_engine_config *c, int k, const char
 /* "rls, prior 30, forget 0.9999", "rls, from the model's saved state,
  * forget 0.9999" or "sgd": the rule an engine runs (64 bytes hold it). */
 CBRNN_API void cbrnn_host_rule_describe(const cbrnn_engine *e, char *buf, size_t len);
+/* The name of a rule as options and files spell it: "auto", "sgd", "rls"
+ * (NULL for a value that is none of them). */
+CBRNN_API const char *cbrnn_rule_name(cbrnn_rule r);
 
 /* ---- MIDI notes as classify labels (audio thread; no allocation) ----
  * A note-on makes class (note - base) the label while the note is held; the
