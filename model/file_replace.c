@@ -12,7 +12,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,19 +19,6 @@
 #include <unistd.h>
 
 #include "cbrnn/cbrnn.h"
-
-static int fail(char *msg, size_t msglen, int code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int fail(char *msg, size_t msglen, int code, const char *fmt, ...)
-{
-    if (msg && msglen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(msg, msglen, fmt, ap);
-        va_end(ap);
-    }
-    return code;
-}
 
 int cbrnn_file_tmp_host(char out[CBRNN_TMP_HOST_MAX + 1])
 {
@@ -136,16 +122,20 @@ static int open_temporary(int dfd, const char *base, char tmp[NAME_MAX + 1])
 int cbrnn_file_replace_at(int dfd, const char *base, const char *shown, const void *buf,
                           size_t len, char *msg, size_t msglen)
 {
-    if (strlen(base) > CBRNN_REPLACE_NAME_MAX)
-        return fail(msg, msglen, CBRNN_ERR_ARG,
-                    "%s: the file name is too long (at most %d bytes here)", shown,
-                    CBRNN_REPLACE_NAME_MAX);
+    size_t cap = msg ? msglen : 0; /* snprintf(NULL, 0, ...) writes nothing */
+    if (strlen(base) > CBRNN_REPLACE_NAME_MAX) {
+        snprintf(msg, cap, "%s: the file name is too long (at most %d bytes here)", shown,
+                 CBRNN_REPLACE_NAME_MAX);
+        return CBRNN_ERR_ARG;
+    }
     sweep_stale_temporaries(dfd, base);
     char tmp[NAME_MAX + 1];
     int fd = open_temporary(dfd, base, tmp);
-    if (fd < 0)
-        return fail(msg, msglen, CBRNN_ERR_IO, "%s: cannot create a temporary file beside it: %s",
-                    shown, strerror(errno));
+    if (fd < 0) {
+        snprintf(msg, cap, "%s: cannot create a temporary file beside it: %s", shown,
+                 strerror(errno));
+        return CBRNN_ERR_IO;
+    }
     const char *step = NULL;
     int err = 0;
     if (write_all(fd, buf, len))
@@ -163,14 +153,15 @@ int cbrnn_file_replace_at(int dfd, const char *base, const char *shown, const vo
     }
     if (step) {
         unlinkat(dfd, tmp, 0);
-        return fail(msg, msglen, CBRNN_ERR_IO, "%s: %s %s failed: %s", shown, step, tmp,
-                    strerror(err));
+        snprintf(msg, cap, "%s: %s %s failed: %s", shown, step, tmp, strerror(err));
+        return CBRNN_ERR_IO;
     }
     /* Without this the rename may not survive a crash. File systems that
      * cannot sync a folder say EINVAL (or EROFS): nothing more to do there. */
-    if (fsync(dfd) && errno != EINVAL && errno != EROFS)
-        return fail(msg, msglen, CBRNN_ERR_IO,
-                    "%s: written, but flushing its folder to disk failed: %s", shown,
-                    strerror(errno));
+    if (fsync(dfd) && errno != EINVAL && errno != EROFS) {
+        snprintf(msg, cap, "%s: written, but flushing its folder to disk failed: %s", shown,
+                 strerror(errno));
+        return CBRNN_ERR_IO;
+    }
     return 0;
 }
