@@ -68,6 +68,16 @@ void exp_say(const cbrnn_exp_report *r, const char *fmt, ...)
 int exp_fail(char *msg, size_t msglen, int code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* Writes a result file's whole content to f (a memory stream): 0, or -1
+ * if a write failed. */
+typedef int (*exp_fill)(FILE *f, void *ctx);
+/* Replaces the file path with what fill(f, ctx) writes, atomically and
+ * durably (model/file_replace.h: a host-pid-counter temporary beside it,
+ * fsync, rename, fsync of the folder). On failure the previous file is
+ * untouched and msg names path and the failing step. 0, CBRNN_ERR_NOMEM,
+ * CBRNN_ERR_ARG (name too long) or CBRNN_ERR_IO. */
+int exp_replace_file(const char *path, exp_fill fill, void *ctx, char *msg, size_t msglen);
+
 /* Mean and sample standard deviation (n - 1) of v[0..n-1]; NaN and 0 if
  * n == 0, sd 0 if n == 1. */
 void exp_mean_sd(const double *v, int n, double *mean, double *sd);

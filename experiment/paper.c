@@ -73,7 +73,22 @@ static int write_row(FILE *f, const cbrnn_paper_epoch *e)
     return fflush(f) == 0 ? 0 : -1;
 }
 
-/* Rewrites path with its header and first n rows (atomic rename). */
+typedef struct {
+    const cbrnn_paper_epoch *rows;
+    int n;
+} curve_rows;
+
+/* exp_fill for a curve: its header and rows. */
+static int put_curve(FILE *f, void *ctx)
+{
+    const curve_rows *c = ctx;
+    int bad = fprintf(f, "%s\n", curve_header) < 0;
+    for (int i = 0; i < c->n && !bad; i++)
+        bad = write_row(f, &c->rows[i]) != 0;
+    return bad ? -1 : 0;
+}
+
+/* Rewrites path with its header and first n rows (exp_replace_file). */
 static int cut_curve(const char *path, int n, char *msg, size_t msglen)
 {
     cbrnn_paper_epoch *rows = malloc((size_t)(n > 0 ? n : 1) * sizeof *rows);
@@ -85,24 +100,10 @@ static int cut_curve(const char *path, int n, char *msg, size_t msglen)
         return exp_fail(msg, msglen, CBRNN_ERR_FORMAT,
                         "%s: has %d complete rows, expected at least %d", path, got, n);
     }
-    char tmp[EXP_PATH + 8];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    int ok = f != NULL;
-    if (ok) {
-        fprintf(f, "%s\n", curve_header);
-        for (int i = 0; i < n && ok; i++)
-            ok = !write_row(f, &rows[i]);
-        ok = (fclose(f) == 0) && ok;
-    }
+    curve_rows c = {rows, n};
+    int rc = exp_replace_file(path, put_curve, &c, msg, msglen);
     free(rows);
-    if (!ok || rename(tmp, path)) {
-        int rc = exp_fail(msg, msglen, CBRNN_ERR_IO, "%s: cannot rewrite: %s", path,
-                          strerror(errno));
-        remove(tmp);
-        return rc;
-    }
-    return 0;
+    return rc;
 }
 
 /* ---- One unit ---- */

@@ -252,57 +252,68 @@ static int test_done(const cbrnn_exp *e, int k)
     return !strncmp(last, "pooled,", 7) && l && last[l - 1] == '\n';
 }
 
-/* The final predictor on the test split: test/<unit>.csv, a row per group
- * and the pooled row last (written to a temporary name, then renamed). */
+/* A test table's sums: per group (MAX_GROUPS: files without a group). */
+typedef struct test_table {
+    const speech *s;
+    cbrnn_eval_sums g[MAX_GROUPS + 1];
+    int nf[MAX_GROUPS + 1];
+} test_table;
+
+/* exp_fill for test/<unit>.csv: a row per group and the pooled row last. */
+static int put_test(FILE *f, void *ctx)
+{
+    const test_table *t = ctx;
+    int bad = fprintf(f, "%s\n", test_header) < 0;
+    cbrnn_eval_sums all = {0, 0, 0, 0};
+    int files = 0;
+    for (int gi = 0; gi <= MAX_GROUPS; gi++) {
+        all.loss += t->g[gi].loss;
+        all.persist += t->g[gi].persist;
+        all.count += t->g[gi].count;
+        files += t->nf[gi];
+        if (gi == MAX_GROUPS || gi >= t->s->n_groups)
+            continue;
+        vres v = sums_res(&t->g[gi]);
+        bad |= fprintf(f, "%s,%d,%ld,%.9g,%.9g,%.9g\n", t->s->groups[gi], t->nf[gi],
+                       t->g[gi].count, v.loss, v.persist, v.skill) < 0;
+    }
+    vres v = sums_res(&all);
+    bad |= fprintf(f, "pooled,%d,%ld,%.9g,%.9g,%.9g\n", files, all.count, v.loss, v.persist,
+                   v.skill) < 0;
+    return bad ? -1 : 0;
+}
+
+/* The final predictor on the test split: test/<unit>.csv (put_test),
+ * replaced whole by exp_replace_file. */
 static int write_test(const cbrnn_exp *e, int k, const predictor *p, const cbrnn_exp_report *r)
 {
     const speech *s = sp(e);
     if (s->n_test == 0)
         return 0;
     const cbrnn_seq *q = p->m || p->lp ? seqs_for(s, e->units[k].variant, 2) : s->test;
-    cbrnn_eval_sums g[MAX_GROUPS + 1];
-    int nf[MAX_GROUPS + 1];
-    memset(g, 0, sizeof g);
-    memset(nf, 0, sizeof nf);
+    test_table t;
+    memset(&t, 0, sizeof t);
+    t.s = s;
     for (int i = 0; i < s->n_test; i++) {
         int gi = s->test_group[i] < 0 ? MAX_GROUPS : s->test_group[i];
-        int err = score_seq(p, &q[i], s->F, &g[gi]);
+        int err = score_seq(p, &q[i], s->F, &t.g[gi]);
         if (err) {
             exp_say(r, "%s: test evaluation failed: %s", e->units[k].name, cbrnn_strerror(err));
             return err;
         }
-        nf[gi]++;
+        t.nf[gi]++;
     }
-    char dir[EXP_PATH + 64], path[EXP_PATH + 64], tmp[EXP_PATH + 80];
+    char dir[EXP_PATH + 64], path[EXP_PATH + 64], msg[EXP_PATH + 512];
     snprintf(dir, sizeof dir, "%s/test", e->out);
+    if (mkdir(dir, 0777) && errno != EEXIST) {
+        exp_say(r, "%s: cannot create the folder: %s", dir, strerror(errno));
+        return CBRNN_ERR_IO;
+    }
     test_path(e, k, path, sizeof path);
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = NULL;
-    if ((mkdir(dir, 0777) && errno != EEXIST) || !(f = fopen(tmp, "w"))) {
-        exp_say(r, "%s: cannot write: %s", f ? tmp : dir, strerror(errno));
-        return CBRNN_ERR_IO;
-    }
-    fprintf(f, "%s\n", test_header);
-    cbrnn_eval_sums all = {0, 0, 0, 0};
-    for (int gi = 0; gi <= MAX_GROUPS; gi++) {
-        all.loss += g[gi].loss;
-        all.persist += g[gi].persist;
-        all.count += g[gi].count;
-        nf[MAX_GROUPS] += gi < MAX_GROUPS ? nf[gi] : 0;
-        if (gi == MAX_GROUPS || gi >= s->n_groups)
-            continue;
-        vres v = sums_res(&g[gi]);
-        fprintf(f, "%s,%d,%ld,%.9g,%.9g,%.9g\n", s->groups[gi], nf[gi], g[gi].count, v.loss,
-                v.persist, v.skill);
-    }
-    vres v = sums_res(&all);
-    fprintf(f, "pooled,%d,%ld,%.9g,%.9g,%.9g\n", nf[MAX_GROUPS], all.count, v.loss, v.persist,
-            v.skill);
-    if (fclose(f) || rename(tmp, path)) {
-        exp_say(r, "%s: cannot write: %s", path, strerror(errno));
-        return CBRNN_ERR_IO;
-    }
-    return 0;
+    int rc = exp_replace_file(path, put_test, &t, msg, sizeof msg);
+    if (rc)
+        exp_say(r, "%s", msg);
+    return rc;
 }
 
 /* Complete rows of a speech curve; *last_step gets the last row's step. */

@@ -8,6 +8,7 @@
  * two runs with one seed give identical curves and a resumed run continues
  * exactly where the saved one stopped. */
 #include "cbrnn/cbrnn_experiment.h"
+#include "exp_internal.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -16,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 static const char *const task_names[CBRNN_NTASKS] = {"dms", "parity", "multitask", "switch"};
 static const char *const variant_names[CBRNN_NVARIANTS] = {"cbrnn", "rnn", "frozen", "interleaved"};
@@ -593,6 +593,13 @@ static void set_msg(char *msg, size_t msglen, const char *fmt, ...)
     va_end(ap);
 }
 
+/* exp_fill for a checkpoint composed in b. */
+static int put_all(FILE *f, void *b)
+{
+    const buf_t *c = b;
+    return fwrite(c->p, 1, c->len, f) == c->len ? 0 : -1;
+}
+
 int cbrnn_paper_run_save(const cbrnn_paper_run *r, const char *path, char *msg, size_t msglen)
 {
     if (!r || !path) {
@@ -623,30 +630,7 @@ int cbrnn_paper_run_save(const cbrnn_paper_run *r, const char *path, char *msg, 
         set_msg(msg, msglen, "%s: out of memory", path);
         return CBRNN_ERR_NOMEM;
     }
-    char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp%ld", path, (long)getpid()) >= (int)sizeof tmp) {
-        free(b.p);
-        set_msg(msg, msglen, "%s: path too long", path);
-        return CBRNN_ERR_ARG;
-    }
-    FILE *fp = fopen(tmp, "wb");
-    int e = 0;
-    if (!fp) {
-        set_msg(msg, msglen, "%s: cannot create: %s", tmp, strerror(errno));
-        e = CBRNN_ERR_IO;
-    } else {
-        int w = fwrite(b.p, 1, b.len, fp) == b.len && fflush(fp) == 0 && fsync(fileno(fp)) == 0;
-        int err_no = errno;
-        if (fclose(fp) != 0 || !w) {
-            set_msg(msg, msglen, "%s: write failed: %s", tmp, strerror(err_no));
-            e = CBRNN_ERR_IO;
-        } else if (rename(tmp, path) != 0) {
-            set_msg(msg, msglen, "%s: cannot rename to %s: %s", tmp, path, strerror(errno));
-            e = CBRNN_ERR_IO;
-        }
-        if (e)
-            remove(tmp);
-    }
+    int e = exp_replace_file(path, put_all, &b, msg, msglen);
     free(b.p);
     return e;
 }

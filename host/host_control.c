@@ -16,6 +16,7 @@
 #include "cbrnn/cbrnn_control.h"
 #include "cbrnn/cbrnn_model.h"
 #include "cbrnn/cbrnn_perturb.h"
+#include "file_replace.h"
 
 static void say(char *msg, size_t len, const char *fmt, const char *a, const char *b)
 {
@@ -100,8 +101,11 @@ int cbrnn_control_check_save(char *out, size_t outlen, const char *dir, const ch
         say(msg, msglen, "%s: not a file name%s", path, NULL);
         return CBRNN_ERR_ARG;
     }
-    if (strlen(base) > NAME_MAX - 40) { /* room for the temporary's name */
-        say(msg, msglen, "%s: the file name is too long (at most 215 bytes)%s", path, NULL);
+    if (strlen(base) > CBRNN_REPLACE_NAME_MAX) { /* room for the temporary's name */
+        char why[64];
+        snprintf(why, sizeof why, "the file name is too long (at most %d bytes)",
+                 CBRNN_REPLACE_NAME_MAX);
+        say(msg, msglen, "%s: %s", path, why);
         return CBRNN_ERR_ARG;
     }
     if (!realpath(dir, rdir)) {

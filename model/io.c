@@ -12,14 +12,13 @@
  * than the file's own size (plus a small slack) because of what the file
  * says. Saving is atomic (temporary file in the same folder, fsync, rename,
  * fsync of the folder) and checks its own output with the loader first, so
- * that a file this code writes is always a file it can read. A save also
- * removes the temporaries that saves of the same file left behind when
- * their process was killed mid-write.
+ * that a file this code writes is always a file it can read; the writing
+ * itself is file_replace.c's (which also removes the temporaries that
+ * killed saves of the same file on this machine left behind).
  *
  * Library code: never prints, never exits; errors are codes plus a message. */
 #include "cbrnn/cbrnn_model.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <float.h>
@@ -29,10 +28,11 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "file_replace.h"
 
 /* Format names are "cbrnn-N", N = 1 .. CBRNN_FORMAT_NEWEST. */
 #define FORMAT_PREFIX "cbrnn-"
@@ -359,108 +359,6 @@ static int serialise(const cbrnn_model *m, unsigned char **out, size_t *outlen, 
     return 0;
 }
 
-static int write_all(int fd, const unsigned char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
-/* Removes `.BASE.PID.N.tmp` files in the folder dfd that a save of the
- * same target left behind when its process was killed mid-write (its PID
- * no longer exists). Temporaries of live processes, and every other file,
- * stay. Best effort: errors are ignored (the save itself does not need
- * this). */
-static void sweep_stale_temporaries(int dfd, const char *base)
-{
-    int fd = dup(dfd);
-    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-    if (!d) {
-        if (fd >= 0)
-            close(fd);
-        return;
-    }
-    size_t blen = strlen(base);
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        const char *n = e->d_name;
-        if (n[0] != '.' || strncmp(n + 1, base, blen) || n[1 + blen] != '.')
-            continue;
-        char *end;
-        errno = 0;
-        long pid = strtol(n + 2 + blen, &end, 10);
-        if (errno || end == n + 2 + blen || *end != '.' || pid <= 0)
-            continue;
-        const char *cnt = end + 1;
-        strtoul(cnt, &end, 10);
-        if (end == cnt || strcmp(end, ".tmp"))
-            continue;
-        if (pid == (long)getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
-            continue; /* alive (or not ours to ask): may be writing it now */
-        unlinkat(dirfd(d), n, 0);
-    }
-    closedir(d);
-}
-
-/* Writes buf to the file base in the folder dfd atomically: a new
- * temporary file beside it, fsync, rename over it, fsync of the folder so
- * the rename itself is durable. Every step is relative to dfd and follows
- * no symbolic link, so the file lands in that folder whatever happens to
- * the names around it meanwhile. On any failure the temporary file is
- * removed and the target is untouched. shown: the path for messages. */
-static int write_atomic_at(int dfd, const char *base, const char *shown,
-                           const unsigned char *buf, size_t len, char *msg, size_t msglen)
-{
-    char tmp[NAME_MAX + 1];
-    if (strlen(base) + 40 > NAME_MAX)
-        return fail(msg, msglen, CBRNN_ERR_ARG,
-                    "%s: the file name is too long (at most %d bytes here)", shown,
-                    NAME_MAX - 40);
-    sweep_stale_temporaries(dfd, base);
-    /* O_EXCL with a pid-and-counter name instead of mkstemp so that the
-     * file gets the usual 0666 & ~umask permissions. */
-    static unsigned counter;
-    int fd = -1;
-    for (int attempt = 0; attempt < 100 && fd < 0; attempt++) {
-        snprintf(tmp, sizeof tmp, ".%s.%ld.%u.tmp", base, (long)getpid(), counter++);
-        fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
-        if (fd < 0 && errno != EEXIST)
-            break;
-    }
-    if (fd < 0)
-        return fail(msg, msglen, CBRNN_ERR_IO, "%s: cannot create a temporary file beside it: %s",
-                    shown, strerror(errno));
-    const char *step = "writing";
-    int bad = write_all(fd, buf, len) || fsync(fd);
-    if (close(fd) && !bad) {
-        bad = 1;
-        step = "closing";
-    }
-    if (!bad && renameat(dfd, tmp, dfd, base)) {
-        int e = errno;
-        unlinkat(dfd, tmp, 0);
-        return fail(msg, msglen, CBRNN_ERR_IO, "%s: cannot replace it: %s", shown, strerror(e));
-    }
-    if (bad) {
-        int e = errno;
-        unlinkat(dfd, tmp, 0);
-        return fail(msg, msglen, CBRNN_ERR_IO, "%s: %s %s failed: %s", shown, step, tmp,
-                    strerror(e));
-    }
-    /* The data is safe; a folder that cannot be fsynced (some file systems
-     * refuse) only weakens durability of the rename, so it is not an error. */
-    fsync(dfd);
-    return 0;
-}
-
 /* The serialised model, checked by reading it back: a file that would not
  * load is never written, so a bad model (NaN weights, inconsistent
  * settings) leaves the previous file in place. */
@@ -498,7 +396,7 @@ int cbrnn_model_save_at(const cbrnn_model *m, int dfd, const char *name, const c
     size_t len = 0;
     int rc = serialise_checked(m, shown, &buf, &len, msg, msglen);
     if (!rc)
-        rc = write_atomic_at(dfd, name, shown, buf, len, msg, msglen);
+        rc = cbrnn_file_replace_at(dfd, name, shown, buf, len, msg, msglen);
     free(buf);
     return rc;
 }

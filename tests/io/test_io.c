@@ -25,6 +25,7 @@
 #include <cmocka.h>
 
 #include "cbrnn/cbrnn_model.h"
+#include "file_replace.h"
 
 static char tmpdir[256];
 
@@ -336,51 +337,59 @@ static void touch(const char *dir, const char *name)
     fclose(f);
 }
 
-/* A save killed mid-write leaves .NAME.PID.N.tmp; the next save of NAME
- * removes those whose process is gone, and nothing else. */
+/* A save killed mid-write leaves .NAME.HOST.PID.N.tmp; the next save of
+ * NAME removes those of this host whose process is gone, and nothing else:
+ * not another host's (its pid means nothing here: on a shared NFS folder
+ * that save may still be writing), not old-format .NAME.PID.N.tmp ones
+ * (their host is unknown). */
 static void save_sweeps_stale_temporaries(void **state)
 {
     (void)state;
-    char dir[300], path[600], msg[512], name[128];
+    char dir[300], path[600], msg[512], name[256], host[CBRNN_TMP_HOST_MAX + 1];
     snprintf(dir, sizeof dir, "%s/sweep", tmpdir);
     assert_int_equal(mkdir(dir, 0755), 0);
     snprintf(path, sizeof path, "%s/m.safetensors", dir);
+    assert_int_equal(cbrnn_file_tmp_host(host), 0);
     /* a PID that is certainly gone: a child that has been reaped */
     pid_t dead = fork();
     assert_true(dead >= 0);
     if (dead == 0)
         _exit(0);
     assert_int_equal(waitpid(dead, NULL, 0), dead);
-    const char *keep[] = {".m.safetensors.1.0.tmp",      /* init: alive */
-                          ".other.safetensors.%d.0.tmp", /* another target */
-                          ".m.safetensors.%d.x.tmp",     /* not our pattern */
-                          "m.safetensors.%d.0.tmp"};     /* no leading dot */
-    const char *gone[] = {".m.safetensors.%d.0.tmp", ".m.safetensors.%d.17.tmp"};
+    /* %1$s this host, %2$d the dead pid (%1$.0s: the host, not printed) */
+    const char *keep[] = {".m.safetensors.%1$s.1.0.tmp",       /* init: alive */
+                          ".other.safetensors.%1$s.%2$d.0.tmp", /* another target */
+                          ".m.safetensors.%1$s.%2$d.x.tmp",     /* not our pattern */
+                          "m.safetensors.%1$s.%2$d.0.tmp",      /* no leading dot */
+                          ".m.safetensors.%1$sx.%2$d.0.tmp",    /* another host */
+                          ".m.safetensors.%1$.0sother-node.%2$d.0.tmp",
+                          ".m.safetensors.%1$.0s%2$d.0.tmp"};    /* old format */
+    const char *gone[] = {".m.safetensors.%1$s.%2$d.0.tmp", ".m.safetensors.%1$s.%2$d.17.tmp"};
     for (size_t i = 0; i < sizeof keep / sizeof *keep; i++) {
-        snprintf(name, sizeof name, keep[i], (int)dead);
+        snprintf(name, sizeof name, keep[i], host, (int)dead);
         touch(dir, name);
     }
     for (size_t i = 0; i < sizeof gone / sizeof *gone; i++) {
-        snprintf(name, sizeof name, gone[i], (int)dead);
+        snprintf(name, sizeof name, gone[i], host, (int)dead);
         touch(dir, name);
     }
-    snprintf(name, sizeof name, ".m.safetensors.%d.99.tmp", (int)getpid()); /* ours, live */
-    touch(dir, name);
+    char live[256]; /* ours, alive */
+    snprintf(live, sizeof live, ".m.safetensors.%s.%d.99.tmp", host, (int)getpid());
+    touch(dir, live);
     cbrnn_model *m = make_model(M_READOUT, 1);
     assert_int_equal(cbrnn_model_save(m, path, msg, sizeof msg), 0);
     for (size_t i = 0; i < sizeof keep / sizeof *keep; i++) {
-        snprintf(name, sizeof name, keep[i], (int)dead);
+        snprintf(name, sizeof name, keep[i], host, (int)dead);
         if (!exists(dir, name))
             fail_msg("%s was removed", name);
     }
     for (size_t i = 0; i < sizeof gone / sizeof *gone; i++) {
-        snprintf(name, sizeof name, gone[i], (int)dead);
+        snprintf(name, sizeof name, gone[i], host, (int)dead);
         if (exists(dir, name))
             fail_msg("stale %s was left", name);
     }
-    snprintf(name, sizeof name, ".m.safetensors.%d.99.tmp", (int)getpid());
-    assert_true(exists(dir, name));
-    assert_int_equal(count_entries(dir), 6); /* 4 kept + ours + the model */
+    assert_true(exists(dir, live));
+    assert_int_equal(count_entries(dir), 9); /* 7 kept + ours + the model */
     cbrnn_model_destroy(m);
 }
 
