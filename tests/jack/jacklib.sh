@@ -33,10 +33,11 @@ trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 note() { echo "-- $*"; }
 
-# start_jackd PERIOD: jackd on the dummy backend at 48 kHz, no realtime
-# scheduling (works unprivileged, in containers and in CI).
+# start_jackd PERIOD [RATE]: jackd on the dummy backend at RATE Hz (48000
+# unless given), no realtime scheduling (works unprivileged, in containers
+# and in CI).
 start_jackd() {
-  jackd -n "$JACK_DEFAULT_SERVER" -r -d dummy -r 48000 -p "$1" >jackd.log 2>&1 &
+  jackd -n "$JACK_DEFAULT_SERVER" -r -d dummy -r "${2:-48000}" -p "$1" >jackd.log 2>&1 &
   JACKD=$!
   STARTED="$STARTED $JACKD"
   for _ in $(seq 100); do
