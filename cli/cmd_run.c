@@ -836,8 +836,7 @@ static int check_inputs(struct run *r)
                 cli_say(PROG, r->msg);
                 return 2;
             }
-            if (audio_in_warning(a)) /* a recording cut short: read, and said once */
-                fprintf(stderr, PROG ": warning: %s\n", audio_in_warning(a));
+            cli_audio_warn(PROG, a); /* a recording cut short: read, and said once */
             audio_in_close(a);
         }
         int bad = r->n_labels &&
