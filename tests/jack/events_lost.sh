@@ -38,11 +38,16 @@ run_host() {
   wait_port cbt:input
 }
 
-# stop_host NAME: SIGTERM; RC its status; its stderr printed.
+# stop_host NAME: SIGTERM; RC its status; its stderr printed; the counts
+# said at exit in LOST and NEVER, the lr rows at 1 s in ROWS.
 stop_host() {
   kill -TERM "$HOST"
   wait "$HOST"; RC=$?
   cat "$1.err"
+  LOST=$(said "$1" "lost \(its queue was full\)")
+  NEVER=$(said "$1" "never reported")
+  ROWS=$(rows_at_1s "$1")
+  note "events: $ROWS rows in the file, $LOST lost, $NEVER never reported"
 }
 
 # said NAME WHY: the count of "control changes WHY" said at exit, 0 if not said.
@@ -63,25 +68,16 @@ schedule 20000 s1.txt
 touch stall
 run_host q s1.txt CBRNN_TEST_STALL_FILE="$PWD/stall" CBRNN_TEST_STALL_SUFFIX=/q.csv.events \
   LD_PRELOAD="$SHIM"
-for _ in $(seq 300); do
-  grep -qE "q.csv.events: [0-9]+ rows? lost so far" q.err && break
-  kill -0 "$HOST" 2>/dev/null || break
-  sleep 0.1
-done
-grep -qE "q.csv.events: [0-9]+ rows? lost so far" q.err ||
+wait_said "$HOST" q.err "q.csv.events: [0-9]+ rows? lost so far" 30 ||
   { cat q.err; fail "no note of lost events rows while the file was stalled"; }
 rm stall
 stop_host q
 [ "$RC" -eq 1 ] || fail "expected exit 1 (events lost), got $RC"
-lost=$(said q "lost \(its queue was full\)")
-never=$(said q "never reported")
-rows=$(rows_at_1s q)
-note "events: $rows rows in the file, $lost lost, $never never reported"
-[ "$lost" -gt 0 ] || fail "no count of lost control changes at exit"
-[ "$never" -eq 0 ] || fail "changes said never reported: the ring holds all 20000"
+[ "$LOST" -gt 0 ] || fail "no count of lost control changes at exit"
+[ "$NEVER" -eq 0 ] || fail "changes said never reported: the ring holds all 20000"
 grep -q "not finished" q.err && fail "the events file was not finished: the stall had ended"
-[ $((rows + lost)) -eq 20000 ] ||
-  fail "$rows rows in q.csv.events and $lost said lost: not the 20000 applied"
+[ $((ROWS + LOST)) -eq 20000 ] ||
+  fail "$ROWS rows in q.csv.events and $LOST said lost: not the 20000 applied"
 head -1 q.csv.events | grep -q '^# ' || fail "q.csv.events lost its header lines"
 kill -TERM "$JACKD"; wait "$JACKD" 2>/dev/null
 
@@ -98,11 +94,7 @@ done
 grep -q '^150,' r.csv || { cat r.err; fail "no frame 150 in r.csv within 30 s"; }
 stop_host r
 [ "$RC" -eq 1 ] || fail "expected exit 1 (events never reported), got $RC"
-lost=$(said r "lost \(its queue was full\)")
-never=$(said r "never reported")
-rows=$(rows_at_1s r)
-note "events: $rows rows in the file, $lost lost, $never never reported"
-[ "$never" -gt 0 ] || fail "no count of changes never reported at exit"
-[ $((rows + lost + never)) -eq 100000 ] ||
-  fail "$rows rows, $lost lost and $never never reported: not the 100000 applied"
+[ "$NEVER" -gt 0 ] || fail "no count of changes never reported at exit"
+[ $((ROWS + LOST + NEVER)) -eq 100000 ] ||
+  fail "$ROWS rows, $LOST lost and $NEVER never reported: not the 100000 applied"
 echo "events_lost: passed"

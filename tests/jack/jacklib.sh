@@ -79,6 +79,17 @@ term_stalled() {
   note "exit $RC after $((SECONDS - start)) s"
 }
 
+# wait_said PID FILE REGEX SECONDS: until FILE (a host's stderr) has a line
+# matching REGEX (grep -E), PID ends or SECONDS pass; 0 when it has one.
+wait_said() {
+  for _ in $(seq $(($4 * 10))); do
+    grep -qE "$3" "$2" && return 0
+    kill -0 "$1" 2>/dev/null || break
+    sleep 0.1
+  done
+  grep -qE "$3" "$2"
+}
+
 # stopped PID: 0 once the process is stopped (state T), within 5 s.
 stopped() {
   for _ in $(seq 50); do

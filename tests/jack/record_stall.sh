@@ -23,12 +23,7 @@ HOST=$!
 STARTED="$STARTED $HOST"
 wait_port cbt:input
 # 10.9 s of audio; 60 s at most
-for _ in $(seq 600); do
-  grep -q "rec.wav: [0-9]* samples dropped so far" host.err && break
-  kill -0 "$HOST" 2>/dev/null || break
-  sleep 0.1
-done
-grep -qE "rec.wav: [0-9]+ samples dropped so far \(the disk does not keep up\)" host.err ||
+wait_said "$HOST" host.err "rec.wav: [0-9]+ samples dropped so far \(the disk does not keep up\)" 60 ||
   { cat host.err; fail "no note of dropped samples while the disk was stalled"; }
 rm stall
 # the ring drains into the file before the host is stopped (no timing:
