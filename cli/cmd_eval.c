@@ -19,6 +19,7 @@
 #include "cbrnn/cbrnn_model.h"
 #include "corpus.h"
 #include "host_audio.h"
+#include "util_audio.h"
 #include "util_json.h"
 #include "util_msg.h"
 #include "util_npy.h"
@@ -503,6 +504,9 @@ static int file_features(struct eval *ev, int i, int *T)
     } else if (ev->pairs) {
         teacher_path = strdup(ev->teachers.paths[i]);
     }
+    cli_audio_warn_path(PROG, path);
+    if (teacher_path)
+        cli_audio_warn_path(PROG, teacher_path);
     int rc = model_features(ev->m, &ev->fe, path, &ev->ft, ev->msg, sizeof ev->msg);
     *T = ev->ft.T;
     if (rc == 2)

@@ -15,6 +15,7 @@
 
 #include "cbrnn/cbrnn_dsp.h"
 #include "host_audio.h"
+#include "util_audio.h"
 #include "util_msg.h"
 #include "util_npy.h"
 #include "util_output.h"
@@ -251,6 +252,7 @@ static int probe_input(const struct fopts *o, struct input_info *ii, cbrnn_feat_
         cli_say("cbrnn features", msg);
         return 2;
     }
+    cli_audio_warn("cbrnn features", a);
     ii->srate = audio_in_rate(a);
     ii->frate = audio_in_file_rate(a);
     ii->file_frames = audio_in_file_frames(a);

@@ -296,6 +296,10 @@ struct run {
     char **inputs;         /* in.paths */
     int n_inputs;
     char msg[CLI_MSG_LEN];
+    /* the model as loaded once (every engine starts from it) and the
+     * SHA-256 of its bytes, which events files name it by */
+    cbrnn_model *loaded;
+    char model_sha256[65];
     /* the engine over the stream */
     cbrnn_engine *e;
     const cbrnn_model *m;
@@ -638,8 +642,8 @@ static int replay_model(struct run *r)
         fprintf(stderr, PROG ": --events-any-model applies to --events only\n");
         return 2;
     }
-    int rc = cbrnn_events_check_model(&r->evl.info, r->events_path, r->model_path, why,
-                                      sizeof why);
+    int rc = cbrnn_events_check_model(&r->evl.info, r->events_path, r->model_path,
+                                      r->model_sha256, why, sizeof why);
     if (rc < 0 || (rc == 1 && !r->any_model)) {
         snprintf(r->msg, sizeof r->msg, "%s%s", why,
                  rc < 0 ? "" : ": its replay would not give the recorded numbers (give the "
@@ -692,6 +696,14 @@ static int check_modes(struct run *r)
     }
     if (r->events_path && read_event_names(r))
         return 2;
+    /* loaded once and hashed as loaded: the file read again for the check,
+     * the engine or the events header could hold another model by then */
+    int err = 0;
+    if (!(r->loaded = cbrnn_host_load_model(r->model_path, r->model_sha256, &err, r->msg,
+                                            sizeof r->msg))) {
+        cli_say(PROG, r->msg);
+        return 2;
+    }
     int rc = replay_model(r);
     if (rc)
         return rc;
@@ -728,8 +740,8 @@ static int open_schedule(struct run *r)
     cbrnn_host_size_event_ring(&r->ec, r->sched.events.n);
     if (r->ec.perturb != had || r->ec.event_capacity != had_events) {
         cbrnn_engine_destroy(r->e);
-        if (!(r->e = cbrnn_host_open(r->model_path, &r->ec, r->block, &err, r->msg,
-                                     sizeof r->msg))) {
+        if (!(r->e = cbrnn_host_start(r->loaded, r->model_path, &r->ec, r->block, &err, r->msg,
+                                      sizeof r->msg))) {
             cli_say(PROG, r->msg);
             return 2;
         }
@@ -761,7 +773,8 @@ static int open_engine(struct run *r)
     r->ec.sample_rate = r->rate;
     r->ec.record_outputs = 1;
     /* Drained after every call: one block's frames plus slack always fit. */
-    if (!(r->e = cbrnn_host_open(r->model_path, &r->ec, r->block, &err, r->msg, sizeof r->msg))) {
+    if (!(r->e = cbrnn_host_start(r->loaded, r->model_path, &r->ec, r->block, &err, r->msg,
+                                  sizeof r->msg))) {
         if (err == CBRNN_ERR_RATE)
             fprintf(stderr, PROG ": %s: %s\n", r->inputs[0], r->msg);
         else
@@ -823,8 +836,7 @@ static int check_inputs(struct run *r)
                 cli_say(PROG, r->msg);
                 return 2;
             }
-            if (audio_in_warning(a)) /* a recording cut short: read, and said once */
-                fprintf(stderr, PROG ": warning: %s\n", audio_in_warning(a));
+            cli_audio_warn(PROG, a); /* a recording cut short: read, and said once */
             audio_in_close(a);
         }
         int bad = r->n_labels &&
@@ -880,8 +892,8 @@ static int check_outputs(struct run *r)
 static int events_header(struct run *r)
 {
     char head[CBRNN_EVENTS_HEADER_MAX];
-    int n = cbrnn_events_header(head, sizeof head, r->model_path, r->e, &r->ec, r->msg,
-                                sizeof r->msg);
+    int n = cbrnn_events_header(head, sizeof head, r->model_path, r->model_sha256, r->e, &r->ec,
+                                r->msg, sizeof r->msg);
     if (n < 0) {
         cli_say(PROG, r->msg);
         return 2;
@@ -1328,6 +1340,7 @@ static int run_free(struct run *r, int status)
         audio_in_close(r->t);
     cbrnn_model_destroy(r->adapted);
     cbrnn_engine_destroy(r->e);
+    cbrnn_model_destroy(r->loaded);
     return status;
 }
 

@@ -1,4 +1,5 @@
-/* util_audio.c: see util_audio.h. Never prints. */
+/* util_audio.c: see util_audio.h. Prints only the warnings of
+ * cli_audio_warn*. */
 #include "util_audio.h"
 
 #include <stdio.h>
@@ -23,4 +24,20 @@ audio_in *cli_audio_open_own_rate(const char *path, const char *remedy, char *ms
         snprintf(msg, msglen, "%s: sample rate %.0f Hz is outside the supported %.0f..%.0f Hz: %s",
                  path, rate, CBRNN_RATE_MIN, CBRNN_RATE_MAX, remedy);
     return NULL;
+}
+
+void cli_audio_warn(const char *prog, const audio_in *a)
+{
+    const char *w = a ? audio_in_warning(a) : NULL;
+    if (w)
+        fprintf(stderr, "%s: warning: %s\n", prog, w);
+}
+
+void cli_audio_warn_path(const char *prog, const char *path)
+{
+    char msg[256];
+    audio_in *a = audio_in_open(path, 0, msg, sizeof msg);
+    cli_audio_warn(prog, a);
+    if (a)
+        audio_in_close(a);
 }

@@ -13,6 +13,7 @@
 
 #include "cbrnn/cbrnn_control.h"
 #include "cbrnn/cbrnn_host.h"
+#include "host_sha256.h"
 
 #define MAX_SAVES 16 /* saves in flight; more means the writer is stuck */
 #define PATH_LEN 4096
@@ -106,6 +107,24 @@ cbrnn_engine *cbrnn_host_open(const char *path, const cbrnn_engine_config *c, in
     cbrnn_engine *e = cbrnn_host_start(m, path, c, max_block, err, msg, msglen);
     cbrnn_model_destroy(m);
     return e;
+}
+
+cbrnn_model *cbrnn_host_load_model(const char *path, char sha256[65], int *err, char *msg,
+                                   size_t msglen)
+{
+    unsigned char *bytes;
+    size_t n;
+    cbrnn_model *m = cbrnn_model_load_bytes(path, &bytes, &n, err, msg, msglen);
+    if (!m)
+        return NULL;
+    sha256_ctx c;
+    unsigned char d[SHA256_BYTES];
+    sha256_init(&c);
+    sha256_update(&c, bytes, n);
+    sha256_final(&c, d);
+    sha256_hex(d, sha256);
+    free(bytes);
+    return m;
 }
 
 int cbrnn_host_engine_option(cbrnn_engine_config *c, int k, const char *arg, char *msg,

@@ -195,6 +195,17 @@ static int header_line(cbrnn_events_info *h, const char *p, char *why, size_t le
     return 0; /* a key of a later version, or a comment */
 }
 
+/* The model's SHA-256 as hex: given (the bytes it was loaded from), or
+ * the file at path read now. 0 or -1 (msg). */
+static int model_hash(const char *path, const char *given, char hex[SHA256_HEX], char *msg,
+                      size_t msglen)
+{
+    if (!given)
+        return sha256_file(path, hex, msg, msglen);
+    snprintf(hex, SHA256_HEX, "%s", given);
+    return 0;
+}
+
 /* Appends to buf (len bytes, *n used) like snprintf; *n past len marks
  * an overflow. */
 static void put(char *buf, size_t len, size_t *n, const char *fmt, ...)
@@ -208,8 +219,9 @@ static void put(char *buf, size_t len, size_t *n, const char *fmt, ...)
     *n += k > 0 ? (size_t)k : 0;
 }
 
-int cbrnn_events_header(char *buf, size_t len, const char *model_path, const cbrnn_engine *e,
-                        const cbrnn_engine_config *c, char *msg, size_t msglen)
+int cbrnn_events_header(char *buf, size_t len, const char *model_path, const char *model_sha256,
+                        const cbrnn_engine *e, const cbrnn_engine_config *c, char *msg,
+                        size_t msglen)
 {
     if (!buf || !model_path || !e || !c) {
         if (msg && msglen)
@@ -217,7 +229,7 @@ int cbrnn_events_header(char *buf, size_t len, const char *model_path, const cbr
         return CBRNN_ERR_ARG;
     }
     char hex[SHA256_HEX], m[sizeof ((cbrnn_events_info *)0)->model];
-    if (sha256_file(model_path, hex, msg, msglen))
+    if (model_hash(model_path, model_sha256, hex, msg, msglen))
         return CBRNN_ERR_IO;
     /* the path on one line: control characters (a newline) as '?' */
     snprintf(m, sizeof m, "%s", model_path);
@@ -333,7 +345,8 @@ int cbrnn_events_compare(char *msg, size_t msglen, const cbrnn_events_info *h,
 }
 
 int cbrnn_events_check_model(const cbrnn_events_info *h, const char *events_path,
-                             const char *model_path, char *msg, size_t msglen)
+                             const char *model_path, const char *model_sha256, char *msg,
+                             size_t msglen)
 {
     if (!h || !events_path || !model_path) {
         snprintf(msg, msglen, "events check: missing argument");
@@ -345,7 +358,7 @@ int cbrnn_events_check_model(const cbrnn_events_info *h, const char *events_path
         return 2;
     }
     char hex[SHA256_HEX];
-    if (sha256_file(model_path, hex, msg, msglen))
+    if (model_hash(model_path, model_sha256, hex, msg, msglen))
         return CBRNN_ERR_IO;
     if (!strcmp(hex, h->model_sha256))
         return 0;

@@ -1346,9 +1346,19 @@ static int open_regular(const char *path, struct stat *st, int *err, char *msg, 
 
 cbrnn_model *cbrnn_model_load(const char *path, int *err, char *msg, size_t msglen)
 {
+    return cbrnn_model_load_bytes(path, NULL, NULL, err, msg, msglen);
+}
+
+cbrnn_model *cbrnn_model_load_bytes(const char *path, unsigned char **bytes, size_t *nbytes,
+                                    int *err, char *msg, size_t msglen)
+{
     int e = 0;
     if (!err)
         err = &e;
+    if (bytes)
+        *bytes = NULL;
+    if (nbytes)
+        *nbytes = 0;
     if (!path) {
         *err = fail(msg, msglen, CBRNN_ERR_ARG, "no path");
         return NULL;
@@ -1389,7 +1399,12 @@ cbrnn_model *cbrnn_model_load(const char *path, int *err, char *msg, size_t msgl
         return NULL;
     }
     cbrnn_model *m = cbrnn_model_load_mem(buf, (size_t)flen, err, why, sizeof why);
-    free(buf);
+    if (m && bytes && nbytes) { /* the caller's: exactly what m was made from */
+        *bytes = buf;
+        *nbytes = (size_t)flen;
+    } else {
+        free(buf);
+    }
     if (!m)
         fail(msg, msglen, *err, "%s: %s", path, why);
     return m;

@@ -734,6 +734,7 @@ static void *latency_main(void *arg)
 
 struct control {
     const char *model_path;
+    char model_sha256[65]; /* of the bytes the model was loaded from (events header) */
     const char *save_path;
     const char *save_dir; /* the folder control messages may save in (NULL: none) */
     int osc_remote_ok;    /* 1: accept OSC from any address (--osc-bind not loopback) */
@@ -1766,7 +1767,8 @@ static cbrnn_model *open_model(struct options *o, char *defbuf, size_t deflen)
     if (!o->model_path)
         o->model_path = default_model(defbuf, deflen);
     C.model_path = o->model_path;
-    cbrnn_model *m = cbrnn_model_load(o->model_path, &err, msg, sizeof msg);
+    /* hashed as loaded: the file read again later could hold another model */
+    cbrnn_model *m = cbrnn_host_load_model(o->model_path, C.model_sha256, &err, msg, sizeof msg);
     if (!m) {
         say(PROG ": %s\n", msg);
         return NULL;
@@ -2123,8 +2125,8 @@ static int open_log(const struct options *o)
     }
     /* the model (SHA-256) and engine options the replay needs, first */
     char head[CBRNN_EVENTS_HEADER_MAX], msg[1024];
-    int hn = cbrnn_events_header(head, sizeof head, o->model_path, atomic_load(&H.engine), &o->ec,
-                                 msg, sizeof msg);
+    int hn = cbrnn_events_header(head, sizeof head, o->model_path, C.model_sha256,
+                                 atomic_load(&H.engine), &o->ec, msg, sizeof msg);
     if (hn < 0) {
         say(PROG ": %s.events: %s\n", o->log_path, msg);
         return 2;

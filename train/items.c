@@ -176,6 +176,8 @@ int train_probe_files(struct run *r)
                 return CBRNN_TRAIN_BAD_INPUT;
             continue;
         }
+        if (audio_in_warning(a)) /* read all the same: said, by the caller's printer */
+            train_say(r, CBRNN_TRAIN_MSG_WARNING, "%s", audio_in_warning(a));
         r->it[i].rate = audio_in_file_rate(a);
         int64_t len = audio_in_file_frames(a);
         audio_in_close(a);

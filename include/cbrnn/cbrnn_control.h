@@ -94,16 +94,18 @@ typedef struct cbrnn_events_info {
 
 /* The "# key=value" lines an events file starts with (each ending in
  * '\n'; the "frame,event,value" line comes after them) for a run of the
- * engine e, made with config c from the model file at model_path: the
- * file is read and hashed (SHA-256) here, so call it before anything may
- * overwrite that file (a --save to the same path). Control characters of
- * the path are written as '?'. Returns the length written to buf, or a
- * negative code with the reason in msg: CBRNN_ERR_IO (the model file
- * cannot be read), CBRNN_ERR_ARG (a NULL argument, or len too small:
- * give CBRNN_EVENTS_HEADER_MAX). Not the audio thread (file I/O). */
+ * engine e, made with config c from the model file at model_path whose
+ * bytes have the SHA-256 model_sha256 (hex, from cbrnn_host_load_model:
+ * the bytes the model was loaded from). model_sha256 NULL: the file is
+ * read and hashed here, which names whatever the file holds now, not
+ * necessarily the model e runs. Control characters of the path are
+ * written as '?'. Returns the length written to buf, or a negative code
+ * with the reason in msg: CBRNN_ERR_IO (the model file cannot be read),
+ * CBRNN_ERR_ARG (a NULL argument, or len too small: give
+ * CBRNN_EVENTS_HEADER_MAX). Not the audio thread (may read a file). */
 CBRNN_API int cbrnn_events_header(char *buf, size_t len, const char *model_path,
-                                  const cbrnn_engine *e, const cbrnn_engine_config *c,
-                                  char *msg, size_t msglen);
+                                  const char *model_sha256, const cbrnn_engine *e,
+                                  const cbrnn_engine_config *c, char *msg, size_t msglen);
 
 /* Sets the settings of c that the file gives (h->have) to the file's,
  * except those whose CBRNN_EVH_* bit is in keep (options the user gave:
@@ -122,13 +124,16 @@ CBRNN_API int cbrnn_events_compare(char *msg, size_t msglen, const cbrnn_events_
                                    const cbrnn_engine *e, const cbrnn_engine_config *c);
 
 /* Is the model file at model_path the one the events file at events_path
- * (read into h) was recorded with? 0 same bytes (SHA-256); 1 different
+ * (read into h) was recorded with? model_sha256: the SHA-256 (hex) of the
+ * bytes the model in hand was loaded from (cbrnn_host_load_model); NULL:
+ * the file is read and hashed here. 0 same bytes (SHA-256); 1 different
  * bytes, with msg naming both files and both digests; 2 the file names no
  * model (recorded before events files did), with msg saying that the
  * model and options cannot be checked; CBRNN_ERR_IO the model cannot be
- * read (msg). Not the audio thread (reads the model file). */
+ * read (msg). Not the audio thread (may read the model file). */
 CBRNN_API int cbrnn_events_check_model(const cbrnn_events_info *h, const char *events_path,
-                                       const char *model_path, char *msg, size_t msglen);
+                                       const char *model_path, const char *model_sha256,
+                                       char *msg, size_t msglen);
 
 typedef struct cbrnn_event_list {
     cbrnn_event *ev;

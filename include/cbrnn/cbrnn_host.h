@@ -36,6 +36,14 @@ CBRNN_API cbrnn_engine *cbrnn_host_open(const char *path, const cbrnn_engine_con
 CBRNN_API cbrnn_engine *cbrnn_host_start(const cbrnn_model *m, const char *name,
                                          const cbrnn_engine_config *c, int max_block, int *err,
                                          char *msg, size_t msglen);
+/* Loads the model file at path, as cbrnn_model_load does, and gives the
+ * SHA-256 of exactly the bytes it was made from in sha256 (64 lowercase
+ * hex digits and a NUL): what an events file names the model by
+ * (cbrnn_events_header, cbrnn_events_check_model), true of the model in
+ * hand even when the file is replaced after the load. NULL on failure
+ * with *err (may be NULL) and msg. Never the audio thread. */
+CBRNN_API cbrnn_model *cbrnn_host_load_model(const char *path, char sha256[65], int *err,
+                                             char *msg, size_t msglen);
 
 /* ---- The online rule's options, the same in every host ----
  * --rule auto|sgd|rls, --rls-prior X, --rls-forget X (cbrnn_engine_config

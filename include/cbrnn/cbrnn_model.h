@@ -310,6 +310,14 @@ CBRNN_API int cbrnn_model_save_at(const cbrnn_model *m, int dirfd, const char *n
 CBRNN_API int cbrnn_model_save_mem(const cbrnn_model *m, unsigned char **buf, size_t *len,
                                    char *msg, size_t msglen);
 CBRNN_API cbrnn_model *cbrnn_model_load(const char *path, int *err, char *msg, size_t msglen);
+/* The same, and hands over the file's bytes the model was made from
+ * (*bytes malloc'ed, the caller frees it; *nbytes long; NULL and 0 when
+ * the load fails): a caller that names the model by a digest of its file
+ * hashes these, not the file read again, which may have been replaced
+ * meanwhile. bytes and nbytes may be NULL (cbrnn_model_load). */
+CBRNN_API cbrnn_model *cbrnn_model_load_bytes(const char *path, unsigned char **bytes,
+                                              size_t *nbytes, int *err, char *msg,
+                                              size_t msglen);
 /* The same from memory (the loader's core; used by fuzzing). */
 CBRNN_API cbrnn_model *cbrnn_model_load_mem(const unsigned char *buf, size_t len, int *err,
                                             char *msg, size_t msglen);

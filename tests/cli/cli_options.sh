@@ -12,6 +12,9 @@
 #  - paths too long for the system: the message names the path (shortened)
 #    and the reason, for features, eval, run, summary and train; a long
 #    path that exists keeps the reason of its real problem in view.
+#  - a WAV whose header was never finished (a recording cut by SIGKILL):
+#    features, eval and train read it, as run does, and each says so once
+#    with the warning run gives, naming the file.
 # usage: cli_options.sh CBRNN SAMPLES WORKDIR
 set -u
 CBRNN=$1 SAMPLES=$2 WORK=$3
@@ -135,4 +138,21 @@ expect 1 "it diverges on this input; nothing scored" "$CBRNN" eval big.safetenso
 expect 1 "it diverges on this input; nothing scored" "$CBRNN" eval big.safetensors "$IN" \
   --outputs big.npy
 [ -e big.npy ] && fail "eval of a diverging model left big.npy"
+
+# A recording cut before its header was first finished: the sizes still 0.
+/usr/bin/python3 - "$IN" cut.wav <<'PY' || fail "cannot make cut.wav"
+import struct, sys
+d = bytearray(open(sys.argv[1], "rb").read())
+at = d.index(b"data")
+d[4:8] = struct.pack("<I", at + 8 - 8)
+d[at + 4:at + 8] = struct.pack("<I", 0)
+open(sys.argv[2], "wb").write(d)
+PY
+cut="warning: cut.wav: header not finished (a recording cut short?): reading the"
+for cmd in "features cut.wav -o cut.npy" "eval $MODEL cut.wav" \
+           "train -q -o cut.safetensors ${TINY[*]} --val-fraction 0 cut.wav"; do
+  # shellcheck disable=SC2086 # cmd is words
+  expect 0 "cbrnn ${cmd%% *}: $cut" "$CBRNN" $cmd
+  [ "$(grep -c "header not finished" err.txt)" -eq 1 ] || fail "$cmd: the warning not said once"
+done
 echo "PASS cli_options"

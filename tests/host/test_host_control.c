@@ -495,7 +495,7 @@ static void events_header(void **state)
     cbrnn_engine *e = cbrnn_host_open(model_path, &c, 0, &err, msg, sizeof msg);
     assert_non_null(e);
     /* written and read back: every key, the SGD rule without RLS keys */
-    int n = cbrnn_events_header(head, sizeof head, model_path, e, &c, msg, sizeof msg);
+    int n = cbrnn_events_header(head, sizeof head, model_path, NULL, e, &c, msg, sizeof msg);
     assert_true(n > 0 && (size_t)n == strlen(head) && head[n - 1] == '\n');
     assert_null(strstr(head, "rls_"));
     header_file("h.csv", head, &l);
@@ -512,7 +512,7 @@ static void events_header(void **state)
     /* the same engine compares equal; the model is the same file */
     assert_int_equal(cbrnn_events_compare(msg, sizeof msg, h, e, &c), 0);
     assert_string_equal(msg, "");
-    assert_int_equal(cbrnn_events_check_model(h, "h.csv", model_path, msg, sizeof msg), 0);
+    assert_int_equal(cbrnn_events_check_model(h, "h.csv", model_path, NULL, msg, sizeof msg), 0);
     /* applied to a default config, except what the user gave (the rule) */
     cbrnn_engine_config d;
     cbrnn_engine_config_default(&d, 44100);
@@ -526,7 +526,7 @@ static void events_header(void **state)
     assert_non_null(strstr(msg, "sample rate 44100 here, 16000 recorded"));
     assert_non_null(strstr(msg, "rule rls here, sgd recorded"));
     /* RLS: its prior and forgetting factor round-trip to the same floats */
-    n = cbrnn_events_header(head, sizeof head, model_path, e2, &d, msg, sizeof msg);
+    n = cbrnn_events_header(head, sizeof head, model_path, NULL, e2, &d, msg, sizeof msg);
     assert_true(n > 0);
     cbrnn_event_list_free(&l);
     header_file("h.csv", head, &l);
@@ -542,20 +542,44 @@ static void events_header(void **state)
     FILE *f = fopen(p, "ab");
     fputc(0, f);
     fclose(f);
-    assert_int_equal(cbrnn_events_check_model(h, "h.csv", p, msg, sizeof msg), 1);
+    assert_int_equal(cbrnn_events_check_model(h, "h.csv", p, NULL, msg, sizeof msg), 1);
     assert_true(strstr(msg, "other.safetensors") && strstr(msg, "h.csv") &&
                 strstr(msg, model_path));
+    /* a model loaded, then its file replaced (another process saving
+     * over it): the header and the check name the bytes loaded, not the
+     * file as it is now */
+    char loaded[65], now[SHA256_HEX];
+    cbrnn_model *lm = cbrnn_host_load_model(model_path, loaded, &err, msg, sizeof msg);
+    assert_non_null(lm);
+    assert_string_equal(loaded, hex);
+    copy_model("swap.safetensors");
+    char swap[256];
+    snprintf(swap, sizeof swap, "%s/swap.safetensors", dir);
+    assert_int_equal(cbrnn_events_check_model(h, "h.csv", swap, loaded, msg, sizeof msg), 0);
+    f = fopen(swap, "ab");
+    fputc(0, f);
+    fclose(f);
+    assert_int_equal(sha256_file(swap, now, msg, sizeof msg), 0);
+    assert_string_not_equal(now, loaded);
+    assert_int_equal(cbrnn_events_check_model(h, "h.csv", swap, loaded, msg, sizeof msg), 0);
+    assert_int_equal(cbrnn_events_check_model(h, "h.csv", swap, NULL, msg, sizeof msg), 1);
+    n = cbrnn_events_header(head, sizeof head, swap, loaded, e, &c, msg, sizeof msg);
+    assert_true(n > 0 && strstr(head, loaded) && !strstr(head, now));
+    cbrnn_model_destroy(lm);
+    assert_null(cbrnn_host_load_model("/nonexistent/m.safetensors", loaded, &err, msg,
+                                      sizeof msg));
+    assert_non_null(strstr(msg, "/nonexistent/m.safetensors"));
     cbrnn_event_list_free(&l);
     header_file("old.csv", "# a comment\n", &l);
     assert_int_equal(l.info.have, 0);
-    assert_int_equal(cbrnn_events_check_model(&l.info, "old.csv", p, msg, sizeof msg), 2);
+    assert_int_equal(cbrnn_events_check_model(&l.info, "old.csv", p, NULL, msg, sizeof msg), 2);
     assert_non_null(strstr(msg, "cannot be checked"));
     cbrnn_event_list_free(&l);
     /* a model path with a newline stays on its line; a long one is read
      * whole (up to the field's size), unknown keys are skipped */
     snprintf(p, sizeof p, "%s/new\nline.safetensors", dir);
     copy_model("new\nline.safetensors");
-    n = cbrnn_events_header(head, sizeof head, p, e, &c, msg, sizeof msg);
+    n = cbrnn_events_header(head, sizeof head, p, NULL, e, &c, msg, sizeof msg);
     assert_true(n > 0 && strstr(head, "/new?line.safetensors\n"));
     char *longhead = malloc(6000);
     assert_non_null(longhead);
@@ -572,11 +596,11 @@ static void events_header(void **state)
     assert_true(l.info.ec.surprise_max == 1.0001e12f);
     cbrnn_event_list_free(&l);
     /* errors: no model file; a buffer too small */
-    assert_int_equal(cbrnn_events_header(head, sizeof head, "/nonexistent/m.safetensors", e, &c,
-                                         msg, sizeof msg),
+    assert_int_equal(cbrnn_events_header(head, sizeof head, "/nonexistent/m.safetensors", NULL,
+                                         e, &c, msg, sizeof msg),
                      CBRNN_ERR_IO);
     assert_non_null(strstr(msg, "/nonexistent/m.safetensors"));
-    assert_int_equal(cbrnn_events_header(head, 100, model_path, e, &c, msg, sizeof msg),
+    assert_int_equal(cbrnn_events_header(head, 100, model_path, NULL, e, &c, msg, sizeof msg),
                      CBRNN_ERR_ARG);
     assert_string_equal(head, "");
     cbrnn_engine_destroy(e);

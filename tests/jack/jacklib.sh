@@ -33,10 +33,11 @@ trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 note() { echo "-- $*"; }
 
-# start_jackd PERIOD: jackd on the dummy backend at 48 kHz, no realtime
-# scheduling (works unprivileged, in containers and in CI).
+# start_jackd PERIOD [RATE]: jackd on the dummy backend at RATE Hz (48000
+# unless given), no realtime scheduling (works unprivileged, in containers
+# and in CI).
 start_jackd() {
-  jackd -n "$JACK_DEFAULT_SERVER" -r -d dummy -r 48000 -p "$1" >jackd.log 2>&1 &
+  jackd -n "$JACK_DEFAULT_SERVER" -r -d dummy -r "${2:-48000}" -p "$1" >jackd.log 2>&1 &
   JACKD=$!
   STARTED="$STARTED $JACKD"
   for _ in $(seq 100); do
@@ -76,6 +77,17 @@ term_stalled() {
   kill -CONT "$2"
   cat "$err"
   note "exit $RC after $((SECONDS - start)) s"
+}
+
+# wait_said PID FILE REGEX SECONDS: until FILE (a host's stderr) has a line
+# matching REGEX (grep -E), PID ends or SECONDS pass; 0 when it has one.
+wait_said() {
+  for _ in $(seq $(($4 * 10))); do
+    grep -qE "$3" "$2" && return 0
+    kill -0 "$1" 2>/dev/null || break
+    sleep 0.1
+  done
+  grep -qE "$3" "$2"
 }
 
 # stopped PID: 0 once the process is stopped (state T), within 5 s.
