@@ -27,6 +27,16 @@
 static lo_server fz_osc;
 static cbrnn_model *fz_snap;
 
+static char fz_dir[] = "/tmp/cbrnn-fuzz-osc-XXXXXX";
+
+/* The save folder goes when libFuzzer exits (-max_total_time ends in
+ * exit()); each CI run left one behind in /tmp before. Saves never reach
+ * it (snapshots are taken and dropped), so it is empty. */
+static void fz_remove_dir(void)
+{
+    rmdir(fz_dir);
+}
+
 static void fz_setup(void)
 {
     char msg[1024];
@@ -50,9 +60,9 @@ static void fz_setup(void)
     C.model_path = path;
     C.quiet = 1;
     C.osc_remote_ok = 1;
-    static char dir[] = "/tmp/cbrnn-fuzz-osc-XXXXXX";
-    CHECK(mkdtemp(dir) != NULL, "mkdtemp");
-    C.save_dir = dir;
+    CHECK(mkdtemp(fz_dir) != NULL, "mkdtemp");
+    atexit(fz_remove_dir);
+    C.save_dir = fz_dir;
     C.markers = out_writer_start(open("/dev/null", O_WRONLY | O_CLOEXEC), "/dev/null", 1 << 16);
     C.t0 = now_s();
     pthread_mutex_init(&H.mu, NULL);
