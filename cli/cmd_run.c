@@ -129,7 +129,7 @@ static void usage(FILE *f)
 "%s"
 "\n"
 "Every input is opened before anything is written. The files of D are\n"
-"written under NAME.tmp.PID and put in place only when the run succeeds;\n"
+"written under NAME.tmp.HOST.PID and put in place only when the run succeeds;\n"
 "a failed run or Ctrl-C (exit 130) leaves D as it was, and a successful\n"
 "run removes the markers.csv and feedback.wav an earlier run left when it\n"
 "writes none. A folder of INPUTS never contributes files from inside D;\n"
@@ -184,7 +184,7 @@ struct sums {
 };
 
 /* The files of D a run owns, in the order they are committed: each is
- * written under NAME.tmp.PID and renamed into place only when the whole
+ * written under NAME.tmp.HOST.PID and renamed into place only when the whole
  * run succeeded; one an earlier run left that this run does not write
  * (markers.csv, feedback.wav) is removed then. */
 enum { F_NPY, F_FRAMES, F_EVENTS, F_FILES, F_MARKERS, F_SURPRISE, F_FEEDBACK, N_OWNED };
