@@ -836,7 +836,11 @@ static int check_inputs(struct run *r)
                 cli_say(PROG, r->msg);
                 return 2;
             }
-            cli_audio_warn(PROG, a); /* a recording cut short: read, and said once */
+            int said = 0; /* a teacher of an earlier input too was said there */
+            for (int j = 0; k == 1 && j < i && !said; j++)
+                said = !strcmp(r->teachers[j], path[k]);
+            if (!said)
+                cli_audio_warn(PROG, a); /* a recording cut short: read, and said once */
             audio_in_close(a);
         }
         int bad = r->n_labels &&
