@@ -309,8 +309,10 @@ int exp_summary_close(const cbrnn_exp *e, exp_summary *s, json_t *root, char *ms
 {
     char path[EXP_PATH];
     snprintf(path, sizeof path, "%s/summary.md", e->out);
-    int rc = fclose(s->md) ? exp_fail(msg, msglen, CBRNN_ERR_NOMEM, "%s: out of memory", path)
-                           : exp_replace_file(path, put_summary, s, msg, msglen);
+    int bad = ferror(s->md); /* a memory stream fails only for want of memory */
+    bad = fclose(s->md) || bad;
+    int rc = bad ? exp_fail(msg, msglen, CBRNN_ERR_NOMEM, "%s: out of memory", path)
+                 : exp_replace_file(path, put_summary, s, msg, msglen);
     if (!rc) {
         snprintf(path, sizeof path, "%s/summary.json", e->out);
         rc = exp_replace_file(path, put_json, root, msg, msglen);
