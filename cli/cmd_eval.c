@@ -505,7 +505,10 @@ static int file_features(struct eval *ev, int i, int *T)
         teacher_path = strdup(ev->teachers.paths[i]);
     }
     cli_audio_warn_path(PROG, path);
-    if (teacher_path)
+    int said = 0; /* a teacher --pairs gives an earlier input too was said there */
+    for (int k = 0; ev->pairs && teacher_path && k < i && !said; k++)
+        said = !strcmp(ev->teachers.paths[k], teacher_path);
+    if (teacher_path && !said)
         cli_audio_warn_path(PROG, teacher_path);
     int rc = model_features(ev->m, &ev->fe, path, &ev->ft, ev->msg, sizeof ev->msg);
     *T = ev->ft.T;

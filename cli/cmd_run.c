@@ -129,7 +129,7 @@ static void usage(FILE *f)
 "%s"
 "\n"
 "Every input is opened before anything is written. The files of D are\n"
-"written under NAME.tmp.PID and put in place only when the run succeeds;\n"
+"written under NAME.tmp.HOST.PID and put in place only when the run succeeds;\n"
 "a failed run or Ctrl-C (exit 130) leaves D as it was, and a successful\n"
 "run removes the markers.csv and feedback.wav an earlier run left when it\n"
 "writes none. A folder of INPUTS never contributes files from inside D;\n"
@@ -184,7 +184,7 @@ struct sums {
 };
 
 /* The files of D a run owns, in the order they are committed: each is
- * written under NAME.tmp.PID and renamed into place only when the whole
+ * written under NAME.tmp.HOST.PID and renamed into place only when the whole
  * run succeeded; one an earlier run left that this run does not write
  * (markers.csv, feedback.wav) is removed then. */
 enum { F_NPY, F_FRAMES, F_EVENTS, F_FILES, F_MARKERS, F_SURPRISE, F_FEEDBACK, N_OWNED };
@@ -836,7 +836,11 @@ static int check_inputs(struct run *r)
                 cli_say(PROG, r->msg);
                 return 2;
             }
-            cli_audio_warn(PROG, a); /* a recording cut short: read, and said once */
+            int said = 0; /* a teacher of an earlier input too was said there */
+            for (int j = 0; k == 1 && j < i && !said; j++)
+                said = !strcmp(r->teachers[j], path[k]);
+            if (!said)
+                cli_audio_warn(PROG, a); /* a recording cut short: read, and said once */
             audio_in_close(a);
         }
         int bad = r->n_labels &&

@@ -767,7 +767,7 @@ static long long source_date(void)
     return v;
 }
 
-/* The run, its --log written under LOG.tmp.PID and renamed over LOG when
+/* The run, its --log written under LOG.tmp.HOST.PID and renamed over LOG when
  * a model was saved (done, or stopped by Ctrl-C); a run that fails
  * removes it, so the log of an earlier run stays. The exit status. */
 static int train_with_log(struct opts *o, const cbrnn_train_report *rep)

@@ -1,7 +1,7 @@
 /* util_npy.c: float32 .npy files (NumPy format version 1.0: magic, 2-byte
  * header length, a Python dict literal padded to a 64-byte boundary, then
  * raw little-endian data; numpy/lib/format.py). The writer streams rows to
- * a temporary file beside the target (util_output.h: PATH.tmp.PID, synced
+ * a temporary file beside the target (util_output.h: PATH.tmp.HOST.PID, synced
  * to disk) and renames it into place on close, so a failed run never
  * leaves a half-written OUT.npy and never loses the earlier one. Host-side code: it
  * may allocate and do I/O, never on an audio thread. */

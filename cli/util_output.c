@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cbrnn/cbrnn_model.h"
+#include "file_replace.h"
 #include "host_audio.h"
 
 /* ---- the guard: the corpora of cbrnn train and eval ---- */
@@ -68,27 +69,32 @@ static char g_tmp[MAX_TMP][4096];
 static volatile sig_atomic_t g_used[MAX_TMP];
 static volatile sig_atomic_t *g_stop;
 
-/* Removes PATH.tmp.PID files beside path whose process is gone (killed
- * by SIGKILL or a crash, which no handler sees), as model saves do
- * (model/io.c); a process that is alive, or not ours to ask, keeps its. */
-static void sweep_stale(const char *path)
+/* Removes PATH.tmp.HOST.PID files beside path of this host whose process
+ * is gone (killed by SIGKILL or a crash, which no handler sees), as model
+ * saves do (model/file_replace.c); a process that is alive, or not ours to
+ * ask, keeps its. A pid means nothing on another machine sharing the
+ * folder (NFS), so other hosts' temporaries stay, and so do old-format
+ * PATH.tmp.PID ones (their machine is unknown). */
+static void sweep_stale(const char *path, const char *host)
 {
     char dir[PATH_MAX], full[PATH_MAX + 256];
     const char *slash = strrchr(path, '/'), *base = slash ? slash + 1 : path;
     snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path) + (slash == path) : 1,
              slash ? path : ".");
-    size_t blen = strlen(base);
+    size_t blen = strlen(base), hlen = strlen(host);
     DIR *d = opendir(dir);
     struct dirent *e;
     while (d && (e = readdir(d)) != NULL) {
-        const char *name = e->d_name, *num = name + blen + 5;
-        if (strncmp(name, base, blen) || strncmp(name + blen, ".tmp.", 5))
+        const char *name = e->d_name;
+        if (strncmp(name, base, blen) || strncmp(name + blen, ".tmp.", 5) ||
+            strncmp(name + blen + 5, host, hlen) || name[blen + 5 + hlen] != '.')
             continue;
+        const char *num = name + blen + 5 + hlen + 1;
         char *end;
         errno = 0;
         long pid = strtol(num, &end, 10);
-        if (errno || end == num || *end || pid <= 0 || pid == (long)getpid() ||
-            kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+        if (errno || end == num || *end || *num < '0' || *num > '9' || pid <= 0 ||
+            pid == (long)getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
             continue;
         snprintf(full, sizeof full, "%s/%s", dir, name);
         unlink(full);
@@ -99,8 +105,10 @@ static void sweep_stale(const char *path)
 
 int cli_tmp_name(char *tmp, size_t n, const char *path)
 {
-    sweep_stale(path);
-    int k = snprintf(tmp, n, "%s.tmp.%ld", path, (long)getpid());
+    char host[CBRNN_TMP_HOST_MAX + 1];
+    if (cbrnn_file_tmp_host(host) == 0) /* unknown: "unknown-host", and no sweep */
+        sweep_stale(path, host);
+    int k = snprintf(tmp, n, "%s.tmp.%s.%ld", path, host, (long)getpid());
     return k < 0 || (size_t)k >= n ? -1 : 0;
 }
 

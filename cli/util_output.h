@@ -7,7 +7,7 @@
  * output of the command, nor anything but a regular file (a symbolic
  * link, FIFO, device or folder would be replaced by the final rename), nor
  * an existing cbrnn model or audio file unless the output is of that
- * kind. Outputs are written under PATH.tmp.PID, flushed to disk (fsync)
+ * kind. Outputs are written under PATH.tmp.HOST.PID, flushed to disk (fsync)
  * and renamed over PATH only when complete; a failure or Ctrl-C removes
  * the temporary and leaves the earlier PATH as it was. */
 #ifndef CBRNN_UTIL_OUTPUT_H
@@ -34,10 +34,13 @@ int cli_files_inputs(host_files *f, const corpus *c);
 int cli_files_corpus(host_files *f, const char *const *specs, int n, const char *pairs,
                      const char *suffix, const char *labels_dir);
 
-/* ---- Temporaries: PATH.tmp.PID, removed on failure and on a signal ---- */
+/* ---- Temporaries: PATH.tmp.HOST.PID, removed on failure and on a signal ---- */
 
-/* tmp = path + ".tmp." + pid; 0, or -1 if it does not fit. Removes the
- * temporaries of path that processes now gone (killed) left. */
+/* tmp = path + ".tmp." + host + "." + pid, the host as model temporaries
+ * carry it (cbrnn_file_tmp_host), so that processes on two machines writing
+ * the same output in a shared folder never share a temporary. 0, or -1 if
+ * it does not fit. Removes the temporaries of path that processes of this
+ * host now gone (killed) left; other hosts' are never touched. */
 int cli_tmp_name(char *tmp, size_t n, const char *path);
 /* Remembers tmp so that SIGINT/SIGTERM (once cli_catch_signals ran)
  * removes it; at most 16 at a time. 0 or -1 (table full). */

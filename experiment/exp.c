@@ -192,6 +192,9 @@ int cbrnn_exp_check_settings(const cbrnn_exp *e, char *msg, size_t msglen)
     return rc == 1 ? 0 : rc;
 }
 
+/* exp_fill for a text held in a string (ctx). */
+static int put_text(FILE *f, void *ctx) { return fputs(ctx, f) < 0 ? -1 : 0; }
+
 static int check_settings(const cbrnn_exp *e, char *msg, size_t msglen)
 {
     int rc = compare_settings(e, msg, msglen);
@@ -199,10 +202,7 @@ static int check_settings(const cbrnn_exp *e, char *msg, size_t msglen)
         return rc;
     char path[EXP_PATH];
     snprintf(path, sizeof path, "%s/settings.txt", e->out);
-    FILE *f = fopen(path, "w");
-    if (!f || fputs(e->settings, f) < 0 || fclose(f))
-        return exp_fail(msg, msglen, CBRNN_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
-    return 0;
+    return exp_replace_file(path, put_text, e->settings, msg, msglen);
 }
 
 int cbrnn_exp_prepare(cbrnn_exp *e, char *msg, size_t msglen)
@@ -261,11 +261,10 @@ int cbrnn_exp_run_unit(cbrnn_exp *e, int k, const cbrnn_exp_report *r)
     if (rc) {
         char dir[EXP_PATH];
         snprintf(dir, sizeof dir, "%s/failed", e->out);
-        FILE *f = make_dir(dir) == 0 ? fopen(fpath, "w") : NULL;
-        if (f) {
-            fprintf(f, "%s\n", t.last[0] ? t.last : cbrnn_strerror(rc));
-            fclose(f);
-        }
+        char text[sizeof t.last + 1];
+        snprintf(text, sizeof text, "%s\n", t.last[0] ? t.last : cbrnn_strerror(rc));
+        if (make_dir(dir) == 0) /* best effort: the unit's own error is what counts */
+            exp_replace_file(fpath, put_text, text, NULL, 0);
     }
     return rc;
 }
@@ -283,28 +282,45 @@ void exp_mean_sd(const double *v, int n, double *mean, double *sd)
     *sd = n > 1 ? sqrt(q / (n - 1)) : 0.0; /* sample sd (n - 1) */
 }
 
-FILE *exp_summary_open(const cbrnn_exp *e, char *msg, size_t msglen)
+FILE *exp_summary_open(const cbrnn_exp *e, exp_summary *s, char *msg, size_t msglen)
+{
+    s->buf = NULL;
+    s->len = 0;
+    s->md = open_memstream(&s->buf, &s->len);
+    if (!s->md)
+        exp_fail(msg, msglen, CBRNN_ERR_NOMEM, "%s/summary.md: out of memory", e->out);
+    return s->md;
+}
+
+/* exp_fill for summary.md: the bytes composed in an exp_summary. */
+static int put_summary(FILE *f, void *ctx)
+{
+    const exp_summary *s = ctx;
+    return fwrite(s->buf, 1, s->len, f) == s->len ? 0 : -1;
+}
+
+/* exp_fill for summary.json: as json_dump_file would write it. */
+static int put_json(FILE *f, void *ctx)
+{
+    return json_dumpf(ctx, f, JSON_INDENT(2) | JSON_PRESERVE_ORDER) ? -1 : 0;
+}
+
+int exp_summary_close(const cbrnn_exp *e, exp_summary *s, json_t *root, char *msg, size_t msglen)
 {
     char path[EXP_PATH];
     snprintf(path, sizeof path, "%s/summary.md", e->out);
-    FILE *md = fopen(path, "w");
-    if (!md)
-        exp_fail(msg, msglen, CBRNN_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
-    return md;
-}
-
-int exp_summary_close(const cbrnn_exp *e, FILE *md, json_t *root, char *msg, size_t msglen)
-{
-    char path[EXP_PATH];
-    int bad = fclose(md) != 0;
-    if (bad)
-        snprintf(path, sizeof path, "%s/summary.md", e->out);
-    else {
+    int bad = ferror(s->md); /* a memory stream fails only for want of memory */
+    bad = fclose(s->md) || bad;
+    int rc = bad ? exp_fail(msg, msglen, CBRNN_ERR_NOMEM, "%s: out of memory", path)
+                 : exp_replace_file(path, put_summary, s, msg, msglen);
+    if (!rc) {
         snprintf(path, sizeof path, "%s/summary.json", e->out);
-        bad = json_dump_file(root, path, JSON_INDENT(2) | JSON_PRESERVE_ORDER) != 0;
+        rc = exp_replace_file(path, put_json, root, msg, msglen);
     }
+    free(s->buf);
+    s->buf = NULL;
     json_decref(root);
-    return bad ? exp_fail(msg, msglen, CBRNN_ERR_IO, "%s: cannot write", path) : 0;
+    return rc;
 }
 
 int cbrnn_exp_unit_state(const cbrnn_exp *e, int k, long *done, long *total, char *why,

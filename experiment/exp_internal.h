@@ -81,15 +81,26 @@ int exp_replace_file(const char *path, exp_fill fill, void *ctx, char *msg, size
 /* Mean and sample standard deviation (n - 1) of v[0..n-1]; NaN and 0 if
  * n == 0, sd 0 if n == 1. */
 void exp_mean_sd(const double *v, int n, double *mean, double *sd);
-/* <out>/summary.md opened for writing, or NULL with msg. */
-FILE *exp_summary_open(const cbrnn_exp *e, char *msg, size_t msglen);
-/* Closes md and writes root to <out>/summary.json; always closes md and
- * releases root. 0 or CBRNN_ERR_IO with msg. */
+/* A summary being written: summary.md is composed in memory (md) and
+ * replaces the file only once it is whole. */
+typedef struct exp_summary {
+    FILE *md;
+    char *buf;
+    size_t len;
+} exp_summary;
+/* Starts s; its md (returned) takes summary.md's text. NULL with msg if
+ * there is no memory. */
+FILE *exp_summary_open(const cbrnn_exp *e, exp_summary *s, char *msg, size_t msglen);
 /* A partial summary's marks (nothing when no unit is left out): a line in
  * md, "partial" and "left_out" in root. */
 void exp_summary_partial(const cbrnn_exp *e, FILE *md, json_t *root);
 /* 1 if unit k takes part in the summary being written. */
 int exp_summary_has(const cbrnn_exp *e, int k);
-int exp_summary_close(const cbrnn_exp *e, FILE *md, json_t *root, char *msg, size_t msglen);
+/* Replaces <out>/summary.md with s's text, then <out>/summary.json with
+ * root (exp_replace_file each: a failure leaves the previous file whole;
+ * summary.json is not written if summary.md failed). Always closes s and
+ * releases root. 0, or an exp_replace_file error with msg naming the file. */
+int exp_summary_close(const cbrnn_exp *e, exp_summary *s, json_t *root, char *msg,
+                      size_t msglen);
 
 #endif

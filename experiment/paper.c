@@ -355,7 +355,8 @@ static int paper_summarise(cbrnn_exp *e, char *msg, size_t msglen)
     json_object_set_new(root, "test_batches", json_integer(o->test_batches));
     json_t *vars = json_object();
     json_object_set_new(root, "variants", vars);
-    FILE *md = exp_summary_open(e, msg, msglen);
+    exp_summary sum;
+    FILE *md = exp_summary_open(e, &sum, msg, msglen);
     if (!md) {
         json_decref(root);
         rc = CBRNN_ERR_IO;
@@ -364,7 +365,7 @@ static int paper_summarise(cbrnn_exp *e, char *msg, size_t msglen)
     summary_head(e, half, md, root);
     for (int vi = 0; vi < o->n_variants; vi++)
         summarise_variant(e, o->variants[vi], curves, half, md, vars);
-    rc = exp_summary_close(e, md, root, msg, msglen);
+    rc = exp_summary_close(e, &sum, root, msg, msglen);
 out:
     for (int k = 0; k < n_runs; k++)
         free(curves[k]);

@@ -98,27 +98,45 @@ static void put_comment(FILE *f, const char *s)
             fprintf(f, "\\%03o", *p);
 }
 
+/* What a job script holds (write_script). */
+struct script {
+    const cbrnn_exp *e;
+    const cbrnn_exp_slurm *s;
+    const char *what, *tail;
+};
+
+/* exp_fill for a job script. */
+static int put_script(FILE *f, void *ctx)
+{
+    const struct script *c = ctx;
+    fprintf(f, "#!/bin/sh\n# Written by cbrnn_exp_slurm_submit: %s of the comparison in ", c->what);
+    put_comment(f, c->e->out);
+    fputs(".\n", f);
+    fputs("exec", f);
+    for (int i = 0; c->s->argv[i]; i++) {
+        fputc(' ', f);
+        put_quoted(f, c->s->argv[i]);
+    }
+    fprintf(f, " %s\n", c->tail);
+    return 0; /* a failed write shows in ferror */
+}
+
 /* <out>/slurm/<name>: exec of argv plus `tail` (written unquoted: the
- * caller's option and a variable of ours). */
+ * caller's option and a variable of ours), replaced whole
+ * (exp_replace_file), then made executable (sbatch reads the script, so
+ * a crash before the chmod leaves a script that still runs). */
 static int write_script(const cbrnn_exp *e, const char *name, const cbrnn_exp_slurm *s,
                         const char *what, const char *tail, char *path, size_t pathlen,
                         char *msg, size_t msglen)
 {
     snprintf(path, pathlen, "%s/slurm/%s", e->out, name);
-    FILE *f = fopen(path, "w");
-    if (!f)
-        return exp_fail(msg, msglen, CBRNN_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
-    fprintf(f, "#!/bin/sh\n# Written by cbrnn_exp_slurm_submit: %s of the comparison in ", what);
-    put_comment(f, e->out);
-    fputs(".\n", f);
-    fputs("exec", f);
-    for (int i = 0; s->argv[i]; i++) {
-        fputc(' ', f);
-        put_quoted(f, s->argv[i]);
-    }
-    fprintf(f, " %s\n", tail);
-    if (fclose(f) || chmod(path, 0755))
-        return exp_fail(msg, msglen, CBRNN_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
+    struct script c = {e, s, what, tail};
+    int rc = exp_replace_file(path, put_script, &c, msg, msglen);
+    if (rc)
+        return rc;
+    if (chmod(path, 0755))
+        return exp_fail(msg, msglen, CBRNN_ERR_IO, "%s: cannot make it executable: %s", path,
+                        strerror(errno));
     return 0;
 }
 

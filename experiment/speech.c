@@ -765,7 +765,8 @@ static int speech_summarise(cbrnn_exp *e, char *msg, size_t msglen)
     json_object_set_new(root, "skill_goal", json_real(goal));
     json_t *vars = json_object();
     json_object_set_new(root, "variants", vars);
-    FILE *md = exp_summary_open(e, msg, msglen);
+    exp_summary sum;
+    FILE *md = exp_summary_open(e, &sum, msg, msglen);
     if (!md) {
         json_decref(root);
         goto out;
@@ -787,7 +788,7 @@ static int speech_summarise(cbrnn_exp *e, char *msg, size_t msglen)
         summarise_variant(e, o->variants[vi], rows, nr, max_rows, goal, md, vars);
     if (s->n_test)
         summarise_test(e, md, vars);
-    rc = exp_summary_close(e, md, root, msg, msglen);
+    rc = exp_summary_close(e, &sum, root, msg, msglen);
 out:
     free(rows);
     free(nr);

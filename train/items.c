@@ -164,12 +164,35 @@ static int too_short(const struct run *r, int64_t len, double rate, char *msg, s
     return 1;
 }
 
+/* Says once that item i's teacher (map) is a recording whose header was
+ * never finished, like its input: a teacher shared with an earlier item
+ * was said there. A teacher that cannot be opened is left to the feature
+ * pass, which says why with its input's name. */
+static void warn_teacher(struct run *r, int i)
+{
+    const char *t = r->it[i].teacher;
+    if (!t)
+        return;
+    char why[256];
+    audio_in *a = audio_in_open(t, 0, why, sizeof why);
+    if (!a)
+        return;
+    const char *w = audio_in_warning(a);
+    int said = 0;
+    for (int k = 0; w && k < i && !said; k++)
+        said = r->it[k].teacher && !strcmp(r->it[k].teacher, t);
+    if (w && !said)
+        train_say(r, CBRNN_TRAIN_MSG_WARNING, "%s", w);
+    audio_in_close(a);
+}
+
 /* Every file opened once, before the split: its rate, and the files that
  * cannot be read, hold no audio or are too short left out (or --strict
- * stops). */
+ * stops); a cut recording is said, an input's or a teacher's. */
 int train_probe_files(struct run *r)
 {
     for (int i = 0; i < r->n; i++) {
+        warn_teacher(r, i); /* first: every item's, so "said at an earlier item" holds */
         audio_in *a = audio_in_open(r->it[i].path, 0, r->msg, sizeof r->msg);
         if (!a) {
             if (train_bad_file(r, &r->it[i], r->msg))

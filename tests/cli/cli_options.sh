@@ -14,7 +14,9 @@
 #    path that exists keeps the reason of its real problem in view.
 #  - a WAV whose header was never finished (a recording cut by SIGKILL):
 #    features, eval and train read it, as run does, and each says so once
-#    with the warning run gives, naming the file.
+#    with the warning run gives, naming the file; so do train, eval and
+#    run of a map model for such a teacher (--teacher-suffix, --pairs,
+#    --teacher), once even when two inputs share it.
 # usage: cli_options.sh CBRNN SAMPLES WORKDIR
 set -u
 CBRNN=$1 SAMPLES=$2 WORK=$3
@@ -153,6 +155,24 @@ for cmd in "features cut.wav -o cut.npy" "eval $MODEL cut.wav" \
            "train -q -o cut.safetensors ${TINY[*]} --val-fraction 0 cut.wav"; do
   # shellcheck disable=SC2086 # cmd is words
   expect 0 "cbrnn ${cmd%% *}: $cut" "$CBRNN" $cmd
+  [ "$(grep -c "header not finished" err.txt)" -eq 1 ] || fail "$cmd: the warning not said once"
+done
+# The same for a map model's teacher: a_t.wav (--teacher-suffix _t), and
+# cut.wav as the teacher of both a.wav and b.wav (--pairs, --teacher).
+for f in "$IN:a.wav" "$IN:b.wav" "cut.wav:a_t.wav"; do
+  cp "${f%%:*}" "${f#*:}" || fail "cannot copy ${f%%:*} to ${f#*:}"
+done
+printf 'a.wav\tcut.wav\nb.wav\tcut.wav\n' >pairs.txt
+map="${TINY[*]} --val-fraction 0 --target map"
+for cmd in "train -q -o map.safetensors $map --teacher-suffix _t a.wav" \
+           "train -q -o pairs.safetensors $map --pairs pairs.txt" \
+           "eval map.safetensors a.wav --teacher-suffix _t" "eval map.safetensors --pairs pairs.txt" \
+           "run --model map.safetensors --out-dir map.out --teacher a_t.wav a.wav" \
+           "run --model map.safetensors --out-dir map.out --teacher cut.wav --teacher cut.wav a.wav b.wav"; do
+  teacher=a_t.wav
+  case $cmd in *pairs*|*"teacher cut"*) teacher=cut.wav ;; esac
+  # shellcheck disable=SC2086 # cmd is words
+  expect 0 "cbrnn ${cmd%% *}: ${cut/cut.wav/$teacher}" "$CBRNN" $cmd
   [ "$(grep -c "header not finished" err.txt)" -eq 1 ] || fail "$cmd: the warning not said once"
 done
 echo "PASS cli_options"

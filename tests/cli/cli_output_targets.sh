@@ -5,7 +5,10 @@
 # as it was; a write that fails (a 64 KiB tmpfs, when this user may mount
 # one) exits 1 and keeps the earlier file (and a training that cannot save
 # its model keeps the earlier --log); Ctrl-C leaves no temporary,
-# and one a SIGKILL left is removed by the next write.
+# and one a SIGKILL left is removed by the next write. Temporaries are
+# NAME.tmp.HOST.PID: a write removes only this host's whose process is
+# gone, never another host's (a folder shared over NFS by two nodes) nor
+# an old-format NAME.tmp.PID (its machine is unknown).
 # Never aimed at a real /dev node: every target is made here.
 set -u
 CBRNN=$1 SAMPLES=$2 WORK=$3
@@ -77,13 +80,30 @@ pid=$!
 sleep 0.5
 kill -KILL "$pid"
 wait "$pid"
-if [ -e "k.npy.tmp.$pid" ]; then
+host=$(uname -n | tr -c 'A-Za-z0-9\n-' '-' | cut -c1-32) # as cbrnn_file_tmp_host
+if [ -e "k.npy.tmp.$host.$pid" ]; then
   "$CBRNN" features "$IN" -o k.npy >/dev/null 2>err.txt || fail "features -o k.npy: $(cat err.txt)"
   no_tmp
   echo "ok   a killed writer's temporary removed by the next write"
 else
   echo "skip the SIGKILL case: eval had not created its temporary yet"
 fi
+
+# Temporaries of a process that is gone, here and on another node.
+bash -c 'exit 0' & dead=$!
+wait "$dead" # a pid that is certainly gone
+for t in "s.npy.tmp.$host.$dead" "s.npy.tmp.other-node.$dead" "s.npy.tmp.$dead"; do
+  echo "$t" >"$t"
+done
+"$CBRNN" features "$IN" -o s.npy >/dev/null 2>err.txt || fail "features -o s.npy: $(cat err.txt)"
+[ ! -e "s.npy.tmp.$host.$dead" ] || fail "this host's stale temporary was left"
+[ "$(cat "s.npy.tmp.other-node.$dead" 2>/dev/null)" = "s.npy.tmp.other-node.$dead" ] ||
+  fail "another host's temporary was removed or changed"
+[ "$(cat "s.npy.tmp.$dead" 2>/dev/null)" = "s.npy.tmp.$dead" ] ||
+  fail "an old-format temporary (host unknown) was removed or changed"
+rm -f "s.npy.tmp.other-node.$dead" "s.npy.tmp.$dead"
+no_tmp
+echo "ok   a stale temporary of this host removed, another host's and an old one kept"
 
 # And a normal run still replaces a regular .npy, leaving no temporary.
 "$CBRNN" features "$IN" -o target.npy >/dev/null 2>err.txt || fail "features: $(cat err.txt)"

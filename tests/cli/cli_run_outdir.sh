@@ -7,7 +7,7 @@
 #  - a bad input (any of them, also the last) is found before anything is
 #    written: exit 2, D unchanged;
 #  - Ctrl-C stops the run: exit 130 with a message, D unchanged, no
-#    temporary (NAME.tmp.PID) left;
+#    temporary (NAME.tmp.HOST.PID) left;
 #  - files of an earlier run of another kind (feedback.wav, markers.csv)
 #    are removed, with a note, so D holds one run's results.
 set -u

@@ -21,7 +21,7 @@ expect() {
   echo "ok   $*: $(tail -n1 err.txt)"
 }
 
-# No temporary (NAME.tmp.PID) anywhere below the work folder.
+# No temporary (NAME.tmp.HOST.PID) anywhere below the work folder.
 no_tmp() {
   local left
   left=$(find . -name '*.tmp.*')

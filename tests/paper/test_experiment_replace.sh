@@ -10,7 +10,14 @@
 #  B. A curve cut back to its checkpoint (paper.c) into a read-only folder
 #     and into a full tmpfs: exit 1, a message naming the curve and the
 #     failing step, the previous curve byte-identical, no temporary left.
-#     Needs mount (root); exit 77 (ctest: skipped) after A where it fails.
+#  C. The files exp.c writes: a new results folder gets settings.txt
+#     first, which fails (read-only, full tmpfs) leaving none (an empty
+#     settings.txt would make every later run refuse the folder as one "of
+#     other settings"); a finished comparison run again rewrites
+#     summary.md, then summary.json, which fails (full tmpfs) leaving both
+#     byte-identical.
+#     B and C need mount (root); exit 77 (ctest: skipped) after A where it
+#     fails.
 # usage: test_experiment_replace.sh CBRNN_BINARY SAMPLES_DIR
 set -u
 CBRNN=$1
@@ -69,14 +76,24 @@ last=$(tail -1 "$c")
 { echo "$last" | sed 's/^2,/3,/'; echo "$last" | sed 's/^2,/4,/'; } >>"$c"
 cp "$c" "$T/before.csv"
 
+# fails_on WHAT REASON FILE OUT [OPTION...]: the run of $Q with OPTIONs
+# into OUT exits 1 with a message naming FILE and REASON, and leaves no
+# temporary beside FILE.
+fails_on() {
+  what=$1 why=$2 file=$3 out=$4
+  shift 4
+  # shellcheck disable=SC2086
+  "$CBRNN" experiment $Q "$@" --out-dir "$out" >/dev/null 2>"$T/err"; rc=$?
+  [ $rc -eq 1 ] || fail "$what: exit $rc, expected 1 ($(cat "$T/err"))"
+  grep -q "$file: .*$why" "$T/err" || fail "$what: the message does not name $file and '$why': $(cat "$T/err")"
+  [ -z "$(find "$(dirname "$file")" -maxdepth 1 -name '*.tmp')" ] ||
+    fail "$what: temporary left: $(ls -a "$(dirname "$file")")"
+}
+
 # $1: what the folder is; $2: the reason the message must give.
 expect_kept() {
-  # shellcheck disable=SC2086
-  "$CBRNN" experiment $Q --out-dir "$T/g" >/dev/null 2>"$T/err"; rc=$?
-  [ $rc -eq 1 ] || fail "$1: exit $rc, expected 1 ($(cat "$T/err"))"
-  grep -q "$c: .*$2" "$T/err" || fail "$1: the message does not name the curve and '$2': $(cat "$T/err")"
+  fails_on "$1" "$2" "$c" "$T/g"
   cmp -s "$c" "$T/before.csv" || fail "$1: the previous curve changed: $(cat "$c")"
-  [ -z "$(find "$T/g/curves" -name '*.tmp')" ] || fail "$1: temporary left: $(ls -a "$T/g/curves")"
 }
 
 if ! mount --bind "$T/g/curves" "$T/g/curves" 2>/dev/null; then
@@ -102,6 +119,43 @@ cp "$T/curve.csv" "$c"
 dd if=/dev/zero of="$T/g/curves/fill" bs=4k 2>/dev/null
 expect_kept "full tmpfs" "No space left on device"
 umount "$T/g/curves" && mounted=""
+
+# C. An empty folder (s) failed read-only, then as a full tmpfs, and a
+# finished comparison (h) on a full tmpfs holding its files. (h is not
+# tried read-only: a run opens its .lock first, so a read-only folder stops
+# it before any write.)
+h="$T/h"
+# shellcheck disable=SC2086
+"$CBRNN" experiment $Q --epochs 2 --out-dir "$h" >/dev/null 2>"$T/err" || fail "run h: exit $? ($(cat "$T/err"))"
+for f in summary.md summary.json settings.txt; do
+  [ -s "$h/$f" ] || fail "run h wrote no $f"
+done
+cp -a "$h" "$T/h.before"
+mkdir "$T/s"
+# $1: what the folder is; $2: the reason the message must give.
+expect_no_settings() {
+  fails_on "settings, $1" "$2" "$T/s/settings.txt" "$T/s"
+  [ ! -e "$T/s/settings.txt" ] || fail "settings, $1: settings.txt left: '$(cat "$T/s/settings.txt")'"
+}
+mount --bind "$T/s" "$T/s" || fail "cannot bind $T/s"
+mounted="$T/s"
+mount -o remount,bind,ro "$T/s" || fail "cannot remount $T/s read-only"
+expect_no_settings "read-only folder" "Read-only file system"
+umount "$T/s" && mounted=""
+for d in "$h" "$T/s"; do
+  mount -t tmpfs -o size=1m tmpfs "$d" || fail "cannot mount a tmpfs on $d"
+  mounted="$d $mounted"
+done
+cp -a "$T/h.before/." "$h/"
+for d in "$h" "$T/s"; do
+  dd if=/dev/zero of="$d/fill" bs=4k 2>/dev/null
+done
+expect_no_settings "full tmpfs" "No space left on device"
+fails_on "summary, full tmpfs" "No space left on device" "$h/summary.md" "$h" --epochs 2
+for f in summary.md summary.json settings.txt; do
+  cmp -s "$h/$f" "$T/h.before/$f" || fail "summary, full tmpfs: the previous $f changed"
+done
+umount "$h" && umount "$T/s" && mounted=""
 
 if [ $fails -ne 0 ]; then
   echo "$fails failure(s)"

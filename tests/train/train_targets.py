@@ -160,7 +160,7 @@ def main():
                               "--eval-every", "1", "--log", log, a[0]],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         # Wait (without a time limit on correctness) until training is under
-        # way: the log, written as LOG.tmp.PID until the model is saved, has rows.
+        # way: the log, written as LOG.tmp.HOST.PID until the model is saved, has rows.
         deadline = time.time() + 60
         while time.time() < deadline:
             tmp = glob.glob(log + ".tmp.*")
