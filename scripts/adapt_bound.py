@@ -35,12 +35,12 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from online_variants import (Corpus, frozen_pass, hindsight, loaded_last,  # noqa: E402
-                             read_safetensors, rls_skill, with_bias)
+                             parse_args, read_safetensors, rls_skill, with_bias)
 
 MINUTE, STREAM = 62, 92  # seconds asked of speaker_stream (files end past them)
 
 
-def minute_frames(t, meta, corpus, split, spk):
+def minute_frames(corpus, split, spk):
     """The frame where the minute's files end in the 92 s stream."""
     return len(corpus.features(split, spk, MINUTE))
 
@@ -138,15 +138,7 @@ def rls_after(t, st, m):
 
 
 def main():
-    args = sys.argv[1:]
-    corpus_dir = os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")) + "/cbrnn-corpus"
-    if "--corpus" in args:
-        i = args.index("--corpus")
-        corpus_dir = args[i + 1]
-        del args[i:i + 2]
-    if len(args) < 4:
-        sys.exit(__doc__)
-    model, split, cache, specs = args[0], args[1], args[2], args[3:]
+    model, split, cache, specs, corpus_dir = parse_args(sys.argv[1:], __doc__)
     torch.set_num_threads(2)
     t, meta = read_safetensors(model)
     corpus = Corpus(corpus_dir, cache)
@@ -154,7 +146,7 @@ def main():
     print("|---|---|---|" + "---|" * len(specs))
     gains = []
     for spk in corpus.speakers(split):
-        m = minute_frames(t, meta, corpus, split, spk)
+        m = minute_frames(corpus, split, spk)
         st = frozen_pass(t, meta, corpus.features(split, spk, STREAM))
         if len(st["xg"]) - m < 1000:  # under 10 s after the minute
             continue

@@ -270,16 +270,24 @@ def variant(spec, t, st, train):
     sys.exit(f"online_variants.py: unknown variant '{spec}'")
 
 
-def main():
-    args = sys.argv[1:]
+def parse_args(argv, usage):
+    """MODEL SPLIT CACHE_DIR SPEC... [--corpus DIR], as both scripts take
+    them: (model, split, cache, specs, corpus_dir)."""
+    args = list(argv)
     corpus_dir = os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")) + "/cbrnn-corpus"
     if "--corpus" in args:
         i = args.index("--corpus")
+        if i + 1 >= len(args):
+            sys.exit(usage)
         corpus_dir = args[i + 1]
         del args[i:i + 2]
     if len(args) < 4:
-        sys.exit(__doc__)
-    model, split, cache, specs = args[0], args[1], args[2], args[3:]
+        sys.exit(usage)
+    return args[0], args[1], args[2], args[3:], corpus_dir
+
+
+def main():
+    model, split, cache, specs, corpus_dir = parse_args(sys.argv[1:], __doc__)
     t, meta = read_safetensors(model)
     corpus = Corpus(corpus_dir, cache)
     train = TrainingStats(t, meta, corpus)
