@@ -17,6 +17,7 @@
 
 #include "cbrnn/cbrnn_control.h"
 #include "cbrnn/cbrnn_host.h"
+#include "host_events.h"
 #include "host_sha256.h"
 
 /* The longest event row read: far beyond any the hosts write (a frame
@@ -24,10 +25,45 @@
  * model's path). */
 #define EVENT_LINE_MAX 255
 
-static int by_frame(const void *a, const void *b)
+/* Merges the sorted runs a[0..na) and b[0..nb) into out; on equal frames
+ * a's event goes first, which keeps the sort stable. */
+static void merge_runs(cbrnn_event *out, const cbrnn_event *a, size_t na, const cbrnn_event *b,
+                       size_t nb)
 {
-    const cbrnn_event *x = a, *y = b;
-    return x->frame < y->frame ? -1 : x->frame > y->frame;
+    size_t i = 0, j = 0;
+    while (i < na && j < nb)
+        *out++ = b[j].frame < a[i].frame ? b[j++] : a[i++];
+    while (i < na)
+        *out++ = a[i++];
+    while (j < nb)
+        *out++ = b[j++];
+}
+
+int cbrnn_events_sort(cbrnn_event *ev, size_t n)
+{
+    size_t i = 1;
+    while (i < n && ev[i - 1].frame <= ev[i].frame)
+        i++;
+    if (i >= n) /* in order already, as the hosts write them */
+        return 0;
+    cbrnn_event *tmp = malloc(n * sizeof *tmp);
+    if (!tmp)
+        return CBRNN_ERR_NOMEM;
+    /* bottom-up: runs of width w merged pairwise from src into dst */
+    cbrnn_event *src = ev, *dst = tmp;
+    for (size_t w = 1; w < n; w *= 2) {
+        for (size_t lo = 0; lo < n; lo += 2 * w) {
+            size_t mid = lo + w < n ? lo + w : n, hi = lo + 2 * w < n ? lo + 2 * w : n;
+            merge_runs(dst + lo, src + lo, mid - lo, src + mid, hi - mid);
+        }
+        cbrnn_event *t = src;
+        src = dst;
+        dst = t;
+    }
+    if (src != ev)
+        memcpy(ev, src, n * sizeof *ev);
+    free(tmp);
+    return 0;
 }
 
 /* ---- The header lines ---- */
@@ -452,19 +488,10 @@ int cbrnn_event_list_load(cbrnn_event_list *l, const char *path, char *msg, size
         cbrnn_event_list_free(l);
         return rc;
     }
-    if (!sorted) {
-        /* qsort is not stable: files written by the hosts are in frame
-         * order already; a hand-made one out of order gets an insertion
-         * sort, which is (and keeps same-frame events in file order). */
-        for (size_t i = 1; i < l->n; i++) {
-            cbrnn_event v = l->ev[i];
-            size_t j = i;
-            while (j > 0 && by_frame(&l->ev[j - 1], &v) > 0) {
-                l->ev[j] = l->ev[j - 1];
-                j--;
-            }
-            l->ev[j] = v;
-        }
+    if (!sorted && cbrnn_events_sort(l->ev, l->n)) {
+        snprintf(msg, msglen, "%s: out of memory", path);
+        cbrnn_event_list_free(l);
+        return CBRNN_ERR_NOMEM;
     }
     return 0;
 }

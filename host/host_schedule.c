@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "cbrnn/cbrnn_control.h"
+#include "host_events.h"
 
 #define MAX_TRIALS 100000
 #define MAX_NAME 200
@@ -259,12 +260,6 @@ static int parse_line(struct parsed *p, char *line, const char **why)
     return parse_action(p, tok, rest, why);
 }
 
-static int by_frame(const void *x, const void *y)
-{
-    const cbrnn_event *a = x, *b = y;
-    return a->frame < b->frame ? -1 : a->frame > b->frame;
-}
-
 /* The parsed actions, repeated, as events at frames, and the markers. */
 static int compile(cbrnn_schedule *s, const struct parsed *p, double rate, int hop)
 {
@@ -311,18 +306,8 @@ static int compile(cbrnn_schedule *s, const struct parsed *p, double rate, int h
         }
     }
     s->events.n = e;
-    /* Stable by frame: same-frame actions keep the file's order (an
-     * insertion sort; the file is usually in order already). */
-    for (size_t i = 1; i < e; i++) {
-        cbrnn_event v = s->events.ev[i];
-        size_t j = i;
-        while (j > 0 && by_frame(&s->events.ev[j - 1], &v) > 0) {
-            s->events.ev[j] = s->events.ev[j - 1];
-            j--;
-        }
-        s->events.ev[j] = v;
-    }
-    return 0;
+    /* by frame; same-frame actions keep the file's order */
+    return cbrnn_events_sort(s->events.ev, e);
 }
 
 int cbrnn_schedule_load(cbrnn_schedule *s, const char *path, double rate, int hop,

@@ -667,6 +667,45 @@ static void schedules(void **state)
     }
 }
 
+/* Many events far out of order (a schedule whose action lies past many
+ * repeats; an events file written backwards) come out sorted by frame,
+ * same-frame events in file order. The sort was an insertion sort: this
+ * schedule (fuzz_control found it) took minutes to load. */
+static void events_sorted_at_scale(void **state)
+{
+    (void)state;
+    char p[256], msg[1024];
+    cbrnn_schedule s;
+    write_file("many.txt", "repeat 100000 every 8f\n9990f learn 1\n9990f lr 0.002\n");
+    snprintf(p, sizeof p, "%s/many.txt", dir);
+    assert_int_equal(cbrnn_schedule_load(&s, p, 16000, 160, 0, msg, sizeof msg), 0);
+    assert_int_equal(s.events.n, 300000); /* a trial mark and two actions, each trial */
+    for (size_t i = 1; i < s.events.n; i++) {
+        const cbrnn_event *a = &s.events.ev[i - 1], *b = &s.events.ev[i];
+        assert_true(a->frame <= b->frame);
+        if (a->frame == b->frame && a->cmd.kind == CBRNN_CMD_LR)
+            assert_true(b->cmd.kind != CBRNN_CMD_LEARN); /* learn, then lr, per trial */
+    }
+    cbrnn_schedule_free(&s);
+    /* 200000 rows backwards, in pairs at the same frame: learn then lr */
+    snprintf(p, sizeof p, "%s/back.csv", dir);
+    FILE *f = fopen(p, "w");
+    assert_non_null(f);
+    fprintf(f, "frame,event,value\n");
+    for (int k = 99999; k >= 0; k--)
+        fprintf(f, "%d,learn,1\n%d,lr,0.002\n", k, k);
+    assert_int_equal(fclose(f), 0);
+    cbrnn_event_list l;
+    memset(&l, 0, sizeof l);
+    assert_int_equal(cbrnn_event_list_load(&l, p, msg, sizeof msg), 0);
+    assert_int_equal(l.n, 200000);
+    for (size_t i = 0; i < l.n; i++) {
+        assert_int_equal(l.ev[i].frame, (int64_t)(i / 2));
+        assert_true(l.ev[i].cmd.kind == (i % 2 ? CBRNN_CMD_LR : CBRNN_CMD_LEARN));
+    }
+    cbrnn_event_list_free(&l);
+}
+
 /* CBRNN_HOST_ENGINE_LONGOPTS names each option once, in the order
  * cbrnn_host_engine_option takes them, and each sets what it says. */
 /* Misuse of the host API: refused, never a crash or garbage. */
@@ -738,6 +777,7 @@ int main(void)
         cmocka_unit_test(events_files),
         cmocka_unit_test(events_header),
         cmocka_unit_test(schedules),
+        cmocka_unit_test(events_sorted_at_scale),
         cmocka_unit_test(engine_options),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
