@@ -93,8 +93,7 @@ static void sweep_stale(const char *path, const char *host)
         char *end;
         errno = 0;
         long pid = strtol(num, &end, 10);
-        if (errno || end == num || *end || *num < '0' || *num > '9' || pid <= 0 ||
-            pid == (long)getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+        if (errno || end == num || *end || *num < '0' || *num > '9' || !cbrnn_file_pid_gone(pid))
             continue;
         snprintf(full, sizeof full, "%s/%s", dir, name);
         unlink(full);

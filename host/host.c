@@ -118,11 +118,9 @@ cbrnn_model *cbrnn_host_load_model(const char *path, char sha256[65], int *err, 
     if (!m)
         return NULL;
     sha256_ctx c;
-    unsigned char d[SHA256_BYTES];
     sha256_init(&c);
     sha256_update(&c, bytes, n);
-    sha256_final(&c, d);
-    sha256_hex(d, sha256);
+    sha256_final_hex(&c, sha256);
     free(bytes);
     return m;
 }

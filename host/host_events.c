@@ -178,9 +178,10 @@ static int header_value(cbrnn_events_info *h, int i, const char *v, char *why, s
         c->sample_rate = x;
         break;
     case CBRNN_EVH_RULE:
-        if (!strcmp(v, cbrnn_rule_name(CBRNN_RULE_SGD)) ||
-            !strcmp(v, cbrnn_rule_name(CBRNN_RULE_RLS)))
-            c->rule = !strcmp(v, cbrnn_rule_name(CBRNN_RULE_SGD)) ? CBRNN_RULE_SGD : CBRNN_RULE_RLS;
+        if (!strcmp(v, cbrnn_rule_name(CBRNN_RULE_SGD)))
+            c->rule = CBRNN_RULE_SGD;
+        else if (!strcmp(v, cbrnn_rule_name(CBRNN_RULE_RLS)))
+            c->rule = CBRNN_RULE_RLS;
         else
             want = "sgd or rls";
         break;
@@ -418,7 +419,7 @@ int cbrnn_event_list_load(cbrnn_event_list *l, const char *path, char *msg, size
     size_t line_cap = 0, cap = 0;
     ssize_t got;
     long lineno = 0;
-    int sorted = 1, rc = 0;
+    int rc = 0;
     while ((got = getline(&line, &line_cap, f)) >= 0) {
         lineno++;
         const char *p = line + strspn(line, " \t");
@@ -474,8 +475,6 @@ int cbrnn_event_list_load(cbrnn_event_list *l, const char *path, char *msg, size
             l->ev = ne;
             cap = nc;
         }
-        if (l->n && ev.frame < l->ev[l->n - 1].frame)
-            sorted = 0;
         l->ev[l->n++] = ev;
     }
     if (!rc && (ferror(f) || !feof(f))) { /* getline: a read error or no memory */
@@ -488,7 +487,7 @@ int cbrnn_event_list_load(cbrnn_event_list *l, const char *path, char *msg, size
         cbrnn_event_list_free(l);
         return rc;
     }
-    if (!sorted && cbrnn_events_sort(l->ev, l->n)) {
+    if (cbrnn_events_sort(l->ev, l->n)) { /* hand-made files may be out of order */
         snprintf(msg, msglen, "%s: out of memory", path);
         cbrnn_event_list_free(l);
         return CBRNN_ERR_NOMEM;

@@ -115,6 +115,13 @@ void sha256_hex(const unsigned char d[SHA256_BYTES], char hex[SHA256_HEX])
     hex[2 * SHA256_BYTES] = '\0';
 }
 
+void sha256_final_hex(sha256_ctx *c, char hex[SHA256_HEX])
+{
+    unsigned char d[SHA256_BYTES];
+    sha256_final(c, d);
+    sha256_hex(d, hex);
+}
+
 int sha256_file(const char *path, char hex[SHA256_HEX], char *msg, size_t msglen)
 {
     FILE *f = fopen(path, "rb");
@@ -134,8 +141,6 @@ int sha256_file(const char *path, char hex[SHA256_HEX], char *msg, size_t msglen
         snprintf(msg, msglen, "%s: cannot read: %s", path, strerror(err));
         return -1;
     }
-    unsigned char d[SHA256_BYTES];
-    sha256_final(&c, d);
-    sha256_hex(d, hex);
+    sha256_final_hex(&c, hex);
     return 0;
 }

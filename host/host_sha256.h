@@ -21,6 +21,8 @@ void sha256_init(sha256_ctx *c);
 void sha256_update(sha256_ctx *c, const void *data, size_t len);
 void sha256_final(sha256_ctx *c, unsigned char out[SHA256_BYTES]);
 void sha256_hex(const unsigned char d[SHA256_BYTES], char hex[SHA256_HEX]);
+/* sha256_final, as hex. */
+void sha256_final_hex(sha256_ctx *c, char hex[SHA256_HEX]);
 
 /* The SHA-256 of a file's bytes, as hex. 0, or -1 with msg ("PATH: why"). */
 int sha256_file(const char *path, char hex[SHA256_HEX], char *msg, size_t msglen);

@@ -53,6 +53,11 @@ static int write_all(int fd, const unsigned char *p, size_t n)
     return 0;
 }
 
+int cbrnn_file_pid_gone(long pid)
+{
+    return pid > 0 && pid != (long)getpid() && kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+}
+
 /* The pid of n if it is `.BASE.HOST.PID.N.tmp` for this base and host,
  * else 0. */
 static long own_temporary_pid(const char *n, const char *base, const char *host)
@@ -93,9 +98,8 @@ static void sweep_stale_temporaries(int dfd, const char *base)
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
         long pid = own_temporary_pid(e->d_name, base, host);
-        if (pid <= 0 || pid == (long)getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
-            continue; /* not ours, or alive (or not ours to ask): may be writing it now */
-        unlinkat(dirfd(d), e->d_name, 0);
+        if (cbrnn_file_pid_gone(pid)) /* 0 for a name not ours */
+            unlinkat(dirfd(d), e->d_name, 0);
     }
     closedir(d);
 }

@@ -33,6 +33,11 @@
 int cbrnn_file_replace_at(int dfd, const char *base, const char *shown, const void *buf,
                           size_t len, char *msg, size_t msglen);
 
+/* 1 when pid, of this machine, is a process that no longer exists (its
+ * temporaries are leftovers); 0 for this process, a live one, or one that
+ * is not ours to ask (it may be writing its temporary now). */
+int cbrnn_file_pid_gone(long pid);
+
 /* This machine's name as temporaries carry it: gethostname() with every
  * byte outside [A-Za-z0-9-] made '-', cut to CBRNN_TMP_HOST_MAX. out needs
  * CBRNN_TMP_HOST_MAX + 1 bytes. 0, or -1 if the name is unknown (out gets

@@ -35,8 +35,6 @@ int sha256_file_set(const char *const *paths, int n, char hex[SHA256_HEX], char 
         sha256_update(&c, "\n", 1);
     }
     free(lines);
-    unsigned char d[SHA256_BYTES];
-    sha256_final(&c, d);
-    sha256_hex(d, hex);
+    sha256_final_hex(&c, hex);
     return 0;
 }
