@@ -354,6 +354,7 @@ struct cbrnn_host_saves {
     struct pending_save pend[MAX_SAVES];
     int n_pend, next_id;
     int n_sent; /* pending saves whose snapshot command the engine has */
+    int64_t frames_before; /* frames of engines replaced (cbrnn_host_saves_carry) */
 };
 
 static char *dup_or_null(const char *s, int *bad)
@@ -398,6 +399,12 @@ void cbrnn_host_saves_destroy(cbrnn_host_saves *s)
     free(s->by);
     free(s->from);
     free(s);
+}
+
+void cbrnn_host_saves_carry(cbrnn_host_saves *s, int64_t frames)
+{
+    if (s && frames > 0)
+        s->frames_before += frames;
 }
 
 int cbrnn_host_saves_pending(const cbrnn_host_saves *s)
@@ -452,6 +459,7 @@ static void write_one(cbrnn_host_saves *s, int i, int64_t frame, cbrnn_host_save
     char msg[PATH_LEN + 256];
     struct pending_save *p = &s->pend[i];
     int rc;
+    frame += s->frames_before;
     if (!p->dir[0]) {
         rc = cbrnn_host_save_adapted(s->scratch, p->path, s->by, s->from, frame, msg,
                                      sizeof msg);
@@ -521,7 +529,7 @@ static int take_weights(cbrnn_host_saves *s, const cbrnn_engine *e, const char *
     }
     cbrnn_engine_stats st;
     cbrnn_engine_get_stats(e, &st);
-    *frames = st.frames;
+    *frames = st.frames + s->frames_before;
     return 0;
 }
 

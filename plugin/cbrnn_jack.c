@@ -747,6 +747,7 @@ struct control {
     int learn;
     int save_lock;             /* out_lock_beside(save_path): held until exit */
     long long updates_before;  /* updates made by engines replaced at a rate change */
+    long long frames_before;   /* and the frames they ran */
     int autosave_skip_said;
     int failed;                /* a failure while working (exit 1) */
 };
@@ -862,10 +863,10 @@ static int save_now(const char *why)
                                           sizeof msg);
     if (rc == 1) {
         say(PROG ": %s\n" PROG ": saved a rescue copy instead: %s (%s, after %lld frames)\n",
-            msg, where, why, (long long)st.frames);
+            msg, where, why, C.frames_before + (long long)st.frames);
         return -1; /* not where asked: exit status 1 */
     }
-    on_saved(NULL, C.save_path, why, st.frames, rc, msg);
+    on_saved(NULL, C.save_path, why, C.frames_before + st.frames, rc, msg);
     return rc ? -1 : 0;
 }
 
@@ -1526,6 +1527,8 @@ static int rebuild_engine(int rate, const cbrnn_engine_config *base)
     cbrnn_engine_set_params(e, adapted);
     cbrnn_model_destroy(adapted);
     C.updates_before += ost.updates; /* the new engine counts from 0 */
+    C.frames_before += ost.frames;
+    cbrnn_host_saves_carry(C.saves, ost.frames); /* adapted_frames counts them all */
     atomic_store(&H.engine, e);
     atomic_store(&H.engine_rate, rate);
     atomic_store(&H.latency, cbrnn_engine_latency(e));
@@ -1538,7 +1541,7 @@ static int rebuild_engine(int rate, const cbrnn_engine_config *base)
     pthread_mutex_unlock(&H.mu);
     atomic_store(&H.paused, 0);
     say(PROG ": the server's sample rate is now %d Hz: features follow it "
-        "(frames count from 0 again; the settings in force go on%s%s%s)\n", rate,
+        "(the log's frames count from 0 again; the settings in force go on%s%s%s)\n", rate,
         H.n_rec ? "; recording stopped: a WAV file has one rate" : "",
         H.events ? "; the events file ends here: it replays the part before" : "",
         C.schedule.events.n ? "; the schedule stops" : "");
@@ -2803,7 +2806,7 @@ static void say_final(int log_started, long long log_lost)
         snprintf(lost, sizeof lost, ", %lld log rows lost", log_lost);
     say(PROG ": %lld frames, %lld updates, %lld restores, %lld xruns, %lld "
         "dropped records%s%s\n",
-        (long long)st.frames, C.updates_before + (long long)st.updates,
+        C.frames_before + (long long)st.frames, C.updates_before + (long long)st.updates,
         (long long)st.restores, (long long)atomic_load(&H.xruns),
         (long long)st.dropped_records, lost,
         (C.learn && !C.save_path) ? "; adapted weights not saved (use --save PATH)" : "");

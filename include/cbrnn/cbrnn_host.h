@@ -175,6 +175,11 @@ CBRNN_API int cbrnn_host_saves_now(cbrnn_host_saves *s, const cbrnn_engine *e, c
 CBRNN_API int cbrnn_host_saves_last_chance(cbrnn_host_saves *s, const cbrnn_engine *e,
                                            const char *path, char *where, size_t where_len,
                                            char *msg, size_t msglen);
+/* A host that replaces its engine (a new sample rate) hands over the
+ * frames the old one ran: a new engine counts from 0, and adapted_frames
+ * (and the frame given to cbrnn_host_saved_fn) counts every frame the
+ * weights were run on since the load. */
+CBRNN_API void cbrnn_host_saves_carry(cbrnn_host_saves *s, int64_t frames);
 /* Saves waiting for a snapshot. */
 CBRNN_API int cbrnn_host_saves_pending(const cbrnn_host_saves *s);
 

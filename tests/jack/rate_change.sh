@@ -8,6 +8,8 @@
 # change (its frames would restart from 0, indistinguishable from the
 # first engine's): before, rows after the change were sorted into the
 # part before it, and `cbrnn run --events` replayed other settings there.
+# The model saved at exit counts the frames of both engines in
+# adapted_frames (before, only those since the change).
 # Arguments: those of every JACK test, then the shim.
 . "$(dirname "$0")/jacklib.sh"
 SHIM=$6
@@ -16,7 +18,8 @@ start_jackd 256
 OSC=$(free_udp_port)
 CBRNN_TEST_RATE_FILE=$PWD/rate LD_PRELOAD=$SHIM \
   ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" \
-  "$JACKHOST" --name cbt --model "$MODEL" --log live.csv --osc "$OSC" >host.out 2>host.err &
+  "$JACKHOST" --name cbt --model "$MODEL" --log live.csv --osc "$OSC" \
+  --save adapted.safetensors >host.out 2>host.err &
 HOST=$!
 STARTED="$STARTED $HOST"
 wait_port cbt:input
@@ -33,7 +36,7 @@ grep -q "sample rate is now 44100" host.err || { cat host.err; fail "the rate ch
 sleep 1.5
 kill -TERM "$HOST"; wait "$HOST" || fail "exit status $?: $(cat host.err)"
 "$PY" - <<'PY' || { cat host.err; fail "the log or the events file"; }
-import csv, sys
+import csv, json, struct, sys
 rows = list(csv.DictReader(open("live.csv")))
 frames = [int(r["frame"]) for r in rows]
 cut = next(i for i in range(1, len(frames)) if frames[i] < frames[i - 1])
@@ -51,6 +54,13 @@ if late:
 kinds = [l.split(",")[1] for l in events]
 if "learn" not in kinds or "lr" not in kinds:
     sys.exit("the OSC changes are missing from the events file: %s" % kinds)
+with open("adapted.safetensors", "rb") as f:
+    n = struct.unpack("<Q", f.read(8))[0]
+    meta = json.loads(f.read(n)).get("__metadata__", {})
+saved = int(meta.get("adapted_frames", -1))
+print("log: %d rows; saved after %d frames" % (len(rows), saved))
+if saved != len(rows):
+    sys.exit("adapted_frames %d, not the %d frames of both engines" % (saved, len(rows)))
 PY
 grep -q "the events file ends here" host.err || fail "the end of the events file was not said"
 echo "rate_change: passed"
