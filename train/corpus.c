@@ -147,7 +147,8 @@ static char *relative_to(const char *list, const char *path)
     return out;
 }
 
-/* Strips the line end (LF, CRLF) and trailing blanks in place. */
+/* Strips the line end (LF, CRLF; blanks before it stay: a label may end
+ * in one) in place. */
 static void chomp(char *s)
 {
     size_t n = strlen(s);
@@ -162,10 +163,25 @@ static int is_blank(const char *s)
     return !*s;
 }
 
+/* A list line without the blanks (spaces, tabs) around it and, on line 1,
+ * a UTF-8 byte order mark (editors on Windows write one): neither can be
+ * seen in a message, so neither may be part of a name. */
+static char *trim_list_line(char *s, int lineno)
+{
+    if (lineno == 1 && !strncmp(s, "\xef\xbb\xbf", 3))
+        s += 3;
+    s += strspn(s, " \t");
+    size_t n = strlen(s);
+    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+        s[--n] = 0;
+    return s;
+}
+
 /* Reads the list file `list` (kind: "list", "pairs list": for the
  * message when it cannot be opened) line by line, skipping blank lines
- * and '#' comments, and hands each line (its end stripped; the callee may
- * change it) to on_line, until one fails. 0, or -1 with msg. */
+ * and comments (lines whose first non-blank is '#'), and hands each line
+ * (its end, the blanks around it and a byte order mark stripped; the
+ * callee may change it) to on_line, until one fails. 0, or -1 with msg. */
 static int read_list(const char *list, const char *kind,
                      int (*on_line)(void *ctx, const char *list, char *line, int lineno,
                                     char *msg, size_t msglen),
@@ -182,9 +198,10 @@ static int read_list(const char *list, const char *kind,
     while (!rc && getline(&line, &cap, f) >= 0) {
         lineno++;
         chomp(line);
-        if (is_blank(line) || line[0] == '#')
+        char *text = trim_list_line(line, lineno);
+        if (!*text || text[0] == '#')
             continue;
-        rc = on_line(ctx, list, line, lineno, msg, msglen);
+        rc = on_line(ctx, list, text, lineno, msg, msglen);
     }
     if (!rc && ferror(f)) {
         snprintf(msg, msglen, "%s: read error", list);

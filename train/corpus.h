@@ -19,7 +19,9 @@ typedef struct corpus {
  *                 corpus_is_audio_name), hidden entries and symbolic links to
  *                 folders skipped, each folder's entries in byte order;
  *   @LIST         one FILE or FOLDER per line, relative to the list's folder;
- *                 blank lines and lines starting with '#' are skipped.
+ *                 blank lines and comments (first non-blank '#') skipped,
+ *                 the blanks around a name, the line end and a UTF-8 byte
+ *                 order mark on line 1 not part of it.
  * 0, or -1 with msg ("PATH: why"). */
 int corpus_add(corpus *c, const char *spec, char *msg, size_t msglen);
 /* Appends path as it is (copied). 0 or -1 (out of memory). */
@@ -39,7 +41,7 @@ size_t corpus_common_dir_len(const char *const *paths, int n);
  * malloc'ed; NULL when out of memory. */
 char *corpus_teacher_path(const char *input, const char *suffix);
 /* Reads a pairs list: "input<TAB>teacher" per line, paths relative to the
- * list's folder; blank and '#' lines skipped. Appends to inputs and
+ * list's folder; blank lines and comments skipped as in @LIST. Appends to inputs and
  * teachers (same count). 0 or -1 with msg ("LIST:LINE: why"). */
 int corpus_read_pairs(const char *list, corpus *inputs, corpus *teachers, char *msg,
                       size_t msglen);
