@@ -100,6 +100,19 @@ static int bad_file(int strict, const char *why, int *n_skipped)
     return 0;
 }
 
+/* An entry of an input folder left out (corpus.h): a bad file; a folder
+ * that brought nothing: a warning. */
+static void corpus_warning(void *user, const char *line, int left_out)
+{
+    if (left_out) {
+        bad_file(0, line, user);
+        return;
+    }
+    char say[CLI_MSG_LEN];
+    snprintf(say, sizeof say, "warning: %s", line);
+    cli_say(PROG, say);
+}
+
 struct result {
     const char *path;
     long frames;
@@ -167,10 +180,13 @@ static cbrnn_linpred *fit_linear(const cbrnn_model *m, const cbrnn_feat_config *
                                  const corpus *spec, int order, int strict, int *n_skipped,
                                  int *status, char *msg, size_t msglen)
 {
-    corpus files = {0, NULL};
+    corpus files = {0};
     struct feats ft = {0};
     int e = 0;
     *status = 2;
+    files.warn = corpus_warning;
+    files.warn_user = n_skipped;
+    files.strict = strict;
     cbrnn_linpred *p = cbrnn_linpred_create(m->cfg.n_in, m->cfg.n_out, order, &e);
     if (!p) {
         snprintf(msg, msglen, "--linear-order %d: %s", order, cbrnn_strerror(e));
@@ -428,6 +444,9 @@ static int check_outputs(struct eval *ev)
  * --outputs file and the --linear-fit baseline. */
 static int prepare(struct eval *ev)
 {
+    ev->inputs.warn = corpus_warning;
+    ev->inputs.warn_user = &ev->n_skipped;
+    ev->inputs.strict = ev->strict;
     for (int i = optind; i < ev->argc; i++)
         if (cli_check_path_length(ev->argv[i], ev->msg, sizeof ev->msg) ||
             corpus_add(&ev->inputs, ev->argv[i], ev->msg, sizeof ev->msg)) {
@@ -640,6 +659,20 @@ static int eval_file(struct eval *ev, int i)
     return score(ev, path, &s);
 }
 
+/* No audio file in the inputs given: said, naming them. */
+static void say_empty(const struct eval *ev)
+{
+    char names[1024] = "", line[1100];
+    if (ev->argc > optind)
+        corpus_name_specs(names, sizeof names, (const char *const *)ev->argv + optind,
+                          ev->argc - optind);
+    else if (ev->pairs)
+        corpus_name_specs(names, sizeof names, &ev->pairs, 1);
+    snprintf(line, sizeof line, "no audio files to evaluate%s%s (empty corpus)",
+             names[0] ? " in " : "", names);
+    cli_say(PROG, line);
+}
+
 /* Every input in turn; then --outputs completed (a failed write shows
  * here). No file left is bad input. */
 static int eval_all(struct eval *ev)
@@ -654,7 +687,7 @@ static int eval_all(struct eval *ev)
             fprintf(stderr, PROG ": no file left to evaluate: %d skipped (unreadable or no audio; "
                             "see the warnings)\n", ev->n_skipped);
         else
-            fprintf(stderr, PROG ": no audio files to evaluate (empty corpus)\n");
+            say_empty(ev);
         return 2;
     }
     if (ev->npy) {

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cbrnn/cbrnn_model.h"
+#include "host_files.h"
 #include "util_json.h"
 
 const char cmd_info_summary[] = "show a model file's configuration, sizes, features and provenance";
@@ -32,18 +33,13 @@ static void usage(FILE *f)
 /* Characters of a ';'-separated list value that the text output shows. */
 #define META_LIST_SHOWN 200
 
-/* n bytes of s as text a terminal shows as they are: control bytes
- * (an escape sequence in a hostile file could retitle or clear the
- * terminal) and the backslash as \xHH; everything else, UTF-8 too, as is. */
+/* n bytes of s as text a terminal shows as they are (host_shown_text:
+ * control bytes and the backslash as \xHH), in pieces. */
 static void put_text(const char *s, size_t n)
 {
-    for (size_t i = 0; i < n && s[i]; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c < 0x20 || c == 0x7f || c == '\\')
-            printf("\\x%02x", c);
-        else
-            putchar(c);
-    }
+    char buf[4 * 256 + 1];
+    for (size_t i = 0; i < n && s[i]; i += 256)
+        fputs(host_shown_text(buf, sizeof buf, s + i, n - i < 256 ? n - i : 256), stdout);
 }
 
 /* One provenance line. A long list (held_out: ';'-separated names) shows

@@ -42,12 +42,21 @@ static int companions(host_files *f, const corpus *c, const char *suffix, const 
     return 0;
 }
 
+/* The command's own reading of the corpus says what is left out. */
+static void ignore_warning(void *user, const char *line, int left_out)
+{
+    (void)user;
+    (void)line;
+    (void)left_out;
+}
+
 int cli_files_corpus(host_files *f, const char *const *specs, int n, const char *pairs,
                      const char *suffix, const char *labels_dir)
 {
-    corpus c = {0, NULL}, teachers = {0, NULL};
+    corpus c = {0}, teachers = {0};
     char msg[1024];
     int rc = 0;
+    c.warn = ignore_warning; /* every file that can be read; the reader warns */
     for (int i = 0; i < n; i++) {
         corpus_add(&c, specs[i], msg, sizeof msg); /* a bad spec: reported by its reader */
         if (specs[i][0] == '@') /* the list file itself is read too */

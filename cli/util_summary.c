@@ -205,22 +205,127 @@ static summary_group *group(summary *s, const char *name)
     if (!g)
         return NULL;
     s->g = g;
-    summary_group *n = &s->g[s->n_groups++];
+    summary_group *n = &s->g[s->n_groups];
     memset(n, 0, sizeof *n);
-    snprintf(n->name, sizeof n->name, "%s", name);
+    if (!(n->name = strdup(name)))
+        return NULL;
+    s->n_groups++;
     n->t0 = NAN;
     return n;
 }
 
 /* files.csv of cbrnn run: row ranges of each input. */
 struct file_rows {
-    char name[256];
+    char *name; /* malloc'ed, whole */
     long first;
 };
 
+static void free_files(struct file_rows *r, int n)
+{
+    for (int i = 0; i < n; i++)
+        free(r[i].name);
+    free(r);
+}
+
+/* The whole of file f, NUL-terminated, into *buf (malloc'ed). 0 or -1
+ * (msg: a read error, out of memory, a NUL byte). */
+static int slurp(FILE *f, const char *path, char **buf, char *msg, size_t msglen)
+{
+    size_t n = 0, cap = 4096;
+    char *b = malloc(cap);
+    while (b) {
+        n += fread(b + n, 1, cap - 1 - n, f);
+        if (n < cap - 1)
+            break;
+        char *g = realloc(b, cap *= 2);
+        if (!g)
+            free(b);
+        b = g;
+    }
+    if (!b) {
+        snprintf(msg, msglen, "%s: out of memory", path);
+        return -1;
+    }
+    b[n] = 0;
+    if (ferror(f) || strlen(b) != n) {
+        snprintf(msg, msglen, "%s: %s", path, ferror(f) ? "cannot read" : "a NUL byte: not CSV");
+        free(b);
+        return -1;
+    }
+    *buf = b;
+    return 0;
+}
+
+/* A quoted CSV field at p (RFC 4180: "" is a quote; commas and line ends
+ * inside are the field's) unquoted in place into p. The end of the field
+ * (after its closing quote), or NULL when it has none. */
+static char *unquote(char *p)
+{
+    char *w = p, *q = p + 1;
+    for (;;) {
+        if (!*q)
+            return NULL;
+        if (*q == '"' && q[1] != '"')
+            break;
+        q += *q == '"';
+        *w++ = *q++;
+    }
+    *w = 0;
+    return q + 1;
+}
+
+/* A record's first_row field at p up to its line end: into *first; the
+ * next record's start, or NULL when p is not digits then a line end. */
+static char *row_number(char *p, long *first)
+{
+    size_t d = strspn(p, "0123456789");
+    char *e = p + d;
+    if (d == 0 || d > 10 || (*e && *e != '\n' && !(*e == '\r' && e[1] == '\n')))
+        return NULL;
+    *first = strtol(p, NULL, 10);
+    return e + (*e == '\r') + (*e != 0);
+}
+
+/* One record "name,first_row" of files.csv at *pp into r (name
+ * malloc'ed), *pp moved past it. The name as RFC 4180 quotes it, or
+ * unquoted, or (a name holding a quote, which older runs wrote between
+ * quotes as it is) everything between the opening quote and the first
+ * '",DIGITS' that ends a line. 0 or -1 (malformed; out of memory). */
+static int file_record(char **pp, struct file_rows *r)
+{
+    char *p = *pp, *name = p, *end = NULL, *next = NULL;
+    if (*p == '"') {
+        char *copy = strdup(p);
+        if (!copy)
+            return -1;
+        char *q = unquote(copy);
+        if (q && *q == ',' && (next = row_number(q + 1, &r->first))) {
+            *pp = p + (next - copy);
+            r->name = strdup(copy);
+            free(copy);
+            return r->name ? 0 : -1;
+        }
+        free(copy);
+        for (end = strstr(p + 1, "\","); end; end = strstr(end + 1, "\","))
+            if ((next = row_number(end + 2, &r->first)))
+                break;
+        name = p + 1;
+    } else if ((end = strchr(p, ',')) && !memchr(p, '"', (size_t)(end - p)) &&
+               !memchr(p, '\n', (size_t)(end - p)))
+        next = row_number(end + 1, &r->first);
+    if (!end || !next)
+        return -1;
+    r->name = strndup(name, (size_t)(end - name));
+    *pp = next;
+    return r->name ? 0 : -1;
+}
+
+/* Reads files.csv beside log: where each input's rows start, the names
+ * whole, however long, and with any bytes run wrote (commas, quotes, line
+ * ends). 0 or -1 (msg names the file and the line of a bad record). */
 static int read_files(const char *log, struct file_rows **out, int *n, char *msg, size_t msglen)
 {
-    char path[4096], line[4096];
+    char path[4096], *buf = NULL;
     const char *slash = strrchr(log, '/');
     snprintf(path, sizeof path, "%.*s%sfiles.csv", slash ? (int)(slash - log) : 0, log,
              slash ? "/" : "");
@@ -232,28 +337,38 @@ static int read_files(const char *log, struct file_rows **out, int *n, char *msg
                               "writes beside frames.csv): %s", path, strerror(errno));
         return -1;
     }
-    long lineno = 0;
-    int rc = 0;
-    while (!rc && (rc = read_line(f, line, sizeof line, path, lineno + 1, msg, msglen)) > 0) {
-        char *fl[3];
-        rc = 0;
-        if (split_csv(line, fl, 3) < 2 || (++lineno == 1 && !strcmp(fl[0], "file")))
-            continue;
+    int rc = slurp(f, path, &buf, msg, msglen);
+    fclose(f);
+    if (rc)
+        return -1;
+    char *p = buf;
+    long lineno = 1;
+    if (!strncmp(p, "file,first_row", 14) && strchr("\r\n", p[14])) {
+        p += 14 + (p[14] == '\r') + (p[14] != 0);
+        lineno++;
+    }
+    while (*p && !rc) {
         struct file_rows *r = realloc(*out, (size_t)(*n + 1) * sizeof *r);
-        if (!r) {
-            snprintf(msg, msglen, "out of memory");
+        if (r)
+            *out = r;
+        char *start = p;
+        if (!r || file_record(&p, &r[*n])) {
+            snprintf(msg, msglen, r ? "%s:%ld: expected \"NAME\",FIRST_ROW (NAME quoted as in "
+                     "CSV, FIRST_ROW a row number)" : "%s:%ld: out of memory", path, lineno);
             rc = -1;
             break;
         }
-        *out = r;
-        snprintf(r[*n].name, sizeof r[*n].name, "%s", fl[0]);
-        int first;
-        rc = field_int(fl[1], "first_row", 0, INT_MAX, &first, path, lineno, msg, msglen);
-        r[*n].first = first;
         (*n)++;
+        for (; start < p; start++)
+            lineno += *start == '\n';
     }
-    fclose(f);
-    return rc < 0 ? -1 : 0;
+    free(buf);
+    if (rc) {
+        free_files(*out, *n);
+        *out = NULL;
+        *n = 0;
+    }
+    return rc;
 }
 
 /* Second pass: the halves of each group's scored frames. */
@@ -298,7 +413,7 @@ struct reader {
     int nh;                     /* columns of the header */
     int col[6];                 /* time loss persistence_loss surprise learning marker */
     int c_flags;                /* flags, or -1 (older logs) */
-    char cur[256];              /* the group the frames now go to */
+    char *cur;                  /* the group the frames now go to (malloc'ed) */
     int *gi;                    /* [rows] each row's group */
     double *losses;             /* [rows] each row's loss (NAN: not scored) */
     long rows, cap, lineno;
@@ -356,6 +471,20 @@ static void note_unnamed(struct reader *rd, int id)
         rd->unnamed[rd->n_unnamed++] = id;
 }
 
+/* The group the frames now go to becomes name. 0 or -1 (msg: out of
+ * memory). */
+static int set_cur(struct reader *rd, const char *name)
+{
+    char *c = strdup(name);
+    if (!c) {
+        snprintf(rd->msg, rd->msglen, "out of memory");
+        return -1;
+    }
+    free(rd->cur);
+    rd->cur = c;
+    return 0;
+}
+
 /* The group of the row with fields fl: a marker on it may open one (by
  * phase, trial or marker), or a new input start (by file). NULL with msg
  * (a bad marker id, out of memory). */
@@ -374,12 +503,13 @@ static summary_group *row_group(summary *s, struct reader *rd, char **fl)
         const char *name = marker_name(rd->mk, rd->n_mk, id);
         if (!name)
             note_unnamed(rd, id);
-        if (opens_group(rd->by, name, id, buf, sizeof buf))
-            snprintf(rd->cur, sizeof rd->cur, "%s", buf);
+        if (opens_group(rd->by, name, id, buf, sizeof buf) && set_cur(rd, buf))
+            return NULL;
     }
     while (rd->by == BY_FILE && rd->next_file < rd->n_files &&
            rd->files[rd->next_file].first <= rd->rows)
-        snprintf(rd->cur, sizeof rd->cur, "%s", rd->files[rd->next_file++].name);
+        if (set_cur(rd, rd->files[rd->next_file++].name))
+            return NULL;
     summary_group *g = group(s, rd->cur);
     if (!g)
         snprintf(rd->msg, rd->msglen, "out of memory");
@@ -501,9 +631,9 @@ static int add_row(summary *s, struct reader *rd, char **fl)
 static int read_rows(summary *s, struct reader *rd)
 {
     char line[1024], *fl[MAX_COLS];
-    snprintf(rd->cur, sizeof rd->cur, "all");
-    if (rd->by == BY_PHASE || rd->by == BY_TRIAL || rd->by == BY_MARKER)
-        snprintf(rd->cur, sizeof rd->cur, "(before the first)");
+    int by_marks = rd->by == BY_PHASE || rd->by == BY_TRIAL || rd->by == BY_MARKER;
+    if (set_cur(rd, by_marks ? "(before the first)" : "all"))
+        return -1;
     int got;
     while ((got = read_line(rd->f, line, sizeof line, rd->log, rd->lineno + 1, rd->msg,
                             rd->msglen)) > 0) {
@@ -575,7 +705,8 @@ int summary_compute(summary *s, const char *log, enum summary_by by, double bin,
 out:
     fclose(rd.f);
     free(rd.mk);
-    free(rd.files);
+    free_files(rd.files, rd.n_files);
+    free(rd.cur);
     free(rd.gi);
     free(rd.losses);
     if (rc)
@@ -585,6 +716,8 @@ out:
 
 void summary_free(summary *s)
 {
+    for (int i = 0; i < s->n_groups; i++)
+        free(s->g[i].name);
     free(s->g);
     free(s->bins);
     memset(s, 0, sizeof *s);

@@ -10,7 +10,7 @@ enum summary_by { BY_ALL, BY_PHASE, BY_MARKER, BY_TRIAL, BY_FILE };
 
 /* One group of frames: a phase, a marker's stretch, a trial, a file. */
 typedef struct summary_group {
-    char name[256];
+    char *name;                          /* malloc'ed, whole */
     long frames, learned, gated, scored; /* scored: frames with a loss, not gated */
     double loss, pers;                   /* sums over scored frames */
     long pers_n;

@@ -178,3 +178,20 @@ void host_files_free(host_files *f)
     free(f->out);
     memset(f, 0, sizeof *f);
 }
+
+char *host_shown_text(char *out, size_t len, const char *s, size_t n)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n && s[i] && k + 1 < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != 0x7f && c != '\\')
+            out[k++] = (char)c;
+        else if (k + 5 <= len)
+            k += (size_t)snprintf(out + k, len - k, "\\x%02x", c);
+        else
+            break;
+    }
+    if (len)
+        out[k] = 0;
+    return out;
+}

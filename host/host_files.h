@@ -49,4 +49,13 @@ struct stat;
  * that puts an output in place. */
 const char *host_file_not_regular(const struct stat *st);
 
+/* The first n bytes of s (fewer at its NUL) as text a terminal shows as
+ * it is, for a message or listing that names something from outside (a
+ * file name, a model's metadata): control bytes (an escape sequence in a
+ * hostile name could retitle or clear the terminal, a line end could fake
+ * a message) and the backslash as \xHH; everything else, UTF-8 too, as
+ * is. Into out (len bytes, cut before an escape that does not fit);
+ * returns out. 4 * n + 1 bytes always suffice. */
+char *host_shown_text(char *out, size_t len, const char *s, size_t n);
+
 #endif

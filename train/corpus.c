@@ -14,6 +14,8 @@
 #include <strings.h>
 #include <sys/stat.h>
 
+#include "host_files.h"
+
 /* Folders nested deeper than this are not searched (a guard against
  * pathological trees; symbolic links to folders are not followed at all). */
 #define MAX_DEPTH 32
@@ -61,54 +63,148 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static int add_folder(corpus *c, const char *dir, int depth, char *msg, size_t msglen)
+/* path as host_shown_text shows it (control bytes as \xHH), malloc'ed;
+ * NULL when out of memory. */
+static char *shown(const char *path)
 {
-    if (depth > MAX_DEPTH) {
-        snprintf(msg, msglen, "%s: folders nested more than %d deep", dir, MAX_DEPTH);
+    size_t n = strlen(path), len = 4 * n + 1;
+    char *out = malloc(len);
+    return out ? host_shown_text(out, len, path, n) : NULL;
+}
+
+/* msg "PATH: why" (path shown) and -1. */
+static int path_error(const char *path, const char *why, char *msg, size_t msglen)
+{
+    char *p = shown(path);
+    snprintf(msg, msglen, "%s: %s", p ? p : path, why);
+    free(p);
+    return -1;
+}
+
+/* An entry that cannot be examined or read (why: the reason): left out
+ * with a warning "PATH: why" (path shown) through c->warn; with c->strict
+ * (or no c->warn to tell) an error. 0 (left out) or -1 with msg. */
+static int bad_entry(corpus *c, const char *path, const char *why, char *msg, size_t msglen)
+{
+    if (c->strict || !c->warn) {
+        path_error(path, why, msg, msglen);
+        if (c->strict && strlen(msg) + 60 < msglen)
+            strcat(msg, " (--strict: an entry that cannot be read is an error)");
         return -1;
     }
-    DIR *d = opendir(dir);
-    if (!d) {
-        snprintf(msg, msglen, "%s: cannot open folder: %s", dir, strerror(errno));
-        return -1;
+    char *p = shown(path);
+    const char *name = p ? p : path;
+    size_t len = strlen(name) + strlen(why) + 3;
+    char *w = malloc(len);
+    if (w) {
+        snprintf(w, len, "%s: %s", name, why);
+        c->warn(c->warn_user, w, 1);
     }
-    char **names = NULL;
-    int n = 0, rc = 0;
+    free(w);
+    free(p);
+    c->n_left_out++;
+    return 0;
+}
+
+/* msg "PATH: out of memory" and -1. */
+static int no_memory(const char *where, char *msg, size_t msglen)
+{
+    return path_error(where, "out of memory", msg, msglen);
+}
+
+/* The names in folder d but hidden ones, in byte order, into *names
+ * (malloc'ed, *n of them). 0 or -1 (msg). */
+static int folder_names(DIR *d, const char *dir, char ***names, int *n, char *msg,
+                        size_t msglen)
+{
     struct dirent *e;
+    *names = NULL;
+    *n = 0;
+    errno = 0;
     while ((e = readdir(d))) {
         if (e->d_name[0] == '.')
             continue;
-        char **p = realloc(names, (size_t)(n + 1) * sizeof *p);
-        if (!p || !(p[n] = strdup(e->d_name))) {
-            names = p ? p : names;
-            snprintf(msg, msglen, "%s: out of memory", dir);
-            rc = -1;
-            break;
-        }
-        names = p;
-        n++;
+        char **p = realloc(*names, (size_t)(*n + 1) * sizeof *p);
+        if (p)
+            *names = p;
+        if (!p || !(p[*n] = strdup(e->d_name)))
+            return no_memory(dir, msg, msglen);
+        (*n)++;
     }
+    if (*n > 1)
+        qsort(*names, (size_t)*n, sizeof **names, cmp_str);
+    return 0;
+}
+
+static int add_folder(corpus *c, const char *dir, int depth, char *msg, size_t msglen);
+
+/* One entry of a folder: a folder (searched), an audio file (added), or
+ * else left alone. An entry that cannot be examined (its folder cannot be
+ * searched, a symbolic link to nothing or in a loop) or an audio-named one
+ * that is no regular file is a bad entry (bad_entry). 0 or -1 (msg);
+ * *unsearchable set when the folder itself refused (EACCES). */
+static int add_entry(corpus *c, const char *path, const char *name, int depth, int *unsearchable,
+                     char *msg, size_t msglen)
+{
+    struct stat st;
+    char why[256];
+    if (lstat(path, &st)) {
+        if (errno == EACCES) {
+            *unsearchable = 1;
+            return 0;
+        }
+        snprintf(why, sizeof why, "cannot examine: %s", strerror(errno));
+        return bad_entry(c, path, why, msg, msglen);
+    }
+    if (S_ISDIR(st.st_mode))
+        return add_folder(c, path, depth + 1, msg, msglen);
+    if (!corpus_is_audio_name(name))
+        return 0;
+    int link = S_ISLNK(st.st_mode);
+    if (stat(path, &st)) {
+        snprintf(why, sizeof why, "cannot examine: %s%s", strerror(errno),
+                 link && errno == ENOENT ? " (a symbolic link to a missing file)" : "");
+        return bad_entry(c, path, why, msg, msglen);
+    }
+    if (!S_ISREG(st.st_mode))
+        return S_ISDIR(st.st_mode) ? 0 /* a link to a folder: not followed */
+                                   : bad_entry(c, path, "not a regular file", msg, msglen);
+    return corpus_push(c, path) ? no_memory(path, msg, msglen) : 0;
+}
+
+/* Every audio file below dir, depth folders down from the one given. A
+ * folder below that cannot be opened is a bad entry; the one given (depth
+ * 0) an error. 0 or -1 (msg). */
+static int add_folder(corpus *c, const char *dir, int depth, char *msg, size_t msglen)
+{
+    char why[256];
+    if (depth > MAX_DEPTH) {
+        snprintf(why, sizeof why, "folders nested more than %d deep", MAX_DEPTH);
+        return path_error(dir, why, msg, msglen);
+    }
+    DIR *d = opendir(dir);
+    if (!d) {
+        snprintf(why, sizeof why, "cannot open folder: %s", strerror(errno));
+        return depth ? bad_entry(c, dir, why, msg, msglen) : path_error(dir, why, msg, msglen);
+    }
+    char **names;
+    int n, rc = folder_names(d, dir, &names, &n, msg, msglen), unsearchable = 0;
     closedir(d);
-    if (n > 1)
-        qsort(names, (size_t)n, sizeof *names, cmp_str);
-    for (int i = 0; i < n && !rc; i++) {
+    for (int i = 0; i < n && !rc && !unsearchable; i++) {
         size_t len = strlen(dir) + strlen(names[i]) + 2;
         char *path = malloc(len);
         if (!path) {
-            snprintf(msg, msglen, "%s: out of memory", dir);
-            rc = -1;
+            rc = no_memory(dir, msg, msglen);
             break;
         }
         snprintf(path, len, "%s%s%s", dir, dir[strlen(dir) - 1] == '/' ? "" : "/", names[i]);
-        struct stat st;
-        if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode))
-            rc = add_folder(c, path, depth + 1, msg, msglen);
-        else if (corpus_is_audio_name(names[i]) && stat(path, &st) == 0 && S_ISREG(st.st_mode) &&
-                 corpus_push(c, path)) {
-            snprintf(msg, msglen, "%s: out of memory", dir);
-            rc = -1;
-        }
+        rc = add_entry(c, path, names[i], depth, &unsearchable, msg, msglen);
         free(path);
+    }
+    if (!rc && unsearchable) {
+        snprintf(why, sizeof why, "cannot look into folder (its %d entr%s left out): %s", n,
+                 n == 1 ? "y" : "ies", strerror(EACCES));
+        rc = bad_entry(c, dir, why, msg, msglen);
     }
     for (int i = 0; i < n; i++)
         free(names[i]);
@@ -116,20 +212,47 @@ static int add_folder(corpus *c, const char *dir, int depth, char *msg, size_t m
     return rc;
 }
 
+/* One FILE or FOLDER the user named (on the command line or a list line):
+ * a folder that brings no audio file is said (c->warn). 0 or -1 (msg). */
 static int add_path(corpus *c, const char *path, char *msg, size_t msglen)
 {
     struct stat st;
-    if (stat(path, &st)) {
-        snprintf(msg, msglen, "%s: %s", path, errno == ENOENT ? "no such file or folder" : strerror(errno));
+    if (stat(path, &st))
+        return path_error(path, errno == ENOENT ? "no such file or folder" : strerror(errno),
+                          msg, msglen);
+    if (!S_ISDIR(st.st_mode))
+        return corpus_push(c, path) ? no_memory(path, msg, msglen) : 0;
+    int before = c->n, left_before = c->n_left_out;
+    if (add_folder(c, path, 0, msg, msglen))
         return -1;
-    }
-    if (S_ISDIR(st.st_mode))
-        return add_folder(c, path, 0, msg, msglen);
-    if (corpus_push(c, path)) {
-        snprintf(msg, msglen, "%s: out of memory", path);
-        return -1;
+    if (c->n == before && c->n_left_out == left_before && c->warn) {
+        char *p = shown(path);
+        size_t len = strlen(p ? p : path) + 40;
+        char *line = malloc(len);
+        if (line) {
+            snprintf(line, len, "%s: no audio files in this folder", p ? p : path);
+            c->warn(c->warn_user, line, 0);
+        }
+        free(line);
+        free(p);
     }
     return 0;
+}
+
+void corpus_name_specs(char *out, size_t len, const char *const *specs, int n)
+{
+    size_t k = 0;
+    if (len)
+        out[0] = 0;
+    for (int i = 0; i < n && i < 3 && k + 1 < len; i++) {
+        char *p = shown(specs[i]);
+        const char *sep = i == 0 ? "" : i == n - 1 ? " and " : ", ";
+        int w = snprintf(out + k, len - k, "%s%s", sep, p ? p : specs[i]);
+        k += w > 0 ? (size_t)w : 0;
+        free(p);
+    }
+    if (n > 3 && k + 1 < len)
+        snprintf(out + k, len - k, " and %d more", n - 3);
 }
 
 /* path relative to the folder of `list` unless absolute. malloc'ed. */
@@ -147,7 +270,8 @@ static char *relative_to(const char *list, const char *path)
     return out;
 }
 
-/* Strips the line end (LF, CRLF) and trailing blanks in place. */
+/* Strips the line end (LF, CRLF; blanks before it stay: a label may end
+ * in one) in place. */
 static void chomp(char *s)
 {
     size_t n = strlen(s);
@@ -162,10 +286,25 @@ static int is_blank(const char *s)
     return !*s;
 }
 
+/* A list line without the blanks (spaces, tabs) around it and, on line 1,
+ * a UTF-8 byte order mark (editors on Windows write one): neither can be
+ * seen in a message, so neither may be part of a name. */
+static char *trim_list_line(char *s, int lineno)
+{
+    if (lineno == 1 && !strncmp(s, "\xef\xbb\xbf", 3))
+        s += 3;
+    s += strspn(s, " \t");
+    size_t n = strlen(s);
+    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+        s[--n] = 0;
+    return s;
+}
+
 /* Reads the list file `list` (kind: "list", "pairs list": for the
  * message when it cannot be opened) line by line, skipping blank lines
- * and '#' comments, and hands each line (its end stripped; the callee may
- * change it) to on_line, until one fails. 0, or -1 with msg. */
+ * and comments (lines whose first non-blank is '#'), and hands each line
+ * (its end, the blanks around it and a byte order mark stripped; the
+ * callee may change it) to on_line, until one fails. 0, or -1 with msg. */
 static int read_list(const char *list, const char *kind,
                      int (*on_line)(void *ctx, const char *list, char *line, int lineno,
                                     char *msg, size_t msglen),
@@ -173,8 +312,9 @@ static int read_list(const char *list, const char *kind,
 {
     FILE *f = fopen(list, "r");
     if (!f) {
-        snprintf(msg, msglen, "%s: cannot open %s: %s", list, kind, strerror(errno));
-        return -1;
+        char why[256];
+        snprintf(why, sizeof why, "cannot open %s: %s", kind, strerror(errno));
+        return path_error(list, why, msg, msglen);
     }
     char *line = NULL;
     size_t cap = 0;
@@ -182,34 +322,65 @@ static int read_list(const char *list, const char *kind,
     while (!rc && getline(&line, &cap, f) >= 0) {
         lineno++;
         chomp(line);
-        if (is_blank(line) || line[0] == '#')
+        char *text = trim_list_line(line, lineno);
+        if (!*text || text[0] == '#')
             continue;
-        rc = on_line(ctx, list, line, lineno, msg, msglen);
+        rc = on_line(ctx, list, text, lineno, msg, msglen);
     }
-    if (!rc && ferror(f)) {
-        snprintf(msg, msglen, "%s: read error", list);
-        rc = -1;
-    }
+    if (!rc && ferror(f))
+        rc = path_error(list, "read error", msg, msglen);
     free(line);
     fclose(f);
     return rc;
+}
+
+/* The warnings of one list line go to the caller's c->warn as
+ * "LIST:LINE: PATH: why". */
+struct line_warn {
+    corpus_warn_fn warn;
+    void *user;
+    const char *list; /* shown */
+    int lineno;
+};
+
+static void warn_from_line(void *user, const char *line, int left_out)
+{
+    struct line_warn *lw = user;
+    size_t len = strlen(lw->list) + strlen(line) + 16;
+    char *w = malloc(len);
+    if (w)
+        snprintf(w, len, "%s:%d: %s", lw->list, lw->lineno, line);
+    lw->warn(lw->user, w ? w : line, left_out);
+    free(w);
 }
 
 /* An @list line: a file or folder, relative to the list. */
 static int add_list_line(void *ctx, const char *list, char *line, int lineno, char *msg,
                          size_t msglen)
 {
-    char *path = relative_to(list, line);
-    char why[1024];
+    corpus *c = ctx;
+    char *path = relative_to(list, line), *why = malloc(msglen), *l = shown(list);
     int rc = 0;
-    if (!path) {
-        snprintf(msg, msglen, "%s:%d: out of memory", list, lineno);
+    if (!path || !why || !l) {
+        snprintf(msg, msglen, "%s:%d: out of memory", l ? l : "list", lineno);
         rc = -1;
-    } else if (add_path(ctx, path, why, sizeof why)) {
-        snprintf(msg, msglen, "%s:%d: %s", list, lineno, why);
-        rc = -1;
+    } else {
+        struct line_warn lw = {c->warn, c->warn_user, l, lineno};
+        if (c->warn) {
+            c->warn = warn_from_line;
+            c->warn_user = &lw;
+        }
+        rc = add_path(c, path, why, msglen);
+        if (lw.warn) {
+            c->warn = lw.warn;
+            c->warn_user = lw.user;
+        }
+        if (rc)
+            snprintf(msg, msglen, "%s:%d: %s", l, lineno, why);
     }
     free(path);
+    free(why);
+    free(l);
     return rc;
 }
 

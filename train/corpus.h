@@ -8,20 +8,43 @@
 
 #include <stddef.h>
 
+/* Told of an entry left out (left_out 1) or of a folder named that
+ * brought nothing (0); line: "PATH: why", PATH shown as host_shown_text
+ * shows it. */
+typedef void (*corpus_warn_fn)(void *user, const char *line, int left_out);
+
 typedef struct corpus {
     int n;
     char **paths; /* malloc'ed strings */
+    /* Set by the caller before corpus_add (all zero: no warnings, and an
+     * entry that cannot be read is an error, as nobody would hear of it): */
+    corpus_warn_fn warn; /* told of each entry left out (and counts it) */
+    void *warn_user;
+    int strict;          /* an entry that cannot be read is an error (--strict) */
+    int n_left_out;      /* entries left out so far (counted here) */
 } corpus;
 
 /* Adds one input spec to c:
  *   FILE          taken as given (libsndfile decides later whether it reads it);
  *   FOLDER        every audio file below it (by extension, see
  *                 corpus_is_audio_name), hidden entries and symbolic links to
- *                 folders skipped, each folder's entries in byte order;
+ *                 folders skipped, each folder's entries in byte order. An
+ *                 entry that cannot be read (a folder below that cannot be
+ *                 opened or searched, an entry whose lstat fails, an
+ *                 audio-named symbolic link to nothing, an audio-named entry
+ *                 that is no regular file) is left out with a warning
+ *                 (c->warn), or is an error with c->strict or without
+ *                 c->warn; a FOLDER that brings no audio file is warned of;
  *   @LIST         one FILE or FOLDER per line, relative to the list's folder;
- *                 blank lines and lines starting with '#' are skipped.
+ *                 blank lines and comments (first non-blank '#') skipped,
+ *                 the blanks around a name, the line end and a UTF-8 byte
+ *                 order mark on line 1 not part of it.
  * 0, or -1 with msg ("PATH: why"). */
 int corpus_add(corpus *c, const char *spec, char *msg, size_t msglen);
+/* The inputs the user gave (n specs: files, folders, @lists) for a
+ * message about them all ("a", "a, b and c", "a, b, c and 4 more"), shown
+ * as host_shown_text shows them, into out. */
+void corpus_name_specs(char *out, size_t len, const char *const *specs, int n);
 /* Appends path as it is (copied). 0 or -1 (out of memory). */
 int corpus_push(corpus *c, const char *path);
 void corpus_free(corpus *c);
@@ -39,7 +62,7 @@ size_t corpus_common_dir_len(const char *const *paths, int n);
  * malloc'ed; NULL when out of memory. */
 char *corpus_teacher_path(const char *input, const char *suffix);
 /* Reads a pairs list: "input<TAB>teacher" per line, paths relative to the
- * list's folder; blank and '#' lines skipped. Appends to inputs and
+ * list's folder; blank lines and comments skipped as in @LIST. Appends to inputs and
  * teachers (same count). 0 or -1 with msg ("LIST:LINE: why"). */
 int corpus_read_pairs(const char *list, corpus *inputs, corpus *teachers, char *msg,
                       size_t msglen);

@@ -47,9 +47,23 @@ int train_drop_skipped(struct item *it, int n)
     return k;
 }
 
-/* The corpus: INPUTS, the --pairs list and --val-files, as path lists. */
+/* An entry of a corpus folder left out (corpus.h): said, and counted
+ * with the files skipped; a folder that brought nothing: said. */
+static void corpus_warning(void *user, const char *line, int left_out)
+{
+    struct run *r = user;
+    train_say(r, CBRNN_TRAIN_MSG_WARNING, "%s%s", left_out ? "skipping " : "", line);
+    r->n_skipped += left_out;
+}
+
+/* The corpus: INPUTS, the --pairs list and --val-files, as path lists;
+ * entries of their folders that cannot be read are left out with a
+ * warning (--strict: an error), as corpus files are. */
 int train_read_inputs(struct run *r)
 {
+    r->inputs.warn = r->valc.warn = corpus_warning;
+    r->inputs.warn_user = r->valc.warn_user = r;
+    r->inputs.strict = r->valc.strict = r->o.strict;
     for (int i = 0; i < r->o.n_inputs; i++)
         if (corpus_add(&r->inputs, r->o.inputs[i], r->msg, sizeof r->msg)) {
             train_say(r, CBRNN_TRAIN_MSG_ERROR, "%s", r->msg);
@@ -123,8 +137,18 @@ int train_make_items(struct run *r)
         }
         r->n = ++n;
     }
+    if (n == 0 && r->n_skipped) {
+        train_say_none_left(r);
+        return CBRNN_TRAIN_BAD_INPUT;
+    }
     if (n == 0) {
-        train_say(r, CBRNN_TRAIN_MSG_ERROR, "no audio files to train on (empty corpus)%s",
+        char names[1024] = "";
+        if (o->n_inputs)
+            corpus_name_specs(names, sizeof names, o->inputs, o->n_inputs);
+        else if (o->pairs)
+            corpus_name_specs(names, sizeof names, &o->pairs, 1);
+        train_say(r, CBRNN_TRAIN_MSG_ERROR, "no audio files to train on%s%s (empty corpus)%s",
+                  names[0] ? " in " : "", names,
                   o->n_inputs == 0 && !o->pairs ? ": give INPUTS" : "");
         return CBRNN_TRAIN_BAD_INPUT;
     }

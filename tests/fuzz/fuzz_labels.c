@@ -52,7 +52,7 @@ static void fuzz_labels(const char *path)
 static void fuzz_pairs(const char *path)
 {
     char msg[1024] = "";
-    corpus in = {0, NULL}, te = {0, NULL};
+    corpus in = {0}, te = {0};
     int rc = corpus_read_pairs(path, &in, &te, msg, sizeof msg);
     CHECK(in.n == te.n, "%d inputs but %d teachers", in.n, te.n);
     if (rc != 0)

@@ -1,0 +1,62 @@
+#!/bin/bash
+# cli_summary_files: `cbrnn summary --by file` names each group exactly as
+# `cbrnn run` named the input in files.csv:
+#  - names holding a line end, a comma or a quote (CSV-quoted by run; a
+#    quote also as older runs wrote it, between quotes as it is);
+#  - a path of more than 255 bytes whose byte 255 falls inside a UTF-8
+#    character comes out whole (no cut);
+#  - a files.csv record that is not "NAME",FIRST_ROW is refused with
+#    FILE:LINE (the line the record starts on), exit 2.
+# usage: cli_summary_files.sh CBRNN SAMPLES WORKDIR
+set -u
+CBRNN=$1 SAMPLES=$2 WORK=$3
+# shellcheck source=tests/cli/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+nl=$(printf 'new\nline.wav')
+long=$(printf 'd%.0s' $(seq 200))/$(printf 'e%.0s' $(seq 53))é$(printf 'f%.0s' $(seq 60)).wav
+mkdir -p "${long%/*}"
+for f in "$nl" 'q"x,y.wav' "$long"; do cp "$IN" "$f"; done
+cp "$IN" a2.wav
+"$CBRNN" run --model "$MODEL" --out-dir r "$nl" 'q"x,y.wav' "$long" a2.wav >run.txt 2>&1 ||
+  fail "run: $(cat run.txt)"
+"$CBRNN" summary --by file r/frames.csv >s.csv 2>err.txt || fail "summary: $(cat err.txt)"
+# The groups (CSV as Python reads it) are the inputs, in order, whole.
+check_groups() {
+  /usr/bin/python3 - "$1" "$2" <<'PY' || fail "groups of $1: $(cat "$1")"
+import csv, sys
+rows = list(csv.reader(open(sys.argv[1], newline="", encoding="utf-8")))
+got = [r[0] for r in rows[1:]]
+want = sys.argv[2].split("\x01")
+if got != want:
+    sys.exit(f"groups {got!r}, expected {want!r}")
+PY
+}
+check_groups s.csv "$nl"$'\x01''q"x,y.wav'$'\x01'"$long"$'\x01'a2.wav
+echo "ok   summary --by file of a run over awkward names"
+
+# files.csv as RFC 4180 writes a quote ("" inside quotes): the same groups.
+names="$nl"$'\x01''q"x,y.wav'$'\x01'"$long"$'\x01'a2.wav
+/usr/bin/python3 - r/files.csv "$names" <<'PY' || fail "rewriting files.csv"
+import re, sys
+firsts = re.findall(rb",([0-9]+)\r?\n", open(sys.argv[1], "rb").read())
+names = sys.argv[2].encode("utf-8", "surrogateescape").split(b"\x01")
+assert len(firsts) == len(names), (firsts, names)
+with open(sys.argv[1], "wb") as f:
+    f.write(b"file,first_row\n")
+    for name, first in zip(names, firsts):
+        f.write(b'"' + name.replace(b'"', b'""') + b'",' + first + b"\r\n")
+PY
+grep -q '"q""x,y.wav"' r/files.csv || fail "rewrite: no doubled quote: $(cat r/files.csv)"
+"$CBRNN" summary --by file r/frames.csv >s2.csv 2>err.txt || fail "summary: $(cat err.txt)"
+check_groups s2.csv "$names"
+echo "ok   summary --by file of an RFC 4180 files.csv (CRLF, doubled quotes)"
+
+# Malformed records: refused with the file and the line.
+printf 'file,first_row\n"a.wav",0\n"b\nc.wav",x\n' >r/files.csv
+expect 2 "r/files.csv:3: expected" "$CBRNN" summary --by file r/frames.csv
+printf 'file,first_row\n"a.wav,0\n' >r/files.csv
+expect 2 "r/files.csv:2: expected" "$CBRNN" summary --by file r/frames.csv
+printf 'file,first_row\na"b.wav,0\n' >r/files.csv
+expect 2 "r/files.csv:2: expected" "$CBRNN" summary --by file r/frames.csv
+echo "PASS"
