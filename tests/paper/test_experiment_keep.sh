@@ -1,0 +1,122 @@
+#!/bin/sh
+# test_experiment_keep.sh: `cbrnn experiment` never throws away results it
+# cannot read, nor writes into a folder that is not its own.
+#  1. settings.txt that cannot be read (a symbolic link loop, a folder;
+#     unreadable by its user) is not "no settings": a run of another task
+#     is refused (exit 2, the file and the reason named), the results kept.
+#  2. --out-dir naming a non-empty folder without settings.txt (a user's
+#     notes) is refused (exit 2, the folder and what is in it named), its
+#     summary.md kept; an empty folder, and one holding only what an
+#     interrupted run leaves before settings.txt (a temporary of it), is
+#     used.
+# Parts "unreadable by its user" run as that user: the caller, or, as root
+# (which reads everything), `nobody` through setpriv; skipped (said) if
+# neither works.
+# usage: test_experiment_keep.sh CBRNN_BINARY SAMPLES_DIR
+set -u
+CBRNN=$1
+S=$2
+T=$(mktemp -d /tmp/cbrnn_experiment_keep_XXXXXX)
+pids=""
+cleanup() {
+  for p in $pids; do kill -KILL "$p" 2>/dev/null; done
+  chmod -R u+rwX "$T" 2>/dev/null
+  rm -rf "$T"
+}
+trap cleanup EXIT
+fails=0
+fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+Q="--variants cbrnn --seeds 1 --jobs 1 --no-figure --train-steps 5 --test-batches 2"
+
+# as_user CMD...: runs CMD as a user that permissions apply to.
+as_user=""
+if [ "$(id -u)" -ne 0 ]; then
+  as_user="env"
+elif command -v setpriv >/dev/null && chmod 755 "$T" &&
+  setpriv --reuid=nobody --regid=nogroup --clear-groups -- "$CBRNN" --help >/dev/null 2>&1; then
+  as_user="setpriv --reuid=nobody --regid=nogroup --clear-groups --"
+else
+  echo "note: no user that permissions apply to; the permission cases are skipped"
+fi
+# user_dir D: makes D (new) the permission user's.
+user_dir() {
+  mkdir -p "$1" && { [ "$(id -u)" -ne 0 ] || chown nobody:nogroup "$1"; }
+}
+# run OUT ARGS...: cbrnn experiment ARGS --out-dir OUT as the caller; $rc, $T/err.
+run() {
+  out=$1; shift
+  "$CBRNN" experiment "$@" --out-dir "$out" >"$T/out" 2>"$T/err"; rc=$?
+}
+urun() {
+  out=$1; shift
+  $as_user "$CBRNN" experiment "$@" --out-dir "$out" >"$T/out" 2>"$T/err"; rc=$?
+}
+# expect WHAT RC PATTERN: the last run exited RC and its stderr matches PATTERN.
+expect() {
+  [ "$rc" -eq "$2" ] || fail "$1: exit $rc, expected $2 ($(cat "$T/err"))"
+  grep -q -- "$3" "$T/err" || fail "$1: stderr lacks '$3': $(cat "$T/err")"
+}
+
+# ---- 1. unreadable settings.txt ----
+# shellcheck disable=SC2086
+run "$T/s" --task parity $Q --epochs 2
+[ $rc -eq 0 ] || fail "run s: exit $rc ($(cat "$T/err"))"
+cp -a "$T/s" "$T/s.before"
+mv "$T/s/settings.txt" "$T/settings.txt"
+ln -s settings.txt "$T/s/settings.txt" # ELOOP, for root too
+# shellcheck disable=SC2086
+run "$T/s" --task dms $Q --epochs 2
+expect "settings.txt a link loop" 2 "s/settings.txt: Too many levels of symbolic links"
+# shellcheck disable=SC2086
+run "$T/s" --task dms $Q --epochs 2 --plan
+expect "--plan, settings.txt a link loop" 2 "s/settings.txt: Too many levels of symbolic links"
+rm "$T/s/settings.txt"
+mkdir "$T/s/settings.txt" # opens, but reading fails (EISDIR)
+# shellcheck disable=SC2086
+run "$T/s" --task dms $Q --epochs 2
+expect "settings.txt a folder" 2 "s/settings.txt: Is a directory"
+rmdir "$T/s/settings.txt"
+mv "$T/settings.txt" "$T/s/settings.txt"
+diff -r "$T/s" "$T/s.before" >/dev/null || fail "settings unreadable: the results changed"
+if [ -n "$as_user" ]; then
+  user_dir "$T/su"
+  # shellcheck disable=SC2086
+  urun "$T/su" --task parity $Q --epochs 2
+  [ $rc -eq 0 ] || fail "run su: exit $rc ($(cat "$T/err"))"
+  cp "$T/su/curves/cbrnn-seed0.csv" "$T/su.csv"
+  chmod 000 "$T/su/settings.txt"
+  # shellcheck disable=SC2086
+  urun "$T/su" --task dms $Q --epochs 2
+  expect "settings.txt unreadable" 2 "su/settings.txt: Permission denied"
+  cmp -s "$T/su/curves/cbrnn-seed0.csv" "$T/su.csv" || fail "settings unreadable: the parity curve changed"
+fi
+
+# ---- 2. a folder that is not ours ----
+mkdir "$T/notes"
+echo "# my results" >"$T/notes/summary.md"
+# shellcheck disable=SC2086
+run "$T/notes" --task dms $Q --epochs 1
+expect "a folder of notes" 2 "notes: not empty and not a results folder.*holds summary.md"
+[ "$(cat "$T/notes/summary.md")" = "# my results" ] || fail "notes: summary.md overwritten"
+[ "$(ls -A "$T/notes")" = "summary.md" ] || fail "notes: files written: $(ls -A "$T/notes")"
+# shellcheck disable=SC2086
+run "$T/notes" --task dms $Q --epochs 1 --plan
+expect "--plan of a folder of notes" 2 "notes: not empty and not a results folder"
+mkdir "$T/empty" "$T/left"
+# what a run killed while writing settings.txt leaves (model/file_replace.c)
+echo "task dm" >"$T/left/.settings.txt.somehost.12345.0.tmp"
+for d in empty left; do
+  # shellcheck disable=SC2086
+  run "$T/$d" --task dms $Q --epochs 1
+  [ $rc -eq 0 ] || fail "$d folder: exit $rc ($(cat "$T/err"))"
+  [ -s "$T/$d/summary.md" ] || fail "$d folder: no summary.md"
+  # shellcheck disable=SC2086
+  run "$T/$d" --task dms $Q --epochs 1 # and resumed (nothing to do)
+  [ $rc -eq 0 ] || fail "$d folder, rerun: exit $rc ($(cat "$T/err"))"
+done
+
+if [ $fails -ne 0 ]; then
+  echo "$fails failure(s)"
+  exit 1
+fi
+echo "all experiment keep checks passed"
