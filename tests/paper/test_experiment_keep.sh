@@ -9,6 +9,13 @@
 #     summary.md kept; an empty folder, and one holding only what an
 #     interrupted run leaves before settings.txt (a temporary of it), is
 #     used.
+#  3. A checkpoint that cannot be read (a symbolic link loop; unreadable by
+#     its user) or is damaged (bytes changed) stops its unit (exit 1, the
+#     file named; for a damaged one, how to restart) and is kept with its
+#     curve; removed, the unit restarts from epoch 1 and its curve is
+#     replaced whole (a new file), not truncated in place.
+#  4. A curve that cannot be read is reported with the reason (a folder:
+#     "Is a directory"), not as "not a curve file".
 # Parts "unreadable by its user" run as that user: the caller, or, as root
 # (which reads everything), `nobody` through setpriv; skipped (said) if
 # neither works.
@@ -114,6 +121,67 @@ for d in empty left; do
   run "$T/$d" --task dms $Q --epochs 1 # and resumed (nothing to do)
   [ $rc -eq 0 ] || fail "$d folder, rerun: exit $rc ($(cat "$T/err"))"
 done
+
+# ---- 3. a checkpoint that cannot be read or is damaged ----
+E="--task parity $Q --epochs 10 --checkpoint-every 3"
+# shellcheck disable=SC2086
+run "$T/c" $E
+[ $rc -eq 0 ] || fail "run c: exit $rc ($(cat "$T/err"))"
+k="$T/c/checkpoints/cbrnn-seed0.ckpt"
+c="$T/c/curves/cbrnn-seed0.csv"
+cp "$k" "$T/ckpt"
+cp "$c" "$T/curve"
+# $1: what; $2: the reason; the unit must fail, both files kept as they were
+kept() {
+  # shellcheck disable=SC2086
+  run "$T/c" $E --epochs 12
+  expect "$1" 1 "c/checkpoints/cbrnn-seed0.ckpt: .*$2"
+  grep -q "restarting" "$T/err" && fail "$1: restarted: $(cat "$T/err")"
+  cmp -s "$c" "$T/curve" || fail "$1: the curve changed: $(cat "$c")"
+}
+rm "$k"
+ln -s cbrnn-seed0.ckpt "$k"
+kept "checkpoint a link loop" "Too many levels of symbolic links"
+[ -L "$k" ] || fail "checkpoint a link loop: the link was replaced"
+rm "$k"
+cp "$T/ckpt" "$k"
+printf 'XXXX' | dd of="$k" bs=1 seek=1000 conv=notrunc 2>/dev/null
+cp "$k" "$T/damaged"
+kept "damaged checkpoint" "checksum mismatch.*to restart cbrnn-seed0 from epoch 1, remove it"
+cmp -s "$k" "$T/damaged" || fail "damaged checkpoint: it was replaced"
+# removed as told: the unit restarts, its curve replaced whole (a new inode)
+ino=$(stat -c %i "$c")
+rm "$k"
+# shellcheck disable=SC2086
+run "$T/c" $E --epochs 12
+[ $rc -eq 0 ] || fail "restart after removing the checkpoint: exit $rc ($(cat "$T/err"))"
+[ "$(wc -l <"$c")" -eq 13 ] || fail "restarted curve: $(wc -l <"$c") lines, expected 13"
+[ "$(stat -c %i "$c")" != "$ino" ] || fail "the restarted curve was rewritten in place"
+if [ -n "$as_user" ]; then
+  user_dir "$T/cu"
+  # shellcheck disable=SC2086
+  urun "$T/cu" $E
+  [ $rc -eq 0 ] || fail "run cu: exit $rc ($(cat "$T/err"))"
+  cp "$T/cu/curves/cbrnn-seed0.csv" "$T/cu.csv"
+  cp "$T/cu/checkpoints/cbrnn-seed0.ckpt" "$T/cu.ckpt"
+  chmod 000 "$T/cu/checkpoints/cbrnn-seed0.ckpt"
+  # shellcheck disable=SC2086
+  urun "$T/cu" $E --epochs 12
+  expect "checkpoint unreadable" 1 "cu/checkpoints/cbrnn-seed0.ckpt: cannot open: Permission denied"
+  chmod 644 "$T/cu/checkpoints/cbrnn-seed0.ckpt"
+  cmp -s "$T/cu/checkpoints/cbrnn-seed0.ckpt" "$T/cu.ckpt" || fail "checkpoint unreadable: it was replaced"
+  cmp -s "$T/cu/curves/cbrnn-seed0.csv" "$T/cu.csv" || fail "checkpoint unreadable: the curve changed"
+fi
+
+# ---- 4. a curve that cannot be read ----
+mv "$c" "$T/curve12"
+mkdir "$c"
+# shellcheck disable=SC2086
+run "$T/c" $E --epochs 14
+expect "curve a folder" 1 "c/curves/cbrnn-seed0.csv: cannot read: Is a directory"
+grep -q "not a curve file" "$T/err" && fail "curve a folder: reported as not a curve: $(cat "$T/err")"
+rmdir "$c"
+mv "$T/curve12" "$c"
 
 if [ $fails -ne 0 ]; then
   echo "$fails failure(s)"
