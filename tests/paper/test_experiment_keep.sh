@@ -16,6 +16,8 @@
 #     replaced whole (a new file), not truncated in place.
 #  4. A curve that cannot be read is reported with the reason (a folder:
 #     "Is a directory"), not as "not a curve file".
+#  5. Speech: a finished unit whose files cannot be read (its test table a
+#     folder; its curve unreadable by its user) is not run again over them.
 # Parts "unreadable by its user" run as that user: the caller, or, as root
 # (which reads everything), `nobody` through setpriv; skipped (said) if
 # neither works.
@@ -182,6 +184,37 @@ expect "curve a folder" 1 "c/curves/cbrnn-seed0.csv: cannot read: Is a directory
 grep -q "not a curve file" "$T/err" && fail "curve a folder: reported as not a curve: $(cat "$T/err")"
 rmdir "$c"
 mv "$T/curve12" "$c"
+
+# ---- 5. speech: a finished unit's files that cannot be read ----
+SPEECH="--task speech --corpus $S/voiceA_us_male_1.wav --val-files $S/voiceA_us_male_2.wav
+  --test-files $S/voiceB_gb_female_1.wav --variants persistence --steps 2 --eval-every 1
+  --seeds 1 --no-figure"
+user_dir "$T/sp"
+# shellcheck disable=SC2086
+run "$T/sp" $SPEECH
+[ $rc -eq 0 ] || fail "speech run: exit $rc ($(cat "$T/err"))"
+t="$T/sp/test/persistence-seed0.csv"
+mv "$t" "$T/test.csv"
+mkdir "$t"
+# shellcheck disable=SC2086
+run "$T/sp" $SPEECH
+expect "speech test table a folder" 1 "sp/test/persistence-seed0.csv: cannot read: Is a directory"
+[ -d "$t" ] || fail "speech test table a folder: it was replaced"
+rmdir "$t"
+mv "$T/test.csv" "$t"
+if [ -n "$as_user" ]; then
+  [ "$(id -u)" -ne 0 ] || chown -R nobody:nogroup "$T/sp"
+  sc="$T/sp/curves/persistence-seed0.csv"
+  cp "$sc" "$T/sp.csv"
+  touch -d 2000-01-01 "$sc" # a rewrite of the same bytes shows in its time
+  chmod 200 "$sc" # writable, not readable: the old code rewrote it
+  # shellcheck disable=SC2086
+  urun "$T/sp" $SPEECH
+  expect "speech curve unreadable" 1 "sp/curves/persistence-seed0.csv: cannot read: Permission denied"
+  chmod 644 "$sc"
+  cmp -s "$sc" "$T/sp.csv" && [ "$(date -r "$sc" +%Y)" = 2000 ] ||
+    fail "speech curve unreadable: it was rewritten"
+fi
 
 if [ $fails -ne 0 ]; then
   echo "$fails failure(s)"
