@@ -18,6 +18,8 @@
 #     "Is a directory"), not as "not a curve file".
 #  5. Speech: a finished unit whose files cannot be read (its test table a
 #     folder; its curve unreadable by its user) is not run again over them.
+#  6. SIGINT and SIGTERM stop the command with 130 and 143, its workers
+#     gone, the curve so far kept.
 # Parts "unreadable by its user" run as that user: the caller, or, as root
 # (which reads everything), `nobody` through setpriv; skipped (said) if
 # neither works.
@@ -215,6 +217,28 @@ if [ -n "$as_user" ]; then
   cmp -s "$sc" "$T/sp.csv" && [ "$(date -r "$sc" +%Y)" = 2000 ] ||
     fail "speech curve unreadable: it was rewritten"
 fi
+
+# ---- 6. SIGINT, SIGTERM ----
+LONG="--task dms --variants rnn --seeds 1 --epochs 100000 --train-steps 20 --test-batches 2
+  --no-figure"
+for sig in INT TERM; do
+  # shellcheck disable=SC2086
+  "$CBRNN" experiment $LONG --out-dir "$T/g$sig" >/dev/null 2>"$T/err" &
+  pid=$!
+  pids="$pids $pid"
+  i=0 # until a few epochs are done (up to 60 s)
+  while [ "$({ wc -l <"$T/g$sig/curves/rnn-seed0.csv"; } 2>/dev/null || echo 0)" -lt 3 ] &&
+    [ $i -lt 600 ]; do
+    sleep 0.1; i=$((i + 1))
+  done
+  kill -"$sig" "$pid"
+  wait "$pid"; rc=$?
+  case $sig in INT) want=130 ;; TERM) want=143 ;; esac
+  expect "SIG$sig" "$want" "interrupted; rerun the same command to resume"
+  sleep 0.5
+  pgrep -f "out-dir $T/g$sig" >/dev/null && fail "SIG$sig: workers still running"
+  [ "$(wc -l <"$T/g$sig/curves/rnn-seed0.csv")" -ge 3 ] || fail "SIG$sig: the curve was not kept"
+done
 
 if [ $fails -ne 0 ]; then
   echo "$fails failure(s)"
