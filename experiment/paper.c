@@ -7,7 +7,9 @@
  * checkpoint_every epochs and at its end. A unit whose curve has all
  * epochs is left alone; a partial one continues from its checkpoint
  * bit-identically (its curve is cut back to the checkpoint's epoch); a
- * partial one without a usable checkpoint restarts from epoch 1.
+ * partial one without a checkpoint, or with one of another configuration,
+ * restarts from epoch 1. A checkpoint that cannot be read or is damaged
+ * fails the unit and is kept: only the user throws training away.
  *
  * Must never: print, or write outside the results folder. */
 #include <errno.h>
