@@ -146,9 +146,12 @@ static int load_checkpoint(const exp_unit *u, const cbrnn_paper_config *c, cbrnn
     int err = 0;
     struct stat st;
     *run = NULL;
-    if (stat(u->state, &st))
-        return errno == ENOENT ? 0 : (exp_say(r, "%s: cannot read: %s", u->state,
-                                              strerror(errno)), CBRNN_ERR_IO);
+    if (stat(u->state, &st)) {
+        if (errno == ENOENT)
+            return 0;
+        exp_say(r, "%s: cannot read: %s", u->state, strerror(errno));
+        return CBRNN_ERR_IO;
+    }
     *run = cbrnn_paper_run_load(u->state, c, &err, msg, sizeof msg);
     if (*run)
         return 0;
