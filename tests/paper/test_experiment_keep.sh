@@ -214,8 +214,9 @@ if [ -n "$as_user" ]; then
   urun "$T/sp" $SPEECH
   expect "speech curve unreadable" 1 "sp/curves/persistence-seed0.csv: cannot read: Permission denied"
   chmod 644 "$sc"
-  cmp -s "$sc" "$T/sp.csv" && [ "$(date -r "$sc" +%Y)" = 2000 ] ||
+  if ! cmp -s "$sc" "$T/sp.csv" || [ "$(date -r "$sc" +%Y)" != 2000 ]; then
     fail "speech curve unreadable: it was rewritten"
+  fi
 fi
 
 # ---- 6. SIGINT, SIGTERM ----

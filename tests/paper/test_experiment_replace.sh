@@ -72,7 +72,9 @@ echo "another node's" >"$k/.rnn-seed0.ckpt.other-node.$dead.0.tmp"
 echo "another writer's" >"$k/rnn-seed0.ckpt.tmp"
 # shellcheck disable=SC2086
 "$CBRNN" experiment $Q --epochs 2 --out-dir "$T/g" >/dev/null 2>"$T/err" || fail "paper run: exit $? ($(cat "$T/err"))"
-[ -s "$k/rnn-seed0.ckpt" ] && ! cmp -s "$k/rnn-seed0.ckpt" "$T/ckpt1" || fail "no checkpoint written"
+if [ ! -s "$k/rnn-seed0.ckpt" ] || cmp -s "$k/rnn-seed0.ckpt" "$T/ckpt1"; then
+  fail "no checkpoint written"
+fi
 [ "$(cat "$k/.rnn-seed0.ckpt.other-node.$dead.0.tmp" 2>/dev/null)" = "another node's" ] ||
   fail "another node's checkpoint temporary was clobbered or removed"
 [ "$(cat "$k/rnn-seed0.ckpt.tmp")" = "another writer's" ] || fail "rnn-seed0.ckpt.tmp was clobbered"
