@@ -377,7 +377,7 @@ static int slurm(cbrnn_exp *e, const experiment_run *how)
     if (rc == 1) {
         fprintf(stderr, "%s: stopped waiting; the jobs go on (squeue -j %ld,%ld; then "
                         "--plan or --collect)\n", how->prog, array_id, merge_id);
-        return 1;
+        return interrupted ? 128 + (int)interrupted : 1;
     }
     if (rc) {
         fprintf(stderr, "%s: %s\n", how->prog, msg);
@@ -451,7 +451,8 @@ int experiment_drive(cbrnn_exp *e, const experiment_run *how)
         rc = run_pool(e, how);
         if (rc && rc != 1)
             name_unfinished(e, how, 0);
-        status = rc ? 1 : summarise(e, how, 0);
+        /* stopped by SIGINT/SIGTERM: 128 + the signal, as train and run */
+        status = rc == 1 && interrupted ? 128 + (int)interrupted : rc ? 1 : summarise(e, how, 0);
         break;
     }
     cbrnn_exp_destroy(e);

@@ -48,7 +48,10 @@
     "  --no-wait           return once submitted (then: --plan to watch, --collect\n"     \
     "                      if the merge job was cancelled)\n"                             \
     "The authors' whole budget costed, and the commands: docs/CLUSTER.md.\n"               \
-    "Exit status: 0 done; 1 a unit failed or units are missing; 2 bad usage.\n"
+    "Exit status: 0 done; 1 a unit failed or units are missing; 2 bad usage;\n"       \
+    "130 (SIGINT) or 143 (SIGTERM): stopped (a local run stops its workers and keeps\n" \
+    "what they saved: rerun the same command to resume; --slurm stops waiting, the\n"   \
+    "jobs go on).\n"
 
 /* cli_parse_int (util_parse.h) for option opt; on failure prints "prog: opt 's': expected an
  * integer in lo..hi" and returns -1. */

@@ -7,6 +7,7 @@
  * Must never: print or exit (messages go through cbrnn_exp_report or msg),
  * or write outside the results folder it is given. */
 #include <cblas.h>
+#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -150,15 +151,20 @@ static size_t diff_keys(const char *a, const char *b, int a_stored, char *out, s
 }
 
 /* Compares <out>/settings.txt, if there is one, with e's: 0 the same, 1
- * no file, CBRNN_ERR_ARG other settings (msg names the keys that differ). */
+ * no file, CBRNN_ERR_ARG other settings (msg names the keys that differ)
+ * or a settings file that cannot be read (msg names it and the reason: an
+ * unreadable one is not "no settings", or another task's results would
+ * be overwritten). */
 static int compare_settings(const cbrnn_exp *e, char *msg, size_t msglen)
 {
     char path[EXP_PATH];
     snprintf(path, sizeof path, "%s/settings.txt", e->out);
     const char *want = e->settings;
     FILE *f = fopen(path, "r");
-    if (!f)
+    if (!f && errno == ENOENT)
         return 1;
+    if (!f)
+        return exp_fail(msg, msglen, CBRNN_ERR_ARG, "%s: %s", path, strerror(errno));
     enum { CAP = 1 << 16 }; /* settings are a few hundred bytes */
     char *have = calloc(CAP + 1, 1);
     if (!have) {
@@ -166,7 +172,12 @@ static int compare_settings(const cbrnn_exp *e, char *msg, size_t msglen)
         return exp_fail(msg, msglen, CBRNN_ERR_NOMEM, "out of memory");
     }
     size_t n = fread(have, 1, CAP, f);
+    int read_err = ferror(f) ? errno : 0;
     fclose(f);
+    if (read_err) {
+        free(have);
+        return exp_fail(msg, msglen, CBRNN_ERR_ARG, "%s: %s", path, strerror(read_err));
+    }
     have[n] = 0;
     int rc = 0;
     if (strcmp(have, want)) {
@@ -184,21 +195,81 @@ static int compare_settings(const cbrnn_exp *e, char *msg, size_t msglen)
     return rc;
 }
 
+/* 1 if name is what a run of ours can leave in a results folder before
+ * its settings.txt exists: cbrnn_exp_prepare writes settings.txt first
+ * (through exp_replace_file, whose temporaries are
+ * .settings.txt.HOST.PID.N.tmp, or .settings.txt.PID.N.tmp in the old
+ * format) and only then curves/, the units' folder and .lock. */
+static int settings_leftover(const char *name)
+{
+    static const char pre[] = ".settings.txt.", suf[] = ".tmp";
+    size_t n = strlen(name), lp = sizeof pre - 1, ls = sizeof suf - 1;
+    return n > lp + ls && !strncmp(name, pre, lp) && !strcmp(name + n - ls, suf);
+}
+
+/* For a results folder without settings.txt: 0 if it holds nothing (or
+ * only settings_leftover names), else CBRNN_ERR_ARG with msg naming the
+ * folder and what is in it: a folder of other files (a user's notes, say)
+ * must not get our summary.md and summary.json over its own. Settings
+ * that appear meanwhile (a --unit of the same comparison beside us wrote
+ * them, then its folders) are compared as usual. */
+static int check_empty(const cbrnn_exp *e, char *msg, size_t msglen)
+{
+    DIR *d = opendir(e->out);
+    if (!d)
+        return exp_fail(msg, msglen, CBRNN_ERR_ARG, "--out-dir %s: %s", e->out, strerror(errno));
+    char seen[512] = "";
+    int n = 0;
+    size_t at = 0;
+    for (struct dirent *de; (de = readdir(d));) {
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") || settings_leftover(de->d_name))
+            continue;
+        if (n++ < 3 && at < sizeof seen)
+            at += (size_t)snprintf(seen + at, sizeof seen - at, "%s%s", n > 1 ? ", " : "",
+                                   de->d_name);
+    }
+    closedir(d);
+    if (n == 0)
+        return 0;
+    int rc = compare_settings(e, msg, msglen);
+    if (rc != 1)
+        return rc;
+    return exp_fail(msg, msglen, CBRNN_ERR_ARG,
+                    "--out-dir %s: not empty and not a results folder of cbrnn experiment (no "
+                    "settings.txt); it holds %s%s: use a new or empty folder",
+                    e->out, seen, n > 3 ? ", ..." : "");
+}
+
+/* compare_settings, then (no settings yet) check_empty: 0 the folder may
+ * be used (*fresh: it has no settings.txt yet), else an error in msg. */
+static int usable_folder(const cbrnn_exp *e, int *fresh, char *msg, size_t msglen)
+{
+    int rc = compare_settings(e, msg, msglen);
+    *fresh = rc == 1;
+    return rc == 1 ? check_empty(e, msg, msglen) : rc;
+}
+
 int cbrnn_exp_check_settings(const cbrnn_exp *e, char *msg, size_t msglen)
 {
     if (!e)
         return CBRNN_ERR_ARG;
-    int rc = compare_settings(e, msg, msglen);
-    return rc == 1 ? 0 : rc;
+    int fresh;
+    struct stat st;
+    if (stat(e->out, &st) && errno == ENOENT)
+        return 0; /* --plan of a folder not made yet */
+    return usable_folder(e, &fresh, msg, msglen);
 }
 
 /* exp_fill for a text held in a string (ctx). */
 static int put_text(FILE *f, void *ctx) { return fputs(ctx, f) < 0 ? -1 : 0; }
 
+/* The folder's settings.txt agrees with e's, or is written now into a
+ * folder that holds nothing else (usable_folder). */
 static int check_settings(const cbrnn_exp *e, char *msg, size_t msglen)
 {
-    int rc = compare_settings(e, msg, msglen);
-    if (rc != 1)
+    int fresh;
+    int rc = usable_folder(e, &fresh, msg, msglen);
+    if (rc || !fresh)
         return rc;
     char path[EXP_PATH];
     snprintf(path, sizeof path, "%s/settings.txt", e->out);

@@ -7,7 +7,9 @@
  * checkpoint_every epochs and at its end. A unit whose curve has all
  * epochs is left alone; a partial one continues from its checkpoint
  * bit-identically (its curve is cut back to the checkpoint's epoch); a
- * partial one without a usable checkpoint restarts from epoch 1.
+ * partial one without a checkpoint, or with one of another configuration,
+ * restarts from epoch 1. A checkpoint that cannot be read or is damaged
+ * fails the unit and is kept: only the user throws training away.
  *
  * Must never: print, or write outside the results folder. */
 #include <errno.h>
@@ -16,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "exp_internal.h"
@@ -36,18 +39,26 @@ static const cbrnn_exp_paper_config *cfg(const cbrnn_exp *e)
 static const char curve_header[] = "epoch,N,train_loss,test_accuracy,phase";
 
 /* Reads the complete rows of a curve (a partial last line, from an
- * interrupted write, is not a row). Returns rows read (0 if absent), -1 if
- * the file exists but is not a curve. rows may be NULL (count only). */
-static int read_curve(const char *path, cbrnn_paper_epoch *rows, int max_rows)
+ * interrupted write, is not a row). Returns rows read (0 if absent), or -1
+ * with msg saying why (the file cannot be read: its errno; or it is not a
+ * curve). rows may be NULL (count only), msg too. */
+static int read_curve(const char *path, cbrnn_paper_epoch *rows, int max_rows, char *msg,
+                      size_t msglen)
 {
     FILE *f = fopen(path, "r");
+    if (!f && errno == ENOENT)
+        return 0;
     if (!f)
-        return errno == ENOENT ? 0 : -1;
+        return exp_fail(msg, msglen, -1, "%s: cannot read: %s", path, strerror(errno));
     char line[512];
     int n = 0;
     if (!fgets(line, sizeof line, f) || strncmp(line, curve_header, strlen(curve_header))) {
+        int err = ferror(f) ? errno : 0;
         fclose(f);
-        return -1;
+        if (err)
+            return exp_fail(msg, msglen, -1, "%s: cannot read: %s", path, strerror(err));
+        return exp_fail(msg, msglen, -1, "%s: not a curve file (header must be '%s')", path,
+                        curve_header);
     }
     while (n < max_rows && fgets(line, sizeof line, f)) {
         size_t len = strlen(line);
@@ -62,7 +73,10 @@ static int read_curve(const char *path, cbrnn_paper_epoch *rows, int max_rows)
             rows[n] = e;
         n++;
     }
+    int err = ferror(f) ? errno : 0;
     fclose(f);
+    if (err)
+        return exp_fail(msg, msglen, -1, "%s: cannot read: %s", path, strerror(err));
     return n;
 }
 
@@ -94,11 +108,12 @@ static int cut_curve(const char *path, int n, char *msg, size_t msglen)
     cbrnn_paper_epoch *rows = malloc((size_t)(n > 0 ? n : 1) * sizeof *rows);
     if (!rows)
         return exp_fail(msg, msglen, CBRNN_ERR_NOMEM, "%s: out of memory", path);
-    int got = read_curve(path, rows, n);
+    int got = read_curve(path, rows, n, msg, msglen);
     if (got < n) {
         free(rows);
-        return exp_fail(msg, msglen, CBRNN_ERR_FORMAT,
-                        "%s: has %d complete rows, expected at least %d", path, got, n);
+        return got < 0 ? CBRNN_ERR_IO
+                       : exp_fail(msg, msglen, CBRNN_ERR_FORMAT,
+                                  "%s: has %d complete rows, expected at least %d", path, got, n);
     }
     curve_rows c = {rows, n};
     int rc = exp_replace_file(path, put_curve, &c, msg, msglen);
@@ -118,24 +133,60 @@ static void unit_config(const cbrnn_exp *e, const exp_unit *u, cbrnn_paper_confi
     c->test_batches = o->test_batches;
 }
 
+/* Unit u's checkpoint for configuration c. 0 with *run the checkpoint, or
+ * NULL where unit u starts afresh: there is none, or it is readable but of
+ * another configuration (said). Otherwise the error after a message, the
+ * file left as it is: one that cannot be read (permissions, an I/O error)
+ * may be fine once it can, and a damaged one is hours of training that
+ * only the user may throw away. */
+static int load_checkpoint(const exp_unit *u, const cbrnn_paper_config *c, cbrnn_paper_run **run,
+                           const cbrnn_exp_report *r)
+{
+    char msg[8704];
+    int err = 0;
+    struct stat st;
+    *run = NULL;
+    if (stat(u->state, &st)) {
+        if (errno == ENOENT)
+            return 0;
+        exp_say(r, "%s: cannot read: %s", u->state, strerror(errno));
+        return CBRNN_ERR_IO;
+    }
+    *run = cbrnn_paper_run_load(u->state, c, &err, msg, sizeof msg);
+    if (*run)
+        return 0;
+    if (err == CBRNN_ERR_SHAPE) {
+        exp_say(r, "%s; restarting %s from epoch 1", msg, u->name);
+        return 0;
+    }
+    if (err == CBRNN_ERR_IO || err == CBRNN_ERR_NOMEM)
+        exp_say(r, "%s; %s not run (the checkpoint is kept)", msg, u->name);
+    else
+        exp_say(r, "%s; %s not run: the checkpoint is kept; to restart %s from epoch 1, "
+                   "remove it", msg, u->name, u->name);
+    return err ? err : CBRNN_ERR_IO;
+}
+
 /* The run to continue unit u with: its checkpoint if usable (the curve cut
- * back to it), else a new run and a new curve. *start gets its epoch. */
+ * back to it), else a new run and a new curve (exp_replace_file: a crash
+ * leaves the old curve or the new, never a cut one). *start gets its
+ * epoch. NULL after a message on failure, *rc its error. */
 static cbrnn_paper_run *open_run(const cbrnn_exp *e, const exp_unit *u, const cbrnn_paper_config *c,
-                                 int have, int *start, const cbrnn_exp_report *r)
+                                 int have, int *start, int *rc, const cbrnn_exp_report *r)
 {
     char msg[8704];
     cbrnn_paper_run *run = NULL;
     int err = 0, epochs = cfg(e)->epochs;
     *start = 0;
-    if (access(u->state, F_OK) == 0) {
-        run = cbrnn_paper_run_load(u->state, c, &err, msg, sizeof msg);
-        if (!run)
-            exp_say(r, "%s; restarting %s from epoch 1", msg, u->name);
-        else if (cbrnn_paper_run_epochs(run) > have) {
-            exp_say(r, "%s is ahead of %s; restarting from epoch 1", u->state, u->curve);
-            cbrnn_paper_run_destroy(run);
-            run = NULL;
-        }
+    *rc = CBRNN_ERR_IO;
+    if ((err = load_checkpoint(u, c, &run, r))) {
+        *rc = err;
+        return NULL;
+    }
+    if (run && cbrnn_paper_run_epochs(run) > have) {
+        exp_say(r, "%s is ahead of %s; restarting from epoch 1", u->state, u->curve);
+        cbrnn_paper_run_destroy(run);
+        run = NULL;
     }
     if (run) {
         *start = cbrnn_paper_run_epochs(run);
@@ -153,9 +204,9 @@ static cbrnn_paper_run *open_run(const cbrnn_exp *e, const exp_unit *u, const cb
         exp_say(r, "cannot create run %s: %s", u->name, cbrnn_strerror(err));
         return NULL;
     }
-    FILE *f = fopen(u->curve, "w");
-    if (!f || fprintf(f, "%s\n", curve_header) < 0 || fclose(f)) {
-        exp_say(r, "%s: cannot write: %s", u->curve, strerror(errno));
+    curve_rows none = {NULL, 0};
+    if (exp_replace_file(u->curve, put_curve, &none, msg, sizeof msg)) {
+        exp_say(r, "%s", msg);
         cbrnn_paper_run_destroy(run);
         return NULL;
     }
@@ -186,24 +237,24 @@ static int paper_run_unit(cbrnn_exp *e, int k, const cbrnn_exp_report *r)
     char msg[8704];
     cbrnn_paper_config c;
     unit_config(e, u, &c);
-    int have = read_curve(u->curve, NULL, o->epochs);
+    int have = read_curve(u->curve, NULL, o->epochs, msg, sizeof msg);
     if (have < 0) {
-        exp_say(r, "%s: not a curve file (header must be '%s')", u->curve, curve_header);
+        exp_say(r, "%s", msg);
         return CBRNN_ERR_FORMAT;
     }
     if (have >= o->epochs && paper_confirmed(e, k) >= o->epochs)
         return 0; /* else resumed from the checkpoint: its curve is cut back to it */
-    int start = 0;
-    cbrnn_paper_run *run = open_run(e, u, &c, have, &start, r);
+    int start = 0, rc = 0;
+    cbrnn_paper_run *run = open_run(e, u, &c, have, &start, &rc, r);
     if (!run)
-        return CBRNN_ERR_IO;
+        return rc;
+    rc = 0;
     FILE *f = fopen(u->curve, "a");
     if (!f) {
         exp_say(r, "%s: cannot append: %s", u->curve, strerror(errno));
         cbrnn_paper_run_destroy(run);
         return CBRNN_ERR_IO;
     }
-    int rc = 0;
     for (int ep = start; ep < o->epochs && !rc; ep++) {
         cbrnn_paper_epoch row;
         rc = cbrnn_paper_run_epoch(run, &row);
@@ -227,7 +278,7 @@ static int paper_run_unit(cbrnn_exp *e, int k, const cbrnn_exp_report *r)
 
 static long paper_progress(const cbrnn_exp *e, int k)
 {
-    int n = read_curve(e->units[k].curve, NULL, cfg(e)->epochs);
+    int n = read_curve(e->units[k].curve, NULL, cfg(e)->epochs, NULL, 0);
     return n > 0 ? n : 0;
 }
 
@@ -334,10 +385,12 @@ static int paper_summarise(cbrnn_exp *e, char *msg, size_t msglen)
             exp_fail(msg, msglen, rc, "out of memory");
             goto out;
         }
-        int len = read_curve(e->units[k].curve, curves[k], o->epochs);
+        int len = read_curve(e->units[k].curve, curves[k], o->epochs, msg, msglen);
         if (len < o->epochs) {
-            rc = exp_fail(msg, msglen, CBRNN_ERR_IO, "%s: %d of %d epochs; cannot summarise",
-                          e->units[k].curve, len < 0 ? 0 : len, o->epochs);
+            rc = CBRNN_ERR_IO;
+            if (len >= 0)
+                exp_fail(msg, msglen, rc, "%s: %d of %d epochs; cannot summarise",
+                         e->units[k].curve, len, o->epochs);
             goto out;
         }
         for (int ep = 0; ep < len; ep++)

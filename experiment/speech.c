@@ -235,8 +235,9 @@ static void test_path(const cbrnn_exp *e, int k, char *buf, size_t len)
     snprintf(buf, len, "%s/test/%s.csv", e->out, e->units[k].name);
 }
 
-/* 1 if the unit's test file is complete (its last row is the pooled one). */
-static int test_done(const cbrnn_exp *e, int k)
+/* 1 if the unit's test file is complete (its last row is the pooled one),
+ * 0 if not (or absent), -1 with msg (may be NULL) if it cannot be read. */
+static int test_done(const cbrnn_exp *e, int k, char *msg, size_t msglen)
 {
     if (sp(e)->n_test == 0)
         return 1;
@@ -244,10 +245,14 @@ static int test_done(const cbrnn_exp *e, int k)
     test_path(e, k, path, sizeof path);
     FILE *f = fopen(path, "r");
     if (!f)
-        return 0;
+        return errno == ENOENT ? 0 : exp_fail(msg, msglen, -1, "%s: cannot read: %s", path,
+                                              strerror(errno));
     while (fgets(line, sizeof line, f))
         memcpy(last, line, sizeof last);
+    int err = ferror(f) ? errno : 0;
     fclose(f);
+    if (err)
+        return exp_fail(msg, msglen, -1, "%s: cannot read: %s", path, strerror(err));
     size_t l = strlen(last);
     return !strncmp(last, "pooled,", 7) && l && last[l - 1] == '\n';
 }
@@ -316,13 +321,17 @@ static int write_test(const cbrnn_exp *e, int k, const predictor *p, const cbrnn
     return rc;
 }
 
-/* Complete rows of a speech curve; *last_step gets the last row's step. */
-static int read_curve(const char *path, int *last_step)
+/* Complete rows of a speech curve (0 if absent or not a curve: the unit
+ * runs again); *last_step gets the last row's step. -1 with msg (may be
+ * NULL) if the file cannot be read: a finished unit must not be run again
+ * over it because of a permission or an I/O error. */
+static int read_curve(const char *path, int *last_step, char *msg, size_t msglen)
 {
     FILE *f = fopen(path, "r");
     *last_step = -1;
     if (!f)
-        return 0;
+        return errno == ENOENT ? 0 : exp_fail(msg, msglen, -1, "%s: cannot read: %s", path,
+                                              strerror(errno));
     char line[512];
     int n = 0;
     if (!fgets(line, sizeof line, f) || strncmp(line, curve_header, strlen(curve_header))) {
@@ -337,8 +346,36 @@ static int read_curve(const char *path, int *last_step)
         *last_step = step;
         n++;
     }
+    int err = ferror(f) ? errno : 0;
     fclose(f);
+    if (err) {
+        *last_step = -1;
+        return exp_fail(msg, msglen, -1, "%s: cannot read: %s", path, strerror(err));
+    }
     return n;
+}
+
+/* exp_fill for a new curve: its header alone. */
+static int put_header(FILE *f, void *ctx)
+{
+    (void)ctx;
+    return fprintf(f, "%s\n", curve_header) < 0 ? -1 : 0;
+}
+
+/* Unit u's curve started afresh, open to append its rows; NULL after a
+ * message. The header replaces the old curve whole (exp_replace_file): a
+ * crash leaves the old curve or the new, never an empty file. */
+static FILE *new_curve(const exp_unit *u, const cbrnn_exp_report *r)
+{
+    char msg[EXP_PATH + 512];
+    if (exp_replace_file(u->curve, put_header, NULL, msg, sizeof msg)) {
+        exp_say(r, "%s", msg);
+        return NULL;
+    }
+    FILE *f = fopen(u->curve, "a");
+    if (!f)
+        exp_say(r, "%s: cannot append: %s", u->curve, strerror(errno));
+    return f;
 }
 
 /* The unit's model, initialised, with the front end and normaliser it needs. */
@@ -461,9 +498,9 @@ static int run_trained(cbrnn_exp *e, int k, const cbrnn_exp_report *r)
     if (!m)
         return CBRNN_ERR_NOMEM;
     int rc = CBRNN_ERR_IO;
-    FILE *f = fopen(u->curve, "w");
-    if (!f || fprintf(f, "%s\n", curve_header) < 0) {
-        exp_say(r, "%s: cannot write: %s", u->curve, strerror(errno));
+    FILE *f = new_curve(u, r);
+    if (!f) {
+        /* said */
     } else if (!(rc = put_row(f, u, 0, NULL, 0, 0, sp(e), m, r)) &&
                !(rc = train_phases(e, u, m, f, r))) {
         char msg[8704];
@@ -512,8 +549,7 @@ static int run_baseline(cbrnn_exp *e, int k, const cbrnn_exp_report *r)
     if ((err = score_set(s, &p, s->train, s->n_train, &tr)) ||
         (err = score_set(s, &p, s->val, s->n_val, &v))) {
         exp_say(r, "%s: evaluation failed: %s", u->name, cbrnn_strerror(err));
-    } else if (!(f = fopen(u->curve, "w")) || fprintf(f, "%s\n", curve_header) < 0) {
-        exp_say(r, "%s: cannot write: %s", u->curve, strerror(errno));
+    } else if (!(f = new_curve(u, r))) {
         err = CBRNN_ERR_IO;
     } else {
         fprintf(f, "0,init,,%.9g,%.9g,%.9g,0\n", v.loss, v.persist, v.skill);
@@ -534,9 +570,14 @@ static int run_baseline(cbrnn_exp *e, int k, const cbrnn_exp_report *r)
 
 static int speech_run_unit(cbrnn_exp *e, int k, const cbrnn_exp_report *r)
 {
-    int last;
-    read_curve(e->units[k].curve, &last);
-    if (last == sp(e)->c.steps && test_done(e, k))
+    int last, done = 0;
+    char msg[EXP_PATH + 512];
+    if (read_curve(e->units[k].curve, &last, msg, sizeof msg) < 0 ||
+        (last == sp(e)->c.steps && (done = test_done(e, k, msg, sizeof msg)) < 0)) {
+        exp_say(r, "%s; %s not run (its files are kept)", msg, e->units[k].name);
+        return CBRNN_ERR_IO;
+    }
+    if (done)
         return 0;
     /* A stale test result must not outlive the run that made it. */
     char path[EXP_PATH + 64];
@@ -550,8 +591,8 @@ static int speech_run_unit(cbrnn_exp *e, int k, const cbrnn_exp_report *r)
 static long speech_progress(const cbrnn_exp *e, int k)
 {
     int last;
-    read_curve(e->units[k].curve, &last);
-    if (last == sp(e)->c.steps && !test_done(e, k))
+    read_curve(e->units[k].curve, &last, NULL, 0);
+    if (last == sp(e)->c.steps && test_done(e, k, NULL, 0) != 1)
         last--;
     return last > 0 ? last : 0;
 }

@@ -696,11 +696,11 @@ static unsigned char *read_file(const char *path, size_t *len, char *msg, size_t
         if (got == 0)
             break;
     }
-    int bad = ferror(fp);
+    int bad = ferror(fp) ? (errno ? errno : EIO) : 0;
     fclose(fp);
     if (bad) {
         free(p);
-        set_msg(msg, msglen, "%s: read error", path);
+        set_msg(msg, msglen, "%s: cannot read: %s", path, strerror(bad));
         *e = CBRNN_ERR_IO;
         return NULL;
     }

@@ -312,12 +312,15 @@ CBRNN_API cbrnn_exp *cbrnn_exp_speech_create(const cbrnn_exp_speech_config *c,
 CBRNN_API void cbrnn_exp_destroy(cbrnn_exp *e);
 
 /* Creates the results folder and its subfolders, writes settings.txt the
- * first time and refuses (CBRNN_ERR_ARG) a folder of other settings or a
- * path that cannot be a folder. */
+ * first time and refuses (CBRNN_ERR_ARG) a folder of other settings, one
+ * whose settings.txt cannot be read, one without settings.txt that holds
+ * anything but what a run of ours leaves before writing it (temporaries of
+ * settings.txt), or a path that cannot be a folder. */
 CBRNN_API int cbrnn_exp_prepare(cbrnn_exp *e, char *msg, size_t msglen);
 /* What cbrnn_exp_prepare checks of settings.txt, without writing anything:
  * CBRNN_ERR_ARG with msg (the same words) if the folder holds results of
- * other settings; 0 if it holds these or none (or does not exist). */
+ * other settings, or cannot be used as above; 0 if it holds these, or
+ * nothing (or does not exist). */
 CBRNN_API int cbrnn_exp_check_settings(const cbrnn_exp *e, char *msg, size_t msglen);
 
 /* Locks for cbrnn_exp_lock's `what` (>= 0: a unit). */

@@ -138,6 +138,7 @@ if [ $rc -eq 0 ]; then
   echo "note: run f finished before SIGTERM; the interrupt path was not exercised"
 else
   grep -q "interrupted" "$T/f.err" || fail "interrupted run: no message: $(cat "$T/f.err")"
+  [ $rc -eq 143 ] || fail "interrupted run: exit $rc, expected 143 (128 + SIGTERM)"
 fi
 sleep 0.5
 pgrep -f "out-dir $T/f" >/dev/null && fail "workers still running after SIGTERM to the command"

@@ -41,8 +41,12 @@ wait $dead # a pid that is certainly gone
 SPEECH="--task speech --corpus $S/voiceA_us_male_1.wav --val-files $S/voiceA_us_male_2.wav
   --test-files $S/voiceB_gb_female_1.wav --variants persistence --steps 2 --eval-every 1
   --seeds 1 --no-figure"
-mkdir -p "$T/a/test"
+# (A finished run first: a folder without settings.txt would be refused;
+# its test table removed, the unit runs again and writes it.)
+# shellcheck disable=SC2086
+"$CBRNN" experiment $SPEECH --out-dir "$T/a" >/dev/null 2>"$T/err" || fail "first speech run: exit $? ($(cat "$T/err"))"
 d="$T/a/test"
+rm -f "$d/persistence-seed0.csv"
 echo "another writer's" >"$d/persistence-seed0.csv.tmp"
 echo "another node's" >"$d/.persistence-seed0.csv.other-node.$dead.0.tmp"
 echo "ours, killed" >"$d/.persistence-seed0.csv.$host.$dead.0.tmp"
@@ -58,13 +62,19 @@ grep -q '^pooled,1,' "$d/persistence-seed0.csv" || fail "no test table written: 
 # A2. The checkpoints and curves of a paper unit (tasks.c, paper.c).
 Q="--task dms --variants rnn --seeds 1 --epochs 4 --checkpoint-every 2 --train-steps 6
    --test-batches 3 --no-figure"
-mkdir -p "$T/g/checkpoints"
+# (A first epoch before the temporaries appear: a folder without
+# settings.txt would be refused; the run below resumes from it.)
+# shellcheck disable=SC2086
+"$CBRNN" experiment $Q --epochs 1 --out-dir "$T/g" >/dev/null 2>"$T/err" || fail "first paper run: exit $? ($(cat "$T/err"))"
 k="$T/g/checkpoints"
+cp "$k/rnn-seed0.ckpt" "$T/ckpt1"
 echo "another node's" >"$k/.rnn-seed0.ckpt.other-node.$dead.0.tmp"
 echo "another writer's" >"$k/rnn-seed0.ckpt.tmp"
 # shellcheck disable=SC2086
 "$CBRNN" experiment $Q --epochs 2 --out-dir "$T/g" >/dev/null 2>"$T/err" || fail "paper run: exit $? ($(cat "$T/err"))"
-[ -s "$k/rnn-seed0.ckpt" ] || fail "no checkpoint written"
+if [ ! -s "$k/rnn-seed0.ckpt" ] || cmp -s "$k/rnn-seed0.ckpt" "$T/ckpt1"; then
+  fail "no checkpoint written"
+fi
 [ "$(cat "$k/.rnn-seed0.ckpt.other-node.$dead.0.tmp" 2>/dev/null)" = "another node's" ] ||
   fail "another node's checkpoint temporary was clobbered or removed"
 [ "$(cat "$k/rnn-seed0.ckpt.tmp")" = "another writer's" ] || fail "rnn-seed0.ckpt.tmp was clobbered"
@@ -132,10 +142,12 @@ for f in summary.md summary.json settings.txt; do
 done
 cp -a "$h" "$T/h.before"
 mkdir "$T/s"
-# $1: what the folder is; $2: the reason the message must give.
+# $1: what the folder is; $2: the reason the message must give; $3: the
+# folder (default $T/s).
 expect_no_settings() {
-  fails_on "settings, $1" "$2" "$T/s/settings.txt" "$T/s"
-  [ ! -e "$T/s/settings.txt" ] || fail "settings, $1: settings.txt left: '$(cat "$T/s/settings.txt")'"
+  sd=${3:-$T/s}
+  fails_on "settings, $1" "$2" "$sd/settings.txt" "$sd"
+  [ ! -e "$sd/settings.txt" ] || fail "settings, $1: settings.txt left: '$(cat "$sd/settings.txt")'"
 }
 mount --bind "$T/s" "$T/s" || fail "cannot bind $T/s"
 mounted="$T/s"
@@ -147,10 +159,13 @@ for d in "$h" "$T/s"; do
   mounted="$d $mounted"
 done
 cp -a "$T/h.before/." "$h/"
+# The new results folder is an empty one inside the full tmpfs (a folder
+# holding the filler itself would be refused as not ours).
+mkdir "$T/s/r"
 for d in "$h" "$T/s"; do
   dd if=/dev/zero of="$d/fill" bs=4k 2>/dev/null
 done
-expect_no_settings "full tmpfs" "No space left on device"
+expect_no_settings "full tmpfs" "No space left on device" "$T/s/r"
 fails_on "summary, full tmpfs" "No space left on device" "$h/summary.md" "$h" --epochs 2
 for f in summary.md summary.json settings.txt; do
   cmp -s "$h/$f" "$T/h.before/$f" || fail "summary, full tmpfs: the previous $f changed"

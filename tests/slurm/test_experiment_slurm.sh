@@ -62,7 +62,9 @@ grep -q "array=0-3%2" "$T/cluster/slurmctld.log" 2>/dev/null ||
   grep -q "ArrayTaskThrottle=2" || fail "--array-limit 2 did not reach sbatch (%2)"
 
 # ---- a unit that fails: named, exit 1, the merge job cancelled ----
+# (a results folder of these settings: one without settings.txt is refused)
 mkdir -p "$T/bad/curves"
+cp "$T/local/settings.txt" "$T/bad/settings.txt"
 echo "not a curve" >"$T/bad/curves/rnn-seed0.csv"
 # shellcheck disable=SC2086
 "$CBRNN" experiment $Q --out-dir "$T/bad" --slurm >"$T/bad.out" 2>"$T/bad.err"; rc=$?
