@@ -184,9 +184,14 @@ static cbrnn_paper_run *open_run(const cbrnn_exp *e, const exp_unit *u, const cb
         return NULL;
     }
     if (run && cbrnn_paper_run_epochs(run) > have) {
-        exp_say(r, "%s is ahead of %s; restarting from epoch 1", u->state, u->curve);
+        /* the curve lost rows (the checkpoint is written after them, and
+         * they are synced first): neither file is ours to throw away */
+        exp_say(r, "%s: holds %d epochs, %s %d; %s not run: both are kept; to restart %s "
+                   "from epoch 1, remove it", u->state, cbrnn_paper_run_epochs(run), u->curve,
+                have, u->name, u->name);
         cbrnn_paper_run_destroy(run);
-        run = NULL;
+        *rc = CBRNN_ERR_FORMAT;
+        return NULL;
     }
     if (run) {
         *start = cbrnn_paper_run_epochs(run);
@@ -264,8 +269,14 @@ static int paper_run_unit(cbrnn_exp *e, int k, const cbrnn_exp_report *r)
             exp_say(r, "%s: write failed: %s", u->curve, strerror(errno));
             rc = CBRNN_ERR_IO;
         } else if ((ep + 1) % o->checkpoint_every == 0 || ep + 1 == o->epochs) {
-            if ((rc = cbrnn_paper_run_save(run, u->state, msg, sizeof msg)))
+            /* the rows on disk before the checkpoint that counts them, so a
+             * crash never leaves a checkpoint ahead of its curve */
+            if (fsync(fileno(f))) {
+                exp_say(r, "%s: cannot flush to disk: %s", u->curve, strerror(errno));
+                rc = CBRNN_ERR_IO;
+            } else if ((rc = cbrnn_paper_run_save(run, u->state, msg, sizeof msg))) {
                 exp_say(r, "%s", msg);
+            }
         }
     }
     if (fclose(f) && !rc) {

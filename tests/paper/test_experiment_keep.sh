@@ -13,7 +13,8 @@
 #     its user) or is damaged (bytes changed) stops its unit (exit 1, the
 #     file named; for a damaged one, how to restart) and is kept with its
 #     curve; removed, the unit restarts from epoch 1 and its curve is
-#     replaced whole (a new file), not truncated in place.
+#     replaced whole (a new file), not truncated in place. A checkpoint
+#     ahead of its curve (the curve lost rows) is kept the same way.
 #  4. A curve that cannot be read is reported with the reason (a folder:
 #     "Is a directory"), not as "not a curve file".
 #  5. Speech: a finished unit whose files cannot be read (its test table a
@@ -153,6 +154,13 @@ printf 'XXXX' | dd of="$k" bs=1 seek=1000 conv=notrunc 2>/dev/null
 cp "$k" "$T/damaged"
 kept "damaged checkpoint" "checksum mismatch.*to restart cbrnn-seed0 from epoch 1, remove it"
 cmp -s "$k" "$T/damaged" || fail "damaged checkpoint: it was replaced"
+# a checkpoint ahead of its curve (rows lost, or cut by hand): its epochs
+# cannot be told again, but the training is not thrown away for that
+cp "$T/ckpt" "$k"
+head -6 "$T/curve" >"$c"
+cp "$c" "$T/curve"
+kept "checkpoint ahead of its curve" "holds 10 epochs, .*cbrnn-seed0.csv 5.*to restart cbrnn-seed0 from epoch 1, remove it"
+cmp -s "$k" "$T/ckpt" || fail "checkpoint ahead of its curve: it was replaced"
 # removed as told: the unit restarts, its curve replaced whole (a new inode)
 ino=$(stat -c %i "$c")
 rm "$k"
