@@ -791,6 +791,7 @@ struct saved_at {
     char path[4096];
 };
 
+/* cbrnn_train_report.saved: where and how, kept in user (a saved_at). */
 static void on_saved(void *user, const char *path, int how)
 {
     struct saved_at *s = user;
