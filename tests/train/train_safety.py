@@ -122,6 +122,7 @@ def sighup(cbrnn, j, inputs):
                                        text=True).stdout)["metadata"]
     expect(md.get("interrupted") == "yes", "SIGHUP: the model so far saved, interrupted=yes")
     expect(os.path.exists(log), "SIGHUP: its log in place")
+    expect(not os.path.exists(m + ".lock"), "SIGHUP: no lock file left")
     r = subprocess.run([cbrnn, "train", *SMALL, "-o", m, *inputs], capture_output=True, text=True)
     expect(r.returncode == 0, f"SIGHUP: the lock released (next train: {r.stderr.strip()})")
 
