@@ -263,21 +263,41 @@ static void json_sums(const cbrnn_model *m, const cbrnn_eval_sums *s, const cbrn
     }
 }
 
-static void text_sums(const cbrnn_model *m, const char *name, const cbrnn_eval_sums *s,
-                      const cbrnn_eval_sums *lin, long frames)
+/* A table cell: v in fmt when ok, else "n/a" in its width (a skill with
+ * no persistence loss to compare with, an accuracy of no labelled frame;
+ * nan says nothing to a reader). */
+static void cell(const char *fmt, int width, int ok, double v)
+{
+    if (ok)
+        printf(fmt, v);
+    else
+        printf(" %*s", width, "n/a");
+}
+
+/* A row of the table. 1 when a cell said n/a, else 0. */
+static int text_sums(const cbrnn_model *m, const char *name, const cbrnn_eval_sums *s,
+                     const cbrnn_eval_sums *lin, long frames)
 {
     double loss = s->count ? s->loss / (double)s->count : NAN;
-    printf("%-40s %8ld %10.5f", name, frames, loss);
-    if (m->target == CBRNN_TARGET_CLASSIFY)
-        printf(" %9ld %9.4f\n", s->count, s->count ? (double)s->correct / (double)s->count : NAN);
-    else
-        printf(" %12.5f %8.4f", s->count ? s->persist / (double)s->count : NAN,
-               s->persist > 0 ? 1.0 - s->loss / s->persist : NAN);
-    if (lin)
-        printf(" %10.5f %8.4f", lin->count ? lin->loss / (double)lin->count : NAN,
-               lin->persist > 0 ? 1.0 - lin->loss / lin->persist : NAN);
-    if (m->target != CBRNN_TARGET_CLASSIFY)
-        printf("\n");
+    int na = !s->count;
+    printf("%-40s %8ld", name, frames);
+    cell(" %10.5f", 10, s->count, loss);
+    if (m->target == CBRNN_TARGET_CLASSIFY) {
+        printf(" %9ld", s->count);
+        cell(" %9.4f", 9, s->count, s->count ? (double)s->correct / (double)s->count : 0);
+    } else {
+        cell(" %12.5f", 12, s->count, s->count ? s->persist / (double)s->count : 0);
+        cell(" %8.4f", 8, s->persist > 0, s->persist > 0 ? 1.0 - s->loss / s->persist : 0);
+        na |= !(s->persist > 0);
+    }
+    if (lin) {
+        cell(" %10.5f", 10, lin->count, lin->count ? lin->loss / (double)lin->count : 0);
+        cell(" %8.4f", 8, lin->persist > 0,
+             lin->persist > 0 ? 1.0 - lin->loss / lin->persist : 0);
+        na |= !(lin->persist > 0);
+    }
+    printf("\n");
+    return na;
 }
 
 /* ---- the evaluation: its state and its steps, in the order cmd_eval takes them ---- */
@@ -735,10 +755,16 @@ static void report_text(const struct eval *ev)
         printf(" %9s %9s\n", "labelled", "accuracy");
     else
         printf(" %12s %8s%s\n", "persistence", "skill", ev->lin ? "     linear lin_skill" : "");
+    int na = 0;
     for (int i = 0; i < ev->n; i++)
-        text_sums(m, ev->res[i].path, &ev->res[i].s, ev->lin ? &ev->res[i].lin : NULL,
-                  ev->res[i].frames);
-    text_sums(m, "overall", &ev->total, ev->lin ? &ev->lin_total : NULL, ev->total_frames);
+        na |= text_sums(m, ev->res[i].path, &ev->res[i].s, ev->lin ? &ev->res[i].lin : NULL,
+                        ev->res[i].frames);
+    na |= text_sums(m, "overall", &ev->total, ev->lin ? &ev->lin_total : NULL, ev->total_frames);
+    if (na && m->target == CBRNN_TARGET_CLASSIFY)
+        printf("# n/a: no labelled frames to score\n");
+    else if (na)
+        printf("# n/a: no skill where the persistence loss is 0 (the features never change: "
+               "digital silence?); JSON says null\n");
     if (ev->n_skipped)
         printf("# %d file%s skipped (unreadable or no audio; see the warnings)\n", ev->n_skipped,
                ev->n_skipped == 1 ? "" : "s");

@@ -92,7 +92,10 @@ static void usage(FILE *f)
 "  --labels L         classify models: Audacity label file of the next input\n"
 "                     (one per input); a label is in force from its start\n"
 "                     sample to its end sample, as a held MIDI note live\n"
-"  --save-model P     write the adapted model to P (atomically)\n"
+"  --save-model P     write the adapted model to P (atomically); when P cannot\n"
+"                     be written (a full disk, its folder gone) a rescue copy\n"
+"                     in $XDG_STATE_HOME/cbrnn/rescue (else $TMPDIR/\n"
+"                     cbrnn-rescue-UID), said (exit 1)\n"
 "  --events FILE      apply the control changes of FILE (cbrnn-jack --log\n"
 "                     X.csv writes X.csv.events) at their frames: the replay\n"
 "                     of a controlled live run, bit for bit; one input only\n"
@@ -130,7 +133,8 @@ static void usage(FILE *f)
 "\n"
 "Every input is opened before anything is written. The files of D are\n"
 "written under NAME.tmp.HOST.PID and put in place only when the run succeeds;\n"
-"a failed run or Ctrl-C (exit 130) leaves D as it was, and a successful\n"
+"a failed run, Ctrl-C (exit 130), SIGTERM (143) or SIGHUP (129: a closed\n"
+"terminal or ssh session) leaves D and --save-model as they were, and a successful\n"
 "run removes the markers.csv and feedback.wav an earlier run left when it\n"
 "writes none. A folder of INPUTS never contributes files from inside D;\n"
 "D may not be an input folder itself.\n"
@@ -138,7 +142,8 @@ static void usage(FILE *f)
 "A file whose WAV header was never finished (a recording cut short by a\n"
 "crash or kill) is read to its end with a warning.\n"
 "\n"
-"Exit status: 0 done; 1 failure while working, or a run that is not the\n"
+"Exit status: 0 done; 1 failure while working (also when --save-model went\n"
+"to a rescue copy), or a run that is not the\n"
 "whole replay: events of --events past the end of the input, or control\n"
 "changes missing from events.csv (said; the files are written); 2 bad\n"
 "options or input.\n",
@@ -322,7 +327,7 @@ struct run {
     host_files files;       /* what the run reads and writes (the output guard) */
 };
 
-/* Set by Ctrl-C (SIGINT) or SIGTERM once the outputs are open: the run
+/* Set by Ctrl-C (SIGINT), SIGTERM or SIGHUP once the outputs are open: the run
  * stops after the block at hand and removes its temporaries. */
 static volatile sig_atomic_t g_stop;
 
@@ -473,6 +478,30 @@ static unsigned events_key_of(int c)
                                        : 0;
 }
 
+/* Empty names and an --out-dir that is not a folder, said by their
+ * option before anything reads them (else the message would start with
+ * the empty name, or name D/frames.csv). 0 or -1 (said). */
+static int check_names(const struct run *r)
+{
+    const char *const names[][2] = {{"--model", r->model_path},
+                                    {"--out-dir", r->out_dir},
+                                    {"--save-model", r->save_path},
+                                    {"--events", r->events_path},
+                                    {"--schedule", r->schedule_path}};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+        if (names[i][1] && !names[i][1][0]) {
+            fprintf(stderr, PROG ": %s '': an empty name (give a %s)\n", names[i][0],
+                    i == 1 ? "folder" : "file");
+            return -1;
+        }
+    struct stat st;
+    if (stat(r->out_dir, &st) == 0 && !S_ISDIR(st.st_mode)) {
+        fprintf(stderr, PROG ": --out-dir %s: not a folder\n", r->out_dir);
+        return -1;
+    }
+    return 0;
+}
+
 /* 0 ok, 1 --help shown, -1 error (said). */
 static int parse_opts(struct run *r, int argc, char **argv)
 {
@@ -539,7 +568,7 @@ static int parse_opts(struct run *r, int argc, char **argv)
         usage(stderr);
         return -1;
     }
-    return read_inputs(r, argc, argv);
+    return check_names(r) ? -1 : read_inputs(r, argc, argv);
 }
 
 /* The marker ids of the --events file, as "0, 1, ..." into ids (the
@@ -1215,7 +1244,8 @@ static int finish_outputs(struct run *r)
 }
 
 /* --save-model: the engine's adapted weights in a copy of the model, with
- * how many updates made them. */
+ * how many updates made them; when P cannot be written (a full disk, its
+ * folder gone), a rescue copy (cbrnn_host_save_rescue), said, exit 1. */
 static int save_adapted(struct run *r)
 {
     if (!r->save_path)
@@ -1232,12 +1262,24 @@ static int save_adapted(struct run *r)
     if (mrc)
         snprintf(r->msg, sizeof r->msg, "%s: cannot record adapted_updates: %s", r->save_path,
                  cbrnn_strerror(mrc));
-    if (mrc || cbrnn_host_save_adapted(r->adapted, r->save_path, "cbrnn run", r->model_path,
-                                r->st.frames, r->msg, sizeof r->msg)) {
+    if (mrc) {
         cli_say(PROG, r->msg);
         return 1;
     }
-    return 0;
+    if (!cbrnn_host_save_adapted(r->adapted, r->save_path, "cbrnn run", r->model_path,
+                                 r->st.frames, r->msg, sizeof r->msg))
+        return 0;
+    /* the last chance to keep what was learned: cbrnn-jack's rescue copy */
+    cli_say(PROG, r->msg);
+    char where[4096];
+    if (cbrnn_host_save_rescue(r->adapted, r->save_path, "cbrnn run", r->model_path,
+                               r->st.frames, where, sizeof where, r->msg, sizeof r->msg))
+        fprintf(stderr, PROG ": %s; the adapted model is lost\n", r->msg);
+    else
+        fprintf(stderr, PROG ": saved a rescue copy instead: %s (%lld frames, %lld updates); "
+                "move it where it belongs\n", where, (long long)r->st.frames,
+                (long long)r->st.updates);
+    return 1;
 }
 
 /* The summary on stdout (unless --quiet): mean loss over the frames that

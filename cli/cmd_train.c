@@ -6,12 +6,14 @@
  * on stdout, a progress bar on a terminal).
  *
  * Talks to the user (this is cli/): bad input -> one message naming the
- * file and the problem, exit 2; a failure while working -> exit 1; Ctrl-C
- * -> the current step finishes, a usable model is saved, exit 130 (128 +
- * the signal: the handler is installed once the corpus is read, so an
- * interrupt before ends the process the default way). */
+ * file and the problem, exit 2; a failure while working -> exit 1 (a model
+ * -o cannot take goes to a rescue copy); Ctrl-C, SIGTERM or SIGHUP -> the
+ * current step finishes, a usable model is saved, exit 128 + the signal
+ * (the handler is installed once the corpus is read, so a signal before
+ * ends the process the default way). The --log goes with the model. */
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <math.h>
@@ -19,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cbrnn/cbrnn_control.h"
 #include "cbrnn/cbrnn_model.h"
@@ -133,14 +136,26 @@ static void usage(FILE *f)
 "                        it and counted in the summary\n"
 "  -q, --quiet           no progress output\n"
 "\n"
-"Ctrl-C finishes the current step, saves the model (to -o, or beside it as\n"
-"NAME.interrupted.safetensors when -o already holds a model) and exits with 130.\n"
+"Ctrl-C (SIGINT), SIGTERM and SIGHUP (a closed terminal or ssh session)\n"
+"finish the current step, save the model (to -o, or beside it as\n"
+"NAME.interrupted.safetensors when -o already holds a model; the --log then\n"
+"goes beside its own name too, LOG.interrupted.csv, and the earlier one stays)\n"
+"and exit with 128 + the signal: 130, 143, 129. Stopped while the features\n"
+"are computed, nothing is written (not the --log either).\n"
+"When -o cannot be written at the end (a full disk, its folder gone), the\n"
+"model goes to a rescue copy, $XDG_STATE_HOME/cbrnn/rescue (default\n"
+"~/.local/state) or else $TMPDIR/cbrnn-rescue-UID, the --log beside it; the\n"
+"message says where (exit 1).\n"
+"A corpus whose features do not vary (digital silence: fewer than 1 in 10\n"
+"feature bands with a standard deviation above 0.001 over the training\n"
+"files) is refused (exit 2): its normaliser would blow real input up.\n"
 "SOURCE_DATE_EPOCH (seconds since 1970 UTC), when set, is the model's \"date\":\n"
 "the same run then writes the same bytes.\n"
 "An option that would have no effect (--spectral-radius without --arch\n"
 "reservoir, --no-match without --arch rnn, --momentum without sgd, ...) is\n"
 "refused, not ignored.\n"
-"Exit status: 0 done; 1 failure while working; 2 bad options or input.\n");
+"Exit status: 0 done; 1 failure while working (also when the model went to a\n"
+"rescue copy); 2 bad options or input; 129, 130, 143 stopped by a signal.\n");
 }
 
 /* ---- options ---- */
@@ -602,6 +617,24 @@ static int check_path_lengths(const struct opts *o)
     return bad ? -1 : 0;
 }
 
+/* An empty name given to an option of a file or folder, said by the
+ * option (else --log '' trained to the end and failed there, and other
+ * messages began with the empty name). -1 (said) or 0. */
+static int check_empty_names(const struct opts *o)
+{
+    const cbrnn_train_opts *t = &o->t;
+    const char *const names[][2] = {{"-o", t->out},           {"--log", t->log},
+                                    {"--cache-dir", t->cache_dir}, {"--init", t->init},
+                                    {"--pairs", t->pairs},     {"--labels-dir", t->labels_dir}};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+        if (names[i][1] && !names[i][1][0]) {
+            fprintf(stderr, PROG ": %s '': an empty name (give a %s)\n", names[i][0],
+                    i == 2 || i == 5 ? "folder" : "file");
+            return -1;
+        }
+    return 0;
+}
+
 /* 0 ok, 1 --help shown, -1 error (message printed). */
 static int parse_opts(struct opts *o, int argc, char **argv)
 {
@@ -634,26 +667,15 @@ static int parse_opts(struct opts *o, int argc, char **argv)
     o->t.val_files = (const char *const *)o->val_specs.paths;
     o->t.n_val_files = o->val_specs.n;
     settle_warmup(o);
-    if (check_init_clash(o) || check_ignored(o) || check_path_lengths(o))
+    if (check_empty_names(o) || check_init_clash(o) || check_ignored(o) || check_path_lengths(o))
         return -1;
     return check_output_and_init(o) || check_train_files(o) ? -1 : 0;
 }
 
 /* ---- the run: cbrnn_train_run (cbrnn_train.h), its lines printed here ---- */
 
+/* The signal that asked the run to stop (SIGINT, SIGTERM, SIGHUP), or 0. */
 static volatile sig_atomic_t g_stop;
-
-static void on_signal(int sig)
-{
-    /* First signal: ask the loop to stop after this step; a second one
-     * kills the program the default way. */
-    if (g_stop) {
-        signal(sig, SIG_DFL);
-        raise(sig);
-        return;
-    }
-    g_stop = sig;
-}
 
 /* Appends s to buf as one shell word (single-quoted when needed), keeping
  * the string valid UTF-8 (other bytes become '?') for the JSON header. */
@@ -699,17 +721,13 @@ static void command_line(char *buf, size_t cap, int argc, char **argv)
         append_word(buf, cap, argv[i]);
 }
 
-/* cbrnn_train_report.begin: from here on Ctrl-C (and SIGTERM) only asks
- * the run to stop (g_stop). */
+/* cbrnn_train_report.begin: from here on Ctrl-C, SIGTERM and SIGHUP (a
+ * closed terminal or ssh session) only ask the run to stop (g_stop); a
+ * second one removes the log's temporary and kills (util_output.h). */
 static void catch_signals(void *user)
 {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sa.sa_flags = SA_RESTART;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    (void)user;
+    cli_catch_signals(&g_stop);
 }
 
 static int stop_asked(void *user)
@@ -767,33 +785,105 @@ static long long source_date(void)
     return v;
 }
 
-/* The run, its --log written under LOG.tmp.HOST.PID and renamed over LOG when
- * a model was saved (done, or stopped by Ctrl-C); a run that fails
- * removes it, so the log of an earlier run stays. The exit status. */
-static int train_with_log(struct opts *o, const cbrnn_train_report *rep)
+/* Where cbrnn_train_run put the model (cbrnn_train_report.saved). */
+struct saved_at {
+    int how; /* a cbrnn_train_saved, or -1: no model written */
+    char path[4096];
+};
+
+/* cbrnn_train_report.saved: where and how, kept in user (a saved_at). */
+static void on_saved(void *user, const char *path, int how)
 {
-    char tmp[4096], msg[4096];
+    struct saved_at *s = user;
+    s->how = how;
+    snprintf(s->path, sizeof s->path, "%s", path);
+}
+
+/* Where the run's log goes: with its model (s). Over LOG when the model
+ * is at -o; when the model went beside -o (an interrupted run, -o kept),
+ * beside LOG too, ".interrupted" before its extension (lg.csv ->
+ * lg.interrupted.csv), LOG kept; when -o could not be written, beside the
+ * rescue copy PID-FRAMES-NAME (cbrnn_host.h), as PID-FRAMES- and LOG's
+ * last part. 0, or -1 if the name does not fit. */
+static int log_place(const char *log, const struct saved_at *s, char *dst, size_t n)
+{
+    const char *slash = strrchr(log, '/'), *base = slash ? slash + 1 : log;
+    if (s->how == CBRNN_TRAIN_SAVED_OUT)
+        return snprintf(dst, n, "%s", log) < (int)n ? 0 : -1;
+    if (s->how == CBRNN_TRAIN_SAVED_ASIDE) {
+        const char *dot = strrchr(base, '.');
+        int cut = dot && dot != base ? (int)(dot - log) : (int)strlen(log);
+        return snprintf(dst, n, "%.*s.interrupted%s", cut, log, log + cut) < (int)n ? 0 : -1;
+    }
+    const char *rs = strrchr(s->path, '/'), *rb = rs ? rs + 1 : s->path;
+    const char *d1 = strchr(rb, '-'), *d2 = d1 ? strchr(d1 + 1, '-') : NULL;
+    int keep = d2 ? (int)(d2 + 1 - s->path) : (int)(rb - s->path);
+    return snprintf(dst, n, "%.*s%s", keep, s->path, base) < (int)n ? 0 : -1;
+}
+
+/* The finished log (its temporary tmp, open as fd) put where its model
+ * went (s), and said when that is not LOG. 0, or 1 (said; the temporary
+ * removed). */
+static int place_log(const char *tmp, int fd, const char *log, const struct saved_at *s)
+{
+    char dst[4096], msg[8192];
+    int rc = log_place(log, s, dst, sizeof dst);
+    if (rc)
+        snprintf(msg, sizeof msg, "%s: the name of its new place does not fit", log);
+    else if (s->how == CBRNN_TRAIN_SAVED_RESCUE) /* another file system, maybe */
+        rc = cli_move_new(tmp, fd, dst, msg, sizeof msg);
+    else
+        rc = cli_sync_file(tmp, msg, sizeof msg) || cli_replace(tmp, dst, msg, sizeof msg);
+    if (rc) {
+        fprintf(stderr, PROG ": --log %s\n", msg);
+        cli_tmp_drop(tmp);
+        return 1;
+    }
+    cli_tmp_forget(tmp);
+    if (s->how == CBRNN_TRAIN_SAVED_ASIDE)
+        fprintf(stderr, PROG ": the log of the interrupted run went beside --log too: %s (%s "
+                "is kept)\n", dst, log);
+    else if (s->how == CBRNN_TRAIN_SAVED_RESCUE)
+        fprintf(stderr, PROG ": the run's log went with the rescue copy: %s\n", dst);
+    return 0;
+}
+
+/* The run, its --log written under LOG.tmp.HOST.PID and put where the
+ * model went (place_log) once one was written (done, stopped by a signal
+ * after training began, or rescued); a run that wrote no model (failed,
+ * or stopped during the features) removes it, so the log of an earlier
+ * run stays. The exit status. */
+static int train_with_log(struct opts *o, const cbrnn_train_report *rep, struct saved_at *s)
+{
+    char tmp[4096];
     const char *log = o->t.log;
     if (log && (cli_tmp_name(tmp, sizeof tmp, log) || cli_tmp_add(tmp))) {
         fprintf(stderr, PROG ": --log %s: path too long\n", log);
         return 2;
     }
+    /* created here and held open: the run writes it (the same file), and
+     * a log whose folder was removed meanwhile can still follow a rescue */
+    int fd = -1;
+    if (log && (fd = open(tmp, O_RDWR | O_CREAT | O_EXCL, 0666)) < 0) {
+        fprintf(stderr, PROG ": --log %s: cannot create: %s\n", log, strerror(errno));
+        cli_tmp_forget(tmp);
+        return 2;
+    }
     if (log)
         o->t.log = tmp;
+    s->how = -1;
     int rc = cbrnn_train_run(&o->t, rep);
     o->t.log = log;
     if (!log)
         return exit_status(rc);
-    if (rc != CBRNN_TRAIN_DONE && rc != CBRNN_TRAIN_STOPPED) {
+    int lrc = 0;
+    /* no model, or one at -o with a log that could not be written */
+    if (s->how < 0 || (rc == CBRNN_TRAIN_FAILED && s->how != CBRNN_TRAIN_SAVED_RESCUE))
         cli_tmp_drop(tmp);
-        return exit_status(rc);
-    }
-    if (cli_sync_file(tmp, msg, sizeof msg) || cli_replace(tmp, log, msg, sizeof msg)) {
-        fprintf(stderr, PROG ": --log %s\n", msg);
-        cli_tmp_drop(tmp);
-        return 1;
-    }
-    return exit_status(rc);
+    else
+        lrc = place_log(tmp, fd, log, s);
+    close(fd);
+    return lrc ? 1 : exit_status(rc);
 }
 
 int cmd_train(int argc, char **argv)
@@ -807,11 +897,14 @@ int cmd_train(int argc, char **argv)
         char cmdline[4096];
         command_line(cmdline, sizeof cmdline, argc, argv);
         o.t.command = cmdline;
+        struct saved_at saved;
         const cbrnn_train_report rep = {
+            .user = &saved,
             .message = print_line,
             .progress = term_is_interactive(stderr) ? draw_progress : NULL,
             .begin = catch_signals,
             .stop = stop_asked,
+            .saved = on_saved,
         };
         /* the lock every saving program takes (a cbrnn-jack --save or a
          * cbrnn run --save-model there too) */
@@ -821,7 +914,7 @@ int cmd_train(int argc, char **argv)
             fprintf(stderr, PROG ": %s\n", msg);
             status = 2;
         } else {
-            status = train_with_log(&o, &rep);
+            status = train_with_log(&o, &rep, &saved);
             out_unlock_beside(o.t.out, lock);
         }
     }

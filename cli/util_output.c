@@ -167,6 +167,7 @@ void cli_catch_signals(volatile sig_atomic_t *stop)
     g_stop = stop;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
 }
 
 /* ---- writing through a temporary ---- */
@@ -217,6 +218,59 @@ int cli_replace(const char *tmp, const char *path, char *msg, size_t msglen)
     }
     cli_tmp_forget(tmp);
     return sync_dir(path, msg, msglen);
+}
+
+/* Copies the open file in to the new file to (created 0600, synced). 0
+ * or -1 with msg; a failed copy is removed. */
+static int copy_new(int in, const char *to, char *msg, size_t msglen)
+{
+    int out = open(to, O_WRONLY | O_CREAT | O_EXCL, 0600), bad = out < 0;
+    char buf[65536];
+    ssize_t n = 0;
+    while (!bad && (n = read(in, buf, sizeof buf)) > 0)
+        for (ssize_t done = 0; !bad && done < n;) {
+            ssize_t w = write(out, buf + done, (size_t)(n - done));
+            bad = w < 0;
+            done += w > 0 ? w : 0;
+        }
+    bad = bad || n < 0 || fsync(out) != 0;
+    int e = errno;
+    if (out >= 0 && close(out) != 0 && !bad) {
+        bad = 1;
+        e = errno;
+    }
+    if (bad) {
+        snprintf(msg, msglen, "%s: cannot write: %s", to, strerror(e));
+        if (out >= 0)
+            unlink(to);
+    }
+    return bad ? -1 : 0;
+}
+
+int cli_move_new(const char *from, int fd, const char *to, char *msg, size_t msglen)
+{
+    struct stat st;
+    if (lstat(to, &st) == 0) {
+        snprintf(msg, msglen, "%s: exists already", to);
+        return -1;
+    }
+    if (link(from, to) == 0) { /* the same file system: never over another file */
+        unlink(from);
+        return sync_dir(to, msg, msglen);
+    }
+    int in = fd >= 0 ? fd : open(from, O_RDONLY);
+    if (in < 0 || lseek(in, 0, SEEK_SET) != 0) {
+        snprintf(msg, msglen, "%s: cannot read: %s", from, strerror(errno));
+        if (in >= 0 && in != fd)
+            close(in);
+        return -1;
+    }
+    int rc = copy_new(in, to, msg, msglen);
+    if (in != fd)
+        close(in);
+    if (!rc)
+        unlink(from);
+    return rc ? rc : sync_dir(to, msg, msglen);
 }
 
 cli_outfile *cli_out_open(const char *path, char *msg, size_t msglen)

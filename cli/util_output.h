@@ -8,7 +8,7 @@
  * link, FIFO, device or folder would be replaced by the final rename), nor
  * an existing cbrnn model or audio file unless the output is of that
  * kind. Outputs are written under PATH.tmp.HOST.PID, flushed to disk (fsync)
- * and renamed over PATH only when complete; a failure or Ctrl-C removes
+ * and renamed over PATH only when complete; a failure or a signal removes
  * the temporary and leaves the earlier PATH as it was. */
 #ifndef CBRNN_UTIL_OUTPUT_H
 #define CBRNN_UTIL_OUTPUT_H
@@ -42,14 +42,15 @@ int cli_files_corpus(host_files *f, const char *const *specs, int n, const char 
  * it does not fit. Removes the temporaries of path that processes of this
  * host now gone (killed) left; other hosts' are never touched. */
 int cli_tmp_name(char *tmp, size_t n, const char *path);
-/* Remembers tmp so that SIGINT/SIGTERM (once cli_catch_signals ran)
+/* Remembers tmp so that SIGINT/SIGTERM/SIGHUP (once cli_catch_signals ran)
  * removes it; at most 16 at a time. 0 or -1 (table full). */
 int cli_tmp_add(const char *tmp);
 /* Removes tmp from the disk and from the table. */
 void cli_tmp_drop(const char *tmp);
 /* Forgets tmp (it has been renamed into place). */
 void cli_tmp_forget(const char *tmp);
-/* Installs the SIGINT/SIGTERM handler. stop == NULL: the temporaries are
+/* Installs the handler of SIGINT, SIGTERM and SIGHUP (a closed terminal
+ * or ssh session). stop == NULL: the temporaries are
  * removed and the process dies of the signal. Otherwise the first signal
  * only sets *stop (the command stops cleanly and removes them itself);
  * a second one removes them and kills. */
@@ -60,6 +61,13 @@ int cli_sync_file(const char *path, char *msg, size_t msglen);
 /* Renames tmp over path when path is absent or a regular file (checked
  * again right before), then syncs the folder. 0 or -1 with msg. */
 int cli_replace(const char *tmp, const char *path, char *msg, size_t msglen);
+
+/* Moves from to to, a new name (an existing to is never replaced), on
+ * another file system too (copied, synced, from removed), so a file can
+ * follow a rescue copy. fd: a descriptor open on from for reading, or -1;
+ * the copy reads it (from its start), so a file whose folder was removed
+ * is still saved. 0 or -1 with msg (from left as it was). */
+int cli_move_new(const char *from, int fd, const char *to, char *msg, size_t msglen);
 
 /* A text or binary output written through a temporary. */
 typedef struct cli_outfile {

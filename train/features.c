@@ -24,6 +24,13 @@
  * the passes over whole files (statistics, normalisation): 2.5 MiB of
  * 40-mel frames. */
 #define RELEASE_FRAMES 16384
+/* A corpus normaliser is degenerate, and the run refused, when fewer than
+ * one band in DEGENERATE_SHARE (and always when none) varies by more than
+ * STD_FLOOR over the training files: digital silence, or one steady tone.
+ * Dividing by the floor then scales any real input by ~1000 (a model of
+ * 2 s of silence scored loss 1e8 on speech). Speech varies in every band;
+ * a corpus with silent files among the speech is not touched. */
+#define DEGENERATE_SHARE 10
 
 /* The feature cache, in --cache-dir or the folder of -o (where the user
  * has room to write). */
@@ -388,6 +395,31 @@ int train_collect_classes(struct run *r)
     return 0;
 }
 
+/* Whether the normaliser of the training files (r->sd before the floor)
+ * is degenerate (DEGENERATE_SHARE); then said, naming the corpus. */
+static int degenerate(struct run *r)
+{
+    int F = r->F, varying = 0, n_files = 0;
+    const char *first = NULL;
+    for (int f = 0; f < F; f++)
+        varying += r->sd[f] > STD_FLOOR;
+    if (varying * DEGENERATE_SHARE >= F && varying > 0)
+        return 0;
+    for (int i = 0; i < r->n; i++)
+        if (!r->it[i].val && r->it[i].speed == 1.0 && !r->it[i].skip && n_files++ == 0)
+            first = r->it[i].path;
+    char more[64] = "";
+    if (n_files > 1)
+        snprintf(more, sizeof more, " and the %d other training file%s", n_files - 1,
+                 n_files == 2 ? "" : "s");
+    train_say(r, CBRNN_TRAIN_MSG_ERROR, "%s%s: nothing to learn from: %d of the %d feature bands "
+              "vary (standard deviation above %g; at least 1 in %d must): "
+              "digital silence? The normaliser would blow any real input up "
+              "by about %g", first ? first : "the training files", more, varying, F,
+              (double)STD_FLOOR, DEGENERATE_SHARE, 1.0 / (double)STD_FLOOR);
+    return 1;
+}
+
 /* The corpus normaliser from the training files only, as recorded: not
  * their --speed-perturb copies, so models with and without them are
  * scored in the same space (--init: the model's own, as it was trained
@@ -415,7 +447,12 @@ int train_normalise(struct run *r)
                 feat_cache_release(r->cache, 0, 0);
         }
     }
-    cbrnn_stats_result(&r->st, r->mean, r->sd, STD_FLOOR);
+    cbrnn_stats_result(&r->st, r->mean, r->sd, 0.0f);
+    if (!r->o.init_model && degenerate(r))
+        return CBRNN_TRAIN_BAD_INPUT;
+    for (int f = 0; f < F; f++)
+        if (r->sd[f] < STD_FLOOR)
+            r->sd[f] = STD_FLOOR;
     if (r->o.init_model) {
         memcpy(r->mean, r->o.init_model->norm_mean, (size_t)F * sizeof *r->mean);
         memcpy(r->sd, r->o.init_model->norm_std, (size_t)F * sizeof *r->sd);

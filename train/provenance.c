@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "cbrnn/cbrnn_host.h"
 #include "digest.h"
 #include "train_internal.h"
 
@@ -192,6 +193,35 @@ int train_record_provenance(struct run *r)
     return 0;
 }
 
+/* Tells the host where the model went (cbrnn_train_report.saved). */
+static void told_saved(struct run *r, const char *path, int how)
+{
+    if (r->rep && r->rep->saved)
+        r->rep->saved(r->rep->user, path, how);
+}
+
+/* out could not be written (r->msg says why: a full disk, its folder
+ * gone): the same model as a rescue copy through cbrnn_host_save_rescue
+ * (the one cbrnn-jack's exit save falls back on), said with where it is,
+ * so the end of a run does not cost its training. The run still fails:
+ * CBRNN_TRAIN_FAILED. */
+static int save_rescue(struct run *r, const char *out)
+{
+    char why[sizeof r->msg], where[4096];
+    snprintf(why, sizeof why, "%s", r->msg);
+    train_say(r, CBRNN_TRAIN_MSG_ERROR, "%s", why);
+    /* adapted_frames 0: the weights ran on nothing since they were trained */
+    if (cbrnn_host_save_rescue(r->m, out, "cbrnn train", NULL, 0, where, sizeof where, r->msg,
+                               sizeof r->msg)) {
+        train_say(r, CBRNN_TRAIN_MSG_ERROR, "%s; the trained model is lost", r->msg);
+        return CBRNN_TRAIN_FAILED;
+    }
+    train_say(r, CBRNN_TRAIN_MSG_ERROR, "saved a rescue copy instead: %s (%ld steps%s); move it "
+              "where it belongs", where, r->step, r->interrupted ? ", interrupted" : "");
+    told_saved(r, where, CBRNN_TRAIN_SAVED_RESCUE);
+    return CBRNN_TRAIN_FAILED;
+}
+
 /* The model file (replaced atomically) and the closing line: the summary
  * (a RESULT line), or when stopped where it stopped. */
 int train_save_and_report(struct run *r)
@@ -209,10 +239,9 @@ int train_save_and_report(struct run *r)
             (int)sizeof beside)
             out = beside;
     }
-    if (cbrnn_model_save(r->m, out, r->msg, sizeof r->msg)) {
-        train_say(r, CBRNN_TRAIN_MSG_ERROR, "%s", r->msg);
-        return CBRNN_TRAIN_FAILED;
-    }
+    if (cbrnn_model_save(r->m, out, r->msg, sizeof r->msg))
+        return save_rescue(r, out);
+    told_saved(r, out, out == beside ? CBRNN_TRAIN_SAVED_ASIDE : CBRNN_TRAIN_SAVED_OUT);
     if (r->interrupted) {
         train_say(r, CBRNN_TRAIN_MSG_ERROR, "interrupted at step %ld of %ld; saved the model so "
                   "far to %s%s", r->step, r->total, out,

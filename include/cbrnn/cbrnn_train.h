@@ -109,7 +109,20 @@ typedef struct cbrnn_train_report {
      * run (the current step finishes; from the first step on the model so
      * far is validated, saved and marked "interrupted"). */
     int (*stop)(void *user);
+    /* Told once where the model went, as it is written (a run that ends
+     * without it wrote none): how is a cbrnn_train_saved. A host that
+     * writes files of its own beside the model (a log) puts them with it. */
+    void (*saved)(void *user, const char *path, int how);
 } cbrnn_train_report;
+
+/* Where cbrnn_train_report.saved says the model went. */
+typedef enum cbrnn_train_saved {
+    CBRNN_TRAIN_SAVED_OUT = 0,   /* at out */
+    CBRNN_TRAIN_SAVED_ASIDE = 1, /* stopped, with a model already at out: beside it as
+                                  * NAME.interrupted.safetensors, out kept */
+    CBRNN_TRAIN_SAVED_RESCUE = 2 /* out could not be written (a full disk, its folder gone):
+                                  * a rescue copy (cbrnn_host_save_rescue); the run fails */
+} cbrnn_train_saved;
 
 /* How a run ended: a status, not a negative CBRNN_ERR_* code (a stopped
  * run is not an error, and a failure may come from many codes); a host

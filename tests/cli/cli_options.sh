@@ -17,6 +17,8 @@
 #    with the warning run gives, naming the file; so do train, eval and
 #    run of a map model for such a teacher (--teacher-suffix, --pairs,
 #    --teacher), once even when two inputs share it.
+#  - empty names (run --out-dir/--model/--save-model, train -o/--log/
+#    --cache-dir/--init) and run --out-dir FILE: said by the option.
 # usage: cli_options.sh CBRNN SAMPLES WORKDIR
 set -u
 CBRNN=$1 SAMPLES=$2 WORK=$3
@@ -175,4 +177,19 @@ for cmd in "train -q -o map.safetensors $map --teacher-suffix _t a.wav" \
   expect 0 "cbrnn ${cmd%% *}: ${cut/cut.wav/$teacher}" "$CBRNN" $cmd
   [ "$(grep -c "header not finished" err.txt)" -eq 1 ] || fail "$cmd: the warning not said once"
 done
+
+# Empty names and an out-dir that is a file: the message names the option
+# (it began with the empty name, or named FILE/frames.csv; train --log ''
+# trained to the end before failing).
+expect 2 "--out-dir '': an empty name" "$CBRNN" run --model "$MODEL" --out-dir '' "$IN"
+expect 2 "--model '': an empty name" "$CBRNN" run --model '' --out-dir e.out "$IN"
+expect 2 "--save-model '': an empty name" \
+  "$CBRNN" run --model "$MODEL" --out-dir e.out --save-model '' "$IN"
+cp "$IN" notdir.wav
+expect 2 "--out-dir notdir.wav: not a folder" "$CBRNN" run --model "$MODEL" --out-dir notdir.wav "$IN"
+cmp -s "$IN" notdir.wav || fail "--out-dir FILE changed FILE"
+for opt in -o --log --cache-dir --init; do
+  expect 2 "$opt '': an empty name" "$CBRNN" train -q -o e.safetensors "${TINY[@]}" "$opt" '' "$IN"
+done
+[ -e e.safetensors ] && fail "an empty name still trained"
 echo "PASS cli_options"

@@ -3,7 +3,8 @@
  * refused by cbrnn_train_opts_check and by the run itself (one ERROR line,
  * nothing written); a small real run on the sample clips trains, saves a
  * model that loads, and reports through the host's callbacks only; a run
- * stopped before training begins writes nothing; SHA-256 (the provenance's
+ * stopped before training begins writes nothing; the host is told where
+ * the model went, and a model out cannot take goes to a rescue copy; SHA-256 (the provenance's
  * content digests, train/digest.h) gives FIPS 180-4's answers.
  *   test_train_lib SAMPLES_DIR WORK_DIR */
 #include <setjmp.h>
@@ -26,6 +27,8 @@ struct seen {
     char last[5][512]; /* the last line of each kind */
     int stop;          /* what stop() answers */
     int begun;
+    int n_saved, how;  /* saved(): calls, the last how */
+    char saved[1024];  /* and its path */
 };
 
 static void on_message(void *user, cbrnn_train_msg kind, const char *text)
@@ -37,12 +40,19 @@ static void on_message(void *user, cbrnn_train_msg kind, const char *text)
 
 static void on_begin(void *user) { ((struct seen *)user)->begun = 1; }
 static int on_stop(void *user) { return ((struct seen *)user)->stop; }
+static void on_saved(void *user, const char *path, int how)
+{
+    struct seen *s = user;
+    s->n_saved++;
+    s->how = how;
+    snprintf(s->saved, sizeof s->saved, "%s", path);
+}
 
 /* A report whose every callback writes into s. */
 static cbrnn_train_report report_to(struct seen *s)
 {
     return (cbrnn_train_report){.user = s, .message = on_message, .begin = on_begin,
-                                .stop = on_stop};
+                                .stop = on_stop, .saved = on_saved};
 }
 
 static int exists(const char *path)
@@ -181,6 +191,9 @@ static void run_trains_and_saves(void **state)
     assert_non_null(strstr(s.last[CBRNN_TRAIN_MSG_RESULT], out));
     assert_int_equal(s.n[CBRNN_TRAIN_MSG_STEP], 0); /* quiet */
     assert_int_equal(s.begun, 1);
+    assert_int_equal(s.n_saved, 1); /* the host is told where the model went */
+    assert_int_equal(s.how, CBRNN_TRAIN_SAVED_OUT);
+    assert_string_equal(s.saved, out);
     int err = 0;
     char msg[256];
     cbrnn_model *m = cbrnn_model_load(out, &err, msg, sizeof msg);
@@ -204,6 +217,35 @@ static void run_stopped_before_training_writes_nothing(void **state)
     unlink(out);
     assert_int_equal(cbrnn_train_run(&o, &rep), CBRNN_TRAIN_STOPPED);
     assert_false(exists(out));
+    assert_int_equal(s.n_saved, 0);
+}
+
+/* A model out cannot take (its folder is gone) goes to the rescue folder
+ * of cbrnn_host_save_rescue; the host is told where; the run fails. */
+static void run_rescues_a_model_out_cannot_take(void **state)
+{
+    (void)state;
+    char out[1024], state_home[1024];
+    const char *inputs[] = {samples};
+    cbrnn_train_opts o;
+    small_opts(&o, inputs, out, sizeof out, "no-such-folder/r.safetensors");
+    o.cache_dir = work;
+    snprintf(state_home, sizeof state_home, "%s/state", work);
+    setenv("XDG_STATE_HOME", state_home, 1);
+    struct seen s = {0};
+    const cbrnn_train_report rep = report_to(&s);
+    assert_int_equal(cbrnn_train_run(&o, &rep), CBRNN_TRAIN_FAILED);
+    assert_int_equal(s.n_saved, 1);
+    assert_int_equal(s.how, CBRNN_TRAIN_SAVED_RESCUE);
+    assert_non_null(strstr(s.saved, "/cbrnn/rescue/"));
+    assert_non_null(strstr(s.last[CBRNN_TRAIN_MSG_ERROR], s.saved));
+    int err = 0;
+    char msg[256];
+    cbrnn_model *m = cbrnn_model_load(s.saved, &err, msg, sizeof msg);
+    if (!m)
+        fail_msg("the rescue copy %s does not load: %s", s.saved, msg);
+    cbrnn_model_destroy(m);
+    unlink(s.saved);
 }
 
 /* SHA-256 against FIPS 180-4's examples and a million 'a's fed in odd
@@ -257,6 +299,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(api_misuse),
         cmocka_unit_test(run_trains_and_saves),
         cmocka_unit_test(run_stopped_before_training_writes_nothing),
+        cmocka_unit_test(run_rescues_a_model_out_cannot_take),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
