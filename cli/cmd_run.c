@@ -1036,7 +1036,8 @@ static int open_outputs(struct run *r)
  * that straddles two inputs counts for the earlier). */
 static int open_input(struct run *r, int i)
 {
-    fprintf(r->o.txt[F_FILES]->f, "\"%s\",%ld\n", r->inputs[i], r->o.frames);
+    cli_csv_field(r->o.txt[F_FILES]->f, r->inputs[i]);
+    fprintf(r->o.txt[F_FILES]->f, ",%ld\n", r->o.frames);
     if (i > 0) {
         audio_in_close(r->a);
         if (!(r->a = audio_in_open(r->inputs[i], r->rate, r->msg, sizeof r->msg))) {
@@ -1311,9 +1312,18 @@ static int report(struct run *r)
            o->all.n_loss ? o->all.loss / (double)o->all.n_loss : NAN,
            mean_range(o->losses, 0, h), mean_range(o->losses, h, o->kept), pers,
            (long long)r->st.updates, (long long)r->st.restores, (long long)r->st.bad_input);
-    if (o->gated)
-        printf("%s: %ld frames below the level gate (%g dBFS): not learned from, not in "
-               "the means above\n", PROG, o->gated, (double)r->ec.gate_db);
+    if (o->gated) {
+        /* an events file or a schedule sets the gate itself, maybe more
+         * than once: the option's value is not what was applied */
+        char gate[64];
+        if (r->events_path || r->schedule_path)
+            snprintf(gate, sizeof gate, "as the %s set it",
+                     r->events_path ? "events file" : "schedule");
+        else
+            snprintf(gate, sizeof gate, "%g dBFS", (double)r->ec.gate_db);
+        printf("%s: %ld frames below the level gate (%s): not learned from, not in "
+               "the means above\n", PROG, o->gated, gate);
+    }
     return 0;
 }
 

@@ -113,10 +113,8 @@ static void print_groups(const summary *s)
         const summary_group *g = &s->g[i];
         double ml = g->scored ? g->loss / (double)g->scored : NAN;
         double mp = g->pers_n ? g->pers / (double)g->pers_n : NAN;
-        putchar('"');
-        for (const char *p = g->name; *p; p++) /* a CSV field: quotes doubled */
-            fputs(*p == '"' ? "\"\"" : (char[2]){*p, 0}, stdout);
-        printf("\",%ld,%ld,%ld", g->frames, g->learned, g->gated);
+        cli_csv_field(stdout, g->name);
+        printf(",%ld,%ld,%ld", g->frames, g->learned, g->gated);
         num(ml);
         num(mp);
         num(mp > 0 ? 1.0 - ml / mp : NAN);

@@ -361,3 +361,14 @@ int cli_finish_stdout(const char *cmd, int status)
             e ? strerror(e) : "an earlier write to standard output failed");
     return status ? status : 1;
 }
+
+void cli_csv_field(FILE *f, const char *s)
+{
+    putc('"', f);
+    for (; *s; s++) {
+        if (*s == '"')
+            putc('"', f);
+        putc(*s, f);
+    }
+    putc('"', f);
+}

@@ -91,4 +91,8 @@ void cli_out_abort(cli_outfile *o);
  * 1. The exit status. */
 int cli_finish_stdout(const char *cmd, int status);
 
+/* s as one quoted CSV field (RFC 4180: quotes doubled; commas and line
+ * ends kept inside the quotes). */
+void cli_csv_field(FILE *f, const char *s);
+
 #endif

@@ -6,7 +6,8 @@
 # not gated; the summary's mean loss is the mean over the frames not
 # gated, and its halves are halves of those (so trailing silence cannot
 # pass for adaptation). Without the gate the padding is learned from. The
-# gate is in the events file and `cbrnn run --events` replays it. A gated
+# gate is in the events file and `cbrnn run --events` replays it (its
+# summary says so, not the option's default of 0 dBFS). A gated
 # frame is predicted by the head as loaded (the adapted one never learned
 # from such frames): its outputs equal a frozen run's bit for bit, while
 # the speech after a few seconds of learning is predicted differently.
@@ -19,9 +20,13 @@ sox "$SAMPLES/voiceB_gb_female_2.wav" pad.wav pad 2 5 || fail sox
 "$CBRNN" run --model "$MODEL" --no-learn --gate-db -50 --out-dir frozen pad.wav >/dev/null \
   || fail "cbrnn run --no-learn --gate-db"
 cat gate.out
-"$CBRNN" run --model "$MODEL" --events gate/events.csv --out-dir replay pad.wav >/dev/null \
+"$CBRNN" run --model "$MODEL" --events gate/events.csv --out-dir replay pad.wav >replay.out \
   || fail "cbrnn run --events"
 cmp gate/frames.csv replay/frames.csv || fail "the gate did not replay from the events file"
+# the summary names the gate applied: the option's, or the events file's
+grep -q "below the level gate (-50 dBFS)" gate.out || fail "the gate run's summary: $(cat gate.out)"
+grep -q "below the level gate (as the events file set it)" replay.out ||
+  fail "the replay's summary names another gate: $(cat replay.out)"
 grep -q '^0,gate,-50$' gate/events.csv || fail "the gate is not in the events file"
 "$CBRNN" run --model "$MODEL" --gate-db 3 --out-dir x pad.wav 2>e && fail "--gate-db 3 accepted"
 grep -q "expected dBFS" e || fail "--gate-db 3: no message"
