@@ -25,6 +25,7 @@
 
 #include "cbrnn/cbrnn_control.h"
 #include "cbrnn/cbrnn_host.h"
+#include "file_replace.h"
 #include "host_sha256.h"
 
 static char dir[64];
@@ -232,6 +233,30 @@ static void last_chance_save(void **state)
     snprintf(p, sizeof p, "%s/fine.safetensors", dir);
     assert_int_equal(cbrnn_host_saves_last_chance(s, e, p, where, sizeof where, msg, sizeof msg),
                      0);
+    /* the longest name a save takes (195 bytes here) has a rescue name
+     * too: its start cut to make room for PID-FRAMES- (before, every
+     * rescue of such a name failed "too long") */
+    char longname[256];
+    memset(longname, 'm', CBRNN_REPLACE_NAME_MAX - 12);
+    snprintf(longname + CBRNN_REPLACE_NAME_MAX - 12, 13, ".safetensors");
+    assert_int_equal(strlen(longname), CBRNN_REPLACE_NAME_MAX);
+    char longp[512];
+    snprintf(longp, sizeof longp, "%s/gone/%s", dir, longname);
+    assert_int_equal(cbrnn_control_check_output(longp, msg, sizeof msg), CBRNN_ERR_IO); /* no folder */
+    snprintf(xdg, sizeof xdg, "%s/state", dir);
+    setenv("XDG_STATE_HOME", xdg, 1);
+    assert_int_equal(
+        cbrnn_host_saves_last_chance(s, e, longp, where, sizeof where, msg, sizeof msg), 1);
+    assert_true(strlen(strrchr(where, '/') + 1) <= CBRNN_REPLACE_NAME_MAX);
+    assert_non_null(strstr(where, "mmm.safetensors"));
+    m = cbrnn_model_load(where, &err, msg, sizeof msg);
+    assert_non_null(m);
+    cbrnn_model_destroy(m);
+    /* one byte more: refused by the start-up check of --save (as by
+     * cbrnn_control_check_save), not only when the save fails */
+    snprintf(longp, sizeof longp, "%s/m%s", dir, longname);
+    assert_int_equal(cbrnn_control_check_output(longp, msg, sizeof msg), CBRNN_ERR_ARG);
+    assert_non_null(strstr(msg, "too long"));
     unsetenv("XDG_STATE_HOME");
     unsetenv("TMPDIR");
     cbrnn_host_saves_destroy(s);
