@@ -17,6 +17,7 @@
 #include "cbrnn/cbrnn_model.h"
 #include "cbrnn/cbrnn_perturb.h"
 #include "file_replace.h"
+#include "host_output.h"
 
 static void say(char *msg, size_t len, const char *fmt, const char *a, const char *b)
 {
@@ -135,6 +136,14 @@ int cbrnn_control_check_save(char *out, size_t outlen, const char *dir, const ch
     n = snprintf(out, outlen, "%s/%s", rparent, base);
     if (n < 0 || (size_t)n >= outlen) {
         say(msg, msglen, "%s: path too long%s", path, NULL);
+        return CBRNN_ERR_ARG;
+    }
+    long holder = out_lock_holder(out); /* NAME.lock: another program's --save */
+    if (holder) {
+        char who[64];
+        snprintf(who, sizeof who, holder > 0 ? "process %ld" : "another process", holder);
+        say(msg, msglen, "%s: in use by %s (another cbrnn program saving there): not "
+                         "overwritten", path, who);
         return CBRNN_ERR_ARG;
     }
     return existing_is_model(out, msg, msglen);
