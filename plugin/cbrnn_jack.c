@@ -2674,22 +2674,50 @@ static int finish_writer(out_writer *w, double deadline)
     return rc ? 1 : 0;
 }
 
+/* Queues the line for w, waiting (control thread, at exit) until its
+ * queue has room or deadline passes. 0 queued, -1 not. */
+static int put_waiting(out_writer *w, const char *line, double deadline)
+{
+    out_writer_stats st;
+    while (!out_writer_put(w, line, strlen(line), 0)) {
+        out_writer_get_stats(w, &st);
+        if (st.error || now_s() > deadline)
+            return -1;
+        sleep_ms(10);
+    }
+    return 0;
+}
+
 /* Says what the events file lacks, if anything: changes the engine could
  * not report (its ring was full) or the file's queue could not take
- * (lost). 1 when something is lacking: a replay would differ. */
-static int events_incomplete(out_writer *w, long long lost)
+ * (lost), and samples the recordings dropped; and marks the file so
+ * (changes_lost= / samples_dropped= lines at its end, which `cbrnn run
+ * --events` refuses). 1 when something is lacking: a replay would differ. */
+static int events_incomplete(out_writer *w, long long lost, double deadline)
 {
     cbrnn_engine *e = atomic_load(&H.engine);
     cbrnn_engine_stats es = {0};
     if (e)
         cbrnn_engine_get_stats(e, &es);
-    long long n[2] = {es.dropped_events, lost};
+    long long n[2] = {es.dropped_events, lost}, gap = 0;
+    for (int k = 0; k < 2; k++)
+        if (H.rec[k].sf)
+            gap += atomic_load(&H.rec[k].dropped);
     static const char *const why[2] = {"never reported (too many in one moment)",
                                        "lost (its queue was full)"};
     for (int i = 0; i < 2; i++)
         if (n[i])
             say(PROG ": %s: %lld control change%s %s: `cbrnn run --events` cannot replay "
                 "this run exactly\n", out_writer_name(w), n[i], n[i] == 1 ? "" : "s", why[i]);
+    if (!n[0] && !n[1] && !gap)
+        return 0;
+    char line[256];
+    snprintf(line, sizeof line, "# incomplete: this run cannot be replayed exactly "
+             "(docs/FORMATS.md, Events file)\n%s%lld\n%s%lld\n", "# changes_lost=",
+             n[0] + n[1], "# samples_dropped=", gap);
+    if (put_waiting(w, line, deadline))
+        say(PROG ": %s: could not mark it incomplete (its writer is stuck)\n",
+            out_writer_name(w));
     return n[0] || n[1];
 }
 
@@ -2715,7 +2743,7 @@ static int close_outputs(pthread_t *log_th, pthread_t *disk_th,
         if (k == 0)
             *log_lost = st.lost;
         if (*w[k] == H.events)
-            failed |= events_incomplete(H.events, st.lost);
+            failed |= events_incomplete(H.events, st.lost, deadline);
         int rc = finish_writer(*w[k], deadline);
         failed |= rc != 0;
         *abandon |= rc == 2;
@@ -2740,8 +2768,9 @@ static int close_outputs(pthread_t *log_th, pthread_t *disk_th,
             continue;
         long long dropped = atomic_load(&rc->dropped);
         int e = atomic_load(&rc->failed);
-        /* samples dropped leave a gap the file does not show: its replay
-         * would differ from the live run from there, so it is a failure */
+        /* samples dropped leave a gap the file does not show (the events
+         * file says it: samples_dropped=): its replay would differ from
+         * the live run from there, so it is a failure */
         if (dropped || e)
             say(PROG ": %s: incomplete (%lld samples dropped%s%s): `cbrnn run` replays it "
                 "exactly only up to the first gap\n", rc->path, dropped,

@@ -73,7 +73,11 @@ enum {
     CBRNN_EVH_SURPRISE_FLOOR = 1u << 8,    /* surprise_floor= */
     CBRNN_EVH_SURPRISE_MAX = 1u << 9,      /* surprise_max= */
     CBRNN_EVH_DIVERGE_RATIO = 1u << 10,    /* diverge_ratio= */
-    CBRNN_EVH_CHECKPOINT_FRAMES = 1u << 11 /* checkpoint_frames= */
+    CBRNN_EVH_CHECKPOINT_FRAMES = 1u << 11, /* checkpoint_frames= */
+    /* Written last, by a live host whose run the file cannot replay
+     * exactly (docs/FORMATS.md, Events file): */
+    CBRNN_EVH_CHANGES_LOST = 1u << 12,   /* changes_lost=N: applied, not in the file */
+    CBRNN_EVH_SAMPLES_DROPPED = 1u << 13 /* samples_dropped=N: gaps in the recording */
 };
 
 typedef struct cbrnn_events_info {
@@ -87,6 +91,8 @@ typedef struct cbrnn_events_info {
      * surprise_frames, surprise_floor, surprise_max, diverge_ratio,
      * checkpoint_frames; the rest unused. */
     cbrnn_engine_config ec;
+    long long changes_lost;    /* changes_lost= (0 when not given) */
+    long long samples_dropped; /* samples_dropped= (0 when not given) */
 } cbrnn_events_info;
 
 /* A buffer this long always holds cbrnn_events_header's lines. */

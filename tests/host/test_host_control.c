@@ -444,6 +444,22 @@ static void events_files(void **state)
 {
     char p[256], msg[1024];
     cbrnn_event_list l;
+    /* A live run that lost changes or recorded samples says so at the
+     * file's end; such a file is refused, naming it and the count (a
+     * replay would silently differ). 0 counts, or no such lines: read. */
+    write_file("inc.csv", "frame,event,value\n0,lr,0.001\n# changes_lost=1800\n");
+    snprintf(p, sizeof p, "%s/inc.csv", dir);
+    assert_int_equal(cbrnn_event_list_load(&l, p, msg, sizeof msg), CBRNN_ERR_FORMAT);
+    assert_non_null(strstr(msg, "inc.csv: incomplete: 1800 control changes"));
+    write_file("inc.csv", "frame,event,value\n0,lr,0.001\n# samples_dropped=2048\n");
+    assert_int_equal(cbrnn_event_list_load(&l, p, msg, sizeof msg), CBRNN_ERR_FORMAT);
+    assert_non_null(strstr(msg, "lacks 2048 samples"));
+    write_file("inc.csv", "frame,event,value\n0,lr,0.001\n# changes_lost=0\n# samples_dropped=0\n");
+    assert_int_equal(cbrnn_event_list_load(&l, p, msg, sizeof msg), 0);
+    assert_int_equal(l.n, 1);
+    cbrnn_event_list_free(&l);
+    write_file("inc.csv", "frame,event,value\n# changes_lost=-3\n");
+    assert_int_equal(cbrnn_event_list_load(&l, p, msg, sizeof msg), CBRNN_ERR_FORMAT);
     write_file("ev.csv", "frame,event,value\n# a comment\n5,mark,1\n2,lr,0.004\n2,learn,0\n"
                          "5,mark,2\n0,gate,-40\n");
     snprintf(p, sizeof p, "%s/ev.csv", dir);
