@@ -591,6 +591,11 @@ void cbrnn_host_size_event_ring(cbrnn_engine_config *c, size_t n)
     size_t want = n > most - 64 ? most : n + 64; /* the frame-0 settings and slack */
     if (c && (size_t)c->event_capacity < want)
         c->event_capacity = (int)want;
+    /* the command ring too: a replay (cbrnn_event_list_feed) sends every
+     * event of a frame before the frame runs, and more than the default
+     * 256 in one frame were refused ("too many events in one frame") */
+    if (c && (size_t)c->command_capacity < want)
+        c->command_capacity = (int)want;
 }
 
 void cbrnn_config_apply_event(cbrnn_engine_config *c, const cbrnn_event *ev)

@@ -202,7 +202,10 @@ CBRNN_API void cbrnn_host_perturb_for_events(cbrnn_engine_config *c, const cbrnn
  * drains into its events file) so that n events (an events file, a
  * schedule) can all apply between two drains, up to 65536 (1.5 MiB): a
  * schedule's 1200 marks at frame 0 lost 176 rows to the default 1024.
- * Past that a loss is still counted (cbrnn_engine_stats.dropped_events). */
+ * Past that a loss is still counted (cbrnn_engine_stats.dropped_events).
+ * c->command_capacity likewise (12 bytes a slot), so that all n events can
+ * be sent in one frame: `cbrnn run --events` feeds a frame's events at
+ * once (cbrnn_event_list_feed). */
 CBRNN_API void cbrnn_host_size_event_ring(cbrnn_engine_config *c, size_t n);
 
 /* A row of a markers file (header "marker,name,seconds\n"): the id, the

@@ -485,6 +485,23 @@ static void events_files(void **state)
     assert_int_equal(cbrnn_event_list_feed(&l, e, 5, 4 * hop + win), -1);
     cbrnn_engine_destroy(e);
     cbrnn_event_list_free(&l);
+    /* 300 changes in one frame (more than the default command ring's
+     * 256): with the rings sized for the file, all are sent before the
+     * frame, none refused (before: "too many events in one frame") */
+    FILE *f = fopen(p, "w");
+    assert_non_null(f);
+    for (int i = 0; i < 300; i++)
+        fprintf(f, "3,lr,%s\n", i % 2 ? "0.002" : "0.001");
+    fclose(f);
+    assert_int_equal(cbrnn_event_list_load(&l, p, msg, sizeof msg), 0);
+    cbrnn_engine_config_default(&c, 16000);
+    cbrnn_host_size_event_ring(&c, l.n);
+    e = cbrnn_host_open(model_path, &c, 0, &err, msg, sizeof msg);
+    assert_non_null(e);
+    assert_int_equal(cbrnn_event_list_feed(&l, e, 3, 2 * hop + win), -1);
+    assert_int_equal(l.next, 300);
+    cbrnn_engine_destroy(e);
+    cbrnn_event_list_free(&l);
     /* perturbation events: value, and ":R" for a ramp of R ms */
     write_file("ev.csv", "0,pitch,2:150\n0,delay,50\n1,gain,-6.5:20\n1,listen,1\n");
     assert_int_equal(cbrnn_event_list_load(&l, p, msg, sizeof msg), 0);
