@@ -5,6 +5,7 @@
  * --events`. Formats into caller buffers only: never prints, never
  * allocates (the plugin's log thread calls it). */
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,6 +97,18 @@ int cbrnn_event_csv_row(char *buf, int len, const cbrnn_event *ev)
     return n < len ? n : len - 1;
 }
 
+/* A value strtof just read (errno as it left it) is refused: nothing
+ * read, not finite, or out of range; except underflow, whose result (a
+ * subnormal, or zero) is exactly the float the hosts applied and wrote
+ * (an lr of 1e-40 is recorded as 9.9999461e-41, which reads back to the
+ * same bits with ERANGE set). */
+static int bad_float(float v, int nothing_read)
+{
+    if (nothing_read || !isfinite(v))
+        return 1;
+    return errno && !(errno == ERANGE && fabsf(v) < FLT_MIN);
+}
+
 int cbrnn_event_csv_parse(cbrnn_event *ev, const char *line)
 {
     if (!ev || !line)
@@ -127,16 +140,17 @@ int cbrnn_event_csv_parse(cbrnn_event *ev, const char *line)
     if (kind == CBRNN_CMD_LR || kind == CBRNN_CMD_MOMENTUM || kind == CBRNN_CMD_DECAY ||
         kind == CBRNN_CMD_GATE) {
         float v = strtof(p, &end);
-        if (errno || end == p || !isfinite(v))
+        if (bad_float(v, end == p))
             return CBRNN_ERR_FORMAT;
         c.f = v;
     } else if (kind >= CBRNN_CMD_DELAY && kind <= CBRNN_CMD_PITCH) {
         float v = strtof(p, &end);
-        if (errno || end == p || !isfinite(v))
+        if (bad_float(v, end == p))
             return CBRNN_ERR_FORMAT;
         c.f = v;
         if (*end == ':') {
             const char *r = end + 1;
+            errno = 0;
             long ramp = strtol(r, &end, 10);
             if (errno || end == r || ramp < 0 || ramp > CBRNN_PERTURB_RAMP_MAX_MS)
                 return CBRNN_ERR_FORMAT;

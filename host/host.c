@@ -13,6 +13,7 @@
 
 #include "cbrnn/cbrnn_control.h"
 #include "cbrnn/cbrnn_host.h"
+#include "file_replace.h"
 #include "host_sha256.h"
 
 #define MAX_SAVES 16 /* saves in flight; more means the writer is stuck */
@@ -292,6 +293,21 @@ static int rescue_dir(const char *base, const char *sub, char *dir, size_t len)
     return lstat(dir, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == geteuid() ? 0 : -1;
 }
 
+/* dir/PID-FRAMES-BASE into where, BASE cut from its start as much as
+ * needed for the name to fit what a save takes (CBRNN_REPLACE_NAME_MAX):
+ * any name a host accepts has a rescue name (its end, the extension,
+ * kept). 0 or -1 (no room in where). */
+static int rescue_name(char *where, size_t len, const char *dir, int64_t frames,
+                       const char *base)
+{
+    char head[64];
+    int hn = snprintf(head, sizeof head, "%ld-%lld-", (long)getpid(), (long long)frames);
+    size_t bl = strlen(base), room = CBRNN_REPLACE_NAME_MAX - (size_t)hn;
+    if (bl > room)
+        base += bl - room;
+    return snprintf(where, len, "%s/%s%s", dir, head, base) >= (int)len ? -1 : 0;
+}
+
 int cbrnn_host_save_rescue(cbrnn_model *m, const char *path, const char *by, const char *from,
                            int64_t frames, char *where, size_t where_len, char *msg,
                            size_t msglen)
@@ -316,8 +332,7 @@ int cbrnn_host_save_rescue(cbrnn_model *m, const char *path, const char *by, con
         char dir[PATH_MAX];
         if (rescue_dir(bases[i][0], bases[i][1], dir, sizeof dir))
             continue;
-        if (snprintf(where, where_len, "%s/%ld-%lld-%s", dir, (long)getpid(), (long long)frames,
-                     base) >= (int)where_len)
+        if (rescue_name(where, where_len, dir, frames, base))
             continue;
         rc = cbrnn_host_save_adapted(m, where, by, from, frames, msg, msglen);
     }

@@ -17,6 +17,7 @@
 #include "cbrnn/cbrnn_model.h"
 #include "cbrnn/cbrnn_perturb.h"
 #include "file_replace.h"
+#include "host_output.h"
 
 static void say(char *msg, size_t len, const char *fmt, const char *a, const char *b)
 {
@@ -61,6 +62,20 @@ static int existing_is_model(const char *path, char *msg, size_t msglen)
     return 0;
 }
 
+/* 1 (said) when base, the file name of path, leaves no room for the
+ * temporary a save writes beside it (model/file_replace.c refuses it
+ * then, and every save of that name would fail). */
+static int name_too_long(const char *path, const char *base, char *msg, size_t msglen)
+{
+    if (strlen(base) <= CBRNN_REPLACE_NAME_MAX)
+        return 0;
+    char why[64];
+    snprintf(why, sizeof why, "the file name is too long (at most %d bytes)",
+             CBRNN_REPLACE_NAME_MAX);
+    say(msg, msglen, "%s: %s", path, why);
+    return 1;
+}
+
 int cbrnn_control_check_name(const char *name, size_t max)
 {
     size_t n = name ? strlen(name) : 0;
@@ -101,13 +116,8 @@ int cbrnn_control_check_save(char *out, size_t outlen, const char *dir, const ch
         say(msg, msglen, "%s: not a file name%s", path, NULL);
         return CBRNN_ERR_ARG;
     }
-    if (strlen(base) > CBRNN_REPLACE_NAME_MAX) { /* room for the temporary's name */
-        char why[64];
-        snprintf(why, sizeof why, "the file name is too long (at most %d bytes)",
-                 CBRNN_REPLACE_NAME_MAX);
-        say(msg, msglen, "%s: %s", path, why);
+    if (name_too_long(path, base, msg, msglen))
         return CBRNN_ERR_ARG;
-    }
     if (!realpath(dir, rdir)) {
         say(msg, msglen, "save folder %s: %s", dir, strerror(errno));
         return CBRNN_ERR_ARG;
@@ -126,6 +136,14 @@ int cbrnn_control_check_save(char *out, size_t outlen, const char *dir, const ch
     n = snprintf(out, outlen, "%s/%s", rparent, base);
     if (n < 0 || (size_t)n >= outlen) {
         say(msg, msglen, "%s: path too long%s", path, NULL);
+        return CBRNN_ERR_ARG;
+    }
+    long holder = out_lock_holder(out); /* NAME.lock: another program's --save */
+    if (holder) {
+        char who[64];
+        snprintf(who, sizeof who, holder > 0 ? "process %ld" : "another process", holder);
+        say(msg, msglen, "%s: in use by %s (another cbrnn program saving there): not "
+                         "overwritten", path, who);
         return CBRNN_ERR_ARG;
     }
     return existing_is_model(out, msg, msglen);
@@ -200,6 +218,8 @@ int cbrnn_control_check_output(const char *path, char *msg, size_t msglen)
         say(msg, msglen, "%s: path too long%s", path, NULL);
         return CBRNN_ERR_ARG;
     }
+    if (name_too_long(path, strrchr(path, '/') ? strrchr(path, '/') + 1 : path, msg, msglen))
+        return CBRNN_ERR_ARG;
     struct stat sb;
     if (stat(parent, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
         say(msg, msglen, "%s: the folder %s does not exist", path, parent);

@@ -101,6 +101,8 @@ static const struct {
     {"diverge_ratio", CBRNN_EVH_DIVERGE_RATIO, 'f', CFG(diverge_ratio), 1, FLT_MAX, 1},
     {"checkpoint_frames", CBRNN_EVH_CHECKPOINT_FRAMES, 'i', CFG(checkpoint_frames), 1, INT_MAX,
      0},
+    {"changes_lost", CBRNN_EVH_CHANGES_LOST, 0, 0, 0, 0, 0},
+    {"samples_dropped", CBRNN_EVH_SAMPLES_DROPPED, 0, 0, 0, 0, 0},
 };
 #define N_HEADER_KEYS ((int)(sizeof header_keys / sizeof *header_keys))
 
@@ -184,6 +186,14 @@ static int header_value(cbrnn_events_info *h, int i, const char *v, char *why, s
             c->rule = CBRNN_RULE_RLS;
         else
             want = "sgd or rls";
+        break;
+    case CBRNN_EVH_CHANGES_LOST:
+    case CBRNN_EVH_SAMPLES_DROPPED:
+        if (header_num(v, &x) || x < 0 || x > 1e18 || x != floor(x))
+            want = "a count";
+        else
+            *(header_keys[i].bit == CBRNN_EVH_CHANGES_LOST ? &h->changes_lost
+                                                           : &h->samples_dropped) = (long long)x;
         break;
     case CBRNN_EVH_RLS_PRIOR: /* 0: the model's saved state */
         if (strcmp(v, "saved") && (header_num(v, &x) || !(x > 0 && x <= 1e9)))
@@ -407,6 +417,30 @@ int cbrnn_events_check_model(const cbrnn_events_info *h, const char *events_path
     return 1;
 }
 
+/* 1 (msg) when the file says the live run lost control changes or
+ * recording samples (its changes_lost= / samples_dropped= lines): a
+ * replay would silently differ from the live run, so it is refused. */
+static int incomplete(const cbrnn_events_info *h, const char *path, char *msg, size_t msglen)
+{
+    if (!h->changes_lost && !h->samples_dropped)
+        return 0;
+    char what[160];
+    if (h->changes_lost && h->samples_dropped)
+        snprintf(what, sizeof what, "%lld control changes and %lld recorded samples were lost",
+                 h->changes_lost, h->samples_dropped);
+    else if (h->changes_lost)
+        snprintf(what, sizeof what, "%lld control change%s applied live %s not in it",
+                 h->changes_lost, h->changes_lost == 1 ? "" : "s",
+                 h->changes_lost == 1 ? "is" : "are");
+    else
+        snprintf(what, sizeof what, "the recording of that run lacks %lld sample%s (dropped)",
+                 h->samples_dropped, h->samples_dropped == 1 ? "" : "s");
+    snprintf(msg, msglen, "%s: incomplete: %s, so a replay cannot give the live run's "
+             "numbers; refused (delete its changes_lost=/samples_dropped= lines to replay it "
+             "anyway: it differs from the first loss on)", path, what);
+    return 1;
+}
+
 int cbrnn_event_list_load(cbrnn_event_list *l, const char *path, char *msg, size_t msglen)
 {
     memset(l, 0, sizeof *l);
@@ -487,6 +521,10 @@ int cbrnn_event_list_load(cbrnn_event_list *l, const char *path, char *msg, size
         cbrnn_event_list_free(l);
         return rc;
     }
+    if (incomplete(&l->info, path, msg, msglen)) {
+        cbrnn_event_list_free(l);
+        return CBRNN_ERR_FORMAT;
+    }
     if (cbrnn_events_sort(l->ev, l->n)) { /* hand-made files may be out of order */
         snprintf(msg, msglen, "%s: out of memory", path);
         cbrnn_event_list_free(l);
@@ -553,6 +591,11 @@ void cbrnn_host_size_event_ring(cbrnn_engine_config *c, size_t n)
     size_t want = n > most - 64 ? most : n + 64; /* the frame-0 settings and slack */
     if (c && (size_t)c->event_capacity < want)
         c->event_capacity = (int)want;
+    /* the command ring too: a replay (cbrnn_event_list_feed) sends every
+     * event of a frame before the frame runs, and more than the default
+     * 256 in one frame were refused ("too many events in one frame") */
+    if (c && (size_t)c->command_capacity < want)
+        c->command_capacity = (int)want;
 }
 
 void cbrnn_config_apply_event(cbrnn_engine_config *c, const cbrnn_event *ev)

@@ -182,9 +182,78 @@ int out_lock_fd(int fd, long *pid)
     return -1;
 }
 
+/* The lock files this process holds (dev, ino): a check of another
+ * name's lock must not open one of them, since closing any descriptor of
+ * a file drops this process's fcntl locks on it. Control thread only. */
+#define OWN_LOCKS 8
+static struct { dev_t dev; ino_t ino; int used; } own[OWN_LOCKS];
+
+/* Remembers (on = 1) or forgets (0) the lock file open as fd. */
+static void own_lock(int fd, int on)
+{
+    struct stat st;
+    if (fstat(fd, &st))
+        return;
+    for (int i = 0; i < OWN_LOCKS; i++)
+        if (on ? !own[i].used : (own[i].used && own[i].dev == st.st_dev && own[i].ino == st.st_ino)) {
+            own[i].used = on;
+            own[i].dev = st.st_dev;
+            own[i].ino = st.st_ino;
+            return;
+        }
+}
+
+/* 1 when the file of st is a lock file this process holds. */
+static int is_own_lock(const struct stat *st)
+{
+    for (int i = 0; i < OWN_LOCKS; i++)
+        if (own[i].used && own[i].dev == st->st_dev && own[i].ino == st->st_ino)
+            return 1;
+    return 0;
+}
+
+/* 1 when the open lock file fd holds what out_lock_beside writes (a pid
+ * and a newline) or nothing (a process that died right after creating
+ * it): a lock of ours, which a live process may take over. Anything else
+ * is someone's file that happens to be named NAME.lock. */
+static int holds_pid_line(int fd)
+{
+    char txt[32];
+    ssize_t n = pread(fd, txt, sizeof txt - 1, 0);
+    if (n < 0)
+        return 0;
+    txt[n] = 0;
+    size_t d = strspn(txt, "0123456789");
+    return n == 0 || (d > 0 && d < 20 && txt[d] == '\n' && (ssize_t)d + 1 == n);
+}
+
+/* Opens path's lock file lp: created anew (O_EXCL), or an existing one
+ * that is a lock of ours (*foreign set and -1 when it is not: then it is
+ * left as it was). -1 with errno on failure. */
+static int open_lock_file(const char *lp, int *foreign)
+{
+    *foreign = 0;
+    int fd = open(lp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (fd >= 0 || errno != EEXIST)
+        return fd;
+    fd = open(lp, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    if (fd < 0)
+        return errno == ENOENT ? open_lock_file(lp, foreign) : -1; /* unlinked meanwhile */
+    struct stat st;
+    if (fstat(fd, &st) || !S_ISREG(st.st_mode) || !holds_pid_line(fd)) {
+        close(fd);
+        *foreign = 1;
+        errno = EEXIST;
+        return -1;
+    }
+    return fd;
+}
+
 /* The lock file is removed at exit, so a process may lock a name that
  * another one just unlinked: after locking, the name must still be the
- * file locked, else try again with the new one. */
+ * file locked, else try again with the new one. A NAME.lock that is not
+ * a lock of ours (its content is not a pid line) is never written nor
+ * removed: refused, *pid = -2. */
 int out_lock_beside(const char *path, long *pid)
 {
     char lp[PATH_MAX];
@@ -194,9 +263,10 @@ int out_lock_beside(const char *path, long *pid)
         return -1;
     }
     for (int tries = 0; tries < 100; tries++) {
-        int fd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+        int foreign;
+        int fd = open_lock_file(lp, &foreign);
         if (fd < 0) {
-            *pid = -1;
+            *pid = foreign ? -2 : -1;
             return -1;
         }
         if (out_lock_fd(fd, pid)) {
@@ -205,13 +275,21 @@ int out_lock_beside(const char *path, long *pid)
             errno = e;
             return -1;
         }
+        /* locked now: read again, a process may have written it meanwhile */
         struct stat a, b;
         if (!fstat(fd, &a) && !stat(lp, &b) && a.st_dev == b.st_dev && a.st_ino == b.st_ino) {
+            if (!holds_pid_line(fd)) {
+                close(fd);
+                *pid = -2;
+                errno = EEXIST;
+                return -1;
+            }
             char txt[32];
             int n = snprintf(txt, sizeof txt, "%ld\n", (long)getpid());
-            if (ftruncate(fd, 0) || write(fd, txt, (size_t)n) != n) {
+            if (ftruncate(fd, 0) || pwrite(fd, txt, (size_t)n, 0) != n) {
                 /* the pid inside is a courtesy for people: the lock is what counts */
             }
+            own_lock(fd, 1);
             return fd;
         }
         close(fd);
@@ -221,11 +299,32 @@ int out_lock_beside(const char *path, long *pid)
     return -1;
 }
 
+long out_lock_holder(const char *path)
+{
+    char lp[PATH_MAX];
+    struct stat st;
+    if (snprintf(lp, sizeof lp, "%s.lock", path) >= (int)sizeof lp || lstat(lp, &st) ||
+        !S_ISREG(st.st_mode) || is_own_lock(&st))
+        return 0;
+    int fd = open(lp, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    if (fd < 0)
+        return 0;
+    struct flock fl;
+    memset(&fl, 0, sizeof fl);
+    fl.l_type = F_WRLCK;
+    fl.l_whence = SEEK_SET;
+    long pid = !fcntl(fd, F_GETLK, &fl) && fl.l_type != F_UNLCK ? (fl.l_pid > 0 ? fl.l_pid : -1)
+                                                               : 0;
+    close(fd);
+    return pid;
+}
+
 void out_unlock_beside(const char *path, int fd)
 {
     char lp[PATH_MAX];
     if (fd < 0)
         return;
+    own_lock(fd, 0);
     /* removed while still locked: whoever opens the name next makes a new file */
     if (snprintf(lp, sizeof lp, "%s.lock", path) < (int)sizeof lp)
         unlink(lp);
@@ -238,7 +337,11 @@ int out_lock_output(const char *opt, const char *path, char *msg, size_t msglen)
     int fd = out_lock_beside(path, &pid);
     if (fd >= 0)
         return fd;
-    if (pid >= 0)
+    if (pid == -2)
+        snprintf(msg, msglen, "%s %s: %s.lock exists and is not a lock file of cbrnn (it "
+                 "holds something else): left alone; move it away or give another name", opt,
+                 path, path);
+    else if (pid >= 0)
         snprintf(msg, msglen, "%s %s: in use by process %ld (another cbrnn program saving "
                  "there?): give another name", opt, path, pid);
     else

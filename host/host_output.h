@@ -57,9 +57,17 @@ int out_lock_fd(int fd, long *pid);
  * (a model saved by renaming a temporary file over it): the file
  * path.lock, created if missing, locked with out_lock_fd, holding our pid.
  * Returns its descriptor (keep it open while writing path), or -1 with
- * *pid as out_lock_fd gives and errno. out_unlock_beside removes it. */
+ * *pid as out_lock_fd gives and errno; *pid -2 when path.lock exists and
+ * is not a lock file (its content not a pid line): it is left untouched.
+ * A lock file left by a dead process is taken over. out_unlock_beside
+ * removes it. */
 int out_lock_beside(const char *path, long *pid);
 void out_unlock_beside(const char *path, int fd);
+/* The process holding path's lock file (out_lock_beside) when it is
+ * another live process (-1: one whose pid cannot be seen, another pid
+ * namespace), 0 when none does or the lock is this process's own. Opens
+ * no lock file this process holds (closing one would drop its lock). */
+long out_lock_holder(const char *path);
 /* out_lock_beside for an output named by option opt (e.g. "--save"), with
  * the message for a person when it cannot be taken ("OPT PATH: in use by
  * process N ..."). Every cbrnn program that saves a model takes it, so

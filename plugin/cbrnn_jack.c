@@ -61,6 +61,7 @@
 #include <netdb.h>
 #include <arpa/inet.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
@@ -273,7 +274,13 @@ struct host {
     out_writer *log;
     out_writer *events; /* --log FILE.csv: the applied control changes, FILE.csv.events */
     /* --osc-out: frames streamed out by the log thread */
-    lo_address osc_out;
+    int osc_out;         /* 1: streaming, from osc_out_fd (its own socket) */
+    int osc_out_fd;
+    struct sockaddr_storage osc_out_addr;
+    socklen_t osc_out_len;
+    char osc_out_name[300];     /* HOST:PORT, for messages */
+    atomic_llong osc_out_failed; /* sends that failed (log thread) */
+    atomic_int osc_out_errno;    /* errno of the first */
     int osc_out_every;  /* send frames whose index is a multiple of this */
     int osc_out_outputs; /* 1: with the frame's outputs */
     float *y;            /* a record's outputs (osc_out_outputs) */
@@ -586,7 +593,19 @@ static void stream_frame(const cbrnn_record *r)
     lo_message_add_int32(m, r->learning);
     for (int i = 0; H.osc_out_outputs && i < H.n_y; i++)
         lo_message_add_float(m, H.y[i]);
-    lo_send_message(H.osc_out, "/cbrnn/frame", m); /* UDP: a lost packet is not an error */
+    /* from a socket of its own: liblo would send from the OSC server's
+     * socket, bound to loopback (osc_open), which cannot reach another
+     * machine. A packet lost on the way is no error; a send the kernel
+     * refuses is counted (said by the control thread). */
+    size_t len = 0;
+    void *data = lo_message_serialise(m, "/cbrnn/frame", NULL, &len);
+    if (!data || sendto(H.osc_out_fd, data, len, MSG_DONTWAIT,
+                        (const struct sockaddr *)&H.osc_out_addr, H.osc_out_len) < 0) {
+        int e = data ? errno : ENOMEM;
+        if (atomic_fetch_add(&H.osc_out_failed, 1) == 0)
+            atomic_store(&H.osc_out_errno, e);
+    }
+    free(data);
     lo_message_free(m);
 }
 
@@ -1410,11 +1429,44 @@ static int check_save_options(struct control *c)
     return 0;
 }
 
+/* Set while liblo makes the OSC server (osc_open): bind() then puts a
+ * socket meant for every interface on loopback instead. */
+static atomic_int bind_loopback_only;
+
+/* bind(2) as libc's, except while bind_loopback_only is set: liblo 0.31
+ * (Debian 12) binds its server to 0.0.0.0 whatever it is asked, and even
+ * the moment before osc_open swaps that socket for ours must not listen
+ * beyond loopback. This definition takes the place of libc's for liblo
+ * too (a symbol of the executable comes first). Control thread only
+ * sets the flag; any thread may call it. */
+__attribute__((visibility("default"))) /* the build hides symbols by default */
+int bind(int fd, const struct sockaddr *a, socklen_t len)
+{
+    struct sockaddr_in in4;
+    struct sockaddr_in6 in6;
+    if (atomic_load(&bind_loopback_only) && a && a->sa_family == AF_INET &&
+        len >= (socklen_t)sizeof in4) {
+        memcpy(&in4, a, sizeof in4);
+        if (in4.sin_addr.s_addr == htonl(INADDR_ANY)) {
+            in4.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+            a = (const struct sockaddr *)&in4;
+        }
+    } else if (atomic_load(&bind_loopback_only) && a && a->sa_family == AF_INET6 &&
+               len >= (socklen_t)sizeof in6) {
+        memcpy(&in6, a, sizeof in6);
+        if (!memcmp(&in6.sin6_addr, &in6addr_any, sizeof in6addr_any)) {
+            in6.sin6_addr = in6addr_loopback;
+            a = (const struct sockaddr *)&in6;
+        }
+    }
+    return (int)syscall(SYS_bind, fd, a, len);
+}
+
 /* An OSC server on UDP bind_addr:port only (the caller checked port is
  * 1..65535). liblo 0.31 (Debian 12) cannot bind a server to one address,
- * so the server is made on a port of liblo's choosing and its socket is
- * then replaced (dup2) by ours, bound where asked: liblo keeps polling and
- * reading the same descriptor number. */
+ * so the server is made on a port of liblo's choosing (on loopback: see
+ * bind above) and its socket is then replaced (dup2) by ours, bound where
+ * asked: liblo keeps polling and reading the same descriptor number. */
 static lo_server osc_open(const char *port, const char *bind_addr, char *msg, size_t len)
 {
     struct addrinfo hints, *ai = NULL;
@@ -1438,7 +1490,9 @@ static lo_server osc_open(const char *port, const char *bind_addr, char *msg, si
         return NULL;
     }
     freeaddrinfo(ai);
+    atomic_store(&bind_loopback_only, 1);
     lo_server s = lo_server_new(NULL, osc_error);
+    atomic_store(&bind_loopback_only, 0);
     int lfd = s ? lo_server_get_socket_fd(s) : -1;
     if (lfd < 0 || dup2(fd, lfd) < 0) {
         snprintf(msg, len, "--osc %s: cannot start the OSC server", port);
@@ -2189,6 +2243,32 @@ static lo_server start_osc(const struct options *o)
     return osc;
 }
 
+/* The socket --osc-out sends from (its own, unbound: the kernel picks
+ * the source address for the destination) and the destination, numeric
+ * host and port, into H. 0, or -1 with errno. */
+static int osc_out_socket(const char *host, const char *port)
+{
+    struct addrinfo hints, *ai = NULL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_socktype = SOCK_DGRAM;
+    hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
+    if (getaddrinfo(host, port, &hints, &ai) || ai->ai_addrlen > sizeof H.osc_out_addr) {
+        if (ai)
+            freeaddrinfo(ai);
+        errno = EINVAL;
+        return -1;
+    }
+    H.osc_out_fd = socket(ai->ai_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    memcpy(&H.osc_out_addr, ai->ai_addr, ai->ai_addrlen);
+    H.osc_out_len = ai->ai_addrlen;
+    freeaddrinfo(ai);
+    if (H.osc_out_fd < 0)
+        return -1;
+    snprintf(H.osc_out_name, sizeof H.osc_out_name, "%s:%s", host, port);
+    H.osc_out = 1;
+    return 0;
+}
+
 /* --osc-out [HOST:]PORT: the address frames are streamed to (HOST
  * numeric; 127.0.0.1 when left out), every how many frames, and the
  * outputs buffer. 0 or 2 (said). */
@@ -2213,8 +2293,9 @@ static int open_osc_out(struct options *o)
         return 2;
     }
     snprintf(port, sizeof port, "%d", (int)v);
-    if (!(H.osc_out = lo_address_new(host, port))) {
-        say(PROG ": --osc-out %s: cannot make the address\n", o->osc_out);
+    if (osc_out_socket(host, port)) {
+        say(PROG ": --osc-out %s: cannot make a socket for it: %s\n", o->osc_out,
+            strerror(errno));
         return 2;
     }
     cbrnn_engine *e = atomic_load(&H.engine);
@@ -2453,8 +2534,22 @@ static void xrun_note(double t, long long xr)
  * happens: a failed write of the log, its events or markers file, or a
  * recording, once each (the file is incomplete from there; exit status
  * 1); log rows and recorded samples lost, at most every LOST_NOTE_S. */
+/* --osc-out: says once that sends fail (the first failure's reason);
+ * the count comes in the final summary. */
+static void watch_osc_out(void)
+{
+    static int said;
+    long long n = atomic_load(&H.osc_out_failed);
+    if (!H.osc_out || said || !n)
+        return;
+    say(PROG ": --osc-out %s: sending failed: %s (frames not sent are counted: see the "
+        "summary at exit)\n", H.osc_out_name, strerror(atomic_load(&H.osc_out_errno)));
+    said = 1;
+}
+
 static void watch_outputs(double t)
 {
+    watch_osc_out();
     static int said_err[3];
     static long long said_lost[3];
     static double next_lost[3];
@@ -2674,22 +2769,50 @@ static int finish_writer(out_writer *w, double deadline)
     return rc ? 1 : 0;
 }
 
+/* Queues the line for w, waiting (control thread, at exit) until its
+ * queue has room or deadline passes. 0 queued, -1 not. */
+static int put_waiting(out_writer *w, const char *line, double deadline)
+{
+    out_writer_stats st;
+    while (!out_writer_put(w, line, strlen(line), 0)) {
+        out_writer_get_stats(w, &st);
+        if (st.error || now_s() > deadline)
+            return -1;
+        sleep_ms(10);
+    }
+    return 0;
+}
+
 /* Says what the events file lacks, if anything: changes the engine could
  * not report (its ring was full) or the file's queue could not take
- * (lost). 1 when something is lacking: a replay would differ. */
-static int events_incomplete(out_writer *w, long long lost)
+ * (lost), and samples the recordings dropped; and marks the file so
+ * (changes_lost= / samples_dropped= lines at its end, which `cbrnn run
+ * --events` refuses). 1 when something is lacking: a replay would differ. */
+static int events_incomplete(out_writer *w, long long lost, double deadline)
 {
     cbrnn_engine *e = atomic_load(&H.engine);
     cbrnn_engine_stats es = {0};
     if (e)
         cbrnn_engine_get_stats(e, &es);
-    long long n[2] = {es.dropped_events, lost};
+    long long n[2] = {es.dropped_events, lost}, gap = 0;
+    for (int k = 0; k < 2; k++)
+        if (H.rec[k].sf)
+            gap += atomic_load(&H.rec[k].dropped);
     static const char *const why[2] = {"never reported (too many in one moment)",
                                        "lost (its queue was full)"};
     for (int i = 0; i < 2; i++)
         if (n[i])
             say(PROG ": %s: %lld control change%s %s: `cbrnn run --events` cannot replay "
                 "this run exactly\n", out_writer_name(w), n[i], n[i] == 1 ? "" : "s", why[i]);
+    if (!n[0] && !n[1] && !gap)
+        return 0;
+    char line[256];
+    snprintf(line, sizeof line, "# incomplete: this run cannot be replayed exactly "
+             "(docs/FORMATS.md, Events file)\n%s%lld\n%s%lld\n", "# changes_lost=",
+             n[0] + n[1], "# samples_dropped=", gap);
+    if (put_waiting(w, line, deadline))
+        say(PROG ": %s: could not mark it incomplete (its writer is stuck)\n",
+            out_writer_name(w));
     return n[0] || n[1];
 }
 
@@ -2715,7 +2838,7 @@ static int close_outputs(pthread_t *log_th, pthread_t *disk_th,
         if (k == 0)
             *log_lost = st.lost;
         if (*w[k] == H.events)
-            failed |= events_incomplete(H.events, st.lost);
+            failed |= events_incomplete(H.events, st.lost, deadline);
         int rc = finish_writer(*w[k], deadline);
         failed |= rc != 0;
         *abandon |= rc == 2;
@@ -2740,8 +2863,9 @@ static int close_outputs(pthread_t *log_th, pthread_t *disk_th,
             continue;
         long long dropped = atomic_load(&rc->dropped);
         int e = atomic_load(&rc->failed);
-        /* samples dropped leave a gap the file does not show: its replay
-         * would differ from the live run from there, so it is a failure */
+        /* samples dropped leave a gap the file does not show (the events
+         * file says it: samples_dropped=): its replay would differ from
+         * the live run from there, so it is a failure */
         if (dropped || e)
             say(PROG ": %s: incomplete (%lld samples dropped%s%s): `cbrnn run` replays it "
                 "exactly only up to the first gap\n", rc->path, dropped,
@@ -2796,6 +2920,10 @@ static int finish_messages(int status, int abandon)
 
 static void say_final(int log_started, long long log_lost)
 {
+    long long unsent = atomic_load(&H.osc_out_failed);
+    if (unsent) /* said even with --quiet: what went missing */
+        say(PROG ": --osc-out %s: %lld frame%s not sent (%s)\n", H.osc_out_name, unsent,
+            unsent == 1 ? "" : "s", strerror(atomic_load(&H.osc_out_errno)));
     cbrnn_engine *fin = atomic_load(&H.engine);
     if (!fin || C.quiet || !log_started)
         return;
@@ -2922,7 +3050,7 @@ close:;
     cbrnn_host_saves_destroy(C.saves);
     cbrnn_schedule_free(&C.schedule);
     if (H.osc_out)
-        lo_address_free(H.osc_out);
+        close(H.osc_out_fd);
     free(H.y);
     for (int k = 0; k < 2; k++)
         if (H.rec[k].rb)

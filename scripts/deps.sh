@@ -25,8 +25,9 @@ python3 procps"
 # The rest of the test suite and experiments: tests/ (sanitizers, parity
 # against PyTorch, LV2 hosts, OSC, Slurm; ss and ip for the OSC binding
 # check and the Slurm test's private network: iproute2, absent from a
-# minimal Debian 12), scripts/corpus.sh, the plots.
-TEST="clang valgrind liblo-tools iproute2
+# minimal Debian 12; strace for tests/jack/osc_net.sh, which checks that
+# no socket is bound to every interface), scripts/corpus.sh, the plots.
+TEST="clang valgrind liblo-tools iproute2 strace
 sndfile-tools espeak-ng sox ffmpeg time libclang-rt-14-dev
 lv2-dev liblilv-dev lilv-utils lv2file jalv sordi ardour
 python3-torch python3-torchaudio python3-numpy python3-matplotlib

@@ -73,7 +73,11 @@ enum {
     CBRNN_EVH_SURPRISE_FLOOR = 1u << 8,    /* surprise_floor= */
     CBRNN_EVH_SURPRISE_MAX = 1u << 9,      /* surprise_max= */
     CBRNN_EVH_DIVERGE_RATIO = 1u << 10,    /* diverge_ratio= */
-    CBRNN_EVH_CHECKPOINT_FRAMES = 1u << 11 /* checkpoint_frames= */
+    CBRNN_EVH_CHECKPOINT_FRAMES = 1u << 11, /* checkpoint_frames= */
+    /* Written last, by a live host whose run the file cannot replay
+     * exactly (docs/FORMATS.md, Events file): */
+    CBRNN_EVH_CHANGES_LOST = 1u << 12,   /* changes_lost=N: applied, not in the file */
+    CBRNN_EVH_SAMPLES_DROPPED = 1u << 13 /* samples_dropped=N: gaps in the recording */
 };
 
 typedef struct cbrnn_events_info {
@@ -87,6 +91,8 @@ typedef struct cbrnn_events_info {
      * surprise_frames, surprise_floor, surprise_max, diverge_ratio,
      * checkpoint_frames; the rest unused. */
     cbrnn_engine_config ec;
+    long long changes_lost;    /* changes_lost= (0 when not given) */
+    long long samples_dropped; /* samples_dropped= (0 when not given) */
 } cbrnn_events_info;
 
 /* A buffer this long always holds cbrnn_events_header's lines. */
@@ -196,7 +202,10 @@ CBRNN_API void cbrnn_host_perturb_for_events(cbrnn_engine_config *c, const cbrnn
  * drains into its events file) so that n events (an events file, a
  * schedule) can all apply between two drains, up to 65536 (1.5 MiB): a
  * schedule's 1200 marks at frame 0 lost 176 rows to the default 1024.
- * Past that a loss is still counted (cbrnn_engine_stats.dropped_events). */
+ * Past that a loss is still counted (cbrnn_engine_stats.dropped_events).
+ * c->command_capacity likewise (12 bytes a slot), so that all n events can
+ * be sent in one frame: `cbrnn run --events` feeds a frame's events at
+ * once (cbrnn_event_list_feed). */
 CBRNN_API void cbrnn_host_size_event_ring(cbrnn_engine_config *c, size_t n);
 
 /* A row of a markers file (header "marker,name,seconds\n"): the id, the

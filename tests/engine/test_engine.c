@@ -694,6 +694,23 @@ static void commands_and_queues(void **state)
     assert_int_equal(cbrnn_event_csv_parse(&back, "frame,event,value\n"), 0);
     assert_int_equal(cbrnn_event_csv_parse(&back, "12,lr,abc\n"), CBRNN_ERR_FORMAT);
     assert_int_equal(cbrnn_event_csv_parse(&back, "12,jump,1\n"), CBRNN_ERR_FORMAT);
+    /* Subnormal values (strtof sets ERANGE for them) read back to the
+     * bits written: a live run with --lr 1e-40 replays. Overflow does not. */
+    static const float tiny[] = {1e-40f, 1e-42f, 1e-39f, -1e-41f, 1.4e-45f};
+    static const int tiny_kinds[] = {CBRNN_CMD_LR, CBRNN_CMD_DECAY, CBRNN_CMD_MOMENTUM,
+                                     CBRNN_CMD_GATE, CBRNN_CMD_DELAY};
+    for (int i = 0; i < 5; i++) {
+        char row[128];
+        cbrnn_event t = {3, {tiny_kinds[i], 0, tiny[i]}};
+        cbrnn_event_csv_row(row, sizeof row, &t);
+        assert_int_equal(cbrnn_event_csv_parse(&back, row), 1);
+        assert_true(back.cmd.kind == tiny_kinds[i] && back.cmd.f == tiny[i]);
+    }
+    assert_int_equal(cbrnn_event_csv_parse(&back, "0,delay,1e-41:20\n"), 1);
+    assert_int_equal(back.cmd.i, 20);
+    assert_int_equal(cbrnn_event_csv_parse(&back, "0,lr,1e39\n"), CBRNN_ERR_FORMAT);
+    assert_int_equal(cbrnn_event_csv_parse(&back, "0,lr,1e-999\n"), 1);
+    assert_true(back.cmd.f == 0.0f);
 
     /* Snapshot = the weights at that moment; reset = the loaded weights. */
     cbrnn_model *snap = cbrnn_model_clone(m, &err), *now = cbrnn_model_clone(m, &err);

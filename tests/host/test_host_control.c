@@ -25,6 +25,7 @@
 
 #include "cbrnn/cbrnn_control.h"
 #include "cbrnn/cbrnn_host.h"
+#include "file_replace.h"
 #include "host_sha256.h"
 
 static char dir[64];
@@ -232,6 +233,30 @@ static void last_chance_save(void **state)
     snprintf(p, sizeof p, "%s/fine.safetensors", dir);
     assert_int_equal(cbrnn_host_saves_last_chance(s, e, p, where, sizeof where, msg, sizeof msg),
                      0);
+    /* the longest name a save takes (195 bytes here) has a rescue name
+     * too: its start cut to make room for PID-FRAMES- (before, every
+     * rescue of such a name failed "too long") */
+    char longname[256];
+    memset(longname, 'm', CBRNN_REPLACE_NAME_MAX - 12);
+    snprintf(longname + CBRNN_REPLACE_NAME_MAX - 12, 13, ".safetensors");
+    assert_int_equal(strlen(longname), CBRNN_REPLACE_NAME_MAX);
+    char longp[512];
+    snprintf(longp, sizeof longp, "%s/gone/%s", dir, longname);
+    assert_int_equal(cbrnn_control_check_output(longp, msg, sizeof msg), CBRNN_ERR_IO); /* no folder */
+    snprintf(xdg, sizeof xdg, "%s/state", dir);
+    setenv("XDG_STATE_HOME", xdg, 1);
+    assert_int_equal(
+        cbrnn_host_saves_last_chance(s, e, longp, where, sizeof where, msg, sizeof msg), 1);
+    assert_true(strlen(strrchr(where, '/') + 1) <= CBRNN_REPLACE_NAME_MAX);
+    assert_non_null(strstr(where, "mmm.safetensors"));
+    m = cbrnn_model_load(where, &err, msg, sizeof msg);
+    assert_non_null(m);
+    cbrnn_model_destroy(m);
+    /* one byte more: refused by the start-up check of --save (as by
+     * cbrnn_control_check_save), not only when the save fails */
+    snprintf(longp, sizeof longp, "%s/m%s", dir, longname);
+    assert_int_equal(cbrnn_control_check_output(longp, msg, sizeof msg), CBRNN_ERR_ARG);
+    assert_non_null(strstr(msg, "too long"));
     unsetenv("XDG_STATE_HOME");
     unsetenv("TMPDIR");
     cbrnn_host_saves_destroy(s);
@@ -419,6 +444,22 @@ static void events_files(void **state)
 {
     char p[256], msg[1024];
     cbrnn_event_list l;
+    /* A live run that lost changes or recorded samples says so at the
+     * file's end; such a file is refused, naming it and the count (a
+     * replay would silently differ). 0 counts, or no such lines: read. */
+    write_file("inc.csv", "frame,event,value\n0,lr,0.001\n# changes_lost=1800\n");
+    snprintf(p, sizeof p, "%s/inc.csv", dir);
+    assert_int_equal(cbrnn_event_list_load(&l, p, msg, sizeof msg), CBRNN_ERR_FORMAT);
+    assert_non_null(strstr(msg, "inc.csv: incomplete: 1800 control changes"));
+    write_file("inc.csv", "frame,event,value\n0,lr,0.001\n# samples_dropped=2048\n");
+    assert_int_equal(cbrnn_event_list_load(&l, p, msg, sizeof msg), CBRNN_ERR_FORMAT);
+    assert_non_null(strstr(msg, "lacks 2048 samples"));
+    write_file("inc.csv", "frame,event,value\n0,lr,0.001\n# changes_lost=0\n# samples_dropped=0\n");
+    assert_int_equal(cbrnn_event_list_load(&l, p, msg, sizeof msg), 0);
+    assert_int_equal(l.n, 1);
+    cbrnn_event_list_free(&l);
+    write_file("inc.csv", "frame,event,value\n# changes_lost=-3\n");
+    assert_int_equal(cbrnn_event_list_load(&l, p, msg, sizeof msg), CBRNN_ERR_FORMAT);
     write_file("ev.csv", "frame,event,value\n# a comment\n5,mark,1\n2,lr,0.004\n2,learn,0\n"
                          "5,mark,2\n0,gate,-40\n");
     snprintf(p, sizeof p, "%s/ev.csv", dir);
@@ -442,6 +483,23 @@ static void events_files(void **state)
     assert_int_equal(cbrnn_event_list_feed(&l, e, 2, hop + win), 3 * hop);
     assert_int_equal(l.next, 3);
     assert_int_equal(cbrnn_event_list_feed(&l, e, 5, 4 * hop + win), -1);
+    cbrnn_engine_destroy(e);
+    cbrnn_event_list_free(&l);
+    /* 300 changes in one frame (more than the default command ring's
+     * 256): with the rings sized for the file, all are sent before the
+     * frame, none refused (before: "too many events in one frame") */
+    FILE *f = fopen(p, "w");
+    assert_non_null(f);
+    for (int i = 0; i < 300; i++)
+        fprintf(f, "3,lr,%s\n", i % 2 ? "0.002" : "0.001");
+    fclose(f);
+    assert_int_equal(cbrnn_event_list_load(&l, p, msg, sizeof msg), 0);
+    cbrnn_engine_config_default(&c, 16000);
+    cbrnn_host_size_event_ring(&c, l.n);
+    e = cbrnn_host_open(model_path, &c, 0, &err, msg, sizeof msg);
+    assert_non_null(e);
+    assert_int_equal(cbrnn_event_list_feed(&l, e, 3, 2 * hop + win), -1);
+    assert_int_equal(l.next, 300);
     cbrnn_engine_destroy(e);
     cbrnn_event_list_free(&l);
     /* perturbation events: value, and ":R" for a ramp of R ms */

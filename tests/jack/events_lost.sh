@@ -15,6 +15,8 @@
 #     (cbrnn_host_size_event_ring); 100000 changes in one frame overflow
 #     it whatever the log thread does. Rows in the file, rows lost and
 #     changes never reported add up to the 100000.
+# In both cases the file ends with '# changes_lost=N' (N: all that is
+# missing), and `cbrnn run --events` refuses it (exit 2), naming it.
 # Extra argument: the stall_write shim.
 . "$(dirname "$0")/jacklib.sh"
 SHIM=$6
@@ -79,6 +81,16 @@ grep -q "not finished" q.err && fail "the events file was not finished: the stal
 [ $((ROWS + LOST)) -eq 20000 ] ||
   fail "$ROWS rows in q.csv.events and $LOST said lost: not the 20000 applied"
 head -1 q.csv.events | grep -q '^# ' || fail "q.csv.events lost its header lines"
+# the file says so (changes_lost= at its end), and a replay is refused,
+# naming the file and the count (before: exit 0, 443 of 604 frames differ)
+grep -qx "# changes_lost=$LOST" q.csv.events ||
+  { tail -3 q.csv.events; fail "q.csv.events does not say changes_lost=$LOST"; }
+"$CBRNN" run --quiet --model "$MODEL" --events q.csv.events --out-dir rep \
+  "$SAMPLES/voiceB_gb_female_3.wav" 2>rep.err
+rc=$?; cat rep.err
+[ "$rc" -eq 2 ] || fail "cbrnn run --events of an incomplete file: exit $rc, not 2"
+grep -q "q.csv.events: incomplete: $LOST control changes" rep.err ||
+  fail "the refusal does not name q.csv.events and the $LOST changes lost"
 kill -TERM "$JACKD"; wait "$JACKD" 2>/dev/null
 
 note "2: more changes in one frame than the engine's ring holds"
@@ -97,4 +109,6 @@ stop_host r
 [ "$NEVER" -gt 0 ] || fail "no count of changes never reported at exit"
 [ $((ROWS + LOST + NEVER)) -eq 100000 ] ||
   fail "$ROWS rows, $LOST lost and $NEVER never reported: not the 100000 applied"
+grep -qx "# changes_lost=$((LOST + NEVER))" r.csv.events ||
+  { tail -3 r.csv.events; fail "r.csv.events does not say changes_lost=$((LOST + NEVER))"; }
 echo "events_lost: passed"

@@ -11,6 +11,10 @@ set -u
 JACKHOST=$1 JACKPLAY=$2 CBRNN=$3 SAMPLES=$4 WORK=$5
 PY=${CBRNN_PYTHON:-/usr/bin/python3}
 rm -rf "$WORK" && mkdir -p "$WORK" && cd "$WORK" || exit 1
+# Rescue copies (a save that failed) go to $XDG_STATE_HOME, else TMPDIR:
+# both inside the work folder, never the user's home nor /tmp.
+export XDG_STATE_HOME="$WORK/state" TMPDIR="$WORK/tmp"
+mkdir -p "$XDG_STATE_HOME" "$TMPDIR"
 export JACK_DEFAULT_SERVER="cbrnn-test-$(basename "$WORK")-$(printf '%s' "$WORK" | cksum | cut -d' ' -f1)"
 export JACK_NO_AUDIO_RESERVATION=1
 STARTED=""

@@ -212,4 +212,8 @@ grep -qF "s2/final.safetensors exists and is not a cbrnn model: not overwritten"
   || fail "no message for the --save target turned text file"
 [ "$(md5sum <s2/loaded.safetensors)" = "$before" ] || fail "the loaded model was overwritten"
 grep -qF "is the model cbrnn-jack loaded" host3.err || fail "no message for a save over the loaded model"
+# the exit save's rescue copy lands in the test's own state folder
+# (jacklib.sh), not in the home of whoever runs the tests
+ls "$WORK"/state/cbrnn/rescue/*-final.safetensors >/dev/null 2>&1 ||
+  fail "no rescue copy under $WORK/state (XDG_STATE_HOME not the test's own?)"
 echo "osc_safety: passed"

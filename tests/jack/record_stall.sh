@@ -5,7 +5,9 @@
 # the ring lasts, the samples that do not fit are dropped and the file has
 # a gap it does not show, so `cbrnn run` replays it exactly only up to
 # there. cbrnn-jack must say so while running and at exit, naming
-# the file and the count, exit 1, and leave a readable WAV.
+# the file and the count, exit 1, and leave a readable WAV; the events
+# file (--log) says samples_dropped=N at its end, and `cbrnn run --events`
+# refuses it (exit 2) naming the file and the count.
 # The stall: stall_write.c (LD_PRELOAD) holds the disk thread's writes to
 # rec.wav while the file `stall` exists. The server runs at 192 kHz, where
 # the ring lasts 10.9 s (43.7 s at 48 kHz; the dummy backend runs in real
@@ -18,7 +20,7 @@ pick_model
 start_jackd 1024 192000
 touch stall
 CBRNN_TEST_STALL_FILE=$PWD/stall CBRNN_TEST_STALL_SUFFIX=/rec.wav LD_PRELOAD=$SHIM \
-  "$JACKHOST" --name cbt --model "$MODEL" --record rec.wav >host.out 2>host.err &
+  "$JACKHOST" --name cbt --model "$MODEL" --record rec.wav --log log.csv >host.out 2>host.err &
 HOST=$!
 STARTED="$STARTED $HOST"
 wait_port cbt:input
@@ -54,4 +56,12 @@ grep -qF "recorded $held samples to rec.wav" host.err || fail "no 'recorded $hel
 "$CBRNN" run --quiet --model "$MODEL" --out-dir out rec.wav 2>run.err ||
   { cat run.err; fail "cbrnn run does not read rec.wav back"; }
 grep -q "header not finished" run.err && fail "rec.wav read back with an unfinished header"
+# the events file says the recording has gaps, and its replay is refused
+grep -qx "# samples_dropped=$dropped" log.csv.events ||
+  { tail -3 log.csv.events; fail "log.csv.events does not say samples_dropped=$dropped"; }
+"$CBRNN" run --quiet --model "$MODEL" --events log.csv.events --out-dir rep rec.wav 2>rep.err
+rc=$?; cat rep.err
+[ "$rc" -eq 2 ] || fail "cbrnn run --events of a run with a gapped recording: exit $rc, not 2"
+grep -q "log.csv.events: incomplete: .*lacks $dropped samples" rep.err ||
+  fail "the refusal does not name the file and the samples dropped"
 echo "record_stall: passed ($dropped samples dropped, $held recorded)"

@@ -82,4 +82,11 @@ PY
 [ "$rc" -eq 2 ] && grep -q README.md err.txt || fail "a non-audio input: expected exit 2 naming the file, got $rc"
 "$CBRNN" run --model "$SAMPLES/README.md" --out-dir bad "$CLIP" 2>err.txt; rc=$?
 [ "$rc" -eq 2 ] && grep -q README.md err.txt || fail "a non-model --model: expected exit 2 naming the file, got $rc"
+# 300 control changes in one frame (more than the engine's default 256
+# command slots): all replayed (before: "too many events in one frame",
+# exit 2; cbrnn_host_size_event_ring sizes the command ring too)
+awk 'BEGIN { for (i = 0; i < 300; i++) printf "3,lr,%s\n", i % 2 ? "0.002" : "0.001" }' >many.csv
+"$CBRNN" run --quiet --model "$MODEL" --events many.csv --out-dir many "$CLIP" 2>err.txt; rc=$?
+[ "$rc" -eq 0 ] || { cat err.txt; fail "300 events in one frame: exit $rc"; }
+[ "$(grep -c '^3,lr,' many/events.csv)" -eq 300 ] || fail "300 events in one frame: not all applied"
 echo "run_cli: passed"
