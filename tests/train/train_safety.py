@@ -6,7 +6,8 @@ output cannot be written (docs/RELIABILITY.md: nothing saved is lost):
   names: the model goes beside -o and the log beside --log
   (LOG.interrupted.csv, said); the finished run's log is kept;
 - SIGHUP (a closed terminal or ssh session) stops train like SIGTERM: exit
-  129, the model so far saved (interrupted=yes), the lock released;
+  129, the model so far saved (interrupted=yes), the lock released; under
+  nohup (SIGHUP ignored) it stops nothing;
 - a signal during the feature pass with --log: exit 130/143, no model, no
   log, no false error, no temporary;
 - a final save that fails (-o on a full tmpfs; -o's folder removed before
@@ -125,6 +126,28 @@ def sighup(cbrnn, j, inputs):
     expect(not os.path.exists(m + ".lock"), "SIGHUP: no lock file left")
     r = subprocess.run([cbrnn, "train", *SMALL, "-o", m, *inputs], capture_output=True, text=True)
     expect(r.returncode == 0, f"SIGHUP: the lock released (next train: {r.stderr.strip()})")
+
+
+def ignored_sighup(cbrnn, j, inputs):
+    """Under nohup (SIGHUP ignored when train starts) a hangup stops nothing:
+    the caller's choice is kept; Ctrl-C still stops it (exit 130)."""
+    m, log = j("nohup.safetensors"), j("nohup.csv")
+
+    def rows():
+        tmp = glob.glob(log + ".tmp.*")
+        return sum(1 for _ in open(tmp[0])) if tmp else 0
+
+    p = subprocess.Popen([cbrnn, "train", *SMALL, "--steps", "100000000", "--log", log, "-o", m,
+                          *inputs], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))
+    wait_for(lambda: rows() >= 3, "the log rows")
+    n = rows()
+    p.send_signal(signal.SIGHUP)
+    wait_for(lambda: p.poll() is not None or rows() >= n + 3, "rows after the hangup")
+    expect(p.poll() is None, f"nohup: a hangup stopped train (exit {p.returncode})")
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=120)
+    expect(p.returncode == 130, f"nohup: Ctrl-C: exit {p.returncode}, expected 130 ({err.strip()})")
 
 
 def stop_in_features(cbrnn, j, samples):
@@ -266,6 +289,7 @@ def main():
     model = os.path.join(samples, "default.safetensors")
     interrupted_retrain(cbrnn, j, inputs)
     sighup(cbrnn, j, inputs)
+    ignored_sighup(cbrnn, j, inputs)
     stop_in_features(cbrnn, j, samples)
     full_disk(cbrnn, j, inputs, model)
     folder_gone(cbrnn, j, inputs)
