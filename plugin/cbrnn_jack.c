@@ -767,6 +767,8 @@ struct control {
     int save_lock;             /* out_lock_beside(save_path): held until exit */
     long long updates_before;  /* updates made by engines replaced at a rate change */
     long long frames_before;   /* and the frames they ran */
+    long long events_dropped;  /* changes the engine of the events file could not
+                                  report, once a rate change replaced it */
     int autosave_skip_said;
     int failed;                /* a failure while working (exit 1) */
 };
@@ -1582,6 +1584,8 @@ static int rebuild_engine(int rate, const cbrnn_engine_config *base)
     cbrnn_model_destroy(adapted);
     C.updates_before += ost.updates; /* the new engine counts from 0 */
     C.frames_before += ost.frames;
+    if (!H.events_ended) /* the file ends here: what it lacks is the old engine's */
+        C.events_dropped = ost.dropped_events;
     cbrnn_host_saves_carry(C.saves, ost.frames); /* adapted_frames counts them all */
     atomic_store(&H.engine, e);
     atomic_store(&H.engine_rate, rate);
@@ -2794,7 +2798,8 @@ static int events_incomplete(out_writer *w, long long lost, double deadline)
     cbrnn_engine_stats es = {0};
     if (e)
         cbrnn_engine_get_stats(e, &es);
-    long long n[2] = {es.dropped_events, lost}, gap = 0;
+    /* after a rate change the file covers the first engine only */
+    long long n[2] = {H.events_ended ? C.events_dropped : es.dropped_events, lost}, gap = 0;
     for (int k = 0; k < 2; k++)
         if (H.rec[k].sf)
             gap += atomic_load(&H.rec[k].dropped);

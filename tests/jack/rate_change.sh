@@ -63,4 +63,35 @@ if saved != len(rows):
     sys.exit("adapted_frames %d, not the %d frames of both engines" % (saved, len(rows)))
 PY
 grep -q "the events file ends here" host.err || fail "the end of the events file was not said"
+grep -q "changes_lost" live.csv.events && fail "a complete events file marked incomplete"
+
+# More changes in one frame than the engine's ring holds (a schedule of
+# 100000 at 1 s), then a rate change: the changes the first engine never
+# reported are what the file lacks, said at its end (before, the engine
+# that reported them was gone at exit and the file read as complete).
+kill -TERM "$JACKD"; wait "$JACKD" 2>/dev/null
+start_jackd 256
+rm -f rate
+awk 'BEGIN { for (i = 0; i < 100000; i++) printf "1s lr %s\n", i % 2 ? "0.002" : "0.001" }' >burst.txt
+CBRNN_TEST_RATE_FILE=$PWD/rate LD_PRELOAD=$SHIM \
+  ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" \
+  "$JACKHOST" --name cbt --model "$MODEL" --log burst.csv --schedule burst.txt \
+  >burst.out 2>burst.err &
+HOST=$!
+STARTED="$STARTED $HOST"
+wait_port cbt:input
+for _ in $(seq 300); do grep -q '^150,' burst.csv && break; sleep 0.1; done
+grep -q '^150,' burst.csv || { cat burst.err; fail "no frame 150 in burst.csv within 30 s"; }
+echo 44100 >rate
+for _ in $(seq 100); do grep -q "sample rate is now 44100" burst.err && break; sleep 0.1; done
+grep -q "sample rate is now 44100" burst.err || { cat burst.err; fail "the rate change was not taken"; }
+kill -TERM "$HOST"; wait "$HOST"
+rc=$?
+[ "$rc" -eq 1 ] || { cat burst.err; fail "burst then rate change: exit $rc, expected 1"; }
+# every change of the burst is in the file or counted as lost
+rows=$(grep -c '^100,lr,' burst.csv.events)
+lost=$(sed -n 's/^# changes_lost=//p' burst.csv.events)
+[ $((rows + ${lost:-0})) -eq 100000 ] ||
+  { cat burst.err; tail -3 burst.csv.events
+    fail "$rows rows and changes_lost=${lost:-none}: not the 100000 applied"; }
 echo "rate_change: passed"
