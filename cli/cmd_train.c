@@ -822,8 +822,9 @@ static int log_place(const char *log, const struct saved_at *s, char *dst, size_
 }
 
 /* The finished log (its temporary tmp, open as fd) put where its model
- * went (s), and said when that is not LOG. 0, or 1 (said; the temporary
- * removed). */
+ * went (s), and said when that is not LOG. 0, or 1 (said; the log kept
+ * as LOG.kept.PID, or under its temporary name if even that fails: it is
+ * the run's record). */
 static int place_log(const char *tmp, int fd, const char *log, const struct saved_at *s)
 {
     char dst[4096], msg[8192];
@@ -835,8 +836,15 @@ static int place_log(const char *tmp, int fd, const char *log, const struct save
     else
         rc = cli_sync_file(tmp, msg, sizeof msg) || cli_replace(tmp, dst, msg, sizeof msg);
     if (rc) {
-        fprintf(stderr, PROG ": --log %s\n", msg);
-        cli_tmp_drop(tmp);
+        /* not under the temporary's name if it can be helped: a later
+         * run sweeps those of dead processes */
+        char kept[4096], why[1024];
+        const char *at = tmp;
+        if (snprintf(kept, sizeof kept, "%s.kept.%ld", log, (long)getpid()) < (int)sizeof kept &&
+            !cli_move_new(tmp, fd, kept, why, sizeof why))
+            at = kept;
+        fprintf(stderr, PROG ": --log %s; the log is kept as %s\n", msg, at);
+        cli_tmp_forget(tmp);
         return 1;
     }
     cli_tmp_forget(tmp);

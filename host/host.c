@@ -267,7 +267,8 @@ int cbrnn_host_save_adapted(cbrnn_model *m, const char *path, const char *by, co
             snprintf(msg, msglen, "no model or no path to save to");
         return CBRNN_ERR_ARG;
     }
-    int rc = set_adapted_meta(m, path, by, from, frames, msg, msglen);
+    /* by NULL: not an adapted model (a training's rescue copy) */
+    int rc = by ? set_adapted_meta(m, path, by, from, frames, msg, msglen) : 0;
     /* checked at start too, but a file may have appeared there since */
     if (!rc)
         rc = cbrnn_control_check_output(path, msg, msglen);

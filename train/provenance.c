@@ -210,8 +210,8 @@ static int save_rescue(struct run *r, const char *out)
     char why[sizeof r->msg], where[4096];
     snprintf(why, sizeof why, "%s", r->msg);
     train_say(r, CBRNN_TRAIN_MSG_ERROR, "%s", why);
-    /* adapted_frames 0: the weights ran on nothing since they were trained */
-    if (cbrnn_host_save_rescue(r->m, out, "cbrnn train", NULL, 0, where, sizeof where, r->msg,
+    /* by NULL: a trained model, not an adapted one (no adapted_* keys) */
+    if (cbrnn_host_save_rescue(r->m, out, NULL, NULL, 0, where, sizeof where, r->msg,
                                sizeof r->msg)) {
         train_say(r, CBRNN_TRAIN_MSG_ERROR, "%s; the trained model is lost", r->msg);
         return CBRNN_TRAIN_FAILED;

@@ -99,8 +99,9 @@ CBRNN_API int cbrnn_midi_labels_event(cbrnn_midi_labels *s, const uint8_t *msg, 
  * Writes m (atomically: a temporary file renamed over path) after setting
  * its metadata adapted_by (the program), adapted_from (the model it was
  * loaded from; may be NULL) and adapted_frames (frames processed when the
- * weights were taken). 0, or a negative code with msg. Not the audio
- * thread (file I/O). */
+ * weights were taken); by NULL: m as it is, no adapted_* keys (a model
+ * that was not adapted, such as a training's rescue copy). 0, or a
+ * negative code with msg. Not the audio thread (file I/O). */
 CBRNN_API int cbrnn_host_save_adapted(cbrnn_model *m, const char *path, const char *by,
                                       const char *from, int64_t frames, char *msg,
                                       size_t msglen);

@@ -203,6 +203,10 @@ def full_disk(cbrnn, j, inputs, model):
         expect(len(saved) == 1 and subprocess.run([cbrnn, "eval", saved[0], inputs[0]],
                                                   capture_output=True).returncode == 0,
                "train on a full disk: the rescue copy evaluates")
+        md = json.loads(subprocess.run([cbrnn, "info", saved[0], "--json"], capture_output=True,
+                                       text=True).stdout)["metadata"] if saved else {}
+        expect(not [k for k in md if k.startswith("adapted_")],
+               f"train on a full disk: the rescue copy says it was adapted: {md}")
         expect(open(out, "rb").read() == earlier and
                not temporaries(full), "train on a full disk: the earlier -o kept, no temporary")
         r = subprocess.run([cbrnn, "run", "--model", model, "--out-dir", j("rout"), "--learn",
@@ -211,6 +215,10 @@ def full_disk(cbrnn, j, inputs, model):
         saved = glob.glob(os.path.join(rescue, "*-adapt.safetensors"))
         expect(r.returncode == 1 and len(saved) == 1 and saved[0] in r.stderr,
                f"run --save-model on a full disk: rescued, said: {r.stderr!r}")
+        md = json.loads(subprocess.run([cbrnn, "info", saved[0], "--json"], capture_output=True,
+                                       text=True).stdout)["metadata"] if saved else {}
+        expect(md.get("adapted_by") == "cbrnn run",
+               f"run --save-model on a full disk: the rescue copy's adapted_by: {md}")
     finally:
         subprocess.run(["umount", full])
 
