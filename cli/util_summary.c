@@ -348,6 +348,11 @@ static int read_files(const char *log, struct file_rows **out, int *n, char *msg
         lineno++;
     }
     while (*p && !rc) {
+        if (*p == '\n' || (p[0] == '\r' && p[1] == '\n')) { /* a blank line, as before */
+            p += *p == '\r' ? 2 : 1;
+            lineno++;
+            continue;
+        }
         struct file_rows *r = realloc(*out, (size_t)(*n + 1) * sizeof *r);
         if (r)
             *out = r;

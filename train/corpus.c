@@ -113,15 +113,23 @@ static int no_memory(const char *where, char *msg, size_t msglen)
 }
 
 /* The names in folder d but hidden ones, in byte order, into *names
- * (malloc'ed, *n of them). 0 or -1 (msg). */
+ * (malloc'ed, *n of them). 0, -1 (msg), or 1 when the folder could not be
+ * read to its end (msg the reason, without the folder). */
 static int folder_names(DIR *d, const char *dir, char ***names, int *n, char *msg,
                         size_t msglen)
 {
     struct dirent *e;
     *names = NULL;
     *n = 0;
-    errno = 0;
-    while ((e = readdir(d))) {
+    for (;;) {
+        errno = 0; /* readdir's NULL is the end, or an error (errno) */
+        if (!(e = readdir(d))) {
+            if (errno) { /* a bad entry of its parent, or the folder named: add_folder */
+                snprintf(msg, msglen, "cannot read folder: %s", strerror(errno));
+                return 1;
+            }
+            break;
+        }
         if (e->d_name[0] == '.')
             continue;
         char **p = realloc(*names, (size_t)(*n + 1) * sizeof *p);
@@ -173,8 +181,10 @@ static int add_entry(corpus *c, const char *path, const char *name, int depth, i
 }
 
 /* Every audio file below dir, depth folders down from the one given. A
- * folder below that cannot be opened is a bad entry; the one given (depth
- * 0) an error. 0 or -1 (msg). */
+ * folder below that cannot be opened or read is a bad entry, the one given
+ * (depth 0) an error; entries a folder lists but that cannot be looked
+ * into (no search permission) are bad entries at any depth, as files that
+ * cannot be read are. 0 or -1 (msg). */
 static int add_folder(corpus *c, const char *dir, int depth, char *msg, size_t msglen)
 {
     char why[256];
@@ -190,6 +200,14 @@ static int add_folder(corpus *c, const char *dir, int depth, char *msg, size_t m
     char **names;
     int n, rc = folder_names(d, dir, &names, &n, msg, msglen), unsearchable = 0;
     closedir(d);
+    if (rc == 1) { /* nothing of it is added: what it lists may be partial */
+        snprintf(why, sizeof why, "%s", msg);
+        rc = depth ? bad_entry(c, dir, why, msg, msglen) : path_error(dir, why, msg, msglen);
+        for (int i = 0; i < n; i++)
+            free(names[i]);
+        free(names);
+        return rc;
+    }
     for (int i = 0; i < n && !rc && !unsearchable; i++) {
         size_t len = strlen(dir) + strlen(names[i]) + 2;
         char *path = malloc(len);

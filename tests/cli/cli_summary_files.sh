@@ -58,6 +58,12 @@ grep -q '"q"x,y.wav"' r/files.csv || fail "rewrite: not the older form: $(cat r/
 check_groups s2.csv "$names"
 echo "ok   summary --by file of an older files.csv (CRLF, a quote as it is)"
 
+# Blank lines (a file edited by hand) are skipped, as they always were.
+printf '\n' >>r/files.csv
+"$CBRNN" summary --by file r/frames.csv >s3.csv 2>err.txt || fail "summary, a blank line: $(cat err.txt)"
+check_groups s3.csv "$names"
+echo "ok   a blank line in files.csv is skipped"
+
 # Malformed records: refused with the file and the line.
 printf 'file,first_row\n"a.wav",0\n"b\nc.wav",x\n' >r/files.csv
 expect 2 "r/files.csv:3: expected" "$CBRNN" summary --by file r/frames.csv
