@@ -601,9 +601,10 @@ static void stream_frame(const cbrnn_record *r)
     void *data = lo_message_serialise(m, "/cbrnn/frame", NULL, &len);
     if (!data || sendto(H.osc_out_fd, data, len, MSG_DONTWAIT,
                         (const struct sockaddr *)&H.osc_out_addr, H.osc_out_len) < 0) {
-        int e = data ? errno : ENOMEM;
-        if (atomic_fetch_add(&H.osc_out_failed, 1) == 0)
-            atomic_store(&H.osc_out_errno, e);
+        int e = data ? errno : ENOMEM, none = 0;
+        /* the reason first, then the count: whoever sees a count sees one */
+        atomic_compare_exchange_strong(&H.osc_out_errno, &none, e ? e : EIO);
+        atomic_fetch_add(&H.osc_out_failed, 1);
     }
     free(data);
     lo_message_free(m);
