@@ -335,8 +335,9 @@ static int read_curve(const char *path, int *last_step, char *msg, size_t msglen
     char line[512];
     int n = 0;
     if (!fgets(line, sizeof line, f) || strncmp(line, curve_header, strlen(curve_header))) {
+        int err = ferror(f) ? errno : 0; /* unreadable is not "not a curve" */
         fclose(f);
-        return 0;
+        return err ? exp_fail(msg, msglen, -1, "%s: cannot read: %s", path, strerror(err)) : 0;
     }
     while (fgets(line, sizeof line, f)) {
         size_t len = strlen(line);
