@@ -257,21 +257,29 @@ static int slurp(FILE *f, const char *path, char **buf, char *msg, size_t msglen
 }
 
 /* A quoted CSV field at p (RFC 4180: "" is a quote; commas and line ends
- * inside are the field's) unquoted in place into p. The end of the field
- * (after its closing quote), or NULL when it has none. */
-static char *unquote(char *p)
+ * inside are the field's): its closing quote, or NULL when it has none.
+ * Nothing is changed (the record may be of the older form instead). */
+static const char *closing_quote(const char *p)
 {
-    char *w = p, *q = p + 1;
-    for (;;) {
-        if (!*q)
-            return NULL;
-        if (*q == '"' && q[1] != '"')
-            break;
-        q += *q == '"';
-        *w++ = *q++;
+    for (const char *q = p + 1; *q; q++)
+        if (*q == '"' && *++q != '"')
+            return q - 1;
+    return NULL;
+}
+
+/* The text of the quoted field from p to its closing quote q, a quote
+ * for each "" (malloc'ed; NULL when out of memory). */
+static char *unquoted(const char *p, const char *q)
+{
+    char *out = malloc((size_t)(q - p)), *w = out;
+    if (!out)
+        return NULL;
+    for (p++; p < q; p++) {
+        *w++ = *p;
+        p += *p == '"';
     }
     *w = 0;
-    return q + 1;
+    return out;
 }
 
 /* A record's first_row field at p up to its line end: into *first; the
@@ -295,17 +303,12 @@ static int file_record(char **pp, struct file_rows *r)
 {
     char *p = *pp, *name = p, *end = NULL, *next = NULL;
     if (*p == '"') {
-        char *copy = strdup(p);
-        if (!copy)
-            return -1;
-        char *q = unquote(copy);
-        if (q && *q == ',' && (next = row_number(q + 1, &r->first))) {
-            *pp = p + (next - copy);
-            r->name = strdup(copy);
-            free(copy);
+        const char *q = closing_quote(p);
+        if (q && q[1] == ',' && (next = row_number((char *)q + 2, &r->first))) {
+            *pp = next;
+            r->name = unquoted(p, q);
             return r->name ? 0 : -1;
         }
-        free(copy);
         for (end = strstr(p + 1, "\","); end; end = strstr(end + 1, "\","))
             if ((next = row_number(end + 2, &r->first)))
                 break;
