@@ -42,7 +42,13 @@ no_tmp
 sox -n -r 16000 -b 16 in/long.wav synth 600 sine 300 2>/dev/null || fail "sox"
 "$CBRNN" run --learn --model "$MODEL" --out-dir in/res in >/dev/null 2>err.txt &
 pid=$!
-sleep 1
+# once its SIGINT handler is in place (SigCgt bit 1), not after a fixed
+# sleep: on a loaded machine the run may not have got that far in 1 s
+for _ in $(seq 600); do
+  cgt=$(sed -n 's/^SigCgt:\t*//p' "/proc/$pid/status" 2>/dev/null)
+  [ -n "$cgt" ] && [ $((0x$cgt & 2)) -ne 0 ] && break
+  sleep 0.05
+done
 kill -INT "$pid"
 wait "$pid"; rc=$?
 [ "$rc" -eq 130 ] || fail "run after Ctrl-C: exit $rc, expected 130 ($(cat err.txt))"
