@@ -394,12 +394,28 @@ static int list_files(const sp_front *f, corpus *inputs, corpus *vals,
     cbrnn_exp_speech_file *fl = calloc((size_t)(inputs->n + vals->n + 1), sizeof *fl);
     if (!fl)
         return 1;
+    if ((f->n_vspecs && !n_v) || (f->n_tspecs && vals->n == n_v)) {
+        fprintf(stderr, PROG ": --%s-files: no audio files in what it names\n",
+                f->n_vspecs && !n_v ? "val" : "test");
+        free(fl);
+        return 2;
+    }
+    /* one file however it is named (./a.wav, /abs/a.wav, a link to it):
+     * by device and inode, so a held-out file is never also trained on */
+    struct stat *id = calloc((size_t)(inputs->n + vals->n + 1), sizeof *id);
+    if (!id) {
+        free(fl);
+        return 1;
+    }
     int n = 0, n_val = 0;
     for (int i = 0; i < inputs->n + vals->n; i++) {
         const char *p = i < n_in ? inputs->paths[i] : vals->paths[i - n_in];
         int val = i >= n_in && i < n_in + n_v, test = i >= n_in + n_v, dup = 0;
+        if (stat(p, &id[n]))
+            memset(&id[n], 0, sizeof id[n]); /* read later, and said there */
         for (int k = 0; k < n && !dup; k++)
-            if (!strcmp(fl[k].path, p)) {
+            if (id[n].st_ino ? id[k].st_dev == id[n].st_dev && id[k].st_ino == id[n].st_ino
+                             : !strcmp(fl[k].path, p)) {
                 dup = 1;
                 fl[k].val |= val;
                 fl[k].test |= test;
@@ -411,6 +427,7 @@ static int list_files(const sp_front *f, corpus *inputs, corpus *vals,
             n++;
         }
     }
+    free(id);
     *files = fl;
     *n_files = n;
     for (int k = 0; k < n; k++)
@@ -418,7 +435,7 @@ static int list_files(const sp_front *f, corpus *inputs, corpus *vals,
             fprintf(stderr, PROG ": %s: given as a validation and a test file\n", fl[k].path);
             return 2;
         }
-    if (!n_v) /* every 4th of the files left for training */
+    if (!f->n_vspecs) /* every 4th of the files left for training */
         for (int k = 0, c = 0; k < n; k++)
             if (!fl[k].test && ++c % 4 == 0)
                 fl[k].val = 1;

@@ -38,6 +38,19 @@ printf 'path\tsplit\n' >"$T/bad.tsv"
 expect_usage "path, group and split" --manifest "$T/bad.tsv" --out-dir "$T/x"
 expect_usage "validation and a test" --corpus "$S/voiceA_us_male_1.wav" \
   --val-files "$S/voiceA_us_male_2.wav" --test-files "$S/voiceA_us_male_2.wav" --out-dir "$T/x"
+# one file however it is named: held out, never also trained on (before,
+# a path spelt otherwise was trained on and scored too)
+S2="$S/../$(basename "$S")"
+expect_usage "validation and a test" --corpus "$S/voiceA_us_male_1.wav" \
+  --val-files "$S/voiceA_us_male_2.wav" --test-files "$S2/voiceA_us_male_2.wav" --out-dir "$T/x"
+expect_usage "at least one training and one validation" --corpus "$S/voiceA_us_male_1.wav" \
+  --val-files "$S2/voiceA_us_male_1.wav" --out-dir "$T/x"
+# --val-files or --test-files that name no audio: refused, not the default split
+: >"$T/empty.lst"
+expect_usage "val-files: no audio files" --corpus "$S/voiceA_us_male_1.wav" \
+  --corpus "$S/voiceB_gb_female_1.wav" --val-files "@$T/empty.lst" --out-dir "$T/x"
+expect_usage "test-files: no audio files" --corpus "$S/voiceA_us_male_1.wav" \
+  --val-files "$S/voiceB_gb_female_1.wav" --test-files "@$T/empty.lst" --out-dir "$T/x"
 
 # shellcheck disable=SC2086
 "$CBRNN" experiment --task speech $SMALL --jobs 2 --out-dir "$T/a" >"$T/a.out" 2>"$T/a.err" ||
