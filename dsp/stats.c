@@ -89,3 +89,13 @@ int cbrnn_stats_result(const cbrnn_stats *s, float *mean, float *std, float floo
     }
     return CBRNN_OK;
 }
+
+int cbrnn_std_degenerate(const float *std, int dim, float floor_, int *varying)
+{
+    int n = 0;
+    for (int i = 0; std && i < dim; i++)
+        n += std[i] > floor_;
+    if (varying)
+        *varying = n;
+    return n == 0 || n * CBRNN_STD_DEGENERATE_SHARE < dim;
+}

@@ -1056,6 +1056,11 @@ static int load_features(speech *s, const cbrnn_exp_speech_file *files, int n_fi
             cbrnn_stats_add(&st, files[k].x + (size_t)t * s->F);
     cbrnn_stats_result(&st, s->mean, s->std, STD_FLOOR);
     cbrnn_stats_free(&st);
+    int varying;
+    if (cbrnn_std_degenerate(s->std, s->F, STD_FLOOR, &varying)) /* as cbrnn train refuses */
+        return exp_fail(msg, msglen, CBRNN_ERR_ARG, "the training files: nothing to learn from: "
+                        "%d of the %d feature bands vary (at least 1 in %d must): digital "
+                        "silence?", varying, s->F, CBRNN_STD_DEGENERATE_SHARE);
     s->n_train = s->n_val = s->n_test = 0;
     float *x = s->x;
     for (int k = 0; k < n_files; k++) {

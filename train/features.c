@@ -24,13 +24,12 @@
  * the passes over whole files (statistics, normalisation): 2.5 MiB of
  * 40-mel frames. */
 #define RELEASE_FRAMES 16384
-/* A corpus normaliser is degenerate, and the run refused, when fewer than
- * one band in DEGENERATE_SHARE (and always when none) varies by more than
- * STD_FLOOR over the training files: digital silence, or one steady tone.
- * Dividing by the floor then scales any real input by ~1000 (a model of
- * 2 s of silence scored loss 1e8 on speech). Speech varies in every band;
- * a corpus with silent files among the speech is not touched. */
-#define DEGENERATE_SHARE 10
+/* A corpus normaliser is degenerate (cbrnn_std_degenerate), and the run
+ * refused, when fewer than one band in 10 varies by more than STD_FLOOR
+ * over the training files: digital silence, or one steady tone. Dividing
+ * by the floor then scales any real input by ~1000 (a model of 2 s of
+ * silence scored loss 1e8 on speech). Speech varies in every band; a
+ * corpus with silent files among the speech is not touched. */
 
 /* The feature cache, in --cache-dir or the folder of -o (where the user
  * has room to write). */
@@ -396,14 +395,12 @@ int train_collect_classes(struct run *r)
 }
 
 /* Whether the normaliser of the training files (r->sd before the floor)
- * is degenerate (DEGENERATE_SHARE); then said, naming the corpus. */
+ * is degenerate (cbrnn_std_degenerate); then said, naming the corpus. */
 static int degenerate(struct run *r)
 {
     int F = r->F, varying = 0, n_files = 0;
     const char *first = NULL;
-    for (int f = 0; f < F; f++)
-        varying += r->sd[f] > STD_FLOOR;
-    if (varying * DEGENERATE_SHARE >= F && varying > 0)
+    if (!cbrnn_std_degenerate(r->sd, F, STD_FLOOR, &varying))
         return 0;
     for (int i = 0; i < r->n; i++)
         if (!r->it[i].val && r->it[i].speed == 1.0 && !r->it[i].skip && n_files++ == 0)
@@ -416,7 +413,7 @@ static int degenerate(struct run *r)
               "vary (standard deviation above %g; at least 1 in %d must): "
               "digital silence? The normaliser would blow any real input up "
               "by about %g", first ? first : "the training files", more, varying, F,
-              (double)STD_FLOOR, DEGENERATE_SHARE, 1.0 / (double)STD_FLOOR);
+              (double)STD_FLOOR, CBRNN_STD_DEGENERATE_SHARE, 1.0 / (double)STD_FLOOR);
     return 1;
 }
 

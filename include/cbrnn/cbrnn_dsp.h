@@ -124,6 +124,13 @@ CBRNN_API int cbrnn_stats_merge(cbrnn_stats *into, const cbrnn_stats *from);
  * never divides by zero. mean, std: out, dim floats each. */
 CBRNN_API int cbrnn_stats_result(const cbrnn_stats *s, float *mean, float *std,
                                  float floor);
+/* Whether a corpus normaliser is degenerate: fewer than one feature in
+ * CBRNN_STD_DEGENERATE_SHARE (and always when none) varies by more than
+ * floor (digital silence, one steady tone), so dividing by the floor would
+ * blow any real input up by 1/floor. *varying (may be NULL) gets how many
+ * vary. 1 degenerate, 0 not. */
+#define CBRNN_STD_DEGENERATE_SHARE 10
+CBRNN_API int cbrnn_std_degenerate(const float *std, int dim, float floor, int *varying);
 
 #ifdef __cplusplus
 }

@@ -45,6 +45,12 @@ expect_usage "validation and a test" --corpus "$S/voiceA_us_male_1.wav" \
   --val-files "$S/voiceA_us_male_2.wav" --test-files "$S2/voiceA_us_male_2.wav" --out-dir "$T/x"
 expect_usage "at least one training and one validation" --corpus "$S/voiceA_us_male_1.wav" \
   --val-files "$S2/voiceA_us_male_1.wav" --out-dir "$T/x"
+# a corpus of digital silence: refused as cbrnn train refuses it (before:
+# trained, validation loss 1e8)
+sox -n -r 16000 -c 1 "$T/sil.wav" trim 0 2 && cp "$T/sil.wav" "$T/sil2.wav"
+expect_usage "nothing to learn from" --corpus "$T/sil.wav" --corpus "$T/sil2.wav" \
+  --val-files "$S/voiceA_us_male_2.wav" --out-dir "$T/sil"
+[ -e "$T/sil" ] && fail "a refused silent corpus wrote $T/sil"
 # --val-files or --test-files that name no audio: refused, not the default split
 : >"$T/empty.lst"
 expect_usage "val-files: no audio files" --corpus "$S/voiceA_us_male_1.wav" \
