@@ -35,6 +35,11 @@ void exp_say(const cbrnn_exp_report *r, const char *fmt, ...)
     r->message(r->user, text);
 }
 
+json_t *exp_json_num(double v)
+{
+    return isfinite(v) ? json_real(v) : json_null();
+}
+
 int exp_fail(char *msg, size_t msglen, int code, const char *fmt, ...)
 {
     if (msg && msglen) {

@@ -65,6 +65,10 @@ int exp_init(cbrnn_exp *e, const char *out_dir, const char *extra_dir, int n_var
 void exp_say(const cbrnn_exp_report *r, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* snprintf into msg (if not NULL) and return code. */
+/* v as JSON: a number, or null where it is not finite (a skill whose
+ * persistence loss is 0: jansson makes no value of NaN, and an array it
+ * was appended to would silently come out short). */
+json_t *exp_json_num(double v);
 int exp_fail(char *msg, size_t msglen, int code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 

@@ -328,7 +328,7 @@ static void summarise_variant(const cbrnn_exp *e, int v, cbrnn_paper_epoch *cons
         json_array_append_new(js, json_integer(e->units[k].seed));
         json_array_append_new(jm, json_integer(mx));
         json_array_append_new(jh, he > 0 ? json_integer(he) : json_null());
-        json_array_append_new(ja, json_real(area));
+        json_array_append_new(ja, exp_json_num(area));
         json_array_append_new(jf, json_integer(c[o->epochs - 1].N));
     }
     json_t *jv = json_object();
@@ -414,7 +414,7 @@ static int paper_summarise(cbrnn_exp *e, char *msg, size_t msglen)
     json_object_set_new(root, "task", json_string(cbrnn_task_name(o->task)));
     json_object_set_new(root, "epochs", json_integer(o->epochs));
     json_object_set_new(root, "max_n_cap", o->max_n > 0 ? json_integer(o->max_n) : json_null());
-    json_object_set_new(root, "half_max_N", json_real(half));
+    json_object_set_new(root, "half_max_N", exp_json_num(half));
     json_object_set_new(root, "train_steps", json_integer(o->train_steps));
     json_object_set_new(root, "test_batches", json_integer(o->test_batches));
     json_t *vars = json_object();

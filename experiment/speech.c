@@ -659,11 +659,11 @@ static void summarise_variant(const cbrnn_exp *e, int v, const row *rows, const 
         if (to_goal >= 0)
             sg[ng++] = to_goal;
         n++;
-        json_array_append_new(jfl, json_real(lastr->loss));
-        json_array_append_new(jfs, json_real(lastr->skill));
-        json_array_append_new(jbs, json_real(best));
+        json_array_append_new(jfl, exp_json_num(lastr->loss));
+        json_array_append_new(jfs, exp_json_num(lastr->skill));
+        json_array_append_new(jbs, exp_json_num(best));
         json_array_append_new(jsg, to_goal >= 0 ? json_integer(to_goal) : json_null());
-        json_array_append_new(jw, json_real(lastr->wall));
+        json_array_append_new(jw, exp_json_num(lastr->wall));
     }
     json_t *jv = json_object();
     json_object_set_new(jv, "kind", json_string(is_baseline(v) ? "baseline" : "trained"));
@@ -743,9 +743,9 @@ static void summarise_test(const cbrnn_exp *e, FILE *md, json_t *vars)
                 l[n] = r.loss;
                 pe[n] = r.persist;
                 sk[n++] = r.skill;
-                json_array_append_new(jl, json_real(r.loss));
-                json_array_append_new(jp, json_real(r.persist));
-                json_array_append_new(js, json_real(r.skill));
+                json_array_append_new(jl, exp_json_num(r.loss));
+                json_array_append_new(jp, exp_json_num(r.persist));
+                json_array_append_new(js, exp_json_num(r.skill));
             }
             json_t *jg = json_object();
             json_object_set_new(jg, "files", json_integer(files));
@@ -804,7 +804,7 @@ static int speech_summarise(cbrnn_exp *e, char *msg, size_t msglen)
     json_object_set_new(root, "val_files", json_integer(s->n_val));
     json_object_set_new(root, "test_files", json_integer(s->n_test));
     json_object_set_new(root, "linear_order", json_integer(LIN_ORDER));
-    json_object_set_new(root, "skill_goal", json_real(goal));
+    json_object_set_new(root, "skill_goal", exp_json_num(goal));
     json_t *vars = json_object();
     json_object_set_new(root, "variants", vars);
     exp_summary sum;

@@ -51,6 +51,20 @@ sox -n -r 16000 -c 1 "$T/sil.wav" trim 0 2 && cp "$T/sil.wav" "$T/sil2.wav"
 expect_usage "nothing to learn from" --corpus "$T/sil.wav" --corpus "$T/sil2.wav" \
   --val-files "$S/voiceA_us_male_2.wav" --out-dir "$T/sil"
 [ -e "$T/sil" ] && fail "a refused silent corpus wrote $T/sil"
+# a silent validation file: skill undefined (persistence loss 0), null in
+# summary.json, one entry per seed (jansson dropped NaN: the arrays came
+# out short and misaligned with the seeds)
+"$CBRNN" experiment --task speech --corpus "$S/voiceA_us_male_1.wav" --corpus "$S/voiceB_gb_female_1.wav" \
+  --val-files "$T/sil.wav" --variants cbrnn --steps 2 --warmup-steps 1 --eval-every 1 --hidden 8 \
+  --cb 8 --batch 2 --seq-len 20 --seeds 1 --no-figure --out-dir "$T/nul" >/dev/null 2>"$T/nul.err" ||
+  fail "silent validation file: exit $? ($(cat "$T/nul.err"))"
+"$PY" - "$T/nul/summary.json" <<'EOF2' || fail "silent validation file: summary.json (above)"
+import json, sys
+v = json.load(open(sys.argv[1]))["variants"]["cbrnn"]
+bad = {k: x for k, x in v.items() if isinstance(x, list) and len(x) != 1}
+assert not bad, "arrays not one per seed: %s" % bad
+assert v["final_skill"] == [None], v
+EOF2
 # --val-files or --test-files that name no audio: refused, not the default split
 : >"$T/empty.lst"
 expect_usage "val-files: no audio files" --corpus "$S/voiceA_us_male_1.wav" \
