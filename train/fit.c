@@ -222,7 +222,9 @@ static void describe(char *buf, size_t cap, double train, const struct vres *v, 
         if (target == CBRNN_TARGET_CLASSIFY)
             snprintf(buf + l, cap - (size_t)l, " val %.4f acc %.3f", v->loss, v->acc);
         else
-            snprintf(buf + l, cap - (size_t)l, " val %.4f skill %.3f", v->loss, v->skill);
+            snprintf(buf + l, cap - (size_t)l, isfinite(v->skill) ? " val %.4f skill %.3f"
+                                                                 : " val %.4f skill n/a",
+                     v->loss, v->skill); /* n/a: persistence loss 0 (a teacher = its input) */
     }
 }
 

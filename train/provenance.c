@@ -257,7 +257,10 @@ int train_save_and_report(struct run *r)
             snprintf(val, sizeof val, ", validation loss %.4f accuracy %.3f", r->vr.loss,
                      r->vr.acc);
         else
-            snprintf(val, sizeof val, ", validation loss %.4f persistence %.4f skill %.3f",
+            snprintf(val, sizeof val, isfinite(r->vr.skill)
+                                          ? ", validation loss %.4f persistence %.4f skill %.3f"
+                                          : ", validation loss %.4f persistence %.4f skill n/a "
+                                            "(the persistence loss is 0)",
                      r->vr.loss, r->vr.persist, r->vr.skill);
     }
     train_say(r, CBRNN_TRAIN_MSG_RESULT, "saved %s: %zu parameters, %ld steps%s%s", o->out,

@@ -281,6 +281,16 @@ def silence(cbrnn, j, inputs):
     row = [ln for ln in r.stdout.splitlines() if ln.startswith(sil)]
     expect(r.returncode == 0 and "nan" not in r.stdout and row and row[0].split()[-1] == "n/a"
            and "persistence loss is 0" in r.stdout, f"eval's table on silence: {r.stdout!r}")
+    # a teacher that is its input: the persistence loss is 0, skill n/a (it said nan)
+    pairs = j("same_pairs.txt")
+    with open(pairs, "w") as f:
+        f.write("".join(f"{p}\t{p}\n" for p in inputs))
+    r = subprocess.run([cbrnn, "train", *[a for a in SMALL if a != "-q"], "--target", "map",
+                        "--pairs", pairs, "-o", j("same.safetensors")], capture_output=True,
+                       text=True)
+    out = r.stdout + r.stderr
+    expect(r.returncode == 0 and "skill n/a" in out and "nan" not in out,
+           f"map onto the input itself: skill n/a: {out!r}")
 
 
 def main():
