@@ -392,6 +392,20 @@ int train_collect_classes(struct run *r)
             return CBRNN_TRAIN_BAD_INPUT;
         }
     }
+    /* Labels past every file's end (times in milliseconds, say) or of
+     * zero length name classes but label no frame: the loss would be 0
+     * and the model untrained, yet the run "succeed". */
+    long labelled = 0;
+    for (int i = 0; i < r->n; i++)
+        if (!r->it[i].val)
+            for (int t = 0; t < r->it[i].T; t++)
+                labelled += r->it[i].labels[t] >= 0;
+    if (labelled == 0) {
+        train_say(r, CBRNN_TRAIN_MSG_ERROR, "%s: no frame of the training files is labelled "
+                  "(labels past the files' ends? times in milliseconds?): label times are "
+                  "seconds", r->o.labels_dir);
+        return CBRNN_TRAIN_BAD_INPUT;
+    }
     return 0;
 }
 

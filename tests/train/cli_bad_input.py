@@ -263,6 +263,17 @@ def main():
     check("train one class", [cbrnn, "train", "-o", j("x.safetensors"), *tiny,
                               "--target", "classify", "--labels-dir", j("labels"), a1],
           2, "at least 2")
+    # Labels that name classes but label no frame (times in ms, past the
+    # file's end, zero length) would train on a loss of 0 and "succeed".
+    for what, body in (("ms", "500\t1000\tspeech\n1000\t2000\tnoise\n"),
+                       ("zero length", "1.0\t1.0\tspeech\n2.0\t2.0\tnoise\n")):
+        with open(j("labels", "voiceA_us_male_1.txt"), "w") as f:
+            f.write(body)
+        check("train no labelled frame " + what, [cbrnn, "train", "-o", j("x.safetensors"),
+                                                  *tiny, "--target", "classify",
+                                                  "--labels-dir", j("labels"), a1],
+              2, j("labels"), "no frame of the training files is labelled",
+              "times in milliseconds?")
     check("train label file missing", [cbrnn, "train", "-o", j("x.safetensors"), *tiny,
                                        "--target", "classify", "--labels-dir", j("labels"), a2],
           2, "voiceA_us_male_2.txt")
