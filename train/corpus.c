@@ -481,6 +481,73 @@ char *labels_path_for(const char *labels_dir, const char *audio_path)
     return out;
 }
 
+/* An input's stem (the name without folder and extension), for sorting. */
+struct stem_ref {
+    const char *name;
+    size_t len;
+    int i;
+};
+
+static int cmp_stem(const void *a, const void *b)
+{
+    const struct stem_ref *x = a, *y = b;
+    size_t n = x->len < y->len ? x->len : y->len;
+    int c = memcmp(x->name, y->name, n);
+    if (c)
+        return c;
+    if (x->len != y->len)
+        return x->len < y->len ? -1 : 1;
+    return x->i - y->i;
+}
+
+/* Whether a and b name one file (a link, "./a.wav" beside "a.wav"). */
+static int same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    if (stat(a, &sa) || stat(b, &sb))
+        return !strcmp(a, b);
+    return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+int labels_check_distinct(const char *labels_dir, const char *const *paths, int n, char *msg,
+                          size_t msglen)
+{
+    if (n < 2)
+        return 0;
+    struct stem_ref *r = malloc((size_t)n * sizeof *r);
+    if (!r) {
+        snprintf(msg, msglen, "out of memory");
+        return -1;
+    }
+    for (int i = 0; i < n; i++) {
+        const char *ext;
+        split_name(paths[i], &r[i].name, &ext);
+        r[i].len = (size_t)(ext - r[i].name);
+        r[i].i = i;
+    }
+    qsort(r, (size_t)n, sizeof *r, cmp_stem);
+    int rc = 0;
+    for (int k = 0; k + 1 < n && !rc; k++) {
+        /* r[k] is the first input of its stem (sorted by stem, then by
+         * place in the corpus): every later one of that stem against it. */
+        for (int m = k + 1;
+             m < n && r[m].len == r[k].len && !memcmp(r[m].name, r[k].name, r[k].len); m++) {
+            const char *a = paths[r[k].i], *b = paths[r[m].i];
+            if (same_file(a, b))
+                continue;
+            char *lp = labels_path_for(labels_dir, a);
+            snprintf(msg, msglen, "%s and %s would share the label file %s (a label file is "
+                     "found by the input's name alone, without its folder and extension): "
+                     "rename one of them", a, b, lp ? lp : "of that name");
+            free(lp);
+            rc = -1;
+            break;
+        }
+    }
+    free(r);
+    return rc;
+}
+
 void labels_free(label_file *lf)
 {
     for (int i = 0; i < lf->n; i++)

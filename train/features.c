@@ -303,6 +303,21 @@ static int item_features(struct run *r, struct item *t, const struct prefetch *p
 int train_features(struct run *r)
 {
     r->t0 = train_now_s();
+    /* Before any feature is made: two inputs of one name sharing a label
+     * file is a corpus mistake, not a bad file to skip. */
+    if (r->o.labels_dir) {
+        const char **paths = malloc((size_t)(r->n ? r->n : 1) * sizeof *paths);
+        if (!paths)
+            return train_out_of_memory(r);
+        for (int i = 0; i < r->n; i++)
+            paths[i] = r->it[i].path;
+        int bad = labels_check_distinct(r->o.labels_dir, paths, r->n, r->msg, sizeof r->msg);
+        free(paths);
+        if (bad) {
+            train_say(r, CBRNN_TRAIN_MSG_ERROR, "%s", r->msg);
+            return CBRNN_TRAIN_BAD_INPUT;
+        }
+    }
     struct prefetch pf = {.i = -1}, next;
     for (int i = 0; i < r->n; i++) {
         if (r->it[i].skip)
