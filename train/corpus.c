@@ -304,6 +304,15 @@ static int is_blank(const char *s)
     return !*s;
 }
 
+/* Whether the opened f is a folder: fopen(dir, "r") succeeds on Linux and
+ * only the first read fails (EISDIR), with no better word than "read
+ * error". */
+static int is_folder(FILE *f)
+{
+    struct stat sb;
+    return fstat(fileno(f), &sb) == 0 && S_ISDIR(sb.st_mode);
+}
+
 /* A list line without the blanks (spaces, tabs) around it and, on line 1,
  * a UTF-8 byte order mark (editors on Windows write one): neither can be
  * seen in a message, so neither may be part of a name. */
@@ -332,6 +341,12 @@ static int read_list(const char *list, const char *kind,
     if (!f) {
         char why[256];
         snprintf(why, sizeof why, "cannot open %s: %s", kind, strerror(errno));
+        return path_error(list, why, msg, msglen);
+    }
+    if (is_folder(f)) {
+        char why[64];
+        snprintf(why, sizeof why, "is a folder, not a %s", kind);
+        fclose(f);
         return path_error(list, why, msg, msglen);
     }
     char *line = NULL;
@@ -599,6 +614,11 @@ int labels_read(const char *path, label_file *lf, char *msg, size_t msglen)
     FILE *f = fopen(path, "r");
     if (!f) {
         snprintf(msg, msglen, "%s: cannot open label file: %s", path, strerror(errno));
+        return -1;
+    }
+    if (is_folder(f)) {
+        snprintf(msg, msglen, "%s: is a folder, not a label file", path);
+        fclose(f);
         return -1;
     }
     lf->path = strdup(path);

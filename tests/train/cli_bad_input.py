@@ -292,6 +292,17 @@ def main():
               [cbrnn, "train", "-o", j("x.safetensors"), *tiny, "--target", "classify",
                "--labels-dir", j("stem_labels"), *inputs],
               2, one, two, j("stem_labels", "x.txt"), "share the label file")
+    # A folder where a label file, pairs list or @list should be: said so,
+    # not "read error".
+    os.makedirs(j("labels_dirs", "voiceA_us_male_1.txt"))
+    os.makedirs(j("pairs_dir"))
+    check("train label file is a folder", [cbrnn, "train", "-o", j("x.safetensors"), *tiny,
+                                           "--target", "classify",
+                                           "--labels-dir", j("labels_dirs"), a1],
+          2, j("labels_dirs", "voiceA_us_male_1.txt") + ": is a folder, not a label file")
+    check("train pairs list is a folder", [cbrnn, "train", "-o", j("x.safetensors"), *tiny,
+                                           "--target", "map", "--pairs", j("pairs_dir")],
+          2, "pairs_dir: is a folder, not a pairs list")
     check("train label file missing", [cbrnn, "train", "-o", j("x.safetensors"), *tiny,
                                        "--target", "classify", "--labels-dir", j("labels"), a2],
           2, "voiceA_us_male_2.txt")
