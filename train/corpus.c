@@ -313,13 +313,19 @@ static int is_folder(FILE *f)
     return fstat(fileno(f), &sb) == 0 && S_ISDIR(sb.st_mode);
 }
 
+/* Line 1 without a UTF-8 byte order mark (editors on Windows write one):
+ * it cannot be seen in a message, so it may not be part of a name or a
+ * number. Lists and label files alike. */
+static char *skip_bom(char *s, int lineno)
+{
+    return lineno == 1 && !strncmp(s, "\xef\xbb\xbf", 3) ? s + 3 : s;
+}
+
 /* A list line without the blanks (spaces, tabs) around it and, on line 1,
- * a UTF-8 byte order mark (editors on Windows write one): neither can be
- * seen in a message, so neither may be part of a name. */
+ * a byte order mark (skip_bom). */
 static char *trim_list_line(char *s, int lineno)
 {
-    if (lineno == 1 && !strncmp(s, "\xef\xbb\xbf", 3))
-        s += 3;
+    s = skip_bom(s, lineno);
     s += strspn(s, " \t");
     size_t n = strlen(s);
     while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t'))
@@ -636,21 +642,22 @@ int labels_read(const char *path, label_file *lf, char *msg, size_t msglen)
             break;
         }
         chomp(line);
-        if (is_blank(line) || line[0] == '\\')
+        char *text = skip_bom(line, lineno);
+        if (is_blank(text) || text[0] == '\\')
             continue;
-        char *t1 = strchr(line, '\t');
+        char *t1 = strchr(text, '\t');
         char *t2 = t1 ? strchr(t1 + 1, '\t') : NULL;
         if (!t1 || !t2) {
             snprintf(msg, msglen, "%s:%d: expected 'start<TAB>end<TAB>label' (Audacity label "
-                                  "format), got '%.60s'", path, lineno, line);
+                                  "format), got '%.60s'", path, lineno, text);
             rc = -1;
             break;
         }
         *t1 = *t2 = 0;
         double start, end;
-        if (parse_seconds(line, &start) || parse_seconds(t1 + 1, &end)) {
+        if (parse_seconds(text, &start) || parse_seconds(t1 + 1, &end)) {
             snprintf(msg, msglen, "%s:%d: start and end must be numbers of seconds, got '%.30s' "
-                                  "and '%.30s'", path, lineno, line, t1 + 1);
+                                  "and '%.30s'", path, lineno, text, t1 + 1);
             rc = -1;
             break;
         }

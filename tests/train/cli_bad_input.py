@@ -303,6 +303,13 @@ def main():
     check("train pairs list is a folder", [cbrnn, "train", "-o", j("x.safetensors"), *tiny,
                                            "--target", "map", "--pairs", j("pairs_dir")],
           2, "pairs_dir: is a folder, not a pairs list")
+    # A byte order mark (editors on Windows write one) is skipped, as in
+    # lists: not an invisible character in "start must be a number".
+    with open(j("labels", "voiceA_us_male_1.txt"), "wb") as f:
+        f.write(b"\xef\xbb\xbf0.0\t5.0\tspeech\n5.0\t10.0\tnoise\n")
+    check("train label file with a BOM", [cbrnn, "train", "-o", j("x.safetensors"), *tiny,
+                                          "--target", "classify", "--labels-dir", j("labels"),
+                                          a1], 0)
     check("train label file missing", [cbrnn, "train", "-o", j("x.safetensors"), *tiny,
                                        "--target", "classify", "--labels-dir", j("labels"), a2],
           2, "voiceA_us_male_2.txt")
