@@ -779,13 +779,26 @@ size_t corpus_common_dir_len(const char *const *paths, int n)
     return len;
 }
 
+/* Sample index of a label time: clamped before the conversion (as
+ * labels_to_frames does), since a label at 1e300 s is finite but its
+ * sample index fits no long and lround's result is then unspecified
+ * (LONG_MIN on x86: the label ended before it began). No file is 1e15
+ * samples long. */
+#define MAX_LABEL_SAMPLE 1e15
+
+static long label_sample(double sec, double rate)
+{
+    double s = sec * rate;
+    return lround(s < 0 ? 0 : s > MAX_LABEL_SAMPLE ? MAX_LABEL_SAMPLE : s);
+}
+
 /* The class of sample s: the last segment whose [start, end) holds
  * s / rate, or -1. */
 static int label_at(const label_file *lf, const int *seg_cls, long s, double rate)
 {
     int c = -1;
     for (int i = 0; i < lf->n; i++) {
-        long a = lround(lf->seg[i].start * rate), b = lround(lf->seg[i].end * rate);
+        long a = label_sample(lf->seg[i].start, rate), b = label_sample(lf->seg[i].end, rate);
         if (s >= a && s < b)
             c = seg_cls[i];
     }
@@ -835,8 +848,8 @@ int labels_to_events(label_events *ev, const char *path, const char *const *name
     long nb = 0;
     ev->at[nb++] = 0;
     for (int i = 0; i < lf.n; i++) {
-        ev->at[nb++] = lround(lf.seg[i].start * rate);
-        ev->at[nb++] = lround(lf.seg[i].end * rate);
+        ev->at[nb++] = label_sample(lf.seg[i].start, rate);
+        ev->at[nb++] = label_sample(lf.seg[i].end, rate);
     }
     qsort(ev->at, (size_t)nb, sizeof(long), cmp_long);
     ev->n = 0;
