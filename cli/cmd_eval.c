@@ -482,6 +482,12 @@ static int prepare(struct eval *ev)
         fprintf(stderr, PROG ": with --pairs, give the inputs in the pairs list only\n");
         return 2;
     }
+    if (ev->labels_dir && labels_check_distinct(ev->labels_dir,
+                                                (const char *const *)ev->inputs.paths,
+                                                ev->inputs.n, ev->msg, sizeof ev->msg)) {
+        cli_say(PROG, ev->msg);
+        return 2;
+    }
     ev->res = calloc((size_t)(ev->inputs.n ? ev->inputs.n : 1), sizeof *ev->res);
     if (!ev->res) {
         fprintf(stderr, PROG ": out of memory\n");

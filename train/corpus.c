@@ -304,13 +304,28 @@ static int is_blank(const char *s)
     return !*s;
 }
 
+/* Whether the opened f is a folder: fopen(dir, "r") succeeds on Linux and
+ * only the first read fails (EISDIR), with no better word than "read
+ * error". */
+static int is_folder(FILE *f)
+{
+    struct stat sb;
+    return fstat(fileno(f), &sb) == 0 && S_ISDIR(sb.st_mode);
+}
+
+/* Line 1 without a UTF-8 byte order mark (editors on Windows write one):
+ * it cannot be seen in a message, so it may not be part of a name or a
+ * number. Lists and label files alike. */
+static char *skip_bom(char *s, int lineno)
+{
+    return lineno == 1 && !strncmp(s, "\xef\xbb\xbf", 3) ? s + 3 : s;
+}
+
 /* A list line without the blanks (spaces, tabs) around it and, on line 1,
- * a UTF-8 byte order mark (editors on Windows write one): neither can be
- * seen in a message, so neither may be part of a name. */
+ * a byte order mark (skip_bom). */
 static char *trim_list_line(char *s, int lineno)
 {
-    if (lineno == 1 && !strncmp(s, "\xef\xbb\xbf", 3))
-        s += 3;
+    s = skip_bom(s, lineno);
     s += strspn(s, " \t");
     size_t n = strlen(s);
     while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t'))
@@ -332,6 +347,12 @@ static int read_list(const char *list, const char *kind,
     if (!f) {
         char why[256];
         snprintf(why, sizeof why, "cannot open %s: %s", kind, strerror(errno));
+        return path_error(list, why, msg, msglen);
+    }
+    if (is_folder(f)) {
+        char why[64];
+        snprintf(why, sizeof why, "is a folder, not a %s", kind);
+        fclose(f);
         return path_error(list, why, msg, msglen);
     }
     char *line = NULL;
@@ -481,6 +502,73 @@ char *labels_path_for(const char *labels_dir, const char *audio_path)
     return out;
 }
 
+/* An input's stem (the name without folder and extension), for sorting. */
+struct stem_ref {
+    const char *name;
+    size_t len;
+    int i;
+};
+
+static int cmp_stem(const void *a, const void *b)
+{
+    const struct stem_ref *x = a, *y = b;
+    size_t n = x->len < y->len ? x->len : y->len;
+    int c = memcmp(x->name, y->name, n);
+    if (c)
+        return c;
+    if (x->len != y->len)
+        return x->len < y->len ? -1 : 1;
+    return x->i - y->i;
+}
+
+/* Whether a and b name one file (a link, "./a.wav" beside "a.wav"). */
+static int same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    if (stat(a, &sa) || stat(b, &sb))
+        return !strcmp(a, b);
+    return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+int labels_check_distinct(const char *labels_dir, const char *const *paths, int n, char *msg,
+                          size_t msglen)
+{
+    if (n < 2)
+        return 0;
+    struct stem_ref *r = malloc((size_t)n * sizeof *r);
+    if (!r) {
+        snprintf(msg, msglen, "out of memory");
+        return -1;
+    }
+    for (int i = 0; i < n; i++) {
+        const char *ext;
+        split_name(paths[i], &r[i].name, &ext);
+        r[i].len = (size_t)(ext - r[i].name);
+        r[i].i = i;
+    }
+    qsort(r, (size_t)n, sizeof *r, cmp_stem);
+    int rc = 0;
+    for (int k = 0; k + 1 < n && !rc; k++) {
+        /* r[k] is the first input of its stem (sorted by stem, then by
+         * place in the corpus): every later one of that stem against it. */
+        for (int m = k + 1;
+             m < n && r[m].len == r[k].len && !memcmp(r[m].name, r[k].name, r[k].len); m++) {
+            const char *a = paths[r[k].i], *b = paths[r[m].i];
+            if (same_file(a, b))
+                continue;
+            char *lp = labels_path_for(labels_dir, a);
+            snprintf(msg, msglen, "%s and %s would share the label file %s (a label file is "
+                     "found by the input's name alone, without its folder and extension): "
+                     "rename one of them", a, b, lp ? lp : "of that name");
+            free(lp);
+            rc = -1;
+            break;
+        }
+    }
+    free(r);
+    return rc;
+}
+
 void labels_free(label_file *lf)
 {
     for (int i = 0; i < lf->n; i++)
@@ -534,6 +622,11 @@ int labels_read(const char *path, label_file *lf, char *msg, size_t msglen)
         snprintf(msg, msglen, "%s: cannot open label file: %s", path, strerror(errno));
         return -1;
     }
+    if (is_folder(f)) {
+        snprintf(msg, msglen, "%s: is a folder, not a label file", path);
+        fclose(f);
+        return -1;
+    }
     lf->path = strdup(path);
     char *line = NULL;
     size_t cap = 0;
@@ -549,21 +642,22 @@ int labels_read(const char *path, label_file *lf, char *msg, size_t msglen)
             break;
         }
         chomp(line);
-        if (is_blank(line) || line[0] == '\\')
+        char *text = skip_bom(line, lineno);
+        if (is_blank(text) || text[0] == '\\')
             continue;
-        char *t1 = strchr(line, '\t');
+        char *t1 = strchr(text, '\t');
         char *t2 = t1 ? strchr(t1 + 1, '\t') : NULL;
         if (!t1 || !t2) {
             snprintf(msg, msglen, "%s:%d: expected 'start<TAB>end<TAB>label' (Audacity label "
-                                  "format), got '%.60s'", path, lineno, line);
+                                  "format), got '%.60s'", path, lineno, text);
             rc = -1;
             break;
         }
         *t1 = *t2 = 0;
         double start, end;
-        if (parse_seconds(line, &start) || parse_seconds(t1 + 1, &end)) {
+        if (parse_seconds(text, &start) || parse_seconds(t1 + 1, &end)) {
             snprintf(msg, msglen, "%s:%d: start and end must be numbers of seconds, got '%.30s' "
-                                  "and '%.30s'", path, lineno, line, t1 + 1);
+                                  "and '%.30s'", path, lineno, text, t1 + 1);
             rc = -1;
             break;
         }
@@ -685,13 +779,26 @@ size_t corpus_common_dir_len(const char *const *paths, int n)
     return len;
 }
 
+/* Sample index of a label time: clamped before the conversion (as
+ * labels_to_frames does), since a label at 1e300 s is finite but its
+ * sample index fits no long and lround's result is then unspecified
+ * (LONG_MIN on x86: the label ended before it began). No file is 1e15
+ * samples long. */
+#define MAX_LABEL_SAMPLE 1e15
+
+static long label_sample(double sec, double rate)
+{
+    double s = sec * rate;
+    return lround(s < 0 ? 0 : s > MAX_LABEL_SAMPLE ? MAX_LABEL_SAMPLE : s);
+}
+
 /* The class of sample s: the last segment whose [start, end) holds
  * s / rate, or -1. */
 static int label_at(const label_file *lf, const int *seg_cls, long s, double rate)
 {
     int c = -1;
     for (int i = 0; i < lf->n; i++) {
-        long a = lround(lf->seg[i].start * rate), b = lround(lf->seg[i].end * rate);
+        long a = label_sample(lf->seg[i].start, rate), b = label_sample(lf->seg[i].end, rate);
         if (s >= a && s < b)
             c = seg_cls[i];
     }
@@ -741,8 +848,8 @@ int labels_to_events(label_events *ev, const char *path, const char *const *name
     long nb = 0;
     ev->at[nb++] = 0;
     for (int i = 0; i < lf.n; i++) {
-        ev->at[nb++] = lround(lf.seg[i].start * rate);
-        ev->at[nb++] = lround(lf.seg[i].end * rate);
+        ev->at[nb++] = label_sample(lf.seg[i].start, rate);
+        ev->at[nb++] = label_sample(lf.seg[i].end, rate);
     }
     qsort(ev->at, (size_t)nb, sizeof(long), cmp_long);
     ev->n = 0;

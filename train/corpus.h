@@ -82,6 +82,11 @@ typedef struct label_file {
 
 /* The label file of an audio file: DIR/STEM.txt. malloc'ed or NULL. */
 char *labels_path_for(const char *labels_dir, const char *audio_path);
+/* Fails (-1 with msg naming both inputs and the label file) when two of
+ * paths that are not one file would share a label file under labels_dir
+ * (the same stem in two folders, x.wav beside x.flac). 0 when none do. */
+int labels_check_distinct(const char *labels_dir, const char *const *paths, int n, char *msg,
+                          size_t msglen);
 /* Reads an Audacity label file: "start<TAB>end<TAB>label" per line
  * (seconds, '.' decimal point); lines starting with '\' (Audacity's
  * frequency-range lines) and blank lines are skipped. A bad line fails with

@@ -302,6 +302,21 @@ static int item_features(struct run *r, struct item *t, const struct prefetch *p
 int train_features(struct run *r)
 {
     r->t0 = train_now_s();
+    /* Before any feature is made: two inputs of one name sharing a label
+     * file is a corpus mistake, not a bad file to skip. */
+    if (r->o.labels_dir) {
+        const char **paths = malloc((size_t)(r->n ? r->n : 1) * sizeof *paths);
+        if (!paths)
+            return train_out_of_memory(r);
+        for (int i = 0; i < r->n; i++)
+            paths[i] = r->it[i].path;
+        int bad = labels_check_distinct(r->o.labels_dir, paths, r->n, r->msg, sizeof r->msg);
+        free(paths);
+        if (bad) {
+            train_say(r, CBRNN_TRAIN_MSG_ERROR, "%s", r->msg);
+            return CBRNN_TRAIN_BAD_INPUT;
+        }
+    }
     struct prefetch pf = {.i = -1}, next;
     for (int i = 0; i < r->n; i++) {
         if (r->it[i].skip)
@@ -390,6 +405,20 @@ int train_collect_classes(struct run *r)
             train_say(r, CBRNN_TRAIN_MSG_ERROR, "%s", r->msg);
             return CBRNN_TRAIN_BAD_INPUT;
         }
+    }
+    /* Labels past every file's end (times in milliseconds, say) or of
+     * zero length name classes but label no frame: the loss would be 0
+     * and the model untrained, yet the run "succeed". */
+    long labelled = 0;
+    for (int i = 0; i < r->n; i++)
+        if (!r->it[i].val)
+            for (int t = 0; t < r->it[i].T; t++)
+                labelled += r->it[i].labels[t] >= 0;
+    if (labelled == 0) {
+        train_say(r, CBRNN_TRAIN_MSG_ERROR, "%s: no frame of the training files is labelled "
+                  "(labels past the files' ends? times in milliseconds?): label times are "
+                  "seconds", r->o.labels_dir);
+        return CBRNN_TRAIN_BAD_INPUT;
     }
     return 0;
 }

@@ -263,6 +263,53 @@ def main():
     check("train one class", [cbrnn, "train", "-o", j("x.safetensors"), *tiny,
                               "--target", "classify", "--labels-dir", j("labels"), a1],
           2, "at least 2")
+    # Labels that name classes but label no frame (times in ms, past the
+    # file's end, zero length) would train on a loss of 0 and "succeed".
+    for what, body in (("ms", "500\t1000\tspeech\n1000\t2000\tnoise\n"),
+                       ("zero length", "1.0\t1.0\tspeech\n2.0\t2.0\tnoise\n")):
+        with open(j("labels", "voiceA_us_male_1.txt"), "w") as f:
+            f.write(body)
+        check("train no labelled frame " + what, [cbrnn, "train", "-o", j("x.safetensors"),
+                                                  *tiny, "--target", "classify",
+                                                  "--labels-dir", j("labels"), a1],
+              2, j("labels"), "no frame of the training files is labelled",
+              "times in milliseconds?")
+    # Inputs of one stem (in two folders; x.wav beside x.flac) would share
+    # one label file: refused, naming both and the label file.
+    x1, rate1 = read_wav(a1)
+    for d in ("stem/s1", "stem/s2", "stem2", "stem_labels"):
+        os.makedirs(j(d))
+    write_wav(j("stem", "s1", "x.wav"), x1, rate1)
+    write_wav(j("stem", "s2", "x.wav"), x1[: len(x1) // 2], rate1)
+    write_wav(j("stem2", "x.wav"), x1, rate1)
+    shutil.copy(j("stem2", "x.wav"), j("stem2", "x.flac"))
+    with open(j("stem_labels", "x.txt"), "w") as f:
+        f.write("0.0\t1.0\tspeech\n1.0\t2.0\tnoise\n")
+    for what, inputs, one, two in (
+            ("two folders", [j("stem")], j("stem", "s1", "x.wav"), j("stem", "s2", "x.wav")),
+            ("two extensions", [j("stem2")], j("stem2", "x.flac"), j("stem2", "x.wav"))):
+        check("train one label file for two inputs, " + what,
+              [cbrnn, "train", "-o", j("x.safetensors"), *tiny, "--target", "classify",
+               "--labels-dir", j("stem_labels"), *inputs],
+              2, one, two, j("stem_labels", "x.txt"), "share the label file")
+    # A folder where a label file, pairs list or @list should be: said so,
+    # not "read error".
+    os.makedirs(j("labels_dirs", "voiceA_us_male_1.txt"))
+    os.makedirs(j("pairs_dir"))
+    check("train label file is a folder", [cbrnn, "train", "-o", j("x.safetensors"), *tiny,
+                                           "--target", "classify",
+                                           "--labels-dir", j("labels_dirs"), a1],
+          2, j("labels_dirs", "voiceA_us_male_1.txt") + ": is a folder, not a label file")
+    check("train pairs list is a folder", [cbrnn, "train", "-o", j("x.safetensors"), *tiny,
+                                           "--target", "map", "--pairs", j("pairs_dir")],
+          2, "pairs_dir: is a folder, not a pairs list")
+    # A byte order mark (editors on Windows write one) is skipped, as in
+    # lists: not an invisible character in "start must be a number".
+    with open(j("labels", "voiceA_us_male_1.txt"), "wb") as f:
+        f.write(b"\xef\xbb\xbf0.0\t5.0\tspeech\n5.0\t10.0\tnoise\n")
+    check("train label file with a BOM", [cbrnn, "train", "-o", j("x.safetensors"), *tiny,
+                                          "--target", "classify", "--labels-dir", j("labels"),
+                                          a1], 0)
     check("train label file missing", [cbrnn, "train", "-o", j("x.safetensors"), *tiny,
                                        "--target", "classify", "--labels-dir", j("labels"), a2],
           2, "voiceA_us_male_2.txt")
@@ -310,6 +357,10 @@ def main():
             f.write("0.0\t5.0\tspeech\n5.0\t10.0\tmusic\n")
         check("eval unknown label", [cbrnn, "eval", cls, a1, "--labels-dir", j("labels")], 2,
               "voiceA_us_male_1.txt:2:", "'music' is not one of the model's classes")
+        check("eval one label file for two inputs", [cbrnn, "eval", cls, j("stem"),
+                                                     "--labels-dir", j("stem_labels")], 2,
+              j("stem", "s1", "x.wav"), j("stem", "s2", "x.wav"), j("stem_labels", "x.txt"),
+              "share the label file")
         check("eval classify without labels", [cbrnn, "eval", cls, a1], 2, "--labels-dir")
     check("eval map options on predict model", [cbrnn, "eval", good, a1, "--teacher-suffix", "_t"],
           2, "map models")

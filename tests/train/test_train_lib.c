@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "cbrnn/cbrnn_train.h"
+#include "corpus.h"
 #include "digest.h"
 
 static const char *samples, *work;
@@ -283,6 +284,29 @@ static void sha256_known_answers(void **state)
     assert_string_equal(hex, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
 }
 
+/* run --labels' events: a label that ends at 1e300 s (finite, so read)
+ * holds to the end of any file; its sample index is clamped, not
+ * overflowed (lround's unspecified result ended it before it began). */
+static void label_events_far_past_the_end(void **state)
+{
+    (void)state;
+    char path[1024], msg[512];
+    snprintf(path, sizeof path, "%s/far.txt", work);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("0\t1e300\tspeech\n1e300\t1e301\tnoise\n", f);
+    fclose(f);
+    const char *names[] = {"noise", "speech"};
+    label_events ev = {0};
+    assert_int_equal(labels_to_events(&ev, path, names, 2, 16000.0, msg, sizeof msg), 0);
+    assert_true(ev.n >= 1);
+    assert_int_equal(ev.at[0], 0);
+    assert_int_equal(ev.cls[0], 1);
+    for (long i = 1; i < ev.n; i++)
+        assert_true(ev.at[i] > ev.at[i - 1]);
+    label_events_free(&ev);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 3) {
@@ -294,6 +318,7 @@ int main(int argc, char **argv)
     mkdir(work, 0777);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(sha256_known_answers),
+        cmocka_unit_test(label_events_far_past_the_end),
         cmocka_unit_test(options_that_clash),
         cmocka_unit_test(run_refuses_a_clash),
         cmocka_unit_test(api_misuse),
