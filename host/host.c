@@ -423,6 +423,14 @@ void cbrnn_host_saves_carry(cbrnn_host_saves *s, int64_t frames)
         s->frames_before += frames;
 }
 
+int64_t cbrnn_host_saves_frames(const cbrnn_host_saves *s, const cbrnn_engine *e)
+{
+    cbrnn_engine_stats st = {0};
+    if (e)
+        cbrnn_engine_get_stats(e, &st);
+    return st.frames + (s ? s->frames_before : 0);
+}
+
 int cbrnn_host_saves_pending(const cbrnn_host_saves *s)
 {
     return s ? s->n_pend : 0;
@@ -543,9 +551,7 @@ static int take_weights(cbrnn_host_saves *s, const cbrnn_engine *e, const char *
         snprintf(msg, msglen, "%s: %s", path, cbrnn_strerror(rc));
         return rc;
     }
-    cbrnn_engine_stats st;
-    cbrnn_engine_get_stats(e, &st);
-    *frames = st.frames + s->frames_before;
+    *frames = cbrnn_host_saves_frames(s, e);
     return 0;
 }
 

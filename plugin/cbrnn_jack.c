@@ -767,7 +767,6 @@ struct control {
     int learn;
     int save_lock;             /* out_lock_beside(save_path): held until exit */
     long long updates_before;  /* updates made by engines replaced at a rate change */
-    long long frames_before;   /* and the frames they ran */
     long long events_dropped;  /* changes the engine of the events file could not
                                   report, once a rate change replaced it */
     int autosave_skip_said;
@@ -878,17 +877,15 @@ static int save_now(const char *why)
         return 0;
     }
     char msg[2048], where[PATH_MAX];
-    cbrnn_engine_stats st;
-    cbrnn_engine_get_stats(e, &st);
     /* the last chance to keep the session: a copy elsewhere if need be */
     int rc = cbrnn_host_saves_last_chance(C.saves, e, C.save_path, where, sizeof where, msg,
                                           sizeof msg);
     if (rc == 1) {
         say(PROG ": %s\n" PROG ": saved a rescue copy instead: %s (%s, after %lld frames)\n",
-            msg, where, why, C.frames_before + (long long)st.frames);
+            msg, where, why, (long long)cbrnn_host_saves_frames(C.saves, e));
         return -1; /* not where asked: exit status 1 */
     }
-    on_saved(NULL, C.save_path, why, C.frames_before + st.frames, rc, msg);
+    on_saved(NULL, C.save_path, why, cbrnn_host_saves_frames(C.saves, e), rc, msg);
     return rc ? -1 : 0;
 }
 
@@ -1584,7 +1581,6 @@ static int rebuild_engine(int rate, const cbrnn_engine_config *base)
     cbrnn_engine_set_params(e, adapted);
     cbrnn_model_destroy(adapted);
     C.updates_before += ost.updates; /* the new engine counts from 0 */
-    C.frames_before += ost.frames;
     if (!H.events_ended) /* the file ends here: what it lacks is the old engine's */
         C.events_dropped = ost.dropped_events;
     cbrnn_host_saves_carry(C.saves, ost.frames); /* adapted_frames counts them all */
@@ -2940,7 +2936,7 @@ static void say_final(int log_started, long long log_lost)
         snprintf(lost, sizeof lost, ", %lld log rows lost", log_lost);
     say(PROG ": %lld frames, %lld updates, %lld restores, %lld xruns, %lld "
         "dropped records%s%s\n",
-        C.frames_before + (long long)st.frames, C.updates_before + (long long)st.updates,
+        (long long)cbrnn_host_saves_frames(C.saves, fin), C.updates_before + (long long)st.updates,
         (long long)st.restores, (long long)atomic_load(&H.xruns),
         (long long)st.dropped_records, lost,
         (C.learn && !C.save_path) ? "; adapted weights not saved (use --save PATH)" : "");

@@ -181,6 +181,8 @@ CBRNN_API int cbrnn_host_saves_last_chance(cbrnn_host_saves *s, const cbrnn_engi
  * (and the frame given to cbrnn_host_saved_fn) counts every frame the
  * weights were run on since the load. */
 CBRNN_API void cbrnn_host_saves_carry(cbrnn_host_saves *s, int64_t frames);
+/* The frames the weights ran on since the load: e's and those carried. */
+CBRNN_API int64_t cbrnn_host_saves_frames(const cbrnn_host_saves *s, const cbrnn_engine *e);
 /* Saves waiting for a snapshot. */
 CBRNN_API int cbrnn_host_saves_pending(const cbrnn_host_saves *s);
 

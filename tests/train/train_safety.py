@@ -70,10 +70,21 @@ def wait_for(cond, what):
     return False
 
 
+def rows(log):
+    """The rows so far in the temporary of log (0 before it exists)."""
+    tmp = glob.glob(log + ".tmp.*")
+    return sum(1 for _ in open(tmp[0])) if tmp else 0
+
+
 def log_rows(log):
     """True once the temporary of log has at least 3 rows (training under way)."""
-    tmp = glob.glob(log + ".tmp.*")
-    return bool(tmp) and sum(1 for _ in open(tmp[0])) >= 3
+    return rows(log) >= 3
+
+
+def metadata(cbrnn, model):
+    """The metadata of model as `cbrnn info --json` gives it."""
+    return json.loads(subprocess.run([cbrnn, "info", model, "--json"], capture_output=True,
+                                     text=True).stdout)["metadata"]
 
 
 def start(cmd, env=None):
@@ -117,10 +128,7 @@ def sighup(cbrnn, j, inputs):
     p.send_signal(signal.SIGHUP)
     _, err = p.communicate(timeout=120)
     expect(p.returncode == 129, f"SIGHUP: exit {p.returncode}, expected 129 ({err.strip()})")
-    md = {}
-    if os.path.exists(m):
-        md = json.loads(subprocess.run([cbrnn, "info", m, "--json"], capture_output=True,
-                                       text=True).stdout)["metadata"]
+    md = metadata(cbrnn, m) if os.path.exists(m) else {}
     expect(md.get("interrupted") == "yes", "SIGHUP: the model so far saved, interrupted=yes")
     expect(os.path.exists(log), "SIGHUP: its log in place")
     expect(not os.path.exists(m + ".lock"), "SIGHUP: no lock file left")
@@ -132,18 +140,13 @@ def ignored_sighup(cbrnn, j, inputs):
     """Under nohup (SIGHUP ignored when train starts) a hangup stops nothing:
     the caller's choice is kept; Ctrl-C still stops it (exit 130)."""
     m, log = j("nohup.safetensors"), j("nohup.csv")
-
-    def rows():
-        tmp = glob.glob(log + ".tmp.*")
-        return sum(1 for _ in open(tmp[0])) if tmp else 0
-
     p = subprocess.Popen([cbrnn, "train", *SMALL, "--steps", "100000000", "--log", log, "-o", m,
                           *inputs], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                          preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))
-    wait_for(lambda: rows() >= 3, "the log rows")
-    n = rows()
+    wait_for(lambda: log_rows(log), "the log rows")
+    n = rows(log)
     p.send_signal(signal.SIGHUP)
-    wait_for(lambda: p.poll() is not None or rows() >= n + 3, "rows after the hangup")
+    wait_for(lambda: p.poll() is not None or rows(log) >= n + 3, "rows after the hangup")
     expect(p.poll() is None, f"nohup: a hangup stopped train (exit {p.returncode})")
     p.send_signal(signal.SIGINT)
     _, err = p.communicate(timeout=120)
@@ -203,8 +206,7 @@ def full_disk(cbrnn, j, inputs, model):
         expect(len(saved) == 1 and subprocess.run([cbrnn, "eval", saved[0], inputs[0]],
                                                   capture_output=True).returncode == 0,
                "train on a full disk: the rescue copy evaluates")
-        md = json.loads(subprocess.run([cbrnn, "info", saved[0], "--json"], capture_output=True,
-                                       text=True).stdout)["metadata"] if saved else {}
+        md = metadata(cbrnn, saved[0]) if saved else {}
         expect(not [k for k in md if k.startswith("adapted_")],
                f"train on a full disk: the rescue copy says it was adapted: {md}")
         expect(open(out, "rb").read() == earlier and
@@ -215,8 +217,7 @@ def full_disk(cbrnn, j, inputs, model):
         saved = glob.glob(os.path.join(rescue, "*-adapt.safetensors"))
         expect(r.returncode == 1 and len(saved) == 1 and saved[0] in r.stderr,
                f"run --save-model on a full disk: rescued, said: {r.stderr!r}")
-        md = json.loads(subprocess.run([cbrnn, "info", saved[0], "--json"], capture_output=True,
-                                       text=True).stdout)["metadata"] if saved else {}
+        md = metadata(cbrnn, saved[0]) if saved else {}
         expect(md.get("adapted_by") == "cbrnn run",
                f"run --save-model on a full disk: the rescue copy's adapted_by: {md}")
     finally:
